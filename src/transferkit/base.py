@@ -1,0 +1,222 @@
+"""The shapes every shallow method takes: adapters, re-weighters, and the classifier that joins them.
+
+Two calling conventions work everywhere:
+
+* ``method.fit(problem)`` with a :class:`~transferkit.problem.TransferProblem`;
+* ``method.fit(X, y, domain=domain)`` with source and target rows stacked, ``y`` = -1 for unlabelled
+  rows and ``domain`` = 0 (source) / 1 (target) per row, as ``TransferProblem.stacked()`` returns.
+
+An *adapter* maps both domains into a space where they look alike (CORAL, SA, TCA, ...). At
+``transform`` time rows are taken as **target** rows unless ``domain`` says otherwise, because after
+fitting one predicts on target data. A *re-weighter* learns a weight per source sample
+(``weights_``), fed to any classifier that accepts ``sample_weight``.
+:class:`AdaptedClassifier` puts an adapter or a re-weighter in front of any scikit-learn classifier.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
+from sklearn.utils.validation import check_is_fitted
+
+from transferkit.exceptions import NotApplicableError
+from transferkit.problem import SOURCE, TARGET, DataMatrix, TransferProblem, as_problem
+
+
+class BaseAdapter(TransformerMixin, BaseEstimator):
+    """Base class of feature-space adapters. Subclasses implement ``_fit`` and ``_transform``."""
+
+    #: Whether the adapter needs some labelled target samples (e.g. feature augmentation).
+    needs_target_labels: bool = False
+    #: Whether the adapter's math keeps scipy sparse input sparse (else it is densified).
+    accepts_sparse: bool = False
+
+    def fit(self, X: Any, y: Any = None, domain: Any = None) -> BaseAdapter:
+        """Learn the adaptation from a problem, or from stacked ``(X, y, domain)``."""
+        problem = as_problem(X, y, domain)
+        if self.needs_target_labels and problem.n_target_labeled == 0:
+            raise NotApplicableError(
+                f"{type(self).__name__} needs a few labelled target samples and the problem has "
+                "none; mark some with TransferProblem(target_labeled=...) or "
+                "problem.with_target_labels(n_per_class)."
+            )
+        self.n_features_in_ = problem.n_features
+        self.classes_ = problem.classes
+        self._fit(problem)
+        return self
+
+    def transform(self, X: DataMatrix, domain: Any = None) -> DataMatrix:
+        """Map rows into the adapted space; rows are target rows unless ``domain`` says source."""
+        check_is_fitted(self, "n_features_in_")
+        if domain is None:
+            return self._transform(X, TARGET)
+        domain = np.asarray(domain)
+        if np.all(domain == domain.flat[0]):
+            return self._transform(X, int(domain.flat[0]))
+        parts = {}
+        for code in (SOURCE, TARGET):
+            index = np.flatnonzero(domain == code)
+            if len(index):
+                parts[code] = (index, self._transform(X[index], code))
+        return _reassemble(parts, len(domain))
+
+    def fit_transform(self, X: Any, y: Any = None, domain: Any = None, **_: Any) -> DataMatrix:
+        if isinstance(X, TransferProblem):
+            self.fit(X)
+            X, _, domain = X.stacked()
+            return self.transform(X, domain)
+        return self.fit(X, y, domain).transform(X, domain)
+
+    # -- to override
+    def _fit(self, problem: TransferProblem) -> None:
+        raise NotImplementedError
+
+    def _transform(self, X: DataMatrix, domain: int) -> DataMatrix:
+        raise NotImplementedError
+
+
+class BaseReweighter(BaseEstimator):
+    """Base class of instance re-weighting methods for covariate shift.
+
+    After ``fit``, ``weights_`` holds one non-negative weight per source sample, mean 1.
+    Subclasses implement ``_fit_weights(problem) -> array``.
+    """
+
+    needs_target_labels: bool = False
+    accepts_sparse: bool = False
+
+    def fit(self, X: Any, y: Any = None, domain: Any = None) -> BaseReweighter:
+        problem = as_problem(X, y, domain)
+        weights = np.asarray(self._fit_weights(problem), dtype=float)
+        weights = np.clip(weights, 0.0, None)
+        total = weights.sum()
+        if not np.isfinite(total) or total <= 0:
+            raise NotApplicableError(
+                f"{type(self).__name__} produced degenerate weights (all zero or not finite); "
+                "the domains may not overlap at all. Try a wider kernel or a plain adapter."
+            )
+        self.weights_ = weights * (len(weights) / total)
+        self.n_features_in_ = problem.n_features
+        return self
+
+    def _fit_weights(self, problem: TransferProblem) -> np.ndarray:
+        raise NotImplementedError
+
+
+def _reassemble(parts: dict[int, tuple[np.ndarray, DataMatrix]], n: int) -> DataMatrix:
+    blocks = list(parts.values())
+    first = blocks[0][1]
+    if sp.issparse(first):
+        order = np.concatenate([index for index, _ in blocks])
+        stacked = sp.vstack([block for _, block in blocks]).tocsr()
+        return stacked[np.argsort(order)]
+    out = np.empty((n,) + np.asarray(first).shape[1:], dtype=np.result_type(*[b for _, b in blocks]))
+    for index, block in blocks:
+        out[index] = block
+    return out
+
+
+def _accepts_sample_weight(estimator: Any) -> bool:
+    try:
+        return "sample_weight" in inspect.signature(estimator.fit).parameters
+    except (TypeError, ValueError):  # pragma: no cover - exotic estimators
+        return False
+
+
+class AdaptedClassifier(ClassifierMixin, BaseEstimator):
+    """An adapter or a re-weighter followed by any scikit-learn classifier.
+
+    ``fit`` learns the adaptation on source and target, then trains ``estimator`` on the adapted
+    labelled data (source, plus visible target labels); ``predict`` takes target rows.
+
+    Parameters
+    ----------
+    adapter : BaseAdapter or BaseReweighter or None
+        The adaptation step; None gives the plain source-only classifier.
+    estimator : sklearn classifier
+        Any classifier; it receives ``sample_weight`` from a re-weighter when it accepts it.
+
+    Example
+    -------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from transferkit.datasets import make_shifted_blobs
+    >>> problem = make_shifted_blobs(covariate_shift=1.0, random_state=0)
+    >>> clf = AdaptedClassifier(None, LogisticRegression()).fit(problem)
+    >>> clf.predict(problem.X_test).shape[0] == len(problem.y_test)
+    True
+    """
+
+    def __init__(self, adapter: Any = None, estimator: Any = None):
+        self.adapter = adapter
+        self.estimator = estimator
+
+    def fit(self, X: Any, y: Any = None, domain: Any = None) -> AdaptedClassifier:
+        problem = as_problem(X, y, domain)
+        estimator = _default_estimator() if self.estimator is None else clone(self.estimator)
+        X_train, y_train = problem.X_source, problem.y_source
+        sample_weight = None
+        if self.adapter is None:
+            self.adapter_ = None
+        else:
+            self.adapter_ = clone(self.adapter).fit(problem)
+            if isinstance(self.adapter_, BaseReweighter):
+                sample_weight = self.adapter_.weights_
+            else:
+                X_train = self.adapter_.transform(X_train, np.full(problem.n_source, SOURCE))
+        if problem.n_target_labeled:
+            X_labeled, y_labeled = problem.labeled_target()
+            if self.adapter_ is not None and not isinstance(self.adapter_, BaseReweighter):
+                X_labeled = self.adapter_.transform(X_labeled)
+            X_train = _vstack(X_train, X_labeled)
+            y_train = np.concatenate([y_train, y_labeled])
+            if sample_weight is not None:
+                sample_weight = np.concatenate([sample_weight, np.ones(len(y_labeled))])
+        if sample_weight is not None:
+            if not _accepts_sample_weight(estimator):
+                raise NotApplicableError(
+                    f"{type(self.adapter).__name__} produces sample weights but "
+                    f"{type(estimator).__name__}.fit takes no sample_weight; use a classifier "
+                    "that does (e.g. LogisticRegression, SVC)."
+                )
+            estimator.fit(X_train, y_train, sample_weight=sample_weight)
+        else:
+            estimator.fit(X_train, y_train)
+        self.estimator_ = estimator
+        self.classes_ = estimator.classes_
+        return self
+
+    def _target_features(self, X: DataMatrix) -> DataMatrix:
+        check_is_fitted(self, "estimator_")
+        if self.adapter_ is None or isinstance(self.adapter_, BaseReweighter):
+            return X
+        return self.adapter_.transform(X)
+
+    def predict(self, X: DataMatrix) -> np.ndarray:
+        return self.estimator_.predict(self._target_features(X))
+
+    def predict_proba(self, X: DataMatrix) -> np.ndarray:
+        return self.estimator_.predict_proba(self._target_features(X))
+
+    def decision_function(self, X: DataMatrix) -> np.ndarray:
+        return self.estimator_.decision_function(self._target_features(X))
+
+
+def _vstack(A: DataMatrix, B: DataMatrix) -> DataMatrix:
+    if sp.issparse(A) or sp.issparse(B):
+        return sp.vstack([sp.csr_matrix(A), sp.csr_matrix(B)]).tocsr()
+    return np.concatenate([A, B])
+
+
+def _default_estimator() -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(max_iter=1000)
+
+
+def make_adapted_classifier(adapter: Any, estimator: Any = None) -> AdaptedClassifier:
+    """One-line factory: ``make_adapted_classifier(CORAL(), SVC())``."""
+    return AdaptedClassifier(adapter, estimator)

@@ -1,0 +1,91 @@
+"""All exceptions transferkit raises on bad input, in one place.
+
+Every message says what was wrong, with which input, and how to fix it. Each class also derives
+from the built-in exception a caller would naturally catch (``ValueError``, ``FileNotFoundError``,
+...), so code written against plain Python keeps working.
+"""
+
+from __future__ import annotations
+
+
+class TransferKitError(Exception):
+    """Base class of every error transferkit raises on purpose."""
+
+
+class InvalidProblemError(TransferKitError, ValueError):
+    """A transfer problem was described with inconsistent or unusable data."""
+
+
+class FeatureSpaceMismatchError(InvalidProblemError):
+    """Source and target (or test) data have different numbers of features."""
+
+
+class NonFiniteDataError(InvalidProblemError):
+    """The data holds NaN or infinite values."""
+
+
+class EmptyDomainError(InvalidProblemError):
+    """A domain has no samples."""
+
+
+class SingleClassError(InvalidProblemError):
+    """The labelled source holds a single class, so no classifier can be learned from it."""
+
+
+class LabelTypeError(InvalidProblemError):
+    """Labels of two parts of a problem are of incompatible types (e.g. strings and integers)."""
+
+
+class TargetMaskError(InvalidProblemError):
+    """The mask saying which target samples are labelled does not fit the target data."""
+
+
+class InvalidParameterError(TransferKitError, ValueError):
+    """A method or command was given a parameter value it cannot use."""
+
+
+class NotApplicableError(TransferKitError, ValueError):
+    """A method cannot run on this problem (for instance it needs target labels and has none)."""
+
+
+class NotFittedError(TransferKitError, AttributeError):
+    """A method was asked to predict or transform before ``fit``."""
+
+
+class DatasetError(TransferKitError):
+    """Base class for dataset problems."""
+
+
+class DatasetNotFoundError(DatasetError, FileNotFoundError):
+    """A dataset file is missing from the data home."""
+
+
+class ChecksumMismatchError(DatasetError, ValueError):
+    """A dataset file exists but its SHA-256 does not match the published one."""
+
+
+class UnknownDatasetError(DatasetError, KeyError):
+    """A dataset or a domain name is not known."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class DataFormatError(DatasetError, ValueError):
+    """A user's data file could not be read or has an unexpected layout."""
+
+
+class SuiteError(TransferKitError, ValueError):
+    """A benchmark suite file is malformed or names something unknown."""
+
+
+class MissingDependencyError(TransferKitError, ImportError):
+    """An optional dependency needed for this feature is not installed."""
+
+
+def missing_dependency(package: str, extra: str, feature: str) -> MissingDependencyError:
+    """Build the error raised when ``feature`` needs the optional ``package``."""
+    return MissingDependencyError(
+        f"{feature} needs the optional package '{package}'. "
+        f"Install it with: pip install 'transferkit[{extra}]'"
+    )

@@ -1,0 +1,512 @@
+"""One description of a transfer problem, following Pan & Yang (2010).
+
+A *domain* is a feature space with a marginal distribution P(X); a *task* is a label space with a
+conditional P(Y|X). A :class:`TransferProblem` holds a labelled source domain, a target domain whose
+labels are absent or partly known (a boolean mask says which ones a method may use), and optionally
+a labelled target test split. Every estimator, diagnostic, benchmark and CLI command takes this one
+object, so data does not change shape as it flows.
+
+Example
+-------
+>>> import numpy as np
+>>> from transferkit.problem import TransferProblem
+>>> rng = np.random.default_rng(0)
+>>> problem = TransferProblem(
+...     X_source=rng.normal(size=(40, 3)), y_source=np.arange(40) % 2,
+...     X_target=rng.normal(1.0, size=(30, 3)))
+>>> problem.n_features, problem.n_source, problem.n_target, problem.n_target_labeled
+(3, 40, 30, 0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from transferkit.exceptions import (
+    EmptyDomainError,
+    FeatureSpaceMismatchError,
+    InvalidProblemError,
+    LabelTypeError,
+    NonFiniteDataError,
+    SingleClassError,
+    TargetMaskError,
+)
+
+#: Label code of an unlabelled sample in the stacked (source + target) form.
+UNLABELED = -1
+
+#: Domain code of source samples in the stacked form.
+SOURCE = 0
+#: Domain code of target samples in the stacked form.
+TARGET = 1
+
+
+class ImageCollection(Sequence):
+    """Images on disk, loaded lazily, one RGB ``uint8`` array of shape (H, W, 3) per item.
+
+    Parameters
+    ----------
+    paths : sequence of str or Path
+        Image files (anything Pillow reads).
+    size : tuple of int or None, default None
+        If given, every image is resized to (width, height) when loaded.
+    """
+
+    def __init__(self, paths: Sequence[str | Path], size: tuple[int, int] | None = None):
+        self.paths = [Path(p) for p in paths]
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice | np.ndarray | list):
+            indices = np.arange(len(self))[index]
+            return ImageCollection([self.paths[i] for i in indices], self.size)
+        return self.load(int(index))
+
+    def load(self, index: int) -> np.ndarray:
+        """Read image ``index`` as an RGB ``uint8`` array."""
+        from PIL import Image
+
+        with Image.open(self.paths[index]) as image:
+            image = image.convert("RGB")
+            if self.size is not None:
+                image = image.resize(self.size, Image.BILINEAR)
+            return np.asarray(image, dtype=np.uint8)
+
+    def to_array(self, size: tuple[int, int] = (32, 32)) -> np.ndarray:
+        """Load every image resized to ``size`` into one (n, H, W, 3) ``uint8`` array."""
+        resized = ImageCollection(self.paths, size)
+        return np.stack([resized.load(i) for i in range(len(resized))])
+
+    def __repr__(self) -> str:
+        return f"ImageCollection({len(self)} images, size={self.size})"
+
+
+DataMatrix = np.ndarray | sp.spmatrix | sp.sparray | ImageCollection
+
+
+def _n_samples(X: Any) -> int:
+    return X.shape[0] if hasattr(X, "shape") else len(X)
+
+
+def _feature_shape(X: Any) -> tuple[int, ...] | None:
+    """Shape of one sample, or None for images of unknown size."""
+    if isinstance(X, ImageCollection):
+        return None if X.size is None else (X.size[1], X.size[0], 3)
+    return tuple(X.shape[1:])
+
+
+def _as_matrix(X: Any, what: str) -> DataMatrix:
+    """Accept a dense array, a scipy sparse matrix or an image collection."""
+    if isinstance(X, ImageCollection):
+        return X
+    if sp.issparse(X):
+        X = sp.csr_matrix(X)
+        if not np.issubdtype(X.dtype, np.number):
+            raise InvalidProblemError(f"{what} is a sparse matrix of non-numeric dtype {X.dtype}.")
+        return X
+    try:
+        X = np.asarray(X)
+    except Exception as error:  # pragma: no cover - numpy raises many kinds
+        raise InvalidProblemError(f"{what} could not be converted to an array: {error}") from error
+    if X.dtype == object or not np.issubdtype(X.dtype, np.number) and X.dtype != bool:
+        raise InvalidProblemError(
+            f"{what} must be numeric, got dtype {X.dtype}. Encode categorical columns first "
+            "(e.g. with sklearn.preprocessing.OneHotEncoder)."
+        )
+    if X.ndim == 1:
+        raise InvalidProblemError(
+            f"{what} is 1-D with shape {X.shape}; expected (n_samples, n_features). "
+            "Reshape a single feature with X.reshape(-1, 1)."
+        )
+    return X
+
+
+def _check_finite(X: DataMatrix, what: str) -> None:
+    if isinstance(X, ImageCollection):
+        return
+    values = X.data if sp.issparse(X) else X
+    if np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all():
+        n_nan = int(np.isnan(values).sum())
+        n_inf = int(np.isinf(values).sum())
+        raise NonFiniteDataError(
+            f"{what} holds {n_nan} NaN and {n_inf} infinite values. Impute or drop them first "
+            "(e.g. sklearn.impute.SimpleImputer)."
+        )
+
+
+def _label_kind(y: np.ndarray) -> str:
+    if y.dtype.kind in "iub":
+        return "integer"
+    if y.dtype.kind == "f":
+        return "integer" if np.all(np.mod(y, 1) == 0) else "float"
+    if y.dtype.kind in "USO":
+        return "string"
+    return y.dtype.kind
+
+
+def _as_labels(y: Any, n: int, what: str, samples: str) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.ravel()
+    if y.ndim != 1:
+        raise InvalidProblemError(f"{what} must be 1-D, got shape {y.shape}.")
+    if len(y) != n:
+        raise InvalidProblemError(
+            f"{what} has {len(y)} labels but {samples} has {n} samples; give one label per sample."
+        )
+    if _label_kind(y) == "float":
+        raise LabelTypeError(
+            f"{what} holds non-integer floats (e.g. {y[np.mod(y, 1) != 0][0]!r}); classification "
+            "labels must be integers or strings."
+        )
+    if y.dtype.kind == "f":
+        y = y.astype(np.int64)
+    if y.dtype.kind == "f" or (y.dtype.kind == "O" and any(v is None for v in y)):
+        raise LabelTypeError(f"{what} contains missing labels (None/NaN); use the target mask.")
+    return y
+
+
+@dataclass
+class TransferProblem:
+    """A source domain with labels and a target domain with few or no labels.
+
+    Parameters
+    ----------
+    X_source : array (n_s, d), scipy sparse matrix, or ImageCollection
+        Source samples.
+    y_source : array (n_s,)
+        Source labels (integers or strings).
+    X_target : array (n_t, d), scipy sparse matrix, or ImageCollection
+        Target samples available for adaptation.
+    y_target : array (n_t,), optional
+        Target labels. Only those where ``target_labeled`` is True may be used by a method; the rest
+        serve evaluation only (e.g. transductive protocols, the target oracle).
+    target_labeled : bool array (n_t,), optional
+        Which target labels a method may see. Default: none (unsupervised adaptation).
+    X_test, y_test : optional
+        A labelled target test split. If absent, evaluation uses the target itself (transductive).
+    feature_names : sequence of str, optional
+        Names of the d features, when known.
+    name, source_name, target_name : str
+        Human-readable names used by reports.
+    """
+
+    X_source: DataMatrix
+    y_source: np.ndarray
+    X_target: DataMatrix
+    y_target: np.ndarray | None = None
+    target_labeled: np.ndarray | None = None
+    X_test: DataMatrix | None = None
+    y_test: np.ndarray | None = None
+    feature_names: Sequence[str] | None = None
+    name: str = "problem"
+    source_name: str = "source"
+    target_name: str = "target"
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.X_source = _as_matrix(self.X_source, "X_source")
+        self.X_target = _as_matrix(self.X_target, "X_target")
+        for what, X in (("source", self.X_source), ("target", self.X_target)):
+            if _n_samples(X) == 0:
+                raise EmptyDomainError(
+                    f"The {what} domain '{getattr(self, what + '_name')}' has no samples; "
+                    f"give X_{what} at least one row."
+                )
+        _check_finite(self.X_source, "X_source")
+        _check_finite(self.X_target, "X_target")
+        self._check_same_space(self.X_target, "X_target")
+
+        self.y_source = _as_labels(self.y_source, self.n_source, "y_source", "X_source")
+        if len(np.unique(self.y_source)) < 2:
+            raise SingleClassError(
+                f"y_source holds a single class ({self.y_source[0]!r}); a classifier needs at "
+                "least two. Check the labels, or pick a source domain with several classes."
+            )
+        if self.y_target is not None:
+            self.y_target = _as_labels(self.y_target, self.n_target, "y_target", "X_target")
+            self._check_label_type(self.y_target, "y_target")
+        self.target_labeled = self._check_mask(self.target_labeled)
+
+        if (self.X_test is None) != (self.y_test is None):
+            raise InvalidProblemError("Give both X_test and y_test, or neither.")
+        if self.X_test is not None:
+            self.X_test = _as_matrix(self.X_test, "X_test")
+            if _n_samples(self.X_test) == 0:
+                raise EmptyDomainError("X_test has no samples; drop the test split or fill it.")
+            _check_finite(self.X_test, "X_test")
+            self._check_same_space(self.X_test, "X_test")
+            self.y_test = _as_labels(self.y_test, _n_samples(self.X_test), "y_test", "X_test")
+            self._check_label_type(self.y_test, "y_test")
+
+        if self.feature_names is not None:
+            self.feature_names = [str(n) for n in self.feature_names]
+            if self.n_features is not None and len(self.feature_names) != self.n_features:
+                raise InvalidProblemError(
+                    f"feature_names has {len(self.feature_names)} names for "
+                    f"{self.n_features} features."
+                )
+
+    # ----------------------------------------------------------------- validation helpers
+    def _check_same_space(self, X: DataMatrix, what: str) -> None:
+        source_shape = _feature_shape(self.X_source)
+        shape = _feature_shape(X)
+        source_images = isinstance(self.X_source, ImageCollection)
+        if source_images != isinstance(X, ImageCollection):
+            raise FeatureSpaceMismatchError(
+                f"X_source and {what} are of different kinds (images vs. arrays); extract "
+                "features from the images first, or give both as images."
+            )
+        if source_shape is not None and shape is not None and source_shape != shape:
+            raise FeatureSpaceMismatchError(
+                f"X_source has {int(np.prod(source_shape))} features {source_shape} but {what} has "
+                f"{int(np.prod(shape))} {shape}. Both domains must share one feature space: map "
+                "them to common features first (scenario 1, 'feature spaces differ'; e.g. a "
+                "shared vocabulary, or transferkit.datasets.resize_digits for images)."
+            )
+
+    def _check_label_type(self, y: np.ndarray, what: str) -> None:
+        if _label_kind(y) != _label_kind(self.y_source):
+            raise LabelTypeError(
+                f"y_source holds {_label_kind(self.y_source)} labels but {what} holds "
+                f"{_label_kind(y)} labels (e.g. {self.y_source[0]!r} vs {y[0]!r}). Encode both "
+                "with the same label set."
+            )
+
+    def _check_mask(self, mask: Any) -> np.ndarray:
+        if mask is None:
+            return np.zeros(self.n_target, dtype=bool)
+        mask = np.asarray(mask)
+        if mask.ndim != 1 or len(mask) != self.n_target:
+            raise TargetMaskError(
+                f"target_labeled has shape {mask.shape} but X_target has {self.n_target} samples; "
+                "give one boolean per target sample."
+            )
+        if mask.dtype != bool:
+            if not np.isin(mask, [0, 1]).all():
+                raise TargetMaskError(
+                    "target_labeled must be boolean (or 0/1); got values "
+                    f"{np.unique(mask)[:5].tolist()}."
+                )
+            mask = mask.astype(bool)
+        if mask.any() and self.y_target is None:
+            raise TargetMaskError(
+                f"target_labeled marks {int(mask.sum())} target samples as labelled but y_target "
+                "is missing; pass their labels in y_target."
+            )
+        return mask
+
+    # ----------------------------------------------------------------- descriptive properties
+    @property
+    def n_source(self) -> int:
+        return _n_samples(self.X_source)
+
+    @property
+    def n_target(self) -> int:
+        return _n_samples(self.X_target)
+
+    @property
+    def n_target_labeled(self) -> int:
+        return int(self.target_labeled.sum())
+
+    @property
+    def feature_shape(self) -> tuple[int, ...] | None:
+        return _feature_shape(self.X_source)
+
+    @property
+    def n_features(self) -> int | None:
+        shape = self.feature_shape
+        return None if shape is None else int(np.prod(shape))
+
+    @property
+    def is_sparse(self) -> bool:
+        return sp.issparse(self.X_source)
+
+    @property
+    def is_images(self) -> bool:
+        return isinstance(self.X_source, ImageCollection)
+
+    @property
+    def source_classes(self) -> np.ndarray:
+        return np.unique(self.y_source)
+
+    @property
+    def target_classes(self) -> np.ndarray | None:
+        """Classes among the target labels a method may see (None when it sees none)."""
+        if not self.target_labeled.any():
+            return None
+        return np.unique(self.y_target[self.target_labeled])
+
+    @property
+    def classes(self) -> np.ndarray:
+        """The label set of the problem: source classes plus any visible target ones."""
+        target = self.target_classes
+        return self.source_classes if target is None else np.union1d(self.source_classes, target)
+
+    @property
+    def has_evaluation_labels(self) -> bool:
+        return self.y_test is not None or self.y_target is not None
+
+    # ----------------------------------------------------------------- views on the data
+    def labeled_target(self) -> tuple[DataMatrix, np.ndarray]:
+        """The target samples whose labels a method may use, with those labels."""
+        index = np.flatnonzero(self.target_labeled)
+        y = self.y_target[index] if self.y_target is not None else np.empty(0)
+        return _take(self.X_target, index), y
+
+    def evaluation_split(self) -> tuple[DataMatrix, np.ndarray]:
+        """Labelled target data to score on: the test split, else the whole target (transductive)."""
+        if self.X_test is not None:
+            return self.X_test, self.y_test
+        if self.y_target is None:
+            raise InvalidProblemError(
+                f"Problem '{self.name}' has no target labels to evaluate on; give X_test/y_test "
+                "or y_target."
+            )
+        return self.X_target, self.y_target
+
+    def encode_labels(self, y: np.ndarray) -> np.ndarray:
+        """Integer codes of ``y`` in :attr:`classes` (unknown labels raise)."""
+        classes = self.classes
+        codes = np.searchsorted(classes, y)
+        codes = np.clip(codes, 0, len(classes) - 1)
+        if not np.array_equal(classes[codes], y):
+            unknown = np.setdiff1d(y, classes)
+            raise LabelTypeError(f"Labels {unknown[:5].tolist()} are not among {classes.tolist()}.")
+        return codes
+
+    def stacked(self) -> tuple[DataMatrix, np.ndarray, np.ndarray]:
+        """Source and target in one matrix, the form scikit-learn style adapters take.
+
+        Returns ``X`` (source rows first), ``y`` as integer codes into :attr:`classes` with
+        :data:`UNLABELED` (-1) for target samples whose label is not visible, and ``domain``
+        (:data:`SOURCE` = 0 or :data:`TARGET` = 1 per row).
+        """
+        if self.is_images:
+            raise InvalidProblemError(
+                "stacked() needs feature matrices; extract features from the images first "
+                "(transferkit.deep) or load them as arrays."
+            )
+        if self.is_sparse or sp.issparse(self.X_target):
+            X = sp.vstack([sp.csr_matrix(self.X_source), sp.csr_matrix(self.X_target)]).tocsr()
+        else:
+            X = np.concatenate([self.X_source, self.X_target])
+        y = np.full(self.n_source + self.n_target, UNLABELED, dtype=np.int64)
+        y[: self.n_source] = self.encode_labels(self.y_source)
+        if self.target_labeled.any():
+            labeled = np.flatnonzero(self.target_labeled)
+            y[self.n_source + labeled] = self.encode_labels(self.y_target[labeled])
+        domain = np.repeat([SOURCE, TARGET], [self.n_source, self.n_target])
+        return X, y, domain
+
+    # ----------------------------------------------------------------- derived problems
+    def with_target_labels(
+        self, n_per_class: int, random_state: int | None = None
+    ) -> TransferProblem:
+        """A copy in which ``n_per_class`` target labels per class become visible (semi-supervised)."""
+        if self.y_target is None:
+            raise InvalidProblemError("with_target_labels needs y_target.")
+        rng = np.random.default_rng(random_state)
+        mask = np.zeros(self.n_target, dtype=bool)
+        for label in np.unique(self.y_target):
+            index = np.flatnonzero(self.y_target == label)
+            mask[rng.choice(index, size=min(n_per_class, len(index)), replace=False)] = True
+        return replace(self, target_labeled=mask)
+
+    def subsample_source(
+        self, n_per_class: int, random_state: int | None = None
+    ) -> TransferProblem:
+        """A copy with at most ``n_per_class`` source samples per class, drawn at random."""
+        rng = np.random.default_rng(random_state)
+        keep = []
+        for label in np.unique(self.y_source):
+            index = np.flatnonzero(self.y_source == label)
+            keep.append(rng.choice(index, size=min(n_per_class, len(index)), replace=False))
+        index = np.sort(np.concatenate(keep))
+        return replace(self, X_source=_take(self.X_source, index), y_source=self.y_source[index])
+
+    def map_features(self, transform: Callable[[DataMatrix], DataMatrix]) -> TransferProblem:
+        """A copy with ``transform`` applied to every data matrix (source, target and test)."""
+        return replace(
+            self,
+            X_source=transform(self.X_source),
+            X_target=transform(self.X_target),
+            X_test=None if self.X_test is None else transform(self.X_test),
+            feature_names=None,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """Sizes and label sets, for reports and the CLI."""
+        return {
+            "name": self.name,
+            "source": self.source_name,
+            "target": self.target_name,
+            "n_source": self.n_source,
+            "n_target": self.n_target,
+            "n_target_labeled": self.n_target_labeled,
+            "n_test": None if self.X_test is None else _n_samples(self.X_test),
+            "n_features": self.n_features,
+            "sparse": self.is_sparse,
+            "images": self.is_images,
+            "source_classes": [_plain(c) for c in self.source_classes],
+        }
+
+    def __repr__(self) -> str:
+        test = "" if self.X_test is None else f", n_test={_n_samples(self.X_test)}"
+        return (
+            f"TransferProblem({self.name!r}: {self.source_name}->{self.target_name}, "
+            f"n_source={self.n_source}, n_target={self.n_target}, "
+            f"n_target_labeled={self.n_target_labeled}{test}, n_features={self.n_features})"
+        )
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _take(X: DataMatrix, index: np.ndarray) -> DataMatrix:
+    if isinstance(X, ImageCollection):
+        return X[index]
+    return X[index]
+
+
+def as_problem(X: Any, y: Any = None, domain: Any = None) -> TransferProblem:
+    """Build a problem from the stacked form ``(X, y, domain)``, or pass a problem through.
+
+    ``y`` uses :data:`UNLABELED` (-1) for unknown labels; ``domain`` is 0 for source rows and
+    1 for target rows. This lets every adapter accept either calling convention.
+    """
+    if isinstance(X, TransferProblem):
+        return X
+    if domain is None:
+        raise InvalidProblemError(
+            "Pass a TransferProblem, or stacked data with domain= (0 for source rows, 1 for "
+            "target rows)."
+        )
+    domain = np.asarray(domain)
+    n = _n_samples(X)
+    if domain.shape != (n,):
+        raise InvalidProblemError(f"domain has shape {domain.shape}; expected ({n},).")
+    if not np.isin(domain, [SOURCE, TARGET]).all():
+        raise InvalidProblemError("domain must hold only 0 (source) and 1 (target).")
+    y = np.full(n, UNLABELED) if y is None else np.asarray(y)
+    source = np.flatnonzero(domain == SOURCE)
+    target = np.flatnonzero(domain == TARGET)
+    y_target = y[target]
+    labeled = y_target != UNLABELED
+    return TransferProblem(
+        X_source=_take(X, source),
+        y_source=y[source],
+        X_target=_take(X, target),
+        y_target=np.where(labeled, y_target, y[source][0]) if labeled.any() else None,
+        target_labeled=labeled if labeled.any() else None,
+    )

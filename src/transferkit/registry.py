@@ -1,0 +1,143 @@
+"""Names under which methods and classifiers are known to suites, the CLI and ``select``.
+
+Each family module registers its methods with :func:`register_method`; the registry imports the
+family modules only when a name is looked up, so importing transferkit stays cheap and has no side
+effects on other libraries.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from transferkit.exceptions import InvalidParameterError
+
+#: Modules whose import registers methods. Optional ones (torch) are skipped when missing.
+FAMILY_MODULES: tuple[str, ...] = (
+    "transferkit.baselines",
+    "transferkit.alignment",
+    "transferkit.invariant",
+    "transferkit.reweighting",
+    "transferkit.deep.methods",
+)
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """How to build one method for the runner.
+
+    ``factory(estimator, random_state, **params)`` returns an object with ``fit(problem)`` and
+    ``predict(X)`` (and optionally ``score_problem(problem) -> accuracy`` for methods such as the
+    target oracle that evaluate in their own way).
+    """
+
+    name: str
+    family: str
+    factory: Callable[..., Any]
+    description: str
+    needs_target_labels: bool = False
+    deep: bool = False
+
+
+_METHODS: dict[str, MethodSpec] = {}
+_loaded = False
+
+
+def register_method(
+    name: str,
+    family: str,
+    description: str,
+    *,
+    needs_target_labels: bool = False,
+    deep: bool = False,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator registering ``factory(estimator, random_state, **params)`` under ``name``."""
+
+    def decorate(factory: Callable[..., Any]) -> Callable[..., Any]:
+        _METHODS[name] = MethodSpec(name, family, factory, description, needs_target_labels, deep)
+        return factory
+
+    return decorate
+
+
+def _load_families() -> None:
+    global _loaded
+    if _loaded:
+        return
+    for module in FAMILY_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as error:
+            # a family not written yet, or an optional dependency (torch) not installed
+            missing = error.name or ""
+            if not (module.startswith(missing) or missing in {"torch"}):
+                raise
+    _loaded = True
+
+
+def available_methods() -> dict[str, MethodSpec]:
+    """Every registered method, by name."""
+    _load_families()
+    return dict(sorted(_METHODS.items()))
+
+
+def method_spec(name: str) -> MethodSpec:
+    methods = available_methods()
+    if name not in methods:
+        raise InvalidParameterError(
+            f"Unknown method '{name}'. Known methods: {', '.join(methods)}."
+        )
+    return methods[name]
+
+
+def make_method(
+    name: str,
+    params: dict[str, Any] | None = None,
+    classifier: str | dict[str, Any] | Any = "logreg",
+    random_state: int | None = None,
+) -> Any:
+    """Build method ``name`` with ``params`` in front of ``classifier``."""
+    spec = method_spec(name)
+    estimator = make_classifier(classifier, random_state) if spec.family != "deep" else classifier
+    try:
+        return spec.factory(estimator, random_state, **(params or {}))
+    except TypeError as error:
+        raise InvalidParameterError(f"Bad parameters for method '{name}': {error}") from error
+
+
+def _classifiers() -> dict[str, Callable[..., Any]]:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.svm import SVC, LinearSVC
+
+    return {
+        "1nn": lambda rs, **p: KNeighborsClassifier(n_neighbors=1, **p),
+        "knn": lambda rs, **p: KNeighborsClassifier(**p),
+        "logreg": lambda rs, **p: LogisticRegression(**{"max_iter": 2000, "C": 1.0, **p}),
+        "linear_svm": lambda rs, **p: LinearSVC(**{"random_state": rs, **p}),
+        "svm": lambda rs, **p: SVC(**{"random_state": rs, **p}),
+    }
+
+
+CLASSIFIER_NAMES = ("1nn", "knn", "logreg", "linear_svm", "svm")
+
+
+def make_classifier(spec: str | dict[str, Any] | Any, random_state: int | None = None) -> Any:
+    """A scikit-learn classifier from a name (``"1nn"``, ``"logreg"``, ...), a
+    ``{"name": ..., **params}`` table, or an estimator instance (returned as is)."""
+    if spec is None:
+        spec = "logreg"
+    if hasattr(spec, "fit"):
+        return spec
+    params: dict[str, Any] = {}
+    if isinstance(spec, dict):
+        params = dict(spec)
+        spec = params.pop("name", None)
+    factories = _classifiers()
+    if spec not in factories:
+        raise InvalidParameterError(
+            f"Unknown classifier {spec!r}. Known classifiers: {', '.join(factories)}."
+        )
+    return factories[spec](random_state, **params)
