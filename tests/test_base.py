@@ -1,0 +1,118 @@
+"""Adapter plumbing, baselines and the registry, on a small problem with a planted shift."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+
+from transferkit.base import AdaptedClassifier, BaseAdapter, BaseReweighter
+from transferkit.baselines import SourceOnly, TargetOracle
+from transferkit.exceptions import InvalidParameterError, NotApplicableError
+from transferkit.problem import TransferProblem
+from transferkit.registry import available_methods, make_classifier, make_method
+
+
+def _shifted_problem(seed=0, n=200, shift=3.0):
+    """Two classes split by x0 > 0; the target is translated by ``shift`` along x1."""
+    rng = np.random.default_rng(seed)
+    X_source = rng.normal(size=(n, 2))
+    X_target = rng.normal(size=(n, 2)) + [0.0, shift]
+    X_test = rng.normal(size=(n, 2)) + [0.0, shift]
+    return TransferProblem(
+        X_source,
+        (X_source[:, 0] > 0).astype(int),
+        X_target,
+        y_target=(X_target[:, 0] > 0).astype(int),
+        X_test=X_test,
+        y_test=(X_test[:, 0] > 0).astype(int),
+    )
+
+
+class MeanShift(BaseAdapter):
+    """Centre each domain on its own mean: the simplest adapter, for plumbing tests."""
+
+    def __init__(self, scale: float = 1.0):
+        self.scale = scale
+
+    def _fit(self, problem):
+        self.source_mean_ = problem.X_source.mean(axis=0)
+        self.target_mean_ = problem.X_target.mean(axis=0)
+
+    def _transform(self, X, domain):
+        return (X - (self.source_mean_ if domain == 0 else self.target_mean_)) * self.scale
+
+
+class UniformWeights(BaseReweighter):
+    def _fit_weights(self, problem):
+        return np.full(problem.n_source, 3.0)
+
+
+def _accuracy(model, problem):
+    X, y = problem.evaluation_split()
+    return np.mean(model.predict(X) == y)
+
+
+def test_adapter_beats_source_only_with_a_nearest_neighbour():
+    problem = _shifted_problem()
+    source_only = SourceOnly(KNeighborsClassifier(1)).fit(problem)
+    adapted = AdaptedClassifier(MeanShift(), KNeighborsClassifier(1)).fit(problem)
+    assert _accuracy(adapted, problem) > _accuracy(source_only, problem) + 0.1
+
+
+def test_stacked_calling_convention_matches_problem_convention():
+    problem = _shifted_problem()
+    X, y, domain = problem.stacked()
+    a = AdaptedClassifier(MeanShift(), LogisticRegression()).fit(problem)
+    b = AdaptedClassifier(MeanShift(), LogisticRegression()).fit(X, y, domain=domain)
+    np.testing.assert_allclose(a.predict_proba(problem.X_test), b.predict_proba(problem.X_test))
+    transformed = MeanShift().fit_transform(X, y, domain)
+    np.testing.assert_allclose(transformed[:200].mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(transformed[200:].mean(axis=0), 0, atol=1e-12)
+
+
+def test_adapter_is_cloneable_and_reweighter_weights_have_mean_one():
+    assert clone(MeanShift(scale=2.0)).get_params() == {"scale": 2.0}
+    weights = UniformWeights().fit(_shifted_problem()).weights_
+    np.testing.assert_allclose(weights, 1.0)
+
+
+def test_reweighter_with_a_classifier_without_sample_weight_says_so():
+    with pytest.raises(NotApplicableError, match="sample_weight"):
+        AdaptedClassifier(UniformWeights(), KNeighborsClassifier(1)).fit(_shifted_problem())
+
+
+def test_visible_target_labels_join_the_training_set():
+    problem = _shifted_problem().with_target_labels(20, random_state=0)
+    model = SourceOnly(LogisticRegression()).fit(problem)
+    assert _accuracy(model, problem) > 0.8
+
+
+def test_target_oracle_is_the_ceiling_and_never_scores_its_training_data():
+    problem = _shifted_problem()
+    oracle = TargetOracle(LogisticRegression(), random_state=0).score_problem(problem)
+    floor = _accuracy(SourceOnly(LogisticRegression()).fit(problem), problem)
+    assert oracle > 0.9 and oracle >= floor
+    transductive = TransferProblem(
+        problem.X_source, problem.y_source, problem.X_target, y_target=problem.y_target
+    )
+    cv = TargetOracle(KNeighborsClassifier(1), random_state=0).score_problem(transductive)
+    assert 0.8 < cv < 1.0  # cross-validated: a 1-NN scored on its own data would give 1.0
+    no_labels = TransferProblem(problem.X_source, problem.y_source, problem.X_target)
+    with pytest.raises(NotApplicableError, match="target labels"):
+        TargetOracle().score_problem(no_labels)
+
+
+def test_registry_builds_baselines_and_rejects_unknown_names():
+    assert {"source_only", "target_oracle"} <= set(available_methods())
+    model = make_method("source_only", classifier="1nn")
+    assert isinstance(model.fit(_shifted_problem()), SourceOnly)
+    assert make_classifier({"name": "logreg", "C": 0.5}).C == 0.5
+    with pytest.raises(InvalidParameterError, match="Unknown method 'nope'"):
+        make_method("nope")
+    with pytest.raises(InvalidParameterError, match="Unknown classifier"):
+        make_classifier("nope")
+    with pytest.raises(InvalidParameterError, match="Bad parameters"):
+        make_method("source_only", {"bogus": 1})
