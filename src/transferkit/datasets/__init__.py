@@ -1,0 +1,37 @@
+"""Datasets for transfer learning: generated problems, packaged data, the data home, users' files.
+
+- Generated, no files: :func:`make_rotated_moons`, :func:`make_shifted_blobs`.
+- The catalog: :func:`list_datasets`, :func:`dataset_info`, :func:`standard_pairs`, and
+  :func:`load_pair`, which builds a :class:`~transferkit.problem.TransferProblem` for any pair.
+- The data home (``$TRANSFERKIT_DATA``, else ``~/.cache/transferkit``): :func:`get_data_home`,
+  :func:`verify_file` (SHA-256 checked against the sums shipped with the package).
+
+Example
+-------
+>>> from transferkit.datasets import load_pair
+>>> problem = load_pair("moons", "source", "rotated", random_state=0)
+>>> problem.source_name, problem.target_name
+('source', 'rotated')
+"""
+
+from transferkit.datasets._home import get_data_home, verify_file
+from transferkit.datasets.catalog import (
+    DatasetInfo,
+    dataset_info,
+    list_datasets,
+    load_pair,
+    standard_pairs,
+)
+from transferkit.datasets.generated import make_rotated_moons, make_shifted_blobs
+
+__all__ = [
+    "DatasetInfo",
+    "dataset_info",
+    "get_data_home",
+    "list_datasets",
+    "load_pair",
+    "make_rotated_moons",
+    "make_shifted_blobs",
+    "standard_pairs",
+    "verify_file",
+]
