@@ -3,6 +3,9 @@
 - Generated, no files: :func:`make_rotated_moons`, :func:`make_shifted_blobs`.
 - The catalog: :func:`list_datasets`, :func:`dataset_info`, :func:`standard_pairs`, and
   :func:`load_pair`, which builds a :class:`~transferkit.problem.TransferProblem` for any pair.
+- Packaged: :func:`load_uci_digits` (scikit-learn's optdigits), resized with :func:`resize_digits`.
+- Real benchmarks from the data home: :func:`load_amazon_reviews`, :func:`load_office_caltech_surf`,
+  :func:`load_office_caltech_images`, :func:`load_mnist`.
 - The data home (``$TRANSFERKIT_DATA``, else ``~/.cache/transferkit``): :func:`get_data_home`,
   :func:`verify_file` (SHA-256 checked against the sums shipped with the package).
 
@@ -15,6 +18,7 @@ Example
 """
 
 from transferkit.datasets._home import get_data_home, verify_file
+from transferkit.datasets.amazon import load_amazon_reviews
 from transferkit.datasets.catalog import (
     DatasetInfo,
     dataset_info,
@@ -22,16 +26,24 @@ from transferkit.datasets.catalog import (
     load_pair,
     standard_pairs,
 )
+from transferkit.datasets.digits import load_mnist, load_uci_digits, resize_digits
 from transferkit.datasets.generated import make_rotated_moons, make_shifted_blobs
+from transferkit.datasets.office import load_office_caltech_images, load_office_caltech_surf
 
 __all__ = [
     "DatasetInfo",
     "dataset_info",
     "get_data_home",
     "list_datasets",
+    "load_amazon_reviews",
+    "load_mnist",
+    "load_office_caltech_images",
+    "load_office_caltech_surf",
     "load_pair",
+    "load_uci_digits",
     "make_rotated_moons",
     "make_shifted_blobs",
+    "resize_digits",
     "standard_pairs",
     "verify_file",
 ]

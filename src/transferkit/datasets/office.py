@@ -1,0 +1,289 @@
+"""Office-Caltech10 (Saenko et al. 2010; Gong et al. 2012): SURF histograms and the JPEG images.
+
+Ten object classes shared by four domains: amazon (product photos), caltech10 (Caltech-256),
+dslr and webcam (office photos from two cameras). Labels follow the sorted class names
+(backpack, bike, calculator, headphones, keyboard, laptop, monitor, mouse, mug, projector), which
+is also the order of the 1..10 labels in the SURF files.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from functools import lru_cache
+from pathlib import PurePosixPath
+from typing import Any
+
+import numpy as np
+import scipy.io
+
+from transferkit.datasets._home import (
+    get_data_home,
+    listed_files,
+    missing_file_error,
+    verify_file,
+)
+from transferkit.datasets._utils import RandomState, as_generator, check_count
+from transferkit.exceptions import (
+    DataFormatError,
+    DatasetNotFoundError,
+    InvalidParameterError,
+    UnknownDatasetError,
+)
+from transferkit.problem import ImageCollection, TransferProblem
+
+logger = logging.getLogger(__name__)
+
+OFFICE_DOMAINS = ("amazon", "caltech10", "dslr", "webcam")
+OFFICE_CLASSES = (
+    "backpack",
+    "bike",
+    "calculator",
+    "headphones",
+    "keyboard",
+    "laptop",
+    "monitor",
+    "mouse",
+    "mug",
+    "projector",
+)
+#: Source images per class drawn by the harness protocol (8 when the source is dslr).
+HARNESS_PER_CLASS = {"amazon": 20, "caltech10": 20, "dslr": 8, "webcam": 20}
+SURF_PREPROCESSING = ("harness", "none")
+
+
+def _check_domain(domain: str) -> None:
+    if domain not in OFFICE_DOMAINS:
+        raise UnknownDatasetError(
+            f"Unknown Office-Caltech10 domain {domain!r}; choose one of {', '.join(OFFICE_DOMAINS)}."
+        )
+
+
+@lru_cache(maxsize=8)
+def _read_surf(path: str, size: int, mtime_ns: int) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        content = scipy.io.loadmat(path)
+    except (ValueError, OSError, NotImplementedError) as error:
+        raise DataFormatError(f"Could not read {path} as a MATLAB file: {error}") from error
+    if "fts" not in content or "labels" not in content:
+        raise DataFormatError(f"{path} lacks the 'fts' and 'labels' variables of the SURF files.")
+    X = np.asarray(content["fts"], dtype=np.float64)
+    y = np.asarray(content["labels"]).ravel().astype(np.int64) - 1
+    if X.ndim != 2 or X.shape[1] != 800 or len(y) != len(X):
+        raise DataFormatError(
+            f"{path}: fts has shape {X.shape}, labels {len(y)}; expected n x 800."
+        )
+    return X, y
+
+
+def load_office_caltech_surf(
+    domain: str, data_home: str | os.PathLike[str] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """One Office-Caltech10 domain as raw 800-bin SURF bag-of-words histograms.
+
+    Saenko et al. (2010) and Gong et al. (2012); files from the OfficeCaltechDomainAdaptation
+    repository, verified against their SHA-256 first.
+
+    Parameters
+    ----------
+    domain : {"amazon", "caltech10", "dslr", "webcam"}
+        The domain (958, 1123, 157 and 295 images).
+    data_home : str or Path or None, default None
+        See :func:`~transferkit.datasets.get_data_home`.
+
+    Returns
+    -------
+    X : float64 array (n, 800)
+        Visual-word counts.
+    y : int64 array (n,)
+        Class 0..9 in the order of :data:`OFFICE_CLASSES`.
+
+    Example
+    -------
+    >>> from transferkit.datasets import load_office_caltech_surf
+    >>> X, y = load_office_caltech_surf("dslr")  # doctest: +SKIP
+    >>> X.shape, y.max()  # doctest: +SKIP
+    ((157, 800), 9)
+    """
+    _check_domain(domain)
+    path = verify_file(f"office_caltech10/surf/{domain}.mat", data_home)
+    stat = path.stat()
+    X, y = _read_surf(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    return X.copy(), y.copy()
+
+
+def harness_preprocess(X: np.ndarray) -> np.ndarray:
+    """L1-normalise each row, then standardise each feature within this domain.
+
+    The OfficeCaltechDomainAdaptation harness's pre-processing (as ``sklearn.preprocessing.scale``
+    applied to one domain); rows summing to 0 stay 0, features of zero variance are only centred.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    sums = X.sum(axis=1, keepdims=True)
+    X = X / np.where(sums == 0, 1.0, sums)
+    std = X.std(axis=0)
+    return (X - X.mean(axis=0)) / np.where(std == 0, 1.0, std)
+
+
+def _per_class_sample(y: np.ndarray, per_class: int, rng: np.random.Generator) -> np.ndarray:
+    keep = [
+        rng.choice(index, size=min(per_class, len(index)), replace=False)
+        for index in (np.flatnonzero(y == label) for label in np.unique(y))
+    ]
+    return np.sort(np.concatenate(keep))
+
+
+def _resolve_per_class(source: str, source_per_class: Any) -> int | None:
+    if source_per_class is None:
+        return None
+    if source_per_class == "harness":
+        return HARNESS_PER_CLASS[source]
+    if isinstance(source_per_class, str):
+        raise InvalidParameterError(
+            f"source_per_class must be an int, None or 'harness'; got {source_per_class!r}."
+        )
+    return check_count(source_per_class, "source_per_class", 1)
+
+
+def _surf_pair(
+    source: str,
+    target: str,
+    *,
+    data_home: str | os.PathLike[str] | None = None,
+    random_state: RandomState = None,
+    preprocess: str = "harness",
+    source_per_class: int | str | None = None,
+) -> TransferProblem:
+    """load_pair("office-caltech-surf", ...): transductive, whole target domain evaluated."""
+    if preprocess not in SURF_PREPROCESSING:
+        raise InvalidParameterError(
+            f"preprocess must be one of {', '.join(SURF_PREPROCESSING)}; got {preprocess!r}."
+        )
+    per_class = _resolve_per_class(source, source_per_class)
+    X_source, y_source = load_office_caltech_surf(source, data_home)
+    X_target, y_target = load_office_caltech_surf(target, data_home)
+    if preprocess == "harness":
+        # each domain on its own, over all its images, before any sub-sampling
+        X_source, X_target = harness_preprocess(X_source), harness_preprocess(X_target)
+    if per_class is not None:
+        index = _per_class_sample(y_source, per_class, as_generator(random_state))
+        X_source, y_source = X_source[index], y_source[index]
+    return TransferProblem(
+        X_source=X_source,
+        y_source=y_source,
+        X_target=X_target,
+        y_target=y_target,
+        name="office-caltech-surf",
+        source_name=source,
+        target_name=target,
+        metadata={
+            "dataset": "office-caltech-surf",
+            "preprocess": preprocess,
+            "source_per_class": per_class,
+            "class_names": list(OFFICE_CLASSES),
+            "protocol": "transductive: the whole target domain is the evaluation set",
+        },
+    )
+
+
+# ---------------------------------------------------------------------------- images
+_verified_domains: set[tuple[str, str]] = set()
+_verify_lock = threading.Lock()
+
+
+def _image_files(domain: str) -> list[str]:
+    files = listed_files(f"office_caltech10/images/{domain}/")
+    return [name for name in files if PurePosixPath(name).suffix.lower() in {".jpg", ".jpeg"}]
+
+
+def _verify_domain_images(files: list[str], domain: str, data_home: Any) -> None:
+    """Check every image of a domain once per process (per data home)."""
+    home = get_data_home(data_home)
+    key = (str(home.resolve()), domain)
+    with _verify_lock:
+        if key in _verified_domains:
+            return
+    missing = [name for name in files if not (home / name).is_file()]
+    if missing:
+        first = missing_file_error(missing[0], data_home)
+        raise DatasetNotFoundError(
+            f"{len(missing)} of the {len(files)} Office-Caltech10 images of domain {domain!r} are "
+            f"missing from {home / 'office_caltech10' / 'images' / domain}. First: {first}"
+        )
+    for name in files:
+        verify_file(name, data_home)
+    with _verify_lock:
+        _verified_domains.add(key)
+    logger.debug("verified %d images of office-caltech domain %s", len(files), domain)
+
+
+def load_office_caltech_images(
+    domain: str, data_home: str | os.PathLike[str] | None = None
+) -> tuple[ImageCollection, np.ndarray]:
+    """One Office-Caltech10 domain as a lazy collection of JPEG images and class labels.
+
+    Every image of the domain is checked against its published SHA-256 the first time the
+    domain is loaded in a process; later loads reuse that result. Pixels are read only when an
+    image is accessed.
+
+    Parameters
+    ----------
+    domain : {"amazon", "caltech10", "dslr", "webcam"}
+        The domain.
+    data_home : str or Path or None, default None
+        See :func:`~transferkit.datasets.get_data_home`.
+
+    Returns
+    -------
+    images : ImageCollection
+        RGB ``uint8`` images of varying sizes, in sorted (class, file) order.
+    y : int64 array (n,)
+        Class 0..9, the index of the class folder among the sorted names (:data:`OFFICE_CLASSES`).
+
+    Example
+    -------
+    >>> from transferkit.datasets import load_office_caltech_images
+    >>> images, y = load_office_caltech_images("dslr")  # doctest: +SKIP
+    >>> len(images), images[0].shape[2]  # doctest: +SKIP
+    (157, 3)
+    """
+    _check_domain(domain)
+    files = _image_files(domain)
+    _verify_domain_images(files, domain, data_home)
+    classes = [PurePosixPath(name).parent.name for name in files]
+    class_names = sorted(set(classes))
+    if tuple(class_names) != OFFICE_CLASSES:
+        raise DataFormatError(
+            f"Office-Caltech10 domain {domain!r} has class folders {class_names}; expected "
+            f"{list(OFFICE_CLASSES)}."
+        )
+    y = np.array([class_names.index(name) for name in classes], dtype=np.int64)
+    home = get_data_home(data_home)
+    return ImageCollection([home / name for name in files]), y
+
+
+def _images_pair(
+    source: str,
+    target: str,
+    *,
+    data_home: str | os.PathLike[str] | None = None,
+    random_state: RandomState = None,
+) -> TransferProblem:
+    """load_pair("office-caltech-images", ...): transductive, images loaded lazily."""
+    X_source, y_source = load_office_caltech_images(source, data_home)
+    X_target, y_target = load_office_caltech_images(target, data_home)
+    return TransferProblem(
+        X_source=X_source,
+        y_source=y_source,
+        X_target=X_target,
+        y_target=y_target,
+        name="office-caltech-images",
+        source_name=source,
+        target_name=target,
+        metadata={
+            "dataset": "office-caltech-images",
+            "class_names": list(OFFICE_CLASSES),
+            "protocol": "transductive: the whole target domain is the evaluation set",
+        },
+    )
