@@ -1,0 +1,361 @@
+"""The resumable benchmark runner: every cell of a suite, once, each result stored as it finishes.
+
+A *cell* is one (dataset, source → target pair, method with its parameters and classifier, seed).
+:func:`run_suite` skips the cells the database already holds (errored ones too, unless
+``retry_errors``), runs the others in this process or in ``jobs`` worker processes, and writes each
+result the moment it arrives. A problem is loaded once per (dataset, pair, seed, options) per process
+and kept in a small cache, so the methods of one pair share it.
+
+A method's accuracy is measured on ``problem.evaluation_split()``: the target test split, or the
+target itself in transductive protocols. A method with ``score_problem(problem)`` (the target
+oracle) scores itself; its time counts as fit time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import socket
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from datetime import UTC, datetime
+from functools import cache, lru_cache
+from pathlib import Path
+from typing import Any
+
+from transferkit.bench.store import ResultStore
+from transferkit.bench.suite import FILES_DATASET, Cell, Suite, load_suite
+from transferkit.bench.tables import ResultsTable
+from transferkit.exceptions import InvalidParameterError, TransferKitError
+
+logger = logging.getLogger(__name__)
+
+#: ``progress(done, total, row)``: called with ``(0, total, None)`` before the first cell and after
+#: every stored cell with its row.
+ProgressCallback = Callable[[int, int, dict[str, Any] | None], None]
+
+#: Problems kept per process; a suite's cells are ordered so that one pair's cells are adjacent.
+PROBLEM_CACHE_SIZE = 4
+
+
+# --------------------------------------------------------------------- one cell
+@cache
+def library_versions() -> dict[str, str]:
+    """Versions of Python and the numeric libraries (torch only when already imported)."""
+    import numpy
+    import scipy
+    import sklearn
+
+    import transferkit
+
+    versions = {
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "sklearn": sklearn.__version__,
+        "transferkit": transferkit.__version__,
+    }
+    return versions
+
+
+def _versions_now() -> dict[str, str]:
+    versions = dict(library_versions())
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        versions["torch"] = str(getattr(torch, "__version__", "unknown"))
+    return versions
+
+
+@lru_cache(maxsize=PROBLEM_CACHE_SIZE)
+def _cached_problem(dataset: str, source: str, target: str, seed: int, options: str) -> Any:
+    return load_problem(dataset, source, target, seed, json.loads(options))
+
+
+def load_problem(dataset: str, source: str, target: str, seed: int, options: dict[str, Any]) -> Any:
+    """The :class:`~transferkit.problem.TransferProblem` of one cell."""
+    from transferkit import datasets
+
+    if dataset == FILES_DATASET:
+        return datasets.problem_from_files(
+            options["source"], options["target"], options.get("test"), name=FILES_DATASET
+        )
+    return datasets.load_pair(dataset, source, target, random_state=seed, **options)
+
+
+def _max_rss_mb() -> float | None:
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return None
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # kilobytes on Linux, bytes on macOS
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+def execute_cell(cell: Cell, memory: bool = True) -> dict[str, Any]:
+    """Run one cell and return its database row; a method's failure becomes an error row.
+
+    A failure to *load the problem* (missing data, a bad dataset option) is raised instead: it
+    concerns every method of the pair and needs the user, not a retry.
+    """
+    from transferkit.registry import make_method
+
+    try:
+        problem = _cached_problem(cell.dataset, cell.source, cell.target, cell.seed, cell.options)
+    except TransferKitError as error:
+        raise type(error)(
+            f"Loading {cell.dataset_label} {cell.source}->{cell.target} (seed {cell.seed}): {error}"
+        ) from error
+
+    row: dict[str, Any] = {
+        "suite": cell.suite,
+        "dataset": cell.dataset,
+        "options": cell.options,
+        "source": cell.source,
+        "target": cell.target,
+        "method": cell.method,
+        "method_name": cell.method_name,
+        "params": cell.params,
+        "classifier": cell.classifier,
+        "seed": cell.seed,
+        "dataset_label": cell.dataset_label,
+        "n_source": problem.n_source,
+        "n_target": problem.n_target,
+    }
+    fit_seconds = predict_seconds = peak = None
+    try:
+        # built before tracing starts: the first lookup imports every method family
+        method = make_method(
+            cell.method_name,
+            json.loads(cell.params),
+            json.loads(cell.classifier),
+            random_state=cell.seed,
+        )
+    except Exception as error:
+        method = None
+        _record_error(row, cell, error)
+    if method is not None:
+        tracing = memory and not tracemalloc.is_tracing()
+        if tracing:
+            tracemalloc.start()
+        elif memory:
+            tracemalloc.reset_peak()
+        try:
+            X_eval, y_eval = problem.evaluation_split()
+            start = time.perf_counter()
+            if hasattr(method, "score_problem"):
+                accuracy = float(method.score_problem(problem))
+                fit_seconds = time.perf_counter() - start
+                predict_seconds = 0.0
+            else:
+                method.fit(problem)
+                fit_seconds = time.perf_counter() - start
+                start = time.perf_counter()
+                predicted = method.predict(X_eval)
+                predict_seconds = time.perf_counter() - start
+                accuracy = float((_as_array(predicted) == _as_array(y_eval)).mean())
+            row.update(status="ok", accuracy=accuracy, error=None, n_eval=len(y_eval))
+        except Exception as error:  # a method's failure is a result, recorded with its message
+            _record_error(row, cell, error)
+        finally:
+            if memory:
+                peak = tracemalloc.get_traced_memory()[1]
+            if tracing:
+                tracemalloc.stop()
+    row.update(
+        fit_seconds=fit_seconds,
+        predict_seconds=predict_seconds,
+        peak_memory_mb=None if peak is None else peak / 2**20,
+        max_rss_mb=_max_rss_mb(),
+        versions=_versions_now(),
+        hostname=socket.gethostname(),
+        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    return row
+
+
+def _record_error(row: dict[str, Any], cell: Cell, error: BaseException) -> None:
+    logger.info("cell %s failed: %s: %s", cell.describe(), type(error).__name__, error)
+    row.update(status="error", accuracy=None, error=f"{type(error).__name__}: {error}")
+
+
+def _as_array(values: Any) -> Any:
+    import numpy as np
+
+    return np.asarray(values).ravel()
+
+
+def _init_worker() -> None:
+    """One thread per worker process: ``jobs`` processes share the cores."""
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = "1"
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1)
+    except ImportError:  # pragma: no cover - a dependency, but harmless without it
+        pass
+    from transferkit.registry import available_methods
+
+    available_methods()  # import the method families once, before any cell is timed
+
+
+# --------------------------------------------------------------------- the suite
+def pending_cells(
+    suite: Suite, store: ResultStore, retry_errors: bool = False
+) -> tuple[list[Cell], int]:
+    """The cells still to run, and how many are already stored."""
+    statuses = store.statuses(suite.name)
+    pending = []
+    for cell in suite.cells():
+        status = statuses.get(cell.key)
+        if status is None or (status == "error" and retry_errors):
+            pending.append(cell)
+    return pending, len(suite.cells()) - len(pending)
+
+
+def run_suite(
+    suite: str | Path | Suite,
+    *,
+    db: str | os.PathLike[str] | None = None,
+    methods: Sequence[str] | None = None,
+    pairs: Sequence[tuple[str, str] | str] | None = None,
+    seeds: Sequence[int] | None = None,
+    jobs: int = 1,
+    progress: ProgressCallback | None = None,
+    retry_errors: bool = False,
+    files: tuple[str | Path, str | Path, str | Path | None] | None = None,
+    memory: bool = True,
+) -> ResultsTable:
+    """Run every cell of ``suite`` not yet in the database and return the table of its cells.
+
+    Parameters
+    ----------
+    suite : str or Path or Suite
+        A built-in suite name, a path to a TOML suite, or a :class:`Suite`.
+    db : path or None, default None
+        The SQLite results database; None: ``$TRANSFERKIT_RESULTS``, else
+        ``./transferkit-results.sqlite``.
+    methods, pairs, seeds : sequences or None
+        Restrict the run (method labels or registered names; ``"source:target"`` strings or
+        tuples; seeds). None: the suite's own.
+    jobs : int, default 1
+        Worker processes (spawned; each limited to one BLAS thread). Only this process writes.
+    progress : callable or None
+        ``progress(done, total, row)``, see :data:`ProgressCallback`.
+    retry_errors : bool, default False
+        Run again the cells stored with status "error".
+    files : (source, target, test or None) or None
+        Run the suite's methods on a user's own pair of files instead of its datasets.
+    memory : bool, default True
+        Measure each cell's peak Python/numpy allocation with ``tracemalloc``.
+
+    Returns
+    -------
+    ResultsTable
+        The stored results of the requested cells (including ones finished by earlier runs).
+
+    Example
+    -------
+    >>> from transferkit.bench import run_suite            # doctest: +SKIP
+    >>> table = run_suite("demo", db="results.sqlite")      # doctest: +SKIP
+    >>> print(table.to_markdown())                          # doctest: +SKIP
+    """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise InvalidParameterError(f"jobs must be an integer >= 1, got {jobs!r}.")
+    suite = load_suite(suite)
+    if files is not None:
+        suite = suite.with_files(*files)
+    suite = suite.select(methods=methods, pairs=pairs, seeds=seeds)
+    with ResultStore(db) as store:
+        pending, done = pending_cells(suite, store, retry_errors)
+        logger.info(
+            "suite %s: %d cells, %d already stored, %d to run with %d job(s)",
+            suite.name,
+            done + len(pending),
+            done,
+            len(pending),
+            jobs,
+        )
+        if pending:
+            if progress is not None:
+                progress(0, len(pending), None)
+            if jobs == 1:
+                _run_serial(pending, store, progress, memory)
+            else:
+                _run_parallel(pending, store, progress, memory, jobs)
+        rows = store.rows(suite.name)
+    return ResultsTable.from_rows(rows, suite, cells={c.key for c in suite.cells()})
+
+
+def _run_serial(
+    cells: list[Cell], store: ResultStore, progress: ProgressCallback | None, memory: bool
+) -> None:
+    for done, cell in enumerate(cells, start=1):
+        row = execute_cell(cell, memory)
+        store.record(row)
+        if progress is not None:
+            progress(done, len(cells), row)
+
+
+def _run_parallel(
+    cells: list[Cell],
+    store: ResultStore,
+    progress: ProgressCallback | None,
+    memory: bool,
+    jobs: int,
+) -> None:
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker)
+    submitted = [pool.submit(execute_cell, cell, memory) for cell in cells]
+    recorded: set[Future[dict[str, Any]]] = set()
+    try:
+        waiting = set(submitted)
+        while waiting:
+            finished, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+            for future in finished:
+                row = future.result()  # a problem that cannot be loaded stops the run
+                store.record(row)
+                recorded.add(future)
+                if progress is not None:
+                    progress(len(recorded), len(cells), row)
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        # keep what the other workers finished before the run stopped
+        for future in submitted:
+            if future in recorded or not future.done() or future.cancelled():
+                continue
+            if future.exception() is None:
+                store.record(future.result())
+        raise
+    pool.shutdown(wait=True)
+
+
+def results_table(db: str | os.PathLike[str] | None, suite: str | Path | Suite) -> ResultsTable:
+    """The table of everything stored for ``suite``.
+
+    With a suite definition (a :class:`Suite`, a built-in name or a TOML path), only rows matching
+    its current datasets, options, methods, parameters and classifiers are shown (plus runs on the
+    user's own files); with a bare suite name that no definition matches, every row of that name.
+    """
+    with ResultStore(db, create=False) as store:
+        if isinstance(suite, Suite):
+            return ResultsTable.from_rows(store.rows(suite.name), suite)
+        try:
+            definition = load_suite(suite)
+        except TransferKitError:
+            rows = store.rows(str(suite))
+            if not rows:
+                names = ", ".join(s["suite"] for s in store.suites()) or "none"
+                raise InvalidParameterError(
+                    f"No results for suite '{suite}' in {store.path}. Stored suites: {names}."
+                ) from None
+            return ResultsTable.from_rows(rows, None)
+        return ResultsTable.from_rows(store.rows(definition.name), definition)

@@ -1,0 +1,613 @@
+"""Benchmark suites: which datasets and pairs, which methods with which parameters, which seeds.
+
+A suite is a small TOML file (format in ``docs/suites.md``), parsed with the standard library's
+``tomllib`` and validated up front, so a typo fails at once with a :class:`SuiteError` naming the
+file, the key and the fix, not an hour into a run. Built-in suites ship in ``transferkit/suites``;
+:func:`load_suite` takes a built-in name or a path to a user's file.
+
+Example
+-------
+>>> from transferkit.bench import load_suite
+>>> suite = load_suite("demo")
+>>> suite.name
+'demo'
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from transferkit.exceptions import InvalidParameterError, SuiteError, TransferKitError
+
+#: Dataset name of a user's own pair of files (``transferkit bench SUITE --source ... --target``).
+FILES_DATASET = "files"
+
+_SUITE_KEYS = {
+    "name": "the suite's name (as stored in the results database)",
+    "description": "one line on what the suite measures",
+    "seeds": "list of non-negative integers, e.g. [0, 1, 2]",
+    "classifier": 'a classifier name ("1nn", "logreg", ...) or {name = "logreg", C = 1.0}',
+    "protocol": "a sentence on the evaluation protocol, shown with the table",
+    "published": "published numbers: {label = mean} or {label = {mean = 27.7, 'a:b' = 30.1}}",
+    "methods": '"all": every registered non-deep method with default parameters',
+    "exclude": 'method names to leave out of methods = "all"',
+}
+_DATASET_KEYS = {
+    "name": "a dataset name (see `transferkit datasets`)",
+    "label": "display name in tables (default: the name)",
+    "pairs": '"standard" or a list of [source, target] domain pairs',
+    "options": "a table of options passed to transferkit.datasets.load_pair",
+}
+_METHOD_KEYS = {
+    "name": "a registered method name (see transferkit.registry.available_methods)",
+    "label": "the column name in tables (default: the name); unique within the suite",
+    "params": "a table of the method's parameters",
+    "classifier": "overrides the suite's classifier for this method",
+}
+
+
+def canonical_json(value: Any) -> str:
+    """The JSON text used to compare parameters, options and classifiers (sorted keys)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """One dataset of a suite, with its resolved list of (source, target) pairs."""
+
+    name: str
+    label: str
+    pairs: tuple[tuple[str, str], ...]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def options_key(self) -> str:
+        return canonical_json(dict(self.options))
+
+
+@dataclass(frozen=True)
+class MethodEntry:
+    """One method column of a suite: a registered method, its parameters and its classifier."""
+
+    name: str
+    label: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    classifier: Any = "logreg"
+
+    @property
+    def params_key(self) -> str:
+        return canonical_json(dict(self.params))
+
+    @property
+    def classifier_key(self) -> str:
+        return canonical_json(self.classifier)
+
+
+@dataclass(frozen=True)
+class Published:
+    """Published numbers for one method label: the mean over pairs and/or per pair (in %)."""
+
+    mean: float | None = None
+    pairs: Mapping[tuple[str, str], float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work and one row of the results database."""
+
+    suite: str
+    dataset: str
+    dataset_label: str
+    options: str
+    source: str
+    target: str
+    method: str
+    method_name: str
+    params: str
+    classifier: str
+    seed: int
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        """The cell's identity, the database's UNIQUE key."""
+        return (
+            self.suite,
+            self.dataset,
+            self.options,
+            self.source,
+            self.target,
+            self.method,
+            self.method_name,
+            self.params,
+            self.classifier,
+            self.seed,
+        )
+
+    @property
+    def problem_key(self) -> tuple[str, str, str, int, str]:
+        """What identifies the loaded problem (so it is loaded once per worker)."""
+        return (self.dataset, self.source, self.target, self.seed, self.options)
+
+    def describe(self) -> str:
+        return f"{self.dataset_label} {self.source}->{self.target} {self.method} seed={self.seed}"
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A validated benchmark suite. Build it with :func:`load_suite` or :func:`parse_suite`."""
+
+    name: str
+    description: str
+    seeds: tuple[int, ...]
+    classifier: Any
+    protocol: str
+    published: Mapping[str, Published]
+    datasets: tuple[DatasetEntry, ...]
+    methods: tuple[MethodEntry, ...]
+    path: str | None = None
+
+    # ----------------------------------------------------------------- the work
+    def cells(self) -> list[Cell]:
+        """Every cell, ordered so that cells sharing a problem are adjacent."""
+        cells = []
+        for dataset in self.datasets:
+            for source, target in dataset.pairs:
+                for seed in self.seeds:
+                    for method in self.methods:
+                        cells.append(
+                            Cell(
+                                suite=self.name,
+                                dataset=dataset.name,
+                                dataset_label=dataset.label,
+                                options=dataset.options_key,
+                                source=source,
+                                target=target,
+                                method=method.label,
+                                method_name=method.name,
+                                params=method.params_key,
+                                classifier=method.classifier_key,
+                                seed=seed,
+                            )
+                        )
+        return cells
+
+    @property
+    def pairs(self) -> list[tuple[str, str, str]]:
+        """(dataset label, source, target) of every row of the table, in order."""
+        return [(d.label, s, t) for d in self.datasets for s, t in d.pairs]
+
+    # ----------------------------------------------------------------- narrowing
+    def select(
+        self,
+        methods: Sequence[str] | None = None,
+        pairs: Sequence[tuple[str, str] | str] | None = None,
+        seeds: Sequence[int] | None = None,
+    ) -> Suite:
+        """A copy restricted to some methods (labels, or registered names added with defaults),
+        some ``(source, target)`` pairs (or ``"source:target"`` strings) and some seeds."""
+        suite = self
+        if methods is not None:
+            suite = replace(suite, methods=tuple(self._select_methods(methods)))
+        if pairs is not None:
+            suite = replace(suite, datasets=tuple(self._select_pairs(pairs)))
+        if seeds is not None:
+            suite = replace(suite, seeds=_check_seeds(list(seeds), self._where("--seeds")))
+        return suite
+
+    def _where(self, what: str) -> str:
+        return f"{what} (suite '{self.name}')"
+
+    def _select_methods(self, names: Sequence[str]) -> list[MethodEntry]:
+        by_label = {m.label: m for m in self.methods}
+        chosen: list[MethodEntry] = []
+        for name in names:
+            name = name.strip()
+            if name in by_label:
+                entry = by_label[name]
+            else:
+                from transferkit.registry import available_methods
+
+                if name not in available_methods():
+                    known = sorted(set(by_label) | set(available_methods()))
+                    raise SuiteError(
+                        f"--methods: '{name}' is neither a method of suite '{self.name}' nor a "
+                        f"registered method{_did_you_mean(name, known)}. Suite methods: "
+                        f"{', '.join(by_label)}."
+                    )
+                entry = MethodEntry(name, name, {}, self.classifier)
+            if entry not in chosen:
+                chosen.append(entry)
+        if not chosen:
+            raise SuiteError(f"--methods selects no method of suite '{self.name}'.")
+        return chosen
+
+    def _select_pairs(self, pairs: Sequence[tuple[str, str] | str]) -> list[DatasetEntry]:
+        wanted = []
+        for pair in pairs:
+            if isinstance(pair, str):
+                source, sep, target = pair.strip().partition(":")
+                if not sep or not source or not target:
+                    raise SuiteError(
+                        f"--pairs: '{pair}' is not of the form source:target (e.g. amazon:webcam)."
+                    )
+                pair = (source.strip(), target.strip())
+            wanted.append(tuple(pair))
+        available = {p for d in self.datasets for p in d.pairs}
+        unknown = [p for p in wanted if p not in available]
+        if unknown:
+            known = ", ".join(f"{s}:{t}" for s, t in sorted(available))
+            raise SuiteError(
+                f"--pairs: {', '.join(f'{s}:{t}' for s, t in unknown)} not in suite "
+                f"'{self.name}'. Its pairs: {known}."
+            )
+        datasets = []
+        for dataset in self.datasets:
+            kept = tuple(p for p in dataset.pairs if p in wanted)
+            if kept:
+                datasets.append(replace(dataset, pairs=kept))
+        return datasets
+
+    def with_files(
+        self, source: str | Path, target: str | Path, test: str | Path | None = None
+    ) -> Suite:
+        """The suite's methods and seeds on a user's own pair of files (dataset ``"files"``)."""
+        source_path, target_path = Path(source).resolve(), Path(target).resolve()
+        options = {"source": str(source_path), "target": str(target_path)}
+        if test is not None:
+            options["test"] = str(Path(test).resolve())
+        source_name, target_name = source_path.stem, target_path.stem
+        if source_name == target_name:
+            source_name, target_name = str(source_path), str(target_path)
+        entry = DatasetEntry(FILES_DATASET, FILES_DATASET, ((source_name, target_name),), options)
+        return replace(self, datasets=(entry,), published={})
+
+
+# --------------------------------------------------------------------- loading
+def builtin_suites() -> list[str]:
+    """Names of the suites shipped with transferkit."""
+    folder = resources.files("transferkit").joinpath("suites")
+    return sorted(p.name[: -len(".toml")] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_suite(name_or_path: str | Path | Suite) -> Suite:
+    """A validated suite from a built-in name (``"demo"``, ``"office-caltech-surf"``...) or a
+    path to a TOML file. A :class:`Suite` is passed through.
+
+    Raises :class:`SuiteError` naming the file, the key and the fix when anything is wrong.
+    """
+    if isinstance(name_or_path, Suite):
+        return name_or_path
+    text_name = str(name_or_path)
+    path = Path(text_name).expanduser()
+    if path.is_file():
+        try:
+            text = path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise SuiteError(f"Cannot read suite file {path}: {error}") from error
+        return parse_suite(text, source=str(path))
+    if text_name in builtin_suites():
+        resource = resources.files("transferkit").joinpath("suites", f"{text_name}.toml")
+        return parse_suite(resource.read_text("utf-8"), source=f"built-in suite '{text_name}'")
+    if text_name.endswith(".toml") or "/" in text_name or path.suffix:
+        raise SuiteError(
+            f"Suite file {path} does not exist. Give a path to a TOML suite file, or a built-in "
+            f"suite: {', '.join(builtin_suites())}."
+        )
+    raise SuiteError(
+        f"Unknown suite '{text_name}'{_did_you_mean(text_name, builtin_suites())}. Built-in "
+        f"suites: {', '.join(builtin_suites())}; or give a path to a TOML suite file."
+    )
+
+
+def parse_suite(text: str, source: str = "<string>") -> Suite:
+    """Parse and validate suite TOML ``text``; ``source`` names it in error messages."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise SuiteError(f"{source}: not valid TOML: {error}.") from error
+    return _Validator(source).suite(data)
+
+
+class _Validator:
+    def __init__(self, source: str):
+        self.source = source
+
+    def error(self, key: str, message: str) -> SuiteError:
+        return SuiteError(f"{self.source}: {key}: {message}")
+
+    def check_keys(self, table: Mapping[str, Any], allowed: Mapping[str, str], where: str) -> None:
+        for key in table:
+            if key not in allowed:
+                raise self.error(
+                    f"{where}.{key}",
+                    f"unknown key{_did_you_mean(key, allowed)}. Allowed in {where}: "
+                    f"{', '.join(allowed)}. Remove it or fix its spelling.",
+                )
+
+    def string(self, value: Any, key: str, required: bool = False, default: str = "") -> str:
+        if value is None:
+            if required:
+                raise self.error(key, "missing; add it.")
+            return default
+        if not isinstance(value, str) or not value.strip():
+            raise self.error(key, f"must be a non-empty string, got {value!r}.")
+        return value.strip()
+
+    def table(self, value: Any, key: str) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.error(key, f"must be a table ({{key = value}}), got {value!r}.")
+        try:
+            canonical_json(value)
+        except (TypeError, ValueError) as error:
+            raise self.error(
+                key, f"holds a value that is not a plain number/string/list: {error}"
+            ) from error
+        return dict(value)
+
+    def suite(self, data: dict[str, Any]) -> Suite:
+        self.check_keys(data, {"suite": "", "datasets": "", "methods": ""}, "top level")
+        head = data.get("suite")
+        if not isinstance(head, dict):
+            raise self.error("[suite]", "missing; start the file with a [suite] table.")
+        self.check_keys(head, _SUITE_KEYS, "[suite]")
+        name = self.string(head.get("name"), "[suite].name", required=True)
+        seeds = _check_seeds(head.get("seeds", [0]), f"{self.source}: [suite].seeds")
+        classifier = self.classifier(head.get("classifier", "logreg"), "[suite].classifier")
+        datasets = self.datasets(data.get("datasets"))
+        methods = self.methods(data.get("methods", []), head, classifier)
+        published = self.published(head.get("published"))
+        return Suite(
+            name=name,
+            description=self.string(head.get("description"), "[suite].description"),
+            seeds=seeds,
+            classifier=classifier,
+            protocol=self.string(head.get("protocol"), "[suite].protocol"),
+            published=published,
+            datasets=datasets,
+            methods=methods,
+            path=self.source,
+        )
+
+    def classifier(self, value: Any, key: str) -> Any:
+        from transferkit.registry import CLASSIFIER_NAMES, make_classifier
+
+        if isinstance(value, dict):
+            value = self.table(value, key)
+            if "name" not in value:
+                raise self.error(key, f"a classifier table needs name = one of {CLASSIFIER_NAMES}.")
+        elif not isinstance(value, str):
+            raise self.error(key, f"must be a classifier name or table, got {value!r}.")
+        try:
+            make_classifier(value, 0)
+        except (InvalidParameterError, TypeError) as error:
+            raise self.error(
+                key, f"{error} Known classifiers: {', '.join(CLASSIFIER_NAMES)}."
+            ) from error
+        return value
+
+    def datasets(self, value: Any) -> tuple[DatasetEntry, ...]:
+        if not isinstance(value, list) or not value:
+            raise self.error(
+                "[[datasets]]", 'missing; add at least one [[datasets]] table with name = "...".'
+            )
+        entries: list[DatasetEntry] = []
+        for index, item in enumerate(value):
+            where = f"datasets[{index}]"
+            if not isinstance(item, dict):
+                raise self.error(where, "must be a table ([[datasets]]).")
+            self.check_keys(item, _DATASET_KEYS, where)
+            name = self.string(item.get("name"), f"{where}.name", required=True)
+            label = self.string(item.get("label"), f"{where}.label", default=name)
+            options = self.table(item.get("options"), f"{where}.options")
+            pairs = self.pairs(name, item.get("pairs", "standard"), f"{where}.pairs")
+            entry = DatasetEntry(name, label, pairs, options)
+            for other in entries:
+                if other.label == label:
+                    raise self.error(
+                        f"{where}.label",
+                        f"'{label}' is used by two datasets; give each a distinct label.",
+                    )
+            entries.append(entry)
+        return tuple(entries)
+
+    def pairs(self, dataset: str, value: Any, key: str) -> tuple[tuple[str, str], ...]:
+        from transferkit import datasets as datasets_module
+
+        try:
+            info = datasets_module.dataset_info(dataset)
+        except TransferKitError as error:
+            known = [d.name for d in datasets_module.list_datasets()]
+            raise self.error(
+                key.rsplit(".", 1)[0] + ".name",
+                f"unknown dataset '{dataset}'{_did_you_mean(dataset, known)}. Known datasets: "
+                f"{', '.join(known)} ({error}).",
+            ) from error
+        if value == "standard":
+            return tuple(tuple(p) for p in datasets_module.standard_pairs(dataset))
+        if not isinstance(value, list) or not value:
+            raise self.error(
+                key, f'must be "standard" or a list of [source, target], got {value!r}.'
+            )
+        pairs: list[tuple[str, str]] = []
+        domains = list(info.domains)
+        for pair in value:
+            if (
+                not isinstance(pair, list)
+                or len(pair) != 2
+                or not all(isinstance(d, str) for d in pair)
+            ):
+                raise self.error(key, f"each pair must be [source, target], got {pair!r}.")
+            for domain in pair:
+                if domain not in domains:
+                    raise self.error(
+                        key,
+                        f"'{domain}' is not a domain of dataset '{dataset}'"
+                        f"{_did_you_mean(domain, domains)}. Its domains: {', '.join(domains)}.",
+                    )
+            if tuple(pair) in pairs:
+                raise self.error(key, f"pair {pair!r} is listed twice; remove one.")
+            pairs.append((pair[0], pair[1]))
+        return tuple(pairs)
+
+    def methods(
+        self, value: Any, head: Mapping[str, Any], classifier: Any
+    ) -> tuple[MethodEntry, ...]:
+        from transferkit.registry import available_methods
+
+        registered = available_methods()
+        if not isinstance(value, list):
+            raise self.error("[[methods]]", "must be an array of tables ([[methods]]).")
+        explicit: list[MethodEntry] = []
+        for index, item in enumerate(value):
+            where = f"methods[{index}]"
+            if not isinstance(item, dict):
+                raise self.error(where, "must be a table ([[methods]]).")
+            self.check_keys(item, _METHOD_KEYS, where)
+            name = self.string(item.get("name"), f"{where}.name", required=True)
+            if name not in registered:
+                raise self.error(
+                    f"{where}.name",
+                    f"unknown method '{name}'{_did_you_mean(name, registered)}. Registered "
+                    f"methods: {', '.join(registered)}.",
+                )
+            entry = MethodEntry(
+                name=name,
+                label=self.string(item.get("label"), f"{where}.label", default=name),
+                params=self.table(item.get("params"), f"{where}.params"),
+                classifier=(
+                    self.classifier(item["classifier"], f"{where}.classifier")
+                    if "classifier" in item
+                    else classifier
+                ),
+            )
+            self.check_builds(entry, where)
+            if any(other.label == entry.label for other in explicit):
+                raise self.error(
+                    f"{where}.label",
+                    f"'{entry.label}' names two methods; give each a distinct label "
+                    '(e.g. label = "CORAL (λ=10)").',
+                )
+            explicit.append(entry)
+
+        mode = head.get("methods")
+        exclude = head.get("exclude", [])
+        if not isinstance(exclude, list) or not all(isinstance(e, str) for e in exclude):
+            raise self.error("[suite].exclude", f"must be a list of method names, got {exclude!r}.")
+        for name in exclude:
+            if name not in registered:
+                raise self.error(
+                    "[suite].exclude",
+                    f"unknown method '{name}'{_did_you_mean(name, registered)}.",
+                )
+        if mode is None:
+            if exclude:
+                raise self.error("[suite].exclude", 'only makes sense with methods = "all".')
+            entries = explicit
+        elif mode == "all":
+            entries = _all_methods(registered, classifier, exclude, explicit)
+        else:
+            raise self.error(
+                "[suite].methods",
+                f'must be "all" (or absent, to list methods as [[methods]]), got {mode!r}.',
+            )
+        if not entries:
+            raise self.error(
+                "[[methods]]", 'no methods; add [[methods]] tables or methods = "all" in [suite].'
+            )
+        return tuple(entries)
+
+    def check_builds(self, entry: MethodEntry, where: str) -> None:
+        from transferkit.registry import make_method
+
+        try:
+            make_method(entry.name, dict(entry.params), entry.classifier, 0)
+        except (InvalidParameterError, TypeError) as error:
+            raise self.error(
+                f"{where}.params", f"{error} Fix the parameter names or values."
+            ) from error
+
+    def published(self, value: Any) -> dict[str, Published]:
+        table = self.table(value, "[suite].published")
+        out: dict[str, Published] = {}
+        for label, numbers in table.items():
+            key = f"[suite].published.{label}"
+            if _is_number(numbers):
+                out[label] = Published(mean=float(numbers))
+                continue
+            if not isinstance(numbers, dict):
+                raise self.error(key, f"must be a number or a table of numbers, got {numbers!r}.")
+            mean = None
+            pairs: dict[tuple[str, str], float] = {}
+            for pair, number in numbers.items():
+                if not _is_number(number):
+                    raise self.error(f"{key}.{pair}", f"must be a number, got {number!r}.")
+                if pair == "mean":
+                    mean = float(number)
+                    continue
+                source, sep, target = pair.partition(":")
+                if not sep:
+                    raise self.error(
+                        f"{key}.{pair}",
+                        'keys are "mean" or "source:target" (quoted), e.g. "books:dvd" = 78.4.',
+                    )
+                pairs[(source, target)] = float(number)
+            out[label] = Published(mean=mean, pairs=pairs)
+        return out
+
+
+def _all_methods(
+    registered: Mapping[str, Any],
+    classifier: Any,
+    exclude: Iterable[str],
+    explicit: list[MethodEntry],
+) -> list[MethodEntry]:
+    """Every non-deep registered method that needs no target labels, baselines first, then the
+    explicit entries (which replace an automatic one of the same label)."""
+    by_label = {m.label: m for m in explicit}
+    specs = [
+        spec
+        for spec in registered.values()
+        if not spec.deep
+        and spec.family != "deep"
+        and not spec.needs_target_labels
+        and spec.name not in exclude
+    ]
+    specs.sort(key=lambda spec: (spec.family != "baseline", spec.family, spec.name))
+    entries = []
+    for spec in specs:
+        entries.append(by_label.pop(spec.name, MethodEntry(spec.name, spec.name, {}, classifier)))
+    entries.extend(m for m in explicit if m.label in by_label)
+    return entries
+
+
+def _check_seeds(seeds: Any, where: str) -> tuple[int, ...]:
+    if (
+        not isinstance(seeds, list | tuple)
+        or not seeds
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+    ):
+        raise SuiteError(
+            f"{where}: must be a non-empty list of non-negative integers, e.g. [0, 1, 2]; "
+            f"got {seeds!r}."
+        )
+    if len(set(seeds)) != len(seeds):
+        raise SuiteError(f"{where}: seeds {list(seeds)!r} repeat a value; list each seed once.")
+    return tuple(int(s) for s in seeds)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""

@@ -1,0 +1,411 @@
+"""Tables of stored results: pairs × methods, mean ± std over seeds, beside the published numbers.
+
+:class:`ResultsTable` holds the database rows of one suite and renders them as a markdown table
+(accuracy in %, one decimal, a "mean" row over pairs and a "published" row where the suite quotes
+numbers), a timing table, JSON and CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from transferkit.bench.store import COLUMNS
+from transferkit.bench.suite import FILES_DATASET, Published, Suite
+
+#: What a table cell shows when no seed of it has been stored yet.
+MISSING = "—"
+
+Pair = tuple[str, str, str]  # (dataset label, source, target)
+
+
+@dataclass
+class CellStats:
+    """The stored seeds of one (pair, method): accuracies in % and errors."""
+
+    accuracies: dict[int, float] = field(default_factory=dict)
+    errors: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def n_ok(self) -> int:
+        return len(self.accuracies)
+
+    @property
+    def mean(self) -> float | None:
+        values = list(self.accuracies.values())
+        return sum(values) / len(values) if values else None
+
+    @property
+    def std(self) -> float | None:
+        """Sample standard deviation over seeds (0 for a single seed)."""
+        values = list(self.accuracies.values())
+        if not values:
+            return None
+        if len(values) == 1:
+            return 0.0
+        mean = sum(values) / len(values)
+        return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+class ResultsTable:
+    """Stored results of one suite, ready to render.
+
+    Build it with :meth:`from_rows`, :func:`~transferkit.bench.run_suite` or
+    :func:`~transferkit.bench.results_table`.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        rows: list[dict[str, Any]],
+        pairs: list[Pair],
+        methods: list[str],
+        seeds: list[int],
+        suite: Suite | None = None,
+    ):
+        self.name = name
+        self.rows = rows
+        self.pairs = pairs
+        self.methods = methods
+        self.seeds = seeds
+        self.suite = suite
+        self.stats: dict[tuple[Pair, str], CellStats] = {}
+        for row in rows:
+            key = ((row["dataset_label"], row["source"], row["target"]), row["method"])
+            stats = self.stats.setdefault(key, CellStats())
+            if row["status"] == "ok":
+                stats.accuracies[row["seed"]] = 100.0 * row["accuracy"]
+            else:
+                stats.errors[row["seed"]] = row["error"] or "error"
+
+    # ----------------------------------------------------------------- building
+    @classmethod
+    def from_rows(
+        cls,
+        rows: Iterable[Mapping[str, Any]],
+        suite: Suite | None,
+        cells: set[tuple[Any, ...]] | None = None,
+    ) -> ResultsTable:
+        """Keep the rows that belong to ``suite`` (exactly ``cells`` when given) and order them
+        as the suite does. Without a suite, every row is kept, grouped by labels."""
+        rows = [dict(r) for r in rows]
+        if suite is not None:
+            if cells is not None:
+                rows = [r for r in rows if tuple(r[c] for c in _KEY) in cells]
+            else:
+                rows = [r for r in rows if _matches(r, suite)]
+        pairs: list[Pair] = list(suite.pairs) if suite is not None and cells is not None else []
+        methods: list[str] = [m.label for m in suite.methods] if suite is not None else []
+        if suite is not None and cells is None:
+            stored = {(r["dataset_label"], r["source"], r["target"]) for r in rows}
+            pairs = [p for p in suite.pairs if p in stored]
+            stored_methods = {r["method"] for r in rows}
+            methods = [m for m in methods if m in stored_methods]
+        for row in rows:
+            pair = (row["dataset_label"], row["source"], row["target"])
+            if pair not in pairs:
+                pairs.append(pair)
+            if row["method"] not in methods:
+                methods.append(row["method"])
+        seeds = sorted({r["seed"] for r in rows} | set(suite.seeds if cells is not None else ()))
+        name = suite.name if suite is not None else (rows[0]["suite"] if rows else "")
+        return cls(name, rows, pairs, methods, seeds, suite)
+
+    # ----------------------------------------------------------------- numbers
+    @property
+    def n_seeds(self) -> int:
+        return len(self.seeds)
+
+    def cell(self, pair: Pair, method: str) -> CellStats:
+        return self.stats.get((pair, method), CellStats())
+
+    def method_mean(self, method: str) -> tuple[float | None, int]:
+        """Mean over pairs of the per-pair means, and how many pairs had a value."""
+        means = [self.cell(p, method).mean for p in self.pairs]
+        means = [m for m in means if m is not None]
+        return (sum(means) / len(means) if means else None), len(means)
+
+    @property
+    def published(self) -> Mapping[str, Published]:
+        return self.suite.published if self.suite is not None else {}
+
+    def is_complete(self) -> bool:
+        """Whether every (pair, method, seed) has a stored row (ok or error)."""
+        return all(
+            len(self.cell(p, m).accuracies) + len(self.cell(p, m).errors) >= self.n_seeds
+            for p in self.pairs
+            for m in self.methods
+        )
+
+    # ----------------------------------------------------------------- markdown
+    def _pair_name(self, pair: Pair) -> str:
+        several = len({p[0] for p in self.pairs}) > 1 or pair[0] == FILES_DATASET
+        name = f"{pair[1]} → {pair[2]}"
+        return f"{pair[0]}: {name}" if several else name
+
+    def _format(self, stats: CellStats) -> str:
+        if stats.n_ok == 0:
+            return "error" if stats.errors else MISSING
+        text = f"{stats.mean:.1f}"
+        if self.n_seeds > 1:
+            text += f" ± {stats.std:.1f}"
+        if stats.n_ok < self.n_seeds:
+            text += f" ({stats.n_ok}/{self.n_seeds})"
+        return text
+
+    def to_markdown(self) -> str:
+        """Pairs × methods, accuracy % mean ± std over seeds, a mean row and a published row."""
+        per_pair_published = [
+            m for m in self.methods if self.published.get(m) and self.published[m].pairs
+        ]
+        header = ["pair"]
+        for method in self.methods:
+            header.append(method)
+            if method in per_pair_published:
+                header.append(f"{method} (published)")
+        lines = [_row(header), _row(["---"] + ["---:"] * (len(header) - 1))]
+        for pair in self.pairs:
+            cells = [self._pair_name(pair)]
+            for method in self.methods:
+                cells.append(self._format(self.cell(pair, method)))
+                if method in per_pair_published:
+                    value = self.published[method].pairs.get((pair[1], pair[2]))
+                    cells.append(MISSING if value is None else f"{value:.1f}")
+            lines.append(_row(cells))
+        if len(self.pairs) > 1:
+            cells = ["**mean**"]
+            for method in self.methods:
+                mean, count = self.method_mean(method)
+                text = MISSING if mean is None else f"**{mean:.1f}**"
+                if mean is not None and count < len(self.pairs):
+                    text += f" ({count}/{len(self.pairs)} pairs)"
+                cells.append(text)
+                if method in per_pair_published:
+                    cells.append(_published_mean(self.published[method]))
+            lines.append(_row(cells))
+        if any(m in self.published for m in self.methods):
+            cells = ["published"]
+            for method in self.methods:
+                published = self.published.get(method)
+                cells.append(_published_mean(published) if published else MISSING)
+                if method in per_pair_published:
+                    cells.append("")
+            lines.append(_row(cells))
+        others = [
+            f"{label} {_published_mean(p)}"
+            for label, p in self.published.items()
+            if label not in self.methods and p.mean is not None
+        ]
+        if others:
+            lines.append("")
+            lines.append(f"Published, not run here: {', '.join(others)}.")
+        return "\n".join(lines)
+
+    def timing_rows(self) -> list[dict[str, Any]]:
+        """Per method: mean fit and predict seconds, peak memory, cell counts."""
+        out = []
+        for method in self.methods:
+            rows = [r for r in self.rows if r["method"] == method]
+            ok = [r for r in rows if r["status"] == "ok"]
+            out.append(
+                {
+                    "method": method,
+                    "fit_seconds": _mean(r["fit_seconds"] for r in ok),
+                    "predict_seconds": _mean(r["predict_seconds"] for r in ok),
+                    "peak_memory_mb": _max(r["peak_memory_mb"] for r in rows),
+                    "max_rss_mb": _max(r["max_rss_mb"] for r in rows),
+                    "n_ok": len(ok),
+                    "n_error": len(rows) - len(ok),
+                }
+            )
+        return out
+
+    def timing_markdown(self) -> str:
+        """Mean fit / predict seconds, peak traced memory and process max RSS per method."""
+        lines = [
+            _row(["method", "fit s", "predict s", "peak MB", "max RSS MB", "cells", "errors"]),
+            _row(["---"] + ["---:"] * 6),
+        ]
+        for t in self.timing_rows():
+            lines.append(
+                _row(
+                    [
+                        t["method"],
+                        _number(t["fit_seconds"], 3),
+                        _number(t["predict_seconds"], 3),
+                        _number(t["peak_memory_mb"], 1),
+                        _number(t["max_rss_mb"], 0),
+                        str(t["n_ok"]),
+                        str(t["n_error"]),
+                    ]
+                )
+            )
+        return "\n".join(lines)
+
+    def error_lines(self, limit: int = 5) -> list[str]:
+        """The first few distinct error messages, one line each."""
+        seen: dict[tuple[str, str], list[str]] = {}
+        for row in self.rows:
+            if row["status"] == "error":
+                where = f"{row['source']}→{row['target']} seed {row['seed']}"
+                seen.setdefault((row["method"], row["error"] or ""), []).append(where)
+        lines = []
+        for (method, message), where in list(seen.items())[:limit]:
+            more = f" (+{len(where) - 1} more)" if len(where) > 1 else ""
+            lines.append(f"{method} on {where[0]}{more}: {message.splitlines()[0][:300]}")
+        if len(seen) > limit:
+            lines.append(f"... and {len(seen) - limit} more distinct errors.")
+        return lines
+
+    # ----------------------------------------------------------------- machine-readable
+    def to_dict(self) -> dict[str, Any]:
+        """Everything in the table as plain JSON-ready data (accuracies in %)."""
+        suite = self.suite
+        results = []
+        for pair in self.pairs:
+            for method in self.methods:
+                stats = self.cell(pair, method)
+                results.append(
+                    {
+                        "dataset": pair[0],
+                        "source": pair[1],
+                        "target": pair[2],
+                        "method": method,
+                        "mean": stats.mean,
+                        "std": stats.std,
+                        "n_ok": stats.n_ok,
+                        "n_error": len(stats.errors),
+                        "accuracies": {str(s): a for s, a in sorted(stats.accuracies.items())},
+                        "errors": {str(s): e for s, e in sorted(stats.errors.items())},
+                    }
+                )
+        return {
+            "suite": self.name,
+            "description": suite.description if suite else None,
+            "protocol": suite.protocol if suite else None,
+            "classifier": suite.classifier if suite else None,
+            "seeds": self.seeds,
+            "methods": self.methods,
+            "pairs": [{"dataset": d, "source": s, "target": t} for d, s, t in self.pairs],
+            "results": results,
+            "means": {m: self.method_mean(m)[0] for m in self.methods},
+            "published": {
+                label: {
+                    "mean": p.mean,
+                    "pairs": {f"{s}:{t}": v for (s, t), v in p.pairs.items()},
+                }
+                for label, p in self.published.items()
+            },
+            "timing": self.timing_rows(),
+            "complete": self.is_complete(),
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def records(self) -> list[dict[str, Any]]:
+        """The raw database rows (one per cell; ``accuracy`` is a fraction in [0, 1])."""
+        return [{c: row.get(c) for c in ("id",) + COLUMNS} for row in self.rows]
+
+    def to_csv(self, path: str | os.PathLike[str] | IO[str] | None = None) -> str:
+        """The raw rows as CSV; written to ``path`` when given, and returned as text."""
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=("id",) + COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.records())
+        text = buffer.getvalue()
+        if path is not None:
+            if hasattr(path, "write"):
+                path.write(text)  # type: ignore[union-attr]
+            else:
+                Path(path).write_text(text, "utf-8")
+        return text
+
+
+_KEY = (
+    "suite",
+    "dataset",
+    "options",
+    "source",
+    "target",
+    "method",
+    "method_name",
+    "params",
+    "classifier",
+    "seed",
+)
+
+
+def _matches(row: Mapping[str, Any], suite: Suite) -> bool:
+    """Whether a stored row belongs to the suite's current definition."""
+    if row["dataset"] == FILES_DATASET:
+        dataset_ok = True
+    else:
+        dataset_ok = any(
+            d.name == row["dataset"] and d.options_key == row["options"] for d in suite.datasets
+        )
+    return dataset_ok and any(
+        m.label == row["method"]
+        and m.name == row["method_name"]
+        and m.params_key == row["params"]
+        and m.classifier_key == row["classifier"]
+        for m in suite.methods
+    )
+
+
+def format_markdown(table: ResultsTable, timing: bool = True, header: bool = True) -> str:
+    """The accuracy table (with a header line on suite, seeds, classifier and protocol), and the
+    timing table and any errors below it."""
+    parts = []
+    if header:
+        suite = table.suite
+        seeds = ", ".join(str(s) for s in table.seeds)
+        line = f"**{table.name}**: target accuracy (%), mean ± std over seeds [{seeds}]"
+        if suite is not None:
+            line += f"; classifier {_classifier_text(suite.classifier)}"
+        parts.append(line + ".")
+        if suite is not None and suite.protocol:
+            parts.append(f"Protocol: {suite.protocol}")
+    parts.append(table.to_markdown())
+    if timing:
+        parts.append(table.timing_markdown())
+    errors = table.error_lines()
+    if errors:
+        parts.append("Errors:\n" + "\n".join(f"- {e}" for e in errors))
+    return "\n\n".join(parts)
+
+
+def _classifier_text(spec: Any) -> str:
+    if isinstance(spec, Mapping):
+        params = ", ".join(f"{k}={v}" for k, v in spec.items() if k != "name")
+        return f"{spec.get('name')}({params})"
+    return str(spec)
+
+
+def _published_mean(published: Published) -> str:
+    return MISSING if published.mean is None else f"{published.mean:.1f}"
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _mean(values: Iterable[float | None]) -> float | None:
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def _max(values: Iterable[float | None]) -> float | None:
+    values = [v for v in values if v is not None]
+    return max(values) if values else None
+
+
+def _number(value: float | None, digits: int) -> str:
+    return MISSING if value is None else f"{value:.{digits}f}"

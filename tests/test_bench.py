@@ -1,0 +1,430 @@
+"""The benchmark runner: suite validation, the stored table, resume after a real kill, parallel
+runs, error cells and exports, on the rotated two-moons (generated, no files)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from transferkit import registry
+from transferkit.baselines import SourceOnly
+from transferkit.bench import (
+    ResultStore,
+    builtin_suites,
+    format_markdown,
+    load_suite,
+    parse_suite,
+    results_table,
+    run_suite,
+)
+from transferkit.bench import runner as runner_module
+from transferkit.datasets import load_pair
+from transferkit.exceptions import InvalidParameterError, SuiteError
+from transferkit.registry import make_method
+
+MOONS_SUITE = """
+[suite]
+name = "tiny"
+description = "two rotations of the moons"
+seeds = [0, 1]
+classifier = "logreg"
+protocol = "moons, logistic regression"
+published = { source_only = 70.0, dann = 90.0 }
+
+[[datasets]]
+name = "moons"
+label = "moons30"
+options = { angle = 30, n_samples = 200, n_test = 200 }
+
+[[datasets]]
+name = "moons"
+label = "moons60"
+options = { angle = 60, n_samples = 200, n_test = 200 }
+
+[[methods]]
+name = "source_only"
+
+[[methods]]
+name = "target_oracle"
+"""
+
+
+def _suite_file(tmp_path: Path, text: str = MOONS_SUITE, name: str = "tiny.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _direct_accuracy(method: str, angle: int, seed: int) -> float:
+    """The accuracy computed without the runner, to check the runner's numbers."""
+    problem = load_pair(
+        "moons", "source", "rotated", random_state=seed, angle=angle, n_samples=200, n_test=200
+    )
+    model = make_method(method, None, "logreg", seed)
+    if hasattr(model, "score_problem"):
+        return 100 * model.score_problem(problem)
+    X, y = problem.evaluation_split()
+    return 100 * float(np.mean(model.fit(problem).predict(X) == y))
+
+
+# --------------------------------------------------------------------- suites
+def test_builtin_suites_load_and_validate():
+    assert {"demo", "digits", "amazon-reviews", "office-caltech-surf"} <= set(builtin_suites())
+    office = load_suite("office-caltech-surf")
+    assert office.classifier == "1nn"
+    assert len(office.seeds) == 10 and len(office.datasets[0].pairs) == 12
+    assert office.published["source_only"].mean == 27.7
+    amazon = load_suite("amazon-reviews")
+    assert amazon.published["dann"].pairs[("books", "dvd")] == 78.4
+    digits = load_suite("digits")
+    assert digits.datasets[0].pairs[1] == ("mnist", "mnistm")
+
+
+def test_demo_suite_runs_every_registered_shallow_method():
+    suite = load_suite("demo")
+    labels = [m.label for m in suite.methods]
+    assert labels[:2] == ["source_only", "target_oracle"]
+    expected = {
+        name
+        for name, spec in registry.available_methods().items()
+        if not spec.deep and spec.family != "deep" and not spec.needs_target_labels
+    }
+    assert expected <= set(labels)
+
+
+def test_methods_all_with_exclude_and_explicit_override(tmp_path):
+    text = MOONS_SUITE.replace(
+        'protocol = "moons, logistic regression"',
+        'protocol = "p"\nmethods = "all"\nexclude = ["target_oracle"]',
+    ).replace('[[methods]]\nname = "source_only"\n', "")
+    text = text.replace(
+        '[[methods]]\nname = "target_oracle"\n',
+        '[[methods]]\nname = "source_only"\nclassifier = "1nn"\n',
+    )
+    suite = parse_suite(text, "all.toml")
+    labels = [m.label for m in suite.methods]
+    assert "target_oracle" not in labels and labels[0] == "source_only"
+    assert suite.methods[0].classifier == "1nn"
+
+
+def test_load_suite_from_path(tmp_path):
+    suite = load_suite(_suite_file(tmp_path))
+    assert suite.name == "tiny" and suite.seeds == (0, 1)
+    assert [d.label for d in suite.datasets] == ["moons30", "moons60"]
+    assert len(suite.cells()) == 2 * 2 * 2
+
+
+@pytest.mark.parametrize(
+    ("change", "names"),
+    [
+        (("seeds = [0, 1]", "seedz = [0, 1]"), ["[suite].seedz", "did you mean 'seeds'"]),
+        (("seeds = [0, 1]", "seeds = [0, -1]"), ["[suite].seeds", "non-negative"]),
+        (("seeds = [0, 1]", "seeds = [1, 1]"), ["[suite].seeds", "repeat"]),
+        (("seeds = [0, 1]", "seeds = []"), ["[suite].seeds"]),
+        (("seeds = [0, 1]", 'seeds = ["a"]'), ["[suite].seeds"]),
+        (('classifier = "logreg"', 'classifier = "forest"'), ["[suite].classifier", "1nn"]),
+        (('name = "source_only"', 'name = "sourceonly"'), ["methods[0].name", "source_only"]),
+        (('name = "moons"\nlabel = "moons30"', 'name = "moon"'), ["datasets[0].name", "moons"]),
+        (
+            ('label = "moons30"', 'label = "moons30"\npairs = [["source", "tilted"]]'),
+            ["datasets[0].pairs", "'tilted'", "rotated"],
+        ),
+        (('label = "moons60"', 'label = "moons30"'), ["datasets[1].label", "distinct"]),
+        (
+            ('name = "target_oracle"', 'name = "target_oracle"\nparams = { folds = 3 }'),
+            ["methods[1].params", "folds"],
+        ),
+        (('[[methods]]\nname = "source_only"', "[[methods]]\nlabel = 'x'"), ["methods[0].name"]),
+        (("[suite]", "[suit]"), ["top level.suit"]),
+        (("seeds = [0, 1]", "seeds = [0, 1"), ["not valid TOML"]),
+    ],
+)
+def test_suite_errors_name_the_file_the_key_and_the_fix(tmp_path, change, names):
+    path = _suite_file(tmp_path, MOONS_SUITE.replace(*change, 1), "broken.toml")
+    with pytest.raises(SuiteError) as info:
+        load_suite(path)
+    message = str(info.value)
+    assert str(path) in message
+    for name in names:
+        assert name in message
+
+
+def test_unknown_suite_names_the_builtins(tmp_path):
+    with pytest.raises(SuiteError, match="office-caltech-surf"):
+        load_suite("office-caltech")
+    with pytest.raises(SuiteError, match="does not exist"):
+        load_suite(str(tmp_path / "missing.toml"))
+
+
+def test_select_methods_pairs_and_seeds():
+    suite = load_suite("office-caltech-surf").select(
+        methods=["target_oracle"], pairs=["amazon:webcam", "dslr:webcam"], seeds=[3]
+    )
+    cells = suite.cells()
+    assert len(cells) == 2 and {c.method for c in cells} == {"target_oracle"}
+    assert {(c.source, c.target) for c in cells} == {("amazon", "webcam"), ("dslr", "webcam")}
+    with pytest.raises(SuiteError, match="amazon:amazon"):
+        load_suite("office-caltech-surf").select(pairs=["amazon:amazon"])
+    with pytest.raises(SuiteError, match="nope"):
+        load_suite("office-caltech-surf").select(methods=["nope"])
+    with pytest.raises(SuiteError, match="source:target"):
+        load_suite("office-caltech-surf").select(pairs=["amazon-webcam"])
+
+
+# --------------------------------------------------------------------- the runner
+def test_run_suite_table_matches_direct_computation(tmp_path):
+    db = tmp_path / "results.sqlite"
+    table = run_suite(_suite_file(tmp_path), db=db)
+    assert len(table.rows) == 8 and table.is_complete()
+    for label, angle in (("moons30", 30), ("moons60", 60)):
+        pair = (label, "source", "rotated")
+        for method in ("source_only", "target_oracle"):
+            expected = [_direct_accuracy(method, angle, seed) for seed in (0, 1)]
+            assert table.cell(pair, method).accuracies == pytest.approx(
+                {0: expected[0], 1: expected[1]}
+            )
+        # the rotation hurts: the oracle (ceiling) beats source-only (floor)
+        assert table.cell(pair, "target_oracle").mean > table.cell(pair, "source_only").mean
+
+    markdown = table.to_markdown()
+    stats = table.cell(("moons60", "source", "rotated"), "source_only")
+    assert f"{stats.mean:.1f} ± {stats.std:.1f}" in markdown
+    assert "| moons60: source → rotated |" in markdown
+    mean, count = table.method_mean("source_only")
+    assert count == 2 and f"**{mean:.1f}**" in markdown
+    assert "| published | 70.0 | — |" in markdown
+    assert "Published, not run here: dann 90.0" in markdown
+    full = format_markdown(table)
+    assert "fit s" in full and "mean ± std over seeds [0, 1]" in full
+
+    rows = ResultStore(db).rows("tiny")
+    assert {r["status"] for r in rows} == {"ok"}
+    row = rows[0]
+    assert row["fit_seconds"] > 0 and row["peak_memory_mb"] > 0 and row["max_rss_mb"] > 0
+    versions = json.loads(row["versions"])
+    assert {"python", "numpy", "scipy", "sklearn", "transferkit"} <= set(versions)
+    assert row["hostname"] and row["finished_at"] and row["n_eval"] == 200
+
+
+def test_rerun_skips_finished_cells_and_problem_is_loaded_once_per_seed(tmp_path, monkeypatch):
+    calls = []
+    original = runner_module.load_problem
+
+    def counting(*args):
+        calls.append(args[:4])
+        return original(*args)
+
+    monkeypatch.setattr(runner_module, "load_problem", counting)
+    runner_module._cached_problem.cache_clear()
+    db = tmp_path / "results.sqlite"
+    path = _suite_file(tmp_path)
+    first = run_suite(path, db=db)
+    # 2 datasets x 1 pair x 2 seeds problems, each shared by both methods
+    assert len(calls) == 4
+    seen = []
+    second = run_suite(path, db=db, progress=lambda *a: seen.append(a))
+    assert len(calls) == 4 and seen == []  # nothing left to run, nothing loaded
+    assert second.to_markdown() == first.to_markdown()
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("SELECT COUNT(*) FROM cells").fetchone()[0] == 8
+
+
+def test_progress_callback_and_restricted_run(tmp_path):
+    events = []
+    table = run_suite(
+        _suite_file(tmp_path),
+        db=tmp_path / "r.sqlite",
+        methods=["source_only"],
+        seeds=[1],
+        progress=lambda done, total, row: events.append((done, total, row is None)),
+    )
+    assert events[0] == (0, 2, True) and events[-1] == (2, 2, False)
+    assert table.methods == ["source_only"] and table.seeds == [1]
+    assert len(table.rows) == 2
+
+
+class _Broken:
+    """A method that fails until ``_Broken.healed`` is set."""
+
+    healed = False
+
+    def fit(self, problem):
+        if not _Broken.healed:
+            raise ValueError("planted failure")
+        self.model_ = SourceOnly(registry.make_classifier("logreg")).fit(problem)
+        return self
+
+    def predict(self, X):
+        return self.model_.predict(X)
+
+
+def test_errors_are_recorded_and_retried_only_when_asked(tmp_path, monkeypatch):
+    spec = registry.MethodSpec("broken", "test", lambda estimator, random_state: _Broken(), "")
+    monkeypatch.setitem(registry._METHODS, "broken", spec)
+    monkeypatch.setattr(_Broken, "healed", False)
+    db = tmp_path / "r.sqlite"
+    path = _suite_file(tmp_path, MOONS_SUITE.replace('"target_oracle"', '"broken"'))
+    table = run_suite(path, db=db)
+    pair = ("moons30", "source", "rotated")
+    assert table.cell(pair, "broken").errors[0] == "ValueError: planted failure"
+    assert "error" in table.to_markdown()
+    assert any("planted failure" in line for line in table.error_lines())
+
+    _Broken.healed = True
+    again = run_suite(path, db=db)
+    assert again.cell(pair, "broken").n_ok == 0  # errors are not retried by default
+    retried = run_suite(path, db=db, retry_errors=True)
+    assert retried.cell(pair, "broken").n_ok == 2
+    assert retried.cell(pair, "broken").mean == retried.cell(pair, "source_only").mean
+    assert ResultStore(db).count() == 8
+
+
+def test_a_problem_that_cannot_load_stops_the_run_with_its_message(tmp_path):
+    text = MOONS_SUITE.replace("n_test = 200 }", "n_test = 200, colour = 1 }", 1)
+    with pytest.raises(InvalidParameterError, match="colour"):
+        run_suite(_suite_file(tmp_path, text), db=tmp_path / "r.sqlite")
+
+
+def test_parallel_jobs_give_the_same_numbers(tmp_path):
+    path = _suite_file(tmp_path)
+    serial = run_suite(path, db=tmp_path / "one.sqlite", jobs=1)
+    parallel = run_suite(path, db=tmp_path / "two.sqlite", jobs=2)
+    assert parallel.to_markdown() == serial.to_markdown()
+    for key, stats in serial.stats.items():
+        assert parallel.stats[key].accuracies == stats.accuracies
+    with pytest.raises(InvalidParameterError, match="jobs"):
+        run_suite(path, db=tmp_path / "x.sqlite", jobs=0)
+
+
+def test_exports_csv_and_json(tmp_path):
+    db = tmp_path / "r.sqlite"
+    table = run_suite(_suite_file(tmp_path), db=db)
+    out = tmp_path / "cells.csv"
+    table.to_csv(out)
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert len(rows) == 8
+    assert {"suite", "method", "seed", "accuracy", "fit_seconds", "status"} <= set(rows[0])
+    first = next(r for r in rows if r["method"] == "source_only" and r["seed"] == "0")
+    assert float(first["accuracy"]) * 100 == pytest.approx(_direct_accuracy("source_only", 30, 0))
+
+    data = json.loads(table.to_json())
+    assert data["suite"] == "tiny" and data["seeds"] == [0, 1] and data["complete"]
+    assert data["published"]["source_only"]["mean"] == 70.0
+    result = next(
+        r for r in data["results"] if r["dataset"] == "moons30" and r["method"] == "source_only"
+    )
+    assert result["mean"] == pytest.approx(
+        table.cell(("moons30", "source", "rotated"), "source_only").mean
+    )
+    assert {t["method"] for t in data["timing"]} == {"source_only", "target_oracle"}
+
+
+def test_results_table_follows_the_current_suite_definition(tmp_path):
+    db = tmp_path / "r.sqlite"
+    path = _suite_file(tmp_path)
+    run_suite(path, db=db)
+    # the same suite name with other classifier: old rows no longer match its definition
+    changed = _suite_file(tmp_path, MOONS_SUITE.replace('"logreg"', '"1nn"'), "changed.toml")
+    assert results_table(db, changed).rows == []
+    assert len(results_table(db, path).rows) == 8
+    # a bare name no definition matches shows every stored row of that name
+    assert len(results_table(db, "tiny").rows) == 8
+    with pytest.raises(InvalidParameterError, match="Stored suites: tiny"):
+        results_table(db, "other")
+    with pytest.raises(InvalidParameterError, match="No results database"):
+        results_table(tmp_path / "none.sqlite", "tiny")
+
+
+def test_not_a_database_is_a_clean_error(tmp_path):
+    path = tmp_path / "junk.sqlite"
+    path.write_text("this is not sqlite " * 100)
+    with pytest.raises(InvalidParameterError, match="not a usable"):
+        ResultStore(path)
+
+
+# --------------------------------------------------------------------- resume after a kill
+_SLOW_SCRIPT = """
+import sys, time
+from transferkit import registry
+from transferkit.baselines import SourceOnly
+from transferkit.bench import run_suite
+
+
+class Slow(SourceOnly):
+    def fit(self, problem):
+        time.sleep(0.25)
+        return super().fit(problem)
+
+
+registry.register_method("slow", "test", "sleeps, then source-only")(
+    lambda estimator, random_state: Slow(estimator)
+)
+run_suite(sys.argv[1], db=sys.argv[2])
+"""
+
+
+def test_resume_after_a_real_kill_keeps_every_row_once(tmp_path, monkeypatch):
+    suite_text = MOONS_SUITE.replace('name = "target_oracle"', 'name = "slow"')
+    path = _suite_file(tmp_path, suite_text)
+    script = tmp_path / "run.py"
+    script.write_text(textwrap.dedent(_SLOW_SCRIPT))
+    db = tmp_path / "killed.sqlite"
+    process = subprocess.Popen([sys.executable, str(script), str(path), str(db)])
+    try:
+        deadline = time.monotonic() + 60
+        count = 0
+        while time.monotonic() < deadline and process.poll() is None:
+            if db.exists():
+                try:
+                    with sqlite3.connect(db) as connection:
+                        count = connection.execute("SELECT COUNT(*) FROM cells").fetchone()[0]
+                except sqlite3.OperationalError:
+                    count = 0
+                if count >= 3:
+                    break
+            time.sleep(0.02)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+    with sqlite3.connect(db) as connection:
+        before = connection.execute("SELECT id, method, seed, finished_at FROM cells").fetchall()
+    assert 3 <= len(before) < 8, "the run should have been killed part-way"
+
+    # resume (a second process, as a user would) and compare with an uninterrupted run
+    subprocess.run([sys.executable, str(script), str(path), str(db)], check=True, timeout=120)
+    reference = tmp_path / "reference.sqlite"
+    spec = registry.MethodSpec(
+        "slow", "test", lambda estimator, random_state: SourceOnly(estimator), ""
+    )
+    monkeypatch.setitem(registry._METHODS, "slow", spec)
+    run_suite(path, db=reference)
+    with sqlite3.connect(db) as connection:
+        after = connection.execute("SELECT id, method, seed, finished_at FROM cells").fetchall()
+        keys = connection.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT suite || dataset || options || source || target || "
+            "method || params || classifier || seed) FROM cells"
+        ).fetchone()
+    assert keys == (8, 8)
+    assert set(before) <= set(after)  # the finished cells were kept untouched
+
+    def numbers(database):
+        with sqlite3.connect(database) as connection:
+            return sorted(
+                connection.execute(
+                    "SELECT dataset, options, method, seed, status, accuracy FROM cells"
+                ).fetchall()
+            )
+
+    assert numbers(db) == numbers(reference)
