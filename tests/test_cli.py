@@ -1,0 +1,233 @@
+"""The ``transferkit`` command: every sub-command through click's runner, and the installed script."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from transferkit import __version__
+from transferkit.cli import main
+from transferkit.exceptions import SuiteError
+
+SUITE = """
+[suite]
+name = "cli-tiny"
+seeds = [0, 1]
+classifier = "logreg"
+published = { source_only = 70.0 }
+
+[[datasets]]
+name = "moons"
+label = "moons30"
+options = { angle = 30, n_samples = 150, n_test = 150 }
+
+[[datasets]]
+name = "moons"
+label = "moons50"
+options = { angle = 50, n_samples = 150, n_test = 150 }
+
+[[methods]]
+name = "source_only"
+
+[[methods]]
+name = "target_oracle"
+"""
+
+
+@pytest.fixture
+def suite_file(tmp_path: Path) -> Path:
+    path = tmp_path / "cli-tiny.toml"
+    path.write_text(SUITE)
+    return path
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def _invoke(runner: CliRunner, *args: str):
+    return runner.invoke(main, [str(a) for a in args], catch_exceptions=True)
+
+
+def test_help_and_version(runner):
+    result = _invoke(runner, "--help")
+    assert result.exit_code == 0
+    for command in ("bench", "datasets", "demo", "results"):
+        assert command in result.output
+    result = _invoke(runner, "--version")
+    assert result.exit_code == 0 and __version__ in result.output
+    for command in ("bench", "datasets", "demo", "results"):
+        assert _invoke(runner, command, "--help").exit_code == 0
+
+
+def test_datasets_lists_every_dataset_with_files_status(runner, monkeypatch, tmp_path):
+    monkeypatch.setenv("TRANSFERKIT_DATA", str(tmp_path / "empty-home"))
+    result = _invoke(runner, "datasets")
+    assert result.exit_code == 0
+    for name in ("moons", "digits", "amazon-reviews", "office-caltech-surf"):
+        assert name in result.output
+    assert "licence:" in result.output and "cite:" in result.output
+    assert "missing: amazon_reviews/books_train.svmlight" in result.output
+
+    data = json.loads(_invoke(runner, "datasets", "--json").output)
+    by_name = {d["name"]: d for d in data}
+    assert by_name["moons"]["files"]["n_files"] == 0
+    amazon = by_name["amazon-reviews"]
+    assert amazon["domains"]["books"] > 0 and len(amazon["pairs"]) == 12
+    assert amazon["files"]["n_present"] == 0 and amazon["citation"] and amazon["licence"]
+
+
+def test_datasets_verify_checks_the_real_files(runner, monkeypatch):
+    home = Path(os.environ.get("TRANSFERKIT_DATA", "../shared/datasets"))
+    if not (home / "amazon_reviews").is_dir():
+        pytest.skip(f"no real data home at {home} (set TRANSFERKIT_DATA)")
+    monkeypatch.setenv("TRANSFERKIT_DATA", str(home))
+    data = json.loads(_invoke(runner, "datasets", "--verify", "--json").output)
+    amazon = next(d for d in data if d["name"] == "amazon-reviews")
+    assert amazon["files"]["verified"] is True and amazon["files"]["checksum_errors"] == []
+
+
+def test_bench_prints_the_table_and_resumes(runner, suite_file, tmp_path):
+    db = tmp_path / "r.sqlite"
+    result = _invoke(runner, "bench", suite_file, "--db", db, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "| pair | source_only | target_oracle |" in result.output
+    assert "| moons50: source → rotated |" in result.output
+    assert "| published | 70.0 | — |" in result.output and "**mean**" in result.output
+    again = _invoke(runner, "bench", suite_file, "--db", db)
+    assert again.exit_code == 0 and again.output == result.output
+
+    data = json.loads(_invoke(runner, "bench", suite_file, "--db", db, "--json").output)
+    assert data["suite"] == "cli-tiny" and data["complete"] and len(data["results"]) == 4
+
+    out = tmp_path / "cells.csv"
+    result = _invoke(
+        runner, "bench", suite_file, "--db", db, "--methods", "source_only", "--pairs",
+        "source:rotated", "--seeds", "1", "--csv", out,
+    )  # fmt: skip
+    assert result.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert {(r["method"], r["seed"]) for r in rows} == {("source_only", "1")}
+    assert len(rows) == 2  # one per dataset entry
+
+
+def test_bench_errors_are_one_clean_line_with_exit_status_2(runner, suite_file, tmp_path):
+    db = tmp_path / "r.sqlite"
+    result = _invoke(runner, "bench", "no-such-suite", "--db", db)
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: Unknown suite 'no-such-suite'")
+    assert "Traceback" not in result.output and result.output.count("\n") == 1
+
+    broken = tmp_path / "broken.toml"
+    broken.write_text(SUITE.replace("seeds = [0, 1]", "seeds = [0, 0]"))
+    result = _invoke(runner, "bench", broken, "--db", db)
+    assert result.exit_code == 2 and "[suite].seeds" in result.output
+
+    result = _invoke(runner, "bench", suite_file, "--db", db, "--methods", "nope")
+    assert result.exit_code == 2 and "nope" in result.output
+    result = _invoke(runner, "bench", suite_file, "--db", db, "--seeds", "a,b")
+    assert result.exit_code == 2 and "integers" in result.output
+    result = _invoke(runner, "bench", suite_file, "--db", db, "--source", suite_file)
+    assert result.exit_code == 2 and "--target" in result.output
+
+    debug = runner.invoke(main, ["--debug", "bench", "no-such-suite", "--db", str(db)])
+    assert isinstance(debug.exception, SuiteError)
+
+
+def test_results_list_show_and_export(runner, suite_file, tmp_path):
+    db = tmp_path / "r.sqlite"
+    missing = _invoke(runner, "results", "list", "--db", tmp_path / "none.sqlite")
+    assert missing.exit_code == 2 and "No results database" in missing.output
+    table = _invoke(runner, "bench", suite_file, "--db", db, "-q").output
+
+    listed = _invoke(runner, "results", "list", "--db", db)
+    assert listed.exit_code == 0 and "| cli-tiny | 8 | 0 | 2 |" in listed.output
+    assert json.loads(_invoke(runner, "results", "list", "--db", db, "--json").output)[0]["ok"] == 8
+
+    shown = _invoke(runner, "results", "show", suite_file, "--db", db)
+    assert shown.exit_code == 0 and shown.output == table
+    by_name = _invoke(runner, "results", "show", "cli-tiny", "--db", db)
+    assert "| moons30: source → rotated |" in by_name.output
+    as_json = json.loads(
+        _invoke(runner, "results", "show", suite_file, "--db", db, "--json").output
+    )
+    assert as_json["methods"] == ["source_only", "target_oracle"]
+    unknown = _invoke(runner, "results", "show", "nothing", "--db", db)
+    assert unknown.exit_code == 2 and "Stored suites: cli-tiny" in unknown.output
+
+    out = tmp_path / "export.csv"
+    result = _invoke(runner, "results", "export", suite_file, "--db", db, "--csv", out)
+    assert result.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert len(rows) == 8 and {r["status"] for r in rows} == {"ok"}
+    records = json.loads(
+        _invoke(runner, "results", "export", "cli-tiny", "--db", db, "--format", "json").output
+    )
+    assert len(records) == 8 and 0 <= records[0]["accuracy"] <= 1
+    stdout_csv = _invoke(runner, "results", "export", "cli-tiny", "--db", db).output
+    assert stdout_csv.splitlines()[0].startswith("id,suite,dataset")
+
+
+def test_bench_on_the_users_own_files(runner, tmp_path):
+    from transferkit.datasets import load_pair
+
+    if not hasattr(__import__("transferkit.datasets").datasets, "problem_from_files"):
+        pytest.skip("transferkit.datasets.problem_from_files is not available yet")
+    import numpy as np
+
+    problem = load_pair("moons", "source", "rotated", random_state=0, angle=40)
+    np.savez(tmp_path / "src.npz", X=problem.X_source, y=problem.y_source)
+    np.savez(tmp_path / "tgt.npz", X=problem.X_target, y=problem.y_target)
+    np.savez(tmp_path / "test.npz", X=problem.X_test, y=problem.y_test)
+    suite = tmp_path / "s.toml"
+    suite.write_text(SUITE)
+    db = tmp_path / "r.sqlite"
+    result = _invoke(
+        runner, "bench", suite, "--db", db, "--source", tmp_path / "src.npz", "--target",
+        tmp_path / "tgt.npz", "--test", tmp_path / "test.npz", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["pairs"] == [{"dataset": "files", "source": "src", "target": "tgt"}]
+    means = {r["method"]: r["mean"] for r in data["results"]}
+    assert means["target_oracle"] > means["source_only"]
+
+
+@pytest.mark.slow
+def test_demo_finishes_and_prints_again_at_once(runner, tmp_path):
+    db = tmp_path / "demo.sqlite"
+    result = _invoke(runner, "demo", "--db", db, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "source_only" in result.output and "target_oracle" in result.output
+    assert "synthetic → uci" in result.output and "floor" in result.output
+    assert "error" not in result.output.split("Errors:")[0]
+    again = _invoke(runner, "demo", "--db", db)
+    assert again.output == result.output
+
+
+def test_installed_script_runs(tmp_path, suite_file):
+    script = shutil.which("transferkit", path=str(Path(sys.executable).parent))
+    if script is None:
+        pytest.skip("the transferkit script is not installed next to this Python")
+    version = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0 and __version__ in version.stdout
+    failed = subprocess.run(
+        [script, "results", "show", "x", "--db", str(tmp_path / "none.sqlite")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert failed.returncode == 2
+    assert (
+        failed.stderr.startswith("Error: No results database") and "Traceback" not in failed.stderr
+    )
