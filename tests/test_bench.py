@@ -428,3 +428,21 @@ def test_resume_after_a_real_kill_keeps_every_row_once(tmp_path, monkeypatch):
             )
 
     assert numbers(db) == numbers(reference)
+
+
+def test_per_pair_published_numbers_get_their_own_column(tmp_path):
+    text = MOONS_SUITE.replace(
+        "published = { source_only = 70.0, dann = 90.0 }",
+        'published.dann = { mean = 90.0, "source:rotated" = 91.0 }\n'
+        'published.source_only = { "source:rotated" = 71.0 }',
+    )
+    table = run_suite(_suite_file(tmp_path, text), db=tmp_path / "r.sqlite", seeds=[0])
+    lines = table.to_markdown().splitlines()
+    assert (
+        lines[0]
+        == "| pair | source_only | source_only (published) | target_oracle | dann (published) |"
+    )
+    assert lines[2].endswith("| 71.0 | " + lines[2].split(" | ")[3] + " | 91.0 |")
+    mean_row = lines[4].split(" | ")
+    assert mean_row[0] == "| **mean**" and mean_row[2] == "—" and mean_row[4] == "90.0 |"
+    assert "Published, not run here" not in table.to_markdown()

@@ -160,48 +160,64 @@ class ResultsTable:
             text += f" ({stats.n_ok}/{self.n_seeds})"
         return text
 
+    def _columns(self) -> list[tuple[str, str]]:
+        """("ours", label) per method, each followed by ("published", label) when the suite
+        quotes per-pair numbers for it; per-pair published labels not run come last."""
+        columns = []
+        for method in self.methods:
+            columns.append(("ours", method))
+            if method in self.published and self.published[method].pairs:
+                columns.append(("published", method))
+        for label, published in self.published.items():
+            if label not in self.methods and published.pairs:
+                columns.append(("published", label))
+        return columns
+
     def to_markdown(self) -> str:
         """Pairs × methods, accuracy % mean ± std over seeds, a mean row and a published row."""
-        per_pair_published = [
-            m for m in self.methods if self.published.get(m) and self.published[m].pairs
+        columns = self._columns()
+        header = ["pair"] + [
+            label if kind == "ours" else f"{label} (published)" for kind, label in columns
         ]
-        header = ["pair"]
-        for method in self.methods:
-            header.append(method)
-            if method in per_pair_published:
-                header.append(f"{method} (published)")
-        lines = [_row(header), _row(["---"] + ["---:"] * (len(header) - 1))]
+        lines = [_row(header), _row(["---"] + ["---:"] * len(columns))]
         for pair in self.pairs:
             cells = [self._pair_name(pair)]
-            for method in self.methods:
-                cells.append(self._format(self.cell(pair, method)))
-                if method in per_pair_published:
-                    value = self.published[method].pairs.get((pair[1], pair[2]))
+            for kind, label in columns:
+                if kind == "ours":
+                    cells.append(self._format(self.cell(pair, label)))
+                else:
+                    value = self.published[label].pairs.get((pair[1], pair[2]))
                     cells.append(MISSING if value is None else f"{value:.1f}")
             lines.append(_row(cells))
         if len(self.pairs) > 1:
             cells = ["**mean**"]
-            for method in self.methods:
-                mean, count = self.method_mean(method)
+            for kind, label in columns:
+                if kind == "published":
+                    cells.append(_published_mean(self.published[label]))
+                    continue
+                mean, count = self.method_mean(label)
                 text = MISSING if mean is None else f"**{mean:.1f}**"
                 if mean is not None and count < len(self.pairs):
                     text += f" ({count}/{len(self.pairs)} pairs)"
                 cells.append(text)
-                if method in per_pair_published:
-                    cells.append(_published_mean(self.published[method]))
             lines.append(_row(cells))
-        if any(m in self.published for m in self.methods):
+        published_means = [
+            label
+            for kind, label in columns
+            if kind == "ours" and label in self.published and not self.published[label].pairs
+        ]
+        if published_means:
             cells = ["published"]
-            for method in self.methods:
-                published = self.published.get(method)
-                cells.append(_published_mean(published) if published else MISSING)
-                if method in per_pair_published:
-                    cells.append("")
+            for kind, label in columns:
+                if kind == "ours" and label in published_means:
+                    cells.append(_published_mean(self.published[label]))
+                else:
+                    cells.append(MISSING if kind == "ours" else "")
             lines.append(_row(cells))
         others = [
             f"{label} {_published_mean(p)}"
             for label, p in self.published.items()
-            if label not in self.methods and p.mean is not None
+            if label not in self.methods and not p.pairs and p.mean is not None
         ]
         if others:
             lines.append("")
