@@ -1,6 +1,7 @@
 """Datasets for transfer learning: generated problems, packaged data, the data home, users' files.
 
-- Generated, no files: :func:`make_rotated_moons`, :func:`make_shifted_blobs`.
+- Generated, no files: :func:`make_rotated_moons`, :func:`make_shifted_blobs`,
+  :func:`make_synthetic_digits` (font-rendered digits), :func:`make_mnistm` (digits on photos).
 - The catalog: :func:`list_datasets`, :func:`dataset_info`, :func:`standard_pairs`, and
   :func:`load_pair`, which builds a :class:`~transferkit.problem.TransferProblem` for any pair.
 - Packaged: :func:`load_uci_digits` (scikit-learn's optdigits), resized with :func:`resize_digits`.
@@ -28,7 +29,9 @@ from transferkit.datasets.catalog import (
 )
 from transferkit.datasets.digits import load_mnist, load_uci_digits, resize_digits
 from transferkit.datasets.generated import make_rotated_moons, make_shifted_blobs
+from transferkit.datasets.mnistm import make_mnistm
 from transferkit.datasets.office import load_office_caltech_images, load_office_caltech_surf
+from transferkit.datasets.synthetic import make_synthetic_digits
 
 __all__ = [
     "DatasetInfo",
@@ -41,8 +44,10 @@ __all__ = [
     "load_office_caltech_surf",
     "load_pair",
     "load_uci_digits",
+    "make_mnistm",
     "make_rotated_moons",
     "make_shifted_blobs",
+    "make_synthetic_digits",
     "resize_digits",
     "standard_pairs",
     "verify_file",

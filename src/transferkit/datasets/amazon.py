@@ -12,7 +12,6 @@ from functools import lru_cache
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.datasets import load_svmlight_file
 
 from transferkit.datasets._home import verify_file
 from transferkit.datasets._utils import RandomState
@@ -28,6 +27,8 @@ AMAZON_N_FEATURES = 5000
 @lru_cache(maxsize=8)
 def _read(path: str, size: int, mtime_ns: int) -> tuple[sp.csr_matrix, np.ndarray]:
     """Parse one svmlight file (cached per process by path, size and modification time)."""
+    from sklearn.datasets import load_svmlight_file
+
     try:
         X, y = load_svmlight_file(
             path, n_features=AMAZON_N_FEATURES, zero_based=True, dtype=np.float64
