@@ -7,6 +7,7 @@
 - Packaged: :func:`load_uci_digits` (scikit-learn's optdigits), resized with :func:`resize_digits`.
 - Real benchmarks from the data home: :func:`load_amazon_reviews`, :func:`load_office_caltech_surf`,
   :func:`load_office_caltech_images`, :func:`load_mnist`.
+- Users' files (.npz, .csv, svmlight, .mat): :func:`load_file`, :func:`problem_from_files`.
 - The data home (``$TRANSFERKIT_DATA``, else ``~/.cache/transferkit``): :func:`get_data_home`,
   :func:`verify_file` (SHA-256 checked against the sums shipped with the package).
 
@@ -28,6 +29,7 @@ from transferkit.datasets.catalog import (
     standard_pairs,
 )
 from transferkit.datasets.digits import load_mnist, load_uci_digits, resize_digits
+from transferkit.datasets.files import load_file, problem_from_files
 from transferkit.datasets.generated import make_rotated_moons, make_shifted_blobs
 from transferkit.datasets.mnistm import make_mnistm
 from transferkit.datasets.office import load_office_caltech_images, load_office_caltech_surf
@@ -39,6 +41,7 @@ __all__ = [
     "get_data_home",
     "list_datasets",
     "load_amazon_reviews",
+    "load_file",
     "load_mnist",
     "load_office_caltech_images",
     "load_office_caltech_surf",
@@ -48,6 +51,7 @@ __all__ = [
     "make_rotated_moons",
     "make_shifted_blobs",
     "make_synthetic_digits",
+    "problem_from_files",
     "resize_digits",
     "standard_pairs",
     "verify_file",

@@ -64,7 +64,7 @@ def _check_domain(domain: str) -> None:
 def _read_surf(path: str, size: int, mtime_ns: int) -> tuple[np.ndarray, np.ndarray]:
     try:
         content = scipy.io.loadmat(path)
-    except (ValueError, OSError, NotImplementedError) as error:
+    except (ValueError, OSError, NotImplementedError, scipy.io.matlab.MatReadError) as error:
         raise DataFormatError(f"Could not read {path} as a MATLAB file: {error}") from error
     if "fts" not in content or "labels" not in content:
         raise DataFormatError(f"{path} lacks the 'fts' and 'labels' variables of the SURF files.")

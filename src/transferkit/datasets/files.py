@@ -1,0 +1,386 @@
+"""Users' own data files: read one, or build a transfer problem from a source and a target file.
+
+Formats, chosen by the file's extension:
+
+- ``.npz``: arrays ``X`` (required), ``y`` and ``feature_names`` (optional); a scipy sparse matrix
+  saved with ``scipy.sparse.save_npz`` is read as ``X`` without labels.
+- ``.csv``: a header row; a column named ``label`` or ``y`` holds the labels, all others are
+  numeric features named by the header. Comma, semicolon or tab separated.
+- ``.svmlight``, ``.svm``, ``.libsvm``: sparse rows ``label index:value ...``.
+- ``.mat``: MATLAB (up to v7.2) with features in ``X`` or ``fts`` and labels in ``y`` or ``labels``.
+
+Example
+-------
+>>> import numpy as np, tempfile, pathlib
+>>> from transferkit.datasets import load_file
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "source.csv"
+>>> _ = path.write_text("height,weight,label\\n1.5,60,0\\n1.8,80,1\\n")
+>>> X, y, names = load_file(path)
+>>> X.shape, y.tolist(), names
+((2, 2), [0, 1], ['height', 'weight'])
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from transferkit.exceptions import DataFormatError, DatasetNotFoundError
+from transferkit.problem import TransferProblem
+
+SVMLIGHT_SUFFIXES = (".svmlight", ".svm", ".libsvm")
+SUPPORTED_SUFFIXES = (".npz", ".csv", *SVMLIGHT_SUFFIXES, ".mat")
+LABEL_COLUMNS = ("label", "y")
+
+FileContent = tuple[Any, np.ndarray | None, list[str] | None]
+
+
+def _as_path(path: str | os.PathLike[str]) -> Path:
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DatasetNotFoundError(f"Data file {path} does not exist (or is not a file).")
+    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        raise DataFormatError(
+            f"{path}: unsupported extension {path.suffix!r}; use one of "
+            f"{', '.join(SUPPORTED_SUFFIXES)}."
+        )
+    return path
+
+
+def _clean_labels(y: Any, path: Path, n: int) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim == 2 and 1 in y.shape:
+        y = y.ravel()
+    if y.ndim != 1:
+        raise DataFormatError(f"{path}: labels have shape {y.shape}; expected one per sample.")
+    if len(y) != n:
+        raise DataFormatError(
+            f"{path}: {len(y)} labels for {n} samples; give one label per sample."
+        )
+    if y.dtype.kind == "f":
+        if not np.isfinite(y).all():
+            raise DataFormatError(f"{path}: labels contain NaN or infinite values.")
+        if np.all(np.mod(y, 1) == 0):
+            return y.astype(np.int64)
+        raise DataFormatError(
+            f"{path}: labels are non-integer numbers (e.g. {y[np.mod(y, 1) != 0][0]}); "
+            "classification needs integer or string labels."
+        )
+    if y.dtype.kind in "iub":
+        return y.astype(np.int64)
+    if y.dtype.kind in "US":
+        return y.astype(str)
+    raise DataFormatError(f"{path}: labels of dtype {y.dtype} are neither numbers nor strings.")
+
+
+def _check_features(X: Any, path: Path) -> Any:
+    if sp.issparse(X):
+        X = sp.csr_matrix(X)
+        if not np.issubdtype(X.dtype, np.number):
+            raise DataFormatError(f"{path}: sparse features of non-numeric dtype {X.dtype}.")
+        return X.astype(np.float64) if X.dtype.kind in "iub" else X
+    X = np.asarray(X)
+    if X.dtype.kind not in "iufb":
+        raise DataFormatError(
+            f"{path}: features must be numeric, got dtype {X.dtype}. Encode categorical "
+            "columns as numbers first."
+        )
+    if X.ndim < 2:
+        raise DataFormatError(
+            f"{path}: features have shape {X.shape}; expected (n_samples, n_features)."
+        )
+    if X.shape[0] == 0:
+        raise DataFormatError(f"{path}: holds no samples.")
+    return X.astype(np.float64) if X.dtype.kind in "iub" else X
+
+
+# ---------------------------------------------------------------------------- readers
+def _read_npz(path: Path) -> FileContent:
+    try:
+        with np.load(path, allow_pickle=False) as content:
+            arrays = {key: content[key] for key in content.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
+        raise DataFormatError(
+            f"{path}: not a readable .npz file (object arrays are refused for safety): {error}"
+        ) from error
+    if {"format", "indptr", "indices", "data", "shape"} <= set(arrays):
+        try:
+            return _check_features(sp.load_npz(path), path), None, None
+        except (ValueError, OSError) as error:
+            raise DataFormatError(f"{path}: unreadable sparse matrix: {error}") from error
+    if "X" not in arrays:
+        raise DataFormatError(
+            f"{path}: no array named 'X' (found {', '.join(sorted(arrays)) or 'none'}). Save "
+            "with np.savez(path, X=features, y=labels)."
+        )
+    X = _check_features(arrays["X"], path)
+    y = _clean_labels(arrays["y"], path, X.shape[0]) if "y" in arrays else None
+    names = None
+    if "feature_names" in arrays:
+        names = [str(name) for name in np.asarray(arrays["feature_names"]).ravel()]
+        if len(names) != int(np.prod(X.shape[1:])):
+            raise DataFormatError(
+                f"{path}: {len(names)} feature_names for {int(np.prod(X.shape[1:]))} features."
+            )
+    return X, y, names
+
+
+def _read_csv(path: Path) -> FileContent:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataFormatError(f"{path}: not a readable UTF-8 text file: {error}") from error
+    lines = text.splitlines()
+    if not lines or not lines[0].strip():
+        raise DataFormatError(f"{path}: empty file; expected a header row and data rows.")
+    try:
+        dialect = csv.Sniffer().sniff(lines[0], delimiters=",;\t")
+        delimiter = dialect.delimiter
+    except csv.Error:
+        delimiter = ","
+    rows = [row for row in csv.reader(lines, delimiter=delimiter) if any(c.strip() for c in row)]
+    header = [name.strip() for name in rows[0]]
+    body = rows[1:]
+    if not body:
+        raise DataFormatError(f"{path}: only a header row, no data.")
+    label_columns = [i for i, name in enumerate(header) if name.lower() in LABEL_COLUMNS]
+    if len(label_columns) > 1:
+        raise DataFormatError(
+            f"{path}: several label columns ({', '.join(header[i] for i in label_columns)}); "
+            "keep one column named 'label' or 'y'."
+        )
+    label_column = label_columns[0] if label_columns else None
+    feature_columns = [i for i in range(len(header)) if i != label_column]
+    if not feature_columns:
+        raise DataFormatError(f"{path}: no feature columns besides the label.")
+    X = np.empty((len(body), len(feature_columns)), dtype=np.float64)
+    labels = []
+    for r, row in enumerate(body):
+        line = r + 2
+        if len(row) != len(header):
+            raise DataFormatError(
+                f"{path}, line {line}: {len(row)} values but the header has {len(header)} columns."
+            )
+        for j, c in enumerate(feature_columns):
+            cell = row[c].strip()
+            try:
+                X[r, j] = float(cell)
+            except ValueError:
+                problem = "is empty" if not cell else f"holds {cell!r}, not a number"
+                raise DataFormatError(
+                    f"{path}, line {line}, column '{header[c]}': the value {problem}."
+                ) from None
+        if label_column is not None:
+            labels.append(row[label_column].strip())
+    y = None
+    if label_column is not None:
+        if any(not value for value in labels):
+            empty = labels.index("") + 2
+            raise DataFormatError(f"{path}, line {empty}: the label is empty.")
+        y = _csv_labels(labels, path)
+    return X, y, [header[c] for c in feature_columns]
+
+
+def _csv_labels(values: list[str], path: Path) -> np.ndarray:
+    try:
+        numbers = np.array([float(value) for value in values])
+    except ValueError:
+        return np.array(values, dtype=str)
+    return _clean_labels(numbers, path, len(values))
+
+
+def _read_svmlight(path: Path) -> FileContent:
+    X, y = _read_svmlight_files([path])[0]
+    return X, y, None
+
+
+def _read_svmlight_files(paths: list[Path]) -> list[tuple[sp.csr_matrix, np.ndarray]]:
+    """Read svmlight files together: one feature count (the largest) and one index base."""
+    from sklearn.datasets import load_svmlight_files
+
+    try:
+        loaded = load_svmlight_files([str(path) for path in paths], zero_based="auto")
+    except (ValueError, RuntimeError) as error:
+        names = ", ".join(str(path) for path in paths)
+        raise DataFormatError(f"{names}: not valid svmlight/libsvm: {error}") from error
+    out = []
+    for path, X, y in zip(paths, loaded[0::2], loaded[1::2], strict=True):
+        if X.shape[0] == 0:
+            raise DataFormatError(f"{path}: holds no samples.")
+        out.append((sp.csr_matrix(X), _clean_labels(y, path, X.shape[0])))
+    return out
+
+
+def _read_mat(path: Path) -> FileContent:
+    import scipy.io
+
+    try:
+        content = scipy.io.loadmat(path)
+    except NotImplementedError as error:  # MATLAB v7.3 files are HDF5
+        raise DataFormatError(
+            f"{path}: MATLAB v7.3 (HDF5) files are not supported; save with "
+            "save(..., '-v7') or convert to .npz."
+        ) from error
+    except (ValueError, OSError, TypeError, scipy.io.matlab.MatReadError) as error:
+        raise DataFormatError(f"{path}: not a readable MATLAB file: {error}") from error
+    variables = sorted(key for key in content if not key.startswith("__"))
+    feature_key = next((key for key in ("X", "fts") if key in content), None)
+    if feature_key is None:
+        raise DataFormatError(
+            f"{path}: no features variable 'X' or 'fts' (found {', '.join(variables) or 'none'})."
+        )
+    X = _check_features(content[feature_key], path)
+    label_key = next((key for key in ("y", "labels") if key in content), None)
+    y = None if label_key is None else _clean_labels(content[label_key], path, X.shape[0])
+    return X, y, None
+
+
+def load_file(path: str | os.PathLike[str]) -> FileContent:
+    """Read features, labels and feature names from a user's data file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.npz``, ``.csv``, ``.svmlight``/``.svm``/``.libsvm`` or ``.mat`` file (see the module
+        docstring for the layout each needs).
+
+    Returns
+    -------
+    X : array (n, d) of float64, or scipy.sparse.csr_matrix (svmlight, sparse .npz/.mat)
+    y : array (n,) of int64 or str, or None when the file holds no labels
+    feature_names : list of str, or None when the format does not name features
+
+    Raises
+    ------
+    DatasetNotFoundError
+        The file does not exist.
+    DataFormatError
+        The file cannot be parsed or lacks what its format needs (the message says what).
+
+    Example
+    -------
+    >>> import numpy as np, tempfile, pathlib
+    >>> from transferkit.datasets import load_file
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "target.npz"
+    >>> np.savez(path, X=np.ones((3, 2)))
+    >>> X, y, names = load_file(path)
+    >>> X.shape, y, names
+    ((3, 2), None, None)
+    """
+    path = _as_path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        return _read_npz(path)
+    if suffix == ".csv":
+        return _read_csv(path)
+    if suffix == ".mat":
+        return _read_mat(path)
+    return _read_svmlight(path)
+
+
+def _align_columns(X: Any, names: list[str] | None, reference: list[str] | None, path: Path) -> Any:
+    """Reorder a dense file's columns to the source's feature names (same set, other order)."""
+    if names is None or reference is None or names == reference:
+        return X
+    if sorted(names) != sorted(reference):
+        missing = sorted(set(reference) - set(names))
+        extra = sorted(set(names) - set(reference))
+        raise DataFormatError(
+            f"{path}: its features differ from the source's (missing: {missing[:5]}, extra: "
+            f"{extra[:5]}). Give both files the same columns."
+        )
+    if sp.issparse(X):
+        raise DataFormatError(f"{path}: its features are in another order than the source's.")
+    order = [names.index(name) for name in reference]
+    return X[:, order]
+
+
+def problem_from_files(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    test: str | os.PathLike[str] | None = None,
+    *,
+    name: str | None = None,
+) -> TransferProblem:
+    """Build a transfer problem from a labelled source file, a target file and an optional test file.
+
+    Labels in the target file, if any, go to ``y_target`` and stay hidden from methods (they
+    serve evaluation only). svmlight files are read together so they share one feature count
+    (the largest) and one index base. Named columns (CSV, ``.npz`` with ``feature_names``) of
+    the target and test files are put in the source's order; different names raise.
+
+    Parameters
+    ----------
+    source : str or Path
+        Labelled source data (see :func:`load_file` for the formats).
+    target : str or Path
+        Target data, with or without labels.
+    test : str or Path, optional
+        Labelled target test data.
+    name : str, optional
+        Name of the problem (default ``"<source stem>-><target stem>"``).
+
+    Example
+    -------
+    >>> import numpy as np, tempfile, pathlib
+    >>> from transferkit.datasets import problem_from_files
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> rng = np.random.default_rng(0)
+    >>> np.savez(folder / "s.npz", X=rng.normal(size=(20, 3)), y=np.arange(20) % 2)
+    >>> np.savez(folder / "t.npz", X=rng.normal(1, size=(15, 3)))
+    >>> problem_from_files(folder / "s.npz", folder / "t.npz").n_target
+    15
+    """
+    paths = {"source": _as_path(source), "target": _as_path(target)}
+    if test is not None:
+        paths["test"] = _as_path(test)
+    contents: dict[str, FileContent] = {}
+    svmlight = [role for role, path in paths.items() if path.suffix.lower() in SVMLIGHT_SUFFIXES]
+    if svmlight:
+        loaded = _read_svmlight_files([paths[role] for role in svmlight])
+        for role, (X, y) in zip(svmlight, loaded, strict=True):
+            contents[role] = (X, y, None)
+    for role, path in paths.items():
+        if role not in contents:
+            contents[role] = load_file(path)
+
+    X_source, y_source, names = contents["source"]
+    if y_source is None:
+        raise DataFormatError(
+            f"{paths['source']}: the source file has no labels; add a 'label' column (CSV), a "
+            "'y' array (.npz) or a 'y'/'labels' variable (.mat)."
+        )
+    X_target, y_target, target_names = contents["target"]
+    X_target = _align_columns(X_target, target_names, names, paths["target"])
+    X_test = y_test = None
+    if "test" in contents:
+        X_test, y_test, test_names = contents["test"]
+        if y_test is None:
+            raise DataFormatError(
+                f"{paths['test']}: the test file has no labels; a test split is for evaluation "
+                "and needs them."
+            )
+        X_test = _align_columns(X_test, test_names, names, paths["test"])
+    source_name, target_name = paths["source"].stem, paths["target"].stem
+    return TransferProblem(
+        X_source=X_source,
+        y_source=y_source,
+        X_target=X_target,
+        y_target=y_target,
+        X_test=X_test,
+        y_test=y_test,
+        feature_names=names,
+        name=name or f"{source_name}->{target_name}",
+        source_name=source_name,
+        target_name=target_name,
+        metadata={
+            "dataset": "files",
+            "files": {role: str(path) for role, path in paths.items()},
+        },
+    )
