@@ -1,0 +1,968 @@
+"""Making representations similar: CORAL, SA, TCA, JDA, feature augmentation and OT mapping.
+
+Each method is a pure function doing the math on arrays (:func:`coral_align`,
+:func:`subspace_alignment`, :func:`tca_components`, :func:`jda_components`,
+:func:`augment_features`, :func:`ot_map`) and a thin :class:`~transferkit.base.BaseAdapter` around it
+that follows scikit-learn's estimator contract and composes with any classifier through
+:class:`~transferkit.base.AdaptedClassifier`. Each is registered for suites and the CLI
+(``transferkit bench SUITE --methods coral,sa,tca,jda,ot``).
+
+The kernel methods (TCA, JDA) solve their eigenproblem on an explicit feature map ``Phi`` with
+``K = Phi Phi^T`` (:mod:`transferkit.kernels`): exact below ``exact_threshold`` samples, Nyström
+above, so their cost is ``O(n r^2)`` for ``r`` landmarks instead of ``O(n^3)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
+import scipy.sparse.linalg
+from sklearn.base import clone
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.utils import check_random_state
+
+from transferkit.base import AdaptedClassifier, BaseAdapter
+from transferkit.exceptions import InvalidParameterError, NotApplicableError
+from transferkit.kernels import (
+    KernelFeatureMap,
+    check_choice,
+    check_kernel,
+    check_nonnegative,
+    check_positive_int,
+    choose_approximation,
+    column_sums,
+    densify,
+    gram,
+)
+from transferkit.problem import SOURCE, DataMatrix, TransferProblem
+from transferkit.registry import register_method
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "CORAL",
+    "FeatureAugmentation",
+    "JDA",
+    "OTMapping",
+    "SubspaceAlignment",
+    "TCA",
+    "augment_features",
+    "coral_align",
+    "coral_transform_matrix",
+    "jda_components",
+    "ot_map",
+    "principal_axes",
+    "subspace_alignment",
+    "tca_components",
+    "transfer_components",
+]
+
+
+# ====================================================================== shared helpers
+def _stack(A: DataMatrix, B: DataMatrix) -> DataMatrix:
+    if sp.issparse(A) or sp.issparse(B):
+        return sp.vstack([sp.csr_matrix(A), sp.csr_matrix(B)]).tocsr()
+    return np.concatenate([np.asarray(A, dtype=float), np.asarray(B, dtype=float)])
+
+
+def _mean(X: DataMatrix) -> np.ndarray:
+    return np.asarray(X.mean(axis=0)).ravel()
+
+
+def covariance(X: DataMatrix) -> np.ndarray:
+    """Sample covariance (d x d, dense) of dense or sparse ``X`` without densifying ``X``."""
+    n = X.shape[0]
+    mean = _mean(X)
+    scatter = X.T @ X
+    scatter = scatter.toarray() if sp.issparse(scatter) else np.asarray(scatter, dtype=float)
+    C = (scatter - n * np.outer(mean, mean)) / max(n - 1, 1)
+    return (C + C.T) / 2
+
+
+def _symmetric_power(C: np.ndarray, power: float) -> np.ndarray:
+    """``C ** power`` for a symmetric positive semi-definite ``C``, through ``eigh``.
+
+    Eigenvalues are floored at ``1e-10`` of the largest so inverse powers stay finite.
+    """
+    eigenvalues, eigenvectors = np.linalg.eigh((C + C.T) / 2)
+    floor = max(float(eigenvalues[-1]), 1e-300) * 1e-10
+    eigenvalues = np.clip(eigenvalues, floor, None)
+    return (eigenvectors * eigenvalues**power) @ eigenvectors.T
+
+
+def _default_components(value: int | None, default: int, available: int) -> int:
+    return min(default, available) if value is None else value
+
+
+# ====================================================================== CORAL
+def coral_transform_matrix(
+    Xs: DataMatrix, Xt: DataMatrix, regularization: float = 1.0
+) -> np.ndarray:
+    """The d x d CORAL map ``A = (C_s + lambda I)^(-1/2) (C_t + lambda I)^(1/2)``.
+
+    Sun, Feng & Saenko (2016), "Return of frustratingly easy domain adaptation", AAAI,
+    Algorithm 1 (the closed form of Eq. 1): whiten the source with its regularised covariance, then
+    re-colour it with the target's. Covariances are computed without densifying sparse input.
+    """
+    check_nonnegative(regularization, "regularization", "coral")
+    d = Xs.shape[1]
+    C_source = covariance(Xs) + regularization * np.eye(d)
+    C_target = covariance(Xt) + regularization * np.eye(d)
+    return _symmetric_power(C_source, -0.5) @ _symmetric_power(C_target, 0.5)
+
+
+def coral_align(Xs: DataMatrix, Xt: DataMatrix, regularization: float = 1.0) -> np.ndarray:
+    """Source rows re-coloured to the target covariance (CORAL; Sun et al. 2016, Algorithm 1).
+
+    The source is also moved onto the target mean, so first and second moments match; with the
+    paper's standardised inputs this is a no-op.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> Xs, Xt = rng.normal(size=(500, 3)), rng.normal(size=(500, 3)) * [1.0, 3.0, 0.5]
+    >>> aligned = coral_align(Xs, Xt, regularization=0.0)
+    >>> np.round(aligned.std(axis=0), 1)
+    array([1. , 2.9, 0.5])
+    """
+    A = coral_transform_matrix(Xs, Xt, regularization)
+    Xs = densify(Xs, "coral", "the re-coloured source is dense")
+    return (Xs - Xs.mean(axis=0)) @ A + _mean(Xt)
+
+
+class CORAL(BaseAdapter):
+    """CORrelation ALignment: re-colour the source with the target covariance.
+
+    Sun, Feng & Saenko (2016), "Return of frustratingly easy domain adaptation", AAAI, Eq. 1 and
+    Algorithm 1: ``D_s = X_s (C_s + lambda I)^(-1/2) (C_t + lambda I)^(1/2)``. Target rows pass
+    through unchanged; source rows are re-coloured (and moved onto the target mean).
+
+    Parameters
+    ----------
+    regularization : float, default 1.0
+        ``lambda`` added to both covariances' diagonals (the paper's "+ eye(size)").
+
+    Sparse input: the covariances are computed without densifying, but the re-coloured source is
+    dense, so the adapter returns dense arrays (with a warning).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from transferkit.base import AdaptedClassifier
+    >>> from transferkit.problem import TransferProblem
+    >>> rng = np.random.default_rng(0)
+    >>> problem = TransferProblem(rng.normal(size=(100, 4)), np.arange(100) % 2,
+    ...                           rng.normal(size=(80, 4)) * 2)
+    >>> clf = AdaptedClassifier(CORAL(regularization=1.0), KNeighborsClassifier(1)).fit(problem)
+    >>> clf.predict(problem.X_target).shape
+    (80,)
+    """
+
+    def __init__(self, regularization: float = 1.0):
+        self.regularization = regularization
+
+    def _fit(self, problem: TransferProblem) -> None:
+        check_nonnegative(self.regularization, "regularization", "CORAL")
+        if problem.is_sparse:
+            densify(problem.X_source[:1], "CORAL", "the re-coloured source is dense")
+        self.transform_matrix_ = coral_transform_matrix(
+            problem.X_source, problem.X_target, self.regularization
+        )
+        self.source_mean_ = _mean(problem.X_source)
+        self.target_mean_ = _mean(problem.X_target)
+
+    def _transform(self, X: DataMatrix, domain: int) -> np.ndarray:
+        if domain == SOURCE:
+            X = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=float)
+            return (X - self.source_mean_) @ self.transform_matrix_ + self.target_mean_
+        return X.toarray() if sp.issparse(X) else np.asarray(X, dtype=float)
+
+
+# ====================================================================== SA
+def principal_axes(
+    X: DataMatrix, n_components: int, random_state: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and the ``n_components`` leading principal axes (d x k, orthonormal columns) of ``X``.
+
+    Dense input with up to 2,000 features uses ``eigh`` of the covariance; larger or sparse input
+    uses ARPACK on the implicitly centred covariance, so sparse ``X`` is never densified. Signs are
+    fixed (largest entry of each axis positive) so results are deterministic.
+    """
+    n, d = X.shape
+    mean = _mean(X)
+    if not sp.issparse(X) and d <= 2000 or n_components >= d - 1:
+        eigenvalues, eigenvectors = np.linalg.eigh(covariance(X))
+        axes = eigenvectors[:, ::-1][:, :n_components]
+    else:
+
+        def covariance_times(v: np.ndarray) -> np.ndarray:
+            v = np.asarray(v).reshape(d, -1)
+            Xv = np.asarray(X @ v)
+            out = np.asarray(X.T @ Xv) - n * np.outer(mean, mean @ v)
+            return (out / max(n - 1, 1)).ravel() if out.shape[1] == 1 else out / max(n - 1, 1)
+
+        operator = scipy.sparse.linalg.LinearOperator((d, d), matvec=covariance_times, dtype=float)
+        v0 = check_random_state(random_state).uniform(-1, 1, size=d)
+        eigenvalues, eigenvectors = scipy.sparse.linalg.eigsh(
+            operator, k=n_components, which="LA", v0=v0
+        )
+        axes = eigenvectors[:, np.argsort(eigenvalues)[::-1]]
+    signs = np.sign(axes[np.abs(axes).argmax(axis=0), np.arange(axes.shape[1])])
+    signs[signs == 0] = 1
+    return mean, axes * signs
+
+
+def subspace_alignment(
+    Xs: DataMatrix, Xt: DataMatrix, n_components: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Source and target in the aligned subspaces: ``(Xs P_s M, Xt P_t)`` with ``M = P_s^T P_t``.
+
+    Fernando, Habrard, Sebban & Tuytelaars (2013), "Unsupervised visual domain adaptation using
+    subspace alignment", ICCV, Eq. 2-4 and Algorithm 1: the source PCA basis ``P_s`` is aligned to
+    the target basis ``P_t`` by ``M* = P_s^T P_t``. Each domain is centred on its own mean.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> Zs, Zt = subspace_alignment(rng.normal(size=(60, 10)), rng.normal(size=(50, 10)), 3)
+    >>> Zs.shape, Zt.shape
+    ((60, 3), (50, 3))
+    """
+    _check_sa_components(n_components, Xs.shape[1])
+    mean_s, axes_s = principal_axes(Xs, n_components)
+    mean_t, axes_t = principal_axes(Xt, n_components)
+    alignment = axes_s.T @ axes_t
+    Zs = (np.asarray(Xs @ axes_s) - mean_s @ axes_s) @ alignment
+    Zt = np.asarray(Xt @ axes_t) - mean_t @ axes_t
+    return Zs, Zt
+
+
+def _check_sa_components(n_components: Any, n_features: int, method: str = "sa") -> int:
+    n_components = check_positive_int(n_components, "n_components", method)
+    if n_components > n_features:
+        raise InvalidParameterError(
+            f"{method}: n_components={n_components} is more than the {n_features} features; "
+            f"choose at most {n_features}."
+        )
+    return n_components
+
+
+class SubspaceAlignment(BaseAdapter):
+    """Subspace Alignment: align the source PCA basis to the target's (Fernando et al. 2013).
+
+    Fernando, Habrard, Sebban & Tuytelaars (2013), ICCV, Eq. 2-4: ``M* = P_s^T P_t``; source rows
+    map to ``(x - mu_s) P_s M*``, target rows to ``(x - mu_t) P_t``.
+
+    Parameters
+    ----------
+    n_components : int or None, default None
+        Subspace dimension ``d``; None uses ``min(80, n_features)`` (80 is the harness' value).
+    random_state : int or None, default None
+        Seeds the ARPACK start vector used for sparse or very wide input.
+
+    Sparse input stays sparse (the principal axes are found without densifying).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from transferkit.problem import TransferProblem
+    >>> rng = np.random.default_rng(0)
+    >>> problem = TransferProblem(rng.normal(size=(60, 8)), np.arange(60) % 2,
+    ...                           rng.normal(size=(40, 8)))
+    >>> SubspaceAlignment(n_components=3).fit(problem).transform(problem.X_target).shape
+    (40, 3)
+    """
+
+    accepts_sparse = True
+
+    def __init__(self, n_components: int | None = None, random_state: int | None = None):
+        self.n_components = n_components
+        self.random_state = random_state
+
+    def _fit(self, problem: TransferProblem) -> None:
+        d = problem.n_features
+        n_components = _check_sa_components(
+            _default_components(self.n_components, 80, d), d, "SubspaceAlignment"
+        )
+        self.source_mean_, self.source_axes_ = principal_axes(
+            problem.X_source, n_components, self.random_state
+        )
+        self.target_mean_, self.target_axes_ = principal_axes(
+            problem.X_target, n_components, self.random_state
+        )
+        self.alignment_ = self.source_axes_.T @ self.target_axes_
+        self.n_components_ = n_components
+
+    def _transform(self, X: DataMatrix, domain: int) -> np.ndarray:
+        if domain == SOURCE:
+            projected = np.asarray(X @ self.source_axes_) - self.source_mean_ @ self.source_axes_
+            return projected @ self.alignment_
+        return np.asarray(X @ self.target_axes_) - self.target_mean_ @ self.target_axes_
+
+
+# ====================================================================== TCA / JDA
+class _SpanBasis:
+    """The eigen-decomposition of ``Phi^T Phi`` that TCA/JDA solve in, computed once per fit."""
+
+    def __init__(self, Phi: DataMatrix):
+        self.n = Phi.shape[0]
+        self.width = Phi.shape[1]
+        s2, V = np.linalg.eigh(gram(Phi))
+        keep = s2 > max(float(s2[-1]), 1e-300) * 1e-10
+        self.s2, self.V = s2[keep], V[:, keep]
+        self.rank = len(self.s2)
+        self.ones = column_sums(Phi, np.ones(self.n)) @ self.V  # V^T Phi^T 1
+
+    def solve(
+        self,
+        Phi: DataMatrix,
+        mmd_vectors: np.ndarray,
+        n_components: int,
+        regularization: float,
+        form: str,
+    ) -> np.ndarray:
+        if n_components > self.rank:
+            raise InvalidParameterError(
+                f"n_components={n_components} is more than the {self.rank} dimensions the data "
+                f"spans ({self.n} samples, feature map of width {self.width}); choose at most "
+                f"{self.rank}."
+            )
+        n, rank, s2, ones = self.n, self.rank, self.s2, self.ones
+        mmd = column_sums(Phi, mmd_vectors).reshape(self.width, -1).T @ self.V  # (V^T Phi^T e)^T
+        s = np.sqrt(s2)
+        if form == "dual":
+            # variables C with W = U C, U = Phi V S^-1 the left singular vectors of Phi
+            centred = np.diag(s2**2) - np.outer(s * ones, s * ones) / n
+            mmd_scaled = mmd * s
+            penalty = mmd_scaled.T @ mmd_scaled + regularization * np.eye(rank)
+        else:
+            centred = np.diag(s2) - np.outer(ones, ones) / n
+            penalty = mmd.T @ mmd + regularization * np.eye(rank)
+        centred = (centred + centred.T) / 2
+        penalty = (penalty + penalty.T) / 2
+        # a tiny ridge keeps the penalty positive definite when regularization == 0
+        penalty += np.eye(rank) * 1e-12 * max(np.trace(penalty) / rank, 1e-300)
+        _, vectors = scipy.linalg.eigh(
+            centred, penalty, subset_by_index=[rank - n_components, rank - 1]
+        )
+        vectors = vectors[:, ::-1]
+        vectors /= np.linalg.norm(vectors, axis=0, keepdims=True)
+        if form == "dual":
+            return self.V @ (vectors * s[:, None])
+        return self.V @ vectors
+
+
+def transfer_components(
+    Phi: DataMatrix,
+    mmd_vectors: np.ndarray,
+    n_components: int,
+    regularization: float,
+    form: str = "dual",
+) -> np.ndarray:
+    """Solve the TCA/JDA trace problem on a feature map; returns ``P`` with embedding ``Phi @ P``.
+
+    With ``K = Phi Phi^T``, ``M = E E^T`` (``E`` = ``mmd_vectors``, one MMD coefficient vector per
+    column) and the centring matrix ``H``:
+
+    * ``form="dual"`` (TCA, Pan et al. 2011, the trace problem of Sec. IV-B; kernel JDA):
+      ``min_W tr(W^T K M K W) + mu tr(W^T W)`` s.t. ``W^T K H K W = I``, i.e. the leading
+      eigenvectors of ``(K M K + mu I)^(-1) K H K``;
+    * ``form="primal"`` (JDA, Long et al. 2013, Eq. 10 with the linear kernel):
+      ``min_A tr(A^T Phi^T M Phi A) + lambda tr(A^T A)`` s.t. ``A^T Phi^T H Phi A = I``.
+
+    Both are solved in the r-dimensional span of ``Phi`` (r = rank), via the eigen-decomposition of
+    ``Phi^T Phi``, which is exact and costs ``O(n r^2 + r^3)`` instead of ``O(n^3)``. Eigenvectors
+    are scaled to unit norm (the paper's "m leading eigenvectors").
+    """
+    check_choice(form, "form", "transfer_components", ("dual", "primal"))
+    return _SpanBasis(Phi).solve(Phi, mmd_vectors, n_components, regularization, form)
+
+
+def _mmd_vectors(
+    n_source: int,
+    n_target: int,
+    source_labels: np.ndarray | None = None,
+    target_labels: np.ndarray | None = None,
+) -> np.ndarray:
+    """Columns ``e`` with ``M = sum e e^T``: marginal MMD, plus one column per class (JDA Eq. 6)."""
+    n = n_source + n_target
+    columns = [
+        np.concatenate([np.full(n_source, 1.0 / n_source), np.full(n_target, -1.0 / n_target)])
+    ]
+    if source_labels is not None and target_labels is not None:
+        for label in np.unique(source_labels):
+            in_source = source_labels == label
+            in_target = target_labels == label
+            if not in_target.any():
+                continue
+            column = np.zeros(n)
+            column[:n_source][in_source] = 1.0 / in_source.sum()
+            column[n_source:][in_target] = -1.0 / in_target.sum()
+            columns.append(column)
+    return np.column_stack(columns)
+
+
+_KERNEL_FORMS = ("auto", "exact", "nystroem", "rff")
+
+
+class _KernelAdapter(BaseAdapter):
+    """Shared fit of the feature map for TCA and JDA."""
+
+    accepts_sparse = True
+
+    def _feature_map(self, X: DataMatrix, method: str) -> KernelFeatureMap:
+        check_kernel(self.kernel, self.gamma, self.degree, self.coef0)
+        check_choice(self.approximation, "approximation", method, _KERNEL_FORMS)
+        n_landmarks = check_positive_int(self.n_landmarks, "n_landmarks", method)
+        threshold = check_positive_int(self.exact_threshold, "exact_threshold", method)
+        form = choose_approximation(
+            self.approximation, X.shape[0], threshold, self.kernel, X.shape[1]
+        )
+        if form != "linear" and form != "exact":
+            logger.info("%s: %d samples, using the %s form", method, X.shape[0], form)
+        self.approximation_ = form
+        return KernelFeatureMap(
+            kernel=self.kernel,
+            gamma=self.gamma,
+            degree=self.degree,
+            coef0=self.coef0,
+            approximation=form,
+            n_components=n_landmarks,
+            random_state=self.random_state,
+        ).fit(X)
+
+    def _transform(self, X: DataMatrix, domain: int) -> np.ndarray:
+        Z = np.asarray(self.feature_map_.transform(X) @ self.projection_)
+        return _row_normalize(Z) if getattr(self, "normalize_embedding_", False) else Z
+
+
+def _row_normalize(Z: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(Z, axis=1, keepdims=True)
+    return Z / np.where(norms > 0, norms, 1.0)
+
+
+def tca_components(
+    Xs: DataMatrix,
+    Xt: DataMatrix,
+    n_components: int = 30,
+    mu: float = 1.0,
+    kernel: str = "linear",
+    gamma: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Source and target embedded on the transfer components (exact kernel TCA).
+
+    Pan, Tsang, Kwok & Yang (2011), "Domain adaptation via transfer component analysis", IEEE TNN
+    22(2), Sec. IV-B: the ``n_components`` leading eigenvectors ``W`` of
+    ``(K L K + mu I)^(-1) K H K``; the embedding is ``K W``.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> Zs, Zt = tca_components(rng.normal(size=(40, 5)), rng.normal(1, size=(30, 5)), 2)
+    >>> Zs.shape, Zt.shape
+    ((40, 2), (30, 2))
+    """
+    n_components = check_positive_int(n_components, "n_components", "tca")
+    mu = check_nonnegative(mu, "mu", "tca")
+    X = _stack(Xs, Xt)
+    form = "linear" if kernel == "linear" else "exact"
+    feature_map = KernelFeatureMap(kernel, gamma, approximation=form).fit(X)
+    Phi = feature_map.transform(X)
+    P = transfer_components(Phi, _mmd_vectors(Xs.shape[0], Xt.shape[0]), n_components, mu)
+    Z = np.asarray(Phi @ P)
+    return Z[: Xs.shape[0]], Z[Xs.shape[0] :]
+
+
+class TCA(_KernelAdapter):
+    """Transfer Component Analysis: a kernel embedding where the domains' MMD is small.
+
+    Pan, Tsang, Kwok & Yang (2011), "Domain adaptation via transfer component analysis", IEEE TNN
+    22(2), Sec. IV-B (unsupervised TCA): minimise ``tr(W^T K L K W) + mu tr(W^T W)`` subject to
+    ``W^T K H K W = I``; the solution is the leading eigenvectors of ``(K L K + mu I)^(-1) K H K``.
+    Solved in the span of an explicit feature map (see :func:`transfer_components`), exact up to
+    ``exact_threshold`` samples and Nyström above, so 100,000 samples per domain fit in memory.
+
+    Parameters
+    ----------
+    n_components : int or None, default None
+        Number of transfer components ``m``; None uses ``min(30, rank)``.
+    mu : float, default 1.0
+        Trade-off ``mu`` of the paper (weight of ``tr(W^T W)``), >= 0.
+    kernel : {"linear", "rbf", "poly", "laplacian"}, default "linear"
+    gamma : float, "median" or None, default None
+        Kernel width (None: median heuristic).
+    degree, coef0 : polynomial kernel parameters, defaults 3 and 1.0.
+    approximation : {"auto", "exact", "nystroem", "rff"}, default "auto"
+    n_landmarks : int, default 500
+        Nyström landmarks (or random features) in the low-rank form.
+    exact_threshold : int, default 2000
+        "auto" stays exact up to this many samples (features, for the linear kernel).
+    random_state : int or None
+
+    Sparse input stays sparse (the kernel is computed from it directly).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from transferkit.problem import TransferProblem
+    >>> rng = np.random.default_rng(0)
+    >>> problem = TransferProblem(rng.normal(size=(60, 5)), np.arange(60) % 2,
+    ...                           rng.normal(1.0, size=(40, 5)))
+    >>> TCA(n_components=2).fit(problem).transform(problem.X_target).shape
+    (40, 2)
+    """
+
+    def __init__(
+        self,
+        n_components: int | None = None,
+        mu: float = 1.0,
+        kernel: str = "linear",
+        gamma: Any = None,
+        degree: int = 3,
+        coef0: float = 1.0,
+        approximation: str = "auto",
+        n_landmarks: int = 500,
+        exact_threshold: int = 2000,
+        random_state: int | None = None,
+    ):
+        self.n_components = n_components
+        self.mu = mu
+        self.kernel = kernel
+        self.gamma = gamma
+        self.degree = degree
+        self.coef0 = coef0
+        self.approximation = approximation
+        self.n_landmarks = n_landmarks
+        self.exact_threshold = exact_threshold
+        self.random_state = random_state
+
+    def _fit(self, problem: TransferProblem) -> None:
+        mu = check_nonnegative(self.mu, "mu", "TCA")
+        if self.n_components is not None:
+            check_positive_int(self.n_components, "n_components", "TCA")
+        X = _stack(problem.X_source, problem.X_target)
+        self.feature_map_ = self._feature_map(X, "TCA")
+        Phi = self.feature_map_.transform(X)
+        n_components = _default_components(self.n_components, 30, min(Phi.shape))
+        self.projection_ = transfer_components(
+            Phi, _mmd_vectors(problem.n_source, problem.n_target), n_components, mu, "dual"
+        )
+        self.n_components_ = n_components
+
+
+def jda_components(
+    Xs: DataMatrix,
+    ys: np.ndarray,
+    Xt: DataMatrix,
+    n_components: int = 100,
+    regularization: float = 1.0,
+    n_iterations: int = 10,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Joint Distribution Adaptation with the linear kernel and 1-NN pseudo-labels.
+
+    Long, Wang, Ding, Sun & Yu (2013), "Transfer feature learning with joint distribution
+    adaptation", ICCV, Eq. 10 and Algorithm 1. Returns the embedded source, target and the final
+    target pseudo-labels. See :class:`JDA` for the kernel and low-rank forms.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> ys = np.arange(60) % 2
+    >>> Xs = rng.normal(size=(60, 5)) + ys[:, None]
+    >>> Zs, Zt, pseudo = jda_components(Xs, ys, Xs + 0.5, n_components=2, n_iterations=3)
+    >>> Zs.shape, Zt.shape, pseudo.shape
+    ((60, 2), (60, 2), (60,))
+    """
+    jda = JDA(
+        n_components=n_components,
+        regularization=regularization,
+        n_iterations=n_iterations,
+        kernel="linear",
+    )
+    jda.fit(TransferProblem(Xs, ys, Xt))
+    return (
+        jda.transform(Xs, np.zeros(Xs.shape[0], dtype=int)),
+        jda.transform(Xt),
+        jda.pseudo_labels_,
+    )
+
+
+class JDA(_KernelAdapter):
+    """Joint Distribution Adaptation: TCA plus class-conditional MMD on iterated pseudo-labels.
+
+    Long, Wang, Ding, Sun & Yu (2013), "Transfer feature learning with joint distribution
+    adaptation", ICCV: minimise ``tr(A^T X (M_0 + sum_c M_c) X^T A) + lambda ||A||_F^2`` subject to
+    ``A^T X H X^T A = I`` (Eq. 10; ``M_0`` Eq. 3, ``M_c`` Eq. 6), re-estimating target labels
+    with a classifier trained on the embedded source after each solve (Algorithm 1). With
+    ``kernel="linear"`` this is the paper's primal form; other kernels use the kernelised form
+    (the paper's "kernelization" paragraph), low-rank above ``exact_threshold`` samples. Visible
+    target labels, if any, replace pseudo-labels for their samples.
+
+    Parameters
+    ----------
+    n_components : int or None, default None
+        Subspace dimension ``k``; None uses ``min(100, rank)`` (the paper's k = 100).
+    regularization : float, default 1.0
+        ``lambda`` of Eq. 10, >= 0 (the paper uses 1.0 on Office+Caltech).
+    n_iterations : int, default 10
+        Pseudo-label refinements ``T`` (the paper's 10); stops early when labels no longer change.
+    kernel, gamma, degree, coef0, approximation, n_landmarks, exact_threshold : see :class:`TCA`.
+    normalize : bool, default True
+        Scale each input row and each embedded row to unit L2 norm (the paper's released code
+        does both; it makes 1-NN pseudo-labels use angles).
+    pseudo_label_estimator : sklearn classifier or None, default None
+        Classifier giving pseudo-labels; None is 1-nearest-neighbour, as in the paper.
+    random_state : int or None
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from transferkit.problem import TransferProblem
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.arange(80) % 2
+    >>> problem = TransferProblem(rng.normal(size=(80, 5)) + y[:, None], y,
+    ...                           rng.normal(size=(80, 5)) + y[:, None] + 0.5)
+    >>> jda = JDA(n_components=2, n_iterations=3).fit(problem)
+    >>> jda.transform(problem.X_target).shape, jda.pseudo_labels_.shape
+    ((80, 2), (80,))
+    """
+
+    def __init__(
+        self,
+        n_components: int | None = None,
+        regularization: float = 1.0,
+        n_iterations: int = 10,
+        kernel: str = "linear",
+        gamma: Any = None,
+        degree: int = 3,
+        coef0: float = 1.0,
+        approximation: str = "auto",
+        n_landmarks: int = 500,
+        exact_threshold: int = 2000,
+        normalize: bool = True,
+        pseudo_label_estimator: Any = None,
+        random_state: int | None = None,
+    ):
+        self.n_components = n_components
+        self.regularization = regularization
+        self.n_iterations = n_iterations
+        self.kernel = kernel
+        self.gamma = gamma
+        self.degree = degree
+        self.coef0 = coef0
+        self.approximation = approximation
+        self.n_landmarks = n_landmarks
+        self.exact_threshold = exact_threshold
+        self.normalize = normalize
+        self.pseudo_label_estimator = pseudo_label_estimator
+        self.random_state = random_state
+
+    def _fit(self, problem: TransferProblem) -> None:
+        regularization = check_nonnegative(self.regularization, "regularization", "JDA")
+        n_iterations = check_positive_int(self.n_iterations, "n_iterations", "JDA")
+        if self.n_components is not None:
+            check_positive_int(self.n_components, "n_components", "JDA")
+        if not isinstance(self.normalize, bool | np.bool_):
+            raise InvalidParameterError(f"JDA: normalize={self.normalize!r} must be True or False.")
+        self.normalize_input_ = bool(self.normalize)
+        X = _stack(problem.X_source, problem.X_target)
+        X = self._normalize_input(X)
+        self.feature_map_ = self._feature_map(X, "JDA")
+        Phi = self.feature_map_.transform(X)
+        n_components = _default_components(self.n_components, 100, min(Phi.shape))
+        form = "primal" if self.approximation_ == "linear" else "dual"
+        self.normalize_embedding_ = False
+        X_stacked, y_stacked, domain = problem.stacked()
+        ns, nt = problem.n_source, problem.n_target
+        y_source = y_stacked[:ns]
+        visible = y_stacked[ns:] >= 0
+        estimator = (
+            KNeighborsClassifier(n_neighbors=1)
+            if self.pseudo_label_estimator is None
+            else self.pseudo_label_estimator
+        )
+        pseudo = None
+        basis = _SpanBasis(Phi)
+        self.n_iterations_ = 0
+        for _ in range(n_iterations):
+            E = _mmd_vectors(ns, nt, y_source, pseudo)
+            # scale M to unit Frobenius norm so lambda does not depend on the sample sizes
+            E = E / np.sqrt(np.linalg.norm(E.T @ E))
+            self.projection_ = basis.solve(Phi, E, n_components, regularization, form)
+            Z = np.asarray(Phi @ self.projection_)
+            if self.normalize:
+                Z = _row_normalize(Z)
+            train = np.concatenate([np.arange(ns), ns + np.flatnonzero(visible)])
+            model = clone(estimator).fit(Z[train], y_stacked[train])
+            new = model.predict(Z[ns:])
+            new[visible] = y_stacked[ns:][visible]
+            self.n_iterations_ += 1
+            if pseudo is not None and np.array_equal(new, pseudo):
+                break
+            pseudo = new
+        self.normalize_embedding_ = bool(self.normalize)
+        self.pseudo_labels_ = problem.classes[new]
+        self.n_components_ = n_components
+
+    def _normalize_input(self, X: DataMatrix) -> DataMatrix:
+        if not self.normalize_input_:
+            return X
+        if sp.issparse(X):
+            norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+            return sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ X
+        return _row_normalize(np.asarray(X, dtype=float))
+
+    def _transform(self, X: DataMatrix, domain: int) -> np.ndarray:
+        return super()._transform(self._normalize_input(X), domain)
+
+
+# ====================================================================== feature augmentation
+def augment_features(X: DataMatrix, domain: int) -> DataMatrix:
+    """Daumé's augmented features: source ``<x, x, 0>``, target ``<x, 0, x>``.
+
+    Daumé III (2007), "Frustratingly easy domain adaptation", ACL, Sec. 2 (the maps
+    ``Phi^s`` and ``Phi^t``). Sparse input stays sparse.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> augment_features(np.array([[1.0, 2.0]]), domain=1)
+    array([[1., 2., 0., 0., 1., 2.]])
+    """
+    if sp.issparse(X):
+        zeros = sp.csr_matrix(X.shape, dtype=X.dtype)
+        blocks = [X, X, zeros] if domain == SOURCE else [X, zeros, X]
+        return sp.hstack(blocks).tocsr()
+    X = np.asarray(X, dtype=float)
+    zeros = np.zeros_like(X)
+    return np.hstack([X, X, zeros] if domain == SOURCE else [X, zeros, X])
+
+
+class FeatureAugmentation(BaseAdapter):
+    """ "Frustratingly easy" domain adaptation: shared, source-only and target-only copies.
+
+    Daumé III (2007), ACL, Sec. 2: a classifier trained on the augmented source and the few
+    labelled target samples learns which features mean the same in both domains. Needs some
+    labelled target samples (raises :class:`~transferkit.exceptions.NotApplicableError` without).
+    Sparse input stays sparse.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from transferkit.problem import TransferProblem
+    >>> rng = np.random.default_rng(0)
+    >>> problem = TransferProblem(rng.normal(size=(20, 2)), np.arange(20) % 2,
+    ...     rng.normal(size=(10, 2)), y_target=np.arange(10) % 2, target_labeled=np.arange(10) < 4)
+    >>> FeatureAugmentation().fit(problem).transform(problem.X_target).shape
+    (10, 6)
+    """
+
+    needs_target_labels = True
+    accepts_sparse = True
+
+    def _fit(self, problem: TransferProblem) -> None:
+        return None
+
+    def _transform(self, X: DataMatrix, domain: int) -> DataMatrix:
+        return augment_features(X, domain)
+
+
+# ====================================================================== optimal transport
+_OT_METHODS = ("emd", "sinkhorn", "lpl1")
+
+
+def _ot_transport(
+    method: str,
+    reg_e: float,
+    reg_cl: float,
+    metric: str,
+    norm: str | None,
+    max_iter: int | None,
+) -> Any:
+    import ot
+
+    if method == "emd":
+        return ot.da.EMDTransport(metric=metric, norm=norm, max_iter=max_iter or 100000)
+    if method == "sinkhorn":
+        return ot.da.SinkhornTransport(
+            reg_e=reg_e, metric=metric, norm=norm, max_iter=max_iter or 1000
+        )
+    return ot.da.SinkhornLpl1Transport(
+        reg_e=reg_e, reg_cl=reg_cl, metric=metric, norm=norm, max_iter=max_iter or 10
+    )
+
+
+def ot_map(
+    Xs: DataMatrix,
+    ys: np.ndarray | None,
+    Xt: DataMatrix,
+    method: str = "sinkhorn",
+    reg_e: float = 1.0,
+    reg_cl: float = 1.0,
+    norm: str | None = "median",
+) -> np.ndarray:
+    """Source rows transported onto the target by the barycentric map of an OT plan (POT).
+
+    Courty, Flamary, Tuia & Rakotomamonjy (2017), "Optimal transport for domain adaptation", IEEE
+    TPAMI 39(9): the plan ``gamma`` of Eq. 2 (exact, ``method="emd"``), Eq. 3 (entropic,
+    ``"sinkhorn"``) or Eq. 5 with the group-lasso class regulariser (``"lpl1"``), then the
+    barycentric mapping ``X_s' = diag(gamma 1)^(-1) gamma X_t`` (Eq. 13), all computed by POT's
+    ``ot.da`` classes.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> Xs, Xt = rng.normal(size=(30, 2)), rng.normal(5.0, size=(40, 2))
+    >>> bool(ot_map(Xs, None, Xt, method="emd").mean() > 4)
+    True
+    """
+    check_choice(method, "method", "ot", _OT_METHODS)
+    if method == "lpl1" and ys is None:
+        raise NotApplicableError("ot: method='lpl1' needs the source labels ys.")
+    Xs = densify(Xs, "ot", "POT works on dense arrays")
+    Xt = densify(Xt, "ot", "POT works on dense arrays")
+    transport = _ot_transport(method, reg_e, reg_cl, "sqeuclidean", norm, None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        transport.fit(Xs=Xs, ys=ys, Xt=Xt)
+    return np.asarray(transport.transform(Xs=Xs))
+
+
+class OTMapping(BaseAdapter):
+    """Optimal-transport mapping of the source onto the target (Courty et al. 2017), via POT.
+
+    Courty, Flamary, Tuia & Rakotomamonjy (2017), "Optimal transport for domain adaptation", IEEE
+    TPAMI 39(9): an exact (Eq. 2), entropic (Eq. 3) or class-regularised (Eq. 5, group lasso)
+    transport plan, then the barycentric mapping of the source (Eq. 13). New source rows use POT's
+    out-of-sample map (nearest fitted source sample plus displacement); target rows pass through.
+    Built on POT's ``ot.da.EMDTransport`` / ``SinkhornTransport`` / ``SinkhornLpl1Transport``.
+
+    Parameters
+    ----------
+    method : {"emd", "sinkhorn", "lpl1"}, default "sinkhorn"
+    reg_e : float, default 1.0
+        Entropic regularisation (sinkhorn, lpl1), > 0.
+    reg_cl : float, default 1.0
+        Class regularisation (lpl1), >= 0.
+    metric : str, default "sqeuclidean"
+        Ground cost (any metric ``ot.dist`` takes).
+    norm : {"median", "max", "log", "loglog", None}, default "median"
+        Cost normalisation; "median" makes ``reg_e`` independent of the feature scale.
+    max_iter : int or None, default None
+        POT's iteration cap (None: POT's default for the method).
+
+    Sparse input is densified with a warning (POT needs dense arrays).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from transferkit.problem import TransferProblem
+    >>> rng = np.random.default_rng(0)
+    >>> problem = TransferProblem(rng.normal(size=(30, 2)), np.arange(30) % 2,
+    ...                           rng.normal(3.0, size=(30, 2)))
+    >>> ot_adapter = OTMapping(method="lpl1", reg_e=1.0, reg_cl=0.5).fit(problem)
+    >>> bool(ot_adapter.transform(problem.X_source, np.zeros(30)).mean() > 2)
+    True
+    """
+
+    def __init__(
+        self,
+        method: str = "sinkhorn",
+        reg_e: float = 1.0,
+        reg_cl: float = 1.0,
+        metric: str = "sqeuclidean",
+        norm: str | None = "median",
+        max_iter: int | None = None,
+    ):
+        self.method = method
+        self.reg_e = reg_e
+        self.reg_cl = reg_cl
+        self.metric = metric
+        self.norm = norm
+        self.max_iter = max_iter
+
+    def _fit(self, problem: TransferProblem) -> None:
+        check_choice(self.method, "method", "OTMapping", _OT_METHODS)
+        if self.method != "emd":
+            check_nonnegative(self.reg_e, "reg_e", "OTMapping", strict=True)
+        check_nonnegative(self.reg_cl, "reg_cl", "OTMapping")
+        check_choice(self.norm, "norm", "OTMapping", ("median", "max", "log", "loglog", None))
+        if self.max_iter is not None:
+            check_positive_int(self.max_iter, "max_iter", "OTMapping")
+        Xs = densify(problem.X_source, "OTMapping", "POT works on dense arrays")
+        Xt = densify(problem.X_target, "OTMapping", "POT works on dense arrays")
+        X_stacked, y_stacked, _ = problem.stacked()
+        ys = y_stacked[: problem.n_source]
+        transport = _ot_transport(
+            self.method, self.reg_e, self.reg_cl, self.metric, self.norm, self.max_iter
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            transport.fit(Xs=Xs, ys=ys, Xt=Xt)
+        coupling = np.asarray(transport.coupling_)
+        if not np.all(np.isfinite(coupling)) or coupling.sum() <= 0:
+            raise NotApplicableError(
+                f"OTMapping(method={self.method!r}, reg_e={self.reg_e}) gave a non-finite or "
+                "empty transport plan; increase reg_e or keep norm='median'."
+            )
+        self.transport_ = transport
+        self.source_ = Xs
+
+    def _transform(self, X: DataMatrix, domain: int) -> np.ndarray:
+        X = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=float)
+        if domain != SOURCE:
+            return X
+        if X.shape == self.source_.shape and np.array_equal(X, self.source_):
+            return np.asarray(self.transport_.transform(Xs=self.source_))
+        return np.asarray(self.transport_.transform(Xs=X))
+
+
+# ====================================================================== registrations
+@register_method("coral", "alignment", "CORAL: re-colour the source covariance (Sun et al. 2016)")
+def _coral(estimator: Any, random_state: int | None, regularization: float = 1.0) -> Any:
+    return AdaptedClassifier(CORAL(regularization=regularization), estimator)
+
+
+@register_method("sa", "alignment", "Subspace alignment of PCA bases (Fernando et al. 2013)")
+def _sa(estimator: Any, random_state: int | None, n_components: int | None = None) -> Any:
+    return AdaptedClassifier(SubspaceAlignment(n_components, random_state), estimator)
+
+
+@register_method("tca", "alignment", "Transfer component analysis (Pan et al. 2011)")
+def _tca(estimator: Any, random_state: int | None, **params: Any) -> Any:
+    return AdaptedClassifier(TCA(random_state=random_state, **params), estimator)
+
+
+@register_method(
+    "jda", "alignment", "Joint distribution adaptation, iterated pseudo-labels (Long et al. 2013)"
+)
+def _jda(estimator: Any, random_state: int | None, **params: Any) -> Any:
+    return AdaptedClassifier(JDA(random_state=random_state, **params), estimator)
+
+
+@register_method(
+    "feature_augmentation",
+    "alignment",
+    "Frustratingly easy feature augmentation, needs a few target labels (Daume 2007)",
+    needs_target_labels=True,
+)
+def _feature_augmentation(estimator: Any, random_state: int | None) -> Any:
+    return AdaptedClassifier(FeatureAugmentation(), estimator)
+
+
+@register_method(
+    "ot", "alignment", "Optimal-transport mapping: emd, sinkhorn or lpl1 (Courty et al. 2017)"
+)
+def _ot(estimator: Any, random_state: int | None, **params: Any) -> Any:
+    return AdaptedClassifier(OTMapping(**params), estimator)
