@@ -1,0 +1,20 @@
+"""Deep transfer in PyTorch: backbones, loss modules, one training loop, and the deep methods.
+
+The article's three deep recipes live here:
+
+* **use pre-trained CNN features** — :mod:`transferkit.deep.backbones` (MobileNetV2, EfficientNet-Lite0,
+  cached feature extraction) and :mod:`transferkit.deep.finetune` (frozen backbone + head, fine-tuning
+  with two learning rates, L2-SP, gradual unfreezing);
+* **make representations similar inside the model** — :class:`~transferkit.deep.losses.MMDLoss`
+  (DDC, DAN) and :class:`~transferkit.deep.losses.CORALLoss` (Deep CORAL);
+* **confuse the domains** — :class:`~transferkit.deep.losses.DomainAdversarialLoss` (gradient
+  reversal, DANN), :class:`~transferkit.deep.losses.DomainConfusionLoss` (Tzeng et al. 2015) and ADDA.
+
+Every method is trained by :func:`transferkit.deep.training.train`, the one loop; methods differ only
+in the networks and loss modules they plug in. This package needs PyTorch (``pip install
+'transferkit[deep]'``); ``import transferkit`` alone never imports it.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,356 @@
+"""Transfer losses as ``torch.nn.Module``s, usable with any network and the one training loop.
+
+Two layers, as everywhere in transferkit: plain functions on tensors do the math
+(:func:`mmd2`, :func:`coral_distance`, :func:`dann_lambda`); small modules wrap them so a method plugs
+them into a network (:class:`MMDLoss`, :class:`CORALLoss`, :class:`GradientReversal`,
+:class:`DomainAdversarialLoss`, :class:`DomainConfusionLoss`, :class:`ADDALoss`).
+
+Every alignment loss takes a batch of source features and a batch of target features and returns a
+scalar to add to the classification loss.
+
+Example
+-------
+>>> import torch
+>>> from transferkit.deep.losses import CORALLoss, MMDLoss
+>>> fs, ft = torch.randn(32, 8), torch.randn(32, 8) + 1.0
+>>> bool(MMDLoss()(fs, ft) > MMDLoss()(fs, torch.randn(32, 8)))
+True
+>>> float(CORALLoss()(fs, fs)) == 0.0
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from transferkit.exceptions import InvalidParameterError
+
+# ----------------------------------------------------------------------------- maximum mean discrepancy
+
+
+def _pairwise_sq_dists(X: Tensor) -> Tensor:
+    sq = (X * X).sum(dim=1, keepdim=True)
+    return (sq + sq.T - 2.0 * X @ X.T).clamp_min(0.0)
+
+
+def mmd2(
+    source: Tensor,
+    target: Tensor,
+    n_kernels: int = 5,
+    kernel_mul: float = 2.0,
+    bandwidth: float | None = None,
+) -> Tensor:
+    """Squared maximum mean discrepancy with a sum of Gaussian kernels (biased V-statistic).
+
+    With ``n_kernels=1`` this is the single-kernel MMD of DDC (Tzeng et al. 2014, Eq. 1); with
+    several kernels whose bandwidths form a geometric family around the median heuristic it is the
+    multi-kernel MMD of DAN (Long et al. 2015, Eq. 3), with equal kernel weights.
+
+    Parameters
+    ----------
+    source, target : Tensor (n, d) and (m, d)
+        Features of a source and a target batch.
+    n_kernels : int, default 5
+        Number of Gaussian kernels.
+    kernel_mul : float, default 2.0
+        Ratio between consecutive bandwidths.
+    bandwidth : float or None, default None
+        Central squared bandwidth; None uses the mean pairwise squared distance of the batch
+        (detached, so the bandwidth is not optimised away).
+    """
+    if n_kernels < 1:
+        raise InvalidParameterError(f"n_kernels must be at least 1, got {n_kernels}.")
+    n = source.shape[0]
+    joint = torch.cat([source, target], dim=0)
+    distances = _pairwise_sq_dists(joint)
+    if bandwidth is None:
+        m = joint.shape[0]
+        base = distances.detach().sum() / max(m * m - m, 1)
+        base = base.clamp_min(1e-8)
+    else:
+        base = torch.as_tensor(bandwidth, dtype=joint.dtype, device=joint.device)
+    base = base / (kernel_mul ** (n_kernels // 2))
+    kernel = sum(torch.exp(-distances / (base * kernel_mul**i)) for i in range(n_kernels))
+    k_ss = kernel[:n, :n].mean()
+    k_tt = kernel[n:, n:].mean()
+    k_st = kernel[:n, n:].mean()
+    return k_ss + k_tt - 2.0 * k_st
+
+
+class MMDLoss(nn.Module):
+    """Multi-kernel MMD between source and target features (DDC: 1 kernel; DAN: several).
+
+    Parameters
+    ----------
+    n_kernels : int, default 5
+    kernel_mul : float, default 2.0
+    """
+
+    def __init__(self, n_kernels: int = 5, kernel_mul: float = 2.0):
+        super().__init__()
+        self.n_kernels = n_kernels
+        self.kernel_mul = kernel_mul
+
+    def forward(self, source: Tensor, target: Tensor) -> Tensor:
+        return mmd2(source, target, self.n_kernels, self.kernel_mul)
+
+
+# ----------------------------------------------------------------------------- CORAL
+
+
+def coral_distance(source: Tensor, target: Tensor) -> Tensor:
+    """Deep CORAL loss: squared Frobenius distance of the feature covariances over 4 d².
+
+    Sun & Saenko (2016), Eq. 1: ``||C_S - C_T||_F^2 / (4 d^2)``.
+    """
+    d = source.shape[1]
+
+    def covariance(X: Tensor) -> Tensor:
+        centred = X - X.mean(dim=0, keepdim=True)
+        return centred.T @ centred / max(X.shape[0] - 1, 1)
+
+    difference = covariance(source) - covariance(target)
+    return (difference * difference).sum() / (4.0 * d * d)
+
+
+class CORALLoss(nn.Module):
+    """Deep CORAL: align second-order statistics of source and target features."""
+
+    def forward(self, source: Tensor, target: Tensor) -> Tensor:
+        return coral_distance(source, target)
+
+
+# ----------------------------------------------------------------------------- gradient reversal
+
+
+class _ReverseGradient(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, coefficient: float) -> Tensor:  # type: ignore[override]
+        ctx.coefficient = coefficient
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        return -ctx.coefficient * grad, None
+
+
+def reverse_gradient(x: Tensor, coefficient: float = 1.0) -> Tensor:
+    """Identity in the forward pass; multiplies the gradient by ``-coefficient`` going back.
+
+    The gradient reversal layer of Ganin & Lempitsky (2015); Ganin et al. (2016, JMLR, Eq. 13).
+    """
+    return _ReverseGradient.apply(x, coefficient)
+
+
+class GradientReversal(nn.Module):
+    """The gradient reversal layer as a module; ``coefficient`` is λ and may change during training."""
+
+    def __init__(self, coefficient: float = 1.0):
+        super().__init__()
+        self.coefficient = coefficient
+
+    def forward(self, x: Tensor) -> Tensor:
+        return reverse_gradient(x, self.coefficient)
+
+    def extra_repr(self) -> str:
+        return f"coefficient={self.coefficient}"
+
+
+def dann_lambda(progress: float, gamma: float = 10.0, maximum: float = 1.0) -> float:
+    """DANN's adaptation-weight schedule ``λ_p = maximum · (2 / (1 + exp(-γ p)) - 1)``.
+
+    Ganin et al. (2016, JMLR, Section 5.2.2): λ grows from 0 to ``maximum`` as the training
+    progress ``p`` goes from 0 to 1, which keeps the domain classifier's noisy early signal from
+    disturbing the features.
+    """
+    progress = min(max(progress, 0.0), 1.0)
+    return maximum * (2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0)
+
+
+def dann_learning_rate(progress: float, alpha: float = 10.0, beta: float = 0.75) -> float:
+    """DANN's learning-rate multiplier ``1 / (1 + α p)^β`` (Ganin et al. 2016, Section 5.2.2)."""
+    return 1.0 / (1.0 + alpha * min(max(progress, 0.0), 1.0)) ** beta
+
+
+class DomainClassifier(nn.Module):
+    """A small MLP that outputs one logit per sample: > 0 means "target".
+
+    Parameters
+    ----------
+    in_features : int
+    hidden : sequence of int, default (100,)
+        Hidden widths (ReLU); empty gives a logistic regressor, as in the shallow DANN.
+    dropout : float, default 0.0
+    """
+
+    def __init__(self, in_features: int, hidden: Sequence[int] = (100,), dropout: float = 0.0):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = in_features
+        for size in hidden:
+            layers += [nn.Linear(width, size), nn.ReLU()]
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+            width = size
+        layers.append(nn.Linear(width, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x).squeeze(-1)
+
+
+def _domain_targets(n_source: int, n_target: int, like: Tensor) -> Tensor:
+    return torch.cat([like.new_zeros(n_source), like.new_ones(n_target)])
+
+
+def domain_accuracy(logits: Tensor, n_source: int) -> float:
+    """Share of samples the domain classifier puts on the right side (source < 0 < target)."""
+    labels = _domain_targets(n_source, logits.shape[0] - n_source, logits)
+    return float(((logits > 0).float() == labels).float().mean())
+
+
+class DomainAdversarialLoss(nn.Module):
+    """DANN's domain loss: a domain classifier behind a gradient reversal layer.
+
+    Minimising the returned binary cross-entropy trains the classifier to tell the domains apart,
+    while the reversed gradient trains the feature extractor to make them indistinguishable
+    (Ganin et al. 2016, JMLR, Eq. 9-10 and Algorithm 1). Call :meth:`set_progress` with the training
+    progress to follow the λ schedule.
+
+    Parameters
+    ----------
+    in_features : int
+    hidden : sequence of int, default (100,)
+    gamma : float, default 10.0
+        Steepness of the λ schedule; ``None``-like ``0`` keeps λ at ``maximum`` throughout.
+    maximum : float, default 1.0
+        Final value of λ.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden: Sequence[int] = (100,),
+        gamma: float = 10.0,
+        maximum: float = 1.0,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        self.gamma = gamma
+        self.maximum = maximum
+        self.reversal = GradientReversal(0.0 if gamma else maximum)
+        self.discriminator = DomainClassifier(in_features, hidden, dropout)
+        self.last_accuracy = float("nan")
+
+    def set_progress(self, progress: float) -> None:
+        self.reversal.coefficient = (
+            dann_lambda(progress, self.gamma, self.maximum) if self.gamma else self.maximum
+        )
+
+    def forward(self, source: Tensor, target: Tensor) -> Tensor:
+        logits = self.discriminator(self.reversal(torch.cat([source, target], dim=0)))
+        self.last_accuracy = domain_accuracy(logits.detach(), source.shape[0])
+        labels = _domain_targets(source.shape[0], target.shape[0], logits)
+        return F.binary_cross_entropy_with_logits(logits, labels)
+
+
+def _frozen_call(module: nn.Module, x: Tensor) -> Tensor:
+    """Run ``module`` on ``x`` with its parameters detached: gradients reach ``x`` only."""
+    params = {name: p.detach() for name, p in module.named_parameters()}
+    return functional_call(module, params, (x,))
+
+
+class DomainConfusionLoss(nn.Module):
+    """Domain confusion (Tzeng et al. 2015, Eq. 2-3): push the domain prediction towards uniform.
+
+    One module holds both of the paper's alternating objectives so a single optimiser step does
+    both: the discriminator learns to classify the domains on *detached* features, and the
+    features are trained, through a copy of the discriminator whose parameters are detached, to
+    make its output the uniform distribution (cross-entropy against 1/2 for every sample).
+
+    Parameters
+    ----------
+    in_features : int
+    hidden : sequence of int, default (100,)
+    """
+
+    def __init__(self, in_features: int, hidden: Sequence[int] = (100,)):
+        super().__init__()
+        self.discriminator = DomainClassifier(in_features, hidden)
+        self.last_accuracy = float("nan")
+
+    def forward(self, source: Tensor, target: Tensor) -> Tensor:
+        features = torch.cat([source, target], dim=0)
+        labels = _domain_targets(source.shape[0], target.shape[0], features)
+        logits = self.discriminator(features.detach())
+        self.last_accuracy = domain_accuracy(logits.detach(), source.shape[0])
+        discriminator_loss = F.binary_cross_entropy_with_logits(logits, labels)
+        confusion_logits = _frozen_call(self.discriminator, features)
+        confusion_loss = F.binary_cross_entropy_with_logits(
+            confusion_logits, torch.full_like(confusion_logits, 0.5)
+        )
+        return discriminator_loss + confusion_loss
+
+
+class ADDALoss(nn.Module):
+    """ADDA's adversarial stage (Tzeng et al. 2017, Eq. 8-9), GAN loss with inverted labels.
+
+    ``source`` features come from the frozen source encoder, ``target`` features from the target
+    encoder being trained. The discriminator learns source = 0 / target = 1 on detached features;
+    the target encoder learns, through a detached copy of the discriminator, to be classified as
+    source.
+    """
+
+    def __init__(self, in_features: int, hidden: Sequence[int] = (500, 500)):
+        super().__init__()
+        self.discriminator = DomainClassifier(in_features, hidden)
+        self.last_accuracy = float("nan")
+
+    def forward(self, source: Tensor, target: Tensor) -> Tensor:
+        features = torch.cat([source.detach(), target.detach()], dim=0)
+        labels = _domain_targets(source.shape[0], target.shape[0], features)
+        logits = self.discriminator(features)
+        self.last_accuracy = domain_accuracy(logits.detach(), source.shape[0])
+        discriminator_loss = F.binary_cross_entropy_with_logits(logits, labels)
+        target_logits = _frozen_call(self.discriminator, target)
+        mapping_loss = F.binary_cross_entropy_with_logits(
+            target_logits, torch.zeros_like(target_logits)
+        )
+        return discriminator_loss + mapping_loss
+
+
+class L2SPPenalty(nn.Module):
+    """L2-SP (Li et al. 2018, Eq. 3): ``α/2 ||w - w⁰||²`` on pre-trained weights, ``β/2 ||w||²`` on new.
+
+    Parameters
+    ----------
+    pretrained : nn.Module
+        The backbone whose current weights are the starting point ``w⁰`` (copied at construction).
+    alpha : float, default 0.01
+        Weight of the pull towards the pre-trained weights.
+    """
+
+    def __init__(self, pretrained: nn.Module, alpha: float = 0.01):
+        super().__init__()
+        self.alpha = alpha
+        self.names = [name for name, p in pretrained.named_parameters()]
+        for index, (_, p) in enumerate(pretrained.named_parameters()):
+            self.register_buffer(f"start_{index}", p.detach().clone())
+
+    def forward(self, module: nn.Module) -> Tensor:
+        total = None
+        for index, (_, p) in enumerate(module.named_parameters()):
+            if not p.requires_grad:
+                continue
+            start = getattr(self, f"start_{index}")
+            term = ((p - start) ** 2).sum()
+            total = term if total is None else total + term
+        if total is None:
+            return torch.zeros(())
+        return 0.5 * self.alpha * total
