@@ -1,0 +1,51 @@
+"""Which of the four transfer scenarios holds, measured, and what to do about it.
+
+- :func:`diagnose` → :class:`Diagnosis`: verdicts on (1) feature spaces, (2) marginals
+  P(X), (3) label spaces and (4) conditionals / class balance, each with its statistics,
+  intervals and p-values, and a recommendation of method families.
+- :mod:`~transferkit.diagnose.statistics`: the two-sample tests as plain functions
+  (domain-classifier AUC, proxy A-distance, MMD, per-feature drift, domain-specific features).
+- :mod:`~transferkit.diagnose.report`: :func:`recommend` and the HTML report.
+- :mod:`~transferkit.diagnose.calibration`: problems with planted shifts, and the calibration of
+  the flags on them (false-positive rate and power).
+
+Example
+-------
+>>> from transferkit.diagnose import diagnose
+>>> from transferkit.diagnose.calibration import make_planted_problem
+>>> diagnose(make_planted_problem("none", random_state=0).problem).scenarios["marginal"]
+False
+"""
+
+from transferkit.diagnose.report import recommend, render_html
+from transferkit.diagnose.scenarios import (
+    FLAGS,
+    Diagnosis,
+    Evidence,
+    Recommendation,
+    Verdict,
+    diagnose,
+)
+from transferkit.diagnose.statistics import (
+    domain_classifier_test,
+    domain_specific_features,
+    feature_drift,
+    mmd_test,
+    proxy_a_distance,
+)
+
+__all__ = [
+    "FLAGS",
+    "Diagnosis",
+    "Evidence",
+    "Recommendation",
+    "Verdict",
+    "diagnose",
+    "domain_classifier_test",
+    "domain_specific_features",
+    "feature_drift",
+    "mmd_test",
+    "proxy_a_distance",
+    "recommend",
+    "render_html",
+]

@@ -1,0 +1,184 @@
+"""diagnose(): each planted scenario raises its own flag and no other; raw matrices, reports, advice."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from transferkit.diagnose import FLAGS, diagnose, recommend
+from transferkit.diagnose.calibration import calibrate, make_planted_problem
+from transferkit.exceptions import InvalidParameterError
+
+FAST = {"n_permutations": 100, "n_bootstrap": 50}
+
+
+def _raised(diagnosis):
+    return {flag for flag, value in diagnosis.flags.items() if value}
+
+
+@pytest.mark.parametrize(
+    "scenario, expected",
+    [
+        ("none", set()),
+        ("covariate", {"covariate_shift"}),
+        ("label", {"label_shift"}),
+        ("conditional", {"conditional_shift"}),
+    ],
+)
+def test_each_planted_scenario_raises_exactly_its_flag(scenario, expected):
+    planted = make_planted_problem(scenario, random_state=5)
+    diagnosis = planted.diagnose(random_state=5, **FAST)
+    assert _raised(diagnosis) == expected
+    assert set(diagnosis.flags) == set(FLAGS)
+
+
+def test_label_shift_is_not_mistaken_for_covariate_shift():
+    planted = make_planted_problem("label", effect=0.3, random_state=4)
+    diagnosis = planted.diagnose(random_state=4, **FAST)
+    marginal = diagnosis.details["marginal"]
+    assert marginal["p_value_raw"] < 0.05  # P(X) does move under label shift ...
+    assert marginal["residual"]["p_value"] > 0.05  # ... but not beyond the class balance
+    assert diagnosis.flags["covariate_shift"] is False
+    assert "explained by label shift" in diagnosis.verdicts["covariate_shift"].summary
+    labels = diagnosis.details["labels"]
+    truth = np.array([0.6, 0.2, 0.2])  # tau = 0.3 puts a = 0.45 on class 0
+    for method in ("bbse", "em"):
+        estimate = np.array(labels[method]["target_priors"])
+        assert np.abs(estimate - truth).max() < 0.08
+        assert all(
+            lo <= p <= hi
+            for lo, p, hi in zip(
+                labels[method]["ci_low"], estimate, labels[method]["ci_high"], strict=True
+            )
+        )
+
+
+def test_dimension_mismatch_on_raw_matrices_is_scenario_one():
+    planted = make_planted_problem("feature_space", random_state=0)
+    assert planted.problem is None
+    diagnosis = planted.diagnose(**FAST)
+    assert diagnosis.flags["feature_space"] is True
+    assert diagnosis.flags["covariate_shift"] is None  # nothing shared to compare
+    assert "10 source vs 12 target" in diagnosis.verdicts["feature_space"].summary
+    assert diagnosis.recommendations[0].family == "common feature space first"
+
+
+def test_feature_names_give_a_shared_space_when_dimensions_differ():
+    rng = np.random.default_rng(0)
+    Xs = rng.normal(size=(300, 4))
+    Xt = np.column_stack([rng.normal(size=(300, 3)), rng.normal(size=300)])
+    diagnosis = diagnose(
+        Xs,
+        np.column_stack([Xt[:, [2, 0, 1]], rng.normal(size=300), rng.normal(size=300)]),
+        source_feature_names=["a", "b", "c", "d"],
+        target_feature_names=["c", "a", "b", "e", "f"],
+        **FAST,
+    )
+    fs = diagnosis.details["feature_space"]
+    assert diagnosis.flags["feature_space"] is True
+    assert fs["names_only_source"] == ["d"] and fs["names_only_target"] == ["e", "f"]
+    # the three shared features are compared, reordered by name: no marginal shift
+    assert diagnosis.flags["covariate_shift"] is False
+    assert diagnosis.details["marginal"]["drift"]["n_tested"] == 3
+
+
+def test_words_missing_from_the_target_are_found_and_left_out_of_the_other_checks():
+    planted = make_planted_problem("feature_space", family="sparse", random_state=1)
+    diagnosis = planted.diagnose(random_state=1, **FAST)
+    specific = diagnosis.details["feature_space"]["domain_specific"]
+    assert diagnosis.flags["feature_space"] is True
+    assert specific["n_only_source"] == 5 and specific["n_only_target"] == 0
+    assert diagnosis.flags["covariate_shift"] is False
+    assert diagnosis.summary["sparse"] is True
+
+
+def test_value_types_that_differ_are_flagged():
+    rng = np.random.default_rng(0)
+    Xs = rng.integers(0, 5, size=(200, 3)).astype(float)
+    Xt = Xs + rng.uniform(-0.4, 0.4, size=Xs.shape)
+    diagnosis = diagnose(Xs, Xt, **FAST)
+    assert diagnosis.details["feature_space"]["n_type_mismatches"] == 3
+    assert diagnosis.flags["feature_space"] is True
+
+
+def test_unknown_verdicts_without_labels():
+    rng = np.random.default_rng(0)
+    diagnosis = diagnose(rng.normal(size=(200, 3)), rng.normal(0.5, size=(200, 3)), **FAST)
+    assert diagnosis.flags["covariate_shift"] is True
+    assert diagnosis.flags["label_shift"] is None
+    assert diagnosis.flags["conditional_shift"] is None
+    assert diagnosis.scenarios["conditional"] is None
+
+
+def test_source_imbalance_and_a_new_target_class_are_reported():
+    rng = np.random.default_rng(1)
+    ys = np.repeat([0, 1], [300, 60])
+    Xs = rng.normal(size=(360, 3)) + ys[:, None]
+    yt = np.repeat([0, 1, 2], [100, 100, 30])
+    Xt = rng.normal(size=(230, 3)) + yt[:, None]
+    diagnosis = diagnose(Xs, Xt, y_source=ys, y_target=yt, **FAST)
+    assert diagnosis.flags["source_imbalance"] is True
+    assert diagnosis.details["source_imbalance"]["ratio"] == pytest.approx(5.0)
+    assert diagnosis.flags["label_space"] is True
+    assert diagnosis.details["label_space"]["target_only_classes"] == [2]
+    families = [r.family for r in diagnosis.recommendations]
+    assert "partial / open-set transfer" in families and "resampling / class weights" in families
+
+
+def test_bad_inputs_name_the_problem():
+    rng = np.random.default_rng(0)
+    with pytest.raises(InvalidParameterError, match="X_target"):
+        diagnose(rng.normal(size=(10, 2)))
+    with pytest.raises(InvalidParameterError, match="alpha"):
+        diagnose(rng.normal(size=(10, 2)), rng.normal(size=(10, 2)), alpha=2)
+    with pytest.raises(InvalidParameterError, match="y_source has 3 labels"):
+        diagnose(rng.normal(size=(10, 2)), rng.normal(size=(10, 2)), y_source=[0, 1, 0])
+    with pytest.raises(InvalidParameterError, match="NaN"):
+        diagnose(np.full((10, 2), np.nan), rng.normal(size=(10, 2)))
+
+
+def test_outputs_json_table_and_html_report(tmp_path):
+    diagnosis = make_planted_problem("label", random_state=0).diagnose(**FAST)
+    data = json.loads(diagnosis.to_json())
+    assert data["flags"]["label_shift"] is True
+    assert set(data["verdicts"]) == set(FLAGS)
+    assert data["details"]["labels"]["bbse"]["ci_low"]
+    text = diagnosis.format_table()
+    assert "P(Y) differs (label shift)" in text and "YES" in text and "Recommendation" in text
+    html = diagnosis.to_html(tmp_path / "report.html")
+    assert (tmp_path / "report.html").read_text(encoding="utf-8") == html
+    assert html.count("<img") == 4  # embedding, scores, labels, drifting features
+    assert "label-shift correction" in html
+    assert recommend(diagnosis)[0].family == "label-shift correction"
+
+
+def test_covariate_shift_recommendation_depends_on_overlap():
+    near = make_planted_problem("covariate", effect=0.6, random_state=0).diagnose(**FAST)
+    assert near.recommendations[0].family == "importance re-weighting"
+    rng = np.random.default_rng(0)
+    far = diagnose(rng.normal(size=(200, 3)), rng.normal(3.0, size=(200, 3)), **FAST)
+    assert far.recommendations[0].family == "representation alignment"
+
+
+def test_same_seed_same_diagnosis():
+    planted = make_planted_problem("covariate", random_state=2)
+    a = planted.diagnose(random_state=5, **FAST).to_dict()
+    b = planted.diagnose(random_state=5, **FAST).to_dict()
+    assert a == b
+
+
+def test_calibration_counts_flags_over_draws():
+    rows = calibrate([("dense", "label", 0.3)], draws=2, random_state=0)
+    assert rows[0].rates["label_shift"] == 1.0 and rows[0].power == 1.0
+    assert rows[0].worst_false_positive <= 0.5
+
+
+def test_sparse_problems_and_subsampling():
+    planted = make_planted_problem("none", family="sparse", random_state=0)
+    diagnosis = planted.diagnose(max_samples=200, **FAST)
+    assert diagnosis.summary["n_source_tested"] == 200
+    assert sp.issparse(planted.problem.X_source)
+    assert _raised(diagnosis) == set()
