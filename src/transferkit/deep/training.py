@@ -211,11 +211,13 @@ def train(
         Unlabelled target rows; one target batch is drawn per source batch, cycling.
     validate : callable or None
         Returns a score to maximise (source validation accuracy), called after each epoch with the
-        modules in eval mode. None: no early stopping, the last epoch is kept.
+        modules in eval mode; the weights of the best epoch (the latest among ties) are restored.
+        None: no early stopping, the last epoch is kept.
     epochs : int, default 20
     batch_size : int, default 64
     patience : int or None, default 5
-        Stop after this many epochs without a better validation score (None: never stop early).
+        Stop after this many epochs without a better validation score. None: never stop early
+        and keep the last epoch (validation is still logged).
     min_epochs : int, default 1
         Never stop before this many epochs (adversarial methods need time to align).
     learning_rate_schedule : callable or None
@@ -314,17 +316,18 @@ def train(
                 with torch.no_grad():
                     score = float(validate())
                 epoch_logs["validation"] = score
-                if score > history.best_score:
+                # ties go to the later epoch: adaptation keeps working after the source
+                # validation accuracy saturates
+                if score >= history.best_score:
+                    bad_epochs = 0 if score > history.best_score else bad_epochs + 1
                     history.best_score, history.best_epoch = score, epoch
-                    best_state = _module_states(modules)
-                    bad_epochs = 0
+                    if patience is not None:
+                        best_state = _module_states(modules)
                 else:
                     bad_epochs += 1
             else:
                 history.best_epoch = epoch
             history.epochs.append(epoch_logs)
-            if progress is not None:
-                progress.on_epoch_end(epoch, epoch_logs)
             logger.debug("epoch %d: %s", epoch, epoch_logs)
             stop = (
                 validate is not None
@@ -347,6 +350,8 @@ def train(
                     },
                     path,
                 )
+            if progress is not None:
+                progress.on_epoch_end(epoch, epoch_logs)
             if stop:
                 break
     finally:

@@ -1,0 +1,220 @@
+"""Deep methods and the training loop on a small shifted problem (seconds, CPU)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from sklearn.base import clone  # noqa: E402
+
+from transferkit.deep.methods import (  # noqa: E402
+    ADDA,
+    DAN,
+    DANN,
+    DDC,
+    DeepCORAL,
+    DeepSourceOnly,
+    DeepTargetOracle,
+    DomainConfusion,
+)
+from transferkit.deep.training import TqdmProgress, resolve_device  # noqa: E402
+from transferkit.exceptions import InvalidParameterError, NotApplicableError  # noqa: E402
+from transferkit.problem import TransferProblem  # noqa: E402
+from transferkit.registry import available_methods, make_method  # noqa: E402
+
+
+def nuisance_problem(seed: int = 0, n: int = 300, d_noise: int = 10, noise: float = 3.0):
+    """Two classes told apart by x0; ten nuisance features are near 0 in the source and loud in
+    the target, so a source-only network keeps random weights on them that hurt on the target.
+    Making the two domains' representations alike is exactly what removes them."""
+    rng = np.random.default_rng(seed)
+
+    def draw(scale):
+        y = rng.integers(0, 2, n)
+        signal = rng.normal(size=(n, 2)) + np.c_[np.where(y == 1, 1.5, -1.5), np.zeros(n)]
+        return np.c_[signal, rng.normal(size=(n, d_noise)) * scale], y
+
+    Xs, ys = draw(0.1)
+    Xt, yt = draw(noise)
+    Xe, ye = draw(noise)
+    return TransferProblem(Xs, ys, Xt, y_target=yt, X_test=Xe, y_test=ye)
+
+
+FAST = {"epochs": 20, "hidden_dim": 32, "learning_rate": 1e-2, "patience": None}
+
+
+def _accuracy(model, problem):
+    return float(np.mean(model.predict(problem.X_test) == problem.y_test))
+
+
+@pytest.fixture(scope="module")
+def problem():
+    torch.set_num_threads(1)
+    return nuisance_problem()
+
+
+@pytest.fixture(scope="module")
+def source_only_accuracy(problem):
+    return np.mean(
+        [_accuracy(DeepSourceOnly(random_state=s, **FAST).fit(problem), problem) for s in (0, 1)]
+    )
+
+
+@pytest.mark.parametrize("method", [DDC, DAN, DANN, DomainConfusion])
+def test_adaptation_beats_source_only_on_a_shifted_problem(method, problem, source_only_accuracy):
+    adapted = np.mean(
+        [_accuracy(method(random_state=s, **FAST).fit(problem), problem) for s in (0, 1)]
+    )
+    assert source_only_accuracy < 0.72
+    assert adapted > source_only_accuracy + 0.12
+
+
+def test_deep_coral_beats_source_only(problem, source_only_accuracy):
+    adapted = np.mean(
+        [_accuracy(DeepCORAL(random_state=s, **FAST).fit(problem), problem) for s in (0, 1)]
+    )
+    assert adapted > source_only_accuracy + 0.03
+
+
+def test_adda_trains_a_separate_target_encoder(problem):
+    model = ADDA(random_state=0, **{**FAST, "epochs": 8}).fit(problem)
+    assert model.encoder_ is not model.source_encoder_
+    # the source encoder is untouched by the adversarial stage; the target one has moved
+    source_weights = next(model.source_encoder_.parameters())
+    target_weights = next(model.encoder_.parameters())
+    assert not torch.allclose(source_weights, target_weights)
+    Z_source = model.transform(problem.X_source, domain=0)
+    with torch.no_grad():
+        expected = model.source_encoder_(model.input_encoder_(problem.X_source)).numpy()
+    assert np.allclose(Z_source, expected, atol=1e-5)
+    assert model.history_.epochs[-1]["domain_accuracy"] >= 0
+    assert _accuracy(model, problem) > 0.55
+
+
+def test_estimator_interface(problem):
+    model = DANN(random_state=0, **{**FAST, "epochs": 3})
+    assert clone(model).get_params() == model.get_params()
+    model.fit(problem)
+    proba = model.predict_proba(problem.X_test)
+    assert proba.shape == (len(problem.y_test), 2)
+    assert np.allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    assert set(model.predict(problem.X_test)) <= {0, 1}
+    assert model.transform(problem.X_test).shape == (len(problem.y_test), 32)
+    # the stacked calling convention gives the same network as fit(problem)
+    X, y, domain = problem.stacked()
+    stacked = DANN(random_state=0, **{**FAST, "epochs": 3}).fit(X, y, domain=domain)
+    assert np.allclose(stacked.predict_proba(problem.X_test), proba, atol=1e-5)
+
+
+def test_seeds_make_runs_reproducible(problem):
+    a = DAN(random_state=3, **{**FAST, "epochs": 3}).fit(problem).predict_proba(problem.X_test)
+    b = DAN(random_state=3, **{**FAST, "epochs": 3}).fit(problem).predict_proba(problem.X_test)
+    assert np.array_equal(a, b)
+
+
+def test_interrupted_run_resumes_from_its_checkpoint(problem, tmp_path):
+    params = {**FAST, "epochs": 6, "random_state": 0}
+    reference = DANN(**params).fit(problem).predict_proba(problem.X_test)
+
+    class Interrupt(Exception):
+        pass
+
+    class StopAfter:
+        def __init__(self, epochs):
+            self.epochs = epochs
+
+        def on_start(self, *args):
+            pass
+
+        def on_step(self, logs):
+            pass
+
+        def on_epoch_end(self, epoch, logs):
+            if epoch + 1 == self.epochs:
+                raise Interrupt
+
+        def on_end(self):
+            pass
+
+    with pytest.raises(Interrupt):
+        DANN(**params, checkpoint=tmp_path, progress=StopAfter(3)).fit(problem)
+    assert (tmp_path / "train.pt").exists()
+    resumed = DANN(**params, checkpoint=tmp_path).fit(problem)
+    assert resumed.history_.resumed_from == 3
+    assert np.allclose(resumed.predict_proba(problem.X_test), reference, atol=1e-5)
+    # a finished run is not trained again
+    again = DANN(**params, checkpoint=tmp_path).fit(problem)
+    assert np.allclose(again.predict_proba(problem.X_test), reference, atol=1e-5)
+
+
+def test_early_stopping_on_source_validation(problem):
+    model = DeepSourceOnly(random_state=0, epochs=200, hidden_dim=16, patience=2).fit(problem)
+    assert model.history_.stopped_early
+    assert model.history_.n_epochs < 200
+    assert "validation" in model.history_.epochs[0]
+
+
+def test_progress_bar_reports_every_step(problem):
+    import io
+
+    stream = io.StringIO()
+    DeepSourceOnly(random_state=0, epochs=2, progress=TqdmProgress("test", file=stream)).fit(
+        problem
+    )
+    assert "test" in stream.getvalue() and "100%" in stream.getvalue()
+
+
+def test_oracle_scores_on_the_target_and_needs_its_labels(problem):
+    oracle = DeepTargetOracle(random_state=0, **{**FAST, "epochs": 5})
+    assert oracle.score_problem(problem) > 0.85
+    unlabeled = TransferProblem(problem.X_source, problem.y_source, problem.X_target)
+    with pytest.raises(NotApplicableError, match="y_target"):
+        oracle.fit(unlabeled)
+
+
+def test_bad_parameters_and_inputs_raise_our_errors(problem):
+    with pytest.raises(InvalidParameterError, match="optimizer"):
+        DANN(optimizer="lbfgs").fit(problem)
+    with pytest.raises(NotApplicableError, match="image_shape"):
+        DANN(network="lenet").fit(problem)
+    with pytest.raises(InvalidParameterError, match="device"):
+        resolve_device("quantum")
+    assert resolve_device("auto").type in {"cpu", "cuda", "mps"}
+
+
+def test_lenet_on_a_few_hundred_images():
+    """Flattened 28x28 images with metadata['image_shape'] get the LeNet; bright blobs vs bars."""
+    rng = np.random.default_rng(0)
+
+    def images(n, brightness):
+        y = rng.integers(0, 2, n)
+        X = rng.random((n, 28, 28)) * 0.1
+        X[y == 0, 10:18, 10:18] += brightness
+        X[y == 1, :, 13:15] += brightness
+        return np.clip(X, 0, 1).reshape(n, -1).astype(np.float32), y
+
+    Xs, ys = images(200, 0.9)
+    Xt, yt = images(200, 0.5)
+    problem = TransferProblem(Xs, ys, Xt, y_target=yt, metadata={"image_shape": (28, 28)})
+    model = DANN(random_state=0, epochs=3, patience=None).fit(problem)
+    assert type(model.encoder_).__name__ == "LeNet"
+    assert np.mean(model.predict(Xt) == yt) > 0.9
+
+
+def test_deep_methods_are_registered():
+    methods = available_methods()
+    for name in (
+        "deep_source_only",
+        "ddc",
+        "dan",
+        "deep_coral",
+        "dann",
+        "domain_confusion",
+        "adda",
+        "deep_oracle",
+    ):
+        assert methods[name].deep and methods[name].family == "deep"
+    model = make_method("dann", {"epochs": 2, "hidden_dim": 8}, random_state=1)
+    assert isinstance(model, DANN) and model.random_state == 1
