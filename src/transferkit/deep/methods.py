@@ -705,3 +705,7 @@ def _backbone_head(estimator: Any, random_state: int | None, **params: Any) -> A
     from transferkit.deep.finetune import FineTunedClassifier
 
     return FineTunedClassifier(random_state=random_state, **{"trainable_stages": 0, **params})
+
+
+# registers "shallow_dann" (numpy; in this package because it is the paper's network)
+from transferkit.deep import shallow_dann as _shallow_dann_module  # noqa: E402, F401

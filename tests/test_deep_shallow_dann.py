@@ -1,0 +1,84 @@
+"""The shallow DANN of the JMLR paper (Algorithm 1), numpy only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from transferkit.deep.shallow_dann import ShallowDANN, reverse_validation_score
+from transferkit.exceptions import InvalidParameterError
+from transferkit.problem import TransferProblem
+
+
+def nuisance_problem(seed=0, n=300, d_noise=10, noise=3.0, sparse=False):
+    rng = np.random.default_rng(seed)
+
+    def draw(scale):
+        y = rng.integers(0, 2, n)
+        signal = rng.normal(size=(n, 2)) + np.c_[np.where(y == 1, 1.5, -1.5), np.zeros(n)]
+        X = np.c_[signal, rng.normal(size=(n, d_noise)) * scale]
+        return (sp.csr_matrix(X) if sparse else X), y
+
+    Xs, ys = draw(0.1)
+    Xt, yt = draw(noise)
+    Xe, ye = draw(noise)
+    return TransferProblem(Xs, ys, Xt, y_target=yt, X_test=Xe, y_test=ye)
+
+
+def _accuracy(model, problem):
+    return float(np.mean(model.predict(problem.X_test) == problem.y_test))
+
+
+def test_domain_adversarial_term_beats_the_plain_network_on_rotated_moons():
+    """The paper's toy (Section 5.1.1): moons rotated by 35 degrees, 15 hidden units."""
+    from transferkit.datasets import make_rotated_moons
+
+    problem = make_rotated_moons(n_samples=300, angle=35, random_state=0)
+    params = {"hidden_size": 15, "learning_rate": 0.2, "epochs": 60, "patience": None}
+    plain = np.mean(
+        [
+            _accuracy(ShallowDANN(adaptation=0.0, random_state=s, **params).fit(problem), problem)
+            for s in (0, 1)
+        ]
+    )
+    adapted = np.mean(
+        [
+            _accuracy(ShallowDANN(adaptation=1.0, random_state=s, **params).fit(problem), problem)
+            for s in (0, 1)
+        ]
+    )
+    assert plain < 0.85
+    assert adapted > plain + 0.1
+
+
+def test_sparse_and_dense_inputs_give_the_same_model():
+    dense = nuisance_problem()
+    sparse = nuisance_problem(sparse=True)
+    a = ShallowDANN(epochs=2, random_state=0).fit(dense).predict_proba(dense.X_test)
+    b = ShallowDANN(epochs=2, random_state=0).fit(sparse).predict_proba(sparse.X_test)
+    assert np.allclose(a, b)
+
+
+def test_interface_and_domain_scores():
+    problem = nuisance_problem()
+    model = ShallowDANN(epochs=3, hidden_size=8, random_state=0).fit(problem)
+    assert model.transform(problem.X_test).shape == (300, 8)
+    scores = model.domain_scores(problem.X_test)
+    assert scores.shape == (300,) and np.all((scores > 0) & (scores < 1))
+    assert np.allclose(model.predict_proba(problem.X_test).sum(1), 1.0)
+    assert model.history_ and "validation" in model.history_[0]
+    with pytest.raises(InvalidParameterError, match="learning_rate"):
+        ShallowDANN(learning_rate=0).fit(problem)
+
+
+def test_reverse_validation_prefers_a_working_model():
+    problem = nuisance_problem()
+    good = reverse_validation_score(
+        ShallowDANN(epochs=10, learning_rate=0.05, random_state=0), problem
+    )
+    useless = reverse_validation_score(
+        ShallowDANN(epochs=1, learning_rate=1e-6, random_state=0), problem
+    )
+    assert good > useless
+    assert 0.0 <= useless <= 1.0 and good > 0.7
