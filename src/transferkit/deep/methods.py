@@ -707,5 +707,6 @@ def _backbone_head(estimator: Any, random_state: int | None, **params: Any) -> A
     return FineTunedClassifier(random_state=random_state, **{"trainable_stages": 0, **params})
 
 
-# registers "shallow_dann" (numpy; in this package because it is the paper's network)
+# the numpy shallow DANN and the SDA adapter register "shallow_dann" and "sda" on import
+from transferkit.deep import sda as _sda_module  # noqa: E402, F401
 from transferkit.deep import shallow_dann as _shallow_dann_module  # noqa: E402, F401
