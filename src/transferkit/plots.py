@@ -1,0 +1,253 @@
+"""Pictures that show adaptation at work: domain-score histograms and 2-D embeddings.
+
+* :func:`plot_domain_scores` — the article's Figure 18: a domain classifier is trained (with
+  cross-validation) on a representation to tell source from target; the histograms of its scores
+  on source and target samples separate for a plain model and overlap once the representation is
+  adapted. Each panel also gives the domain classifier's accuracy and the proxy A-distance
+  (Ben-David et al. 2007) ``2 (1 - 2 ε)``.
+* :func:`plot_embedding` — source and target projected to 2-D (PCA or t-SNE), before and after.
+
+Both write PNG files with matplotlib's Agg canvas directly (no pyplot, no global backend
+change), and take a dictionary ``{panel title: (Z_source, Z_target)}`` of representations;
+:func:`representations` builds it from fitted models.
+
+Example
+-------
+>>> import numpy as np, tempfile, os
+>>> rng = np.random.default_rng(0)
+>>> panels = {"plain": (rng.normal(size=(100, 5)), rng.normal(2, size=(100, 5))),
+...           "adapted": (rng.normal(size=(100, 5)), rng.normal(size=(100, 5)))}
+>>> path = plot_domain_scores(panels, os.path.join(tempfile.mkdtemp(), "scores.png"))
+>>> path.exists()
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from transferkit.exceptions import InvalidParameterError
+from transferkit.problem import SOURCE, TARGET, TransferProblem
+
+Representation = tuple[Any, Any]
+
+_SOURCE_COLOUR = "#1f77b4"
+_TARGET_COLOUR = "#ff7f0e"
+
+
+def _dense(X: Any) -> np.ndarray:
+    return np.asarray(X.todense() if sp.issparse(X) else X, dtype=np.float64)
+
+
+def domain_classifier_scores(
+    Z_source: Any, Z_target: Any, n_folds: int = 5, random_state: int | None = 0
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Out-of-fold P(target) of a logistic domain classifier on a representation.
+
+    Returns the scores of the source rows, of the target rows, and the classifier's
+    cross-validated accuracy.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    Zs, Zt = _dense(Z_source), _dense(Z_target)
+    if len(Zs) < n_folds or len(Zt) < n_folds:
+        raise InvalidParameterError(
+            f"Domain scores need at least {n_folds} rows per domain; got {len(Zs)} source and "
+            f"{len(Zt)} target rows."
+        )
+    X = np.concatenate([Zs, Zt])
+    domain = np.repeat([SOURCE, TARGET], [len(Zs), len(Zt)])
+    classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=random_state)
+    proba = cross_val_predict(classifier, X, domain, cv=folds, method="predict_proba")[:, 1]
+    accuracy = float(np.mean((proba > 0.5) == (domain == TARGET)))
+    return proba[: len(Zs)], proba[len(Zs) :], accuracy
+
+
+def proxy_a_distance(domain_accuracy: float) -> float:
+    """Proxy A-distance ``2 (1 - 2 ε)`` from a domain classifier's accuracy (error ε ≤ 1/2)."""
+    error = min(1.0 - domain_accuracy, domain_accuracy)
+    return 2.0 * (1.0 - 2.0 * error)
+
+
+def _figure(n_panels: int, height: float = 3.2) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(4.2 * n_panels, height), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _check_panels(panels: Mapping[str, Representation]) -> None:
+    if not panels:
+        raise InvalidParameterError("Give at least one representation to plot.")
+
+
+def plot_domain_scores(
+    panels: Mapping[str, Representation],
+    path: str | Path,
+    title: str | None = None,
+    bins: int = 30,
+    random_state: int | None = 0,
+) -> Path:
+    """Histograms of a domain classifier's scores, one panel per representation (Figure 18).
+
+    Parameters
+    ----------
+    panels : mapping of title → (Z_source, Z_target)
+    path : str or Path
+        PNG file to write (folders are created).
+    title : str or None
+    bins : int, default 30
+    random_state : int or None, default 0
+
+    Returns
+    -------
+    Path of the written file.
+    """
+    _check_panels(panels)
+    figure = _figure(len(panels))
+    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    edges = np.linspace(0, 1, bins + 1)
+    for ax, (name, (Zs, Zt)) in zip(axes, panels.items(), strict=True):
+        source_scores, target_scores, accuracy = domain_classifier_scores(
+            Zs, Zt, random_state=random_state
+        )
+        ax.hist(source_scores, bins=edges, alpha=0.6, color=_SOURCE_COLOUR, label="source")
+        ax.hist(target_scores, bins=edges, alpha=0.6, color=_TARGET_COLOUR, label="target")
+        ax.set_title(
+            f"{name}\ndomain accuracy {accuracy:.2f}, PAD {proxy_a_distance(accuracy):.2f}"
+        )
+        ax.set_xlabel("domain classifier's P(target)")
+        ax.set_xlim(0, 1)
+    axes[0].set_ylabel("samples")
+    axes[0].legend(loc="upper center")
+    if title:
+        figure.suptitle(title)
+    return _save(figure, path)
+
+
+def embed_2d(X: np.ndarray, method: str = "pca", random_state: int | None = 0) -> np.ndarray:
+    """2-D coordinates of the rows of ``X`` by PCA or t-SNE (after standardising)."""
+    from sklearn.preprocessing import StandardScaler
+
+    X = StandardScaler().fit_transform(_dense(X))
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=2, random_state=random_state).fit_transform(X)
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        if X.shape[1] > 50:
+            from sklearn.decomposition import PCA
+
+            X = PCA(n_components=50, random_state=random_state).fit_transform(X)
+        perplexity = float(min(30.0, max(5.0, (len(X) - 1) / 3)))
+        return TSNE(
+            n_components=2, perplexity=perplexity, init="pca", random_state=random_state
+        ).fit_transform(X)
+    raise InvalidParameterError(f"Unknown projection {method!r}; use 'pca' or 'tsne'.")
+
+
+def plot_embedding(
+    panels: Mapping[str, Representation],
+    path: str | Path,
+    method: str = "pca",
+    labels: tuple[np.ndarray, np.ndarray] | None = None,
+    max_points: int = 1000,
+    title: str | None = None,
+    random_state: int | None = 0,
+) -> Path:
+    """Source and target in 2-D (PCA or t-SNE), one panel per representation.
+
+    Colours tell the domains apart; with ``labels = (y_source, y_target)`` the markers tell the
+    classes apart (up to ten marker shapes). At most ``max_points`` rows per domain are drawn (a
+    seeded random subset).
+    """
+    _check_panels(panels)
+    rng = np.random.default_rng(random_state)
+    figure = _figure(len(panels), height=4.0)
+    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    markers = "o^sDv<>pX*"
+    for ax, (name, (Zs, Zt)) in zip(axes, panels.items(), strict=True):
+        Zs, Zt = _dense(Zs), _dense(Zt)
+        keep_s = np.sort(rng.permutation(len(Zs))[:max_points])
+        keep_t = np.sort(rng.permutation(len(Zt))[:max_points])
+        coordinates = embed_2d(np.concatenate([Zs[keep_s], Zt[keep_t]]), method, random_state)
+        parts = (
+            ("source", coordinates[: len(keep_s)], _SOURCE_COLOUR, keep_s, 0),
+            ("target", coordinates[len(keep_s) :], _TARGET_COLOUR, keep_t, 1),
+        )
+        for domain_name, points, colour, keep, which in parts:
+            if labels is None:
+                ax.scatter(points[:, 0], points[:, 1], s=6, c=colour, alpha=0.5, label=domain_name)
+                continue
+            y = np.asarray(labels[which])[keep]
+            for index, label in enumerate(np.unique(y)):
+                chosen = y == label
+                ax.scatter(
+                    points[chosen, 0],
+                    points[chosen, 1],
+                    s=8,
+                    c=colour,
+                    alpha=0.5,
+                    marker=markers[index % len(markers)],
+                    label=domain_name if index == 0 else None,
+                )
+        ax.set_title(f"{name} ({method.upper() if method == 'pca' else 't-SNE'})")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0].legend(loc="best")
+    if title:
+        figure.suptitle(title)
+    return _save(figure, path)
+
+
+def _save(figure: Any, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110, format="png")
+    return path
+
+
+def representation_of(model: Any, X: Any, domain: int) -> Any:
+    """The representation a fitted model gives rows of one domain.
+
+    Deep methods and adapters have ``transform(X, domain=...)``; an
+    :class:`~transferkit.base.AdaptedClassifier` uses its fitted adapter (raw features when it has
+    none); anything else without ``transform`` gives the raw features.
+    """
+    if hasattr(model, "adapter_"):
+        adapter = model.adapter_
+        if adapter is None or not hasattr(adapter, "transform"):
+            return X
+        return adapter.transform(X, np.full(X.shape[0], domain))
+    if hasattr(model, "transform"):
+        try:
+            return model.transform(X, domain=np.full(X.shape[0], domain))
+        except TypeError:
+            return model.transform(X)
+    return X
+
+
+def representations(
+    models: Mapping[str, Any], problem: TransferProblem
+) -> dict[str, Representation]:
+    """``{name: (Z_source, Z_target)}`` for fitted models on a problem's source and target."""
+    return {
+        name: (
+            representation_of(model, problem.X_source, SOURCE),
+            representation_of(model, problem.X_target, TARGET),
+        )
+        for name, model in models.items()
+    }

@@ -1,0 +1,113 @@
+"""Domain-score histograms (Figure 18) and 2-D embeddings, and their CLI commands."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+from sklearn.linear_model import LogisticRegression
+
+from transferkit.base import AdaptedClassifier
+from transferkit.exceptions import InvalidParameterError
+from transferkit.plots import (
+    domain_classifier_scores,
+    plot_domain_scores,
+    plot_embedding,
+    proxy_a_distance,
+    representations,
+)
+from transferkit.problem import TransferProblem
+
+
+def _panels(seed=0):
+    rng = np.random.default_rng(seed)
+    return {
+        "plain": (rng.normal(size=(150, 4)), rng.normal(3.0, size=(150, 4))),
+        "adapted": (rng.normal(size=(150, 4)), rng.normal(size=(150, 4))),
+    }
+
+
+def test_domain_scores_separate_shifted_domains_and_not_aligned_ones():
+    panels = _panels()
+    s_plain, t_plain, acc_plain = domain_classifier_scores(*panels["plain"])
+    _, _, acc_adapted = domain_classifier_scores(*panels["adapted"])
+    assert acc_plain > 0.95 and t_plain.mean() > 0.8 > 0.2 > s_plain.mean()
+    assert acc_adapted < 0.65
+    assert proxy_a_distance(acc_plain) > 1.8 and proxy_a_distance(acc_adapted) < 0.6
+    assert proxy_a_distance(0.2) == pytest.approx(proxy_a_distance(0.8))
+    with pytest.raises(InvalidParameterError, match="at least 5 rows"):
+        domain_classifier_scores(np.zeros((3, 2)), np.ones((3, 2)))
+
+
+def test_plots_write_png_files(tmp_path):
+    path = plot_domain_scores(_panels(), tmp_path / "sub" / "scores.png", title="toy")
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.size[0] > 2 * image.size[1]
+    labels = (np.arange(150) % 3, np.arange(150) % 3)
+    for method in ("pca", "tsne"):
+        out = plot_embedding(
+            _panels(), tmp_path / f"{method}.png", method=method, labels=labels, max_points=60
+        )
+        assert out.stat().st_size > 5000
+    with pytest.raises(InvalidParameterError, match="projection"):
+        plot_embedding(_panels(), tmp_path / "x.png", method="umap")
+    with pytest.raises(InvalidParameterError, match="at least one"):
+        plot_domain_scores({}, tmp_path / "none.png")
+
+
+def test_representations_of_fitted_models():
+    rng = np.random.default_rng(0)
+    problem = TransferProblem(rng.normal(size=(40, 3)), np.arange(40) % 2, rng.normal(size=(30, 3)))
+    plain = AdaptedClassifier(None, LogisticRegression()).fit(problem)
+    reps = representations({"plain": plain}, problem)
+    assert reps["plain"][0] is problem.X_source and reps["plain"][1] is problem.X_target
+
+
+def test_cli_plot_domain_scores_and_embedding(tmp_path):
+    pytest.importorskip("torch")
+    from transferkit.cli_deep import extract_features, plot
+
+    runner = CliRunner()
+    params = '{"epochs": 3, "hidden_dim": 16}'
+    for command in ("domain-scores", "embedding"):
+        out = tmp_path / f"{command}.png"
+        result = runner.invoke(
+            plot,
+            [
+                command,
+                "moons",
+                "source",
+                "rotated",
+                "--method",
+                "dann",
+                "--params",
+                params,
+                "--baseline-params",
+                params,
+                "--options",
+                '{"n_samples": 120}',
+                "-o",
+                str(out),
+                "-q",
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        assert out.exists() and "Wrote" in result.output
+    bad = runner.invoke(
+        plot,
+        [
+            "domain-scores",
+            "moons",
+            "source",
+            "rotated",
+            "--params",
+            "{x",
+            "-o",
+            str(tmp_path / "bad.png"),
+        ],
+    )
+    assert bad.exit_code != 0 and "not valid JSON" in bad.output
+    wrong = runner.invoke(extract_features, ["digits"])
+    assert wrong.exit_code != 0
+    assert "office-caltech-images" in str(wrong.exception)
