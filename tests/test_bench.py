@@ -148,6 +148,8 @@ def test_load_suite_from_path(tmp_path):
         ),
         (('[[methods]]\nname = "source_only"', "[[methods]]\nlabel = 'x'"), ["methods[0].name"]),
         (("[suite]", "[suit]"), ["top level.suit"]),
+        (('label = "moons30"', 'label = "moons30"\npca = 0'), ["datasets[0].pca", ">= 1"]),
+        (("angle = 30,", "angle = 30, pca = 2,"), ["datasets[0].options.pca"]),
         (("seeds = [0, 1]", "seeds = [0, 1"), ["not valid TOML"]),
     ],
 )
@@ -446,3 +448,19 @@ def test_per_pair_published_numbers_get_their_own_column(tmp_path):
     mean_row = lines[4].split(" | ")
     assert mean_row[0] == "| **mean**" and mean_row[2] == "—" and mean_row[4] == "90.0 |"
     assert "Published, not run here" not in table.to_markdown()
+
+
+def test_pca_entry_projects_every_domain_without_labels(tmp_path):
+    text = MOONS_SUITE.replace('label = "moons30"', 'label = "moons30"\npca = 1')
+    suite = parse_suite(text, "pca.toml")
+    assert suite.datasets[0].pca == 1 and '"pca":1' in suite.cells()[0].options
+    problem = runner_module.load_problem(
+        "moons", "source", "rotated", 0, {"angle": 30, "n_samples": 200, "pca": 1}
+    )
+    assert problem.n_features == 1 and problem.X_test.shape == (problem.X_test.shape[0], 1)
+    table = run_suite(suite, db=tmp_path / "r.sqlite", seeds=[0], methods=["source_only"])
+    projected, plain = (
+        table.cell((label, "source", "rotated"), "source_only").mean
+        for label in ("moons30", "moons60")
+    )
+    assert projected is not None and plain is not None and projected != plain

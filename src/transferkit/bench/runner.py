@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from transferkit.bench.store import ResultStore
-from transferkit.bench.suite import FILES_DATASET, Cell, Suite, load_suite
+from transferkit.bench.suite import FILES_DATASET, PCA_OPTION, Cell, Suite, load_suite
 from transferkit.bench.tables import ResultsTable
 from transferkit.exceptions import InvalidParameterError, TransferKitError
 
@@ -77,14 +77,52 @@ def _cached_problem(dataset: str, source: str, target: str, seed: int, options: 
 
 
 def load_problem(dataset: str, source: str, target: str, seed: int, options: dict[str, Any]) -> Any:
-    """The :class:`~transferkit.problem.TransferProblem` of one cell."""
+    """The :class:`~transferkit.problem.TransferProblem` of one cell.
+
+    ``options`` go to :func:`transferkit.datasets.load_pair`, except ``pca`` (see
+    :func:`project_on_principal_components`).
+    """
     from transferkit import datasets
 
+    options = dict(options)
+    components = options.pop(PCA_OPTION, None)
     if dataset == FILES_DATASET:
-        return datasets.problem_from_files(
+        problem = datasets.problem_from_files(
             options["source"], options["target"], options.get("test"), name=FILES_DATASET
         )
-    return datasets.load_pair(dataset, source, target, random_state=seed, **options)
+    else:
+        problem = datasets.load_pair(dataset, source, target, random_state=seed, **options)
+    if components is not None:
+        problem = project_on_principal_components(problem, components, seed)
+    return problem
+
+
+def project_on_principal_components(problem: Any, n_components: int, seed: int) -> Any:
+    """The problem with every domain projected on the first principal components of the
+    unlabelled source and target rows together (no label is used; sparse data: truncated SVD).
+
+    A cheap, method-independent dimension reduction, so that a suite can run every method on
+    high-dimensional data (e.g. 784 pixels) in a short time.
+    """
+    import numpy as np
+    import scipy.sparse as sp
+    from sklearn.decomposition import PCA, TruncatedSVD
+
+    if problem.is_images:
+        raise InvalidParameterError(
+            f"pca = {n_components} needs feature matrices, but '{problem.name}' holds images; "
+            "remove pca from the suite's [[datasets]] entry."
+        )
+    limit = min(problem.n_features, problem.n_source + problem.n_target)
+    n_components = min(int(n_components), limit)
+    if sp.issparse(problem.X_source) or sp.issparse(problem.X_target):
+        rows = sp.vstack([sp.csr_matrix(problem.X_source), sp.csr_matrix(problem.X_target)])
+        reducer: Any = TruncatedSVD(min(n_components, limit - 1), random_state=seed)
+    else:
+        rows = np.concatenate([problem.X_source, problem.X_target])
+        reducer = PCA(n_components, random_state=seed)
+    reducer.fit(rows)
+    return problem.map_features(reducer.transform)
 
 
 def _max_rss_mb() -> float | None:

@@ -44,7 +44,11 @@ _DATASET_KEYS = {
     "label": "display name in tables (default: the name)",
     "pairs": '"standard" or a list of [source, target] domain pairs',
     "options": "a table of options passed to transferkit.datasets.load_pair",
+    "pca": "project every domain onto N principal components of the unlabelled source + target",
 }
+#: Key under which a dataset entry's ``pca`` travels in the stored options (the runner removes it
+#: before calling ``load_pair``).
+PCA_OPTION = "pca"
 _METHOD_KEYS = {
     "name": "a registered method name (see transferkit.registry.available_methods)",
     "label": "the column name in tables (default: the name); unique within the suite",
@@ -66,10 +70,15 @@ class DatasetEntry:
     label: str
     pairs: tuple[tuple[str, str], ...]
     options: Mapping[str, Any] = field(default_factory=dict)
+    pca: int | None = None
 
     @property
     def options_key(self) -> str:
-        return canonical_json(dict(self.options))
+        """The options as stored in the database (with ``pca`` when the entry sets it)."""
+        options = dict(self.options)
+        if self.pca is not None:
+            options[PCA_OPTION] = self.pca
+        return canonical_json(options)
 
 
 @dataclass(frozen=True)
@@ -408,8 +417,17 @@ class _Validator:
             name = self.string(item.get("name"), f"{where}.name", required=True)
             label = self.string(item.get("label"), f"{where}.label", default=name)
             options = self.table(item.get("options"), f"{where}.options")
+            if PCA_OPTION in options:
+                raise self.error(
+                    f"{where}.options.{PCA_OPTION}",
+                    f"give the number of components as {PCA_OPTION} = N in the [[datasets]] "
+                    "table itself, not among the dataset's options.",
+                )
+            pca = item.get(PCA_OPTION)
+            if pca is not None and (isinstance(pca, bool) or not isinstance(pca, int) or pca < 1):
+                raise self.error(f"{where}.{PCA_OPTION}", f"must be an integer >= 1, got {pca!r}.")
             pairs = self.pairs(name, item.get("pairs", "standard"), f"{where}.pairs")
-            entry = DatasetEntry(name, label, pairs, options)
+            entry = DatasetEntry(name, label, pairs, options, pca)
             for other in entries:
                 if other.label == label:
                     raise self.error(
