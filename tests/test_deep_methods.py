@@ -151,6 +151,8 @@ def test_interrupted_run_resumes_from_its_checkpoint(problem, tmp_path):
 
 def test_early_stopping_on_source_validation(problem):
     model = DeepSourceOnly(random_state=0, epochs=200, hidden_dim=16, patience=2).fit(problem)
+    no_stop = DeepSourceOnly(random_state=0, epochs=4, hidden_dim=16, patience=0).fit(problem)
+    assert no_stop.history_.n_epochs == 4 and not no_stop.history_.stopped_early
     assert model.history_.stopped_early
     assert model.history_.n_epochs < 200
     assert "validation" in model.history_.epochs[0]

@@ -82,3 +82,15 @@ def test_reverse_validation_prefers_a_working_model():
     )
     assert good > useless
     assert 0.0 <= useless <= 1.0 and good > 0.7
+
+
+def test_msda_then_shallow_dann_is_registered_and_predicts():
+    from transferkit.deep.shallow_dann import AdaptedShallowDANN
+    from transferkit.registry import make_method
+
+    problem = nuisance_problem(n=120, sparse=True)
+    model = make_method("msda_shallow_dann", {"epochs": 2, "msda": {"n_layers": 1}}, random_state=0)
+    assert isinstance(model, AdaptedShallowDANN)
+    model.fit(problem)
+    assert model.predict(problem.X_test).shape == (120,)
+    assert model.transform(problem.X_test).shape == (120, 50)

@@ -268,7 +268,7 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
                 validate=validate if len(validation_index) else None,
                 epochs=self.epochs,
                 batch_size=self.batch_size,
-                patience=self.patience,
+                patience=self.patience or None,
                 device=self.device_,
                 random_state=self.random_state,
                 checkpoint=None

@@ -153,6 +153,27 @@ def _batched(function: Any, X: Tensor, device: torch.device, batch_size: int = 5
     return torch.cat(outputs) if outputs else torch.empty(0)
 
 
+def _has_batch_norm(module: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
+
+
+@torch.no_grad()
+def _recalibrated(encoder: nn.Module, X: Tensor, device: torch.device) -> nn.Module:
+    """A copy of ``encoder`` whose batch-norm statistics are those of ``X`` (AdaBN)."""
+    copy_ = copy.deepcopy(encoder)
+    norms = [m for m in copy_.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average over all batches
+    copy_.train()
+    for start in range(0, X.shape[0], 256):
+        batch = X[start : start + 256]
+        if batch.shape[0] > 1 or start == 0:
+            copy_(batch.to(device))
+    copy_.eval()
+    return copy_
+
+
 # ----------------------------------------------------------------------------- the estimators
 
 
@@ -183,7 +204,8 @@ class DeepTransferClassifier(ClassifierMixin, BaseEstimator):
     lr_schedule : {"constant", "dann"}, default "constant"
         ``dann``: ``lr / (1 + 10 p)^0.75`` (Ganin et al. 2016).
     patience : int or None, default 10
-        Early stopping on source validation accuracy (None: train all epochs).
+        Early stopping on source validation accuracy (None or 0: train all epochs and keep the
+        last; 0 is how a TOML suite says it).
     min_epochs : int, default 1
     validation_fraction : float, default 0.1
         Share of the source held out for early stopping.
@@ -199,6 +221,10 @@ class DeepTransferClassifier(ClassifierMixin, BaseEstimator):
         Directory for per-stage checkpoints; a second ``fit`` with the same directory resumes.
     progress : bool or callback, default False
         True draws a tqdm bar (the CLI's switch).
+    domain_batch_norm : bool, default True
+        For networks with batch normalisation (the LeNet): source and target batches go through
+        the network separately while training, and after training each domain gets its own
+        normalisation statistics (AdaBN, Li et al. 2016), used for its rows at predict time.
     """
 
     #: Default arguments of the adaptation loss (overridden by ``loss_params``).
@@ -228,6 +254,7 @@ class DeepTransferClassifier(ClassifierMixin, BaseEstimator):
         random_state: int | None = None,
         checkpoint: str | Path | None = None,
         progress: Any = False,
+        domain_batch_norm: bool = True,
     ):
         self.network = network
         self.hidden_dim = hidden_dim
@@ -251,6 +278,7 @@ class DeepTransferClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.checkpoint = checkpoint
         self.progress = progress
+        self.domain_batch_norm = domain_batch_norm
 
     # -- pieces subclasses change
     def _make_adaptation(self, in_features: int) -> nn.Module | None:
@@ -378,7 +406,7 @@ class DeepTransferClassifier(ClassifierMixin, BaseEstimator):
             validate=validate,
             epochs=self.epochs if epochs is None else epochs,
             batch_size=self.batch_size,
-            patience=self.patience if patience == "default" else patience,
+            patience=(self.patience or None) if patience == "default" else patience,
             min_epochs=self.min_epochs,
             learning_rate_schedule=self._schedule(),
             device=self.device_,
@@ -394,7 +422,13 @@ class DeepTransferClassifier(ClassifierMixin, BaseEstimator):
         if self.random_state is not None:
             torch.manual_seed(int(self.random_state))
         data = self._prepare(X, y, domain)
+        self.domain_encoders_: dict[int, nn.Module] = {}
         self._fit_networks(data)
+        if self.domain_batch_norm and _has_batch_norm(self.encoder_):
+            self.domain_encoders_ = {
+                SOURCE: _recalibrated(self._encoder_for(SOURCE), data["X_train"], self.device_),
+                TARGET: _recalibrated(self._encoder_for(TARGET), data["X_target"], self.device_),
+            }
         return self
 
     def _fit_networks(self, data: dict[str, Any]) -> None:
@@ -408,13 +442,17 @@ class DeepTransferClassifier(ClassifierMixin, BaseEstimator):
             modules["adaptation"] = adaptation
         self.adaptation_ = adaptation
         trade_off = self.trade_off
+        separate_batches = self.domain_batch_norm and _has_batch_norm(encoder)
 
         def step(xs: Tensor, ys: Tensor, xt: Tensor | None, progress: float) -> Any:
             if adaptation is None or xt is None:
                 logits = self.classifier_(encoder(xs))
                 return F.cross_entropy(logits, ys), {}
-            features = encoder(torch.cat([xs, xt]))
-            zs, zt = features[: xs.shape[0]], features[xs.shape[0] :]
+            if separate_batches:
+                zs, zt = encoder(xs), encoder(xt)
+            else:
+                features = encoder(torch.cat([xs, xt]))
+                zs, zt = features[: xs.shape[0]], features[xs.shape[0] :]
             classification = F.cross_entropy(self.classifier_(zs), ys)
             if hasattr(adaptation, "set_progress"):
                 adaptation.set_progress(progress)
@@ -440,25 +478,30 @@ class DeepTransferClassifier(ClassifierMixin, BaseEstimator):
     def _encoder_for(self, domain: int) -> nn.Module:
         return self.encoder_
 
+    def _inference_encoder(self, domain: int) -> nn.Module:
+        return self.domain_encoders_.get(domain) or self._encoder_for(domain)
+
     def transform(self, X: DataMatrix, domain: Any = None) -> np.ndarray:
         """The learned representation of rows (target rows unless ``domain`` says source)."""
         check_is_fitted(self, "encoder_")
         inputs = self.input_encoder_(X)
         if domain is None:
-            return _batched(self._encoder_for(TARGET), inputs, self.device_).numpy()
+            return _batched(self._inference_encoder(TARGET), inputs, self.device_).numpy()
         domain = np.broadcast_to(np.asarray(domain), (inputs.shape[0],))
         out = np.empty((inputs.shape[0], self.encoder_.out_features), dtype=np.float32)
         for code in (SOURCE, TARGET):
             index = np.flatnonzero(domain == code)
             if len(index):
-                out[index] = _batched(self._encoder_for(code), inputs[index], self.device_).numpy()
+                out[index] = _batched(
+                    self._inference_encoder(code), inputs[index], self.device_
+                ).numpy()
         return out
 
     def decision_function(self, X: DataMatrix) -> np.ndarray:
         """Class logits of target rows."""
         check_is_fitted(self, "encoder_")
         inputs = self.input_encoder_(X)
-        encoder = self._encoder_for(TARGET)
+        encoder = self._inference_encoder(TARGET)
         return _batched(lambda x: self.classifier_(encoder(x)), inputs, self.device_).numpy()
 
     def predict_proba(self, X: DataMatrix) -> np.ndarray:

@@ -272,3 +272,62 @@ def reverse_validation_score(
 )
 def _shallow_dann(estimator: Any, random_state: int | None, **params: Any) -> ShallowDANN:
     return ShallowDANN(random_state=random_state, **params)
+
+
+class AdaptedShallowDANN(ClassifierMixin, BaseEstimator):
+    """An adapter's representation (e.g. mSDA), then the shallow DANN on it (the paper's mSDA+DANN).
+
+    Parameters
+    ----------
+    adapter : BaseAdapter
+        Fitted on source and target first; its ``transform`` feeds the network.
+    dann : ShallowDANN
+    """
+
+    def __init__(self, adapter: Any = None, dann: ShallowDANN | None = None):
+        self.adapter = adapter
+        self.dann = dann
+
+    def fit(self, X: Any, y: Any = None, domain: Any = None) -> AdaptedShallowDANN:
+        from sklearn.base import clone
+
+        problem = as_problem(X, y, domain)
+        if self.adapter is None:
+            raise InvalidParameterError("AdaptedShallowDANN needs an adapter (e.g. MSDA()).")
+        self.adapter_ = clone(self.adapter).fit(problem)
+        adapted = problem.map_features(self.adapter_.transform)
+        self.dann_ = clone(self.dann if self.dann is not None else ShallowDANN()).fit(adapted)
+        self.classes_ = self.dann_.classes_
+        return self
+
+    def transform(self, X: DataMatrix) -> np.ndarray:
+        check_is_fitted(self, "dann_")
+        return self.dann_.transform(self.adapter_.transform(X))
+
+    def predict_proba(self, X: DataMatrix) -> np.ndarray:
+        check_is_fitted(self, "dann_")
+        return self.dann_.predict_proba(self.adapter_.transform(X))
+
+    def predict(self, X: DataMatrix) -> np.ndarray:
+        check_is_fitted(self, "dann_")
+        return self.dann_.predict(self.adapter_.transform(X))
+
+
+@register_method(
+    "msda_shallow_dann",
+    "deep",
+    "mSDA representation (Chen et al. 2012) then the shallow DANN (Ganin et al. 2016, Table 1).",
+    deep=True,
+)
+def _msda_shallow_dann(
+    estimator: Any,
+    random_state: int | None,
+    msda: dict[str, Any] | None = None,
+    **params: Any,
+) -> AdaptedShallowDANN:
+    from transferkit.invariant import MSDA
+
+    return AdaptedShallowDANN(
+        MSDA(**{"random_state": random_state, **(msda or {})}),
+        ShallowDANN(random_state=random_state, **params),
+    )

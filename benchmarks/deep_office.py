@@ -1,0 +1,129 @@
+"""Office-Caltech10 images with pre-trained CNN features: source-only, shallow methods, DANN.
+
+Usage: nice -n 10 python benchmarks/deep_office.py [--backbone mobilenet_v2] [--protocol harness]
+       [--draws 10] [--methods source_only,coral,sa,ot] [--dann-epochs 30]
+Features come from transferkit's on-disk cache (run benchmarks/deep_extract.py or
+`transferkit extract-features` first; missing ones are computed). Protocols:
+
+* harness — the OfficeCaltechDomainAdaptation protocol (PROTOCOLS.md): features L1-normalised and
+  standardised per domain, 20 source images per class (8 from dslr), the whole target is the
+  adaptation and test set, 1-NN, 10 draws; SA d = 80, OT = SinkhornLpl1 (reg_e 2, reg_cl 1,
+  median-normalised cost), CORAL λ = 1.
+* full — every source image, the same pre-processing, logistic regression (C = 1); one run.
+
+`--dann` adds DANN (an MLP with gradient reversal on the features; transferkit.deep.methods.DANN)
+with the protocol's source subset and a logistic head.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from transferkit.datasets.office import HARNESS_PER_CLASS, harness_preprocess
+from transferkit.datasets.office import load_office_caltech_images as load_images
+from transferkit.deep.backbones import extract_features
+from transferkit.problem import TransferProblem
+from transferkit.registry import make_method
+
+DOMAINS = ("amazon", "caltech10", "dslr", "webcam")
+SHORT = {"amazon": "A", "caltech10": "C", "dslr": "D", "webcam": "W"}
+HARNESS_PARAMS = {
+    "source_only": {},
+    "coral": {"regularization": 1.0},
+    "sa": {"n_components": 80},
+    "ot": {"method": "lpl1", "reg_e": 2.0, "reg_cl": 1.0, "norm": "median"},
+}
+
+
+def per_class(y: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    keep = [rng.choice(np.flatnonzero(y == c), size=min(count, int(np.sum(y == c))),
+                       replace=False) for c in np.unique(y)]  # fmt: skip
+    return np.sort(np.concatenate(keep))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--backbone", default="mobilenet_v2")
+    parser.add_argument("--protocol", choices=["harness", "full"], default="harness")
+    parser.add_argument("--draws", type=int, default=10)
+    parser.add_argument("--methods", default="source_only,coral,sa,ot")
+    parser.add_argument("--dann", action="store_true")
+    parser.add_argument("--dann-epochs", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    features, labels = {}, {}
+    for domain in DOMAINS:
+        images, y = load_images(domain)
+        features[domain] = harness_preprocess(extract_features(images, args.backbone))
+        labels[domain] = y
+    methods = args.methods.split(",") + (["dann"] if args.dann else [])
+    classifier = "1nn" if args.protocol == "harness" else {"name": "logreg", "C": 1.0}
+    draws = args.draws if args.protocol == "harness" else 1
+    print(
+        f"backbone={args.backbone} (penultimate, 1280-d), protocol={args.protocol}, "
+        f"classifier={classifier}, draws={draws}"
+    )
+    print("| pair | " + " | ".join(methods) + " |")
+    print("| --- | " + " | ".join("---" for _ in methods) + " |")
+    means = {m: [] for m in methods}
+    seconds = {m: 0.0 for m in methods}
+    for source in DOMAINS:
+        for target in DOMAINS:
+            if source == target:
+                continue
+            cells = []
+            for method in methods:
+                scores = []
+                for draw in range(draws):
+                    rng = np.random.default_rng(draw)
+                    if args.protocol == "harness":
+                        index = per_class(labels[source], HARNESS_PER_CLASS[source], rng)
+                    else:
+                        index = np.arange(len(labels[source]))
+                    problem = TransferProblem(
+                        features[source][index],
+                        labels[source][index],
+                        features[target],
+                        y_target=labels[target],
+                    )
+                    started = time.perf_counter()
+                    if method == "dann":
+                        model = make_method(
+                            "dann",
+                            {
+                                "epochs": args.dann_epochs,
+                                "hidden_dim": 256,
+                                "patience": None,
+                                "batch_size": 32,
+                                "trade_off": 1.0,
+                                "standardize": False,
+                                "validation_fraction": 0.0,
+                            },
+                            random_state=draw,
+                        )
+                    else:
+                        model = make_method(
+                            method, HARNESS_PARAMS.get(method, {}), classifier, random_state=draw
+                        )
+                    model.fit(problem)
+                    predicted = model.predict(features[target])
+                    seconds[method] += time.perf_counter() - started
+                    scores.append(100 * float(np.mean(predicted == labels[target])))
+                means[method].append(np.mean(scores))
+                cells.append(
+                    f"{np.mean(scores):.1f} ± {np.std(scores):.1f}"
+                    if draws > 1
+                    else f"{np.mean(scores):.1f}"
+                )
+            print(f"| {SHORT[source]}→{SHORT[target]} | " + " | ".join(cells) + " |", flush=True)
+    print("| **mean** | " + " | ".join(f"**{np.mean(means[m]):.1f}**" for m in methods) + " |")
+    print("| seconds | " + " | ".join(f"{seconds[m]:.0f}" for m in methods) + " |")
+
+
+if __name__ == "__main__":
+    main()
