@@ -66,7 +66,7 @@ def test_help_and_version(runner):
         assert command in result.output
     result = _invoke(runner, "--version")
     assert result.exit_code == 0 and __version__ in result.output
-    for command in ("bench", "datasets", "demo", "results"):
+    for command in ("bench", "datasets", "demo", "results", "plot", "extract-features"):
         assert _invoke(runner, command, "--help").exit_code == 0
 
 
@@ -179,11 +179,9 @@ def test_results_list_show_and_export(runner, suite_file, tmp_path):
 
 
 def test_bench_on_the_users_own_files(runner, tmp_path):
-    from transferkit.datasets import load_pair
-
-    if not hasattr(__import__("transferkit.datasets").datasets, "problem_from_files"):
-        pytest.skip("transferkit.datasets.problem_from_files is not available yet")
     import numpy as np
+
+    from transferkit.datasets import load_pair
 
     problem = load_pair("moons", "source", "rotated", random_state=0, angle=40)
     np.savez(tmp_path / "src.npz", X=problem.X_source, y=problem.y_source)

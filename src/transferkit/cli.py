@@ -420,5 +420,17 @@ def demo(db: str | None, jobs: int, quiet: bool) -> None:
     click.echo(_DEMO_TEXT)
 
 
+def _attach_family_commands() -> None:
+    """Commands other modules define (figures, feature extraction) under the one `transferkit`."""
+    try:
+        from transferkit.cli_deep import extract_features, plot
+    except ImportError:  # pragma: no cover - a partial install
+        return
+    main.add_command(plot)
+    main.add_command(extract_features)
+
+
+_attach_family_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     main()
