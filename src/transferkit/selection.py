@@ -1,0 +1,1056 @@
+"""Choosing a method and its hyper-parameters without target labels.
+
+The target has no labels, so ordinary cross-validation cannot score a domain-adaptation model. The
+*validators* here score a fitted model from what is available — labelled source rows held out from
+training and the unlabelled target:
+
+================  ==============================================================  ===========
+name              what it measures                                                 paper
+================  ==============================================================  ===========
+``iwcv``          source-validation accuracy weighted by p_t(x)/p_s(x), the        Sugiyama et
+                  density ratio of a domain classifier on the inputs               al. 2007
+``dev``           importance-weighted validation loss on the model's own           You et al.
+                  representation, with a control variate that cuts its variance    2019
+``reverse``       train the same method back from the pseudo-labelled target to    Zhong et
+                  the source, score it on the held-out source labels               al. 2010
+``entropy``       minus the mean entropy of the target predictions                 (Grandvalet
+                                                                                   & Bengio 2005)
+``im``            information maximisation: H(mean p) - mean H(p) on the target    Shi & Sha
+                                                                                   2012
+``snd``           soft neighbourhood density of the target predictions            Saito et al.
+                                                                                   2021
+``ensv``          agreement with the ensemble of all candidates (search only)      Hu et al.
+                                                                                   2024
+``source_accuracy`` plain accuracy on held-out source rows (the naive baseline)    —
+================  ==============================================================  ===========
+
+Every validator is a scikit-learn scorer: ``validator(estimator, X, y)`` on *stacked* rows, where
+``y == -1`` marks unlabelled target rows and the other rows are held-out labelled source rows (the
+layout :class:`SourceFolds` produces for ``GridSearchCV``); ``validator.score(estimator,
+X_source_val, y_source_val, X_target)`` is the explicit form. Higher is better for all of them.
+
+:class:`DomainAwareSearchCV` searches over registered methods and their parameters in the style of
+``GridSearchCV``: each candidate is trained on source folds plus the whole unlabelled target, scored
+by one or more validators, and the best one (by ``refit``) is trained again on everything.
+
+Example
+-------
+>>> from transferkit.datasets import make_shifted_blobs
+>>> problem = make_shifted_blobs(covariate_shift=1.5, random_state=0)
+>>> search = DomainAwareSearchCV(
+...     {"source_only": {}, "coral": {"regularization": [0.1, 10.0]}},
+...     scoring=["im", "iwcv"], cv=2, random_state=0).fit(problem)
+>>> search.best_method_ in {"source_only", "coral"}
+True
+>>> len(search.cv_results_["mean_im"])
+3
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import logging
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.model_selection import ParameterGrid, StratifiedKFold, train_test_split
+from sklearn.utils.validation import check_is_fitted
+
+from transferkit.exceptions import InvalidParameterError, NotApplicableError, TransferKitError
+from transferkit.problem import SOURCE, TARGET, UNLABELED, TransferProblem, as_problem
+from transferkit.registry import make_method
+
+logger = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- model access
+def _vstack(A: Any, B: Any) -> Any:
+    if sp.issparse(A) or sp.issparse(B):
+        return sp.vstack([sp.csr_matrix(A), sp.csr_matrix(B)]).tocsr()
+    return np.concatenate([np.asarray(A), np.asarray(B)])
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _n_rows(X: Any) -> int:
+    return X.shape[0] if hasattr(X, "shape") else len(X)
+
+
+def _adapter(estimator: Any) -> Any:
+    """The fitted feature adapter inside an AdaptedClassifier (None for re-weighters / none)."""
+    from transferkit.base import BaseAdapter
+
+    adapter = getattr(estimator, "adapter_", None)
+    return adapter if isinstance(adapter, BaseAdapter) else None
+
+
+def _inner(estimator: Any) -> Any:
+    """Unwrap meta-estimators that hold the fitted method in ``method_``."""
+    while hasattr(estimator, "method_") and not hasattr(estimator, "adapter_"):
+        estimator = estimator.method_
+    return estimator
+
+
+def predict_proba_rows(estimator: Any, X: Any, domain: int = TARGET) -> np.ndarray:
+    """Class probabilities of rows of one domain.
+
+    Source rows go through an adapter's *source* mapping; models without ``predict_proba`` give a
+    softmax of ``decision_function``, else one-hot predictions.
+    """
+    model = _inner(estimator)
+    adapter = _adapter(model)
+    if domain == SOURCE and adapter is not None and hasattr(model, "estimator_"):
+        Z = adapter.transform(X, np.full(_n_rows(X), SOURCE))
+        final = model.estimator_
+    else:
+        Z, final = X, (model if domain == SOURCE else estimator)
+    for method in ("predict_proba", "decision_function"):
+        if hasattr(final, method):
+            try:
+                out = np.asarray(getattr(final, method)(Z), dtype=float)
+            except (AttributeError, NotImplementedError):
+                continue
+            if method == "predict_proba":
+                return out
+            if out.ndim == 1:
+                out = np.column_stack([-out, out]) / 2.0
+            return _softmax(out)
+    predicted = final.predict(Z)
+    classes = np.asarray(getattr(final, "classes_", np.unique(predicted)))
+    return (predicted[:, None] == classes[None, :]).astype(float)
+
+
+def predict_rows(estimator: Any, X: Any, domain: int = TARGET) -> np.ndarray:
+    """Predicted labels of rows of one domain (source rows through the source mapping)."""
+    model = _inner(estimator)
+    adapter = _adapter(model)
+    if domain == SOURCE and adapter is not None and hasattr(model, "estimator_"):
+        return model.estimator_.predict(adapter.transform(X, np.full(_n_rows(X), SOURCE)))
+    return (model if domain == SOURCE else estimator).predict(X)
+
+
+def representation(estimator: Any, X: Any, domain: int) -> Any:
+    """The model's own representation of rows: an adapter's output, a deep encoder's, else X."""
+    model = _inner(estimator)
+    adapter = _adapter(model)
+    if adapter is not None:
+        return adapter.transform(X, np.full(_n_rows(X), domain))
+    transform = getattr(model, "transform", None)
+    if transform is not None:
+        try:
+            if "domain" in inspect.signature(transform).parameters:
+                return transform(X, np.full(_n_rows(X), domain))
+        except (TypeError, ValueError, AttributeError, NotImplementedError):
+            pass
+    return X
+
+
+def _classes(estimator: Any) -> np.ndarray:
+    return np.asarray(getattr(estimator, "classes_", []))
+
+
+def _entropy(p: np.ndarray, axis: int = -1) -> np.ndarray:
+    p = np.clip(p, 1e-12, 1.0)
+    return -np.sum(p * np.log(p), axis=axis)
+
+
+def _fingerprint(*arrays: Any) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    for X in arrays:
+        if sp.issparse(X):
+            X = sp.csr_matrix(X)
+            for part in (X.data, X.indices, X.indptr):
+                digest.update(np.ascontiguousarray(part).tobytes())
+        else:
+            digest.update(np.ascontiguousarray(np.asarray(X)).tobytes())
+        digest.update(str(getattr(X, "shape", len(X))).encode())
+    return digest.hexdigest()
+
+
+def density_ratio(
+    X_source: Any,
+    X_target: Any,
+    classifier: Any = None,
+    n_folds: int = 5,
+    max_weight: float | None = None,
+    random_state: int | None = None,
+) -> np.ndarray:
+    """Weights ``p_t(x) / p_s(x)`` of source rows from a cross-fitted domain classifier, mean 1.
+
+    Bickel, Brückner & Scheffer (2007): ``w(x) = P(target | x) / P(source | x) · n_s / n_t``;
+    each source row's weight comes from a classifier that did not see it.
+    """
+    from transferkit.diagnose.statistics import default_domain_classifier
+
+    X = _vstack(X_source, X_target)
+    ns = _n_rows(X_source)
+    domain = np.repeat([0, 1], [ns, _n_rows(X_target)])
+    base = (
+        default_domain_classifier(sp.issparse(X), random_state)
+        if classifier is None
+        else classifier
+    )
+    n_folds = max(2, min(n_folds, ns, _n_rows(X_target)))
+    folds = StratifiedKFold(n_folds, shuffle=True, random_state=random_state)
+    weights = np.ones(ns)
+    for train, test in folds.split(np.zeros(len(domain)), domain):
+        model = clone(base).fit(X[train], domain[train])
+        source_test = test[test < ns]
+        if len(source_test) == 0:
+            continue
+        if hasattr(model, "decision_function"):
+            # balanced class weights: the decision value is the log density ratio
+            weights[source_test] = np.exp(np.clip(model.decision_function(X[source_test]), -20, 20))
+        else:
+            p = np.clip(model.predict_proba(X[source_test])[:, 1], 1e-6, 1 - 1e-6)
+            weights[source_test] = p / (1 - p)
+    weights = weights / weights.mean()
+    if max_weight is not None:
+        weights = np.minimum(weights, max_weight)
+        weights = weights / weights.mean()
+    return weights
+
+
+# --------------------------------------------------------------------------- validators
+class BaseValidator:
+    """Scores a fitted model without target labels; higher is better.
+
+    Subclasses implement :meth:`score`. ``needs_source_validation`` says whether held-out
+    labelled source rows are used (a search must then hold some out).
+    """
+
+    name: str = "validator"
+    needs_source_validation: bool = True
+    uses_target_labels: bool = False
+
+    def score(
+        self,
+        estimator: Any,
+        X_source_val: Any,
+        y_source_val: np.ndarray,
+        X_target: Any,
+        y_target: np.ndarray | None = None,
+    ) -> float:
+        raise NotImplementedError
+
+    def __call__(self, estimator: Any, X: Any, y: Any = None, **_: Any) -> float:
+        """scikit-learn scorer on stacked rows: ``y == -1`` marks target rows, others source."""
+        if y is None:
+            if self.needs_source_validation:
+                raise InvalidParameterError(
+                    f"The {self.name} validator needs held-out labelled source rows: call it on "
+                    "stacked rows with y = -1 for target rows (see SourceFolds)."
+                )
+            return self.score(estimator, X[:0], np.empty(0), X)
+        y = np.asarray(y)
+        target = y == UNLABELED
+        if not target.any():
+            raise InvalidParameterError(
+                f"The {self.name} validator got no target rows (y == -1); it scores a model on "
+                "unlabelled target data. Use SourceFolds as cv so validation folds carry them."
+            )
+        source = np.flatnonzero(~target)
+        return float(self.score(estimator, X[source], y[source], X[np.flatnonzero(target)]))
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({params})"
+
+
+def _check_source(validator: BaseValidator, y_source_val: np.ndarray) -> None:
+    if len(y_source_val) == 0:
+        raise NotApplicableError(
+            f"The {validator.name} validator needs held-out labelled source rows; the search must "
+            "hold some out (cv >= 2 or a fraction)."
+        )
+
+
+class ImportanceWeightedValidator(BaseValidator):
+    """Importance-weighted validation accuracy (IWCV; Sugiyama, Krauledat & Müller, 2007, eq. 9).
+
+    Source validation errors are weighted by ``p_t(x) / p_s(x)`` from a domain classifier on the
+    *inputs* (cross-fitted, mean 1), so the weighted error estimates the target error under
+    covariate shift.
+
+    Parameters
+    ----------
+    classifier : sklearn classifier or None
+        Domain classifier (default: standardised logistic regression, balanced).
+    max_weight : float or None, default 20.0
+        Weights are clipped here (and renormalised) to bound the variance.
+    random_state : int or None
+    """
+
+    name = "iwcv"
+
+    def __init__(
+        self, classifier: Any = None, max_weight: float | None = 20.0, random_state: int | None = 0
+    ):
+        self.classifier = classifier
+        self.max_weight = max_weight
+        self.random_state = random_state
+        self._cache: dict[str, np.ndarray] = {}
+
+    def weights(self, X_source_val: Any, X_target: Any) -> np.ndarray:
+        key = _fingerprint(X_source_val, X_target)
+        if key not in self._cache:
+            if len(self._cache) > 32:
+                self._cache.clear()
+            self._cache[key] = density_ratio(
+                X_source_val,
+                X_target,
+                self.classifier,
+                max_weight=self.max_weight,
+                random_state=self.random_state,
+            )
+        return self._cache[key]
+
+    def score(self, estimator, X_source_val, y_source_val, X_target, y_target=None) -> float:
+        _check_source(self, y_source_val)
+        w = self.weights(X_source_val, X_target)
+        correct = predict_rows(estimator, X_source_val, SOURCE) == np.asarray(y_source_val)
+        return float(np.sum(w * correct) / np.sum(w))
+
+
+class DeepEmbeddedValidator(BaseValidator):
+    """Deep embedded validation (DEV; You, Wang, Long & Jordan, 2019, ICML, Algorithm 1).
+
+    Importance weights come from a domain classifier on the model's *own representation* (an
+    adapter's output, a deep encoder's features); the weighted validation loss gets a control
+    variate, ``risk = mean(w·l) + η·mean(w) - η`` with ``η = -Cov(w·l, w) / Var(w)``, which keeps
+    the estimate unbiased and lowers its variance. The score is ``-risk``.
+
+    Parameters
+    ----------
+    loss : {"zero_one", "log"}, default "zero_one"
+    classifier : sklearn classifier or None
+    max_weight : float or None, default 20.0
+    random_state : int or None
+    """
+
+    name = "dev"
+
+    def __init__(
+        self,
+        loss: str = "zero_one",
+        classifier: Any = None,
+        max_weight: float | None = 20.0,
+        random_state: int | None = 0,
+    ):
+        self.loss = loss
+        self.classifier = classifier
+        self.max_weight = max_weight
+        self.random_state = random_state
+
+    def score(self, estimator, X_source_val, y_source_val, X_target, y_target=None) -> float:
+        _check_source(self, y_source_val)
+        if self.loss not in ("zero_one", "log"):
+            raise InvalidParameterError(f"DEV loss must be 'zero_one' or 'log'; got {self.loss!r}.")
+        Fs = representation(estimator, X_source_val, SOURCE)
+        Ft = representation(estimator, X_target, TARGET)
+        w = density_ratio(
+            Fs, Ft, self.classifier, max_weight=self.max_weight, random_state=self.random_state
+        )
+        y = np.asarray(y_source_val)
+        if self.loss == "zero_one":
+            losses = (predict_rows(estimator, X_source_val, SOURCE) != y).astype(float)
+        else:
+            proba = predict_proba_rows(estimator, X_source_val, SOURCE)
+            index = np.searchsorted(_classes(_inner(estimator)), y)
+            index = np.clip(index, 0, proba.shape[1] - 1)
+            losses = -np.log(np.clip(proba[np.arange(len(y)), index], 1e-12, 1.0))
+        weighted = w * losses
+        variance = np.var(w, ddof=1) if len(w) > 1 else 0.0
+        eta = -np.cov(weighted, w, ddof=1)[0, 1] / variance if variance > 0 else 0.0
+        risk = weighted.mean() + eta * w.mean() - eta
+        return float(-risk)
+
+
+class ReverseValidator(BaseValidator):
+    """Reverse validation (Zhong, Fan, Yang, Verscheure & Ren, 2010, ECML PKDD, §3).
+
+    The fitted model pseudo-labels the target; a fresh copy of the same method (same
+    hyper-parameters, ``sklearn.clone``) is trained the other way — the pseudo-labelled target as
+    source, the held-out source rows as unlabelled target — and its accuracy on those rows' true
+    labels is the score. A good adaptation survives the round trip.
+    """
+
+    name = "reverse"
+
+    def score(self, estimator, X_source_val, y_source_val, X_target, y_target=None) -> float:
+        _check_source(self, y_source_val)
+        pseudo = predict_rows(estimator, X_target, TARGET)
+        if len(np.unique(pseudo)) < 2:
+            return 0.0
+        try:
+            reverse = clone(estimator)
+        except (TypeError, RuntimeError) as error:
+            raise NotApplicableError(
+                f"reverse validation re-trains the method, and {type(estimator).__name__} cannot "
+                f"be cloned: {error}"
+            ) from error
+        problem = TransferProblem(X_target, pseudo, X_source_val)
+        reverse.fit(problem)
+        return float(np.mean(predict_rows(reverse, X_source_val, TARGET) == y_source_val))
+
+
+class EntropyValidator(BaseValidator):
+    """Minus the mean entropy of the target predictions (confident predictions score high).
+
+    Known to favour over-confident models; kept as the simplest baseline.
+    """
+
+    name = "entropy"
+    needs_source_validation = False
+
+    def score(self, estimator, X_source_val, y_source_val, X_target, y_target=None) -> float:
+        return float(-_entropy(predict_proba_rows(estimator, X_target, TARGET)).mean())
+
+
+class InformationMaximizationValidator(BaseValidator):
+    """Mutual information between target inputs and predictions: ``H(mean p) - mean H(p)``.
+
+    Shi & Sha (2012, ICML); the objective SHOT optimises (Liang, Hu & Feng, 2020). Unlike entropy
+    alone it penalises collapsing every target sample into one class.
+    """
+
+    name = "im"
+    needs_source_validation = False
+
+    def score(self, estimator, X_source_val, y_source_val, X_target, y_target=None) -> float:
+        p = predict_proba_rows(estimator, X_target, TARGET)
+        return float(_entropy(p.mean(axis=0)) - _entropy(p).mean())
+
+
+class SoftNeighborhoodDensityValidator(BaseValidator):
+    """Soft neighbourhood density (SND; Saito, Kim, Teterwak, Sclaroff, Darrell & Saenko, 2021).
+
+    L2-normalised target prediction vectors, pairwise similarities divided by a temperature,
+    self-similarity masked, softmax per row; the score is the mean entropy of those rows — high
+    when target samples form dense neighbourhoods of consistent predictions.
+
+    Parameters
+    ----------
+    temperature : float, default 0.05
+    max_samples : int, default 3000
+        Target rows used (drawn at random beyond this), bounding the n² similarity matrix.
+    random_state : int or None
+    """
+
+    name = "snd"
+    needs_source_validation = False
+
+    def __init__(
+        self, temperature: float = 0.05, max_samples: int = 3000, random_state: int | None = 0
+    ):
+        self.temperature = temperature
+        self.max_samples = max_samples
+        self.random_state = random_state
+
+    def score(self, estimator, X_source_val, y_source_val, X_target, y_target=None) -> float:
+        p = predict_proba_rows(estimator, X_target, TARGET)
+        if len(p) > self.max_samples:
+            rng = np.random.default_rng(self.random_state)
+            p = p[rng.choice(len(p), self.max_samples, replace=False)]
+        if len(p) < 2:
+            return 0.0
+        f = p / np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-12)
+        similarity = f @ f.T / self.temperature
+        np.fill_diagonal(similarity, -np.inf)
+        return float(_entropy(_softmax(similarity)).mean())
+
+
+class SourceAccuracyValidator(BaseValidator):
+    """Plain accuracy on held-out source rows: what you would do ignoring the shift."""
+
+    name = "source_accuracy"
+
+    def score(self, estimator, X_source_val, y_source_val, X_target, y_target=None) -> float:
+        _check_source(self, y_source_val)
+        return float(np.mean(predict_rows(estimator, X_source_val, SOURCE) == y_source_val))
+
+
+class TargetAccuracy(BaseValidator):
+    """Target accuracy from the target labels: the *oracle*, for evaluating validators only."""
+
+    name = "oracle"
+    needs_source_validation = False
+    uses_target_labels = True
+
+    def score(self, estimator, X_source_val, y_source_val, X_target, y_target=None) -> float:
+        if y_target is None:
+            raise NotApplicableError("The oracle needs the target labels; this problem has none.")
+        return float(np.mean(predict_rows(estimator, X_target, TARGET) == y_target))
+
+
+class EnsembleValidator(BaseValidator):
+    """Agreement with the ensemble of all candidates (EnsV; Hu, Luo, Liang & Foo, 2024, NeurIPS).
+
+    The mean of every candidate's target probabilities serves as pseudo-labels; a candidate scores
+    the share of target rows on which it agrees with them. It needs the whole pool, so it works
+    inside :class:`DomainAwareSearchCV` (or on a list of probability matrices with
+    :meth:`score_pool`), not as a per-model scorer. The ensemble is rarely worse than its members,
+    so the pick avoids the pool's worst cases.
+    """
+
+    name = "ensv"
+    needs_source_validation = False
+    pool = True
+
+    def score_pool(self, probas: Sequence[np.ndarray | None]) -> list[float]:
+        """Scores of candidates from their target probabilities (None: failed candidate)."""
+        valid = [p for p in probas if p is not None]
+        if not valid:
+            return [float("nan")] * len(probas)
+        consensus = np.mean(valid, axis=0).argmax(axis=1)
+        return [
+            float("nan") if p is None else float(np.mean(p.argmax(axis=1) == consensus))
+            for p in probas
+        ]
+
+    def score(self, estimator, X_source_val, y_source_val, X_target, y_target=None) -> float:
+        raise NotApplicableError(
+            "EnsV scores a candidate against the ensemble of all candidates: use it in "
+            "DomainAwareSearchCV(scoring='ensv'), or score_pool on their target probabilities."
+        )
+
+
+VALIDATORS: dict[str, type[BaseValidator]] = {
+    "iwcv": ImportanceWeightedValidator,
+    "dev": DeepEmbeddedValidator,
+    "reverse": ReverseValidator,
+    "entropy": EntropyValidator,
+    "im": InformationMaximizationValidator,
+    "snd": SoftNeighborhoodDensityValidator,
+    "ensv": EnsembleValidator,
+    "source_accuracy": SourceAccuracyValidator,
+    "oracle": TargetAccuracy,
+}
+
+#: Validators a user can run without target labels.
+UNSUPERVISED_VALIDATORS = (
+    "iwcv",
+    "dev",
+    "reverse",
+    "entropy",
+    "im",
+    "snd",
+    "ensv",
+    "source_accuracy",
+)
+
+
+def make_validator(validator: str | BaseValidator | Callable[..., float], **params: Any) -> Any:
+    """A validator from its name (``"iwcv"``, ``"dev"``, ``"reverse"``, ``"entropy"``, ``"im"``,
+    ``"snd"``, ``"source_accuracy"``, or ``"oracle"`` for evaluation); objects pass through.
+
+    Example
+    -------
+    >>> make_validator("snd", temperature=0.1).temperature
+    0.1
+    """
+    if not isinstance(validator, str):
+        return validator
+    if validator not in VALIDATORS:
+        raise InvalidParameterError(
+            f"Unknown validator {validator!r}. Known validators: {', '.join(VALIDATORS)}."
+        )
+    try:
+        return VALIDATORS[validator](**params)
+    except TypeError as error:
+        raise InvalidParameterError(
+            f"Bad parameters for validator {validator!r}: {error}"
+        ) from error
+
+
+# --------------------------------------------------------------------------- scikit-learn glue
+class SourceFolds:
+    """A CV splitter for stacked rows: folds of the source, every target row in every split.
+
+    Pass ``groups=domain`` (0 source, 1 target) to ``split`` — ``GridSearchCV.fit(X, y,
+    groups=domain, domain=domain)`` does. Each training set is the source minus one fold plus all
+    target rows (unlabelled); each validation set is that source fold plus all target rows, so the
+    validators see both.
+
+    Example
+    -------
+    >>> domain = np.array([0, 0, 0, 0, 1, 1])
+    >>> splits = SourceFolds(2, random_state=0).split(np.zeros(6), None, domain)
+    >>> [(a.tolist(), b.tolist()) for a, b in splits]
+    [([1, 3, 4, 5], [0, 2, 4, 5]), ([0, 2, 4, 5], [1, 3, 4, 5])]
+    """
+
+    def __init__(self, n_splits: int = 3, shuffle: bool = True, random_state: int | None = None):
+        self.n_splits = n_splits
+        self.shuffle = shuffle
+        self.random_state = random_state
+
+    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        return self.n_splits
+
+    def split(self, X: Any, y: Any = None, groups: Any = None):
+        if groups is None:
+            raise InvalidParameterError(
+                "SourceFolds needs groups=domain (0 for source rows, 1 for target rows)."
+            )
+        domain = np.asarray(groups)
+        source = np.flatnonzero(domain == SOURCE)
+        target = np.flatnonzero(domain == TARGET)
+        rng = np.random.default_rng(self.random_state)
+        order = rng.permutation(source) if self.shuffle else source
+        for fold in np.array_split(order, self.n_splits):
+            train = np.sort(np.concatenate([np.setdiff1d(source, fold), target]))
+            test = np.sort(np.concatenate([fold, target]))
+            yield train, test
+
+
+class RegisteredMethod(ClassifierMixin, BaseEstimator):
+    """A registered method as a plain scikit-learn estimator, so ``GridSearchCV`` can search
+    over method names: ``param_grid = [{"method": ["coral"], "params": [{"regularization": 1}]}]``.
+
+    Parameters
+    ----------
+    method : str, default "source_only"
+    params : dict or None
+    classifier : str, dict or estimator, default "logreg"
+    random_state : int or None
+    """
+
+    def __init__(
+        self,
+        method: str = "source_only",
+        params: dict[str, Any] | None = None,
+        classifier: Any = "logreg",
+        random_state: int | None = None,
+    ):
+        self.method = method
+        self.params = params
+        self.classifier = classifier
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any = None, domain: Any = None) -> RegisteredMethod:
+        problem = as_problem(X, y, domain)
+        classifier = self.classifier
+        if hasattr(classifier, "fit"):
+            classifier = clone(classifier)
+        self.method_ = make_method(self.method, self.params, classifier, self.random_state)
+        self.method_.fit(problem)
+        self.classes_ = getattr(self.method_, "classes_", problem.source_classes)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "method_")
+        return self.method_.predict(X)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "method_")
+        return predict_proba_rows(self.method_, X, TARGET)
+
+    def transform(self, X: Any, domain: Any = None) -> Any:
+        check_is_fitted(self, "method_")
+        code = TARGET if domain is None else int(np.asarray(domain).flat[0])
+        return representation(self.method_, X, code)
+
+
+# --------------------------------------------------------------------------- the search
+def _expand(candidates: Any) -> list[tuple[Any, dict[str, Any]]]:
+    """(method name or estimator, params) for every grid point of every candidate."""
+    if isinstance(candidates, Mapping):
+        items: Iterable = candidates.items()
+    elif isinstance(candidates, str):
+        items = [(candidates, {})]
+    else:
+        items = [
+            (c, {}) if isinstance(c, str) or hasattr(c, "fit") else tuple(c) for c in candidates
+        ]
+    out = []
+    for method, grid in items:
+        if not (isinstance(method, str) or hasattr(method, "fit")):
+            raise InvalidParameterError(
+                f"A candidate must be a registered method name or an estimator; got {method!r}."
+            )
+        grids = grid if isinstance(grid, list) else [grid or {}]
+        for g in grids:
+            g = {k: (v if isinstance(v, list | tuple | np.ndarray) else [v]) for k, v in g.items()}
+            for params in ParameterGrid(g) if g else [{}]:
+                out.append((method, dict(params)))
+    if not out:
+        raise InvalidParameterError("DomainAwareSearchCV got no candidates.")
+    return out
+
+
+def _label(method: Any) -> str:
+    return method if isinstance(method, str) else type(method).__name__
+
+
+class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
+    """Search over methods and hyper-parameters, scored without target labels.
+
+    For each candidate (a registered method name with a parameter grid, or an estimator with
+    one), the method is trained on each source fold *plus the whole unlabelled target* (and any
+    visible target labels), and scored by each validator on the held-out source fold and the
+    target. The candidate with the best mean score of the ``refit`` validator is trained again on
+    the whole problem.
+
+    Parameters
+    ----------
+    candidates : dict or list
+        ``{"coral": {"regularization": [0.1, 1, 10]}, "sa": {...}, "source_only": {}}``, or a list
+        of names, of ``(name or estimator, grid)`` pairs; a grid is a dict of lists or a list of
+        such dicts (as in ``GridSearchCV``). Parameters of an estimator candidate are set with
+        ``set_params``.
+    scoring : str, validator, or list / dict of them, default "im"
+        Validators (see :data:`VALIDATORS`); a list scores with all of them.
+    refit : bool or str, default True
+        Which validator picks the best candidate (True: the first); False keeps only the scores.
+    cv : int, float or None, default 3
+        Source folds (int >= 2), the held-out share of one stratified split (float), or None to
+        train on the whole source (target-only validators: entropy, im, snd).
+    classifier : str, dict or estimator, default "logreg"
+        The classifier behind each registered method (see ``transferkit.registry``).
+    error_score : float, default nan
+        Score of a candidate that fails to fit or score (the error is kept in ``cv_results_``).
+    n_jobs : int or None
+        Candidates trained in parallel (joblib).
+    random_state : int or None
+    progress : callable(done, total) or None
+        Called after each candidate (the CLI passes a progress bar).
+
+    Attributes
+    ----------
+    cv_results_ : dict of lists
+        ``method``, ``params``, ``mean_<validator>``, ``std_<validator>``, ``rank_<validator>``,
+        ``mean_fit_time``, ``error``.
+    best_index_, best_method_, best_params_, best_score_, best_estimator_
+
+    Example
+    -------
+    >>> from transferkit.datasets import make_shifted_blobs
+    >>> problem = make_shifted_blobs(covariate_shift=1.0, random_state=0)
+    >>> search = DomainAwareSearchCV({"coral": {"regularization": [0.1, 1.0]}}, cv=None)
+    >>> sorted(search.fit(problem).best_params_)
+    ['regularization']
+    """
+
+    def __init__(
+        self,
+        candidates: Any,
+        scoring: Any = "im",
+        refit: bool | str = True,
+        cv: int | float | None = 3,
+        classifier: Any = "logreg",
+        error_score: float = np.nan,
+        n_jobs: int | None = None,
+        random_state: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ):
+        self.candidates = candidates
+        self.scoring = scoring
+        self.refit = refit
+        self.cv = cv
+        self.classifier = classifier
+        self.error_score = error_score
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.progress = progress
+
+    # -- helpers
+    def _validators(self) -> dict[str, Any]:
+        scoring = self.scoring
+        if not isinstance(scoring, Mapping | list | tuple):
+            scoring = [scoring]
+        if isinstance(scoring, Mapping):
+            return {str(k): make_validator(v) for k, v in scoring.items()}
+        out = {}
+        for v in scoring:
+            validator = make_validator(v)
+            out[getattr(validator, "name", None) or getattr(v, "__name__", "score")] = validator
+        return out
+
+    def _splits(self, problem: TransferProblem) -> list[tuple[np.ndarray, np.ndarray]]:
+        n = problem.n_source
+        codes = problem.encode_labels(problem.y_source)
+        if self.cv is None:
+            return [(np.arange(n), np.arange(0))]
+        if isinstance(self.cv, float):
+            if not 0 < self.cv < 1:
+                raise InvalidParameterError(f"cv as a fraction must be in (0, 1); got {self.cv}.")
+            stratify = codes if np.bincount(codes).min() >= 2 else None
+            train, val = train_test_split(
+                np.arange(n), test_size=self.cv, random_state=self.random_state, stratify=stratify
+            )
+            return [(np.sort(train), np.sort(val))]
+        if int(self.cv) < 2:
+            raise InvalidParameterError(
+                f"cv must be an int >= 2, a fraction, or None; got {self.cv!r}."
+            )
+        smallest = int(np.bincount(codes).min())
+        folds = StratifiedKFold(
+            max(2, min(int(self.cv), smallest)), shuffle=True, random_state=self.random_state
+        )
+        return [(np.sort(a), np.sort(b)) for a, b in folds.split(np.zeros(n), codes)]
+
+    def _build(self, method: Any, params: dict[str, Any]) -> Any:
+        if isinstance(method, str):
+            classifier = (
+                clone(self.classifier) if hasattr(self.classifier, "fit") else self.classifier
+            )
+            return make_method(method, params, classifier, self.random_state)
+        return clone(method).set_params(**params)
+
+    def _evaluate(
+        self, method: Any, params: dict[str, Any], problem: TransferProblem, splits, validators
+    ):
+        scores = {name: [] for name in validators}
+        fit_times = []
+        error = ""
+        y_eval = problem.y_target
+        pooled = any(getattr(v, "pool", False) for v in validators.values())
+        probas: list[np.ndarray | None] = []
+        for train, val in splits:
+            fold_problem = (
+                problem
+                if len(val) == 0 and len(train) == problem.n_source
+                else replace(
+                    problem, X_source=problem.X_source[train], y_source=problem.y_source[train]
+                )
+            )
+            start = time.perf_counter()
+            try:
+                model = self._build(method, params).fit(fold_problem)
+            except (
+                TransferKitError,
+                ValueError,
+                np.linalg.LinAlgError,
+                RuntimeError,
+                MemoryError,
+            ) as exc:
+                error = f"fit failed: {type(exc).__name__}: {exc}"
+                logger.info("candidate %s %s failed: %s", _label(method), params, error)
+                for name in validators:
+                    scores[name].append(self.error_score)
+                probas.append(None)
+                continue
+            fit_times.append(time.perf_counter() - start)
+            Xv, yv = problem.X_source[val], problem.y_source[val]
+            if pooled:
+                probas.append(self._aligned_target_proba(model, problem))
+            for name, validator in validators.items():
+                if getattr(validator, "pool", False):
+                    scores[name].append(float("nan"))  # filled in once every candidate is fitted
+                    continue
+                try:
+                    if isinstance(validator, BaseValidator):
+                        value = validator.score(
+                            model,
+                            Xv,
+                            yv,
+                            problem.X_target,
+                            y_eval if getattr(validator, "uses_target_labels", False) else None,
+                        )
+                    else:  # a plain sklearn-style scorer on stacked rows
+                        X = _vstack(Xv, problem.X_target)
+                        y = np.concatenate([yv, np.full(problem.n_target, UNLABELED)])
+                        value = validator(model, X, y)
+                except (TransferKitError, ValueError, np.linalg.LinAlgError, RuntimeError) as exc:
+                    error = error or f"{name} failed: {type(exc).__name__}: {exc}"
+                    value = self.error_score
+                scores[name].append(float(value))
+        fit_time = float(np.mean(fit_times)) if fit_times else float("nan")
+        return scores, fit_time, error, probas
+
+    @staticmethod
+    def _aligned_target_proba(model: Any, problem: TransferProblem) -> np.ndarray | None:
+        try:
+            proba = predict_proba_rows(model, problem.X_target, TARGET)
+        except (TransferKitError, ValueError, AttributeError, RuntimeError):
+            return None
+        classes = problem.source_classes
+        model_classes = _classes(_inner(model))
+        if len(model_classes) == proba.shape[1] and not np.array_equal(model_classes, classes):
+            out = np.zeros((proba.shape[0], len(classes)))
+            index = np.searchsorted(classes, model_classes)
+            ok = (index < len(classes)) & (
+                classes[np.minimum(index, len(classes) - 1)] == model_classes
+            )
+            out[:, index[ok]] = proba[:, ok]
+            return out
+        return proba if proba.shape[1] == len(classes) else None
+
+    # -- fit
+    def fit(self, X: Any, y: Any = None, domain: Any = None) -> DomainAwareSearchCV:
+        problem = as_problem(X, y, domain)
+        validators = self._validators()
+        if self.cv is None:
+            needing = [
+                n for n, v in validators.items() if getattr(v, "needs_source_validation", False)
+            ]
+            if needing:
+                raise InvalidParameterError(
+                    f"Validators {needing} score held-out source rows; give cv (folds or a "
+                    "fraction) instead of None."
+                )
+        refit_name = None
+        if self.refit:
+            refit_name = next(iter(validators)) if self.refit is True else self.refit
+            if refit_name not in validators:
+                raise InvalidParameterError(
+                    f"refit={self.refit!r} names no validator; scoring has {list(validators)}."
+                )
+        configs = _expand(self.candidates)
+        from transferkit.registry import method_spec
+
+        for name in {m for m, _ in configs if isinstance(m, str)}:
+            method_spec(name)  # unknown names fail now, not once per candidate
+        splits = self._splits(problem)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)
+            if self.n_jobs not in (None, 1):
+                from joblib import Parallel, delayed
+
+                outcomes = Parallel(n_jobs=self.n_jobs)(
+                    delayed(self._evaluate)(m, p, problem, splits, validators) for m, p in configs
+                )
+                if self.progress is not None:
+                    self.progress(len(configs), len(configs))
+            else:
+                outcomes = []
+                for i, (m, p) in enumerate(configs):
+                    outcomes.append(self._evaluate(m, p, problem, splits, validators))
+                    if self.progress is not None:
+                        self.progress(i + 1, len(configs))
+        for name, validator in validators.items():
+            if getattr(validator, "pool", False):
+                for fold in range(len(splits)):
+                    pool_scores = validator.score_pool([o[3][fold] for o in outcomes])
+                    for o, value in zip(outcomes, pool_scores, strict=True):
+                        o[0][name][fold] = value if np.isfinite(value) else self.error_score
+        results: dict[str, list[Any]] = {
+            "method": [_label(m) for m, _ in configs],
+            "params": [p for _, p in configs],
+            "mean_fit_time": [o[1] for o in outcomes],
+            "error": [o[2] for o in outcomes],
+        }
+        for name in validators:
+            per_fold = np.array([o[0][name] for o in outcomes], dtype=float)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", category=RuntimeWarning)
+                mean = np.nanmean(np.where(np.isfinite(per_fold), per_fold, np.nan), axis=1)
+                std = np.nanstd(np.where(np.isfinite(per_fold), per_fold, np.nan), axis=1)
+            # a candidate failing on any fold keeps error_score (nan ranks last)
+            failed = ~np.isfinite(per_fold).all(axis=1)
+            mean = np.where(failed, self.error_score, mean)
+            results[f"mean_{name}"] = mean.tolist()
+            results[f"std_{name}"] = std.tolist()
+            order = np.argsort(-np.where(np.isfinite(mean), mean, -np.inf), kind="stable")
+            rank = np.empty(len(mean), dtype=int)
+            rank[order] = np.arange(1, len(mean) + 1)
+            results[f"rank_{name}"] = rank.tolist()
+        self.cv_results_ = results
+        self.n_splits_ = len(splits)
+        self.validators_ = validators
+        if refit_name is None:
+            return self
+        mean = np.asarray(results[f"mean_{refit_name}"], dtype=float)
+        if not np.isfinite(mean).any():
+            errors = "; ".join(e for e in results["error"] if e)[:500]
+            raise NotApplicableError(
+                f"Every candidate failed to fit or score with {refit_name!r}: {errors}"
+            )
+        self.best_index_ = int(np.nanargmax(np.where(np.isfinite(mean), mean, -np.inf)))
+        method, params = configs[self.best_index_]
+        self.best_method_ = _label(method)
+        self.best_params_ = params
+        self.best_score_ = float(mean[self.best_index_])
+        self.best_estimator_ = self._build(method, params).fit(problem)
+        self.classes_ = getattr(self.best_estimator_, "classes_", problem.source_classes)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_.predict(X)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "best_estimator_")
+        return predict_proba_rows(self.best_estimator_, X, TARGET)
+
+    def results_table(self, k: int | None = None) -> list[dict[str, Any]]:
+        """cv_results_ as rows sorted by the refit validator (or the first), best first."""
+        check_is_fitted(self, "cv_results_")
+        key = next(iter(self.validators_)) if self.refit in (True, False) else self.refit
+        rows = [
+            {
+                "method": self.cv_results_["method"][i],
+                "params": self.cv_results_["params"][i],
+                **{name: self.cv_results_[f"mean_{name}"][i] for name in self.validators_},
+                "fit_time": self.cv_results_["mean_fit_time"][i],
+                "error": self.cv_results_["error"][i],
+            }
+            for i in range(len(self.cv_results_["method"]))
+        ]
+        rows.sort(key=lambda r: -r[key] if np.isfinite(r[key]) else np.inf)
+        return rows[:k] if k else rows
+
+
+# --------------------------------------------------------------------------- default grids
+#: Hyper-parameter grids for the shallow methods (each method's own defaults are added as ``{}``).
+DEFAULT_GRIDS: dict[str, dict[str, list[Any]] | list[dict[str, list[Any]]]] = {
+    "source_only": {},
+    "coral": {"regularization": [0.1, 10.0]},
+    "sa": {"n_components": [10, 20, 40, 80]},
+    "tca": {"n_components": [20, 80], "mu": [0.1, 10.0]},
+    "jda": {"n_components": [20, 80], "regularization": [0.1, 10.0]},
+    "ot": [
+        {"method": ["sinkhorn"], "reg_e": [0.1, 10.0]},
+        {"method": ["lpl1"], "reg_e": [1.0, 2.0], "reg_cl": [0.1, 1.0]},
+    ],
+    "density_ratio": {"max_weight": [5.0, 100.0]},
+    "kmm": {"B": [10.0, 100.0]},
+    "kliep": {},
+    "msda": {"noise": [0.3, 0.7]},
+}
+
+
+def default_candidates(
+    methods: Sequence[str] | None = None, n_features: int | None = None, sparse: bool = False
+) -> list[tuple[str, list[dict[str, list[Any]]]]]:
+    """Candidates for :class:`DomainAwareSearchCV`: each method's defaults plus its grid.
+
+    ``n_features`` drops subspace sizes that do not fit; mSDA is kept for sparse data only.
+    """
+    from transferkit.registry import available_methods
+
+    known = available_methods()
+    names = list(methods) if methods is not None else [m for m in DEFAULT_GRIDS if m in known]
+    out = []
+    for name in names:
+        if name not in known:
+            raise InvalidParameterError(
+                f"Unknown method '{name}'. Known methods: {', '.join(known)}."
+            )
+        if name == "msda" and not sparse and methods is None:
+            continue
+        grid = DEFAULT_GRIDS.get(name, {})
+        grids = grid if isinstance(grid, list) else [grid]
+        cleaned = []
+        for g in grids:
+            g = dict(g)
+            if n_features is not None and "n_components" in g:
+                g["n_components"] = [c for c in g["n_components"] if c < n_features] or [
+                    max(1, n_features // 2)
+                ]
+            if g:
+                cleaned.append(g)
+        out.append((name, [{}] + cleaned))
+    return out

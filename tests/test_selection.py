@@ -1,0 +1,241 @@
+"""Validators score adapted models without target labels; the search picks methods with them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+
+from transferkit.base import AdaptedClassifier
+from transferkit.datasets import make_rotated_moons, make_shifted_blobs
+from transferkit.exceptions import InvalidParameterError, NotApplicableError
+from transferkit.registry import make_method
+from transferkit.selection import (
+    UNSUPERVISED_VALIDATORS,
+    VALIDATORS,
+    DomainAwareSearchCV,
+    EnsembleValidator,
+    RegisteredMethod,
+    SourceFolds,
+    default_candidates,
+    density_ratio,
+    make_validator,
+    predict_rows,
+    representation,
+)
+
+SOURCE, TARGET = 0, 1
+
+
+@pytest.fixture(scope="module")
+def moons():
+    """Rotated moons, where OT mapping clearly beats source-only; a source fold held out."""
+    from dataclasses import replace
+
+    problem = make_rotated_moons(n_samples=400, angle=35, random_state=0)
+    rng = np.random.default_rng(0)
+    val = rng.choice(problem.n_source, 100, replace=False)
+    train = np.setdiff1d(np.arange(problem.n_source), val)
+    fold = replace(problem, X_source=problem.X_source[train], y_source=problem.y_source[train])
+    models = {m: make_method(m, random_state=0).fit(fold) for m in ("source_only", "ot")}
+    X_test, y_test = problem.evaluation_split()
+    accuracy = {k: float(np.mean(m.predict(X_test) == y_test)) for k, m in models.items()}
+    return problem, val, models, accuracy
+
+
+@pytest.fixture(scope="module")
+def band():
+    """Covariate shift with P(y|x) fixed: y = 1 inside |x| < 1; the target sits at x ~ N(1.5, 1).
+
+    A linear model cannot fit the band: right on the source (68%), wrong on most of the target.
+    """
+    rng = np.random.default_rng(0)
+    xs, xt = rng.normal(0, 1, (2000, 1)), rng.normal(1.5, 1, (2000, 1))
+    ys, yt = (np.abs(xs[:, 0]) < 1).astype(int), (np.abs(xt[:, 0]) < 1).astype(int)
+    from transferkit.problem import TransferProblem
+
+    problem = TransferProblem(xs[:1000], ys[:1000], xt, yt)
+    model = make_method("source_only", random_state=0).fit(problem)
+    return problem, model, xs[1000:], ys[1000:], float(np.mean(model.predict(xt) == yt))
+
+
+def test_the_fixtures_hold_what_they_promise(moons, band):
+    assert moons[3]["ot"] > moons[3]["source_only"] + 0.05
+    assert band[4] < 0.45
+
+
+@pytest.mark.parametrize("name", ["iwcv", "dev"])
+def test_importance_weighted_validators_estimate_target_accuracy_under_covariate_shift(band, name):
+    problem, model, Xv, yv, target_accuracy = band
+    estimate = make_validator(name).score(model, Xv, yv, problem.X_target)
+    accuracy = 1 + estimate if name == "dev" else estimate  # DEV scores minus the risk
+    source_accuracy = make_validator("source_accuracy").score(model, Xv, yv, problem.X_target)
+    assert abs(accuracy - target_accuracy) < 0.1
+    assert abs(source_accuracy - target_accuracy) > 0.25
+
+
+@pytest.mark.parametrize("name", ["reverse", "im", "entropy"])
+def test_target_side_validators_prefer_the_adapted_model(moons, name):
+    problem, val, models, _ = moons
+    validator = make_validator(name)
+    Xv, yv = problem.X_source[val], problem.y_source[val]
+    scores = {k: validator.score(m, Xv, yv, problem.X_target) for k, m in models.items()}
+    assert scores["ot"] > scores["source_only"], scores
+
+
+def test_snd_is_the_neighbourhood_entropy_of_the_predictions():
+    class Fixed:
+        classes_ = np.array([0, 1])
+
+        def __init__(self, proba):
+            self.proba = proba
+
+        def predict_proba(self, X):
+            return self.proba
+
+    two_groups = np.repeat(np.eye(2), 10, axis=0)  # two tight groups of 10
+    snd = make_validator("snd").score(Fixed(two_groups), None, None, np.zeros((20, 1)))
+    # each row spreads its softmax over its 9 look-alikes (the other group gets e^-20)
+    assert snd == pytest.approx(np.log(9), abs=1e-3)
+    scattered = np.random.default_rng(0).dirichlet([1, 1], 20)
+    assert make_validator("snd").score(Fixed(scattered), None, None, np.zeros((20, 1))) < snd
+
+
+def test_importance_weights_grow_towards_the_target(band):
+    problem, *_ = band
+    w = density_ratio(problem.X_source, problem.X_target, random_state=0)
+    assert w.mean() == pytest.approx(1.0)
+    # the true ratio N(1.5, 1) / N(0, 1) = exp(1.5 x - 1.125) grows with x
+    x = problem.X_source[:, 0]
+    assert np.corrcoef(np.log(w), x)[0, 1] > 0.95
+    assert w[x > 1].mean() > 3 * w[x < 0].mean()
+
+
+def test_validators_are_sklearn_scorers_on_stacked_rows(moons):
+    problem, val, models, _ = moons
+    X = np.concatenate([problem.X_source[val], problem.X_target])
+    y = np.concatenate([problem.y_source[val], np.full(problem.n_target, -1)])
+    for name in ("iwcv", "entropy", "source_accuracy"):
+        validator = make_validator(name)
+        direct = validator.score(
+            models["ot"], problem.X_source[val], problem.y_source[val], problem.X_target
+        )
+        assert validator(models["ot"], X, y) == pytest.approx(direct)
+    assert make_validator("im")(models["ot"], problem.X_target) > 0  # target rows only
+    with pytest.raises(InvalidParameterError, match="held-out labelled source"):
+        make_validator("iwcv")(models["ot"], problem.X_target)
+    with pytest.raises(InvalidParameterError, match="no target rows"):
+        make_validator("iwcv")(models["ot"], problem.X_source[val], problem.y_source[val])
+
+
+def test_source_rows_go_through_the_source_mapping(moons):
+    problem, val, models, _ = moons
+    coral = models["ot"]
+    Xv = problem.X_source[val]
+    mapped = coral.adapter_.transform(Xv, np.zeros(len(val), int))
+    assert np.array_equal(predict_rows(coral, Xv, SOURCE), coral.estimator_.predict(mapped))
+    assert representation(coral, Xv, SOURCE).shape == Xv.shape
+    assert representation(models["source_only"], Xv, SOURCE) is Xv
+
+
+def test_ensemble_validator_scores_agreement_with_the_pool():
+    good = np.eye(3)[[0, 1, 2, 0]]
+    bad = np.eye(3)[[1, 1, 1, 1]]
+    scores = EnsembleValidator().score_pool([good, good, bad, None])
+    assert scores[0] == 1.0 and scores[2] == 0.25 and np.isnan(scores[3])
+    with pytest.raises(NotApplicableError, match="ensemble"):
+        EnsembleValidator().score(None, None, None, None)
+
+
+def test_make_validator_names_them_all():
+    assert set(UNSUPERVISED_VALIDATORS) < set(VALIDATORS)
+    with pytest.raises(InvalidParameterError, match="Known validators"):
+        make_validator("accuracy_on_target")
+    with pytest.raises(InvalidParameterError, match="Bad parameters"):
+        make_validator("snd", bandwidth=3)
+
+
+def test_search_picks_the_adapted_method_and_refits_it():
+    problem = make_rotated_moons(n_samples=300, angle=35, random_state=0)
+    search = DomainAwareSearchCV(
+        {"source_only": {}, "coral": {"regularization": [1.0, 10.0]}},
+        scoring=["im", "iwcv", "ensv", "oracle"],
+        refit="im",
+        cv=2,
+        random_state=0,
+    ).fit(problem)
+    results = search.cv_results_
+    assert results["method"] == ["source_only", "coral", "coral"]
+    assert search.best_method_ == "coral"
+    assert set(results) >= {"mean_iwcv", "std_im", "rank_ensv", "mean_oracle", "error"}
+    X, y = problem.evaluation_split()
+    assert search.score(X, y) > make_method("source_only").fit(problem).score(X, y)
+    assert search.results_table(1)[0]["method"] == "coral"
+    assert np.isfinite(results["mean_ensv"]).all()
+
+
+def test_search_takes_estimators_and_deep_free_grids():
+    problem = make_rotated_moons(n_samples=150, angle=30, random_state=0)
+    from transferkit.alignment import CORAL
+
+    candidate = AdaptedClassifier(CORAL(), LogisticRegression())
+    search = DomainAwareSearchCV(
+        [(candidate, {"adapter__regularization": [0.1, 1.0]}), "source_only"],
+        scoring="snd",
+        cv=None,
+    ).fit(problem)
+    assert search.cv_results_["method"] == ["AdaptedClassifier", "AdaptedClassifier", "source_only"]
+    assert search.predict(problem.X_target).shape == (problem.n_target,)
+
+
+def test_search_records_failures_and_refuses_bad_settings():
+    problem = make_shifted_blobs(covariate_shift=1.0, n_samples=200, random_state=0)
+    search = DomainAwareSearchCV(
+        {"coral": {"regularization": [-1.0, 1.0]}}, scoring="im", cv=None
+    ).fit(problem)
+    assert search.cv_results_["error"][0].startswith("fit failed")
+    assert search.best_params_ == {"regularization": 1.0}
+    with pytest.raises(InvalidParameterError, match="held-out source rows"):
+        DomainAwareSearchCV({"coral": {}}, scoring="iwcv", cv=None).fit(problem)
+    with pytest.raises(InvalidParameterError, match="refit"):
+        DomainAwareSearchCV({"coral": {}}, scoring="im", refit="dev", cv=2).fit(problem)
+    with pytest.raises(NotApplicableError, match="Every candidate failed"):
+        DomainAwareSearchCV({"coral": {"regularization": [-1.0]}}, cv=None).fit(problem)
+    with pytest.raises(InvalidParameterError, match="Unknown method"):
+        DomainAwareSearchCV({"no_such": {}}, cv=None).fit(problem)
+
+
+def test_same_seed_same_search():
+    problem = make_shifted_blobs(covariate_shift=1.0, n_samples=200, random_state=0)
+    search = DomainAwareSearchCV(
+        {"sa": {"n_components": [1, 2]}}, scoring=["dev", "reverse"], cv=2, random_state=3
+    )
+    a = clone(search).fit(problem).cv_results_
+    b = clone(search).fit(problem).cv_results_
+    assert a["mean_dev"] == b["mean_dev"] and a["mean_reverse"] == b["mean_reverse"]
+
+
+def test_gridsearchcv_over_registered_methods_with_source_folds():
+    problem = make_rotated_moons(n_samples=300, angle=35, random_state=0)
+    X, y, domain = problem.stacked()
+    grid = GridSearchCV(
+        RegisteredMethod(random_state=0),
+        [{"method": ["source_only"]}, {"method": ["coral"], "params": [{"regularization": 1.0}]}],
+        scoring={"iwcv": make_validator("iwcv"), "im": make_validator("im")},
+        refit="im",
+        cv=SourceFolds(2, random_state=0),
+    )
+    grid.fit(X, y, groups=domain, domain=domain)
+    assert grid.best_params_["method"] == "coral"
+    assert len(grid.cv_results_["mean_test_im"]) == 2
+
+
+def test_default_candidates_fit_the_data():
+    candidates = dict(default_candidates(["sa", "coral"], n_features=15))
+    assert candidates["sa"][0] == {}  # the method's own defaults come first
+    assert all(c < 15 for c in candidates["sa"][1]["n_components"])
+    names = [m for m, _ in default_candidates(sparse=False)]
+    assert "msda" not in names and "source_only" in names
+    assert "msda" in [m for m, _ in default_candidates(sparse=True)]
