@@ -94,3 +94,13 @@ def test_msda_then_shallow_dann_is_registered_and_predicts():
     model.fit(problem)
     assert model.predict(problem.X_test).shape == (120,)
     assert model.transform(problem.X_test).shape == (120, 50)
+
+
+def test_minibatch_variant_learns_and_handles_sparse_rows():
+    dense = nuisance_problem()
+    sparse = nuisance_problem(sparse=True)
+    params = {"epochs": 5, "batch_size": 16, "learning_rate": 0.01, "random_state": 0}
+    a = ShallowDANN(**params).fit(dense)
+    b = ShallowDANN(**params).fit(sparse)
+    assert np.allclose(a.predict_proba(dense.X_test), b.predict_proba(sparse.X_test))
+    assert np.mean(a.predict(dense.X_source) == dense.y_source) > 0.85

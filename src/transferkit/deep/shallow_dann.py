@@ -81,6 +81,11 @@ class ShallowDANN(ClassifierMixin, BaseEstimator):
         Early stopping on a source validation split (``validation_fraction``); None: no stopping.
     validation_fraction : float, default 0.1
     random_state : int or None
+    batch_size : int, default 1
+        1 is Algorithm 1 exactly (one source and one target sample per step). Larger values
+        take the *summed* gradients of ``batch_size`` source and as many random target samples in
+        one vectorised step (so ``learning_rate`` keeps its per-sample meaning): much faster on
+        dense, high-dimensional inputs such as mSDA features.
     """
 
     def __init__(
@@ -92,6 +97,7 @@ class ShallowDANN(ClassifierMixin, BaseEstimator):
         patience: int | None = 3,
         validation_fraction: float = 0.1,
         random_state: int | None = None,
+        batch_size: int = 1,
     ):
         self.hidden_size = hidden_size
         self.adaptation = adaptation
@@ -100,6 +106,7 @@ class ShallowDANN(ClassifierMixin, BaseEstimator):
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.random_state = random_state
+        self.batch_size = batch_size
 
     def _check_params(self) -> None:
         if self.hidden_size < 1:
@@ -139,40 +146,45 @@ class ShallowDANN(ClassifierMixin, BaseEstimator):
         best, best_params, bad = -np.inf, None, 0
         self.history_: list[dict[str, float]] = []
         for epoch in range(self.epochs):
-            for i in rng.permutation(training):
-                cols, x = source.row(i)
-                hidden = _sigmoid(b + W[:, cols] @ x)
-                scores = c + V @ hidden
-                scores -= scores.max()
-                proba = np.exp(scores)
-                proba /= proba.sum()
-                delta_c = proba.copy()
-                delta_c[labels[i]] -= 1.0  # -(e(y) - G_y)
-                delta_V = np.outer(delta_c, hidden)
-                delta_b = (V.T @ delta_c) * hidden * (1.0 - hidden)
-                if lam:
-                    # domain regressor on the source sample (domain label 1)
-                    g_source = _sigmoid(d + u @ hidden)
-                    delta_d = lam * (1.0 - g_source)
-                    delta_u = lam * (1.0 - g_source) * hidden
-                    tmp_source = lam * (1.0 - g_source) * u * hidden * (1.0 - hidden)
-                    # ... and on a random target sample (domain label 0)
-                    j = int(rng.integers(target.n))
-                    cols_t, x_t = target.row(j)
-                    hidden_t = _sigmoid(b + W[:, cols_t] @ x_t)
-                    g_target = _sigmoid(d + u @ hidden_t)
-                    delta_d -= lam * g_target
-                    delta_u -= lam * g_target * hidden_t
-                    tmp_target = -lam * g_target * u * hidden_t * (1.0 - hidden_t)
-                    W[:, cols_t] -= mu * np.outer(tmp_target, x_t)
-                    b -= mu * tmp_target
-                    delta_b = delta_b + tmp_source
-                    u += mu * delta_u
-                    d += mu * delta_d
-                W[:, cols] -= mu * np.outer(delta_b, x)
-                b -= mu * delta_b
-                V -= mu * delta_V
-                c -= mu * delta_c
+            if self.batch_size > 1:
+                W, b, V, c, u, d = self._minibatch_epoch(
+                    rng, training, labels, X_source, problem.X_target, (W, b, V, c, u, d)
+                )
+            else:
+                for i in rng.permutation(training):
+                    cols, x = source.row(i)
+                    hidden = _sigmoid(b + W[:, cols] @ x)
+                    scores = c + V @ hidden
+                    scores -= scores.max()
+                    proba = np.exp(scores)
+                    proba /= proba.sum()
+                    delta_c = proba.copy()
+                    delta_c[labels[i]] -= 1.0  # -(e(y) - G_y)
+                    delta_V = np.outer(delta_c, hidden)
+                    delta_b = (V.T @ delta_c) * hidden * (1.0 - hidden)
+                    if lam:
+                        # domain regressor on the source sample (domain label 1)
+                        g_source = _sigmoid(d + u @ hidden)
+                        delta_d = lam * (1.0 - g_source)
+                        delta_u = lam * (1.0 - g_source) * hidden
+                        tmp_source = lam * (1.0 - g_source) * u * hidden * (1.0 - hidden)
+                        # ... and on a random target sample (domain label 0)
+                        j = int(rng.integers(target.n))
+                        cols_t, x_t = target.row(j)
+                        hidden_t = _sigmoid(b + W[:, cols_t] @ x_t)
+                        g_target = _sigmoid(d + u @ hidden_t)
+                        delta_d -= lam * g_target
+                        delta_u -= lam * g_target * hidden_t
+                        tmp_target = -lam * g_target * u * hidden_t * (1.0 - hidden_t)
+                        W[:, cols_t] -= mu * np.outer(tmp_target, x_t)
+                        b -= mu * tmp_target
+                        delta_b = delta_b + tmp_source
+                        u += mu * delta_u
+                        d += mu * delta_d
+                    W[:, cols] -= mu * np.outer(delta_b, x)
+                    b -= mu * delta_b
+                    V -= mu * delta_V
+                    c -= mu * delta_c
             self.W_, self.b_, self.V_, self.c_, self.u_, self.d_ = W, b, V, c, u, d
             logs: dict[str, float] = {"epoch": float(epoch)}
             if len(validation):
@@ -195,6 +207,53 @@ class ShallowDANN(ClassifierMixin, BaseEstimator):
             self.W_, self.b_, self.V_, self.c_, self.u_, self.d_ = best_params
         self.n_features_in_ = n_features
         return self
+
+    def _minibatch_epoch(
+        self,
+        rng: np.random.Generator,
+        training: np.ndarray,
+        labels: np.ndarray,
+        X_source: DataMatrix,
+        X_target: DataMatrix,
+        params: tuple[Any, ...],
+    ) -> tuple[Any, ...]:
+        """One epoch of Algorithm 1 with the updates of ``batch_size`` sample pairs summed."""
+        W, b, V, c, u, d = params
+        lam, mu = self.adaptation, self.learning_rate
+        n_target = X_target.shape[0]
+        order = rng.permutation(training)
+        for start in range(0, len(order), self.batch_size):
+            index = order[start : start + self.batch_size]
+            xs = _take(X_source, index)
+            hidden = _sigmoid(_matmul(xs, W.T) + b)  # (B, D)
+            scores = hidden @ V.T + c
+            scores -= scores.max(axis=1, keepdims=True)
+            proba = np.exp(scores)
+            proba /= proba.sum(axis=1, keepdims=True)
+            delta_c = proba
+            delta_c[np.arange(len(index)), labels[index]] -= 1.0
+            delta_V = delta_c.T @ hidden
+            delta_b = (delta_c @ V) * hidden * (1.0 - hidden)
+            if lam:
+                g_source = _sigmoid(d + hidden @ u)  # (B,)
+                delta_d = lam * np.sum(1.0 - g_source)
+                delta_u = lam * (1.0 - g_source) @ hidden
+                delta_b = delta_b + lam * (1.0 - g_source)[:, None] * u * hidden * (1.0 - hidden)
+                xt = _take(X_target, rng.integers(n_target, size=len(index)))
+                hidden_t = _sigmoid(_matmul(xt, W.T) + b)
+                g_target = _sigmoid(d + hidden_t @ u)
+                delta_d -= lam * np.sum(g_target)
+                delta_u -= lam * g_target @ hidden_t
+                tmp_target = -lam * g_target[:, None] * u * hidden_t * (1.0 - hidden_t)
+                W -= mu * _rmatmul(tmp_target.T, xt)
+                b -= mu * tmp_target.sum(axis=0)
+                u = u + mu * delta_u
+                d = d + mu * delta_d
+            W -= mu * _rmatmul(delta_b.T, xs)
+            b -= mu * delta_b.sum(axis=0)
+            V -= mu * delta_V
+            c -= mu * delta_c.sum(axis=0)
+        return W, b, V, c, u, d
 
     def _hidden(self, X: DataMatrix) -> np.ndarray:
         if sp.issparse(X):
@@ -232,6 +291,18 @@ class ShallowDANN(ClassifierMixin, BaseEstimator):
 
 def _take(X: DataMatrix, index: np.ndarray) -> DataMatrix:
     return X[index]
+
+
+def _matmul(X: DataMatrix, M: np.ndarray) -> np.ndarray:
+    """``X @ M`` for dense or sparse ``X``, as a dense array."""
+    return np.asarray(X @ M) if sp.issparse(X) else np.asarray(X, dtype=np.float64) @ M
+
+
+def _rmatmul(M: np.ndarray, X: DataMatrix) -> np.ndarray:
+    """``M @ X`` for dense or sparse ``X``, as a dense array."""
+    if sp.issparse(X):
+        return np.asarray((sp.csr_matrix(X).T @ M.T).T)
+    return M @ np.asarray(X, dtype=np.float64)
 
 
 def reverse_validation_score(
