@@ -1,0 +1,153 @@
+"""`transferkit diagnose` and `transferkit select` on built-in pairs and on users' files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from transferkit.cli_diagnose import commands, diagnose_command, select_command
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def test_diagnose_a_builtin_pair_writes_table_html_and_json(runner, tmp_path):
+    html, out = tmp_path / "report.html", tmp_path / "d.json"
+    result = runner.invoke(
+        diagnose_command,
+        [
+            "--dataset",
+            "blobs",
+            "--pair",
+            "source:target",
+            "--option",
+            "label_shift=0.6",
+            "--reveal",
+            "10",
+            "--permutations",
+            "50",
+            "--html",
+            str(html),
+            "--json",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "P(Y) differs (label shift)" in result.output and "Recommendation" in result.output
+    assert html.read_text().count("<img") == 4
+    data = json.loads(out.read_text())
+    assert data["summary"]["n_target_labeled"] == 30  # 10 per class, 3 classes
+    assert data["flags"]["label_shift"] is True
+
+
+def test_diagnose_files_of_different_widths_reports_scenario_one(runner, tmp_path):
+    rng = np.random.default_rng(0)
+    source = tmp_path / "s.csv"
+    target = tmp_path / "t.csv"
+    source.write_text(
+        "a,b,label\n"
+        + "\n".join(f"{x:.3f},{z:.3f},{i % 2}" for i, (x, z) in enumerate(rng.normal(size=(60, 2))))
+    )
+    target.write_text(
+        "a,b,c\n" + "\n".join(",".join(f"{v:.3f}" for v in row) for row in rng.normal(size=(50, 3)))
+    )
+    result = runner.invoke(
+        diagnose_command,
+        ["--source", str(source), "--target", str(target), "--json", "-", "--permutations", "50"],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["flags"]["feature_space"] is True
+    assert data["details"]["feature_space"]["names_only_target"] == ["c"]
+    assert data["flags"]["covariate_shift"] is False  # a and b are compared, and do not differ
+
+
+def test_diagnose_svmlight_files(runner, tmp_path):
+    from sklearn.datasets import dump_svmlight_file
+
+    rng = np.random.default_rng(0)
+    Xs = rng.poisson(0.3, size=(80, 20)).astype(float)
+    Xt = rng.poisson(0.3, size=(70, 20)).astype(float)
+    dump_svmlight_file(Xs, np.arange(80) % 2, str(tmp_path / "s.svmlight"))
+    dump_svmlight_file(Xt, np.arange(70) % 2, str(tmp_path / "t.svmlight"))
+    result = runner.invoke(
+        diagnose_command,
+        [
+            "--source",
+            str(tmp_path / "s.svmlight"),
+            "--target",
+            str(tmp_path / "t.svmlight"),
+            "--permutations",
+            "50",
+            "--json",
+            "-",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["summary"]["sparse"] is True and data["summary"]["n_features_source"] == 20
+    assert data["flags"]["covariate_shift"] is False
+
+
+def test_diagnose_errors_are_one_line(runner, tmp_path):
+    result = runner.invoke(diagnose_command, ["--dataset", "blobs"])
+    assert result.exit_code == 2 and "needs --pair SOURCE:TARGET" in result.output
+    result = runner.invoke(diagnose_command, [])
+    assert result.exit_code == 2 and "Say which data" in result.output
+    result = runner.invoke(
+        diagnose_command, ["--dataset", "blobs", "--pair", "source:target", "--option", "oops"]
+    )
+    assert result.exit_code == 2 and "KEY=VALUE" in result.output
+    result = runner.invoke(
+        diagnose_command, ["--source", str(tmp_path / "none.csv"), "--target", "x.csv"]
+    )
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_select_ranks_candidates_and_evaluates_the_pick(runner, tmp_path):
+    out = tmp_path / "ranking.json"
+    result = runner.invoke(
+        select_command,
+        [
+            "--dataset",
+            "moons",
+            "--pair",
+            "source:rotated",
+            "--methods",
+            "source_only,coral",
+            "--validator",
+            "im,snd",
+            "--cv",
+            "2",
+            "--evaluate",
+            "--json",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Pick: " in result.output and "Target accuracy of the pick" in result.output
+    data = json.loads(out.read_text())
+    assert len(data["ranking"]) == 4  # source_only + coral defaults and two grid points
+    assert data["pick"]["method"] in {"source_only", "coral"}
+    assert 0.5 < data["evaluation"]["pick_accuracy"] <= data["evaluation"]["oracle_accuracy"]
+
+
+def test_select_refuses_unknown_validators_and_methods(runner):
+    result = runner.invoke(
+        select_command, ["--dataset", "moons", "--pair", "source:rotated", "--validator", "magic"]
+    )
+    assert result.exit_code == 2 and "Unknown validator" in result.output
+    result = runner.invoke(
+        select_command, ["--dataset", "moons", "--pair", "source:rotated", "--methods", "nope"]
+    )
+    assert result.exit_code == 2 and "Unknown method" in result.output
+
+
+def test_the_group_holds_both_commands(runner):
+    result = runner.invoke(commands, ["--help"])
+    assert "diagnose" in result.output and "select" in result.output
