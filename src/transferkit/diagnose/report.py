@@ -131,7 +131,8 @@ def recommend(diagnosis: Diagnosis) -> list[Recommendation]:
         marginal = details.get("marginal", {})
         ess = float(marginal.get("importance_ess", 0.0))
         auc = float(marginal.get("domain_classifier", {}).get("auc", 1.0))
-        overlap = ess >= 0.2 and auc < 0.9
+        unmeasured = bool(marginal.get("domain_classifier_below_chance"))
+        overlap = ess >= 0.2 and auc < 0.9 and not unmeasured
         reweight = Recommendation(
             "importance re-weighting",
             _registered(FAMILY_METHODS["reweighting"]),
@@ -152,9 +153,14 @@ def recommend(diagnosis: Diagnosis) -> list[Recommendation]:
             "representation alignment",
             _registered(align_methods) + _registered(FAMILY_METHODS["deep"]),
             (
-                f"The domains barely overlap (AUC {auc:.2f}, effective sample size of importance "
-                f"weights {ess:.0%}): weights would rest on a few samples, so map both domains "
-                "into a space where they match (CORAL, SA, TCA, JDA, OT; mSDA for sparse text)."
+                "The overlap of the domains could not be measured (the domain classifier scores "
+                "below chance, as when each domain is standardised on its own): aligning "
+                "representations (CORAL, SA, TCA, JDA, OT) does not rely on density ratios."
+                if unmeasured
+                else f"The domains barely overlap (AUC {auc:.2f}, effective sample size of "
+                f"importance weights {ess:.0%}): weights would rest on a few samples, so map both "
+                "domains into a space where they match (CORAL, SA, TCA, JDA, OT; mSDA for sparse "
+                "text)."
                 if not overlap
                 else "Aligning the representations is the alternative when re-weighting is not "
                 "enough (e.g. the shift also moves the decision boundary's region)."

@@ -768,6 +768,9 @@ def diagnose(
         "drift": drift.to_dict(k=15),
         "p_value_raw": raw["p_value"],
         "importance_ess": _importance_ess(dc),
+        # Cross-validated scores far below chance: held-out rows look like the *other* domain,
+        # the signature of domains standardised separately (each centred on its own mean).
+        "domain_classifier_below_chance": bool(dc.auc_ci[1] < 0.5),
     }
     plots["domain_scores"] = (dc.scores, dc.domain)
     plots["drift_top"] = drift.top(15)
@@ -862,6 +865,13 @@ def diagnose(
             f"No evidence that P(X) differs (AUC {dc.auc:.2f}, combined "
             f"p={_fmt_p(raw['p_value'])})."
         )
+    if details["marginal"]["domain_classifier_below_chance"]:
+        summary_cov += (
+            f" The domain classifier scores below chance (AUC {dc.auc:.2f}), which happens when "
+            "each domain was standardised on its own: its AUC, PAD and importance weights are not "
+            "meaningful here; the verdict rests on the MMD and per-feature tests."
+        )
+        raw_evidence[0].note = "below chance: domains standardised separately?"
     verdicts["covariate_shift"] = Verdict(
         "covariate_shift", "marginal", flagged_cov, summary_cov, p_cov, raw_evidence
     )
