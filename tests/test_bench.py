@@ -464,3 +464,35 @@ def test_pca_entry_projects_every_domain_without_labels(tmp_path):
         for label in ("moons30", "moons60")
     )
     assert projected is not None and plain is not None and projected != plain
+
+
+class _Warns(SourceOnly):
+    def fit(self, problem):
+        import warnings
+
+        warnings.warn("solver did not converge", RuntimeWarning, stacklevel=1)
+        return super().fit(problem)
+
+
+def test_warnings_of_a_cell_are_stored_and_summarised(tmp_path, monkeypatch):
+    spec = registry.MethodSpec("warns", "test", lambda estimator, rs: _Warns(estimator), "")
+    monkeypatch.setitem(registry._METHODS, "warns", spec)
+    path = _suite_file(tmp_path, MOONS_SUITE.replace('"target_oracle"', '"warns"'))
+    table = run_suite(path, db=tmp_path / "r.sqlite", seeds=[0])
+    rows = {r["method"]: r for r in table.rows if r["dataset_label"] == "moons30"}
+    assert rows["warns"]["warnings"] == "RuntimeWarning: solver did not converge"
+    assert rows["warns"]["status"] == "ok" and rows["source_only"]["warnings"] is None
+    assert "| warns |" in table.timing_markdown() and table.timing_rows()[1]["n_warned"] == 2
+    assert "Warnings:\n- warns (2 cells): RuntimeWarning: solver did not converge" in (
+        format_markdown(table)
+    )
+
+
+def test_an_older_database_gains_the_new_columns(tmp_path):
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE cells (id INTEGER PRIMARY KEY, suite TEXT)")
+    ResultStore(path).close()
+    with sqlite3.connect(path) as connection:
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(cells)")}
+    assert "warnings" in columns

@@ -158,7 +158,7 @@ class _Progress:
         if not self.enabled:
             return
         if self.bar is None:
-            from tqdm.auto import tqdm
+            from tqdm import tqdm
 
             self.bar = tqdm(
                 total=total, desc=self.description, unit="cell", file=sys.stderr, leave=False

@@ -21,6 +21,7 @@ import socket
 import sys
 import time
 import tracemalloc
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from datetime import UTC, datetime
@@ -165,7 +166,8 @@ def execute_cell(cell: Cell, memory: bool = True) -> dict[str, Any]:
         "n_source": problem.n_source,
         "n_target": problem.n_target,
     }
-    fit_seconds = predict_seconds = peak = None
+    peak = None
+    row.update(fit_seconds=None, predict_seconds=None, warnings=None)
     try:
         # built before tracing starts: the first lookup imports every method family
         method = make_method(
@@ -183,21 +185,11 @@ def execute_cell(cell: Cell, memory: bool = True) -> dict[str, Any]:
             tracemalloc.start()
         elif memory:
             tracemalloc.reset_peak()
+        caught: list[warnings.WarningMessage] = []
         try:
-            X_eval, y_eval = problem.evaluation_split()
-            start = time.perf_counter()
-            if hasattr(method, "score_problem"):
-                accuracy = float(method.score_problem(problem))
-                fit_seconds = time.perf_counter() - start
-                predict_seconds = 0.0
-            else:
-                method.fit(problem)
-                fit_seconds = time.perf_counter() - start
-                start = time.perf_counter()
-                predicted = method.predict(X_eval)
-                predict_seconds = time.perf_counter() - start
-                accuracy = float((_as_array(predicted) == _as_array(y_eval)).mean())
-            row.update(status="ok", accuracy=accuracy, error=None, n_eval=len(y_eval))
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                _fit_and_score(method, problem, row)
         except Exception as error:  # a method's failure is a result, recorded with its message
             _record_error(row, cell, error)
         finally:
@@ -205,9 +197,10 @@ def execute_cell(cell: Cell, memory: bool = True) -> dict[str, Any]:
                 peak = tracemalloc.get_traced_memory()[1]
             if tracing:
                 tracemalloc.stop()
+        row["warnings"] = _summarise_warnings(caught)
+        if row["warnings"]:
+            logger.debug("cell %s warned: %s", cell.describe(), row["warnings"])
     row.update(
-        fit_seconds=fit_seconds,
-        predict_seconds=predict_seconds,
         peak_memory_mb=None if peak is None else peak / 2**20,
         max_rss_mb=_max_rss_mb(),
         versions=_versions_now(),
@@ -215,6 +208,38 @@ def execute_cell(cell: Cell, memory: bool = True) -> dict[str, Any]:
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     return row
+
+
+def _fit_and_score(method: Any, problem: Any, row: dict[str, Any]) -> None:
+    """Fit, predict and score one method on one problem; timings and accuracy go into ``row``."""
+    X_eval, y_eval = problem.evaluation_split()
+    start = time.perf_counter()
+    if hasattr(method, "score_problem"):
+        accuracy = float(method.score_problem(problem))
+        row["fit_seconds"] = time.perf_counter() - start
+        row["predict_seconds"] = 0.0
+    else:
+        method.fit(problem)
+        row["fit_seconds"] = time.perf_counter() - start
+        start = time.perf_counter()
+        predicted = method.predict(X_eval)
+        row["predict_seconds"] = time.perf_counter() - start
+        accuracy = float((_as_array(predicted) == _as_array(y_eval)).mean())
+    row.update(status="ok", accuracy=accuracy, error=None, n_eval=len(y_eval))
+
+
+def _summarise_warnings(caught: list[warnings.WarningMessage], limit: int = 5) -> str | None:
+    """Distinct warnings of a cell, one line each with a count (e.g. non-converged solvers)."""
+    counts: dict[str, int] = {}
+    for warning in caught:
+        text = f"{warning.category.__name__}: {str(warning.message).splitlines()[0][:200]}"
+        counts[text] = counts.get(text, 0) + 1
+    if not counts:
+        return None
+    lines = [f"{text} (x{n})" if n > 1 else text for text, n in list(counts.items())[:limit]]
+    if len(counts) > limit:
+        lines.append(f"... {len(counts) - limit} more kinds")
+    return "\n".join(lines)
 
 
 def _record_error(row: dict[str, Any], cell: Cell, error: BaseException) -> None:

@@ -50,6 +50,7 @@ VALUE_COLUMNS = (
     "n_target",
     "n_eval",
     "error",
+    "warnings",
     "versions",
     "hostname",
     "finished_at",
@@ -80,6 +81,7 @@ CREATE TABLE IF NOT EXISTS cells (
     n_target INTEGER,
     n_eval INTEGER,
     error TEXT,
+    warnings TEXT,
     versions TEXT NOT NULL,
     hostname TEXT NOT NULL,
     finished_at TEXT NOT NULL,
@@ -129,6 +131,7 @@ class ResultStore:
             self._connection.execute("PRAGMA journal_mode=WAL")
             with self._connection:
                 self._connection.executescript(_SCHEMA)
+                self._add_missing_columns()
                 self._connection.execute(
                     "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                     (SCHEMA_VERSION,),
@@ -139,6 +142,13 @@ class ResultStore:
                 "another path with --db or remove the file."
             ) from error
         self._connection.row_factory = sqlite3.Row
+
+    def _add_missing_columns(self) -> None:
+        """Databases written by an older transferkit gain the newer (nullable) columns."""
+        present = {row[1] for row in self._connection.execute("PRAGMA table_info(cells)")}
+        for column in ("warnings",):
+            if column not in present:
+                self._connection.execute(f"ALTER TABLE cells ADD COLUMN {column} TEXT")
 
     # ----------------------------------------------------------------- context manager
     def close(self) -> None:

@@ -239,6 +239,7 @@ class ResultsTable:
                     "max_rss_mb": _max(r["max_rss_mb"] for r in rows),
                     "n_ok": len(ok),
                     "n_error": len(rows) - len(ok),
+                    "n_warned": sum(1 for r in rows if r.get("warnings")),
                 }
             )
         return out
@@ -246,8 +247,19 @@ class ResultsTable:
     def timing_markdown(self) -> str:
         """Mean fit / predict seconds, peak traced memory and process max RSS per method."""
         lines = [
-            _row(["method", "fit s", "predict s", "peak MB", "max RSS MB", "cells", "errors"]),
-            _row(["---"] + ["---:"] * 6),
+            _row(
+                [
+                    "method",
+                    "fit s",
+                    "predict s",
+                    "peak MB",
+                    "max RSS MB",
+                    "cells",
+                    "errors",
+                    "warned",
+                ]
+            ),
+            _row(["---"] + ["---:"] * 7),
         ]
         for t in self.timing_rows():
             lines.append(
@@ -260,6 +272,7 @@ class ResultsTable:
                         _number(t["max_rss_mb"], 0),
                         str(t["n_ok"]),
                         str(t["n_error"]),
+                        str(t["n_warned"]),
                     ]
                 )
             )
@@ -278,6 +291,21 @@ class ResultsTable:
             lines.append(f"{method} on {where[0]}{more}: {message.splitlines()[0][:300]}")
         if len(seen) > limit:
             lines.append(f"... and {len(seen) - limit} more distinct errors.")
+        return lines
+
+    def warning_lines(self, limit: int = 3) -> list[str]:
+        """The most frequent distinct warnings (e.g. a solver that did not converge), per method."""
+        counts: dict[tuple[str, str], int] = {}
+        for row in self.rows:
+            for line in (row.get("warnings") or "").splitlines():
+                text = line.rsplit(" (x", 1)[0]
+                counts[(row["method"], text)] = counts.get((row["method"], text), 0) + 1
+        ranked = sorted(counts.items(), key=lambda item: -item[1])
+        lines = [f"{method} ({n} cells): {text}" for (method, text), n in ranked[:limit]]
+        if len(ranked) > limit:
+            lines.append(
+                f"... and {len(ranked) - limit} more; see the warnings column of the rows."
+            )
         return lines
 
     # ----------------------------------------------------------------- machine-readable
@@ -395,6 +423,10 @@ def format_markdown(table: ResultsTable, timing: bool = True, header: bool = Tru
     errors = table.error_lines()
     if errors:
         parts.append("Errors:\n" + "\n".join(f"- {e}" for e in errors))
+    if timing:
+        warned = table.warning_lines()
+        if warned:
+            parts.append("Warnings:\n" + "\n".join(f"- {w}" for w in warned))
     return "\n\n".join(parts)
 
 
