@@ -45,7 +45,7 @@ from transferkit.selection import (  # noqa: E402
 
 SUITES = {
     # dataset, load_pair options, classifier, source folds
-    "office-caltech-surf": ("office-caltech-surf", {}, "logreg", 3),
+    "office-caltech-surf": ("office-caltech-surf", {}, "logreg", 2),
     "amazon-reviews": ("amazon-reviews", {}, "logreg", 2),
     "digits": ("digits", {"n_source": 1000, "n_target": 1000, "n_test": 1000}, "logreg", 2),
 }

@@ -1008,15 +1008,15 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
 DEFAULT_GRIDS: dict[str, dict[str, list[Any]] | list[dict[str, list[Any]]]] = {
     "source_only": {},
     "coral": {"regularization": [0.1, 10.0]},
-    "sa": {"n_components": [10, 20, 40, 80]},
-    "tca": {"n_components": [20, 80], "mu": [0.1, 10.0]},
-    "jda": {"n_components": [20, 80], "regularization": [0.1, 10.0]},
+    "sa": {"n_components": [10, 40]},
+    "tca": [{"n_components": [20]}, {"mu": [10.0]}],
+    "jda": {"regularization": [0.1, 10.0]},
     "ot": [
         {"method": ["sinkhorn"], "reg_e": [0.1, 10.0]},
-        {"method": ["lpl1"], "reg_e": [1.0, 2.0], "reg_cl": [0.1, 1.0]},
+        {"method": ["lpl1"], "reg_e": [2.0], "reg_cl": [0.1, 1.0]},
     ],
     "density_ratio": {"max_weight": [5.0, 100.0]},
-    "kmm": {"B": [10.0, 100.0]},
+    "kmm": {"B": [10.0]},
     "kliep": {},
     "msda": {"noise": [0.3, 0.7]},
 }
