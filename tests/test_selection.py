@@ -239,3 +239,18 @@ def test_default_candidates_fit_the_data():
     names = [m for m, _ in default_candidates(sparse=False)]
     assert "msda" not in names and "source_only" in names
     assert "msda" in [m for m, _ in default_candidates(sparse=True)]
+
+
+def test_search_over_deep_methods_uses_their_representation():
+    pytest.importorskip("torch")
+    problem = make_rotated_moons(n_samples=100, angle=35, random_state=0)
+    search = DomainAwareSearchCV(
+        {"dann": {"trade_off": [0.1, 1.0], "epochs": [2]}, "deep_source_only": {"epochs": [2]}},
+        scoring=["dev", "im", "ensv"],
+        cv=2,
+        random_state=0,
+    ).fit(problem)
+    assert not any(search.cv_results_["error"])
+    assert np.isfinite(search.cv_results_["mean_dev"]).all()
+    model = search.best_estimator_
+    assert representation(model, problem.X_target, TARGET).shape == (100, model.hidden_dim)
