@@ -376,7 +376,9 @@ def _run_parallel(
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker)
+    pool = ProcessPoolExecutor(
+        max_workers=min(jobs, len(cells)), mp_context=context, initializer=_init_worker
+    )
     submitted = [pool.submit(execute_cell, cell, memory) for cell in cells]
     recorded: set[Future[dict[str, Any]]] = set()
     try:
