@@ -308,6 +308,8 @@ def test_parallel_jobs_give_the_same_numbers(tmp_path):
         assert parallel.stats[key].accuracies == stats.accuracies
     with pytest.raises(InvalidParameterError, match="jobs"):
         run_suite(path, db=tmp_path / "x.sqlite", jobs=0)
+    with pytest.raises(InvalidParameterError, match="threads"):
+        run_suite(path, db=tmp_path / "x.sqlite", threads=0)
 
 
 def test_exports_csv_and_json(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,9 @@ _DEMO_TEXT = (
     "mean ± std over seeds. source_only trains on the labelled source and ignores the shift: it "
     "is the floor an adaptation method has to beat. target_oracle trains on the target's own "
     "labels, which a real user does not have: it is the ceiling. A method earns its place by "
-    "closing part of the gap between the two; rerun with `transferkit bench demo --jobs 2`, "
-    "or see `transferkit bench --help` for the real benchmarks."
+    "closing part of the gap between the two. See `transferkit bench --help` for the real "
+    "benchmarks (office-caltech-surf, amazon-reviews, digits) and `transferkit results` for what "
+    "is stored."
 )
 
 
@@ -197,6 +199,7 @@ def _run(
     pairs: str | None = None,
     seeds: list[int] | None = None,
     jobs: int = 1,
+    threads: int = 1,
     retry_errors: bool = False,
     quiet: bool = False,
     files: tuple[str, str, str | None] | None = None,
@@ -212,6 +215,7 @@ def _run(
             pairs=_split(pairs),
             seeds=seeds,
             jobs=jobs,
+            threads=threads,
             progress=progress,
             retry_errors=retry_errors,
             files=files,
@@ -219,6 +223,14 @@ def _run(
     finally:
         progress.close()
 
+
+_threads_option = click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="BLAS/torch threads per cell (the same whatever --jobs, so numbers never depend on it).",
+)
 
 _db_option = click.option(
     "--db",
@@ -243,6 +255,7 @@ _db_option = click.option(
     show_default=True,
     help="Worker processes.",
 )
+@_threads_option
 @_db_option
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @click.option(
@@ -274,6 +287,7 @@ def bench(
     pairs: str | None,
     seeds: list[int] | None,
     jobs: int,
+    threads: int,
     db: str | None,
     as_json: bool,
     csv_path: str | None,
@@ -303,6 +317,7 @@ def bench(
         pairs=pairs,
         seeds=seeds,
         jobs=jobs,
+        threads=threads,
         retry_errors=retry_errors,
         quiet=quiet,
         files=files,
@@ -400,9 +415,9 @@ def results_export(
     "--jobs",
     "-j",
     type=click.IntRange(min=1),
-    default=1,
+    default=min(2, os.cpu_count() or 1),
     show_default=True,
-    help="Worker processes.",
+    help="Worker processes (default: 2 where there are two cores).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def demo(db: str | None, jobs: int, quiet: bool) -> None:

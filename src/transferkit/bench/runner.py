@@ -22,8 +22,9 @@ import sys
 import time
 import tracemalloc
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache, lru_cache
 from pathlib import Path
@@ -253,19 +254,41 @@ def _as_array(values: Any) -> Any:
     return np.asarray(values).ravel()
 
 
-def _init_worker() -> None:
-    """One thread per worker process: ``jobs`` processes share the cores."""
+def _init_worker(threads: int) -> None:
+    """Set up a worker process: ``threads`` BLAS/OpenMP/torch threads, method families imported."""
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[variable] = "1"
-    try:
-        from threadpoolctl import threadpool_limits
+        os.environ[variable] = str(threads)
+    from threadpoolctl import threadpool_limits
 
-        threadpool_limits(limits=1)
-    except ImportError:  # pragma: no cover - a dependency, but harmless without it
-        pass
+    threadpool_limits(limits=threads)
     from transferkit.registry import available_methods
 
     available_methods()  # import the method families once, before any cell is timed
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+
+
+@contextmanager
+def thread_limits(threads: int) -> Iterator[None]:
+    """Limit BLAS/OpenMP (and torch, if imported) to ``threads`` threads inside the block.
+
+    Every cell runs under the same limit whether it runs here or in a worker process, so the
+    numbers do not depend on ``jobs`` (a BLAS reduction split over more threads may round
+    differently, and iterative methods such as Sinkhorn can amplify that).
+    """
+    from threadpoolctl import threadpool_limits
+
+    torch = sys.modules.get("torch")
+    torch_threads = torch.get_num_threads() if torch is not None else None
+    with threadpool_limits(limits=threads):
+        if torch is not None:
+            torch.set_num_threads(threads)
+        try:
+            yield
+        finally:
+            if torch is not None:
+                torch.set_num_threads(torch_threads)
 
 
 # --------------------------------------------------------------------- the suite
@@ -294,6 +317,7 @@ def run_suite(
     retry_errors: bool = False,
     files: tuple[str | Path, str | Path, str | Path | None] | None = None,
     memory: bool = True,
+    threads: int = 1,
 ) -> ResultsTable:
     """Run every cell of ``suite`` not yet in the database and return the table of its cells.
 
@@ -317,6 +341,9 @@ def run_suite(
         Run the suite's methods on a user's own pair of files instead of its datasets.
     memory : bool, default True
         Measure each cell's peak Python/numpy allocation with ``tracemalloc``.
+    threads : int, default 1
+        BLAS/OpenMP/torch threads per cell, the same in this process and in workers, so that
+        ``jobs`` never changes a number. Raise it for a serial run of a few large cells.
 
     Returns
     -------
@@ -329,8 +356,9 @@ def run_suite(
     >>> table = run_suite("demo", db="results.sqlite")      # doctest: +SKIP
     >>> print(table.to_markdown())                          # doctest: +SKIP
     """
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise InvalidParameterError(f"jobs must be an integer >= 1, got {jobs!r}.")
+    for name, value in (("jobs", jobs), ("threads", threads)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidParameterError(f"{name} must be an integer >= 1, got {value!r}.")
     suite = load_suite(suite)
     if files is not None:
         suite = suite.with_files(*files)
@@ -349,9 +377,10 @@ def run_suite(
             if progress is not None:
                 progress(0, len(pending), None)
             if jobs == 1:
-                _run_serial(pending, store, progress, memory)
+                with thread_limits(threads):
+                    _run_serial(pending, store, progress, memory)
             else:
-                _run_parallel(pending, store, progress, memory, jobs)
+                _run_parallel(pending, store, progress, memory, jobs, threads)
         rows = store.rows(suite.name)
     return ResultsTable.from_rows(rows, suite, cells={c.key for c in suite.cells()})
 
@@ -372,12 +401,16 @@ def _run_parallel(
     progress: ProgressCallback | None,
     memory: bool,
     jobs: int,
+    threads: int,
 ) -> None:
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(
-        max_workers=min(jobs, len(cells)), mp_context=context, initializer=_init_worker
+        max_workers=min(jobs, len(cells)),
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(threads,),
     )
     submitted = [pool.submit(execute_cell, cell, memory) for cell in cells]
     recorded: set[Future[dict[str, Any]]] = set()
