@@ -208,7 +208,7 @@ def test_demo_finishes_and_prints_again_at_once(runner, tmp_path):
     assert result.exit_code == 0, result.output
     assert "source_only" in result.output and "target_oracle" in result.output
     assert "synthetic → uci" in result.output and "floor" in result.output
-    assert "Errors:" not in result.output and "| error |" not in result.output
+    assert "Errors (stored" not in result.output and "| error |" not in result.output
     again = _invoke(runner, "demo", "--db", db)
     assert again.output == result.output
 

@@ -422,7 +422,10 @@ def format_markdown(table: ResultsTable, timing: bool = True, header: bool = Tru
         parts.append(table.timing_markdown())
     errors = table.error_lines()
     if errors:
-        parts.append("Errors:\n" + "\n".join(f"- {e}" for e in errors))
+        parts.append(
+            "Errors (stored; `--retry-errors` runs those cells again):\n"
+            + "\n".join(f"- {e}" for e in errors)
+        )
     if timing:
         warned = table.warning_lines()
         if warned:
