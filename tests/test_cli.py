@@ -66,7 +66,8 @@ def test_help_and_version(runner):
         assert command in result.output
     result = _invoke(runner, "--version")
     assert result.exit_code == 0 and __version__ in result.output
-    for command in ("bench", "datasets", "demo", "results", "plot", "extract-features"):
+    commands = ("bench", "datasets", "demo", "results", "diagnose", "select", "plot")
+    for command in commands + ("extract-features",):
         assert _invoke(runner, command, "--help").exit_code == 0
 
 

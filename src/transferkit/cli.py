@@ -436,13 +436,20 @@ def demo(db: str | None, jobs: int, quiet: bool) -> None:
 
 
 def _attach_family_commands() -> None:
-    """Commands other modules define (figures, feature extraction) under the one `transferkit`."""
-    try:
-        from transferkit.cli_deep import extract_features, plot
-    except ImportError:  # pragma: no cover - a partial install
-        return
-    main.add_command(plot)
-    main.add_command(extract_features)
+    """Commands other modules define (diagnosis, selection, figures, feature extraction) under
+    the one `transferkit` group."""
+    import importlib
+
+    for module, names in (
+        ("transferkit.cli_diagnose", ("diagnose_command", "select_command")),
+        ("transferkit.cli_deep", ("plot", "extract_features")),
+    ):
+        try:
+            loaded = importlib.import_module(module)
+        except ImportError:  # pragma: no cover - a partial install
+            continue
+        for name in names:
+            main.add_command(getattr(loaded, name))
 
 
 _attach_family_commands()
