@@ -47,6 +47,8 @@ def main() -> None:
     parser.add_argument("--msda-layers", type=int, default=5)
     parser.add_argument("--msda-noise", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=1, help="1 = Algorithm 1 exactly")
+    parser.add_argument("--skip-plain", action="store_true", help="do not run λ = 0")
     parser.add_argument("--pairs", default="all")
     args = parser.parse_args()
     published = PUBLISHED_RAW if args.features == "raw" else PUBLISHED_MSDA
@@ -67,12 +69,13 @@ def main() -> None:
         if args.features == "msda":
             problem = msda_features(problem, args.msda_layers, args.msda_noise)
         scores = []
-        for adaptation in (0.0, args.adaptation):
+        for adaptation in (args.adaptation,) if args.skip_plain else (0.0, args.adaptation):
             model = ShallowDANN(
                 adaptation=adaptation,
                 learning_rate=args.learning_rate,
                 epochs=args.epochs,
                 random_state=args.seed,
+                batch_size=args.batch_size,
             ).fit(problem)
             scores.append(100 * float(np.mean(model.predict(problem.X_test) == problem.y_test)))
         plain_scores.append(scores[0])

@@ -23,6 +23,15 @@ from transferkit.exceptions import InvalidParameterError, MissingDependencyError
 from transferkit.problem import TransferProblem  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Other test workers share the cores: several torch threads only spin against each other."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def tiny_backbone(seed: int = 0) -> PretrainedBackbone:
     torch.manual_seed(seed)
 
@@ -49,7 +58,6 @@ def coloured_squares(n: int, seed: int, background: float):
 
 @pytest.fixture(scope="module")
 def problem():
-    torch.set_num_threads(1)
     Xs, ys = coloured_squares(120, 0, 0.3)
     Xt, yt = coloured_squares(120, 1, 0.7)
     return TransferProblem(Xs, ys, Xt, y_target=yt)

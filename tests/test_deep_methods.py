@@ -25,6 +25,15 @@ from transferkit.problem import TransferProblem  # noqa: E402
 from transferkit.registry import available_methods, make_method  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Other test workers share the cores: several torch threads only spin against each other."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def nuisance_problem(seed: int = 0, n: int = 300, d_noise: int = 10, noise: float = 3.0):
     """Two classes told apart by x0; ten nuisance features are near 0 in the source and loud in
     the target, so a source-only network keeps random weights on them that hurt on the target.
@@ -51,7 +60,6 @@ def _accuracy(model, problem):
 
 @pytest.fixture(scope="module")
 def problem():
-    torch.set_num_threads(1)
     return nuisance_problem()
 
 

@@ -16,6 +16,15 @@ from transferkit.problem import TransferProblem  # noqa: E402
 from transferkit.registry import make_method  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Other test workers share the cores: several torch threads only spin against each other."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def pivot_problem(seed=0, n=400, words=20):
     """Bag-of-words reviews: pivot words (both domains) and domain-specific words, all tied to
     the sentiment. Source reviews use source words, target reviews target words; only the pivots
@@ -39,7 +48,6 @@ def pivot_problem(seed=0, n=400, words=20):
 
 
 def test_sda_representation_transfers_where_raw_words_do_not():
-    torch.set_num_threads(1)
     problem = pivot_problem()
     raw = AdaptedClassifier(None, LogisticRegression(C=0.1)).fit(problem)
     raw_accuracy = np.mean(raw.predict(problem.X_target) == problem.y_target)

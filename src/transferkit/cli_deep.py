@@ -96,8 +96,8 @@ def _panels(
     models = {}
     scores = {}
     for name, chosen, chosen_params in (
-        (baseline, baseline, baseline_params),
-        (method, method, params),
+        (f"plain: {baseline}", baseline, baseline_params),
+        (f"adapted: {method}", method, params),
     ):
         model = _fit(chosen, chosen_params, problem, seed, quiet)
         models[name] = model
@@ -110,7 +110,7 @@ def _panels(
 def _title(problem: Any, scores: dict[str, float]) -> str:
     accuracy = ", ".join(f"{name} {100 * value:.1f}%" for name, value in scores.items())
     return f"{problem.name}: {problem.source_name} → {problem.target_name}" + (
-        f" (target accuracy: {accuracy})" if accuracy else ""
+        f"\ntarget accuracy: {accuracy}" if accuracy else ""
     )
 
 

@@ -132,7 +132,7 @@ def plot_domain_scores(
     axes[0].set_ylabel("samples")
     axes[0].legend(loc="upper center")
     if title:
-        figure.suptitle(title)
+        figure.suptitle(title, fontsize="medium")
     return _save(figure, path)
 
 
@@ -209,7 +209,7 @@ def plot_embedding(
         ax.set_yticks([])
     axes[0].legend(loc="best")
     if title:
-        figure.suptitle(title)
+        figure.suptitle(title, fontsize="medium")
     return _save(figure, path)
 
 
