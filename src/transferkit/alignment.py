@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,7 @@ from transferkit.registry import register_method
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "AdapterChain",
     "CORAL",
     "FeatureAugmentation",
     "JDA",
@@ -100,6 +102,46 @@ def _default_components(value: int | None, default: int, available: int) -> int:
 
 
 # ====================================================================== CORAL
+class _CovariancePower:
+    """``(C + lambda I)^power`` for the sample covariance ``C`` of ``X``, applied to rows.
+
+    With fewer samples than features and ``lambda > 0`` it is kept in the low-rank form
+    ``lambda^p I + V diag((s^2 + lambda)^p - lambda^p) V^T`` from the ``n x n`` Gram matrix
+    (``O(n^2 d)``, no ``d x d`` eigen-decomposition; sparse ``X`` is never densified); otherwise
+    it is the dense ``d x d`` power from ``eigh``.
+    """
+
+    def __init__(self, X: DataMatrix, regularization: float, power: float):
+        n, d = X.shape
+        self.power = power
+        self.regularization = regularization
+        self.full: np.ndarray | None = None
+        if n < d and regularization > 0:
+            mean = _mean(X)
+            product = X @ X.T
+            product = product.toarray() if sp.issparse(product) else np.asarray(product, float)
+            row_dots = np.asarray(X @ mean).ravel()
+            gram_centred = product - row_dots[:, None] - row_dots[None, :] + mean @ mean
+            eigenvalues, U = np.linalg.eigh((gram_centred + gram_centred.T) / 2)
+            keep = eigenvalues > max(float(eigenvalues[-1]), 1e-300) * 1e-10
+            eigenvalues, U = eigenvalues[keep], U[:, keep]
+            scaled = U / np.sqrt(eigenvalues)
+            self.V = np.asarray(X.T @ scaled) - np.outer(mean, scaled.sum(axis=0))
+            s2 = eigenvalues / max(n - 1, 1)
+            self.diagonal = (s2 + regularization) ** power - regularization**power
+        else:
+            self.full = _symmetric_power(covariance(X) + regularization * np.eye(d), power)
+
+    def apply(self, Y: np.ndarray) -> np.ndarray:
+        """``Y @ (C + lambda I)^power`` for dense rows ``Y``."""
+        if self.full is not None:
+            return Y @ self.full
+        return self.regularization**self.power * Y + ((Y @ self.V) * self.diagonal) @ self.V.T
+
+    def matrix(self, d: int) -> np.ndarray:
+        return self.full if self.full is not None else self.apply(np.eye(d))
+
+
 def coral_transform_matrix(
     Xs: DataMatrix, Xt: DataMatrix, regularization: float = 1.0
 ) -> np.ndarray:
@@ -110,10 +152,9 @@ def coral_transform_matrix(
     re-colour it with the target's. Covariances are computed without densifying sparse input.
     """
     check_nonnegative(regularization, "regularization", "coral")
-    d = Xs.shape[1]
-    C_source = covariance(Xs) + regularization * np.eye(d)
-    C_target = covariance(Xt) + regularization * np.eye(d)
-    return _symmetric_power(C_source, -0.5) @ _symmetric_power(C_target, 0.5)
+    whiten = _CovariancePower(Xs, regularization, -0.5)
+    recolour = _CovariancePower(Xt, regularization, 0.5)
+    return whiten.apply(recolour.matrix(Xs.shape[1])).T
 
 
 def coral_align(Xs: DataMatrix, Xt: DataMatrix, regularization: float = 1.0) -> np.ndarray:
@@ -131,9 +172,11 @@ def coral_align(Xs: DataMatrix, Xt: DataMatrix, regularization: float = 1.0) -> 
     >>> np.round(aligned.std(axis=0), 1)
     array([1. , 2.9, 0.5])
     """
-    A = coral_transform_matrix(Xs, Xt, regularization)
+    check_nonnegative(regularization, "regularization", "coral")
+    whiten = _CovariancePower(Xs, regularization, -0.5)
+    recolour = _CovariancePower(Xt, regularization, 0.5)
     Xs = densify(Xs, "coral", "the re-coloured source is dense")
-    return (Xs - Xs.mean(axis=0)) @ A + _mean(Xt)
+    return recolour.apply(whiten.apply(Xs - Xs.mean(axis=0))) + _mean(Xt)
 
 
 class CORAL(BaseAdapter):
@@ -141,7 +184,8 @@ class CORAL(BaseAdapter):
 
     Sun, Feng & Saenko (2016), "Return of frustratingly easy domain adaptation", AAAI, Eq. 1 and
     Algorithm 1: ``D_s = X_s (C_s + lambda I)^(-1/2) (C_t + lambda I)^(1/2)``. Target rows pass
-    through unchanged; source rows are re-coloured (and moved onto the target mean).
+    through unchanged; source rows are re-coloured (and moved onto the target mean). With fewer
+    samples than features the two matrix powers stay in low-rank form (see the class notes).
 
     Parameters
     ----------
@@ -172,35 +216,60 @@ class CORAL(BaseAdapter):
         check_nonnegative(self.regularization, "regularization", "CORAL")
         if problem.is_sparse:
             densify(problem.X_source[:1], "CORAL", "the re-coloured source is dense")
-        self.transform_matrix_ = coral_transform_matrix(
-            problem.X_source, problem.X_target, self.regularization
-        )
+        self.whiten_ = _CovariancePower(problem.X_source, self.regularization, -0.5)
+        self.recolour_ = _CovariancePower(problem.X_target, self.regularization, 0.5)
         self.source_mean_ = _mean(problem.X_source)
         self.target_mean_ = _mean(problem.X_target)
 
+    @property
+    def transform_matrix_(self) -> np.ndarray:
+        """The d x d map ``(C_s + lambda I)^(-1/2) (C_t + lambda I)^(1/2)``."""
+        d = len(self.source_mean_)
+        return self.whiten_.apply(self.recolour_.matrix(d)).T
+
     def _transform(self, X: DataMatrix, domain: int) -> np.ndarray:
+        X = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=float)
         if domain == SOURCE:
-            X = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=float)
-            return (X - self.source_mean_) @ self.transform_matrix_ + self.target_mean_
-        return X.toarray() if sp.issparse(X) else np.asarray(X, dtype=float)
+            return (
+                self.recolour_.apply(self.whiten_.apply(X - self.source_mean_)) + self.target_mean_
+            )
+        return X
 
 
-# ====================================================================== SA
+def _gram_axes(X: np.ndarray, mean: np.ndarray, n_components: int) -> np.ndarray | None:
+    """Principal axes from the n x n Gram matrix (n < d: ``O(n^2 d)``); None when the data span
+    fewer than ``n_components`` directions (then the covariance route completes the basis)."""
+    n = X.shape[0]
+    if n_components > n:
+        return None
+    centred = np.asarray(X, dtype=float) - mean
+    eigenvalues, eigenvectors = np.linalg.eigh(centred @ centred.T)
+    eigenvalues, eigenvectors = eigenvalues[::-1], eigenvectors[:, ::-1]
+    if eigenvalues[n_components - 1] <= max(eigenvalues[0], 1e-300) * 1e-10:
+        return None
+    return centred.T @ (eigenvectors[:, :n_components] / np.sqrt(eigenvalues[:n_components]))
+
+
 def principal_axes(
     X: DataMatrix, n_components: int, random_state: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and the ``n_components`` leading principal axes (d x k, orthonormal columns) of ``X``.
 
-    Dense input with up to 2,000 features uses ``eigh`` of the covariance; larger or sparse input
-    uses ARPACK on the implicitly centred covariance, so sparse ``X`` is never densified. Signs are
+    Dense input with fewer samples than features uses the eigenvectors of the Gram matrix; with up
+    to 2,000 features, the leading eigenvectors of the covariance; larger or sparse input uses
+    ARPACK on the implicitly centred covariance, so sparse ``X`` is never densified. Signs are
     fixed (largest entry of each axis positive) so results are deterministic.
     """
     n, d = X.shape
     mean = _mean(X)
-    if not sp.issparse(X) and d <= 2000 or n_components >= d - 1:
-        eigenvalues, eigenvectors = np.linalg.eigh(covariance(X))
-        axes = eigenvectors[:, ::-1][:, :n_components]
-    else:
+    axes = _gram_axes(X, mean, n_components) if not sp.issparse(X) and n < d else None
+    if axes is None and (not sp.issparse(X) and d <= 2000 or n_components >= d - 1):
+        # only the leading eigenpairs are computed (LAPACK ?syevr with an index range)
+        _, eigenvectors = scipy.linalg.eigh(
+            covariance(X), subset_by_index=[d - n_components, d - 1], driver="evr"
+        )
+        axes = eigenvectors[:, ::-1]
+    elif axes is None:
 
         def covariance_times(v: np.ndarray) -> np.ndarray:
             v = np.asarray(v).reshape(d, -1)
@@ -310,16 +379,28 @@ class SubspaceAlignment(BaseAdapter):
 
 # ====================================================================== TCA / JDA
 class _SpanBasis:
-    """The eigen-decomposition of ``Phi^T Phi`` that TCA/JDA solve in, computed once per fit."""
+    """The SVD of the feature map ``Phi = U S V^T`` that TCA/JDA solve in, computed once per fit.
+
+    From the ``width x width`` Gram matrix ``Phi^T Phi``, or from the ``n x n`` matrix ``Phi Phi^T``
+    when there are fewer samples than features (cost ``O(n w min(n, w))``).
+    """
 
     def __init__(self, Phi: DataMatrix):
-        self.n = Phi.shape[0]
-        self.width = Phi.shape[1]
-        s2, V = np.linalg.eigh(gram(Phi))
-        keep = s2 > max(float(s2[-1]), 1e-300) * 1e-10
-        self.s2, self.V = s2[keep], V[:, keep]
-        self.rank = len(self.s2)
-        self.ones = column_sums(Phi, np.ones(self.n)) @ self.V  # V^T Phi^T 1
+        self.n, self.width = Phi.shape
+        if self.n < self.width:
+            K = Phi @ Phi.T
+            K = K.toarray() if sp.issparse(K) else np.asarray(K, dtype=float)
+            s2, U = np.linalg.eigh((K + K.T) / 2)
+            keep = s2 > max(float(s2[-1]), 1e-300) * 1e-10
+            s2, U = s2[keep], U[:, keep]
+            V = np.asarray(Phi.T @ (U / np.sqrt(s2)))
+        else:
+            s2, V = np.linalg.eigh(gram(Phi))
+            keep = s2 > max(float(s2[-1]), 1e-300) * 1e-10
+            s2, V = s2[keep], V[:, keep]
+        self.s2, self.V = s2, V
+        self.rank = len(s2)
+        self.ones = column_sums(Phi, np.ones(self.n)) @ V  # V^T Phi^T 1
 
     def solve(
         self,
@@ -335,29 +416,52 @@ class _SpanBasis:
                 f"spans ({self.n} samples, feature map of width {self.width}); choose at most "
                 f"{self.rank}."
             )
-        n, rank, s2, ones = self.n, self.rank, self.s2, self.ones
+        n, s2, ones = self.n, self.s2, self.ones
         mmd = column_sums(Phi, mmd_vectors).reshape(self.width, -1).T @ self.V  # (V^T Phi^T e)^T
         s = np.sqrt(s2)
         if form == "dual":
-            # variables C with W = U C, U = Phi V S^-1 the left singular vectors of Phi
-            centred = np.diag(s2**2) - np.outer(s * ones, s * ones) / n
-            mmd_scaled = mmd * s
-            penalty = mmd_scaled.T @ mmd_scaled + regularization * np.eye(rank)
+            # variables C with W = U C (U = Phi V S^-1): maximise C^T S^2 U^T H U S^2 C
+            # over C^T (S^2 U^T M U S^2 + mu I) C
+            diagonal, centre = s2**2, s * ones
+            factor = (mmd * s).T
         else:
-            centred = np.diag(s2) - np.outer(ones, ones) / n
-            penalty = mmd.T @ mmd + regularization * np.eye(rank)
-        centred = (centred + centred.T) / 2
-        penalty = (penalty + penalty.T) / 2
-        # a tiny ridge keeps the penalty positive definite when regularization == 0
-        penalty += np.eye(rank) * 1e-12 * max(np.trace(penalty) / rank, 1e-300)
-        _, vectors = scipy.linalg.eigh(
-            centred, penalty, subset_by_index=[rank - n_components, rank - 1]
+            diagonal, centre = s2, ones
+            factor = mmd.T
+        vectors = _leading_generalized(
+            diagonal, centre / np.sqrt(n), factor, regularization, n_components
         )
-        vectors = vectors[:, ::-1]
         vectors /= np.linalg.norm(vectors, axis=0, keepdims=True)
         if form == "dual":
             return self.V @ (vectors * s[:, None])
         return self.V @ vectors
+
+
+def _leading_generalized(
+    diagonal: np.ndarray, centre: np.ndarray, factor: np.ndarray, ridge: float, k: int
+) -> np.ndarray:
+    """Leading ``k`` eigenvectors of ``A x = nu B x`` with ``A = diag(a) - c c^T`` and
+    ``B = F F^T + ridge I`` (the TCA/JDA pencil).
+
+    ``B^(-1/2)`` has a closed form from the thin SVD of the low-rank ``F`` (one column per MMD
+    term), so the pencil reduces to a standard symmetric eigenproblem of which only the top ``k``
+    pairs are computed; without a ridge it falls back to LAPACK's generalised solver.
+    """
+    r = len(diagonal)
+    A = np.diag(diagonal) - np.outer(centre, centre)
+    if ridge <= 1e-12 * max(float(diagonal.max()), 1e-300):
+        B = factor @ factor.T
+        B += np.eye(r) * (ridge + 1e-12 * max(np.trace(B) / r, float(diagonal.max()), 1e-300))
+        _, vectors = scipy.linalg.eigh(A, B, subset_by_index=[r - k, r - 1])
+        return vectors[:, ::-1]
+    Q, sigma, _ = np.linalg.svd(factor, full_matrices=False)
+    shrink = (sigma**2 + ridge) ** -0.5 - ridge**-0.5
+    # W = B^(-1/2) = ridge^(-1/2) I + Q diag(shrink) Q^T
+    AW = ridge**-0.5 * A + ((A @ Q) * shrink) @ Q.T
+    whitened = ridge**-0.5 * AW + Q @ (shrink[:, None] * (Q.T @ AW))
+    whitened = (whitened + whitened.T) / 2
+    _, vectors = scipy.linalg.eigh(whitened, subset_by_index=[r - k, r - 1], driver="evr")
+    vectors = vectors[:, ::-1]
+    return ridge**-0.5 * vectors + Q @ (shrink[:, None] * (Q.T @ vectors))
 
 
 def transfer_components(
@@ -928,6 +1032,66 @@ class OTMapping(BaseAdapter):
         return np.asarray(self.transport_.transform(Xs=X))
 
 
+# ====================================================================== composition
+class AdapterChain(BaseAdapter):
+    """Adapters applied one after another: each is fitted on the previous one's output.
+
+    Both domains go through every step with their own domain code, so a feature-space method
+    (e.g. :class:`JDA`) can be followed by a mapping of the source onto the target inside that
+    space (e.g. :class:`OTMapping`). Labels and the target label mask travel unchanged.
+
+    Parameters
+    ----------
+    steps : list of BaseAdapter
+        The adapters, in order (at least one).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from transferkit.problem import TransferProblem
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.arange(60) % 2
+    >>> problem = TransferProblem(rng.normal(size=(60, 4)) + y[:, None], y,
+    ...                           rng.normal(size=(50, 4)) + 1.0)
+    >>> chain = AdapterChain([JDA(n_components=3, n_iterations=2), OTMapping("sinkhorn")])
+    >>> chain.fit(problem).transform(problem.X_target).shape
+    (50, 3)
+    """
+
+    accepts_sparse = True
+
+    def __init__(self, steps: list[Any] | None = None):
+        self.steps = steps
+
+    def _fit(self, problem: TransferProblem) -> None:
+        if not self.steps or not all(isinstance(step, BaseAdapter) for step in self.steps):
+            raise InvalidParameterError(
+                f"AdapterChain: steps={self.steps!r} must be a non-empty list of adapters "
+                "(BaseAdapter instances such as JDA() or OTMapping())."
+            )
+        fitted = []
+        current = problem
+        for index, step in enumerate(self.steps):
+            step = clone(step).fit(current)
+            fitted.append(step)
+            if index < len(self.steps) - 1:
+                current = replace(
+                    current,
+                    X_source=step.transform(current.X_source, np.zeros(current.n_source, int)),
+                    X_target=step.transform(current.X_target),
+                    X_test=None,
+                    y_test=None,
+                    feature_names=None,
+                )
+        self.steps_ = fitted
+
+    def _transform(self, X: DataMatrix, domain: int) -> DataMatrix:
+        codes = np.full(X.shape[0], domain)
+        for step in self.steps_:
+            X = step.transform(X, codes)
+        return X
+
+
 # ====================================================================== registrations
 @register_method("coral", "alignment", "CORAL: re-colour the source covariance (Sun et al. 2016)")
 def _coral(estimator: Any, random_state: int | None, regularization: float = 1.0) -> Any:
@@ -966,3 +1130,43 @@ def _feature_augmentation(estimator: Any, random_state: int | None) -> Any:
 )
 def _ot(estimator: Any, random_state: int | None, **params: Any) -> Any:
     return AdaptedClassifier(OTMapping(**params), estimator)
+
+
+@register_method(
+    "jda_ot",
+    "alignment",
+    "JDA, then class-regularised OT of the source inside the JDA space (JDA + Courty et al.)",
+)
+def _jda_ot(
+    estimator: Any,
+    random_state: int | None,
+    n_components: int = 20,
+    regularization: float = 1.0,
+    n_iterations: int = 10,
+    pseudo_labels: str = "logreg",
+    reg_e: float = 0.5,
+    reg_cl: float = 1.0,
+) -> Any:
+    """JDA's embedding with its pseudo-labels, then the source mapped onto the target in it.
+
+    JDA aligns marginal and class-conditional means but leaves each source sample where the
+    projection puts it; the class-regularised transport (``lpl1``) then moves every source sample
+    onto the barycentre of target samples it is coupled with, so a nearest-neighbour classifier
+    compares target samples with target-like prototypes. ``pseudo_labels`` is "logreg" (a
+    logistic regression on the embedded source gives JDA's pseudo-labels) or "1nn" (the paper's).
+    """
+    check_choice(pseudo_labels, "pseudo_labels", "jda_ot", ("logreg", "1nn"))
+    labeler = None
+    if pseudo_labels == "logreg":
+        from sklearn.linear_model import LogisticRegression
+
+        labeler = LogisticRegression(max_iter=1000)
+    jda = JDA(
+        n_components=n_components,
+        regularization=regularization,
+        n_iterations=n_iterations,
+        pseudo_label_estimator=labeler,
+        random_state=random_state,
+    )
+    transport = OTMapping(method="lpl1", reg_e=reg_e, reg_cl=reg_cl)
+    return AdaptedClassifier(AdapterChain([jda, transport]), estimator)

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg
+import scipy.linalg.lapack
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
@@ -100,6 +101,19 @@ def _mda_map(
     Q = S_in * np.outer(q, q)
     Q[np.diag_indices(m + 1)] = np.diag(S_in) * q
     Q[np.diag_indices(m + 1)] += ridge * max(float(np.mean(np.diag(S_in)[:m])), 1e-12)
+    position = {feature: index for index, feature in enumerate(inputs)}
+    rows = [position.get(feature) for feature in outputs]
+    if None not in rows and 3 * len(outputs) > m:
+        # Every output is also an input: with Q = D_q S D_q + Delta (Delta diagonal: the dropout
+        # variance plus the ridge) and P = S[outputs] D_q, W = P Q^-1 = D_q^-1 (I - Delta Q^-1)
+        # on the output rows, so one Cholesky inverse replaces a solve with |outputs| right-hand
+        # sides (about 3x fewer flops when every feature is a pivot).
+        rows = np.asarray(rows)
+        delta = np.diag(Q) - np.diag(S_in) * q * q
+        inverse = _cholesky_inverse(Q)
+        W = -(delta[rows] / q[rows])[:, None] * inverse[rows]
+        W[np.arange(len(rows)), rows] += 1.0 / q[rows]
+        return W
     # cross scatter of outputs with the augmented inputs, times q (the expected corruption)
     P = np.empty((len(outputs), m + 1))
     P[:, :m] = S[np.ix_(outputs, inputs)]
@@ -111,6 +125,21 @@ def _mda_map(
         return scipy.linalg.cho_solve(factor, P.T, check_finite=False).T
     except np.linalg.LinAlgError:
         return scipy.linalg.solve(Q, P.T, assume_a="sym").T
+
+
+def _cholesky_inverse(Q: np.ndarray) -> np.ndarray:
+    """Inverse of a symmetric positive definite matrix through its Cholesky factor (LAPACK potri)."""
+    try:
+        factor, info = scipy.linalg.lapack.dpotrf(Q, lower=False, clean=False)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"potrf info={info}")
+        inverse, info = scipy.linalg.lapack.dpotri(factor, lower=False)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"potri info={info}")
+    except np.linalg.LinAlgError:
+        return np.linalg.inv(Q)
+    upper = np.triu(inverse)
+    return upper + np.triu(inverse, 1).T
 
 
 def msda_layer(

@@ -128,16 +128,29 @@ def kernel_matrix(
     """
     check_kernel(kernel, gamma, degree, coef0)
     gamma = resolve_gamma(kernel, gamma, X)
-    params: dict[str, Any] = {}
-    if kernel in ("rbf", "laplacian", "poly"):
-        params["gamma"] = gamma
-    if kernel == "poly":
-        params.update(degree=degree, coef0=coef0)
+    if kernel == "laplacian":
+        return np.asarray(pairwise_kernels(X, Y, metric="laplacian", gamma=gamma))
+    Y_ = X if Y is None else Y
+    product = X @ Y_.T
+    product = product.toarray() if sp.issparse(product) else np.asarray(product, dtype=float)
     if kernel == "linear":
-        product = X @ (X if Y is None else Y).T
-        return product.toarray() if sp.issparse(product) else np.asarray(product)
-    out = pairwise_kernels(X, Y, metric=kernel, **params)
-    return np.asarray(out)
+        return product
+    if kernel == "poly":
+        return (gamma * product + coef0) ** degree
+    # rbf: exp(-gamma ||x - y||^2) from the inner products, in place to spare memory
+    product *= -2.0
+    product += _squared_norms(X)[:, None]
+    product += _squared_norms(Y_)[None, :]
+    np.maximum(product, 0.0, out=product)
+    product *= -gamma
+    return np.exp(product, out=product)
+
+
+def _squared_norms(X: DataMatrix) -> np.ndarray:
+    if sp.issparse(X):
+        return np.asarray(X.multiply(X).sum(axis=1)).ravel()
+    X = np.asarray(X, dtype=float)
+    return np.einsum("ij,ij->i", X, X)
 
 
 def _vstack(A: DataMatrix, B: DataMatrix) -> DataMatrix:
