@@ -78,6 +78,8 @@ def main() -> None:
                 batch_size=args.batch_size,
             ).fit(problem)
             scores.append(100 * float(np.mean(model.predict(problem.X_test) == problem.y_test)))
+        if args.skip_plain:
+            scores.insert(0, float("nan"))
         plain_scores.append(scores[0])
         dann_scores.append(scores[1])
         print(
