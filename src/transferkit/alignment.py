@@ -385,26 +385,37 @@ class _SpanBasis:
     when there are fewer samples than features (cost ``O(n w min(n, w))``).
     """
 
-    def __init__(self, Phi: DataMatrix):
-        self.n, self.width = Phi.shape
-        if self.n < self.width:
-            K = Phi @ Phi.T
+    def __init__(self, Psi: DataMatrix, right: np.ndarray | None = None):
+        # the feature map is Phi = Psi @ right (right None: Phi = Psi); with Nyström, Psi is the
+        # n x m kernel against the landmarks and right the m x r normalisation, so Phi is never
+        # formed: Phi^T Phi = right^T (Psi^T Psi) right
+        self.right = right
+        self.n = Psi.shape[0]
+        self.width = Psi.shape[1] if right is None else right.shape[1]
+        if right is None and self.n < self.width:
+            K = Psi @ Psi.T
             K = K.toarray() if sp.issparse(K) else np.asarray(K, dtype=float)
             s2, U = np.linalg.eigh((K + K.T) / 2)
             keep = s2 > max(float(s2[-1]), 1e-300) * 1e-10
             s2, U = s2[keep], U[:, keep]
-            V = np.asarray(Phi.T @ (U / np.sqrt(s2)))
+            V = np.asarray(Psi.T @ (U / np.sqrt(s2)))
         else:
-            s2, V = np.linalg.eigh(gram(Phi))
+            G = gram(Psi) if right is None else right.T @ gram(Psi) @ right
+            s2, V = np.linalg.eigh((G + G.T) / 2)
             keep = s2 > max(float(s2[-1]), 1e-300) * 1e-10
             s2, V = s2[keep], V[:, keep]
         self.s2, self.V = s2, V
         self.rank = len(s2)
-        self.ones = column_sums(Phi, np.ones(self.n)) @ V  # V^T Phi^T 1
+        self.ones = self._phi_sums(Psi, np.ones(self.n)) @ V  # V^T Phi^T 1
+
+    def _phi_sums(self, Psi: DataMatrix, weights: np.ndarray) -> np.ndarray:
+        """``Phi^T weights``."""
+        sums = column_sums(Psi, weights)
+        return sums if self.right is None else self.right.T @ sums
 
     def solve(
         self,
-        Phi: DataMatrix,
+        Psi: DataMatrix,
         mmd_vectors: np.ndarray,
         n_components: int,
         regularization: float,
@@ -417,7 +428,7 @@ class _SpanBasis:
                 f"{self.rank}."
             )
         n, s2, ones = self.n, self.s2, self.ones
-        mmd = column_sums(Phi, mmd_vectors).reshape(self.width, -1).T @ self.V  # (V^T Phi^T e)^T
+        mmd = self._phi_sums(Psi, mmd_vectors).reshape(self.width, -1).T @ self.V  # (V^T Phi^T e)^T
         s = np.sqrt(s2)
         if form == "dual":
             # variables C with W = U C (U = Phi V S^-1): maximise C^T S^2 U^T H U S^2 C
@@ -431,9 +442,9 @@ class _SpanBasis:
             diagonal, centre / np.sqrt(n), factor, regularization, n_components
         )
         vectors /= np.linalg.norm(vectors, axis=0, keepdims=True)
-        if form == "dual":
-            return self.V @ (vectors * s[:, None])
-        return self.V @ vectors
+        projection = self.V @ (vectors * s[:, None]) if form == "dual" else self.V @ vectors
+        # a projection of Psi (the caller's matrix) rather than of Phi
+        return projection if self.right is None else self.right @ projection
 
 
 def _leading_generalized(
@@ -544,7 +555,7 @@ class _KernelAdapter(BaseAdapter):
         ).fit(X)
 
     def _transform(self, X: DataMatrix, domain: int) -> np.ndarray:
-        Z = np.asarray(self.feature_map_.transform(X) @ self.projection_)
+        Z = np.asarray(self.feature_map_.raw_transform(X) @ self.projection_)
         return _row_normalize(Z) if getattr(self, "normalize_embedding_", False) else Z
 
 
@@ -655,11 +666,11 @@ class TCA(_KernelAdapter):
             check_positive_int(self.n_components, "n_components", "TCA")
         X = _stack(problem.X_source, problem.X_target)
         self.feature_map_ = self._feature_map(X, "TCA")
-        Phi = self.feature_map_.transform(X)
-        n_components = _default_components(self.n_components, 30, min(Phi.shape))
-        self.projection_ = transfer_components(
-            Phi, _mmd_vectors(problem.n_source, problem.n_target), n_components, mu, "dual"
-        )
+        Psi = self.feature_map_.raw_transform(X)
+        basis = _SpanBasis(Psi, self.feature_map_.right_factor_)
+        n_components = _default_components(self.n_components, 30, basis.rank)
+        mmd = _mmd_vectors(problem.n_source, problem.n_target)
+        self.projection_ = basis.solve(Psi, mmd, n_components, mu, "dual")
         self.n_components_ = n_components
 
 
@@ -782,8 +793,9 @@ class JDA(_KernelAdapter):
         X = _stack(problem.X_source, problem.X_target)
         X = self._normalize_input(X)
         self.feature_map_ = self._feature_map(X, "JDA")
-        Phi = self.feature_map_.transform(X)
-        n_components = _default_components(self.n_components, 100, min(Phi.shape))
+        Psi = self.feature_map_.raw_transform(X)
+        basis = _SpanBasis(Psi, self.feature_map_.right_factor_)
+        n_components = _default_components(self.n_components, 100, basis.rank)
         form = "primal" if self.approximation_ == "linear" else "dual"
         self.normalize_embedding_ = False
         X_stacked, y_stacked, domain = problem.stacked()
@@ -796,14 +808,13 @@ class JDA(_KernelAdapter):
             else self.pseudo_label_estimator
         )
         pseudo = None
-        basis = _SpanBasis(Phi)
         self.n_iterations_ = 0
         for _ in range(n_iterations):
             E = _mmd_vectors(ns, nt, y_source, pseudo)
             # scale M to unit Frobenius norm so lambda does not depend on the sample sizes
             E = E / np.sqrt(np.linalg.norm(E.T @ E))
-            self.projection_ = basis.solve(Phi, E, n_components, regularization, form)
-            Z = np.asarray(Phi @ self.projection_)
+            self.projection_ = basis.solve(Psi, E, n_components, regularization, form)
+            Z = np.asarray(Psi @ self.projection_)
             if self.normalize:
                 Z = _row_normalize(Z)
             train = np.concatenate([np.arange(ns), ns + np.flatnonzero(visible)])

@@ -287,6 +287,26 @@ class KernelFeatureMap:
     def fit_transform(self, X: DataMatrix) -> np.ndarray | DataMatrix:
         return self.fit(X).transform(X)
 
+    @property
+    def right_factor_(self) -> np.ndarray | None:
+        """``N`` with ``phi(X) = raw_transform(X) @ N`` (None: the identity)."""
+        return (
+            getattr(self, "normalization_", None) if self.form_ in ("exact", "nystroem") else None
+        )
+
+    def raw_transform(self, X: DataMatrix) -> np.ndarray | DataMatrix:
+        """``Psi(X)`` with ``phi(X) = Psi(X) @ right_factor_``: the kernel against the landmarks
+        for Nyström (so callers can fold ``N`` into a small matrix instead of multiplying an
+        ``n x m`` block by it), ``phi(X)`` itself for the other forms."""
+        if self.right_factor_ is None:
+            return self.transform(X)
+        n = X.shape[0]
+        out = np.empty((n, self.landmarks_.shape[0]))
+        for start in range(0, n, _CHUNK_ROWS):
+            block = self._kernel(X[start : start + _CHUNK_ROWS], self.landmarks_)
+            out[start : start + block.shape[0]] = block
+        return out
+
 
 def gram(Phi: DataMatrix) -> np.ndarray:
     """``Phi.T @ Phi`` as a dense symmetric array (sparse input allowed)."""
