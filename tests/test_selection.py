@@ -254,3 +254,17 @@ def test_search_over_deep_methods_uses_their_representation():
     assert np.isfinite(search.cv_results_["mean_dev"]).all()
     model = search.best_estimator_
     assert representation(model, problem.X_target, TARGET).shape == (100, model.hidden_dim)
+
+
+def test_validators_on_sparse_data():
+    import scipy.sparse as sp
+
+    from transferkit.diagnose.calibration import make_planted_problem
+
+    problem = make_planted_problem("none", family="sparse", n_source=200, n_target=200).problem
+    assert sp.issparse(problem.X_source)
+    search = DomainAwareSearchCV(
+        {"source_only": {}, "density_ratio": {}}, scoring=["iwcv", "dev", "reverse", "ensv"], cv=2
+    ).fit(problem)
+    assert not any(search.cv_results_["error"])
+    assert np.isfinite(search.cv_results_["mean_iwcv"]).all()

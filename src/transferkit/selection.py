@@ -174,7 +174,7 @@ def _fingerprint(*arrays: Any) -> str:
                 digest.update(np.ascontiguousarray(part).tobytes())
         else:
             digest.update(np.ascontiguousarray(np.asarray(X)).tobytes())
-        digest.update(str(getattr(X, "shape", len(X))).encode())
+        digest.update(str(X.shape if hasattr(X, "shape") else (len(X),)).encode())
     return digest.hexdigest()
 
 
