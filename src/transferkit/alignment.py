@@ -752,6 +752,9 @@ class JDA(_KernelAdapter):
     ((80, 2), (80,))
     """
 
+    #: Components used when ``n_components`` is None (capped by the rank of the data).
+    _default_n_components = 100
+
     def __init__(
         self,
         n_components: int | None = None,
@@ -795,7 +798,9 @@ class JDA(_KernelAdapter):
         self.feature_map_ = self._feature_map(X, "JDA")
         Psi = self.feature_map_.raw_transform(X)
         basis = _SpanBasis(Psi, self.feature_map_.right_factor_)
-        n_components = _default_components(self.n_components, 100, basis.rank)
+        n_components = _default_components(
+            self.n_components, self._default_n_components, basis.rank
+        )
         form = "primal" if self.approximation_ == "linear" else "dual"
         self.normalize_embedding_ = False
         X_stacked, y_stacked, domain = problem.stacked()
@@ -1143,6 +1148,12 @@ def _ot(estimator: Any, random_state: int | None, **params: Any) -> Any:
     return AdaptedClassifier(OTMapping(**params), estimator)
 
 
+class _CompactJDA(JDA):
+    """JDA whose default subspace is 20-dimensional (the setting of ``jda_ot``)."""
+
+    _default_n_components = 20
+
+
 @register_method(
     "jda_ot",
     "alignment",
@@ -1151,7 +1162,7 @@ def _ot(estimator: Any, random_state: int | None, **params: Any) -> Any:
 def _jda_ot(
     estimator: Any,
     random_state: int | None,
-    n_components: int = 20,
+    n_components: int | None = None,
     regularization: float = 1.0,
     n_iterations: int = 10,
     pseudo_labels: str = "logreg",
@@ -1172,7 +1183,7 @@ def _jda_ot(
         from sklearn.linear_model import LogisticRegression
 
         labeler = LogisticRegression(max_iter=1000)
-    jda = JDA(
+    jda = _CompactJDA(
         n_components=n_components,
         regularization=regularization,
         n_iterations=n_iterations,
