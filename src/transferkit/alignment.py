@@ -422,11 +422,7 @@ class _SpanBasis:
         form: str,
     ) -> np.ndarray:
         if n_components > self.rank:
-            raise InvalidParameterError(
-                f"n_components={n_components} is more than the {self.rank} dimensions the data "
-                f"spans ({self.n} samples, feature map of width {self.width}); choose at most "
-                f"{self.rank}."
-            )
+            _too_many_components(n_components, self.rank, self.n, self.width)
         n, s2, ones = self.n, self.s2, self.ones
         mmd = self._phi_sums(Psi, mmd_vectors).reshape(self.width, -1).T @ self.V  # (V^T Phi^T e)^T
         s = np.sqrt(s2)
@@ -438,41 +434,92 @@ class _SpanBasis:
         else:
             diagonal, centre = s2, ones
             factor = mmd.T
-        vectors = _leading_generalized(
-            diagonal, centre / np.sqrt(n), factor, regularization, n_components
-        )
+        A = np.diag(diagonal) - np.outer(centre, centre) / n
+        vectors, _ = _leading_generalized(A, factor, regularization, n_components)
         vectors /= np.linalg.norm(vectors, axis=0, keepdims=True)
         projection = self.V @ (vectors * s[:, None]) if form == "dual" else self.V @ vectors
         # a projection of Psi (the caller's matrix) rather than of Phi
         return projection if self.right is None else self.right @ projection
 
 
-def _leading_generalized(
-    diagonal: np.ndarray, centre: np.ndarray, factor: np.ndarray, ridge: float, k: int
-) -> np.ndarray:
-    """Leading ``k`` eigenvectors of ``A x = nu B x`` with ``A = diag(a) - c c^T`` and
-    ``B = F F^T + ridge I`` (the TCA/JDA pencil).
+def _leading_generalized(A: np.ndarray, factor: np.ndarray, ridge: float, k: int) -> np.ndarray:
+    """Leading ``k`` eigenvectors of ``A x = nu B x`` with ``B = F F^T + ridge I`` (the TCA/JDA
+    pencil), ``A`` symmetric.
 
     ``B^(-1/2)`` has a closed form from the thin SVD of the low-rank ``F`` (one column per MMD
     term), so the pencil reduces to a standard symmetric eigenproblem of which only the top ``k``
     pairs are computed; without a ridge it falls back to LAPACK's generalised solver.
+    Returns the eigenvectors (columns) and their eigenvalues, largest first.
     """
-    r = len(diagonal)
-    A = np.diag(diagonal) - np.outer(centre, centre)
-    if ridge <= 1e-12 * max(float(diagonal.max()), 1e-300):
+    r = A.shape[0]
+    scale = max(float(np.abs(np.diag(A)).max()), 1e-300)
+    if ridge <= 1e-12 * scale:
         B = factor @ factor.T
-        B += np.eye(r) * (ridge + 1e-12 * max(np.trace(B) / r, float(diagonal.max()), 1e-300))
-        _, vectors = scipy.linalg.eigh(A, B, subset_by_index=[r - k, r - 1])
-        return vectors[:, ::-1]
+        B += np.eye(r) * (ridge + 1e-12 * max(np.trace(B) / r, scale))
+        values, vectors = scipy.linalg.eigh(A, B, subset_by_index=[r - k, r - 1])
+        return vectors[:, ::-1], values[::-1]
     Q, sigma, _ = np.linalg.svd(factor, full_matrices=False)
     shrink = (sigma**2 + ridge) ** -0.5 - ridge**-0.5
     # W = B^(-1/2) = ridge^(-1/2) I + Q diag(shrink) Q^T
     AW = ridge**-0.5 * A + ((A @ Q) * shrink) @ Q.T
     whitened = ridge**-0.5 * AW + Q @ (shrink[:, None] * (Q.T @ AW))
     whitened = (whitened + whitened.T) / 2
-    _, vectors = scipy.linalg.eigh(whitened, subset_by_index=[r - k, r - 1], driver="evr")
+    values, vectors = scipy.linalg.eigh(whitened, subset_by_index=[r - k, r - 1], driver="evr")
     vectors = vectors[:, ::-1]
-    return ridge**-0.5 * vectors + Q @ (shrink[:, None] * (Q.T @ vectors))
+    return ridge**-0.5 * vectors + Q @ (shrink[:, None] * (Q.T @ vectors)), values[::-1]
+
+
+class _SampleSpaceSolver:
+    """The dual (TCA, kernel JDA) problem solved directly in the n-dimensional sample space.
+
+    Used when there are fewer samples than feature-map columns: with ``K = Psi Psi^T`` the pencil
+    is ``(K H K, K M K + mu I)``, and since ``K M K`` has rank ``|MMD terms|`` the whitening is
+    closed-form, so one partial symmetric eigen-decomposition of an ``n x n`` matrix solves it
+    (the span route would first need a full one). ``K H K`` is computed once per fit.
+    """
+
+    def __init__(self, Psi: DataMatrix):
+        K = Psi @ Psi.T
+        K = K.toarray() if sp.issparse(K) else np.asarray(K, dtype=float)
+        self.K = (K + K.T) / 2
+        self.n = K.shape[0]
+        self.width = Psi.shape[1]
+        self.rank = min(self.n, self.width)  # an upper bound; solve() checks the real one
+        row_sums = self.K.sum(axis=1)
+        self.KHK = self.K @ self.K - np.outer(row_sums, row_sums) / self.n
+
+    def solve(
+        self,
+        Psi: DataMatrix,
+        mmd_vectors: np.ndarray,
+        n_components: int,
+        regularization: float,
+        form: str,
+    ) -> np.ndarray:
+        if n_components > self.n:
+            _too_many_components(n_components, self.n, self.n, self.width)
+        vectors, values = _leading_generalized(
+            self.KHK, self.K @ mmd_vectors.reshape(self.n, -1), regularization, n_components
+        )
+        if values[-1] <= max(float(values[0]), 1e-300) * 1e-10:
+            rank = int(np.linalg.matrix_rank(self.K))
+            _too_many_components(n_components, rank, self.n, self.width)
+        vectors /= np.linalg.norm(vectors, axis=0, keepdims=True)
+        return np.asarray(Psi.T @ vectors)
+
+
+def _too_many_components(n_components: int, rank: int, n: int, width: int) -> None:
+    raise InvalidParameterError(
+        f"n_components={n_components} is more than the {rank} dimensions the data spans "
+        f"({n} samples, feature map of width {width}); choose at most {rank}."
+    )
+
+
+def _solver(Psi: DataMatrix, right: np.ndarray | None, form: str) -> Any:
+    """The cheaper exact route: the sample space for the dual form with n < width, else the span."""
+    if form == "dual" and right is None and Psi.shape[0] < Psi.shape[1]:
+        return _SampleSpaceSolver(Psi)
+    return _SpanBasis(Psi, right)
 
 
 def transfer_components(
@@ -498,7 +545,7 @@ def transfer_components(
     are scaled to unit norm (the paper's "m leading eigenvectors").
     """
     check_choice(form, "form", "transfer_components", ("dual", "primal"))
-    return _SpanBasis(Phi).solve(Phi, mmd_vectors, n_components, regularization, form)
+    return _solver(Phi, None, form).solve(Phi, mmd_vectors, n_components, regularization, form)
 
 
 def _mmd_vectors(
@@ -667,7 +714,7 @@ class TCA(_KernelAdapter):
         X = _stack(problem.X_source, problem.X_target)
         self.feature_map_ = self._feature_map(X, "TCA")
         Psi = self.feature_map_.raw_transform(X)
-        basis = _SpanBasis(Psi, self.feature_map_.right_factor_)
+        basis = _solver(Psi, self.feature_map_.right_factor_, "dual")
         n_components = _default_components(self.n_components, 30, basis.rank)
         mmd = _mmd_vectors(problem.n_source, problem.n_target)
         self.projection_ = basis.solve(Psi, mmd, n_components, mu, "dual")
@@ -797,11 +844,11 @@ class JDA(_KernelAdapter):
         X = self._normalize_input(X)
         self.feature_map_ = self._feature_map(X, "JDA")
         Psi = self.feature_map_.raw_transform(X)
-        basis = _SpanBasis(Psi, self.feature_map_.right_factor_)
+        form = "primal" if self.approximation_ == "linear" else "dual"
+        basis = _solver(Psi, self.feature_map_.right_factor_, form)
         n_components = _default_components(
             self.n_components, self._default_n_components, basis.rank
         )
-        form = "primal" if self.approximation_ == "linear" else "dual"
         self.normalize_embedding_ = False
         X_stacked, y_stacked, domain = problem.stacked()
         ns, nt = problem.n_source, problem.n_target
