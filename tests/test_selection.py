@@ -268,3 +268,13 @@ def test_validators_on_sparse_data():
     ).fit(problem)
     assert not any(search.cv_results_["error"])
     assert np.isfinite(search.cv_results_["mean_iwcv"]).all()
+
+
+def test_auto_cv_holds_out_source_rows_only_when_a_validator_needs_them():
+    problem = make_rotated_moons(n_samples=120, angle=35, random_state=0)
+    target_only = DomainAwareSearchCV({"coral": {}}).fit(problem)  # EnsV, the default
+    assert target_only.n_splits_ == 1 and "mean_ensv" in target_only.cv_results_
+    with_source = DomainAwareSearchCV({"coral": {}}, scoring=["ensv", "iwcv"]).fit(problem)
+    assert with_source.n_splits_ == 3
+    with pytest.raises(InvalidParameterError, match="'auto'"):
+        DomainAwareSearchCV({"coral": {}}, cv=1).fit(problem)

@@ -251,12 +251,17 @@ def diagnose_command(
 @click.option(
     "--validator",
     "validators",
-    default="im",
+    default="ensv",
     show_default=True,
-    help="Validator(s), comma-separated; the first picks: iwcv, dev, reverse, entropy, im, snd, "
-    "ensv, source_accuracy.",
+    help="Validator(s), comma-separated; the first picks: ensv, iwcv, dev, reverse, entropy, im, "
+    "snd, source_accuracy.",
 )
-@click.option("--cv", default="3", show_default=True, help="Source folds, or a held-out share.")
+@click.option(
+    "--cv",
+    default="auto",
+    show_default=True,
+    help="Source folds, a held-out share, 'none', or 'auto' (none for target-only validators).",
+)
 @click.option(
     "--classifier", default="logreg", show_default=True, help="Classifier behind methods."
 )
@@ -304,7 +309,21 @@ def select_command(
 
     problem = _load(dataset, pair, options, source_file, target_file, reveal, seed, allow_raw=False)
     names = [v.strip() for v in validators.split(",") if v.strip()]
-    cv_value: Any = float(cv) if "." in cv else (None if cv.lower() == "none" else int(cv))
+    lowered = cv.strip().lower()
+    try:
+        cv_value: Any = (
+            lowered
+            if lowered == "auto"
+            else None
+            if lowered == "none"
+            else float(lowered)
+            if "." in lowered
+            else int(lowered)
+        )
+    except ValueError as error:
+        raise InvalidParameterError(
+            f"--cv takes 'auto', 'none', a number of folds or a share; got {cv!r}."
+        ) from error
     method_list = [m.strip() for m in methods.split(",")] if methods else None
     candidates = default_candidates(method_list, problem.n_features, problem.is_sparse)
     total = sum(1 for _ in _count(candidates))
@@ -327,7 +346,9 @@ def select_command(
         ).fit(problem)
     rows = search.results_table()
     click.echo(f"Selection on {problem.name}: {problem.source_name} -> {problem.target_name}")
-    click.echo(f"{len(rows)} candidates, validator(s) {', '.join(names)}; cv={cv_value}\n")
+    click.echo(
+        f"{len(rows)} candidates, validator(s) {', '.join(names)}; cv={search.n_splits_} split(s)\n"
+    )
     header = f"{'rank':>4}  {'method':<16} {'params':<40} " + " ".join(f"{n:>9}" for n in names)
     click.echo(header)
     click.echo("-" * len(header))

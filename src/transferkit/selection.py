@@ -710,13 +710,15 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
         of names, of ``(name or estimator, grid)`` pairs; a grid is a dict of lists or a list of
         such dicts (as in ``GridSearchCV``). Parameters of an estimator candidate are set with
         ``set_params``.
-    scoring : str, validator, or list / dict of them, default "im"
-        Validators (see :data:`VALIDATORS`); a list scores with all of them.
+    scoring : str, validator, or list / dict of them, default "ensv"
+        Validators (see :data:`VALIDATORS`); a list scores with all of them. EnsV is the default
+        because it came closest to the oracle's pick on average in ``docs/benchmarks.md``.
     refit : bool or str, default True
         Which validator picks the best candidate (True: the first); False keeps only the scores.
-    cv : int, float or None, default 3
+    cv : "auto", int, float or None, default "auto"
         Source folds (int >= 2), the held-out share of one stratified split (float), or None to
-        train on the whole source (target-only validators: entropy, im, snd).
+        train on the whole source (target-only validators: entropy, im, snd, ensv). ``auto``: None
+        when every validator is target-only, else 3 folds.
     classifier : str, dict or estimator, default "logreg"
         The classifier behind each registered method (see ``transferkit.registry``).
     error_score : float, default nan
@@ -746,9 +748,9 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
     def __init__(
         self,
         candidates: Any,
-        scoring: Any = "im",
+        scoring: Any = "ensv",
         refit: bool | str = True,
-        cv: int | float | None = 3,
+        cv: int | float | str | None = "auto",
         classifier: Any = "logreg",
         error_score: float = np.nan,
         n_jobs: int | None = None,
@@ -778,26 +780,34 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
             out[getattr(validator, "name", None) or getattr(v, "__name__", "score")] = validator
         return out
 
-    def _splits(self, problem: TransferProblem) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _cv(self, validators: dict[str, Any]) -> int | float | None:
+        if self.cv != "auto":
+            return self.cv
+        needs = any(getattr(v, "needs_source_validation", True) for v in validators.values())
+        return 3 if needs else None
+
+    def _splits(
+        self, problem: TransferProblem, cv: int | float | None
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
         n = problem.n_source
         codes = problem.encode_labels(problem.y_source)
-        if self.cv is None:
+        if cv is None:
             return [(np.arange(n), np.arange(0))]
-        if isinstance(self.cv, float):
-            if not 0 < self.cv < 1:
-                raise InvalidParameterError(f"cv as a fraction must be in (0, 1); got {self.cv}.")
+        if isinstance(cv, float):
+            if not 0 < cv < 1:
+                raise InvalidParameterError(f"cv as a fraction must be in (0, 1); got {cv}.")
             stratify = codes if np.bincount(codes).min() >= 2 else None
             train, val = train_test_split(
-                np.arange(n), test_size=self.cv, random_state=self.random_state, stratify=stratify
+                np.arange(n), test_size=cv, random_state=self.random_state, stratify=stratify
             )
             return [(np.sort(train), np.sort(val))]
-        if int(self.cv) < 2:
+        if not isinstance(cv, int | np.integer) or int(cv) < 2:
             raise InvalidParameterError(
-                f"cv must be an int >= 2, a fraction, or None; got {self.cv!r}."
+                f"cv must be 'auto', an int >= 2, a fraction, or None; got {cv!r}."
             )
         smallest = int(np.bincount(codes).min())
         folds = StratifiedKFold(
-            max(2, min(int(self.cv), smallest)), shuffle=True, random_state=self.random_state
+            max(2, min(int(cv), smallest)), shuffle=True, random_state=self.random_state
         )
         return [(np.sort(a), np.sort(b)) for a, b in folds.split(np.zeros(n), codes)]
 
@@ -892,7 +902,8 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None, domain: Any = None) -> DomainAwareSearchCV:
         problem = as_problem(X, y, domain)
         validators = self._validators()
-        if self.cv is None:
+        cv = self._cv(validators)
+        if cv is None:
             needing = [
                 n for n, v in validators.items() if getattr(v, "needs_source_validation", False)
             ]
@@ -913,7 +924,7 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
 
         for name in {m for m, _ in configs if isinstance(m, str)}:
             method_spec(name)  # unknown names fail now, not once per candidate
-        splits = self._splits(problem)
+        splits = self._splits(problem, cv)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=UserWarning)
             if self.n_jobs not in (None, 1):
