@@ -20,6 +20,7 @@ FAMILY_MODULES: tuple[str, ...] = (
     "transferkit.alignment",
     "transferkit.invariant",
     "transferkit.reweighting",
+    "transferkit.label_shift",
     "transferkit.deep.methods",
 )
 
