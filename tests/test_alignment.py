@@ -171,6 +171,17 @@ def test_transfer_components_equals_the_papers_eigenproblem():
     np.testing.assert_allclose(np.abs(np.vstack([Zs, Zt])), np.abs(expected), rtol=1e-6, atol=1e-8)
 
 
+def test_sample_space_route_equals_the_papers_eigenproblem_when_n_is_below_d():
+    rng = np.random.default_rng(3)
+    Xs, Xt = rng.normal(size=(20, 50)), rng.normal(0.5, size=(15, 50))
+    X = np.concatenate([Xs, Xt])
+    expected = naive_tca(X, 20, 3, mu=1.0)
+    Zs, Zt = tca_components(Xs, Xt, 3, mu=1.0)
+    np.testing.assert_allclose(np.abs(np.vstack([Zs, Zt])), np.abs(expected), rtol=1e-6, atol=1e-8)
+    with pytest.raises(InvalidParameterError, match="more than the 35 dimensions"):
+        tca_components(Xs, Xt, 36)
+
+
 def test_tca_rbf_exact_and_full_nystroem_agree_and_seeds_repeat():
     problem = mean_shift_problem(n=60)
     exact = TCA(n_components=3, kernel="rbf", gamma=0.1, approximation="exact").fit(problem)
@@ -354,7 +365,28 @@ def test_estimators_clone_and_take_stacked_input(adapter):
     np.testing.assert_allclose(stacked, from_problem, atol=1e-8)
 
 
-@pytest.mark.parametrize("name", ["coral", "sa", "tca", "jda", "ot"])
+def test_adapter_chain_rejects_empty_steps_and_composes():
+    from transferkit.alignment import AdapterChain
+
+    with pytest.raises(InvalidParameterError, match="non-empty list of adapters"):
+        AdapterChain([]).fit(mean_shift_problem(n=30))
+    problem = mean_shift_problem(n=60)
+    chain = AdapterChain([SubspaceAlignment(2), CORAL()]).fit(problem)
+    sa = SubspaceAlignment(2).fit(problem)
+    expected = CORAL().fit(
+        TransferProblem(
+            sa.transform(problem.X_source, np.zeros(60)),
+            problem.y_source,
+            sa.transform(problem.X_target),
+        )
+    )
+    np.testing.assert_allclose(
+        chain.transform(problem.X_source, np.zeros(60)),
+        expected.transform(sa.transform(problem.X_source, np.zeros(60)), np.zeros(60)),
+    )
+
+
+@pytest.mark.parametrize("name", ["coral", "sa", "tca", "jda", "jda_ot", "ot"])
 def test_registered_methods_run_with_defaults(name):
     problem = mean_shift_problem(n=60)
     model = make_method(name, random_state=0).fit(problem)
