@@ -39,6 +39,7 @@ from transferkit.kernels import (
     column_sums,
     densify,
     gram,
+    warn_densify,
 )
 from transferkit.problem import SOURCE, DataMatrix, TransferProblem
 from transferkit.registry import register_method
@@ -215,7 +216,7 @@ class CORAL(BaseAdapter):
     def _fit(self, problem: TransferProblem) -> None:
         check_nonnegative(self.regularization, "regularization", "CORAL")
         if problem.is_sparse:
-            densify(problem.X_source[:1], "CORAL", "the re-coloured source is dense")
+            warn_densify(problem.X_source, "CORAL", "the re-coloured source is dense")
         self.whiten_ = _CovariancePower(problem.X_source, self.regularization, -0.5)
         self.recolour_ = _CovariancePower(problem.X_target, self.regularization, 0.5)
         self.source_mean_ = _mean(problem.X_source)

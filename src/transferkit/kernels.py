@@ -349,15 +349,20 @@ def check_choice(value: Any, name: str, method: str, choices: tuple[Any, ...]) -
     return value
 
 
+def warn_densify(X: DataMatrix, method: str, why: str) -> None:
+    """Warn that ``method`` turns the sparse ``X`` into dense data (and how much that takes)."""
+    import warnings
+
+    message = (
+        f"{method} converts the sparse {X.shape[0]}x{X.shape[1]} input to a dense array "
+        f"({why}); this takes {X.shape[0] * X.shape[1] * 8 / 1e6:.0f} MB."
+    )
+    warnings.warn(message, UserWarning, stacklevel=4)
+
+
 def densify(X: DataMatrix, method: str, why: str) -> np.ndarray:
     """``X`` as a dense float array; sparse input is converted with a warning saying why."""
     if sp.issparse(X):
-        import warnings
-
-        message = (
-            f"{method} converts the sparse {X.shape[0]}x{X.shape[1]} input to a dense array "
-            f"({why}); this takes {X.shape[0] * X.shape[1] * 8 / 1e6:.0f} MB."
-        )
-        warnings.warn(message, UserWarning, stacklevel=3)
+        warn_densify(X, method, why)
         return X.toarray().astype(float, copy=False)
     return np.asarray(X, dtype=float)
