@@ -195,6 +195,12 @@ def summarize(runs: list[dict], validators: list[str]) -> dict:
     return out
 
 
+def _cell(means: dict, column: str) -> str:
+    if column == "oracle":
+        return f"{means[column]:.1f}"
+    return f"{means[column]:.1f} ({means[column] - means['oracle']:+.1f})"
+
+
 def markdown(runs: list[dict], validators: list[str]) -> str:
     summary = summarize(runs, validators)
     lines = []
@@ -205,16 +211,21 @@ def markdown(runs: list[dict], validators: list[str]) -> str:
     )
     lines.append("| suite | pairs | " + " | ".join(columns) + " |")
     lines.append("|" + " --- |" * (len(columns) + 2))
+    suite_means = []
     for suite, data in summary.items():
         rows = data["pairs"]
-        oracle = np.mean([r["oracle"] for r in rows])
-        cells = []
-        for c in columns:
-            value = np.nanmean([r[c] for r in rows])
-            cells.append(
-                f"{value:.1f}" if c == "oracle" else f"{value:.1f} ({value - oracle:+.1f})"
-            )
-        lines.append(f"| {suite} | {len(rows)} | " + " | ".join(cells) + " |")
+        means = {c: float(np.nanmean([r[c] for r in rows])) for c in columns}
+        suite_means.append(means)
+        lines.append(
+            f"| {suite} | {len(rows)} | " + " | ".join(_cell(means, c) for c in columns) + " |"
+        )
+    if len(suite_means) > 1:
+        means = {c: float(np.mean([m[c] for m in suite_means])) for c in columns}
+        lines.append(
+            f"| mean of the suites | {sum(len(d['pairs']) for d in summary.values())} | "
+            + " | ".join(_cell(means, c) for c in columns)
+            + " |"
+        )
     lines.append("")
     lines.append(
         "Within each method (hyper-parameters only): mean over pairs and methods of the "
@@ -223,10 +234,20 @@ def markdown(runs: list[dict], validators: list[str]) -> str:
     columns = ["oracle", *validators]
     lines.append("| suite | (pair, method) cells | " + " | ".join(columns) + " |")
     lines.append("|" + " --- |" * (len(columns) + 2))
+    within_means = []
     for suite, data in summary.items():
         cells = data["within"]
-        values = [f"{np.nanmean([c[v] - c['defaults'] for c in cells]):+.1f}" for v in columns]
+        gains = {v: float(np.nanmean([c[v] - c["defaults"] for c in cells])) for v in columns}
+        within_means.append(gains)
+        values = [f"{gains[v]:+.1f}" for v in columns]
         lines.append(f"| {suite} | {len(cells)} | " + " | ".join(values) + " |")
+    if len(within_means) > 1:
+        values = [f"{np.mean([g[v] for g in within_means]):+.1f}" for v in columns]
+        lines.append(
+            f"| mean of the suites | {sum(len(d['within']) for d in summary.values())} | "
+            + " | ".join(values)
+            + " |"
+        )
     best = {}
     for suite, data in summary.items():
         rows = data["pairs"]
