@@ -27,7 +27,7 @@ from sklearn.base import clone
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.utils import check_random_state
 
-from transferkit.base import AdaptedClassifier, BaseAdapter
+from transferkit.base import AdaptedClassifier, BaseAdapter, stack_rows
 from transferkit.exceptions import InvalidParameterError, NotApplicableError
 from transferkit.kernels import (
     KernelFeatureMap,
@@ -67,10 +67,6 @@ __all__ = [
 
 
 # ====================================================================== shared helpers
-def _stack(A: DataMatrix, B: DataMatrix) -> DataMatrix:
-    if sp.issparse(A) or sp.issparse(B):
-        return sp.vstack([sp.csr_matrix(A), sp.csr_matrix(B)]).tocsr()
-    return np.concatenate([np.asarray(A, dtype=float), np.asarray(B, dtype=float)])
 
 
 def _mean(X: DataMatrix) -> np.ndarray:
@@ -658,7 +654,7 @@ def tca_components(
     """
     n_components = check_positive_int(n_components, "n_components", "tca")
     mu = check_nonnegative(mu, "mu", "tca")
-    X = _stack(Xs, Xt)
+    X = stack_rows(Xs, Xt)
     form = "linear" if kernel == "linear" else "exact"
     feature_map = KernelFeatureMap(kernel, gamma, approximation=form).fit(X)
     Phi = feature_map.transform(X)
@@ -743,7 +739,7 @@ class TCA(_KernelAdapter):
         check_choice(self.scaling, "scaling", "TCA", ("unit", "whiten"))
         if self.n_components is not None:
             check_positive_int(self.n_components, "n_components", "TCA")
-        X = _stack(problem.X_source, problem.X_target)
+        X = stack_rows(problem.X_source, problem.X_target)
         self.feature_map_ = self._feature_map(X, "TCA")
         Psi = self.feature_map_.raw_transform(X)
         basis = _solver(Psi, self.feature_map_.right_factor_, "dual")
@@ -872,7 +868,7 @@ class JDA(_KernelAdapter):
         if not isinstance(self.normalize, bool | np.bool_):
             raise InvalidParameterError(f"JDA: normalize={self.normalize!r} must be True or False.")
         self.normalize_input_ = bool(self.normalize)
-        X = _stack(problem.X_source, problem.X_target)
+        X = stack_rows(problem.X_source, problem.X_target)
         X = self._normalize_input(X)
         self.feature_map_ = self._feature_map(X, "JDA")
         Psi = self.feature_map_.raw_transform(X)

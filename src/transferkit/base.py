@@ -114,7 +114,9 @@ def _reassemble(parts: dict[int, tuple[np.ndarray, DataMatrix]], n: int) -> Data
         order = np.concatenate([index for index, _ in blocks])
         stacked = sp.vstack([block for _, block in blocks]).tocsr()
         return stacked[np.argsort(order)]
-    out = np.empty((n,) + np.asarray(first).shape[1:], dtype=np.result_type(*[b for _, b in blocks]))
+    out = np.empty(
+        (n,) + np.asarray(first).shape[1:], dtype=np.result_type(*[b for _, b in blocks])
+    )
     for index, block in blocks:
         out[index] = block
     return out
@@ -171,7 +173,7 @@ class AdaptedClassifier(ClassifierMixin, BaseEstimator):
             X_labeled, y_labeled = problem.labeled_target()
             if self.adapter_ is not None and not isinstance(self.adapter_, BaseReweighter):
                 X_labeled = self.adapter_.transform(X_labeled)
-            X_train = _vstack(X_train, X_labeled)
+            X_train = stack_rows(X_train, X_labeled)
             y_train = np.concatenate([y_train, y_labeled])
             if sample_weight is not None:
                 sample_weight = np.concatenate([sample_weight, np.ones(len(y_labeled))])
@@ -205,10 +207,11 @@ class AdaptedClassifier(ClassifierMixin, BaseEstimator):
         return self.estimator_.decision_function(self._target_features(X))
 
 
-def _vstack(A: DataMatrix, B: DataMatrix) -> DataMatrix:
+def stack_rows(A: DataMatrix, B: DataMatrix) -> DataMatrix:
+    """Rows of ``A`` then ``B`` as floats, sparse (CSR) if either is sparse."""
     if sp.issparse(A) or sp.issparse(B):
         return sp.vstack([sp.csr_matrix(A), sp.csr_matrix(B)]).tocsr()
-    return np.concatenate([A, B])
+    return np.concatenate([np.asarray(A, dtype=float), np.asarray(B, dtype=float)])
 
 
 def _default_estimator() -> Any:

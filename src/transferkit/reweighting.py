@@ -26,7 +26,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils import check_random_state
 
-from transferkit.base import AdaptedClassifier, BaseReweighter
+from transferkit.base import AdaptedClassifier, BaseReweighter, stack_rows
 from transferkit.exceptions import InvalidParameterError
 from transferkit.kernels import (
     KernelFeatureMap,
@@ -52,12 +52,6 @@ __all__ = [
     "kliep_weights",
     "kmm_weights",
 ]
-
-
-def _stack(A: DataMatrix, B: DataMatrix) -> DataMatrix:
-    if sp.issparse(A) or sp.issparse(B):
-        return sp.vstack([sp.csr_matrix(A), sp.csr_matrix(B)]).tocsr()
-    return np.concatenate([np.asarray(A, dtype=float), np.asarray(B, dtype=float)])
 
 
 # ====================================================================== KMM
@@ -193,7 +187,7 @@ def kmm_weights(
             "use B >= 1."
         )
     if gamma is None or gamma == "median":
-        gamma = resolve_gamma(kernel, None, _stack(Xs, Xt), random_state)
+        gamma = resolve_gamma(kernel, None, stack_rows(Xs, Xt), random_state)
     form = choose_approximation(approximation, ns, exact_threshold, kernel, Xs.shape[1])
     if form == "exact":
         K = kernel_matrix(Xs, None, kernel, gamma)
@@ -206,7 +200,7 @@ def kmm_weights(
     else:
         feature_map = KernelFeatureMap(
             kernel, gamma, approximation=form, n_components=n_landmarks, random_state=random_state
-        ).fit(_stack(Xs, Xt) if form != "linear" else Xs)
+        ).fit(stack_rows(Xs, Xt) if form != "linear" else Xs)
         Phi_s = feature_map.transform(Xs)
         target_sum = np.asarray(feature_map.transform(Xt).sum(axis=0)).ravel()
         lipschitz = float(np.linalg.eigvalsh(gram(Phi_s))[-1])
@@ -375,11 +369,11 @@ def kliep_weights(
     nt = Xt.shape[0]
     centers = Xt[np.sort(rng.choice(nt, min(n_centers, nt), replace=False))]
     if gamma is None:
-        base = median_heuristic(_stack(Xs, Xt), random_state=random_state)
+        base = median_heuristic(stack_rows(Xs, Xt), random_state=random_state)
         candidates = base * np.array([1 / 16, 1 / 4, 1 / 2, 1.0, 2.0, 4.0, 16.0])
         gamma = _kliep_select_gamma(Xs, Xt, centers, candidates, n_folds, max_iter, tol, rng)
     elif gamma == "median":
-        gamma = median_heuristic(_stack(Xs, Xt), random_state=random_state)
+        gamma = median_heuristic(stack_rows(Xs, Xt), random_state=random_state)
     A = kernel_matrix(Xt, centers, "rbf", float(gamma))
     b = kernel_matrix(Xs, centers, "rbf", float(gamma)).mean(axis=0)
     if not np.all(b > 0):
@@ -532,7 +526,7 @@ def density_ratio_weights(
             "classifier (e.g. LogisticRegression)."
         )
     ns, nt = Xs.shape[0], Xt.shape[0]
-    X = _stack(Xs, Xt)
+    X = stack_rows(Xs, Xt)
     domain = np.repeat([0, 1], [ns, nt])
     folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=random_state)
     p_target = np.empty(ns)
