@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from transferkit.bench.store import COLUMNS
+from transferkit.bench.store import COLUMNS, KEY_COLUMNS
 from transferkit.bench.suite import FILES_DATASET, Published, Suite
 
 #: What a table cell shows when no seed of it has been stored yet.
@@ -98,7 +98,7 @@ class ResultsTable:
         rows = [dict(r) for r in rows]
         if suite is not None:
             if cells is not None:
-                rows = [r for r in rows if tuple(r[c] for c in _KEY) in cells]
+                rows = [r for r in rows if tuple(r[c] for c in KEY_COLUMNS) in cells]
             else:
                 rows = [r for r in rows if _matches(r, suite)]
         pairs: list[Pair] = list(suite.pairs) if suite is not None and cells is not None else []
@@ -371,20 +371,6 @@ class ResultsTable:
             else:
                 Path(path).write_text(text, "utf-8")
         return text
-
-
-_KEY = (
-    "suite",
-    "dataset",
-    "options",
-    "source",
-    "target",
-    "method",
-    "method_name",
-    "params",
-    "classifier",
-    "seed",
-)
 
 
 def _matches(row: Mapping[str, Any], suite: Suite) -> bool:
