@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -189,3 +191,24 @@ def test_registered_reweighters_run_with_defaults_and_refuse_1nn(name):
     assert len(np.unique(model.predict(problem.X_target))) == 2
     with pytest.raises(NotApplicableError, match="sample_weight"):
         make_method(name, classifier="1nn", random_state=0).fit(problem)
+
+
+@pytest.mark.parametrize(
+    "reweighter, weight_function, params",
+    [
+        (KMM, kmm_weights, {"kernel": "rbf", "gamma": 0.7, "B": 5.0, "tol": 1e-5}),
+        (KLIEP, kliep_weights, {"gamma": 0.5, "n_centers": 30, "max_iter": 500}),
+        (DomainClassifierWeights, density_ratio_weights, {"n_folds": 3, "max_weight": 5.0}),
+    ],
+)
+def test_each_reweighter_forwards_every_parameter_to_its_weight_function(
+    reweighter, weight_function, params
+):
+    """The estimators hand their parameters to the pure function by name: both lists must match."""
+    keywords = list(inspect.signature(weight_function).parameters)[2:]
+    assert sorted(reweighter().get_params(deep=False)) == sorted(keywords)
+    problem = covariate_shift_problem(n=150)
+    fitted = reweighter(random_state=3, **params).fit(problem).weights_
+    direct = weight_function(problem.X_source, problem.X_target, random_state=3, **params)
+    direct = np.clip(direct, 0.0, None)
+    np.testing.assert_allclose(fitted, direct * (len(direct) / direct.sum()), rtol=1e-12)

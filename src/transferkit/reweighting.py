@@ -17,6 +17,7 @@ points, so it costs ``O(n * n_centers)`` by construction.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -52,6 +53,17 @@ __all__ = [
     "kliep_weights",
     "kmm_weights",
 ]
+
+
+def _weights_with_params(
+    weight_function: Callable[..., np.ndarray], reweighter: BaseReweighter, problem: TransferProblem
+) -> np.ndarray:
+    """``weight_function(X_source, X_target, **params)`` with the re-weighter's parameters.
+
+    Each re-weighter here is the estimator face of one weight function: its constructor takes
+    exactly that function's keyword arguments, so they are forwarded by name, all of them.
+    """
+    return weight_function(problem.X_source, problem.X_target, **reweighter.get_params(deep=False))
 
 
 # ====================================================================== KMM
@@ -279,20 +291,7 @@ class KMM(BaseReweighter):
         self.random_state = random_state
 
     def _fit_weights(self, problem: TransferProblem) -> np.ndarray:
-        return kmm_weights(
-            problem.X_source,
-            problem.X_target,
-            kernel=self.kernel,
-            gamma=self.gamma,
-            B=self.B,
-            epsilon=self.epsilon,
-            approximation=self.approximation,
-            n_landmarks=self.n_landmarks,
-            exact_threshold=self.exact_threshold,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            random_state=self.random_state,
-        )
+        return _weights_with_params(kmm_weights, self, problem)
 
 
 # ====================================================================== KLIEP
@@ -472,16 +471,7 @@ class KLIEP(BaseReweighter):
         self.random_state = random_state
 
     def _fit_weights(self, problem: TransferProblem) -> np.ndarray:
-        return kliep_weights(
-            problem.X_source,
-            problem.X_target,
-            gamma=self.gamma,
-            n_centers=self.n_centers,
-            n_folds=self.n_folds,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            random_state=self.random_state,
-        )
+        return _weights_with_params(kliep_weights, self, problem)
 
 
 # ====================================================================== domain classifier
@@ -592,14 +582,7 @@ class DomainClassifierWeights(BaseReweighter):
         self.random_state = random_state
 
     def _fit_weights(self, problem: TransferProblem) -> np.ndarray:
-        return density_ratio_weights(
-            problem.X_source,
-            problem.X_target,
-            estimator=self.estimator,
-            n_folds=self.n_folds,
-            max_weight=self.max_weight,
-            random_state=self.random_state,
-        )
+        return _weights_with_params(density_ratio_weights, self, problem)
 
 
 # ====================================================================== registrations
