@@ -143,6 +143,46 @@ def _label_mask(n: int, m: int, rng: np.random.Generator) -> np.ndarray:
     return mask
 
 
+def _planted(
+    scenario: str,
+    family: str,
+    effect: float,
+    parts: tuple[Any, ...],
+    feature_names: list[str] | None = None,
+    **problem_names: str,
+) -> PlantedProblem:
+    """A PlantedProblem from the drawn ``(Xs, ys, Xt, yt, target_labeled, X_test, y_test)``.
+
+    With ``feature_names`` both domains share that feature space, and the TransferProblem (named
+    by ``problem_names``: ``name``, ``source_name``, ``target_name``) is built as well; without,
+    the domains' features differ and only the raw parts are kept.
+    """
+    problem = None
+    if feature_names is not None:
+        Xs, ys, Xt, yt, mask, Xtest, ytest = parts
+        problem = TransferProblem(
+            Xs,
+            ys,
+            Xt,
+            yt,
+            target_labeled=mask,
+            X_test=Xtest,
+            y_test=ytest,
+            feature_names=feature_names,
+            **problem_names,
+        )
+    return PlantedProblem(
+        scenario,
+        family,
+        effect,
+        PLANTED_FLAGS[scenario],
+        *parts,
+        feature_names,
+        feature_names,
+        problem,
+    )
+
+
 def make_planted_problem(
     scenario: str,
     effect: float | None = None,
@@ -225,47 +265,16 @@ def make_planted_problem(
         extra = rng.normal(size=(n_target, k))
         Xt = np.hstack([Xt, extra])
         Xtest = np.hstack([Xtest, rng.normal(size=(n_test, k))])
-        return PlantedProblem(
-            scenario,
-            family,
-            effect,
-            PLANTED_FLAGS[scenario],
-            Xs,
-            ys,
-            Xt,
-            yt,
-            mask,
-            Xtest,
-            ytest,
-        )
-    problem = TransferProblem(
-        Xs,
-        ys,
-        Xt,
-        yt,
-        target_labeled=mask,
-        X_test=Xtest,
-        y_test=ytest,
-        feature_names=names_s,
-        name=f"planted-{scenario}",
-        source_name="source",
-        target_name=f"target ({scenario}, effect {effect:g})",
-    )
-    return PlantedProblem(
+        return _planted(scenario, family, effect, (Xs, ys, Xt, yt, mask, Xtest, ytest))
+    return _planted(
         scenario,
         family,
         effect,
-        PLANTED_FLAGS[scenario],
-        Xs,
-        ys,
-        Xt,
-        yt,
-        mask,
-        Xtest,
-        ytest,
+        (Xs, ys, Xt, yt, mask, Xtest, ytest),
         names_s,
-        names_s,
-        problem,
+        name=f"planted-{scenario}",
+        source_name="source",
+        target_name=f"target ({scenario}, effect {effect:g})",
     )
 
 
@@ -306,33 +315,14 @@ def _sparse_problem(
         Xtest.eliminate_zeros()
     mask = _label_mask(n_target, n_target_labeled, rng)
     names = [f"w{j}" for j in range(d)]
-    problem = TransferProblem(
-        Xs,
-        ys,
-        Xt,
-        yt,
-        target_labeled=mask,
-        X_test=Xtest,
-        y_test=ytest,
-        feature_names=names,
-        name=f"planted-sparse-{scenario}",
-        target_name=f"target ({scenario})",
-    )
-    return PlantedProblem(
+    return _planted(
         scenario,
         "sparse",
         effect,
-        PLANTED_FLAGS[scenario],
-        Xs,
-        ys,
-        Xt,
-        yt,
-        mask,
-        Xtest,
-        ytest,
+        (Xs, ys, Xt, yt, mask, Xtest, ytest),
         names,
-        names,
-        problem,
+        name=f"planted-sparse-{scenario}",
+        target_name=f"target ({scenario})",
     )
 
 
