@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from transferkit.cli_options import option_group
 from transferkit.exceptions import InvalidParameterError
 
 
@@ -48,31 +49,27 @@ def _fit(name: str, params: dict[str, Any], problem: Any, seed: int, quiet: bool
     return make_method(name, params, random_state=seed).fit(problem)
 
 
-def _common(function: Any) -> Any:
-    options = [
-        click.argument("dataset"),
-        click.argument("source"),
-        click.argument("target"),
-        click.option("--method", default="dann", show_default=True, help="The adapted model."),
-        click.option(
-            "--baseline",
-            default=None,
-            help="The plain model (default: deep_source_only for deep methods, else source_only).",
-        ),
-        click.option("--params", callback=_json_object, help="JSON parameters of --method."),
-        click.option(
-            "--baseline-params", callback=_json_object, help="JSON parameters of --baseline."
-        ),
-        click.option(
-            "--options", callback=_json_object, help="JSON options of load_pair (e.g. sizes)."
-        ),
-        click.option("--seed", default=0, show_default=True, type=int),
-        click.option("--output", "-o", required=True, type=click.Path(dir_okay=False)),
-        click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+#: The arguments and options of every ``plot`` command; the command passes them on to
+#: :func:`_panels` as keywords, all but ``output``.
+_common = option_group(
+    click.argument("dataset"),
+    click.argument("source"),
+    click.argument("target"),
+    click.option("--method", default="dann", show_default=True, help="The adapted model."),
+    click.option(
+        "--baseline",
+        default=None,
+        help="The plain model (default: deep_source_only for deep methods, else source_only).",
+    ),
+    click.option("--params", callback=_json_object, help="JSON parameters of --method."),
+    click.option("--baseline-params", callback=_json_object, help="JSON parameters of --baseline."),
+    click.option(
+        "--options", callback=_json_object, help="JSON options of load_pair (e.g. sizes)."
+    ),
+    click.option("--seed", default=0, show_default=True, type=int),
+    click.option("--output", "-o", required=True, type=click.Path(dir_okay=False)),
+    click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
+)
 
 
 def _panels(
@@ -121,25 +118,11 @@ def plot() -> None:
 
 @plot.command("domain-scores")
 @_common
-def domain_scores(
-    dataset: str,
-    source: str,
-    target: str,
-    method: str,
-    baseline: str | None,
-    params: dict[str, Any],
-    baseline_params: dict[str, Any],
-    options: dict[str, Any],
-    seed: int,
-    output: str,
-    quiet: bool,
-) -> None:
+def domain_scores(output: str, seed: int, **common: Any) -> None:
     """Histograms of a domain classifier's scores on a plain and an adapted representation."""
     from transferkit.plots import plot_domain_scores
 
-    problem, panels, scores = _panels(
-        dataset, source, target, method, baseline, params, baseline_params, options, seed, quiet
-    )
+    problem, panels, scores = _panels(seed=seed, **common)
     path = plot_domain_scores(panels, output, title=_title(problem, scores), random_state=seed)
     click.echo(f"Wrote {path}")
 
@@ -148,27 +131,11 @@ def domain_scores(
 @_common
 @click.option("--projection", type=click.Choice(["pca", "tsne"]), default="pca", show_default=True)
 @click.option("--max-points", default=1000, show_default=True, type=int)
-def embedding(
-    dataset: str,
-    source: str,
-    target: str,
-    method: str,
-    baseline: str | None,
-    params: dict[str, Any],
-    baseline_params: dict[str, Any],
-    options: dict[str, Any],
-    seed: int,
-    output: str,
-    quiet: bool,
-    projection: str,
-    max_points: int,
-) -> None:
+def embedding(output: str, seed: int, projection: str, max_points: int, **common: Any) -> None:
     """Source and target in 2-D (PCA or t-SNE), before and after adaptation."""
     from transferkit.plots import plot_embedding
 
-    problem, panels, scores = _panels(
-        dataset, source, target, method, baseline, params, baseline_params, options, seed, quiet
-    )
+    problem, panels, scores = _panels(seed=seed, **common)
     labels = None
     if problem.y_target is not None:
         labels = (problem.y_source, problem.y_target)

@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from transferkit.cli_options import option_group
 from transferkit.exceptions import InvalidParameterError, TransferKitError
 
 
@@ -48,35 +49,28 @@ def _clean_errors(function: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _data_options(function: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
-        click.option("--dataset", help="A built-in dataset (see `transferkit datasets`)."),
-        click.option("--pair", help="SOURCE:TARGET domains of --dataset (e.g. books:kitchen)."),
-        click.option(
-            "--option",
-            "options",
-            multiple=True,
-            metavar="KEY=VALUE",
-            help="Dataset option for load_pair (repeatable), e.g. --option angle=40.",
-        ),
-        click.option(
-            "--source", "source_file", type=click.Path(dir_okay=False), help="Source file."
-        ),
-        click.option(
-            "--target", "target_file", type=click.Path(dir_okay=False), help="Target file."
-        ),
-        click.option(
-            "--reveal",
-            type=int,
-            default=0,
-            show_default=True,
-            help="Target labels per class made visible (needs target labels in the data).",
-        ),
-        click.option("--seed", type=int, default=0, show_default=True, help="Random seed."),
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+#: Which data a command works on; the command passes them on to :func:`_load` as keywords.
+_data_options = option_group(
+    click.option("--dataset", help="A built-in dataset (see `transferkit datasets`)."),
+    click.option("--pair", help="SOURCE:TARGET domains of --dataset (e.g. books:kitchen)."),
+    click.option(
+        "--option",
+        "options",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Dataset option for load_pair (repeatable), e.g. --option angle=40.",
+    ),
+    click.option("--source", "source_file", type=click.Path(dir_okay=False), help="Source file."),
+    click.option("--target", "target_file", type=click.Path(dir_okay=False), help="Target file."),
+    click.option(
+        "--reveal",
+        type=int,
+        default=0,
+        show_default=True,
+        help="Target labels per class made visible (needs target labels in the data).",
+    ),
+    click.option("--seed", type=int, default=0, show_default=True, help="Random seed."),
+)
 
 
 def _parse_value(text: str) -> Any:
@@ -188,12 +182,6 @@ def _reveal_mask(y: Any, per_class: int, seed: int) -> Any:
 )
 @_clean_errors
 def diagnose_command(
-    dataset: str | None,
-    pair: str | None,
-    options: tuple[str, ...],
-    source_file: str | None,
-    target_file: str | None,
-    reveal: int,
     seed: int,
     alpha: float,
     permutations: int,
@@ -201,6 +189,7 @@ def diagnose_command(
     max_samples: int,
     html_path: str | None,
     json_path: str | None,
+    **data_options: Any,
 ) -> None:
     """Which transfer scenario holds between a source and a target, measured.
 
@@ -214,7 +203,7 @@ def diagnose_command(
     """
     from transferkit.diagnose import diagnose
 
-    data = _load(dataset, pair, options, source_file, target_file, reveal, seed, allow_raw=True)
+    data = _load(seed=seed, allow_raw=True, **data_options)
     settings = dict(
         alpha=alpha,
         n_permutations=permutations,
@@ -278,12 +267,6 @@ def diagnose_command(
 )
 @_clean_errors
 def select_command(
-    dataset: str | None,
-    pair: str | None,
-    options: tuple[str, ...],
-    source_file: str | None,
-    target_file: str | None,
-    reveal: int,
     seed: int,
     methods: str | None,
     validators: str,
@@ -293,6 +276,7 @@ def select_command(
     top: int,
     evaluate: bool,
     json_path: str | None,
+    **data_options: Any,
 ) -> None:
     """Pick a method and its hyper-parameters without target labels.
 
@@ -307,7 +291,7 @@ def select_command(
 
     from transferkit.selection import DomainAwareSearchCV, default_candidates
 
-    problem = _load(dataset, pair, options, source_file, target_file, reveal, seed, allow_raw=False)
+    problem = _load(seed=seed, allow_raw=False, **data_options)
     names = [v.strip() for v in validators.split(",") if v.strip()]
     lowered = cv.strip().lower()
     try:
