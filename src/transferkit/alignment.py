@@ -233,18 +233,27 @@ class CORAL(BaseAdapter):
         return X
 
 
-def _gram_axes(X: np.ndarray, mean: np.ndarray, n_components: int) -> np.ndarray | None:
-    """Principal axes from the n x n Gram matrix (n < d: ``O(n^2 d)``); None when the data span
-    fewer than ``n_components`` directions (then the covariance route completes the basis)."""
-    n = X.shape[0]
-    if n_components > n:
-        return None
+def _gram_axes(X: np.ndarray, mean: np.ndarray, n_components: int) -> np.ndarray:
+    """Principal axes from the n x n Gram matrix (for n < d: ``O(n^2 d)``).
+
+    When the centred data span only ``r < n_components`` directions (e.g. 80 samples asked for
+    80 axes), the ``r`` data axes are completed by an orthonormal basis of part of their
+    complement, drawn from a fixed seed: every sample projects to zero on those axes, so which
+    completion is chosen does not change any embedding of the fitted data.
+    """
     centred = np.asarray(X, dtype=float) - mean
     eigenvalues, eigenvectors = np.linalg.eigh(centred @ centred.T)
     eigenvalues, eigenvectors = eigenvalues[::-1], eigenvectors[:, ::-1]
-    if eigenvalues[n_components - 1] <= max(eigenvalues[0], 1e-300) * 1e-10:
-        return None
-    return centred.T @ (eigenvectors[:, :n_components] / np.sqrt(eigenvalues[:n_components]))
+    floor = max(eigenvalues[0], 1e-300) * 1e-10
+    rank = min(int(np.sum(eigenvalues > floor)), n_components)
+    axes = centred.T @ (eigenvectors[:, :rank] / np.sqrt(eigenvalues[:rank]))
+    if rank < n_components:
+        extra = np.random.default_rng(0).standard_normal((centred.shape[1], n_components - rank))
+        for _ in range(2):  # twice, for orthogonality to working precision
+            extra -= axes @ (axes.T @ extra)
+        extra = np.linalg.qr(extra)[0]
+        axes = np.hstack([axes, extra])
+    return axes
 
 
 def principal_axes(
@@ -976,25 +985,104 @@ class FeatureAugmentation(BaseAdapter):
 _OT_METHODS = ("emd", "sinkhorn", "lpl1")
 
 
-def _ot_transport(
+def class_regularized_plan(
+    M: np.ndarray,
+    labels: np.ndarray,
+    reg_e: float,
+    reg_cl: float,
+    n_outer: int = 10,
+    n_inner: int = 200,
+    tol: float = 1e-9,
+) -> np.ndarray:
+    """Entropic OT plan with the class (group-lasso, l_1/2-l_1) regulariser, uniform marginals.
+
+    Courty, Flamary, Tuia & Rakotomamonjy (2017), IEEE TPAMI 39(9), Eq. 5 with the l_p-l_1
+    regulariser (p = 1/2) solved by majorisation-minimisation: each outer step linearises the
+    regulariser at the current plan, ``W[i, j] = p (m[c(i), j] + 1e-3)^(p-1)`` where
+    ``m[c, j]`` is the mass target ``j`` receives from source class ``c``, and solves the
+    entropic problem with cost ``M + reg_cl W`` by POT's Sinkhorn (``ot.sinkhorn``). This is the
+    problem ``ot.da.sinkhorn_lpl1_mm`` solves; here each Sinkhorn solve starts from the previous
+    step's scalings (the costs change little between steps) and the class masses are one
+    ``C x n_s`` by ``n_s x n_t`` product, where POT's loop builds an ``n_t x n_s x C`` array.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> M = np.array([[0.0, 1.0], [1.0, 0.0]])
+    >>> plan = class_regularized_plan(M, np.array([0, 1]), reg_e=0.1, reg_cl=1.0)
+    >>> bool(plan[0, 0] > 0.49 and plan[1, 1] > 0.49)
+    True
+    """
+    import ot
+
+    n_source, n_target = M.shape
+    a = np.full(n_source, 1.0 / n_source)
+    b = np.full(n_target, 1.0 / n_target)
+    _, class_of = np.unique(labels, return_inverse=True)
+    members = np.zeros((class_of.max() + 1, n_source))
+    members[class_of, np.arange(n_source)] = 1.0
+    cost, warm = M, None
+    for _ in range(n_outer):
+        plan, log = ot.sinkhorn(
+            a,
+            b,
+            cost,
+            reg_e,
+            numItermax=n_inner,
+            stopThr=tol,
+            log=True,
+            warn=False,
+            warmstart=warm,
+        )
+        if not np.all(np.isfinite(log["u"])) or not np.all(np.isfinite(log["v"])):
+            break
+        warm = (np.log(log["u"]), np.log(log["v"]))
+        p = 0.5
+        weight = p * (members @ plan + 1e-3) ** (p - 1)  # C x n_t, one row per source class
+        cost = M + reg_cl * weight[class_of]
+    return plan
+
+
+def _ot_cost(Xs: np.ndarray, Xt: np.ndarray, metric: str, norm: str | None) -> np.ndarray:
+    import ot
+
+    return ot.utils.cost_normalization(ot.dist(Xs, Xt, metric=metric), norm)
+
+
+def _ot_plan(
+    Xs: np.ndarray,
+    ys: np.ndarray | None,
+    Xt: np.ndarray,
     method: str,
     reg_e: float,
     reg_cl: float,
-    metric: str,
-    norm: str | None,
-    max_iter: int | None,
-) -> Any:
+    metric: str = "sqeuclidean",
+    norm: str | None = "median",
+    max_iter: int | None = None,
+) -> np.ndarray:
+    """The transport plan of ``method``: POT's exact solver, POT's Sinkhorn, or the
+    class-regularised plan above (built on POT's Sinkhorn)."""
     import ot
 
-    if method == "emd":
-        return ot.da.EMDTransport(metric=metric, norm=norm, max_iter=max_iter or 100000)
-    if method == "sinkhorn":
-        return ot.da.SinkhornTransport(
-            reg_e=reg_e, metric=metric, norm=norm, max_iter=max_iter or 1000
-        )
-    return ot.da.SinkhornLpl1Transport(
-        reg_e=reg_e, reg_cl=reg_cl, metric=metric, norm=norm, max_iter=max_iter or 10
-    )
+    M = _ot_cost(Xs, Xt, metric, norm)
+    a = np.full(len(Xs), 1.0 / len(Xs))
+    b = np.full(len(Xt), 1.0 / len(Xt))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        if method == "emd":
+            return np.asarray(ot.emd(a, b, M, numItermax=max_iter or 100000))
+        if method == "sinkhorn":
+            return np.asarray(ot.sinkhorn(a, b, M, reg_e, numItermax=max_iter or 1000))
+    return class_regularized_plan(M, ys, reg_e, reg_cl, n_outer=max_iter or 10)
+
+
+def _barycentric(plan: np.ndarray, Xt: np.ndarray) -> np.ndarray:
+    """Courty et al. (2017) Eq. 13: each source row moves to the plan-weighted mean of the target
+    rows it is coupled with (rows of the plan with no mass stay at zero, as in POT)."""
+    mass = plan.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        weights = np.where(mass > 0, plan / mass, 0.0)
+    return weights @ Xt
 
 
 def ot_map(
@@ -1009,10 +1097,11 @@ def ot_map(
     """Source rows transported onto the target by the barycentric map of an OT plan (POT).
 
     Courty, Flamary, Tuia & Rakotomamonjy (2017), "Optimal transport for domain adaptation", IEEE
-    TPAMI 39(9): the plan ``gamma`` of Eq. 2 (exact, ``method="emd"``), Eq. 3 (entropic,
-    ``"sinkhorn"``) or Eq. 5 with the group-lasso class regulariser (``"lpl1"``), then the
-    barycentric mapping ``X_s' = diag(gamma 1)^(-1) gamma X_t`` (Eq. 13), all computed by POT's
-    ``ot.da`` classes.
+    TPAMI 39(9): the plan ``gamma`` of Eq. 2 (exact, ``method="emd"``, POT's ``ot.emd``), Eq. 3
+    (entropic, ``"sinkhorn"``, POT's ``ot.sinkhorn``) or Eq. 5 with the group-lasso class
+    regulariser (``"lpl1"``, :func:`class_regularized_plan` on POT's Sinkhorn), then the
+    barycentric mapping ``X_s' = diag(gamma 1)^(-1) gamma X_t`` (Eq. 13). The ground cost is
+    POT's ``ot.dist`` normalised by ``ot.utils.cost_normalization``.
 
     Example
     -------
@@ -1027,11 +1116,7 @@ def ot_map(
         raise NotApplicableError("ot: method='lpl1' needs the source labels ys.")
     Xs = densify(Xs, "ot", "POT works on dense arrays")
     Xt = densify(Xt, "ot", "POT works on dense arrays")
-    transport = _ot_transport(method, reg_e, reg_cl, "sqeuclidean", norm, None)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        transport.fit(Xs=Xs, ys=ys, Xt=Xt)
-    return np.asarray(transport.transform(Xs=Xs))
+    return _barycentric(_ot_plan(Xs, ys, Xt, method, reg_e, reg_cl, norm=norm), Xt)
 
 
 class OTMapping(BaseAdapter):
@@ -1039,9 +1124,10 @@ class OTMapping(BaseAdapter):
 
     Courty, Flamary, Tuia & Rakotomamonjy (2017), "Optimal transport for domain adaptation", IEEE
     TPAMI 39(9): an exact (Eq. 2), entropic (Eq. 3) or class-regularised (Eq. 5, group lasso)
-    transport plan, then the barycentric mapping of the source (Eq. 13). New source rows use POT's
-    out-of-sample map (nearest fitted source sample plus displacement); target rows pass through.
-    Built on POT's ``ot.da.EMDTransport`` / ``SinkhornTransport`` / ``SinkhornLpl1Transport``.
+    transport plan, then the barycentric mapping of the source (Eq. 13). New source rows are
+    mapped out of sample as POT's ``ot.da`` classes do: the displacement of their nearest fitted
+    source row is added to them. Target rows pass through. The plans come from POT's ``ot.emd``
+    and ``ot.sinkhorn`` (see :func:`class_regularized_plan` for ``lpl1``).
 
     Parameters
     ----------
@@ -1055,7 +1141,8 @@ class OTMapping(BaseAdapter):
     norm : {"median", "max", "log", "loglog", None}, default "median"
         Cost normalisation; "median" makes ``reg_e`` independent of the feature scale.
     max_iter : int or None, default None
-        POT's iteration cap (None: POT's default for the method).
+        Iteration cap: network-simplex iterations (emd, default 100,000), Sinkhorn iterations
+        (sinkhorn, default 1,000) or majorisation steps (lpl1, default 10).
 
     Sparse input is densified with a warning (POT needs dense arrays).
 
@@ -1097,30 +1184,44 @@ class OTMapping(BaseAdapter):
             check_positive_int(self.max_iter, "max_iter", "OTMapping")
         Xs = densify(problem.X_source, "OTMapping", "POT works on dense arrays")
         Xt = densify(problem.X_target, "OTMapping", "POT works on dense arrays")
-        X_stacked, y_stacked, _ = problem.stacked()
-        ys = y_stacked[: problem.n_source]
-        transport = _ot_transport(
-            self.method, self.reg_e, self.reg_cl, self.metric, self.norm, self.max_iter
+        plan = _ot_plan(
+            Xs,
+            problem.y_source,
+            Xt,
+            self.method,
+            self.reg_e,
+            self.reg_cl,
+            self.metric,
+            self.norm,
+            self.max_iter,
         )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            transport.fit(Xs=Xs, ys=ys, Xt=Xt)
-        coupling = np.asarray(transport.coupling_)
-        if not np.all(np.isfinite(coupling)) or coupling.sum() <= 0:
+        if not np.all(np.isfinite(plan)) or plan.sum() <= 0:
             raise NotApplicableError(
                 f"OTMapping(method={self.method!r}, reg_e={self.reg_e}) gave a non-finite or "
                 "empty transport plan; increase reg_e or keep norm='median'."
             )
-        self.transport_ = transport
+        self.coupling_ = plan
         self.source_ = Xs
+        self.mapped_source_ = _barycentric(plan, Xt)
 
     def _transform(self, X: DataMatrix, domain: int) -> np.ndarray:
         X = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=float)
         if domain != SOURCE:
             return X
         if X.shape == self.source_.shape and np.array_equal(X, self.source_):
-            return np.asarray(self.transport_.transform(Xs=self.source_))
-        return np.asarray(self.transport_.transform(Xs=X))
+            return self.mapped_source_.copy()
+        out = np.empty_like(X)
+        for start in range(0, len(X), 1024):  # bounded memory for many new rows
+            rows = X[start : start + 1024]
+            nearest = _nearest_rows(rows, self.source_)
+            out[start : start + 1024] = rows + self.mapped_source_[nearest] - self.source_[nearest]
+        return out
+
+
+def _nearest_rows(X: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Index of the nearest (Euclidean) reference row for each row of ``X``."""
+    squared = (reference**2).sum(axis=1)[None, :] - 2.0 * X @ reference.T
+    return squared.argmin(axis=1)
 
 
 # ====================================================================== composition
