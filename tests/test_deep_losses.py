@@ -25,14 +25,7 @@ from transferkit.deep.losses import (  # noqa: E402
 )
 from transferkit.exceptions import InvalidParameterError  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Other test workers share the cores: several torch threads only spin against each other."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _gaussian_batches(shift: float, n: int = 200, d: int = 5, seed: int = 0):

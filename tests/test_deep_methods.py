@@ -24,31 +24,7 @@ from transferkit.exceptions import InvalidParameterError, NotApplicableError  # 
 from transferkit.problem import TransferProblem  # noqa: E402
 from transferkit.registry import available_methods, make_method  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Other test workers share the cores: several torch threads only spin against each other."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-def nuisance_problem(seed: int = 0, n: int = 300, d_noise: int = 10, noise: float = 3.0):
-    """Two classes told apart by x0; ten nuisance features are near 0 in the source and loud in
-    the target, so a source-only network keeps random weights on them that hurt on the target.
-    Making the two domains' representations alike is exactly what removes them."""
-    rng = np.random.default_rng(seed)
-
-    def draw(scale):
-        y = rng.integers(0, 2, n)
-        signal = rng.normal(size=(n, 2)) + np.c_[np.where(y == 1, 1.5, -1.5), np.zeros(n)]
-        return np.c_[signal, rng.normal(size=(n, d_noise)) * scale], y
-
-    Xs, ys = draw(0.1)
-    Xt, yt = draw(noise)
-    Xe, ye = draw(noise)
-    return TransferProblem(Xs, ys, Xt, y_target=yt, X_test=Xe, y_test=ye)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 FAST = {"epochs": 20, "hidden_dim": 32, "learning_rate": 1e-2, "patience": None}
@@ -59,7 +35,7 @@ def _accuracy(model, problem):
 
 
 @pytest.fixture(scope="module")
-def problem():
+def problem(nuisance_problem):
     return nuisance_problem()
 
 

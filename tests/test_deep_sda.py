@@ -15,14 +15,7 @@ from transferkit.exceptions import InvalidParameterError  # noqa: E402
 from transferkit.problem import TransferProblem  # noqa: E402
 from transferkit.registry import make_method  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Other test workers share the cores: several torch threads only spin against each other."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def pivot_problem(seed=0, n=400, words=20):

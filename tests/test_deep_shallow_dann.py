@@ -4,26 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 from transferkit.deep.shallow_dann import ShallowDANN, reverse_validation_score
 from transferkit.exceptions import InvalidParameterError
-from transferkit.problem import TransferProblem
-
-
-def nuisance_problem(seed=0, n=300, d_noise=10, noise=3.0, sparse=False):
-    rng = np.random.default_rng(seed)
-
-    def draw(scale):
-        y = rng.integers(0, 2, n)
-        signal = rng.normal(size=(n, 2)) + np.c_[np.where(y == 1, 1.5, -1.5), np.zeros(n)]
-        X = np.c_[signal, rng.normal(size=(n, d_noise)) * scale]
-        return (sp.csr_matrix(X) if sparse else X), y
-
-    Xs, ys = draw(0.1)
-    Xt, yt = draw(noise)
-    Xe, ye = draw(noise)
-    return TransferProblem(Xs, ys, Xt, y_target=yt, X_test=Xe, y_test=ye)
 
 
 def _accuracy(model, problem):
@@ -52,7 +35,7 @@ def test_domain_adversarial_term_beats_the_plain_network_on_rotated_moons():
     assert adapted > plain + 0.1
 
 
-def test_sparse_and_dense_inputs_give_the_same_model():
+def test_sparse_and_dense_inputs_give_the_same_model(nuisance_problem):
     dense = nuisance_problem()
     sparse = nuisance_problem(sparse=True)
     a = ShallowDANN(epochs=2, random_state=0).fit(dense).predict_proba(dense.X_test)
@@ -60,7 +43,7 @@ def test_sparse_and_dense_inputs_give_the_same_model():
     assert np.allclose(a, b)
 
 
-def test_interface_and_domain_scores():
+def test_interface_and_domain_scores(nuisance_problem):
     problem = nuisance_problem()
     model = ShallowDANN(epochs=3, hidden_size=8, random_state=0).fit(problem)
     assert model.transform(problem.X_test).shape == (300, 8)
@@ -72,7 +55,7 @@ def test_interface_and_domain_scores():
         ShallowDANN(learning_rate=0).fit(problem)
 
 
-def test_reverse_validation_prefers_a_working_model():
+def test_reverse_validation_prefers_a_working_model(nuisance_problem):
     problem = nuisance_problem()
     good = reverse_validation_score(
         ShallowDANN(epochs=10, learning_rate=0.05, random_state=0), problem
@@ -84,7 +67,7 @@ def test_reverse_validation_prefers_a_working_model():
     assert 0.0 <= useless <= 1.0 and good > 0.7
 
 
-def test_msda_then_shallow_dann_is_registered_and_predicts():
+def test_msda_then_shallow_dann_is_registered_and_predicts(nuisance_problem):
     from transferkit.deep.shallow_dann import AdaptedShallowDANN
     from transferkit.registry import make_method
 
@@ -96,7 +79,7 @@ def test_msda_then_shallow_dann_is_registered_and_predicts():
     assert model.transform(problem.X_test).shape == (120, 50)
 
 
-def test_minibatch_variant_learns_and_handles_sparse_rows():
+def test_minibatch_variant_learns_and_handles_sparse_rows(nuisance_problem):
     dense = nuisance_problem()
     sparse = nuisance_problem(sparse=True)
     params = {"epochs": 5, "batch_size": 16, "learning_rate": 0.01, "random_state": 0}

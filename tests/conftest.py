@@ -1,0 +1,51 @@
+"""Fixtures shared by several test modules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from transferkit.problem import TransferProblem
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Other test workers share the cores: several torch threads only spin against each other.
+
+    Deep test modules use it for all their tests: ``pytestmark = pytest.mark.usefixtures(...)``.
+    """
+    torch = pytest.importorskip("torch")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _nuisance_problem(
+    seed: int = 0, n: int = 300, d_noise: int = 10, noise: float = 3.0, sparse: bool = False
+) -> TransferProblem:
+    """Two classes told apart by x0; ten nuisance features are near 0 in the source and loud in
+    the target, so a source-only network keeps random weights on them that hurt on the target.
+    Making the two domains' representations alike is exactly what removes them."""
+    rng = np.random.default_rng(seed)
+
+    def draw(scale):
+        y = rng.integers(0, 2, n)
+        signal = rng.normal(size=(n, 2)) + np.c_[np.where(y == 1, 1.5, -1.5), np.zeros(n)]
+        X = np.c_[signal, rng.normal(size=(n, d_noise)) * scale]
+        return (sp.csr_matrix(X) if sparse else X), y
+
+    Xs, ys = draw(0.1)
+    Xt, yt = draw(noise)
+    Xe, ye = draw(noise)
+    return TransferProblem(Xs, ys, Xt, y_target=yt, X_test=Xe, y_test=ye)
+
+
+@pytest.fixture(scope="session")
+def nuisance_problem() -> Callable[..., TransferProblem]:
+    """``nuisance_problem(seed=0, n=300, d_noise=10, noise=3.0, sparse=False)``: a shifted
+    two-class problem where adaptation must silence nuisance features (deep and shallow DANN)."""
+    return _nuisance_problem
