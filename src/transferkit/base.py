@@ -173,7 +173,7 @@ class AdaptedClassifier(ClassifierMixin, BaseEstimator):
             X_labeled, y_labeled = problem.labeled_target()
             if self.adapter_ is not None and not isinstance(self.adapter_, BaseReweighter):
                 X_labeled = self.adapter_.transform(X_labeled)
-            X_train = stack_rows(X_train, X_labeled)
+            X_train = stack_rows(X_train, X_labeled, dtype=None)
             y_train = np.concatenate([y_train, y_labeled])
             if sample_weight is not None:
                 sample_weight = np.concatenate([sample_weight, np.ones(len(y_labeled))])
@@ -207,11 +207,12 @@ class AdaptedClassifier(ClassifierMixin, BaseEstimator):
         return self.estimator_.decision_function(self._target_features(X))
 
 
-def stack_rows(A: DataMatrix, B: DataMatrix) -> DataMatrix:
-    """Rows of ``A`` then ``B`` as floats, sparse (CSR) if either is sparse."""
+def stack_rows(A: DataMatrix, B: DataMatrix, dtype: Any = float) -> DataMatrix:
+    """Rows of ``A`` then ``B``, sparse (CSR) if either is sparse; dense rows as ``dtype``
+    (float64 by default; None keeps NumPy's common type, e.g. float32 features stay float32)."""
     if sp.issparse(A) or sp.issparse(B):
         return sp.vstack([sp.csr_matrix(A), sp.csr_matrix(B)]).tocsr()
-    return np.concatenate([np.asarray(A, dtype=float), np.asarray(B, dtype=float)])
+    return np.concatenate([np.asarray(A, dtype=dtype), np.asarray(B, dtype=dtype)])
 
 
 def _default_estimator() -> Any:

@@ -35,6 +35,7 @@ import scipy.sparse as sp
 from sklearn.metrics.pairwise import pairwise_kernels
 from sklearn.utils import check_random_state
 
+from transferkit.base import stack_rows
 from transferkit.exceptions import InvalidParameterError
 from transferkit.problem import DataMatrix
 
@@ -85,7 +86,7 @@ def median_heuristic(
     >>> 0.05 < median_heuristic(X, random_state=0) < 0.2
     True
     """
-    rows = X if Y is None else _vstack(X, Y)
+    rows = X if Y is None else stack_rows(X, Y, dtype=None)
     n = rows.shape[0]
     rng = check_random_state(random_state)
     if n > max_samples:
@@ -151,12 +152,6 @@ def _squared_norms(X: DataMatrix) -> np.ndarray:
         return np.asarray(X.multiply(X).sum(axis=1)).ravel()
     X = np.asarray(X, dtype=float)
     return np.einsum("ij,ij->i", X, X)
-
-
-def _vstack(A: DataMatrix, B: DataMatrix) -> DataMatrix:
-    if sp.issparse(A) or sp.issparse(B):
-        return sp.vstack([sp.csr_matrix(A), sp.csr_matrix(B)]).tocsr()
-    return np.concatenate([np.asarray(A), np.asarray(B)])
 
 
 def choose_approximation(

@@ -63,6 +63,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import ParameterGrid, StratifiedKFold, train_test_split
 from sklearn.utils.validation import check_is_fitted
 
+from transferkit.base import stack_rows
 from transferkit.exceptions import InvalidParameterError, NotApplicableError, TransferKitError
 from transferkit.problem import SOURCE, TARGET, UNLABELED, TransferProblem, as_problem
 from transferkit.registry import make_method
@@ -71,12 +72,6 @@ logger = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- model access
-def _vstack(A: Any, B: Any) -> Any:
-    if sp.issparse(A) or sp.issparse(B):
-        return sp.vstack([sp.csr_matrix(A), sp.csr_matrix(B)]).tocsr()
-    return np.concatenate([np.asarray(A), np.asarray(B)])
-
-
 def _softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
@@ -193,7 +188,7 @@ def density_ratio(
     """
     from transferkit.diagnose.statistics import default_domain_classifier
 
-    X = _vstack(X_source, X_target)
+    X = stack_rows(X_source, X_target, dtype=None)
     ns = _n_rows(X_source)
     domain = np.repeat([0, 1], [ns, _n_rows(X_target)])
     base = (
@@ -870,7 +865,7 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
                             y_eval if getattr(validator, "uses_target_labels", False) else None,
                         )
                     else:  # a plain sklearn-style scorer on stacked rows
-                        X = _vstack(Xv, problem.X_target)
+                        X = stack_rows(Xv, problem.X_target, dtype=None)
                         y = np.concatenate([yv, np.full(problem.n_target, UNLABELED)])
                         value = validator(model, X, y)
                 except (TransferKitError, ValueError, np.linalg.LinAlgError, RuntimeError) as exc:
