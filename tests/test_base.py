@@ -116,3 +116,28 @@ def test_registry_builds_baselines_and_rejects_unknown_names():
         make_classifier("nope")
     with pytest.raises(InvalidParameterError, match="Bad parameters"):
         make_method("source_only", {"bogus": 1})
+
+
+def test_target_only_trains_on_the_visible_target_labels_and_needs_some():
+    from transferkit.exceptions import NotApplicableError
+    from transferkit.registry import make_method
+
+    rng = np.random.default_rng(0)
+    y = np.arange(80) % 2
+    problem = TransferProblem(
+        rng.normal(size=(80, 2)) + 3 * y[:, None],
+        y,
+        rng.normal(size=(80, 2)) - 3 * y[:, None],
+        y_target=y,
+    )
+    with pytest.raises(NotApplicableError, match="visible target labels"):
+        make_method("target_only").fit(problem)
+    semi = problem.with_target_labels(5, random_state=0)
+    X_eval, y_eval = semi.evaluation_split()
+    assert len(y_eval) == 70  # the 10 visible labels are not scored
+    target_only = make_method("target_only").fit(semi)
+    source_only = make_method("source_only").fit(semi)
+    assert np.mean(target_only.predict(X_eval) == y_eval) > 0.95
+    assert np.mean(target_only.predict(X_eval) == y_eval) > np.mean(
+        source_only.predict(X_eval) == y_eval
+    )

@@ -498,3 +498,45 @@ def test_an_older_database_gains_the_new_columns(tmp_path):
     with sqlite3.connect(path) as connection:
         columns = {row[1] for row in connection.execute("PRAGMA table_info(cells)")}
     assert "warnings" in columns
+
+
+def test_target_labels_entry_reveals_labels_and_scores_only_the_hidden_rows(tmp_path):
+    text = MOONS_SUITE.replace('label = "moons30"', 'label = "moons30"\ntarget_labels = 2')
+    suite = parse_suite(text, "semi.toml")
+    assert suite.datasets[0].target_labels == 2
+    assert '"target_labels":2' in suite.cells()[0].options
+    problem = runner_module.load_problem(
+        "moons", "source", "rotated", 0, {"angle": 30, "n_samples": 200, "target_labels": 2}
+    )
+    assert problem.n_target_labeled == 4  # 2 per class, 2 classes
+    with pytest.raises(SuiteError, match=r"datasets\[0\].target_labels"):
+        parse_suite(text.replace("target_labels = 2", "target_labels = 0"), "bad.toml")
+    with pytest.raises(SuiteError, match=r"options.target_labels"):
+        parse_suite(text.replace("angle = 30,", "angle = 30, target_labels = 2,"), "bad.toml")
+
+
+def test_semi_supervised_office_suite_feature_augmentation_uses_the_few_target_labels(tmp_path):
+    from transferkit.datasets import get_data_home
+
+    if not (get_data_home() / "office_caltech10/surf/amazon.mat").is_file():
+        pytest.skip("data home lacks office_caltech10/surf/amazon.mat (set TRANSFERKIT_DATA)")
+    suite = load_suite("office-caltech-surf-semi")
+    table = run_suite(
+        suite,
+        db=tmp_path / "semi.sqlite",
+        seeds=[0, 1],
+        pairs=[("amazon", "webcam")],
+        methods=["source_only", "target_only", "feature_augmentation"],
+    )
+    key = ("office-caltech-surf", "amazon", "webcam")
+    pooled, alone, augmented = (
+        table.cell(key, name).mean
+        for name in ("source_only", "target_only", "feature_augmentation")
+    )
+    # Daume's augmentation beats pooling the source with the 30 target labels, and both pool
+    # more than the 30 target labels alone on this strongly shifted pair
+    assert augmented > pooled + 3 and augmented > alone
+    options = json.loads(suite.datasets[0].options_key)
+    problem = runner_module.load_problem("office-caltech-surf", "amazon", "webcam", 0, options)
+    X_eval, y_eval = problem.evaluation_split()
+    assert problem.n_target_labeled == 30 and len(y_eval) == problem.n_target - 30

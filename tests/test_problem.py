@@ -86,7 +86,9 @@ def test_string_labels_are_encoded_in_stacked_form(rng):
 
 
 def test_different_feature_counts_are_refused(rng):
-    with pytest.raises(FeatureSpaceMismatchError, match="X_source has 4 features .* X_target has 5"):
+    with pytest.raises(
+        FeatureSpaceMismatchError, match="X_source has 4 features .* X_target has 5"
+    ):
         _problem(rng, X_target=rng.normal(size=(20, 5)))
     with pytest.raises(FeatureSpaceMismatchError, match="X_test"):
         _problem(rng, X_test=rng.normal(size=(5, 3)), y_test=np.zeros(5, dtype=int))

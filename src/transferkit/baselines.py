@@ -88,6 +88,38 @@ class TargetOracle(ClassifierMixin, BaseEstimator):
         return float(np.mean(predicted == problem.y_target))
 
 
+class TargetOnly(AdaptedClassifier):
+    """Train ``estimator`` on the visible target labels alone (a semi-supervised baseline: what a
+    few target labels give without the source)."""
+
+    def __init__(self, estimator: Any = None):
+        super().__init__(adapter=None, estimator=estimator)
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {"estimator": self.estimator}
+
+    def fit(self, X: Any, y: Any = None, domain: Any = None) -> TargetOnly:
+        problem = as_problem(X, y, domain)
+        if problem.n_target_labeled == 0:
+            raise NotApplicableError(
+                "target_only trains on the visible target labels and this problem has none; "
+                "mark some with TransferProblem(target_labeled=...) or a suite's "
+                "target_labels = N."
+            )
+        from transferkit.base import _default_estimator
+
+        X_labeled, y_labeled = problem.labeled_target()
+        estimator = _default_estimator() if self.estimator is None else clone(self.estimator)
+        if len(np.unique(y_labeled)) < 2:
+            raise NotApplicableError(
+                "target_only needs visible target labels of at least two classes."
+            )
+        self.adapter_ = None
+        self.estimator_ = estimator.fit(X_labeled, y_labeled)
+        self.classes_ = self.estimator_.classes_
+        return self
+
+
 @register_method("source_only", "baseline", "Train on the source only; no adaptation (the floor).")
 def _source_only(estimator: Any, random_state: int | None) -> SourceOnly:
     return SourceOnly(estimator)
@@ -100,3 +132,13 @@ def _source_only(estimator: Any, random_state: int | None) -> SourceOnly:
 )
 def _target_oracle(estimator: Any, random_state: int | None, n_folds: int = 5) -> TargetOracle:
     return TargetOracle(estimator, n_folds=n_folds, random_state=random_state)
+
+
+@register_method(
+    "target_only",
+    "baseline",
+    "Train on the visible target labels only (semi-supervised baseline; needs a few target labels).",
+    needs_target_labels=True,
+)
+def _target_only(estimator: Any, random_state: int | None) -> TargetOnly:
+    return TargetOnly(estimator)

@@ -364,7 +364,8 @@ class TransferProblem:
         return _take(self.X_target, index), y
 
     def evaluation_split(self) -> tuple[DataMatrix, np.ndarray]:
-        """Labelled target data to score on: the test split, else the whole target (transductive)."""
+        """Labelled target data to score on: the test split, else the target (transductive)
+        without the rows whose labels methods may see (a method is never scored on them)."""
         if self.X_test is not None:
             return self.X_test, self.y_test
         if self.y_target is None:
@@ -372,6 +373,9 @@ class TransferProblem:
                 f"Problem '{self.name}' has no target labels to evaluate on; give X_test/y_test "
                 "or y_target."
             )
+        if self.n_target_labeled:
+            hidden = np.flatnonzero(~self.target_labeled)
+            return _take(self.X_target, hidden), self.y_target[hidden]
         return self.X_target, self.y_target
 
     def encode_labels(self, y: np.ndarray) -> np.ndarray:

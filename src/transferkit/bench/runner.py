@@ -31,7 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from transferkit.bench.store import ResultStore
-from transferkit.bench.suite import FILES_DATASET, PCA_OPTION, Cell, Suite, load_suite
+from transferkit.bench.suite import (
+    FILES_DATASET,
+    PCA_OPTION,
+    TARGET_LABELS_OPTION,
+    Cell,
+    Suite,
+    load_suite,
+)
 from transferkit.bench.tables import ResultsTable
 from transferkit.exceptions import InvalidParameterError, TransferKitError
 
@@ -82,12 +89,14 @@ def load_problem(dataset: str, source: str, target: str, seed: int, options: dic
     """The :class:`~transferkit.problem.TransferProblem` of one cell.
 
     ``options`` go to :func:`transferkit.datasets.load_pair`, except ``pca`` (see
-    :func:`project_on_principal_components`).
+    :func:`project_on_principal_components`) and ``target_labels`` (that many target labels per
+    class become visible to the methods, drawn with the seed; they are left out of scoring).
     """
     from transferkit import datasets
 
     options = dict(options)
     components = options.pop(PCA_OPTION, None)
+    revealed = options.pop(TARGET_LABELS_OPTION, None)
     if dataset == FILES_DATASET:
         problem = datasets.problem_from_files(
             options["source"], options["target"], options.get("test"), name=FILES_DATASET
@@ -96,6 +105,8 @@ def load_problem(dataset: str, source: str, target: str, seed: int, options: dic
         problem = datasets.load_pair(dataset, source, target, random_state=seed, **options)
     if components is not None:
         problem = project_on_principal_components(problem, components, seed)
+    if revealed is not None:
+        problem = problem.with_target_labels(revealed, random_state=seed)
     return problem
 
 

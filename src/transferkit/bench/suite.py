@@ -45,10 +45,13 @@ _DATASET_KEYS = {
     "pairs": '"standard" or a list of [source, target] domain pairs',
     "options": "a table of options passed to transferkit.datasets.load_pair",
     "pca": "project every domain onto N principal components of the unlabelled source + target",
+    "target_labels": "reveal N target labels per class (drawn with the seed; scored on the rest)",
 }
 #: Key under which a dataset entry's ``pca`` travels in the stored options (the runner removes it
 #: before calling ``load_pair``).
 PCA_OPTION = "pca"
+#: Likewise for ``target_labels`` (semi-supervised suites: labels per class made visible).
+TARGET_LABELS_OPTION = "target_labels"
 _METHOD_KEYS = {
     "name": "a registered method name (see transferkit.registry.available_methods)",
     "label": "the column name in tables (default: the name); unique within the suite",
@@ -71,13 +74,17 @@ class DatasetEntry:
     pairs: tuple[tuple[str, str], ...]
     options: Mapping[str, Any] = field(default_factory=dict)
     pca: int | None = None
+    target_labels: int | None = None
 
     @property
     def options_key(self) -> str:
-        """The options as stored in the database (with ``pca`` when the entry sets it)."""
+        """The options as stored in the database (with ``pca`` and ``target_labels`` when the
+        entry sets them)."""
         options = dict(self.options)
         if self.pca is not None:
             options[PCA_OPTION] = self.pca
+        if self.target_labels is not None:
+            options[TARGET_LABELS_OPTION] = self.target_labels
         return canonical_json(options)
 
 
@@ -417,17 +424,24 @@ class _Validator:
             name = self.string(item.get("name"), f"{where}.name", required=True)
             label = self.string(item.get("label"), f"{where}.label", default=name)
             options = self.table(item.get("options"), f"{where}.options")
-            if PCA_OPTION in options:
-                raise self.error(
-                    f"{where}.options.{PCA_OPTION}",
-                    f"give the number of components as {PCA_OPTION} = N in the [[datasets]] "
-                    "table itself, not among the dataset's options.",
-                )
-            pca = item.get(PCA_OPTION)
-            if pca is not None and (isinstance(pca, bool) or not isinstance(pca, int) or pca < 1):
-                raise self.error(f"{where}.{PCA_OPTION}", f"must be an integer >= 1, got {pca!r}.")
+            counts = {}
+            for key in (PCA_OPTION, TARGET_LABELS_OPTION):
+                if key in options:
+                    raise self.error(
+                        f"{where}.options.{key}",
+                        f"give {key} = N in the [[datasets]] table itself, not among the "
+                        "dataset's options.",
+                    )
+                count = item.get(key)
+                if count is not None and (
+                    isinstance(count, bool) or not isinstance(count, int) or count < 1
+                ):
+                    raise self.error(f"{where}.{key}", f"must be an integer >= 1, got {count!r}.")
+                counts[key] = count
             pairs = self.pairs(name, item.get("pairs", "standard"), f"{where}.pairs")
-            entry = DatasetEntry(name, label, pairs, options, pca)
+            entry = DatasetEntry(
+                name, label, pairs, options, counts[PCA_OPTION], counts[TARGET_LABELS_OPTION]
+            )
             for other in entries:
                 if other.label == label:
                     raise self.error(
