@@ -21,7 +21,7 @@ from transferkit.datasets import load_pair
 from transferkit.registry import make_method
 
 METHODS = ("deep_source_only", "deep_oracle", "ddc", "dan", "deep_coral", "dann",
-           "domain_confusion", "adda")  # fmt: skip
+           "domain_confusion", "adda", "mcc", "self_ensembling")  # fmt: skip
 
 
 def main() -> None:

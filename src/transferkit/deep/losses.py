@@ -6,7 +6,9 @@ them into a network (:class:`MMDLoss`, :class:`CORALLoss`, :class:`GradientRever
 :class:`DomainAdversarialLoss`, :class:`DomainConfusionLoss`, :class:`ADDALoss`).
 
 Every alignment loss takes a batch of source features and a batch of target features and returns a
-scalar to add to the classification loss.
+scalar to add to the classification loss. The self-training losses act on the classifier's *logits*
+instead (:func:`minimum_class_confusion`, :func:`confident_consistency`, :func:`class_balance`); a
+module that wants logits says so with ``acts_on = "logits"``.
 
 Example
 -------
@@ -323,6 +325,89 @@ class ADDALoss(nn.Module):
             target_logits, torch.zeros_like(target_logits)
         )
         return discriminator_loss + mapping_loss
+
+
+# ----------------------------------------------------------------------------- self-training
+
+
+def minimum_class_confusion(logits: Tensor, temperature: float = 2.5) -> Tensor:
+    """Minimum Class Confusion loss of target predictions (Jin et al. 2020, Eq. 1-7).
+
+    With ``Ŷ = softmax(Z / T)``, samples weighted by ``1 + exp(-H(ŷ_i))`` (normalised to sum to the
+    batch size, Eq. 3-4), the class correlation ``C = Ŷᵀ W Ŷ`` (Eq. 5) is row-normalised (Eq. 6) and
+    the loss is the share of its mass off the diagonal, averaged over classes (Eq. 7): it is 0 when
+    no sample is spread over two classes, so minimising it makes confident, class-separated target
+    predictions without pushing all samples into one class.
+
+    Parameters
+    ----------
+    logits : Tensor (n, n_classes)
+        Classifier outputs (before softmax) on a target batch.
+    temperature : float, default 2.5
+        Probability rescaling ``T`` (the paper's setting).
+    """
+    if temperature <= 0:
+        raise InvalidParameterError(f"temperature must be positive, got {temperature}.")
+    n, n_classes = logits.shape
+    probabilities = F.softmax(logits / temperature, dim=1)
+    entropy = -(probabilities * torch.log(probabilities + 1e-5)).sum(dim=1).detach()
+    weights = 1.0 + torch.exp(-entropy)
+    weights = n * weights / weights.sum()
+    confusion = (probabilities * weights[:, None]).T @ probabilities
+    confusion = confusion / confusion.sum(dim=1, keepdim=True)
+    return (confusion.sum() - torch.trace(confusion)) / n_classes
+
+
+class MinimumClassConfusionLoss(nn.Module):
+    """MCC (Jin et al. 2020) on the target logits; the source logits are not used.
+
+    Parameters
+    ----------
+    temperature : float, default 2.5
+    """
+
+    acts_on = "logits"
+
+    def __init__(self, temperature: float = 2.5):
+        super().__init__()
+        self.temperature = temperature
+
+    def forward(self, source: Tensor, target: Tensor) -> Tensor:
+        return minimum_class_confusion(target, self.temperature)
+
+
+def confident_consistency(
+    student_logits: Tensor, teacher_logits: Tensor, threshold: float = 0.968
+) -> tuple[Tensor, float]:
+    """Self-ensembling's masked consistency (French et al. 2018, Section 3.1, confidence thresholding).
+
+    The squared difference between the student's and the teacher's class probabilities, summed over
+    classes, averaged over the batch but counted only for samples whose teacher confidence (largest
+    probability) exceeds ``threshold``: the teacher's unsure predictions are not imitated.
+
+    Returns
+    -------
+    loss : Tensor (scalar)
+    share : float
+        Share of the batch above the threshold.
+    """
+    student = F.softmax(student_logits, dim=1)
+    teacher = F.softmax(teacher_logits.detach(), dim=1)
+    mask = (teacher.max(dim=1).values > threshold).float()
+    squared = ((student - teacher) ** 2).sum(dim=1)
+    return (squared * mask).mean(), float(mask.mean())
+
+
+def class_balance(logits: Tensor) -> Tensor:
+    """Class-balance loss of self-ensembling (French et al. 2018, Section 3.2).
+
+    Binary cross-entropy between the batch's mean predicted probability of each class and the
+    uniform ``1 / n_classes``, averaged over classes: it keeps confidence-driven training from
+    collapsing the target onto a few classes (it assumes roughly balanced target classes).
+    """
+    mean = F.softmax(logits, dim=1).mean(dim=0).clamp(1e-6, 1 - 1e-6)
+    uniform = torch.full_like(mean, 1.0 / mean.shape[0])
+    return F.binary_cross_entropy(mean, uniform)
 
 
 class L2SPPenalty(nn.Module):

@@ -13,6 +13,8 @@ class                         adaptation loss on the representation             
 :class:`DANN`                 domain classifier behind gradient reversal (Ganin 2016)    ``dann``
 :class:`DomainConfusion`      domain prediction pushed to uniform (Tzeng et al. 2015)    ``domain_confusion``
 :class:`ADDA`                 separate target encoder, GAN loss (Tzeng et al. 2017)      ``adda``
+:class:`MCC`                  minimum class confusion of target predictions (Jin 2020)   ``mcc``
+:class:`SelfEnsembling`       mean teacher, confident consistency (French et al. 2018)   ``self_ensembling``
 :class:`DeepTargetOracle`     trains on target labels (the ceiling; evaluation only)     ``deep_oracle``
 ============================  =========================================================  ============
 
@@ -59,7 +61,10 @@ from transferkit.deep.losses import (
     CORALLoss,
     DomainAdversarialLoss,
     DomainConfusionLoss,
+    MinimumClassConfusionLoss,
     MMDLoss,
+    class_balance,
+    confident_consistency,
     dann_learning_rate,
 )
 from transferkit.deep.training import TrainingHistory, as_progress, resolve_device, train
@@ -392,6 +397,7 @@ class DeepTransferClassifier(ClassifierMixin, BaseEstimator):
         parameters: list[dict[str, Any]] | None = None,
         epochs: int | None = None,
         patience: Any = "default",
+        after_step: Any = None,
     ) -> TrainingHistory:
         if parameters is None:
             parameters = [{"params": [p for m in modules.values() for p in m.parameters()]}]
@@ -414,6 +420,7 @@ class DeepTransferClassifier(ClassifierMixin, BaseEstimator):
             checkpoint=self._checkpoint(stage),
             progress=as_progress(self.progress, f"{type(self).__name__} {stage}"),
             trainable=trainable,
+            after_step=after_step,
         )
 
     # -- fitting
@@ -453,10 +460,14 @@ class DeepTransferClassifier(ClassifierMixin, BaseEstimator):
             else:
                 features = encoder(torch.cat([xs, xt]))
                 zs, zt = features[: xs.shape[0]], features[xs.shape[0] :]
-            classification = F.cross_entropy(self.classifier_(zs), ys)
+            logits_source = self.classifier_(zs)
+            classification = F.cross_entropy(logits_source, ys)
             if hasattr(adaptation, "set_progress"):
                 adaptation.set_progress(progress)
-            transfer = adaptation(zs, zt)
+            if getattr(adaptation, "acts_on", "features") == "logits":
+                transfer = adaptation(logits_source, self.classifier_(zt))
+            else:
+                transfer = adaptation(zs, zt)
             logs = {
                 "classification": float(classification.detach()),
                 "transfer": float(transfer.detach()),
@@ -635,6 +646,183 @@ class ADDA(DeepTransferClassifier):
         return self.source_encoder_ if domain == SOURCE else self.encoder_
 
 
+class MCC(DeepTransferClassifier):
+    """Minimum Class Confusion (Jin et al. 2020): make target predictions confident and unconfused.
+
+    The adaptation loss acts on the classifier's target logits, not on the representation:
+    :func:`~transferkit.deep.losses.minimum_class_confusion` (Eq. 7) with the paper's temperature
+    ``T = 2.5`` and trade-off 1. No domain discriminator, no kernel: one extra classifier pass.
+
+    ``loss_params``: ``temperature`` (default 2.5).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from transferkit.deep.methods import MCC
+    >>> from transferkit.problem import TransferProblem
+    >>> rng = np.random.default_rng(0)
+    >>> Xs = rng.normal(size=(100, 4)); Xt = Xs + 0.5
+    >>> model = MCC(epochs=2, random_state=0).fit(TransferProblem(Xs, Xs[:, 0] > 0, Xt))
+    >>> model.predict_proba(Xt).shape
+    (100, 2)
+    """
+
+    default_loss_params = {"temperature": 2.5}
+
+    def _make_adaptation(self, in_features: int) -> nn.Module:
+        return MinimumClassConfusionLoss(**self._loss_params())
+
+
+def augment(
+    x: Tensor, image_shape: tuple[int, ...] | None, max_shift: float = 2.0, noise: float = 0.1
+) -> Tensor:
+    """A random perturbation of a batch of rows: translated images plus Gaussian noise.
+
+    Images (flattened ``(H, W)`` or ``(H, W, C)`` rows) are shifted by up to ``max_shift`` pixels
+    in each direction (bilinear, zero padding) and get noise of standard deviation ``noise``, the
+    small-image augmentation of French et al. (2018, Section 4.1 / Appendix); vectors only get the
+    noise. Draws from torch's generator, which :func:`~transferkit.deep.training.train` seeds.
+    """
+    if image_shape is None:
+        return x + noise * torch.randn_like(x) if noise else x
+    height, width = image_shape[:2]
+    channels = 1 if len(image_shape) == 2 else image_shape[2]
+    images = x.reshape(-1, height, width, channels).permute(0, 3, 1, 2)
+    n = images.shape[0]
+    theta = torch.zeros(n, 2, 3, dtype=x.dtype, device=x.device)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1.0
+    shift = (torch.rand(n, 2, dtype=x.dtype, device=x.device) * 2 - 1) * max_shift
+    # affine_grid works in [-1, 1] coordinates: one pixel is 2 / size
+    theta[:, 0, 2] = shift[:, 0] * 2 / width
+    theta[:, 1, 2] = shift[:, 1] * 2 / height
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    moved = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    if noise:
+        moved = moved + noise * torch.randn_like(moved)
+    return moved.permute(0, 2, 3, 1).reshape(x.shape)
+
+
+class SelfEnsembling(DeepTransferClassifier):
+    """Self-ensembling (French et al. 2018): a mean teacher whose confident target predictions a
+    student imitates under augmentation.
+
+    The student (encoder + classifier) learns the source labels by cross-entropy; on each target
+    batch it sees one augmentation and the teacher another, and the student is pulled towards the
+    teacher's class probabilities where the teacher is confident (probability above
+    ``threshold``, the paper's confidence thresholding) by
+    :func:`~transferkit.deep.losses.confident_consistency`, with the class-balance loss
+    :func:`~transferkit.deep.losses.class_balance` against collapse. The teacher's weights are an
+    exponential moving average of the student's (decay ``ema_decay``, Tarvainen & Valpola 2017),
+    updated after every step; the teacher is the model that predicts, transforms and is validated
+    for early stopping. Source and target go through the network in separate batches, as in the
+    paper, so each domain keeps its own batch statistics.
+
+    Loss: ``CE(source) + trade_off × consistency_weight × consistency + class_balance × balance``.
+
+    ``loss_params`` (fixed a priori, never tuned on target labels): ``threshold`` (0.968, the
+    paper's), ``ema_decay`` (0.99, the paper's), ``consistency_weight`` (3.0), ``class_balance``
+    (1.0), ``max_shift`` (2 pixels) and ``noise`` (0.1) for :func:`augment`.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from transferkit.deep.methods import SelfEnsembling
+    >>> from transferkit.problem import TransferProblem
+    >>> rng = np.random.default_rng(0)
+    >>> Xs = rng.normal(size=(100, 4)); Xt = Xs + 0.5
+    >>> model = SelfEnsembling(epochs=2, random_state=0).fit(TransferProblem(Xs, Xs[:, 0] > 0, Xt))
+    >>> model.predict(Xt).shape
+    (100,)
+    """
+
+    default_loss_params = {
+        "threshold": 0.968,
+        "ema_decay": 0.99,
+        "consistency_weight": 3.0,
+        "class_balance": 1.0,
+        "max_shift": 2.0,
+        "noise": 0.1,
+    }
+
+    def _fit_networks(self, data: dict[str, Any]) -> None:
+        params = self._loss_params()
+        unknown = set(params) - set(self.default_loss_params)
+        if unknown:
+            raise InvalidParameterError(
+                f"Unknown loss_params {sorted(unknown)} for SelfEnsembling; "
+                f"use {sorted(self.default_loss_params)}."
+            )
+        if not 0 <= params["ema_decay"] < 1:
+            raise InvalidParameterError(f"ema_decay must be in [0, 1), got {params['ema_decay']}.")
+        student = self._make_encoder(self.n_features_in_).to(self.device_)
+        student_classifier = nn.Linear(student.out_features, len(self.classes_)).to(self.device_)
+        teacher = copy.deepcopy(student)
+        teacher_classifier = copy.deepcopy(student_classifier)
+        for p in list(teacher.parameters()) + list(teacher_classifier.parameters()):
+            p.requires_grad_(False)
+        self.student_encoder_ = student
+        self.student_classifier_ = student_classifier
+        self.encoder_ = teacher
+        self.classifier_ = teacher_classifier
+        self.adaptation_ = None
+        pairs = [(teacher, student), (teacher_classifier, student_classifier)]
+        decay = float(params["ema_decay"])
+        weight = self.trade_off * float(params["consistency_weight"])
+        balance_weight = float(params["class_balance"])
+        image_shape = self.image_shape_
+
+        def perturb(x: Tensor) -> Tensor:
+            return augment(x, image_shape, params["max_shift"], params["noise"])
+
+        def step(xs: Tensor, ys: Tensor, xt: Tensor | None, progress: float) -> Any:
+            classification = F.cross_entropy(student_classifier(student(perturb(xs))), ys)
+            if xt is None:
+                return classification, {}
+            student_logits = student_classifier(student(perturb(xt)))
+            with torch.no_grad():
+                # batch statistics of the target batch, as the student's: the teacher's running
+                # averages mix both domains
+                teacher.train()
+                teacher_logits = teacher_classifier(teacher(perturb(xt)))
+            consistency, share = confident_consistency(
+                student_logits, teacher_logits, params["threshold"]
+            )
+            balance = class_balance(student_logits)
+            loss = classification + weight * consistency + balance_weight * balance
+            return loss, {
+                "classification": float(classification.detach()),
+                "consistency": float(consistency.detach()),
+                "confident": share,
+            }
+
+        @torch.no_grad()
+        def update_teacher() -> None:
+            for slow, fast in pairs:
+                for p_slow, p_fast in zip(slow.parameters(), fast.parameters(), strict=True):
+                    p_slow.mul_(decay).add_(p_fast, alpha=1 - decay)
+                for b_slow, b_fast in zip(slow.buffers(), fast.buffers(), strict=True):
+                    b_slow.copy_(b_fast)
+
+        modules = {
+            "student": student,
+            "student_classifier": student_classifier,
+            "teacher": teacher,
+            "teacher_classifier": teacher_classifier,
+        }
+        groups = [{"params": list(student.parameters()) + list(student_classifier.parameters())}]
+        self.history_ = self._train(
+            "train",
+            modules,
+            step,
+            data,
+            self._validator(teacher, data),
+            use_target=True,
+            trainable=[student, student_classifier],
+            parameters=groups,
+            after_step=update_teacher,
+        )
+
+
 class DeepTargetOracle(DeepTransferClassifier):
     """The same network trained on the target's labels: the ceiling (uses labels users lack).
 
@@ -700,6 +888,11 @@ _METHOD_CLASSES: dict[str, tuple[type[DeepTransferClassifier], str]] = {
         "Domain confusion: domain prediction pushed to uniform (Tzeng et al. 2015).",
     ),
     "adda": (ADDA, "ADDA: separate target encoder trained adversarially (Tzeng et al. 2017)."),
+    "mcc": (MCC, "MCC: minimum class confusion of target predictions (Jin et al. 2020)."),
+    "self_ensembling": (
+        SelfEnsembling,
+        "Self-ensembling: mean teacher, confident target consistency (French et al. 2018).",
+    ),
 }
 
 

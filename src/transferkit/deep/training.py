@@ -194,6 +194,7 @@ def train(
     checkpoint: str | Path | None = None,
     progress: ProgressCallback | None = None,
     trainable: Iterable[nn.Module] | None = None,
+    after_step: Callable[[], None] | None = None,
 ) -> TrainingHistory:
     """Train ``modules`` by minimising ``step``'s loss over source (and target) mini-batches.
 
@@ -230,6 +231,9 @@ def train(
     trainable : iterable of nn.Module or None
         Modules to put in train mode during training (default: all of ``modules``); the rest
         stay in eval mode (a frozen backbone keeps its batch-norm statistics).
+    after_step : callable or None
+        Called after every optimiser step (a mean teacher's moving average of the student's
+        weights; the teacher belongs in ``modules`` so checkpoints and early stopping keep it).
 
     Returns
     -------
@@ -304,6 +308,8 @@ def train(
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                if after_step is not None:
+                    after_step()
                 logs = {"loss": float(loss.detach()), **logs}
                 for key, value in logs.items():
                     sums[key] = sums.get(key, 0.0) + value
