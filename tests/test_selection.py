@@ -76,7 +76,7 @@ def test_importance_weighted_validators_estimate_target_accuracy_under_covariate
     assert abs(source_accuracy - target_accuracy) > 0.25
 
 
-@pytest.mark.parametrize("name", ["reverse", "im", "entropy"])
+@pytest.mark.parametrize("name", ["reverse", "im", "entropy", "mixval"])
 def test_target_side_validators_prefer_the_adapted_model(moons, name):
     problem, val, models, _ = moons
     validator = make_validator(name)
@@ -101,6 +101,24 @@ def test_snd_is_the_neighbourhood_entropy_of_the_predictions():
     assert snd == pytest.approx(np.log(9), abs=1e-3)
     scattered = np.random.default_rng(0).dirichlet([1, 1], 20)
     assert make_validator("snd").score(Fixed(scattered), None, None, np.zeros((20, 1))) < snd
+
+
+def test_mixval_probes_the_boundary_and_refuses_bad_ratios(moons):
+    problem, _, models, _ = moons
+
+    class Constant:
+        classes_ = np.array([0, 1])
+
+        def predict(self, X):
+            return np.zeros(X.shape[0], dtype=int)
+
+    validator = make_validator("mixval")
+    assert validator.score(Constant(), None, None, problem.X_target) == 0.0
+    score = validator.score(models["ot"], None, None, problem.X_target)
+    assert 0.5 < score <= 1.0
+    assert score == validator.score(models["ot"], None, None, problem.X_target)  # seeded
+    with pytest.raises(InvalidParameterError, match="ratio=0.4"):
+        make_validator("mixval", ratio=0.4).score(models["ot"], None, None, problem.X_target)
 
 
 def test_importance_weights_grow_towards_the_target(band):

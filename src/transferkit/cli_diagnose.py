@@ -242,7 +242,7 @@ def diagnose_command(
     "validators",
     default="ensv",
     show_default=True,
-    help="Validator(s), comma-separated; the first picks: ensv, iwcv, dev, reverse, entropy, im, "
+    help="Validator(s), comma-separated; the first picks: ensv, iwcv, dev, reverse, entropy, im, mixval, "
     "snd, source_accuracy.",
 )
 @click.option(

@@ -19,6 +19,8 @@ name              what it measures                                              
                                                                                    2012
 ``snd``           soft neighbourhood density of the target predictions            Saito et al.
                                                                                    2021
+``mixval``        do mixtures of two target rows keep the dominant row's label?    Hu et al.
+                  (same-label and different-label pairs)                           2023
 ``ensv``          agreement with the ensemble of all candidates (search only)      Hu et al.
                                                                                    2024
 ``source_accuracy`` plain accuracy on held-out source rows (the naive baseline)    —
@@ -65,6 +67,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from transferkit.base import stack_rows
 from transferkit.exceptions import InvalidParameterError, NotApplicableError, TransferKitError
+from transferkit.kernels import check_positive_int
 from transferkit.problem import SOURCE, TARGET, UNLABELED, TransferProblem, as_problem
 from transferkit.registry import make_method
 
@@ -466,6 +469,55 @@ class SoftNeighborhoodDensityValidator(BaseValidator):
         return float(_entropy(_softmax(similarity)).mean())
 
 
+class MixValValidator(BaseValidator):
+    """Mixed target samples as probes (MixVal; Hu, Liang, Liew, Xue, Bai & Wang, 2023, NeurIPS).
+
+    Each target row is mixed with a randomly paired one, ``ratio * x_a + (1 - ratio) * x_b``
+    (``ratio`` in (0.5, 1), so ``x_a`` dominates), and the mixture should keep ``x_a``'s
+    predicted label. Pairs with the same predicted label probe the density of the model's target
+    clusters, pairs with different labels probe where its boundary lies; the score is the mean of
+    the two agreement rates. Target-only and computed in input space, so it scores any model that
+    predicts target rows (an adapter maps the mixtures as target rows). A model that predicts one
+    class for every target row scores 0 (it has no boundary to probe).
+
+    Parameters
+    ----------
+    ratio : float, default 0.55
+        Weight of the dominant sample, in (0.5, 1).
+    n_rounds : int, default 3
+        Random pairings averaged.
+    random_state : int or None, default 0
+    """
+
+    name = "mixval"
+    needs_source_validation = False
+
+    def __init__(self, ratio: float = 0.55, n_rounds: int = 3, random_state: int | None = 0):
+        self.ratio = ratio
+        self.n_rounds = n_rounds
+        self.random_state = random_state
+
+    def score(self, estimator, X_source_val, y_source_val, X_target, y_target=None) -> float:
+        if not 0.5 < float(self.ratio) < 1.0:
+            raise InvalidParameterError(
+                f"MixValValidator: ratio={self.ratio!r} must lie strictly between 0.5 and 1 "
+                "(the first sample of each pair dominates the mixture)."
+            )
+        check_positive_int(self.n_rounds, "n_rounds", "MixValValidator")
+        predicted = np.asarray(predict_rows(estimator, X_target, TARGET))
+        if len(np.unique(predicted)) < 2:
+            return 0.0
+        rng = np.random.default_rng(self.random_state)
+        rates = []
+        for _ in range(self.n_rounds):
+            partner = rng.permutation(len(predicted))
+            mixed = self.ratio * X_target + (1.0 - self.ratio) * X_target[partner]
+            kept = np.asarray(predict_rows(estimator, mixed, TARGET)) == predicted
+            same = predicted == predicted[partner]
+            rates.extend(float(kept[group].mean()) for group in (same, ~same) if group.any())
+        return float(np.mean(rates))
+
+
 class SourceAccuracyValidator(BaseValidator):
     """Plain accuracy on held-out source rows: what you would do ignoring the shift."""
 
@@ -528,6 +580,7 @@ VALIDATORS: dict[str, type[BaseValidator]] = {
     "entropy": EntropyValidator,
     "im": InformationMaximizationValidator,
     "snd": SoftNeighborhoodDensityValidator,
+    "mixval": MixValValidator,
     "ensv": EnsembleValidator,
     "source_accuracy": SourceAccuracyValidator,
     "oracle": TargetAccuracy,
@@ -541,6 +594,7 @@ UNSUPERVISED_VALIDATORS = (
     "entropy",
     "im",
     "snd",
+    "mixval",
     "ensv",
     "source_accuracy",
 )
@@ -712,7 +766,7 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
         Which validator picks the best candidate (True: the first); False keeps only the scores.
     cv : "auto", int, float or None, default "auto"
         Source folds (int >= 2), the held-out share of one stratified split (float), or None to
-        train on the whole source (target-only validators: entropy, im, snd, ensv). ``auto``: None
+        train on the whole source (target-only validators: entropy, im, snd, mixval, ensv). ``auto``: None
         when every validator is target-only, else 3 folds.
     classifier : str, dict or estimator, default "logreg"
         The classifier behind each registered method (see ``transferkit.registry``).
