@@ -10,7 +10,11 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from transferkit.base import AdaptedClassifier, BaseAdapter, BaseReweighter
 from transferkit.baselines import SourceOnly, TargetOracle
-from transferkit.exceptions import InvalidParameterError, NotApplicableError
+from transferkit.exceptions import (
+    DegenerateResultWarning,
+    InvalidParameterError,
+    NotApplicableError,
+)
 from transferkit.problem import TransferProblem
 from transferkit.registry import available_methods, make_classifier, make_method
 
@@ -136,8 +140,35 @@ def test_target_only_trains_on_the_visible_target_labels_and_needs_some():
     X_eval, y_eval = semi.evaluation_split()
     assert len(y_eval) == 70  # the 10 visible labels are not scored
     target_only = make_method("target_only").fit(semi)
-    source_only = make_method("source_only").fit(semi)
+    with pytest.warns(DegenerateResultWarning, match="source-only: 9"):
+        source_only = make_method("source_only").fit(semi)  # the mirrored target fools it
     assert np.mean(target_only.predict(X_eval) == y_eval) > 0.95
     assert np.mean(target_only.predict(X_eval) == y_eval) > np.mean(
         source_only.predict(X_eval) == y_eval
     )
+
+
+def test_a_collapsed_target_prediction_is_flagged_not_silent():
+    import warnings
+
+    from transferkit.exceptions import DegenerateResultWarning
+
+    class Squash(BaseAdapter):
+        """Maps every target row onto one point: a collapsed representation."""
+
+        def _fit(self, problem):
+            self.point_ = np.asarray(problem.X_source)[0]
+
+        def _transform(self, X, domain):
+            X = np.asarray(X, dtype=float)
+            return X if domain == 0 else np.tile(self.point_, (len(X), 1))
+
+    rng = np.random.default_rng(0)
+    y = np.arange(120) % 3
+    Xs = rng.normal(size=(120, 2)) + 4 * np.eye(3)[y][:, :2]
+    problem = TransferProblem(Xs, y, Xs + 0.1)
+    with pytest.warns(DegenerateResultWarning, match="Squash: 100 % of the 120 target rows"):
+        AdaptedClassifier(Squash(), LogisticRegression()).fit(problem)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegenerateResultWarning)
+        AdaptedClassifier(None, LogisticRegression()).fit(problem)  # healthy: no warning

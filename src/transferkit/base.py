@@ -16,6 +16,7 @@ fitting one predicts on target data. A *re-weighter* learns a weight per source 
 from __future__ import annotations
 
 import inspect
+import warnings
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
-from transferkit.exceptions import NotApplicableError
+from transferkit.exceptions import DegenerateResultWarning, NotApplicableError
 from transferkit.problem import SOURCE, TARGET, DataMatrix, TransferProblem, as_problem
 
 
@@ -189,7 +190,34 @@ class AdaptedClassifier(ClassifierMixin, BaseEstimator):
             estimator.fit(X_train, y_train)
         self.estimator_ = estimator
         self.classes_ = estimator.classes_
+        self._warn_if_collapsed(problem)
         return self
+
+    def _warn_if_collapsed(self, problem: TransferProblem) -> None:
+        """Warn (:class:`DegenerateResultWarning`) when the fitted model puts at least 90 % of the
+        target rows in one class that makes at most half of the source labels: a collapsed
+        representation, not a credible prediction (e.g. mSDA's saturated layers on coloured
+        digits). Checked on the unlabelled target rows the model was fitted with."""
+        X_target = problem.X_target
+        if problem.n_target < 20 or not (isinstance(X_target, np.ndarray) or sp.issparse(X_target)):
+            return
+        predicted = self.predict(X_target)
+        values, counts = np.unique(predicted, return_counts=True)
+        top = int(counts.argmax())
+        share = counts[top] / len(predicted)
+        source_share = float(np.mean(problem.y_source == values[top]))
+        if share >= 0.9 and source_share <= 0.5:
+            name = type(self.adapter).__name__ if self.adapter is not None else "source-only"
+            warnings.warn(
+                DegenerateResultWarning(
+                    f"{name}: {100 * share:.0f} % of the {len(predicted)} target rows are "
+                    f"predicted as class {values[top].tolist()!r}, which is {100 * source_share:.0f} % of "
+                    "the source labels; the adapted representation has probably collapsed. "
+                    "Check the method's parameters (or use another method) before trusting "
+                    "these predictions."
+                ),
+                stacklevel=2,
+            )
 
     def _target_features(self, X: DataMatrix) -> DataMatrix:
         check_is_fitted(self, "estimator_")

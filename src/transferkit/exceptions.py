@@ -83,6 +83,10 @@ class MissingDependencyError(TransferKitError, ImportError):
     """An optional dependency needed for this feature is not installed."""
 
 
+class DegenerateResultWarning(UserWarning):
+    """A fitted model gives a degenerate result (e.g. one class for almost every target row)."""
+
+
 def missing_dependency(package: str, extra: str, feature: str) -> MissingDependencyError:
     """Build the error raised when ``feature`` needs the optional ``package``."""
     return MissingDependencyError(
