@@ -29,11 +29,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+from peers import problems as harness_problems  # noqa: E402  (benchmarks/peers.py)
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.neighbors import KNeighborsClassifier  # noqa: E402
 
 from transferkit.alignment import JDA, OTMapping  # noqa: E402
-from transferkit.datasets import dataset_info, load_pair  # noqa: E402
+from transferkit.datasets import dataset_info  # noqa: E402
 from transferkit.problem import TransferProblem  # noqa: E402
 
 GRID = {
@@ -87,38 +88,22 @@ def main() -> None:
     parser.add_argument("--pairs", default=None, help="src:tgt,... (default: all 12)")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
-    pairs = (
-        [tuple(p.split(":")) for p in args.pairs.split(",")]
-        if args.pairs
-        else dataset_info("office-caltech-surf").pairs
-    )
+    pairs = [tuple(p.split(":")) for p in args.pairs.split(",")] if args.pairs else None
+    n_pairs = len(pairs) if pairs else len(dataset_info("office-caltech-surf").pairs)
     grid = settings()
     ensv, reverse, accuracy = (np.zeros((len(grid), 0)) for _ in range(3))
     start = time.perf_counter()
-    for source, target in pairs:
-        for seed in seeds:
-            problem = load_pair(
-                "office-caltech-surf",
-                source,
-                target,
-                random_state=seed,
-                preprocess="harness",
-                source_per_class="harness",
-            )
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                runs = predictions(problem, grid)
-            votes = np.stack([runs[i][0] for i in range(len(grid))])
-            consensus = _majority(votes)
-            ensv = np.column_stack([ensv, (votes == consensus).mean(axis=1)])
-            reverse = np.column_stack([reverse, [runs[i][1] for i in range(len(grid))]])
-            accuracy = np.column_stack(
-                [accuracy, (votes == np.asarray(problem.y_target)).mean(axis=1)]
-            )
-            print(
-                f"done {source}->{target}/{seed} ({time.perf_counter() - start:.0f} s)", flush=True
-            )
-    print(render(grid, ensv, reverse, accuracy, seeds, len(pairs), time.perf_counter() - start))
+    for label, problem in harness_problems(seeds, pairs):  # the same draws as the suite's
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            runs = predictions(problem, grid)
+        votes = np.stack([runs[i][0] for i in range(len(grid))])
+        consensus = _majority(votes)
+        ensv = np.column_stack([ensv, (votes == consensus).mean(axis=1)])
+        reverse = np.column_stack([reverse, [runs[i][1] for i in range(len(grid))]])
+        accuracy = np.column_stack([accuracy, (votes == np.asarray(problem.y_target)).mean(axis=1)])
+        print(f"done {label} ({time.perf_counter() - start:.0f} s)", flush=True)
+    print(render(grid, ensv, reverse, accuracy, seeds, n_pairs, time.perf_counter() - start))
 
 
 def _majority(votes: np.ndarray) -> np.ndarray:
