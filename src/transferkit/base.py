@@ -212,9 +212,9 @@ class AdaptedClassifier(ClassifierMixin, BaseEstimator):
                 DegenerateResultWarning(
                     f"{name}: {100 * share:.0f} % of the {len(predicted)} target rows are "
                     f"predicted as class {values[top].tolist()!r}, which is {100 * source_share:.0f} % of "
-                    "the source labels; the adapted representation has probably collapsed. "
-                    "Check the method's parameters (or use another method) before trusting "
-                    "these predictions."
+                    "the source labels: the predictions have collapsed onto one class (a "
+                    "collapsed representation, or a shift this model does not handle). Check the "
+                    "method's parameters (or use another method) before trusting them."
                 ),
                 stacklevel=2,
             )
