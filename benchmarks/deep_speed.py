@@ -4,7 +4,10 @@ Usage: nice -n 10 python benchmarks/deep_speed.py [--n 2000] [--epochs 2] [--thr
 Times, on the same data and the same LeNet (batch 64, Adam 1e-3): source-only and DANN epochs
 through transferkit's training loop, and one DANN epoch written as a bare PyTorch loop in the style
 of Transfer-Learning-Library's examples (iterate source batches, draw a target batch, gradient
-reversal, domain discriminator, one optimiser step) with no checkpointing, validation or logging.
+reversal, domain discriminator, one optimiser step) with no checkpointing, validation or logging;
+and, when the `peers` extra is installed (skada with skorch), one epoch of skada's ``skada.deep.DANN``
+on the same data with the same LeNet and linear head (its own domain classifier and sampler,
+batch 64, Adam 1e-3).
 """
 
 from __future__ import annotations
@@ -50,6 +53,34 @@ def bare_dann_epoch(Xs, ys, Xt, seed: int = 0) -> float:
     return time.perf_counter() - started
 
 
+def skada_dann_epoch(Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray, seed: int = 0) -> float:
+    """One epoch of skada's deep DANN (skorch-based) on the same LeNet: the library peer."""
+    from collections import OrderedDict
+
+    from skada.deep import DANN as SkadaDANN
+
+    torch.manual_seed(seed)
+    module = nn.Sequential(OrderedDict(encoder=LeNet((28, 28), 128), head=nn.Linear(128, 10)))
+    model = SkadaDANN(
+        module,
+        layer_name="encoder",
+        reg=1.0,
+        num_features=128,
+        batch_size=64,
+        max_epochs=1,
+        train_split=False,
+        optimizer=torch.optim.Adam,
+        lr=1e-3,
+        verbose=0,
+    )
+    X = np.concatenate([Xs, Xt]).astype(np.float32)
+    y = np.concatenate([ys, np.full(len(Xt), -1)])
+    domain = np.concatenate([np.ones(len(Xs), dtype=int), np.full(len(Xt), -2)])
+    started = time.perf_counter()
+    model.fit(X, y, sample_domain=domain)
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=2000)
@@ -85,6 +116,14 @@ def main() -> None:
             np.mean([bare_dann_epoch(Xs, ys, Xt, s) for s in range(args.epochs)]),
         )
     )
+    try:
+        seconds = [
+            skada_dann_epoch(problem.X_source, problem.y_source, problem.X_target, s)
+            for s in range(args.epochs)
+        ]
+        rows.append(("skada.deep.DANN (skorch)", float(np.mean(seconds))))
+    except ImportError as error:
+        print(f"# skada's deep DANN skipped: {error} (pip install 'transferkit[peers]')")
     print(
         f"synthetic→mnist, {args.n} source + {args.n} target images, LeNet, batch 64, "
         f"{args.threads} torch thread(s), mean of {args.epochs} epochs"
