@@ -1,15 +1,21 @@
 """Office-Caltech10 images with pre-trained CNN features: source-only, shallow methods, DANN.
 
 Usage: nice -n 10 python benchmarks/deep_office.py [--backbone mobilenet_v2] [--protocol harness]
-       [--draws 10] [--methods source_only,coral,sa,ot] [--dann-epochs 30]
+       [--draws 10] [--methods source_only,coral,sa,ot] [--params JSON] [--dann-epochs 30]
 Features come from transferkit's on-disk cache (run benchmarks/deep_extract.py or
-`transferkit extract-features` first; missing ones are computed). Protocols:
+`transferkit extract-features` first; missing ones are computed). ``--backbone`` is
+``mobilenet_v2`` or ``efficientnet_lite0`` (pooled 1,280-d penultimate layers), or ``both``: the
+two feature sets, each pre-processed on its own, side by side (2,560-d). Protocols:
 
 * harness — the OfficeCaltechDomainAdaptation protocol (PROTOCOLS.md): features L1-normalised and
   standardised per domain, 20 source images per class (8 from dslr), the whole target is the
-  adaptation and test set, 1-NN, 10 draws; SA d = 80, OT = SinkhornLpl1 (reg_e 2, reg_cl 1,
-  median-normalised cost), CORAL λ = 1.
+  adaptation and test set, 1-NN, 10 draws; SA d = 80, TCA linear d = 80 μ = 1, OT =
+  SinkhornLpl1 (reg_e 2, reg_cl 1, median-normalised cost), CORAL λ = 1, JDA k = 100 λ = 1;
+  ``jda_ot`` uses its registered defaults unless ``--params`` says otherwise.
 * full — every source image, the same pre-processing, logistic regression (C = 1); one run.
+
+``--params '{"jda_ot": {"n_components": 20, "reg_e": 0.5}}'`` replaces a method's parameters (the
+settings benchmarks/deep_office_settings.py picks without target labels).
 
 `--dann` adds DANN (an MLP with gradient reversal on the features; transferkit.deep.methods.DANN)
 with the protocol's source subset and a logistic head.
@@ -18,6 +24,7 @@ with the protocol's source subset and a logistic head.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import numpy as np
@@ -35,8 +42,25 @@ HARNESS_PARAMS = {
     "source_only": {},
     "coral": {"regularization": 1.0},
     "sa": {"n_components": 80},
+    "tca": {"n_components": 80, "mu": 1.0, "kernel": "linear"},
     "ot": {"method": "lpl1", "reg_e": 2.0, "reg_cl": 1.0, "norm": "median"},
+    "jda": {"n_components": 100, "regularization": 1.0, "n_iterations": 10},
+    "jda_ot": {},
 }
+BACKBONES = ("mobilenet_v2", "efficientnet_lite0")
+
+
+def load_features(backbone: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Harness-pre-processed features and labels of every domain; ``both`` = the two backbones'
+    features, each L1-normalised and standardised on its own, then concatenated."""
+    names = BACKBONES if backbone == "both" else (backbone,)
+    features, labels = {}, {}
+    for domain in DOMAINS:
+        images, labels[domain] = load_images(domain)
+        features[domain] = np.hstack(
+            [harness_preprocess(extract_features(images, name)) for name in names]
+        )
+    return features, labels
 
 
 def per_class(y: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -47,27 +71,27 @@ def per_class(y: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--backbone", default="mobilenet_v2")
+    parser.add_argument("--backbone", choices=[*BACKBONES, "both"], default="mobilenet_v2")
     parser.add_argument("--protocol", choices=["harness", "full"], default="harness")
     parser.add_argument("--draws", type=int, default=10)
     parser.add_argument("--methods", default="source_only,coral,sa,ot")
+    parser.add_argument("--params", default="{}", help="JSON {method: {param: value}}")
     parser.add_argument("--dann", action="store_true")
     parser.add_argument("--dann-epochs", type=int, default=30)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    features, labels = {}, {}
-    for domain in DOMAINS:
-        images, y = load_images(domain)
-        features[domain] = harness_preprocess(extract_features(images, args.backbone))
-        labels[domain] = y
+    wall = time.perf_counter()
+    params = {**HARNESS_PARAMS, **json.loads(args.params)}
+    features, labels = load_features(args.backbone)
     methods = args.methods.split(",") + (["dann"] if args.dann else [])
     classifier = "1nn" if args.protocol == "harness" else {"name": "logreg", "C": 1.0}
     draws = args.draws if args.protocol == "harness" else 1
     print(
-        f"backbone={args.backbone} (penultimate, 1280-d), protocol={args.protocol}, "
-        f"classifier={classifier}, draws={draws}"
+        f"backbone={args.backbone} (penultimate, {features[DOMAINS[0]].shape[1]}-d), "
+        f"protocol={args.protocol}, classifier={classifier}, draws={draws}"
     )
+    print("params: " + json.dumps({m: params.get(m, {}) for m in methods if m != "dann"}))
     print("| pair | " + " | ".join(methods) + " |")
     print("| --- | " + " | ".join("---" for _ in methods) + " |")
     means = {m: [] for m in methods}
@@ -108,7 +132,7 @@ def main() -> None:
                         )
                     else:
                         model = make_method(
-                            method, HARNESS_PARAMS.get(method, {}), classifier, random_state=draw
+                            method, params.get(method, {}), classifier, random_state=draw
                         )
                     model.fit(problem)
                     predicted = model.predict(features[target])
@@ -123,6 +147,7 @@ def main() -> None:
             print(f"| {SHORT[source]}→{SHORT[target]} | " + " | ".join(cells) + " |", flush=True)
     print("| **mean** | " + " | ".join(f"**{np.mean(means[m]):.1f}**" for m in methods) + " |")
     print("| seconds | " + " | ".join(f"{seconds[m]:.0f}" for m in methods) + " |")
+    print(f"wall {time.perf_counter() - wall:.0f} s")
 
 
 if __name__ == "__main__":
