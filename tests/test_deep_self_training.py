@@ -210,3 +210,18 @@ def test_self_training_methods_are_registered():
     assert isinstance(make_method("mcc", {"epochs": 1}, random_state=0), MCC)
     model = make_method("self_ensembling", {"epochs": 1}, random_state=2)
     assert isinstance(model, SelfEnsembling) and model.random_state == 2
+
+
+def test_a_deep_model_that_collapses_is_flagged(monkeypatch):
+    from transferkit.deep.methods import DeepSourceOnly
+    from transferkit.exceptions import DegenerateResultWarning
+    from transferkit.problem import TransferProblem
+
+    rng = np.random.default_rng(0)
+    y = np.arange(90) % 3
+    problem = TransferProblem(
+        rng.normal(size=(90, 4)) + 3 * np.eye(4)[y], y, rng.normal(size=(60, 4))
+    )
+    monkeypatch.setattr(DeepSourceOnly, "predict", lambda self, X: np.zeros(len(X), dtype=int))
+    with pytest.warns(DegenerateResultWarning, match="DeepSourceOnly: 100 % of the 60 target"):
+        DeepSourceOnly(epochs=1, random_state=0).fit(problem)

@@ -190,34 +190,8 @@ class AdaptedClassifier(ClassifierMixin, BaseEstimator):
             estimator.fit(X_train, y_train)
         self.estimator_ = estimator
         self.classes_ = estimator.classes_
-        self._warn_if_collapsed(problem)
+        warn_if_collapsed(self, problem, type(self.adapter).__name__ if self.adapter else None)
         return self
-
-    def _warn_if_collapsed(self, problem: TransferProblem) -> None:
-        """Warn (:class:`DegenerateResultWarning`) when the fitted model puts at least 90 % of the
-        target rows in one class that makes at most half of the source labels: a collapsed
-        representation, not a credible prediction (e.g. mSDA's saturated layers on coloured
-        digits). Checked on the unlabelled target rows the model was fitted with."""
-        X_target = problem.X_target
-        if problem.n_target < 20 or not (isinstance(X_target, np.ndarray) or sp.issparse(X_target)):
-            return
-        predicted = self.predict(X_target)
-        values, counts = np.unique(predicted, return_counts=True)
-        top = int(counts.argmax())
-        share = counts[top] / len(predicted)
-        source_share = float(np.mean(problem.y_source == values[top]))
-        if share >= 0.9 and source_share <= 0.5:
-            name = type(self.adapter).__name__ if self.adapter is not None else "source-only"
-            warnings.warn(
-                DegenerateResultWarning(
-                    f"{name}: {100 * share:.0f} % of the {len(predicted)} target rows are "
-                    f"predicted as class {values[top].tolist()!r}, which is {100 * source_share:.0f} % of "
-                    "the source labels: the predictions have collapsed onto one class (a "
-                    "collapsed representation, or a shift this model does not handle). Check the "
-                    "method's parameters (or use another method) before trusting them."
-                ),
-                stacklevel=2,
-            )
 
     def _target_features(self, X: DataMatrix) -> DataMatrix:
         check_is_fitted(self, "estimator_")
@@ -233,6 +207,34 @@ class AdaptedClassifier(ClassifierMixin, BaseEstimator):
 
     def decision_function(self, X: DataMatrix) -> np.ndarray:
         return self.estimator_.decision_function(self._target_features(X))
+
+
+def warn_if_collapsed(model: Any, problem: TransferProblem, name: str | None = None) -> None:
+    """Warn (:class:`DegenerateResultWarning`) when a fitted ``model`` puts at least 90 % of the
+    problem's target rows in one class that makes at most half of the source labels: a collapsed
+    representation or a shift the model does not handle, not a credible prediction (e.g. mSDA's
+    saturated layers on coloured digits, an unstable adversarial run). Checked on the unlabelled
+    target rows the model was fitted with; lazily loaded images are not checked."""
+    X_target = problem.X_target
+    if problem.n_target < 20 or not (isinstance(X_target, np.ndarray) or sp.issparse(X_target)):
+        return
+    predicted = np.asarray(model.predict(X_target))
+    values, counts = np.unique(predicted, return_counts=True)
+    top = int(counts.argmax())
+    share = counts[top] / len(predicted)
+    source_share = float(np.mean(problem.y_source == values[top]))
+    if share >= 0.9 and source_share <= 0.5:
+        warnings.warn(
+            DegenerateResultWarning(
+                f"{name or 'source-only'}: {100 * share:.0f} % of the {len(predicted)} target rows "
+                f"are predicted as class {values[top].tolist()!r}, which is "
+                f"{100 * source_share:.0f} % of the source labels: the predictions have collapsed "
+                "onto one class (a collapsed representation, or a shift this model does not "
+                "handle). Check the method's parameters (or use another method) before trusting "
+                "them."
+            ),
+            stacklevel=3,
+        )
 
 
 def stack_rows(A: DataMatrix, B: DataMatrix, dtype: Any = float) -> DataMatrix:

@@ -55,6 +55,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor, nn
 
+from transferkit.base import warn_if_collapsed
 from transferkit.deep.backbones import LeNet, MLPEncoder
 from transferkit.deep.losses import (
     ADDALoss,
@@ -436,6 +437,7 @@ class DeepTransferClassifier(ClassifierMixin, BaseEstimator):
                 SOURCE: _recalibrated(self._encoder_for(SOURCE), data["X_train"], self.device_),
                 TARGET: _recalibrated(self._encoder_for(TARGET), data["X_target"], self.device_),
             }
+        warn_if_collapsed(self, as_problem(X, y, domain), type(self).__name__)
         return self
 
     def _fit_networks(self, data: dict[str, Any]) -> None:
