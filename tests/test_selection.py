@@ -296,3 +296,30 @@ def test_auto_cv_holds_out_source_rows_only_when_a_validator_needs_them():
     assert with_source.n_splits_ == 3
     with pytest.raises(InvalidParameterError, match="'auto'"):
         DomainAwareSearchCV({"coral": {}}, cv=1).fit(problem)
+
+
+def test_a_collapsed_candidate_is_never_picked(moons):
+    from transferkit.alignment import OTMapping
+    from transferkit.base import BaseAdapter
+    from transferkit.selection import DomainAwareSearchCV
+
+    class Squash(BaseAdapter):
+        """Every target row onto one source point: predictions collapse onto one class."""
+
+        def _fit(self, problem):
+            self.point_ = np.asarray(problem.X_source)[0]
+
+        def _transform(self, X, domain):
+            X = np.asarray(X, dtype=float)
+            return X if domain == 0 else np.tile(self.point_, (len(X), 1))
+
+    problem = moons[0]
+    candidates = [
+        AdaptedClassifier(Squash(), LogisticRegression()),  # confident and self-consistent
+        AdaptedClassifier(OTMapping(), LogisticRegression()),
+    ]
+    for validator in ("entropy", "mixval", "ensv"):
+        search = DomainAwareSearchCV(candidates, scoring=validator).fit(problem)
+        assert search.cv_results_["error"][0].startswith("degenerate: 100 % of the")
+        assert not np.isfinite(search.cv_results_[f"mean_{validator}"][0])
+        assert search.best_index_ == 1, validator

@@ -209,29 +209,40 @@ class AdaptedClassifier(ClassifierMixin, BaseEstimator):
         return self.estimator_.decision_function(self._target_features(X))
 
 
-def warn_if_collapsed(model: Any, problem: TransferProblem, name: str | None = None) -> None:
-    """Warn (:class:`DegenerateResultWarning`) when a fitted ``model`` puts at least 90 % of the
-    problem's target rows in one class that makes at most half of the source labels: a collapsed
-    representation or a shift the model does not handle, not a credible prediction (e.g. mSDA's
-    saturated layers on coloured digits, an unstable adversarial run). Checked on the unlabelled
-    target rows the model was fitted with; lazily loaded images are not checked."""
-    X_target = problem.X_target
-    if problem.n_target < 20 or not (isinstance(X_target, np.ndarray) or sp.issparse(X_target)):
-        return
-    predicted = np.asarray(model.predict(X_target))
+def collapsed_prediction(predicted: np.ndarray, y_source: np.ndarray) -> str | None:
+    """Why ``predicted`` (a model's target predictions) is degenerate, or None: at least 90 % of
+    the rows in one class that makes at most half of the source labels."""
+    predicted = np.asarray(predicted)
+    if len(predicted) < 20:
+        return None
     values, counts = np.unique(predicted, return_counts=True)
     top = int(counts.argmax())
     share = counts[top] / len(predicted)
-    source_share = float(np.mean(problem.y_source == values[top]))
+    source_share = float(np.mean(np.asarray(y_source) == values[top]))
     if share >= 0.9 and source_share <= 0.5:
+        return (
+            f"{100 * share:.0f} % of the {len(predicted)} target rows are predicted as class "
+            f"{values[top].tolist()!r}, which is {100 * source_share:.0f} % of the source labels"
+        )
+    return None
+
+
+def warn_if_collapsed(model: Any, problem: TransferProblem, name: str | None = None) -> None:
+    """Warn (:class:`DegenerateResultWarning`) when a fitted ``model``'s predictions on the
+    problem's target rows collapse (:func:`collapsed_prediction`): a collapsed representation or
+    a shift the model does not handle, not a credible prediction (e.g. mSDA's saturated layers on
+    coloured digits, an unstable adversarial run). Checked on the unlabelled target rows the model
+    was fitted with; lazily loaded images are not checked."""
+    X_target = problem.X_target
+    if problem.n_target < 20 or not (isinstance(X_target, np.ndarray) or sp.issparse(X_target)):
+        return
+    reason = collapsed_prediction(model.predict(X_target), problem.y_source)
+    if reason is not None:
         warnings.warn(
             DegenerateResultWarning(
-                f"{name or 'source-only'}: {100 * share:.0f} % of the {len(predicted)} target rows "
-                f"are predicted as class {values[top].tolist()!r}, which is "
-                f"{100 * source_share:.0f} % of the source labels: the predictions have collapsed "
-                "onto one class (a collapsed representation, or a shift this model does not "
-                "handle). Check the method's parameters (or use another method) before trusting "
-                "them."
+                f"{name or 'source-only'}: {reason}: the predictions have collapsed onto one "
+                "class (a collapsed representation, or a shift this model does not handle). "
+                "Check the method's parameters (or use another method) before trusting them."
             ),
             stacklevel=3,
         )

@@ -65,8 +65,13 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import ParameterGrid, StratifiedKFold, train_test_split
 from sklearn.utils.validation import check_is_fitted
 
-from transferkit.base import stack_rows
-from transferkit.exceptions import InvalidParameterError, NotApplicableError, TransferKitError
+from transferkit.base import collapsed_prediction, stack_rows
+from transferkit.exceptions import (
+    DegenerateResultWarning,
+    InvalidParameterError,
+    NotApplicableError,
+    TransferKitError,
+)
 from transferkit.kernels import check_positive_int
 from transferkit.problem import SOURCE, TARGET, UNLABELED, TransferProblem, as_problem
 from transferkit.registry import make_method
@@ -772,6 +777,9 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
         The classifier behind each registered method (see ``transferkit.registry``).
     error_score : float, default nan
         Score of a candidate that fails to fit or score (the error is kept in ``cv_results_``).
+        A candidate whose target predictions collapse (at least 90 % of the target rows in one
+        class that makes at most half of the source labels) gets it too, with an ``error`` that
+        starts with "degenerate:": no validator can pick it.
     n_jobs : int or None
         Candidates trained in parallel (joblib).
     random_state : int or None
@@ -887,7 +895,9 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
             )
             start = time.perf_counter()
             try:
-                model = self._build(method, params).fit(fold_problem)
+                with warnings.catch_warnings():  # recorded below as the candidate's error
+                    warnings.simplefilter("ignore", DegenerateResultWarning)
+                    model = self._build(method, params).fit(fold_problem)
             except (
                 TransferKitError,
                 ValueError,
@@ -902,6 +912,13 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
                 probas.append(None)
                 continue
             fit_times.append(time.perf_counter() - start)
+            collapse = self._collapse(model, problem)
+            if collapse is not None:  # a degenerate candidate is never picked, by any validator
+                error = f"degenerate: {collapse}"
+                for name in validators:
+                    scores[name].append(self.error_score)
+                probas.append(None)
+                continue
             Xv, yv = problem.X_source[val], problem.y_source[val]
             if pooled:
                 probas.append(self._aligned_target_proba(model, problem))
@@ -928,6 +945,16 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
                 scores[name].append(float(value))
         fit_time = float(np.mean(fit_times)) if fit_times else float("nan")
         return scores, fit_time, error, probas
+
+    @staticmethod
+    def _collapse(model: Any, problem: TransferProblem) -> str | None:
+        """Why the candidate's target predictions are degenerate (see
+        :func:`transferkit.base.collapsed_prediction`), or None."""
+        try:
+            predicted = predict_rows(model, problem.X_target, TARGET)
+        except (TransferKitError, ValueError, AttributeError, RuntimeError):
+            return None
+        return collapsed_prediction(predicted, problem.y_source)
 
     @staticmethod
     def _aligned_target_proba(model: Any, problem: TransferProblem) -> np.ndarray | None:
