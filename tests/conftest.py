@@ -49,3 +49,22 @@ def nuisance_problem() -> Callable[..., TransferProblem]:
     """``nuisance_problem(seed=0, n=300, d_noise=10, noise=3.0, sparse=False)``: a shifted
     two-class problem where adaptation must silence nuisance features (deep and shallow DANN)."""
     return _nuisance_problem
+
+
+@pytest.fixture(scope="session")
+def squash_adapter():
+    """An adapter class that maps every target row onto one source point: predictions on the
+    target collapse onto one class (for the degenerate-result checks)."""
+    import numpy as np
+
+    from transferkit.base import BaseAdapter
+
+    class Squash(BaseAdapter):
+        def _fit(self, problem):
+            self.point_ = np.asarray(problem.X_source)[0]
+
+        def _transform(self, X, domain):
+            X = np.asarray(X, dtype=float)
+            return X if domain == 0 else np.tile(self.point_, (len(X), 1))
+
+    return Squash

@@ -148,20 +148,11 @@ def test_target_only_trains_on_the_visible_target_labels_and_needs_some():
     )
 
 
-def test_a_collapsed_target_prediction_is_flagged_not_silent():
+def test_a_collapsed_target_prediction_is_flagged_not_silent(squash_adapter):
+    Squash = squash_adapter
     import warnings
 
     from transferkit.exceptions import DegenerateResultWarning
-
-    class Squash(BaseAdapter):
-        """Maps every target row onto one point: a collapsed representation."""
-
-        def _fit(self, problem):
-            self.point_ = np.asarray(problem.X_source)[0]
-
-        def _transform(self, X, domain):
-            X = np.asarray(X, dtype=float)
-            return X if domain == 0 else np.tile(self.point_, (len(X), 1))
 
     rng = np.random.default_rng(0)
     y = np.arange(120) % 3

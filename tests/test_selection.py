@@ -298,20 +298,10 @@ def test_auto_cv_holds_out_source_rows_only_when_a_validator_needs_them():
         DomainAwareSearchCV({"coral": {}}, cv=1).fit(problem)
 
 
-def test_a_collapsed_candidate_is_never_picked(moons):
+def test_a_collapsed_candidate_is_never_picked(moons, squash_adapter):
+    Squash = squash_adapter
     from transferkit.alignment import OTMapping
-    from transferkit.base import BaseAdapter
     from transferkit.selection import DomainAwareSearchCV
-
-    class Squash(BaseAdapter):
-        """Every target row onto one source point: predictions collapse onto one class."""
-
-        def _fit(self, problem):
-            self.point_ = np.asarray(problem.X_source)[0]
-
-        def _transform(self, X, domain):
-            X = np.asarray(X, dtype=float)
-            return X if domain == 0 else np.tile(self.point_, (len(X), 1))
 
     problem = moons[0]
     candidates = [
