@@ -163,3 +163,21 @@ def test_a_collapsed_target_prediction_is_flagged_not_silent(squash_adapter):
     with warnings.catch_warnings():
         warnings.simplefilter("error", DegenerateResultWarning)
         AdaptedClassifier(None, LogisticRegression()).fit(problem)  # healthy: no warning
+
+
+def test_collapse_onto_a_few_of_many_classes_is_detected():
+    from transferkit.base import collapsed_prediction
+
+    y_source = np.arange(1000) % 10
+    two_of_ten = np.r_[np.zeros(480, int), np.ones(480, int), np.arange(40) % 10]
+    assert "97 % of the 1000 target rows are predicted as classes 0, 1" in collapsed_prediction(
+        two_of_ten, y_source
+    )
+    spread = np.arange(1000) % 10
+    assert collapsed_prediction(spread, y_source) is None
+    # label shift onto 4 of 10 classes is not called a collapse (more than a quarter of them)
+    assert collapsed_prediction(np.arange(1000) % 4, y_source) is None
+    # two balanced classes: one class for 92 % of the rows is a collapse, 80 % is not
+    y2 = np.arange(100) % 2
+    assert collapsed_prediction(np.r_[np.zeros(92, int), np.ones(8, int)], y2) is not None
+    assert collapsed_prediction(np.r_[np.zeros(80, int), np.ones(20, int)], y2) is None
