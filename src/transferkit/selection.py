@@ -777,8 +777,9 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
         The classifier behind each registered method (see ``transferkit.registry``).
     error_score : float, default nan
         Score of a candidate that fails to fit or score (the error is kept in ``cv_results_``).
-        A candidate whose target predictions collapse (at least 90 % of the target rows in one
-        class that makes at most half of the source labels) gets it too, with an ``error`` that
+        A candidate whose target predictions collapse (see
+        :func:`transferkit.base.collapsed_prediction`: 90 % of the target rows in one or a few
+        classes that make at most half of the source labels) gets it too, with an ``error`` that
         starts with "degenerate:": no validator can pick it.
     n_jobs : int or None
         Candidates trained in parallel (joblib).
