@@ -24,6 +24,7 @@ import scipy.linalg
 import scipy.sparse as sp
 import scipy.sparse.linalg
 from sklearn.base import clone
+from sklearn.metrics import pairwise_distances_argmin
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.utils import check_random_state
 
@@ -1037,8 +1038,7 @@ def class_regularized_plan(
         if not np.all(np.isfinite(log["u"])) or not np.all(np.isfinite(log["v"])):
             break
         warm = (np.log(log["u"]), np.log(log["v"]))
-        p = 0.5
-        weight = p * (members @ plan + 1e-3) ** (p - 1)  # C x n_t, one row per source class
+        weight = 0.5 * (members @ plan + 1e-3) ** -0.5  # p (m + eps)^(p-1), p = 1/2; C x n_t
         cost = M + reg_cl * weight[class_of]
     return plan
 
@@ -1210,18 +1210,8 @@ class OTMapping(BaseAdapter):
             return X
         if X.shape == self.source_.shape and np.array_equal(X, self.source_):
             return self.mapped_source_.copy()
-        out = np.empty_like(X)
-        for start in range(0, len(X), 1024):  # bounded memory for many new rows
-            rows = X[start : start + 1024]
-            nearest = _nearest_rows(rows, self.source_)
-            out[start : start + 1024] = rows + self.mapped_source_[nearest] - self.source_[nearest]
-        return out
-
-
-def _nearest_rows(X: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Index of the nearest (Euclidean) reference row for each row of ``X``."""
-    squared = (reference**2).sum(axis=1)[None, :] - 2.0 * X @ reference.T
-    return squared.argmin(axis=1)
+        nearest = pairwise_distances_argmin(X, self.source_)  # chunked: bounded memory
+        return X + self.mapped_source_[nearest] - self.source_[nearest]
 
 
 # ====================================================================== composition

@@ -243,11 +243,13 @@ def warn_if_collapsed(model: Any, problem: TransferProblem, name: str | None = N
     problem's target rows collapse (:func:`collapsed_prediction`): a collapsed representation or
     a shift the model does not handle, not a credible prediction (e.g. mSDA's saturated layers on
     coloured digits, an unstable adversarial run). Checked on the unlabelled target rows the model
-    was fitted with; lazily loaded images are not checked."""
+    was fitted with; lazily loaded images are not checked. The verdict is kept on the model as
+    ``collapse_`` (the reason, or None) when the check ran, so a search need not predict again."""
     X_target = problem.X_target
     if problem.n_target < 20 or not (isinstance(X_target, np.ndarray) or sp.issparse(X_target)):
         return
     reason = collapsed_prediction(model.predict(X_target), problem.y_source)
+    model.collapse_ = reason
     if reason is not None:
         warnings.warn(
             DegenerateResultWarning(

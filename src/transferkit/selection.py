@@ -950,7 +950,11 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
     @staticmethod
     def _collapse(model: Any, problem: TransferProblem) -> str | None:
         """Why the candidate's target predictions are degenerate (see
-        :func:`transferkit.base.collapsed_prediction`), or None."""
+        :func:`transferkit.base.collapsed_prediction`), or None; the verdict the model recorded
+        at fit time (``collapse_``) when it has one."""
+        inner = _inner(model)
+        if hasattr(inner, "collapse_"):
+            return inner.collapse_
         try:
             predicted = predict_rows(model, problem.X_target, TARGET)
         except (TransferKitError, ValueError, AttributeError, RuntimeError):

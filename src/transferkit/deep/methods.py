@@ -437,7 +437,7 @@ class DeepTransferClassifier(ClassifierMixin, BaseEstimator):
                 SOURCE: _recalibrated(self._encoder_for(SOURCE), data["X_train"], self.device_),
                 TARGET: _recalibrated(self._encoder_for(TARGET), data["X_target"], self.device_),
             }
-        warn_if_collapsed(self, as_problem(X, y, domain), type(self).__name__)
+        warn_if_collapsed(self, data["problem"], type(self).__name__)
         return self
 
     def _fit_networks(self, data: dict[str, Any]) -> None:
