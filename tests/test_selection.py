@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 
@@ -313,3 +313,66 @@ def test_a_collapsed_candidate_is_never_picked(moons, squash_adapter):
         assert search.cv_results_["error"][0].startswith("degenerate: 100 % of the")
         assert not np.isfinite(search.cv_results_[f"mean_{validator}"][0])
         assert search.best_index_ == 1, validator
+
+
+class _ClusterRule(ClassifierMixin, BaseEstimator):
+    """Labels rows by the side of a nuisance feature with two far-apart clusters."""
+
+    def fit(self, X, y=None):
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict(self, X):
+        return (np.asarray(X)[:, 1] > 0).astype(int)
+
+    def predict_proba(self, X):
+        return np.eye(2)[self.predict(X)]
+
+
+def test_source_guard_keeps_mixval_from_picking_clean_clusters_with_wrong_classes():
+    """MixVal rewards the nuisance clusters (near 1.0); the guard rules them out on source."""
+    from transferkit.problem import TransferProblem
+    from transferkit.selection import SourceGuardedValidator
+
+    rng = np.random.default_rng(0)
+
+    def rows(n, shift):
+        informative = rng.normal(shift, 1.0, n)
+        nuisance = rng.choice([-5.0, 5.0], n) + rng.normal(0, 0.3, n)
+        return np.c_[informative, nuisance], (informative > shift).astype(int)
+
+    (Xs, ys), (Xt, yt) = rows(400, 0.0), rows(400, 0.5)
+    problem = TransferProblem(Xs, ys, Xt, yt)
+    candidates = [_ClusterRule(), "source_only"]
+    search = DomainAwareSearchCV(
+        candidates, scoring=["mixval", "guarded_mixval"], refit="guarded_mixval", cv=2
+    ).fit(problem)
+    results = search.cv_results_
+    assert results["mean_mixval"][0] > max(0.98, results["mean_mixval"][1])
+    assert results["guard_source_accuracy"][0] < 0.6 < 0.9 < results["guard_source_accuracy"][1]
+    assert not np.isfinite(results["mean_guarded_mixval"][0])
+    assert results["mean_guarded_mixval"][1] == results["mean_mixval"][1]
+    assert search.best_index_ == 1
+    # a tolerance wide enough lets the clusters through again
+    loose = DomainAwareSearchCV(
+        candidates, scoring=SourceGuardedValidator(tolerance=1.0), cv=2
+    ).fit(problem)
+    assert loose.best_index_ == 0
+
+
+def test_source_guard_refuses_what_it_cannot_do():
+    from transferkit.selection import SourceGuardedValidator
+
+    problem = make_rotated_moons(n_samples=120, angle=35, random_state=0)
+    with pytest.raises(InvalidParameterError, match="tolerance"):
+        DomainAwareSearchCV({"coral": {}}, scoring=SourceGuardedValidator(tolerance=5)).fit(
+            problem
+        )
+    with pytest.raises(InvalidParameterError, match="per-model base"):
+        DomainAwareSearchCV({"coral": {}}, scoring=SourceGuardedValidator("ensv")).fit(problem)
+    with pytest.raises(InvalidParameterError, match="held-out source"):
+        DomainAwareSearchCV({"coral": {}}, scoring="guarded_mixval", cv=None).fit(problem)
+    with pytest.raises(NotApplicableError, match="DomainAwareSearchCV"):
+        SourceGuardedValidator().score(None, None, None, None)
+    assert make_validator("guarded_mixval").name == "guarded_mixval"
+    assert SourceGuardedValidator("entropy").name == "guarded_entropy"

@@ -243,7 +243,8 @@ def diagnose_command(
     default="ensv",
     show_default=True,
     help="Validator(s), comma-separated; the first picks: ensv, iwcv, dev, reverse, entropy, im, mixval, "
-    "snd, source_accuracy.",
+    "guarded_mixval (MixVal among candidates within 5 points of the best source accuracy), snd, "
+    "source_accuracy.",
 )
 @click.option(
     "--cv",

@@ -578,6 +578,74 @@ class EnsembleValidator(BaseValidator):
         )
 
 
+class SourceGuardedValidator(BaseValidator):
+    """A validator that may only pick candidates which stay accurate on the held-out source.
+
+    Target-only validators such as MixVal reward clean target clusters, and a mapping can
+    produce those while it wrecks the classes: a 10-component SA on kitchen -> books scores well
+    with MixVal and is 49.5 % accurate. Target risk is bounded by source risk plus a divergence
+    (Ben-David et al. 2010), so a candidate much worse on the source than the best one is a poor
+    bet whatever its target score. Inside :class:`DomainAwareSearchCV` this validator scores each
+    candidate with ``base``, then drops the candidates whose held-out source accuracy is more
+    than ``tolerance`` below the best candidate's; they get the search's ``error_score``.
+
+    It needs the whole pool, so it works inside :class:`DomainAwareSearchCV` (with source folds),
+    not as a per-model scorer.
+
+    Parameters
+    ----------
+    base : str or validator, default "mixval"
+        Any per-model validator (not a pool validator such as EnsV).
+    tolerance : float, default 0.05
+        Largest drop in held-out source accuracy below the best candidate's (0.05 = 5 points).
+    """
+
+    needs_source_validation = True
+    source_guard = True
+
+    def __init__(self, base: str | BaseValidator = "mixval", tolerance: float = 0.05):
+        self.base = base
+        self.tolerance = tolerance
+
+    @property
+    def base_(self) -> BaseValidator:
+        base = make_validator(self.base)
+        if getattr(base, "pool", False) or getattr(base, "source_guard", False):
+            raise InvalidParameterError(
+                f"SourceGuardedValidator needs a per-model base validator; {base!r} scores the "
+                "pool of candidates."
+            )
+        return base
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return f"guarded_{getattr(make_validator(self.base), 'name', 'score')}"
+
+    def check(self) -> None:
+        """Raise on a bad base or tolerance (called once by the search)."""
+        _ = self.base_
+        if not 0.0 <= float(self.tolerance) <= 1.0:
+            raise InvalidParameterError(
+                f"SourceGuardedValidator: tolerance={self.tolerance!r} must lie in [0, 1] "
+                "(a drop in source accuracy, 0.05 = 5 points)."
+            )
+
+    def eligible(self, source_accuracy: np.ndarray, scored: np.ndarray) -> np.ndarray:
+        """Candidates within ``tolerance`` of the best source accuracy among the ``scored``."""
+        source_accuracy = np.asarray(source_accuracy, dtype=float)
+        usable = np.asarray(scored, dtype=bool) & np.isfinite(source_accuracy)
+        if not usable.any():
+            return usable
+        best = source_accuracy[usable].max()
+        return usable & (source_accuracy >= best - float(self.tolerance))
+
+    def score(self, estimator, X_source_val, y_source_val, X_target, y_target=None) -> float:
+        raise NotApplicableError(
+            f"{self.name} compares each candidate's source accuracy with the best candidate's: "
+            "use it in DomainAwareSearchCV(scoring=...) with source folds (cv >= 2)."
+        )
+
+
 VALIDATORS: dict[str, type[BaseValidator]] = {
     "iwcv": ImportanceWeightedValidator,
     "dev": DeepEmbeddedValidator,
@@ -587,6 +655,7 @@ VALIDATORS: dict[str, type[BaseValidator]] = {
     "snd": SoftNeighborhoodDensityValidator,
     "mixval": MixValValidator,
     "ensv": EnsembleValidator,
+    "guarded_mixval": SourceGuardedValidator,
     "source_accuracy": SourceAccuracyValidator,
     "oracle": TargetAccuracy,
 }
@@ -601,6 +670,7 @@ UNSUPERVISED_VALIDATORS = (
     "snd",
     "mixval",
     "ensv",
+    "guarded_mixval",
     "source_accuracy",
 )
 
@@ -885,7 +955,9 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
         error = ""
         y_eval = problem.y_target
         pooled = any(getattr(v, "pool", False) for v in validators.values())
+        guarded = any(getattr(v, "source_guard", False) for v in validators.values())
         probas: list[np.ndarray | None] = []
+        source_accuracy: list[float] = []  # per fold, for source-guarded validators
         for train, val in splits:
             fold_problem = (
                 problem
@@ -911,6 +983,7 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
                 for name in validators:
                     scores[name].append(self.error_score)
                 probas.append(None)
+                source_accuracy.append(float("nan"))
                 continue
             fit_times.append(time.perf_counter() - start)
             collapse = self._collapse(model, problem)
@@ -919,14 +992,19 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
                 for name in validators:
                     scores[name].append(self.error_score)
                 probas.append(None)
+                source_accuracy.append(float("nan"))
                 continue
             Xv, yv = problem.X_source[val], problem.y_source[val]
             if pooled:
                 probas.append(self._aligned_target_proba(model, problem))
+            if guarded:
+                source_accuracy.append(float(np.mean(predict_rows(model, Xv, SOURCE) == yv)))
             for name, validator in validators.items():
                 if getattr(validator, "pool", False):
                     scores[name].append(float("nan"))  # filled in once every candidate is fitted
                     continue
+                if getattr(validator, "source_guard", False):
+                    validator = validator.base_  # its guard is applied once all are scored
                 try:
                     if isinstance(validator, BaseValidator):
                         value = validator.score(
@@ -945,7 +1023,7 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
                     value = self.error_score
                 scores[name].append(float(value))
         fit_time = float(np.mean(fit_times)) if fit_times else float("nan")
-        return scores, fit_time, error, probas
+        return scores, fit_time, error, probas, source_accuracy
 
     @staticmethod
     def _collapse(model: Any, problem: TransferProblem) -> str | None:
@@ -993,6 +1071,9 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
                     f"Validators {needing} score held-out source rows; give cv (folds or a "
                     "fraction) instead of None."
                 )
+        for validator in validators.values():
+            if getattr(validator, "source_guard", False):
+                validator.check()
         refit_name = None
         if self.refit:
             refit_name = next(iter(validators)) if self.refit is True else self.refit
@@ -1034,7 +1115,13 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
             "mean_fit_time": [o[1] for o in outcomes],
             "error": [o[2] for o in outcomes],
         }
-        for name in validators:
+        guards = [v for v in validators.values() if getattr(v, "source_guard", False)]
+        if guards:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", category=RuntimeWarning)
+                guard_accuracy = np.array([np.nanmean(o[4]) for o in outcomes], dtype=float)
+            results["guard_source_accuracy"] = guard_accuracy.tolist()
+        for name, validator in validators.items():
             per_fold = np.array([o[0][name] for o in outcomes], dtype=float)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", category=RuntimeWarning)
@@ -1043,6 +1130,9 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
             # a candidate failing on any fold keeps error_score (nan ranks last)
             failed = ~np.isfinite(per_fold).all(axis=1)
             mean = np.where(failed, self.error_score, mean)
+            if getattr(validator, "source_guard", False):
+                keep = validator.eligible(guard_accuracy, ~failed & np.isfinite(mean))
+                mean = np.where(keep, mean, self.error_score)
             results[f"mean_{name}"] = mean.tolist()
             results[f"std_{name}"] = std.tolist()
             order = np.argsort(-np.where(np.isfinite(mean), mean, -np.inf), kind="stable")
