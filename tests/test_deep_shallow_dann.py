@@ -35,7 +35,12 @@ def test_domain_adversarial_term_beats_the_plain_network_on_rotated_moons():
     assert adapted > plain + 0.1
 
 
-def test_sparse_and_dense_inputs_give_the_same_model(nuisance_problem):
+@pytest.mark.parametrize("densify_above", [0.25, 1.1], ids=["densified", "row-by-row"])
+def test_sparse_and_dense_inputs_give_the_same_model(nuisance_problem, monkeypatch, densify_above):
+    """Both paths for a sparse input: densified (most entries stored) and CSR row by row."""
+    from transferkit.deep import shallow_dann
+
+    monkeypatch.setattr(shallow_dann, "DENSIFY_ABOVE", densify_above)
     dense = nuisance_problem()
     sparse = nuisance_problem(sparse=True)
     a = ShallowDANN(epochs=2, random_state=0).fit(dense).predict_proba(dense.X_test)

@@ -44,10 +44,18 @@ def _sigmoid(z: np.ndarray | float) -> Any:
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
+#: A sparse matrix at least this dense is stored dense for the per-sample loop: indexing a
+#: CSR row with ~30,000 stored values (mSDA features: raw counts + dense hidden layers) and
+#: scattering the update into ``W[:, cols]`` costs several times a dense row's BLAS product.
+DENSIFY_ABOVE = 0.25
+
+
 class _Rows:
     """Fast access to one row of a dense or CSR matrix as (column indices, values)."""
 
     def __init__(self, X: DataMatrix):
+        if sp.issparse(X) and X.nnz > DENSIFY_ABOVE * X.shape[0] * X.shape[1]:
+            X = X.toarray()
         if sp.issparse(X):
             X = sp.csr_matrix(X, dtype=np.float64)
             self.sparse = True
