@@ -40,6 +40,7 @@ from transferkit.datasets import load_pair, standard_pairs  # noqa: E402
 from transferkit.selection import (  # noqa: E402
     UNSUPERVISED_VALIDATORS,
     DomainAwareSearchCV,
+    SourceGuardedValidator,
     default_candidates,
 )
 
@@ -148,10 +149,24 @@ def _pick(scores: np.ndarray, accuracy: np.ndarray, index: np.ndarray) -> float:
     return float(accuracy[index[int(np.argmax(s))]])
 
 
+def _derive_guarded(run: dict) -> dict:
+    """Add ``guarded_mixval`` to a run recorded before it existed, from the run's ``mixval`` and
+    ``source_accuracy`` columns: the search computes it from the same two numbers (MixVal, kept
+    only for candidates within the tolerance of the best held-out source accuracy)."""
+    scores = run["scores"]
+    if "guarded_mixval" in scores or not {"mixval", "source_accuracy"} <= set(scores):
+        return run
+    mixval = np.array([np.nan if v is None else v for v in scores["mixval"]], dtype=float)
+    source = np.array([np.nan if v is None else v for v in scores["source_accuracy"]], dtype=float)
+    keep = SourceGuardedValidator().eligible(source, np.isfinite(mixval))
+    guarded = np.where(keep, mixval, np.nan)
+    return {**run, "scores": {**scores, "guarded_mixval": guarded.tolist()}}
+
+
 def summarize(runs: list[dict], validators: list[str]) -> dict:
     """Per suite: mean over pairs of the pick accuracies (all candidates, and per method)."""
     out: dict = {}
-    for run in runs:
+    for run in map(_derive_guarded, runs):
         skipped = SKIP_CONFIGS.get(run["suite"], [])
         keep = [
             i
