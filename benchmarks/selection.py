@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--suite", choices=list(SUITES), action="append")
     parser.add_argument("--pairs", default="all", help="'all', or comma-separated src:tgt")
-    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1")
     parser.add_argument("--validators", default=",".join(UNSUPERVISED_VALIDATORS))
     parser.add_argument("--json", help="write the raw runs here (appends to an existing file)")
     parser.add_argument("--tables", nargs="*", help="only print tables from saved JSON runs")
@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
             else [tuple(p.split(":")) for p in args.pairs.split(",")]
         )
         for source, target in pairs:
-            for seed in range(args.seeds):
+            for seed in [int(s) for s in args.seeds.split(",")]:
                 if (suite, f"{source}->{target}", seed) in done:
                     continue
                 run = run_pair(suite, source, target, seed, validators)
