@@ -23,6 +23,8 @@ name              what it measures                                              
                   (same-label and different-label pairs)                           2023
 ``ensv``          agreement with the ensemble of all candidates (search only)      Hu et al.
                                                                                    2024
+``guarded_mixval`` MixVal among the candidates within 5 points of the best         —
+                  held-out source accuracy (search only)
 ``source_accuracy`` plain accuracy on held-out source rows (the naive baseline)    —
 ================  ==============================================================  ===========
 
@@ -998,7 +1000,11 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
             if pooled:
                 probas.append(self._aligned_target_proba(model, problem))
             if guarded:
-                source_accuracy.append(float(np.mean(predict_rows(model, Xv, SOURCE) == yv)))
+                try:
+                    source_accuracy.append(float(np.mean(predict_rows(model, Xv, SOURCE) == yv)))
+                except (TransferKitError, ValueError, RuntimeError) as exc:
+                    error = error or f"source accuracy failed: {type(exc).__name__}: {exc}"
+                    source_accuracy.append(float("nan"))
             for name, validator in validators.items():
                 if getattr(validator, "pool", False):
                     scores[name].append(float("nan"))  # filled in once every candidate is fitted
