@@ -43,6 +43,8 @@ def test_sparse_and_dense_inputs_give_the_same_model(nuisance_problem, monkeypat
     monkeypatch.setattr(shallow_dann, "DENSIFY_ABOVE", densify_above)
     dense = nuisance_problem()
     sparse = nuisance_problem(sparse=True)
+    # every entry of the fixture is stored, so the default threshold takes the dense path
+    assert shallow_dann._Rows(sparse.X_source).sparse is (densify_above > 1)
     a = ShallowDANN(epochs=2, random_state=0).fit(dense).predict_proba(dense.X_test)
     b = ShallowDANN(epochs=2, random_state=0).fit(sparse).predict_proba(sparse.X_test)
     assert np.allclose(a, b)
