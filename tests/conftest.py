@@ -51,6 +51,35 @@ def nuisance_problem() -> Callable[..., TransferProblem]:
     return _nuisance_problem
 
 
+def _pivot_problem(seed=0, n=400, words=20):
+    """Bag-of-words reviews: pivot words (both domains) and domain-specific words, all tied to
+    the sentiment. Source reviews use source words, target reviews target words; only the pivots
+    co-occur with both, which is what a denoising autoencoder on both domains picks up."""
+    rng = np.random.default_rng(seed)
+
+    def draw(specific):
+        y = rng.integers(0, 2, n)
+        X = np.zeros((n, 3 * words))
+        for i, label in enumerate(y):
+            sign = slice(0, words // 2) if label else slice(words // 2, words)
+            for offset, rate in ((0, 0.25), (specific, 0.6)):
+                block = X[i, offset : offset + words]
+                block[sign] = rng.random(words // 2) < rate
+        X += rng.random(X.shape) < 0.02
+        return np.minimum(X, 1.0), y
+
+    Xs, ys = draw(words)
+    Xt, yt = draw(2 * words)
+    return TransferProblem(Xs, ys, Xt, y_target=yt)
+
+
+@pytest.fixture(scope="session")
+def pivot_problem() -> Callable[..., TransferProblem]:
+    """``pivot_problem(seed=0, n=400, words=20)``: bag-of-words reviews where only pivot words
+    link the domains (stacked denoising autoencoders and mSDA)."""
+    return _pivot_problem
+
+
 @pytest.fixture(scope="session")
 def squash_adapter():
     """An adapter class that maps every target row onto one source point: predictions on the

@@ -74,6 +74,22 @@ def test_reverse_validation_prefers_a_working_model(nuisance_problem):
     assert 0.0 <= useless <= 1.0 and good > 0.7
 
 
+def test_msda_features_beat_the_plain_network_on_raw_words(pivot_problem):
+    """The paper's mSDA + DANN: denoising on both domains links target words to the pivots."""
+    from transferkit.registry import make_method
+
+    gains = []
+    for seed in (0, 1):
+        problem = pivot_problem(seed=seed)
+        plain = ShallowDANN(adaptation=0.0, random_state=seed).fit(problem)
+        adapted = make_method("msda_shallow_dann", {}, random_state=seed).fit(problem)
+        gains.append(
+            np.mean(adapted.predict(problem.X_target) == problem.y_target)
+            - np.mean(plain.predict(problem.X_target) == problem.y_target)
+        )
+    assert np.mean(gains) > 0.03
+
+
 def test_msda_then_shallow_dann_is_registered_and_predicts(nuisance_problem):
     from transferkit.deep.shallow_dann import AdaptedShallowDANN
     from transferkit.registry import make_method
@@ -94,3 +110,73 @@ def test_minibatch_variant_learns_and_handles_sparse_rows(nuisance_problem):
     b = ShallowDANN(**params).fit(sparse)
     assert np.allclose(a.predict_proba(dense.X_test), b.predict_proba(sparse.X_test))
     assert np.mean(a.predict(dense.X_source) == dense.y_source) > 0.85
+
+
+class _Interrupt(Exception):
+    pass
+
+
+class _StopAfter:
+    """A progress callback that interrupts the run after ``epochs`` epochs."""
+
+    def __init__(self, epochs):
+        self.epochs = epochs
+
+    def on_start(self, total_epochs, steps_per_epoch, first_epoch):
+        pass
+
+    def on_step(self, logs):
+        pass
+
+    def on_epoch_end(self, epoch, logs):
+        if epoch + 1 == self.epochs:
+            raise _Interrupt
+
+    def on_end(self):
+        pass
+
+
+@pytest.mark.parametrize("batch_size", [1, 8])
+def test_interrupted_run_resumes_from_its_checkpoint(nuisance_problem, tmp_path, batch_size):
+    problem = nuisance_problem()
+    params = {"epochs": 6, "patience": None, "random_state": 0, "batch_size": batch_size}
+    reference = ShallowDANN(**params).fit(problem)
+    path = tmp_path / "run.npz"
+    with pytest.raises(_Interrupt):
+        ShallowDANN(**params, checkpoint=path, progress=_StopAfter(3)).fit(problem)
+    assert path.exists()
+    resumed = ShallowDANN(**params, checkpoint=path).fit(problem)
+    # the resumed run goes on exactly as the uninterrupted one: same epochs, same weights
+    assert [h["epoch"] for h in resumed.history_] == [float(e) for e in range(6)]
+    assert np.array_equal(resumed.W_, reference.W_)
+    assert np.array_equal(
+        resumed.predict_proba(problem.X_test), reference.predict_proba(problem.X_test)
+    )
+    # a finished run is not trained again: the file is left as it is
+    written = path.stat().st_mtime_ns
+    again = ShallowDANN(**params, checkpoint=path).fit(problem)
+    assert path.stat().st_mtime_ns == written
+    assert np.array_equal(again.W_, reference.W_)
+
+
+def test_a_checkpoint_of_other_settings_is_refused(nuisance_problem, tmp_path):
+    problem = nuisance_problem()
+    path = tmp_path / "run.npz"
+    ShallowDANN(epochs=2, random_state=0, checkpoint=path).fit(problem)
+    with pytest.raises(InvalidParameterError, match="learning_rate"):
+        ShallowDANN(epochs=2, random_state=0, learning_rate=0.5, checkpoint=path).fit(problem)
+    path.write_text("not a checkpoint")
+    with pytest.raises(InvalidParameterError, match="not a shallow DANN checkpoint"):
+        ShallowDANN(epochs=2, random_state=0, checkpoint=path).fit(problem)
+
+
+def test_progress_bar_counts_the_epochs(nuisance_problem):
+    import io
+
+    from transferkit.deep.progress import TqdmProgress
+
+    stream = io.StringIO()
+    ShallowDANN(epochs=3, patience=None, random_state=0, progress=TqdmProgress(file=stream)).fit(
+        nuisance_problem()
+    )
+    assert "3/3" in stream.getvalue()

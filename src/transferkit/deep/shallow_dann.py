@@ -25,7 +25,11 @@ Example
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,6 +37,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from transferkit.deep.progress import as_progress
 from transferkit.exceptions import InvalidParameterError
 from transferkit.problem import DataMatrix, TransferProblem, as_problem
 from transferkit.registry import register_method
@@ -54,6 +59,7 @@ class _Rows:
     """Fast access to one row of a dense or CSR matrix as (column indices, values)."""
 
     def __init__(self, X: DataMatrix):
+        self.matrix = X  # as given, for the vectorised mini-batch path
         if sp.issparse(X) and X.nnz > DENSIFY_ABOVE * X.shape[0] * X.shape[1]:
             X = X.toarray()
         if sp.issparse(X):
@@ -70,6 +76,91 @@ class _Rows:
             start, stop = self.indptr[i], self.indptr[i + 1]
             return self.indices[start:stop], self.data[start:stop]
         return slice(None), self.dense[i]
+
+
+@dataclass
+class _State:
+    """Everything a run needs to go on after an epoch: what a checkpoint holds."""
+
+    params: list[Any]  # W, b, V, c, u, d
+    training: np.ndarray
+    validation: np.ndarray
+    history: list[dict[str, float]]
+    best: float = -np.inf
+    bad: int = 0
+    best_params: list[Any] | None = None
+    epoch: int = -1  # the last finished epoch
+    stop: bool = False
+    finished: bool = False
+    rng: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, path: Path, fingerprint: dict[str, Any]) -> None:
+        """Write atomically: a temporary file, then a rename."""
+        arrays = {f"param{i}": np.asarray(p) for i, p in enumerate(self.params)}
+        if self.best_params is not None:
+            arrays.update({f"best{i}": np.asarray(p) for i, p in enumerate(self.best_params)})
+        meta = {
+            "fingerprint": fingerprint,
+            "history": self.history,
+            "best": self.best,
+            "bad": self.bad,
+            "epoch": self.epoch,
+            "stop": self.stop,
+            "finished": self.finished,
+            "rng": self.rng,
+            "has_best": self.best_params is not None,
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        with open(partial, "wb") as handle:
+            np.savez(
+                handle,
+                training=self.training,
+                validation=self.validation,
+                meta=np.array(json.dumps(meta)),
+                **arrays,
+            )
+        os.replace(partial, path)
+
+    @classmethod
+    def load(cls, path: Path, fingerprint: dict[str, Any]) -> _State:
+        """Read a checkpoint; refuse one written for other data or settings."""
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                meta = json.loads(str(saved["meta"]))
+                arrays = {name: saved[name] for name in saved.files}
+        except (OSError, ValueError, KeyError) as error:
+            raise InvalidParameterError(
+                f"Cannot resume from checkpoint {path}: not a shallow DANN checkpoint ({error})."
+            ) from error
+        changed = sorted(
+            key
+            for key in set(fingerprint) | set(meta["fingerprint"])
+            if fingerprint.get(key) != meta["fingerprint"].get(key)
+        )
+        if changed:
+            raise InvalidParameterError(
+                f"Checkpoint {path} was written for other data or settings ({', '.join(changed)} "
+                "differ); delete it or pass another checkpoint path."
+            )
+
+        def params(prefix: str) -> list[Any]:
+            values: list[Any] = [arrays[f"{prefix}{i}"] for i in range(5)]
+            return values + [float(arrays[f"{prefix}5"])]
+
+        return cls(
+            params=params("param"),
+            training=arrays["training"],
+            validation=arrays["validation"],
+            history=meta["history"],
+            best=float(meta["best"]),
+            bad=int(meta["bad"]),
+            best_params=params("best") if meta["has_best"] else None,
+            epoch=int(meta["epoch"]),
+            stop=bool(meta["stop"]),
+            finished=bool(meta["finished"]),
+            rng=meta["rng"],
+        )
 
 
 class ShallowDANN(ClassifierMixin, BaseEstimator):
@@ -94,6 +185,14 @@ class ShallowDANN(ClassifierMixin, BaseEstimator):
         take the *summed* gradients of ``batch_size`` source and as many random target samples in
         one vectorised step (so ``learning_rate`` keeps its per-sample meaning): much faster on
         dense, high-dimensional inputs such as mSDA features.
+    progress : bool or callback, default False
+        True draws a tqdm bar over the epochs; or a
+        :class:`~transferkit.deep.progress.ProgressCallback`.
+    checkpoint : str, Path or None, default None
+        A ``.npz`` file written (atomically) after every epoch: the weights, the early-stopping
+        state and the random generator. A second ``fit`` with the same file resumes after the
+        last finished epoch, exactly as an uninterrupted run would go on, or returns at once if
+        the run had finished. A file written for other data or settings is refused.
     """
 
     def __init__(
@@ -106,6 +205,8 @@ class ShallowDANN(ClassifierMixin, BaseEstimator):
         validation_fraction: float = 0.1,
         random_state: int | None = None,
         batch_size: int = 1,
+        progress: Any = False,
+        checkpoint: str | Path | None = None,
     ):
         self.hidden_size = hidden_size
         self.adaptation = adaptation
@@ -115,6 +216,8 @@ class ShallowDANN(ClassifierMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.random_state = random_state
         self.batch_size = batch_size
+        self.progress = progress
+        self.checkpoint = checkpoint
 
     def _check_params(self) -> None:
         if self.hidden_size < 1:
@@ -150,71 +253,129 @@ class ShallowDANN(ClassifierMixin, BaseEstimator):
         V = rng.uniform(-1, 1, (n_classes, D)) / np.sqrt(D)
         b, c = np.zeros(D), np.zeros(n_classes)
         u, d = rng.uniform(-1, 1, D) / np.sqrt(D), 0.0
-        lam, mu = self.adaptation, self.learning_rate
-        best, best_params, bad = -np.inf, None, 0
-        self.history_: list[dict[str, float]] = []
-        for epoch in range(self.epochs):
-            if self.batch_size > 1:
-                W, b, V, c, u, d = self._minibatch_epoch(
-                    rng, training, labels, X_source, problem.X_target, (W, b, V, c, u, d)
-                )
-            else:
-                for i in rng.permutation(training):
-                    cols, x = source.row(i)
-                    hidden = _sigmoid(b + W[:, cols] @ x)
-                    scores = c + V @ hidden
-                    scores -= scores.max()
-                    proba = np.exp(scores)
-                    proba /= proba.sum()
-                    delta_c = proba.copy()
-                    delta_c[labels[i]] -= 1.0  # -(e(y) - G_y)
-                    delta_V = np.outer(delta_c, hidden)
-                    delta_b = (V.T @ delta_c) * hidden * (1.0 - hidden)
-                    if lam:
-                        # domain regressor on the source sample (domain label 1)
-                        g_source = _sigmoid(d + u @ hidden)
-                        delta_d = lam * (1.0 - g_source)
-                        delta_u = lam * (1.0 - g_source) * hidden
-                        tmp_source = lam * (1.0 - g_source) * u * hidden * (1.0 - hidden)
-                        # ... and on a random target sample (domain label 0)
-                        j = int(rng.integers(target.n))
-                        cols_t, x_t = target.row(j)
-                        hidden_t = _sigmoid(b + W[:, cols_t] @ x_t)
-                        g_target = _sigmoid(d + u @ hidden_t)
-                        delta_d -= lam * g_target
-                        delta_u -= lam * g_target * hidden_t
-                        tmp_target = -lam * g_target * u * hidden_t * (1.0 - hidden_t)
-                        W[:, cols_t] -= mu * np.outer(tmp_target, x_t)
-                        b -= mu * tmp_target
-                        delta_b = delta_b + tmp_source
-                        u += mu * delta_u
-                        d += mu * delta_d
-                    W[:, cols] -= mu * np.outer(delta_b, x)
-                    b -= mu * delta_b
-                    V -= mu * delta_V
-                    c -= mu * delta_c
-            self.W_, self.b_, self.V_, self.c_, self.u_, self.d_ = W, b, V, c, u, d
-            logs: dict[str, float] = {"epoch": float(epoch)}
-            if len(validation):
-                score = float(
-                    np.mean(
-                        self._scores(_take(X_source, validation)).argmax(1) == labels[validation]
-                    )
-                )
-                logs["validation"] = score
-                if score >= best:
-                    best, bad = score, 0
-                    best_params = tuple(np.copy(p) for p in (W, b, V, c, u)) + (d,)
-                else:
-                    bad += 1
-            self.history_.append(logs)
-            logger.debug("shallow DANN epoch %d: %s", epoch, logs)
-            if self.patience is not None and len(validation) and bad >= self.patience:
-                break
-        if best_params is not None:
-            self.W_, self.b_, self.V_, self.c_, self.u_, self.d_ = best_params
+        state = _State(
+            params=[W, b, V, c, u, d], training=training, validation=validation, history=[]
+        )
+        path = None if self.checkpoint is None else Path(self.checkpoint)
+        fingerprint = self._fingerprint(problem)
+        if path is not None and path.exists():
+            state = _State.load(path, fingerprint)
+            rng.bit_generator.state = state.rng
+            logger.info("shallow DANN: resuming from %s after epoch %d", path, state.epoch + 1)
+        reporter = None if state.finished else as_progress(self.progress, "shallow DANN")
+        if reporter is not None:
+            reporter.on_start(self.epochs, 1, state.epoch + 1)
+        try:
+            for epoch in range(state.epoch + 1, self.epochs):
+                logs = self._epoch(epoch, state, rng, labels, X_source, source, target)
+                state.finished = state.stop or epoch + 1 == self.epochs
+                if path is not None:
+                    state.rng = rng.bit_generator.state
+                    state.save(path, fingerprint)
+                if reporter is not None:
+                    reporter.on_step(logs)
+                    reporter.on_epoch_end(epoch, logs)
+                if state.stop:
+                    break
+        finally:
+            if reporter is not None:
+                reporter.on_end()
+        self.history_ = state.history
+        chosen = state.best_params if state.best_params is not None else state.params
+        self.W_, self.b_, self.V_, self.c_, self.u_, self.d_ = chosen
         self.n_features_in_ = n_features
         return self
+
+    def _fingerprint(self, problem: TransferProblem) -> dict[str, Any]:
+        """What a checkpoint must match to be resumed: the data's shape and the settings."""
+        fingerprint = {
+            "n_source": int(problem.n_source),
+            "n_target": int(problem.X_target.shape[0]),
+            "n_features": int(problem.X_source.shape[1]),
+            "classes": [str(c) for c in problem.classes],
+            **{
+                name: getattr(self, name)
+                for name in (
+                    "hidden_size", "adaptation", "learning_rate", "patience",
+                    "validation_fraction", "random_state", "batch_size",
+                )
+            },
+        }  # fmt: skip
+        # as JSON gives it back (numpy scalars become Python numbers)
+        return json.loads(json.dumps(fingerprint, default=_json_scalar))
+
+    def _epoch(
+        self,
+        epoch: int,
+        state: _State,
+        rng: np.random.Generator,
+        labels: np.ndarray,
+        X_source: DataMatrix,
+        source: _Rows,
+        target: _Rows,
+    ) -> dict[str, float]:
+        """One epoch of Algorithm 1 and its early-stopping bookkeeping (updates ``state``)."""
+        W, b, V, c, u, d = state.params
+        training, validation = state.training, state.validation
+        lam, mu = self.adaptation, self.learning_rate
+        if self.batch_size > 1:
+            W, b, V, c, u, d = self._minibatch_epoch(
+                rng, training, labels, X_source, target.matrix, (W, b, V, c, u, d)
+            )
+        else:
+            for i in rng.permutation(training):
+                cols, x = source.row(i)
+                hidden = _sigmoid(b + W[:, cols] @ x)
+                scores = c + V @ hidden
+                scores -= scores.max()
+                proba = np.exp(scores)
+                proba /= proba.sum()
+                delta_c = proba.copy()
+                delta_c[labels[i]] -= 1.0  # -(e(y) - G_y)
+                delta_V = np.outer(delta_c, hidden)
+                delta_b = (V.T @ delta_c) * hidden * (1.0 - hidden)
+                if lam:
+                    # domain regressor on the source sample (domain label 1)
+                    g_source = _sigmoid(d + u @ hidden)
+                    delta_d = lam * (1.0 - g_source)
+                    delta_u = lam * (1.0 - g_source) * hidden
+                    tmp_source = lam * (1.0 - g_source) * u * hidden * (1.0 - hidden)
+                    # ... and on a random target sample (domain label 0)
+                    j = int(rng.integers(target.n))
+                    cols_t, x_t = target.row(j)
+                    hidden_t = _sigmoid(b + W[:, cols_t] @ x_t)
+                    g_target = _sigmoid(d + u @ hidden_t)
+                    delta_d -= lam * g_target
+                    delta_u -= lam * g_target * hidden_t
+                    tmp_target = -lam * g_target * u * hidden_t * (1.0 - hidden_t)
+                    W[:, cols_t] -= mu * np.outer(tmp_target, x_t)
+                    b -= mu * tmp_target
+                    delta_b = delta_b + tmp_source
+                    u += mu * delta_u
+                    d += mu * delta_d
+                W[:, cols] -= mu * np.outer(delta_b, x)
+                b -= mu * delta_b
+                V -= mu * delta_V
+                c -= mu * delta_c
+        self.W_, self.b_, self.V_, self.c_, self.u_, self.d_ = W, b, V, c, u, d
+        state.params = [W, b, V, c, u, d]
+        logs: dict[str, float] = {"epoch": float(epoch)}
+        if len(validation):
+            predicted = self._scores(_take(X_source, validation)).argmax(1)
+            score = float(np.mean(predicted == labels[validation]))
+            logs["validation"] = score
+            if score >= state.best:
+                state.best, state.bad = score, 0
+                state.best_params = [np.copy(p) for p in (W, b, V, c, u)] + [d]
+            else:
+                state.bad += 1
+        state.history.append(logs)
+        state.epoch = epoch
+        logger.debug("shallow DANN epoch %d: %s", epoch, logs)
+        state.stop = (
+            self.patience is not None and len(validation) > 0 and state.bad >= self.patience
+        )
+        return logs
 
     def _minibatch_epoch(
         self,
@@ -295,6 +456,10 @@ class ShallowDANN(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: DataMatrix) -> np.ndarray:
         return self.classes_[self.decision_function(X).argmax(axis=1)]
+
+
+def _json_scalar(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else str(value)
 
 
 def _take(X: DataMatrix, index: np.ndarray) -> DataMatrix:

@@ -26,15 +26,27 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from transferkit.deep.progress import ProgressCallback, TqdmProgress, as_progress
 from transferkit.exceptions import InvalidParameterError
 
 logger = logging.getLogger(__name__)
+
+__all__ = [
+    "ProgressCallback",
+    "StepFunction",
+    "TqdmProgress",
+    "TrainingHistory",
+    "as_progress",
+    "resolve_device",
+    "seed_everything",
+    "train",
+]
 
 #: ``step(x_source, y_source, x_target, progress) -> (loss, logs)``; ``progress`` runs 0 → 1.
 StepFunction = Callable[[Tensor, Tensor, Tensor | None, float], tuple[Tensor, dict[str, float]]]
@@ -63,66 +75,6 @@ def seed_everything(random_state: int | None) -> None:
     """Seed torch's generators (CPU and CUDA) from ``random_state`` when it is given."""
     if random_state is not None:
         torch.manual_seed(int(random_state))
-
-
-class ProgressCallback(Protocol):
-    """What :func:`train` reports to: start, each step, each epoch, the end."""
-
-    def on_start(self, total_epochs: int, steps_per_epoch: int, first_epoch: int) -> None: ...
-
-    def on_step(self, logs: dict[str, float]) -> None: ...
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None: ...
-
-    def on_end(self) -> None: ...
-
-
-class TqdmProgress:
-    """A tqdm progress bar over all training steps, showing the latest losses.
-
-    Parameters
-    ----------
-    description : str, default "training"
-    **tqdm_kwargs
-        Passed to :class:`tqdm.tqdm` (``file``, ``leave``, ``disable``, ...).
-    """
-
-    def __init__(self, description: str = "training", **tqdm_kwargs: Any):
-        self.description = description
-        self.tqdm_kwargs = tqdm_kwargs
-        self.bar: Any = None
-
-    def on_start(self, total_epochs: int, steps_per_epoch: int, first_epoch: int) -> None:
-        from tqdm.auto import tqdm
-
-        self.bar = tqdm(
-            total=total_epochs * steps_per_epoch,
-            initial=first_epoch * steps_per_epoch,
-            desc=self.description,
-            **self.tqdm_kwargs,
-        )
-
-    def on_step(self, logs: dict[str, float]) -> None:
-        if self.bar is not None:
-            self.bar.update(1)
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items()})
-
-    def on_end(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-
-def as_progress(progress: bool | ProgressCallback | None, description: str) -> Any:
-    """``True`` → a :class:`TqdmProgress`; ``False``/``None`` → no reporting; objects pass through."""
-    if progress is True:
-        return TqdmProgress(description)
-    if not progress:
-        return None
-    return progress
 
 
 @dataclass

@@ -1,0 +1,71 @@
+"""Progress reporting for training loops, torch-free (the numpy shallow DANN uses it too).
+
+A loop reports to a :class:`ProgressCallback`: ``on_start`` once, ``on_step`` after each step,
+``on_epoch_end`` with the epoch's logs, ``on_end`` at the end (also after an exception).
+:class:`TqdmProgress` draws a tqdm bar; :func:`as_progress` turns a ``progress=True`` argument
+into one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class ProgressCallback(Protocol):
+    """What :func:`train` reports to: start, each step, each epoch, the end."""
+
+    def on_start(self, total_epochs: int, steps_per_epoch: int, first_epoch: int) -> None: ...
+
+    def on_step(self, logs: dict[str, float]) -> None: ...
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None: ...
+
+    def on_end(self) -> None: ...
+
+
+class TqdmProgress:
+    """A tqdm progress bar over all training steps, showing the latest losses.
+
+    Parameters
+    ----------
+    description : str, default "training"
+    **tqdm_kwargs
+        Passed to :class:`tqdm.tqdm` (``file``, ``leave``, ``disable``, ...).
+    """
+
+    def __init__(self, description: str = "training", **tqdm_kwargs: Any):
+        self.description = description
+        self.tqdm_kwargs = tqdm_kwargs
+        self.bar: Any = None
+
+    def on_start(self, total_epochs: int, steps_per_epoch: int, first_epoch: int) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(
+            total=total_epochs * steps_per_epoch,
+            initial=first_epoch * steps_per_epoch,
+            desc=self.description,
+            **self.tqdm_kwargs,
+        )
+
+    def on_step(self, logs: dict[str, float]) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items()})
+
+    def on_end(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def as_progress(progress: bool | ProgressCallback | None, description: str) -> Any:
+    """``True`` → a :class:`TqdmProgress`; ``False``/``None`` → no reporting; objects pass through."""
+    if progress is True:
+        return TqdmProgress(description)
+    if not progress:
+        return None
+    return progress
