@@ -46,3 +46,52 @@ def test_registered_sda_builds_an_adapted_classifier():
     )
     assert isinstance(model, AdaptedClassifier)
     assert isinstance(model.adapter, StackedDenoisingAutoencoder)
+
+
+def test_an_interrupted_fit_resumes_layer_by_layer(pivot_problem, tmp_path):
+    problem = pivot_problem(n=120)
+    params = {"hidden_sizes": (12, 6), "epochs": 4, "random_state": 0}
+    reference = StackedDenoisingAutoencoder(**params).fit(problem).transform(problem.X_target)
+
+    class Interrupt(Exception):
+        pass
+
+    class StopInSecondLayer:
+        """Raises after the second layer's second epoch."""
+
+        layers = 0
+
+        def on_start(self, total_epochs, steps_per_epoch, first_epoch):
+            self.layers += 1
+
+        def on_step(self, logs):
+            pass
+
+        def on_epoch_end(self, epoch, logs):
+            if self.layers == 2 and epoch == 1:
+                raise Interrupt
+
+        def on_end(self):
+            pass
+
+    with pytest.raises(Interrupt):
+        StackedDenoisingAutoencoder(
+            **params, checkpoint=tmp_path, progress=StopInSecondLayer()
+        ).fit(problem)
+    assert {p.name for p in tmp_path.iterdir()} >= {"layer1.pt", "layer2.pt"}
+    resumed = StackedDenoisingAutoencoder(**params, checkpoint=tmp_path).fit(problem)
+    assert resumed.histories_[1].resumed_from == 2
+    assert np.allclose(resumed.transform(problem.X_target), reference, atol=1e-6)
+
+
+def test_early_stopping_keeps_the_best_held_out_reconstruction(pivot_problem):
+    problem = pivot_problem(n=120)
+    sda = StackedDenoisingAutoencoder(
+        hidden_sizes=(12,), epochs=40, learning_rate=0.05, patience=2, random_state=0
+    ).fit(problem)
+    history = sda.histories_[0]
+    scores = [epoch["validation"] for epoch in history.epochs]
+    assert len(scores) < 40  # stopped early
+    assert history.best_score == max(scores)
+    with pytest.raises(InvalidParameterError, match="validation_fraction"):
+        StackedDenoisingAutoencoder(patience=2, validation_fraction=1.5).fit(problem)

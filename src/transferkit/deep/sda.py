@@ -28,6 +28,7 @@ Example
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -94,6 +95,16 @@ class StackedDenoisingAutoencoder(BaseAdapter):
     device : str, default "auto"
     random_state : int or None
     progress : bool or callback, default False
+    patience : int or None, default None
+        Early stopping: hold out ``validation_fraction`` of the rows (both domains) and stop a
+        layer after this many epochs without a lower reconstruction loss on them, keeping its
+        best epoch. None trains every layer for ``epochs`` epochs on all rows.
+    validation_fraction : float, default 0.1
+        Used only with ``patience``.
+    checkpoint : str, Path or None, default None
+        Directory of per-layer checkpoints (``layer1.pt``, ...); a second ``fit`` with the same
+        directory resumes the interrupted layer after its last finished epoch and skips the
+        finished ones (with ``random_state`` set, the result is the uninterrupted run's).
 
     Inputs are scaled feature-wise by their largest absolute value over both domains (so counts
     fall in [0, 1], as the first layer's cross-entropy needs).
@@ -112,6 +123,9 @@ class StackedDenoisingAutoencoder(BaseAdapter):
         device: str = "auto",
         random_state: int | None = None,
         progress: Any = False,
+        patience: int | None = None,
+        validation_fraction: float = 0.1,
+        checkpoint: str | Path | None = None,
     ):
         self.hidden_sizes = hidden_sizes
         self.noise = noise
@@ -122,6 +136,9 @@ class StackedDenoisingAutoencoder(BaseAdapter):
         self.device = device
         self.random_state = random_state
         self.progress = progress
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.checkpoint = checkpoint
 
     def _scaled(self, X: DataMatrix) -> Tensor:
         if sp.issparse(X):
@@ -144,33 +161,65 @@ class StackedDenoisingAutoencoder(BaseAdapter):
         self.scale_ = np.where(largest.ravel() > 0, largest.ravel(), 1.0).astype(np.float32)
         inputs = self._scaled(X)
         first_in_unit_range = bool(inputs.min() >= 0)
+        held = np.zeros(inputs.shape[0], dtype=bool)
+        if self.patience is not None:
+            if not 0 < self.validation_fraction < 1:
+                raise InvalidParameterError(
+                    f"validation_fraction must be in (0, 1), got {self.validation_fraction}."
+                )
+            rng = np.random.default_rng(self.random_state)
+            n_held = max(int(round(self.validation_fraction * inputs.shape[0])), 1)
+            held[rng.choice(inputs.shape[0], n_held, replace=False)] = True
         self.layers_: list[DenoisingAutoencoder] = []
         self.histories_ = []
         for index, width in enumerate(self.hidden_sizes):
             layer = DenoisingAutoencoder(
                 inputs.shape[1], int(width), sigmoid_output=index == 0 and first_in_unit_range
             ).to(self.device_)
-
-            def step(x: Tensor, _y: Tensor, _t: Any, _p: float, layer: Any = layer) -> Any:
-                return layer.reconstruction_loss(x, self.noise), {}
-
-            history = train(
-                {"layer": layer},
-                step,
-                torch.optim.Adam(layer.parameters(), lr=self.learning_rate),
-                inputs,
-                torch.zeros(inputs.shape[0], dtype=torch.long),
-                None,
-                epochs=self.epochs,
-                batch_size=self.batch_size,
-                patience=None,
-                device=self.device_,
-                random_state=self.random_state,
-                progress=as_progress(self.progress, f"SDA layer {index + 1}"),
-            )
-            self.histories_.append(history)
+            self.histories_.append(self._train_layer(index, layer, inputs, held))
             self.layers_.append(layer)
             inputs = self._encode_all(inputs, [layer])[-1]
+
+    def _train_layer(
+        self, index: int, layer: DenoisingAutoencoder, inputs: Tensor, held: np.ndarray
+    ) -> Any:
+        def step(x: Tensor, _y: Tensor, _t: Any, _p: float) -> Any:
+            return layer.reconstruction_loss(x, self.noise), {}
+
+        validate = None
+        if held.any():
+            held_rows = inputs[torch.from_numpy(held)].to(self.device_)
+
+            def validate() -> float:  # higher is better: minus the clean reconstruction loss
+                return -float(layer.reconstruction_loss(held_rows, 0.0))
+
+        training = inputs[torch.from_numpy(~held)]
+        checkpoint = None if self.checkpoint is None else Path(self.checkpoint)
+        history = train(
+            {"layer": layer},
+            step,
+            torch.optim.Adam(layer.parameters(), lr=self.learning_rate),
+            training,
+            torch.zeros(training.shape[0], dtype=torch.long),
+            None,
+            validate=validate,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            patience=self.patience,
+            device=self.device_,
+            random_state=self.random_state,
+            checkpoint=None if checkpoint is None else checkpoint / f"layer{index + 1}.pt",
+            progress=as_progress(self.progress, f"SDA layer {index + 1}"),
+        )
+        if checkpoint is not None:
+            # the global generator after this layer (it initialises the next one): saved once,
+            # restored on a resumed run, whose finished layers skip their training
+            rng_file = checkpoint / f"layer{index + 1}.rng.pt"
+            if rng_file.exists():
+                torch.set_rng_state(torch.load(rng_file, weights_only=True))
+            else:
+                torch.save(torch.get_rng_state(), rng_file)
+        return history
 
     @torch.no_grad()
     def _encode_all(self, inputs: Tensor, layers: list[DenoisingAutoencoder]) -> list[Tensor]:
