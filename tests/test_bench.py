@@ -540,3 +540,57 @@ def test_semi_supervised_office_suite_feature_augmentation_uses_the_few_target_l
     problem = runner_module.load_problem("office-caltech-surf", "amazon", "webcam", 0, options)
     X_eval, y_eval = problem.evaluation_split()
     assert problem.n_target_labeled == 30 and len(y_eval) == problem.n_target - 30
+
+
+def test_a_deep_cell_killed_mid_training_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    """The runner points a deep method's checkpoint beside the database; a second run of the
+    cell goes on from the last finished epoch and gives the uninterrupted run's accuracy."""
+    pytest.importorskip("torch")
+    text = MOONS_SUITE.replace(
+        '[[methods]]\nname = "target_oracle"',
+        '[[methods]]\nname = "dann"\nparams = { epochs = 6, patience = 100 }',
+    )
+    cell = next(c for c in parse_suite(text, "deep.toml").cells() if c.method == "dann")
+    reference = runner_module.execute_cell(cell, memory=False)
+    checkpoints = tmp_path / "checkpoints"
+    folder = runner_module.cell_checkpoint(checkpoints, cell)
+
+    class Interrupt(Exception):
+        pass
+
+    class StopAfterThree:
+        def on_start(self, *args):
+            pass
+
+        def on_step(self, logs):
+            pass
+
+        def on_epoch_end(self, epoch, logs):
+            if epoch == 2:
+                raise Interrupt
+
+        def on_end(self):
+            pass
+
+    killed = make_method(
+        cell.method_name, json.loads(cell.params), json.loads(cell.classifier), cell.seed
+    )
+    killed.set_params(checkpoint=folder / "checkpoint", progress=StopAfterThree())
+    problem = runner_module._cached_problem(
+        cell.dataset, cell.source, cell.target, cell.seed, cell.options
+    )
+    with pytest.raises(Interrupt):
+        killed.fit(problem)
+    assert any(folder.rglob("*.pt"))
+
+    built = []
+
+    def spy(*args, **kwargs):
+        built.append(make_method(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(registry, "make_method", spy)
+    row = runner_module.execute_cell(cell, memory=False, checkpoints=checkpoints)
+    assert built[0].history_.resumed_from == 3
+    assert row["status"] == "ok" and row["accuracy"] == pytest.approx(reference["accuracy"])
+    assert not folder.exists()  # removed once the cell has its result

@@ -122,6 +122,46 @@ def test_bench_prints_the_table_and_resumes(runner, suite_file, tmp_path):
     assert len(rows) == 2  # one per dataset entry
 
 
+DEEP_SUITE = """
+[suite]
+name = "cli-deep"
+seeds = [0]
+classifier = "logreg"
+
+[[datasets]]
+name = "moons"
+options = { angle = 30, n_samples = 150, n_test = 150 }
+
+[[methods]]
+name = "source_only"
+
+[[methods]]
+name = "dann"
+
+[[methods]]
+name = "shallow_dann"
+
+[[methods]]
+name = "sda"
+params = { hidden_sizes = [8], epochs = 2 }
+"""
+
+
+def test_bench_trains_deep_methods_from_the_command_line(runner, tmp_path):
+    pytest.importorskip("torch")
+    suite = tmp_path / "cli-deep.toml"
+    suite.write_text(DEEP_SUITE)
+    db = tmp_path / "r.sqlite"
+    result = _invoke(runner, "bench", suite, "--db", db, "--quiet", "--json")
+    assert result.exit_code == 0, result.output
+    cells = json.loads(result.output)["results"]
+    assert {c["method"] for c in cells} == {"source_only", "dann", "shallow_dann", "sda"}
+    # trained, not collapsed onto one class (which scores 50 % here)
+    assert all(c["n_ok"] == 1 and c["mean"] > 60 for c in cells), cells
+    # each deep cell checkpointed beside the database and cleaned up once it had its result
+    assert list((tmp_path / "r.sqlite.checkpoints").iterdir()) == []
+
+
 def test_bench_errors_are_one_clean_line_with_exit_status_2(runner, suite_file, tmp_path):
     db = tmp_path / "r.sqlite"
     result = _invoke(runner, "bench", "no-such-suite", "--db", db)

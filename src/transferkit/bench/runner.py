@@ -13,10 +13,13 @@ oracle) scores itself; its time counts as fit time.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import platform
+import re
+import shutil
 import socket
 import sys
 import time
@@ -148,11 +151,35 @@ def _max_rss_mb() -> float | None:
     return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
 
 
-def execute_cell(cell: Cell, memory: bool = True) -> dict[str, Any]:
+def cell_checkpoint(checkpoints: Path, cell: Cell) -> Path:
+    """The folder holding ``cell``'s training checkpoints under ``checkpoints``."""
+    digest = hashlib.sha1(repr(cell.key).encode()).hexdigest()[:16]
+    readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{cell.method}-{cell.source}-{cell.target}")
+    return checkpoints / f"{readable}-{cell.seed}-{digest}"
+
+
+def _use_checkpoints(method: Any, folder: Path) -> bool:
+    """Point every ``checkpoint`` parameter of ``method`` (nested ones too) into ``folder``."""
+    get_params = getattr(method, "get_params", None)
+    if get_params is None:
+        return False
+    keys = [k for k in get_params(deep=True) if k == "checkpoint" or k.endswith("__checkpoint")]
+    if keys:
+        method.set_params(**{key: folder / key for key in keys})
+    return bool(keys)
+
+
+def execute_cell(
+    cell: Cell, memory: bool = True, checkpoints: Path | None = None
+) -> dict[str, Any]:
     """Run one cell and return its database row; a method's failure becomes an error row.
 
     A failure to *load the problem* (missing data, a bad dataset option) is raised instead: it
     concerns every method of the pair and needs the user, not a retry.
+
+    With ``checkpoints``, a method that takes checkpoints (the deep ones) writes them in
+    :func:`cell_checkpoint`'s folder after every epoch; a cell killed mid-training resumes there
+    on the next run, and the folder is deleted once the cell has a result.
     """
     from transferkit.registry import make_method
 
@@ -191,6 +218,9 @@ def execute_cell(cell: Cell, memory: bool = True) -> dict[str, Any]:
     except Exception as error:
         method = None
         _record_error(row, cell, error)
+    folder = None if checkpoints is None else cell_checkpoint(Path(checkpoints), cell)
+    if method is not None and folder is not None and not _use_checkpoints(method, folder):
+        folder = None
     if method is not None:
         tracing = memory and not tracemalloc.is_tracing()
         if tracing:
@@ -212,6 +242,8 @@ def execute_cell(cell: Cell, memory: bool = True) -> dict[str, Any]:
         row["warnings"] = _summarise_warnings(caught)
         if row["warnings"]:
             logger.debug("cell %s warned: %s", cell.describe(), row["warnings"])
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)  # the cell has its result (or error)
     row.update(
         peak_memory_mb=None if peak is None else peak / 2**20,
         max_rss_mb=_max_rss_mb(),
@@ -384,23 +416,29 @@ def run_suite(
             len(pending),
             jobs,
         )
+        # deep cells checkpoint every epoch beside the database: a killed run resumes mid-cell
+        checkpoints = store.path.with_name(store.path.name + ".checkpoints")
         if pending:
             if progress is not None:
                 progress(0, len(pending), None)
             if jobs == 1:
                 with thread_limits(threads):
-                    _run_serial(pending, store, progress, memory)
+                    _run_serial(pending, store, progress, memory, checkpoints)
             else:
-                _run_parallel(pending, store, progress, memory, jobs, threads)
+                _run_parallel(pending, store, progress, memory, jobs, threads, checkpoints)
         rows = store.rows(suite.name)
     return ResultsTable.from_rows(rows, suite, cells={c.key for c in suite.cells()})
 
 
 def _run_serial(
-    cells: list[Cell], store: ResultStore, progress: ProgressCallback | None, memory: bool
+    cells: list[Cell],
+    store: ResultStore,
+    progress: ProgressCallback | None,
+    memory: bool,
+    checkpoints: Path | None = None,
 ) -> None:
     for done, cell in enumerate(cells, start=1):
-        row = execute_cell(cell, memory)
+        row = execute_cell(cell, memory, checkpoints)
         store.record(row)
         if progress is not None:
             progress(done, len(cells), row)
@@ -413,6 +451,7 @@ def _run_parallel(
     memory: bool,
     jobs: int,
     threads: int,
+    checkpoints: Path | None = None,
 ) -> None:
     import multiprocessing
 
@@ -423,7 +462,7 @@ def _run_parallel(
         initializer=_init_worker,
         initargs=(threads,),
     )
-    submitted = [pool.submit(execute_cell, cell, memory) for cell in cells]
+    submitted = [pool.submit(execute_cell, cell, memory, checkpoints) for cell in cells]
     recorded: set[Future[dict[str, Any]]] = set()
     try:
         waiting = set(submitted)
