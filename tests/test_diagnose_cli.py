@@ -94,6 +94,39 @@ def test_diagnose_svmlight_files(runner, tmp_path):
     assert data["flags"]["covariate_shift"] is False
 
 
+@pytest.mark.parametrize("suffix", [".npz", ".mat"])
+def test_diagnose_npz_and_mat_files_flag_a_planted_covariate_shift(runner, tmp_path, suffix):
+    import scipy.io
+
+    rng = np.random.default_rng(0)
+    Xs = rng.normal(size=(120, 5))
+    Xt = rng.normal(size=(100, 5)) + np.r_[1.5, 0, 0, 0, 0]  # feature 0 drifts
+    for name, X in (("s", Xs), ("t", Xt)):
+        y = (X[:, 1] > 0).astype(int)
+        if suffix == ".npz":
+            np.savez(tmp_path / f"{name}.npz", X=X, y=y)
+        else:
+            scipy.io.savemat(tmp_path / f"{name}.mat", {"fts": X, "labels": y.reshape(-1, 1)})
+    result = runner.invoke(
+        diagnose_command,
+        [
+            "--source",
+            str(tmp_path / f"s{suffix}"),
+            "--target",
+            str(tmp_path / f"t{suffix}"),
+            "--permutations",
+            "50",
+            "--json",
+            "-",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["summary"]["n_source"] == 120 and data["summary"]["n_target"] == 100
+    assert data["flags"]["covariate_shift"] is True
+    assert data["flags"]["feature_space"] is False
+
+
 def test_diagnose_errors_are_one_line(runner, tmp_path):
     result = runner.invoke(diagnose_command, ["--dataset", "blobs"])
     assert result.exit_code == 2 and "needs --pair SOURCE:TARGET" in result.output
@@ -151,3 +184,21 @@ def test_select_refuses_unknown_validators_and_methods(runner):
 def test_the_group_holds_both_commands(runner):
     result = runner.invoke(commands, ["--help"])
     assert "diagnose" in result.output and "select" in result.output
+
+
+def test_select_scores_deep_candidates_from_the_command_line(runner, tmp_path):
+    pytest.importorskip("torch")
+    out = tmp_path / "ranking.json"
+    result = runner.invoke(
+        select_command,
+        [
+            "--dataset", "moons", "--pair", "source:rotated", "--methods", "source_only,dann",
+            "--validator", "ensv,im", "--cv", "2", "--evaluate", "--json", str(out),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "dann" in result.output and "Pick:" in result.output
+    data = json.loads(out.read_text())
+    rows = {row["method"]: row for row in data["ranking"]}
+    assert set(rows) == {"source_only", "dann"}
+    assert all(np.isfinite(row["ensv"]) and not row["error"] for row in rows.values())
