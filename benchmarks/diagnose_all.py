@@ -1,7 +1,7 @@
 """`transferkit diagnose` on every standard pair of every built-in dataset, as one table.
 
-Each pair is loaded with its dataset's default options and diagnosed with the defaults of
-:func:`transferkit.diagnose.diagnose` (α = 0.05, 200 permutations, 5-fold domain classifier; no
+Each pair is loaded with its dataset's default options (random_state 0) and diagnosed with the
+defaults of :func:`transferkit.diagnose.diagnose` (α = 0.05, 200 permutations, 5-fold domain classifier; no
 target label is revealed, so the label-space and conditional-shift checks are "not testable").
 Image pairs are diagnosed on RGB thumbnails, as the command does. Prints a markdown table: the
 verdict of each check (yes / no / –), the domain classifier's AUC with its 95 % interval, the
@@ -32,7 +32,7 @@ WORD = {True: "yes", False: "no", None: "–"}
 
 def row(dataset: str, source: str, target: str) -> str:
     started = time.perf_counter()
-    problem = load_pair(dataset, source, target)
+    problem = load_pair(dataset, source, target, random_state=0)
     result = diagnose(problem)
     seconds = time.perf_counter() - started
     domain = result.details["marginal"]["domain_classifier"]
