@@ -80,6 +80,40 @@ def pivot_problem() -> Callable[..., TransferProblem]:
     return _pivot_problem
 
 
+class Interrupted(Exception):
+    """What :func:`interrupt_after` raises: a run killed between two epochs."""
+
+
+class _InterruptAfter:
+    """A training progress callback that raises :class:`Interrupted` at the end of epoch
+    ``epochs`` (counted from 1) of the ``run``-th training run it reports (stages, layers)."""
+
+    Interrupted = Interrupted
+
+    def __init__(self, epochs: int, run: int = 1):
+        self.epochs, self.run, self.runs = epochs, run, 0
+
+    def on_start(self, total_epochs: int, steps_per_epoch: int, first_epoch: int) -> None:
+        self.runs += 1
+
+    def on_step(self, logs: dict[str, float]) -> None:
+        pass
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        if self.runs == self.run and epoch + 1 == self.epochs:
+            raise Interrupted
+
+    def on_end(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def interrupt_after() -> Callable[..., _InterruptAfter]:
+    """``interrupt_after(epochs, run=1)``: a progress callback that stops training with
+    :class:`Interrupted` (also ``interrupt_after.Interrupted``), to test resuming checkpoints."""
+    return _InterruptAfter
+
+
 @pytest.fixture(scope="session")
 def squash_adapter():
     """An adapter class that maps every target row onto one source point: predictions on the

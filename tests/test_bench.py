@@ -542,7 +542,9 @@ def test_semi_supervised_office_suite_feature_augmentation_uses_the_few_target_l
     assert problem.n_target_labeled == 30 and len(y_eval) == problem.n_target - 30
 
 
-def test_a_deep_cell_killed_mid_training_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+def test_a_deep_cell_killed_mid_training_resumes_from_its_checkpoint(
+    tmp_path, monkeypatch, interrupt_after
+):
     """The runner points a deep method's checkpoint beside the database; a second run of the
     cell goes on from the last finished epoch and gives the uninterrupted run's accuracy."""
     pytest.importorskip("torch")
@@ -555,31 +557,14 @@ def test_a_deep_cell_killed_mid_training_resumes_from_its_checkpoint(tmp_path, m
     checkpoints = tmp_path / "checkpoints"
     folder = runner_module.cell_checkpoint(checkpoints, cell)
 
-    class Interrupt(Exception):
-        pass
-
-    class StopAfterThree:
-        def on_start(self, *args):
-            pass
-
-        def on_step(self, logs):
-            pass
-
-        def on_epoch_end(self, epoch, logs):
-            if epoch == 2:
-                raise Interrupt
-
-        def on_end(self):
-            pass
-
     killed = make_method(
         cell.method_name, json.loads(cell.params), json.loads(cell.classifier), cell.seed
     )
-    killed.set_params(checkpoint=folder / "checkpoint", progress=StopAfterThree())
+    killed.set_params(checkpoint=folder / "checkpoint", progress=interrupt_after(3))
     problem = runner_module._cached_problem(
         cell.dataset, cell.source, cell.target, cell.seed, cell.options
     )
-    with pytest.raises(Interrupt):
+    with pytest.raises(interrupt_after.Interrupted):
         killed.fit(problem)
     assert any(folder.rglob("*.pt"))
 

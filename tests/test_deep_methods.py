@@ -131,32 +131,12 @@ def test_seeds_make_runs_reproducible(problem):
     assert np.array_equal(a, b)
 
 
-def test_interrupted_run_resumes_from_its_checkpoint(problem, tmp_path):
+def test_interrupted_run_resumes_from_its_checkpoint(problem, tmp_path, interrupt_after):
     params = {**FAST, "epochs": 6, "random_state": 0}
     reference = DANN(**params).fit(problem).predict_proba(problem.X_test)
 
-    class Interrupt(Exception):
-        pass
-
-    class StopAfter:
-        def __init__(self, epochs):
-            self.epochs = epochs
-
-        def on_start(self, *args):
-            pass
-
-        def on_step(self, logs):
-            pass
-
-        def on_epoch_end(self, epoch, logs):
-            if epoch + 1 == self.epochs:
-                raise Interrupt
-
-        def on_end(self):
-            pass
-
-    with pytest.raises(Interrupt):
-        DANN(**params, checkpoint=tmp_path, progress=StopAfter(3)).fit(problem)
+    with pytest.raises(interrupt_after.Interrupted):
+        DANN(**params, checkpoint=tmp_path, progress=interrupt_after(3)).fit(problem)
     assert (tmp_path / "train.pt").exists()
     resumed = DANN(**params, checkpoint=tmp_path).fit(problem)
     assert resumed.history_.resumed_from == 3

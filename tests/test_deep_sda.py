@@ -48,35 +48,14 @@ def test_registered_sda_builds_an_adapted_classifier():
     assert isinstance(model.adapter, StackedDenoisingAutoencoder)
 
 
-def test_an_interrupted_fit_resumes_layer_by_layer(pivot_problem, tmp_path):
+def test_an_interrupted_fit_resumes_layer_by_layer(pivot_problem, tmp_path, interrupt_after):
     problem = pivot_problem(n=120)
     params = {"hidden_sizes": (12, 6), "epochs": 4, "random_state": 0}
     reference = StackedDenoisingAutoencoder(**params).fit(problem).transform(problem.X_target)
 
-    class Interrupt(Exception):
-        pass
-
-    class StopInSecondLayer:
-        """Raises after the second layer's second epoch."""
-
-        layers = 0
-
-        def on_start(self, total_epochs, steps_per_epoch, first_epoch):
-            self.layers += 1
-
-        def on_step(self, logs):
-            pass
-
-        def on_epoch_end(self, epoch, logs):
-            if self.layers == 2 and epoch == 1:
-                raise Interrupt
-
-        def on_end(self):
-            pass
-
-    with pytest.raises(Interrupt):
+    with pytest.raises(interrupt_after.Interrupted):  # in the second layer's second epoch
         StackedDenoisingAutoencoder(
-            **params, checkpoint=tmp_path, progress=StopInSecondLayer()
+            **params, checkpoint=tmp_path, progress=interrupt_after(2, run=2)
         ).fit(problem)
     assert {p.name for p in tmp_path.iterdir()} >= {"layer1.pt", "layer2.pt"}
     resumed = StackedDenoisingAutoencoder(**params, checkpoint=tmp_path).fit(problem)

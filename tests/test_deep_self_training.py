@@ -173,31 +173,14 @@ def test_self_ensembling_teacher_is_a_moving_average_and_predicts(problem):
         SelfEnsembling(loss_params={"decay": 0.9}, epochs=1).fit(problem)
 
 
-def test_self_ensembling_resumes_and_is_reproducible(problem, tmp_path):
+def test_self_ensembling_resumes_and_is_reproducible(problem, tmp_path, interrupt_after):
     params = {**FAST, "epochs": 4, "random_state": 0}
     reference = SelfEnsembling(**params).fit(problem).predict_proba(problem.X_test)
     again = SelfEnsembling(**params).fit(problem).predict_proba(problem.X_test)
     assert np.array_equal(reference, again)
 
-    class Interrupt(Exception):
-        pass
-
-    class StopAfter:
-        def on_start(self, *args):
-            pass
-
-        def on_step(self, logs):
-            pass
-
-        def on_epoch_end(self, epoch, logs):
-            if epoch + 1 == 2:
-                raise Interrupt
-
-        def on_end(self):
-            pass
-
-    with pytest.raises(Interrupt):
-        SelfEnsembling(**params, checkpoint=tmp_path, progress=StopAfter()).fit(problem)
+    with pytest.raises(interrupt_after.Interrupted):
+        SelfEnsembling(**params, checkpoint=tmp_path, progress=interrupt_after(2)).fit(problem)
     resumed = SelfEnsembling(**params, checkpoint=tmp_path).fit(problem)
     assert resumed.history_.resumed_from == 2
     assert np.allclose(resumed.predict_proba(problem.X_test), reference, atol=1e-5)

@@ -112,38 +112,16 @@ def test_minibatch_variant_learns_and_handles_sparse_rows(nuisance_problem):
     assert np.mean(a.predict(dense.X_source) == dense.y_source) > 0.85
 
 
-class _Interrupt(Exception):
-    pass
-
-
-class _StopAfter:
-    """A progress callback that interrupts the run after ``epochs`` epochs."""
-
-    def __init__(self, epochs):
-        self.epochs = epochs
-
-    def on_start(self, total_epochs, steps_per_epoch, first_epoch):
-        pass
-
-    def on_step(self, logs):
-        pass
-
-    def on_epoch_end(self, epoch, logs):
-        if epoch + 1 == self.epochs:
-            raise _Interrupt
-
-    def on_end(self):
-        pass
-
-
 @pytest.mark.parametrize("batch_size", [1, 8])
-def test_interrupted_run_resumes_from_its_checkpoint(nuisance_problem, tmp_path, batch_size):
+def test_interrupted_run_resumes_from_its_checkpoint(
+    nuisance_problem, tmp_path, batch_size, interrupt_after
+):
     problem = nuisance_problem()
     params = {"epochs": 6, "patience": None, "random_state": 0, "batch_size": batch_size}
     reference = ShallowDANN(**params).fit(problem)
     path = tmp_path / "run.npz"
-    with pytest.raises(_Interrupt):
-        ShallowDANN(**params, checkpoint=path, progress=_StopAfter(3)).fit(problem)
+    with pytest.raises(interrupt_after.Interrupted):
+        ShallowDANN(**params, checkpoint=path, progress=interrupt_after(3)).fit(problem)
     assert path.exists()
     resumed = ShallowDANN(**params, checkpoint=path).fit(problem)
     # the resumed run goes on exactly as the uninterrupted one: same epochs, same weights

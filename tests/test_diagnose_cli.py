@@ -67,6 +67,16 @@ def test_diagnose_files_of_different_widths_reports_scenario_one(runner, tmp_pat
     assert data["flags"]["covariate_shift"] is False  # a and b are compared, and do not differ
 
 
+def _diagnose_files(runner, source, target) -> dict:
+    """``transferkit diagnose --source S --target T --json -`` (50 permutations), parsed."""
+    result = runner.invoke(
+        diagnose_command,
+        ["--source", str(source), "--target", str(target), "--permutations", "50", "--json", "-"],
+    )
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
 def test_diagnose_svmlight_files(runner, tmp_path):
     from sklearn.datasets import dump_svmlight_file
 
@@ -75,21 +85,7 @@ def test_diagnose_svmlight_files(runner, tmp_path):
     Xt = rng.poisson(0.3, size=(70, 20)).astype(float)
     dump_svmlight_file(Xs, np.arange(80) % 2, str(tmp_path / "s.svmlight"))
     dump_svmlight_file(Xt, np.arange(70) % 2, str(tmp_path / "t.svmlight"))
-    result = runner.invoke(
-        diagnose_command,
-        [
-            "--source",
-            str(tmp_path / "s.svmlight"),
-            "--target",
-            str(tmp_path / "t.svmlight"),
-            "--permutations",
-            "50",
-            "--json",
-            "-",
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = _diagnose_files(runner, tmp_path / "s.svmlight", tmp_path / "t.svmlight")
     assert data["summary"]["sparse"] is True and data["summary"]["n_features_source"] == 20
     assert data["flags"]["covariate_shift"] is False
 
@@ -107,21 +103,7 @@ def test_diagnose_npz_and_mat_files_flag_a_planted_covariate_shift(runner, tmp_p
             np.savez(tmp_path / f"{name}.npz", X=X, y=y)
         else:
             scipy.io.savemat(tmp_path / f"{name}.mat", {"fts": X, "labels": y.reshape(-1, 1)})
-    result = runner.invoke(
-        diagnose_command,
-        [
-            "--source",
-            str(tmp_path / f"s{suffix}"),
-            "--target",
-            str(tmp_path / f"t{suffix}"),
-            "--permutations",
-            "50",
-            "--json",
-            "-",
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = _diagnose_files(runner, tmp_path / f"s{suffix}", tmp_path / f"t{suffix}")
     assert data["summary"]["n_source"] == 120 and data["summary"]["n_target"] == 100
     assert data["flags"]["covariate_shift"] is True
     assert data["flags"]["feature_space"] is False
