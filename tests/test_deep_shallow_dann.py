@@ -72,6 +72,9 @@ def test_reverse_validation_prefers_a_working_model(nuisance_problem):
     )
     assert good > useless
     assert 0.0 <= useless <= 1.0 and good > 0.7
+    # a model that checkpoints: the two fits do not share (and refuse) one checkpoint file
+    model = ShallowDANN(epochs=10, learning_rate=0.05, random_state=0, checkpoint="unused.npz")
+    assert reverse_validation_score(model, problem) == good
 
 
 def test_msda_features_beat_the_plain_network_on_raw_words(pivot_problem):

@@ -499,6 +499,8 @@ def reverse_validation_score(
     forward_problem = TransferProblem(
         _take(problem.X_source, kept), problem.y_source[kept], problem.X_target
     )
+    # the forward and reverse fits are separate runs on other data: no shared checkpoint file
+    model = clone(model).set_params(checkpoint=None)
     forward = clone(model).fit(forward_problem)
     pseudo = forward.predict(problem.X_target)
     if len(np.unique(pseudo)) < 2:
