@@ -126,14 +126,7 @@ def main() -> None:
             if args.features == "msda":
                 problem = msda_features(problem, args.msda_layers, args.msda_noise)
             for rate in rates:
-                model = ShallowDANN(
-                    adaptation=args.adaptation,
-                    learning_rate=rate,
-                    epochs=args.epochs,
-                    random_state=args.seed,
-                    batch_size=args.batch_size,
-                )
-                score = reverse_validation_score(model, problem)
+                score = reverse_validation_score(_model(args, rate), problem)
                 print(f"{source}->{target} μ={rate:g}: reverse validation {score:.4f}", flush=True)
         return
     dann_columns = ["shallow DANN"] if len(rates) == 1 else [f"shallow DANN μ={r:g}" for r in rates]
@@ -151,13 +144,7 @@ def main() -> None:
         if not args.skip_plain:
             settings.insert(0, (0.0, rates[0]))
         for adaptation, rate in settings:
-            model = ShallowDANN(
-                adaptation=adaptation,
-                learning_rate=rate,
-                epochs=args.epochs,
-                random_state=args.seed,
-                batch_size=args.batch_size,
-            ).fit(problem)
+            model = _model(args, rate, adaptation).fit(problem)
             scores.append(100 * float(np.mean(model.predict(problem.X_test) == problem.y_test)))
         if args.skip_plain:
             scores.insert(0, float("nan"))

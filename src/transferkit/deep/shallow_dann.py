@@ -90,7 +90,7 @@ class _State:
     bad: int = 0
     best_params: list[Any] | None = None
     epoch: int = -1  # the last finished epoch
-    stop: bool = False
+    stop: bool = False  # early stopping triggered (not saved: ``finished`` covers it)
     finished: bool = False
     rng: dict[str, Any] = field(default_factory=dict)
 
@@ -105,7 +105,6 @@ class _State:
             "best": self.best,
             "bad": self.bad,
             "epoch": self.epoch,
-            "stop": self.stop,
             "finished": self.finished,
             "rng": self.rng,
             "has_best": self.best_params is not None,
@@ -157,7 +156,6 @@ class _State:
             bad=int(meta["bad"]),
             best_params=params("best") if meta["has_best"] else None,
             epoch=int(meta["epoch"]),
-            stop=bool(meta["stop"]),
             finished=bool(meta["finished"]),
             rng=meta["rng"],
         )
