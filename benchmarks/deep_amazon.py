@@ -1,10 +1,12 @@
 """Amazon reviews, 12 pairs: the shallow DANN of Ganin et al. (2016, Algorithm 1), raw and mSDA.
 
 Usage: nice -n 10 python benchmarks/deep_amazon.py [--features raw|msda] [--adaptation 0.1]
-       [--learning-rate 0.01[,0.001,...]] [--epochs 10] [--seed 0]
+       [--learning-rate 0.01[,0.001,auto,...]] [--epochs 10] [--seed 0]
 Protocol (PROTOCOLS.md): 2,000 labelled source reviews, 2,000 unlabelled target reviews, scored on
 the target test file. Prints a markdown table (per pair: plain network λ = 0 at the first learning
 rate, DANN at each learning rate) and the means. Several learning rates share one mSDA fit.
+``auto`` is ShallowDANN's ``learning_rate="auto"`` (μ = 2 / mean ‖x‖² of the pair's rows); the
+table then adds the μ it used on each pair.
 ``--reverse-validation`` prints, instead, each learning rate's reverse-validation score (Ganin et
 al. 2016, Sec. 5.1.3; no target labels), the paper's way of choosing it.
 ``--select-by-reverse-validation`` runs the paper's protocol on every pair: score each learning
@@ -44,7 +46,17 @@ def msda_features(problem, n_layers: int, noise: float):
     return problem.map_features(adapter.transform)
 
 
-def _model(args: argparse.Namespace, rate: float, adaptation: float | None = None) -> ShallowDANN:
+def parse_rate(text: str) -> float | str:
+    return "auto" if text.strip() == "auto" else float(text)
+
+
+def label(rate: float | str) -> str:
+    return rate if isinstance(rate, str) else f"{rate:g}"
+
+
+def _model(
+    args: argparse.Namespace, rate: float | str, adaptation: float | None = None
+) -> ShallowDANN:
     return ShallowDANN(
         adaptation=args.adaptation if adaptation is None else adaptation,
         learning_rate=rate,
@@ -56,7 +68,7 @@ def _model(args: argparse.Namespace, rate: float, adaptation: float | None = Non
 
 def select_by_reverse_validation(args, pairs, rates, published) -> None:
     """Per pair: reverse-validate each rate, fit the best one (ties: first listed), score it."""
-    rv_columns = " | ".join(f"RV μ={rate:g}" for rate in rates)
+    rv_columns = " | ".join(f"RV μ={label(rate)}" for rate in rates)
     print(f"| pair | {rv_columns} | chosen μ | shallow DANN | published DANN | seconds |")
     print("| --- " * (len(rates) + 5) + "|")
     chosen_scores, started_all = [], time.perf_counter()
@@ -72,7 +84,7 @@ def select_by_reverse_validation(args, pairs, rates, published) -> None:
         chosen_scores.append(score)
         cells = " | ".join(f"{value:.4f}" for value in validation)
         print(
-            f"| {source[0].upper()}→{target[0].upper()} | {cells} | {rates[best]:g} | "
+            f"| {source[0].upper()}→{target[0].upper()} | {cells} | {label(rates[best])} | "
             f"{score:.1f} | {published[(source, target)]:.1f} | "
             f"{time.perf_counter() - started:.0f} |",
             flush=True,
@@ -108,7 +120,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     published = PUBLISHED_RAW if args.features == "raw" else PUBLISHED_MSDA
-    rates = [float(r) for r in args.learning_rate.split(",")]
+    rates = [parse_rate(r) for r in args.learning_rate.split(",")]
     pairs = standard_pairs("amazon-reviews")
     if args.pairs != "all":
         wanted = {tuple(p.split(":")) for p in args.pairs.split(",")}
@@ -127,11 +139,20 @@ def main() -> None:
                 problem = msda_features(problem, args.msda_layers, args.msda_noise)
             for rate in rates:
                 score = reverse_validation_score(_model(args, rate), problem)
-                print(f"{source}->{target} μ={rate:g}: reverse validation {score:.4f}", flush=True)
+                print(
+                    f"{source}->{target} μ={label(rate)}: reverse validation {score:.4f}",
+                    flush=True,
+                )
         return
-    dann_columns = ["shallow DANN"] if len(rates) == 1 else [f"shallow DANN μ={r:g}" for r in rates]
-    print(f"| pair | plain NN (λ=0) | {' | '.join(dann_columns)} | published DANN | seconds |")
-    print("| --- " * (len(rates) + 4) + "|")
+    dann_columns = (
+        ["shallow DANN"] if len(rates) == 1 else [f"shallow DANN μ={label(r)}" for r in rates]
+    )
+    auto = "auto" in rates
+    extra = " | μ (auto)" if auto else ""
+    print(
+        f"| pair | plain NN (λ=0) | {' | '.join(dann_columns)} | published DANN{extra} | seconds |"
+    )
+    print("| --- " * (len(rates) + 4 + auto) + "|")
     plain_scores, started_all = [], time.perf_counter()
     dann_scores: list[list[float]] = [[] for _ in rates]
     for source, target in pairs:
@@ -139,13 +160,15 @@ def main() -> None:
         problem = load_pair("amazon-reviews", source, target)
         if args.features == "msda":
             problem = msda_features(problem, args.msda_layers, args.msda_noise)
-        scores = []
+        scores, used = [], ""
         settings = [(args.adaptation, rate) for rate in rates]
         if not args.skip_plain:
             settings.insert(0, (0.0, rates[0]))
         for adaptation, rate in settings:
             model = _model(args, rate, adaptation).fit(problem)
             scores.append(100 * float(np.mean(model.predict(problem.X_test) == problem.y_test)))
+            if rate == "auto" and adaptation > 0:
+                used = f" | {model.learning_rate_:.5f}"
         if args.skip_plain:
             scores.insert(0, float("nan"))
         plain_scores.append(scores[0])
@@ -154,13 +177,14 @@ def main() -> None:
         cells = " | ".join(f"{score:.1f}" for score in scores)
         print(
             f"| {source[0].upper()}→{target[0].upper()} | {cells} | "
-            f"{published[(source, target)]:.1f} | {time.perf_counter() - started:.0f} |",
+            f"{published[(source, target)]:.1f}{used} | {time.perf_counter() - started:.0f} |",
             flush=True,
         )
     mean_published = np.mean([published[p] for p in pairs])
     means = " | ".join(f"{np.mean(column):.1f}" for column in [plain_scores, *dann_scores])
     print(
-        f"| **mean** | {means} | {mean_published:.1f} | {time.perf_counter() - started_all:.0f} |"
+        f"| **mean** | {means} | {mean_published:.1f}{' |' if auto else ''} | "
+        f"{time.perf_counter() - started_all:.0f} |"
     )
 
 

@@ -161,3 +161,26 @@ def test_progress_bar_counts_the_epochs(nuisance_problem):
         nuisance_problem()
     )
     assert "3/3" in stream.getvalue()
+
+
+def test_auto_learning_rate_scales_the_step_to_the_input(nuisance_problem):
+    """μ = AUTO_STEP / mean ‖x‖²: on inputs ten times smaller the fixed step barely learns."""
+    from transferkit.deep.shallow_dann import AUTO_STEP
+    from transferkit.problem import TransferProblem
+
+    base = nuisance_problem()
+    small = TransferProblem(
+        0.1 * base.X_source, base.y_source, 0.1 * base.X_target, y_target=base.y_target
+    )
+    rows = np.vstack([small.X_source, small.X_target])
+    fixed, auto = [], []
+    for seed in (0, 1):
+        model = ShallowDANN(epochs=5, random_state=seed).fit(small)
+        fixed.append(np.mean(model.predict(small.X_target) == small.y_target))
+        model = ShallowDANN(learning_rate="auto", epochs=5, random_state=seed).fit(small)
+        auto.append(np.mean(model.predict(small.X_target) == small.y_target))
+    assert model.learning_rate_ == pytest.approx(AUTO_STEP / np.mean(np.sum(rows**2, axis=1)))
+    assert min(auto) > 0.85
+    assert np.mean(auto) > np.mean(fixed) + 0.15
+    with pytest.raises(InvalidParameterError, match="'fast'"):
+        ShallowDANN(learning_rate="fast").fit(small)

@@ -54,6 +54,9 @@ def _sigmoid(z: np.ndarray | float) -> Any:
 #: scattering the update into ``W[:, cols]`` costs several times a dense row's BLAS product.
 DENSIFY_ABOVE = 0.25
 
+#: μ · mean ‖x‖² for ``learning_rate="auto"`` (see :class:`ShallowDANN`).
+AUTO_STEP = 2.0
+
 
 class _Rows:
     """Fast access to one row of a dense or CSR matrix as (column indices, values)."""
@@ -170,8 +173,12 @@ class ShallowDANN(ClassifierMixin, BaseEstimator):
         Sigmoid hidden units (the paper's D).
     adaptation : float, default 0.1
         λ, the weight of the domain regressor's (reversed) loss; 0 gives a plain network.
-    learning_rate : float, default 0.01
-        μ, the SGD step.
+    learning_rate : float or "auto", default 0.01
+        μ, the SGD step. ``"auto"`` scales it to the input: μ = ``AUTO_STEP`` / mean ‖x‖² over
+        the source and target rows (a normalised-LMS step), because the hidden layer's update
+        grows with ‖x‖². ``AUTO_STEP`` = 2 gives μ ≈ 0.01, the paper's step, on the Amazon
+        reviews' raw counts (mean ‖x‖² ≈ 190–230) and μ ≈ 0.0014 on their 30,000-d mSDA features
+        (≈ 1,300–1,600), where the raw step is too large. The value used is ``learning_rate_``.
     epochs : int, default 10
         Passes over the source; each source sample is paired with one random target sample.
     patience : int or None, default 3
@@ -197,7 +204,7 @@ class ShallowDANN(ClassifierMixin, BaseEstimator):
         self,
         hidden_size: int = 50,
         adaptation: float = 0.1,
-        learning_rate: float = 0.01,
+        learning_rate: float | str = 0.01,
         epochs: int = 10,
         patience: int | None = 3,
         validation_fraction: float = 0.1,
@@ -220,9 +227,11 @@ class ShallowDANN(ClassifierMixin, BaseEstimator):
     def _check_params(self) -> None:
         if self.hidden_size < 1:
             raise InvalidParameterError(f"hidden_size must be positive, got {self.hidden_size}.")
-        if self.learning_rate <= 0:
+        if self.learning_rate != "auto" and (
+            isinstance(self.learning_rate, str) or not self.learning_rate > 0
+        ):
             raise InvalidParameterError(
-                f"learning_rate must be positive, got {self.learning_rate}."
+                f"learning_rate must be a positive number or 'auto', got {self.learning_rate!r}."
             )
         if self.adaptation < 0:
             raise InvalidParameterError(
@@ -235,6 +244,7 @@ class ShallowDANN(ClassifierMixin, BaseEstimator):
         self._check_params()
         rng = np.random.default_rng(self.random_state)
         self.classes_ = problem.classes
+        self.learning_rate_ = self._resolve_learning_rate(problem)
         labels = problem.encode_labels(problem.y_source)
         X_source = problem.X_source
         n = problem.n_source
@@ -284,6 +294,18 @@ class ShallowDANN(ClassifierMixin, BaseEstimator):
         self.n_features_in_ = n_features
         return self
 
+    def _resolve_learning_rate(self, problem: TransferProblem) -> float:
+        """The step μ: the given number, or ``AUTO_STEP`` / mean ‖x‖² for ``"auto"``."""
+        if self.learning_rate != "auto":
+            return float(self.learning_rate)
+        total = sum(_squared_norms(X).sum() for X in (problem.X_source, problem.X_target))
+        mean = total / (problem.n_source + problem.X_target.shape[0])
+        if not mean > 0:
+            raise InvalidParameterError(
+                "learning_rate='auto' needs inputs with a non-zero norm; every row is zero."
+            )
+        return AUTO_STEP / float(mean)
+
     def _fingerprint(self, problem: TransferProblem) -> dict[str, Any]:
         """What a checkpoint must match to be resumed: the data's shape and the settings."""
         fingerprint = {
@@ -315,7 +337,7 @@ class ShallowDANN(ClassifierMixin, BaseEstimator):
         """One epoch of Algorithm 1 and its early-stopping bookkeeping (updates ``state``)."""
         W, b, V, c, u, d = state.params
         training, validation = state.training, state.validation
-        lam, mu = self.adaptation, self.learning_rate
+        lam, mu = self.adaptation, self.learning_rate_
         if self.batch_size > 1:
             W, b, V, c, u, d = self._minibatch_epoch(
                 rng, training, labels, X_source, target.matrix, (W, b, V, c, u, d)
@@ -386,7 +408,7 @@ class ShallowDANN(ClassifierMixin, BaseEstimator):
     ) -> tuple[Any, ...]:
         """One epoch of Algorithm 1 with the updates of ``batch_size`` sample pairs summed."""
         W, b, V, c, u, d = params
-        lam, mu = self.adaptation, self.learning_rate
+        lam, mu = self.adaptation, self.learning_rate_
         n_target = X_target.shape[0]
         order = rng.permutation(training)
         for start in range(0, len(order), self.batch_size):
@@ -458,6 +480,14 @@ class ShallowDANN(ClassifierMixin, BaseEstimator):
 
 def _json_scalar(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else str(value)
+
+
+def _squared_norms(X: DataMatrix) -> np.ndarray:
+    """‖x‖² of every row of a dense or sparse matrix."""
+    if sp.issparse(X):
+        return np.asarray(X.multiply(X).sum(axis=1)).ravel()
+    X = np.asarray(X, dtype=np.float64)
+    return np.einsum("ij,ij->i", X, X)
 
 
 def _take(X: DataMatrix, index: np.ndarray) -> DataMatrix:
