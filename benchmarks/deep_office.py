@@ -19,6 +19,12 @@ settings benchmarks/deep_office_settings.py picks without target labels).
 
 `--dann` adds DANN (an MLP with gradient reversal on the features; transferkit.deep.methods.DANN)
 with the protocol's source subset and a logistic head.
+
+`--finetune` (one backbone only) adds fine-tuning with the built-in suite's settings (the top 2
+stages and a new head, backbone lr 1e-4, head lr 1e-3, 10 epochs; no early stopping, so every
+source image trains; transferkit.deep.finetune.FineTunedClassifier) on the protocol's source
+images. Two columns: ``finetune`` scores the protocol's classifier on the fine-tuned network's pooled
+features (pre-processed as the frozen ones), ``finetune_head`` its own new head.
 """
 
 from __future__ import annotations
@@ -69,6 +75,35 @@ def per_class(y: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray
     return np.sort(np.concatenate(keep))
 
 
+def finetune(args, source, target, index, labels, draw) -> tuple[np.ndarray, np.ndarray]:
+    """Fine-tune on the source images ``index``; predictions of (protocol classifier on the
+    fine-tuned pooled features, the network's own head) on the whole target."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from transferkit.deep.finetune import FineTunedClassifier
+
+    source_images, _ = load_images(source)
+    target_images, _ = load_images(target)
+    problem = TransferProblem(source_images[index], labels[source][index], target_images)
+    model = FineTunedClassifier(
+        backbone=args.backbone,
+        trainable_stages=2,
+        epochs=10,
+        patience=None,
+        validation_fraction=0.0,
+        random_state=draw,
+    ).fit(problem)
+    Zs = harness_preprocess(model.transform(source_images[index]))
+    Zt = harness_preprocess(model.transform(target_images))
+    if args.protocol == "harness":
+        classifier = KNeighborsClassifier(n_neighbors=1)
+    else:
+        classifier = LogisticRegression(C=1.0, max_iter=1000)
+    neighbours = classifier.fit(Zs, labels[source][index]).predict(Zt)
+    return neighbours, model.predict(target_images)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--backbone", choices=[*BACKBONES, "both"], default="mobilenet_v2")
@@ -78,20 +113,26 @@ def main() -> None:
     parser.add_argument("--params", default="{}", help="JSON {method: {param: value}}")
     parser.add_argument("--dann", action="store_true")
     parser.add_argument("--dann-epochs", type=int, default=30)
+    parser.add_argument("--finetune", action="store_true", help="fine-tune the top 2 stages")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     wall = time.perf_counter()
     params = {**HARNESS_PARAMS, **json.loads(args.params)}
+    if args.finetune and args.backbone == "both":
+        parser.error("--finetune trains one backbone: choose --backbone mobilenet_v2 or ...lite0")
     features, labels = load_features(args.backbone)
-    methods = args.methods.split(",") + (["dann"] if args.dann else [])
+    methods = [m for m in args.methods.split(",") if m] + (["dann"] if args.dann else [])
+    if args.finetune:
+        methods += ["finetune", "finetune_head"]
     classifier = "1nn" if args.protocol == "harness" else {"name": "logreg", "C": 1.0}
     draws = args.draws if args.protocol == "harness" else 1
     print(
         f"backbone={args.backbone} (penultimate, {features[DOMAINS[0]].shape[1]}-d), "
         f"protocol={args.protocol}, classifier={classifier}, draws={draws}"
     )
-    print("params: " + json.dumps({m: params.get(m, {}) for m in methods if m != "dann"}))
+    shallow = [m for m in methods if m not in ("dann", "finetune", "finetune_head")]
+    print("params: " + json.dumps({m: params.get(m, {}) for m in shallow}))
     print("| pair | " + " | ".join(methods) + " |")
     print("| --- | " + " | ".join("---" for _ in methods) + " |")
     means = {m: [] for m in methods}
@@ -101,6 +142,7 @@ def main() -> None:
             if source == target:
                 continue
             cells = []
+            finetuned: dict[int, tuple[np.ndarray, np.ndarray]] = {}
             for method in methods:
                 scores = []
                 for draw in range(draws):
@@ -116,6 +158,13 @@ def main() -> None:
                         y_target=labels[target],
                     )
                     started = time.perf_counter()
+                    if method in ("finetune", "finetune_head"):
+                        if draw not in finetuned:
+                            finetuned[draw] = finetune(args, source, target, index, labels, draw)
+                        predicted = finetuned[draw][method == "finetune_head"]
+                        seconds[method] += time.perf_counter() - started
+                        scores.append(100 * float(np.mean(predicted == labels[target])))
+                        continue
                     if method == "dann":
                         model = make_method(
                             "dann",
