@@ -1,7 +1,7 @@
 """Amazon reviews, 12 pairs: the shallow DANN of Ganin et al. (2016, Algorithm 1), raw and mSDA.
 
 Usage: nice -n 10 python benchmarks/deep_amazon.py [--features raw|msda] [--adaptation 0.1]
-       [--learning-rate 0.01[,0.001,auto,...]] [--epochs 10] [--seed 0]
+       [--learning-rate 0.01[,0.001,auto,...]] [--epochs 10] [--seed 0] [--decimals 1]
 Protocol (PROTOCOLS.md): 2,000 labelled source reviews, 2,000 unlabelled target reviews, scored on
 the target test file. Prints a markdown table (per pair: plain network λ = 0 at the first learning
 rate, DANN at each learning rate) and the means. Several learning rates share one mSDA fit.
@@ -108,6 +108,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1, help="1 = Algorithm 1 exactly")
     parser.add_argument("--skip-plain", action="store_true", help="do not run λ = 0")
     parser.add_argument("--pairs", default="all")
+    parser.add_argument("--decimals", type=int, default=1, help="of the accuracies in the table")
     parser.add_argument(
         "--reverse-validation",
         action="store_true",
@@ -174,14 +175,16 @@ def main() -> None:
         plain_scores.append(scores[0])
         for column, score in zip(dann_scores, scores[1:], strict=True):
             column.append(score)
-        cells = " | ".join(f"{score:.1f}" for score in scores)
+        cells = " | ".join(f"{score:.{args.decimals}f}" for score in scores)
         print(
             f"| {source[0].upper()}→{target[0].upper()} | {cells} | "
             f"{published[(source, target)]:.1f}{used} | {time.perf_counter() - started:.0f} |",
             flush=True,
         )
     mean_published = np.mean([published[p] for p in pairs])
-    means = " | ".join(f"{np.mean(column):.1f}" for column in [plain_scores, *dann_scores])
+    means = " | ".join(
+        f"{np.mean(column):.{args.decimals}f}" for column in [plain_scores, *dann_scores]
+    )
     print(
         f"| **mean** | {means} | {mean_published:.1f}{' |' if auto else ''} | "
         f"{time.perf_counter() - started_all:.0f} |"
