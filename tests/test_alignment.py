@@ -346,6 +346,56 @@ def test_ot_rejects_bad_parameters_and_warns_on_sparse():
         OTMapping().fit(sparse)
 
 
+def label_shift_problem(seed=0, shares=(0.7, 0.2, 0.1), n=300):
+    """Three balanced source blobs; the target moved by (2, 2), with class shares ``shares``."""
+    rng = np.random.default_rng(seed)
+    centres = np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 3.0]])
+    ys = np.repeat(np.arange(3), 40)
+    yt = rng.choice(3, size=n, p=shares)
+    Xs = centres[ys] + rng.normal(scale=0.8, size=(len(ys), 2))
+    Xt = centres[yt] + rng.normal(scale=0.8, size=(n, 2)) + 2.0
+    return TransferProblem(Xs, ys, Xt, y_target=yt)
+
+
+def _mapped_1nn(adapter, problem):
+    mapped = adapter.fit(problem).transform(problem.X_source, np.zeros(problem.n_source))
+    predicted = KNeighborsClassifier(n_neighbors=1).fit(mapped, problem.y_source)
+    return float(np.mean(predicted.predict(problem.X_target) == problem.y_target))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_ot_with_target_prior_masses_fixes_a_label_shift(seed):
+    """Uniform source masses push a third of the mass onto a class that holds 10 % of the target;
+    masses from the estimated target priors do not."""
+    problem = label_shift_problem(seed)
+    settings = {"method": "lpl1", "reg_e": 0.5, "reg_cl": 1.0}
+    uniform = _mapped_1nn(OTMapping(**settings), problem)
+    adapter = OTMapping(**settings, source_mass="target_priors")
+    weighted = _mapped_1nn(adapter, problem)
+    assert uniform < 0.75
+    assert weighted > uniform + 0.15
+    np.testing.assert_allclose(adapter.class_mass_, [0.7, 0.2, 0.1], atol=0.1)
+
+
+def test_ot_target_prior_masses_cost_nothing_without_label_shift():
+    settings = {"method": "lpl1", "reg_e": 0.5, "reg_cl": 1.0}
+    for seed in (0, 1):
+        problem = label_shift_problem(seed, shares=(1 / 3, 1 / 3, 1 / 3))
+        uniform = _mapped_1nn(OTMapping(**settings), problem)
+        weighted = _mapped_1nn(OTMapping(**settings, source_mass="target_priors"), problem)
+        assert weighted > uniform - 0.03
+
+
+def test_jda_ot_takes_target_prior_masses_and_rejects_unknown_ones():
+    problem = label_shift_problem(0)
+    model = make_method("jda_ot", {"n_components": 2, "source_mass": "target_priors"}).fit(problem)
+    transport = model.adapter_.steps_[-1]
+    assert transport.source_mass == "target_priors"
+    assert transport.class_mass_.shape == (3,) and transport.class_mass_.sum() == pytest.approx(1)
+    with pytest.raises(InvalidParameterError, match="source_mass='balanced'"):
+        OTMapping(source_mass="balanced").fit(problem)
+
+
 # ---------------------------------------------------------------------------- plumbing
 @pytest.mark.parametrize(
     "adapter",

@@ -994,8 +994,11 @@ def class_regularized_plan(
     n_outer: int = 10,
     n_inner: int = 200,
     tol: float = 1e-9,
+    source_mass: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Entropic OT plan with the class (group-lasso, l_1/2-l_1) regulariser, uniform marginals.
+    """Entropic OT plan with the class (group-lasso, l_1/2-l_1) regulariser.
+
+    The target marginal is uniform; the source one is ``source_mass`` (default uniform).
 
     Courty, Flamary, Tuia & Rakotomamonjy (2017), IEEE TPAMI 39(9), Eq. 5 with the l_p-l_1
     regulariser (p = 1/2) solved by majorisation-minimisation: each outer step linearises the
@@ -1017,7 +1020,7 @@ def class_regularized_plan(
     import ot
 
     n_source, n_target = M.shape
-    a = np.full(n_source, 1.0 / n_source)
+    a = np.full(n_source, 1.0 / n_source) if source_mass is None else source_mass
     b = np.full(n_target, 1.0 / n_target)
     _, class_of = np.unique(labels, return_inverse=True)
     members = np.zeros((class_of.max() + 1, n_source))
@@ -1059,13 +1062,15 @@ def _ot_plan(
     metric: str = "sqeuclidean",
     norm: str | None = "median",
     max_iter: int | None = None,
+    source_mass: np.ndarray | None = None,
 ) -> np.ndarray:
     """The transport plan of ``method``: POT's exact solver, POT's Sinkhorn, or the
-    class-regularised plan above (built on POT's Sinkhorn)."""
+    class-regularised plan above (built on POT's Sinkhorn). ``source_mass``: the source
+    marginal (default uniform); the target one is uniform."""
     import ot
 
     M = _ot_cost(Xs, Xt, metric, norm)
-    a = np.full(len(Xs), 1.0 / len(Xs))
+    a = np.full(len(Xs), 1.0 / len(Xs)) if source_mass is None else source_mass
     b = np.full(len(Xt), 1.0 / len(Xt))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -1073,7 +1078,9 @@ def _ot_plan(
             return np.asarray(ot.emd(a, b, M, numItermax=max_iter or 100000))
         if method == "sinkhorn":
             return np.asarray(ot.sinkhorn(a, b, M, reg_e, numItermax=max_iter or 1000))
-    return class_regularized_plan(M, ys, reg_e, reg_cl, n_outer=max_iter or 10)
+    return class_regularized_plan(
+        M, ys, reg_e, reg_cl, n_outer=max_iter or 10, source_mass=source_mass
+    )
 
 
 def _barycentric(plan: np.ndarray, Xt: np.ndarray) -> np.ndarray:
@@ -1119,6 +1126,12 @@ def ot_map(
     return _barycentric(_ot_plan(Xs, ys, Xt, method, reg_e, reg_cl, norm=norm), Xt)
 
 
+#: ``OTMapping(source_mass="target_priors")``: at most this many re-estimations of the target
+#: priors, stopping once no class share moves by more than ``PRIOR_TOL``.
+PRIOR_PASSES = 10
+PRIOR_TOL = 1e-3
+
+
 class OTMapping(BaseAdapter):
     """Optimal-transport mapping of the source onto the target (Courty et al. 2017), via POT.
 
@@ -1143,6 +1156,17 @@ class OTMapping(BaseAdapter):
     max_iter : int or None, default None
         Iteration cap: network-simplex iterations (emd, default 100,000), Sinkhorn iterations
         (sinkhorn, default 1,000) or majorisation steps (lpl1, default 10).
+    source_mass : {"uniform", "target_priors"}, default "uniform"
+        The source marginal of the plan. "uniform" gives every source row the same mass, so each
+        class sends its source share of the mass, whatever the target's class balance. Under
+        label shift that forces source rows of a class onto target rows of others.
+        "target_priors" gives each source class the target's share instead (as JCPOT does, Redko
+        et al. 2019), without target labels: the uniform plan maps the source onto the target; a
+        logistic regression fitted on the mapped source gives target probabilities, from which EM
+        (Saerens et al. 2002) estimates the target's class priors; each class keeps at least a
+        tenth of a uniform share and its mass is split equally among its rows (``class_mass_``);
+        the plan is solved again with these masses, and the estimate repeated on the new mapping
+        until the shares settle (``PRIOR_PASSES``, ``PRIOR_TOL``).
 
     Sparse input is densified with a warning (POT needs dense arrays).
 
@@ -1166,6 +1190,7 @@ class OTMapping(BaseAdapter):
         metric: str = "sqeuclidean",
         norm: str | None = "median",
         max_iter: int | None = None,
+        source_mass: str = "uniform",
     ):
         self.method = method
         self.reg_e = reg_e
@@ -1173,6 +1198,7 @@ class OTMapping(BaseAdapter):
         self.metric = metric
         self.norm = norm
         self.max_iter = max_iter
+        self.source_mass = source_mass
 
     def _fit(self, problem: TransferProblem) -> None:
         check_choice(self.method, "method", "OTMapping", _OT_METHODS)
@@ -1182,19 +1208,21 @@ class OTMapping(BaseAdapter):
         check_choice(self.norm, "norm", "OTMapping", ("median", "max", "log", "loglog", None))
         if self.max_iter is not None:
             check_positive_int(self.max_iter, "max_iter", "OTMapping")
+        check_choice(self.source_mass, "source_mass", "OTMapping", ("uniform", "target_priors"))
         Xs = densify(problem.X_source, "OTMapping", "POT works on dense arrays")
         Xt = densify(problem.X_target, "OTMapping", "POT works on dense arrays")
-        plan = _ot_plan(
-            Xs,
-            problem.y_source,
-            Xt,
-            self.method,
-            self.reg_e,
-            self.reg_cl,
-            self.metric,
-            self.norm,
-            self.max_iter,
-        )
+        settings = (self.method, self.reg_e, self.reg_cl, self.metric, self.norm, self.max_iter)
+        plan = _ot_plan(Xs, problem.y_source, Xt, *settings)
+        previous = None
+        for _ in range(PRIOR_PASSES if self.source_mass == "target_priors" else 0):
+            if not np.all(np.isfinite(plan)) or plan.sum() <= 0:
+                break
+            # priors read off the aligned source, then the plan again with those class masses
+            mass = self._target_prior_mass(_barycentric(plan, Xt), problem.y_source, Xt)
+            plan = _ot_plan(Xs, problem.y_source, Xt, *settings, source_mass=mass)
+            if previous is not None and np.max(np.abs(self.class_mass_ - previous)) < PRIOR_TOL:
+                break
+            previous = self.class_mass_
         if not np.all(np.isfinite(plan)) or plan.sum() <= 0:
             raise NotApplicableError(
                 f"OTMapping(method={self.method!r}, reg_e={self.reg_e}) gave a non-finite or "
@@ -1203,6 +1231,24 @@ class OTMapping(BaseAdapter):
         self.coupling_ = plan
         self.source_ = Xs
         self.mapped_source_ = _barycentric(plan, Xt)
+
+    def _target_prior_mass(self, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray) -> np.ndarray:
+        """Masses of the (mapped) source rows ``Xs`` that give each class its estimated target
+        share (EM priors of a logistic regression fitted on ``Xs``, applied to ``Xt``)."""
+        from sklearn.linear_model import LogisticRegression
+
+        from transferkit.label_shift import em_priors
+
+        classes, class_of, counts = np.unique(ys, return_inverse=True, return_counts=True)
+        if len(classes) < 2:
+            raise NotApplicableError(
+                "OTMapping(source_mass='target_priors') needs at least two source classes."
+            )
+        model = LogisticRegression(max_iter=1000).fit(Xs, class_of)
+        priors = em_priors(model.predict_proba(Xt), counts / counts.sum())
+        priors = np.maximum(priors, 0.1 / len(classes))
+        self.class_mass_ = priors / priors.sum()
+        return self.class_mass_[class_of] / counts[class_of]
 
     def _transform(self, X: DataMatrix, domain: int) -> np.ndarray:
         X = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=float)
@@ -1334,6 +1380,7 @@ def _jda_ot(
     pseudo_labels: str = "logreg",
     reg_e: float = 0.5,
     reg_cl: float = 1.0,
+    source_mass: str = "uniform",
 ) -> Any:
     """JDA's embedding with its pseudo-labels, then the source mapped onto the target in it.
 
@@ -1342,6 +1389,8 @@ def _jda_ot(
     onto the barycentre of target samples it is coupled with, so a nearest-neighbour classifier
     compares target samples with target-like prototypes. ``pseudo_labels`` is "logreg" (a
     logistic regression on the embedded source gives JDA's pseudo-labels) or "1nn" (the paper's).
+    ``source_mass`` is :class:`OTMapping`'s ("target_priors": each source class carries its
+    estimated target share of the mass).
     """
     check_choice(pseudo_labels, "pseudo_labels", "jda_ot", ("logreg", "1nn"))
     labeler = None
@@ -1356,5 +1405,5 @@ def _jda_ot(
         pseudo_label_estimator=labeler,
         random_state=random_state,
     )
-    transport = OTMapping(method="lpl1", reg_e=reg_e, reg_cl=reg_cl)
+    transport = OTMapping(method="lpl1", reg_e=reg_e, reg_cl=reg_cl, source_mass=source_mass)
     return AdaptedClassifier(AdapterChain([jda, transport]), estimator)
