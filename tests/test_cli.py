@@ -140,6 +140,7 @@ name = "dann"
 
 [[methods]]
 name = "shallow_dann"
+params = { learning_rate = "auto" }
 
 [[methods]]
 name = "sda"
