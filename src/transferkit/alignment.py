@@ -1161,7 +1161,7 @@ class OTMapping(BaseAdapter):
         tenth of a uniform share and its mass is split equally among its rows (``class_mass_``);
         the plan is solved once more with these masses. The estimate is made once: repeating it
         on the new mapping drifts (each class's mass enlarges the region it maps onto, hence its
-        next estimate), which on Office-Caltech collapsed the priors and cost jda_ot 7 points
+        next estimate), which on Office-Caltech collapsed the priors and cost jda_ot 6.8 points
         (docs/benchmarks.md). Where the target's balance is close to the source's, keep
         "uniform".
 

@@ -177,8 +177,9 @@ class ShallowDANN(ClassifierMixin, BaseEstimator):
         μ, the SGD step. ``"auto"`` scales it to the input: μ = ``AUTO_STEP`` / mean ‖x‖² over
         the source and target rows (a normalised-LMS step), because the hidden layer's update
         grows with ‖x‖². ``AUTO_STEP`` = 2 gives μ ≈ 0.01, the paper's step, on the Amazon
-        reviews' raw counts (mean ‖x‖² ≈ 190–230) and μ ≈ 0.0014 on their 30,000-d mSDA features
-        (≈ 1,300–1,600), where the raw step is too large. The value used is ``learning_rate_``.
+        reviews' raw counts (mean ‖x‖² about 190–230) and μ = 0.0013–0.0018 on their 30,000-d
+        mSDA features (about 1,100–1,600), where the raw step is too large. The value used is
+        ``learning_rate_``.
     epochs : int, default 10
         Passes over the source; each source sample is paired with one random target sample.
     patience : int or None, default 3
