@@ -602,9 +602,7 @@ def _msda_shallow_dann(
 ) -> AdaptedShallowDANN:
     from transferkit.invariant import MSDA
 
-    # mSDA's stacked layers make rows far longer than the raw counts, so the step follows the
-    # input's norm by default (Amazon, 12 pairs: 81.3 with "auto" against 80.5 with 0.01)
     return AdaptedShallowDANN(
         MSDA(**{"random_state": random_state, **(msda or {})}),
-        ShallowDANN(**{"random_state": random_state, "learning_rate": "auto", **params}),
+        ShallowDANN(random_state=random_state, **params),
     )
