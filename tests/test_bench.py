@@ -452,6 +452,17 @@ def test_per_pair_published_numbers_get_their_own_column(tmp_path):
     assert "Published, not run here" not in table.to_markdown()
 
 
+def test_a_partial_run_compares_with_the_published_mean_of_its_own_pairs(tmp_path):
+    text = MOONS_SUITE.replace(
+        "published = { source_only = 70.0, dann = 90.0 }",
+        'published.dann = { mean = 85.0, "source:rotated" = 91.0, "source:other" = 79.0 }',
+    )
+    table = run_suite(_suite_file(tmp_path, text), db=tmp_path / "r.sqlite", seeds=[0])
+    mean_row = table.to_markdown().splitlines()[4]
+    # only source:rotated was run: its own published number, not the quoted mean of both pairs
+    assert mean_row.startswith("| **mean**") and mean_row.endswith("| 91.0 (this pair) |")
+
+
 def test_pca_entry_projects_every_domain_without_labels(tmp_path):
     text = MOONS_SUITE.replace('label = "moons30"', 'label = "moons30"\npca = 1')
     suite = parse_suite(text, "pca.toml")

@@ -193,7 +193,7 @@ class ResultsTable:
             cells = ["**mean**"]
             for kind, label in columns:
                 if kind == "published":
-                    cells.append(_published_mean(self.published[label]))
+                    cells.append(self._published_mean_of_shown_pairs(self.published[label]))
                     continue
                 mean, count = self.method_mean(label)
                 text = MISSING if mean is None else f"**{mean:.1f}**"
@@ -223,6 +223,18 @@ class ResultsTable:
             lines.append("")
             lines.append(f"Published, not run here: {', '.join(others)}.")
         return "\n".join(lines)
+
+    def _published_mean_of_shown_pairs(self, published: Published) -> str:
+        """The quoted mean when the table shows every pair it covers; the mean of the shown
+        pairs' published numbers, so marked, when it shows only some (a partial run)."""
+        shown = {(pair[1], pair[2]) for pair in self.pairs}
+        if not published.pairs or shown >= set(published.pairs):
+            return _published_mean(published)
+        values = [published.pairs.get(pair) for pair in shown]
+        if any(value is None for value in values):
+            return _published_mean(published)
+        which = "this pair" if len(values) == 1 else f"these {len(values)} pairs"
+        return f"{sum(values) / len(values):.1f} ({which})"
 
     def timing_rows(self) -> list[dict[str, Any]]:
         """Per method: mean fit and predict seconds, peak memory, cell counts."""
