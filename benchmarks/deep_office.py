@@ -40,7 +40,7 @@ from transferkit.datasets.office import HARNESS_PER_CLASS, harness_preprocess
 from transferkit.datasets.office import load_office_caltech_images as load_images
 from transferkit.deep.backbones import extract_features
 from transferkit.problem import TransferProblem
-from transferkit.registry import make_method
+from transferkit.registry import make_classifier, make_method
 
 DOMAINS = ("amazon", "caltech10", "dslr", "webcam")
 SHORT = {"amazon": "A", "caltech10": "C", "dslr": "D", "webcam": "W"}
@@ -75,17 +75,14 @@ def per_class(y: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray
     return np.sort(np.concatenate(keep))
 
 
-def finetune(args, source, target, index, labels, draw) -> tuple[np.ndarray, np.ndarray]:
-    """Fine-tune on the source images ``index``; predictions of (protocol classifier on the
-    fine-tuned pooled features, the network's own head) on the whole target."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.neighbors import KNeighborsClassifier
-
+def finetune(
+    args, classifier, source_images, target_images, y_source, index, draw
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fine-tune on the source images ``index``; predictions of (the protocol's ``classifier``
+    on the fine-tuned pooled features, the network's own head) on the whole target."""
     from transferkit.deep.finetune import FineTunedClassifier
 
-    source_images, _ = load_images(source)
-    target_images, _ = load_images(target)
-    problem = TransferProblem(source_images[index], labels[source][index], target_images)
+    problem = TransferProblem(source_images[index], y_source[index], target_images)
     model = FineTunedClassifier(
         backbone=args.backbone,
         trainable_stages=2,
@@ -96,12 +93,8 @@ def finetune(args, source, target, index, labels, draw) -> tuple[np.ndarray, np.
     ).fit(problem)
     Zs = harness_preprocess(model.transform(source_images[index]))
     Zt = harness_preprocess(model.transform(target_images))
-    if args.protocol == "harness":
-        classifier = KNeighborsClassifier(n_neighbors=1)
-    else:
-        classifier = LogisticRegression(C=1.0, max_iter=1000)
-    neighbours = classifier.fit(Zs, labels[source][index]).predict(Zt)
-    return neighbours, model.predict(target_images)
+    predicted = make_classifier(classifier, draw).fit(Zs, y_source[index]).predict(Zt)
+    return predicted, model.predict(target_images)
 
 
 def main() -> None:
@@ -122,6 +115,7 @@ def main() -> None:
     if args.finetune and args.backbone == "both":
         parser.error("--finetune trains one backbone: choose --backbone mobilenet_v2 or ...lite0")
     features, labels = load_features(args.backbone)
+    images = {domain: load_images(domain)[0] for domain in DOMAINS} if args.finetune else {}
     methods = [m for m in args.methods.split(",") if m] + (["dann"] if args.dann else [])
     if args.finetune:
         methods += ["finetune", "finetune_head"]
@@ -160,7 +154,10 @@ def main() -> None:
                     started = time.perf_counter()
                     if method in ("finetune", "finetune_head"):
                         if draw not in finetuned:
-                            finetuned[draw] = finetune(args, source, target, index, labels, draw)
+                            finetuned[draw] = finetune(
+                                args, classifier, images[source], images[target],
+                                labels[source], index, draw,
+                            )  # fmt: skip
                         predicted = finetuned[draw][method == "finetune_head"]
                         seconds[method] += time.perf_counter() - started
                         scores.append(100 * float(np.mean(predicted == labels[target])))

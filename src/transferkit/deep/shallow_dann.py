@@ -298,6 +298,8 @@ class ShallowDANN(ClassifierMixin, BaseEstimator):
 
     def _resolve_learning_rate(self, problem: TransferProblem) -> float:
         """The step μ: the given number, or ``AUTO_STEP`` / mean ‖x‖² for ``"auto"``."""
+        from transferkit.kernels import _squared_norms
+
         if self.learning_rate != "auto":
             return float(self.learning_rate)
         total = sum(_squared_norms(X).sum() for X in (problem.X_source, problem.X_target))
@@ -482,14 +484,6 @@ class ShallowDANN(ClassifierMixin, BaseEstimator):
 
 def _json_scalar(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else str(value)
-
-
-def _squared_norms(X: DataMatrix) -> np.ndarray:
-    """‖x‖² of every row of a dense or sparse matrix."""
-    if sp.issparse(X):
-        return np.asarray(X.multiply(X).sum(axis=1)).ravel()
-    X = np.asarray(X, dtype=np.float64)
-    return np.einsum("ij,ij->i", X, X)
 
 
 def _take(X: DataMatrix, index: np.ndarray) -> DataMatrix:
