@@ -1,7 +1,7 @@
 """Office-Caltech10 images with pre-trained CNN features: source-only, shallow methods, DANN.
 
 Usage: nice -n 10 python benchmarks/deep_office.py [--backbone mobilenet_v2] [--protocol harness]
-       [--draws 10] [--methods source_only,coral,sa,ot] [--params JSON] [--dann-epochs 30]
+       [--draws 10] [--first-draw 0] [--methods source_only,coral,sa,ot] [--params JSON] [--dann-epochs 30]
 Features come from transferkit's on-disk cache (run benchmarks/deep_extract.py or
 `transferkit extract-features` first; missing ones are computed). ``--backbone`` is
 ``mobilenet_v2`` or ``efficientnet_lite0`` (pooled 1,280-d penultimate layers), or ``both``: the
@@ -102,6 +102,9 @@ def main() -> None:
     parser.add_argument("--backbone", choices=[*BACKBONES, "both"], default="mobilenet_v2")
     parser.add_argument("--protocol", choices=["harness", "full"], default="harness")
     parser.add_argument("--draws", type=int, default=10)
+    parser.add_argument(
+        "--first-draw", type=int, default=0, help="draws first..first+draws-1 (new source samples)"
+    )
     parser.add_argument("--methods", default="source_only,coral,sa,ot")
     parser.add_argument("--params", default="{}", help="JSON {method: {param: value}}")
     parser.add_argument("--dann", action="store_true")
@@ -123,7 +126,8 @@ def main() -> None:
     draws = args.draws if args.protocol == "harness" else 1
     print(
         f"backbone={args.backbone} (penultimate, {features[DOMAINS[0]].shape[1]}-d), "
-        f"protocol={args.protocol}, classifier={classifier}, draws={draws}"
+        f"protocol={args.protocol}, classifier={classifier}, "
+        f"draws={args.first_draw}..{args.first_draw + draws - 1}"
     )
     shallow = [m for m in methods if m not in ("dann", "finetune", "finetune_head")]
     print("params: " + json.dumps({m: params.get(m, {}) for m in shallow}))
@@ -139,7 +143,7 @@ def main() -> None:
             finetuned: dict[int, tuple[np.ndarray, np.ndarray]] = {}
             for method in methods:
                 scores = []
-                for draw in range(draws):
+                for draw in range(args.first_draw, args.first_draw + draws):
                     rng = np.random.default_rng(draw)
                     if args.protocol == "harness":
                         index = per_class(labels[source], HARNESS_PER_CLASS[source], rng)
