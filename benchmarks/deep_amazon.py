@@ -149,11 +149,11 @@ def main() -> None:
         ["shallow DANN"] if len(rates) == 1 else [f"shallow DANN μ={label(r)}" for r in rates]
     )
     auto = "auto" in rates
-    extra = " | μ (auto)" if auto else ""
-    print(
-        f"| pair | plain NN (λ=0) | {' | '.join(dann_columns)} | published DANN{extra} | seconds |"
-    )
-    print("| --- " * (len(rates) + 4 + auto) + "|")
+
+    plain = [] if args.skip_plain else ["plain NN (λ=0)"]
+    columns = [*plain, *dann_columns, "published DANN", *(["μ (auto)"] if auto else []), "seconds"]
+    print("| pair | " + " | ".join(columns) + " |")
+    print("| --- " * (len(columns) + 1) + "|")
     plain_scores, started_all = [], time.perf_counter()
     dann_scores: list[list[float]] = [[] for _ in rates]
     for source, target in pairs:
@@ -170,10 +170,9 @@ def main() -> None:
             scores.append(100 * float(np.mean(model.predict(problem.X_test) == problem.y_test)))
             if rate == "auto" and adaptation > 0:
                 used = f" | {model.learning_rate_:.5f}"
-        if args.skip_plain:
-            scores.insert(0, float("nan"))
-        plain_scores.append(scores[0])
-        for column, score in zip(dann_scores, scores[1:], strict=True):
+        if not args.skip_plain:
+            plain_scores.append(scores[0])
+        for column, score in zip(dann_scores, scores[len(plain) :], strict=True):
             column.append(score)
         cells = " | ".join(f"{score:.{args.decimals}f}" for score in scores)
         print(
@@ -183,7 +182,8 @@ def main() -> None:
         )
     mean_published = np.mean([published[p] for p in pairs])
     means = " | ".join(
-        f"{np.mean(column):.{args.decimals}f}" for column in [plain_scores, *dann_scores]
+        f"{np.mean(column):.{args.decimals}f}"
+        for column in ([] if args.skip_plain else [plain_scores]) + dann_scores
     )
     print(
         f"| **mean** | {means} | {mean_published:.1f}{' |' if auto else ''} | "
