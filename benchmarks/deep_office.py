@@ -127,7 +127,11 @@ def main() -> None:
     print(
         f"backbone={args.backbone} (penultimate, {features[DOMAINS[0]].shape[1]}-d), "
         f"protocol={args.protocol}, classifier={classifier}, "
-        f"draws={args.first_draw}..{args.first_draw + draws - 1}"
+        + (
+            f"draws={args.first_draw}..{args.first_draw + draws - 1}"
+            if args.protocol == "harness"
+            else "every source image"
+        )
     )
     shallow = [m for m in methods if m not in ("dann", "finetune", "finetune_head")]
     print("params: " + json.dumps({m: params.get(m, {}) for m in shallow}))
