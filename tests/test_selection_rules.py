@@ -1,0 +1,67 @@
+"""benchmarks/selection_rules.py: combined selection rules scored from saved selection runs."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from selection_rules import family, gaps, parse_rule  # noqa: E402
+
+
+def _run(accuracy, **scores):
+    n = len(accuracy)
+    return {
+        "suite": "toy",
+        "pair": "a->b",
+        "method": ["source_only"] + ["coral"] * (n - 1),
+        "params": [{}] + [{"regularization": float(i)} for i in range(1, n)],
+        "accuracy": accuracy,
+        "scores": scores,
+    }
+
+
+def test_guard_drops_candidates_far_below_the_best_source_accuracy():
+    # mixval prefers candidate 2, whose held-out source accuracy is 10 points below the best
+    run = _run(
+        [0.5, 0.7, 0.3],
+        mixval=[0.1, 0.5, 0.9],
+        source_accuracy=[0.80, 0.78, 0.70],
+        ensv=[0.2, 0.3, 0.1],
+    )
+    _, table = gaps([run], ["mixval", "guard(mixval,0.05)", "guard(mixval,0.2)"])
+    assert table["mixval"][0] == pytest.approx(-40.0)  # picks 0.3, the oracle 0.7
+    assert table["guard(mixval,0.05)"][0] == pytest.approx(0.0)
+    assert table["guard(mixval,0.2)"][0] == pytest.approx(-40.0)
+
+
+def test_borda_averages_ranks_and_skips_candidates_without_every_score():
+    run = _run(
+        [0.4, 0.9, 0.6, 0.3, 0.8],
+        mixval=[0.9, 0.8, 0.2, 0.1, None],  # ranks 0, 1, 2, 3, last
+        ensv=[0.1, 0.9, 0.8, 0.2, 1.0],  # ranks 4, 1, 2, 3, 0
+        source_accuracy=[0.5] * 5,
+    )
+    score = parse_rule("borda(mixval+ensv)")(run)
+    assert np.isnan(score[4])  # no mixval score: never picked
+    np.testing.assert_allclose(score[:4], [-2.0, -1.0, -2.0, -3.0])
+    _, table = gaps([run], ["mixval", "ensv", "borda(mixval+ensv)"])
+    assert table["mixval"][0] == pytest.approx(-50.0)
+    assert table["ensv"][0] == pytest.approx(-10.0)
+    assert table["borda(mixval+ensv)"][0] == pytest.approx(0.0)
+
+
+def test_tied_scores_share_their_mean_rank():
+    run = _run([0.5, 0.6, 0.7], mixval=[0.2, 0.2, 0.1], ensv=[0.1, 0.3, 0.2])
+    score = parse_rule("borda(mixval+ensv)")(run)
+    np.testing.assert_allclose(score, [-(0.5 + 2) / 2, -(0.5 + 0) / 2, -(2 + 1) / 2])
+
+
+def test_rule_names_parse_and_bad_ones_are_refused():
+    for name in family():
+        assert callable(parse_rule(name))
+    with pytest.raises(ValueError, match="unknown rule"):
+        parse_rule("majority(mixval)")
+    with pytest.raises(ValueError, match="tolerance"):
+        parse_rule("guard(mixval)")
