@@ -90,6 +90,12 @@ def test_builtin_suites_load_and_validate():
     assert amazon.published["dann"].pairs[("books", "dvd")] == 78.4
     digits = load_suite("digits")
     assert digits.datasets[0].pairs[1] == ("mnist", "mnistm")
+    cnn = load_suite("office-caltech-cnn")
+    assert cnn.classifier == "1nn" and len(cnn.seeds) == 10
+    assert cnn.datasets[0].options == {"features": "both", "source_per_class": "harness"}
+    priors = {m.label: m for m in cnn.methods}["jda_ot_priors"]
+    assert priors.name == "jda_ot" and priors.params["source_mass"] == "target_priors"
+    assert cnn.published["ot"].mean == 93.5
 
 
 def test_demo_suite_runs_every_registered_shallow_method():

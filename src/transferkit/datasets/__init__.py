@@ -6,7 +6,7 @@
   :func:`load_pair`, which builds a :class:`~transferkit.problem.TransferProblem` for any pair.
 - Packaged: :func:`load_uci_digits` (scikit-learn's optdigits), resized with :func:`resize_digits`.
 - Real benchmarks from the data home: :func:`load_amazon_reviews`, :func:`load_office_caltech_surf`,
-  :func:`load_office_caltech_images`, :func:`load_mnist`.
+  :func:`load_office_caltech_images`, :func:`load_office_caltech_features`, :func:`load_mnist`.
 - Users' files (.npz, .csv, svmlight, .mat): :func:`load_file`, :func:`problem_from_files`.
 - The data home (``$TRANSFERKIT_DATA``, else ``~/.cache/transferkit``): :func:`get_data_home`,
   :func:`verify_file` (SHA-256 checked against the sums shipped with the package).
@@ -32,7 +32,11 @@ from transferkit.datasets.digits import load_mnist, load_uci_digits, resize_digi
 from transferkit.datasets.files import load_file, problem_from_files
 from transferkit.datasets.generated import make_rotated_moons, make_shifted_blobs
 from transferkit.datasets.mnistm import make_mnistm
-from transferkit.datasets.office import load_office_caltech_images, load_office_caltech_surf
+from transferkit.datasets.office import (
+    load_office_caltech_features,
+    load_office_caltech_images,
+    load_office_caltech_surf,
+)
 from transferkit.datasets.synthetic import make_synthetic_digits
 
 __all__ = [
@@ -43,6 +47,7 @@ __all__ = [
     "load_amazon_reviews",
     "load_file",
     "load_mnist",
+    "load_office_caltech_features",
     "load_office_caltech_images",
     "load_office_caltech_surf",
     "load_pair",

@@ -220,7 +220,11 @@ def _office_images_info() -> DatasetInfo:
         name="office-caltech-images",
         description=(
             "Office-Caltech10 as JPEG images (lazy ImageCollections; class order = sorted class "
-            "folder names: backpack ... projector). Transductive like the SURF version."
+            "folder names: backpack ... projector). Transductive like the SURF version. Options: "
+            "features (None = the images; 'mobilenet_v2', 'efficientnet_lite0' or 'both' = "
+            "pooled features of the ImageNet-pre-trained CNN, from the on-disk feature cache; "
+            "needs the 'deep' extra), preprocess (with features: 'harness', the default, or "
+            "'none'), source_per_class (int, None = all, or 'harness': 20 per class, 8 from dslr)."
         ),
         domains=dict(_OFFICE_SIZES),
         pairs=_all_ordered_pairs(_OFFICE_DOMAINS),
@@ -269,7 +273,10 @@ _CATALOG: dict[str, _Entry] = {
         all_pairs=True,
     ),
     "office-caltech-images": _Entry(
-        _office_images_info, "transferkit.datasets.office:_images_pair", (), all_pairs=True
+        _office_images_info,
+        "transferkit.datasets.office:_images_pair",
+        ("features", "preprocess", "source_per_class"),
+        all_pairs=True,
     ),
 }
 

@@ -51,6 +51,9 @@ OFFICE_CLASSES = (
 #: Source images per class drawn by the harness protocol (8 when the source is dslr).
 HARNESS_PER_CLASS = {"amazon": 20, "caltech10": 20, "dslr": 8, "webcam": 20}
 SURF_PREPROCESSING = ("harness", "none")
+#: Pre-trained backbones whose pooled penultimate features ``features=`` can give; ``both`` puts
+#: the two side by side, each pre-processed on its own.
+IMAGE_FEATURES = ("mobilenet_v2", "efficientnet_lite0", "both")
 
 
 def _check_domain(domain: str) -> None:
@@ -263,16 +266,120 @@ def load_office_caltech_images(
     return ImageCollection([home / name for name in files]), y
 
 
+@lru_cache(maxsize=8)
+def _backbone_features(domain: str, backbone: str, home: str) -> np.ndarray:
+    """Pooled penultimate features of one domain's images (from the on-disk feature cache when
+    it has them; computed and cached otherwise), kept for the process: a benchmark loads each
+    domain many times."""
+    from transferkit.deep.backbones import extract_features  # needs the 'deep' extra
+
+    images, _ = load_office_caltech_images(domain, home)
+    features = np.asarray(extract_features(images, backbone), dtype=np.float64)
+    features.setflags(write=False)
+    return features
+
+
+def load_office_caltech_features(
+    domain: str,
+    backbone: str = "mobilenet_v2",
+    *,
+    preprocess: str = "harness",
+    data_home: str | os.PathLike[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One Office-Caltech10 domain as pooled features of an ImageNet-pre-trained CNN.
+
+    Needs the ``deep`` extra (PyTorch and the weights packages). Features are computed once per
+    image and model and kept in transferkit's on-disk feature cache
+    (:func:`transferkit.deep.backbones.extract_features`); ``transferkit extract-features``
+    fills the cache ahead of time.
+
+    Parameters
+    ----------
+    domain : {"amazon", "caltech10", "dslr", "webcam"}
+    backbone : {"mobilenet_v2", "efficientnet_lite0", "both"}, default "mobilenet_v2"
+        1,280-d pooled penultimate layer; ``both``: the two, each pre-processed on its own, side
+        by side (2,560-d).
+    preprocess : {"harness", "none"}, default "harness"
+        ``harness``: rows L1-normalised, then each feature standardised within the domain (as
+        the SURF features of the harness protocol); ``none``: the raw pooled activations.
+    data_home : str or Path or None, default None
+
+    Returns
+    -------
+    X : float64 array (n, 1280) or (n, 2560)
+    y : int64 array (n,)
+
+    Example
+    -------
+    >>> from transferkit.datasets import load_office_caltech_features
+    >>> X, y = load_office_caltech_features("dslr", "both")  # doctest: +SKIP
+    >>> X.shape  # doctest: +SKIP
+    (157, 2560)
+    """
+    _check_domain(domain)
+    if backbone not in IMAGE_FEATURES:
+        raise InvalidParameterError(
+            f"backbone must be one of {', '.join(IMAGE_FEATURES)}; got {backbone!r}."
+        )
+    if preprocess not in SURF_PREPROCESSING:
+        raise InvalidParameterError(
+            f"preprocess must be one of {', '.join(SURF_PREPROCESSING)}; got {preprocess!r}."
+        )
+    _, y = load_office_caltech_images(domain, data_home)
+    home = str(get_data_home(data_home).resolve())
+    names = IMAGE_FEATURES[:2] if backbone == "both" else (backbone,)
+    blocks = [_backbone_features(domain, name, home) for name in names]
+    if preprocess == "harness":
+        blocks = [harness_preprocess(block) for block in blocks]
+    return np.hstack(blocks), y
+
+
 def _images_pair(
     source: str,
     target: str,
     *,
     data_home: str | os.PathLike[str] | None = None,
     random_state: RandomState = None,
+    features: str | None = None,
+    preprocess: str | None = None,
+    source_per_class: int | str | None = None,
 ) -> TransferProblem:
-    """load_pair("office-caltech-images", ...): transductive, images loaded lazily."""
-    X_source, y_source = load_office_caltech_images(source, data_home)
-    X_target, y_target = load_office_caltech_images(target, data_home)
+    """load_pair("office-caltech-images", ...): transductive; the images (loaded lazily) or,
+    with ``features``, a pre-trained CNN's pooled features (see load_office_caltech_features)."""
+    if features is None and preprocess is not None:
+        raise InvalidParameterError(
+            "preprocess applies to CNN features: give features= "
+            f"({', '.join(IMAGE_FEATURES)}) with it, or leave it out for the images."
+        )
+    if features is not None and features not in IMAGE_FEATURES:
+        raise InvalidParameterError(
+            f"features must be None (the images) or one of {', '.join(IMAGE_FEATURES)}; "
+            f"got {features!r}."
+        )
+    per_class = _resolve_per_class(source, source_per_class)
+    if features is None:
+        X_source, y_source = load_office_caltech_images(source, data_home)
+        X_target, y_target = load_office_caltech_images(target, data_home)
+    else:
+        how = "harness" if preprocess is None else preprocess
+        X_source, y_source = load_office_caltech_features(
+            source, features, preprocess=how, data_home=data_home
+        )
+        X_target, y_target = load_office_caltech_features(
+            target, features, preprocess=how, data_home=data_home
+        )
+    if per_class is not None:
+        # each domain pre-processed over all its images (above), then the source sub-sampled
+        index = _per_class_sample(y_source, per_class, as_generator(random_state))
+        X_source, y_source = X_source[index], y_source[index]
+    metadata = {
+        "dataset": "office-caltech-images",
+        "class_names": list(OFFICE_CLASSES),
+        "protocol": "transductive: the whole target domain is the evaluation set",
+        "source_per_class": per_class,
+    }
+    if features is not None:
+        metadata.update(features=features, preprocess=preprocess or "harness")
     return TransferProblem(
         X_source=X_source,
         y_source=y_source,
@@ -281,9 +388,5 @@ def _images_pair(
         name="office-caltech-images",
         source_name=source,
         target_name=target,
-        metadata={
-            "dataset": "office-caltech-images",
-            "class_names": list(OFFICE_CLASSES),
-            "protocol": "transductive: the whole target domain is the evaluation set",
-        },
+        metadata=metadata,
     )
