@@ -36,9 +36,12 @@ import time
 import numpy as np
 import torch
 
-from transferkit.datasets.office import HARNESS_PER_CLASS, harness_preprocess
+from transferkit.datasets.office import (
+    HARNESS_PER_CLASS,
+    harness_preprocess,
+    load_office_caltech_features,
+)
 from transferkit.datasets.office import load_office_caltech_images as load_images
-from transferkit.deep.backbones import extract_features
 from transferkit.problem import TransferProblem
 from transferkit.registry import make_classifier, make_method
 
@@ -59,13 +62,9 @@ BACKBONES = ("mobilenet_v2", "efficientnet_lite0")
 def load_features(backbone: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Harness-pre-processed features and labels of every domain; ``both`` = the two backbones'
     features, each L1-normalised and standardised on its own, then concatenated."""
-    names = BACKBONES if backbone == "both" else (backbone,)
     features, labels = {}, {}
     for domain in DOMAINS:
-        images, labels[domain] = load_images(domain)
-        features[domain] = np.hstack(
-            [harness_preprocess(extract_features(images, name)) for name in names]
-        )
+        features[domain], labels[domain] = load_office_caltech_features(domain, backbone)
     return features, labels
 
 
