@@ -65,3 +65,24 @@ def test_rule_names_parse_and_bad_ones_are_refused():
         parse_rule("majority(mixval)")
     with pytest.raises(ValueError, match="tolerance"):
         parse_rule("guard(mixval)")
+
+
+def test_best_per_suite_is_chosen_per_suite(tmp_path, capsys):
+    import json
+
+    from selection_rules import main
+
+    office = _run([0.5, 0.9, 0.6], mixval=[0.1, 0.9, 0.2], ensv=[0.9, 0.1, 0.2])
+    digits = {
+        **_run([0.5, 0.4, 0.8], mixval=[0.9, 0.2, 0.1], ensv=[0.1, 0.2, 0.9]),
+        "suite": "digits",
+    }
+    for run in (office, digits):
+        run["scores"]["source_accuracy"] = [0.5, 0.5, 0.5]
+    path = tmp_path / "runs.json"
+    path.write_text(json.dumps([office, digits]))
+    assert main([str(path), "--rules", "mixval,ensv", "--best-per-suite"]) == 0
+    out = capsys.readouterr().out
+    assert "| toy | mixval | +0.0 |" in out
+    assert "| digits | ensv | +0.0 |" in out
+    assert "| mean of the suites | | +0.0 |" in out
