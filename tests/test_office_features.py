@@ -111,3 +111,15 @@ def test_real_mobilenet_features_separate_the_classes(monkeypatch, tmp_path):
     assert X.shape == (157, 1280) and np.isfinite(X).all()
     accuracy = cross_val_score(KNeighborsClassifier(1), X, y, cv=5).mean()
     assert accuracy > 0.8
+
+
+def test_missing_torch_is_named_with_the_pip_command(monkeypatch):
+    import sys
+
+    from transferkit.exceptions import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed
+    monkeypatch.delitem(sys.modules, "transferkit.deep.backbones", raising=False)
+    office._backbone_features.cache_clear()
+    with pytest.raises(MissingDependencyError, match=r"pip install 'transferkit\[deep\]'"):
+        load_office_caltech_features("dslr", "mobilenet_v2")

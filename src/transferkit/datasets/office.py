@@ -30,6 +30,7 @@ from transferkit.exceptions import (
     DatasetNotFoundError,
     InvalidParameterError,
     UnknownDatasetError,
+    missing_dependency,
 )
 from transferkit.problem import ImageCollection, TransferProblem
 
@@ -271,7 +272,14 @@ def _backbone_features(domain: str, backbone: str, home: str) -> np.ndarray:
     """Pooled penultimate features of one domain's images (from the on-disk feature cache when
     it has them; computed and cached otherwise), kept for the process: a benchmark loads each
     domain many times."""
-    from transferkit.deep.backbones import extract_features  # needs the 'deep' extra
+    try:
+        from transferkit.deep.backbones import extract_features
+    except ModuleNotFoundError as error:
+        if error.name != "torch":
+            raise
+        raise missing_dependency(
+            "torch", "deep", "Office-Caltech10 CNN features (features=...)"
+        ) from error
 
     images, _ = load_office_caltech_images(domain, home)
     features = np.asarray(extract_features(images, backbone), dtype=np.float64)
