@@ -41,6 +41,7 @@ from transferkit.datasets.office import (
     harness_preprocess,
     load_office_caltech_features,
 )
+from transferkit.datasets.office import _per_class_sample as per_class
 from transferkit.datasets.office import load_office_caltech_images as load_images
 from transferkit.problem import TransferProblem
 from transferkit.registry import make_classifier, make_method
@@ -66,12 +67,6 @@ def load_features(backbone: str) -> tuple[dict[str, np.ndarray], dict[str, np.nd
     for domain in DOMAINS:
         features[domain], labels[domain] = load_office_caltech_features(domain, backbone)
     return features, labels
-
-
-def per_class(y: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
-    keep = [rng.choice(np.flatnonzero(y == c), size=min(count, int(np.sum(y == c))),
-                       replace=False) for c in np.unique(y)]  # fmt: skip
-    return np.sort(np.concatenate(keep))
 
 
 def finetune(

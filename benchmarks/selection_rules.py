@@ -31,7 +31,9 @@ import sys
 from collections.abc import Callable
 
 import numpy as np
-from selection import SKIP_CONFIGS
+from selection import SKIP_CONFIGS, _pick
+
+from transferkit.selection import SourceGuardedValidator
 
 Rule = Callable[[dict], np.ndarray]
 VALIDATORS = ("mixval", "ensv", "reverse", "dev", "entropy", "im", "snd", "iwcv")
@@ -44,11 +46,12 @@ def _scores(run: dict, validator: str) -> np.ndarray:
 
 
 def _guarded(run: dict, scores: np.ndarray, tolerance: float) -> np.ndarray:
-    source = _scores(run, "source_accuracy")
-    usable = np.isfinite(scores) & np.isfinite(source)
-    if not usable.any():
-        return scores
-    return np.where(usable & (source >= source[usable].max() - tolerance), scores, np.nan)
+    """``scores`` kept only for candidates within ``tolerance`` of the best held-out source
+    accuracy (the rule of SourceGuardedValidator)."""
+    keep = SourceGuardedValidator(tolerance=tolerance).eligible(
+        _scores(run, "source_accuracy"), np.isfinite(scores)
+    )
+    return np.where(keep, scores, np.nan)
 
 
 def _mean_rank_score(run: dict, members: tuple[str, ...]) -> np.ndarray:
@@ -107,11 +110,9 @@ def gaps(runs: list[dict], names: list[str]) -> tuple[list[str], dict[str, list[
                 accuracy[i] = np.nan
         defaults = np.array([p == {} for p in run["params"]])
         row = {"oracle": float(np.nanmax(accuracy)), "defaults": np.nanmean(accuracy[defaults])}
+        candidates = np.flatnonzero(np.isfinite(accuracy))
         for name, rule in rules.items():
-            score = np.where(np.isfinite(accuracy), rule(run), np.nan)
-            row[name] = (
-                float(accuracy[int(np.nanargmax(score))]) if np.isfinite(score).any() else np.nan
-            )
+            row[name] = _pick(rule(run), accuracy, candidates)
         per_suite.setdefault(run["suite"], []).append(row)
     table = {}
     for name in ["defaults", *names]:

@@ -16,6 +16,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+def _forget_features():
+    """Drop the features the loader keeps for the process."""
+    office._backbone_features.cache_clear()
+    office._harness_features.cache_clear()
+
+
 @pytest.fixture
 def fake_backbones(monkeypatch):
     """Deterministic stand-in features (4-d, positive, one scale per backbone), no torch."""
@@ -30,10 +36,10 @@ def fake_backbones(monkeypatch):
         scale = 1.0 if backbone == "mobilenet_v2" else 100.0
         return (scale * rng.uniform(0.1, 1.0, size=(len(images), 4))).astype(np.float32)
 
-    office._backbone_features.cache_clear()
+    _forget_features()
     monkeypatch.setattr(backbones, "extract_features", extract)
     yield calls
-    office._backbone_features.cache_clear()
+    _forget_features()
 
 
 def test_harness_pair_on_both_backbones(fake_backbones):
@@ -103,11 +109,11 @@ def test_real_mobilenet_features_separate_the_classes(monkeypatch, tmp_path):
     from sklearn.neighbors import KNeighborsClassifier
 
     monkeypatch.setenv("TRANSFERKIT_CACHE", str(tmp_path))
-    office._backbone_features.cache_clear()
+    _forget_features()
     try:
         X, y = load_office_caltech_features("dslr", "mobilenet_v2")
     finally:
-        office._backbone_features.cache_clear()
+        _forget_features()
     assert X.shape == (157, 1280) and np.isfinite(X).all()
     accuracy = cross_val_score(KNeighborsClassifier(1), X, y, cv=5).mean()
     assert accuracy > 0.8
@@ -120,6 +126,6 @@ def test_missing_torch_is_named_with_the_pip_command(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed
     monkeypatch.delitem(sys.modules, "transferkit.deep.backbones", raising=False)
-    office._backbone_features.cache_clear()
+    _forget_features()
     with pytest.raises(MissingDependencyError, match=r"pip install 'transferkit\[deep\]'"):
         load_office_caltech_features("dslr", "mobilenet_v2")
