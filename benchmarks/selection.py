@@ -37,11 +37,14 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 from transferkit.datasets import load_pair, standard_pairs  # noqa: E402
+from transferkit.problem import TARGET  # noqa: E402
 from transferkit.selection import (  # noqa: E402
     UNSUPERVISED_VALIDATORS,
     DomainAwareSearchCV,
+    EnsembleValidator,
     SourceGuardedValidator,
     default_candidates,
+    predict_proba_rows,
 )
 
 SUITES = {
@@ -88,7 +91,50 @@ def _accuracy(model, problem) -> float:
     return float(np.mean(model.predict(X) == y))
 
 
-def run_pair(suite: str, source: str, target: str, seed: int, validators: list[str]) -> dict:
+class _RecordingEnsV(EnsembleValidator):
+    """EnsV that also keeps the target probabilities the search hands it, one list per fold."""
+
+    def __init__(self):
+        self.folds: list[list[np.ndarray | None]] = []
+
+    def score_pool(self, probas):
+        self.folds.append(list(probas))
+        return super().score_pool(probas)
+
+
+def _save_probas(path: str, folds: list, evaluation: list, y_eval: np.ndarray, run: dict) -> None:
+    """Target probabilities of every candidate (float16; nan where it failed): per search fold on
+    the unlabelled target, and of the full fit on the evaluation rows, for new pool validators
+    scored offline (``selection_pool.py``)."""
+
+    def stack(probas: list) -> np.ndarray:
+        shape = next(p.shape for p in probas if p is not None)
+        return np.stack([np.full(shape, np.nan) if p is None else p for p in probas])
+
+    np.savez_compressed(
+        path,
+        fold_probas=np.stack([stack(f) for f in folds], axis=1).astype(np.float16),
+        eval_probas=stack(evaluation).astype(np.float16),
+        y_eval=y_eval,
+        accuracy=np.asarray(run["accuracy"], dtype=float),
+        source_accuracy=np.asarray(run["scores"]["source_accuracy"], dtype=float),
+        labels=np.asarray(
+            [
+                f"{m} {json.dumps(p, sort_keys=True)}"
+                for m, p in zip(run["method"], run["params"], strict=True)
+            ]
+        ),
+    )
+
+
+def run_pair(
+    suite: str,
+    source: str,
+    target: str,
+    seed: int,
+    validators: list[str],
+    probas: str | None = None,
+) -> dict:
     dataset, options, classifier, cv = SUITES[suite]
     problem = load_pair(dataset, source, target, random_state=seed, **options)
     if suite in MAX_FEATURES:
@@ -112,21 +158,30 @@ def run_pair(suite: str, source: str, target: str, seed: int, validators: list[s
         )
     ]
     start = time.perf_counter()
+    recorder = _RecordingEnsV() if probas else None
+    scoring = {v: recorder if v == "ensv" and recorder else v for v in validators}
+    if recorder and "ensv" not in validators:
+        scoring["ensv"] = recorder
     search = DomainAwareSearchCV(
-        candidates, scoring=validators, refit=False, cv=cv, classifier=classifier, random_state=seed
+        candidates, scoring=scoring, refit=False, cv=cv, classifier=classifier, random_state=seed
     ).fit(problem)
     scored = time.perf_counter() - start
     accuracies = []
+    evaluation = []
     for method, params in zip(
         search.cv_results_["method"], search.cv_results_["params"], strict=True
     ):
         try:
             model = search._build(method, params).fit(problem)
             accuracies.append(_accuracy(model, problem))
+            if recorder:
+                X_eval, _ = problem.evaluation_split()
+                evaluation.append(predict_proba_rows(model, X_eval, TARGET))
         except Exception as error:  # a failing configuration: recorded, never picked by the oracle
             print(f"#   {method} {params} failed: {error}", file=sys.stderr)
             accuracies.append(float("nan"))
-    return {
+            evaluation.append(None)
+    run = {
         "suite": suite,
         "pair": f"{source}->{target}",
         "seed": seed,
@@ -139,6 +194,16 @@ def run_pair(suite: str, source: str, target: str, seed: int, validators: list[s
         "seconds_scoring": scored,
         "seconds_total": time.perf_counter() - start,
     }
+    if recorder:
+        name = f"{suite}-{source}-{target}-seed{seed}.npz"
+        _save_probas(
+            os.path.join(probas, name),
+            recorder.folds,
+            evaluation,
+            problem.evaluation_split()[1],
+            run,
+        )
+    return run
 
 
 # ----------------------------------------------------------------------------- tables
@@ -285,6 +350,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--validators", default=",".join(UNSUPERVISED_VALIDATORS))
     parser.add_argument("--json", help="write the raw runs here (appends to an existing file)")
     parser.add_argument("--tables", nargs="*", help="only print tables from saved JSON runs")
+    parser.add_argument(
+        "--probas",
+        metavar="DIR",
+        help="also save every candidate's target probabilities here, one .npz per run",
+    )
     args = parser.parse_args(argv)
     validators = [v for v in args.validators.split(",") if v]
     if args.tables:
@@ -312,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
             for seed in [int(s) for s in args.seeds.split(",")]:
                 if (suite, f"{source}->{target}", seed) in done:
                     continue
-                run = run_pair(suite, source, target, seed, validators)
+                run = run_pair(suite, source, target, seed, validators, args.probas)
                 runs.append(run)
                 print(
                     f"# {suite} {source}->{target} seed {seed}: {run['seconds_total']:.0f}s",

@@ -366,8 +366,10 @@ def test_source_guard_refuses_what_it_cannot_do():
     problem = make_rotated_moons(n_samples=120, angle=35, random_state=0)
     with pytest.raises(InvalidParameterError, match="tolerance"):
         DomainAwareSearchCV({"coral": {}}, scoring=SourceGuardedValidator(tolerance=5)).fit(problem)
-    with pytest.raises(InvalidParameterError, match="per-model base"):
-        DomainAwareSearchCV({"coral": {}}, scoring=SourceGuardedValidator("ensv")).fit(problem)
+    with pytest.raises(InvalidParameterError, match="not itself guarded"):
+        DomainAwareSearchCV(
+            {"coral": {}}, scoring=SourceGuardedValidator(SourceGuardedValidator())
+        ).fit(problem)
     with pytest.raises(InvalidParameterError, match="held-out source"):
         DomainAwareSearchCV({"coral": {}}, scoring="guarded_mixval", cv=None).fit(problem)
     with pytest.raises(NotApplicableError, match="DomainAwareSearchCV"):

@@ -52,6 +52,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import logging
@@ -580,6 +581,65 @@ class EnsembleValidator(BaseValidator):
         )
 
 
+class DedupEnsembleValidator(EnsembleValidator):
+    """EnsV whose consensus counts near-duplicate candidates as one voter.
+
+    EnsV's consensus is a plain mean over the pool, so the pool's make-up decides it: a grid
+    holds several methods that barely move the source classifier (instance weighting, strongly
+    regularised alignments, the source-only baseline itself), they agree with each other, and
+    together they outvote the candidates that adapt. The consensus then sits near the source
+    model and favours its near copies. Here each candidate's weight in the consensus is one over
+    the number of candidates (itself included) whose target predictions agree with its own on
+    at least ``threshold`` of the rows, so a group of near duplicates weighs about as much as one
+    distinct candidate. Scores are, as in EnsV, the share of target rows on which a candidate
+    agrees with the weighted consensus.
+
+    Parameters
+    ----------
+    threshold : float, default 0.8
+        Agreement (share of target rows with the same predicted class) from which two candidates
+        count as duplicates. 1.0 counts only identical predictions as duplicates (near EnsV).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> a = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.2, 0.8]])
+    >>> b = np.array([[0.9, 0.1], [0.05, 0.95], [0.05, 0.95], [0.2, 0.8]])
+    >>> EnsembleValidator().score_pool([a, a, a, b])  # three copies of a outvote b
+    [1.0, 1.0, 1.0, 0.5]
+    >>> DedupEnsembleValidator().score_pool([a, a, a, b])  # a counted once: b is surer
+    [0.5, 0.5, 0.5, 1.0]
+    """
+
+    name = "ensv_dedup"
+
+    def __init__(self, threshold: float = 0.8):
+        self.threshold = threshold
+
+    def weights(self, probas: Sequence[np.ndarray]) -> np.ndarray:
+        """Consensus weights of candidates from their target probabilities (sum to 1)."""
+        if not 0.0 < float(self.threshold) <= 1.0:
+            raise InvalidParameterError(
+                f"DedupEnsembleValidator: threshold={self.threshold!r} must lie in (0, 1] "
+                "(a share of target rows on which two candidates predict the same class)."
+            )
+        predicted = np.stack([p.argmax(axis=1) for p in probas])
+        agreement = np.stack([np.mean(predicted == row, axis=1) for row in predicted])
+        weights = 1.0 / np.sum(agreement >= float(self.threshold), axis=1)
+        return weights / weights.sum()
+
+    def score_pool(self, probas: Sequence[np.ndarray | None]) -> list[float]:
+        """Scores of candidates from their target probabilities (None: failed candidate)."""
+        valid = [p for p in probas if p is not None]
+        if not valid:
+            return [float("nan")] * len(probas)
+        consensus = np.tensordot(self.weights(valid), np.stack(valid), axes=1).argmax(axis=1)
+        return [
+            float("nan") if p is None else float(np.mean(p.argmax(axis=1) == consensus))
+            for p in probas
+        ]
+
+
 class SourceGuardedValidator(BaseValidator):
     """A validator that may only pick candidates which stay accurate on the held-out source.
 
@@ -592,12 +652,13 @@ class SourceGuardedValidator(BaseValidator):
     than ``tolerance`` below the best candidate's; they get the search's ``error_score``.
 
     It needs the whole pool, so it works inside :class:`DomainAwareSearchCV` (with source folds),
-    not as a per-model scorer.
+    not as a per-model scorer. The base may itself score the pool (EnsV, ``ensv_dedup``): its
+    consensus is then formed from every candidate, and only the pick is guarded.
 
     Parameters
     ----------
     base : str or validator, default "mixval"
-        Any per-model validator (not a pool validator such as EnsV).
+        Any validator but another guarded one.
     tolerance : float, default 0.05
         Largest drop in held-out source accuracy below the best candidate's (0.05 = 5 points).
     """
@@ -612,12 +673,21 @@ class SourceGuardedValidator(BaseValidator):
     @property
     def base_(self) -> BaseValidator:
         base = make_validator(self.base)
-        if getattr(base, "pool", False) or getattr(base, "source_guard", False):
+        if getattr(base, "source_guard", False):
             raise InvalidParameterError(
-                f"SourceGuardedValidator needs a per-model base validator; {base!r} scores the "
-                "pool of candidates."
+                f"SourceGuardedValidator needs a base validator that is not itself guarded; got "
+                f"{base!r}."
             )
         return base
+
+    @property
+    def pool(self) -> bool:  # type: ignore[override]
+        """Whether the base scores the whole pool (then the search calls :meth:`score_pool`)."""
+        return bool(getattr(self.base_, "pool", False))
+
+    def score_pool(self, probas: Sequence[np.ndarray | None]) -> list[float]:
+        """The base's pool scores; the search applies the guard once every candidate is in."""
+        return self.base_.score_pool(probas)
 
     @property
     def name(self) -> str:  # type: ignore[override]
@@ -648,7 +718,7 @@ class SourceGuardedValidator(BaseValidator):
         )
 
 
-VALIDATORS: dict[str, type[BaseValidator]] = {
+VALIDATORS: dict[str, Callable[..., BaseValidator]] = {
     "iwcv": ImportanceWeightedValidator,
     "dev": DeepEmbeddedValidator,
     "reverse": ReverseValidator,
@@ -657,7 +727,9 @@ VALIDATORS: dict[str, type[BaseValidator]] = {
     "snd": SoftNeighborhoodDensityValidator,
     "mixval": MixValValidator,
     "ensv": EnsembleValidator,
+    "ensv_dedup": DedupEnsembleValidator,
     "guarded_mixval": SourceGuardedValidator,
+    "guarded_ensv_dedup": functools.partial(SourceGuardedValidator, "ensv_dedup"),
     "source_accuracy": SourceAccuracyValidator,
     "oracle": TargetAccuracy,
 }
@@ -672,7 +744,9 @@ UNSUPERVISED_VALIDATORS = (
     "snd",
     "mixval",
     "ensv",
+    "ensv_dedup",
     "guarded_mixval",
+    "guarded_ensv_dedup",
     "source_accuracy",
 )
 

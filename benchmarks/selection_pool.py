@@ -1,0 +1,180 @@
+"""Pool validators (EnsV and its variants) scored offline from saved target probabilities.
+
+``selection.py --probas DIR`` saves, for every run, each candidate's target probabilities from
+every search fold (what a pool validator sees inside ``DomainAwareSearchCV``), the full fit's
+probabilities on the evaluation rows with their labels, and the held-out source accuracy. This
+script scores pool validators from those files without refitting, so a new consensus rule costs
+seconds, and reports two gaps to the oracle:
+
+* **in-sample** (the measure of ``selection.py`` and ``selection_rules.py``): the pick's target
+  accuracy minus the best candidate's, both on all the target labels. The oracle chooses and is
+  scored on the same labels, so it is optimistic: it gains from the noise in ~24 estimates.
+* **split-half**: the oracle chooses on a random half of the target labels and both are scored
+  on the other half (mean over 200 splits). This is what a user with labelled target data
+  for validation could expect, and it is free of that optimism.
+
+Rules: ``ensv``, ``ensv_dedup`` (threshold 0.8) or ``ensv_dedup(0.9)``, ``source_accuracy``,
+and ``guard(<rule>,<tol>)`` (the rule among the candidates whose held-out source accuracy is
+within ``tol`` of the best, as in ``SourceGuardedValidator``).
+
+Usage:
+    python benchmarks/selection.py --suite digits --seeds 2 --validators ensv,source_accuracy \\
+        --probas probas/ --json /tmp/digits.json
+    python benchmarks/selection_pool.py probas/*.npz                   # the declared rules
+    python benchmarks/selection_pool.py --family probas/*seed2.npz     # thresholds x guards
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Callable
+
+import numpy as np
+from selection import SUITES
+
+from transferkit.selection import (
+    DedupEnsembleValidator,
+    EnsembleValidator,
+    SourceGuardedValidator,
+)
+
+#: Declared before the held-out and fresh runs were scored (see docs/benchmarks.md).
+DECLARED = ("guard(ensv_dedup,0.05)", "ensv_dedup", "ensv", "guard(ensv,0.05)")
+THRESHOLDS = (0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.98)
+TOLERANCES = (0.01, 0.02, 0.05, 0.10)
+SPLITS = 200
+
+Rule = Callable[[dict], np.ndarray]
+
+
+def load_run(path: str) -> dict:
+    """A run saved by ``selection.py --probas``; its suite from the file name."""
+    name = os.path.basename(path)
+    suite = next((s for s in SUITES if name.startswith(s + "-")), None)
+    if suite is None:
+        raise SystemExit(f"{path}: the file name starts with no suite of {list(SUITES)}")
+    with np.load(path) as data:
+        run = {key: data[key] for key in data.files}
+    run["fold_probas"] = run["fold_probas"].astype(float)
+    run["eval_probas"] = run["eval_probas"].astype(float)
+    return {**run, "suite": suite, "name": name}
+
+
+def pool_scores(run: dict, validator: EnsembleValidator) -> np.ndarray:
+    """Mean over search folds of the validator's pool scores, nan where a fold failed (as in
+    ``DomainAwareSearchCV``)."""
+    probas = run["fold_probas"]
+    per_fold = []
+    for fold in range(probas.shape[1]):
+        pool = [p if np.isfinite(p).all() else None for p in probas[:, fold]]
+        per_fold.append(validator.score_pool(pool))
+    return np.asarray(per_fold, dtype=float).mean(axis=0)
+
+
+def parse_rule(rule: str) -> Rule:
+    """A rule name (see the module docstring) as a function of a run."""
+    rule = rule.strip()
+    guarded = re.fullmatch(r"guard\((.+),([0-9.]+)\)", rule)
+    if guarded:
+        inner, tolerance = parse_rule(guarded.group(1)), float(guarded.group(2))
+
+        def guard(run: dict) -> np.ndarray:
+            scores = inner(run)
+            keep = SourceGuardedValidator(tolerance=tolerance).eligible(
+                run["source_accuracy"], np.isfinite(scores)
+            )
+            return np.where(keep, scores, np.nan)
+
+        return guard
+    if rule == "ensv":
+        return lambda run: pool_scores(run, EnsembleValidator())
+    dedup = re.fullmatch(r"ensv_dedup(?:\(([0-9.]+)\))?", rule)
+    if dedup:
+        threshold = float(dedup.group(1) or DedupEnsembleValidator().threshold)
+        return lambda run: pool_scores(run, DedupEnsembleValidator(threshold))
+    if rule == "source_accuracy":
+        return lambda run: np.asarray(run["source_accuracy"], dtype=float)
+    raise SystemExit(f"unknown rule {rule!r}")
+
+
+def _pick(scores: np.ndarray, usable: np.ndarray) -> int:
+    return int(np.argmax(np.where(np.isfinite(scores) & usable, scores, -np.inf)))
+
+
+def gaps(run: dict, scores: np.ndarray, splits: int = SPLITS) -> tuple[float, float]:
+    """(in-sample gap, split-half gap) in points for the candidate the scores pick."""
+    accuracy = np.asarray(run["accuracy"], dtype=float)
+    usable = np.isfinite(accuracy) & np.isfinite(run["eval_probas"]).all(axis=(1, 2))
+    pick = _pick(scores, usable)
+    in_sample = 100 * (accuracy[pick] - accuracy[usable].max())
+    correct = run["eval_probas"].argmax(axis=2) == run["y_eval"][None, :]
+    rng = np.random.default_rng(0)
+    n = correct.shape[1]
+    split_gaps = []
+    for _ in range(splits):
+        half = rng.permutation(n) < n // 2
+        chooser = np.where(usable, correct[:, half].mean(axis=1), -np.inf)
+        oracle = int(np.argmax(chooser))
+        split_gaps.append(correct[pick, ~half].mean() - correct[oracle, ~half].mean())
+    return float(in_sample), float(100 * np.mean(split_gaps))
+
+
+def table(runs: list[dict], rules: list[str]) -> tuple[list[str], dict[str, dict]]:
+    """Per rule: mean gaps per suite and the mean of the suites."""
+    suites = sorted({r["suite"] for r in runs})
+    out = {}
+    for rule in rules:
+        score = parse_rule(rule)
+        per_suite: dict[str, list[tuple[float, float]]] = {s: [] for s in suites}
+        for run in runs:
+            per_suite[run["suite"]].append(gaps(run, score(run)))
+        means = {s: np.mean(v, axis=0) for s, v in per_suite.items()}
+        means["mean of the suites"] = np.mean(list(means.values()), axis=0)
+        out[rule] = means
+    return suites, out
+
+
+def markdown(runs: list[dict], rules: list[str], top: int | None = None) -> str:
+    suites, result = table(runs, rules)
+    columns = [*suites, "mean of the suites"]
+    counts = {s: sum(r["suite"] == s for r in runs) for s in suites}
+    head = [f"{s} ({counts[s]})" for s in suites] + ["mean of the suites"]
+    order = sorted(result, key=lambda r: -result[r]["mean of the suites"][0])
+    lines = [
+        "Gap to the oracle's pick in points, in-sample / split-half (runs per suite in "
+        "brackets):\n",
+        "| rule | " + " | ".join(head) + " |",
+        "|" + " --- |" + " ---: |" * len(columns),
+    ]
+    for rule in order[:top]:
+        cells = [f"{result[rule][c][0]:+.1f} / {result[rule][c][1]:+.1f}" for c in columns]
+        lines.append(f"| {rule} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def family() -> list[str]:
+    rules = ["ensv", "source_accuracy", *(f"ensv_dedup({t})" for t in THRESHOLDS)]
+    base = [r for r in rules if r != "source_accuracy"]
+    return rules + [f"guard({r},{t})" for r in base for t in TOLERANCES]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("runs", nargs="+", help=".npz files written by selection.py --probas")
+    parser.add_argument("--rules", help="comma-separated rules (default: the declared ones)")
+    parser.add_argument("--family", action="store_true", help="every threshold x guard")
+    parser.add_argument("--top", type=int, help="rows to print, best first")
+    args = parser.parse_args(argv)
+    if args.rules and args.family:
+        parser.error("give --rules or --family, not both")
+    rules = family() if args.family else (args.rules.split(",") if args.rules else DECLARED)
+    runs = [load_run(path) for path in args.runs]
+    print(markdown(runs, list(rules), args.top))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
