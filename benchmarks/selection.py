@@ -18,6 +18,8 @@ Usage:
     TRANSFERKIT_DATA=../shared/datasets python benchmarks/selection.py \\
         --suite office-caltech-surf --json results/selection-office.json
     python benchmarks/selection.py --tables results/selection-*.json   # tables from saved runs
+    python benchmarks/selection.py --suite digits --probas probas/ --json /tmp/digits.json
+        # also saves each candidate's target probabilities, for selection_pool.py
 """
 
 from __future__ import annotations

@@ -122,15 +122,31 @@ def gaps(run: dict, scores: np.ndarray, splits: int = SPLITS) -> tuple[float, fl
     return float(in_sample), float(100 * np.mean(split_gaps))
 
 
+def default_gaps(run: dict, splits: int = SPLITS) -> tuple[float, float]:
+    """The same two gaps for the mean accuracy of the configurations with default parameters
+    (picking a method without tuning, as in ``selection.py``)."""
+    defaults = np.array([label.endswith(" {}") for label in run["labels"]])
+    defaults &= np.isfinite(np.asarray(run["accuracy"], dtype=float))
+    in_sample, split_half = [], []
+    for i in np.flatnonzero(defaults):
+        scores = np.where(np.arange(len(defaults)) == i, 1.0, np.nan)
+        gap = gaps(run, scores, splits)
+        in_sample.append(gap[0])
+        split_half.append(gap[1])
+    return float(np.mean(in_sample)), float(np.mean(split_half))
+
+
 def table(runs: list[dict], rules: list[str]) -> tuple[list[str], dict[str, dict]]:
-    """Per rule: mean gaps per suite and the mean of the suites."""
+    """Per rule (and ``defaults``): mean gaps per suite and the mean of the suites."""
     suites = sorted({r["suite"] for r in runs})
     out = {}
-    for rule in rules:
-        score = parse_rule(rule)
+    for rule in [*rules, "defaults"]:
+        score = None if rule == "defaults" else parse_rule(rule)
         per_suite: dict[str, list[tuple[float, float]]] = {s: [] for s in suites}
         for run in runs:
-            per_suite[run["suite"]].append(gaps(run, score(run)))
+            per_suite[run["suite"]].append(
+                default_gaps(run) if score is None else gaps(run, score(run))
+            )
         means = {s: np.mean(v, axis=0) for s, v in per_suite.items()}
         means["mean of the suites"] = np.mean(list(means.values()), axis=0)
         out[rule] = means
@@ -142,14 +158,16 @@ def markdown(runs: list[dict], rules: list[str], top: int | None = None) -> str:
     columns = [*suites, "mean of the suites"]
     counts = {s: sum(r["suite"] == s for r in runs) for s in suites}
     head = [f"{s} ({counts[s]})" for s in suites] + ["mean of the suites"]
-    order = sorted(result, key=lambda r: -result[r]["mean of the suites"][0])
+    order = sorted(
+        (r for r in result if r != "defaults"), key=lambda r: -result[r]["mean of the suites"][0]
+    )[:top] + ["defaults"]
     lines = [
         "Gap to the oracle's pick in points, in-sample / split-half (runs per suite in "
         "brackets):\n",
         "| rule | " + " | ".join(head) + " |",
         "|" + " --- |" + " ---: |" * len(columns),
     ]
-    for rule in order[:top]:
+    for rule in order:
         cells = [f"{result[rule][c][0]:+.1f} / {result[rule][c][1]:+.1f}" for c in columns]
         lines.append(f"| {rule} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -161,6 +179,19 @@ def family() -> list[str]:
     return rules + [f"guard({r},{t})" for r in base for t in TOLERANCES]
 
 
+def split_rules(text: str) -> list[str]:
+    """Comma-separated rules, commas inside brackets kept: ``guard(ensv,0.05),ensv``."""
+    rules, depth, current = [], 0, ""
+    for char in text:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            rules.append(current.strip())
+            current = ""
+        else:
+            current += char
+    return [r for r in [*rules, current.strip()] if r]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("runs", nargs="+", help=".npz files written by selection.py --probas")
@@ -170,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rules and args.family:
         parser.error("give --rules or --family, not both")
-    rules = family() if args.family else (args.rules.split(",") if args.rules else DECLARED)
+    rules = family() if args.family else (split_rules(args.rules) if args.rules else DECLARED)
     runs = [load_run(path) for path in args.runs]
     print(markdown(runs, list(rules), args.top))
     return 0

@@ -220,9 +220,11 @@ def test_search_records_failures_and_refuses_bad_settings():
     with pytest.raises(InvalidParameterError, match="refit"):
         DomainAwareSearchCV({"coral": {}}, scoring="im", refit="dev", cv=2).fit(problem)
     with pytest.raises(NotApplicableError, match="Every candidate failed"):
-        DomainAwareSearchCV({"coral": {"regularization": [-1.0]}}, cv=None).fit(problem)
+        DomainAwareSearchCV({"coral": {"regularization": [-1.0]}}, cv=2).fit(problem)
     with pytest.raises(InvalidParameterError, match="Unknown method"):
-        DomainAwareSearchCV({"no_such": {}}, cv=None).fit(problem)
+        DomainAwareSearchCV({"no_such": {}}, cv=None, scoring="ensv").fit(problem)
+    with pytest.raises(InvalidParameterError, match="held-out source rows"):
+        DomainAwareSearchCV({"coral": {}}, cv=None).fit(problem)  # the default is guarded
 
 
 def test_same_seed_same_search():
@@ -290,8 +292,10 @@ def test_validators_on_sparse_data():
 
 def test_auto_cv_holds_out_source_rows_only_when_a_validator_needs_them():
     problem = make_rotated_moons(n_samples=120, angle=35, random_state=0)
-    target_only = DomainAwareSearchCV({"coral": {}}).fit(problem)  # EnsV, the default
+    target_only = DomainAwareSearchCV({"coral": {}}, scoring="ensv").fit(problem)
     assert target_only.n_splits_ == 1 and "mean_ensv" in target_only.cv_results_
+    default = DomainAwareSearchCV({"coral": {}}).fit(problem)  # guarded: needs source folds
+    assert default.n_splits_ == 3 and "mean_guarded_ensv_dedup" in default.cv_results_
     with_source = DomainAwareSearchCV({"coral": {}}, scoring=["ensv", "iwcv"]).fit(problem)
     assert with_source.n_splits_ == 3
     with pytest.raises(InvalidParameterError, match="'auto'"):

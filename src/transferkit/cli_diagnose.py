@@ -240,11 +240,12 @@ def diagnose_command(
 @click.option(
     "--validator",
     "validators",
-    default="ensv",
+    default="guarded_ensv_dedup",
     show_default=True,
-    help="Validator(s), comma-separated; the first picks: ensv, iwcv, dev, reverse, entropy, im, mixval, "
-    "guarded_mixval (MixVal among candidates within 5 points of the best source accuracy), snd, "
-    "source_accuracy.",
+    help="Validator(s), comma-separated; the first picks: ensv, ensv_dedup (EnsV counting "
+    "near-duplicate candidates once), iwcv, dev, reverse, entropy, im, mixval, snd, "
+    "source_accuracy, and guarded_mixval or guarded_ensv_dedup (picks only among candidates "
+    "within 5 points of the best held-out source accuracy).",
 )
 @click.option(
     "--cv",
@@ -334,12 +335,15 @@ def select_command(
     click.echo(
         f"{len(rows)} candidates, validator(s) {', '.join(names)}; cv={search.n_splits_} split(s)\n"
     )
-    header = f"{'rank':>4}  {'method':<16} {'params':<40} " + " ".join(f"{n:>9}" for n in names)
+    widths = [max(9, len(n)) for n in names]
+    header = f"{'rank':>4}  {'method':<16} {'params':<40} " + " ".join(
+        f"{n:>{w}}" for n, w in zip(names, widths, strict=True)
+    )
     click.echo(header)
     click.echo("-" * len(header))
     for i, row in enumerate(rows[:top], 1):
         params = json.dumps(row["params"], default=str)[:40]
-        scores = " ".join(f"{row[n]:>9.4f}" for n in names)
+        scores = " ".join(f"{row[n]:>{w}.4f}" for n, w in zip(names, widths, strict=True))
         note = f"  ({row['error'][:40]})" if row["error"] else ""
         click.echo(f"{i:>4}  {row['method']:<16} {params:<40} {scores}{note}")
     click.echo(f"\nPick: {search.best_method_} {json.dumps(search.best_params_, default=str)}")
