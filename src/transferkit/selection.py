@@ -925,8 +925,7 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
     cv : "auto", int, float or None, default "auto"
         Source folds (int >= 2), the held-out share of one stratified split (float), or None to
         train on the whole source (target-only validators: entropy, im, snd, mixval, ensv,
-        ensv_dedup). ``auto``: None
-        when every validator is target-only, else 3 folds.
+        ensv_dedup). ``auto``: None when every validator is target-only, else 3 folds.
     classifier : str, dict or estimator, default "logreg"
         The classifier behind each registered method (see ``transferkit.registry``).
     error_score : float, default nan
