@@ -53,7 +53,7 @@ Rule = Callable[[dict], np.ndarray]
 def load_run(path: str) -> dict:
     """A run saved by ``selection.py --probas``; its suite from the file name."""
     name = os.path.basename(path)
-    suite = next((s for s in SUITES if name.startswith(s + "-")), None)
+    suite = max((s for s in SUITES if name.startswith(s + "-")), key=len, default=None)
     if suite is None:
         raise SystemExit(f"{path}: the file name starts with no suite of {list(SUITES)}")
     with np.load(path) as data:
