@@ -89,7 +89,7 @@ def test_guarded_ensv_dedup_beats_ensv_on_office_amazon_to_webcam():
 
 def test_selection_pool_scores_saved_runs(tmp_path, capsys):
     from selection import _save_probas
-    from selection_pool import gaps, load_run, main, parse_rule
+    from selection_pool import gaps, load_run, main, parse_rule, split_rules
 
     y = np.arange(20) % 2
     right = _onehot(y, k=2, confidence=0.95)
@@ -119,3 +119,10 @@ def test_selection_pool_scores_saved_runs(tmp_path, capsys):
     assert "| defaults | -25.0 /" in out  # jda {} and coral {}; ot {} failed
     with pytest.raises(SystemExit, match="unknown rule"):
         parse_rule("borda(ensv)")
+    harness = tmp_path / "office-caltech-surf-harness-a-b-seed0.npz"
+    _save_probas(harness, folds, evaluation, y, run)
+    assert load_run(str(harness))["suite"] == "office-caltech-surf-harness"  # the longest name
+    assert split_rules("guard(ensv_dedup(0.6),0.05),ensv") == [
+        "guard(ensv_dedup(0.6),0.05)",
+        "ensv",
+    ]
