@@ -96,11 +96,6 @@ def _split_grids(candidates: list) -> list:
     return out
 
 
-def _accuracy(model, problem) -> float:
-    X, y = problem.evaluation_split()
-    return float(np.mean(model.predict(X) == y))
-
-
 class _RecordingEnsV(EnsembleValidator):
     """EnsV that also keeps the target probabilities the search hands it, one list per fold."""
 
@@ -178,14 +173,14 @@ def run_pair(
     scored = time.perf_counter() - start
     accuracies = []
     evaluation = []
+    X_eval, y_eval = problem.evaluation_split()
     for method, params in zip(
         search.cv_results_["method"], search.cv_results_["params"], strict=True
     ):
         try:
             model = search._build(method, params).fit(problem)
-            accuracies.append(_accuracy(model, problem))
+            accuracies.append(float(np.mean(model.predict(X_eval) == y_eval)))
             if recorder:
-                X_eval, _ = problem.evaluation_split()
                 evaluation.append(predict_proba_rows(model, X_eval, TARGET))
         except Exception as error:  # a failing configuration: recorded, never picked by the oracle
             print(f"#   {method} {params} failed: {error}", file=sys.stderr)
@@ -206,13 +201,7 @@ def run_pair(
     }
     if recorder:
         name = f"{suite}-{source}-{target}-seed{seed}.npz"
-        _save_probas(
-            os.path.join(probas, name),
-            recorder.folds,
-            evaluation,
-            problem.evaluation_split()[1],
-            run,
-        )
+        _save_probas(os.path.join(probas, name), recorder.folds, evaluation, y_eval, run)
     return run
 
 

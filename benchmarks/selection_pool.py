@@ -22,6 +22,7 @@ Usage:
         --probas probas/ --json /tmp/digits.json
     python benchmarks/selection_pool.py probas/*.npz                   # the declared rules
     python benchmarks/selection_pool.py --family probas/*seed2.npz     # thresholds x guards
+    python benchmarks/selection_pool.py --per-run --rules ensv,ensv_dedup probas/*.npz
 """
 
 from __future__ import annotations
@@ -104,22 +105,33 @@ def _pick(scores: np.ndarray, usable: np.ndarray) -> int:
     return int(np.argmax(np.where(np.isfinite(scores) & usable, scores, -np.inf)))
 
 
+def _halves(run: dict, splits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(usable candidates, each candidate's accuracy on the scoring half of every split, the
+    split-half oracle's accuracy there); computed once per run and number of splits."""
+    cache = run.setdefault("_halves", {})
+    if splits not in cache:
+        accuracy = np.asarray(run["accuracy"], dtype=float)
+        usable = np.isfinite(accuracy) & np.isfinite(run["eval_probas"]).all(axis=(1, 2))
+        correct = run["eval_probas"].argmax(axis=2) == run["y_eval"][None, :]
+        rng = np.random.default_rng(0)
+        n = correct.shape[1]
+        other, oracle = [], []
+        for _ in range(splits):
+            half = rng.permutation(n) < n // 2
+            scored = correct[:, ~half].mean(axis=1)
+            other.append(scored)
+            oracle.append(scored[_pick(correct[:, half].mean(axis=1), usable)])
+        cache[splits] = (usable, np.array(other).T, np.array(oracle))
+    return cache[splits]
+
+
 def gaps(run: dict, scores: np.ndarray, splits: int = SPLITS) -> tuple[float, float]:
     """(in-sample gap, split-half gap) in points for the candidate the scores pick."""
     accuracy = np.asarray(run["accuracy"], dtype=float)
-    usable = np.isfinite(accuracy) & np.isfinite(run["eval_probas"]).all(axis=(1, 2))
+    usable, other, oracle = _halves(run, splits)
     pick = _pick(scores, usable)
     in_sample = 100 * (accuracy[pick] - accuracy[usable].max())
-    correct = run["eval_probas"].argmax(axis=2) == run["y_eval"][None, :]
-    rng = np.random.default_rng(0)
-    n = correct.shape[1]
-    split_gaps = []
-    for _ in range(splits):
-        half = rng.permutation(n) < n // 2
-        chooser = np.where(usable, correct[:, half].mean(axis=1), -np.inf)
-        oracle = int(np.argmax(chooser))
-        split_gaps.append(correct[pick, ~half].mean() - correct[oracle, ~half].mean())
-    return float(in_sample), float(100 * np.mean(split_gaps))
+    return float(in_sample), float(100 * np.mean(other[pick] - oracle))
 
 
 def default_gaps(run: dict, splits: int = SPLITS) -> tuple[float, float]:
@@ -173,6 +185,20 @@ def markdown(runs: list[dict], rules: list[str], top: int | None = None) -> str:
     return "\n".join(lines)
 
 
+def per_run(runs: list[dict], rules: list[str]) -> str:
+    """Each run's in-sample gap per rule, with the label of the candidate the rule picks."""
+    scores = {rule: parse_rule(rule) for rule in rules}
+    lines = ["| run | " + " | ".join(rules) + " |", "| --- |" + " --- |" * len(rules)]
+    for run in runs:
+        cells = []
+        for rule in rules:
+            picked = scores[rule](run)
+            pick = _pick(picked, _halves(run, SPLITS)[0])
+            cells.append(f"{gaps(run, picked)[0]:+.1f} {run['labels'][pick]}")
+        lines.append(f"| {run['name']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def family() -> list[str]:
     rules = ["ensv", "source_accuracy", *(f"ensv_dedup({t})" for t in THRESHOLDS)]
     base = [r for r in rules if r != "source_accuracy"]
@@ -198,12 +224,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rules", help="comma-separated rules (default: the declared ones)")
     parser.add_argument("--family", action="store_true", help="every threshold x guard")
     parser.add_argument("--top", type=int, help="rows to print, best first")
+    parser.add_argument(
+        "--per-run", action="store_true", help="each run's gap and pick per rule instead"
+    )
     args = parser.parse_args(argv)
     if args.rules and args.family:
         parser.error("give --rules or --family, not both")
     rules = family() if args.family else (split_rules(args.rules) if args.rules else DECLARED)
     runs = [load_run(path) for path in args.runs]
-    print(markdown(runs, list(rules), args.top))
+    print(per_run(runs, list(rules)) if args.per_run else markdown(runs, list(rules), args.top))
     return 0
 
 
