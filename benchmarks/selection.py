@@ -132,15 +132,9 @@ def _save_probas(path: str, folds: list, evaluation: list, y_eval: np.ndarray, r
     )
 
 
-def run_pair(
-    suite: str,
-    source: str,
-    target: str,
-    seed: int,
-    validators: list[str],
-    probas: str | None = None,
-) -> dict:
-    dataset, options, classifier, cv = SUITES[suite]
+def load_problem(suite: str, source: str, target: str, seed: int):
+    """The suite's transfer problem for a pair and seed (Amazon: its most frequent features)."""
+    dataset, options, _, _ = SUITES[suite]
     problem = load_pair(dataset, source, target, random_state=seed, **options)
     if suite in MAX_FEATURES:
         import scipy.sparse as sp
@@ -151,6 +145,19 @@ def run_pair(
         ).ravel()
         keep = np.sort(np.argsort(-counts, kind="stable")[: MAX_FEATURES[suite]])
         problem = problem.map_features(lambda X: X[:, keep])
+    return problem
+
+
+def run_pair(
+    suite: str,
+    source: str,
+    target: str,
+    seed: int,
+    validators: list[str],
+    probas: str | None = None,
+) -> dict:
+    _, _, classifier, cv = SUITES[suite]
+    problem = load_problem(suite, source, target, seed)
     methods = [
         m
         for m, _ in default_candidates(n_features=problem.n_features, sparse=problem.is_sparse)

@@ -25,10 +25,13 @@ name              what it measures                                              
                                                                                    2024
 ``ensv_dedup``    EnsV with near-duplicate candidates counted once in the          —
                   consensus (search only)
+``ensv_graph``    ``ensv_dedup`` with the consensus propagated over the target's     —
+                  nearest-neighbour graph (search only)
 ``guarded_mixval`` MixVal among the candidates within 5 points of the best         —
                   held-out source accuracy (search only)
 ``guarded_ensv_dedup`` ``ensv_dedup`` among the same candidates (search only; the   —
                   default: closest to the oracle's pick in docs/benchmarks.md)
+``guarded_ensv_graph`` ``ensv_graph`` among the same candidates (search only)    —
 ``source_accuracy`` plain accuracy on held-out source rows (the naive baseline)    —
 ================  ==============================================================  ===========
 
@@ -644,6 +647,161 @@ class DedupEnsembleValidator(EnsembleValidator):
         ]
 
 
+def centred_cosine_neighbors(X: Any, n_neighbors: int, chunk: int = 1024) -> np.ndarray:
+    """Indices of each row's ``n_neighbors`` nearest other rows by the cosine of centred rows.
+
+    Rows are centred on their mean before the cosine, so a feature every row shares does not make
+    all rows look alike. Sparse input stays sparse: the centred products come from
+    ``x.y - x.m - y.m + m.m``. Memory is ``chunk x n_rows`` at a time.
+
+    Example
+    -------
+    >>> X = np.array([[0.0, 1.0], [0.1, 1.0], [5.0, 0.0], [5.0, 0.2]])
+    >>> centred_cosine_neighbors(X, 1).ravel().tolist()
+    [1, 0, 3, 2]
+    """
+    n = _n_rows(X)
+    if not 1 <= int(n_neighbors) < n:
+        raise InvalidParameterError(
+            f"centred_cosine_neighbors: n_neighbors={n_neighbors!r} must lie in [1, {n - 1}] "
+            f"(the number of other rows)."
+        )
+    if sp.issparse(X):
+        X = sp.csr_matrix(X, dtype=float)
+        mean = np.asarray(X.mean(axis=0)).ravel()
+        along = X @ mean
+        squares = np.asarray(X.multiply(X).sum(axis=1)).ravel()
+    else:
+        X = np.asarray(X, dtype=float)
+        mean = X.mean(axis=0)
+        along = X @ mean
+        squares = np.einsum("ij,ij->i", X, X)
+    centre = float(mean @ mean)
+    norms = np.sqrt(np.maximum(squares - 2.0 * along + centre, 1e-24))
+    out = np.empty((n, int(n_neighbors)), dtype=np.intp)
+    for start in range(0, n, chunk):
+        rows = slice(start, min(start + chunk, n))
+        products = X[rows] @ X.T
+        products = products.toarray() if sp.issparse(products) else np.asarray(products)
+        cosine = (products - along[rows, None] - along[None, :] + centre) / (
+            norms[rows, None] * norms[None, :]
+        )
+        cosine[np.arange(cosine.shape[0]), np.arange(rows.start, rows.stop)] = -np.inf
+        top = np.argpartition(-cosine, int(n_neighbors) - 1, axis=1)[:, : int(n_neighbors)]
+        order = np.argsort(-np.take_along_axis(cosine, top, axis=1), axis=1, kind="stable")
+        out[rows] = np.take_along_axis(top, order, axis=1)
+    return out
+
+
+class GraphEnsembleValidator(DedupEnsembleValidator):
+    """``ensv_dedup`` whose consensus is smoothed over the target's nearest-neighbour graph.
+
+    Target rows close to each other usually share a class (the cluster assumption that
+    self-training and label propagation rest on). The de-duplicated consensus of
+    :class:`DedupEnsembleValidator` gives pseudo-labels row by row; here they are propagated over
+    the graph of each target row's ``n_neighbors`` nearest rows (cosine of centred rows), as in
+    Zhou et al. (2004), "Learning with local and global consistency", NIPS:
+    ``F <- alpha * mean of the neighbours' F + (1 - alpha) * consensus``, ``n_iter`` times. A
+    candidate scores the share of target rows on which it agrees with ``argmax F``. It needs the
+    target's features, which :class:`DomainAwareSearchCV` hands to it.
+
+    Parameters
+    ----------
+    threshold : float, default 0.8
+        As in :class:`DedupEnsembleValidator`.
+    n_neighbors : int, default 10
+    alpha : float, default 0.5
+        Weight of the neighbours against the row's own consensus, in [0, 1).
+    n_iter : int, default 20
+    max_rows : int, default 5000
+        Larger targets are scored on this many rows drawn at random (seed 0), which bounds the
+        graph's cost.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> X = np.array([[0.0, 1.0], [0.1, 1.0], [0.2, 1.0], [5.0, 0.0], [5.0, 0.2], [5.0, 0.4]])
+    >>> def probas(labels):
+    ...     return np.where(np.eye(2)[labels] == 1, 0.9, 0.1)
+    >>> a = probas([0, 0, 0, 1, 1, 1])  # follows the two clusters of X
+    >>> b = probas([0, 1, 0, 1, 1, 1])
+    >>> c = probas([0, 1, 0, 1, 0, 1])
+    >>> DedupEnsembleValidator(threshold=1.0).score_pool([a, b, c])  # b is the consensus
+    [0.8333333333333334, 1.0, 0.8333333333333334]
+    >>> GraphEnsembleValidator(threshold=1.0, n_neighbors=2).score_pool([a, b, c], X_target=X)
+    [1.0, 0.8333333333333334, 0.6666666666666666]
+    """
+
+    name = "ensv_graph"
+    uses_target_features = True
+
+    def __init__(
+        self,
+        threshold: float = 0.8,
+        n_neighbors: int = 10,
+        alpha: float = 0.5,
+        n_iter: int = 20,
+        max_rows: int = 5000,
+    ):
+        super().__init__(threshold)
+        self.n_neighbors = n_neighbors
+        self.alpha = alpha
+        self.n_iter = n_iter
+        self.max_rows = max_rows
+
+    def _check(self, n_rows: int) -> None:
+        if not 0.0 <= float(self.alpha) < 1.0:
+            raise InvalidParameterError(
+                f"GraphEnsembleValidator: alpha={self.alpha!r} must lie in [0, 1) (the weight of "
+                "a row's neighbours against its own consensus)."
+            )
+        for name in ("n_neighbors", "n_iter", "max_rows"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+                raise InvalidParameterError(
+                    f"GraphEnsembleValidator: {name}={value!r} must be a positive integer."
+                )
+        if n_rows < 2:
+            raise NotApplicableError(
+                f"GraphEnsembleValidator needs at least 2 target rows for a neighbour graph; got "
+                f"{n_rows}."
+            )
+
+    def score_pool(self, probas: Sequence[np.ndarray | None], X_target: Any = None) -> list[float]:
+        """Scores of candidates from their target probabilities (None: failed candidate) and
+        the target rows they were computed on."""
+        if X_target is None:
+            raise InvalidParameterError(
+                "GraphEnsembleValidator needs the target's features: score_pool(probas, "
+                "X_target=...), or use it in DomainAwareSearchCV(scoring='ensv_graph')."
+            )
+        valid = [p for p in probas if p is not None]
+        if not valid:
+            return [float("nan")] * len(probas)
+        n_rows = _n_rows(X_target)
+        if valid[0].shape[0] != n_rows:
+            raise InvalidParameterError(
+                f"GraphEnsembleValidator: the probabilities cover {valid[0].shape[0]} rows but "
+                f"X_target has {n_rows}."
+            )
+        self._check(n_rows)
+        rows = np.arange(n_rows)
+        if n_rows > self.max_rows:
+            rows = np.sort(np.random.default_rng(0).choice(n_rows, self.max_rows, replace=False))
+            X_target = X_target[rows]
+        stacked = np.stack(valid)[:, rows]
+        consensus = np.tensordot(self.weights(list(stacked)), stacked, axes=1)
+        neighbors = centred_cosine_neighbors(X_target, min(self.n_neighbors, len(rows) - 1))
+        smoothed = consensus.copy()
+        for _ in range(self.n_iter):
+            smoothed = self.alpha * smoothed[neighbors].mean(axis=1) + (1 - self.alpha) * consensus
+        labels = smoothed.argmax(axis=1)
+        return [
+            float("nan") if p is None else float(np.mean(p[rows].argmax(axis=1) == labels))
+            for p in probas
+        ]
+
+
 class SourceGuardedValidator(BaseValidator):
     """A validator that may only pick candidates which stay accurate on the held-out source.
 
@@ -689,8 +847,15 @@ class SourceGuardedValidator(BaseValidator):
         """Whether the base scores the whole pool (then the search calls :meth:`score_pool`)."""
         return bool(getattr(self.base_, "pool", False))
 
-    def score_pool(self, probas: Sequence[np.ndarray | None]) -> list[float]:
+    @property
+    def uses_target_features(self) -> bool:
+        """Whether the base's pool scores need the target's features."""
+        return bool(getattr(self.base_, "uses_target_features", False))
+
+    def score_pool(self, probas: Sequence[np.ndarray | None], X_target: Any = None) -> list[float]:
         """The base's pool scores; the search applies the guard once every candidate is in."""
+        if self.uses_target_features:
+            return self.base_.score_pool(probas, X_target=X_target)
         return self.base_.score_pool(probas)
 
     @property
@@ -734,6 +899,8 @@ VALIDATORS: dict[str, Callable[..., BaseValidator]] = {
     "ensv_dedup": DedupEnsembleValidator,
     "guarded_mixval": SourceGuardedValidator,
     "guarded_ensv_dedup": functools.partial(SourceGuardedValidator, "ensv_dedup"),
+    "ensv_graph": GraphEnsembleValidator,
+    "guarded_ensv_graph": functools.partial(SourceGuardedValidator, "ensv_graph"),
     "source_accuracy": SourceAccuracyValidator,
     "oracle": TargetAccuracy,
 }
@@ -751,6 +918,8 @@ UNSUPERVISED_VALIDATORS = (
     "ensv_dedup",
     "guarded_mixval",
     "guarded_ensv_dedup",
+    "ensv_graph",
+    "guarded_ensv_graph",
     "source_accuracy",
 )
 
@@ -1193,7 +1362,11 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
         for name, validator in validators.items():
             if getattr(validator, "pool", False):
                 for fold in range(len(splits)):
-                    pool_scores = validator.score_pool([o[3][fold] for o in outcomes])
+                    pool = [o[3][fold] for o in outcomes]
+                    if getattr(validator, "uses_target_features", False):
+                        pool_scores = validator.score_pool(pool, X_target=problem.X_target)
+                    else:
+                        pool_scores = validator.score_pool(pool)
                     for o, value in zip(outcomes, pool_scores, strict=True):
                         o[0][name][fold] = value if np.isfinite(value) else self.error_score
         results: dict[str, list[Any]] = {
