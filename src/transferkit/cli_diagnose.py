@@ -243,9 +243,10 @@ def diagnose_command(
     default="guarded_ensv_dedup",
     show_default=True,
     help="Validator(s), comma-separated; the first picks: ensv, ensv_dedup (EnsV counting "
-    "near-duplicate candidates once), iwcv, dev, reverse, entropy, im, mixval, snd, "
-    "source_accuracy, and guarded_mixval or guarded_ensv_dedup (picks only among candidates "
-    "within 5 points of the best held-out source accuracy).",
+    "near-duplicate candidates once), ensv_graph (ensv_dedup's consensus smoothed over the "
+    "target's nearest neighbours), iwcv, dev, reverse, entropy, im, mixval, snd, "
+    "source_accuracy, and guarded_mixval, guarded_ensv_dedup or guarded_ensv_graph (picks only "
+    "among candidates within 5 points of the best held-out source accuracy).",
 )
 @click.option(
     "--cv",
