@@ -184,7 +184,7 @@ def test_select_scores_deep_candidates_from_the_command_line(runner, tmp_path):
     rows = {row["method"]: row for row in data["ranking"]}
     assert set(rows) == {"source_only", "dann"}
     assert all(np.isfinite(row["ensv"]) and not row["error"] for row in rows.values())
-    # the default validator (guarded ensv_dedup) with deep candidates too
+    # the default validator (guarded ensv_graph) with deep candidates too
     result = runner.invoke(
         select_command,
         ["--dataset", "moons", "--pair", "source:rotated", "--methods", "source_only,dann",
@@ -192,4 +192,4 @@ def test_select_scores_deep_candidates_from_the_command_line(runner, tmp_path):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
-    assert data["ranking"][0]["guarded_ensv_dedup"] > 0.5 and "Pick:" in result.output
+    assert data["ranking"][0]["guarded_ensv_graph"] > 0.5 and "Pick:" in result.output

@@ -295,7 +295,7 @@ def test_auto_cv_holds_out_source_rows_only_when_a_validator_needs_them():
     target_only = DomainAwareSearchCV({"coral": {}}, scoring="ensv").fit(problem)
     assert target_only.n_splits_ == 1 and "mean_ensv" in target_only.cv_results_
     default = DomainAwareSearchCV({"coral": {}}).fit(problem)  # guarded: needs source folds
-    assert default.n_splits_ == 3 and "mean_guarded_ensv_dedup" in default.cv_results_
+    assert default.n_splits_ == 3 and "mean_guarded_ensv_graph" in default.cv_results_
     with_source = DomainAwareSearchCV({"coral": {}}, scoring=["ensv", "iwcv"]).fit(problem)
     assert with_source.n_splits_ == 3
     with pytest.raises(InvalidParameterError, match="'auto'"):

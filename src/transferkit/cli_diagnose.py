@@ -240,7 +240,7 @@ def diagnose_command(
 @click.option(
     "--validator",
     "validators",
-    default="guarded_ensv_dedup",
+    default="guarded_ensv_graph",
     show_default=True,
     help="Validator(s), comma-separated; the first picks: ensv, ensv_dedup (EnsV counting "
     "near-duplicate candidates once), ensv_graph (ensv_dedup's consensus smoothed over the "

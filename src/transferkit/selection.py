@@ -29,9 +29,9 @@ name              what it measures                                              
                   nearest-neighbour graph (search only)
 ``guarded_mixval`` MixVal among the candidates within 5 points of the best         —
                   held-out source accuracy (search only)
-``guarded_ensv_dedup`` ``ensv_dedup`` among the same candidates (search only; the   —
+``guarded_ensv_dedup`` ``ensv_dedup`` among the same candidates (search only)      —
+``guarded_ensv_graph`` ``ensv_graph`` among the same candidates (search only; the   —
                   default: closest to the oracle's pick in docs/benchmarks.md)
-``guarded_ensv_graph`` ``ensv_graph`` among the same candidates (search only)    —
 ``source_accuracy`` plain accuracy on held-out source rows (the naive baseline)    —
 ================  ==============================================================  ===========
 
@@ -785,6 +785,14 @@ class GraphEnsembleValidator(DedupEnsembleValidator):
                 f"X_target has {n_rows}."
             )
         self._check(n_rows)
+        if not sp.issparse(X_target):
+            X_target = np.asarray(X_target)
+            if X_target.dtype.kind not in "biuf":
+                raise NotApplicableError(
+                    "GraphEnsembleValidator needs numeric target features for its neighbour "
+                    f"graph; got an array of dtype {X_target.dtype}. Use ensv_dedup instead."
+                )
+            X_target = X_target.reshape(n_rows, -1)  # images: their pixels
         rows = np.arange(n_rows)
         if n_rows > self.max_rows:
             rows = np.sort(np.random.default_rng(0).choice(n_rows, self.max_rows, replace=False))
@@ -1083,18 +1091,18 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
         of names, of ``(name or estimator, grid)`` pairs; a grid is a dict of lists or a list of
         such dicts (as in ``GridSearchCV``). Parameters of an estimator candidate are set with
         ``set_params``.
-    scoring : str, validator, or list / dict of them, default "guarded_ensv_dedup"
+    scoring : str, validator, or list / dict of them, default "guarded_ensv_graph"
         Validators (see :data:`VALIDATORS`); a list scores with all of them. The default,
-        :class:`DedupEnsembleValidator` among the candidates within 5 points of the best held-out
+        :class:`GraphEnsembleValidator` among the candidates within 5 points of the best held-out
         source accuracy, came closest to the oracle's pick on average in ``docs/benchmarks.md``
-        (design, held-out and fresh runs); it needs source folds. ``"ensv"`` is the fastest
+        (on runs it was not chosen on, too); it needs source folds. ``"ensv"`` is the fastest
         good choice: it needs none (``cv=None``), so each candidate is trained once.
     refit : bool or str, default True
         Which validator picks the best candidate (True: the first); False keeps only the scores.
     cv : "auto", int, float or None, default "auto"
         Source folds (int >= 2), the held-out share of one stratified split (float), or None to
         train on the whole source (target-only validators: entropy, im, snd, mixval, ensv,
-        ensv_dedup). ``auto``: None when every validator is target-only, else 3 folds.
+        ensv_dedup, ensv_graph). ``auto``: None when every validator is target-only, else 3 folds.
     classifier : str, dict or estimator, default "logreg"
         The classifier behind each registered method (see ``transferkit.registry``).
     error_score : float, default nan
@@ -1128,7 +1136,7 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
     def __init__(
         self,
         candidates: Any,
-        scoring: Any = "guarded_ensv_dedup",
+        scoring: Any = "guarded_ensv_graph",
         refit: bool | str = True,
         cv: int | float | str | None = "auto",
         classifier: Any = "logreg",
