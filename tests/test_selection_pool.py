@@ -128,3 +128,24 @@ def test_selection_pool_scores_saved_runs(tmp_path, capsys):
         "guard(ensv_dedup(0.6),0.05)",
         "ensv",
     ]
+
+
+def test_selection_pool_can_let_ot_mappings_past_the_guard(tmp_path):
+    from selection import _save_probas
+    from selection_pool import load_run, parse_rule
+
+    y = np.arange(20) % 2
+    right = _onehot(y, k=2, confidence=0.95)
+    wrong = _onehot(np.where(np.arange(20) < 10, y, 1 - y), k=2, confidence=0.8)
+    run = {
+        "method": ["coral", "ot"],
+        "params": [{}, {"method": "sinkhorn"}],
+        "accuracy": [0.5, 1.0],
+        "scores": {"source_accuracy": [0.9, 0.3]},  # OT: a nearest-neighbour source accuracy
+    }
+    _save_probas(tmp_path / "digits-a-b-seed0.npz", [[wrong, right]], [wrong, right], y, run)
+    saved = load_run(str(tmp_path / "digits-a-b-seed0.npz"))
+    guarded = parse_rule("guard(source_accuracy,0.05)")(saved)
+    assert np.isnan(guarded[1]) and guarded[0] == 0.9
+    passes = parse_rule("guard(source_accuracy,0.05,ot)")(saved)
+    assert passes.tolist() == [0.9, 0.3]  # OT kept, with its own score
