@@ -124,3 +124,32 @@ def test_guarded_ensv_graph_on_real_office_draw():
     kept = np.isfinite(results["mean_guarded_ensv_graph"])
     guard = np.asarray(results["guard_source_accuracy"])
     assert kept.any() and (guard[kept] >= np.nanmax(guard) - 0.05).all()
+
+
+def test_images_on_disk_fall_back_to_the_dedup_consensus(tmp_path):
+    from PIL import Image
+
+    from transferkit.alignment import CORAL
+    from transferkit.problem import ImageCollection, TransferProblem
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(6):
+        paths.append(tmp_path / f"{i}.png")
+        Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(paths[-1])
+    images = ImageCollection(paths)
+    pool = [_probas([0, 1, 2, 0, 1, 2]), _probas([0, 0, 2, 0, 1, 1]), None]
+    with pytest.warns(UserWarning, match="no neighbour graph"):
+        scores = GraphEnsembleValidator().score_pool(pool, X_target=images)
+    assert scores == pytest.approx(DedupEnsembleValidator().score_pool(pool), nan_ok=True)
+    with pytest.warns(UserWarning, match="no neighbour graph"):
+        GraphEnsembleValidator().score_pool(pool, X_target=np.array(list("abcdef"), dtype=object))
+    # image arrays in memory are numeric: their pixels make the graph
+    pixels = np.stack([images[i] for i in range(6)])
+    assert np.isfinite(
+        GraphEnsembleValidator(n_neighbors=2).score_pool(pool, X_target=pixels)[:2]
+    ).all()
+    # a shallow method says that it needs features
+    problem = TransferProblem(images, np.array([0, 1, 2, 0, 1, 2]), images)
+    with pytest.raises(NotApplicableError, match="CORAL works on feature matrices"):
+        CORAL().fit(problem)

@@ -28,6 +28,17 @@ from transferkit.exceptions import DegenerateResultWarning, NotApplicableError
 from transferkit.problem import SOURCE, TARGET, DataMatrix, TransferProblem, as_problem
 
 
+def check_features(problem: TransferProblem, who: str) -> None:
+    """Raise a clear error when a method that needs feature matrices is given images."""
+    if problem.is_images:
+        raise NotApplicableError(
+            f"{who} works on feature matrices, and this problem's rows are images "
+            "(ImageCollection). Use a deep method (transferkit.deep: finetune, dann, ...), or "
+            "extract features first (the office-caltech-cnn suite, transferkit.deep's feature "
+            "extractors)."
+        )
+
+
 class BaseAdapter(TransformerMixin, BaseEstimator):
     """Base class of feature-space adapters. Subclasses implement ``_fit`` and ``_transform``."""
 
@@ -39,6 +50,7 @@ class BaseAdapter(TransformerMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None, domain: Any = None) -> BaseAdapter:
         """Learn the adaptation from a problem, or from stacked ``(X, y, domain)``."""
         problem = as_problem(X, y, domain)
+        check_features(problem, type(self).__name__)
         if self.needs_target_labels and problem.n_target_labeled == 0:
             raise NotApplicableError(
                 f"{type(self).__name__} needs a few labelled target samples and the problem has "
@@ -92,6 +104,7 @@ class BaseReweighter(BaseEstimator):
 
     def fit(self, X: Any, y: Any = None, domain: Any = None) -> BaseReweighter:
         problem = as_problem(X, y, domain)
+        check_features(problem, type(self).__name__)
         weights = np.asarray(self._fit_weights(problem), dtype=float)
         weights = np.clip(weights, 0.0, None)
         total = weights.sum()
@@ -159,6 +172,8 @@ class AdaptedClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any = None, domain: Any = None) -> AdaptedClassifier:
         problem = as_problem(X, y, domain)
+        if self.estimator is None:  # the default logistic regression (an adapter checks itself)
+            check_features(problem, type(self).__name__)
         estimator = _default_estimator() if self.estimator is None else clone(self.estimator)
         X_train, y_train = problem.X_source, problem.y_source
         sample_weight = None

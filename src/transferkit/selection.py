@@ -83,7 +83,14 @@ from transferkit.exceptions import (
     TransferKitError,
 )
 from transferkit.kernels import check_positive_int
-from transferkit.problem import SOURCE, TARGET, UNLABELED, TransferProblem, as_problem
+from transferkit.problem import (
+    SOURCE,
+    TARGET,
+    UNLABELED,
+    ImageCollection,
+    TransferProblem,
+    as_problem,
+)
 from transferkit.registry import make_method
 
 logger = logging.getLogger(__name__)
@@ -786,13 +793,18 @@ class GraphEnsembleValidator(DedupEnsembleValidator):
             )
         self._check(n_rows)
         if not sp.issparse(X_target):
-            X_target = np.asarray(X_target)
-            if X_target.dtype.kind not in "biuf":
-                raise NotApplicableError(
-                    "GraphEnsembleValidator needs numeric target features for its neighbour "
-                    f"graph; got an array of dtype {X_target.dtype}. Use ensv_dedup instead."
+            X_target = None if isinstance(X_target, ImageCollection) else np.asarray(X_target)
+            if X_target is None or X_target.dtype.kind not in "biuf":
+                warnings.warn(
+                    "GraphEnsembleValidator: the target rows are not a numeric feature matrix "
+                    f"({'images on disk' if X_target is None else X_target.dtype}), so there is "
+                    "no neighbour graph; scoring with the de-duplicated consensus alone, as "
+                    "ensv_dedup does.",
+                    UserWarning,
+                    stacklevel=2,
                 )
-            X_target = X_target.reshape(n_rows, -1)  # images: their pixels
+                return super().score_pool(probas)
+            X_target = X_target.reshape(n_rows, -1)  # image arrays: their pixels
         rows = np.arange(n_rows)
         if n_rows > self.max_rows:
             rows = np.sort(np.random.default_rng(0).choice(n_rows, self.max_rows, replace=False))
