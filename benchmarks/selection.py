@@ -155,8 +155,10 @@ def run_pair(
     seed: int,
     validators: list[str],
     probas: str | None = None,
+    cv: int | None = None,
 ) -> dict:
-    _, _, classifier, cv = SUITES[suite]
+    _, _, classifier, suite_cv = SUITES[suite]
+    cv = suite_cv if cv is None else cv
     problem = load_problem(suite, source, target, seed)
     methods = [
         m
@@ -357,6 +359,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="write the raw runs here (appends to an existing file)")
     parser.add_argument("--tables", nargs="*", help="only print tables from saved JSON runs")
     parser.add_argument(
+        "--cv",
+        type=int,
+        help="source folds of the search for every suite (default: the suite's, 2); the "
+        "library's own default is 3 where a validator needs source rows",
+    )
+    parser.add_argument(
         "--probas",
         metavar="DIR",
         help="also save every candidate's target probabilities here, one .npz per run",
@@ -388,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
             for seed in [int(s) for s in args.seeds.split(",")]:
                 if (suite, f"{source}->{target}", seed) in done:
                     continue
-                run = run_pair(suite, source, target, seed, validators, args.probas)
+                run = run_pair(suite, source, target, seed, validators, args.probas, args.cv)
                 runs.append(run)
                 print(
                     f"# {suite} {source}->{target} seed {seed}: {run['seconds_total']:.0f}s",
@@ -403,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{len(runs)} runs in {(time.perf_counter() - start) / 60:.1f} min on {os.cpu_count()} "
         f"CPU cores ({platform.machine()}); classifier and source folds per suite: "
-        + "; ".join(f"{s}: {c[2]}, {c[3]} folds" for s, c in SUITES.items())
+        + "; ".join(f"{s}: {c[2]}, {args.cv or c[3]} folds" for s, c in SUITES.items())
         + "."
     )
     return 0
