@@ -241,7 +241,7 @@ def table(runs: list[dict], rules: list[str]) -> tuple[list[str], dict[str, dict
     return suites, out
 
 
-def markdown(runs: list[dict], rules: list[str], top: int | None = None) -> str:
+def markdown(runs: list[dict], rules: list[str], top: int | None = None, decimals: int = 1) -> str:
     suites, result = table(runs, rules)
     columns = [*suites, "mean of the suites"]
     counts = {s: sum(r["suite"] == s for r in runs) for s in suites}
@@ -256,7 +256,10 @@ def markdown(runs: list[dict], rules: list[str], top: int | None = None) -> str:
         "|" + " --- |" + " ---: |" * len(columns),
     ]
     for rule in order:
-        cells = [f"{result[rule][c][0]:+.1f} / {result[rule][c][1]:+.1f}" for c in columns]
+        cells = [
+            f"{result[rule][c][0]:+.{decimals}f} / {result[rule][c][1]:+.{decimals}f}"
+            for c in columns
+        ]
         lines.append(f"| {rule} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -300,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rules", help="comma-separated rules (default: the declared ones)")
     parser.add_argument("--family", action="store_true", help="every threshold x guard")
     parser.add_argument("--top", type=int, help="rows to print, best first")
+    parser.add_argument("--decimals", type=int, default=1, help="decimals of the gaps")
     parser.add_argument(
         "--per-run", action="store_true", help="each run's gap and pick per rule instead"
     )
@@ -308,7 +312,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give --rules or --family, not both")
     rules = family() if args.family else (split_rules(args.rules) if args.rules else DECLARED)
     runs = [load_run(path) for path in args.runs]
-    print(per_run(runs, list(rules)) if args.per_run else markdown(runs, list(rules), args.top))
+    if args.per_run:
+        print(per_run(runs, list(rules)))
+    else:
+        print(markdown(runs, list(rules), args.top, args.decimals))
     return 0
 
 

@@ -117,6 +117,8 @@ def test_selection_pool_scores_saved_runs(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| ensv_dedup | +0.0 / +0.0 |" in out and "| ensv | -50.0 /" in out
     assert "| defaults | -25.0 /" in out  # jda {} and coral {}; ot {} failed
+    assert main([str(tmp_path / "digits-a-b-seed0.npz"), "--decimals", "2"]) == 0
+    assert "| ensv_dedup | +0.00 / +0.00 |" in capsys.readouterr().out
     assert main([str(tmp_path / "digits-a-b-seed0.npz"), "--per-run", "--rules", "ensv"]) == 0
     assert "| digits-a-b-seed0.npz | -50.0 coral {} |" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="unknown rule"):
