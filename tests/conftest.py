@@ -131,3 +131,34 @@ def squash_adapter():
             return X if domain == 0 else np.tile(self.point_, (len(X), 1))
 
     return Squash
+
+
+def _default_grid_picks(problem: TransferProblem, validators: list[str], seed: int) -> tuple:
+    """Search the default grid with ``validators`` (2 source folds, no refit); return each
+    validator's pick's target accuracy after training on everything, source-only's, and the
+    search's ``cv_results_``."""
+    from transferkit.selection import DomainAwareSearchCV, default_candidates
+
+    search = DomainAwareSearchCV(
+        default_candidates(n_features=problem.n_features),
+        scoring=validators,
+        refit=False,
+        cv=2,
+        random_state=seed,
+    ).fit(problem)
+    results = search.cv_results_
+    X, y = problem.evaluation_split()
+
+    def accuracy(method: str, params: dict) -> float:
+        return float(np.mean(search._build(method, params).fit(problem).predict(X) == y))
+
+    picks = {}
+    for name in validators:
+        i = int(np.nanargmax(results[f"mean_{name}"]))
+        picks[name] = accuracy(results["method"][i], results["params"][i])
+    return picks, accuracy("source_only", {}), results
+
+
+@pytest.fixture
+def default_grid_picks() -> Callable[..., tuple]:
+    return _default_grid_picks

@@ -9,10 +9,8 @@ from transferkit.datasets import load_pair
 from transferkit.exceptions import InvalidParameterError, NotApplicableError
 from transferkit.selection import (
     DedupEnsembleValidator,
-    DomainAwareSearchCV,
     GraphEnsembleValidator,
     centred_cosine_neighbors,
-    default_candidates,
     make_validator,
 )
 
@@ -95,7 +93,7 @@ def test_large_targets_are_subsampled_and_bad_input_is_refused():
     assert not make_validator("guarded_ensv_dedup").uses_target_features
 
 
-def test_guarded_ensv_graph_on_real_office_draw():
+def test_guarded_ensv_graph_on_real_office_draw(default_grid_picks):
     """On Office SURF amazon -> dslr with the harness's source draw of seed 3 (20 images per
     class, 8 from dslr), the default grid's search: guarded ensv_dedup picks a JDA that is
     7.6 points below the best candidate; with the consensus smoothed over the target graph the
@@ -103,24 +101,11 @@ def test_guarded_ensv_graph_on_real_office_draw():
     problem = load_pair(
         "office-caltech-surf", "amazon", "dslr", random_state=3, source_per_class="harness"
     )
-    search = DomainAwareSearchCV(
-        default_candidates(n_features=problem.n_features),
-        scoring=["guarded_ensv_dedup", "guarded_ensv_graph"],
-        refit=False,
-        cv=2,
-        random_state=3,
-    ).fit(problem)
-    results = search.cv_results_
-    X, y = problem.evaluation_split()
-
-    def accuracy_of_pick(name):
-        i = int(np.nanargmax(results[f"mean_{name}"]))
-        model = search._build(results["method"][i], results["params"][i]).fit(problem)
-        return float(np.mean(model.predict(X) == y))
-
-    source_only = float(np.mean(search._build("source_only", {}).fit(problem).predict(X) == y))
-    dedup, graph = accuracy_of_pick("guarded_ensv_dedup"), accuracy_of_pick("guarded_ensv_graph")
-    assert graph > dedup + 0.03 and graph >= source_only
+    picks, source_only, results = default_grid_picks(
+        problem, ["guarded_ensv_dedup", "guarded_ensv_graph"], seed=3
+    )
+    graph = picks["guarded_ensv_graph"]
+    assert graph > picks["guarded_ensv_dedup"] + 0.03 and graph >= source_only
     kept = np.isfinite(results["mean_guarded_ensv_graph"])
     guard = np.asarray(results["guard_source_accuracy"])
     assert kept.any() and (guard[kept] >= np.nanmax(guard) - 0.05).all()

@@ -11,10 +11,8 @@ from transferkit.datasets import load_pair
 from transferkit.exceptions import InvalidParameterError
 from transferkit.selection import (
     DedupEnsembleValidator,
-    DomainAwareSearchCV,
     EnsembleValidator,
     SourceGuardedValidator,
-    default_candidates,
     make_validator,
 )
 
@@ -58,29 +56,16 @@ def test_bad_threshold_and_guard_of_a_guard_are_refused():
     assert not make_validator("guarded_mixval").pool
 
 
-def test_guarded_ensv_dedup_beats_ensv_on_office_amazon_to_webcam():
+def test_guarded_ensv_dedup_beats_ensv_on_office_amazon_to_webcam(default_grid_picks):
     """The failure ensv_dedup addresses, on real data: on amazon -> webcam (SURF) the grid's
     near-source candidates (source-only, KLIEP, KMM, strongly regularised CORAL) agree with each
     other, outvote JDA in EnsV's consensus, and EnsV picks one of them."""
     problem = load_pair("office-caltech-surf", "amazon", "webcam")
-    search = DomainAwareSearchCV(
-        default_candidates(n_features=problem.n_features),
-        scoring=["ensv", "guarded_ensv_dedup"],
-        refit=False,
-        cv=2,
-        random_state=0,
-    ).fit(problem)
-    results = search.cv_results_
-    X, y = problem.evaluation_split()
-
-    def accuracy_of_pick(name):
-        i = int(np.nanargmax(results[f"mean_{name}"]))
-        model = search._build(results["method"][i], results["params"][i]).fit(problem)
-        return float(np.mean(model.predict(X) == y))
-
-    source_only = float(np.mean(search._build("source_only", {}).fit(problem).predict(X) == y))
-    ensv, dedup = accuracy_of_pick("ensv"), accuracy_of_pick("guarded_ensv_dedup")
-    assert dedup > ensv + 0.02 and dedup > source_only
+    picks, source_only, results = default_grid_picks(
+        problem, ["ensv", "guarded_ensv_dedup"], seed=0
+    )
+    dedup = picks["guarded_ensv_dedup"]
+    assert dedup > picks["ensv"] + 0.02 and dedup > source_only
     # the guard kept only candidates within 5 points of the best held-out source accuracy
     guard = np.asarray(results["guard_source_accuracy"])
     kept = np.isfinite(results["mean_guarded_ensv_dedup"])
