@@ -111,6 +111,8 @@ def test_selection_pool_scores_saved_runs(tmp_path, capsys):
     harness = tmp_path / "office-caltech-surf-harness-a-b-seed0.npz"
     _save_probas(harness, folds, evaluation, y, run)
     assert load_run(str(harness))["suite"] == "office-caltech-surf-harness"  # the longest name
+    with pytest.raises(SystemExit, match="unknown rule"):
+        parse_rule("ensv_graph(10)")  # neighbours and alpha, or neither
     assert split_rules("guard(ensv_dedup(0.6),0.05),ensv") == [
         "guard(ensv_dedup(0.6),0.05)",
         "ensv",
