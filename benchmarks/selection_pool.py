@@ -18,8 +18,11 @@ Rules: ``ensv``, ``ensv_dedup`` (threshold 0.8) or ``ensv_dedup(0.9)``, ``ensv_g
 target's features are loaded from the data home),
 ``ensv_ds`` (a Dawid-Skene consensus, offline only), ``source_accuracy``,
 and ``guard(<rule>,<tol>)`` (the rule among the candidates whose held-out source accuracy is
-within ``tol`` of the best, as in ``SourceGuardedValidator``); ``guard(<rule>,<tol>,ot)`` lets
-the OT mappings pass the guard whatever their source accuracy.
+within ``tol`` of the best, as in ``SourceGuardedValidator`` with ``confidence=None``);
+``guard(<rule>,<tol>,ot)`` lets the OT mappings pass the guard whatever their source accuracy;
+``guard(<rule>,<tol>,ci)`` widens the tolerance to the noise of the held-out source accuracies
+on a small source (``SourceGuardedValidator(confidence=0.95)``; the source's size is loaded from the
+data home). The flags combine: ``guard(<rule>,<tol>,ot,ci)``.
 
 Usage:
     python benchmarks/selection.py --suite digits --seeds 2 --validators ensv,source_accuracy \\
@@ -91,6 +94,15 @@ def target_features(run: dict):
     return run["_X_target"]
 
 
+def source_rows(run: dict) -> int:
+    """The number of held-out source rows behind the run's source accuracies: every source row,
+    since the search's source folds partition the source (loaded once per run from the data
+    home)."""
+    if "_n_source" not in run:
+        run["_n_source"] = int(load_problem(run["suite"], *run["pair"]).n_source)
+    return run["_n_source"]
+
+
 def pool_scores(run: dict, validator: EnsembleValidator) -> np.ndarray:
     """Mean over search folds of the validator's pool scores, nan where a fold failed (as in
     ``DomainAwareSearchCV``)."""
@@ -147,10 +159,14 @@ class DawidSkeneValidator(DedupEnsembleValidator):
 def parse_rule(rule: str) -> Rule:
     """A rule name (see the module docstring) as a function of a run."""
     rule = rule.strip()
-    guarded = re.fullmatch(r"guard\((.+),([0-9.]+)(,ot)?\)", rule)
+    guarded = re.fullmatch(r"guard\((.+),([0-9.]+)((?:,ot|,ci)*)\)", rule)
     if guarded:
         inner, tolerance = parse_rule(guarded.group(1)), float(guarded.group(2))
-        ot_passes = bool(guarded.group(3))
+        flags = set(guarded.group(3).split(",")[1:])
+        ot_passes, widened = "ot" in flags, "ci" in flags
+        validator = SourceGuardedValidator(
+            tolerance=tolerance, confidence=0.95 if widened else None
+        )
 
         def guard(run: dict) -> np.ndarray:
             scores = inner(run)
@@ -158,7 +174,8 @@ def parse_rule(rule: str) -> Rule:
             if ot_passes:  # the OT mappings as if they had the best source accuracy
                 ot = np.char.startswith(run["labels"].astype(str), "ot ")
                 source = np.where(ot, np.nanmax(source), source)
-            keep = SourceGuardedValidator(tolerance=tolerance).eligible(source, np.isfinite(scores))
+            n_rows = source_rows(run) if widened else None
+            keep = validator.eligible(source, np.isfinite(scores), n_rows)
             return np.where(keep, scores, np.nan)
 
         return guard

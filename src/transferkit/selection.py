@@ -844,20 +844,45 @@ class SourceGuardedValidator(BaseValidator):
     others'. Letting them pass anyway made the picks worse on Amazon reviews and Office
     (docs/benchmarks.md, ``ensv_graph``).
 
+    A small source makes the held-out source accuracies noisy: with 157 source rows (Office
+    dslr) at 75 %, a candidate as accurate as the best one falls more than 5 points below it
+    about one time in six (independent errors). The guard then
+    widens to the drop that held-out accuracies on ``n`` rows cannot tell from noise at the
+    ``confidence`` level, ``z * sqrt(2 * p * (1 - p) / n)`` with ``p`` the best candidate's
+    source accuracy and ``z`` the two-sided normal quantile (1.96 at 0.95), when that is larger
+    than ``tolerance``. From 768 held-out rows on, the fixed 5 points are the larger.
+
     Parameters
     ----------
     base : str or validator, default "mixval"
         Any validator but another guarded one.
     tolerance : float, default 0.05
         Largest drop in held-out source accuracy below the best candidate's (0.05 = 5 points).
+    confidence : float or None, default None
+        Widen the tolerance to the noise of the held-out source accuracies at this level, e.g.
+        0.95 (see above); None keeps ``tolerance`` whatever the source's size.
+
+    Example
+    -------
+    >>> guard = SourceGuardedValidator("ensv_graph", confidence=0.95)
+    >>> round(guard.tolerance_for(0.75, 157), 3)  # 157 held-out source rows: 9.6 points
+    0.096
+    >>> guard.tolerance_for(0.75, 2000)  # 2,000 rows: the fixed 5 points
+    0.05
     """
 
     needs_source_validation = True
     source_guard = True
 
-    def __init__(self, base: str | BaseValidator = "mixval", tolerance: float = 0.05):
+    def __init__(
+        self,
+        base: str | BaseValidator = "mixval",
+        tolerance: float = 0.05,
+        confidence: float | None = None,
+    ):
         self.base = base
         self.tolerance = tolerance
+        self.confidence = confidence
 
     @property
     def base_(self) -> BaseValidator:
@@ -897,15 +922,36 @@ class SourceGuardedValidator(BaseValidator):
                 f"SourceGuardedValidator: tolerance={self.tolerance!r} must lie in [0, 1] "
                 "(a drop in source accuracy, 0.05 = 5 points)."
             )
+        if self.confidence is not None and not 0.0 < float(self.confidence) < 1.0:
+            raise InvalidParameterError(
+                f"SourceGuardedValidator: confidence={self.confidence!r} must lie in (0, 1) "
+                "(e.g. 0.95), or be None for the fixed tolerance."
+            )
 
-    def eligible(self, source_accuracy: np.ndarray, scored: np.ndarray) -> np.ndarray:
-        """Candidates within ``tolerance`` of the best source accuracy among the ``scored``."""
+    def tolerance_for(self, best_accuracy: float, n_rows: int | None) -> float:
+        """The drop allowed below ``best_accuracy``, a held-out accuracy on ``n_rows`` source
+        rows (None: unknown, the fixed ``tolerance``)."""
+        self.check()
+        tolerance = float(self.tolerance)
+        if self.confidence is None or not n_rows:
+            return tolerance
+        from scipy.stats import norm
+
+        z = float(norm.ppf(0.5 + float(self.confidence) / 2.0))
+        p = min(max(float(best_accuracy), 0.0), 1.0)
+        return max(tolerance, z * float(np.sqrt(2.0 * p * (1.0 - p) / int(n_rows))))
+
+    def eligible(
+        self, source_accuracy: np.ndarray, scored: np.ndarray, n_rows: int | None = None
+    ) -> np.ndarray:
+        """Candidates within :meth:`tolerance_for` of the best source accuracy among the
+        ``scored``; ``n_rows``: the number of held-out source rows behind the accuracies."""
         source_accuracy = np.asarray(source_accuracy, dtype=float)
         usable = np.asarray(scored, dtype=bool) & np.isfinite(source_accuracy)
         if not usable.any():
             return usable
         best = source_accuracy[usable].max()
-        return usable & (source_accuracy >= best - float(self.tolerance))
+        return usable & (source_accuracy >= best - self.tolerance_for(best, n_rows))
 
     def score(self, estimator, X_source_val, y_source_val, X_target, y_target=None) -> float:
         raise NotApplicableError(
@@ -1408,6 +1454,8 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
                 warnings.simplefilter("ignore", category=RuntimeWarning)
                 guard_accuracy = np.array([np.nanmean(o[4]) for o in outcomes], dtype=float)
             results["guard_source_accuracy"] = guard_accuracy.tolist()
+            # the guard's accuracies rest on every distinct held-out source row
+            held_out = int(np.unique(np.concatenate([val for _, val in splits])).size)
         for name, validator in validators.items():
             per_fold = np.array([o[0][name] for o in outcomes], dtype=float)
             with warnings.catch_warnings():
@@ -1418,7 +1466,7 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
             failed = ~np.isfinite(per_fold).all(axis=1)
             mean = np.where(failed, self.error_score, mean)
             if getattr(validator, "source_guard", False):
-                keep = validator.eligible(guard_accuracy, ~failed & np.isfinite(mean))
+                keep = validator.eligible(guard_accuracy, ~failed & np.isfinite(mean), held_out)
                 mean = np.where(keep, mean, self.error_score)
             results[f"mean_{name}"] = mean.tolist()
             results[f"std_{name}"] = std.tolist()
