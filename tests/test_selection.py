@@ -380,3 +380,38 @@ def test_source_guard_refuses_what_it_cannot_do():
         SourceGuardedValidator().score(None, None, None, None)
     assert make_validator("guarded_mixval").name == "guarded_mixval"
     assert SourceGuardedValidator("entropy").name == "guarded_entropy"
+
+
+def test_source_guard_widens_its_tolerance_on_a_small_source():
+    """With few held-out source rows a 5-point drop is noise: the guard widens to the 95 %
+    interval of a difference of two accuracies, and keeps the fixed 5 points on a large source."""
+    from transferkit.selection import SourceGuardedValidator
+
+    widened = SourceGuardedValidator("entropy", confidence=0.95)
+    # 1.96 * sqrt(2 * 0.75 * 0.25 / 157) = 0.0958: Office dslr as the source
+    assert widened.tolerance_for(0.75, 157) == pytest.approx(0.0958, abs=5e-4)
+    assert widened.tolerance_for(0.75, 2000) == 0.05
+    assert widened.tolerance_for(0.75, None) == 0.05
+    assert SourceGuardedValidator(confidence=None).tolerance_for(0.75, 157) == 0.05
+    accuracy, scored = np.array([0.75, 0.68, 0.60]), np.ones(3, dtype=bool)
+    assert widened.eligible(accuracy, scored, 157).tolist() == [True, True, False]
+    assert widened.eligible(accuracy, scored, 2000).tolist() == [True, False, False]
+    with pytest.raises(InvalidParameterError, match="confidence"):
+        SourceGuardedValidator(confidence=1.5).check()
+
+    problem = make_rotated_moons(n_samples=120, angle=35, random_state=0)
+    candidates = {"coral": {"regularization": [0.01, 1.0, 100.0]}, "sa": {"n_components": [1]}}
+    searches = {
+        name: DomainAwareSearchCV(candidates, scoring=guard, cv=3, random_state=0).fit(problem)
+        for name, guard in (("fixed", SourceGuardedValidator("entropy")), ("wide", widened))
+    }
+    wide = searches["wide"]
+    assert wide.guard_rows_ == problem.n_source
+    accuracy = np.asarray(wide.cv_results_["guard_source_accuracy"])
+    kept = {
+        name: np.isfinite(s.cv_results_["mean_guarded_entropy"]) for name, s in searches.items()
+    }
+    best = accuracy.max()
+    assert (kept["wide"] == (accuracy >= best - widened.tolerance_for(best, 120))).all()
+    # SA is 7.5 points below the CORALs on 120 rows: dropped at 5 points, kept at 9.4
+    assert (kept["fixed"] <= kept["wide"]).all() and kept["wide"].sum() > kept["fixed"].sum()

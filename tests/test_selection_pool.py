@@ -138,3 +138,29 @@ def test_selection_pool_can_let_ot_mappings_past_the_guard(tmp_path):
     assert np.isnan(guarded[1]) and guarded[0] == 0.9
     passes = parse_rule("guard(source_accuracy,0.05,ot)")(saved)
     assert passes.tolist() == [0.9, 0.3]  # OT kept, with its own score
+
+
+def test_selection_pool_guard_can_widen_on_a_small_source(tmp_path):
+    from selection import _save_probas
+    from selection_pool import load_run, parse_rule, split_rules
+
+    y = np.arange(20) % 2
+    right = _onehot(y, k=2, confidence=0.95)
+    run = {
+        "method": ["coral", "jda"],
+        "params": [{}, {}],
+        "accuracy": [0.5, 1.0],
+        "scores": {"source_accuracy": [0.9, 0.83]},  # 7 points below
+    }
+    _save_probas(tmp_path / "digits-a-b-seed0.npz", [[right, right]], [right, right], y, run)
+    saved = load_run(str(tmp_path / "digits-a-b-seed0.npz"))
+    assert np.isnan(parse_rule("guard(source_accuracy,0.05)")(saved)[1])
+    widened = parse_rule("guard(source_accuracy,0.05,ci)")
+    saved["_n_source"] = 100  # 1.96 * sqrt(2 * 0.9 * 0.1 / 100) = 8.3 points
+    assert widened(saved).tolist() == [0.9, 0.83]
+    saved["_n_source"] = 2000  # 1.7 points: the fixed 5
+    assert np.isnan(widened(saved)[1])
+    assert split_rules("guard(ensv_graph(5,0.8),0.05,ot,ci),ensv") == [
+        "guard(ensv_graph(5,0.8),0.05,ot,ci)",
+        "ensv",
+    ]

@@ -1186,7 +1186,11 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
     ----------
     cv_results_ : dict of lists
         ``method``, ``params``, ``mean_<validator>``, ``std_<validator>``, ``rank_<validator>``,
-        ``mean_fit_time``, ``error``.
+        ``mean_fit_time``, ``error``; with a source-guarded validator also
+        ``guard_source_accuracy`` (each candidate's mean held-out source accuracy).
+    guard_rows_ : int or None
+        The number of distinct held-out source rows behind ``guard_source_accuracy`` (what
+        ``SourceGuardedValidator(confidence=...)`` widens its tolerance by); None without a guard.
     best_index_, best_method_, best_params_, best_score_, best_estimator_
 
     Example
@@ -1476,6 +1480,7 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
             results[f"rank_{name}"] = rank.tolist()
         self.cv_results_ = results
         self.n_splits_ = len(splits)
+        self.guard_rows_ = held_out if guards else None
         self.validators_ = validators
         if refit_name is None:
             return self
