@@ -387,7 +387,8 @@ def test_source_guard_widens_its_tolerance_on_a_small_source():
     interval of a difference of two accuracies, and keeps the fixed 5 points on a large source."""
     from transferkit.selection import SourceGuardedValidator
 
-    widened = SourceGuardedValidator("entropy", confidence=0.95)
+    widened = SourceGuardedValidator("entropy")
+    assert widened.confidence == 0.95  # the default
     # 1.96 * sqrt(2 * 0.75 * 0.25 / 157) = 0.0958: Office dslr as the source
     assert widened.tolerance_for(0.75, 157) == pytest.approx(0.0958, abs=5e-4)
     assert widened.tolerance_for(0.75, 2000) == 0.05
@@ -403,7 +404,10 @@ def test_source_guard_widens_its_tolerance_on_a_small_source():
     candidates = {"coral": {"regularization": [0.01, 1.0, 100.0]}, "sa": {"n_components": [1]}}
     searches = {
         name: DomainAwareSearchCV(candidates, scoring=guard, cv=3, random_state=0).fit(problem)
-        for name, guard in (("fixed", SourceGuardedValidator("entropy")), ("wide", widened))
+        for name, guard in (
+            ("fixed", SourceGuardedValidator("entropy", confidence=None)),
+            ("wide", widened),
+        )
     }
     wide = searches["wide"]
     assert wide.guard_rows_ == problem.n_source

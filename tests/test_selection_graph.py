@@ -97,7 +97,8 @@ def test_guarded_ensv_graph_on_real_office_draw(default_grid_picks):
     """On Office SURF amazon -> dslr with the harness's source draw of seed 3 (20 images per
     class, 8 from dslr), the default grid's search: guarded ensv_dedup picks a JDA that is
     7.6 points below the best candidate; with the consensus smoothed over the target graph the
-    pick is 2.5 points below (benchmarks/selection_pool.py --per-run on that run)."""
+    pick is 2.5 points below (benchmarks/selection_pool.py --per-run on that run; the same
+    picks with the guard widened to the small source, ``guard(<rule>,0.05,ci)``)."""
     problem = load_pair(
         "office-caltech-surf", "amazon", "dslr", random_state=3, source_per_class="harness"
     )
@@ -108,7 +109,10 @@ def test_guarded_ensv_graph_on_real_office_draw(default_grid_picks):
     assert graph > picks["guarded_ensv_dedup"] + 0.03 and graph >= source_only
     kept = np.isfinite(results["mean_guarded_ensv_graph"])
     guard = np.asarray(results["guard_source_accuracy"])
-    assert kept.any() and (guard[kept] >= np.nanmax(guard) - 0.05).all()
+    # 200 source rows at 61.5 %: the guard widens from 5 to 9.5 points
+    tolerance = make_validator("guarded_ensv_graph").tolerance_for(np.nanmax(guard), 200)
+    assert tolerance == pytest.approx(0.095, abs=1e-3)
+    assert kept.any() and (kept == (guard >= np.nanmax(guard) - tolerance)).all()
 
 
 def test_images_on_disk_fall_back_to_the_dedup_consensus(tmp_path):

@@ -858,13 +858,13 @@ class SourceGuardedValidator(BaseValidator):
         Any validator but another guarded one.
     tolerance : float, default 0.05
         Largest drop in held-out source accuracy below the best candidate's (0.05 = 5 points).
-    confidence : float or None, default None
-        Widen the tolerance to the noise of the held-out source accuracies at this level, e.g.
-        0.95 (see above); None keeps ``tolerance`` whatever the source's size.
+    confidence : float or None, default 0.95
+        Widen the tolerance to the noise of the held-out source accuracies at this level (see
+        above); None keeps ``tolerance`` whatever the source's size.
 
     Example
     -------
-    >>> guard = SourceGuardedValidator("ensv_graph", confidence=0.95)
+    >>> guard = SourceGuardedValidator("ensv_graph")
     >>> round(guard.tolerance_for(0.75, 157), 3)  # 157 held-out source rows: 9.6 points
     0.096
     >>> guard.tolerance_for(0.75, 2000)  # 2,000 rows: the fixed 5 points
@@ -878,7 +878,7 @@ class SourceGuardedValidator(BaseValidator):
         self,
         base: str | BaseValidator = "mixval",
         tolerance: float = 0.05,
-        confidence: float | None = None,
+        confidence: float | None = 0.95,
     ):
         self.base = base
         self.tolerance = tolerance
@@ -1159,7 +1159,7 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
     scoring : str, validator, or list / dict of them, default "guarded_ensv_graph"
         Validators (see :data:`VALIDATORS`); a list scores with all of them. The default,
         :class:`GraphEnsembleValidator` among the candidates within 5 points of the best held-out
-        source accuracy, came closest to the oracle's pick on average in ``docs/benchmarks.md``
+        source accuracy (more on a small source, see :class:`SourceGuardedValidator`), came closest to the oracle's pick on average in ``docs/benchmarks.md``
         (on runs it was not chosen on, too); it needs source folds. ``"ensv"`` is the fastest
         good choice: it needs none (``cv=None``), so each candidate is trained once.
     refit : bool or str, default True
