@@ -28,7 +28,7 @@ name              what it measures                                              
 ``ensv_graph``    ``ensv_dedup`` with the consensus propagated over the target's     —
                   nearest-neighbour graph (search only)
 ``guarded_mixval`` MixVal among the candidates within 5 points of the best         —
-                  held-out source accuracy (search only)
+                  held-out source accuracy, wider on a small source (search only)
 ``guarded_ensv_dedup`` ``ensv_dedup`` among the same candidates (search only)      —
 ``guarded_ensv_graph`` ``ensv_graph`` among the same candidates (search only; the   —
                   default: closest to the oracle's pick in docs/benchmarks.md)
