@@ -193,3 +193,8 @@ def test_select_scores_deep_candidates_from_the_command_line(runner, tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert data["ranking"][0]["guarded_ensv_graph"] > 0.5 and "Pick:" in result.output
+    # the guard says what it let through; 2 folds hold out every source row
+    guard = data["guards"]["guarded_ensv_graph"]
+    assert guard["held_out_source_rows"] == data["problem"]["n_source"]
+    assert guard["tolerance"] >= 0.05 and 1 <= guard["kept"] <= 2
+    assert "points of the best held-out source accuracy" in result.output

@@ -348,6 +348,9 @@ def select_command(
         scores = " ".join(f"{row[n]:>{w}.4f}" for n, w in zip(names, widths, strict=True))
         note = f"  ({row['error'][:40]})" if row["error"] else ""
         click.echo(f"{i:>4}  {row['method']:<16} {params:<40} {scores}{note}")
+    guards = _guard_lines(search)
+    for line in guards.values():
+        click.echo(line["text"])
     click.echo(f"\nPick: {search.best_method_} {json.dumps(search.best_params_, default=str)}")
     report: dict[str, Any] = {
         "problem": problem.summary(),
@@ -355,6 +358,10 @@ def select_command(
         "pick": {"method": search.best_method_, "params": search.best_params_},
         "ranking": rows,
     }
+    if guards:
+        report["guards"] = {
+            name: {k: v for k, v in line.items() if k != "text"} for name, line in guards.items()
+        }
     if evaluate:
         if not problem.has_evaluation_labels:
             raise InvalidParameterError("--evaluate needs target labels in the data.")
@@ -378,6 +385,35 @@ def select_command(
         report["evaluation"] = {"pick_accuracy": pick, "oracle_accuracy": best[0]}
     if json_path:
         Path(json_path).write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+
+
+def _guard_lines(search: Any) -> dict[str, dict[str, Any]]:
+    """What each source-guarded validator of a fitted search let through: the tolerance it used
+    (wider on a small source), the best held-out source accuracy, and how many candidates."""
+    import numpy as np
+
+    out: dict[str, dict[str, Any]] = {}
+    accuracy = np.asarray(search.cv_results_.get("guard_source_accuracy", []), dtype=float)
+    if not np.isfinite(accuracy).any():
+        return out
+    best = float(np.nanmax(accuracy))
+    for name, validator in search.validators_.items():
+        if not getattr(validator, "source_guard", False):
+            continue
+        tolerance = validator.tolerance_for(best, search.guard_rows_)
+        kept = int(np.isfinite(search.cv_results_[f"mean_{name}"]).sum())
+        out[name] = {
+            "tolerance": tolerance,
+            "best_source_accuracy": best,
+            "held_out_source_rows": search.guard_rows_,
+            "kept": kept,
+            "text": (
+                f"{name}: candidates within {100 * tolerance:.1f} points of the best held-out "
+                f"source accuracy ({100 * best:.1f}% on {search.guard_rows_} rows): {kept} of "
+                f"{len(accuracy)} kept"
+            ),
+        }
+    return out
 
 
 def _count(candidates: Any):
