@@ -80,27 +80,29 @@ def load_run(path: str) -> dict:
     return {**run, "suite": suite, "name": name, "pair": (source, target, seed)}
 
 
-def target_features(run: dict):
-    """The unlabelled target rows the search folds scored (loaded once per run from the data
-    home: rules that use the target's features need them; the saved files hold no features)."""
-    if "_X_target" not in run:
-        X = load_problem(run["suite"], *run["pair"]).X_target
-        if X.shape[0] != run["fold_probas"].shape[2]:
+def _problem(run: dict):
+    """The run's transfer problem, loaded once per run from the data home (the saved files hold
+    no features): for rules that need the target's features or the source's size."""
+    if "_problem" not in run:
+        problem = load_problem(run["suite"], *run["pair"])
+        if problem.X_target.shape[0] != run["fold_probas"].shape[2]:
             raise SystemExit(
-                f"{run['name']}: the data home gives {X.shape[0]} target rows, the saved run "
-                f"{run['fold_probas'].shape[2]}; was it saved from other data?"
+                f"{run['name']}: the data home gives {problem.X_target.shape[0]} target rows, "
+                f"the saved run {run['fold_probas'].shape[2]}; was it saved from other data?"
             )
-        run["_X_target"] = X
-    return run["_X_target"]
+        run["_problem"] = problem
+    return run["_problem"]
+
+
+def target_features(run: dict):
+    """The unlabelled target rows the search folds scored."""
+    return _problem(run).X_target
 
 
 def source_rows(run: dict) -> int:
     """The number of held-out source rows behind the run's source accuracies: every source row,
-    since the search's source folds partition the source (loaded once per run from the data
-    home)."""
-    if "_n_source" not in run:
-        run["_n_source"] = int(load_problem(run["suite"], *run["pair"]).n_source)
-    return run["_n_source"]
+    since the search's source folds partition the source."""
+    return int(_problem(run).n_source)
 
 
 def pool_scores(run: dict, validator: EnsembleValidator) -> np.ndarray:

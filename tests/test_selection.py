@@ -410,12 +410,16 @@ def test_source_guard_widens_its_tolerance_on_a_small_source():
         )
     }
     wide = searches["wide"]
-    assert wide.guard_rows_ == problem.n_source
+    report = wide.guards_["guarded_entropy"]
+    assert report["held_out_source_rows"] == problem.n_source
     accuracy = np.asarray(wide.cv_results_["guard_source_accuracy"])
     kept = {
         name: np.isfinite(s.cv_results_["mean_guarded_entropy"]) for name, s in searches.items()
     }
     best = accuracy.max()
     assert (kept["wide"] == (accuracy >= best - widened.tolerance_for(best, 120))).all()
+    assert report["tolerance"] == widened.tolerance_for(best, 120) > 0.05
+    assert report["best_source_accuracy"] == best and report["kept"] == kept["wide"].sum()
+    assert searches["fixed"].guards_["guarded_entropy"]["tolerance"] == 0.05
     # SA is 7.5 points below the CORALs on 120 rows: dropped at 5 points, kept at 9.4
     assert (kept["fixed"] <= kept["wide"]).all() and kept["wide"].sum() > kept["fixed"].sum()

@@ -3,6 +3,7 @@ validators, and benchmarks/selection_pool.py, which scores pool rules from saved
 
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -156,9 +157,11 @@ def test_selection_pool_guard_can_widen_on_a_small_source(tmp_path):
     saved = load_run(str(tmp_path / "digits-a-b-seed0.npz"))
     assert np.isnan(parse_rule("guard(source_accuracy,0.05)")(saved)[1])
     widened = parse_rule("guard(source_accuracy,0.05,ci)")
-    saved["_n_source"] = 100  # 1.96 * sqrt(2 * 0.9 * 0.1 / 100) = 8.3 points
+    saved["_problem"] = SimpleNamespace(
+        n_source=100
+    )  # 1.96 * sqrt(2 * 0.9 * 0.1 / 100) = 8.3 points
     assert widened(saved).tolist() == [0.9, 0.83]
-    saved["_n_source"] = 2000  # 1.7 points: the fixed 5
+    saved["_problem"] = SimpleNamespace(n_source=2000)  # 1.7 points: the fixed 5
     assert np.isnan(widened(saved)[1])
     assert split_rules("guard(ensv_graph(5,0.8),0.05,ot,ci),ensv") == [
         "guard(ensv_graph(5,0.8),0.05,ot,ci)",

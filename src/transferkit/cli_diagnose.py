@@ -388,31 +388,18 @@ def select_command(
 
 
 def _guard_lines(search: Any) -> dict[str, dict[str, Any]]:
-    """What each source-guarded validator of a fitted search let through: the tolerance it used
-    (wider on a small source), the best held-out source accuracy, and how many candidates."""
-    import numpy as np
-
+    """What each source-guarded validator of a fitted search let through, with a line of text."""
+    total = len(search.cv_results_["method"])
     out: dict[str, dict[str, Any]] = {}
-    accuracy = np.asarray(search.cv_results_.get("guard_source_accuracy", []), dtype=float)
-    if not np.isfinite(accuracy).any():
-        return out
-    best = float(np.nanmax(accuracy))
-    for name, validator in search.validators_.items():
-        if not getattr(validator, "source_guard", False):
-            continue
-        tolerance = validator.tolerance_for(best, search.guard_rows_)
-        kept = int(np.isfinite(search.cv_results_[f"mean_{name}"]).sum())
-        out[name] = {
-            "tolerance": tolerance,
-            "best_source_accuracy": best,
-            "held_out_source_rows": search.guard_rows_,
-            "kept": kept,
-            "text": (
-                f"{name}: candidates within {100 * tolerance:.1f} points of the best held-out "
-                f"source accuracy ({100 * best:.1f}% on {search.guard_rows_} rows): {kept} of "
-                f"{len(accuracy)} kept"
-            ),
-        }
+    for name, guard in search.guards_.items():
+        text = (
+            f"{name}: no candidate kept"
+            if guard["tolerance"] is None
+            else f"{name}: candidates within {100 * guard['tolerance']:.1f} points of the best "
+            f"held-out source accuracy ({100 * guard['best_source_accuracy']:.1f}% on "
+            f"{guard['held_out_source_rows']} rows): {guard['kept']} of {total} kept"
+        )
+        out[name] = {**guard, "text": text}
     return out
 
 

@@ -916,8 +916,11 @@ class SourceGuardedValidator(BaseValidator):
         return f"guarded_{getattr(make_validator(self.base), 'name', 'score')}"
 
     def check(self) -> None:
-        """Raise on a bad base or tolerance (called once by the search)."""
+        """Raise on a bad base, tolerance or confidence (called once by the search)."""
         _ = self.base_
+        self._check_levels()
+
+    def _check_levels(self) -> None:
         if not 0.0 <= float(self.tolerance) <= 1.0:
             raise InvalidParameterError(
                 f"SourceGuardedValidator: tolerance={self.tolerance!r} must lie in [0, 1] "
@@ -932,7 +935,7 @@ class SourceGuardedValidator(BaseValidator):
     def tolerance_for(self, best_accuracy: float, n_rows: int | None) -> float:
         """The drop allowed below ``best_accuracy``, a held-out accuracy on ``n_rows`` source
         rows (None: unknown, the fixed ``tolerance``)."""
-        self.check()
+        self._check_levels()
         tolerance = float(self.tolerance)
         if self.confidence is None or not n_rows:
             return tolerance
@@ -1190,9 +1193,11 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
         ``method``, ``params``, ``mean_<validator>``, ``std_<validator>``, ``rank_<validator>``,
         ``mean_fit_time``, ``error``; with a source-guarded validator also
         ``guard_source_accuracy`` (each candidate's mean held-out source accuracy).
-    guard_rows_ : int or None
-        The number of distinct held-out source rows behind ``guard_source_accuracy`` (what
-        ``SourceGuardedValidator(confidence=...)`` widens its tolerance by); None without a guard.
+    guards_ : dict
+        For each source-guarded validator, what it let through: ``tolerance`` (the drop it
+        allowed, wider on a small source), ``best_source_accuracy``, ``held_out_source_rows``
+        (the distinct source rows behind ``guard_source_accuracy``) and ``kept`` (candidates);
+        empty without a guard.
     best_index_, best_method_, best_params_, best_score_, best_estimator_
 
     Example
@@ -1462,6 +1467,7 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
             results["guard_source_accuracy"] = guard_accuracy.tolist()
             # the guard's accuracies rest on every distinct held-out source row
             held_out = int(np.unique(np.concatenate([val for _, val in splits])).size)
+        guard_reports: dict[str, dict[str, Any]] = {}
         for name, validator in validators.items():
             per_fold = np.array([o[0][name] for o in outcomes], dtype=float)
             with warnings.catch_warnings():
@@ -1474,6 +1480,13 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
             if getattr(validator, "source_guard", False):
                 keep = validator.eligible(guard_accuracy, ~failed & np.isfinite(mean), held_out)
                 mean = np.where(keep, mean, self.error_score)
+                best = float(guard_accuracy[keep].max()) if keep.any() else float("nan")
+                guard_reports[name] = {
+                    "tolerance": validator.tolerance_for(best, held_out) if keep.any() else None,
+                    "best_source_accuracy": best if keep.any() else None,
+                    "held_out_source_rows": held_out,
+                    "kept": int(keep.sum()),
+                }
             results[f"mean_{name}"] = mean.tolist()
             results[f"std_{name}"] = std.tolist()
             order = np.argsort(-np.where(np.isfinite(mean), mean, -np.inf), kind="stable")
@@ -1482,7 +1495,7 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
             results[f"rank_{name}"] = rank.tolist()
         self.cv_results_ = results
         self.n_splits_ = len(splits)
-        self.guard_rows_ = held_out if guards else None
+        self.guards_ = guard_reports
         self.validators_ = validators
         if refit_name is None:
             return self
