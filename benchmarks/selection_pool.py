@@ -15,7 +15,9 @@ seconds, and reports two gaps to the oracle:
 
 Rules: ``ensv``, ``ensv_dedup`` (threshold 0.8) or ``ensv_dedup(0.9)``, ``ensv_graph`` or
 ``ensv_graph(<neighbours>,<alpha>)`` (``GraphEnsembleValidator``, 10 and 0.5 by default: the
-target's features are loaded from the data home),
+target's features are loaded from the data home), ``ensv_graph(prop)`` or
+``ensv_graph(<neighbours>,<alpha>,prop)`` (each candidate's probabilities propagated over the
+same graph before the comparison: ``propagate_candidates=True``),
 ``ensv_ds`` (a Dawid-Skene consensus, offline only), ``source_accuracy``,
 and ``guard(<rule>,<tol>)`` (the rule among the candidates whose held-out source accuracy is
 within ``tol`` of the best, as in ``SourceGuardedValidator`` with ``confidence=None``);
@@ -187,13 +189,17 @@ def parse_rule(rule: str) -> Rule:
     if dedup:
         threshold = float(dedup.group(1) or DedupEnsembleValidator().threshold)
         return lambda run: pool_scores(run, DedupEnsembleValidator(threshold))
-    graph = re.fullmatch(r"ensv_graph(?:\(([0-9]+),([0-9.]+)\))?", rule)
+    graph = re.fullmatch(r"ensv_graph(?:\((?:([0-9]+),([0-9.]+)(,prop)?|(prop))\))?", rule)
     if graph:
         defaults = GraphEnsembleValidator()
         n_neighbors = int(graph.group(1) or defaults.n_neighbors)
         alpha = float(graph.group(2) or defaults.alpha)
+        propagate = bool(graph.group(3) or graph.group(4))
         return lambda run: pool_scores(
-            run, GraphEnsembleValidator(n_neighbors=n_neighbors, alpha=alpha)
+            run,
+            GraphEnsembleValidator(
+                n_neighbors=n_neighbors, alpha=alpha, propagate_candidates=propagate
+            ),
         )
     if rule == "ensv_ds":
         return lambda run: pool_scores(run, DawidSkeneValidator())

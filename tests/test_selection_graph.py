@@ -69,6 +69,32 @@ def test_the_graph_corrects_the_consensus_where_candidates_share_mistakes():
     )
 
 
+def test_propagating_each_candidate_removes_the_advantage_of_smooth_predictions():
+    """A smooth candidate, wrong on the whole of a small cluster, against one whose mistakes are
+    isolated unsure rows: row by row the smooth one agrees more with the propagated consensus;
+    propagated too, the isolated mistakes vanish and the other one ranks first."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=5.0, size=(4, 5))
+    cluster = np.repeat(np.arange(4), [20, 20, 20, 8])
+    X = centres[cluster] + rng.normal(size=(68, 5)) + 50.0
+    truth = np.minimum(cluster, 2)  # the small fourth cluster is class 2 as well
+    smooth = np.where(cluster == 3, 1, truth)  # 8 of 68 rows wrong, all in one cluster
+    isolated = np.array([0, 7, 14, 20, 27, 34, 40, 47, 54])  # 3 rows in each large cluster
+    unsure = _probas(truth)
+    unsure[isolated] = 0.25
+    unsure[isolated, truth[isolated]] = 0.35
+    unsure[isolated, (truth[isolated] + 1) % 3] = 0.4  # 9 of 68 wrong, without confidence
+    pool = [_probas(truth), _probas(smooth, confidence=0.95), unsure]
+    plain = GraphEnsembleValidator(threshold=1.0, n_neighbors=5).score_pool(pool, X_target=X)
+    propagated = GraphEnsembleValidator(
+        threshold=1.0, n_neighbors=5, propagate_candidates=True
+    ).score_pool(pool, X_target=X)
+    assert plain == pytest.approx([1.0, 60 / 68, 59 / 68])
+    assert propagated == pytest.approx([1.0, 60 / 68, 1.0])
+    with pytest.raises(InvalidParameterError, match="propagate_candidates"):
+        GraphEnsembleValidator(propagate_candidates="yes").score_pool(pool, X_target=X)
+
+
 def test_large_targets_are_subsampled_and_bad_input_is_refused():
     X, truth = _clusters(n_per=40)
     pool = [_probas(truth), _probas((truth + 1) % 3, confidence=0.6)]

@@ -167,3 +167,37 @@ def test_selection_pool_guard_can_widen_on_a_small_source(tmp_path):
         "guard(ensv_graph(5,0.8),0.05,ot,ci)",
         "ensv",
     ]
+
+
+def test_selection_pool_can_propagate_each_candidate(tmp_path):
+    from selection import _save_probas
+    from selection_pool import load_run, parse_rule
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=5.0, size=(2, 4))
+    y = np.repeat([0, 1], 15)
+    X = centres[y] + rng.normal(size=(30, 4))
+    unsure = _onehot(y, k=2, confidence=0.95)
+    isolated = np.array([0, 5, 10, 15, 20, 25])
+    unsure[isolated] = _onehot(1 - y[isolated], k=2, confidence=0.55)  # 6 unsure mistakes
+    smooth = _onehot(np.where(np.arange(30) >= 25, 0, y), k=2, confidence=0.95)  # 5, sure
+    right = _onehot(y, k=2, confidence=0.95)
+    run = {
+        "method": ["jda", "coral", "tca"],
+        "params": [{}, {}, {}],
+        "accuracy": [1.0, 25 / 30, 24 / 30],
+        "scores": {"source_accuracy": [0.9, 0.9, 0.9]},
+    }
+    pool = [right, smooth, unsure]
+    _save_probas(tmp_path / "digits-a-b-seed0.npz", [pool], pool, y, run)
+    saved = load_run(str(tmp_path / "digits-a-b-seed0.npz"))
+    saved["_problem"] = SimpleNamespace(X_target=X)
+    plain = parse_rule("ensv_graph(5,0.5)")(saved)
+    propagated = parse_rule("ensv_graph(5,0.5,prop)")(saved)
+    assert plain[1] > plain[2] and propagated[2] > propagated[1]
+    assert parse_rule("ensv_graph(prop)")(saved).tolist() == (
+        parse_rule("ensv_graph(10,0.5,prop)")(saved).tolist()
+    )
+    for bad in ("ensv_graph()", "ensv_graph(,prop)", "ensv_graph(5,prop)"):
+        with pytest.raises(SystemExit, match="unknown rule"):
+            parse_rule(bad)

@@ -723,6 +723,12 @@ class GraphEnsembleValidator(DedupEnsembleValidator):
     max_rows : int, default 5000
         Larger targets are scored on this many rows drawn at random (seed 0), which bounds the
         graph's cost.
+    propagate_candidates : bool, default False
+        Propagate each candidate's own probabilities over the same graph, as the consensus is,
+        before comparing its labels with the consensus's. A candidate whose predictions are
+        already smooth over the graph (self-training methods such as JDA, whose pseudo-labels
+        follow the target's clusters) otherwise agrees with the propagated consensus for that
+        smoothness alone; propagated, every candidate is compared on the same footing.
 
     Example
     -------
@@ -749,12 +755,14 @@ class GraphEnsembleValidator(DedupEnsembleValidator):
         alpha: float = 0.5,
         n_iter: int = 20,
         max_rows: int = 5000,
+        propagate_candidates: bool = False,
     ):
         super().__init__(threshold)
         self.n_neighbors = n_neighbors
         self.alpha = alpha
         self.n_iter = n_iter
         self.max_rows = max_rows
+        self.propagate_candidates = propagate_candidates
 
     def _check(self, n_rows: int) -> None:
         if not 0.0 <= float(self.alpha) < 1.0:
@@ -768,6 +776,11 @@ class GraphEnsembleValidator(DedupEnsembleValidator):
                 raise InvalidParameterError(
                     f"GraphEnsembleValidator: {name}={value!r} must be a positive integer."
                 )
+        if not isinstance(self.propagate_candidates, bool | np.bool_):
+            raise InvalidParameterError(
+                f"GraphEnsembleValidator: propagate_candidates={self.propagate_candidates!r} must "
+                "be True or False."
+            )
         if n_rows < 2:
             raise NotApplicableError(
                 f"GraphEnsembleValidator needs at least 2 target rows for a neighbour graph; got "
@@ -812,14 +825,24 @@ class GraphEnsembleValidator(DedupEnsembleValidator):
         stacked = np.stack(valid)[:, rows]
         consensus = np.tensordot(self.weights(list(stacked)), stacked, axes=1)
         neighbors = centred_cosine_neighbors(X_target, min(self.n_neighbors, len(rows) - 1))
-        smoothed = consensus.copy()
-        for _ in range(self.n_iter):
-            smoothed = self.alpha * smoothed[neighbors].mean(axis=1) + (1 - self.alpha) * consensus
-        labels = smoothed.argmax(axis=1)
+        labels = self._propagate(consensus, neighbors).argmax(axis=1)
+
+        def predicted(p: np.ndarray) -> np.ndarray:
+            if self.propagate_candidates:
+                return self._propagate(p[rows], neighbors).argmax(axis=1)
+            return p[rows].argmax(axis=1)
+
         return [
-            float("nan") if p is None else float(np.mean(p[rows].argmax(axis=1) == labels))
-            for p in probas
+            float("nan") if p is None else float(np.mean(predicted(p) == labels)) for p in probas
         ]
+
+    def _propagate(self, probas: np.ndarray, neighbors: np.ndarray) -> np.ndarray:
+        """Zhou et al.'s iteration: ``F <- alpha * mean of the neighbours' F + (1 - alpha) *
+        probas``, ``n_iter`` times from ``F = probas``."""
+        smoothed = probas.copy()
+        for _ in range(self.n_iter):
+            smoothed = self.alpha * smoothed[neighbors].mean(axis=1) + (1 - self.alpha) * probas
+        return smoothed
 
 
 class SourceGuardedValidator(BaseValidator):
