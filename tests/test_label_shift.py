@@ -116,17 +116,21 @@ def test_corrector_gains_on_real_digits_with_the_target_balance_altered():
     from sklearn.pipeline import make_pipeline
 
     X, y = load_digits(return_X_y=True)
-    rng = np.random.default_rng(0)
-    order = rng.permutation(len(y))
-    source, rest = order[:900], order[900:]
-    # target: the easily confused 3, 5 and 8 kept, every other class thinned to 10 %
-    keep = np.array([i for i in rest if y[i] in (3, 5, 8) or rng.random() < 0.1])
-    problem = TransferProblem(X[source], y[source], X[keep], y[keep])
-    model = make_pipeline(PCA(8, random_state=0), LogisticRegression(max_iter=3000))
-    plain = clone(model).fit(X[source], y[source]).score(X[keep], y[keep])
-    corrected = LabelShiftCorrector(model, random_state=0).fit(problem)
-    assert corrected.target_priors_[[3, 5, 8]].sum() > 0.7
-    assert corrected.score(X[keep], y[keep]) > plain + 0.01
+    gains = []
+    for seed in (0, 1, 2):  # three splits: one split's gain moves by a point between CPUs
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(y))
+        source, rest = order[:900], order[900:]
+        # target: the easily confused 3, 5 and 8 kept, every other class thinned to 10 %
+        keep = np.array([i for i in rest if y[i] in (3, 5, 8) or rng.random() < 0.1])
+        problem = TransferProblem(X[source], y[source], X[keep], y[keep])
+        model = make_pipeline(PCA(8, random_state=0), LogisticRegression(max_iter=3000))
+        plain = clone(model).fit(X[source], y[source]).score(X[keep], y[keep])
+        corrected = LabelShiftCorrector(model, random_state=0).fit(problem)
+        assert corrected.target_priors_[[3, 5, 8]].sum() > 0.7  # about 0.3 in the source
+        gains.append(corrected.score(X[keep], y[keep]) - plain)
+    # +0.9, +2.8 and +5.1 points on a 2-core x86 machine
+    assert min(gains) > 0 and np.mean(gains) > 0.02
 
 
 def test_label_shift_method_is_registered():
