@@ -32,6 +32,7 @@ Usage:
     python benchmarks/selection_pool.py probas/*.npz                   # the declared rules
     python benchmarks/selection_pool.py --family probas/*seed2.npz     # thresholds x guards
     python benchmarks/selection_pool.py --per-run --rules ensv,ensv_dedup probas/*.npz
+    python benchmarks/selection_pool.py --bootstrap 2000 --rules ensv probas/*.npz  # interval
 """
 
 from __future__ import annotations
@@ -295,6 +296,38 @@ def markdown(runs: list[dict], rules: list[str], top: int | None = None, decimal
     return "\n".join(lines)
 
 
+def bootstrap(runs: list[dict], rules: list[str], draws: int, level: float = 0.9) -> str:
+    """A percentile interval for each rule's in-sample mean of the suites: the pairs of each
+    suite are drawn again with replacement (all the runs of a pair together, since its seeds
+    share data), ``draws`` times (seed 0)."""
+    suites = sorted({r["suite"] for r in runs})
+    rng = np.random.default_rng(0)
+    lines = [
+        f"In-sample mean of the suites with a {100 * level:.0f} % interval ({draws} draws of "
+        "the pairs of each suite, all the runs of a pair together):\n",
+        "| rule | mean of the suites | interval |",
+        "| --- | ---: | --- |",
+    ]
+    for rule in [*rules, "defaults"]:
+        score = None if rule == "defaults" else parse_rule(rule)
+        per_pair: dict[str, dict[tuple, list[float]]] = {s: {} for s in suites}
+        for run in runs:
+            gap = default_gaps(run)[0] if score is None else gaps(run, score(run))[0]
+            per_pair[run["suite"]].setdefault(run["pair"][:2], []).append(gap)
+        groups = {s: [np.asarray(v) for v in pairs.values()] for s, pairs in per_pair.items()}
+        point = np.mean([np.concatenate(g).mean() for g in groups.values()])
+        means = []
+        for _ in range(draws):
+            suite_means = []
+            for g in groups.values():
+                chosen = rng.integers(len(g), size=len(g))
+                suite_means.append(np.concatenate([g[i] for i in chosen]).mean())
+            means.append(np.mean(suite_means))
+        low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+        lines.append(f"| {rule} | {point:+.2f} | {low:+.2f} … {high:+.2f} |")
+    return "\n".join(lines)
+
+
 def per_run(runs: list[dict], rules: list[str]) -> str:
     """Each run's in-sample gap per rule, with the label of the candidate the rule picks."""
     scores = {rule: parse_rule(rule) for rule in rules}
@@ -338,6 +371,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--per-run", action="store_true", help="each run's gap and pick per rule instead"
     )
+    parser.add_argument(
+        "--bootstrap",
+        type=int,
+        metavar="DRAWS",
+        help="a 90 %% interval of the in-sample mean of the suites instead (pairs redrawn)",
+    )
     args = parser.parse_args(argv)
     if args.rules and args.family:
         parser.error("give --rules or --family, not both")
@@ -345,6 +384,8 @@ def main(argv: list[str] | None = None) -> int:
     runs = [load_run(path) for path in args.runs]
     if args.per_run:
         print(per_run(runs, list(rules)))
+    elif args.bootstrap:
+        print(bootstrap(runs, list(rules), args.bootstrap))
     else:
         print(markdown(runs, list(rules), args.top, args.decimals))
     return 0

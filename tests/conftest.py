@@ -133,17 +133,19 @@ def squash_adapter():
     return Squash
 
 
-def _default_grid_picks(problem: TransferProblem, validators: list[str], seed: int) -> tuple:
-    """Search the default grid with ``validators`` (2 source folds, no refit); return each
-    validator's pick's target accuracy after training on everything, source-only's, and the
-    search's ``cv_results_``."""
+def _default_grid_picks(
+    problem: TransferProblem, validators: list[str] | dict, seed: int, cv: int = 2
+) -> tuple:
+    """Search the default grid with ``validators`` (names, or a dict of names to validators;
+    2 source folds, no refit); return each validator's pick's target accuracy after training on
+    everything, source-only's, and the search's ``cv_results_``."""
     from transferkit.selection import DomainAwareSearchCV, default_candidates
 
     search = DomainAwareSearchCV(
         default_candidates(n_features=problem.n_features),
         scoring=validators,
         refit=False,
-        cv=2,
+        cv=cv,
         random_state=seed,
     ).fit(problem)
     results = search.cv_results_

@@ -201,3 +201,31 @@ def test_selection_pool_can_propagate_each_candidate(tmp_path):
     for bad in ("ensv_graph()", "ensv_graph(,prop)", "ensv_graph(5,prop)"):
         with pytest.raises(SystemExit, match="unknown rule"):
             parse_rule(bad)
+
+
+def test_selection_pool_bootstrap_interval_redraws_pairs(tmp_path, capsys):
+    from selection import _save_probas
+    from selection_pool import main
+
+    y = np.arange(20) % 2
+    right = _onehot(y, k=2, confidence=0.95)
+    wrong = _onehot(np.where(np.arange(20) < 10, y, 1 - y), k=2, confidence=0.8)  # 50 %
+    run = {
+        "method": ["jda", "coral"],
+        "params": [{}, {}],
+        "accuracy": [1.0, 0.5],
+        "scores": {"source_accuracy": [0.9, 0.9]},
+    }
+    # pair a-b: ensv picks the right candidate (gap 0); pair c-d: the wrong one (gap -50)
+    _save_probas(tmp_path / "digits-a-b-seed0.npz", [[right, wrong]], [right, wrong], y, run)
+    flipped = {**run, "accuracy": [0.5, 1.0]}
+    for seed in (0, 1):  # two runs of one pair count as one draw
+        _save_probas(
+            tmp_path / f"digits-c-d-seed{seed}.npz", [[right, wrong]], [wrong, right], y, flipped
+        )
+    files = sorted(str(p) for p in tmp_path.glob("*.npz"))
+    assert main([*files, "--bootstrap", "500", "--rules", "source_accuracy"]) == 0
+    out = capsys.readouterr().out
+    # point: mean over runs (0, -50, -50); each draw of 2 pairs gives 0, -33.3 or -50
+    assert "| source_accuracy | -33.33 | -50.00 … +0.00 |" in out
+    assert "| defaults | -25.00 |" in out

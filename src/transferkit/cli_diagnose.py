@@ -243,8 +243,8 @@ def diagnose_command(
     default="guarded_ensv_graph",
     show_default=True,
     help="Validator(s), comma-separated; the first picks: ensv, ensv_dedup (EnsV counting "
-    "near-duplicate candidates once), ensv_graph (ensv_dedup's consensus smoothed over the "
-    "target's nearest neighbours), iwcv, dev, reverse, entropy, im, mixval, snd, "
+    "near-duplicate candidates once), ensv_graph (ensv_dedup's consensus, and each candidate, "
+    "smoothed over the target's nearest neighbours), iwcv, dev, reverse, entropy, im, mixval, snd, "
     "source_accuracy, and guarded_mixval, guarded_ensv_dedup or guarded_ensv_graph (picks only "
     "among candidates within 5 points of the best held-out source accuracy, or within the "
     "noise of that accuracy on a small source).",

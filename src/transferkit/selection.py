@@ -25,8 +25,8 @@ name              what it measures                                              
                                                                                    2024
 ``ensv_dedup``    EnsV with near-duplicate candidates counted once in the          —
                   consensus (search only)
-``ensv_graph``    ``ensv_dedup`` with the consensus propagated over the target's     —
-                  nearest-neighbour graph (search only)
+``ensv_graph``    ``ensv_dedup`` with the consensus, and each candidate, propagated  —
+                  over the target's nearest-neighbour graph (search only)
 ``guarded_mixval`` MixVal among the candidates within 5 points of the best         —
                   held-out source accuracy, wider on a small source (search only)
 ``guarded_ensv_dedup`` ``ensv_dedup`` among the same candidates (search only)      —
@@ -709,8 +709,9 @@ class GraphEnsembleValidator(DedupEnsembleValidator):
     the graph of each target row's ``n_neighbors`` nearest rows (cosine of centred rows), as in
     Zhou et al. (2004), "Learning with local and global consistency", NIPS:
     ``F <- alpha * mean of the neighbours' F + (1 - alpha) * consensus``, ``n_iter`` times. A
-    candidate scores the share of target rows on which it agrees with ``argmax F``. It needs the
-    target's features, which :class:`DomainAwareSearchCV` hands to it.
+    candidate's own probabilities are propagated in the same way (``propagate_candidates``), and
+    it scores the share of target rows on which its propagated label agrees with ``argmax F``. It
+    needs the target's features, which :class:`DomainAwareSearchCV` hands to it.
 
     Parameters
     ----------
@@ -723,12 +724,14 @@ class GraphEnsembleValidator(DedupEnsembleValidator):
     max_rows : int, default 5000
         Larger targets are scored on this many rows drawn at random (seed 0), which bounds the
         graph's cost.
-    propagate_candidates : bool, default False
+    propagate_candidates : bool, default True
         Propagate each candidate's own probabilities over the same graph, as the consensus is,
         before comparing its labels with the consensus's. A candidate whose predictions are
         already smooth over the graph (self-training methods such as JDA, whose pseudo-labels
         follow the target's clusters) otherwise agrees with the propagated consensus for that
-        smoothness alone; propagated, every candidate is compared on the same footing.
+        smoothness alone; propagated, every candidate is compared on the same footing. False
+        compares each candidate's own labels, as this validator did before (docs/benchmarks.md,
+        "Propagating each candidate too").
 
     Example
     -------
@@ -755,7 +758,7 @@ class GraphEnsembleValidator(DedupEnsembleValidator):
         alpha: float = 0.5,
         n_iter: int = 20,
         max_rows: int = 5000,
-        propagate_candidates: bool = False,
+        propagate_candidates: bool = True,
     ):
         super().__init__(threshold)
         self.n_neighbors = n_neighbors
