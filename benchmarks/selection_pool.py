@@ -380,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rules and args.family:
         parser.error("give --rules or --family, not both")
+    if args.bootstrap is not None and (args.bootstrap < 1 or args.per_run):
+        parser.error("--bootstrap takes a positive number of draws, and not with --per-run")
     rules = family() if args.family else (split_rules(args.rules) if args.rules else DECLARED)
     runs = [load_run(path) for path in args.runs]
     if args.per_run:

@@ -229,3 +229,7 @@ def test_selection_pool_bootstrap_interval_redraws_pairs(tmp_path, capsys):
     # point: mean over runs (0, -50, -50); each draw of 2 pairs gives 0, -33.3 or -50
     assert "| source_accuracy | -33.33 | -50.00 … +0.00 |" in out
     assert "| defaults | -25.00 |" in out
+    for bad in (["--bootstrap", "0"], ["--bootstrap", "10", "--per-run"]):
+        with pytest.raises(SystemExit):
+            main([*files, *bad])
+    assert "positive number of draws" in capsys.readouterr().err
