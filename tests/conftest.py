@@ -137,8 +137,8 @@ def _default_grid_picks(
     problem: TransferProblem, validators: list[str] | dict, seed: int, cv: int = 2
 ) -> tuple:
     """Search the default grid with ``validators`` (names, or a dict of names to validators;
-    2 source folds, no refit); return each validator's pick's target accuracy after training on
-    everything, source-only's, and the search's ``cv_results_``."""
+    ``cv`` source folds, no refit); return each validator's pick's target accuracy after training
+    on everything, source-only's, and the search's ``cv_results_``."""
     from transferkit.selection import DomainAwareSearchCV, default_candidates
 
     search = DomainAwareSearchCV(

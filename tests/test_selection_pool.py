@@ -216,7 +216,8 @@ def test_selection_pool_bootstrap_interval_redraws_pairs(tmp_path, capsys):
         "accuracy": [1.0, 0.5],
         "scores": {"source_accuracy": [0.9, 0.9]},
     }
-    # pair a-b: ensv picks the right candidate (gap 0); pair c-d: the wrong one (gap -50)
+    # source accuracy ties, so the first candidate is picked: right on pair a-b (gap 0),
+    # wrong on pair c-d (gap -50)
     _save_probas(tmp_path / "digits-a-b-seed0.npz", [[right, wrong]], [right, wrong], y, run)
     flipped = {**run, "accuracy": [0.5, 1.0]}
     for seed in (0, 1):  # two runs of one pair count as one draw
