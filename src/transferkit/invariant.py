@@ -29,8 +29,8 @@ import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
 from transferkit.base import AdaptedClassifier, BaseAdapter
+from transferkit.checks import check_choice, check_nonnegative, check_positive_int
 from transferkit.exceptions import InvalidParameterError
-from transferkit.kernels import check_choice, check_nonnegative, check_positive_int
 from transferkit.problem import DataMatrix, TransferProblem
 from transferkit.registry import register_method
 
