@@ -39,7 +39,13 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor, nn
 
-from transferkit.deep.backbones import PretrainedBackbone, extract_features, load_backbone, pool
+from transferkit.deep.backbones import (
+    PretrainedBackbone,
+    check_images,
+    extract_features,
+    load_backbone,
+    pool,
+)
 from transferkit.deep.losses import CORALLoss, DomainAdversarialLoss, L2SPPenalty, MMDLoss
 from transferkit.deep.training import (
     TrainingHistory,
@@ -181,6 +187,10 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None, domain: Any = None) -> FineTunedClassifier:
         """Train on a problem whose X are images (an ImageCollection or a list of arrays)."""
         problem = as_problem(X, y, domain)
+        # before loading the backbone: vectors would fail deep in the preprocessing otherwise
+        what = "FineTunedClassifier (methods 'finetune' and 'backbone_head')"
+        check_images(problem.X_source, what)
+        check_images(problem.X_target, what)
         backbone = load_backbone(self.backbone) if isinstance(self.backbone, str) else self.backbone
         self._check_params(backbone)
         if self.random_state is not None:
