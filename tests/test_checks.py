@@ -10,7 +10,9 @@ import scipy.sparse as sp
 
 from transferkit.checks import (
     check_choice,
+    check_count,
     check_nonnegative,
+    check_number,
     check_positive_int,
     densify,
     is_number,
@@ -40,6 +42,19 @@ def test_check_choice_lists_the_choices():
     assert check_choice("sigmoid", "nonlinearity", "msda", ("tanh", "sigmoid")) == "sigmoid"
     with pytest.raises(InvalidParameterError, match=r"use one of \('tanh', 'sigmoid'\)"):
         check_choice("relu", "nonlinearity", "msda", ("tanh", "sigmoid"))
+
+
+def test_check_count_and_check_number_name_the_parameter_and_the_bounds():
+    assert check_count(np.int32(2), "n_source", 2) == 2
+    with pytest.raises(InvalidParameterError, match=r"^n_source must be an integer >= 2; got 1\.$"):
+        check_count(1, "n_source", 2)
+    with pytest.raises(InvalidParameterError, match="got True"):
+        check_count(True, "n_test")
+    assert check_number("0.5", "label_shift", 0.0, 1.0) == 0.5
+    with pytest.raises(InvalidParameterError, match=r"label_shift must be a finite number in \[0"):
+        check_number(1.5, "label_shift", low=0.0, high=1.0)
+    with pytest.raises(InvalidParameterError, match="angle must be a number; got 'wide'"):
+        check_number("wide", "angle")
 
 
 def test_is_number():

@@ -25,7 +25,9 @@ from transferkit.problem import DataMatrix
 
 __all__ = [
     "check_choice",
+    "check_count",
     "check_nonnegative",
+    "check_number",
     "check_positive_int",
     "densify",
     "is_number",
@@ -60,6 +62,35 @@ def check_choice(value: Any, name: str, method: str, choices: tuple[Any, ...]) -
             f"{method}: {name}={value!r} is not supported; use one of {choices}."
         )
     return value
+
+
+# The two checks below name only the parameter (the dataset loaders' messages); the ones above
+# also name the method, for estimators whose parameters reach them through a suite or the CLI.
+
+
+def check_count(value: Any, name: str, minimum: int = 1) -> int:
+    """An integer count of at least ``minimum`` or an InvalidParameterError naming it."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise InvalidParameterError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+    return int(value)
+
+
+def check_number(
+    value: Any, name: str, low: float | None = None, high: float | None = None
+) -> float:
+    """A finite real number within [low, high] or an InvalidParameterError naming it."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidParameterError(f"{name} must be a number; got {value!r}.") from None
+    if (
+        not np.isfinite(number)
+        or (low is not None and number < low)
+        or (high is not None and number > high)
+    ):
+        bounds = f" in [{low}, {high}]" if low is not None or high is not None else ""
+        raise InvalidParameterError(f"{name} must be a finite number{bounds}; got {value!r}.")
+    return number
 
 
 def warn_densify(X: DataMatrix, method: str, why: str) -> None:

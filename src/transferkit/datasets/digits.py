@@ -15,8 +15,9 @@ from functools import lru_cache
 
 import numpy as np
 
+from transferkit.checks import check_count
 from transferkit.datasets._home import verify_file
-from transferkit.datasets._utils import RandomState, as_generator, check_count
+from transferkit.datasets._utils import RandomState, as_generator
 from transferkit.datasets.images import center_by_mass, resize_digits
 from transferkit.exceptions import DataFormatError, InvalidParameterError, UnknownDatasetError
 from transferkit.problem import TransferProblem

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from transferkit.datasets._utils import check_count
+from transferkit.checks import check_count
 from transferkit.exceptions import InvalidParameterError
 
 __all__ = ["center_by_mass", "resize_digits"]

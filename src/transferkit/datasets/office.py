@@ -18,13 +18,14 @@ from typing import Any
 import numpy as np
 import scipy.io
 
+from transferkit.checks import check_count
 from transferkit.datasets._home import (
     get_data_home,
     listed_files,
     missing_file_error,
     verify_file,
 )
-from transferkit.datasets._utils import RandomState, as_generator, check_count
+from transferkit.datasets._utils import RandomState, as_generator
 from transferkit.exceptions import (
     DataFormatError,
     DatasetNotFoundError,

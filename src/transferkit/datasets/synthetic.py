@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from transferkit.datasets._utils import RandomState, as_generator, check_count
+from transferkit.checks import check_count
+from transferkit.datasets._utils import RandomState, as_generator
 from transferkit.datasets.images import resize_digits
 from transferkit.exceptions import MissingDependencyError
 
