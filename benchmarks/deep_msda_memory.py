@@ -5,6 +5,11 @@ Usage: nice -n 10 python benchmarks/deep_msda_memory.py [--source books] [--targ
 Runs the suite's setting (amazon-dann.toml: mSDA with 5 layers, then the shallow DANN) stage by
 stage and prints, per stage, the peak of traced numpy/scipy allocations (tracemalloc) and the
 process's peak resident memory so far, next to transferkit's up-front estimate.
+
+On books->dvd (4,000 rows fitted, 3,586 test rows; one core, 2026-12-05) it printed: mSDA fit
+2.57 GB traced (estimate 2.92), transform of source, target and test 6.80 GB traced, 6.88 GB peak
+RSS; the shallow DANN then stayed below that peak. For these sizes MSDA's warning (its peak
+formula, finished after that run) says 7.8 GB.
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ def test_the_estimate_follows_what_msda_allocates(sparse, n, d, n_layers, n_pivo
     layers, fit_peak = _traced_peak(
         lambda: msda_fit(X, n_layers=n_layers, n_pivots=n_pivots, block_size=block_size)
     )
+    assert sum(W.nbytes for layer in layers for W in layer.weights) == estimate["model"]
     representation, transform_peak = _traced_peak(lambda: msda_transform(X, layers))
     # a model of the arrays, not an exact count: within a factor of two, and not below half
     assert 0.5 < fit_peak / estimate["fit"] < 1.5
@@ -53,8 +54,9 @@ def test_the_estimate_follows_what_msda_allocates(sparse, n, d, n_layers, n_pivo
 def test_the_amazon_setting_is_estimated_in_gigabytes_and_the_advice_reduces_it():
     """The amazon-dann suite's msda_shallow_dann: 4,000 rows of 5,000 words, 5 layers."""
     amazon = msda_memory_estimate(4000, 5000, n_layers=5)
-    total = amazon["fit"] + 4000 * (amazon["stored_per_row"] + amazon["transform_per_row"])
-    assert total > 5e9
+    per_row = amazon["stored_per_row"] + amazon["transform_per_row"]
+    assert amazon["model"] == 8 * 5 * 5000 * 5001  # five 5,000 x (5,000 + 1) maps
+    assert amazon["model"] + 4000 * per_row > 5e9
     assert amazon["stored_per_row"] == 12 * 5 * 5000  # 25,000 dense values a row, kept sparse
     narrower = msda_memory_estimate(4000, 5000, n_layers=5, n_pivots=1000)
     shallower = msda_memory_estimate(4000, 5000, n_layers=2)

@@ -259,6 +259,7 @@ def msda_memory_estimate(
     * ``"fit"``: the peak of :func:`msda_fit` on ``n_rows`` rows: the full ``d x d`` scatter of a
       layer's input, about seven ``(block + 1)^2`` matrices of the closed-form solve, the maps
       kept, and a few ``n_rows x n_pivots`` temporaries of the layer's output;
+    * ``"model"``: the fitted layers' maps, kept for every later transform;
     * ``"stored_per_row"``: one row of the representation :func:`msda_transform` returns
       (``n_layers * n_pivots`` dense values per row, kept in a sparse matrix when the input is
       sparse and ``include_input``: 12 bytes a value);
@@ -288,7 +289,12 @@ def msda_memory_estimate(
         stored, transient = 8.0 * (n_features + width), 8.0 * (2 * width + n_features + width)
     else:
         stored, transient = 8.0 * width, 16.0 * width
-    return {"fit": fit, "stored_per_row": stored, "transform_per_row": transient}
+    return {
+        "fit": fit,
+        "model": 8.0 * kept,
+        "stored_per_row": stored,
+        "transform_per_row": transient,
+    }
 
 
 class MSDA(BaseAdapter):
@@ -373,7 +379,7 @@ class MSDA(BaseAdapter):
         return msda_transform(X, self.layers_, self.include_input)
 
     def _warn_about_memory(self, X: DataMatrix) -> None:
-        """Warn before fitting when the fit and the fitted rows' representation need > 2 GB."""
+        """Warn before fitting when the estimated peak exceeds ``MEMORY_WARNING_BYTES``."""
         n, d = X.shape
         # the same checks (and messages) msda_fit makes, before the sizes are multiplied
         n_layers = check_positive_int(self.n_layers, "n_layers", "msda")
@@ -383,18 +389,22 @@ class MSDA(BaseAdapter):
         cost = msda_memory_estimate(
             n, d, n_layers, self.n_pivots, block_size, self.include_input, sp.issparse(X)
         )
-        total = cost["fit"] + n * (cost["stored_per_row"] + cost["transform_per_row"])
+        # the peak: the fit, or later the model with these rows' representation and one
+        # transform of as many rows running
+        per_row = cost["stored_per_row"] + cost["transform_per_row"]
+        total = max(cost["fit"], cost["model"] + n * per_row)
         if total <= MEMORY_WARNING_BYTES:
             return
         message = (
             f"MSDA on {n} rows x {d} features with n_layers={self.n_layers}, "
             f"n_pivots={self.n_pivots}, block_size={self.block_size} needs about "
-            f"{total / 1e9:.1f} GB ({cost['fit'] / 1e9:.1f} GB to fit; the representation of these "
-            f"rows {n * cost['stored_per_row'] / 1e9:.1f} GB, each transform call about "
-            f"{cost['transform_per_row'] / 1e6:.2f} MB a row while it runs). To reduce it, lower "
-            "n_pivots (the width of every hidden layer: each row keeps n_layers * n_pivots "
-            "values) or n_layers; a lower block_size shrinks the fit's (block_size + 1)^2 "
-            "matrices."
+            f"{total / 1e9:.1f} GB at its peak ({cost['fit'] / 1e9:.1f} GB to fit, "
+            f"{cost['model'] / 1e9:.1f} GB for the fitted layers; each row of the representation "
+            f"keeps {cost['stored_per_row'] / 1e6:.2f} MB and takes "
+            f"{cost['transform_per_row'] / 1e6:.2f} MB more while it is transformed). To reduce "
+            "it, lower n_pivots (the width of every hidden layer: each row keeps n_layers * "
+            "n_pivots values) or n_layers; a lower block_size shrinks the fit's "
+            "(block_size + 1)^2 matrices."
         )
         logger.warning(message)
         warnings.warn(message, MemoryCostWarning, stacklevel=4)
