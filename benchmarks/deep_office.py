@@ -41,8 +41,8 @@ from transferkit.datasets.office import (
     harness_preprocess,
     load_office_caltech_features,
 )
-from transferkit.datasets.office import _per_class_sample as per_class
 from transferkit.datasets.office import load_office_caltech_images as load_images
+from transferkit.datasets.office import per_class_sample as per_class
 from transferkit.problem import TransferProblem
 from transferkit.registry import make_classifier, make_method
 

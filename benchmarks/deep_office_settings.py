@@ -32,7 +32,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 from deep_office import DOMAINS, load_features, per_class  # noqa: E402
-from jda_ot_settings import _majority, predictions, settings  # noqa: E402
+from jda_ot_settings import majority, predictions, settings  # noqa: E402
 
 from transferkit.datasets.office import HARNESS_PER_CLASS  # noqa: E402
 from transferkit.problem import TransferProblem  # noqa: E402
@@ -69,7 +69,7 @@ def main() -> None:
                 votes += [runs[i][0] for i in range(len(grid))]
                 reversed_scores += [runs[i][1] for i in range(len(grid))]
             votes = np.stack(votes)
-            ensv.append((votes == _majority(votes)).mean(axis=1))
+            ensv.append((votes == majority(votes)).mean(axis=1))
             reverse.append(reversed_scores)
             accuracy.append((votes == labels[target]).mean(axis=1))
             print(

@@ -98,7 +98,7 @@ def main() -> None:
             warnings.simplefilter("ignore")
             runs = predictions(problem, grid)
         votes = np.stack([runs[i][0] for i in range(len(grid))])
-        consensus = _majority(votes)
+        consensus = majority(votes)
         ensv = np.column_stack([ensv, (votes == consensus).mean(axis=1)])
         reverse = np.column_stack([reverse, [runs[i][1] for i in range(len(grid))]])
         accuracy = np.column_stack([accuracy, (votes == np.asarray(problem.y_target)).mean(axis=1)])
@@ -106,7 +106,8 @@ def main() -> None:
     print(render(grid, ensv, reverse, accuracy, seeds, n_pairs, time.perf_counter() - start))
 
 
-def _majority(votes: np.ndarray) -> np.ndarray:
+def majority(votes: np.ndarray) -> np.ndarray:
+    """The most frequent label of each column of ``votes`` (a tie goes to the smallest)."""
     out = []
     for column in votes.T:
         values, counts = np.unique(column, return_counts=True)

@@ -19,7 +19,11 @@ from transferkit.deep.backbones import (  # noqa: E402
     preprocess_images,
 )
 from transferkit.deep.finetune import FineTunedClassifier  # noqa: E402
-from transferkit.exceptions import InvalidParameterError, MissingDependencyError  # noqa: E402
+from transferkit.exceptions import (  # noqa: E402
+    InvalidParameterError,
+    MissingDependencyError,
+    NotApplicableError,
+)
 from transferkit.problem import TransferProblem  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -179,6 +183,38 @@ def test_dann_on_top_of_the_backbone_runs_and_predicts(problem, tmp_path):
         FineTunedClassifier(backbone=tiny_backbone(), adaptation="magic").fit(problem)
     with pytest.raises(InvalidParameterError, match="trainable_stages"):
         FineTunedClassifier(backbone=tiny_backbone(), trainable_stages=9).fit(problem)
+
+
+@pytest.mark.parametrize("method", ["finetune", "backbone_head"])
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+def test_feature_vectors_are_refused_with_the_methods_that_take_them(method, sparse, tmp_path):
+    """Bug 5: vectors used to fail with a raw IndexError deep in the image preprocessing."""
+    import scipy.sparse as sp
+
+    from transferkit.registry import make_method
+
+    rng = np.random.default_rng(0)
+    Xs, Xt = rng.random((40, 10)), rng.random((30, 10))
+    if sparse:
+        Xs, Xt = sp.csr_matrix(Xs), sp.csr_matrix(Xt)
+    vectors = TransferProblem(Xs, rng.integers(0, 2, 40), Xt)
+    model = make_method(method, {"backbone": tiny_backbone(), "cache_dir": tmp_path})
+    shape = r"\(40, 10\)"
+    with pytest.raises(NotApplicableError, match=rf"'{method}'.*needs images.*{shape}") as error:
+        model.fit(vectors)
+    assert "'dann'" in str(error.value) and "'coral'" in str(error.value)
+    assert not list(tmp_path.rglob("*.npy"))  # refused before any feature was computed
+
+
+def test_feature_extraction_refuses_vectors_and_names_what_it_got(problem):
+    with pytest.raises(NotApplicableError, match=r"extract_features needs images.*\(5, 7\)"):
+        extract_features(np.zeros((5, 7)), tiny_backbone(), use_cache=False)
+    with pytest.raises(NotApplicableError, match=r"sequence of 2 arrays with \[1\] dimensions"):
+        extract_features([np.zeros(7), np.zeros(7)], tiny_backbone(), use_cache=False)
+    # grey (n, H, W) images and lists of (H, W, 3) arrays are images
+    grey = extract_features(problem.X_source[:3, :, :, 0], tiny_backbone(), use_cache=False)
+    listed = extract_features(list(problem.X_source[:3]), tiny_backbone(), use_cache=False)
+    assert grey.shape == listed.shape == (3, 32)
 
 
 def test_mobilenet_v2_architecture_matches_torchvision_keys():

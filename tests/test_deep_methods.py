@@ -215,5 +215,17 @@ def test_deep_methods_are_registered():
         "deep_oracle",
     ):
         assert methods[name].deep and methods[name].family == "deep"
+    # the methods registered in their own modules (finetune, sda, shallow DANN) are found too
+    deep = {name for name, spec in methods.items() if spec.deep}
+    assert {"finetune", "backbone_head", "sda", "shallow_dann", "msda_shallow_dann"} <= deep
     model = make_method("dann", {"epochs": 2, "hidden_dim": 8}, random_state=1)
-    assert isinstance(model, DANN) and model.random_state == 1
+    assert isinstance(model, DANN)
+    params = model.get_params()
+    assert (params["epochs"], params["hidden_dim"], params["random_state"]) == (2, 8, 1)
+    # every other parameter keeps the class's default
+    defaults = DANN().get_params()
+    assert {
+        k: v for k, v in params.items() if k not in ("epochs", "hidden_dim", "random_state")
+    } == {k: v for k, v in defaults.items() if k not in ("epochs", "hidden_dim", "random_state")}
+    with pytest.raises(InvalidParameterError, match="Bad parameters for method 'dann'"):
+        make_method("dann", {"epoch": 2})

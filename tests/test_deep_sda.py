@@ -40,12 +40,25 @@ def test_stacking_concat_and_errors(pivot_problem):
     assert 0.25 < float((mask_noise(x, 0.3) == 0).float().mean()) < 0.35
 
 
-def test_registered_sda_builds_an_adapted_classifier():
+def test_registered_sda_builds_an_adapted_classifier(pivot_problem):
     model = make_method(
         "sda", {"hidden_sizes": (8,), "epochs": 1}, classifier="logreg", random_state=0
     )
     assert isinstance(model, AdaptedClassifier)
     assert isinstance(model.adapter, StackedDenoisingAutoencoder)
+    adapter = model.adapter.get_params()
+    assert (adapter["hidden_sizes"], adapter["epochs"], adapter["random_state"]) == ((8,), 1, 0)
+    assert isinstance(model.estimator, LogisticRegression)
+    # the registered method is the adapter + classifier built by hand: same predictions
+    problem = pivot_problem(n=100)
+    by_hand = AdaptedClassifier(
+        StackedDenoisingAutoencoder(hidden_sizes=(8,), epochs=1, random_state=0),
+        LogisticRegression(max_iter=2000),
+    )
+    np.testing.assert_array_equal(
+        model.fit(problem).predict_proba(problem.X_target),
+        by_hand.fit(problem).predict_proba(problem.X_target),
+    )
 
 
 def test_an_interrupted_fit_resumes_layer_by_layer(pivot_problem, tmp_path, interrupt_after):

@@ -190,9 +190,14 @@ def test_self_training_methods_are_registered():
     methods = available_methods()
     for name in ("mcc", "self_ensembling"):
         assert methods[name].deep and methods[name].family == "deep"
-    assert isinstance(make_method("mcc", {"epochs": 1}, random_state=0), MCC)
+    mcc = make_method("mcc", {"epochs": 1, "loss_params": {"temperature": 3.0}}, random_state=0)
+    assert isinstance(mcc, MCC)
+    assert (mcc.epochs, mcc.random_state) == (1, 0)
+    assert mcc.get_params()["loss_params"] == {"temperature": 3.0}
     model = make_method("self_ensembling", {"epochs": 1}, random_state=2)
     assert isinstance(model, SelfEnsembling) and model.random_state == 2
+    assert model.epochs == 1
+    assert model.get_params()["batch_size"] == SelfEnsembling().batch_size  # defaults kept
 
 
 def test_a_deep_model_that_collapses_is_flagged(monkeypatch):

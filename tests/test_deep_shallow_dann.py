@@ -95,14 +95,71 @@ def test_msda_features_beat_the_plain_network_on_raw_words(pivot_problem):
 
 def test_msda_then_shallow_dann_is_registered_and_predicts(nuisance_problem):
     from transferkit.deep.shallow_dann import AdaptedShallowDANN
+    from transferkit.invariant import MSDA
     from transferkit.registry import make_method
 
     problem = nuisance_problem(n=120, sparse=True)
     model = make_method("msda_shallow_dann", {"epochs": 2, "msda": {"n_layers": 1}}, random_state=0)
     assert isinstance(model, AdaptedShallowDANN)
+    # the factory forwards each parameter where it belongs and the seed to both parts
+    assert (model.adapter.n_layers, model.adapter.random_state) == (1, 0)
+    assert (model.dann.epochs, model.dann.random_state) == (2, 0)
     model.fit(problem)
     assert model.predict(problem.X_test).shape == (120,)
     assert model.transform(problem.X_test).shape == (120, 50)
+    by_hand = AdaptedShallowDANN(
+        MSDA(n_layers=1, random_state=0), ShallowDANN(epochs=2, random_state=0)
+    ).fit(problem)
+    np.testing.assert_array_equal(
+        model.predict_proba(problem.X_test), by_hand.predict_proba(problem.X_test)
+    )
+
+
+_WITHOUT_TORCH = """
+import sys
+
+
+class BlockTorch:  # as if torch were not installed (sys.modules['torch'] = None upsets scipy)
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] == 'torch':
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+
+sys.meta_path.insert(0, BlockTorch())
+import numpy as np
+from transferkit.datasets import make_rotated_moons
+from transferkit.registry import available_methods, make_method
+
+problem = make_rotated_moons(n_samples=200, angle=20, random_state=0)
+model = make_method("shallow_dann", {"epochs": 30, "hidden_size": 10}, random_state=0)
+model.fit(problem)
+accuracy = np.mean(model.predict(problem.X_test) == problem.y_test)
+print(sorted(available_methods()))
+print(round(float(accuracy), 3), "torch" in sys.modules)
+"""
+
+
+def test_shallow_dann_is_registered_and_fits_without_torch():
+    """The numpy shallow DANN needs no torch: blocked, it still registers and learns."""
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_TORCH],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    methods, outcome = result.stdout.strip().splitlines()[-2:]
+    assert "'shallow_dann'" in methods and "'msda_shallow_dann'" in methods
+    assert "'dann'" not in methods  # the torch methods are skipped, as they should be
+    accuracy, torch_imported = outcome.split()
+    assert torch_imported == "False"
+    assert float(accuracy) > 0.7
 
 
 def test_minibatch_variant_learns_and_handles_sparse_rows(nuisance_problem):

@@ -29,18 +29,20 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.utils import check_random_state
 
 from transferkit.base import AdaptedClassifier, BaseAdapter, stack_rows
+from transferkit.checks import (
+    check_choice,
+    check_nonnegative,
+    check_positive_int,
+    densify,
+    warn_densify,
+)
 from transferkit.exceptions import InvalidParameterError, NotApplicableError
 from transferkit.kernels import (
     KernelFeatureMap,
-    check_choice,
     check_kernel,
-    check_nonnegative,
-    check_positive_int,
     choose_approximation,
     column_sums,
-    densify,
     gram,
-    warn_densify,
 )
 from transferkit.problem import SOURCE, DataMatrix, TransferProblem
 from transferkit.registry import register_method

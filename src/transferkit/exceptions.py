@@ -87,6 +87,15 @@ class DegenerateResultWarning(UserWarning):
     """A fitted model gives a degenerate result (e.g. one class for almost every target row)."""
 
 
+class MemoryCostWarning(UserWarning):
+    """A method is estimated to need more memory than a laptop comfortably has.
+
+    The message gives the estimate and the parameters that reduce it. A ``UserWarning`` rather
+    than a ``ResourceWarning``: Python's default filters hide ``ResourceWarning``, and this one
+    must be seen before the machine starts swapping.
+    """
+
+
 def missing_dependency(package: str, extra: str, feature: str) -> MissingDependencyError:
     """Build the error raised when ``feature`` needs the optional ``package``."""
     return MissingDependencyError(

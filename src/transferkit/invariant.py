@@ -19,6 +19,7 @@ Example
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,14 +30,24 @@ import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
 from transferkit.base import AdaptedClassifier, BaseAdapter
-from transferkit.exceptions import InvalidParameterError
-from transferkit.kernels import check_choice, check_nonnegative, check_positive_int
+from transferkit.checks import check_choice, check_nonnegative, check_positive_int
+from transferkit.exceptions import InvalidParameterError, MemoryCostWarning
 from transferkit.problem import DataMatrix, TransferProblem
 from transferkit.registry import register_method
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MSDA", "MSDALayer", "msda_fit", "msda_layer", "msda_transform"]
+__all__ = [
+    "MSDA",
+    "MSDALayer",
+    "msda_fit",
+    "msda_layer",
+    "msda_memory_estimate",
+    "msda_transform",
+]
+
+#: MSDA.fit warns (MemoryCostWarning and the log) when its estimate exceeds this many bytes.
+MEMORY_WARNING_BYTES = 2e9
 
 _NONLINEARITIES = ("tanh", "none")
 
@@ -234,6 +245,58 @@ def msda_transform(
     return np.hstack([np.asarray(X, dtype=float), dense_hidden])
 
 
+def msda_memory_estimate(
+    n_rows: int,
+    n_features: int,
+    n_layers: int = 3,
+    n_pivots: int | None = 5000,
+    block_size: int = 5000,
+    include_input: bool = True,
+    sparse: bool = True,
+) -> dict[str, float]:
+    """Bytes mSDA needs, from the sizes alone: a model of the float64 arrays it allocates.
+
+    * ``"fit"``: the peak of :func:`msda_fit` on ``n_rows`` rows: the full ``d x d`` scatter of a
+      layer's input, about seven ``(block + 1)^2`` matrices of the closed-form solve, the maps
+      kept, and a few ``n_rows x n_pivots`` temporaries of the layer's output;
+    * ``"model"``: the fitted layers' maps, kept for every later transform;
+    * ``"stored_per_row"``: one row of the representation :func:`msda_transform` returns
+      (``n_layers * n_pivots`` dense values per row, kept in a sparse matrix when the input is
+      sparse and ``include_input``: 12 bytes a value);
+    * ``"transform_per_row"``: the transient peak per transformed row (the hidden layers, their
+      stacked copy and, for sparse input, the conversions into the sparse result).
+
+    The representation, not the solve, dominates on wide data: on an Amazon pair (4,000 rows
+    fitted, 5,000 features, 5 layers of 5,000 pivots) each row carries 25,000 dense values.
+    """
+    d_in = n_features
+    fit = 0.0
+    kept = 0.0
+    for _ in range(n_layers):
+        p = d_in if n_pivots is None else min(n_pivots, d_in)
+        b = min(block_size, d_in)
+        n_blocks = -(-d_in // b)
+        kept += p * (d_in + n_blocks)
+        # the layer's output is built from a few n x p temporaries (product, sum, tanh), and
+        # each block of inputs is a column copy of the rows
+        columns = n_rows * b if n_blocks > 1 else 0
+        fit = max(fit, 8.0 * (d_in * d_in + 7 * (b + 1) ** 2 + kept + 4 * n_rows * p + columns))
+        d_in = p
+    width = n_layers * (n_features if n_pivots is None else min(n_pivots, n_features))
+    if include_input and sparse:
+        stored, transient = 12.0 * width, (8 + 8 + 12 + 16 + 12) * width
+    elif include_input:
+        stored, transient = 8.0 * (n_features + width), 8.0 * (2 * width + n_features + width)
+    else:
+        stored, transient = 8.0 * width, 16.0 * width
+    return {
+        "fit": fit,
+        "model": 8.0 * kept,
+        "stored_per_row": stored,
+        "transform_per_row": transient,
+    }
+
+
 class MSDA(BaseAdapter):
     """Marginalized stacked denoising autoencoder features (Chen et al. 2012).
 
@@ -300,6 +363,7 @@ class MSDA(BaseAdapter):
             X = X.tocsr()
         else:
             X = np.concatenate([problem.X_source, problem.X_target]).astype(float)
+        self._warn_about_memory(X)
         self.layers_ = msda_fit(
             X,
             noise=self.noise,
@@ -313,6 +377,37 @@ class MSDA(BaseAdapter):
 
     def _transform(self, X: DataMatrix, domain: int) -> DataMatrix:
         return msda_transform(X, self.layers_, self.include_input)
+
+    def _warn_about_memory(self, X: DataMatrix) -> None:
+        """Warn before fitting when the estimated peak exceeds ``MEMORY_WARNING_BYTES``."""
+        n, d = X.shape
+        # the same checks (and messages) msda_fit makes, before the sizes are multiplied
+        n_layers = check_positive_int(self.n_layers, "n_layers", "msda")
+        if self.n_pivots is not None:
+            check_positive_int(self.n_pivots, "n_pivots", "msda")
+        block_size = check_positive_int(self.block_size, "block_size", "msda")
+        cost = msda_memory_estimate(
+            n, d, n_layers, self.n_pivots, block_size, self.include_input, sp.issparse(X)
+        )
+        # the peak: the fit, or later the model with these rows' representation and one
+        # transform of as many rows running
+        per_row = cost["stored_per_row"] + cost["transform_per_row"]
+        total = max(cost["fit"], cost["model"] + n * per_row)
+        if total <= MEMORY_WARNING_BYTES:
+            return
+        message = (
+            f"MSDA on {n} rows x {d} features with n_layers={self.n_layers}, "
+            f"n_pivots={self.n_pivots}, block_size={self.block_size} needs about "
+            f"{total / 1e9:.1f} GB at its peak ({cost['fit'] / 1e9:.1f} GB to fit, "
+            f"{cost['model'] / 1e9:.1f} GB for the fitted layers; each row of the representation "
+            f"keeps {cost['stored_per_row'] / 1e6:.2f} MB and takes "
+            f"{cost['transform_per_row'] / 1e6:.2f} MB more while it is transformed). To reduce "
+            "it, lower n_pivots (the width of every hidden layer: each row keeps n_layers * "
+            "n_pivots values) or n_layers; a lower block_size shrinks the fit's "
+            "(block_size + 1)^2 matrices."
+        )
+        logger.warning(message)
+        warnings.warn(message, MemoryCostWarning, stacklevel=4)
 
 
 @register_method(

@@ -36,6 +36,11 @@ from sklearn.metrics.pairwise import pairwise_kernels
 from sklearn.utils import check_random_state
 
 from transferkit.base import stack_rows
+
+# check_positive_int moved to transferkit.checks; re-exported here only until transferkit.selection
+# (split up in parallel) imports it from there. Drop this line then.
+from transferkit.checks import check_positive_int as check_positive_int
+from transferkit.checks import is_number
 from transferkit.exceptions import InvalidParameterError
 from transferkit.problem import DataMatrix
 
@@ -54,18 +59,14 @@ def check_kernel(kernel: str, gamma: Any, degree: Any = 3, coef0: Any = 1.0) -> 
     """Raise :class:`InvalidParameterError` for an unknown kernel or a bad kernel parameter."""
     if kernel not in KERNELS:
         raise InvalidParameterError(f"kernel={kernel!r} is not supported; use one of {KERNELS}.")
-    if gamma is not None and gamma != "median" and not (_is_number(gamma) and gamma > 0):
+    if gamma is not None and gamma != "median" and not (is_number(gamma) and gamma > 0):
         raise InvalidParameterError(
             f"gamma={gamma!r} must be a positive number, 'median' (median heuristic) or None."
         )
     if kernel == "poly" and not (isinstance(degree, int | np.integer) and degree >= 1):
         raise InvalidParameterError(f"degree={degree!r} must be a positive integer.")
-    if not _is_number(coef0):
+    if not is_number(coef0):
         raise InvalidParameterError(f"coef0={coef0!r} must be a number.")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float | np.integer | np.floating) and np.isfinite(value)
 
 
 def median_heuristic(
@@ -140,14 +141,15 @@ def kernel_matrix(
         return (gamma * product + coef0) ** degree
     # rbf: exp(-gamma ||x - y||^2) from the inner products, in place to spare memory
     product *= -2.0
-    product += _squared_norms(X)[:, None]
-    product += _squared_norms(Y_)[None, :]
+    product += squared_norms(X)[:, None]
+    product += squared_norms(Y_)[None, :]
     np.maximum(product, 0.0, out=product)
     product *= -gamma
     return np.exp(product, out=product)
 
 
-def _squared_norms(X: DataMatrix) -> np.ndarray:
+def squared_norms(X: DataMatrix) -> np.ndarray:
+    """``||x||^2`` of every row of ``X`` (dense or sparse), as a float array of shape (n,)."""
     if sp.issparse(X):
         return np.asarray(X.multiply(X).sum(axis=1)).ravel()
     X = np.asarray(X, dtype=float)
@@ -314,50 +316,3 @@ def column_sums(Phi: DataMatrix, weights: np.ndarray) -> np.ndarray:
     """``Phi.T @ weights`` as a dense array (``weights`` of shape (n,) or (n, k))."""
     out = Phi.T @ weights
     return np.asarray(out.toarray() if sp.issparse(out) else out)
-
-
-# ---------------------------------------------------------------------- parameter checks
-# Shared by the shallow-method modules (alignment, invariant, reweighting).
-
-
-def check_positive_int(value: Any, name: str, method: str) -> int:
-    """``value`` as an int >= 1, else :class:`InvalidParameterError` naming ``method``."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise InvalidParameterError(f"{method}: {name}={value!r} must be a positive integer.")
-    return int(value)
-
-
-def check_nonnegative(value: Any, name: str, method: str, strict: bool = False) -> float:
-    """``value`` as a float >= 0 (> 0 when ``strict``), else :class:`InvalidParameterError`."""
-    if isinstance(value, bool) or not _is_number(value) or value < 0 or (strict and value == 0):
-        bound = "positive" if strict else "non-negative"
-        raise InvalidParameterError(f"{method}: {name}={value!r} must be a {bound} number.")
-    return float(value)
-
-
-def check_choice(value: Any, name: str, method: str, choices: tuple[Any, ...]) -> Any:
-    """``value`` if it is one of ``choices``, else :class:`InvalidParameterError`."""
-    if value not in choices:
-        raise InvalidParameterError(
-            f"{method}: {name}={value!r} is not supported; use one of {choices}."
-        )
-    return value
-
-
-def warn_densify(X: DataMatrix, method: str, why: str) -> None:
-    """Warn that ``method`` turns the sparse ``X`` into dense data (and how much that takes)."""
-    import warnings
-
-    message = (
-        f"{method} converts the sparse {X.shape[0]}x{X.shape[1]} input to a dense array "
-        f"({why}); this takes {X.shape[0] * X.shape[1] * 8 / 1e6:.0f} MB."
-    )
-    warnings.warn(message, UserWarning, stacklevel=4)
-
-
-def densify(X: DataMatrix, method: str, why: str) -> np.ndarray:
-    """``X`` as a dense float array; sparse input is converted with a warning saying why."""
-    if sp.issparse(X):
-        warn_densify(X, method, why)
-        return X.toarray().astype(float, copy=False)
-    return np.asarray(X, dtype=float)

@@ -14,14 +14,19 @@ from typing import Any
 
 from transferkit.exceptions import InvalidParameterError
 
-#: Modules whose import registers methods. Optional ones (torch) are skipped when missing.
+#: Modules whose import registers methods: each method is registered in the module defining it.
+#: Modules needing an optional dependency (torch) are skipped when it is missing; the numpy shallow
+#: DANN is listed on its own so that it stays available without torch.
 FAMILY_MODULES: tuple[str, ...] = (
     "transferkit.baselines",
     "transferkit.alignment",
     "transferkit.invariant",
     "transferkit.reweighting",
     "transferkit.label_shift",
+    "transferkit.deep.shallow_dann",
     "transferkit.deep.methods",
+    "transferkit.deep.finetune",
+    "transferkit.deep.sda",
 )
 
 

@@ -28,12 +28,11 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.utils import check_random_state
 
 from transferkit.base import AdaptedClassifier, BaseReweighter, stack_rows
+from transferkit.checks import check_nonnegative, check_positive_int
 from transferkit.exceptions import InvalidParameterError
 from transferkit.kernels import (
     KernelFeatureMap,
     check_kernel,
-    check_nonnegative,
-    check_positive_int,
     choose_approximation,
     gram,
     kernel_matrix,

@@ -28,9 +28,10 @@ from transferkit.datasets.catalog import (
     load_pair,
     standard_pairs,
 )
-from transferkit.datasets.digits import load_mnist, load_uci_digits, resize_digits
+from transferkit.datasets.digits import load_mnist, load_uci_digits
 from transferkit.datasets.files import load_file, problem_from_files
 from transferkit.datasets.generated import make_rotated_moons, make_shifted_blobs
+from transferkit.datasets.images import resize_digits
 from transferkit.datasets.mnistm import make_mnistm
 from transferkit.datasets.office import (
     load_office_caltech_features,

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from transferkit.datasets._utils import RandomState, as_generator, check_count, check_number
+from transferkit.checks import check_count, check_number
+from transferkit.datasets._utils import RandomState, as_generator
 from transferkit.problem import TransferProblem
 
 #: Centre of the two-moons point cloud; the target is rotated about it so the domains overlap.

@@ -18,13 +18,14 @@ from typing import Any
 import numpy as np
 import scipy.io
 
+from transferkit.checks import check_count
 from transferkit.datasets._home import (
     get_data_home,
     listed_files,
     missing_file_error,
     verify_file,
 )
-from transferkit.datasets._utils import RandomState, as_generator, check_count
+from transferkit.datasets._utils import RandomState, as_generator
 from transferkit.exceptions import (
     DataFormatError,
     DatasetNotFoundError,
@@ -130,7 +131,9 @@ def harness_preprocess(X: np.ndarray) -> np.ndarray:
     return (X - X.mean(axis=0)) / np.where(std == 0, 1.0, std)
 
 
-def _per_class_sample(y: np.ndarray, per_class: int, rng: np.random.Generator) -> np.ndarray:
+def per_class_sample(y: np.ndarray, per_class: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of at most ``per_class`` rows of each label of ``y``, drawn without
+    replacement (``source_per_class``, e.g. the harness protocol's :data:`HARNESS_PER_CLASS`)."""
     keep = [
         rng.choice(index, size=min(per_class, len(index)), replace=False)
         for index in (np.flatnonzero(y == label) for label in np.unique(y))
@@ -171,7 +174,7 @@ def _surf_pair(
         # each domain on its own, over all its images, before any sub-sampling
         X_source, X_target = harness_preprocess(X_source), harness_preprocess(X_target)
     if per_class is not None:
-        index = _per_class_sample(y_source, per_class, as_generator(random_state))
+        index = per_class_sample(y_source, per_class, as_generator(random_state))
         X_source, y_source = X_source[index], y_source[index]
     return TransferProblem(
         X_source=X_source,
@@ -385,7 +388,7 @@ def _images_pair(
         )
     if per_class is not None:
         # each domain pre-processed over all its images (above), then the source sub-sampled
-        index = _per_class_sample(y_source, per_class, as_generator(random_state))
+        index = per_class_sample(y_source, per_class, as_generator(random_state))
         X_source, y_source = X_source[index], y_source[index]
     metadata = {
         "dataset": "office-caltech-images",

@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from transferkit.datasets._utils import RandomState, as_generator, check_count
+from transferkit.checks import check_count
+from transferkit.datasets._utils import RandomState, as_generator
+from transferkit.datasets.images import resize_digits
 from transferkit.exceptions import MissingDependencyError
 
 #: Canvas side of the glyphs as drawn, and the side of the box each glyph is scaled to fit.
@@ -178,8 +180,6 @@ def _render_chunk(
     background = rng.uniform(0.0, 0.4, size=n)
     foreground = rng.uniform(np.minimum(background + 0.35, 1.0), 1.0)
     texture = rng.uniform(size=(n, 4, 4)).astype(np.float32)
-    from transferkit.datasets.digits import resize_digits
-
     texture = (resize_digits(texture, size) - 0.5) * rng.uniform(0.0, 0.3, size=n)[:, None, None]
     ground = np.clip(background[:, None, None] + texture, 0.0, 1.0)
     image = ground * (1 - mask) + foreground[:, None, None] * mask

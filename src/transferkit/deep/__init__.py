@@ -13,6 +13,12 @@ The article's three deep recipes live here:
 Every method is trained by :func:`transferkit.deep.training.train`, the one loop; methods differ only
 in the networks and loss modules they plug in. This package needs PyTorch (``pip install
 'transferkit[deep]'``); ``import transferkit`` alone never imports it.
+
+Two modules need no torch: :mod:`transferkit.deep.shallow_dann` (the shallow DANN of Ganin et al.
+2016, Algorithm 1, in numpy; it lives here beside the other domain-adversarial methods, and the
+method registry lists it on its own so ``make_method("shallow_dann")`` works without torch) and
+:mod:`transferkit.deep.progress`. This ``__init__`` imports nothing, so importing them does not
+import torch.
 """
 
 from __future__ import annotations

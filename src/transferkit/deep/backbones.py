@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from torch import Tensor, nn
 
-from transferkit.exceptions import InvalidParameterError
+from transferkit.exceptions import InvalidParameterError, NotApplicableError
 from transferkit.problem import ImageCollection
 
 
@@ -502,6 +503,40 @@ def image_keys(images: ImageCollection | Sequence[np.ndarray] | np.ndarray) -> l
     return keys
 
 
+def check_images(images: Any, method: str) -> None:
+    """Raise :class:`~transferkit.exceptions.NotApplicableError` unless ``images`` are images.
+
+    Images are an :class:`~transferkit.problem.ImageCollection`, an array of shape (n, H, W) or
+    (n, H, W, C), or a sequence of (H, W) / (H, W, C) arrays. Feature vectors (an (n, d) array, a
+    sparse matrix, a sequence of 1-D rows) cannot go through a pre-trained CNN: the message says so
+    and names the methods that take vectors.
+    """
+    if isinstance(images, ImageCollection):
+        return
+    if sp.issparse(images):
+        got = f"a sparse matrix of feature vectors, shape {images.shape}"
+    elif isinstance(images, np.ndarray):
+        if images.ndim in (3, 4):
+            return
+        got = (
+            f"feature vectors, an array of shape {images.shape}"
+            if images.ndim == 2
+            else f"an array of shape {images.shape}"
+        )
+    else:
+        dims = sorted({np.ndim(image) for image in images})
+        if dims and all(d in (2, 3) for d in dims):
+            return
+        got = f"a sequence of {len(images)} arrays with {dims} dimensions"
+    raise NotApplicableError(
+        f"{method} needs images (an ImageCollection such as load_pair('office-caltech-images', "
+        f"...) gives, an array (n, H, W) or (n, H, W, C), or a list of (H, W[, C]) arrays); got "
+        f"{got}. For feature vectors use a method that trains its own network on them "
+        "('deep_source_only', 'dann', 'dan', 'deep_coral', ...; flattened digits with "
+        "metadata['image_shape'] get a LeNet) or a shallow method ('coral', 'sa', 'tca', ...)."
+    )
+
+
 def _load_image(images: Any, index: int) -> np.ndarray:
     return images.load(index) if isinstance(images, ImageCollection) else np.asarray(images[index])
 
@@ -547,6 +582,7 @@ def extract_features(
     -------
     ndarray (n, d) of float32 (or (n, C, H, W) with ``stop_stage``)
     """
+    check_images(images, "extract_features")
     if isinstance(backbone, str):
         backbone = load_backbone(backbone)
     if stop_stage is None and layer not in LAYERS:

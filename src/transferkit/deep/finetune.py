@@ -39,12 +39,25 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor, nn
 
-from transferkit.deep.backbones import PretrainedBackbone, extract_features, load_backbone, pool
+from transferkit.deep.backbones import (
+    PretrainedBackbone,
+    check_images,
+    extract_features,
+    load_backbone,
+    pool,
+)
 from transferkit.deep.losses import CORALLoss, DomainAdversarialLoss, L2SPPenalty, MMDLoss
-from transferkit.deep.methods import _batched, _split_validation
-from transferkit.deep.training import TrainingHistory, as_progress, resolve_device, train
+from transferkit.deep.training import (
+    TrainingHistory,
+    apply_in_batches,
+    as_progress,
+    resolve_device,
+    split_validation,
+    train,
+)
 from transferkit.exceptions import InvalidParameterError
 from transferkit.problem import TransferProblem, as_problem
+from transferkit.registry import register_method
 
 _STRATEGIES = ("finetune", "gradual")
 _ADAPTATIONS = (None, "dann", "dan", "coral")
@@ -174,6 +187,10 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None, domain: Any = None) -> FineTunedClassifier:
         """Train on a problem whose X are images (an ImageCollection or a list of arrays)."""
         problem = as_problem(X, y, domain)
+        # before loading the backbone: vectors would fail deep in the preprocessing otherwise
+        what = "FineTunedClassifier (methods 'finetune' and 'backbone_head')"
+        check_images(problem.X_source, what)
+        check_images(problem.X_target, what)
         backbone = load_backbone(self.backbone) if isinstance(self.backbone, str) else self.backbone
         self._check_params(backbone)
         if self.random_state is not None:
@@ -189,7 +206,7 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
             labeled = np.flatnonzero(problem.target_labeled)
             Xs = torch.cat([Xs, Xt[labeled]])
             ys = np.concatenate([ys, problem.encode_labels(problem.y_target[labeled])])
-        train_index, validation_index = _split_validation(
+        train_index, validation_index = split_validation(
             ys, self.validation_fraction, self.random_state
         )
         y_tensor = torch.from_numpy(ys).long()
@@ -204,7 +221,9 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
         X_validation, y_validation = Xs[validation_index], y_tensor[validation_index]
 
         def validate() -> float:
-            logits = _batched(lambda x: self.head_(self.suffix_(x)), X_validation, self.device_)
+            logits = apply_in_batches(
+                lambda x: self.head_(self.suffix_(x)), X_validation, self.device_
+            )
             return float((logits.argmax(1) == y_validation).float().mean())
 
         def step(xs: Tensor, ys_: Tensor, xt: Tensor | None, progress: float) -> Any:
@@ -301,11 +320,11 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
     def transform(self, X: Any) -> np.ndarray:
         """Pooled features of the (fine-tuned) backbone."""
         check_is_fitted(self, "head_")
-        return _batched(self.suffix_, self._inputs(X), self.device_).numpy()
+        return apply_in_batches(self.suffix_, self._inputs(X), self.device_).numpy()
 
     def decision_function(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "head_")
-        return _batched(
+        return apply_in_batches(
             lambda x: self.head_(self.suffix_(x)), self._inputs(X), self.device_
         ).numpy()
 
@@ -319,3 +338,24 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
 def finetune_problem(problem: TransferProblem, **params: Any) -> FineTunedClassifier:
     """Fit a :class:`FineTunedClassifier` with ``params`` on ``problem`` (a one-line helper)."""
     return FineTunedClassifier(**params).fit(problem)
+
+
+@register_method(
+    "finetune",
+    "deep",
+    "Pre-trained backbone: top stages fine-tuned with two learning rates (+ L2-SP, gradual "
+    "unfreezing, optional domain loss); images only.",
+    deep=True,
+)
+def _finetune(estimator: Any, random_state: int | None, **params: Any) -> FineTunedClassifier:
+    return FineTunedClassifier(random_state=random_state, **params)
+
+
+@register_method(
+    "backbone_head",
+    "deep",
+    "Frozen pre-trained backbone, new linear head on its pooled features; images only.",
+    deep=True,
+)
+def _backbone_head(estimator: Any, random_state: int | None, **params: Any) -> FineTunedClassifier:
+    return FineTunedClassifier(random_state=random_state, **{"trainable_stages": 0, **params})

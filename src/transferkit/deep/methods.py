@@ -51,7 +51,6 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor, nn
 
@@ -68,7 +67,14 @@ from transferkit.deep.losses import (
     confident_consistency,
     dann_learning_rate,
 )
-from transferkit.deep.training import TrainingHistory, as_progress, resolve_device, train
+from transferkit.deep.training import (
+    TrainingHistory,
+    apply_in_batches,
+    as_progress,
+    resolve_device,
+    split_validation,
+    train,
+)
 from transferkit.exceptions import InvalidParameterError, NotApplicableError
 from transferkit.problem import (
     SOURCE,
@@ -134,29 +140,6 @@ class InputEncoder:
         if self.mean is not None:
             values = (values - self.mean) / self.scale
         return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
-
-
-def _split_validation(
-    y: np.ndarray, fraction: float, random_state: int | None
-) -> tuple[np.ndarray, np.ndarray]:
-    index = np.arange(len(y))
-    if fraction <= 0:
-        return index, np.empty(0, dtype=int)
-    n_validation = max(int(round(fraction * len(y))), 1)
-    _, counts = np.unique(y, return_counts=True)
-    stratify = y if counts.min() >= 2 and n_validation >= len(counts) else None
-    train_index, validation_index = train_test_split(
-        index, test_size=n_validation, random_state=random_state, stratify=stratify
-    )
-    return np.sort(train_index), np.sort(validation_index)
-
-
-@torch.no_grad()
-def _batched(function: Any, X: Tensor, device: torch.device, batch_size: int = 512) -> Tensor:
-    outputs = [
-        function(X[i : i + batch_size].to(device)).cpu() for i in range(0, X.shape[0], batch_size)
-    ]
-    return torch.cat(outputs) if outputs else torch.empty(0)
 
 
 def _has_batch_norm(module: nn.Module) -> bool:
@@ -362,7 +345,7 @@ class DeepTransferClassifier(ClassifierMixin, BaseEstimator):
             labeled = np.flatnonzero(problem.target_labeled)
             Xs = torch.cat([Xs, Xt[labeled]])
             ys = np.concatenate([ys, problem.encode_labels(problem.y_target[labeled])])
-        train_index, validation_index = _split_validation(
+        train_index, validation_index = split_validation(
             ys, self.validation_fraction, self.random_state
         )
         self.n_features_in_ = Xs.shape[1]
@@ -381,7 +364,7 @@ class DeepTransferClassifier(ClassifierMixin, BaseEstimator):
             return None
 
         def validate() -> float:
-            logits = _batched(lambda x: self.classifier_(encoder(x)), X, self.device_)
+            logits = apply_in_batches(lambda x: self.classifier_(encoder(x)), X, self.device_)
             return float((logits.argmax(1) == y).float().mean())
 
         return validate
@@ -499,13 +482,13 @@ class DeepTransferClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "encoder_")
         inputs = self.input_encoder_(X)
         if domain is None:
-            return _batched(self._inference_encoder(TARGET), inputs, self.device_).numpy()
+            return apply_in_batches(self._inference_encoder(TARGET), inputs, self.device_).numpy()
         domain = np.broadcast_to(np.asarray(domain), (inputs.shape[0],))
         out = np.empty((inputs.shape[0], self.encoder_.out_features), dtype=np.float32)
         for code in (SOURCE, TARGET):
             index = np.flatnonzero(domain == code)
             if len(index):
-                out[index] = _batched(
+                out[index] = apply_in_batches(
                     self._inference_encoder(code), inputs[index], self.device_
                 ).numpy()
         return out
@@ -515,7 +498,9 @@ class DeepTransferClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "encoder_")
         inputs = self.input_encoder_(X)
         encoder = self._inference_encoder(TARGET)
-        return _batched(lambda x: self.classifier_(encoder(x)), inputs, self.device_).numpy()
+        return apply_in_batches(
+            lambda x: self.classifier_(encoder(x)), inputs, self.device_
+        ).numpy()
 
     def predict_proba(self, X: DataMatrix) -> np.ndarray:
         """Class probabilities of target rows."""
@@ -918,33 +903,3 @@ for _name, (_cls, _description) in _METHOD_CLASSES.items():
 )
 def _deep_oracle(estimator: Any, random_state: int | None, **params: Any) -> DeepTargetOracle:
     return DeepTargetOracle(random_state=random_state, **params)
-
-
-@register_method(
-    "finetune",
-    "deep",
-    "Pre-trained backbone: top stages fine-tuned with two learning rates (+ L2-SP, gradual "
-    "unfreezing, optional domain loss); images only.",
-    deep=True,
-)
-def _finetune(estimator: Any, random_state: int | None, **params: Any) -> Any:
-    from transferkit.deep.finetune import FineTunedClassifier
-
-    return FineTunedClassifier(random_state=random_state, **params)
-
-
-@register_method(
-    "backbone_head",
-    "deep",
-    "Frozen pre-trained backbone, new linear head on its pooled features; images only.",
-    deep=True,
-)
-def _backbone_head(estimator: Any, random_state: int | None, **params: Any) -> Any:
-    from transferkit.deep.finetune import FineTunedClassifier
-
-    return FineTunedClassifier(random_state=random_state, **{"trainable_stages": 0, **params})
-
-
-# the numpy shallow DANN and the SDA adapter register "shallow_dann" and "sda" on import
-from transferkit.deep import sda as _sda_module  # noqa: E402, F401
-from transferkit.deep import shallow_dann as _shallow_dann_module  # noqa: E402, F401

@@ -298,11 +298,11 @@ class ShallowDANN(ClassifierMixin, BaseEstimator):
 
     def _resolve_learning_rate(self, problem: TransferProblem) -> float:
         """The step μ: the given number, or ``AUTO_STEP`` / mean ‖x‖² for ``"auto"``."""
-        from transferkit.kernels import _squared_norms
+        from transferkit.kernels import squared_norms
 
         if self.learning_rate != "auto":
             return float(self.learning_rate)
-        total = sum(_squared_norms(X).sum() for X in (problem.X_source, problem.X_target))
+        total = sum(squared_norms(X).sum() for X in (problem.X_source, problem.X_target))
         mean = total / (problem.n_source + problem.X_target.shape[0])
         if not mean > 0:
             raise InvalidParameterError(

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.model_selection import train_test_split
 from torch import Tensor, nn
 
 from transferkit.deep.progress import ProgressCallback, TqdmProgress, as_progress
@@ -42,9 +43,11 @@ __all__ = [
     "StepFunction",
     "TqdmProgress",
     "TrainingHistory",
+    "apply_in_batches",
     "as_progress",
     "resolve_device",
     "seed_everything",
+    "split_validation",
     "train",
 ]
 
@@ -75,6 +78,39 @@ def seed_everything(random_state: int | None) -> None:
     """Seed torch's generators (CPU and CUDA) from ``random_state`` when it is given."""
     if random_state is not None:
         torch.manual_seed(int(random_state))
+
+
+def split_validation(
+    y: np.ndarray, fraction: float, random_state: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted (train, validation) row indices of ``y`` for early stopping.
+
+    ``fraction`` of the rows (at least one) go to validation, stratified by label when every class
+    has two rows or more and there are enough validation rows for each; ``fraction <= 0`` keeps
+    every row for training and returns an empty validation index.
+    """
+    index = np.arange(len(y))
+    if fraction <= 0:
+        return index, np.empty(0, dtype=int)
+    n_validation = max(int(round(fraction * len(y))), 1)
+    _, counts = np.unique(y, return_counts=True)
+    stratify = y if counts.min() >= 2 and n_validation >= len(counts) else None
+    train_index, validation_index = train_test_split(
+        index, test_size=n_validation, random_state=random_state, stratify=stratify
+    )
+    return np.sort(train_index), np.sort(validation_index)
+
+
+@torch.no_grad()
+def apply_in_batches(
+    function: Callable[[Tensor], Tensor], X: Tensor, device: torch.device, batch_size: int = 512
+) -> Tensor:
+    """``function`` over the rows of ``X`` in batches on ``device``, without gradients; the outputs
+    are concatenated on the CPU (an empty tensor for no rows)."""
+    outputs = [
+        function(X[i : i + batch_size].to(device)).cpu() for i in range(0, X.shape[0], batch_size)
+    ]
+    return torch.cat(outputs) if outputs else torch.empty(0)
 
 
 @dataclass
