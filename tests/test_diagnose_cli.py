@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from transferkit.cli_diagnose import commands, diagnose_command, select_command
+from transferkit.cli.diagnose import diagnose_command
+from transferkit.cli.main import main
+from transferkit.cli.select import select_command
 
 
 @pytest.fixture
@@ -163,9 +165,16 @@ def test_select_refuses_unknown_validators_and_methods(runner):
     assert result.exit_code == 2 and "Unknown method" in result.output
 
 
-def test_the_group_holds_both_commands(runner):
-    result = runner.invoke(commands, ["--help"])
-    assert "diagnose" in result.output and "select" in result.output
+def test_diagnose_and_select_run_under_the_transferkit_group(runner):
+    result = runner.invoke(
+        main, ["diagnose", "--dataset", "blobs", "--pair", "source:target", "--json", "-",
+               "--permutations", "20"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["summary"]["n_source"] > 0
+    result = runner.invoke(main, ["select", "--dataset", "moons", "--pair", "source:rotated",
+                                  "--validator", "magic"])  # fmt: skip
+    assert result.exit_code == 2 and "Unknown validator 'magic'" in result.output
 
 
 def test_select_scores_deep_candidates_from_the_command_line(runner, tmp_path):
