@@ -107,6 +107,9 @@ def test_bench_prints_the_table_and_resumes(runner, suite_file, tmp_path):
     assert "| published | 70.0 | — |" in result.output and "**mean**" in result.output
     again = _invoke(runner, "bench", suite_file, "--db", db)
     assert again.exit_code == 0 and again.output == result.output
+    fresh = _invoke(runner, "bench", suite_file, "--db", tmp_path / "fresh.sqlite")
+    assert fresh.exit_code == 0 and "| moons50: source → rotated |" in fresh.stdout
+    assert fresh.stderr == ""  # no progress bar when stderr is not a terminal
 
     data = json.loads(_invoke(runner, "bench", suite_file, "--db", db, "--json").output)
     assert data["suite"] == "cli-tiny" and data["complete"] and len(data["results"]) == 4

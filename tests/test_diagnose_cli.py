@@ -148,6 +148,7 @@ def test_select_ranks_candidates_and_evaluates_the_pick(runner, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "Pick: " in result.output and "Target accuracy of the pick" in result.output
+    assert "%|" not in result.stderr  # no progress bar when stderr is not a terminal
     data = json.loads(out.read_text())
     assert len(data["ranking"]) == 4  # source_only + coral defaults and two grid points
     assert data["pick"]["method"] in {"source_only", "coral"}
