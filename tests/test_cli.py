@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -96,6 +98,37 @@ def test_datasets_verify_checks_the_real_files(runner, monkeypatch):
     data = json.loads(_invoke(runner, "datasets", "--verify", "--json").output)
     amazon = next(d for d in data if d["name"] == "amazon-reviews")
     assert amazon["files"]["verified"] is True and amazon["files"]["checksum_errors"] == []
+    assert amazon["files"]["n_present"] == amazon["files"]["n_files"] > 0
+
+
+def _published_sum(name: str) -> str:
+    """The SHA-256 the package ships for data-home file ``name`` (read from SHA256SUMS itself)."""
+    text = resources.files("transferkit.datasets").joinpath("SHA256SUMS").read_text("utf-8")
+    return next(line.split()[0] for line in text.splitlines() if line.endswith("/" + name))
+
+
+def test_datasets_verify_names_the_corrupt_file_both_sums_and_its_source(
+    runner, monkeypatch, tmp_path
+):
+    name = "amazon_reviews/books_train.svmlight"
+    bad = tmp_path / "home" / name
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"1 3:0.5 7:1.0\n")
+    found = hashlib.sha256(bad.read_bytes()).hexdigest()
+    expected = _published_sum(name)
+    monkeypatch.setenv("TRANSFERKIT_DATA", str(tmp_path / "home"))
+    result = _invoke(runner, "datasets", "--verify")
+    assert result.exit_code == 0, result.output
+    amazon = result.output.partition("amazon-reviews")[2].partition("\n\n")[0]
+    assert "1 fail their SHA-256 check" in amazon
+    corrupt = [line for line in amazon.splitlines() if line.strip().startswith("corrupt:")]
+    assert len(corrupt) == 1
+    assert f"{name}: SHA-256 {found} found, {expected} expected" in corrupt[0]
+    assert "GRAAL-Research/domain_adversarial_neural_network" in corrupt[0]
+
+    data = json.loads(_invoke(runner, "datasets", "--verify", "--json").output)
+    errors = next(d for d in data if d["name"] == "amazon-reviews")["files"]["checksum_errors"]
+    assert [(e["file"], e["found"], e["expected"]) for e in errors] == [(name, found, expected)]
 
 
 def test_bench_prints_the_table_and_resumes(runner, suite_file, tmp_path):

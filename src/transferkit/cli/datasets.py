@@ -1,4 +1,8 @@
-"""``transferkit datasets``: every dataset, its domains, sizes, citation, licence and files."""
+"""``transferkit datasets``: every dataset, its domains, sizes, citation, licence and files.
+
+``--verify`` checks every present file's SHA-256 and names each file that fails: the sum found,
+the one expected and where a fresh copy comes from.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,8 @@ from transferkit.cli.errors import Command
 
 
 def _file_status(files: list[str], verify: bool) -> dict[str, Any]:
-    from transferkit.datasets import get_data_home, verify_file
-    from transferkit.exceptions import TransferKitError
+    from transferkit.datasets import get_data_home
+    from transferkit.datasets._home import check_file
 
     home = get_data_home()
     present = [f for f in files if (home / f).is_file()]
@@ -26,10 +30,17 @@ def _file_status(files: list[str], verify: bool) -> dict[str, Any]:
     if verify:
         bad = []
         for name in present:
-            try:
-                verify_file(name)
-            except TransferKitError as error:
-                bad.append({"file": name, "error": str(error)})
+            check = check_file(name)
+            if not check.ok:
+                bad.append(
+                    {
+                        "file": name,
+                        "error": check.describe(),
+                        "expected": check.expected,
+                        "found": check.found,
+                        "source": check.source,
+                    }
+                )
         status["verified"] = not bad and not missing
         status["checksum_errors"] = bad
     return status
@@ -82,6 +93,8 @@ def datasets(verify: bool, as_json: bool) -> None:
         click.echo(f"  domains:  {domains}")
         click.echo(f"  pairs:    {len(entry['pairs'])} standard")
         click.echo(f"  files:    {_status_text(entry['files'], verify)}")
+        for bad in entry["files"].get("checksum_errors", []):
+            click.echo(f"  corrupt:  {bad['error']}")
         if entry["source_url"]:
             click.echo(f"  source:   {entry['source_url']}")
         click.echo(f"  licence:  {entry['licence']}")
