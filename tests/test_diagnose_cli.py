@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -208,3 +209,50 @@ def test_select_scores_deep_candidates_from_the_command_line(runner, tmp_path):
     assert guard["held_out_source_rows"] == data["problem"]["n_source"]
     assert guard["tolerance"] >= 0.05 and 1 <= guard["kept"] <= 2
     assert "points of the best held-out source accuracy" in result.output
+
+
+def test_select_says_why_the_source_guard_dropped_a_candidate(runner, tmp_path):
+    out = tmp_path / "ranking.json"
+    result = runner.invoke(
+        select_command,
+        ["--dataset", "moons", "--pair", "source:rotated", "--methods", "source_only,ot",
+         "--validator", "guarded_ensv_graph,source_accuracy", "--cv", "2", "--json", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    guard = json.loads(out.read_text())["guards"]["guarded_ensv_graph"]
+    best, tolerance = 100 * guard["best_source_accuracy"], 100 * guard["tolerance"]
+    rows = [line for line in result.stdout.splitlines() if re.match(r"\s+\d+\s{2}", line)]
+    dropped = [line for line in rows if " nan " in line]
+    assert len(rows) == 6 and 1 <= len(dropped) == 6 - guard["kept"]
+    for line in rows:
+        note = re.search(
+            r"dropped by the source guard: held-out source accuracy ([\d.]+)% below best "
+            r"([\d.]+)% − tolerance ([\d.]+) points",
+            line,
+        )
+        assert (note is not None) == (line in dropped), line
+        if note is None:
+            continue
+        accuracy = float(note.group(1))
+        assert float(note.group(2)) == pytest.approx(best, abs=0.05)
+        assert float(note.group(3)) == pytest.approx(tolerance, abs=0.05)
+        assert accuracy < best - tolerance
+        # the figure is the candidate's held-out source accuracy, the second validator's column
+        source_accuracy = float(line.split(" nan ")[1].split()[0])
+        assert accuracy == pytest.approx(100 * source_accuracy, abs=0.05)
+
+
+def test_select_help_lists_the_catalogue_and_what_the_default_grid_costs(runner, monkeypatch):
+    import transferkit.selection
+
+    result = runner.invoke(select_command, ["--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    names = transferkit.selection.UNSUPERVISED_VALIDATORS
+    assert f"One of: {', '.join(names)}." in text
+    assert "oracle" not in text
+    assert "16 minutes on 2 cores" in text and "--methods source_only,coral,sa" in text
+    # read from the catalogue when shown: a trimmed catalogue gives a trimmed help
+    monkeypatch.setattr(transferkit.selection, "UNSUPERVISED_VALIDATORS", ("im", "snd"))
+    text = " ".join(runner.invoke(select_command, ["--help"]).output.split())
+    assert "One of: im, snd. The default" in text and "mixval" not in text
