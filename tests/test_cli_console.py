@@ -4,7 +4,12 @@ torch import for the commands that do not train a deep model."""
 from __future__ import annotations
 
 import io
+import os
+import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from transferkit.cli.options import progress_bar
 from transferkit.deep.progress import TqdmProgress, as_progress
@@ -62,3 +67,93 @@ def test_cli_bar_is_drawn_on_a_terminal_only_and_never_when_quiet(monkeypatch):
                 bar.n = done
                 bar.refresh()
         assert ("candidates" in stream.getvalue() and "3/3" in stream.getvalue()) is drawn
+
+
+TINY_SUITE = """
+[suite]
+name = "console-tiny"
+seeds = [0]
+classifier = "logreg"
+
+[[datasets]]
+name = "moons"
+options = { angle = 30, n_samples = 100, n_test = 100 }
+
+[[methods]]
+name = "source_only"
+"""
+
+
+def _torch_imported_by(*args: str) -> tuple[bool, str]:
+    """Run ``transferkit ARGS`` in a fresh interpreter; (was torch imported?, its output)."""
+    import transferkit
+
+    script = (
+        "import sys\n"
+        "from transferkit.cli import main\n"
+        "try:\n"
+        f"    main({list(args)!r})\n"
+        "except SystemExit as stop:\n"
+        "    code = stop.code\n"
+        "print('TORCH', 'torch' in sys.modules, 'EXIT', code, file=sys.stderr)\n"
+    )
+    source_root = str(Path(transferkit.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": source_root}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.endswith("EXIT 0"), done.stdout + done.stderr
+    return last.startswith("TORCH True"), done.stdout
+
+
+@pytest.fixture(scope="module")
+def stored_suite(tmp_path_factory) -> tuple[Path, Path]:
+    """A results database holding one tiny shallow suite, and the suite's TOML file."""
+    from click.testing import CliRunner
+
+    from transferkit.cli import main
+
+    folder = tmp_path_factory.mktemp("console")
+    suite, db = folder / "console-tiny.toml", folder / "r.sqlite"
+    suite.write_text(TINY_SUITE)
+    result = CliRunner().invoke(main, ["bench", str(suite), "--db", str(db), "-q"])
+    assert result.exit_code == 0, result.output
+    return suite, db
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["--help"],
+        ["datasets"],
+        ["results", "list"],
+        ["results", "show", "console-tiny"],
+        ["results", "export", "console-tiny", "--format", "json"],
+        ["select", "--help"],
+        ["plot", "--help"],
+    ],
+)
+def test_commands_that_train_nothing_deep_do_not_import_torch(command, stored_suite):
+    pytest.importorskip("torch")  # without torch installed the check proves nothing
+    _, db = stored_suite
+    if command[0] == "results":
+        command = [*command, "--db", str(db)]
+    torch_imported, output = _torch_imported_by(*command)
+    assert not torch_imported
+    if command[:2] == ["results", "show"]:
+        assert "| source → rotated |" in output
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="loading a suite definition looks every method name up in the registry, which imports "
+    "transferkit.deep.methods and so torch (registry.py / bench/suite.py, not the CLI's files); "
+    "remove this marker once the registry knows the deep methods' names without importing them",
+)
+def test_results_show_of_a_suite_file_does_not_import_torch(stored_suite):
+    pytest.importorskip("torch")
+    suite, db = stored_suite
+    torch_imported, output = _torch_imported_by("results", "show", str(suite), "--db", str(db))
+    assert "| source → rotated |" in output
+    assert not torch_imported
