@@ -157,3 +157,55 @@ def test_results_show_of_a_suite_file_does_not_import_torch(stored_suite):
     torch_imported, output = _torch_imported_by("results", "show", str(suite), "--db", str(db))
     assert "| source → rotated |" in output
     assert not torch_imported
+
+
+_BLOCK_TORCH = (
+    "import importlib.abc, sys\n"
+    "class _NoTorch(importlib.abc.MetaPathFinder):\n"
+    "    def find_spec(self, name, path, target=None):\n"
+    "        if name.split('.')[0] == 'torch':\n"
+    "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+    "sys.meta_path.insert(0, _NoTorch())\n"
+)
+
+
+def _without_torch(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``transferkit ARGS`` in a fresh interpreter where ``import torch`` fails as if absent."""
+    import transferkit
+
+    script = _BLOCK_TORCH + f"from transferkit.cli import main\nmain({list(args)!r})\n"
+    source_root = str(Path(transferkit.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": source_root, "MPLBACKEND": "Agg"}
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def test_deep_commands_stay_listed_and_say_what_to_install_without_torch(tmp_path):
+    listing = _without_torch("--help", cwd=tmp_path)
+    assert listing.returncode == 0, listing.stderr
+    commands = listing.stdout.partition("Commands:")[2].split()
+    assert "plot" in commands and "extract-features" in commands
+
+    install = "Install it with: pip install 'transferkit[deep]'"
+    features = _without_torch("extract-features", cwd=tmp_path)
+    assert features.returncode == 2 and "Traceback" not in features.stderr
+    assert features.stderr.startswith("Error: transferkit extract-features needs the deep extra")
+    assert install in features.stderr
+
+    figure = tmp_path / "scores.png"
+    args = ("plot", "domain-scores", "moons", "source", "rotated", "-o", str(figure))
+    deep = _without_torch(*args, cwd=tmp_path)  # the default --method is dann
+    assert deep.returncode == 2 and "Traceback" not in deep.stderr
+    assert "--method dann needs the deep extra" in deep.stderr and install in deep.stderr
+    assert not figure.exists()
+    # the shallow methods still draw without torch
+    shallow = _without_torch(*args, "--method", "coral", "--options", '{"n_samples": 100}', "-q",
+                             cwd=tmp_path)  # fmt: skip
+    assert shallow.returncode == 0, shallow.stderr
+    assert shallow.stdout.strip() == f"Wrote {figure}" and figure.stat().st_size > 1000
