@@ -14,7 +14,6 @@ from typing import Any
 
 import click
 
-from transferkit.cli.errors import Command, Group
 from transferkit.cli.options import (
     db_option,
     progress_bar,
@@ -89,7 +88,7 @@ def _run(
         progress.close()
 
 
-@click.command(cls=Command)
+@click.command()
 @click.argument("suite")
 @click.option("--methods", help="Comma-separated method labels (or registered method names).")
 @click.option(
@@ -177,7 +176,7 @@ def bench(
 
 
 # --------------------------------------------------------------------- results
-@click.group(cls=Group)
+@click.group()
 def results() -> None:
     """What the results database holds: list suites, show a table, export rows."""
 
@@ -258,7 +257,7 @@ def results_export(
 
 
 # --------------------------------------------------------------------- demo
-@click.command(cls=Command)
+@click.command()
 @db_option
 @click.option(
     "--jobs",

@@ -11,8 +11,6 @@ from typing import Any
 
 import click
 
-from transferkit.cli.errors import Command
-
 
 def _file_status(files: list[str], verify: bool) -> dict[str, Any]:
     from transferkit.datasets import get_data_home
@@ -62,7 +60,7 @@ def _status_text(status: dict[str, Any], verify: bool) -> str:
     return text
 
 
-@click.command(cls=Command)
+@click.command()
 @click.option("--verify", is_flag=True, help="Check every present file's SHA-256 (slower).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def datasets(verify: bool, as_json: bool) -> None:

@@ -12,11 +12,10 @@ from typing import Any
 import click
 
 from transferkit.cli.data import data_options, load_data
-from transferkit.cli.errors import Command
 
 
 # --------------------------------------------------------------------------- diagnose
-@click.command("diagnose", cls=Command)
+@click.command("diagnose")
 @data_options
 @click.option("--alpha", type=float, default=0.05, show_default=True, help="Level of every test.")
 @click.option(

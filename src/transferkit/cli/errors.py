@@ -2,18 +2,21 @@
 
 Every error transferkit raises on purpose (:class:`~transferkit.exceptions.TransferKitError`)
 becomes one line, ``Error: ...``, and exit status 2; ``transferkit --debug ...`` lets the traceback
-through instead. :class:`Command` and :class:`Group` apply the rule to every command, so a command
-invoked on its own (as the tests do) behaves as it does under ``transferkit``.
+through instead. The root group (:class:`Group`) applies the rule once, around whichever command
+runs under it; a command module raises our errors and never formats them itself.
 
 Example
 -------
 >>> import click
 >>> from click.testing import CliRunner
 >>> from transferkit.exceptions import InvalidParameterError
->>> @click.command(cls=Command)
+>>> @click.group(cls=Group)
+... def tool() -> None:
+...     pass
+>>> @tool.command()
 ... def broken() -> None:
 ...     raise InvalidParameterError("--size must be positive; got -1.")
->>> result = CliRunner().invoke(broken, [])
+>>> result = CliRunner().invoke(tool, ["broken"])
 >>> result.exit_code, result.output
 (2, 'Error: --size must be positive; got -1.\\n')
 """
@@ -58,19 +61,9 @@ def clean_errors(ctx: click.Context | None) -> Iterator[None]:
         raise CommandError(str(error)) from error
 
 
-class Command(click.Command):
-    """A click command whose transferkit errors are one clean line (see the module)."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        with clean_errors(ctx):
-            return super().invoke(ctx)
-
-
 class Group(click.Group):
-    """A click group whose commands (and sub-groups) report errors as :class:`Command` does."""
-
-    command_class = Command
-    group_class = type  # sub-groups made with ``@group.group()`` are of this class too
+    """The ``transferkit`` group: every command under it, sub-groups' commands included, runs
+    inside :func:`clean_errors`."""
 
     def invoke(self, ctx: click.Context) -> Any:
         with clean_errors(ctx):

@@ -15,12 +15,11 @@ from typing import Any
 
 import click
 
-from transferkit.cli.errors import Command
 from transferkit.cli.options import progress_bar, require_torch
 from transferkit.exceptions import InvalidParameterError
 
 
-@click.command("extract-features", cls=Command)
+@click.command("extract-features")
 @click.argument("dataset", default="office-caltech-images")
 @click.option(
     "--backbone",

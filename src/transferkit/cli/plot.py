@@ -15,7 +15,6 @@ from typing import Any
 
 import click
 
-from transferkit.cli.errors import Command, Group
 from transferkit.cli.options import json_object_callback, option_group, require_torch
 
 
@@ -109,12 +108,12 @@ def _title(problem: Any, scores: dict[str, float]) -> str:
     )
 
 
-@click.group(cls=Group)
+@click.group()
 def plot() -> None:
     """Figures: domain-score histograms (the article's Figure 18) and 2-D embeddings."""
 
 
-@plot.command("domain-scores", cls=Command)
+@plot.command("domain-scores")
 @_common
 def domain_scores(output: str, seed: int, **common: Any) -> None:
     """Histograms of a domain classifier's scores on a plain and an adapted representation."""
@@ -125,7 +124,7 @@ def domain_scores(output: str, seed: int, **common: Any) -> None:
     click.echo(f"Wrote {path}")
 
 
-@plot.command("embedding", cls=Command)
+@plot.command("embedding")
 @_common
 @click.option("--projection", type=click.Choice(["pca", "tsne"]), default="pca", show_default=True)
 @click.option("--max-points", default=1000, show_default=True, type=int)

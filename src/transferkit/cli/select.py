@@ -16,7 +16,6 @@ from typing import Any
 import click
 
 from transferkit.cli.data import data_options, load_data
-from transferkit.cli.errors import Command
 from transferkit.cli.options import progress_bar
 from transferkit.exceptions import InvalidParameterError, TransferKitError
 
@@ -53,7 +52,7 @@ def expand_candidates(candidates: Any) -> list[tuple[Any, dict[str, Any]]]:
 
 
 # --------------------------------------------------------------------------- select
-@click.command("select", cls=Command)
+@click.command("select")
 @data_options
 @click.option(
     "--methods",
