@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -59,16 +62,61 @@ def _invoke(runner: CliRunner, *args: str):
     return runner.invoke(main, [str(a) for a in args], catch_exceptions=True)
 
 
-def test_help_and_version(runner):
-    result = _invoke(runner, "--help")
-    assert result.exit_code == 0
-    for command in ("bench", "datasets", "demo", "results"):
-        assert command in result.output
+#: Every command of `transferkit` with its options and arguments, as main had them before the
+#: command line became a package: the names users type must not change.
+COMMANDS = {
+    "": ["--debug", "--version"],
+    "datasets": ["--json", "--verify"],
+    "bench": ["--csv", "--db", "--jobs", "--json", "--methods", "--pairs", "--quiet",
+              "--retry-errors", "--seeds", "--source", "--target", "--test", "--threads", "-j",
+              "-q", "suite"],
+    "results": [],
+    "results list": ["--db", "--json"],
+    "results show": ["--db", "--json", "suite"],
+    "results export": ["--csv", "--db", "--format", "--output", "-o", "suite"],
+    "demo": ["--db", "--jobs", "--quiet", "-j", "-q"],
+    "diagnose": ["--alpha", "--dataset", "--html", "--json", "--max-samples", "--mmd", "--option",
+                 "--pair", "--permutations", "--reveal", "--seed", "--source", "--target"],
+    "select": ["--classifier", "--cv", "--dataset", "--evaluate", "--jobs", "--json", "--methods",
+               "--option", "--pair", "--reveal", "--seed", "--source", "--target", "--top",
+               "--validator"],
+    "plot": [],
+    "plot domain-scores": ["--baseline", "--baseline-params", "--method", "--options", "--output",
+                           "--params", "--quiet", "--seed", "-o", "-q", "dataset", "source",
+                           "target"],
+    "plot embedding": ["--baseline", "--baseline-params", "--max-points", "--method", "--options",
+                       "--output", "--params", "--projection", "--quiet", "--seed", "-o", "-q",
+                       "dataset", "source", "target"],
+    "extract-features": ["--backbone", "--cache-dir", "--device", "--domains", "--layer",
+                         "--quiet", "-q", "dataset"],
+}  # fmt: skip
+
+
+def _command_table(command, prefix: tuple[str, ...] = ()) -> dict[str, list[str]]:
+
+    table = {" ".join(prefix): sorted(o for p in command.params for o in p.opts + p.secondary_opts)}
+    for name, sub in getattr(command, "commands", {}).items():
+        table.update(_command_table(sub, (*prefix, name)))
+    return table
+
+
+def test_every_command_and_option_keeps_its_name_and_shows_in_its_help(runner):
+    assert _command_table(main) == COMMANDS
+    for path, options in COMMANDS.items():
+        result = _invoke(runner, *path.split(), "--help")
+        assert result.exit_code == 0, (path, result.output)
+        assert result.output.startswith(f"Usage: main {path}".rstrip())
+        shown = set(re.findall(r"(?<![\w-])-{1,2}[a-z][a-z-]*", result.output))
+        assert {o for o in options if o.startswith("-")} <= shown, path
+    listed = _invoke(runner, "--help").output.partition("Commands:")[2]
+    assert [line.split()[0] for line in listed.strip().splitlines()] == sorted(
+        name for name in COMMANDS if name and " " not in name
+    )
+
+
+def test_version(runner):
     result = _invoke(runner, "--version")
-    assert result.exit_code == 0 and __version__ in result.output
-    commands = ("bench", "datasets", "demo", "results", "diagnose", "select", "plot")
-    for command in commands + ("extract-features",):
-        assert _invoke(runner, command, "--help").exit_code == 0
+    assert result.exit_code == 0 and result.output == f"transferkit, version {__version__}\n"
 
 
 def test_datasets_lists_every_dataset_with_files_status(runner, monkeypatch, tmp_path):
@@ -96,6 +144,51 @@ def test_datasets_verify_checks_the_real_files(runner, monkeypatch):
     data = json.loads(_invoke(runner, "datasets", "--verify", "--json").output)
     amazon = next(d for d in data if d["name"] == "amazon-reviews")
     assert amazon["files"]["verified"] is True and amazon["files"]["checksum_errors"] == []
+    assert amazon["files"]["n_present"] == amazon["files"]["n_files"] > 0
+
+
+def _published_sum(name: str) -> str:
+    """The SHA-256 the package ships for data-home file ``name`` (read from SHA256SUMS itself)."""
+    text = resources.files("transferkit.datasets").joinpath("SHA256SUMS").read_text("utf-8")
+    return next(line.split()[0] for line in text.splitlines() if line.endswith("/" + name))
+
+
+def test_datasets_verify_names_the_corrupt_file_both_sums_and_its_source(
+    runner, monkeypatch, tmp_path
+):
+    name = "amazon_reviews/books_train.svmlight"
+    bad = tmp_path / "home" / name
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"1 3:0.5 7:1.0\n")
+    found = hashlib.sha256(bad.read_bytes()).hexdigest()
+    expected = _published_sum(name)
+    monkeypatch.setenv("TRANSFERKIT_DATA", str(tmp_path / "home"))
+    result = _invoke(runner, "datasets", "--verify")
+    assert result.exit_code == 0, result.output
+    amazon = result.output.partition("amazon-reviews")[2].partition("\n\n")[0]
+    assert "1 fail their SHA-256 check" in amazon
+    corrupt = [line for line in amazon.splitlines() if line.strip().startswith("corrupt:")]
+    assert len(corrupt) == 1
+    assert f"{name}: SHA-256 {found} found, {expected} expected" in corrupt[0]
+    assert "GRAAL-Research/domain_adversarial_neural_network" in corrupt[0]
+
+    data = json.loads(_invoke(runner, "datasets", "--verify", "--json").output)
+    errors = next(d for d in data if d["name"] == "amazon-reviews")["files"]["checksum_errors"]
+    assert [(e["file"], e["found"], e["expected"]) for e in errors] == [(name, found, expected)]
+
+
+def _accuracy_rows(markdown: str) -> dict[str, dict[str, tuple[float, float]]]:
+    """The pair rows of a bench table: {pair: {method: (mean, std)}} (accuracies in %)."""
+    lines = [line for line in markdown.splitlines() if line.startswith("| ")]
+    methods = [cell.strip() for cell in lines[0].strip("|").split("|")][1:]
+    rows = {}
+    for line in lines:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if "→" not in cells[0]:
+            continue
+        values = [tuple(float(v) for v in cell.split("±")) for cell in cells[1:]]
+        rows[cells[0]] = dict(zip(methods, values, strict=True))
+    return rows
 
 
 def test_bench_prints_the_table_and_resumes(runner, suite_file, tmp_path):
@@ -103,10 +196,23 @@ def test_bench_prints_the_table_and_resumes(runner, suite_file, tmp_path):
     result = _invoke(runner, "bench", suite_file, "--db", db, "--quiet")
     assert result.exit_code == 0, result.output
     assert "| pair | source_only | target_oracle |" in result.output
-    assert "| moons50: source → rotated |" in result.output
-    assert "| published | 70.0 | — |" in result.output and "**mean**" in result.output
+    assert "| published | 70.0 | — |" in result.output
+    rows = _accuracy_rows(result.output)
+    assert set(rows) == {"moons30: source → rotated", "moons50: source → rotated"}
+    for cells in rows.values():
+        assert all(0 < mean <= 100 and 0 <= std < 50 for mean, std in cells.values())
+        # the oracle sees the rotated target's labels: the ceiling beats the floor
+        assert cells["target_oracle"][0] > cells["source_only"][0]
+    # the mean row is the mean of the pair rows
+    means = re.search(r"\| \*\*mean\*\* \| \*\*([\d.]+)\*\* \| \*\*([\d.]+)\*\* \|", result.output)
+    for column, method in enumerate(("source_only", "target_oracle"), start=1):
+        expected = sum(cells[method][0] for cells in rows.values()) / len(rows)
+        assert float(means.group(column)) == pytest.approx(expected, abs=0.06)
     again = _invoke(runner, "bench", suite_file, "--db", db)
     assert again.exit_code == 0 and again.output == result.output
+    fresh = _invoke(runner, "bench", suite_file, "--db", tmp_path / "fresh.sqlite")
+    assert fresh.exit_code == 0 and "| moons50: source → rotated |" in fresh.stdout
+    assert fresh.stderr == ""  # no progress bar when stderr is not a terminal
 
     data = json.loads(_invoke(runner, "bench", suite_file, "--db", db, "--json").output)
     assert data["suite"] == "cli-tiny" and data["complete"] and len(data["results"]) == 4
@@ -248,8 +354,11 @@ def test_demo_finishes_and_prints_again_at_once(runner, tmp_path):
     db = tmp_path / "demo.sqlite"
     result = _invoke(runner, "demo", "--db", db, "--quiet")
     assert result.exit_code == 0, result.output
-    assert "source_only" in result.output and "target_oracle" in result.output
-    assert "synthetic → uci" in result.output and "floor" in result.output
+    rows = _accuracy_rows(result.output)
+    assert "digits: synthetic → uci" in rows and "floor" in result.output
+    for cells in rows.values():
+        assert all(0 < mean <= 100 for mean, _ in cells.values())
+        assert cells["target_oracle"][0] > cells["source_only"][0]
     # every registered shallow method must run on the demo; the message names the failing ones
     errors = result.output.partition("Errors (stored")[2].partition("\n\n")[0]
     assert not errors, f"methods failed on the demo:{errors}"

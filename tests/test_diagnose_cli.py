@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from transferkit.cli_diagnose import commands, diagnose_command, select_command
+from transferkit.cli.diagnose import diagnose_command
+from transferkit.cli.main import main
+from transferkit.cli.select import select_command
+from transferkit.exceptions import InvalidParameterError
 
 
 @pytest.fixture
@@ -109,19 +113,31 @@ def test_diagnose_npz_and_mat_files_flag_a_planted_covariate_shift(runner, tmp_p
     assert data["flags"]["feature_space"] is False
 
 
+def _one_line_error(result, *named: str) -> None:
+    """The command stopped with exit status 2 and one line, ``Error: ...``, naming ``named``."""
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("Error: ") and result.output.count("\n") == 1, result.output
+    assert "Traceback" not in result.output
+    for text in named:
+        assert text in result.output
+
+
 def test_diagnose_errors_are_one_line(runner, tmp_path):
-    result = runner.invoke(diagnose_command, ["--dataset", "blobs"])
-    assert result.exit_code == 2 and "needs --pair SOURCE:TARGET" in result.output
-    result = runner.invoke(diagnose_command, [])
-    assert result.exit_code == 2 and "Say which data" in result.output
+    result = runner.invoke(main, ["diagnose", "--dataset", "blobs"])
+    _one_line_error(result, "--dataset blobs needs --pair SOURCE:TARGET")
+    result = runner.invoke(main, ["diagnose"])
+    _one_line_error(result, "Say which data", "--dataset NAME", "--source FILE")
     result = runner.invoke(
-        diagnose_command, ["--dataset", "blobs", "--pair", "source:target", "--option", "oops"]
+        main, ["diagnose", "--dataset", "blobs", "--pair", "source:target", "--option", "oops"]
     )
-    assert result.exit_code == 2 and "KEY=VALUE" in result.output
+    _one_line_error(result, "--option takes KEY=VALUE", "'oops'")
     result = runner.invoke(
-        diagnose_command, ["--source", str(tmp_path / "none.csv"), "--target", "x.csv"]
+        main, ["diagnose", "--source", str(tmp_path / "none.csv"), "--target", "x.csv"]
     )
-    assert result.exit_code == 2 and "does not exist" in result.output
+    _one_line_error(result, "none.csv", "does not exist")
+    # --debug lets the error through with its traceback
+    result = runner.invoke(main, ["--debug", "diagnose", "--dataset", "blobs"])
+    assert isinstance(result.exception, InvalidParameterError)
 
 
 def test_select_ranks_candidates_and_evaluates_the_pick(runner, tmp_path):
@@ -145,27 +161,52 @@ def test_select_ranks_candidates_and_evaluates_the_pick(runner, tmp_path):
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "Pick: " in result.output and "Target accuracy of the pick" in result.output
+    assert "%|" not in result.stderr  # no progress bar when stderr is not a terminal
     data = json.loads(out.read_text())
     assert len(data["ranking"]) == 4  # source_only + coral defaults and two grid points
     assert data["pick"]["method"] in {"source_only", "coral"}
     assert 0.5 < data["evaluation"]["pick_accuracy"] <= data["evaluation"]["oracle_accuracy"]
+    # the printed ranking is the JSON's, best first by the first validator (im)
+    lines = result.stdout.splitlines()
+    assert "4 candidates, validator(s) im, snd; cv=2 split(s)" in lines
+    printed = [line.split() for line in lines if re.match(r"\s+\d+\s{2}", line)]
+    assert [row[1] for row in printed] == [row["method"] for row in data["ranking"]]
+    im_scores = [float(row[-2]) for row in printed]
+    assert im_scores == sorted(im_scores, reverse=True)
+    assert im_scores == pytest.approx([row["im"] for row in data["ranking"]], abs=1e-4)
+    pick = f"Pick: {data['pick']['method']} {json.dumps(data['pick']['params'])}"
+    assert pick in lines
+    accuracy = re.search(r"Target accuracy of the pick: ([\d.]+)%; best candidate \(oracle\): "
+                         r"([\d.]+)%", result.stdout)  # fmt: skip
+    assert float(accuracy.group(1)) == pytest.approx(
+        100 * data["evaluation"]["pick_accuracy"], abs=0.05
+    )
+    assert float(accuracy.group(2)) == pytest.approx(
+        100 * data["evaluation"]["oracle_accuracy"], abs=0.05
+    )
 
 
 def test_select_refuses_unknown_validators_and_methods(runner):
     result = runner.invoke(
-        select_command, ["--dataset", "moons", "--pair", "source:rotated", "--validator", "magic"]
+        main, ["select", "--dataset", "moons", "--pair", "source:rotated", "--validator", "magic"]
     )
-    assert result.exit_code == 2 and "Unknown validator" in result.output
+    _one_line_error(result, "Unknown validator 'magic'", "guarded_ensv_graph")
     result = runner.invoke(
-        select_command, ["--dataset", "moons", "--pair", "source:rotated", "--methods", "nope"]
+        main, ["select", "--dataset", "moons", "--pair", "source:rotated", "--methods", "nope"]
     )
-    assert result.exit_code == 2 and "Unknown method" in result.output
+    _one_line_error(result, "Unknown method 'nope'", "coral")
 
 
-def test_the_group_holds_both_commands(runner):
-    result = runner.invoke(commands, ["--help"])
-    assert "diagnose" in result.output and "select" in result.output
+def test_diagnose_and_select_run_under_the_transferkit_group(runner):
+    result = runner.invoke(
+        main, ["diagnose", "--dataset", "blobs", "--pair", "source:target", "--json", "-",
+               "--permutations", "20"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["summary"]["n_source"] > 0
+    result = runner.invoke(main, ["select", "--dataset", "moons", "--pair", "source:rotated",
+                                  "--validator", "magic"])  # fmt: skip
+    assert result.exit_code == 2 and "Unknown validator 'magic'" in result.output
 
 
 def test_select_scores_deep_candidates_from_the_command_line(runner, tmp_path):
@@ -179,8 +220,12 @@ def test_select_scores_deep_candidates_from_the_command_line(runner, tmp_path):
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "dann" in result.output and "Pick:" in result.output
     data = json.loads(out.read_text())
+    assert f"Pick: {data['pick']['method']}" in result.stdout
+    printed = [
+        line.split()[1] for line in result.stdout.splitlines() if re.match(r"\s+\d+\s{2}", line)
+    ]
+    assert sorted(printed) == ["dann", "source_only"]
     rows = {row["method"]: row for row in data["ranking"]}
     assert set(rows) == {"source_only", "dann"}
     assert all(np.isfinite(row["ensv"]) and not row["error"] for row in rows.values())
@@ -192,9 +237,57 @@ def test_select_scores_deep_candidates_from_the_command_line(runner, tmp_path):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
-    assert data["ranking"][0]["guarded_ensv_graph"] > 0.5 and "Pick:" in result.output
+    assert data["ranking"][0]["guarded_ensv_graph"] > 0.5
+    assert f"Pick: {data['pick']['method']}" in result.stdout
     # the guard says what it let through; 2 folds hold out every source row
     guard = data["guards"]["guarded_ensv_graph"]
     assert guard["held_out_source_rows"] == data["problem"]["n_source"]
     assert guard["tolerance"] >= 0.05 and 1 <= guard["kept"] <= 2
     assert "points of the best held-out source accuracy" in result.output
+
+
+def test_select_says_why_the_source_guard_dropped_a_candidate(runner, tmp_path):
+    out = tmp_path / "ranking.json"
+    result = runner.invoke(
+        select_command,
+        ["--dataset", "moons", "--pair", "source:rotated", "--methods", "source_only,ot",
+         "--validator", "guarded_ensv_graph,source_accuracy", "--cv", "2", "--json", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    guard = json.loads(out.read_text())["guards"]["guarded_ensv_graph"]
+    best, tolerance = 100 * guard["best_source_accuracy"], 100 * guard["tolerance"]
+    rows = [line for line in result.stdout.splitlines() if re.match(r"\s+\d+\s{2}", line)]
+    dropped = [line for line in rows if " nan " in line]
+    assert len(rows) == 6 and 1 <= len(dropped) == 6 - guard["kept"]
+    for line in rows:
+        note = re.search(
+            r"dropped by the source guard: held-out source accuracy ([\d.]+)% below best "
+            r"([\d.]+)% − tolerance ([\d.]+) points",
+            line,
+        )
+        assert (note is not None) == (line in dropped), line
+        if note is None:
+            continue
+        accuracy = float(note.group(1))
+        assert float(note.group(2)) == pytest.approx(best, abs=0.05)
+        assert float(note.group(3)) == pytest.approx(tolerance, abs=0.05)
+        assert accuracy < best - tolerance
+        # the figure is the candidate's held-out source accuracy, the second validator's column
+        source_accuracy = float(line.split(" nan ")[1].split()[0])
+        assert accuracy == pytest.approx(100 * source_accuracy, abs=0.05)
+
+
+def test_select_help_lists_the_catalogue_and_what_the_default_grid_costs(runner, monkeypatch):
+    import transferkit.selection
+
+    result = runner.invoke(select_command, ["--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    names = transferkit.selection.UNSUPERVISED_VALIDATORS
+    assert f"One of: {', '.join(names)}." in text
+    assert "oracle" not in text
+    assert "16 minutes on 2 cores" in text and "--methods source_only,coral,sa" in text
+    # read from the catalogue when shown: a trimmed catalogue gives a trimmed help
+    monkeypatch.setattr(transferkit.selection, "UNSUPERVISED_VALIDATORS", ("im", "snd"))
+    text = " ".join(runner.invoke(select_command, ["--help"]).output.split())
+    assert "One of: im, snd. The default" in text and "mixval" not in text

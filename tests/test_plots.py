@@ -69,7 +69,7 @@ def test_representations_of_fitted_models():
 
 def test_cli_plot_domain_scores_and_embedding(tmp_path):
     torch = pytest.importorskip("torch")
-    from transferkit.cli_deep import extract_features, plot
+    from transferkit.cli.main import extract_features, plot
 
     previous = torch.get_num_threads()
     torch.set_num_threads(1)  # shared cores: more threads only spin against other workers

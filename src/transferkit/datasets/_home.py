@@ -16,6 +16,7 @@ import hashlib
 import logging
 import os
 import threading
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path, PurePosixPath
@@ -179,6 +180,69 @@ def missing_file_error(
     )
 
 
+@dataclass(frozen=True)
+class FileCheck:
+    """What :func:`check_file` found for one data-home file.
+
+    ``status`` is ``"ok"``, ``"missing"`` or ``"corrupt"``; ``found`` is the file's SHA-256 (None
+    when it is missing), ``expected`` the published one, ``source`` where a fresh copy comes from.
+    """
+
+    name: str
+    path: Path
+    status: str
+    expected: str
+    found: str | None
+    source: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def describe(self) -> str:
+        """One line naming the file, what was wrong, both sums and the public source."""
+        if self.status == "ok":
+            return f"{self.name}: SHA-256 {self.found} as published"
+        if self.status == "missing":
+            return (
+                f"{self.name}: missing from {self.path.parent} (expected SHA-256 {self.expected}); "
+                f"get it from {self.source}"
+            )
+        return (
+            f"{self.name}: SHA-256 {self.found} found, {self.expected} expected; replace it with a "
+            f"fresh copy from {self.source}"
+        )
+
+
+def check_file(relative_path: str, data_home: str | os.PathLike[str] | None = None) -> FileCheck:
+    """Check one data-home file against its published SHA-256, without raising on a bad file.
+
+    Parameters
+    ----------
+    relative_path : str
+        Path inside the data home, e.g. ``"mnist/mnist.pkl.gz"``.
+    data_home : str or Path or None, default None
+        See :func:`get_data_home`.
+
+    Raises :class:`~transferkit.exceptions.UnknownDatasetError` only when no sum is published for
+    the file. Hashes are cached as in :func:`verify_file`.
+
+    Example
+    -------
+    >>> from transferkit.datasets._home import check_file
+    >>> check_file("mnist/mnist.pkl.gz", "/tmp/no-such-home").status
+    'missing'
+    """
+    name = _normalise(relative_path)
+    path = get_data_home(data_home) / name
+    expected = expected_checksum(name, data_home)
+    source = public_source(name)
+    if not path.is_file():
+        return FileCheck(name, path, "missing", expected, None, source)
+    found = sha256_of(path)
+    return FileCheck(name, path, "ok" if found == expected else "corrupt", expected, found, source)
+
+
 def verify_file(relative_path: str, data_home: str | os.PathLike[str] | None = None) -> Path:
     """Path of a data-home file after checking its SHA-256 against the published sum.
 
@@ -205,20 +269,17 @@ def verify_file(relative_path: str, data_home: str | os.PathLike[str] | None = N
     PosixPath('.../mnist/mnist.pkl.gz')
     """
     name = _normalise(relative_path)
-    home = get_data_home(data_home)
-    path = home / name
-    if not path.is_file():
+    if not (get_data_home(data_home) / name).is_file():
         raise missing_file_error(name, data_home)
-    expected = expected_checksum(name, data_home)
-    actual = sha256_of(path)
-    if actual != expected:
+    check = check_file(name, data_home)
+    if not check.ok:
         raise ChecksumMismatchError(
-            f"Dataset file '{name}' at {path} is corrupt or a different version: its SHA-256 is "
-            f"{actual} but the published one is {expected}. Replace it with a fresh copy from "
-            f"{public_source(name)}."
+            f"Dataset file '{name}' at {check.path} is corrupt or a different version: its "
+            f"SHA-256 is {check.found} but the published one is {check.expected}. Replace it "
+            f"with a fresh copy from {check.source}."
         )
-    logger.debug("verified %s (sha256 %s)", path, actual)
-    return path
+    logger.debug("verified %s (sha256 %s)", check.path, check.found)
+    return check.path
 
 
 def verify_files(

@@ -26,11 +26,27 @@ class ProgressCallback(Protocol):
 class TqdmProgress:
     """A tqdm progress bar over all training steps, showing the latest losses.
 
+    The bar is drawn only when its stream (standard error unless ``file`` says otherwise) is a
+    terminal, or in a notebook: tqdm's ``disable=None``. A training run whose output goes to a log
+    file then leaves no carriage-return lines in it; pass ``disable=False`` to draw it anyway.
+
     Parameters
     ----------
     description : str, default "training"
     **tqdm_kwargs
         Passed to :class:`tqdm.tqdm` (``file``, ``leave``, ``disable``, ...).
+
+    Example
+    -------
+    >>> import io
+    >>> log = io.StringIO()  # not a terminal: no bar
+    >>> progress = TqdmProgress("demo", file=log)
+    >>> progress.on_start(total_epochs=1, steps_per_epoch=3, first_epoch=0)
+    >>> for _ in range(3):
+    ...     progress.on_step({"loss": 0.5})
+    >>> progress.on_end()
+    >>> log.getvalue()
+    ''
     """
 
     def __init__(self, description: str = "training", **tqdm_kwargs: Any):
@@ -41,11 +57,12 @@ class TqdmProgress:
     def on_start(self, total_epochs: int, steps_per_epoch: int, first_epoch: int) -> None:
         from tqdm.auto import tqdm
 
+        options = {"disable": None, **self.tqdm_kwargs}
         self.bar = tqdm(
             total=total_epochs * steps_per_epoch,
             initial=first_epoch * steps_per_epoch,
             desc=self.description,
-            **self.tqdm_kwargs,
+            **options,
         )
 
     def on_step(self, logs: dict[str, float]) -> None:
@@ -63,7 +80,8 @@ class TqdmProgress:
 
 
 def as_progress(progress: bool | ProgressCallback | None, description: str) -> Any:
-    """``True`` → a :class:`TqdmProgress`; ``False``/``None`` → no reporting; objects pass through."""
+    """``True`` → a :class:`TqdmProgress` (drawn on a terminal only); ``False``/``None`` → no
+    reporting; objects pass through."""
     if progress is True:
         return TqdmProgress(description)
     if not progress:

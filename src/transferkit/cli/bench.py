@@ -1,23 +1,26 @@
-"""The ``transferkit`` command: datasets, benchmark suites, stored results and the demo.
+"""``transferkit bench``, ``transferkit results`` and ``transferkit demo``: run suites, read what
+the results database holds.
 
-Every error transferkit raises on purpose becomes one line, ``Error: ...``, and exit status 2;
-``transferkit --debug ...`` shows the traceback instead. Heavy imports happen inside the commands,
-so ``transferkit --help`` stays fast.
+Finished cells are stored at once, so an interrupted run resumes where it stopped. Nothing here
+imports the methods (nor torch) until a suite runs.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from transferkit import __version__
-from transferkit.exceptions import TransferKitError
+from transferkit.cli.options import (
+    db_option,
+    progress_bar,
+    seeds_callback,
+    split_list,
+    threads_option,
+)
 
 _DEMO_TEXT = (
     "Each row is one transfer problem, each column one method; numbers are target accuracy (%), "
@@ -30,141 +33,19 @@ _DEMO_TEXT = (
 )
 
 
-class _CleanError(click.ClickException):
-    """A transferkit error shown as one line, exit status 2."""
-
-    exit_code = 2
-
-
-class _Group(click.Group):
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except TransferKitError as error:
-            if ctx.obj and ctx.obj.get("debug"):
-                raise
-            raise _CleanError(str(error)) from error
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="transferkit")
-@click.option("--debug", is_flag=True, help="Show full tracebacks and debug logging.")
-@click.pass_context
-def main(ctx: click.Context, debug: bool) -> None:
-    """transferkit: diagnose a transfer problem, adapt, and benchmark honestly.
-
-    \b
-    transferkit datasets                  every dataset, its domains, sizes and files
-    transferkit demo                      a two-minute benchmark on data that needs no download
-    transferkit bench SUITE               run a suite (built-in name or TOML file), resumable
-    transferkit results list|show|export  what the results database holds
-    """
-    ctx.ensure_object(dict)
-    ctx.obj["debug"] = debug
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
-
-# --------------------------------------------------------------------- datasets
-def _file_status(files: list[str], verify: bool) -> dict[str, Any]:
-    from transferkit.datasets import get_data_home, verify_file
-
-    home = get_data_home()
-    present = [f for f in files if (home / f).is_file()]
-    missing = [f for f in files if f not in present]
-    status: dict[str, Any] = {
-        "data_home": str(home),
-        "n_files": len(files),
-        "n_present": len(present),
-        "missing": missing,
-    }
-    if verify:
-        bad = []
-        for name in present:
-            try:
-                verify_file(name)
-            except TransferKitError as error:
-                bad.append({"file": name, "error": str(error)})
-        status["verified"] = not bad and not missing
-        status["checksum_errors"] = bad
-    return status
-
-
-def _status_text(status: dict[str, Any], verify: bool) -> str:
-    if status["n_files"] == 0:
-        return "no files needed (generated or shipped with a package)"
-    text = f"{status['n_present']}/{status['n_files']} present in {status['data_home']}"
-    if status["missing"]:
-        shown = ", ".join(status["missing"][:3])
-        more = f" and {len(status['missing']) - 3} more" if len(status["missing"]) > 3 else ""
-        text += f"; missing: {shown}{more}"
-    if verify:
-        if status["checksum_errors"]:
-            text += f"; {len(status['checksum_errors'])} fail their SHA-256 check"
-        elif status["n_present"]:
-            text += "; SHA-256 verified" if status["verified"] else "; present ones SHA-256 ok"
-    return text
-
-
-@main.command()
-@click.option("--verify", is_flag=True, help="Check every present file's SHA-256 (slower).")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def datasets(verify: bool, as_json: bool) -> None:
-    """List every dataset: domains and sizes, pairs, citation, licence, and its files."""
-    from transferkit.datasets import list_datasets
-
-    entries = []
-    for info in list_datasets():
-        entries.append(
-            {
-                "name": info.name,
-                "description": info.description,
-                "domains": dict(info.domains),
-                "pairs": [list(p) for p in info.pairs],
-                "citation": info.citation,
-                "licence": info.licence,
-                "origin": info.origin,
-                "source_url": info.source_url,
-                "files": _file_status(list(info.files), verify),
-            }
-        )
-    if as_json:
-        click.echo(json.dumps(entries, indent=2))
-        return
-    for entry in entries:
-        domains = ", ".join(f"{d} ({n:,})" for d, n in entry["domains"].items())
-        click.echo(click.style(entry["name"], bold=True) + f"  [{entry['origin']}]")
-        click.echo(f"  domains:  {domains}")
-        click.echo(f"  pairs:    {len(entry['pairs'])} standard")
-        click.echo(f"  files:    {_status_text(entry['files'], verify)}")
-        if entry["source_url"]:
-            click.echo(f"  source:   {entry['source_url']}")
-        click.echo(f"  licence:  {entry['licence']}")
-        click.echo(f"  cite:     {entry['citation']}")
-        click.echo("")
-
-
 # --------------------------------------------------------------------- bench
-class _Progress:
-    """A tqdm bar with ETA on stderr, created on the first cell; silent when disabled."""
+class CellProgress:
+    """The runner's progress callback: a bar over the suite's cells, created on the first cell,
+    drawn only on a terminal (see :func:`~transferkit.cli.options.progress_bar`)."""
 
-    def __init__(self, enabled: bool, description: str):
-        self.enabled = enabled
+    def __init__(self, quiet: bool, description: str):
+        self.quiet = quiet
         self.description = description
         self.bar: Any = None
 
     def __call__(self, done: int, total: int, row: dict[str, Any] | None) -> None:
-        if not self.enabled:
-            return
         if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(
-                total=total, desc=self.description, unit="cell", file=sys.stderr, leave=False
-            )
+            self.bar = progress_bar(total, self.description, quiet=self.quiet, unit="cell")
         if row is not None:
             self.bar.set_postfix_str(f"{row['method']} {row['source']}→{row['target']}")
             self.bar.update(1)
@@ -172,23 +53,6 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-
-
-def _split(value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    items = [v.strip() for v in value.split(",") if v.strip()]
-    return items or None
-
-
-def _seeds(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
-    items = _split(value)
-    if items is None:
-        return None
-    try:
-        return [int(v) for v in items]
-    except ValueError:
-        raise click.BadParameter(f"'{value}' is not a comma-separated list of integers.") from None
 
 
 def _run(
@@ -206,13 +70,13 @@ def _run(
 ) -> Any:
     from transferkit.bench import run_suite
 
-    progress = _Progress(not quiet and sys.stderr.isatty(), suite)
+    progress = CellProgress(quiet, suite)
     try:
         return run_suite(
             suite,
             db=db,
-            methods=_split(methods),
-            pairs=_split(pairs),
+            methods=split_list(methods),
+            pairs=split_list(pairs),
             seeds=seeds,
             jobs=jobs,
             threads=threads,
@@ -224,29 +88,13 @@ def _run(
         progress.close()
 
 
-_threads_option = click.option(
-    "--threads",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="BLAS/torch threads per cell (the same whatever --jobs, so numbers never depend on it).",
-)
-
-_db_option = click.option(
-    "--db",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Results database (default: $TRANSFERKIT_RESULTS, else ./transferkit-results.sqlite).",
-)
-
-
-@main.command()
+@click.command()
 @click.argument("suite")
 @click.option("--methods", help="Comma-separated method labels (or registered method names).")
 @click.option(
     "--pairs", help="Comma-separated source:target pairs, e.g. amazon:webcam,dslr:webcam."
 )
-@click.option("--seeds", callback=_seeds, help="Comma-separated seeds, e.g. 0,1,2.")
+@click.option("--seeds", callback=seeds_callback, help="Comma-separated seeds, e.g. 0,1,2.")
 @click.option(
     "--jobs",
     "-j",
@@ -255,8 +103,8 @@ _db_option = click.option(
     show_default=True,
     help="Worker processes.",
 )
-@_threads_option
-@_db_option
+@threads_option
+@db_option
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @click.option(
     "--csv",
@@ -328,13 +176,13 @@ def bench(
 
 
 # --------------------------------------------------------------------- results
-@main.group()
+@click.group()
 def results() -> None:
     """What the results database holds: list suites, show a table, export rows."""
 
 
 @results.command("list")
-@_db_option
+@db_option
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def results_list(db: str | None, as_json: bool) -> None:
     """Every suite in the database with its cell counts."""
@@ -358,7 +206,7 @@ def results_list(db: str | None, as_json: bool) -> None:
 
 @results.command("show")
 @click.argument("suite")
-@_db_option
+@db_option
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 def results_show(suite: str, db: str | None, as_json: bool) -> None:
     """The table of SUITE from the stored results (nothing is run)."""
@@ -370,7 +218,7 @@ def results_show(suite: str, db: str | None, as_json: bool) -> None:
 
 @results.command("export")
 @click.argument("suite")
-@_db_option
+@db_option
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write CSV to this file.")
 @click.option(
     "--format",
@@ -409,8 +257,8 @@ def results_export(
 
 
 # --------------------------------------------------------------------- demo
-@main.command()
-@_db_option
+@click.command()
+@db_option
 @click.option(
     "--jobs",
     "-j",
@@ -433,26 +281,3 @@ def demo(db: str | None, jobs: int, quiet: bool) -> None:
     click.echo(format_markdown(table))
     click.echo("")
     click.echo(_DEMO_TEXT)
-
-
-def _attach_family_commands() -> None:
-    """Commands other modules define (diagnosis, selection, figures, feature extraction) under
-    the one `transferkit` group."""
-    import importlib
-
-    for module, names in (
-        ("transferkit.cli_diagnose", ("diagnose_command", "select_command")),
-        ("transferkit.cli_deep", ("plot", "extract_features")),
-    ):
-        try:
-            loaded = importlib.import_module(module)
-        except ImportError:  # pragma: no cover - a partial install
-            continue
-        for name in names:
-            main.add_command(getattr(loaded, name))
-
-
-_attach_family_commands()
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

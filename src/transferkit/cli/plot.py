@@ -1,37 +1,21 @@
-"""Click commands for the deep side: ``plot domain-scores``, ``plot embedding``, ``extract-features``.
+"""``transferkit plot``: domain-score histograms (the article's Figure 18) and 2-D embeddings.
 
-The main CLI attaches them with ``main.add_command(plot)`` and ``main.add_command(extract_features)``.
-They own the console: progress bars (tqdm) are on unless ``--quiet``.
+Deep methods (the default ``--method dann``) train with a progress bar on a terminal, none in a
+log, none with ``--quiet``; without PyTorch they stop with a line saying how to install it.
 
 Examples
 --------
 transferkit plot domain-scores digits synthetic mnist --method dann -o scores.png
 transferkit plot embedding moons source target --method dann --projection tsne -o emb.png
-transferkit extract-features office-caltech-images --backbone mobilenet_v2
 """
 
 from __future__ import annotations
 
-import json
-import time
 from typing import Any
 
 import click
 
-from transferkit.cli_options import option_group
-from transferkit.exceptions import InvalidParameterError
-
-
-def _json_object(ctx: click.Context, param: click.Parameter, value: str | None) -> dict[str, Any]:
-    if not value:
-        return {}
-    try:
-        parsed = json.loads(value)
-    except json.JSONDecodeError as error:
-        raise click.BadParameter(f"not valid JSON ({error.msg}): {value!r}") from error
-    if not isinstance(parsed, dict):
-        raise click.BadParameter(f"expected a JSON object like '{{\"epochs\": 5}}', got {value!r}")
-    return parsed
+from transferkit.cli.options import json_object_callback, option_group, require_torch
 
 
 def _load(dataset: str, source: str, target: str, seed: int, options: dict[str, Any]) -> Any:
@@ -40,9 +24,19 @@ def _load(dataset: str, source: str, target: str, seed: int, options: dict[str, 
     return load_pair(dataset, source, target, random_state=seed, **options)
 
 
+def _check_known(name: str) -> None:
+    """A name the registry lacks while torch is missing is (most likely) a deep method: say
+    what to install rather than "unknown method"."""
+    from transferkit.registry import available_methods
+
+    if name not in available_methods():
+        require_torch(f"transferkit plot --method {name}", f" and '{name}' is not a shallow method")
+
+
 def _fit(name: str, params: dict[str, Any], problem: Any, seed: int, quiet: bool) -> Any:
     from transferkit.registry import make_method, method_spec
 
+    _check_known(name)
     params = dict(params)
     if method_spec(name).deep and not quiet and name not in {"shallow_dann", "sda"}:
         params.setdefault("progress", True)
@@ -61,10 +55,12 @@ _common = option_group(
         default=None,
         help="The plain model (default: deep_source_only for deep methods, else source_only).",
     ),
-    click.option("--params", callback=_json_object, help="JSON parameters of --method."),
-    click.option("--baseline-params", callback=_json_object, help="JSON parameters of --baseline."),
+    click.option("--params", callback=json_object_callback, help="JSON parameters of --method."),
     click.option(
-        "--options", callback=_json_object, help="JSON options of load_pair (e.g. sizes)."
+        "--baseline-params", callback=json_object_callback, help="JSON parameters of --baseline."
+    ),
+    click.option(
+        "--options", callback=json_object_callback, help="JSON options of load_pair (e.g. sizes)."
     ),
     click.option("--seed", default=0, show_default=True, type=int),
     click.option("--output", "-o", required=True, type=click.Path(dir_okay=False)),
@@ -87,6 +83,7 @@ def _panels(
     from transferkit.plots import representations
     from transferkit.registry import method_spec
 
+    _check_known(method)
     problem = _load(dataset, source, target, seed, options)
     if baseline is None:
         baseline = "deep_source_only" if method_spec(method).deep else "source_only"
@@ -149,68 +146,3 @@ def embedding(output: str, seed: int, projection: str, max_points: int, **common
         random_state=seed,
     )
     click.echo(f"Wrote {path}")
-
-
-@click.command("extract-features")
-@click.argument("dataset", default="office-caltech-images")
-@click.option(
-    "--backbone",
-    type=click.Choice(["mobilenet_v2", "efficientnet_lite0"]),
-    default="mobilenet_v2",
-    show_default=True,
-)
-@click.option(
-    "--layer",
-    type=click.Choice(["penultimate", "last_block", "logits"]),
-    default="penultimate",
-    show_default=True,
-)
-@click.option("--domains", help="Comma-separated domains (default: all).")
-@click.option("--device", default="auto", show_default=True)
-@click.option("--cache-dir", type=click.Path(file_okay=False), help="Feature cache folder.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def extract_features(
-    dataset: str,
-    backbone: str,
-    layer: str,
-    domains: str | None,
-    device: str,
-    cache_dir: str | None,
-    quiet: bool,
-) -> None:
-    """Extract and cache pre-trained features of a dataset's images; report images per second."""
-    from transferkit.datasets.office import load_office_caltech_images
-    from transferkit.deep.backbones import extract_features as extract
-    from transferkit.deep.backbones import load_backbone
-
-    if dataset != "office-caltech-images":
-        raise InvalidParameterError(
-            f"extract-features knows the image dataset 'office-caltech-images', not {dataset!r}."
-        )
-    names = domains.split(",") if domains else ["amazon", "caltech10", "dslr", "webcam"]
-    model = load_backbone(backbone)
-    for domain in names:
-        images, _ = load_office_caltech_images(domain)
-        bar = None
-        if not quiet:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(images), desc=f"{backbone} {domain}")
-
-        def report(done: int, total: int, bar: Any = bar) -> None:
-            if bar is not None:
-                bar.n = done
-                bar.refresh()
-
-        started = time.perf_counter()
-        features = extract(
-            images, model, layer, cache_dir=cache_dir, device=device, progress=report
-        )
-        seconds = time.perf_counter() - started
-        if bar is not None:
-            bar.close()
-        click.echo(
-            f"{domain}: {features.shape[0]} images → {features.shape[1]}-d {layer} features in "
-            f"{seconds:.1f} s ({features.shape[0] / max(seconds, 1e-9):.1f} images/s, cached "
-            "ones included)"
-        )

@@ -1,0 +1,100 @@
+"""``transferkit datasets``: every dataset, its domains, sizes, citation, licence and files.
+
+``--verify`` checks every present file's SHA-256 and names each file that fails: the sum found,
+the one expected and where a fresh copy comes from.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+
+def _file_status(files: list[str], verify: bool) -> dict[str, Any]:
+    from transferkit.datasets import get_data_home
+    from transferkit.datasets._home import check_file
+
+    home = get_data_home()
+    present = [f for f in files if (home / f).is_file()]
+    missing = [f for f in files if f not in present]
+    status: dict[str, Any] = {
+        "data_home": str(home),
+        "n_files": len(files),
+        "n_present": len(present),
+        "missing": missing,
+    }
+    if verify:
+        bad = []
+        for name in present:
+            check = check_file(name)
+            if not check.ok:
+                bad.append(
+                    {
+                        "file": name,
+                        "error": check.describe(),
+                        "expected": check.expected,
+                        "found": check.found,
+                        "source": check.source,
+                    }
+                )
+        status["verified"] = not bad and not missing
+        status["checksum_errors"] = bad
+    return status
+
+
+def _status_text(status: dict[str, Any], verify: bool) -> str:
+    if status["n_files"] == 0:
+        return "no files needed (generated or shipped with a package)"
+    text = f"{status['n_present']}/{status['n_files']} present in {status['data_home']}"
+    if status["missing"]:
+        shown = ", ".join(status["missing"][:3])
+        more = f" and {len(status['missing']) - 3} more" if len(status["missing"]) > 3 else ""
+        text += f"; missing: {shown}{more}"
+    if verify:
+        if status["checksum_errors"]:
+            text += f"; {len(status['checksum_errors'])} fail their SHA-256 check"
+        elif status["n_present"]:
+            text += "; SHA-256 verified" if status["verified"] else "; present ones SHA-256 ok"
+    return text
+
+
+@click.command()
+@click.option("--verify", is_flag=True, help="Check every present file's SHA-256 (slower).")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def datasets(verify: bool, as_json: bool) -> None:
+    """List every dataset: domains and sizes, pairs, citation, licence, and its files."""
+    from transferkit.datasets import list_datasets
+
+    entries = []
+    for info in list_datasets():
+        entries.append(
+            {
+                "name": info.name,
+                "description": info.description,
+                "domains": dict(info.domains),
+                "pairs": [list(p) for p in info.pairs],
+                "citation": info.citation,
+                "licence": info.licence,
+                "origin": info.origin,
+                "source_url": info.source_url,
+                "files": _file_status(list(info.files), verify),
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(entries, indent=2))
+        return
+    for entry in entries:
+        domains = ", ".join(f"{d} ({n:,})" for d, n in entry["domains"].items())
+        click.echo(click.style(entry["name"], bold=True) + f"  [{entry['origin']}]")
+        click.echo(f"  domains:  {domains}")
+        click.echo(f"  pairs:    {len(entry['pairs'])} standard")
+        click.echo(f"  files:    {_status_text(entry['files'], verify)}")
+        for bad in entry["files"].get("checksum_errors", []):
+            click.echo(f"  corrupt:  {bad['error']}")
+        if entry["source_url"]:
+            click.echo(f"  source:   {entry['source_url']}")
+        click.echo(f"  licence:  {entry['licence']}")
+        click.echo(f"  cite:     {entry['citation']}")
+        click.echo("")

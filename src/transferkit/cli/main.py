@@ -1,0 +1,59 @@
+"""The ``transferkit`` group: ``--version``, ``--debug``, and every command attached.
+
+Each command group lives in its own module (``datasets``, ``bench`` with ``results`` and
+``demo``, ``diagnose``, ``select``, ``plot``, ``features``). They are imported here at the top,
+so a command module that fails to import fails the command line loudly instead of vanishing from
+``--help``; each keeps its heavy imports (numpy, the methods, torch) inside its commands, so
+``transferkit --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from transferkit import __version__
+from transferkit.cli.bench import bench, demo, results
+from transferkit.cli.datasets import datasets
+from transferkit.cli.diagnose import diagnose_command
+from transferkit.cli.errors import Group
+from transferkit.cli.features import extract_features
+from transferkit.cli.plot import plot
+from transferkit.cli.select import select_command
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="transferkit")
+@click.option("--debug", is_flag=True, help="Show full tracebacks and debug logging.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """transferkit: diagnose a transfer problem, adapt, and benchmark honestly.
+
+    \b
+    transferkit datasets                  every dataset, its domains, sizes and files
+    transferkit demo                      a two-minute benchmark on data that needs no download
+    transferkit bench SUITE               run a suite (built-in name or TOML file), resumable
+    transferkit results list|show|export  what the results database holds
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+for command in (
+    datasets,
+    bench,
+    results,
+    demo,
+    diagnose_command,
+    select_command,
+    plot,
+    extract_features,
+):
+    main.add_command(command)

@@ -1,0 +1,157 @@
+"""Options, value parsers and the progress bar shared by the command modules.
+
+Example
+-------
+>>> import click
+>>> pair_arguments = option_group(click.argument("source"), click.argument("target"))
+>>> @click.command()
+... @pair_arguments
+... def show(source: str, target: str) -> None:
+...     click.echo(f"{source} -> {target}")
+>>> [parameter.name for parameter in show.params]
+['source', 'target']
+>>> parse_options(("angle=40", "label_shift=0.5", "name=moons", "scale=none"))
+{'angle': 40, 'label_shift': 0.5, 'name': 'moons', 'scale': None}
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from transferkit.exceptions import InvalidParameterError, MissingDependencyError
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def option_group(*decorators: Callable[[Any], Any]) -> Callable[[Command], Command]:
+    """One decorator that applies click arguments and options as if stacked in the order given.
+
+    Several commands can then share a set of options, listed once, and ``--help`` shows them in
+    that order.
+    """
+
+    def apply(function: Command) -> Command:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return apply
+
+
+# --------------------------------------------------------------------------- values
+def parse_value(text: str) -> Any:
+    """``"40"`` → 40, ``"0.5"`` → 0.5, ``"true"``/``"false"``/``"none"`` → True/False/None,
+    anything else stays text."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False, "none": None}.get(text.lower(), text)
+
+
+def parse_options(options: tuple[str, ...]) -> dict[str, Any]:
+    """The ``--option KEY=VALUE`` pairs of a command as a dict (values via :func:`parse_value`)."""
+    parsed = {}
+    for item in options:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidParameterError(
+                f"--option takes KEY=VALUE (e.g. --option angle=40); got {item!r}."
+            )
+        parsed[key.strip()] = parse_value(value.strip())
+    return parsed
+
+
+def split_list(value: str | None) -> list[str] | None:
+    """``"a, b,,c"`` → ``["a", "b", "c"]``; None or an empty list → None."""
+    if value is None:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    return items or None
+
+
+def seeds_callback(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> list[int] | None:
+    """Click callback: a comma-separated list of integer seeds."""
+    items = split_list(value)
+    if items is None:
+        return None
+    try:
+        return [int(v) for v in items]
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not a comma-separated list of integers.") from None
+
+
+def json_object_callback(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> dict[str, Any]:
+    """Click callback: a JSON object (``'{"epochs": 5}'``); nothing given → ``{}``."""
+    if not value:
+        return {}
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as error:
+        raise click.BadParameter(f"not valid JSON ({error.msg}): {value!r}") from error
+    if not isinstance(parsed, dict):
+        raise click.BadParameter(f"expected a JSON object like '{{\"epochs\": 5}}', got {value!r}")
+    return parsed
+
+
+# --------------------------------------------------------------------------- shared options
+threads_option = click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="BLAS/torch threads per cell (the same whatever --jobs, so numbers never depend on it).",
+)
+
+db_option = click.option(
+    "--db",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Results database (default: $TRANSFERKIT_RESULTS, else ./transferkit-results.sqlite).",
+)
+
+
+# --------------------------------------------------------------------------- console
+def progress_bar(
+    total: int | None, description: str, *, quiet: bool = False, leave: bool = False, **kwargs: Any
+) -> Any:
+    """A tqdm bar on standard error, drawn only when standard error is a terminal.
+
+    Logs and pipes get no bar (tqdm's ``disable=None``), so a redirected run does not fill its log
+    with carriage returns; ``quiet`` turns the bar off everywhere.
+    """
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total,
+        desc=description,
+        file=sys.stderr,
+        leave=leave,
+        disable=True if quiet else None,
+        **kwargs,
+    )
+
+
+def require_torch(feature: str, detail: str = "") -> None:
+    """Raise :class:`~transferkit.exceptions.MissingDependencyError` naming the deep extra when
+    PyTorch is not installed (``feature`` says what needed it, ``detail`` adds why)."""
+    try:
+        found = importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):  # a blocked or half-installed torch
+        found = False
+    if not found:
+        raise MissingDependencyError(
+            f"{feature} needs the deep extra: PyTorch is not installed{detail}. Install it with: "
+            "pip install 'transferkit[deep]'"
+        )
