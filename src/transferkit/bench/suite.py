@@ -566,6 +566,16 @@ class _Validator:
             raise self.error(
                 f"{where}.params", f"{error} Fix the parameter names or values."
             ) from error
+        error = parameter_value_error(entry)
+        if error is not None:
+            key = _named_parameter(entry.params, str(error))
+            value = f" = {entry.params[key]!r}" if key is not None else ""
+            where_key = f"{where}.params" + (f".{key}" if key is not None else "")
+            raise self.error(
+                where_key,
+                f"method '{entry.name}' (label '{entry.label}') rejects {key or 'its params'}"
+                f"{value}: {error} Fix the value in the suite.",
+            ) from error
 
     def published(self, value: Any) -> dict[str, Published]:
         table = self.table(value, "[suite].published")
@@ -594,6 +604,70 @@ class _Validator:
                 pairs[(source, target)] = float(number)
             out[label] = Published(mean=mean, pairs=pairs)
         return out
+
+
+#: Rows per domain and features of the generated problem :func:`parameter_value_error` fits on.
+PROBE_SHAPE = (30, 4)
+
+
+def parameter_value_error(entry: MethodEntry) -> InvalidParameterError | None:
+    """The error a shallow method's parameter *values* raise, found by a trial fit at load.
+
+    The methods check their values in ``fit`` (scikit-learn's contract: ``__init__`` only
+    stores), so the check fits the built method on a tiny generated problem. Only an
+    :class:`InvalidParameterError` raised by one of the value checks of
+    :mod:`transferkit.kernels` (``check_positive_int``, ``check_nonnegative``, ``check_choice``,
+    ``check_kernel``) counts: those see the value alone, so they fail the same way on any data.
+    Anything else the trial raises, such as ``n_components = 80`` being more than the trial's
+    features, depends on the data and is left to the real cell. Entries without explicit
+    parameters and deep methods (no trial training, no torch) are not tried.
+    """
+    import warnings
+
+    from transferkit import kernels
+    from transferkit.datasets import make_shifted_blobs
+    from transferkit.registry import make_method, method_spec
+
+    spec = method_spec(entry.name)
+    if not entry.params or spec.deep or spec.family == "deep":
+        return None
+    value_checks = {
+        check.__code__
+        for check in (
+            kernels.check_positive_int,
+            kernels.check_nonnegative,
+            kernels.check_choice,
+            kernels.check_kernel,
+        )
+    }
+    rows, features = PROBE_SHAPE
+    problem = make_shifted_blobs(
+        n_samples=rows, n_features=features, n_classes=2, n_test=rows, random_state=0
+    )
+    if spec.needs_target_labels:
+        problem = problem.with_target_labels(2, random_state=0)
+    method = make_method(entry.name, dict(entry.params), entry.classifier, 0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            method.fit(problem)
+    except InvalidParameterError as error:
+        traceback = error.__traceback__
+        while traceback is not None:
+            if traceback.tb_frame.f_code in value_checks:
+                return error
+            traceback = traceback.tb_next
+    except Exception:  # noqa: BLE001 - a failure on the trial data says nothing about the values
+        return None
+    return None
+
+
+def _named_parameter(params: Mapping[str, Any], message: str) -> str | None:
+    """The parameter of ``params`` that an error message names as ``name=value``."""
+    for key in params:
+        if f"{key}=" in message:
+            return key
+    return None
 
 
 def _all_methods(
