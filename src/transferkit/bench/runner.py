@@ -39,6 +39,7 @@ from transferkit.bench.suite import (
     PCA_OPTION,
     TARGET_LABELS_OPTION,
     Cell,
+    FileDigests,
     Suite,
     load_suite,
 )
@@ -404,7 +405,7 @@ def run_suite(
             raise InvalidParameterError(f"{name} must be an integer >= 1, got {value!r}.")
     suite = load_suite(suite)
     if files is not None:
-        suite = suite.with_files(*files)
+        suite = suite.with_files(*files, digests=FileDigests())
     suite = suite.select(methods=methods, pairs=pairs, seeds=seeds)
     with ResultStore(db) as store:
         pending, done = pending_cells(suite, store, retry_errors)
