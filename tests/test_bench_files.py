@@ -4,6 +4,7 @@ files that share their names stay apart in the tables."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 
 import numpy as np
@@ -112,3 +113,18 @@ def test_results_show_keeps_pairs_of_files_with_the_same_names_apart(tmp_path):
     markdown = table.to_markdown()
     assert markdown.count("files: src (") == 2
     assert table.timing_rows()[0]["n_ok"] == 2
+
+
+def test_a_file_rewritten_during_a_run_stops_it_instead_of_storing_new_numbers_under_old_keys(
+    tmp_path,
+):
+    from transferkit.bench import runner
+    from transferkit.exceptions import DataFormatError
+
+    source, target = _write_pair(tmp_path)
+    cell = parse_suite(SUITE, "mine.toml").with_files(source, target).cells()[0]
+    options = json.loads(cell.options)
+    runner.check_files_unchanged(options)  # as hashed: fine
+    _write_pair(tmp_path, shift=1.0)  # the target's rows change while the run goes on
+    with pytest.raises(DataFormatError, match="tgt.npz changed after the run started"):
+        runner.load_problem(cell.dataset, cell.source, cell.target, cell.seed, options)

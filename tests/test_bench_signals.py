@@ -140,6 +140,8 @@ def test_stopping_a_parallel_run_leaves_no_worker_and_loses_no_cell(tmp_path, ho
     stopped = _stored(db)
     assert set(before) <= set(stopped)
 
+    if how == "SIGKILL":
+        return  # the driver could do nothing; resuming after SIGKILL: test_bench.py's kill test
     # resume: the rows stored before the stop stay as they were, every cell is there once
     subprocess.run(
         [sys.executable, str(script), str(suite), str(db), "0", "1"], check=True, timeout=300

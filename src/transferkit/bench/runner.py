@@ -47,7 +47,7 @@ from transferkit.bench.suite import (
     load_suite,
 )
 from transferkit.bench.tables import ResultsTable
-from transferkit.exceptions import InvalidParameterError, TransferKitError
+from transferkit.exceptions import DataFormatError, InvalidParameterError, TransferKitError
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +105,7 @@ def load_problem(dataset: str, source: str, target: str, seed: int, options: dic
     components = options.pop(PCA_OPTION, None)
     revealed = options.pop(TARGET_LABELS_OPTION, None)
     if dataset == FILES_DATASET:
+        check_files_unchanged(options)
         problem = datasets.problem_from_files(
             options["source"], options["target"], options.get("test"), name=FILES_DATASET
         )
@@ -115,6 +116,25 @@ def load_problem(dataset: str, source: str, target: str, seed: int, options: dic
     if revealed is not None:
         problem = problem.with_target_labels(revealed, random_state=seed)
     return problem
+
+
+def check_files_unchanged(options: dict[str, Any]) -> None:
+    """Raise :class:`DataFormatError` when a user's file no longer has the SHA-256 its cells are
+    keyed on (it was rewritten after the run started), so that its new contents are never
+    stored under the old key.
+
+    Hashed afresh at each load (once per pair and seed per process, see
+    :data:`PROBLEM_CACHE_SIZE`), which costs less than the parsing that follows; a cache kept
+    across runs could vouch for old bytes after a rewrite that keeps size and time.
+    """
+    digests = FileDigests()
+    for role in ("source", "target", "test"):
+        expected = options.get(f"{role}_sha256")
+        if expected is not None and digests.sha256(options[role]) != expected:
+            raise DataFormatError(
+                f"{options[role]} changed after the run started (its SHA-256 is no longer "
+                f"{expected[:12]}...); run the command again to benchmark its new contents."
+            )
 
 
 def project_on_principal_components(problem: Any, n_components: int, seed: int) -> Any:
