@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -98,7 +99,7 @@ def test_builtin_suites_load_and_validate():
     assert cnn.published["ot"].mean == 93.5
 
 
-def test_demo_suite_runs_every_registered_shallow_method():
+def test_demo_suite_runs_every_registered_shallow_method(tmp_path):
     suite = load_suite("demo")
     labels = [m.label for m in suite.methods]
     assert labels[:2] == ["source_only", "target_oracle"]
@@ -108,6 +109,18 @@ def test_demo_suite_runs_every_registered_shallow_method():
         if not spec.deep and spec.family != "deep" and not spec.needs_target_labels
     }
     assert expected <= set(labels)
+    # and each of them runs: the demo's methods, one seed, on a small moons problem
+    (moons,) = (d for d in suite.datasets if d.name == "moons")
+    small = replace(moons, options={**moons.options, "n_samples": 80, "n_test": 80})
+    table = run_suite(replace(suite, datasets=(small,), seeds=(0,)), db=tmp_path / "r.sqlite")
+    pair = table.pairs[0]
+    assert table.methods == labels and len(table.rows) == len(labels)
+    for label in labels:
+        stats = table.cell(pair, label)
+        assert stats.errors == {}, f"{label} failed on the demo's moons: {stats.errors}"
+        assert 0.0 <= stats.accuracies[0] <= 100.0  # a finite accuracy (nan fails both bounds)
+    # the methods adapt on a rotation that hurts: the oracle is above source-only
+    assert table.cell(pair, "target_oracle").mean > table.cell(pair, "source_only").mean
 
 
 def test_methods_all_with_exclude_and_explicit_override(tmp_path):

@@ -19,6 +19,7 @@ from transferkit.bench.store import ResultStore, default_db_path
 from transferkit.bench.suite import (
     Cell,
     DatasetEntry,
+    FileDigests,
     MethodEntry,
     Published,
     Suite,
@@ -31,6 +32,7 @@ from transferkit.bench.tables import ResultsTable, format_markdown
 __all__ = [
     "Cell",
     "DatasetEntry",
+    "FileDigests",
     "MethodEntry",
     "Published",
     "ResultStore",

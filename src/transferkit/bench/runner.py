@@ -13,6 +13,7 @@ oracle) scores itself; its time counts as fit time.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import logging
@@ -20,14 +21,16 @@ import os
 import platform
 import re
 import shutil
+import signal
 import socket
 import sys
+import threading
 import time
 import tracemalloc
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from functools import cache, lru_cache
 from pathlib import Path
@@ -39,11 +42,12 @@ from transferkit.bench.suite import (
     PCA_OPTION,
     TARGET_LABELS_OPTION,
     Cell,
+    FileDigests,
     Suite,
     load_suite,
 )
 from transferkit.bench.tables import ResultsTable
-from transferkit.exceptions import InvalidParameterError, TransferKitError
+from transferkit.exceptions import DataFormatError, InvalidParameterError, TransferKitError
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +105,7 @@ def load_problem(dataset: str, source: str, target: str, seed: int, options: dic
     components = options.pop(PCA_OPTION, None)
     revealed = options.pop(TARGET_LABELS_OPTION, None)
     if dataset == FILES_DATASET:
+        check_files_unchanged(options)
         problem = datasets.problem_from_files(
             options["source"], options["target"], options.get("test"), name=FILES_DATASET
         )
@@ -111,6 +116,25 @@ def load_problem(dataset: str, source: str, target: str, seed: int, options: dic
     if revealed is not None:
         problem = problem.with_target_labels(revealed, random_state=seed)
     return problem
+
+
+def check_files_unchanged(options: dict[str, Any]) -> None:
+    """Raise :class:`DataFormatError` when a user's file no longer has the SHA-256 its cells are
+    keyed on (it was rewritten after the run started), so that its new contents are never
+    stored under the old key.
+
+    Hashed afresh at each load (once per pair and seed per process, see
+    :data:`PROBLEM_CACHE_SIZE`), which costs less than the parsing that follows; a cache kept
+    across runs could vouch for old bytes after a rewrite that keeps size and time.
+    """
+    digests = FileDigests()
+    for role in ("source", "target", "test"):
+        expected = options.get(f"{role}_sha256")
+        if expected is not None and digests.sha256(options[role]) != expected:
+            raise DataFormatError(
+                f"{options[role]} changed after the run started (its SHA-256 is no longer "
+                f"{expected[:12]}...); run the command again to benchmark its new contents."
+            )
 
 
 def project_on_principal_components(problem: Any, n_components: int, seed: int) -> Any:
@@ -297,8 +321,52 @@ def _as_array(values: Any) -> Any:
     return np.asarray(values).ravel()
 
 
-def _init_worker(threads: int) -> None:
-    """Set up a worker process: ``threads`` BLAS/OpenMP/torch threads, method families imported."""
+#: ``prctl`` option asking the kernel to send a signal when the parent process dies (linux/prctl.h).
+PR_SET_PDEATHSIG = 1
+#: Seconds between two looks at the parent, where ``prctl`` is unavailable (not Linux).
+PARENT_POLL_SECONDS = 1.0
+#: Seconds a stopped worker gets to exit on SIGTERM before it is killed.
+WORKER_STOP_SECONDS = 5.0
+
+
+def exit_with_parent(parent: int) -> None:
+    """End this process as soon as process ``parent`` dies, even if it dies by SIGKILL.
+
+    On Linux the kernel sends this process SIGKILL when its parent dies
+    (``prctl(PR_SET_PDEATHSIG)``): it arrives at once, even while a cell is deep in a solver
+    that holds the GIL, and costs no thread. Elsewhere a daemon thread looks at ``os.getppid()``
+    every :data:`PARENT_POLL_SECONDS`. A worker has nothing to save (only the parent writes
+    results, and checkpoints are replaced atomically), so it exits without cleaning up.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            armed = False
+        if armed:
+            if os.getppid() != parent:  # the parent died before the request was made
+                os._exit(1)
+            return
+    threading.Thread(
+        target=_exit_when_orphaned, args=(parent,), name="transferkit-parent-watch", daemon=True
+    ).start()
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(1)
+
+
+def _init_worker(threads: int, parent: int | None = None) -> None:
+    """Set up a worker process: it dies with ``parent``, leaves Ctrl-C to the parent (which stops
+    it), and runs ``threads`` BLAS/OpenMP/torch threads with the method families imported."""
+    if parent is not None:
+        exit_with_parent(parent)
+    # a terminal sends Ctrl-C to the whole process group; the parent records what finished and
+    # stops the workers, so a worker must not die half-way through sending a result
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[variable] = str(threads)
     from threadpoolctl import threadpool_limits
@@ -404,9 +472,9 @@ def run_suite(
             raise InvalidParameterError(f"{name} must be an integer >= 1, got {value!r}.")
     suite = load_suite(suite)
     if files is not None:
-        suite = suite.with_files(*files)
+        suite = suite.with_files(*files, digests=FileDigests())
     suite = suite.select(methods=methods, pairs=pairs, seeds=seeds)
-    with ResultStore(db) as store:
+    with sigterm_unwinds() if jobs > 1 else nullcontext(), ResultStore(db) as store:
         pending, done = pending_cells(suite, store, retry_errors)
         logger.info(
             "suite %s: %d cells, %d already stored, %d to run with %d job(s)",
@@ -456,13 +524,16 @@ def _run_parallel(
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
+    others = set(multiprocessing.active_children())
     pool = ProcessPoolExecutor(
         max_workers=min(jobs, len(cells)),
         mp_context=context,
         initializer=_init_worker,
-        initargs=(threads,),
+        initargs=(threads, os.getpid()),
     )
     submitted = [pool.submit(execute_cell, cell, memory, checkpoints) for cell in cells]
+    # every worker is started by now (one per submitted cell, up to max_workers)
+    workers = [p for p in multiprocessing.active_children() if p not in others]
     recorded: set[Future[dict[str, Any]]] = set()
     try:
         waiting = set(submitted)
@@ -474,8 +545,13 @@ def _run_parallel(
                 recorded.add(future)
                 if progress is not None:
                     progress(len(recorded), len(cells), row)
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
+    except BaseException as error:
+        if isinstance(error, Exception):
+            # a cell's problem failed to load: let the running cells finish and keep them
+            pool.shutdown(wait=True, cancel_futures=True)
+        else:
+            # Ctrl-C or SIGTERM: stop now; the running cells are lost, their checkpoints kept
+            _stop_workers(pool, workers)
         # keep what the other workers finished before the run stopped
         for future in submitted:
             if future in recorded or not future.done() or future.cancelled():
@@ -484,6 +560,58 @@ def _run_parallel(
                 store.record(future.result())
         raise
     pool.shutdown(wait=True)
+
+
+def _stop_workers(pool: ProcessPoolExecutor, workers: list[Any]) -> None:
+    """Cancel the cells not started, end the worker processes and wait until they are gone."""
+    terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14
+    if terminate is not None:
+        terminate()
+    else:
+        for worker in workers:
+            worker.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
+    for worker in workers:
+        worker.join(WORKER_STOP_SECONDS)
+        if worker.is_alive():
+            worker.kill()
+            worker.join()
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived during a parallel run (never leaves this module)."""
+
+
+@contextmanager
+def sigterm_unwinds() -> Iterator[None]:
+    """Inside the block, SIGTERM unwinds the run like Ctrl-C, so that the workers are stopped and
+    every finished cell is stored; then the signal is delivered again with its default action,
+    and the process ends as SIGTERM would have ended it.
+
+    ``timeout``, job schedulers and ``docker stop`` send SIGTERM; its default action would end
+    this process at once and leave its worker processes running. Nothing changes where this
+    is not the main thread, or where the program has its own SIGTERM handler (or ignores it).
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def unwind(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the clean-up
+        raise _Terminated
+
+    signal.signal(signal.SIGTERM, unwind)
+    try:
+        yield
+    except _Terminated:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise SystemExit(128 + signal.SIGTERM) from None  # if the signal is slow to arrive
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def results_table(db: str | os.PathLike[str] | None, suite: str | Path | Suite) -> ResultsTable:

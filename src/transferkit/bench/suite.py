@@ -16,6 +16,7 @@ Example
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,7 +25,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from transferkit.exceptions import InvalidParameterError, SuiteError, TransferKitError
+from transferkit.exceptions import (
+    DatasetNotFoundError,
+    InvalidParameterError,
+    SuiteError,
+    TransferKitError,
+)
 
 #: Dataset name of a user's own pair of files (``transferkit bench SUITE --source ... --target``).
 FILES_DATASET = "files"
@@ -271,18 +277,74 @@ class Suite:
         return datasets
 
     def with_files(
-        self, source: str | Path, target: str | Path, test: str | Path | None = None
+        self,
+        source: str | Path,
+        target: str | Path,
+        test: str | Path | None = None,
+        digests: FileDigests | None = None,
     ) -> Suite:
-        """The suite's methods and seeds on a user's own pair of files (dataset ``"files"``)."""
-        source_path, target_path = Path(source).resolve(), Path(target).resolve()
-        options = {"source": str(source_path), "target": str(target_path)}
+        """The suite's methods and seeds on a user's own pair of files (dataset ``"files"``).
+
+        The cells are keyed on the files' contents as well as their paths: the options hold each
+        file's SHA-256 (``source_sha256``...), so a file changed in place gives new cells instead
+        of the numbers stored for its old bytes, as the built-in data are checksummed. The pair
+        is named by the file stems (the full paths when the stems are equal); tables tell apart
+        stored pairs with equal names by their hashes. ``digests`` caches the hashes (one
+        per run, see :class:`FileDigests`); None hashes afresh.
+        """
+        digests = FileDigests() if digests is None else digests
+        paths = {"source": Path(source).resolve(), "target": Path(target).resolve()}
         if test is not None:
-            options["test"] = str(Path(test).resolve())
-        source_name, target_name = source_path.stem, target_path.stem
+            paths["test"] = Path(test).resolve()
+        options: dict[str, str] = {}
+        for role, path in paths.items():
+            options[role] = str(path)
+            options[f"{role}_sha256"] = digests.sha256(path)
+        source_name, target_name = paths["source"].stem, paths["target"].stem
         if source_name == target_name:
-            source_name, target_name = str(source_path), str(target_path)
+            source_name, target_name = str(paths["source"]), str(paths["target"])
         entry = DatasetEntry(FILES_DATASET, FILES_DATASET, ((source_name, target_name),), options)
         return replace(self, datasets=(entry,), published={})
+
+
+class FileDigests:
+    """SHA-256 of files' bytes, each file read once per (path, size, modification time).
+
+    A run keeps one, so a large file named several times (as target and test) is hashed once;
+    a file rewritten in place gets a new size or time and is hashed again. The cache lives as long
+    as the object, never across runs: two rewrites within one clock tick that keep the size would
+    otherwise look unchanged.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "x.csv"
+    >>> _ = path.write_text("a,b\\n1,2\\n")
+    >>> FileDigests().sha256(path)[:12]
+    '492d5ea49605'
+    """
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, int, int], str] = {}
+
+    def sha256(self, path: str | Path) -> str:
+        """The hex SHA-256 of ``path``'s bytes."""
+        path = Path(path)
+        try:
+            stat = path.stat()
+            key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+            if key not in self._known:
+                digest = hashlib.sha256()
+                with path.open("rb") as stream:
+                    for block in iter(lambda: stream.read(1 << 20), b""):
+                        digest.update(block)
+                self._known[key] = digest.hexdigest()
+        except OSError as error:
+            raise DatasetNotFoundError(
+                f"Cannot read data file {path} ({error.strerror or error}); give the path of an "
+                "existing, readable file with --source/--target/--test."
+            ) from error
+        return self._known[key]
 
 
 # --------------------------------------------------------------------- loading
@@ -566,6 +628,16 @@ class _Validator:
             raise self.error(
                 f"{where}.params", f"{error} Fix the parameter names or values."
             ) from error
+        error = parameter_value_error(entry)
+        if error is not None:
+            key = _named_parameter(entry.params, str(error))
+            value = f" = {entry.params[key]!r}" if key is not None else ""
+            where_key = f"{where}.params" + (f".{key}" if key is not None else "")
+            raise self.error(
+                where_key,
+                f"method '{entry.name}' (label '{entry.label}') rejects {key or 'its params'}"
+                f"{value}: {error} Fix the value in the suite.",
+            ) from error
 
     def published(self, value: Any) -> dict[str, Published]:
         table = self.table(value, "[suite].published")
@@ -594,6 +666,70 @@ class _Validator:
                 pairs[(source, target)] = float(number)
             out[label] = Published(mean=mean, pairs=pairs)
         return out
+
+
+#: Rows per domain and features of the generated problem :func:`parameter_value_error` fits on.
+PROBE_SHAPE = (30, 4)
+
+
+def parameter_value_error(entry: MethodEntry) -> InvalidParameterError | None:
+    """The error a shallow method's parameter *values* raise, found by a trial fit at load.
+
+    The methods check their values in ``fit`` (scikit-learn's contract: ``__init__`` only
+    stores), so the check fits the built method on a tiny generated problem. Only an
+    :class:`InvalidParameterError` raised by one of the value checks of
+    :mod:`transferkit.kernels` (``check_positive_int``, ``check_nonnegative``, ``check_choice``,
+    ``check_kernel``) counts: those see the value alone, so they fail the same way on any data.
+    Anything else the trial raises, such as ``n_components = 80`` being more than the trial's
+    features, depends on the data and is left to the real cell. Entries without explicit
+    parameters and deep methods (no trial training, no torch) are not tried.
+    """
+    import warnings
+
+    from transferkit import kernels
+    from transferkit.datasets import make_shifted_blobs
+    from transferkit.registry import make_method, method_spec
+
+    spec = method_spec(entry.name)
+    if not entry.params or spec.deep or spec.family == "deep":
+        return None
+    value_checks = {
+        check.__code__
+        for check in (
+            kernels.check_positive_int,
+            kernels.check_nonnegative,
+            kernels.check_choice,
+            kernels.check_kernel,
+        )
+    }
+    rows, features = PROBE_SHAPE
+    problem = make_shifted_blobs(
+        n_samples=rows, n_features=features, n_classes=2, n_test=rows, random_state=0
+    )
+    if spec.needs_target_labels:
+        problem = problem.with_target_labels(2, random_state=0)
+    method = make_method(entry.name, dict(entry.params), entry.classifier, 0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            method.fit(problem)
+    except InvalidParameterError as error:
+        traceback = error.__traceback__
+        while traceback is not None:
+            if traceback.tb_frame.f_code in value_checks:
+                return error
+            traceback = traceback.tb_next
+    except Exception:  # noqa: BLE001 - a failure on the trial data says nothing about the values
+        return None
+    return None
+
+
+def _named_parameter(params: Mapping[str, Any], message: str) -> str | None:
+    """The parameter of ``params`` that an error message names as ``name=value``."""
+    for key in params:
+        if f"{key}=" in message:
+            return key
+    return None
 
 
 def _all_methods(

@@ -101,6 +101,7 @@ class ResultsTable:
                 rows = [r for r in rows if tuple(r[c] for c in KEY_COLUMNS) in cells]
             else:
                 rows = [r for r in rows if _matches(r, suite)]
+        _tell_apart_file_pairs(rows)
         pairs: list[Pair] = list(suite.pairs) if suite is not None and cells is not None else []
         methods: list[str] = [m.label for m in suite.methods] if suite is not None else []
         if suite is not None and cells is None:
@@ -383,6 +384,47 @@ class ResultsTable:
             else:
                 Path(path).write_text(text, "utf-8")
         return text
+
+
+def _tell_apart_file_pairs(rows: list[dict[str, Any]]) -> None:
+    """Rename, in place, users' file pairs that share their names but not their files.
+
+    A pair of users' files is named by the files' stems, so two pairs from different folders, or
+    one file before and after it was rewritten, would fall into one row (one pair's accuracies,
+    the other's timings). When names collide, each file's name gains the first 8 hex digits of its
+    SHA-256 (rows stored before the hashes were: its path), e.g. ``src (1a2b3c4d)``. Unique names
+    are left as they are.
+    """
+    files_by_name: dict[tuple[str, str, str], set[str]] = {}
+    for row in rows:
+        if row["dataset"] == FILES_DATASET:
+            name = (row["dataset_label"], row["source"], row["target"])
+            files_by_name.setdefault(name, set()).add(_file_identity(row["options"]))
+    for row in rows:
+        name = (row["dataset_label"], row["source"], row["target"])
+        if row["dataset"] != FILES_DATASET or len(files_by_name[name]) < 2:
+            continue
+        options = _options(row["options"])
+        for role in ("source", "target"):
+            digest = options.get(f"{role}_sha256")
+            row[role] = f"{row[role]} ({digest[:8] if digest else options.get(role, '?')})"
+
+
+def _options(text: str) -> dict[str, Any]:
+    try:
+        options = json.loads(text)
+    except (TypeError, ValueError):
+        return {}
+    return options if isinstance(options, dict) else {}
+
+
+def _file_identity(text: str) -> str:
+    """What tells two stored pairs of files apart: their hashes, else (older rows) their paths."""
+    options = _options(text)
+    parts = []
+    for role in ("source", "target"):
+        parts.append(str(options.get(f"{role}_sha256") or options.get(role)))
+    return "|".join(parts)
 
 
 def _matches(row: Mapping[str, Any], suite: Suite) -> bool:

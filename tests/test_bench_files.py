@@ -1,0 +1,130 @@
+"""Issue 17, bugs 1 and 2: a user's own files are keyed on their contents, and stored pairs of
+files that share their names stay apart in the tables."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import numpy as np
+import pytest
+
+from transferkit.bench import parse_suite, results_table, run_suite
+
+SUITE = """
+[suite]
+name = "mine"
+seeds = [0]
+
+[[datasets]]
+name = "moons"
+
+[[methods]]
+name = "source_only"
+"""
+
+
+def _write_pair(folder, flip=False, shift=0.0):
+    """Two well separated classes; the target's labels are flipped when asked (same bytes
+    length: only the label values change)."""
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 40)
+    X = rng.normal(size=(80, 2)) + np.c_[np.where(y == 1, 6.0, -6.0), np.zeros(80)]
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez(folder / "src.npz", X=X, y=y)
+    np.savez(folder / "tgt.npz", X=X + shift, y=1 - y if flip else y)
+    return folder / "src.npz", folder / "tgt.npz"
+
+
+def _accuracy(table):
+    (row,) = table.rows
+    return row["accuracy"]
+
+
+def test_a_file_rewritten_in_place_is_run_again(tmp_path):
+    suite = parse_suite(SUITE, "mine.toml")
+    db = tmp_path / "r.sqlite"
+    source, target = _write_pair(tmp_path / "data")
+    assert _accuracy(run_suite(suite, db=db, files=(source, target, None))) == 1.0
+
+    before = target.stat()
+    _write_pair(tmp_path / "data", flip=True)
+    # same path, same size, same modification time: only the bytes tell
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert target.stat().st_size == before.st_size
+    assert _accuracy(run_suite(suite, db=db, files=(source, target, None))) == 0.0
+
+
+def test_the_cells_options_hold_each_files_sha256(tmp_path):
+    source, target = _write_pair(tmp_path)
+    suite = parse_suite(SUITE, "mine.toml").with_files(source, target)
+    options = suite.datasets[0].options
+    assert options["source"] == str(source.resolve())
+    assert options["target_sha256"] == hashlib.sha256(target.read_bytes()).hexdigest()
+    assert (suite.cells()[0].source, suite.cells()[0].target) == ("src", "tgt")
+
+
+def test_file_digests_hash_each_file_once_per_size_and_time(tmp_path, monkeypatch):
+    from transferkit.bench import FileDigests
+
+    source, _ = _write_pair(tmp_path)
+    digests = FileDigests()
+    opened = []
+    original = type(source).open
+
+    def counting(self, *args, **kwargs):
+        opened.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(source), "open", counting)
+    first = digests.sha256(source)
+    assert digests.sha256(source) == first and len(opened) == 1
+    with open(source, "ab") as stream:  # the builtin open: not counted
+        stream.write(b"\0")
+    assert digests.sha256(source) != first and len(opened) == 2
+
+
+def test_a_missing_file_is_named(tmp_path):
+    from transferkit.bench import FileDigests
+
+    with pytest.raises(FileNotFoundError, match="missing.npz"):
+        FileDigests().sha256(tmp_path / "missing.npz")
+
+
+def test_results_show_keeps_pairs_of_files_with_the_same_names_apart(tmp_path):
+    suite_path = tmp_path / "mine.toml"
+    suite_path.write_text(SUITE)
+    db = tmp_path / "r.sqlite"
+    easy = _write_pair(tmp_path / "easy")
+    flipped = _write_pair(tmp_path / "flipped", flip=True)
+    for files in (easy, flipped):
+        run_suite(suite_path, db=db, files=(*files, None))
+
+    table = results_table(db, suite_path)
+    assert len(table.pairs) == 2
+    by_pair = {pair: table.cell(pair, "source_only").mean for pair in table.pairs}
+    assert sorted(by_pair.values()) == [0.0, 100.0]
+    for pair, files in zip(
+        sorted(table.pairs, key=lambda pair: by_pair[pair]), (flipped, easy), strict=True
+    ):
+        digest = hashlib.sha256(files[1].read_bytes()).hexdigest()[:8]
+        assert pair[2] == f"tgt ({digest})"
+    markdown = table.to_markdown()
+    assert markdown.count("files: src (") == 2
+    assert table.timing_rows()[0]["n_ok"] == 2
+
+
+def test_a_file_rewritten_during_a_run_stops_it_instead_of_storing_new_numbers_under_old_keys(
+    tmp_path,
+):
+    from transferkit.bench import runner
+    from transferkit.exceptions import DataFormatError
+
+    source, target = _write_pair(tmp_path)
+    cell = parse_suite(SUITE, "mine.toml").with_files(source, target).cells()[0]
+    options = json.loads(cell.options)
+    runner.check_files_unchanged(options)  # as hashed: fine
+    _write_pair(tmp_path, shift=1.0)  # the target's rows change while the run goes on
+    with pytest.raises(DataFormatError, match="tgt.npz changed after the run started"):
+        runner.load_problem(cell.dataset, cell.source, cell.target, cell.seed, options)
