@@ -145,12 +145,6 @@ def test_commands_that_train_nothing_deep_do_not_import_torch(command, stored_su
         assert "| source → rotated |" in output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="loading a suite definition looks every method name up in the registry, which imports "
-    "transferkit.deep.methods and so torch (registry.py / bench/suite.py, not the CLI's files); "
-    "remove this marker once the registry knows the deep methods' names without importing them",
-)
 def test_results_show_of_a_suite_file_does_not_import_torch(stored_suite):
     pytest.importorskip("torch")
     suite, db = stored_suite

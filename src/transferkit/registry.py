@@ -15,19 +15,24 @@ from typing import Any
 from transferkit.exceptions import InvalidParameterError
 
 #: Modules whose import registers methods: each method is registered in the module defining it.
-#: Modules needing an optional dependency (torch) are skipped when it is missing; the numpy shallow
-#: DANN is listed on its own so that it stays available without torch.
-FAMILY_MODULES: tuple[str, ...] = (
+#: The numpy shallow DANN is listed on its own so that it stays available without torch.
+SHALLOW_FAMILY_MODULES: tuple[str, ...] = (
     "transferkit.baselines",
     "transferkit.alignment",
     "transferkit.invariant",
     "transferkit.reweighting",
     "transferkit.label_shift",
     "transferkit.deep.shallow_dann",
+)
+#: Families that import torch: skipped when it is missing, and imported only when a name is not
+#: found among the shallow ones (or every method is asked for), so that reading a suite of shallow
+#: methods or stored results never pays torch's import.
+TORCH_FAMILY_MODULES: tuple[str, ...] = (
     "transferkit.deep.methods",
     "transferkit.deep.finetune",
     "transferkit.deep.sda",
 )
+FAMILY_MODULES: tuple[str, ...] = SHALLOW_FAMILY_MODULES + TORCH_FAMILY_MODULES
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ class MethodSpec:
 
 
 _METHODS: dict[str, MethodSpec] = {}
-_loaded = False
+_loaded: set[str] = set()
 
 
 def register_method(
@@ -68,11 +73,10 @@ def register_method(
     return decorate
 
 
-def _load_families() -> None:
-    global _loaded
-    if _loaded:
-        return
-    for module in FAMILY_MODULES:
+def _load_families(modules: tuple[str, ...]) -> None:
+    for module in modules:
+        if module in _loaded:
+            continue
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as error:
@@ -80,22 +84,33 @@ def _load_families() -> None:
             missing = error.name or ""
             if not (module.startswith(missing) or missing in {"torch"}):
                 raise
-    _loaded = True
+        _loaded.add(module)
 
 
-def available_methods() -> dict[str, MethodSpec]:
-    """Every registered method, by name."""
-    _load_families()
+def available_methods(include_deep: bool = True) -> dict[str, MethodSpec]:
+    """Every registered method, by name.
+
+    ``include_deep=False`` leaves out the families that import torch (the deep methods), so the
+    call stays cheap; the numpy shallow DANN is always included.
+    """
+    _load_families(SHALLOW_FAMILY_MODULES)
+    if include_deep:
+        _load_families(TORCH_FAMILY_MODULES)
     return dict(sorted(_METHODS.items()))
 
 
+def is_registered(name: str) -> bool:
+    """Whether ``name`` is a registered method; torch families are imported only if needed."""
+    return name in available_methods(include_deep=False) or name in available_methods()
+
+
 def method_spec(name: str) -> MethodSpec:
-    methods = available_methods()
-    if name not in methods:
+    """The :class:`MethodSpec` registered under ``name`` (torch families imported only if needed)."""
+    if not is_registered(name):
         raise InvalidParameterError(
-            f"Unknown method '{name}'. Known methods: {', '.join(methods)}."
+            f"Unknown method '{name}'. Known methods: {', '.join(available_methods())}."
         )
-    return methods[name]
+    return _METHODS[name]
 
 
 def make_method(

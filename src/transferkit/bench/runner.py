@@ -48,6 +48,7 @@ from transferkit.bench.suite import (
 )
 from transferkit.bench.tables import ResultsTable
 from transferkit.exceptions import DataFormatError, InvalidParameterError, TransferKitError
+from transferkit.registry import method_spec
 
 logger = logging.getLogger(__name__)
 
@@ -359,9 +360,10 @@ def _exit_when_orphaned(parent: int) -> None:
     os._exit(1)
 
 
-def _init_worker(threads: int, parent: int | None = None) -> None:
+def _init_worker(threads: int, parent: int | None = None, deep: bool = True) -> None:
     """Set up a worker process: it dies with ``parent``, leaves Ctrl-C to the parent (which stops
-    it), and runs ``threads`` BLAS/OpenMP/torch threads with the method families imported."""
+    it), and runs ``threads`` BLAS/OpenMP/torch threads with the method families imported (the
+    torch ones only when ``deep``: a run of shallow methods never pays torch's import)."""
     if parent is not None:
         exit_with_parent(parent)
     # a terminal sends Ctrl-C to the whole process group; the parent records what finished and
@@ -374,7 +376,7 @@ def _init_worker(threads: int, parent: int | None = None) -> None:
     threadpool_limits(limits=threads)
     from transferkit.registry import available_methods
 
-    available_methods()  # import the method families once, before any cell is timed
+    available_methods(include_deep=deep)  # import the families once, before any cell is timed
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads)
@@ -529,7 +531,7 @@ def _run_parallel(
         max_workers=min(jobs, len(cells)),
         mp_context=context,
         initializer=_init_worker,
-        initargs=(threads, os.getpid()),
+        initargs=(threads, os.getpid(), any(method_spec(c.method_name).deep for c in cells)),
     )
     submitted = [pool.submit(execute_cell, cell, memory, checkpoints) for cell in cells]
     # every worker is started by now (one per submitted cell, up to max_workers)

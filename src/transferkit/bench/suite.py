@@ -234,9 +234,9 @@ class Suite:
             if name in by_label:
                 entry = by_label[name]
             else:
-                from transferkit.registry import available_methods
+                from transferkit.registry import available_methods, is_registered
 
-                if name not in available_methods():
+                if not is_registered(name):
                     known = sorted(set(by_label) | set(available_methods()))
                     raise SuiteError(
                         f"--methods: '{name}' is neither a method of suite '{self.name}' nor a "
@@ -555,9 +555,11 @@ class _Validator:
     def methods(
         self, value: Any, head: Mapping[str, Any], classifier: Any
     ) -> tuple[MethodEntry, ...]:
-        from transferkit.registry import available_methods
+        from transferkit.registry import available_methods, is_registered
 
-        registered = available_methods()
+        # shallow names are checked without importing torch; a name not found there imports the
+        # deep families, and so does an error message that lists every method
+        registered = available_methods(include_deep=False)
         if not isinstance(value, list):
             raise self.error("[[methods]]", "must be an array of tables ([[methods]]).")
         explicit: list[MethodEntry] = []
@@ -567,11 +569,12 @@ class _Validator:
                 raise self.error(where, "must be a table ([[methods]]).")
             self.check_keys(item, _METHOD_KEYS, where)
             name = self.string(item.get("name"), f"{where}.name", required=True)
-            if name not in registered:
+            if not is_registered(name):
+                every = available_methods()
                 raise self.error(
                     f"{where}.name",
-                    f"unknown method '{name}'{_did_you_mean(name, registered)}. Registered "
-                    f"methods: {', '.join(registered)}.",
+                    f"unknown method '{name}'{_did_you_mean(name, every)}. Registered "
+                    f"methods: {', '.join(every)}.",
                 )
             entry = MethodEntry(
                 name=name,
@@ -597,10 +600,10 @@ class _Validator:
         if not isinstance(exclude, list) or not all(isinstance(e, str) for e in exclude):
             raise self.error("[suite].exclude", f"must be a list of method names, got {exclude!r}.")
         for name in exclude:
-            if name not in registered:
+            if not is_registered(name):
                 raise self.error(
                     "[suite].exclude",
-                    f"unknown method '{name}'{_did_you_mean(name, registered)}.",
+                    f"unknown method '{name}'{_did_you_mean(name, available_methods())}.",
                 )
         if mode is None:
             if exclude:
