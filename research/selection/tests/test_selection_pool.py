@@ -1,23 +1,12 @@
-"""ensv_dedup (EnsV with near-duplicate candidates counted once), the source guard on pool
-validators, and benchmarks/selection_pool.py, which scores pool rules from saved probabilities."""
+"""research/selection/selection_pool.py: pool rules scored offline from the target
+probabilities that benchmarks/selection.py --probas saves."""
 
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
-from transferkit.datasets import load_pair
-from transferkit.exceptions import InvalidParameterError
-from transferkit.selection import (
-    DedupEnsembleValidator,
-    EnsembleValidator,
-    SourceGuardedValidator,
-    make_validator,
-)
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from selection import save_probas
+from selection_pool import gaps, load_run, main, parse_rule, split_rules
 
 
 def _onehot(labels, k=3, confidence=0.9):
@@ -26,57 +15,7 @@ def _onehot(labels, k=3, confidence=0.9):
     return out
 
 
-def test_duplicates_do_not_outvote_distinct_candidates():
-    truth = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
-    copy = _onehot([0] * 10)  # a source-like model, four times in the pool
-    right = _onehot(truth, confidence=0.95)
-    near = _onehot([0, 2, 1, 0, 2, 2, 0, 1, 2, 0], confidence=0.8)  # 3 rows wrong
-    pool = [copy, copy, copy, copy, right, near, None]
-    plain = EnsembleValidator().score_pool(pool)
-    dedup = DedupEnsembleValidator().score_pool(pool)
-    assert np.argmax(plain[:-1]) == 0  # the copies are the consensus
-    assert np.argmax(dedup[:-1]) == 4 and dedup[4] == 1.0  # counted once, they are not
-    assert np.isnan(dedup[-1])
-    weights = DedupEnsembleValidator().weights([copy, copy, copy, copy, right, near])
-    assert weights.sum() == pytest.approx(1.0)
-    assert weights[:4] == pytest.approx([1 / 12] * 4) and weights[4] == pytest.approx(1 / 3)
-    # with distinct predictions only, it is EnsV
-    assert DedupEnsembleValidator(1.0).score_pool([copy, right]) == EnsembleValidator().score_pool(
-        [copy, right]
-    )
-    assert np.isnan(DedupEnsembleValidator().score_pool([None, None])).all()
-
-
-def test_bad_threshold_and_guard_of_a_guard_are_refused():
-    with pytest.raises(InvalidParameterError, match="threshold"):
-        DedupEnsembleValidator(threshold=0).weights([_onehot([0, 1])])
-    with pytest.raises(InvalidParameterError, match="not itself guarded"):
-        SourceGuardedValidator(SourceGuardedValidator()).check()
-    guarded = make_validator("guarded_ensv_dedup")
-    assert guarded.name == "guarded_ensv_dedup" and guarded.pool
-    assert not make_validator("guarded_mixval").pool
-
-
-def test_guarded_ensv_dedup_beats_ensv_on_office_amazon_to_webcam(default_grid_picks):
-    """The failure ensv_dedup addresses, on real data: on amazon -> webcam (SURF) the grid's
-    near-source candidates (source-only, KLIEP, KMM, strongly regularised CORAL) agree with each
-    other, outvote JDA in EnsV's consensus, and EnsV picks one of them."""
-    problem = load_pair("office-caltech-surf", "amazon", "webcam")
-    picks, source_only, results = default_grid_picks(
-        problem, ["ensv", "guarded_ensv_dedup"], seed=0
-    )
-    dedup = picks["guarded_ensv_dedup"]
-    assert dedup > picks["ensv"] + 0.02 and dedup > source_only
-    # the guard kept only candidates within 5 points of the best held-out source accuracy
-    guard = np.asarray(results["guard_source_accuracy"])
-    kept = np.isfinite(results["mean_guarded_ensv_dedup"])
-    assert kept.any() and (guard[kept] >= np.nanmax(guard) - 0.05).all()
-
-
 def test_selection_pool_scores_saved_runs(tmp_path, capsys):
-    from selection import _save_probas
-    from selection_pool import gaps, load_run, main, parse_rule, split_rules
-
     y = np.arange(20) % 2
     right = _onehot(y, k=2, confidence=0.95)
     wrong = _onehot(np.where(np.arange(20) < 10, y, 1 - y), k=2, confidence=0.8)  # 50 %
@@ -88,7 +27,7 @@ def test_selection_pool_scores_saved_runs(tmp_path, capsys):
     }
     folds = [[right, wrong, wrong, wrong], [right, wrong, wrong, None]]  # ot failed on fold 2
     evaluation = [right, wrong, wrong, None]
-    _save_probas(tmp_path / "digits-a-b-seed0.npz", folds, evaluation, y, run)
+    save_probas(tmp_path / "digits-a-b-seed0.npz", folds, evaluation, y, run)
     saved = load_run(str(tmp_path / "digits-a-b-seed0.npz"))
     assert saved["suite"] == "digits" and saved["fold_probas"].shape == (4, 2, 20, 2)
     ensv, dedup = parse_rule("ensv")(saved), parse_rule("ensv_dedup")(saved)
@@ -110,7 +49,7 @@ def test_selection_pool_scores_saved_runs(tmp_path, capsys):
     with pytest.raises(SystemExit, match="unknown rule"):
         parse_rule("borda(ensv)")
     harness = tmp_path / "office-caltech-surf-harness-a-b-seed0.npz"
-    _save_probas(harness, folds, evaluation, y, run)
+    save_probas(harness, folds, evaluation, y, run)
     assert load_run(str(harness))["suite"] == "office-caltech-surf-harness"  # the longest name
     with pytest.raises(SystemExit, match="unknown rule"):
         parse_rule("ensv_graph(10)")  # neighbours and alpha, or neither
@@ -121,9 +60,6 @@ def test_selection_pool_scores_saved_runs(tmp_path, capsys):
 
 
 def test_selection_pool_can_let_ot_mappings_past_the_guard(tmp_path):
-    from selection import _save_probas
-    from selection_pool import load_run, parse_rule
-
     y = np.arange(20) % 2
     right = _onehot(y, k=2, confidence=0.95)
     wrong = _onehot(np.where(np.arange(20) < 10, y, 1 - y), k=2, confidence=0.8)
@@ -133,7 +69,7 @@ def test_selection_pool_can_let_ot_mappings_past_the_guard(tmp_path):
         "accuracy": [0.5, 1.0],
         "scores": {"source_accuracy": [0.9, 0.3]},  # OT: a nearest-neighbour source accuracy
     }
-    _save_probas(tmp_path / "digits-a-b-seed0.npz", [[wrong, right]], [wrong, right], y, run)
+    save_probas(tmp_path / "digits-a-b-seed0.npz", [[wrong, right]], [wrong, right], y, run)
     saved = load_run(str(tmp_path / "digits-a-b-seed0.npz"))
     guarded = parse_rule("guard(source_accuracy,0.05)")(saved)
     assert np.isnan(guarded[1]) and guarded[0] == 0.9
@@ -142,9 +78,6 @@ def test_selection_pool_can_let_ot_mappings_past_the_guard(tmp_path):
 
 
 def test_selection_pool_guard_can_widen_on_a_small_source(tmp_path):
-    from selection import _save_probas
-    from selection_pool import load_run, parse_rule, split_rules
-
     y = np.arange(20) % 2
     right = _onehot(y, k=2, confidence=0.95)
     run = {
@@ -153,7 +86,7 @@ def test_selection_pool_guard_can_widen_on_a_small_source(tmp_path):
         "accuracy": [0.5, 1.0],
         "scores": {"source_accuracy": [0.9, 0.83]},  # 7 points below
     }
-    _save_probas(tmp_path / "digits-a-b-seed0.npz", [[right, right]], [right, right], y, run)
+    save_probas(tmp_path / "digits-a-b-seed0.npz", [[right, right]], [right, right], y, run)
     saved = load_run(str(tmp_path / "digits-a-b-seed0.npz"))
     assert np.isnan(parse_rule("guard(source_accuracy,0.05)")(saved)[1])
     widened = parse_rule("guard(source_accuracy,0.05,ci)")
@@ -170,9 +103,6 @@ def test_selection_pool_guard_can_widen_on_a_small_source(tmp_path):
 
 
 def test_selection_pool_can_propagate_each_candidate(tmp_path):
-    from selection import _save_probas
-    from selection_pool import load_run, parse_rule
-
     rng = np.random.default_rng(0)
     centres = rng.normal(scale=5.0, size=(2, 4))
     y = np.repeat([0, 1], 15)
@@ -189,7 +119,7 @@ def test_selection_pool_can_propagate_each_candidate(tmp_path):
         "scores": {"source_accuracy": [0.9, 0.9, 0.9]},
     }
     pool = [right, smooth, unsure]
-    _save_probas(tmp_path / "digits-a-b-seed0.npz", [pool], pool, y, run)
+    save_probas(tmp_path / "digits-a-b-seed0.npz", [pool], pool, y, run)
     saved = load_run(str(tmp_path / "digits-a-b-seed0.npz"))
     saved["_problem"] = SimpleNamespace(X_target=X)
     plain = parse_rule("ensv_graph(5,0.5)")(saved)
@@ -204,9 +134,6 @@ def test_selection_pool_can_propagate_each_candidate(tmp_path):
 
 
 def test_selection_pool_bootstrap_interval_redraws_pairs(tmp_path, capsys):
-    from selection import _save_probas
-    from selection_pool import main
-
     y = np.arange(20) % 2
     right = _onehot(y, k=2, confidence=0.95)
     wrong = _onehot(np.where(np.arange(20) < 10, y, 1 - y), k=2, confidence=0.8)  # 50 %
@@ -218,10 +145,10 @@ def test_selection_pool_bootstrap_interval_redraws_pairs(tmp_path, capsys):
     }
     # source accuracy ties, so the first candidate is picked: right on pair a-b (gap 0),
     # wrong on pair c-d (gap -50)
-    _save_probas(tmp_path / "digits-a-b-seed0.npz", [[right, wrong]], [right, wrong], y, run)
+    save_probas(tmp_path / "digits-a-b-seed0.npz", [[right, wrong]], [right, wrong], y, run)
     flipped = {**run, "accuracy": [0.5, 1.0]}
     for seed in (0, 1):  # two runs of one pair count as one draw
-        _save_probas(
+        save_probas(
             tmp_path / f"digits-c-d-seed{seed}.npz", [[right, wrong]], [wrong, right], y, flipped
         )
     files = sorted(str(p) for p in tmp_path.glob("*.npz"))
