@@ -1,8 +1,8 @@
 """The comparisons between selection rules that led to the default validator, on real draws.
 
 Each test pins what docs/benchmarks.md reports for one real draw: which rule picks better there.
-They are evidence for the research, not properties of the library (``tests/`` holds those), and
-each search trains the default grid, so they take a minute or more each.
+They are evidence for the research, not properties of the library (``tests/`` holds those).
+Each search trains the default grid (5 to 20 seconds with one BLAS thread, see conftest.py).
 """
 
 import numpy as np
