@@ -1,8 +1,9 @@
 """Pool validators (EnsV and its variants) scored offline from saved target probabilities.
 
-``selection.py --probas DIR`` saves, for every run, each candidate's target probabilities from
-every search fold (what a pool validator sees inside ``DomainAwareSearchCV``), the full fit's
-probabilities on the evaluation rows with their labels, and the held-out source accuracy. This
+``benchmarks/selection.py --probas DIR`` saves, for every run, each candidate's target
+probabilities from every search fold (what a pool validator sees inside ``DomainAwareSearchCV``),
+the full fit's probabilities on the evaluation rows with their labels, and the held-out source
+accuracy. This
 script scores pool validators from those files without refitting, so a new consensus rule costs
 seconds, and reports two gaps to the oracle:
 
