@@ -109,6 +109,7 @@ def test_default_candidates_fit_the_data():
     assert "msda" in [m for m, _ in default_candidates(sparse=True)]
 
 
+@pytest.mark.usefixtures("one_torch_thread")
 def test_search_over_deep_methods_uses_their_representation():
     pytest.importorskip("torch")
     problem = make_rotated_moons(n_samples=100, angle=35, random_state=0)
