@@ -19,7 +19,12 @@ Usage:
         --suite office-caltech-surf --json results/selection-office.json
     python benchmarks/selection.py --tables results/selection-*.json   # tables from saved runs
     python benchmarks/selection.py --suite digits --probas probas/ --json /tmp/digits.json
-        # also saves each candidate's target probabilities, for selection_pool.py
+        # also saves each candidate's target probabilities, for
+        # research/selection/selection_pool.py
+
+``--validators`` takes the names of ``transferkit.selection.VALIDATORS`` and the research
+variants of ``RESEARCH_VARIANTS`` (built here from the library's public classes), so the runs in
+``research/selection/results/`` can be made again with the same columns.
 """
 
 from __future__ import annotations
@@ -42,8 +47,10 @@ from transferkit.datasets import load_pair, standard_pairs  # noqa: E402
 from transferkit.problem import TARGET  # noqa: E402
 from transferkit.selection import (  # noqa: E402
     UNSUPERVISED_VALIDATORS,
+    DedupEnsembleValidator,
     DomainAwareSearchCV,
     EnsembleValidator,
+    GraphEnsembleValidator,
     SourceGuardedValidator,
     default_candidates,
     predict_proba_rows,
@@ -96,6 +103,21 @@ def _split_grids(candidates: list) -> list:
     return out
 
 
+#: Validators studied in research/selection/ that are not among the names users pick from: each
+#: built from the public classes, under the name its results carry.
+RESEARCH_VARIANTS = {
+    "ensv_dedup": DedupEnsembleValidator,
+    "ensv_graph": GraphEnsembleValidator,
+    "guarded_mixval": lambda: SourceGuardedValidator("mixval"),
+    "guarded_ensv_dedup": lambda: SourceGuardedValidator(DedupEnsembleValidator()),
+}
+
+
+def validator(name: str):
+    """A research variant by its name, else the name (which the search resolves)."""
+    return RESEARCH_VARIANTS[name]() if name in RESEARCH_VARIANTS else name
+
+
 class _RecordingEnsV(EnsembleValidator):
     """EnsV that also keeps the target probabilities the search hands it, one list per fold."""
 
@@ -107,10 +129,10 @@ class _RecordingEnsV(EnsembleValidator):
         return super().score_pool(probas)
 
 
-def _save_probas(path: str, folds: list, evaluation: list, y_eval: np.ndarray, run: dict) -> None:
+def save_probas(path: str, folds: list, evaluation: list, y_eval: np.ndarray, run: dict) -> None:
     """Target probabilities of every candidate (float16; nan where it failed): per search fold on
     the unlabelled target, and of the full fit on the evaluation rows, for new pool validators
-    scored offline (``selection_pool.py``)."""
+    scored offline (``research/selection/selection_pool.py``)."""
 
     def stack(probas: list) -> np.ndarray:
         shape = next(p.shape for p in probas if p is not None)
@@ -173,7 +195,7 @@ def run_pair(
     ]
     start = time.perf_counter()
     recorder = _RecordingEnsV() if probas else None
-    scoring = {v: recorder if v == "ensv" and recorder else v for v in validators}
+    scoring = {v: recorder if v == "ensv" and recorder else validator(v) for v in validators}
     if recorder and "ensv" not in validators:
         scoring["ensv"] = recorder
     search = DomainAwareSearchCV(
@@ -187,7 +209,7 @@ def run_pair(
         search.cv_results_["method"], search.cv_results_["params"], strict=True
     ):
         try:
-            model = search._build(method, params).fit(problem)
+            model = search.make_candidate(method, params).fit(problem)
             accuracies.append(float(np.mean(model.predict(X_eval) == y_eval)))
             if recorder:
                 evaluation.append(predict_proba_rows(model, X_eval, TARGET))
@@ -210,12 +232,13 @@ def run_pair(
     }
     if recorder:
         name = f"{suite}-{source}-{target}-seed{seed}.npz"
-        _save_probas(os.path.join(probas, name), recorder.folds, evaluation, y_eval, run)
+        save_probas(os.path.join(probas, name), recorder.folds, evaluation, y_eval, run)
     return run
 
 
 # ----------------------------------------------------------------------------- tables
-def _pick(scores: np.ndarray, accuracy: np.ndarray, index: np.ndarray) -> float:
+def pick_accuracy(scores: np.ndarray, accuracy: np.ndarray, index: np.ndarray) -> float:
+    """The accuracy of the candidate among ``index`` with the best finite score (nan if none)."""
     s = np.where(np.isfinite(scores[index]), scores[index], -np.inf)
     if not np.isfinite(s).any():
         return float("nan")
@@ -264,7 +287,7 @@ def summarize(runs: list[dict], validators: list[str]) -> dict:
             "source_only": float(acc[(methods == "source_only") & is_default][0]),
         }
         for v in validators:
-            row[v] = _pick(np.asarray(run["scores"][v], dtype=float), acc, everything)
+            row[v] = pick_accuracy(np.asarray(run["scores"][v], dtype=float), acc, everything)
         within = {}
         for m in np.unique(methods):
             index = np.flatnonzero((methods == m) & np.isfinite(acc))
@@ -275,7 +298,7 @@ def summarize(runs: list[dict], validators: list[str]) -> dict:
                 "defaults": float(acc[index][is_default[index]][0]),
             }
             for v in validators:
-                cell[v] = _pick(np.asarray(run["scores"][v], dtype=float), acc, index)
+                cell[v] = pick_accuracy(np.asarray(run["scores"][v], dtype=float), acc, index)
             within[m] = cell
         suite = out.setdefault(run["suite"], {"pairs": [], "within": []})
         suite["pairs"].append(row)

@@ -133,34 +133,42 @@ def squash_adapter():
     return Squash
 
 
-def _default_grid_picks(
-    problem: TransferProblem, validators: list[str] | dict, seed: int, cv: int = 2
-) -> tuple:
-    """Search the default grid with ``validators`` (names, or a dict of names to validators;
-    ``cv`` source folds, no refit); return each validator's pick's target accuracy after training
-    on everything, source-only's, and the search's ``cv_results_``."""
-    from transferkit.selection import DomainAwareSearchCV, default_candidates
+@pytest.fixture(scope="module")
+def moons():
+    """Rotated moons, where OT mapping clearly beats source-only; a source fold held out.
 
-    search = DomainAwareSearchCV(
-        default_candidates(n_features=problem.n_features),
-        scoring=validators,
-        refit=False,
-        cv=cv,
-        random_state=seed,
-    ).fit(problem)
-    results = search.cv_results_
-    X, y = problem.evaluation_split()
+    ``(problem, held-out source indices, {"source_only": model, "ot": model}, target accuracy
+    of each model)``, the models trained without the held-out rows.
+    """
+    from dataclasses import replace
 
-    def accuracy(method: str, params: dict) -> float:
-        return float(np.mean(search._build(method, params).fit(problem).predict(X) == y))
+    from transferkit.datasets import make_rotated_moons
+    from transferkit.registry import make_method
 
-    picks = {}
-    for name in validators:
-        i = int(np.nanargmax(results[f"mean_{name}"]))
-        picks[name] = accuracy(results["method"][i], results["params"][i])
-    return picks, accuracy("source_only", {}), results
+    problem = make_rotated_moons(n_samples=400, angle=35, random_state=0)
+    rng = np.random.default_rng(0)
+    val = rng.choice(problem.n_source, 100, replace=False)
+    train = np.setdiff1d(np.arange(problem.n_source), val)
+    fold = replace(problem, X_source=problem.X_source[train], y_source=problem.y_source[train])
+    models = {m: make_method(m, random_state=0).fit(fold) for m in ("source_only", "ot")}
+    X_test, y_test = problem.evaluation_split()
+    accuracy = {k: float(np.mean(m.predict(X_test) == y_test)) for k, m in models.items()}
+    return problem, val, models, accuracy
 
 
-@pytest.fixture
-def default_grid_picks() -> Callable[..., tuple]:
-    return _default_grid_picks
+@pytest.fixture(scope="module")
+def band():
+    """Covariate shift with P(y|x) fixed: y = 1 inside |x| < 1; the target sits at x ~ N(1.5, 1).
+
+    A linear model cannot fit the band: right on the source (68%), wrong on most of the target.
+    ``(problem, source-only model, held-out source X, their labels, the model's target
+    accuracy)``.
+    """
+    from transferkit.registry import make_method
+
+    rng = np.random.default_rng(0)
+    xs, xt = rng.normal(0, 1, (2000, 1)), rng.normal(1.5, 1, (2000, 1))
+    ys, yt = (np.abs(xs[:, 0]) < 1).astype(int), (np.abs(xt[:, 0]) < 1).astype(int)
+    problem = TransferProblem(xs[:1000], ys[:1000], xt, yt)
+    model = make_method("source_only", random_state=0).fit(problem)
+    return problem, model, xs[1000:], ys[1000:], float(np.mean(model.predict(xt) == yt))

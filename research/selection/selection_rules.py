@@ -1,4 +1,4 @@
-"""Combined selection rules, scored from saved `benchmarks/selection.py` runs (no refitting).
+"""Combined selection rules, scored from saved ``benchmarks/selection.py`` runs (no refitting).
 
 No single validator is best on every suite (MixVal on Office SURF, the source-side ones on
 Amazon, EnsV or guarded MixVal on digits). This script asks whether a combination of the
@@ -16,9 +16,9 @@ For each rule: the mean over pairs of (its pick's target accuracy - the oracle p
 and as the mean of the suites, as in ``selection.py``'s first table.
 
 Usage:
-    python benchmarks/selection_rules.py design-*.json              # the family, best first
-    python benchmarks/selection_rules.py --rules 'ensv,guard(ensv,0.05)' heldout-*.json
-    python benchmarks/selection_rules.py --best-per-suite --top 3 runs-*.json   # a lower bound
+    python research/selection/selection_rules.py design-*.json      # the family, best first
+    python research/selection/selection_rules.py --rules 'ensv,guard(ensv,0.05)' heldout-*.json
+    python research/selection/selection_rules.py --best-per-suite --top 3 runs-*.json  # a bound
 """
 
 from __future__ import annotations
@@ -29,11 +29,16 @@ import json
 import re
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
-from selection import SKIP_CONFIGS, _pick
 
 from transferkit.selection import SourceGuardedValidator
+
+# the benchmark harness that writes the runs (benchmarks/selection.py): its skipped
+# configurations and its pick
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from selection import SKIP_CONFIGS, pick_accuracy  # noqa: E402
 
 Rule = Callable[[dict], np.ndarray]
 VALIDATORS = ("mixval", "ensv", "reverse", "dev", "entropy", "im", "snd", "iwcv")
@@ -112,7 +117,7 @@ def gaps(runs: list[dict], names: list[str]) -> tuple[list[str], dict[str, list[
         row = {"oracle": float(np.nanmax(accuracy)), "defaults": np.nanmean(accuracy[defaults])}
         candidates = np.flatnonzero(np.isfinite(accuracy))
         for name, rule in rules.items():
-            row[name] = _pick(rule(run), accuracy, candidates)
+            row[name] = pick_accuracy(rule(run), accuracy, candidates)
         per_suite.setdefault(run["suite"], []).append(row)
     table = {}
     for name in ["defaults", *names]:

@@ -1,8 +1,9 @@
 """Pool validators (EnsV and its variants) scored offline from saved target probabilities.
 
-``selection.py --probas DIR`` saves, for every run, each candidate's target probabilities from
-every search fold (what a pool validator sees inside ``DomainAwareSearchCV``), the full fit's
-probabilities on the evaluation rows with their labels, and the held-out source accuracy. This
+``benchmarks/selection.py --probas DIR`` saves, for every run, each candidate's target
+probabilities from every search fold (what a pool validator sees inside ``DomainAwareSearchCV``),
+the full fit's probabilities on the evaluation rows with their labels, and the held-out source
+accuracy. This
 script scores pool validators from those files without refitting, so a new consensus rule costs
 seconds, and reports two gaps to the oracle:
 
@@ -29,10 +30,10 @@ data home). The flags combine: ``guard(<rule>,<tol>,ot,ci)``.
 Usage:
     python benchmarks/selection.py --suite digits --seeds 2 --validators ensv,source_accuracy \\
         --probas probas/ --json /tmp/digits.json
-    python benchmarks/selection_pool.py probas/*.npz                   # the declared rules
-    python benchmarks/selection_pool.py --family probas/*seed2.npz     # thresholds x guards
-    python benchmarks/selection_pool.py --per-run --rules ensv,ensv_dedup probas/*.npz
-    python benchmarks/selection_pool.py --bootstrap 2000 --rules ensv probas/*.npz  # interval
+    python research/selection/selection_pool.py probas/*.npz                # the declared rules
+    python research/selection/selection_pool.py --family probas/*seed2.npz  # thresholds x guards
+    python research/selection/selection_pool.py --per-run --rules ensv,ensv_dedup probas/*.npz
+    python research/selection/selection_pool.py --bootstrap 2000 --rules ensv probas/*.npz
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ import os
 import re
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
-from selection import SUITES, load_problem
 
 from transferkit.selection import (
     DedupEnsembleValidator,
@@ -53,11 +54,16 @@ from transferkit.selection import (
     SourceGuardedValidator,
 )
 
+# the benchmark harness that saves the runs (benchmarks/selection.py): its suites and the loader
+# that gives a run's problem back
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from selection import SUITES, load_problem  # noqa: E402
+
 #: Declared before the held-out and fresh runs were scored (see docs/benchmarks.md).
 DECLARED = ("guard(ensv_dedup,0.05)", "ensv_dedup", "ensv", "guard(ensv,0.05)")
-#: Session 8 declared guard(ensv_graph,0.05), with guard(ensv_ds,0.05) as a secondary rule,
-#: before scoring harness seeds 10-19 and digits seeds 7-9 (commits f44c244 and 2b5c401; the
-#: docs give the command).
+#: guard(ensv_graph,0.05), with guard(ensv_ds,0.05) as a secondary rule, was declared before
+#: harness seeds 10-19 and digits seeds 7-9 were scored (commits f44c244 and 2b5c401; the docs
+#: give the command).
 THRESHOLDS = (0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.98)
 TOLERANCES = (0.01, 0.02, 0.05, 0.10)
 SPLITS = 200

@@ -1,13 +1,8 @@
-"""benchmarks/selection_rules.py: combined selection rules scored from saved selection runs."""
-
-import sys
-from pathlib import Path
+"""research/selection/selection_rules.py: combined selection rules scored from saved runs."""
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from selection_rules import family, gaps, parse_rule  # noqa: E402
+from selection_rules import family, gaps, parse_rule
 
 
 def _run(accuracy, **scores):
