@@ -2,7 +2,7 @@
 
 Usage: nice -n 10 python benchmarks/deep_amazon.py [--features raw|msda] [--adaptation 0.1]
        [--learning-rate 0.01[,0.001,auto,...]] [--epochs 10] [--seed 0] [--decimals 1]
-Protocol (PROTOCOLS.md): 2,000 labelled source reviews, 2,000 unlabelled target reviews, scored on
+Protocol (docs/protocols.md): 2,000 labelled source reviews, 2,000 unlabelled target reviews, scored on
 the target test file. Prints a markdown table (per pair: plain network λ = 0 at the first learning
 rate, DANN at each learning rate) and the means. Several learning rates share one mSDA fit.
 ``auto`` is ShallowDANN's ``learning_rate="auto"`` (μ = 2 / mean ‖x‖² of the pair's rows); the

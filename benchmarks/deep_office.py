@@ -7,7 +7,7 @@ Features come from transferkit's on-disk cache (run benchmarks/deep_extract.py o
 ``mobilenet_v2`` or ``efficientnet_lite0`` (pooled 1,280-d penultimate layers), or ``both``: the
 two feature sets, each pre-processed on its own, side by side (2,560-d). Protocols:
 
-* harness — the OfficeCaltechDomainAdaptation protocol (PROTOCOLS.md): features L1-normalised and
+* harness — the OfficeCaltechDomainAdaptation protocol (docs/protocols.md): features L1-normalised and
   standardised per domain, 20 source images per class (8 from dslr), the whole target is the
   adaptation and test set, 1-NN, 10 draws; SA d = 80, TCA linear d = 80 μ = 1, OT =
   SinkhornLpl1 (reg_e 2, reg_cl 1, median-normalised cost), CORAL λ = 1, JDA k = 100 λ = 1;

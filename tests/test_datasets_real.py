@@ -163,7 +163,7 @@ def test_surf_pairs_harness_preprocessing_and_sampling():
 
 @needs(*SURF)
 def test_surf_harness_source_only_matches_the_published_floor():
-    # PROTOCOLS.md: 1-NN, no adaptation, mean over the 12 pairs 27.7 % (10 draws); 2 draws here
+    # docs/protocols.md: 1-NN, no adaptation, mean over the 12 pairs 27.7 % (10 draws); 2 draws here
     means = []
     for source, target in standard_pairs("office-caltech-surf"):
         accuracies = []

@@ -30,7 +30,6 @@ KNOWN_CYCLES: set[frozenset[str]] = {
 KNOWN_PRIVATE_IMPORTS: set[tuple[str, str]] = {
     ("transferkit.baselines", "transferkit.base._default_estimator"),
     ("transferkit.label_shift", "transferkit.base._default_estimator"),
-    ("transferkit.cli_diagnose", "transferkit.selection._expand"),
     ("transferkit.diagnose.scenarios", "transferkit.label_shift._aligned_proba"),
     ("transferkit.diagnose.scenarios", "transferkit.label_shift._log_proba"),
 }

@@ -36,10 +36,6 @@ from sklearn.metrics.pairwise import pairwise_kernels
 from sklearn.utils import check_random_state
 
 from transferkit.base import stack_rows
-
-# check_positive_int moved to transferkit.checks; re-exported here only until transferkit.selection
-# (split up in parallel) imports it from there. Drop this line then.
-from transferkit.checks import check_positive_int as check_positive_int
 from transferkit.checks import is_number
 from transferkit.exceptions import InvalidParameterError
 from transferkit.problem import DataMatrix

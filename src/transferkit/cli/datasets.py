@@ -13,8 +13,7 @@ import click
 
 
 def _file_status(files: list[str], verify: bool) -> dict[str, Any]:
-    from transferkit.datasets import get_data_home
-    from transferkit.datasets._home import check_file
+    from transferkit.datasets import check_file, get_data_home
 
     home = get_data_home()
     present = [f for f in files if (home / f).is_file()]

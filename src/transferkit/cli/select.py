@@ -44,13 +44,6 @@ class CatalogueHelpOption(click.Option):
         return super().get_help_record(ctx)
 
 
-def expand_candidates(candidates: Any) -> list[tuple[Any, dict[str, Any]]]:
-    """Every (method, params) grid point of ``candidates``, as the search expands them."""
-    from transferkit.selection import _expand
-
-    return _expand(candidates)
-
-
 # --------------------------------------------------------------------------- select
 @click.command("select")
 @data_options
@@ -117,7 +110,7 @@ def select_command(
     import numpy as np
 
     from transferkit.registry import make_method
-    from transferkit.selection import DomainAwareSearchCV, default_candidates
+    from transferkit.selection import DomainAwareSearchCV, default_candidates, expand_candidates
 
     problem = load_data(seed=seed, allow_raw=False, **data_options)
     names = [v.strip() for v in validators.split(",") if v.strip()]

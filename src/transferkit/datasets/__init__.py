@@ -19,7 +19,7 @@ Example
 ('source', 'rotated')
 """
 
-from transferkit.datasets._home import get_data_home, verify_file
+from transferkit.datasets._home import FileCheck, check_file, get_data_home, verify_file
 from transferkit.datasets.amazon import load_amazon_reviews
 from transferkit.datasets.catalog import (
     DatasetInfo,
@@ -43,6 +43,8 @@ from transferkit.datasets.synthetic import make_synthetic_digits
 __all__ = [
     "DatasetInfo",
     "dataset_info",
+    "FileCheck",
+    "check_file",
     "get_data_home",
     "list_datasets",
     "load_amazon_reviews",

@@ -72,10 +72,6 @@ from transferkit.selection.validators import (
     SourceAccuracyValidator,
 )
 
-# transferkit.cli_diagnose still imports the old private name; this alias goes once it imports
-# expand_candidates
-_expand = expand_candidates
-
 __all__ = [
     "DEFAULT_GRIDS",
     "GUARDABLE_VALIDATORS",

@@ -344,11 +344,6 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
             return make_method(method, params, classifier, self.random_state)
         return clone(method).set_params(**params)
 
-    def _build(self, method: Any, params: dict[str, Any]) -> Any:
-        # transferkit.cli_diagnose still calls this name; it goes once the CLI calls
-        # make_candidate
-        return self.make_candidate(method, params)
-
     def _evaluate(
         self, method: Any, params: dict[str, Any], problem: TransferProblem, splits, validators
     ):

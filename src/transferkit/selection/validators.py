@@ -43,8 +43,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import clone
 
+from transferkit.checks import check_positive_int
 from transferkit.exceptions import InvalidParameterError, NotApplicableError
-from transferkit.kernels import check_positive_int
 from transferkit.problem import SOURCE, TARGET, UNLABELED, TransferProblem
 from transferkit.selection.access import (
     model_classes,
