@@ -159,9 +159,9 @@ def test_progress_bar_reports_every_step(problem):
     import io
 
     stream = io.StringIO()
-    DeepSourceOnly(random_state=0, epochs=2, progress=TqdmProgress("test", file=stream)).fit(
-        problem
-    )
+    DeepSourceOnly(
+        random_state=0, epochs=2, progress=TqdmProgress("test", file=stream, disable=False)
+    ).fit(problem)
     assert "test" in stream.getvalue() and "100%" in stream.getvalue()
 
 

@@ -214,9 +214,9 @@ def test_progress_bar_counts_the_epochs(nuisance_problem):
     from transferkit.deep.progress import TqdmProgress
 
     stream = io.StringIO()
-    ShallowDANN(epochs=3, patience=None, random_state=0, progress=TqdmProgress(file=stream)).fit(
-        nuisance_problem()
-    )
+    ShallowDANN(
+        epochs=3, patience=None, random_state=0, progress=TqdmProgress(file=stream, disable=False)
+    ).fit(nuisance_problem())
     assert "3/3" in stream.getvalue()
 
 

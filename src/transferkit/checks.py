@@ -1,7 +1,7 @@
 """Checks of method parameters and inputs, shared by the method modules.
 
 Each check returns the value in its usable form or raises
-:class:`~transferkit.exceptions.InvalidParameterError` with a message naming the method, the
+:class:`~transferkit.exceptions.ParameterValueError` (an :class:`~transferkit.exceptions.InvalidParameterError`) with a message naming the method, the
 parameter and what it must be. Kept apart from the math modules (kernels, alignment, invariant,
 reweighting, selection) so that any of them can use the checks without importing another's math.
 
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from transferkit.exceptions import InvalidParameterError
+from transferkit.exceptions import ParameterValueError
 from transferkit.problem import DataMatrix
 
 __all__ = [
@@ -41,24 +41,24 @@ def is_number(value: Any) -> bool:
 
 
 def check_positive_int(value: Any, name: str, method: str) -> int:
-    """``value`` as an int >= 1, else :class:`InvalidParameterError` naming ``method``."""
+    """``value`` as an int >= 1, else :class:`ParameterValueError` naming ``method``."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise InvalidParameterError(f"{method}: {name}={value!r} must be a positive integer.")
+        raise ParameterValueError(f"{method}: {name}={value!r} must be a positive integer.")
     return int(value)
 
 
 def check_nonnegative(value: Any, name: str, method: str, strict: bool = False) -> float:
-    """``value`` as a float >= 0 (> 0 when ``strict``), else :class:`InvalidParameterError`."""
+    """``value`` as a float >= 0 (> 0 when ``strict``), else :class:`ParameterValueError`."""
     if isinstance(value, bool) or not is_number(value) or value < 0 or (strict and value == 0):
         bound = "positive" if strict else "non-negative"
-        raise InvalidParameterError(f"{method}: {name}={value!r} must be a {bound} number.")
+        raise ParameterValueError(f"{method}: {name}={value!r} must be a {bound} number.")
     return float(value)
 
 
 def check_choice(value: Any, name: str, method: str, choices: tuple[Any, ...]) -> Any:
-    """``value`` if it is one of ``choices``, else :class:`InvalidParameterError`."""
+    """``value`` if it is one of ``choices``, else :class:`ParameterValueError`."""
     if value not in choices:
-        raise InvalidParameterError(
+        raise ParameterValueError(
             f"{method}: {name}={value!r} is not supported; use one of {choices}."
         )
     return value
@@ -71,7 +71,7 @@ def check_choice(value: Any, name: str, method: str, choices: tuple[Any, ...]) -
 def check_count(value: Any, name: str, minimum: int = 1) -> int:
     """An integer count of at least ``minimum`` or an InvalidParameterError naming it."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise InvalidParameterError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+        raise ParameterValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
     return int(value)
 
 
@@ -82,14 +82,14 @@ def check_number(
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise InvalidParameterError(f"{name} must be a number; got {value!r}.") from None
+        raise ParameterValueError(f"{name} must be a number; got {value!r}.") from None
     if (
         not np.isfinite(number)
         or (low is not None and number < low)
         or (high is not None and number > high)
     ):
         bounds = f" in [{low}, {high}]" if low is not None or high is not None else ""
-        raise InvalidParameterError(f"{name} must be a finite number{bounds}; got {value!r}.")
+        raise ParameterValueError(f"{name} must be a finite number{bounds}; got {value!r}.")
     return number
 
 

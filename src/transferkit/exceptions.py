@@ -44,6 +44,14 @@ class InvalidParameterError(TransferKitError, ValueError):
     """A method or command was given a parameter value it cannot use."""
 
 
+class ParameterValueError(InvalidParameterError):
+    """A parameter value is wrong whatever the data (a negative count, an unknown kernel name).
+
+    Raised by the checks of :mod:`transferkit.checks` (and ``kernels.check_kernel``), so that a
+    suite can refuse such values when it is loaded, before any cell runs.
+    """
+
+
 class NotApplicableError(TransferKitError, ValueError):
     """A method cannot run on this problem (for instance it needs target labels and has none)."""
 

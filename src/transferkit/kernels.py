@@ -37,7 +37,7 @@ from sklearn.utils import check_random_state
 
 from transferkit.base import stack_rows
 from transferkit.checks import is_number
-from transferkit.exceptions import InvalidParameterError
+from transferkit.exceptions import InvalidParameterError, ParameterValueError
 from transferkit.problem import DataMatrix
 
 logger = logging.getLogger(__name__)
@@ -54,15 +54,15 @@ _CHUNK_ROWS = 8192
 def check_kernel(kernel: str, gamma: Any, degree: Any = 3, coef0: Any = 1.0) -> None:
     """Raise :class:`InvalidParameterError` for an unknown kernel or a bad kernel parameter."""
     if kernel not in KERNELS:
-        raise InvalidParameterError(f"kernel={kernel!r} is not supported; use one of {KERNELS}.")
+        raise ParameterValueError(f"kernel={kernel!r} is not supported; use one of {KERNELS}.")
     if gamma is not None and gamma != "median" and not (is_number(gamma) and gamma > 0):
-        raise InvalidParameterError(
+        raise ParameterValueError(
             f"gamma={gamma!r} must be a positive number, 'median' (median heuristic) or None."
         )
     if kernel == "poly" and not (isinstance(degree, int | np.integer) and degree >= 1):
-        raise InvalidParameterError(f"degree={degree!r} must be a positive integer.")
+        raise ParameterValueError(f"degree={degree!r} must be a positive integer.")
     if not is_number(coef0):
-        raise InvalidParameterError(f"coef0={coef0!r} must be a number.")
+        raise ParameterValueError(f"coef0={coef0!r} must be a number.")
 
 
 def median_heuristic(

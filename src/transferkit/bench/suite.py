@@ -28,6 +28,7 @@ from typing import Any
 from transferkit.exceptions import (
     DatasetNotFoundError,
     InvalidParameterError,
+    ParameterValueError,
     SuiteError,
     TransferKitError,
 )
@@ -679,32 +680,22 @@ def parameter_value_error(entry: MethodEntry) -> InvalidParameterError | None:
     """The error a shallow method's parameter *values* raise, found by a trial fit at load.
 
     The methods check their values in ``fit`` (scikit-learn's contract: ``__init__`` only
-    stores), so the check fits the built method on a tiny generated problem. Only an
-    :class:`InvalidParameterError` raised by one of the value checks of
-    :mod:`transferkit.kernels` (``check_positive_int``, ``check_nonnegative``, ``check_choice``,
-    ``check_kernel``) counts: those see the value alone, so they fail the same way on any data.
+    stores), so the check fits the built method on a tiny generated problem. Only a
+    :class:`~transferkit.exceptions.ParameterValueError` (raised by the value checks of
+    :mod:`transferkit.checks` and ``kernels.check_kernel``) counts: those see the value alone, so
+    they fail the same way on any data.
     Anything else the trial raises, such as ``n_components = 80`` being more than the trial's
     features, depends on the data and is left to the real cell. Entries without explicit
     parameters and deep methods (no trial training, no torch) are not tried.
     """
     import warnings
 
-    from transferkit import kernels
     from transferkit.datasets import make_shifted_blobs
     from transferkit.registry import make_method, method_spec
 
     spec = method_spec(entry.name)
     if not entry.params or spec.deep or spec.family == "deep":
         return None
-    value_checks = {
-        check.__code__
-        for check in (
-            kernels.check_positive_int,
-            kernels.check_nonnegative,
-            kernels.check_choice,
-            kernels.check_kernel,
-        )
-    }
     rows, features = PROBE_SHAPE
     problem = make_shifted_blobs(
         n_samples=rows, n_features=features, n_classes=2, n_test=rows, random_state=0
@@ -716,12 +707,8 @@ def parameter_value_error(entry: MethodEntry) -> InvalidParameterError | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             method.fit(problem)
-    except InvalidParameterError as error:
-        traceback = error.__traceback__
-        while traceback is not None:
-            if traceback.tb_frame.f_code in value_checks:
-                return error
-            traceback = traceback.tb_next
+    except ParameterValueError as error:
+        return error
     except Exception:  # noqa: BLE001 - a failure on the trial data says nothing about the values
         return None
     return None
