@@ -4,7 +4,8 @@
   P(X), (3) label spaces and (4) conditionals / class balance, each with its statistics,
   intervals and p-values, and a recommendation of method families.
 - :mod:`~transferkit.diagnose.statistics`: the two-sample tests as plain functions
-  (domain-classifier AUC, proxy A-distance, MMD, per-feature drift, domain-specific features).
+  (domain-classifier AUC, MMD, per-feature drift, domain-specific features); the domain
+  classifier itself (and the proxy A-distance) lives in :mod:`transferkit.domain_classifier`.
 - :mod:`~transferkit.diagnose.report`: :func:`recommend` and the HTML report.
 - :mod:`~transferkit.diagnose.calibration`: problems with planted shifts, and the calibration of
   the flags on them (false-positive rate and power).
@@ -13,8 +14,8 @@ Example
 -------
 >>> from transferkit.diagnose import diagnose
 >>> from transferkit.diagnose.calibration import make_planted_problem
->>> diagnose(make_planted_problem("none", random_state=0).problem).scenarios["marginal"]
-False
+>>> diagnose(make_planted_problem("covariate", random_state=0).problem).scenarios["marginal"]
+True
 """
 
 from transferkit.diagnose.report import recommend, render_html
