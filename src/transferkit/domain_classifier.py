@@ -214,6 +214,7 @@ def proxy_a_distance(
     X_source: Any,
     X_target: Any,
     classifier: Any = None,
+    *,
     n_folds: int = 5,
     random_state: int | None = None,
 ) -> float:
@@ -229,8 +230,10 @@ def proxy_a_distance(
     ----------
     X_source, X_target : array or sparse matrix (n, d)
     classifier : sklearn classifier or None, default None (:func:`default_domain_classifier`)
-    n_folds : int, default 5
-    random_state : int or None, default None
+    n_folds : int, default 5 (keyword only)
+    random_state : int or None, default None (keyword only: the diagnosis's former
+        ``proxy_a_distance(X_source, X_target, classifier, random_state)`` took it fourth, so a
+        positional fourth argument now fails loudly instead of being read as ``n_folds``)
 
     Example
     -------
