@@ -65,8 +65,10 @@ def recommend(diagnosis: Diagnosis) -> list[Recommendation]:
     sparse = bool(diagnosis.summary.get("sparse"))
     out: list[Recommendation] = []
 
+    fs = details.get("feature_space", {})
+    specific = fs.get("domain_specific", {})
+    n_specific = specific.get("n_only_source", 0) + specific.get("n_only_target", 0)
     if flags["feature_space"]:
-        fs = details.get("feature_space", {})
         if fs.get("n_features_source") != fs.get("n_features_target") and not fs.get(
             "n_shared_names"
         ):
@@ -81,25 +83,28 @@ def recommend(diagnosis: Diagnosis) -> list[Recommendation]:
                     0,
                 )
             )
-        else:
-            specific = fs.get("domain_specific", {})
-            n_specific = specific.get("n_only_source", 0) + specific.get("n_only_target", 0)
-            reason = (
-                f"{n_specific} features occur in one domain only; a classifier relying on them "
-                "fails on the other. Drop them, or learn a representation that reconstructs them "
-                "from shared pivot features (mSDA), or use a few target labels (feature "
-                "augmentation)."
-                if n_specific
-                else "Feature names or value types differ: align and recode the features first."
-            )
+        elif not n_specific:
             out.append(
                 Recommendation(
                     "shared representation",
                     _registered(FAMILY_METHODS["invariant"] + ["feature_augmentation"]),
-                    reason,
+                    "Feature names or value types differ: align and recode the features first.",
                     0,
                 )
             )
+    if n_specific:
+        # a vocabulary shift: same feature space, some features used in one domain only
+        out.append(
+            Recommendation(
+                "shared representation",
+                _registered(FAMILY_METHODS["invariant"] + ["feature_augmentation"]),
+                f"{n_specific} features are used in one domain only (vocabulary shift); a "
+                "classifier relying on them fails on the other. Drop them, or learn a "
+                "representation that reconstructs them from shared pivot features (mSDA), or use "
+                "a few target labels (feature augmentation).",
+                0,
+            )
+        )
 
     if flags["label_space"]:
         out.append(

@@ -311,6 +311,9 @@ class _Domains:
     names_s: list[str] | None
     names_t: list[str] | None
     summary: dict[str, Any]
+    #: Every target label given, visible to methods or not (evaluation labels, the test split):
+    #: only its set of classes is used, to report classes the source never saw.
+    target_label_pool: np.ndarray | None = None
 
 
 def _read_inputs(
@@ -333,6 +336,7 @@ def _read_inputs(
                 "features); for a semantic view, diagnose features of a pre-trained backbone"
             )
         names = list(problem.feature_names) if problem.feature_names is not None else None
+        given = [np.asarray(y) for y in (problem.y_target, problem.y_test) if y is not None]
         return _Domains(
             Xs=st.as_matrix(problem.X_source, "X_source"),
             Xt=st.as_matrix(problem.X_target, "X_target"),
@@ -347,6 +351,7 @@ def _read_inputs(
                 "target_name": problem.target_name,
                 **({"note": note} if note else {}),
             },
+            target_label_pool=np.concatenate(given) if given else None,
         )
     if X_target is None:
         raise InvalidParameterError(
@@ -397,6 +402,7 @@ def _read_inputs(
         names_s=None if source_feature_names is None else [str(n) for n in source_feature_names],
         names_t=None if target_feature_names is None else [str(n) for n in target_feature_names],
         summary={"name": "data", "source_name": "source", "target_name": "target"},
+        target_label_pool=yt,
     )
 
 
@@ -488,6 +494,7 @@ def _feature_space(
     if ds != dt:
         reasons.insert(0, f"different dimensions ({ds} source vs {dt} target features)")
 
+    specific = None
     if shared is not None:
         cols_s, cols_t, names = shared
         Xs, Xt = _columns(d.Xs, cols_s), _columns(d.Xt, cols_t)
@@ -514,41 +521,36 @@ def _feature_space(
         details["domain_specific"] = specific.to_dict()
         evidence.append(
             Evidence(
-                "present in one domain only",
+                "used in one domain only",
                 f"{len(specific.only_source)} source / {len(specific.only_target)} target",
                 note=f"exact test, Bonferroni over {specific.n_tested} features",
             )
         )
+        # Features used in one domain only (a word no kitchen review uses) live in the shared
+        # space: that is a change of P(X) (a vocabulary shift, scenario 2), not scenario 1. They
+        # stay in the other checks, whose per-feature presence tests see them.
         if specific.count:
             examples = [f["feature"] for f in (specific.only_source + specific.only_target)[:5]]
-            reasons.append(
-                f"{specific.count} features (almost) never present in the other domain "
-                f"(e.g. {', '.join(examples)})"
+            vocabulary = (
+                f"{specific.count} features are used only in one domain (vocabulary shift, a "
+                f"change of P(X): see scenario 2; e.g. {', '.join(examples)})"
             )
-            drop = set(specific.indices)
-            keep = np.array([j for j in range(len(cols_s)) if j not in drop], dtype=int)
-            if len(keep) == 0:
-                shared = None
-            else:
-                shared = (
-                    cols_s[keep],
-                    cols_t[keep],
-                    None if names is None else [names[j] for j in keep],
-                )
     flagged = bool(reasons)
-    summary = (
-        "Feature spaces differ: " + "; ".join(reasons) + "."
-        if flagged
-        else "Same feature space: same dimension"
-        + (" and names" if d.names_s is not None and d.names_t is not None else "")
-        + ", no feature confined to one domain."
-    )
+    if flagged:
+        summary = "Feature spaces differ: " + "; ".join(reasons) + "."
+    else:
+        summary = (
+            "Same feature space (same dimension"
+            + (" and names" if d.names_s is not None and d.names_t is not None else "")
+            + ")"
+        )
+        summary += "; " + vocabulary + "." if specific is not None and specific.count else "."
     if flagged and shared is None:
         summary += " The other scenarios need a shared space: give feature names, or map both."
     elif flagged:
-        summary += f" The other checks use the {len(shared[0])} shared features" + (
-            " (features confined to one domain left out)." if specific.count else "."
-        )
+        summary += f" The other checks use the {len(shared[0])} shared features."
+        if specific is not None and specific.count:
+            summary += " Among them, " + vocabulary + "."
     verdict = Verdict("feature_space", "feature_space", flagged, summary, None, evidence)
     return verdict, details, shared
 
@@ -609,11 +611,16 @@ def _resample_to_priors(
 
 
 def default_label_classifier(sparse: bool, random_state: int | None = None) -> Any:
-    """The classifier behind BBSE/EM and the conditional test unless one is given."""
+    """The classifier behind BBSE/EM and the conditional test unless one is given.
+
+    L2 logistic regression (C = 1) after standardisation (dense) or max-abs scaling (sparse,
+    which keeps the rows sparse). The solver is lbfgs for both: it takes sparse input and any
+    number of classes (a multinomial model); liblinear, used before for sparse input, is
+    one-vs-rest and refused by scikit-learn >= 1.9 for three or more classes. ``random_state``
+    is kept for the signature (lbfgs is deterministic).
+    """
     if sparse:
-        return make_pipeline(
-            MaxAbsScaler(), LogisticRegression(C=1.0, solver="liblinear", random_state=random_state)
-        )
+        return make_pipeline(MaxAbsScaler(), LogisticRegression(C=1.0, max_iter=2000))
     return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
 
 
@@ -845,6 +852,16 @@ def diagnose(
         )
     details["marginal"]["p_value"] = p_cov
     flagged_cov = bool(raw_shift and not explained)
+    vocabulary = details["feature_space"].get("domain_specific", {})
+    n_vocabulary = vocabulary.get("n_only_source", 0) + vocabulary.get("n_only_target", 0)
+    if n_vocabulary:
+        raw_evidence.append(
+            Evidence(
+                "features used in one domain only",
+                f"{vocabulary['n_only_source']} source / {vocabulary['n_only_target']} target",
+                note="vocabulary shift; exact presence test, Bonferroni over features",
+            )
+        )
     if flagged_cov:
         summary_cov = (
             f"P(X) differs (AUC {dc.auc:.2f}, PAD {dc.proxy_a_distance:.2f}, "
@@ -855,6 +872,11 @@ def diagnose(
                 else "."
             )
         )
+        if n_vocabulary:
+            summary_cov += (
+                f" Vocabulary shift: {n_vocabulary} features are used only in one domain "
+                "(same feature space)."
+            )
     elif explained:
         summary_cov = (
             f"P(X) differs (AUC {dc.auc:.2f}), but no more once the source classes are resampled "
@@ -920,7 +942,7 @@ def _embedding(Xs: Any, Xt: Any, ys: np.ndarray | None, seed: int, n_max: int = 
     rng = np.random.default_rng(seed)
     s = np.sort(rng.choice(Xs.shape[0], min(n_max, Xs.shape[0]), replace=False))
     t = np.sort(rng.choice(Xt.shape[0], min(n_max, Xt.shape[0]), replace=False))
-    X = st._stack(Xs[s], Xt[t])
+    X = st.stack_domains(Xs[s], Xt[t])
     if X.shape[1] < 2:
         Z = np.column_stack(
             [np.asarray(X.todense() if sp.issparse(X) else X)[:, 0], np.zeros(X.shape[0])]
@@ -1210,6 +1232,22 @@ def _label_space_verdict(
     reasons = []
     info: dict[str, Any] = {"source_classes": [_plain(c) for c in classes]}
     p_values = []
+    hidden_new: list[Any] = []
+    if d.target_label_pool is not None and len(d.target_label_pool):
+        # Labels hidden from methods (kept for evaluation) still tell which classes the target
+        # has; a class the source never saw cannot be learned from it, whatever the methods see.
+        visible = set(d.yt[d.labeled].tolist()) if d.yt is not None else set()
+        hidden_new = [
+            c for c in np.setdiff1d(np.unique(d.target_label_pool), classes) if c not in visible
+        ]
+        if hidden_new:
+            info["target_only_classes_in_hidden_labels"] = [_plain(c) for c in hidden_new]
+            evidence.append(Evidence("target-only classes (hidden labels)", len(hidden_new)))
+            reasons.append(
+                "the target's labels (hidden from methods, kept for evaluation) include classes "
+                f"the source never saw: {_fmt([_plain(c) for c in hidden_new])}"
+            )
+            p_values.append(0.0)
     if d.yt is not None and d.labeled.any():
         seen = d.yt[d.labeled]
         m = len(seen)
@@ -1218,7 +1256,9 @@ def _label_space_verdict(
         info["target_only_classes"] = [_plain(c) for c in new]
         evidence.append(Evidence("visible target labels", m))
         if len(new):
-            reasons.append(f"target labels not among the source classes: {_fmt(list(new))}")
+            reasons.append(
+                f"target labels not among the source classes: {_fmt([_plain(c) for c in new])}"
+            )
             p_values.append(0.0)
         unseen = [c for c in classes if c not in set(seen.tolist())]
         reference = label["em"].priors if label is not None else None
