@@ -6,7 +6,9 @@
 - :mod:`~transferkit.diagnose.statistics`: the two-sample tests as plain functions
   (domain-classifier AUC, MMD, per-feature drift, domain-specific features); the domain
   classifier itself (and the proxy A-distance) lives in :mod:`transferkit.domain_classifier`.
-- :mod:`~transferkit.diagnose.report`: :func:`recommend` and the HTML report.
+- :mod:`~transferkit.diagnose.results`: the result objects (:class:`Diagnosis`, :class:`Verdict`,
+  :class:`Evidence`, :class:`Recommendation`) and their table, JSON and HTML renderings.
+- :mod:`~transferkit.diagnose.report`: :func:`recommend` (and the HTML report, re-exported).
 - :mod:`~transferkit.diagnose.calibration`: problems with planted shifts, and the calibration of
   the flags on them (false-positive rate and power).
 
@@ -18,15 +20,16 @@ Example
 True
 """
 
-from transferkit.diagnose.report import recommend, render_html
-from transferkit.diagnose.scenarios import (
+from transferkit.diagnose.report import recommend
+from transferkit.diagnose.results import (
     FLAGS,
     Diagnosis,
     Evidence,
     Recommendation,
     Verdict,
-    diagnose,
+    render_html,
 )
+from transferkit.diagnose.scenarios import diagnose
 from transferkit.diagnose.statistics import (
     domain_classifier_test,
     domain_specific_features,
