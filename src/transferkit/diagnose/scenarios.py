@@ -3,15 +3,18 @@
 The four scenarios (Pan & Yang, 2010; Weiss, Khoshgoftaar & Wang, 2016) and the flags that
 report them:
 
-1. **Feature spaces differ** (``feature_space``): different dimensions, names or value types,
-   or features present in one domain and (almost) never in the other.
+1. **Feature spaces differ** (``feature_space``): different dimensions, feature names (or their
+   order) or value types — truly different spaces. Features of one shared space that are used in
+   one domain and (almost) never in the other (words of one vocabulary) are *not* scenario 1:
+   they are reported as a vocabulary shift, a change of P(X) (scenario 2).
 2. **Marginals differ** (``covariate_shift``): P(X) differs between the domains *beyond what a
    change of class balance explains*. The raw two-sample evidence (domain-classifier AUC, proxy
    A-distance, MMD test, per-feature drift) is reported as is; the verdict re-runs the tests after
    resampling the source classes to the target priors estimated by BBSE, because label shift alone
    also moves P(X).
-3. **Label spaces differ** (``label_space``): target labels outside the source's label set, or
-   source classes absent from the target.
+3. **Label spaces differ** (``label_space``): target labels outside the source's label set
+   (visible ones, or labels hidden from methods such as those of a target file), or source
+   classes absent from the target.
 4. **Conditionals differ / class imbalance**: ``label_shift`` (P(Y) differs; black-box shift
    detection, priors by BBSE and EM with bootstrap intervals), ``conditional_shift`` (P(Y|X)
    differs beyond the class balance; needs a few target labels) and ``source_imbalance``
@@ -434,7 +437,9 @@ def diagnose(
     alpha : float, default 0.05
         Level of every test.
     domain_classifier, label_classifier : sklearn classifiers or None
-        Defaults: standardised L2 logistic regressions (liblinear on sparse input).
+        Defaults: :func:`transferkit.domain_classifier.default_domain_classifier` and
+        :func:`default_label_classifier` (L2 logistic regressions; max-abs scaling on sparse
+        input).
     mmd_method : {"auto", "quadratic", "linear", "rff"}, default "auto"
         See :func:`~transferkit.diagnose.statistics.mmd_test`.
     n_permutations : int, default 200
