@@ -11,7 +11,15 @@ source classifier, of its posteriors corrected to target priors estimated by EM 
 ceiling, to the true priors), and of the source resampled to the estimated priors, on planted
 label shift and on real data whose target class balance was altered.
 
+The false-alarm table (``--null``) draws no-shift pairs from several generators (dense and
+sparse, sizes, dimensions, class counts; see ``NULL_GENERATORS``), diagnoses each at level alpha,
+and gives per generator the share of draws raising the covariate-shift flag and the worst flag,
+each with a 95 % Wilson interval, and the power of the covariate flag on shifted pairs
+(``POWER_GENERATORS``). It uses only the public ``diagnose``, so the same command measures an
+older tree (``PYTHONPATH=old/src``) for a before/after comparison.
+
 Usage:
+    python benchmarks/calibration.py --null --draws 200 > false-alarms.md
     python benchmarks/calibration.py --draws 100 --jobs 2 > calibration.md
     python benchmarks/calibration.py --draws 100 --curve   # also power at other effect sizes
     TRANSFERKIT_DATA=../shared/datasets python benchmarks/calibration.py --label-shift --draws 10
@@ -36,13 +44,13 @@ from transferkit.diagnose.calibration import (  # noqa: E402
     CalibrationRow,
     calibrate,
 )
-from transferkit.diagnose.scenarios import FLAGS  # noqa: E402
+from transferkit.diagnose.results import FLAGS  # noqa: E402
 
 CURVE_EFFECTS = {
     ("dense", "covariate"): [0.25, 0.35],
     ("dense", "label"): [0.1, 0.15],
     ("dense", "conditional"): [0.1, 0.2],
-    ("sparse", "feature_space"): [0.02, 0.03],
+    ("sparse", "vocabulary"): [0.02, 0.03],
 }
 
 SHORT = {
@@ -273,6 +281,201 @@ def label_shift_benchmark(draws: int, effects=(0.1, 0.2, 0.3, 0.4)) -> str:
     )
 
 
+# ----------------------------------------------------------------------------- false alarms
+def _gaussian_pair(n_source, n_target, d, k, shift, rng):
+    """Two samples of k Gaussian classes (means on a circle of radius 2, identity covariance).
+
+    With ``shift`` > 0 the target moves by ``shift`` standard deviations along a random unit
+    direction of the label-independent coordinates (covariate shift). Target labels are given,
+    hidden from methods, as a user's files with labels would give them.
+    """
+    import numpy as np
+
+    from transferkit.problem import TransferProblem
+
+    angles = 2 * np.pi * np.arange(k) / k
+    means = np.zeros((k, d))
+    means[:, 0], means[:, 1] = 2 * np.cos(angles), 2 * np.sin(angles)
+    ys, yt = rng.integers(0, k, n_source), rng.integers(0, k, n_target)
+    Xs = means[ys] + rng.normal(size=(n_source, d))
+    Xt = means[yt] + rng.normal(size=(n_target, d))
+    if shift:
+        direction = np.zeros(d)
+        v = rng.normal(size=d - 2)
+        direction[2:] = v / np.linalg.norm(v)
+        Xt = Xt + shift * direction
+    return TransferProblem(Xs, ys, Xt, yt, target_labeled=np.zeros(n_target, bool))
+
+
+def _poisson_pair(n_source, n_target, d, k, rng):
+    """Bag-of-words-like sparse counts: Zipf-like rates, k classes that double some rates."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from transferkit.problem import TransferProblem
+
+    base = 0.5 / (1.0 + np.arange(d) / 3.0)
+    rates = np.tile(base, (k, 1))
+    informative = max(k, d // 10)
+    for c in range(k):
+        rates[c, c:informative:k] *= 2.0
+    ys, yt = rng.integers(0, k, n_source), rng.integers(0, k, n_target)
+    Xs = sp.csr_matrix(rng.poisson(rates[ys]).astype(float))
+    Xt = sp.csr_matrix(rng.poisson(rates[yt]).astype(float))
+    return TransferProblem(Xs, ys, Xt, yt, target_labeled=np.zeros(n_target, bool))
+
+
+def _planted_none(seed, family):
+    from transferkit.diagnose.calibration import make_planted_problem
+
+    return make_planted_problem("none", family=family, random_state=seed).problem
+
+
+def _planted_covariate(seed, effect):
+    from transferkit.diagnose.calibration import make_planted_problem
+
+    return make_planted_problem("covariate", effect, random_state=seed).problem
+
+
+#: No-shift generators: name -> problem(seed). The first is the pair of the bug report (two
+#: Gaussian classes, 12 features, 1,200 rows each, target labels in the file).
+NULL_GENERATORS = {
+    "dense, 2 classes, 12-d, 1200 + 1200": lambda rng, seed: _gaussian_pair(
+        1200, 1200, 12, 2, 0.0, rng
+    ),
+    "dense planted 'none' (3 classes, 10-d, 500 + 500, 50 target labels)": lambda rng, seed: (
+        _planted_none(seed, "dense")
+    ),
+    "dense, 5 classes, 50-d, 300 + 300": lambda rng, seed: _gaussian_pair(
+        300, 300, 50, 5, 0.0, rng
+    ),
+    "dense, 2 classes, 4-d, 2000 + 2000": lambda rng, seed: _gaussian_pair(
+        2000, 2000, 4, 2, 0.0, rng
+    ),
+    "dense, 3 classes, 8-d, 400 + 1500 (unequal)": lambda rng, seed: _gaussian_pair(
+        400, 1500, 8, 3, 0.0, rng
+    ),
+    "sparse planted 'none' (2 classes, 300 words, 500 + 500)": lambda rng, seed: _planted_none(
+        seed, "sparse"
+    ),
+    "sparse, 3 classes, 600 words, 600 + 600": lambda rng, seed: _poisson_pair(
+        600, 600, 600, 3, rng
+    ),
+}
+
+#: Shifted generators for the power of the covariate-shift flag.
+POWER_GENERATORS = {
+    "dense planted covariate δ = 0.25": lambda rng, seed: _planted_covariate(seed, 0.25),
+    "dense planted covariate δ = 0.5": lambda rng, seed: _planted_covariate(seed, 0.5),
+    "dense, 2 classes, 12-d, 1200 + 1200, δ = 0.15": lambda rng, seed: _gaussian_pair(
+        1200, 1200, 12, 2, 0.15, rng
+    ),
+}
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """The 95 % Wilson score interval of a binomial proportion (Wilson, 1927)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _rate_cell(count: int, n: int) -> str:
+    low, high = wilson_interval(count, n)
+    return f"{100 * count / n:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
+
+
+def _flag_counts(generator, draws, seed, alpha, options):
+    import numpy as np
+
+    from transferkit.diagnose import diagnose
+
+    counts = dict.fromkeys(FLAGS, 0)
+    any_flag = 0
+    for i in range(draws):
+        problem = generator(np.random.default_rng(seed + i), seed + i)
+        flags = diagnose(problem, alpha=alpha, random_state=seed + i, **options).flags
+        raised = {f for f in FLAGS if flags[f]}
+        for f in raised:
+            counts[f] += 1
+        any_flag += int(bool(raised - {"source_imbalance"}))
+    return counts, any_flag
+
+
+def _one_null(args):
+    kind, name, draws, seed, alpha, options = args
+    generators = NULL_GENERATORS if kind == "null" else POWER_GENERATORS
+    start = time.perf_counter()
+    counts, any_flag = _flag_counts(generators[name], draws, seed, alpha, options)
+    return kind, name, counts, any_flag, time.perf_counter() - start
+
+
+def false_alarm_benchmark(
+    draws: int,
+    alpha: float,
+    seed: int,
+    options: dict,
+    jobs: int,
+    power_draws: int | None = None,
+    only: str = "",
+) -> str:
+    """Markdown: false-alarm rates per no-shift generator and covariate power, Wilson 95 % CIs.
+
+    ``only`` keeps the generators whose name contains it; ``power_draws`` (default ``draws``)
+    sets the draws of the shifted rows (0 leaves them out).
+    """
+    power_draws = draws if power_draws is None else power_draws
+    tasks = [
+        ("null", name, draws, seed, alpha, options) for name in NULL_GENERATORS if only in name
+    ]
+    if power_draws:
+        tasks += [
+            ("power", name, power_draws, seed, alpha, options)
+            for name in POWER_GENERATORS
+            if only in name
+        ]
+    if jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(jobs) as pool:
+            results = list(pool.map(_one_null, tasks))
+    else:
+        results = []
+        for task in tasks:
+            results.append(_one_null(task))
+            print(f"# {task[0]}: {task[1]} done", file=sys.stderr, flush=True)
+    lines = [
+        "| no-shift generator | draws | covariate shift flagged, % [95 % CI] | any other flag "
+        "(source imbalance aside), % [95 % CI] | worst single flag | s/draw |",
+        "| --- | ---: | --- | --- | --- | ---: |",
+    ]
+    for kind, name, counts, any_flag, seconds in results:
+        if kind != "null":
+            continue
+        worst = max((f for f in FLAGS if f != "source_imbalance"), key=lambda f: counts[f])
+        lines.append(
+            f"| {name} | {draws} | {_rate_cell(counts['covariate_shift'], draws)} | "
+            f"{_rate_cell(any_flag, draws)} | {worst} {100 * counts[worst] / draws:.1f} | "
+            f"{seconds / draws:.2f} |"
+        )
+    draws = power_draws
+    lines += [
+        "",
+        "| shifted generator | draws | covariate shift flagged (power), % [95 % CI] | s/draw |",
+        "| --- | ---: | --- | ---: |",
+    ]
+    for kind, name, counts, _, seconds in results:
+        if kind == "power":
+            lines.append(
+                f"| {name} | {draws} | {_rate_cell(counts['covariate_shift'], draws)} | "
+                f"{seconds / draws:.2f} |"
+            )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--draws", type=int, default=100)
@@ -287,7 +490,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--label-shift", action="store_true", help="measure the label-shift remedies instead"
     )
+    parser.add_argument(
+        "--power-draws", type=int, help="draws of the shifted rows of --null (default --draws)"
+    )
+    parser.add_argument("--only", default="", help="--null: generators whose name contains this")
+    parser.add_argument(
+        "--null",
+        action="store_true",
+        help="false alarms on no-shift generators (and covariate power), with Wilson intervals",
+    )
     args = parser.parse_args(argv)
+    if args.null:
+        start = time.perf_counter()
+        options = {"n_permutations": args.permutations, "n_bootstrap": args.bootstrap}
+        print(
+            false_alarm_benchmark(
+                args.draws, args.alpha, args.seed, options, args.jobs, args.power_draws, args.only
+            )
+        )
+        print()
+        print(
+            f"{args.draws} draws per no-shift row, {args.power_draws or args.draws} per shifted "
+            f"row (seeds from {args.seed}) at "
+            f"alpha = {args.alpha} in {(time.perf_counter() - start) / 60:.1f} min on "
+            f"{os.cpu_count()} CPU cores, {args.jobs} worker(s); MMD/label-test permutations "
+            f"{args.permutations}, bootstrap {args.bootstrap}."
+        )
+        return 0
     if args.label_shift:
         start = time.perf_counter()
         print(label_shift_benchmark(args.draws))
@@ -316,7 +545,10 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(_one(job))
             print(f"# {job[0]}/{job[1]} effect={job[2]} done", file=sys.stderr, flush=True)
     order = {
-        s: i for i, s in enumerate(["none", "covariate", "label", "conditional", "feature_space"])
+        s: i
+        for i, s in enumerate(
+            ["none", "covariate", "label", "conditional", "feature_space", "vocabulary"]
+        )
     }
     rows.sort(key=lambda r: (r.family != "dense", order[r.scenario], r.effect))
     elapsed = time.perf_counter() - start

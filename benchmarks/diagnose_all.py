@@ -4,8 +4,10 @@ Each pair is loaded with its dataset's default options (random_state 0) and diag
 defaults of :func:`transferkit.diagnose.diagnose` (α = 0.05, 200 permutations, 5-fold domain classifier; no
 target label is revealed, so the label-space and conditional-shift checks are "not testable").
 Image pairs are diagnosed on RGB thumbnails, as the command does. Prints a markdown table: the
-verdict of each check (yes / no / –), the domain classifier's AUC with its 95 % interval, the
-largest change of a class prior that black-box shift estimation finds, and the seconds taken.
+verdict of each check (yes / no / –), how many features are used in one domain only (a vocabulary
+shift: same feature space, P(X) differs; counted under covariate shift, not feature_space), the
+domain classifier's AUC with its 95 % interval, the largest change of a class prior that
+black-box shift estimation finds, and the seconds taken.
 
 Usage:
     TRANSFERKIT_DATA=../shared/datasets python benchmarks/diagnose_all.py [--datasets a,b]
@@ -25,7 +27,7 @@ import numpy as np  # noqa: E402
 
 from transferkit.datasets import list_datasets, load_pair  # noqa: E402
 from transferkit.diagnose import diagnose  # noqa: E402
-from transferkit.diagnose.scenarios import FLAGS  # noqa: E402
+from transferkit.diagnose.results import FLAGS  # noqa: E402
 
 WORD = {True: "yes", False: "no", None: "–"}
 
@@ -43,10 +45,15 @@ def row(dataset: str, source: str, target: str) -> str:
     else:
         prior = "–"
     flags = " | ".join(WORD[result.flags[flag]] for flag in FLAGS)
+    specific = result.details["feature_space"].get("domain_specific")
+    vocabulary = (
+        "–" if specific is None else str(specific["n_only_source"] + specific["n_only_target"])
+    )
     auc = f"{domain['auc']:.2f} [{domain['auc_ci'][0]:.2f}, {domain['auc_ci'][1]:.2f}]"
     return (
         f"| {dataset} | {source}→{target} | {result.summary['n_source']} / "
-        f"{result.summary['n_target']} | {flags} | {auc} | {prior} | {seconds:.0f} |"
+        f"{result.summary['n_target']} | {flags} | {vocabulary} | {auc} | {prior} | "
+        f"{seconds:.0f} |"
     )
 
 
@@ -63,9 +70,10 @@ def main() -> None:
     print(
         "| dataset | pair | n source / target | "
         + " | ".join(FLAGS)
-        + " | domain AUC [95 % CI] | largest prior change (BBSE) | seconds |"
+        + " | features in one domain only | domain AUC [95 % CI] | largest prior change (BBSE) "
+        "| seconds |"
     )
-    print("|" + " --- |" * (len(FLAGS) + 6))
+    print("|" + " --- |" * (len(FLAGS) + 7))
     for info in infos:
         for source, target in info.pairs:
             print(row(info.name, source, target), flush=True)

@@ -85,14 +85,86 @@ def test_feature_names_give_a_shared_space_when_dimensions_differ():
     assert diagnosis.details["marginal"]["drift"]["n_tested"] == 3
 
 
-def test_words_missing_from_the_target_are_found_and_left_out_of_the_other_checks():
-    planted = make_planted_problem("feature_space", family="sparse", random_state=1)
+def test_words_used_in_one_domain_only_are_a_vocabulary_shift_not_scenario_one():
+    """Bug 9: one shared vocabulary with words missing from the target is the same feature space;
+    the missing words are a change of P(X), reported under covariate shift."""
+    planted = make_planted_problem("vocabulary", family="sparse", random_state=1)
     diagnosis = planted.diagnose(random_state=1, **FAST)
     specific = diagnosis.details["feature_space"]["domain_specific"]
-    assert diagnosis.flags["feature_space"] is True
     assert specific["n_only_source"] == 5 and specific["n_only_target"] == 0
-    assert diagnosis.flags["covariate_shift"] is False
+    assert diagnosis.flags["feature_space"] is False
+    summary = diagnosis.verdicts["feature_space"].summary
+    assert summary.startswith("Same feature space (same dimension and names); 5 features are used")
+    assert "vocabulary shift" in summary
+    assert diagnosis.flags["covariate_shift"] is True
+    assert "Vocabulary shift: 5 features" in diagnosis.verdicts["covariate_shift"].summary
+    assert "feature spaces differ" in diagnosis.format_table()  # the check's name, answered "no"
+    assert "shared representation" in [r.family for r in diagnosis.recommendations]
     assert diagnosis.summary["sparse"] is True
+
+
+def test_amazon_domains_share_one_feature_space_when_the_data_is_there():
+    """Bug 9 on real data: two Amazon domains share one 5,000-word vocabulary."""
+    from transferkit.datasets import load_pair
+    from transferkit.exceptions import DatasetError
+
+    try:
+        problem = load_pair("amazon-reviews", "books", "kitchen", random_state=0)
+    except DatasetError:
+        pytest.skip("Amazon review files are not in the data home")
+    diagnosis = diagnose(problem, max_samples=600, **FAST)
+    n_specific = diagnosis.details["feature_space"]["domain_specific"]
+    n_specific = n_specific["n_only_source"] + n_specific["n_only_target"]
+    assert n_specific > 0
+    assert diagnosis.flags["feature_space"] is False
+    assert (
+        f"{n_specific} features are used only in one domain (vocabulary shift"
+        in diagnosis.verdicts["feature_space"].summary
+    )
+    assert diagnosis.flags["covariate_shift"] is True
+
+
+def test_sparse_three_class_problem_from_svmlight_files(tmp_path):
+    """Bug 1: a multiclass svmlight problem (real digits 0-2, pixels as sparse counts) through the
+    library entry point; the label classifier's liblinear solver refused three classes."""
+    from sklearn.datasets import dump_svmlight_file, load_digits
+
+    from transferkit.datasets import problem_from_files
+
+    X, y = load_digits(return_X_y=True)
+    keep = y < 3
+    X, y = X[keep], y[keep]
+    dump_svmlight_file(X[::2], y[::2], str(tmp_path / "source.svmlight"))
+    dump_svmlight_file(X[1::2], y[1::2], str(tmp_path / "target.svmlight"))
+    problem = problem_from_files(tmp_path / "source.svmlight", tmp_path / "target.svmlight")
+    assert sp.issparse(problem.X_source)
+    diagnosis = diagnose(problem, **FAST)
+    assert diagnosis.summary["sparse"] is True
+    assert diagnosis.details["labels"]["classes"] == [0, 1, 2]
+    assert diagnosis.details["labels"]["holdout_accuracy"] > 0.9
+    assert diagnosis.flags["label_shift"] is False  # both halves of one collection
+
+
+def test_target_classes_the_source_never_saw_are_reported_from_hidden_labels(tmp_path):
+    """Bug 6: labels in the target file are hidden from methods but still show a new class."""
+    from transferkit.datasets import problem_from_files
+
+    rng = np.random.default_rng(3)
+    ys, yt = np.arange(300) % 2, np.arange(240) % 3
+    np.savez(tmp_path / "s.npz", X=rng.normal(size=(300, 4)) + ys[:, None], y=ys)
+    np.savez(tmp_path / "t.npz", X=rng.normal(size=(240, 4)) + yt[:, None], y=yt)
+    problem = problem_from_files(tmp_path / "s.npz", tmp_path / "t.npz")
+    assert problem.n_target_labeled == 0
+    diagnosis = diagnose(problem, **FAST)
+    assert diagnosis.flags["label_space"] is True
+    summary = diagnosis.verdicts["label_space"].summary
+    assert "include classes the source never saw: [2]" in summary
+    assert diagnosis.details["label_space"]["target_only_classes_in_hidden_labels"] == [2]
+    assert "partial / open-set transfer" in [r.family for r in diagnosis.recommendations]
+    # without the extra class the same pair is not flagged on that ground
+    np.savez(tmp_path / "t2.npz", X=rng.normal(size=(240, 4)), y=np.arange(240) % 2)
+    same = diagnose(problem_from_files(tmp_path / "s.npz", tmp_path / "t2.npz"), **FAST)
+    assert same.flags["label_space"] is not True
 
 
 def test_value_types_that_differ_are_flagged():

@@ -9,12 +9,12 @@ from PIL import Image
 from sklearn.linear_model import LogisticRegression
 
 from transferkit.base import AdaptedClassifier
+from transferkit.domain_classifier import proxy_a_distance, proxy_a_distance_from_error
 from transferkit.exceptions import InvalidParameterError
 from transferkit.plots import (
     domain_classifier_scores,
     plot_domain_scores,
     plot_embedding,
-    proxy_a_distance,
     representations,
 )
 from transferkit.problem import TransferProblem
@@ -34,8 +34,12 @@ def test_domain_scores_separate_shifted_domains_and_not_aligned_ones():
     _, _, acc_adapted = domain_classifier_scores(*panels["adapted"])
     assert acc_plain > 0.95 and t_plain.mean() > 0.8 > 0.2 > s_plain.mean()
     assert acc_adapted < 0.65
-    assert proxy_a_distance(acc_plain) > 1.8 and proxy_a_distance(acc_adapted) < 0.6
-    assert proxy_a_distance(0.2) == pytest.approx(proxy_a_distance(0.8))
+    # the one proxy A-distance (transferkit.domain_classifier) agrees with the plotted scores
+    assert proxy_a_distance(*panels["plain"], random_state=0) > 1.8
+    assert proxy_a_distance(*panels["adapted"], random_state=0) < 0.6
+    assert proxy_a_distance_from_error(1 - acc_plain) > 1.8
+    # a classifier below chance shows no separation (it is not read as a flipped one)
+    assert proxy_a_distance_from_error(0.8) == 0.0 and proxy_a_distance_from_error(0.2) == 1.2
     with pytest.raises(InvalidParameterError, match="at least 5 rows"):
         domain_classifier_scores(np.zeros((3, 2)), np.ones((3, 2)))
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from scipy.optimize import minimize
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 
@@ -121,7 +122,13 @@ def test_weights_beat_source_only_under_covariate_shift(reweighter):
 
 @pytest.mark.parametrize(
     "reweighter",
-    [KMM(random_state=0), KLIEP(random_state=0), DomainClassifierWeights(random_state=0)],
+    [
+        KMM(random_state=0),
+        KLIEP(random_state=0),
+        # the default domain classifier max-abs scales sparse input (standardising would densify
+        # it), so sparse and dense rows meet the same classifier only when one is given
+        DomainClassifierWeights(estimator=LogisticRegression(max_iter=1000), random_state=0),
+    ],
     ids=["kmm", "kliep", "density_ratio"],
 )
 def test_sparse_input_gives_the_dense_weights(reweighter):
@@ -129,7 +136,7 @@ def test_sparse_input_gives_the_dense_weights(reweighter):
     sparse = TransferProblem(
         sp.csr_matrix(problem.X_source), problem.y_source, sp.csr_matrix(problem.X_target)
     )
-    dense_weights = type(reweighter)(random_state=0).fit(problem).weights_
+    dense_weights = clone(reweighter).fit(problem).weights_
     np.testing.assert_allclose(reweighter.fit(sparse).weights_, dense_weights, rtol=1e-6, atol=1e-6)
 
 
@@ -173,6 +180,18 @@ def test_kliep_fixed_gamma_and_seeded_centres_repeat():
 
 
 # ---------------------------------------------------------------------------- density ratio
+def test_the_reweighting_family_uses_the_one_density_ratio():
+    from transferkit import domain_classifier
+
+    assert density_ratio_weights is domain_classifier.density_ratio
+    problem = covariate_shift_problem(n=150)
+    fitted = DomainClassifierWeights(n_folds=4, random_state=2).fit(problem).weights_
+    direct = domain_classifier.density_ratio(
+        problem.X_source, problem.X_target, n_folds=4, random_state=2
+    )
+    np.testing.assert_allclose(fitted, direct * (len(direct) / direct.sum()), rtol=1e-12)
+
+
 def test_density_ratio_weights_are_capped_and_average_one():
     rng = np.random.default_rng(0)
     Xs, Xt = rng.normal(size=(300, 1)), rng.normal(2.5, 0.3, size=(300, 1))
@@ -204,9 +223,15 @@ def test_registered_reweighters_run_with_defaults_and_refuse_1nn(name):
 def test_each_reweighter_forwards_every_parameter_to_its_weight_function(
     reweighter, weight_function, params
 ):
-    """The estimators hand their parameters to the pure function by name: both lists must match."""
+    """The estimators hand their parameters to the pure function by name: both lists must match.
+
+    The one renamed argument: DomainClassifierWeights' ``estimator`` is the ``classifier`` of
+    :func:`transferkit.domain_classifier.density_ratio`.
+    """
+    renamed = {"estimator": "classifier"}
     keywords = list(inspect.signature(weight_function).parameters)[2:]
-    assert sorted(reweighter().get_params(deep=False)) == sorted(keywords)
+    params_given = reweighter().get_params(deep=False)
+    assert sorted(renamed.get(name, name) for name in params_given) == sorted(keywords)
     problem = covariate_shift_problem(n=150)
     fitted = reweighter(random_state=3, **params).fit(problem).weights_
     direct = weight_function(problem.X_source, problem.X_target, random_state=3, **params)

@@ -4,7 +4,8 @@
   cross-validation) on a representation to tell source from target; the histograms of its scores
   on source and target samples separate for a plain model and overlap once the representation is
   adapted. Each panel also gives the domain classifier's accuracy and the proxy A-distance
-  (Ben-David et al. 2007) ``2 (1 - 2 ε)``.
+  (Ben-David et al. 2007) ``2 (1 - 2 ε)`` from its balanced error. The domain classifier is the
+  one of :mod:`transferkit.domain_classifier`.
 * :func:`plot_embedding` — source and target projected to 2-D (PCA or t-SNE), before and after.
 
 Both write PNG files with matplotlib's Agg canvas directly (no pyplot, no global backend
@@ -31,6 +32,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from transferkit.domain_classifier import domain_scores, proxy_a_distance_from_error
 from transferkit.exceptions import InvalidParameterError
 from transferkit.problem import SOURCE, TARGET, TransferProblem
 
@@ -47,35 +49,27 @@ def _dense(X: Any) -> np.ndarray:
 def domain_classifier_scores(
     Z_source: Any, Z_target: Any, n_folds: int = 5, random_state: int | None = 0
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Out-of-fold P(target) of a logistic domain classifier on a representation.
+    """Out-of-fold P(target) of the default domain classifier on a representation.
 
-    Returns the scores of the source rows, of the target rows, and the classifier's
-    cross-validated accuracy.
+    The classifier and its folds are :func:`transferkit.domain_classifier.domain_scores`'
+    (standardised logistic regression, balanced class weights). Returns the scores of the
+    source rows, of the target rows, and the classifier's cross-validated accuracy.
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    result = _domain_scores(Z_source, Z_target, n_folds, random_state)
+    proba = result.probabilities()
+    n_source = int(np.sum(result.domain == SOURCE))
+    accuracy = float(np.mean(result.decisions == result.domain))
+    return proba[:n_source], proba[n_source:], accuracy
 
+
+def _domain_scores(Z_source: Any, Z_target: Any, n_folds: int, random_state: int | None) -> Any:
     Zs, Zt = _dense(Z_source), _dense(Z_target)
     if len(Zs) < n_folds or len(Zt) < n_folds:
         raise InvalidParameterError(
             f"Domain scores need at least {n_folds} rows per domain; got {len(Zs)} source and "
             f"{len(Zt)} target rows."
         )
-    X = np.concatenate([Zs, Zt])
-    domain = np.repeat([SOURCE, TARGET], [len(Zs), len(Zt)])
-    classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-    folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=random_state)
-    proba = cross_val_predict(classifier, X, domain, cv=folds, method="predict_proba")[:, 1]
-    accuracy = float(np.mean((proba > 0.5) == (domain == TARGET)))
-    return proba[: len(Zs)], proba[len(Zs) :], accuracy
-
-
-def proxy_a_distance(domain_accuracy: float) -> float:
-    """Proxy A-distance ``2 (1 - 2 ε)`` from a domain classifier's accuracy (error ε ≤ 1/2)."""
-    error = min(1.0 - domain_accuracy, domain_accuracy)
-    return 2.0 * (1.0 - 2.0 * error)
+    return domain_scores(Zs, Zt, n_folds=n_folds, random_state=random_state)
 
 
 def _figure(n_panels: int, height: float = 3.2) -> Any:
@@ -119,14 +113,18 @@ def plot_domain_scores(
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     edges = np.linspace(0, 1, bins + 1)
     for ax, (name, (Zs, Zt)) in zip(axes, panels.items(), strict=True):
-        source_scores, target_scores, accuracy = domain_classifier_scores(
-            Zs, Zt, random_state=random_state
-        )
-        ax.hist(source_scores, bins=edges, alpha=0.6, color=_SOURCE_COLOUR, label="source")
-        ax.hist(target_scores, bins=edges, alpha=0.6, color=_TARGET_COLOUR, label="target")
-        ax.set_title(
-            f"{name}\ndomain accuracy {accuracy:.2f}, PAD {proxy_a_distance(accuracy):.2f}"
-        )
+        result = _domain_scores(Zs, Zt, 5, random_state)
+        proba = result.probabilities()
+        accuracy = float(np.mean(result.decisions == result.domain))
+        pad = proxy_a_distance_from_error(result.balanced_error)
+        for domain, colour, label in (
+            (SOURCE, _SOURCE_COLOUR, "source"),
+            (TARGET, _TARGET_COLOUR, "target"),
+        ):
+            ax.hist(
+                proba[result.domain == domain], bins=edges, alpha=0.6, color=colour, label=label
+            )
+        ax.set_title(f"{name}\ndomain accuracy {accuracy:.2f}, PAD {pad:.2f}")
         ax.set_xlabel("domain classifier's P(target)")
         ax.set_xlim(0, 1)
     axes[0].set_ylabel("samples")

@@ -22,13 +22,11 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import clone
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
 from sklearn.utils import check_random_state
 
 from transferkit.base import AdaptedClassifier, BaseReweighter, stack_rows
 from transferkit.checks import check_nonnegative, check_positive_int
+from transferkit.domain_classifier import density_ratio
 from transferkit.exceptions import InvalidParameterError
 from transferkit.kernels import (
     KernelFeatureMap,
@@ -474,71 +472,10 @@ class KLIEP(BaseReweighter):
 
 
 # ====================================================================== domain classifier
-def density_ratio_weights(
-    Xs: DataMatrix,
-    Xt: DataMatrix,
-    estimator: Any = None,
-    n_folds: int = 5,
-    max_weight: float | None = 20.0,
-    random_state: int | None = None,
-) -> np.ndarray:
-    """Density-ratio weights from a probabilistic source-vs-target classifier.
-
-    Bickel, Brückner & Scheffer (2007), "Discriminative learning for differing training and test
-    distributions", ICML, Eq. 3: ``p_t(x) / p_s(x) = (n_s / n_t) P(target | x) / P(source | x)``.
-    Source probabilities are cross-fitted (``n_folds`` folds) so a sample's weight never comes
-    from a classifier that saw it; weights are scaled to mean 1 and capped at ``max_weight``.
-
-    Example
-    -------
-    >>> import numpy as np
-    >>> rng = np.random.default_rng(0)
-    >>> Xs, Xt = rng.normal(size=(300, 1)), rng.normal(1.0, size=(300, 1))
-    >>> w = density_ratio_weights(Xs, Xt, random_state=0)
-    >>> bool(w[Xs[:, 0] > 1].mean() > 2 * w[Xs[:, 0] < -1].mean())
-    True
-    """
-    n_folds = check_positive_int(n_folds, "n_folds", "density_ratio")
-    if max_weight is not None:
-        check_nonnegative(max_weight, "max_weight", "density_ratio", strict=True)
-        if max_weight < 1:
-            raise InvalidParameterError(
-                f"density_ratio: max_weight={max_weight} must be at least 1 (weights average 1)."
-            )
-    if n_folds < 2:
-        raise InvalidParameterError(f"density_ratio: n_folds={n_folds} must be at least 2.")
-    if estimator is None:
-        estimator = LogisticRegression(C=1.0, max_iter=1000)
-    if not hasattr(estimator, "predict_proba"):
-        raise InvalidParameterError(
-            f"density_ratio: {type(estimator).__name__} has no predict_proba; use a probabilistic "
-            "classifier (e.g. LogisticRegression)."
-        )
-    ns, nt = Xs.shape[0], Xt.shape[0]
-    X = stack_rows(Xs, Xt)
-    domain = np.repeat([0, 1], [ns, nt])
-    folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=random_state)
-    p_target = np.empty(ns)
-    for train, test in folds.split(np.zeros(ns + nt), domain):
-        model = clone(estimator).fit(X[train], domain[train])
-        held_out_source = test[test < ns]
-        if len(held_out_source):
-            column = list(model.classes_).index(1)
-            p_target[held_out_source] = model.predict_proba(X[held_out_source])[:, column]
-    p_target = np.clip(p_target, 1e-6, 1 - 1e-6)
-    weights = (ns / nt) * p_target / (1 - p_target)
-    weights = weights / weights.mean()
-    if max_weight is not None and weights.max() > max_weight:
-        # the scale c with mean(min(c w, cap)) = 1: capped weights that still average one
-        low, high = 1.0, max_weight / max(float(weights[weights > 0].min()), 1e-300)
-        for _ in range(200):
-            middle = (low + high) / 2
-            if np.minimum(middle * weights, max_weight).mean() < 1:
-                low = middle
-            else:
-                high = middle
-        weights = np.minimum(high * weights, max_weight)
-    return weights
+#: Density-ratio weights of the source rows from a domain classifier: the one implementation lives
+#: in :mod:`transferkit.domain_classifier` (its argument ``classifier`` is this module's
+#: ``estimator``); the name is kept here for the re-weighting family.
+density_ratio_weights = density_ratio
 
 
 class DomainClassifierWeights(BaseReweighter):
@@ -546,7 +483,11 @@ class DomainClassifierWeights(BaseReweighter):
 
     Parameters
     ----------
-    estimator : sklearn classifier with predict_proba, default LogisticRegression(C=1)
+    estimator : sklearn classifier with predict_proba or None, default None
+        None: ``LogisticRegression(C=1.0, max_iter=1000)`` on the raw features, the classifier the
+        re-weighting benchmarks were measured with. Pass
+        :func:`~transferkit.domain_classifier.default_domain_classifier` (the diagnosis's
+        standardised, class-balanced one) to share its scaling.
     n_folds : int, default 5
         Cross-fitting folds for the source probabilities.
     max_weight : float or None, default 20.0
@@ -581,7 +522,19 @@ class DomainClassifierWeights(BaseReweighter):
         self.random_state = random_state
 
     def _fit_weights(self, problem: TransferProblem) -> np.ndarray:
-        return _weights_with_params(density_ratio_weights, self, problem)
+        from sklearn.linear_model import LogisticRegression
+
+        estimator = (
+            LogisticRegression(C=1.0, max_iter=1000) if self.estimator is None else self.estimator
+        )
+        return density_ratio(
+            problem.X_source,
+            problem.X_target,
+            classifier=estimator,
+            n_folds=self.n_folds,
+            max_weight=self.max_weight,
+            random_state=self.random_state,
+        )
 
 
 # ====================================================================== registrations

@@ -24,8 +24,9 @@ label-independent nuisance features. Source priors are uniform.
 classes that modulate the first 10% of the features.
 
 * ``none`` as above.
-* ``feature_space`` (effect r, default 0.05): the 5 features whose source presence rate is
-  closest to r are never present in the target.
+* ``vocabulary`` (effect r, default 0.05): the 5 features whose source presence rate is
+  closest to r are never present in the target — a vocabulary shift: same feature space, P(X)
+  differs (scenario 2; before, it was counted as scenario 1).
 
 Every problem reveals ``n_target_labeled`` target labels (default 50) so that the label-space and
 conditional checks run, and carries a labelled target test split.
@@ -53,12 +54,12 @@ from transferkit.problem import TransferProblem
 
 logger = logging.getLogger(__name__)
 
-SCENARIOS = ("none", "covariate", "label", "conditional", "feature_space")
+SCENARIOS = ("none", "covariate", "label", "conditional", "feature_space", "vocabulary")
 
 #: Effect sizes at which the calibration reports power (see the module docstring for units).
 DEFAULT_EFFECTS: dict[str, dict[str, float]] = {
     "dense": {"none": 0.0, "covariate": 0.5, "label": 0.2, "conditional": 0.3, "feature_space": 2},
-    "sparse": {"none": 0.0, "feature_space": 0.05},
+    "sparse": {"none": 0.0, "vocabulary": 0.05},
 }
 
 #: The flag each planted scenario must raise.
@@ -68,14 +69,15 @@ PLANTED_FLAGS = {
     "label": ("label_shift",),
     "conditional": ("conditional_shift",),
     "feature_space": ("feature_space",),
+    "vocabulary": ("covariate_shift",),
 }
 
 EFFECT_UNITS = {
     "covariate": "mean shift δ of the nuisance features (sd units)",
     "label": "total variation τ between source and target priors",
     "conditional": "share ρ of class-0/1 target labels swapped",
-    "feature_space": "extra target features k (dense) / source presence rate r of 5 "
-    "features absent from the target (sparse)",
+    "feature_space": "extra target features k",
+    "vocabulary": "source presence rate r of 5 features absent from the target (sparse)",
     "none": "",
 }
 
@@ -200,7 +202,9 @@ def make_planted_problem(
 
     Parameters
     ----------
-    scenario : {"none", "covariate", "label", "conditional", "feature_space"}
+    scenario : {"none", "covariate", "label", "conditional", "feature_space", "vocabulary"}
+        ``vocabulary`` is planted in the sparse family only, the others (but ``none``) in the
+        dense family only.
     effect : float or None
         Effect size in the scenario's unit (module docstring); None: :data:`DEFAULT_EFFECTS`.
     family : {"dense", "sparse"}, default "dense"
@@ -304,7 +308,7 @@ def _sparse_problem(
     Xs, ys = draw(n_source)
     Xt, yt = draw(n_target)
     Xtest, ytest = draw(n_test)
-    if scenario == "feature_space":
+    if scenario == "vocabulary":
         presence = 1 - np.exp(-rates.mean(axis=0))
         candidates = np.argsort(np.abs(presence - effect))[:5]
         keep = np.ones(d)

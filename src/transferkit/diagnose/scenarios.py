@@ -3,15 +3,18 @@
 The four scenarios (Pan & Yang, 2010; Weiss, Khoshgoftaar & Wang, 2016) and the flags that
 report them:
 
-1. **Feature spaces differ** (``feature_space``): different dimensions, names or value types,
-   or features present in one domain and (almost) never in the other.
+1. **Feature spaces differ** (``feature_space``): different dimensions, feature names (or their
+   order) or value types — truly different spaces. Features of one shared space that are used in
+   one domain and (almost) never in the other (words of one vocabulary) are *not* scenario 1:
+   they are reported as a vocabulary shift, a change of P(X) (scenario 2).
 2. **Marginals differ** (``covariate_shift``): P(X) differs between the domains *beyond what a
    change of class balance explains*. The raw two-sample evidence (domain-classifier AUC, proxy
    A-distance, MMD test, per-feature drift) is reported as is; the verdict re-runs the tests after
    resampling the source classes to the target priors estimated by BBSE, because label shift alone
    also moves P(X).
-3. **Label spaces differ** (``label_space``): target labels outside the source's label set, or
-   source classes absent from the target.
+3. **Label spaces differ** (``label_space``): target labels outside the source's label set
+   (visible ones, or labels hidden from methods such as those of a target file), or source
+   classes absent from the target.
 4. **Conditionals differ / class imbalance**: ``label_shift`` (P(Y) differs; black-box shift
    detection, priors by BBSE and EM with bootstrap intervals), ``conditional_shift`` (P(Y|X)
    differs beyond the class balance; needs a few target labels) and ``source_imbalance``
@@ -32,10 +35,9 @@ Example
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -45,7 +47,17 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MaxAbsScaler, StandardScaler
 
-from transferkit.diagnose import statistics as st
+import transferkit.diagnose.statistics as st
+from transferkit.diagnose.report import recommend
+from transferkit.diagnose.results import (
+    FLAGS,
+    Diagnosis,
+    Evidence,
+    Verdict,
+    format_p,
+    format_value,
+    plain,
+)
 from transferkit.exceptions import InvalidParameterError, NotApplicableError
 from transferkit.label_shift import (
     _aligned_proba,
@@ -59,246 +71,6 @@ from transferkit.problem import ImageCollection, TransferProblem
 
 logger = logging.getLogger(__name__)
 
-#: The flags a diagnosis raises, in report order.
-FLAGS = (
-    "feature_space",
-    "covariate_shift",
-    "label_space",
-    "label_shift",
-    "conditional_shift",
-    "source_imbalance",
-)
-
-SCENARIO_TITLES = {
-    "feature_space": "1. Feature spaces differ",
-    "marginal": "2. Marginals differ (covariate shift)",
-    "label_space": "3. Label spaces differ",
-    "conditional": "4. Conditionals differ / class imbalance",
-}
-
-
-# --------------------------------------------------------------------------- result objects
-@dataclass
-class Evidence:
-    """One statistic behind a verdict: its value, interval and p-value when it has them."""
-
-    name: str
-    value: Any
-    ci: tuple[float, float] | None = None
-    p_value: float | None = None
-    note: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "value": _plain(self.value),
-            "ci": None if self.ci is None else [float(self.ci[0]), float(self.ci[1])],
-            "p_value": None if self.p_value is None else float(self.p_value),
-            "note": self.note,
-        }
-
-    def format(self) -> str:
-        value = _fmt(self.value)
-        text = f"{self.name} {value}"
-        if self.ci is not None:
-            text += f" [{_fmt(self.ci[0])}, {_fmt(self.ci[1])}]"
-        if self.p_value is not None:
-            text += f" (p={_fmt_p(self.p_value)})"
-        return text
-
-
-@dataclass
-class Verdict:
-    """The answer for one flag: raised (True), not raised (False) or unknown (None)."""
-
-    flag: str
-    scenario: str
-    flagged: bool | None
-    summary: str
-    p_value: float | None
-    evidence: list[Evidence]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "flag": self.flag,
-            "scenario": self.scenario,
-            "flagged": self.flagged,
-            "summary": self.summary,
-            "p_value": self.p_value,
-            "evidence": [e.to_dict() for e in self.evidence],
-        }
-
-
-@dataclass
-class Recommendation:
-    """A family of methods that fits the diagnosis, with the methods' registry names and why."""
-
-    family: str
-    methods: list[str]
-    reason: str
-    priority: int = 1
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "family": self.family,
-            "methods": list(self.methods),
-            "reason": self.reason,
-            "priority": self.priority,
-        }
-
-
-@dataclass
-class Diagnosis:
-    """Verdicts on the four scenarios, their statistics, and recommended method families.
-
-    ``flags`` maps each of :data:`FLAGS` to True / False / None (not testable on this input);
-    ``verdicts`` holds the evidence; ``details`` every statistic in JSON-ready form;
-    ``plot_data`` the arrays the HTML report draws (not serialised).
-    """
-
-    verdicts: dict[str, Verdict]
-    recommendations: list[Recommendation]
-    summary: dict[str, Any]
-    details: dict[str, Any]
-    alpha: float
-    plot_data: dict[str, Any] = field(default_factory=dict, repr=False)
-
-    @property
-    def flags(self) -> dict[str, bool | None]:
-        return {flag: self.verdicts[flag].flagged for flag in FLAGS}
-
-    @property
-    def scenarios(self) -> dict[str, bool | None]:
-        """The four scenarios: True if any of their flags is raised (None if none could be tested)."""
-        groups = {
-            "feature_space": ["feature_space"],
-            "marginal": ["covariate_shift"],
-            "label_space": ["label_space"],
-            "conditional": ["label_shift", "conditional_shift", "source_imbalance"],
-        }
-        out: dict[str, bool | None] = {}
-        for scenario, flags in groups.items():
-            values = [self.verdicts[f].flagged for f in flags]
-            if any(v is True for v in values):
-                out[scenario] = True
-            elif all(v is None for v in values):
-                out[scenario] = None
-            else:
-                out[scenario] = False
-        return out
-
-    def table(self) -> list[dict[str, str]]:
-        """One row per flag: scenario, what was checked, key statistics, p-value, verdict."""
-        rows = []
-        for flag in FLAGS:
-            v = self.verdicts[flag]
-            rows.append(
-                {
-                    "scenario": SCENARIO_TITLES[v.scenario],
-                    "check": _FLAG_LABELS[flag],
-                    "statistics": "; ".join(e.format() for e in v.evidence[:4]),
-                    "p_value": "" if v.p_value is None else _fmt_p(v.p_value),
-                    "verdict": _verdict_word(v.flagged),
-                    "summary": v.summary,
-                }
-            )
-        return rows
-
-    def format_table(self, width: int = 100) -> str:
-        """The verdict table as plain text (what ``transferkit diagnose`` prints)."""
-        import textwrap
-
-        lines = [
-            f"Diagnosis of {self.summary.get('name', 'problem')}: "
-            f"{self.summary.get('source_name', 'source')} -> "
-            f"{self.summary.get('target_name', 'target')} (alpha = {self.alpha})",
-            "",
-        ]
-        header = f"{'check':<34} {'p':>9}  {'verdict':<12}"
-        lines.append(header)
-        lines.append("-" * len(header))
-        for row in self.table():
-            lines.append(f"{row['check']:<34} {row['p_value']:>9}  {row['verdict']:<12}")
-            for text in textwrap.wrap(row["summary"], width - 4):
-                lines.append("    " + text)
-            if row["statistics"]:
-                for text in textwrap.wrap(row["statistics"], width - 6):
-                    lines.append("      " + text)
-        lines.append("")
-        lines.append("Recommendation:")
-        for rec in self.recommendations:
-            methods = f" [{', '.join(rec.methods)}]" if rec.methods else ""
-            for i, text in enumerate(
-                textwrap.wrap(f"{rec.family}{methods}: {rec.reason}", width - 4)
-            ):
-                lines.append(("  - " if i == 0 else "    ") + text)
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.format_table()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "summary": _plain(self.summary),
-            "alpha": self.alpha,
-            "flags": self.flags,
-            "scenarios": self.scenarios,
-            "verdicts": {flag: self.verdicts[flag].to_dict() for flag in FLAGS},
-            "recommendations": [r.to_dict() for r in self.recommendations],
-            "details": _plain(self.details),
-        }
-
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False, default=str)
-
-    def to_html(self, path: str | None = None) -> str:
-        """The HTML report with embedded plots; written to ``path`` when given."""
-        from transferkit.diagnose.report import render_html
-
-        return render_html(self, path)
-
-
-_FLAG_LABELS = {
-    "feature_space": "feature spaces differ",
-    "covariate_shift": "P(X) differs (covariate shift)",
-    "label_space": "label spaces differ",
-    "label_shift": "P(Y) differs (label shift)",
-    "conditional_shift": "P(Y|X) differs (conditional)",
-    "source_imbalance": "source class imbalance",
-}
-
-
-def _verdict_word(flagged: bool | None) -> str:
-    return {True: "YES", False: "no", None: "unknown"}[flagged]
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float | np.floating):
-        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e4):
-            return f"{value:.2e}"
-        return f"{value:.3g}"
-    if isinstance(value, list | tuple | np.ndarray):
-        return "[" + ", ".join(_fmt(v) for v in value) + "]"
-    return str(value)
-
-
-def _fmt_p(p: float) -> str:
-    return "<0.001" if p < 1e-3 else f"{p:.3f}"
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
-
 
 # --------------------------------------------------------------------------- inputs
 @dataclass
@@ -311,6 +83,9 @@ class _Domains:
     names_s: list[str] | None
     names_t: list[str] | None
     summary: dict[str, Any]
+    #: Every target label given, visible to methods or not (evaluation labels, the test split):
+    #: only its set of classes is used, to report classes the source never saw.
+    target_label_pool: np.ndarray | None = None
 
 
 def _read_inputs(
@@ -333,6 +108,7 @@ def _read_inputs(
                 "features); for a semantic view, diagnose features of a pre-trained backbone"
             )
         names = list(problem.feature_names) if problem.feature_names is not None else None
+        given = [np.asarray(y) for y in (problem.y_target, problem.y_test) if y is not None]
         return _Domains(
             Xs=st.as_matrix(problem.X_source, "X_source"),
             Xt=st.as_matrix(problem.X_target, "X_target"),
@@ -347,6 +123,7 @@ def _read_inputs(
                 "target_name": problem.target_name,
                 **({"note": note} if note else {}),
             },
+            target_label_pool=np.concatenate(given) if given else None,
         )
     if X_target is None:
         raise InvalidParameterError(
@@ -397,6 +174,7 @@ def _read_inputs(
         names_s=None if source_feature_names is None else [str(n) for n in source_feature_names],
         names_t=None if target_feature_names is None else [str(n) for n in target_feature_names],
         summary={"name": "data", "source_name": "source", "target_name": "target"},
+        target_label_pool=yt,
     )
 
 
@@ -488,6 +266,7 @@ def _feature_space(
     if ds != dt:
         reasons.insert(0, f"different dimensions ({ds} source vs {dt} target features)")
 
+    specific = None
     if shared is not None:
         cols_s, cols_t, names = shared
         Xs, Xt = _columns(d.Xs, cols_s), _columns(d.Xt, cols_t)
@@ -514,41 +293,36 @@ def _feature_space(
         details["domain_specific"] = specific.to_dict()
         evidence.append(
             Evidence(
-                "present in one domain only",
+                "used in one domain only",
                 f"{len(specific.only_source)} source / {len(specific.only_target)} target",
                 note=f"exact test, Bonferroni over {specific.n_tested} features",
             )
         )
+        # Features used in one domain only (a word no kitchen review uses) live in the shared
+        # space: that is a change of P(X) (a vocabulary shift, scenario 2), not scenario 1. They
+        # stay in the other checks, whose per-feature presence tests see them.
         if specific.count:
             examples = [f["feature"] for f in (specific.only_source + specific.only_target)[:5]]
-            reasons.append(
-                f"{specific.count} features (almost) never present in the other domain "
-                f"(e.g. {', '.join(examples)})"
+            vocabulary = (
+                f"{specific.count} features are used only in one domain (vocabulary shift, a "
+                f"change of P(X): see scenario 2; e.g. {', '.join(examples)})"
             )
-            drop = set(specific.indices)
-            keep = np.array([j for j in range(len(cols_s)) if j not in drop], dtype=int)
-            if len(keep) == 0:
-                shared = None
-            else:
-                shared = (
-                    cols_s[keep],
-                    cols_t[keep],
-                    None if names is None else [names[j] for j in keep],
-                )
     flagged = bool(reasons)
-    summary = (
-        "Feature spaces differ: " + "; ".join(reasons) + "."
-        if flagged
-        else "Same feature space: same dimension"
-        + (" and names" if d.names_s is not None and d.names_t is not None else "")
-        + ", no feature confined to one domain."
-    )
+    if flagged:
+        summary = "Feature spaces differ: " + "; ".join(reasons) + "."
+    else:
+        summary = (
+            "Same feature space (same dimension"
+            + (" and names" if d.names_s is not None and d.names_t is not None else "")
+            + ")"
+        )
+        summary += "; " + vocabulary + "." if specific is not None and specific.count else "."
     if flagged and shared is None:
         summary += " The other scenarios need a shared space: give feature names, or map both."
     elif flagged:
-        summary += f" The other checks use the {len(shared[0])} shared features" + (
-            " (features confined to one domain left out)." if specific.count else "."
-        )
+        summary += f" The other checks use the {len(shared[0])} shared features."
+        if specific is not None and specific.count:
+            summary += " Among them, " + vocabulary + "."
     verdict = Verdict("feature_space", "feature_space", flagged, summary, None, evidence)
     return verdict, details, shared
 
@@ -609,11 +383,16 @@ def _resample_to_priors(
 
 
 def default_label_classifier(sparse: bool, random_state: int | None = None) -> Any:
-    """The classifier behind BBSE/EM and the conditional test unless one is given."""
+    """The classifier behind BBSE/EM and the conditional test unless one is given.
+
+    L2 logistic regression (C = 1) after standardisation (dense) or max-abs scaling (sparse,
+    which keeps the rows sparse). The solver is lbfgs for both: it takes sparse input and any
+    number of classes (a multinomial model); liblinear, used before for sparse input, is
+    one-vs-rest and refused by scikit-learn >= 1.9 for three or more classes. ``random_state``
+    is kept for the signature (lbfgs is deterministic).
+    """
     if sparse:
-        return make_pipeline(
-            MaxAbsScaler(), LogisticRegression(C=1.0, solver="liblinear", random_state=random_state)
-        )
+        return make_pipeline(MaxAbsScaler(), LogisticRegression(C=1.0, max_iter=2000))
     return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
 
 
@@ -658,7 +437,9 @@ def diagnose(
     alpha : float, default 0.05
         Level of every test.
     domain_classifier, label_classifier : sklearn classifiers or None
-        Defaults: standardised L2 logistic regressions (liblinear on sparse input).
+        Defaults: :func:`transferkit.domain_classifier.default_domain_classifier` and
+        :func:`default_label_classifier` (L2 logistic regressions; max-abs scaling on sparse
+        input).
     mmd_method : {"auto", "quadratic", "linear", "rff"}, default "auto"
         See :func:`~transferkit.diagnose.statistics.mmd_test`.
     n_permutations : int, default 200
@@ -737,8 +518,6 @@ def diagnose(
             verdicts[flag] = Verdict(flag, scenario, None, unknown_reason, None, [])
         verdicts["source_imbalance"] = _imbalance_verdict(d.ys, imbalance_ratio, details)
         diagnosis = Diagnosis(verdicts, [], summary, details, alpha, plots)
-        from transferkit.diagnose.report import recommend
-
         diagnosis.recommendations = recommend(diagnosis)
         return diagnosis
 
@@ -788,7 +567,7 @@ def diagnose(
         if d.yt is not None and d.labeled.any():
             seen = d.yt[d.labeled]
             plots["target_label_shares"] = {
-                str(_plain(c)): float(np.mean(seen == c)) for c in classes
+                str(plain(c)): float(np.mean(seen == c)) for c in classes
             }
 
     # ---- scenario 2 verdict: beyond what the class balance explains
@@ -845,6 +624,16 @@ def diagnose(
         )
     details["marginal"]["p_value"] = p_cov
     flagged_cov = bool(raw_shift and not explained)
+    vocabulary = details["feature_space"].get("domain_specific", {})
+    n_vocabulary = vocabulary.get("n_only_source", 0) + vocabulary.get("n_only_target", 0)
+    if n_vocabulary:
+        raw_evidence.append(
+            Evidence(
+                "features used in one domain only",
+                f"{vocabulary['n_only_source']} source / {vocabulary['n_only_target']} target",
+                note="vocabulary shift; exact presence test, Bonferroni over features",
+            )
+        )
     if flagged_cov:
         summary_cov = (
             f"P(X) differs (AUC {dc.auc:.2f}, PAD {dc.proxy_a_distance:.2f}, "
@@ -855,6 +644,11 @@ def diagnose(
                 else "."
             )
         )
+        if n_vocabulary:
+            summary_cov += (
+                f" Vocabulary shift: {n_vocabulary} features are used only in one domain "
+                "(same feature space)."
+            )
     elif explained:
         summary_cov = (
             f"P(X) differs (AUC {dc.auc:.2f}), but no more once the source classes are resampled "
@@ -863,7 +657,7 @@ def diagnose(
     else:
         summary_cov = (
             f"No evidence that P(X) differs (AUC {dc.auc:.2f}, combined "
-            f"p={_fmt_p(raw['p_value'])})."
+            f"p={format_p(raw['p_value'])})."
         )
     if details["marginal"]["domain_classifier_below_chance"]:
         summary_cov += (
@@ -907,8 +701,6 @@ def diagnose(
     )
     verdicts = {flag: verdicts[flag] for flag in FLAGS}
     diagnosis = Diagnosis(verdicts, [], summary, details, alpha, plots)
-    from transferkit.diagnose.report import recommend
-
     diagnosis.recommendations = recommend(diagnosis)
     return diagnosis
 
@@ -920,7 +712,7 @@ def _embedding(Xs: Any, Xt: Any, ys: np.ndarray | None, seed: int, n_max: int = 
     rng = np.random.default_rng(seed)
     s = np.sort(rng.choice(Xs.shape[0], min(n_max, Xs.shape[0]), replace=False))
     t = np.sort(rng.choice(Xt.shape[0], min(n_max, Xt.shape[0]), replace=False))
-    X = st._stack(Xs[s], Xt[t])
+    X = st.stack_domains(Xs[s], Xt[t])
     if X.shape[1] < 2:
         Z = np.column_stack(
             [np.asarray(X.todense() if sp.issparse(X) else X)[:, 0], np.zeros(X.shape[0])]
@@ -995,7 +787,7 @@ def _label_analysis(
         "em": em,
         "shift_test": shift_test,
         "details": {
-            "classes": [_plain(c) for c in classes],
+            "classes": [plain(c) for c in classes],
             "source_counts": counts.tolist(),
             "holdout_accuracy": holdout_accuracy,
             "bbse": bbse.to_dict(),
@@ -1003,7 +795,7 @@ def _label_analysis(
             "shift_test": shift_test.to_dict(),
         },
         "plot": {
-            "classes": [str(_plain(c)) for c in classes],
+            "classes": [str(plain(c)) for c in classes],
             "source": source_priors,
             "bbse": (bbse.priors, bbse.ci_low, bbse.ci_high),
             "em": (em.priors, em.ci_low, em.ci_high),
@@ -1071,11 +863,11 @@ def _label_shift_verdict(
         tv = bbse.total_variation
         summary = (
             f"The target's class balance differs from the source's: estimated priors "
-            f"{_fmt(bbse.priors.round(2).tolist())} (BBSE) vs "
-            f"{_fmt(bbse.source_priors.round(2).tolist())} in the source, total variation {tv:.2f}."
+            f"{format_value(bbse.priors.round(2).tolist())} (BBSE) vs "
+            f"{format_value(bbse.source_priors.round(2).tolist())} in the source, total variation {tv:.2f}."
             if flagged
             else f"No evidence that the class balance differs (estimated target priors "
-            f"{_fmt(bbse.priors.round(2).tolist())}, total variation {tv:.2f})."
+            f"{format_value(bbse.priors.round(2).tolist())}, total variation {tv:.2f})."
         )
         if label["details"]["holdout_accuracy"] < 1.5 / len(classes):
             summary += " The source classifier is weak, so this check has little power."
@@ -1083,7 +875,7 @@ def _label_shift_verdict(
     # covariate shift found: only target labels can tell
     caveat = (
         "BBSE/EM assume P(X|Y) unchanged, which the covariate shift found contradicts; their "
-        f"estimate {_fmt(bbse.priors.round(2).tolist())} is indicative only."
+        f"estimate {format_value(bbse.priors.round(2).tolist())} is indicative only."
     )
     if direct is None:
         return Verdict(
@@ -1107,7 +899,7 @@ def _label_shift_verdict(
         label["correction_priors"] = label["source_priors"]
     summary = (
         f"The visible target labels are distributed differently from the source's "
-        f"({_fmt(shares.round(2).tolist())} vs {_fmt(bbse.source_priors.round(2).tolist())}). "
+        f"({format_value(shares.round(2).tolist())} vs {format_value(bbse.source_priors.round(2).tolist())}). "
         if flagged
         else "No evidence from the visible target labels that the class balance differs. "
     ) + caveat
@@ -1174,7 +966,7 @@ def _imbalance_verdict(ys: np.ndarray | None, ratio: float, details: dict[str, A
     classes, counts = np.unique(ys, return_counts=True)
     observed = float(counts.max() / counts.min())
     details["source_imbalance"] = {
-        "classes": [_plain(c) for c in classes],
+        "classes": [plain(c) for c in classes],
         "counts": counts.tolist(),
         "ratio": observed,
         "threshold": ratio,
@@ -1208,17 +1000,35 @@ def _label_space_verdict(
         return Verdict("label_space", "label_space", None, "Unknown: no source labels.", None, [])
     evidence: list[Evidence] = [Evidence("source classes", len(classes))]
     reasons = []
-    info: dict[str, Any] = {"source_classes": [_plain(c) for c in classes]}
+    info: dict[str, Any] = {"source_classes": [plain(c) for c in classes]}
     p_values = []
+    hidden_new: list[Any] = []
+    if d.target_label_pool is not None and len(d.target_label_pool):
+        # Labels hidden from methods (kept for evaluation) still tell which classes the target
+        # has; a class the source never saw cannot be learned from it, whatever the methods see.
+        visible = set(d.yt[d.labeled].tolist()) if d.yt is not None else set()
+        hidden_new = [
+            c for c in np.setdiff1d(np.unique(d.target_label_pool), classes) if c not in visible
+        ]
+        if hidden_new:
+            info["target_only_classes_in_hidden_labels"] = [plain(c) for c in hidden_new]
+            evidence.append(Evidence("target-only classes (hidden labels)", len(hidden_new)))
+            reasons.append(
+                "the target's labels (hidden from methods, kept for evaluation) include classes "
+                f"the source never saw: {format_value([plain(c) for c in hidden_new])}"
+            )
+            p_values.append(0.0)
     if d.yt is not None and d.labeled.any():
         seen = d.yt[d.labeled]
         m = len(seen)
         new = np.setdiff1d(np.unique(seen), classes)
         info["target_label_count"] = m
-        info["target_only_classes"] = [_plain(c) for c in new]
+        info["target_only_classes"] = [plain(c) for c in new]
         evidence.append(Evidence("visible target labels", m))
         if len(new):
-            reasons.append(f"target labels not among the source classes: {_fmt(list(new))}")
+            reasons.append(
+                f"target labels not among the source classes: {format_value([plain(c) for c in new])}"
+            )
             p_values.append(0.0)
         unseen = [c for c in classes if c not in set(seen.tolist())]
         reference = label["em"].priors if label is not None else None
@@ -1237,9 +1047,11 @@ def _label_space_verdict(
             p_values.append(min(1.0, p * len(classes)))
             if p * len(classes) < alpha:
                 absent.append(c)
-        info["source_classes_unseen_in_target_labels"] = [_plain(c) for c in unseen]
+        info["source_classes_unseen_in_target_labels"] = [plain(c) for c in unseen]
         if absent:
-            reasons.append(f"source classes never seen among the target labels: {_fmt(absent)}")
+            reasons.append(
+                f"source classes never seen among the target labels: {format_value(absent)}"
+            )
     if label is not None:
         # both estimators must put the class's upper bound below 1%
         bbse, em = label["bbse"], label["em"]
@@ -1248,11 +1060,11 @@ def _label_space_verdict(
             for c, high_b, high_e in zip(classes, bbse.ci_high, em.ci_high, strict=True)
             if high_b < 0.01 and high_e < 0.01
         ]
-        info["classes_estimated_absent"] = [_plain(c) for c in vanishing]
+        info["classes_estimated_absent"] = [plain(c) for c in vanishing]
         if vanishing:
             reasons.append(
                 f"source classes estimated absent from the target (BBSE upper bound < 1%): "
-                f"{_fmt(vanishing)}"
+                f"{format_value(vanishing)}"
             )
     details["label_space"] = info
     if not reasons and (d.yt is None or not d.labeled.any()):
