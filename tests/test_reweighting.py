@@ -181,13 +181,20 @@ def test_kliep_fixed_gamma_and_seeded_centres_repeat():
 
 # ---------------------------------------------------------------------------- density ratio
 def test_the_reweighting_family_uses_the_one_density_ratio():
+    """The re-weighter's default classifier is plain logistic regression on the raw features."""
+    from sklearn.linear_model import LogisticRegression
+
     from transferkit import domain_classifier
 
     assert density_ratio_weights is domain_classifier.density_ratio
     problem = covariate_shift_problem(n=150)
     fitted = DomainClassifierWeights(n_folds=4, random_state=2).fit(problem).weights_
     direct = domain_classifier.density_ratio(
-        problem.X_source, problem.X_target, n_folds=4, random_state=2
+        problem.X_source,
+        problem.X_target,
+        classifier=LogisticRegression(C=1.0, max_iter=1000),
+        n_folds=4,
+        random_state=2,
     )
     np.testing.assert_allclose(fitted, direct * (len(direct) / direct.sum()), rtol=1e-12)
 
@@ -217,7 +224,11 @@ def test_registered_reweighters_run_with_defaults_and_refuse_1nn(name):
     [
         (KMM, kmm_weights, {"kernel": "rbf", "gamma": 0.7, "B": 5.0, "tol": 1e-5}),
         (KLIEP, kliep_weights, {"gamma": 0.5, "n_centers": 30, "max_iter": 500}),
-        (DomainClassifierWeights, density_ratio_weights, {"n_folds": 3, "max_weight": 5.0}),
+        (
+            DomainClassifierWeights,
+            density_ratio_weights,
+            {"n_folds": 3, "max_weight": 5.0, "estimator": LogisticRegression(C=0.5)},
+        ),
     ],
 )
 def test_each_reweighter_forwards_every_parameter_to_its_weight_function(
@@ -234,6 +245,11 @@ def test_each_reweighter_forwards_every_parameter_to_its_weight_function(
     assert sorted(renamed.get(name, name) for name in params_given) == sorted(keywords)
     problem = covariate_shift_problem(n=150)
     fitted = reweighter(random_state=3, **params).fit(problem).weights_
-    direct = weight_function(problem.X_source, problem.X_target, random_state=3, **params)
+    direct = weight_function(
+        problem.X_source,
+        problem.X_target,
+        random_state=3,
+        **{renamed.get(name, name): value for name, value in params.items()},
+    )
     direct = np.clip(direct, 0.0, None)
     np.testing.assert_allclose(fitted, direct * (len(direct) / direct.sum()), rtol=1e-12)
