@@ -174,7 +174,7 @@ class AdaptedClassifier(ClassifierMixin, BaseEstimator):
         problem = as_problem(X, y, domain)
         if self.estimator is None:  # the default logistic regression (an adapter checks itself)
             check_features(problem, type(self).__name__)
-        estimator = _default_estimator() if self.estimator is None else clone(self.estimator)
+        estimator = default_estimator() if self.estimator is None else clone(self.estimator)
         X_train, y_train = problem.X_source, problem.y_source
         sample_weight = None
         if self.adapter is None:
@@ -284,7 +284,10 @@ def stack_rows(A: DataMatrix, B: DataMatrix, dtype: Any = float) -> DataMatrix:
     return np.concatenate([np.asarray(A, dtype=dtype), np.asarray(B, dtype=dtype)])
 
 
-def _default_estimator() -> Any:
+def default_estimator() -> Any:
+    """The classifier a method uses when it is given none: a fresh
+    ``LogisticRegression(max_iter=1000)`` (the lbfgs default rarely converges on raw features
+    in 100 iterations)."""
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(max_iter=1000)

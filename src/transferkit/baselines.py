@@ -14,7 +14,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.utils.validation import check_is_fitted
 
-from transferkit.base import AdaptedClassifier
+from transferkit.base import AdaptedClassifier, default_estimator
 from transferkit.exceptions import NotApplicableError
 from transferkit.problem import TransferProblem, as_problem
 from transferkit.registry import register_method
@@ -58,9 +58,7 @@ class TargetOracle(ClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None, domain: Any = None) -> TargetOracle:
         problem = as_problem(X, y, domain)
         self._check(problem)
-        from transferkit.base import _default_estimator
-
-        estimator = _default_estimator() if self.estimator is None else clone(self.estimator)
+        estimator = default_estimator() if self.estimator is None else clone(self.estimator)
         self.estimator_ = estimator.fit(problem.X_target, problem.y_target)
         self.classes_ = self.estimator_.classes_
         return self
@@ -75,9 +73,7 @@ class TargetOracle(ClassifierMixin, BaseEstimator):
         if problem.X_test is not None:
             self.fit(problem)
             return float(np.mean(self.predict(problem.X_test) == problem.y_test))
-        from transferkit.base import _default_estimator
-
-        estimator = _default_estimator() if self.estimator is None else clone(self.estimator)
+        estimator = default_estimator() if self.estimator is None else clone(self.estimator)
         smallest = int(np.min(np.unique(problem.y_target, return_counts=True)[1]))
         folds = StratifiedKFold(
             n_splits=max(2, min(self.n_folds, smallest)),
@@ -106,10 +102,8 @@ class TargetOnly(AdaptedClassifier):
                 "mark some with TransferProblem(target_labeled=...) or a suite's "
                 "target_labels = N."
             )
-        from transferkit.base import _default_estimator
-
         X_labeled, y_labeled = problem.labeled_target()
-        estimator = _default_estimator() if self.estimator is None else clone(self.estimator)
+        estimator = default_estimator() if self.estimator is None else clone(self.estimator)
         if len(np.unique(y_labeled)) < 2:
             raise NotApplicableError(
                 "target_only needs visible target labels of at least two classes."

@@ -44,6 +44,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
+from transferkit.base import default_estimator
 from transferkit.exceptions import InvalidParameterError, NotApplicableError
 from transferkit.problem import TransferProblem, as_problem
 from transferkit.registry import make_classifier, make_method, register_method
@@ -361,9 +362,7 @@ class LabelShiftCorrector(ClassifierMixin, BaseEstimator):
         """Fit on a TransferProblem, or stacked rows with ``domain`` (0 source, 1 target)."""
         self._check_params()
         problem, Xs, ys, Xt = _source_data(X, y, domain)
-        from transferkit.base import _default_estimator
-
-        base = _default_estimator() if self.estimator is None else self.estimator
+        base = default_estimator() if self.estimator is None else self.estimator
         if not hasattr(base, "predict_proba"):
             raise NotApplicableError(
                 f"{type(base).__name__} has no predict_proba; label-shift correction needs "
