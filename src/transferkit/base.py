@@ -30,10 +30,12 @@ from transferkit.problem import SOURCE, TARGET, DataMatrix, TransferProblem, as_
 
 def check_features(problem: TransferProblem, who: str) -> None:
     """Raise a clear error when a method that needs feature matrices is given images."""
-    if problem.is_images:
+    shape = problem.feature_shape
+    if problem.is_images or len(shape) > 1:
+        kind = "an ImageCollection" if problem.is_images else f"an array of {shape} images"
         raise NotApplicableError(
             f"{who} works on feature matrices, and this problem's rows are images "
-            "(ImageCollection). Use a deep method (transferkit.deep: finetune, dann, ...), or "
+            f"({kind}). Use a deep method (transferkit.deep: finetune, dann, ...), or "
             "extract features first (the office-caltech-cnn suite, transferkit.deep's feature "
             "extractors)."
         )
