@@ -20,6 +20,7 @@ from transferkit.exceptions import (
 from transferkit.problem import (
     UNLABELED,
     ImageCollection,
+    NoTargetWarning,
     TransferProblem,
     UnseenClassWarning,
     as_problem,
@@ -122,8 +123,11 @@ def test_domain_is_inferred_from_unlabelled_rows(rng):
     np.testing.assert_array_equal(inferred.X_target, problem.X_target)
     strings = np.array(["cat", "dog"] * 15 + [UNLABELED] * 20, dtype=object)
     assert as_problem(X, strings).source_classes.tolist() == ["cat", "dog"]
-    with pytest.raises(EmptyDomainError, match="no row of y is -1"):
-        as_problem(X, y[:30].tolist() + [0] * 20)
+    # no target row at all: the labelled rows stand in for the target, and it says so
+    with pytest.warns(NoTargetWarning, match="no row of y is -1"):
+        same = as_problem(X, np.arange(50) % 3)
+    np.testing.assert_array_equal(same.X_target, X)
+    assert same.n_source == 50 and same.n_target_labeled == 0
     with pytest.raises(InvalidProblemError, match="domain="):
         as_problem(X)
 
@@ -213,7 +217,7 @@ def test_empty_domain_is_refused(rng):
 
 
 def test_single_class_source_is_refused(rng):
-    with pytest.raises(SingleClassError, match="single class"):
+    with pytest.raises(SingleClassError, match="one class only"):
         _problem(rng, y_source=np.ones(30, dtype=int))
 
 

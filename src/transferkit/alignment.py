@@ -42,7 +42,7 @@ from transferkit.kernels import (
     gram,
     warn_densify,
 )
-from transferkit.problem import SOURCE, DataMatrix, TransferProblem
+from transferkit.problem import FEATURE_LAYOUT_METADATA, SOURCE, DataMatrix, TransferProblem
 from transferkit.registry import register_method
 
 logger = logging.getLogger(__name__)
@@ -1308,6 +1308,11 @@ class AdapterChain(BaseAdapter):
                     X_test=None,
                     y_test=None,
                     feature_names=None,
+                    metadata={
+                        key: value
+                        for key, value in current.metadata.items()
+                        if key not in FEATURE_LAYOUT_METADATA
+                    },
                 )
         self.steps_ = fitted
 

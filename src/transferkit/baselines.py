@@ -12,9 +12,8 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.utils.validation import check_is_fitted
 
-from transferkit.base import AdaptedClassifier, default_estimator
+from transferkit.base import AdaptedClassifier, check_rows, default_estimator
 from transferkit.exceptions import NotApplicableError
 from transferkit.problem import TransferProblem, as_problem
 from transferkit.registry import register_method
@@ -61,11 +60,17 @@ class TargetOracle(ClassifierMixin, BaseEstimator):
         estimator = default_estimator() if self.estimator is None else clone(self.estimator)
         self.estimator_ = estimator.fit(problem.X_target, problem.y_target)
         self.classes_ = self.estimator_.classes_
+        self.n_features_in_ = problem.n_features
         return self
 
     def predict(self, X: Any) -> np.ndarray:
-        check_is_fitted(self, "estimator_")
+        X = check_rows(self, X)
         return self.estimator_.predict(X)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # handed as they are to the estimator
+        return tags
 
     def score_problem(self, problem: TransferProblem) -> float:
         """Accuracy on the problem's evaluation split, cross-validated when transductive."""
@@ -111,6 +116,7 @@ class TargetOnly(AdaptedClassifier):
         self.adapter_ = None
         self.estimator_ = estimator.fit(X_labeled, y_labeled)
         self.classes_ = self.estimator_.classes_
+        self.n_features_in_ = problem.n_features
         return self
 
 

@@ -19,6 +19,10 @@ scikit-learn style calls take source and target rows in one matrix: ``fit(X, y, 
   (:func:`infer_domain`): **rows with** ``y == -1`` **are unlabelled target rows, every other row
   is a labelled source row**. Visible target labels therefore need an explicit ``domain``, and so
   do problems where -1 is itself a class.
+* If no row is marked as target at all (a plain scikit-learn ``fit(X, y)``), there is nothing to
+  adapt to: the source rows stand in for the target (no shift, no adaptation) and
+  :class:`NoTargetWarning` says so. Every method thus stays a working scikit-learn estimator
+  (``cross_val_score``, the estimator checks) without hiding a forgotten ``domain=``.
 
 Example
 -------
@@ -76,6 +80,11 @@ class UnseenClassWarning(UserWarning):
     can predict them and accuracy counts those rows as errors."""
 
 
+class NoTargetWarning(UserWarning):
+    """Stacked rows were given with no target row (no ``domain=``, no ``y == -1``): the source
+    rows stand in for the target, so nothing is adapted."""
+
+
 class ImageCollection(Sequence):
     """Images on disk, loaded lazily, one RGB ``uint8`` array of shape (H, W, 3) per item.
 
@@ -123,7 +132,9 @@ DataMatrix = np.ndarray | sp.spmatrix | sp.sparray | ImageCollection
 
 
 def _n_samples(X: Any) -> int:
-    return X.shape[0] if hasattr(X, "shape") else len(X)
+    if hasattr(X, "shape"):
+        return X.shape[0]
+    return len(X) if hasattr(X, "__len__") else np.asarray(X).shape[0]
 
 
 def _feature_shape(X: Any) -> tuple[int, ...] | None:
@@ -146,6 +157,16 @@ def _as_matrix(X: Any, what: str) -> DataMatrix:
         X = np.asarray(X)
     except Exception as error:  # pragma: no cover - numpy raises many kinds
         raise InvalidProblemError(f"{what} could not be converted to an array: {error}") from error
+    if X.dtype == object:  # numbers held as Python objects (e.g. from pandas) are numbers
+        try:
+            X = X.astype(np.float64)
+        except (TypeError, ValueError):
+            pass
+    if np.issubdtype(X.dtype, np.complexfloating):
+        raise InvalidProblemError(
+            f"Complex data not supported: {what} holds complex numbers. Give real features "
+            "(e.g. the modulus, or the real and imaginary parts as two columns)."
+        )
     if X.dtype == object or not np.issubdtype(X.dtype, np.number) and X.dtype != bool:
         raise InvalidProblemError(
             f"{what} must be numeric, got dtype {X.dtype}. Encode categorical columns first "
@@ -154,7 +175,13 @@ def _as_matrix(X: Any, what: str) -> DataMatrix:
     if X.ndim == 1:
         raise InvalidProblemError(
             f"{what} is 1-D with shape {X.shape}; expected (n_samples, n_features). "
-            "Reshape a single feature with X.reshape(-1, 1)."
+            "Reshape your data: X.reshape(-1, 1) for a single feature, X.reshape(1, -1) for a "
+            "single sample."
+        )
+    if X.ndim == 2 and X.shape[1] == 0:
+        raise InvalidProblemError(
+            f"{what} has 0 feature(s) (shape={X.shape}) while a minimum of 1 is required; "
+            "give at least one feature column."
         )
     if X.ndim > 2 and not _is_image_stack(X.shape):
         raise InvalidProblemError(
@@ -162,6 +189,15 @@ def _as_matrix(X: Any, what: str) -> DataMatrix:
             "images as (n, height, width) or (n, height, width, channels) with 1, 3 or 4 "
             f"channels. Flatten each sample with {what}.reshape(len({what}), -1)."
         )
+    return X
+
+
+def check_data_matrix(X: Any, what: str = "X") -> DataMatrix:
+    """``X`` as a dense array, a CSR matrix or an image collection, refused (with our errors)
+    when it is 1-D, complex, non-numeric, holds NaN/inf or values whose squares overflow: the
+    checks :class:`TransferProblem` makes on its data, for rows given to a fitted method."""
+    X = _as_matrix(X, what)
+    _check_finite(X, what)
     return X
 
 
@@ -219,8 +255,8 @@ def _as_labels(y: Any, n: int, what: str, samples: str) -> np.ndarray:
         )
     if _label_kind(y) == "float":
         raise LabelTypeError(
-            f"{what} holds non-integer floats (e.g. {y[np.mod(y, 1) != 0][0]!r}); classification "
-            "labels must be integers or strings."
+            f"{what} holds non-integer floats (continuous values, e.g. "
+            f"{y[np.mod(y, 1) != 0][0]!r}); classification labels must be integers or strings."
         )
     if y.dtype.kind == "f":
         y = y.astype(np.int64)
@@ -283,7 +319,7 @@ class TransferProblem:
         self.y_source = _as_labels(self.y_source, self.n_source, "y_source", "X_source")
         if len(np.unique(self.y_source)) < 2:
             raise SingleClassError(
-                f"y_source holds a single class ({self.y_source[0]!r}); a classifier needs at "
+                f"y_source holds one class only ({self.y_source[0]!r}); a classifier needs at "
                 "least two. Check the labels, or pick a source domain with several classes."
             )
         if self.y_target is not None:
@@ -596,27 +632,35 @@ def infer_domain(y: Any) -> np.ndarray:
     """The domain of each stacked row when none is given: target where ``y == -1``, else source.
 
     This is the one convention of the stacked form (see the module notes): unlabelled rows are
-    target rows, labelled rows are source rows.
+    target rows, labelled rows are source rows. With no ``y == -1`` row every row is a source
+    row, and :func:`as_problem` lets the source stand in for the target.
     """
     if y is None:
         raise InvalidProblemError(
-            "Stacked rows need domain= (0 for source rows, 1 for target rows), or labels y "
-            "with -1 on the unlabelled target rows so the domain can be inferred; or pass a "
-            "TransferProblem."
+            "Fitting on stacked rows requires y to be passed, but the target y is None: give the "
+            "labels (-1 on unlabelled target rows, from which the domain is inferred), or domain= (0 "
+            "for source rows, 1 for target rows), or pass a TransferProblem."
         )
-    unlabeled = unlabeled_rows(y)
-    if not unlabeled.any():
-        raise EmptyDomainError(
-            "No domain= was given and no row of y is -1, so no row can be a target row (the "
-            "stacked form takes rows with y == -1 as unlabelled target rows). Mark the target "
-            "rows with y = -1, or pass domain= (0 for source rows, 1 for target rows)."
-        )
-    return np.where(unlabeled, TARGET, SOURCE)
+    return np.where(unlabeled_rows(y), TARGET, SOURCE)
 
 
 def _plain_labels(y: np.ndarray) -> np.ndarray:
     """``object`` labels (as stacked() returns for strings) back to their natural dtype."""
     return np.asarray(y.tolist()) if y.dtype == object and len(y) else y
+
+
+def _source_as_target(X: Any, y: np.ndarray) -> TransferProblem:
+    """The problem of labelled rows with no target: the rows are both domains (no shift)."""
+    warnings.warn(
+        NoTargetWarning(
+            f"No target rows: domain= was not given and no row of y is -1, so the {len(y)} "
+            "labelled rows stand in for the target and nothing is adapted. Pass domain= (0 for "
+            "source rows, 1 for target rows), or mark the unlabelled target rows with y = -1."
+        ),
+        stacklevel=4,
+    )
+    y = _plain_labels(y)
+    return TransferProblem(X_source=X, y_source=y, X_target=X, y_target=y)
 
 
 def as_problem(X: Any, y: Any = None, domain: Any = None) -> TransferProblem:
@@ -629,6 +673,8 @@ def as_problem(X: Any, y: Any = None, domain: Any = None) -> TransferProblem:
     """
     if isinstance(X, TransferProblem):
         return X
+    if not (sp.issparse(X) or isinstance(X, ImageCollection | np.ndarray)):
+        X = np.asarray(X)  # lists and array-likes, so rows can be taken by index
     n = _n_samples(X)
     if y is not None:
         y = np.asarray(y)
@@ -639,7 +685,10 @@ def as_problem(X: Any, y: Any = None, domain: Any = None) -> TransferProblem:
                 f"y has shape {y.shape} but X has {n} rows; give one label per row (-1 for "
                 "unlabelled target rows)."
             )
-    domain = infer_domain(y) if domain is None else np.asarray(domain)
+    inferred = domain is None
+    domain = infer_domain(y) if inferred else np.asarray(domain)
+    if inferred and not np.any(domain == TARGET):
+        return _source_as_target(X, y)
     if domain.shape != (n,):
         raise InvalidProblemError(f"domain has shape {domain.shape}; expected ({n},).")
     if not np.isin(domain, [SOURCE, TARGET]).all():
