@@ -5,12 +5,18 @@ Two calling conventions work everywhere:
 * ``method.fit(problem)`` with a :class:`~transferkit.problem.TransferProblem`;
 * ``method.fit(X, y, domain=domain)`` with source and target rows stacked, ``y`` = -1 for unlabelled
   rows and ``domain`` = 0 (source) / 1 (target) per row, as ``TransferProblem.stacked()`` returns.
+  Without ``domain``, rows with ``y == -1`` are the target (the one convention, documented in
+  :mod:`transferkit.problem`). ``y`` keeps the user's labels, so ``classes_`` do too.
 
 An *adapter* maps both domains into a space where they look alike (CORAL, SA, TCA, ...). At
 ``transform`` time rows are taken as **target** rows unless ``domain`` says otherwise, because after
 fitting one predicts on target data. A *re-weighter* learns a weight per source sample
 (``weights_``), fed to any classifier that accepts ``sample_weight``.
-:class:`AdaptedClassifier` puts an adapter or a re-weighter in front of any scikit-learn classifier.
+:class:`AdaptedClassifier` puts an adapter or a re-weighter in front of any scikit-learn classifier;
+:func:`make_da_pipeline` builds a scikit-learn ``Pipeline`` of any steps (scalers, adapters, a
+re-weighter, a classifier) that routes ``domain`` to every step and trains the classifier on the
+labelled rows only. A plain ``sklearn.pipeline.Pipeline`` cannot drop the unlabelled rows, so an
+adapter's ``fit_transform`` refuses them there rather than let a classifier learn -1 as a class.
 """
 
 from __future__ import annotations
