@@ -72,9 +72,12 @@ def test_stacked_calling_convention_matches_problem_convention():
     a = AdaptedClassifier(MeanShift(), LogisticRegression()).fit(problem)
     b = AdaptedClassifier(MeanShift(), LogisticRegression()).fit(X, y, domain=domain)
     np.testing.assert_allclose(a.predict_proba(problem.X_test), b.predict_proba(problem.X_test))
-    transformed = MeanShift().fit_transform(X, y, domain)
+    transformed = MeanShift().fit(X, y, domain).transform(X, domain)
     np.testing.assert_allclose(transformed[:200].mean(axis=0), 0, atol=1e-12)
     np.testing.assert_allclose(transformed[200:].mean(axis=0), 0, atol=1e-12)
+    # fit_transform would hand the -1 rows to whatever comes next (a Pipeline's classifier)
+    with pytest.raises(NotApplicableError, match="make_da_pipeline"):
+        MeanShift().fit_transform(X, y, domain)
 
 
 def test_adapter_is_cloneable_and_reweighter_weights_have_mean_one():
@@ -111,8 +114,10 @@ def test_target_oracle_is_the_ceiling_and_never_scores_its_training_data():
 
 def test_registry_builds_baselines_and_rejects_unknown_names():
     assert {"source_only", "target_oracle"} <= set(available_methods())
-    model = make_method("source_only", classifier="1nn")
-    assert isinstance(model.fit(_shifted_problem()), SourceOnly)
+    problem = _shifted_problem()
+    model = make_method("source_only", classifier="1nn").fit(problem)
+    nearest = KNeighborsClassifier(1).fit(problem.X_source, problem.y_source)
+    np.testing.assert_array_equal(model.predict(problem.X_test), nearest.predict(problem.X_test))
     assert make_classifier({"name": "logreg", "C": 0.5}).C == 0.5
     with pytest.raises(InvalidParameterError, match="Unknown method 'nope'"):
         make_method("nope")

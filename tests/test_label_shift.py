@@ -27,7 +27,7 @@ from transferkit.label_shift import (
     target_prior_strategy,
 )
 from transferkit.problem import TransferProblem
-from transferkit.registry import make_method
+from transferkit.registry import make_classifier, make_method
 
 
 def _gaussian_posteriors(rng, priors, n):
@@ -134,17 +134,27 @@ def test_corrector_gains_on_real_digits_with_the_target_balance_altered():
 
 
 def test_label_shift_method_is_registered():
+    problem = make_planted_problem("label", random_state=0).problem
     model = make_method("label_shift", {"method": "bbse"}, "logreg", random_state=0)
-    assert isinstance(model, LabelShiftCorrector) and model.method == "bbse"
+    direct = LabelShiftCorrector(make_classifier("logreg", 0), method="bbse", random_state=0)
+    X_eval, _ = problem.evaluation_split()
+    np.testing.assert_allclose(
+        model.fit(problem).predict_proba(X_eval), direct.fit(problem).predict_proba(X_eval)
+    )
 
 
 # ---------------------------------------------------------------------------- resampling
 def test_make_sampler_names_imbalanced_learn_samplers():
     from imblearn.over_sampling import SMOTE
 
-    assert isinstance(make_sampler("smote", random_state=0), SMOTE)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 2)), np.repeat([0, 1], [50, 10])
+    _, y_res = make_sampler("smote", random_state=0).fit_resample(X, y)
+    assert np.bincount(y_res).tolist() == [50, 50]  # SMOTE balances the classes
     assert make_sampler("random_under", random_state=3).random_state == 3
-    assert make_sampler("tomek") is not None  # takes no random_state
+    # Tomek links take no random_state; they clean the majority class and keep the minority
+    _, y_tomek = make_sampler("tomek", random_state=0).fit_resample(X, y)
+    assert np.bincount(y_tomek)[1] == 10 and len(y_tomek) <= len(y)
     sampler = SMOTE(k_neighbors=3)
     assert make_sampler(sampler) is sampler
     with pytest.raises(InvalidParameterError, match="smote"):
@@ -212,4 +222,6 @@ def test_resampled_method_errors_name_the_problem():
         ResampledMethod(target="uniform").fit(problem)
     with pytest.raises(InvalidParameterError, match="Unknown method"):
         ResampledMethod("no_such_method").fit(problem)
-    assert isinstance(make_method("resampled", {"sampler": "smote"}), ResampledMethod)
+    resampled = make_method("resampled", {"sampler": "smote"}, random_state=0).fit(problem)
+    _, counts = np.unique(resampled.resampled_y_, return_counts=True)
+    assert counts.min() == counts.max() == np.bincount(problem.y_source).max()

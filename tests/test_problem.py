@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -15,7 +17,14 @@ from transferkit.exceptions import (
     SingleClassError,
     TargetMaskError,
 )
-from transferkit.problem import UNLABELED, ImageCollection, TransferProblem, as_problem
+from transferkit.problem import (
+    UNLABELED,
+    ImageCollection,
+    NoTargetWarning,
+    TransferProblem,
+    UnseenClassWarning,
+    as_problem,
+)
 
 
 @pytest.fixture
@@ -77,12 +86,105 @@ def test_with_target_labels_and_subsample_source_are_seeded(rng):
     assert np.bincount(small.y_source).tolist() == [5, 5, 5]
 
 
-def test_string_labels_are_encoded_in_stacked_form(rng):
+def test_string_labels_survive_the_stacked_form(rng):
+    # it used to code them to 0, 1, 2, so a model fitted on the stacked form predicted codes
     problem = TransferProblem(
         rng.normal(size=(6, 2)), np.array(list("aabbcc")), rng.normal(size=(3, 2))
     )
-    _, y, _ = problem.stacked()
-    assert y[:6].tolist() == [0, 0, 1, 1, 2, 2]
+    X, y, domain = problem.stacked()
+    assert y.tolist() == ["a", "a", "b", "b", "c", "c", UNLABELED, UNLABELED, UNLABELED]
+    again = as_problem(X, y, domain)
+    assert again.y_source.tolist() == list("aabbcc") and again.y_source.dtype.kind == "U"
+    assert again.n_target == 3 and again.n_target_labeled == 0
+
+
+def test_stacked_form_keeps_integer_labels_and_visible_target_labels(rng):
+    problem = _problem(rng, y_source=np.arange(30) % 3 + 5, y_target=np.arange(20) % 3 + 5)
+    problem = problem.with_target_labels(1, random_state=0)
+    _, y, domain = problem.stacked()
+    assert y.dtype == np.int64 and set(y[:30]) == {5, 6, 7}
+    visible = y[30:][problem.target_labeled]
+    np.testing.assert_array_equal(visible, problem.y_target[problem.target_labeled])
+    assert (y[30:][~problem.target_labeled] == UNLABELED).all()
+
+
+def test_visible_target_label_minus_one_cannot_be_stacked(rng):
+    labels = np.where(np.arange(30) % 2 == 0, -1, 1)
+    problem = _problem(rng, y_source=labels, y_target=labels[:20], target_labeled=[True] * 20)
+    with pytest.raises(InvalidProblemError, match="recode the labels"):
+        problem.stacked()
+
+
+def test_domain_is_inferred_from_unlabelled_rows(rng):
+    problem = _problem(rng, y_target=None)
+    X, y, _ = problem.stacked()
+    inferred = as_problem(X, y)
+    assert inferred.n_source == 30 and inferred.n_target == 20
+    np.testing.assert_array_equal(inferred.X_target, problem.X_target)
+    strings = np.array(["cat", "dog"] * 15 + [UNLABELED] * 20, dtype=object)
+    assert as_problem(X, strings).source_classes.tolist() == ["cat", "dog"]
+    # no target row at all: the labelled rows stand in for the target, and it says so
+    with pytest.warns(NoTargetWarning, match="no row of y is -1"):
+        same = as_problem(X, np.arange(50) % 3)
+    np.testing.assert_array_equal(same.X_target, X)
+    assert same.n_source == 50 and same.n_target_labeled == 0
+    with pytest.raises(InvalidProblemError, match="domain="):
+        as_problem(X)
+
+
+def test_map_features_drops_the_image_shape(rng):
+    problem = _problem(rng, metadata={"image_shape": (2, 2), "dataset": "toy"})
+    mapped = problem.map_features(lambda X: X[:, :3])
+    assert mapped.n_features == 3
+    assert "image_shape" not in mapped.metadata and mapped.metadata["dataset"] == "toy"
+    assert problem.metadata["image_shape"] == (2, 2)  # the original is untouched
+
+
+@pytest.mark.parametrize("shape", [(30, 4, 1), (30, 2, 2, 2), (30, 1, 4), (30, 2, 2, 3, 1)])
+def test_arrays_that_are_not_images_must_be_2d(rng, shape):
+    # (n, d, 1) used to be accepted and the shallow methods then failed with numpy's errors
+    with pytest.raises(InvalidProblemError, match="expected \\(n_samples, n_features\\)"):
+        _problem(rng, X_source=rng.normal(size=shape))
+
+
+def test_image_arrays_are_accepted_and_refused_by_feature_methods(rng):
+    from transferkit.alignment import CORAL
+    from transferkit.exceptions import NotApplicableError
+
+    images = rng.integers(0, 255, size=(30, 5, 5, 3)).astype(np.uint8)
+    problem = _problem(rng, X_source=images, X_target=images[:20])
+    assert problem.feature_shape == (5, 5, 3)
+    with pytest.raises(NotApplicableError, match="images"):
+        CORAL().fit(problem)
+
+
+@pytest.mark.parametrize("where", ["X_source", "X_target"])
+def test_values_whose_squares_overflow_are_refused(rng, where):
+    # 1e200 used to reach CORAL/TCA and fail there with numpy's LinAlgError
+    from transferkit.alignment import CORAL
+
+    X = rng.normal(size=(30 if where == "X_source" else 20, 4))
+    X[2, 1] = -1e200
+    with pytest.raises(NonFiniteDataError, match=f"{where} holds values as large as 1e\\+200"):
+        _problem(rng, **{where: X})
+    # the limit sits where the squares overflow, not below ordinary large values
+    problem = _problem(rng, X_source=rng.normal(size=(30, 4)) * 1e100)
+    assert np.isfinite(CORAL().fit_transform(problem)).all()
+
+
+def test_target_classes_the_source_never_saw_are_warned(rng):
+    y_target = np.arange(20) % 5  # classes 3 and 4 are not in the source (0, 1, 2)
+    with pytest.warns(UnseenClassWarning, match=r"y_target .* \[3, 4\] \(8 of 20 rows\)"):
+        problem = _problem(rng, y_target=y_target)
+    assert problem.source_classes.tolist() == [0, 1, 2]
+    with pytest.warns(UnseenClassWarning, match="y_test"):
+        _problem(rng, X_test=rng.normal(size=(4, 4)), y_test=np.array([0, 1, 2, 9]))
+    # a class revealed through visible target labels can be learned: no warning
+    mask = y_target >= 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnseenClassWarning)
+        _problem(rng, y_target=y_target, target_labeled=mask)
+        _problem(rng)
 
 
 def test_different_feature_counts_are_refused(rng):
@@ -115,7 +217,7 @@ def test_empty_domain_is_refused(rng):
 
 
 def test_single_class_source_is_refused(rng):
-    with pytest.raises(SingleClassError, match="single class"):
+    with pytest.raises(SingleClassError, match="one class only"):
         _problem(rng, y_source=np.ones(30, dtype=int))
 
 
@@ -150,8 +252,10 @@ def test_stacked_form_round_trips(rng):
     again = as_problem(X, y, domain)
     assert again.n_source == 30 and again.n_target == 20
     assert again.n_target_labeled == problem.n_target_labeled
-    with pytest.raises(InvalidProblemError, match="domain"):
-        as_problem(X, y)
+    # without domain, the convention takes every labelled row (visible target ones too) as source
+    inferred = as_problem(X, y)
+    assert inferred.n_source == 30 + problem.n_target_labeled
+    assert inferred.n_target == 20 - problem.n_target_labeled
 
 
 def test_image_collection_loads_lazily(tmp_path, rng):

@@ -44,7 +44,7 @@ from transferkit.kernels import (
     column_sums,
     gram,
 )
-from transferkit.problem import SOURCE, DataMatrix, TransferProblem
+from transferkit.problem import FEATURE_LAYOUT_METADATA, SOURCE, DataMatrix, TransferProblem
 from transferkit.registry import register_method
 
 logger = logging.getLogger(__name__)
@@ -890,10 +890,16 @@ class JDA(_KernelAdapter):
             self.n_components, self._default_n_components, basis.rank
         )
         self.normalize_embedding_ = False
-        X_stacked, y_stacked, domain = problem.stacked()
+        # integer codes into problem.classes (-1: unlabelled), which _mmd_vectors and the
+        # pseudo-labels below index with; stacked() keeps the user's labels, so code them here
         ns, nt = problem.n_source, problem.n_target
-        y_source = y_stacked[:ns]
-        visible = y_stacked[ns:] >= 0
+        y_source = problem.encode_labels(problem.y_source)
+        visible = problem.target_labeled
+        y_stacked = np.concatenate([y_source, np.full(nt, -1, dtype=y_source.dtype)])
+        if visible.any():
+            y_stacked[ns + np.flatnonzero(visible)] = problem.encode_labels(
+                problem.y_target[visible]
+            )
         estimator = (
             KNeighborsClassifier(n_neighbors=1)
             if self.pseudo_label_estimator is None
@@ -1304,6 +1310,11 @@ class AdapterChain(BaseAdapter):
                     X_test=None,
                     y_test=None,
                     feature_names=None,
+                    metadata={
+                        key: value
+                        for key, value in current.metadata.items()
+                        if key not in FEATURE_LAYOUT_METADATA
+                    },
                 )
         self.steps_ = fitted
 

@@ -5,12 +5,18 @@ Two calling conventions work everywhere:
 * ``method.fit(problem)`` with a :class:`~transferkit.problem.TransferProblem`;
 * ``method.fit(X, y, domain=domain)`` with source and target rows stacked, ``y`` = -1 for unlabelled
   rows and ``domain`` = 0 (source) / 1 (target) per row, as ``TransferProblem.stacked()`` returns.
+  Without ``domain``, rows with ``y == -1`` are the target (the one convention, documented in
+  :mod:`transferkit.problem`). ``y`` keeps the user's labels, so ``classes_`` do too.
 
 An *adapter* maps both domains into a space where they look alike (CORAL, SA, TCA, ...). At
 ``transform`` time rows are taken as **target** rows unless ``domain`` says otherwise, because after
 fitting one predicts on target data. A *re-weighter* learns a weight per source sample
 (``weights_``), fed to any classifier that accepts ``sample_weight``.
-:class:`AdaptedClassifier` puts an adapter or a re-weighter in front of any scikit-learn classifier.
+:class:`AdaptedClassifier` puts an adapter or a re-weighter in front of any scikit-learn classifier;
+:func:`make_da_pipeline` builds a scikit-learn ``Pipeline`` of any steps (scalers, adapters, a
+re-weighter, a classifier) that routes ``domain`` to every step and trains the classifier on the
+labelled rows only. A plain ``sklearn.pipeline.Pipeline`` cannot drop the unlabelled rows, so an
+adapter's ``fit_transform`` refuses them there rather than let a classifier learn -1 as a class.
 """
 
 from __future__ import annotations
@@ -22,21 +28,58 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from transferkit.exceptions import DegenerateResultWarning, NotApplicableError
-from transferkit.problem import SOURCE, TARGET, DataMatrix, TransferProblem, as_problem
+from transferkit.exceptions import (
+    DegenerateResultWarning,
+    FeatureSpaceMismatchError,
+    InvalidParameterError,
+    NotApplicableError,
+)
+from transferkit.problem import (
+    SOURCE,
+    TARGET,
+    DataMatrix,
+    ImageCollection,
+    TransferProblem,
+    as_problem,
+    check_data_matrix,
+    infer_domain,
+    unlabeled_rows,
+)
 
 
 def check_features(problem: TransferProblem, who: str) -> None:
     """Raise a clear error when a method that needs feature matrices is given images."""
-    if problem.is_images:
+    shape = problem.feature_shape
+    if problem.is_images or len(shape) > 1:
+        kind = "an ImageCollection" if problem.is_images else f"an array of {shape} images"
         raise NotApplicableError(
             f"{who} works on feature matrices, and this problem's rows are images "
-            "(ImageCollection). Use a deep method (transferkit.deep: finetune, dann, ...), or "
+            f"({kind}). Use a deep method (transferkit.deep: finetune, dann, ...), or "
             "extract features first (the office-caltech-cnn suite, transferkit.deep's feature "
             "extractors)."
         )
+
+
+def check_rows(estimator: Any, X: Any) -> DataMatrix:
+    """The rows given to a fitted ``estimator``'s ``transform``/``predict``, validated: fitted
+    first (sklearn's ``NotFittedError``), then 2-D finite numbers with the number of features
+    it was fitted on. Sparse rows stay sparse; image collections pass as they are."""
+    check_is_fitted(estimator, "n_features_in_")
+    if isinstance(X, ImageCollection):
+        return X
+    X = check_data_matrix(X, "X")
+    n_features = int(np.prod(X.shape[1:]))
+    expected = estimator.n_features_in_
+    if expected is not None and n_features != expected:
+        raise FeatureSpaceMismatchError(
+            f"X has {n_features} features, but {type(estimator).__name__} is expecting "
+            f"{expected} features as input (the number it was fitted with). Give rows of the "
+            "fitted feature space (the same columns, after the same preprocessing)."
+        )
+    return X
 
 
 class BaseAdapter(TransformerMixin, BaseEstimator):
@@ -46,6 +89,11 @@ class BaseAdapter(TransformerMixin, BaseEstimator):
     needs_target_labels: bool = False
     #: Whether the adapter's math keeps scipy sparse input sparse (else it is densified).
     accepts_sparse: bool = False
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # sparse rows are kept sparse, or densified with a warning
+        return tags
 
     def fit(self, X: Any, y: Any = None, domain: Any = None) -> BaseAdapter:
         """Learn the adaptation from a problem, or from stacked ``(X, y, domain)``."""
@@ -64,7 +112,7 @@ class BaseAdapter(TransformerMixin, BaseEstimator):
 
     def transform(self, X: DataMatrix, domain: Any = None) -> DataMatrix:
         """Map rows into the adapted space; rows are target rows unless ``domain`` says source."""
-        check_is_fitted(self, "n_features_in_")
+        X = check_rows(self, X)
         if domain is None:
             return self._transform(X, TARGET)
         domain = np.asarray(domain)
@@ -78,10 +126,18 @@ class BaseAdapter(TransformerMixin, BaseEstimator):
         return _reassemble(parts, len(domain))
 
     def fit_transform(self, X: Any, y: Any = None, domain: Any = None, **_: Any) -> DataMatrix:
+        """Fit, then map the same rows (each with its own domain).
+
+        Refused when ``y`` marks unlabelled rows (-1): whatever comes next gets the rows with
+        their -1 labels, and in a scikit-learn ``Pipeline`` the classifier would learn -1 as a
+        class. Compose with :func:`make_da_pipeline` or :class:`AdaptedClassifier`, or call
+        ``fit(X, y, domain).transform(X, domain)`` for the features alone.
+        """
         if isinstance(X, TransferProblem):
             self.fit(X)
             X, _, domain = X.stacked()
             return self.transform(X, domain)
+        refuse_passing_unlabelled_rows(self, y)
         return self.fit(X, y, domain).transform(X, domain)
 
     # -- to override
@@ -92,7 +148,7 @@ class BaseAdapter(TransformerMixin, BaseEstimator):
         raise NotImplementedError
 
 
-class BaseReweighter(BaseEstimator):
+class BaseReweighter(TransformerMixin, BaseEstimator):
     """Base class of instance re-weighting methods for covariate shift.
 
     After ``fit``, ``weights_`` holds one non-negative weight per source sample, mean 1.
@@ -101,6 +157,11 @@ class BaseReweighter(BaseEstimator):
 
     needs_target_labels: bool = False
     accepts_sparse: bool = False
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # sparse rows are kept sparse, or densified with a warning
+        return tags
 
     def fit(self, X: Any, y: Any = None, domain: Any = None) -> BaseReweighter:
         problem = as_problem(X, y, domain)
@@ -117,8 +178,48 @@ class BaseReweighter(BaseEstimator):
         self.n_features_in_ = problem.n_features
         return self
 
+    def transform(self, X: DataMatrix, domain: Any = None) -> DataMatrix:
+        """The rows unchanged: a re-weighter changes how much source rows count, not features.
+
+        It lets a re-weighter sit in :func:`make_da_pipeline`, which hands ``weights_`` to the
+        final classifier as ``sample_weight``.
+        """
+        return check_rows(self, X)
+
+    def fit_transform(self, X: Any, y: Any = None, domain: Any = None, **_: Any) -> DataMatrix:
+        """Fit, then return the rows unchanged.
+
+        Refused when there are target rows: the weights are the whole result and nothing after
+        this call would see them (a classifier in a scikit-learn ``Pipeline`` would train
+        unweighted, on the target rows too). Use :func:`make_da_pipeline` or
+        :class:`AdaptedClassifier`.
+        """
+        refuse_passing_unlabelled_rows(self, y)
+        if domain is not None and np.any(np.asarray(domain) == TARGET):
+            raise NotApplicableError(
+                f"{type(self).__name__}.fit_transform would drop the weights it learns: nothing "
+                "after it sees weights_, so a classifier in a scikit-learn Pipeline would train "
+                "unweighted. Compose with transferkit.base.make_da_pipeline(..., classifier) or "
+                "AdaptedClassifier(re-weighter, classifier), which pass the weights on."
+            )
+        return self.fit(X, y, domain).transform(X)
+
     def _fit_weights(self, problem: TransferProblem) -> np.ndarray:
         raise NotImplementedError
+
+
+def refuse_passing_unlabelled_rows(step: Any, y: Any) -> None:
+    """Raise when ``step.fit_transform`` would hand rows labelled -1 to the next step."""
+    if y is None or isinstance(y, TransferProblem) or not unlabeled_rows(y).any():
+        return
+    raise NotApplicableError(
+        f"{type(step).__name__}.fit_transform got {int(unlabeled_rows(y).sum())} unlabelled "
+        "rows (y == -1) and would hand them on with their -1 labels: in a scikit-learn Pipeline "
+        "the classifier would learn -1 as a class. Compose with "
+        "transferkit.base.make_da_pipeline(..., classifier) (which trains the classifier on "
+        "labelled rows only) or AdaptedClassifier(adapter, classifier); for the features alone "
+        "call fit(X, y, domain=domain).transform(X, domain)."
+    )
 
 
 def _reassemble(parts: dict[int, tuple[np.ndarray, DataMatrix]], n: int) -> DataMatrix:
@@ -170,11 +271,16 @@ class AdaptedClassifier(ClassifierMixin, BaseEstimator):
         self.adapter = adapter
         self.estimator = estimator
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # sparse rows are kept sparse, or densified with a warning
+        return tags
+
     def fit(self, X: Any, y: Any = None, domain: Any = None) -> AdaptedClassifier:
         problem = as_problem(X, y, domain)
         if self.estimator is None:  # the default logistic regression (an adapter checks itself)
             check_features(problem, type(self).__name__)
-        estimator = _default_estimator() if self.estimator is None else clone(self.estimator)
+        estimator = default_estimator() if self.estimator is None else clone(self.estimator)
         X_train, y_train = problem.X_source, problem.y_source
         sample_weight = None
         if self.adapter is None:
@@ -205,23 +311,28 @@ class AdaptedClassifier(ClassifierMixin, BaseEstimator):
             estimator.fit(X_train, y_train)
         self.estimator_ = estimator
         self.classes_ = estimator.classes_
+        self.n_features_in_ = problem.n_features
         warn_if_collapsed(self, problem, type(self.adapter).__name__ if self.adapter else None)
         return self
 
     def _target_features(self, X: DataMatrix) -> DataMatrix:
         check_is_fitted(self, "estimator_")
+        X = check_rows(self, X)
         if self.adapter_ is None or isinstance(self.adapter_, BaseReweighter):
             return X
         return self.adapter_.transform(X)
 
     def predict(self, X: DataMatrix) -> np.ndarray:
-        return self.estimator_.predict(self._target_features(X))
+        features = self._target_features(X)
+        return self.estimator_.predict(features)
 
     def predict_proba(self, X: DataMatrix) -> np.ndarray:
-        return self.estimator_.predict_proba(self._target_features(X))
+        features = self._target_features(X)
+        return self.estimator_.predict_proba(features)
 
     def decision_function(self, X: DataMatrix) -> np.ndarray:
-        return self.estimator_.decision_function(self._target_features(X))
+        features = self._target_features(X)
+        return self.estimator_.decision_function(features)
 
 
 def collapsed_prediction(predicted: np.ndarray, y_source: np.ndarray) -> str | None:
@@ -284,7 +395,10 @@ def stack_rows(A: DataMatrix, B: DataMatrix, dtype: Any = float) -> DataMatrix:
     return np.concatenate([np.asarray(A, dtype=dtype), np.asarray(B, dtype=dtype)])
 
 
-def _default_estimator() -> Any:
+def default_estimator() -> Any:
+    """The classifier a method uses when it is given none: a fresh
+    ``LogisticRegression(max_iter=1000)`` (the lbfgs default rarely converges on raw features
+    in 100 iterations)."""
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(max_iter=1000)
@@ -293,3 +407,129 @@ def _default_estimator() -> Any:
 def make_adapted_classifier(adapter: Any, estimator: Any = None) -> AdaptedClassifier:
     """One-line factory: ``make_adapted_classifier(CORAL(), SVC())``."""
     return AdaptedClassifier(adapter, estimator)
+
+
+class DAPipeline(Pipeline):
+    """A scikit-learn ``Pipeline`` that knows which rows are source and which are target.
+
+    ``fit(X, y, domain=domain)`` takes the stacked form (see :mod:`transferkit.problem`; without
+    ``domain``, rows with ``y == -1`` are the target) or a :class:`TransferProblem`, and:
+
+    * hands ``domain`` to every adapter (each maps source rows as source, target rows as target);
+    * fits plain transformers (``StandardScaler``, ``PCA``, ...) on every row, without labels;
+    * gives a re-weighter's ``weights_`` to the final classifier as ``sample_weight``;
+    * fits the final classifier on the labelled rows only, with the user's labels, so the
+      unlabelled target rows never reach it and ``classes_`` are the user's classes.
+
+    ``predict``, ``predict_proba``, ``score``, ... take target rows, as every adapter's
+    ``transform`` does by default. Build one with :func:`make_da_pipeline`; the parameters are
+    those of :class:`sklearn.pipeline.Pipeline` (``steps``, ``memory`` unused), so ``clone``,
+    ``GridSearchCV`` (``coral__regularization``) and ``set_params`` work as usual.
+
+    Example
+    -------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from transferkit.alignment import CORAL
+    >>> from transferkit.datasets import make_shifted_blobs
+    >>> problem = make_shifted_blobs(covariate_shift=1.0, random_state=0)
+    >>> X, y, domain = problem.stacked()
+    >>> model = make_da_pipeline(StandardScaler(), CORAL(), LogisticRegression())
+    >>> model.fit(X, y, domain=domain).classes_.tolist() == problem.classes.tolist()
+    True
+    """
+
+    def fit(self, X: Any, y: Any = None, domain: Any = None, **params: Any) -> DAPipeline:
+        """Fit every step on the stacked rows, the final classifier on the labelled ones."""
+        if isinstance(X, TransferProblem):
+            X, y, domain = X.stacked()
+        if y is None:
+            raise InvalidParameterError(
+                "DAPipeline.fit needs labels y (with -1 on unlabelled target rows) or a "
+                "TransferProblem; its final step is a classifier trained on the labelled rows."
+            )
+        y = np.asarray(y)
+        if domain is None and unlabeled_rows(y).any():
+            domain = infer_domain(y)
+        step_params = self._split_params(params)
+        Xt, sample_weight = X, None
+        for index, (name, step) in enumerate(self.steps[:-1]):
+            if step is None or step == "passthrough":
+                continue
+            step = clone(step)
+            if isinstance(step, BaseReweighter):
+                step.fit(Xt, y, domain=domain, **step_params[name])
+                sample_weight = _row_weights(step.weights_, y, domain)
+            elif isinstance(step, BaseAdapter):
+                step.fit(Xt, y, domain=domain, **step_params[name])
+                Xt = step.transform(Xt, domain)
+            else:
+                Xt = step.fit(Xt, **step_params[name]).transform(Xt)
+            self.steps[index] = (name, step)
+        name, final = self.steps[-1]
+        if final is None or final == "passthrough":
+            raise InvalidParameterError(
+                "DAPipeline's last step must be a classifier (it is trained on the labelled "
+                "rows); for features alone use the adapters' fit(...).transform(...)."
+            )
+        labelled = np.flatnonzero(~unlabeled_rows(y))
+        final_params = dict(step_params[name])
+        if sample_weight is not None:
+            if "sample_weight" in final_params:
+                raise InvalidParameterError(
+                    f"{name}__sample_weight was given and a re-weighter also makes weights; "
+                    "give one or the other."
+                )
+            if not _accepts_sample_weight(final):
+                raise NotApplicableError(
+                    f"The pipeline's re-weighter produces sample weights but "
+                    f"{type(final).__name__}.fit takes no sample_weight; use a classifier that "
+                    "does (e.g. LogisticRegression, SVC)."
+                )
+            final_params["sample_weight"] = sample_weight[labelled]
+        labels = y[labelled]
+        labels = np.asarray(labels.tolist()) if labels.dtype == object else labels
+        final = clone(final).fit(_take_rows(Xt, labelled), labels, **final_params)
+        self.steps[-1] = (name, final)
+        return self
+
+    def fit_predict(self, X: Any, y: Any = None, domain: Any = None, **params: Any) -> np.ndarray:
+        """``fit``, then predict every given row as a target row."""
+        X_rows = X.stacked()[0] if isinstance(X, TransferProblem) else X
+        return self.fit(X, y, domain, **params).predict(X_rows)
+
+    def _split_params(self, params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        names = [name for name, _ in self.steps]
+        routed: dict[str, dict[str, Any]] = {name: {} for name in names}
+        for key, value in params.items():
+            name, _, param = key.partition("__")
+            if name not in routed or not param:
+                raise InvalidParameterError(
+                    f"DAPipeline.fit got {key}={value!r}; fit parameters are <step>__<name> with "
+                    f"a step among {names} (domain= is given once, to fit itself)."
+                )
+            if param == "domain":
+                raise InvalidParameterError(
+                    f"DAPipeline.fit got {key}; pass domain= to fit itself, it reaches every step."
+                )
+            routed[name][param] = value
+        return routed
+
+
+def _row_weights(weights: np.ndarray, y: np.ndarray, domain: Any) -> np.ndarray:
+    """A weight per stacked row: the re-weighter's on source rows, 1 on the others."""
+    if domain is None:  # no target rows: every row is a source row
+        return np.asarray(weights, dtype=float)
+    out = np.ones(len(y))
+    out[np.asarray(domain) == SOURCE] = weights
+    return out
+
+
+def _take_rows(X: DataMatrix, index: np.ndarray) -> DataMatrix:
+    return X[index] if hasattr(X, "shape") else [X[i] for i in index]
+
+
+def make_da_pipeline(*steps: Any) -> DAPipeline:
+    """A :class:`DAPipeline` of ``steps`` named as :func:`sklearn.pipeline.make_pipeline` names
+    them: ``make_da_pipeline(StandardScaler(), CORAL(), LogisticRegression())``."""
+    return DAPipeline(make_pipeline(*steps).steps)

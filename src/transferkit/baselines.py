@@ -12,9 +12,8 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.utils.validation import check_is_fitted
 
-from transferkit.base import AdaptedClassifier
+from transferkit.base import AdaptedClassifier, check_rows, default_estimator
 from transferkit.exceptions import NotApplicableError
 from transferkit.problem import TransferProblem, as_problem
 from transferkit.registry import register_method
@@ -58,16 +57,20 @@ class TargetOracle(ClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None, domain: Any = None) -> TargetOracle:
         problem = as_problem(X, y, domain)
         self._check(problem)
-        from transferkit.base import _default_estimator
-
-        estimator = _default_estimator() if self.estimator is None else clone(self.estimator)
+        estimator = default_estimator() if self.estimator is None else clone(self.estimator)
         self.estimator_ = estimator.fit(problem.X_target, problem.y_target)
         self.classes_ = self.estimator_.classes_
+        self.n_features_in_ = problem.n_features
         return self
 
     def predict(self, X: Any) -> np.ndarray:
-        check_is_fitted(self, "estimator_")
+        X = check_rows(self, X)
         return self.estimator_.predict(X)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # handed as they are to the estimator
+        return tags
 
     def score_problem(self, problem: TransferProblem) -> float:
         """Accuracy on the problem's evaluation split, cross-validated when transductive."""
@@ -75,9 +78,7 @@ class TargetOracle(ClassifierMixin, BaseEstimator):
         if problem.X_test is not None:
             self.fit(problem)
             return float(np.mean(self.predict(problem.X_test) == problem.y_test))
-        from transferkit.base import _default_estimator
-
-        estimator = _default_estimator() if self.estimator is None else clone(self.estimator)
+        estimator = default_estimator() if self.estimator is None else clone(self.estimator)
         smallest = int(np.min(np.unique(problem.y_target, return_counts=True)[1]))
         folds = StratifiedKFold(
             n_splits=max(2, min(self.n_folds, smallest)),
@@ -106,10 +107,8 @@ class TargetOnly(AdaptedClassifier):
                 "mark some with TransferProblem(target_labeled=...) or a suite's "
                 "target_labels = N."
             )
-        from transferkit.base import _default_estimator
-
         X_labeled, y_labeled = problem.labeled_target()
-        estimator = _default_estimator() if self.estimator is None else clone(self.estimator)
+        estimator = default_estimator() if self.estimator is None else clone(self.estimator)
         if len(np.unique(y_labeled)) < 2:
             raise NotApplicableError(
                 "target_only needs visible target labels of at least two classes."
@@ -117,6 +116,7 @@ class TargetOnly(AdaptedClassifier):
         self.adapter_ = None
         self.estimator_ = estimator.fit(X_labeled, y_labeled)
         self.classes_ = self.estimator_.classes_
+        self.n_features_in_ = problem.n_features
         return self
 
 

@@ -42,8 +42,8 @@ import scipy.sparse as sp
 from scipy import optimize, special
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedKFold
-from sklearn.utils.validation import check_is_fitted
 
+from transferkit.base import check_rows, default_estimator
 from transferkit.exceptions import InvalidParameterError, NotApplicableError
 from transferkit.problem import TransferProblem, as_problem
 from transferkit.registry import make_classifier, make_method, register_method
@@ -361,9 +361,7 @@ class LabelShiftCorrector(ClassifierMixin, BaseEstimator):
         """Fit on a TransferProblem, or stacked rows with ``domain`` (0 source, 1 target)."""
         self._check_params()
         problem, Xs, ys, Xt = _source_data(X, y, domain)
-        from transferkit.base import _default_estimator
-
-        base = _default_estimator() if self.estimator is None else self.estimator
+        base = default_estimator() if self.estimator is None else self.estimator
         if not hasattr(base, "predict_proba"):
             raise NotApplicableError(
                 f"{type(base).__name__} has no predict_proba; label-shift correction needs "
@@ -410,7 +408,7 @@ class LabelShiftCorrector(ClassifierMixin, BaseEstimator):
 
     def source_proba(self, X: Any) -> np.ndarray:
         """Calibrated source posteriors, before the prior correction."""
-        check_is_fitted(self, "estimator_")
+        X = check_rows(self, X)
         return self._calibrate(_aligned_proba(self.estimator_, X, self.classes_))
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -418,7 +416,13 @@ class LabelShiftCorrector(ClassifierMixin, BaseEstimator):
         return adjust_proba(self.source_proba(X), self.source_priors_, self.target_priors_)
 
     def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # handed as they are to the estimator
+        return tags
 
 
 def _aligned_proba(model: Any, X: Any, classes: np.ndarray) -> np.ndarray:
@@ -653,15 +657,21 @@ class ResampledMethod(ClassifierMixin, BaseEstimator):
         self.sampler_ = sampler
         self.resampled_y_ = np.asarray(y_res)
         self.classes_ = getattr(self.method_, "classes_", np.unique(y_res))
+        self.n_features_in_ = problem.n_features
         return self
 
     def predict(self, X: Any) -> np.ndarray:
-        check_is_fitted(self, "method_")
+        X = check_rows(self, X)
         return self.method_.predict(X)
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        check_is_fitted(self, "method_")
+        X = check_rows(self, X)
         return self.method_.predict_proba(X)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # a sparse source is resampled and kept sparse
+        return tags
 
 
 @register_method(

@@ -6,6 +6,24 @@ labels are absent or partly known (a boolean mask says which ones a method may u
 a labelled target test split. Every estimator, diagnostic, benchmark and CLI command takes this one
 object, so data does not change shape as it flows.
 
+The stacked form
+----------------
+scikit-learn style calls take source and target rows in one matrix: ``fit(X, y, domain=domain)``.
+
+* ``domain`` holds :data:`SOURCE` (0) or :data:`TARGET` (1) per row.
+* ``y`` holds the user's own labels (integers, strings, ...), and :data:`UNLABELED` (-1) on target
+  rows whose label a method may not see. :meth:`TransferProblem.stacked` returns this form (an
+  ``int64`` array for integer labels, an ``object`` array otherwise, so ``'cat'``/``'dog'`` stay
+  ``'cat'``/``'dog'``).
+* When ``domain`` is not given, it is inferred by one convention, the same everywhere
+  (:func:`infer_domain`): **rows with** ``y == -1`` **are unlabelled target rows, every other row
+  is a labelled source row**. Visible target labels therefore need an explicit ``domain``, and so
+  do problems where -1 is itself a class.
+* If no row is marked as target at all (a plain scikit-learn ``fit(X, y)``), there is nothing to
+  adapt to: the source rows stand in for the target (no shift, no adaptation) and
+  :class:`NoTargetWarning` says so. Every method thus stays a working scikit-learn estimator
+  (``cross_val_score``, the estimator checks) without hiding a forgotten ``domain=``.
+
 Example
 -------
 >>> import numpy as np
@@ -20,6 +38,7 @@ Example
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -41,10 +60,29 @@ from transferkit.exceptions import (
 #: Label code of an unlabelled sample in the stacked (source + target) form.
 UNLABELED = -1
 
+#: Largest magnitude accepted in the data: the squares of larger values overflow float64 in the
+#: covariances, Gram matrices and distances every shallow method computes (sqrt of the float64
+#: maximum is about 1.3e154; the margin leaves room for sums over many rows).
+LARGEST_VALUE = 1e150
+
+#: Metadata keys that describe the layout of the features (not the problem), dropped by
+#: :meth:`TransferProblem.map_features` because they are false of the mapped features.
+FEATURE_LAYOUT_METADATA = ("image_shape",)
+
 #: Domain code of source samples in the stacked form.
 SOURCE = 0
 #: Domain code of target samples in the stacked form.
 TARGET = 1
+
+
+class UnseenClassWarning(UserWarning):
+    """Target labels hold classes that no labelled row a method may use contains, so no model
+    can predict them and accuracy counts those rows as errors."""
+
+
+class NoTargetWarning(UserWarning):
+    """Stacked rows were given with no target row (no ``domain=``, no ``y == -1``): the source
+    rows stand in for the target, so nothing is adapted."""
 
 
 class ImageCollection(Sequence):
@@ -94,7 +132,9 @@ DataMatrix = np.ndarray | sp.spmatrix | sp.sparray | ImageCollection
 
 
 def _n_samples(X: Any) -> int:
-    return X.shape[0] if hasattr(X, "shape") else len(X)
+    if hasattr(X, "shape"):
+        return X.shape[0]
+    return len(X) if hasattr(X, "__len__") else np.asarray(X).shape[0]
 
 
 def _feature_shape(X: Any) -> tuple[int, ...] | None:
@@ -117,6 +157,16 @@ def _as_matrix(X: Any, what: str) -> DataMatrix:
         X = np.asarray(X)
     except Exception as error:  # pragma: no cover - numpy raises many kinds
         raise InvalidProblemError(f"{what} could not be converted to an array: {error}") from error
+    if X.dtype == object:  # numbers held as Python objects (e.g. from pandas) are numbers
+        try:
+            X = X.astype(np.float64)
+        except (TypeError, ValueError):
+            pass
+    if np.issubdtype(X.dtype, np.complexfloating):
+        raise InvalidProblemError(
+            f"Complex data not supported: {what} holds complex numbers. Give real features "
+            "(e.g. the modulus, or the real and imaginary parts as two columns)."
+        )
     if X.dtype == object or not np.issubdtype(X.dtype, np.number) and X.dtype != bool:
         raise InvalidProblemError(
             f"{what} must be numeric, got dtype {X.dtype}. Encode categorical columns first "
@@ -125,9 +175,40 @@ def _as_matrix(X: Any, what: str) -> DataMatrix:
     if X.ndim == 1:
         raise InvalidProblemError(
             f"{what} is 1-D with shape {X.shape}; expected (n_samples, n_features). "
-            "Reshape a single feature with X.reshape(-1, 1)."
+            "Reshape your data: X.reshape(-1, 1) for a single feature, X.reshape(1, -1) for a "
+            "single sample."
+        )
+    if X.ndim == 2 and X.shape[1] == 0:
+        raise InvalidProblemError(
+            f"{what} has 0 feature(s) (shape={X.shape}) while a minimum of 1 is required; "
+            "give at least one feature column."
+        )
+    if X.ndim > 2 and not _is_image_stack(X.shape):
+        raise InvalidProblemError(
+            f"{what} is {X.ndim}-D with shape {X.shape}; expected (n_samples, n_features), or "
+            "images as (n, height, width) or (n, height, width, channels) with 1, 3 or 4 "
+            f"channels. Flatten each sample with {what}.reshape(len({what}), -1)."
         )
     return X
+
+
+def check_data_matrix(X: Any, what: str = "X") -> DataMatrix:
+    """``X`` as a dense array, a CSR matrix or an image collection, refused (with our errors)
+    when it is 1-D, complex, non-numeric, holds NaN/inf or values whose squares overflow: the
+    checks :class:`TransferProblem` makes on its data, for rows given to a fitted method."""
+    X = _as_matrix(X, what)
+    _check_finite(X, what)
+    return X
+
+
+def _is_image_stack(shape: tuple[int, ...]) -> bool:
+    """Whether an array of this shape reads as images: (n, H, W) or (n, H, W, C), C in 1, 3, 4,
+    with H and W above 1 (an (n, d, 1) array is a column of features with a stray axis)."""
+    if len(shape) == 3:
+        return shape[1] > 1 and shape[2] > 1
+    if len(shape) == 4:
+        return shape[1] > 1 and shape[2] > 1 and shape[3] in (1, 3, 4)
+    return False
 
 
 def _check_finite(X: DataMatrix, what: str) -> None:
@@ -141,6 +222,15 @@ def _check_finite(X: DataMatrix, what: str) -> None:
             f"{what} holds {n_nan} NaN and {n_inf} infinite values. Impute or drop them first "
             "(e.g. sklearn.impute.SimpleImputer)."
         )
+    if values.size and np.issubdtype(values.dtype, np.number):
+        largest = float(np.abs(values).max())
+        if largest > LARGEST_VALUE:
+            raise NonFiniteDataError(
+                f"{what} holds values as large as {largest:.3g} in magnitude; their squares "
+                f"overflow float64 (beyond {LARGEST_VALUE:.0e}), so covariances, kernels and "
+                "distances would come out infinite. Rescale the features first (e.g. "
+                "sklearn.preprocessing.StandardScaler, or a log transform)."
+            )
 
 
 def _label_kind(y: np.ndarray) -> str:
@@ -165,8 +255,8 @@ def _as_labels(y: Any, n: int, what: str, samples: str) -> np.ndarray:
         )
     if _label_kind(y) == "float":
         raise LabelTypeError(
-            f"{what} holds non-integer floats (e.g. {y[np.mod(y, 1) != 0][0]!r}); classification "
-            "labels must be integers or strings."
+            f"{what} holds non-integer floats (continuous values, e.g. "
+            f"{y[np.mod(y, 1) != 0][0]!r}); classification labels must be integers or strings."
         )
     if y.dtype.kind == "f":
         y = y.astype(np.int64)
@@ -229,7 +319,7 @@ class TransferProblem:
         self.y_source = _as_labels(self.y_source, self.n_source, "y_source", "X_source")
         if len(np.unique(self.y_source)) < 2:
             raise SingleClassError(
-                f"y_source holds a single class ({self.y_source[0]!r}); a classifier needs at "
+                f"y_source holds one class only ({self.y_source[0]!r}); a classifier needs at "
                 "least two. Check the labels, or pick a source domain with several classes."
             )
         if self.y_target is not None:
@@ -247,6 +337,8 @@ class TransferProblem:
             self._check_same_space(self.X_test, "X_test")
             self.y_test = _as_labels(self.y_test, _n_samples(self.X_test), "y_test", "X_test")
             self._check_label_type(self.y_test, "y_test")
+
+        self._warn_unseen_classes()
 
         if self.feature_names is not None:
             self.feature_names = [str(n) for n in self.feature_names]
@@ -281,6 +373,25 @@ class TransferProblem:
                 f"{_label_kind(y)} labels (e.g. {self.y_source[0]!r} vs {y[0]!r}). Encode both "
                 "with the same label set."
             )
+
+    def _warn_unseen_classes(self) -> None:
+        known = self.classes
+        for what, y in (("y_target", self.y_target), ("y_test", self.y_test)):
+            if y is None:
+                continue
+            unseen = np.setdiff1d(y, known)
+            if len(unseen):
+                n_rows = int(np.isin(y, unseen).sum())
+                warnings.warn(
+                    UnseenClassWarning(
+                        f"{what} holds {len(unseen)} class(es) that no usable labelled row "
+                        f"contains: {[_plain(c) for c in unseen[:10]]} ({n_rows} of {len(y)} "
+                        "rows). No model can predict them, so accuracy counts those rows as "
+                        "errors. Drop those rows, or reveal a few of their target labels "
+                        "(target_labeled) if the task is open to new classes."
+                    ),
+                    stacklevel=4,
+                )
 
     def _check_mask(self, mask: Any) -> np.ndarray:
         if mask is None:
@@ -391,9 +502,11 @@ class TransferProblem:
     def stacked(self) -> tuple[DataMatrix, np.ndarray, np.ndarray]:
         """Source and target in one matrix, the form scikit-learn style adapters take.
 
-        Returns ``X`` (source rows first), ``y`` as integer codes into :attr:`classes` with
-        :data:`UNLABELED` (-1) for target samples whose label is not visible, and ``domain``
-        (:data:`SOURCE` = 0 or :data:`TARGET` = 1 per row).
+        Returns ``X`` (source rows first), ``y`` with the problem's own labels (``int64`` for
+        integer labels, ``object`` otherwise) and :data:`UNLABELED` (-1) for target samples whose
+        label is not visible, and ``domain`` (:data:`SOURCE` = 0 or :data:`TARGET` = 1 per row).
+        A model fitted on it predicts the problem's labels. See the module notes on the stacked
+        form.
         """
         if self.is_images:
             raise InvalidProblemError(
@@ -404,11 +517,19 @@ class TransferProblem:
             X = sp.vstack([sp.csr_matrix(self.X_source), sp.csr_matrix(self.X_target)]).tocsr()
         else:
             X = np.concatenate([self.X_source, self.X_target])
-        y = np.full(self.n_source + self.n_target, UNLABELED, dtype=np.int64)
-        y[: self.n_source] = self.encode_labels(self.y_source)
+        integer = self.y_source.dtype.kind in "iu"
+        y = np.full(self.n_source + self.n_target, UNLABELED, dtype=np.int64 if integer else object)
+        y[: self.n_source] = self.y_source
         if self.target_labeled.any():
             labeled = np.flatnonzero(self.target_labeled)
-            y[self.n_source + labeled] = self.encode_labels(self.y_target[labeled])
+            visible = self.y_target[labeled]
+            if integer and np.any(visible == UNLABELED):
+                raise InvalidProblemError(
+                    f"Visible target labels include the class {UNLABELED}, which the stacked "
+                    "form uses to mark unlabelled rows; recode the labels (e.g. 0 and 1 instead "
+                    "of -1 and 1), or pass the TransferProblem itself to methods."
+                )
+            y[self.n_source + labeled] = visible
         domain = np.repeat([SOURCE, TARGET], [self.n_source, self.n_target])
         return X, y, domain
 
@@ -439,13 +560,20 @@ class TransferProblem:
         return replace(self, X_source=_take(self.X_source, index), y_source=self.y_source[index])
 
     def map_features(self, transform: Callable[[DataMatrix], DataMatrix]) -> TransferProblem:
-        """A copy with ``transform`` applied to every data matrix (source, target and test)."""
+        """A copy with ``transform`` applied to every data matrix (source, target and test).
+
+        What describes the old feature layout is dropped, since the new features are not the
+        old ones: ``feature_names`` and the :data:`FEATURE_LAYOUT_METADATA` keys (e.g.
+        ``image_shape``, which would make a deep method fold PCA components into an image).
+        """
+        metadata = {k: v for k, v in self.metadata.items() if k not in FEATURE_LAYOUT_METADATA}
         return replace(
             self,
             X_source=transform(self.X_source),
             X_target=transform(self.X_target),
             X_test=None if self.X_test is None else transform(self.X_test),
             feature_names=None,
+            metadata=metadata,
         )
 
     def summary(self) -> dict[str, Any]:
@@ -483,34 +611,100 @@ def _take(X: DataMatrix, index: np.ndarray) -> DataMatrix:
     return X[index]
 
 
+def unlabeled_rows(y: Any) -> np.ndarray:
+    """Boolean mask of the rows of stacked labels ``y`` that hold :data:`UNLABELED` (-1).
+
+    Works for integer, string and ``object`` label arrays alike (a string label is never -1).
+    """
+    y = np.asarray(y)
+    if y.dtype.kind in "iuf":
+        return y == UNLABELED
+    if y.dtype.kind == "O":
+        return np.array([_is_unlabeled(v) for v in y], dtype=bool)
+    return np.zeros(len(y), dtype=bool)
+
+
+def _is_unlabeled(value: Any) -> bool:
+    return isinstance(value, int | np.integer | float | np.floating) and value == UNLABELED
+
+
+def infer_domain(y: Any) -> np.ndarray:
+    """The domain of each stacked row when none is given: target where ``y == -1``, else source.
+
+    This is the one convention of the stacked form (see the module notes): unlabelled rows are
+    target rows, labelled rows are source rows. With no ``y == -1`` row every row is a source
+    row, and :func:`as_problem` lets the source stand in for the target.
+    """
+    if y is None:
+        raise InvalidProblemError(
+            "Fitting on stacked rows requires y to be passed, but the target y is None: give the "
+            "labels (-1 on unlabelled target rows, from which the domain is inferred), or domain= (0 "
+            "for source rows, 1 for target rows), or pass a TransferProblem."
+        )
+    return np.where(unlabeled_rows(y), TARGET, SOURCE)
+
+
+def _plain_labels(y: np.ndarray) -> np.ndarray:
+    """``object`` labels (as stacked() returns for strings) back to their natural dtype."""
+    return np.asarray(y.tolist()) if y.dtype == object and len(y) else y
+
+
+def _source_as_target(X: Any, y: np.ndarray) -> TransferProblem:
+    """The problem of labelled rows with no target: the rows are both domains (no shift)."""
+    warnings.warn(
+        NoTargetWarning(
+            f"No target rows: domain= was not given and no row of y is -1, so the {len(y)} "
+            "labelled rows stand in for the target and nothing is adapted. Pass domain= (0 for "
+            "source rows, 1 for target rows), or mark the unlabelled target rows with y = -1."
+        ),
+        stacklevel=4,
+    )
+    y = _plain_labels(y)
+    return TransferProblem(X_source=X, y_source=y, X_target=X, y_target=y)
+
+
 def as_problem(X: Any, y: Any = None, domain: Any = None) -> TransferProblem:
     """Build a problem from the stacked form ``(X, y, domain)``, or pass a problem through.
 
-    ``y`` uses :data:`UNLABELED` (-1) for unknown labels; ``domain`` is 0 for source rows and
-    1 for target rows. This lets every adapter accept either calling convention.
+    ``y`` holds the labels with :data:`UNLABELED` (-1) for unknown ones; ``domain`` is 0 for
+    source rows and 1 for target rows. Without ``domain``, rows with ``y == -1`` are the target
+    and the others the source (:func:`infer_domain`). This lets every method accept either
+    calling convention.
     """
     if isinstance(X, TransferProblem):
         return X
-    if domain is None:
-        raise InvalidProblemError(
-            "Pass a TransferProblem, or stacked data with domain= (0 for source rows, 1 for "
-            "target rows)."
-        )
-    domain = np.asarray(domain)
+    if not (sp.issparse(X) or isinstance(X, ImageCollection | np.ndarray)):
+        X = np.asarray(X)  # lists and array-likes, so rows can be taken by index
     n = _n_samples(X)
+    if y is not None:
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.ravel()
+        if y.shape != (n,):
+            raise InvalidProblemError(
+                f"y has shape {y.shape} but X has {n} rows; give one label per row (-1 for "
+                "unlabelled target rows)."
+            )
+    inferred = domain is None
+    domain = infer_domain(y) if inferred else np.asarray(domain)
+    if inferred and not np.any(domain == TARGET):
+        return _source_as_target(X, y)
     if domain.shape != (n,):
         raise InvalidProblemError(f"domain has shape {domain.shape}; expected ({n},).")
     if not np.isin(domain, [SOURCE, TARGET]).all():
         raise InvalidProblemError("domain must hold only 0 (source) and 1 (target).")
-    y = np.full(n, UNLABELED) if y is None else np.asarray(y)
+    y = np.full(n, UNLABELED) if y is None else y
     source = np.flatnonzero(domain == SOURCE)
     target = np.flatnonzero(domain == TARGET)
+    y_source = _plain_labels(y[source])
     y_target = y[target]
-    labeled = y_target != UNLABELED
+    labeled = ~unlabeled_rows(y_target)
+    if labeled.any():
+        y_target = _plain_labels(np.where(labeled, y_target, y_source[0]).astype(y.dtype))
     return TransferProblem(
         X_source=_take(X, source),
-        y_source=y[source],
+        y_source=y_source,
         X_target=_take(X, target),
-        y_target=np.where(labeled, y_target, y[source][0]) if labeled.any() else None,
+        y_target=y_target if labeled.any() else None,
         target_labeled=labeled if labeled.any() else None,
     )
