@@ -25,12 +25,7 @@ SOURCE = Path(__file__).resolve().parents[1] / "src"
 #: Known cases that other engineers of issue 17 are removing in parallel; remove each entry as its
 #: fix is merged (the tests fail when an entry here no longer occurs, so the lists cannot go stale).
 KNOWN_CYCLES: set[frozenset[str]] = set()
-KNOWN_PRIVATE_IMPORTS: set[tuple[str, str]] = {
-    ("transferkit.baselines", "transferkit.base._default_estimator"),
-    ("transferkit.label_shift", "transferkit.base._default_estimator"),
-    ("transferkit.diagnose.scenarios", "transferkit.label_shift._aligned_proba"),
-    ("transferkit.diagnose.scenarios", "transferkit.label_shift._log_proba"),
-}
+KNOWN_PRIVATE_IMPORTS: set[tuple[str, str]] = set()
 
 
 def _is_private(name: str) -> bool:

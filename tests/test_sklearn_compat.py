@@ -30,9 +30,9 @@ from transferkit.alignment import (
 )
 from transferkit.base import AdaptedClassifier, make_da_pipeline
 from transferkit.baselines import SourceOnly, TargetOnly, TargetOracle
+from transferkit.exceptions import NoTargetWarning
 from transferkit.invariant import MSDA
 from transferkit.label_shift import LabelShiftCorrector, ResampledMethod
-from transferkit.problem import NoTargetWarning
 from transferkit.reweighting import KLIEP, KMM, DomainClassifierWeights
 
 # the default 100 iterations: enough on the checks' small data, and quick

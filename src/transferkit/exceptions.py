@@ -110,3 +110,13 @@ def missing_dependency(package: str, extra: str, feature: str) -> MissingDepende
         f"{feature} needs the optional package '{package}'. "
         f"Install it with: pip install 'transferkit[{extra}]'"
     )
+
+
+class UnseenClassWarning(UserWarning):
+    """Target labels hold classes that no labelled row a method may use contains, so no model
+    can predict them and accuracy counts those rows as errors."""
+
+
+class NoTargetWarning(UserWarning):
+    """Stacked rows were given with no target row (no ``domain=``, no ``y == -1``): the source
+    rows stand in for the target, so nothing is adapted."""

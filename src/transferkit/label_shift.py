@@ -177,7 +177,7 @@ def apply_temperature(log_proba: np.ndarray, temperature: float, bias: np.ndarra
     return special.softmax(logits, axis=1)
 
 
-def _log_proba(proba: np.ndarray) -> np.ndarray:
+def log_proba(proba: np.ndarray) -> np.ndarray:
     return np.log(np.clip(proba, 1e-12, 1.0))
 
 
@@ -376,16 +376,16 @@ class LabelShiftCorrector(ClassifierMixin, BaseEstimator):
         folds = StratifiedKFold(n_folds, shuffle=True, random_state=self.random_state)
         for train, test in folds.split(np.zeros(len(codes)), codes):
             model = clone(base).fit(Xs[train], ys[train])
-            oof[test] = _aligned_proba(model, Xs[test], self.classes_)
+            oof[test] = aligned_proba(model, Xs[test], self.classes_)
         self.estimator_ = clone(base).fit(Xs, ys)
         if self.calibration == "none":
             self.temperature_, self.bias_ = 1.0, np.zeros(len(self.classes_))
         else:
             self.temperature_, self.bias_ = fit_temperature(
-                _log_proba(oof), codes, bias=self.calibration == "bcts"
+                log_proba(oof), codes, bias=self.calibration == "bcts"
             )
         oof_cal = self._calibrate(oof)
-        target_cal = self._calibrate(_aligned_proba(self.estimator_, Xt, self.classes_))
+        target_cal = self._calibrate(aligned_proba(self.estimator_, Xt, self.classes_))
         self.source_priors_ = np.bincount(codes, minlength=len(self.classes_)) / len(codes)
         self.prior_estimate_ = estimate_target_priors(
             ys,
@@ -404,12 +404,12 @@ class LabelShiftCorrector(ClassifierMixin, BaseEstimator):
     def _calibrate(self, proba: np.ndarray) -> np.ndarray:
         if self.calibration == "none":
             return proba
-        return apply_temperature(_log_proba(proba), self.temperature_, self.bias_)
+        return apply_temperature(log_proba(proba), self.temperature_, self.bias_)
 
     def source_proba(self, X: Any) -> np.ndarray:
         """Calibrated source posteriors, before the prior correction."""
         X = check_rows(self, X)
-        return self._calibrate(_aligned_proba(self.estimator_, X, self.classes_))
+        return self._calibrate(aligned_proba(self.estimator_, X, self.classes_))
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Posteriors corrected to the estimated target priors."""
@@ -425,7 +425,7 @@ class LabelShiftCorrector(ClassifierMixin, BaseEstimator):
         return tags
 
 
-def _aligned_proba(model: Any, X: Any, classes: np.ndarray) -> np.ndarray:
+def aligned_proba(model: Any, X: Any, classes: np.ndarray) -> np.ndarray:
     """``predict_proba`` with columns in the order of ``classes`` (absent classes get 0)."""
     proba = np.asarray(model.predict_proba(X), dtype=float)
     model_classes = np.asarray(model.classes_)

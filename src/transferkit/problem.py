@@ -53,8 +53,10 @@ from transferkit.exceptions import (
     InvalidProblemError,
     LabelTypeError,
     NonFiniteDataError,
+    NoTargetWarning,
     SingleClassError,
     TargetMaskError,
+    UnseenClassWarning,
 )
 
 #: Label code of an unlabelled sample in the stacked (source + target) form.
@@ -73,16 +75,6 @@ FEATURE_LAYOUT_METADATA = ("image_shape",)
 SOURCE = 0
 #: Domain code of target samples in the stacked form.
 TARGET = 1
-
-
-class UnseenClassWarning(UserWarning):
-    """Target labels hold classes that no labelled row a method may use contains, so no model
-    can predict them and accuracy counts those rows as errors."""
-
-
-class NoTargetWarning(UserWarning):
-    """Stacked rows were given with no target row (no ``domain=``, no ``y == -1``): the source
-    rows stand in for the target, so nothing is adapted."""
 
 
 class ImageCollection(Sequence):

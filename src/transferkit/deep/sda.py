@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from transferkit.base import AdaptedClassifier, BaseAdapter
+from transferkit.base import AdaptedClassifier, BaseAdapter, stack_rows
 from transferkit.deep.training import as_progress, resolve_device, train
 from transferkit.exceptions import InvalidParameterError
 from transferkit.problem import DataMatrix, TransferProblem
@@ -156,7 +156,7 @@ class StackedDenoisingAutoencoder(BaseAdapter):
         if self.random_state is not None:
             torch.manual_seed(int(self.random_state))
         self.device_ = resolve_device(self.device)
-        X, _, _ = problem.stacked()
+        X = stack_rows(problem.X_source, problem.X_target)
         largest = np.asarray(abs(X).max(axis=0).todense() if sp.issparse(X) else np.abs(X).max(0))
         self.scale_ = np.where(largest.ravel() > 0, largest.ravel(), 1.0).astype(np.float32)
         inputs = self._scaled(X)

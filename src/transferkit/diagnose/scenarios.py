@@ -60,12 +60,12 @@ from transferkit.diagnose.results import (
 )
 from transferkit.exceptions import InvalidParameterError, NotApplicableError
 from transferkit.label_shift import (
-    _aligned_proba,
-    _log_proba,
     adjust_proba,
+    aligned_proba,
     apply_temperature,
     estimate_target_priors,
     fit_temperature,
+    log_proba,
 )
 from transferkit.problem import ImageCollection, TransferProblem
 
@@ -755,13 +755,13 @@ def _label_analysis(
         default_label_classifier(sparse, seed()) if label_classifier is None else label_classifier
     )
     model = clone(base).fit(Xs[train], ys[train])
-    proba_h = _aligned_proba(model, Xs[holdout], classes)
-    proba_t = _aligned_proba(model, Xt, classes)
+    proba_h = aligned_proba(model, Xs[holdout], classes)
+    proba_t = aligned_proba(model, Xt, classes)
     codes_h = codes[holdout]
     source_priors = counts / counts.sum()
-    temperature, bias = fit_temperature(_log_proba(proba_h), codes_h, bias=True)
-    cal_h = apply_temperature(_log_proba(proba_h), temperature, bias)
-    cal_t = apply_temperature(_log_proba(proba_t), temperature, bias)
+    temperature, bias = fit_temperature(log_proba(proba_h), codes_h, bias=True)
+    cal_h = apply_temperature(log_proba(proba_h), temperature, bias)
+    cal_t = apply_temperature(log_proba(proba_t), temperature, bias)
     bbse = estimate_target_priors(
         ys[holdout], cal_h, cal_t, classes, source_priors, "bbse", n_bootstrap, alpha, seed()
     )
@@ -935,7 +935,7 @@ def _conditional_verdict(
         X_lab = sp.csr_matrix(X_lab)
     temperature, bias = label["temperature"]
     proba = apply_temperature(
-        _log_proba(_aligned_proba(label["model"], X_lab, classes)), temperature, bias
+        log_proba(aligned_proba(label["model"], X_lab, classes)), temperature, bias
     )
     corrected = adjust_proba(proba, label["source_priors"], label["correction_priors"])
     test = st.posterior_consistency_test(
