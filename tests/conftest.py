@@ -11,6 +11,17 @@ import scipy.sparse as sp
 from transferkit.problem import TransferProblem
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_blas_thread() -> Iterator[None]:
+    """The test workers (``-n 2`` on 2 cores) share the cores: more BLAS/OpenMP threads per worker
+    only spin against each other (a real-digits test went from 4 s to 100 s next to other work).
+    Subprocesses the tests start are not affected; the bench runner limits its own workers."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread() -> Iterator[None]:
     """Other test workers share the cores: several torch threads only spin against each other.
