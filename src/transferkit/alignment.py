@@ -163,8 +163,8 @@ def coral_align(Xs: DataMatrix, Xt: DataMatrix, regularization: float = 1.0) -> 
     The source is also moved onto the target mean, so first and second moments match; with the
     paper's standardised inputs this is a no-op.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> Xs, Xt = rng.normal(size=(500, 3)), rng.normal(size=(500, 3)) * [1.0, 3.0, 0.5]
@@ -192,11 +192,13 @@ class CORAL(BaseAdapter):
     regularization : float, default 1.0
         ``lambda`` added to both covariances' diagonals (the paper's "+ eye(size)").
 
+    Notes
+    -----
     Sparse input: the covariances are computed without densifying, but the re-coloured source is
     dense, so the adapter returns dense arrays (with a warning).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> from sklearn.neighbors import KNeighborsClassifier
     >>> from transferkit.base import AdaptedClassifier
@@ -306,8 +308,8 @@ def subspace_alignment(
     subspace alignment", ICCV, Eq. 2-4 and Algorithm 1: the source PCA basis ``P_s`` is aligned to
     the target basis ``P_t`` by ``M* = P_s^T P_t``. Each domain is centred on its own mean.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> Zs, Zt = subspace_alignment(rng.normal(size=(60, 10)), rng.normal(size=(50, 10)), 3)
@@ -346,10 +348,12 @@ class SubspaceAlignment(BaseAdapter):
     random_state : int or None, default None
         Seeds the ARPACK start vector used for sparse or very wide input.
 
+    Notes
+    -----
     Sparse input stays sparse (the principal axes are found without densifying).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> from transferkit.problem import TransferProblem
     >>> rng = np.random.default_rng(0)
@@ -656,8 +660,8 @@ def tca_components(
     22(2), Sec. IV-B: the ``n_components`` leading eigenvectors ``W`` of
     ``(K L K + mu I)^(-1) K H K``; the embedding is ``K W``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> Zs, Zt = tca_components(rng.normal(size=(40, 5)), rng.normal(1, size=(30, 5)), 2)
@@ -707,10 +711,12 @@ class TCA(_KernelAdapter):
         ones (worse for 1-NN on Office-Caltech: 27 % against 38 %).
     random_state : int or None
 
+    Notes
+    -----
     Sparse input stays sparse (the kernel is computed from it directly).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> from transferkit.problem import TransferProblem
     >>> rng = np.random.default_rng(0)
@@ -775,8 +781,8 @@ def jda_components(
     adaptation", ICCV, Eq. 10 and Algorithm 1. Returns the embedded source, target and the final
     target pseudo-labels. See :class:`JDA` for the kernel and low-rank forms.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> ys = np.arange(60) % 2
@@ -826,8 +832,8 @@ class JDA(_KernelAdapter):
         Classifier giving pseudo-labels; None is 1-nearest-neighbour, as in the paper.
     random_state : int or None
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> from transferkit.problem import TransferProblem
     >>> rng = np.random.default_rng(0)
@@ -946,8 +952,8 @@ def augment_features(X: DataMatrix, domain: int) -> DataMatrix:
     Daumé III (2007), "Frustratingly easy domain adaptation", ACL, Sec. 2 (the maps
     ``Phi^s`` and ``Phi^t``). Sparse input stays sparse.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> augment_features(np.array([[1.0, 2.0]]), domain=1)
     array([[1., 2., 0., 0., 1., 2.]])
@@ -969,8 +975,8 @@ class FeatureAugmentation(BaseAdapter):
     labelled target samples (raises :class:`~transferkit.exceptions.NotApplicableError` without).
     Sparse input stays sparse.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> from transferkit.problem import TransferProblem
     >>> rng = np.random.default_rng(0)
@@ -1017,8 +1023,8 @@ def class_regularized_plan(
     step's scalings (the costs change little between steps) and the class masses are one
     ``C x n_s`` by ``n_s x n_t`` product, where POT's loop builds an ``n_t x n_s x C`` array.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> M = np.array([[0.0, 1.0], [1.0, 0.0]])
     >>> plan = class_regularized_plan(M, np.array([0, 1]), reg_e=0.1, reg_cl=1.0)
@@ -1118,8 +1124,8 @@ def ot_map(
     barycentric mapping ``X_s' = diag(gamma 1)^(-1) gamma X_t`` (Eq. 13). The ground cost is
     POT's ``ot.dist`` normalised by ``ot.utils.cost_normalization``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> Xs, Xt = rng.normal(size=(30, 2)), rng.normal(5.0, size=(40, 2))
@@ -1173,10 +1179,12 @@ class OTMapping(BaseAdapter):
         (docs/benchmarks.md). Where the target's balance is close to the source's, keep
         "uniform".
 
+    Notes
+    -----
     Sparse input is densified with a warning (POT needs dense arrays).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> from transferkit.problem import TransferProblem
     >>> rng = np.random.default_rng(0)
@@ -1273,8 +1281,8 @@ class AdapterChain(BaseAdapter):
     steps : list of BaseAdapter
         The adapters, in order (at least one).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> from transferkit.problem import TransferProblem
     >>> rng = np.random.default_rng(0)

@@ -257,8 +257,8 @@ class AdaptedClassifier(ClassifierMixin, BaseEstimator):
     estimator : sklearn classifier
         Any classifier; it receives ``sample_weight`` from a re-weighter when it accepts it.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from sklearn.linear_model import LogisticRegression
     >>> from transferkit.datasets import make_shifted_blobs
     >>> problem = make_shifted_blobs(covariate_shift=1.0, random_state=0)
@@ -426,8 +426,8 @@ class DAPipeline(Pipeline):
     those of :class:`sklearn.pipeline.Pipeline` (``steps``, ``memory`` unused), so ``clone``,
     ``GridSearchCV`` (``coral__regularization``) and ``set_params`` work as usual.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from sklearn.linear_model import LogisticRegression
     >>> from sklearn.preprocessing import StandardScaler
     >>> from transferkit.alignment import CORAL

@@ -5,8 +5,8 @@ Each check returns the value in its usable form or raises
 parameter and what it must be. Kept apart from the math modules (kernels, alignment, invariant,
 reweighting, selection) so that any of them can use the checks without importing another's math.
 
-Example
--------
+Examples
+--------
 >>> from transferkit.checks import check_positive_int
 >>> check_positive_int(3, "n_components", "tca")
 3

@@ -17,8 +17,8 @@ scaled, so sparse input stays sparse). With balanced class weights its decision 
 Every fold split is stratified by domain and seeded by ``random_state``; a row's score, weight
 or decision always comes from a classifier that did not see it.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
 >>> Xs, Xt = rng.normal(size=(200, 2)), rng.normal(3.0, size=(200, 2))
@@ -69,8 +69,8 @@ def default_domain_classifier(sparse: bool, random_state: int | None = None) -> 
     random_state : int or None, default None
         Seed of liblinear's coordinate descent (sparse input).
 
-    Example
-    -------
+    Examples
+    --------
     >>> default_domain_classifier(sparse=False).steps[-1][1].class_weight
     'balanced'
     """
@@ -165,8 +165,8 @@ def domain_scores(
     random_state : int or None, default None
         Seed of the fold split and of the default sparse classifier.
 
-    Example
-    -------
+    Examples
+    --------
     >>> rng = np.random.default_rng(0)
     >>> result = domain_scores(rng.normal(size=(50, 2)), rng.normal(size=(40, 2)), random_state=0)
     >>> result.scores.shape, result.n_folds
@@ -202,8 +202,8 @@ def proxy_a_distance_from_error(error: float) -> float:
 
     An error above 1/2 is no better than chance, so it gives 0 like an error of exactly 1/2.
 
-    Example
-    -------
+    Examples
+    --------
     >>> proxy_a_distance_from_error(0.1), proxy_a_distance_from_error(0.7)
     (1.6, 0.0)
     """
@@ -235,8 +235,8 @@ def proxy_a_distance(
         ``proxy_a_distance(X_source, X_target, classifier, random_state)`` took it fourth, so a
         positional fourth argument now fails loudly instead of being read as ``n_folds``)
 
-    Example
-    -------
+    Examples
+    --------
     >>> rng = np.random.default_rng(0)
     >>> proxy_a_distance(rng.normal(size=(200, 2)), rng.normal(4, size=(200, 2))) > 1.5
     True
@@ -272,8 +272,8 @@ def density_ratio(
         Cap on a weight relative to the mean weight (at least 1); None: no cap.
     random_state : int or None, default None
 
-    Example
-    -------
+    Examples
+    --------
     >>> rng = np.random.default_rng(0)
     >>> Xs, Xt = rng.normal(size=(300, 1)), rng.normal(1.0, size=(300, 1))
     >>> w = density_ratio(Xs, Xt, random_state=0)

@@ -5,8 +5,8 @@ To check how good such a pick is, experiments score candidates on the target's l
 scorer here does it in the validators' form, so a search can report it beside them
 (``DomainAwareSearchCV(scoring=["ensv", TargetAccuracy()])`` adds ``mean_oracle``).
 
-Example
--------
+Examples
+--------
 >>> from transferkit.datasets import make_shifted_blobs
 >>> from transferkit.registry import make_method
 >>> problem = make_shifted_blobs(covariate_shift=1.0, random_state=0)

@@ -6,8 +6,8 @@ source in that space transfers better (Chen, Xu, Weinberger & Sha, 2012). Each l
 form (no gradient descent): the expected reconstruction under feature dropout, marginalised over
 infinitely many corrupted copies.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> from transferkit.invariant import msda_fit, msda_transform
 >>> X = (np.random.default_rng(0).random((100, 20)) > 0.7).astype(float)
@@ -322,10 +322,12 @@ class MSDA(BaseAdapter):
     random_state : int or None
         Seeds the random input blocks (used only when d > block_size).
 
+    Notes
+    -----
     Sparse input stays sparse (scatter matrices are computed from it directly).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> from transferkit.problem import TransferProblem
     >>> rng = np.random.default_rng(0)

@@ -14,8 +14,8 @@ Every kernel method here works on an explicit feature map ``Phi`` with ``K ~= Ph
 ``approximation="auto"`` picks the exact form up to ``exact_threshold`` samples and Nyström above,
 so memory grows as ``n * n_landmarks`` instead of ``n**2``.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> from transferkit.kernels import KernelFeatureMap, kernel_matrix
 >>> X = np.random.default_rng(0).normal(size=(50, 3))
@@ -76,8 +76,8 @@ def median_heuristic(
     The median heuristic (Gretton et al., 2012, "A kernel two-sample test", Sec. 8) computed on at
     most ``max_samples`` rows drawn from ``X`` (and ``Y``, when given, pooled with ``X``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> X = np.random.default_rng(0).normal(size=(200, 5))
     >>> 0.05 < median_heuristic(X, random_state=0) < 0.2

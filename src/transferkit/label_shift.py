@@ -21,8 +21,8 @@ re-implemented: :func:`make_sampler` names its samplers, :func:`resampling_pipel
 of a scikit-learn classifier, and :class:`ResampledMethod` in front of any transferkit method, either
 balancing the source classes or matching the estimated target priors.
 
-Example
--------
+Examples
+--------
 >>> from sklearn.linear_model import LogisticRegression
 >>> from transferkit.diagnose.calibration import make_planted_problem
 >>> problem = make_planted_problem("label", random_state=0).problem
@@ -109,8 +109,8 @@ def em_priors(
 ) -> np.ndarray:
     """Maximum-likelihood target priors by the EM procedure of Saerens et al. (2002, eqs. 2.9–2.10).
 
-    Example
-    -------
+    Examples
+    --------
     >>> proba = np.array([[0.9, 0.1]] * 6 + [[0.2, 0.8]] * 4)
     >>> em_priors(proba, np.array([0.5, 0.5])).round(2)
     array([0.75, 0.25])
@@ -247,8 +247,8 @@ def estimate_target_priors(
         percentile interval at level ``1 - alpha``; 0 for none.
     random_state : int or None
 
-    Example
-    -------
+    Examples
+    --------
     >>> y = np.array([0, 0, 1, 1]); P = np.array([[.9, .1], [.8, .2], [.2, .8], [.1, .9]])
     >>> estimate_target_priors(y, P, P[[0, 1, 1, 2]], np.array([0, 1]), n_bootstrap=0).priors
     array([0.75, 0.25])
@@ -318,8 +318,8 @@ class LabelShiftCorrector(ClassifierMixin, BaseEstimator):
     classes_, source_priors_, target_priors_, prior_estimate_, estimator_,
     temperature_, bias_
 
-    Example
-    -------
+    Examples
+    --------
     >>> from sklearn.linear_model import LogisticRegression
     >>> from transferkit.diagnose.calibration import make_planted_problem
     >>> problem = make_planted_problem("label", random_state=1).problem
@@ -493,8 +493,8 @@ def make_sampler(name: str | Any, random_state: int | None = None, **params: Any
 
     A sampler instance is returned unchanged. ``random_state`` is passed to samplers that take one.
 
-    Example
-    -------
+    Examples
+    --------
     >>> type(make_sampler("smote", random_state=0)).__name__
     'SMOTE'
     """
@@ -521,8 +521,8 @@ def resampling_pipeline(sampler: str | Any, estimator: Any, random_state: int | 
 
     Resampling happens in ``fit`` only, never at prediction time.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from sklearn.linear_model import LogisticRegression
     >>> pipe = resampling_pipeline("random_over", LogisticRegression(), random_state=0)
     >>> [name for name, _ in pipe.steps]
@@ -584,8 +584,8 @@ class ResampledMethod(ClassifierMixin, BaseEstimator):
     classifier : str, dict or estimator, default "logreg"
     random_state : int or None
 
-    Example
-    -------
+    Examples
+    --------
     >>> from transferkit.diagnose.calibration import make_planted_problem
     >>> problem = make_planted_problem("label", random_state=0).problem
     >>> model = ResampledMethod("source_only", "random_under", target="target_priors",

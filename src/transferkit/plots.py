@@ -12,8 +12,8 @@ Both write PNG files with matplotlib's Agg canvas directly (no pyplot, no global
 change), and take a dictionary ``{panel title: (Z_source, Z_target)}`` of representations;
 :func:`representations` builds it from fitted models.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np, tempfile, os
 >>> rng = np.random.default_rng(0)
 >>> panels = {"plain": (rng.normal(size=(100, 5)), rng.normal(2, size=(100, 5))),

@@ -24,8 +24,8 @@ scikit-learn style calls take source and target rows in one matrix: ``fit(X, y, 
   :class:`NoTargetWarning` says so. Every method thus stays a working scikit-learn estimator
   (``cross_val_score``, the estimator checks) without hiding a forgotten ``domain=``.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> from transferkit.problem import TransferProblem
 >>> rng = np.random.default_rng(0)

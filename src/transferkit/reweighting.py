@@ -171,8 +171,8 @@ def kmm_weights(
         over 10 iterations, falls below ``tol``.
     random_state : int or None
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> Xs, Xt = rng.normal(size=(200, 1)), rng.normal(1.0, 0.5, size=(200, 1))
@@ -248,10 +248,12 @@ class KMM(BaseReweighter):
     kernel, gamma, B, epsilon, approximation, n_landmarks, exact_threshold, max_iter, tol,
     random_state : see :func:`kmm_weights`.
 
+    Notes
+    -----
     Sparse input stays sparse (kernels are computed from it directly).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> from transferkit.problem import TransferProblem
     >>> rng = np.random.default_rng(0)
@@ -347,8 +349,8 @@ def kliep_weights(
     chosen by likelihood cross-validation over a grid around the median heuristic (Sec. 2.4)
     when ``gamma`` is None. The model is low-rank by construction: cost ``O((n_s + n_t) b)``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> Xs, Xt = rng.normal(size=(300, 1)), rng.normal(1.0, 0.5, size=(300, 1))
@@ -436,10 +438,12 @@ class KLIEP(BaseReweighter):
     tol : float, default 1e-7
     random_state : int or None
 
+    Notes
+    -----
     Sparse input stays sparse.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> from transferkit.problem import TransferProblem
     >>> rng = np.random.default_rng(0)
@@ -494,10 +498,12 @@ class DomainClassifierWeights(BaseReweighter):
         Cap on a weight relative to the mean weight (1); None for no cap.
     random_state : int or None
 
+    Notes
+    -----
     Sparse input stays sparse (when the classifier accepts it, as logistic regression does).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> from transferkit.problem import TransferProblem
     >>> rng = np.random.default_rng(0)

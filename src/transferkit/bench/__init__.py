@@ -7,8 +7,8 @@
 * :func:`results_table` and :func:`format_markdown` turn stored rows into the pairs × methods table
   (mean ± std over seeds, a mean row, the published numbers), JSON and CSV.
 
-Example
--------
+Examples
+--------
 >>> from transferkit.bench import format_markdown, run_suite     # doctest: +SKIP
 >>> table = run_suite("demo", db="results.sqlite", jobs=2)        # doctest: +SKIP
 >>> print(format_markdown(table))                                 # doctest: +SKIP

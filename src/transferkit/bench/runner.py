@@ -463,8 +463,8 @@ def run_suite(
     ResultsTable
         The stored results of the requested cells (including ones finished by earlier runs).
 
-    Example
-    -------
+    Examples
+    --------
     >>> from transferkit.bench import run_suite            # doctest: +SKIP
     >>> table = run_suite("demo", db="results.sqlite")      # doctest: +SKIP
     >>> print(table.to_markdown())                          # doctest: +SKIP

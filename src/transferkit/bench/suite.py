@@ -5,8 +5,8 @@ A suite is a small TOML file (format in ``docs/suites.md``), parsed with the sta
 file, the key and the fix, not an hour into a run. Built-in suites ship in ``transferkit/suites``;
 :func:`load_suite` takes a built-in name or a path to a user's file.
 
-Example
--------
+Examples
+--------
 >>> from transferkit.bench import load_suite
 >>> suite = load_suite("demo")
 >>> suite.name
@@ -316,8 +316,8 @@ class FileDigests:
     as the object, never across runs: two rewrites within one clock tick that keep the size would
     otherwise look unchanged.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "x.csv"
     >>> _ = path.write_text("a,b\\n1,2\\n")

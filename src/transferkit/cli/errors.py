@@ -5,8 +5,8 @@ becomes one line, ``Error: ...``, and exit status 2; ``transferkit --debug ...``
 through instead. The root group (:class:`Group`) applies the rule once, around whichever command
 runs under it; a command module raises our errors and never formats them itself.
 
-Example
--------
+Examples
+--------
 >>> import click
 >>> from click.testing import CliRunner
 >>> from transferkit.exceptions import InvalidParameterError

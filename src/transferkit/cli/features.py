@@ -3,8 +3,8 @@
 Needs the deep extra (PyTorch); without it the command stops with a line saying how to install
 it. The bar is drawn only on a terminal.
 
-Example
--------
+Examples
+--------
 transferkit extract-features office-caltech-images --backbone mobilenet_v2
 """
 

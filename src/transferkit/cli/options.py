@@ -1,7 +1,7 @@
 """Options, value parsers and the progress bar shared by the command modules.
 
-Example
--------
+Examples
+--------
 >>> import click
 >>> pair_arguments = option_group(click.argument("source"), click.argument("target"))
 >>> @click.command()

@@ -11,8 +11,8 @@
 - The data home (``$TRANSFERKIT_DATA``, else ``~/.cache/transferkit``): :func:`get_data_home`,
   :func:`verify_file` (SHA-256 checked against the sums shipped with the package).
 
-Example
--------
+Examples
+--------
 >>> from transferkit.datasets import load_pair
 >>> problem = load_pair("moons", "source", "rotated", random_state=0)
 >>> problem.source_name, problem.target_name

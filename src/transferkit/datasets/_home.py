@@ -68,10 +68,12 @@ def get_data_home(data_home: str | os.PathLike[str] | None = None) -> Path:
     data_home : str or Path or None, default None
         An explicit folder. None: ``$TRANSFERKIT_DATA`` if set, else ``~/.cache/transferkit``.
 
+    Notes
+    -----
     The folder is not created: nothing is ever downloaded into it.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from transferkit.datasets import get_data_home
     >>> get_data_home("/tmp/my-data").as_posix()
     '/tmp/my-data'
@@ -224,12 +226,14 @@ def check_file(relative_path: str, data_home: str | os.PathLike[str] | None = No
     data_home : str or Path or None, default None
         See :func:`get_data_home`.
 
+    Notes
+    -----
     Raises :class:`~transferkit.exceptions.UnknownDatasetError` only when no sum is published for
     the file. Hashes are cached as in :func:`verify_file`.
 
-    Example
-    -------
-    >>> from transferkit.datasets._home import check_file
+    Examples
+    --------
+    >>> from transferkit.datasets import check_file
     >>> check_file("mnist/mnist.pkl.gz", "/tmp/no-such-home").status
     'missing'
     """
@@ -260,10 +264,12 @@ def verify_file(relative_path: str, data_home: str | os.PathLike[str] | None = N
     ChecksumMismatchError
         The file's SHA-256 differs from the published one.
 
+    Notes
+    -----
     Hashes are cached per process by (path, size, modification time), so a second call is free.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from transferkit.datasets import verify_file
     >>> verify_file("mnist/mnist.pkl.gz")  # doctest: +SKIP
     PosixPath('.../mnist/mnist.pkl.gz')

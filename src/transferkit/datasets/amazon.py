@@ -65,8 +65,8 @@ def load_amazon_reviews(
     y : int64 array (n,)
         1 for a positive review, 0 for a negative one.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from transferkit.datasets import load_amazon_reviews
     >>> X, y = load_amazon_reviews("books")  # doctest: +SKIP
     >>> X.shape, sorted(set(y))  # doctest: +SKIP

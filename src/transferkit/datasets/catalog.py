@@ -3,8 +3,8 @@
 :func:`load_pair` turns a dataset name and a (source, target) pair of its domains into a
 :class:`~transferkit.problem.TransferProblem`; benchmark suites and the CLI go through it.
 
-Example
--------
+Examples
+--------
 >>> from transferkit.datasets import standard_pairs, load_pair
 >>> standard_pairs("moons")
 [('source', 'rotated')]
@@ -292,8 +292,8 @@ def _entry(name: str) -> _Entry:
 def list_datasets() -> list[DatasetInfo]:
     """Every dataset transferkit knows, with its domains, pairs, citation and licence.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from transferkit.datasets import list_datasets
     >>> [info.name for info in list_datasets()][:2]
     ['moons', 'blobs']
@@ -306,8 +306,8 @@ def dataset_info(name: str) -> DatasetInfo:
 
     Raises :class:`~transferkit.exceptions.UnknownDatasetError` naming the known datasets.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from transferkit.datasets import dataset_info
     >>> dataset_info("amazon-reviews").domains["books"]
     6465
@@ -318,8 +318,8 @@ def dataset_info(name: str) -> DatasetInfo:
 def standard_pairs(name: str) -> list[tuple[str, str]]:
     """The standard (source, target) pairs of dataset ``name``, as benchmarks report them.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from transferkit.datasets import standard_pairs
     >>> len(standard_pairs("amazon-reviews")), standard_pairs("digits")[0]
     (12, ('synthetic', 'mnist'))
@@ -363,8 +363,8 @@ def load_pair(
         Target labels, where known, are in ``y_target`` but hidden from methods
         (``target_labeled`` all False); ``metadata["dataset"]`` holds ``name``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from transferkit.datasets import load_pair
     >>> load_pair("blobs", "source", "target", random_state=0, label_shift=0.5).n_target_labeled
     0

@@ -67,8 +67,8 @@ def load_uci_digits(size: int = 8) -> tuple[np.ndarray, np.ndarray]:
     X : float32 array (1797, size, size) in [0, 1]
     y : int64 array (1797,), digits 0..9
 
-    Example
-    -------
+    Examples
+    --------
     >>> from transferkit.datasets import load_uci_digits
     >>> X, y = load_uci_digits(28)
     >>> X.shape, X.dtype, int(y.max())
@@ -130,8 +130,8 @@ def load_mnist(
     X : float32 array (n, 28, 28) in [0, 1]
     y : int64 array (n,), digits 0..9
 
-    Example
-    -------
+    Examples
+    --------
     >>> from transferkit.datasets import load_mnist
     >>> X, y = load_mnist("test")  # doctest: +SKIP
     >>> X.shape  # doctest: +SKIP

@@ -9,8 +9,8 @@ Formats, chosen by the file's extension:
 - ``.svmlight``, ``.svm``, ``.libsvm``: sparse rows ``label index:value ...``.
 - ``.mat``: MATLAB (up to v7.2) with features in ``X`` or ``fts`` and labels in ``y`` or ``labels``.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np, tempfile, pathlib
 >>> from transferkit.datasets import load_file
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "source.csv"
@@ -263,8 +263,8 @@ def load_file(path: str | os.PathLike[str]) -> FileContent:
     DataFormatError
         The file cannot be parsed or lacks what its format needs (the message says what).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np, tempfile, pathlib
     >>> from transferkit.datasets import load_file
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "target.npz"
@@ -326,8 +326,8 @@ def problem_from_files(
     name : str, optional
         Name of the problem (default ``"<source stem>-><target stem>"``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np, tempfile, pathlib
     >>> from transferkit.datasets import problem_from_files
     >>> folder = pathlib.Path(tempfile.mkdtemp())

@@ -68,8 +68,8 @@ def make_rotated_moons(
         Domains ``"source"`` → ``"rotated"``; target labels in ``y_target`` are hidden from methods
         (``target_labeled`` all False); ``X_test``/``y_test`` is a fresh rotated draw.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from transferkit.datasets import make_rotated_moons
     >>> problem = make_rotated_moons(n_samples=100, angle=35, random_state=0)
     >>> problem.n_source, problem.n_target, problem.n_target_labeled, problem.X_test.shape
@@ -173,8 +173,8 @@ def make_shifted_blobs(
         Domains ``"source"`` → ``"target"`` with ``y_target`` hidden, ``X_test``/``y_test`` set, and
         ``metadata`` holding the knobs, the class means and both class-prior vectors.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from transferkit.datasets import make_shifted_blobs
     >>> problem = make_shifted_blobs(n_samples=200, label_shift=1.0, random_state=0)
     >>> [round(p, 2) for p in problem.metadata["target_priors"]]

@@ -4,8 +4,8 @@ Both :mod:`transferkit.datasets.digits` (UCI digits brought to 28x28, MNIST-styl
 :mod:`transferkit.datasets.synthetic` (smooth backgrounds) need them, so they live here rather than
 in either module, which would make the two import each other.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> from transferkit.datasets.images import resize_digits
 >>> resize_digits(np.ones((2, 8, 8)), 28).shape
@@ -61,8 +61,8 @@ def resize_digits(X: np.ndarray, size: int) -> np.ndarray:
     -------
     float32 array (n, size, size) or (n, size, size, c)
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> from transferkit.datasets import resize_digits
     >>> resize_digits(np.ones((2, 8, 8)), 28).shape

@@ -74,8 +74,8 @@ def make_mnistm(X_gray: np.ndarray, random_state: RandomState = None) -> np.ndar
     -------
     float32 array (n, h, w, 3) in [0, 1]
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> from transferkit.datasets import make_mnistm
     >>> make_mnistm(np.zeros((4, 28, 28)), random_state=0).shape

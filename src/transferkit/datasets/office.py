@@ -104,8 +104,8 @@ def load_office_caltech_surf(
     y : int64 array (n,)
         Class 0..9 in the order of :data:`OFFICE_CLASSES`.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from transferkit.datasets import load_office_caltech_surf
     >>> X, y = load_office_caltech_surf("dslr")  # doctest: +SKIP
     >>> X.shape, y.max()  # doctest: +SKIP
@@ -248,8 +248,8 @@ def load_office_caltech_images(
     y : int64 array (n,)
         Class 0..9, the index of the class folder among the sorted names (:data:`OFFICE_CLASSES`).
 
-    Example
-    -------
+    Examples
+    --------
     >>> from transferkit.datasets import load_office_caltech_images
     >>> images, y = load_office_caltech_images("dslr")  # doctest: +SKIP
     >>> len(images), images[0].shape[2]  # doctest: +SKIP
@@ -329,8 +329,8 @@ def load_office_caltech_features(
     X : float64 array (n, 1280) or (n, 2560)
     y : int64 array (n,)
 
-    Example
-    -------
+    Examples
+    --------
     >>> from transferkit.datasets import load_office_caltech_features
     >>> X, y = load_office_caltech_features("dslr", "both")  # doctest: +SKIP
     >>> X.shape  # doctest: +SKIP

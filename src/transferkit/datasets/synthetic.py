@@ -223,8 +223,8 @@ def make_synthetic_digits(
     X : float32 array (n_samples, size, size) in [0, 1]
     y : int64 array (n_samples,), digits 0..9
 
-    Example
-    -------
+    Examples
+    --------
     >>> from transferkit.datasets import make_synthetic_digits
     >>> X, y = make_synthetic_digits(20, random_state=0)
     >>> X.shape, X.dtype, sorted(set(y.tolist())) == list(range(10))

@@ -18,8 +18,8 @@ new linear head are then trained with
 
 ``trainable_stages=0`` is the frozen backbone: a linear head on cached pooled features.
 
-Example
--------
+Examples
+--------
 >>> from transferkit.datasets import load_pair                               # doctest: +SKIP
 >>> problem = load_pair("office-caltech-images", "amazon", "webcam")         # doctest: +SKIP
 >>> model = FineTunedClassifier(trainable_stages=3, l2sp_alpha=0.01).fit(problem)  # doctest: +SKIP

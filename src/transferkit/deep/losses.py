@@ -10,8 +10,8 @@ scalar to add to the classification loss. The self-training losses act on the cl
 instead (:func:`minimum_class_confusion`, :func:`confident_consistency`, :func:`class_balance`); a
 module that wants logits says so with ``acts_on = "logits"``.
 
-Example
--------
+Examples
+--------
 >>> import torch
 >>> from transferkit.deep.losses import CORALLoss, MMDLoss
 >>> fs, ft = torch.randn(32, 8), torch.randn(32, 8) + 1.0

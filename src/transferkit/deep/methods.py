@@ -23,8 +23,8 @@ The network follows the data: flattened digits with ``problem.metadata["image_sh
 :class:`~transferkit.problem.ImageCollection` gets features from a frozen pre-trained backbone
 (cached on disk) and an MLP on top. All methods share :func:`~transferkit.deep.training.train`.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> from sklearn.datasets import make_moons
 >>> from transferkit.problem import TransferProblem
@@ -642,8 +642,8 @@ class MCC(DeepTransferClassifier):
 
     ``loss_params``: ``temperature`` (default 2.5).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> from transferkit.deep.methods import MCC
     >>> from transferkit.problem import TransferProblem
@@ -710,8 +710,8 @@ class SelfEnsembling(DeepTransferClassifier):
     paper's), ``ema_decay`` (0.99, the paper's), ``consistency_weight`` (3.0), ``class_balance``
     (1.0), ``max_shift`` (2 pixels) and ``noise`` (0.1) for :func:`augment`.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> from transferkit.deep.methods import SelfEnsembling
     >>> from transferkit.problem import TransferProblem

@@ -36,8 +36,8 @@ class TqdmProgress:
     **tqdm_kwargs
         Passed to :class:`tqdm.tqdm` (``file``, ``leave``, ``disable``, ...).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import io
     >>> log = io.StringIO()  # not a terminal: no bar
     >>> progress = TqdmProgress("demo", file=log)

@@ -11,8 +11,8 @@ Layers are trained greedily, each on the previous layer's output, with the one t
 it composes with any scikit-learn classifier through
 :class:`~transferkit.base.AdaptedClassifier`; ``sda`` in the registry does that.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> from sklearn.linear_model import LogisticRegression
 >>> from transferkit.base import AdaptedClassifier
@@ -106,6 +106,8 @@ class StackedDenoisingAutoencoder(BaseAdapter):
         directory resumes the interrupted layer after its last finished epoch and skips the
         finished ones (with ``random_state`` set, the result is the uninterrupted run's).
 
+    Notes
+    -----
     Inputs are scaled feature-wise by their largest absolute value over both domains (so counts
     fall in [0, 1], as the first layer's cross-entropy needs).
     """

@@ -11,8 +11,8 @@ counts, or mSDA features), written in numpy with sparse rows, so it needs no tor
 train on source → target, pseudo-label the target, train a *reverse* model on the pseudo-labelled
 target → source, and score it on held-out source labels.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> from transferkit.problem import TransferProblem
 >>> rng = np.random.default_rng(0)

@@ -12,8 +12,8 @@
 - :mod:`~transferkit.diagnose.calibration`: problems with planted shifts, and the calibration of
   the flags on them (false-positive rate and power).
 
-Example
--------
+Examples
+--------
 >>> from transferkit.diagnose import diagnose
 >>> from transferkit.diagnose.calibration import make_planted_problem
 >>> diagnose(make_planted_problem("covariate", random_state=0).problem).scenarios["marginal"]

@@ -31,8 +31,8 @@ classes that modulate the first 10% of the features.
 Every problem reveals ``n_target_labeled`` target labels (default 50) so that the label-space and
 conditional checks run, and carries a labelled target test split.
 
-Example
--------
+Examples
+--------
 >>> planted = make_planted_problem("label", effect=0.3, random_state=0)
 >>> planted.planted, planted.problem.n_target_labeled
 (('label_shift',), 50)

@@ -6,8 +6,8 @@ the measured reason; :func:`render_html` (defined beside the result objects in
 verdict table, the recommendation and four plots embedded as PNG: an embedding of both domains,
 the domain classifier's score histograms, the label distributions, and the top drifting features.
 
-Example
--------
+Examples
+--------
 >>> from transferkit.diagnose import diagnose
 >>> from transferkit.diagnose.calibration import make_planted_problem
 >>> diagnosis = diagnose(make_planted_problem("label", random_state=0).problem, random_state=0)

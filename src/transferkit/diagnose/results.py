@@ -7,8 +7,8 @@ those objects and their renderings (plain-text table, JSON, the self-contained H
 embedded plots); it imports neither of the modules that compute them, so
 ``scenarios`` → ``report`` → ``results`` is a chain without a cycle.
 
-Example
--------
+Examples
+--------
 >>> Evidence("domain-classifier AUC", 0.73, (0.70, 0.76), 0.0004).format()
 'domain-classifier AUC 0.73 [0.7, 0.76] (p=<0.001)'
 """

@@ -24,8 +24,8 @@ Every test runs at level ``alpha``; combined evidence uses a Bonferroni bound, s
 of one distribution each flag is raised with probability at most ``alpha`` (see the calibration
 table in ``docs/benchmarks.md``, made by ``benchmarks/calibration.py``).
 
-Example
--------
+Examples
+--------
 >>> from transferkit.diagnose.calibration import make_planted_problem
 >>> planted = make_planted_problem("covariate", random_state=0)
 >>> diagnosis = diagnose(planted.problem, random_state=0)
@@ -466,8 +466,8 @@ def diagnose(
     -------
     Diagnosis
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> d = diagnose(rng.normal(size=(200, 3)), rng.normal(size=(150, 5)))

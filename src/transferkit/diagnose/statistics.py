@@ -15,8 +15,8 @@ rows are samples); :mod:`transferkit.diagnose.scenarios` turns the results into 
 * :func:`domain_specific_features` — features present in one domain and (almost) never in the
   other, with an exact test per feature.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
 >>> Xs, Xt = rng.normal(size=(200, 3)), rng.normal(0.8, size=(200, 3))
@@ -190,8 +190,8 @@ def domain_classifier_test(
         1 - confidence level of the intervals.
     random_state : int or None
 
-    Example
-    -------
+    Examples
+    --------
     >>> rng = np.random.default_rng(0)
     >>> result = domain_classifier_test(rng.normal(size=(100, 2)), rng.normal(size=(100, 2)))
     >>> bool(result.p_value > 0.01)
@@ -445,8 +445,8 @@ def mmd_test(
         Scale features by pooled statistics first (z-scores; max-abs for sparse input).
     random_state : int or None
 
-    Example
-    -------
+    Examples
+    --------
     >>> rng = np.random.default_rng(1)
     >>> mmd_test(rng.normal(size=(150, 2)), rng.normal(size=(150, 2)), random_state=0).p_value > 0.05
     True
@@ -618,8 +618,8 @@ def feature_drift(
     correction : {"fdr_bh", "holm", "bonferroni"}, default "fdr_bh"
     max_categories : int, default 10
 
-    Example
-    -------
+    Examples
+    --------
     >>> rng = np.random.default_rng(0)
     >>> Xs = rng.normal(size=(300, 4)); Xt = rng.normal(size=(300, 4)); Xt[:, 2] += 1.0
     >>> feature_drift(Xs, Xt).top(1)[0]["feature"]
@@ -753,8 +753,8 @@ def domain_specific_features(
     max_rate_ratio : float, default 0.1
         How rare "almost never" is, relative to the other domain.
 
-    Example
-    -------
+    Examples
+    --------
     >>> rng = np.random.default_rng(0)
     >>> Xs = (rng.random((400, 5)) < 0.3).astype(float); Xt = (rng.random((400, 5)) < 0.3) * 1.0
     >>> Xt[:, 4] = 0

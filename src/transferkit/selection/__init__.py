@@ -25,8 +25,8 @@ The default validator, ``guarded_ensv_graph``, is
 ``SourceGuardedValidator(GraphEnsembleValidator())``. Scoring with the target's labels (the oracle,
 for evaluating validators) lives in :mod:`transferkit.evaluation`.
 
-Example
--------
+Examples
+--------
 >>> from transferkit.datasets import make_shifted_blobs
 >>> problem = make_shifted_blobs(covariate_shift=1.5, random_state=0)
 >>> search = DomainAwareSearchCV(

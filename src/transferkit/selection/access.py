@@ -6,8 +6,8 @@ A validator sees a fitted estimator: a registered method (an
 probabilities and labels for rows of either domain (source rows through an adapter's *source*
 mapping) and its own representation of the rows.
 
-Example
--------
+Examples
+--------
 >>> from transferkit.datasets import make_shifted_blobs
 >>> from transferkit.registry import make_method
 >>> problem = make_shifted_blobs(covariate_shift=1.0, random_state=0)

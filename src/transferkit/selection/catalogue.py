@@ -45,8 +45,8 @@ def guarded_ensv_graph(**params: Any) -> SourceGuardedValidator:
 
     ``params`` go to :class:`SourceGuardedValidator` (``tolerance``, ``confidence``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> guarded_ensv_graph(tolerance=0.1).name
     'guarded_ensv_graph'
     """
@@ -66,8 +66,8 @@ UNSUPERVISED_VALIDATORS: tuple[str, ...] = tuple(VALIDATORS)
 def make_validator(validator: str | BaseValidator | Callable[..., float], **params: Any) -> Any:
     """A validator from its name in :data:`VALIDATORS`, with ``params``; objects pass through.
 
-    Example
-    -------
+    Examples
+    --------
     >>> make_validator("snd", temperature=0.1).temperature
     0.1
     """

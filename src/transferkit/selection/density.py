@@ -4,8 +4,8 @@ One implementation serves the library: :func:`transferkit.domain_classifier.dens
 validators use it without a cap (``max_weight=None``): IWCV and DEV control the variance of the
 weights themselves (DEV with its control variate).
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
 >>> weights = density_ratio(rng.normal(0, 1, (200, 1)), rng.normal(1, 1, (200, 1)), random_state=0)

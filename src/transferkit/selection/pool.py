@@ -17,8 +17,8 @@ They need every candidate's target probabilities, so they work inside
 ``score_pool``), not as per-model scorers. ``SourceGuardedValidator(GraphEnsembleValidator())``
 is the search's default, ``"guarded_ensv_graph"``.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> good, bad = np.eye(2)[[0, 1, 0, 1]], np.eye(2)[[1, 1, 1, 1]]
 >>> EnsembleValidator().score_pool([good, good, bad])
@@ -104,8 +104,8 @@ class DedupEnsembleValidator(EnsembleValidator):
         Agreement (share of target rows with the same predicted class) from which two candidates
         count as duplicates. 1.0 counts only identical predictions as duplicates (near EnsV).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> a = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.2, 0.8]])
     >>> b = np.array([[0.9, 0.1], [0.05, 0.95], [0.05, 0.95], [0.2, 0.8]])
@@ -151,8 +151,8 @@ def centred_cosine_neighbors(X: Any, n_neighbors: int, chunk: int = 1024) -> np.
     all rows look alike. Sparse input stays sparse: the centred products come from
     ``x.y - x.m - y.m + m.m``. Memory is ``chunk x n_rows`` at a time.
 
-    Example
-    -------
+    Examples
+    --------
     >>> X = np.array([[0.0, 1.0], [0.1, 1.0], [5.0, 0.0], [5.0, 0.2]])
     >>> centred_cosine_neighbors(X, 1).ravel().tolist()
     [1, 0, 3, 2]
@@ -224,8 +224,8 @@ class GraphEnsembleValidator(DedupEnsembleValidator):
         compares each candidate's own labels, as this validator did before (docs/benchmarks.md,
         "Propagating each candidate too").
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> X = np.array([[0.0, 1.0], [0.1, 1.0], [0.2, 1.0], [5.0, 0.0], [5.0, 0.2], [5.0, 0.4]])
     >>> def probas(labels):
@@ -390,8 +390,8 @@ class SourceGuardedValidator(BaseValidator):
         Widen the tolerance to the noise of the held-out source accuracies at this level (see
         above); None keeps ``tolerance`` whatever the source's size.
 
-    Example
-    -------
+    Examples
+    --------
     >>> guard = SourceGuardedValidator(GraphEnsembleValidator())
     >>> round(guard.tolerance_for(0.75, 157), 3)  # 157 held-out source rows: 9.6 points
     0.096

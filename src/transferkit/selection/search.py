@@ -7,8 +7,8 @@ by one or more validators, and the best one (by ``refit``) is trained again on e
 same with the validators as scorers; :func:`default_candidates` gives every shallow method with a
 small grid.
 
-Example
--------
+Examples
+--------
 >>> from transferkit.datasets import make_shifted_blobs
 >>> problem = make_shifted_blobs(covariate_shift=1.5, random_state=0)
 >>> search = DomainAwareSearchCV(
@@ -73,8 +73,8 @@ class SourceFolds:
     target rows (unlabelled); each validation set is that source fold plus all target rows, so the
     validators see both.
 
-    Example
-    -------
+    Examples
+    --------
     >>> domain = np.array([0, 0, 0, 0, 1, 1])
     >>> splits = SourceFolds(2, random_state=0).split(np.zeros(6), None, domain)
     >>> [(a.tolist(), b.tolist()) for a, b in splits]
@@ -163,8 +163,8 @@ def expand_candidates(candidates: Any) -> list[tuple[Any, dict[str, Any]]]:
     candidates : dict, list or str
         As ``DomainAwareSearchCV(candidates=...)``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> expand_candidates({"source_only": {}, "coral": {"regularization": [0.1, 10.0]}})
     [('source_only', {}), ('coral', {'regularization': 0.1}), ('coral', {'regularization': 10.0})]
     """
@@ -256,8 +256,8 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
         empty without a guard.
     best_index_, best_method_, best_params_, best_score_, best_estimator_
 
-    Example
-    -------
+    Examples
+    --------
     >>> from transferkit.datasets import make_shifted_blobs
     >>> problem = make_shifted_blobs(covariate_shift=1.0, random_state=0)
     >>> search = DomainAwareSearchCV({"coral": {"regularization": [0.1, 1.0]}}, cv=2)

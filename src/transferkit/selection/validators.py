@@ -23,8 +23,8 @@ Every validator is a scikit-learn scorer: ``validator(estimator, X, y)`` on *sta
 layout :class:`~transferkit.selection.SourceFolds` produces for ``GridSearchCV``);
 ``validator.score(estimator, X_source_val, y_source_val, X_target)`` is the explicit form.
 
-Example
--------
+Examples
+--------
 >>> from transferkit.datasets import make_shifted_blobs
 >>> from transferkit.registry import make_method
 >>> problem = make_shifted_blobs(covariate_shift=1.0, random_state=0)
@@ -425,8 +425,8 @@ def validator_from(
     **params
         Passed to the factory.
 
-    Example
-    -------
+    Examples
+    --------
     >>> validator_from("snd", SINGLE_MODEL_VALIDATORS, temperature=0.1).temperature
     0.1
     """
