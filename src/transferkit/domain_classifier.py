@@ -143,6 +143,33 @@ def _folds(n_source: int, n_target: int, n_folds: int, what: str) -> int:
     return int(min(n_folds, n_source, n_target))
 
 
+def _cross_fitting(
+    X_source: Any,
+    X_target: Any,
+    classifier: Any,
+    n_folds: int,
+    random_state: int | None,
+    what: str,
+) -> tuple[Any, np.ndarray, Any, StratifiedKFold]:
+    """The stacked rows, their domain (0 source, 1 target), the classifier to clone (the default
+    one when None) and the fold split stratified by domain, shared by every cross-fitted use."""
+    ns, nt = _n_rows(X_source), _n_rows(X_target)
+    n_folds = _folds(ns, nt, n_folds, what)
+    X = stack_rows(X_source, X_target)
+    domain = np.repeat([0, 1], [ns, nt])
+    base = (
+        default_domain_classifier(sp.issparse(X), random_state)
+        if classifier is None
+        else classifier
+    )
+    return (
+        X,
+        domain,
+        base,
+        StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=random_state),
+    )
+
+
 def domain_scores(
     X_source: Any,
     X_target: Any,
@@ -172,20 +199,13 @@ def domain_scores(
     >>> result.scores.shape, result.n_folds
     ((90,), 5)
     """
-    ns, nt = _n_rows(X_source), _n_rows(X_target)
-    n_folds = _folds(ns, nt, n_folds, "domain_scores")
-    X = stack_rows(X_source, X_target)
-    domain = np.repeat([0, 1], [ns, nt])
-    base = (
-        default_domain_classifier(sp.issparse(X), random_state)
-        if classifier is None
-        else classifier
+    X, domain, base, splits = _cross_fitting(
+        X_source, X_target, classifier, n_folds, random_state, "domain_scores"
     )
-    scores = np.empty(ns + nt)
-    fold = np.empty(ns + nt, dtype=int)
+    scores = np.empty(len(domain))
+    fold = np.empty(len(domain), dtype=int)
     threshold = 0.0
-    splits = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=random_state)
-    for index, (train, test) in enumerate(splits.split(np.zeros(ns + nt), domain)):
+    for index, (train, test) in enumerate(splits.split(np.zeros(len(domain)), domain)):
         model = clone(base).fit(X[train], domain[train])
         if hasattr(model, "decision_function"):
             scores[test] = np.asarray(model.decision_function(X[test]), dtype=float)
@@ -194,7 +214,7 @@ def domain_scores(
             scores[test] = np.asarray(model.predict_proba(X[test]), dtype=float)[:, column]
             threshold = 0.5
         fold[test] = index
-    return DomainScores(scores, domain, fold, n_folds, threshold)
+    return DomainScores(scores, domain, fold, splits.get_n_splits(), threshold)
 
 
 def proxy_a_distance_from_error(error: float) -> float:
@@ -290,18 +310,12 @@ def density_ratio(
             f"density_ratio: {type(classifier).__name__} has no predict_proba; use a probabilistic "
             "classifier (e.g. LogisticRegression)."
         )
-    ns, nt = _n_rows(X_source), _n_rows(X_target)
-    n_folds = _folds(ns, nt, n_folds, "density_ratio")
-    X = stack_rows(X_source, X_target)
-    domain = np.repeat([0, 1], [ns, nt])
-    base = (
-        default_domain_classifier(sp.issparse(X), random_state)
-        if classifier is None
-        else classifier
+    X, domain, base, splits = _cross_fitting(
+        X_source, X_target, classifier, n_folds, random_state, "density_ratio"
     )
+    ns = int((domain == 0).sum())
     p_target = np.empty(ns)
-    splits = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=random_state)
-    for train, test in splits.split(np.zeros(ns + nt), domain):
+    for train, test in splits.split(np.zeros(len(domain)), domain):
         held_out_source = test[test < ns]
         if len(held_out_source) == 0:
             continue
