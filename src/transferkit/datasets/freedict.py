@@ -40,7 +40,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from transferkit.datasets._home import verify_file
+from transferkit.datasets._home import expected_checksum, get_data_home, sha256_of, verify_file
 from transferkit.datasets._utils import RandomState, as_generator
 from transferkit.exceptions import (
     ChecksumMismatchError,
@@ -171,11 +171,24 @@ def extract_word_pairs(entries: Mapping[str, str], reverse: bool = False) -> lis
 
 
 def _verified(relative_path: str, data_home: str | os.PathLike[str] | None) -> str:
+    """The verified path of a FreeDict file; the errors name the file and where to get it."""
+    home = get_data_home(data_home)
+    path = home / relative_path
     try:
         return str(verify_file(relative_path, data_home))
-    except (DatasetNotFoundError, ChecksumMismatchError) as error:
-        raise type(error)(
-            f"{error} Public source of the FreeDict files: {FREEDICT_SOURCE}."
+    except DatasetNotFoundError:
+        raise DatasetNotFoundError(
+            f"FreeDict file '{relative_path}' is missing: looked for {path} in the data home "
+            f"{home}. Get it from {FREEDICT_SOURCE}; put it at {path} and set the environment "
+            "variable TRANSFERKIT_DATA to the data home if it is not the default "
+            "~/.cache/transferkit."
+        ) from None
+    except ChecksumMismatchError:
+        raise ChecksumMismatchError(
+            f"FreeDict file '{relative_path}' at {path} is corrupt or a different version: its "
+            f"SHA-256 is {sha256_of(path)}, not the published "
+            f"{expected_checksum(relative_path, data_home)}. Replace it with a fresh copy from "
+            f"{FREEDICT_SOURCE}."
         ) from None
 
 
