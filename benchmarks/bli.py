@@ -98,7 +98,9 @@ def main() -> None:
         / "bli",
         help="where USE vectors are cached",
     )
-    parser.add_argument("--skip", default="", help="comma-separated method names to leave out")
+    parser.add_argument(
+        "--skip", action="append", default=[], help="a method to leave out (repeat the option)"
+    )
     args = parser.parse_args()
 
     start = time.perf_counter()
@@ -177,7 +179,10 @@ def main() -> None:
             ),
         ),
     }
-    skip = {name.strip() for name in args.skip.split(",") if name.strip()}
+    unknown = set(args.skip) - set(methods)
+    if unknown:
+        parser.error(f"--skip names no method: {sorted(unknown)}; the methods are {list(methods)}")
+    skip = set(args.skip)
 
     print("# BLI English -> French (GloVe-6B-50d -> spaCy fr_core_news_md 300-d; USE 512-d)\n")
     print(
