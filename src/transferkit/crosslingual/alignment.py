@@ -99,9 +99,10 @@ class CrossLingualMap:
     """Two maps with orthonormal columns into one shared space of ``min(d_source, d_target)`` dims.
 
     ``source_map`` (d_source x r) and ``target_map`` (d_target x r) send each space into the
-    shared one; cosine similarities are measured there. When the dimensions are equal, the target
-    map is the identity's rotation and ``matrix = source_map @ target_map.T`` is the usual
-    orthogonal map W with ``X @ W`` in the target space.
+    shared one; cosine similarities are measured there. When the dimensions are equal both are
+    square orthogonal matrices, and ``matrix = source_map @ target_map.T`` is the usual orthogonal
+    map W with ``X @ W`` in the target space (rotating both sides by the same ``target_map`` leaves
+    every cosine unchanged).
 
     Attributes
     ----------
