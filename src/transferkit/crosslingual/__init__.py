@@ -1,0 +1,58 @@
+"""Cross-lingual word-embedding alignment and bilingual lexicon induction (feature spaces differ).
+
+The first piece of scenario 1 of the article (source and target described by different features:
+two languages' word vectors). Ruder, Vulić & Søgaard's survey (2019) is the map:
+
+- :mod:`~transferkit.crosslingual.alignment`: :func:`normalize_embeddings`, orthogonal
+  :func:`fit_procrustes` (also between spaces of different dimension), :func:`self_learning`
+  refinement, and the seedless :func:`gromov_wasserstein_dictionary`;
+- :mod:`~transferkit.crosslingual.retrieval`: cosine and CSLS :func:`retrieve`, in blocks;
+  :func:`mutual_nearest_neighbors`;
+- :mod:`~transferkit.crosslingual.lexicon`: :func:`pairs_to_indices` and :func:`evaluate_bli`
+  (P@1/5/10).
+
+Gold pairs come from :mod:`transferkit.datasets.freedict`, word vectors from
+:mod:`transferkit.datasets.wordvectors`; ``benchmarks/bli.py`` runs the whole comparison.
+
+Example
+-------
+>>> import numpy as np
+>>> from transferkit.crosslingual import evaluate_bli, fit_procrustes
+>>> rng = np.random.default_rng(0)
+>>> X = rng.normal(size=(100, 8))
+>>> Y = X @ np.linalg.qr(rng.normal(size=(8, 8)))[0]
+>>> seed = np.stack([np.arange(50)] * 2, axis=1)
+>>> mapping = fit_procrustes(X, Y, seed)
+>>> test = np.stack([np.arange(50, 100)] * 2, axis=1)
+>>> evaluate_bli(mapping.transform_source(X), mapping.transform_target(Y), test, ks=(1,))["P@1"]
+1.0
+"""
+
+from transferkit.crosslingual.alignment import (
+    CrossLingualMap,
+    SelfLearningResult,
+    fit_procrustes,
+    gromov_wasserstein_dictionary,
+    normalize_embeddings,
+    self_learning,
+)
+from transferkit.crosslingual.lexicon import evaluate_bli, pairs_to_indices
+from transferkit.crosslingual.retrieval import (
+    mean_neighbor_similarity,
+    mutual_nearest_neighbors,
+    retrieve,
+)
+
+__all__ = [
+    "CrossLingualMap",
+    "SelfLearningResult",
+    "evaluate_bli",
+    "fit_procrustes",
+    "gromov_wasserstein_dictionary",
+    "mean_neighbor_similarity",
+    "mutual_nearest_neighbors",
+    "normalize_embeddings",
+    "pairs_to_indices",
+    "retrieve",
+    "self_learning",
+]
