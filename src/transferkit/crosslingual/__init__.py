@@ -14,8 +14,8 @@ two languages' word vectors). Ruder, Vulić & Søgaard's survey (2019) is the ma
 Gold pairs come from :mod:`transferkit.datasets.freedict`, word vectors from
 :mod:`transferkit.datasets.wordvectors`; ``benchmarks/bli.py`` runs the whole comparison.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> from transferkit.crosslingual import evaluate_bli, fit_procrustes
 >>> rng = np.random.default_rng(0)

@@ -12,8 +12,8 @@ methods:
   Gromov-Wasserstein coupling of the two spaces' similarity structures (Alvarez-Melis & Jaakkola
   2018), to start the self-learning from.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> from transferkit.crosslingual.alignment import fit_procrustes
 >>> rng = np.random.default_rng(0)
@@ -58,8 +58,8 @@ def normalize_embeddings(X: object, center: bool = True) -> np.ndarray:
     center : bool, default True
         False: only scale rows to unit length.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> Z = normalize_embeddings(np.array([[3.0, 4.0], [1.0, 0.0]]))
     >>> np.round(np.linalg.norm(Z, axis=1), 6).tolist()

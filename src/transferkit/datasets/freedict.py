@@ -24,8 +24,8 @@ Extraction rules of :func:`extract_word_pairs` (one pair = one source word, one 
 13,001, merged 13,348 pairs of 7,639 distinct English and 6,922 French words; :func:`split_by_source` splits pairs by source word like MUSE
 (Conneau et al. 2018): all translations of a source word land in the same split.
 
-Example
--------
+Examples
+--------
 >>> from transferkit.datasets.freedict import extract_word_pairs
 >>> extract_word_pairs({"assemble": "assemble /əsembl/\\n1. réunir\\n2. monter\\n"})
 [('assemble', 'monter'), ('assemble', 'réunir')]
@@ -91,6 +91,8 @@ def read_dictd(index_path: str | os.PathLike[str], dict_path: str | os.PathLike[
     dict_path : str or Path
         The ``.dict.dz`` (dictzip, read as gzip) or plain ``.dict`` file.
 
+    Notes
+    -----
     The headword of the index is dictd's search key (lower-cased, punctuation removed); the entry's
     first line keeps the written form. A headword listed twice keeps both entries, joined.
     """
@@ -222,8 +224,8 @@ def load_freedict_pairs(
     data_home : str or Path or None, default None
         See :func:`~transferkit.datasets.get_data_home`.
 
-    Example
-    -------
+    Examples
+    --------
     >>> pairs = load_freedict_pairs("eng", "fra")  # doctest: +SKIP
     >>> len(pairs), pairs[0]  # doctest: +SKIP
     (13348, ('a', 'dans'))
@@ -290,8 +292,8 @@ def split_by_source(
     train, test : list of (str, str)
         Sorted pairs.
 
-    Example
-    -------
+    Examples
+    --------
     >>> train, test = split_by_source([("a", "x"), ("a", "y"), ("b", "z")], test_size=1)
     >>> sorted({s for s, _ in test}) in (["a"], ["b"])
     True

