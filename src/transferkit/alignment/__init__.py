@@ -19,8 +19,9 @@ package imports them all (which is how the registry finds every alignment method
 - :mod:`~transferkit.alignment.kernel_components`: TCA (Pan et al. 2011), JDA (Long et al.
   2013) and the trace-problem solvers they share;
 - :mod:`~transferkit.alignment.augmentation`: feature augmentation (Daumé III 2007);
-- :mod:`~transferkit.alignment.transport`: OT mapping (Courty et al. 2017) and ``jda_ot``;
-- :mod:`~transferkit.alignment.chain`: :class:`AdapterChain`, adapters one after another;
+- :mod:`~transferkit.alignment.transport`: OT mapping (Courty et al. 2017);
+- :mod:`~transferkit.alignment.chain`: :class:`AdapterChain`, adapters one after another, and
+  ``jda_ot`` (JDA, then OT inside its space), the chain it registers;
 - :mod:`~transferkit.alignment.common`: column means and covariances shared by the above.
 """
 

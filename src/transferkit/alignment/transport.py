@@ -1,8 +1,7 @@
 """Optimal-transport mapping of the source onto the target (Courty et al. 2017), via POT.
 
-The plans as plain functions (:func:`class_regularized_plan`, :func:`ot_map`), the
-:class:`OTMapping` adapter (registered as ``ot``), and ``jda_ot``: JDA's embedding, then the
-class-regularised transport of the source inside it.
+The plans as plain functions (:func:`class_regularized_plan`, :func:`ot_map`) and the
+:class:`OTMapping` adapter, registered as ``ot``.
 """
 
 from __future__ import annotations
@@ -14,8 +13,6 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.metrics import pairwise_distances_argmin
 
-from transferkit.alignment.chain import AdapterChain
-from transferkit.alignment.kernel_components import JDA
 from transferkit.base import AdaptedClassifier, BaseAdapter
 from transferkit.checks import check_choice, check_nonnegative, check_positive_int, densify
 from transferkit.exceptions import NotApplicableError
@@ -298,52 +295,3 @@ class OTMapping(BaseAdapter):
 )
 def _ot(estimator: Any, random_state: int | None, **params: Any) -> Any:
     return AdaptedClassifier(OTMapping(**params), estimator)
-
-
-class _CompactJDA(JDA):
-    """JDA whose default subspace is 20-dimensional (the setting of ``jda_ot``)."""
-
-    _default_n_components = 20
-
-
-@register_method(
-    "jda_ot",
-    "alignment",
-    "JDA, then class-regularised OT of the source inside the JDA space (JDA + Courty et al.)",
-)
-def _jda_ot(
-    estimator: Any,
-    random_state: int | None,
-    n_components: int | None = None,
-    regularization: float = 1.0,
-    n_iterations: int = 10,
-    pseudo_labels: str = "logreg",
-    reg_e: float = 0.5,
-    reg_cl: float = 1.0,
-    source_mass: str = "uniform",
-) -> Any:
-    """JDA's embedding with its pseudo-labels, then the source mapped onto the target in it.
-
-    JDA aligns marginal and class-conditional means but leaves each source sample where the
-    projection puts it; the class-regularised transport (``lpl1``) then moves every source sample
-    onto the barycentre of target samples it is coupled with, so a nearest-neighbour classifier
-    compares target samples with target-like prototypes. ``pseudo_labels`` is "logreg" (a
-    logistic regression on the embedded source gives JDA's pseudo-labels) or "1nn" (the paper's).
-    ``source_mass`` is :class:`OTMapping`'s ("target_priors": each source class carries its
-    estimated target share of the mass).
-    """
-    check_choice(pseudo_labels, "pseudo_labels", "jda_ot", ("logreg", "1nn"))
-    labeler = None
-    if pseudo_labels == "logreg":
-        from sklearn.linear_model import LogisticRegression
-
-        labeler = LogisticRegression(max_iter=1000)
-    jda = _CompactJDA(
-        n_components=n_components,
-        regularization=regularization,
-        n_iterations=n_iterations,
-        pseudo_label_estimator=labeler,
-        random_state=random_state,
-    )
-    transport = OTMapping(method="lpl1", reg_e=reg_e, reg_cl=reg_cl, source_mass=source_mass)
-    return AdaptedClassifier(AdapterChain([jda, transport]), estimator)
