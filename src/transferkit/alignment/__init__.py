@@ -14,15 +14,15 @@ above, so their cost is ``O(n r^2)`` for ``r`` landmarks instead of ``O(n^3)``.
 One module per family, each registering its methods where it defines them; importing this
 package imports them all (which is how the registry finds every alignment method):
 
-- :mod:`~transferkit.alignment.coral`: CORAL (Sun et al. 2016);
-- :mod:`~transferkit.alignment.subspace`: subspace alignment (Fernando et al. 2013);
-- :mod:`~transferkit.alignment.kernel_components`: TCA (Pan et al. 2011), JDA (Long et al.
-  2013) and the trace-problem solvers they share;
-- :mod:`~transferkit.alignment.augmentation`: feature augmentation (Daumé III 2007);
-- :mod:`~transferkit.alignment.transport`: OT mapping (Courty et al. 2017);
-- :mod:`~transferkit.alignment.chain`: :class:`AdapterChain`, adapters one after another, and
-  ``jda_ot`` (JDA, then OT inside its space), the chain it registers;
-- :mod:`~transferkit.alignment.common`: column means and covariances shared by the above.
+- ``coral``: CORAL (Sun et al. 2016);
+- ``subspace``: subspace alignment (Fernando et al. 2013);
+- ``kernel_components``: TCA (Pan et al. 2011), JDA (Long et al. 2013) and the trace-problem
+  solvers they share;
+- ``augmentation``: feature augmentation (Daumé III 2007);
+- ``transport``: OT mapping (Courty et al. 2017);
+- ``chain``: ``AdapterChain``, adapters one after another, and ``jda_ot`` (JDA, then OT inside
+  its space), the chain it registers;
+- ``common``: column means and covariances shared by the above.
 """
 
 from transferkit.alignment.augmentation import FeatureAugmentation, augment_features
@@ -39,23 +39,24 @@ from transferkit.alignment.kernel_components import (
 from transferkit.alignment.subspace import SubspaceAlignment, principal_axes, subspace_alignment
 from transferkit.alignment.transport import OTMapping, class_regularized_plan, ot_map
 
+#: In the order of the family files (the API page follows it).
 __all__ = [
-    "AdapterChain",
     "CORAL",
-    "FeatureAugmentation",
-    "JDA",
-    "OTMapping",
     "SubspaceAlignment",
     "TCA",
-    "augment_features",
-    "class_regularized_plan",
-    "coral_align",
-    "coral_transform_matrix",
+    "JDA",
+    "FeatureAugmentation",
+    "OTMapping",
+    "AdapterChain",
     "covariance",
-    "jda_components",
-    "ot_map",
+    "coral_transform_matrix",
+    "coral_align",
     "principal_axes",
     "subspace_alignment",
-    "tca_components",
     "transfer_components",
+    "tca_components",
+    "jda_components",
+    "augment_features",
+    "class_regularized_plan",
+    "ot_map",
 ]
