@@ -6,6 +6,10 @@
 - :mod:`~transferkit.diagnose.statistics`: the two-sample tests as plain functions
   (domain-classifier AUC, MMD, per-feature drift, domain-specific features); the domain
   classifier itself (and the proxy A-distance) lives in :mod:`transferkit.domain_classifier`.
+- :mod:`~transferkit.diagnose.scenarios` (:func:`diagnose` and the scenario-2 tests),
+  :mod:`~transferkit.diagnose.inputs` (reading the two domains), :mod:`~transferkit.diagnose.feature_space`
+  (scenario 1) and :mod:`~transferkit.diagnose.verdicts` (the label, conditional, imbalance and
+  label-space verdicts).
 - :mod:`~transferkit.diagnose.results`: the result objects (:class:`Diagnosis`, :class:`Verdict`,
   :class:`Evidence`, :class:`Recommendation`) and their table, JSON and HTML renderings.
 - :mod:`~transferkit.diagnose.report`: :func:`recommend` (and the HTML report, re-exported).
