@@ -161,7 +161,11 @@ def select_command(
         n_rows=(problem.n_source, problem.n_target),
     )
     total = len(expand_candidates(candidates))
-    with progress_bar(total, "candidates") as bar:
+    from threadpoolctl import threadpool_limits
+
+    # one BLAS thread per job: on shared cores more threads only spin (the bench runner does
+    # the same), and --jobs then scales the work instead of oversubscribing the cores
+    with progress_bar(total, "candidates") as bar, threadpool_limits(1):
 
         def progress(done: int, _total: int) -> None:
             bar.n = done
@@ -196,6 +200,16 @@ def select_command(
         if not note:
             why = [dropped.get(name, {}).get(id(row["params"])) for name in names]
             note = "".join(f"  ({text})" for text in why if text)
+        aside = next(
+            (
+                item["why"]
+                for item in search.safety_.get("set_aside", [])
+                if item["method"] == row["method"] and item["params"] == row["params"]
+            ),
+            None,
+        )
+        if aside and not note:
+            note = f"  (set aside by the safety floor: {aside})"
         click.echo(f"{i:>4}  {row['method']:<16} {params:<40} {scores}{note}")
     guards = guard_lines(search)
     for line in guards.values():
