@@ -53,12 +53,13 @@ SUITES = {
         "logreg",
         True,
     ),
-    # new: Office SURF with the harness's small source draws and a 1-NN classifier
+    # not new data (the SURF features were used in design), but a classifier (1-NN) and
+    # source draws (20 per class) the rules were not tuned with
     "office-caltech-surf-1nn-harness": (
         "office-caltech-surf",
         {"source_per_class": "harness"},
         "1nn",
-        True,
+        False,
     ),
 }
 
