@@ -277,7 +277,7 @@ def test_select_says_why_the_source_guard_dropped_a_candidate(runner, tmp_path):
         assert accuracy == pytest.approx(100 * source_accuracy, abs=0.05)
 
 
-def test_select_help_lists_the_catalogue_and_what_the_default_grid_costs(runner, monkeypatch):
+def test_select_help_lists_the_catalogue_budgets_and_the_safety_floor(runner, monkeypatch):
     import transferkit.selection
 
     result = runner.invoke(select_command, ["--help"])
@@ -286,8 +286,39 @@ def test_select_help_lists_the_catalogue_and_what_the_default_grid_costs(runner,
     names = transferkit.selection.UNSUPERVISED_VALIDATORS
     assert f"One of: {', '.join(names)}." in text
     assert "oracle" not in text
-    assert "16 minutes on 2 cores" in text and "--methods source_only,coral,sa" in text
+    assert "--budget [fast|default|thorough]" in text and "--safety / --no-safety" in text
+    assert "source-only is always a candidate" in text.lower()
     # read from the catalogue when shown: a trimmed catalogue gives a trimmed help
     monkeypatch.setattr(transferkit.selection, "UNSUPERVISED_VALIDATORS", ("im", "snd"))
     text = " ".join(runner.invoke(select_command, ["--help"]).output.split())
     assert "One of: im, snd. The default" in text and "mixval" not in text
+
+
+def test_select_says_why_it_picked_and_keeps_source_only_in_the_pool(runner, tmp_path):
+    out = tmp_path / "ranking.json"
+    result = runner.invoke(
+        select_command,
+        ["--dataset", "moons", "--pair", "source:rotated", "--methods", "coral,sa",
+         "--budget", "fast", "--json", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert {row["method"] for row in data["ranking"]} == {"source_only", "coral", "sa"}
+    assert len(data["ranking"]) == 3  # the fast budget: defaults only
+    safety = data["safety"]
+    assert safety["applied"] and data["budget"] == "fast"
+    assert f"Why: {safety['reason']}" in result.stdout.splitlines()
+    picked = data["pick"]["method"]
+    assert safety["kept_source_only"] == (picked == "source_only")
+    if picked != "source_only":
+        assert safety["reason"].startswith(f"picked {picked}")
+    # --no-safety: the validator's pick, and the output says the floor was off
+    result = runner.invoke(
+        select_command,
+        ["--dataset", "moons", "--pair", "source:rotated", "--methods", "coral,sa",
+         "--budget", "fast", "--no-safety", "--json", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert not data["safety"]["applied"] and "Why: no safety floor" in result.stdout
+    assert {row["method"] for row in data["ranking"]} == {"coral", "sa"}

@@ -234,11 +234,16 @@ def test_source_guard_keeps_mixval_from_picking_clean_clusters_with_wrong_classe
     assert not np.isfinite(results["mean_guarded_mixval"][0])
     assert results["mean_guarded_mixval"][1] == results["mean_mixval"][1]
     assert search.best_index_ == 1
-    # a tolerance wide enough lets the clusters through again
+    # a tolerance wide enough lets the clusters through the guard again...
     loose = DomainAwareSearchCV(
-        candidates, scoring=SourceGuardedValidator(tolerance=1.0), cv=2
+        candidates, scoring=SourceGuardedValidator(tolerance=1.0), cv=2, safety=None
     ).fit(problem)
     assert loose.best_index_ == 0
+    # ...but not through the safety floor, which compares them with source-only
+    floored = DomainAwareSearchCV(
+        candidates, scoring=SourceGuardedValidator(tolerance=1.0), cv=2
+    ).fit(problem)
+    assert floored.best_index_ == 1 and floored.safety_["kept_source_only"]
 
 
 def test_source_guard_refuses_what_it_cannot_do():

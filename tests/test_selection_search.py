@@ -228,3 +228,7 @@ def test_the_default_search_on_real_office_webcam_to_dslr():
     X, y = problem.evaluation_split()
     pick = search.score(X, y)
     assert pick > 0.85 and pick >= make_method("source_only").fit(problem).score(X, y)
+    # adaptation helps here, and the safety floor lets the adapted pick through, saying why
+    assert search.safety_["applied"] and not search.safety_["kept_source_only"]
+    assert search.best_method_ != "source_only"
+    assert search.safety_["reason"].startswith(f"picked {search.best_method_}")

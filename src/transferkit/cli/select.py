@@ -70,6 +70,21 @@ class CatalogueHelpOption(click.Option):
     "--classifier", default="logreg", show_default=True, help="Classifier behind methods."
 )
 @click.option("--jobs", type=int, default=1, show_default=True, help="Candidates in parallel.")
+@click.option(
+    "--budget",
+    type=click.Choice(["fast", "default", "thorough"]),
+    default="default",
+    show_default=True,
+    help="Candidates and folds: fast (each cheap method with its defaults, 2 folds), default "
+    "(the grids less the points slow on a large problem; 2 folds from 2,000 source rows), "
+    "thorough (every grid point, 3 folds).",
+)
+@click.option(
+    "--safety/--no-safety",
+    default=True,
+    show_default=True,
+    help="Keep source-only unless the pick passes the safety floor (SourceOnlyFloor).",
+)
 @click.option("--top", type=int, default=15, show_default=True, help="Rows of the ranking shown.")
 @click.option(
     "--evaluate",
@@ -87,6 +102,8 @@ def select_command(
     cv: str,
     classifier: str,
     jobs: int,
+    budget: str,
+    safety: bool,
     top: int,
     evaluate: bool,
     json_path: str | None,
@@ -97,11 +114,13 @@ def select_command(
     Every candidate is trained on source folds plus the unlabelled target and scored by the
     validator(s); the best by the first validator is retrained on everything.
 
-    Cost: each candidate is trained once per source fold (3 by default). The default grid
-    (every shallow method, 24 candidates on dense features) takes about 16 minutes on 2 cores
-    for office-caltech-surf amazon:webcam; name fewer methods to make it cheaper (--methods
-    source_only,coral,sa: 7 candidates, about 2.5 minutes there), use fewer folds (--cv 2) or
-    both cores (--jobs 2).
+    Safety: source-only is always a candidate, and an adapted candidate is picked over it only
+    when its held-out source accuracy is not below source-only's and it keeps source-only's
+    predictions on the target rows source-only is surest of; the output says why.
+
+    Cost: each candidate is trained once per source fold. --budget default drops the grid
+    points that are slow on large or wide problems and uses 2 folds from 2,000 source rows;
+    --budget fast keeps each cheap method's defaults; --jobs 2 uses both cores.
 
     \b
     transferkit select --dataset office-caltech-surf --pair amazon:webcam --validator im,iwcv
@@ -130,9 +149,23 @@ def select_command(
             f"--cv takes 'auto', 'none', a number of folds or a share; got {cv!r}."
         ) from error
     method_list = [m.strip() for m in methods.split(",")] if methods else None
-    candidates = default_candidates(method_list, problem.n_features, problem.is_sparse)
+    if safety and method_list is not None and "source_only" not in method_list:
+        method_list = ["source_only", *method_list]  # the floor falls back to it
+    if cv_value == "auto" and budget != "thorough":
+        cv_value = 2 if budget == "fast" or problem.n_source >= 2000 else 3
+    candidates = default_candidates(
+        method_list,
+        problem.n_features,
+        problem.is_sparse,
+        budget=budget,
+        n_rows=(problem.n_source, problem.n_target),
+    )
     total = len(expand_candidates(candidates))
-    with progress_bar(total, "candidates") as bar:
+    from threadpoolctl import threadpool_limits
+
+    # one BLAS thread per job: on shared cores more threads only spin (the bench runner does
+    # the same), and --jobs then scales the work instead of oversubscribing the cores
+    with progress_bar(total, "candidates") as bar, threadpool_limits(1):
 
         def progress(done: int, _total: int) -> None:
             bar.n = done
@@ -146,6 +179,7 @@ def select_command(
             n_jobs=jobs,
             random_state=seed,
             progress=progress,
+            safety="auto" if safety else None,
         ).fit(problem)
     rows = search.results_table()
     dropped = guard_drop_reasons(search)
@@ -166,16 +200,29 @@ def select_command(
         if not note:
             why = [dropped.get(name, {}).get(id(row["params"])) for name in names]
             note = "".join(f"  ({text})" for text in why if text)
+        aside = next(
+            (
+                item["why"]
+                for item in search.safety_.get("set_aside", [])
+                if item["method"] == row["method"] and item["params"] == row["params"]
+            ),
+            None,
+        )
+        if aside and not note:
+            note = f"  (set aside by the safety floor: {aside})"
         click.echo(f"{i:>4}  {row['method']:<16} {params:<40} {scores}{note}")
     guards = guard_lines(search)
     for line in guards.values():
         click.echo(line["text"])
     click.echo(f"\nPick: {search.best_method_} {json.dumps(search.best_params_, default=str)}")
+    click.echo(f"Why: {search.safety_['reason']}")
     report: dict[str, Any] = {
         "problem": problem.summary(),
         "validators": names,
         "pick": {"method": search.best_method_, "params": search.best_params_},
         "ranking": rows,
+        "budget": budget,
+        "safety": search.safety_,
     }
     if guards:
         report["guards"] = {

@@ -17,12 +17,15 @@ The package, one job per file:
 ``pool``           validators of a candidate against the whole pool: EnsV, its de-duplicated and
                    graph-propagated consensus, and the source guard
 ``catalogue``      the names a user picks from (:data:`VALIDATORS`) and :func:`make_validator`
+``safety``         :class:`SourceOnlyFloor`: the pick is source-only unless an adapted candidate
+                   shows it is not worse
 ``search``         :class:`DomainAwareSearchCV`, :class:`SourceFolds`, :class:`RegisteredMethod`,
                    :func:`default_candidates`
 =================  ==============================================================================
 
 The default validator, ``guarded_ensv_graph``, is
-``SourceGuardedValidator(GraphEnsembleValidator())``. Scoring with the target's labels (the oracle,
+``SourceGuardedValidator(GraphEnsembleValidator())``, and the search keeps source-only unless
+its pick passes :class:`SourceOnlyFloor`'s checks. Scoring with the target's labels (the oracle,
 for evaluating validators) lives in :mod:`transferkit.evaluation`.
 
 Examples
@@ -52,6 +55,7 @@ from transferkit.selection.pool import (
     SourceGuardedValidator,
     centred_cosine_neighbors,
 )
+from transferkit.selection.safety import SourceOnlyFloor
 from transferkit.selection.search import (
     DEFAULT_GRIDS,
     DomainAwareSearchCV,
@@ -93,6 +97,7 @@ __all__ = [
     "SourceAccuracyValidator",
     "SourceFolds",
     "SourceGuardedValidator",
+    "SourceOnlyFloor",
     "centred_cosine_neighbors",
     "default_candidates",
     "density_ratio",

@@ -51,9 +51,11 @@ from transferkit.selection.access import (
     unwrap_method,
 )
 from transferkit.selection.catalogue import make_validator
+from transferkit.selection.safety import SOURCE_ONLY, SourceOnlyFloor
 from transferkit.selection.validators import BaseValidator
 
 __all__ = [
+    "BUDGETS",
     "DEFAULT_GRIDS",
     "DomainAwareSearchCV",
     "RegisteredMethod",
@@ -197,6 +199,12 @@ def _label(method: Any) -> str:
     return method if isinstance(method, str) else type(method).__name__
 
 
+def _describe(method: Any, params: dict[str, Any]) -> str:
+    """A candidate for messages: ``"sa (n_components=40)"``, ``"coral (defaults)"``."""
+    settings = ", ".join(f"{k}={v}" for k, v in params.items()) or "defaults"
+    return f"{_label(method)} ({settings})"
+
+
 class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
     """Search over methods and hyper-parameters, scored without target labels.
 
@@ -242,6 +250,14 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
     random_state : int or None
     progress : callable(done, total) or None
         Called after each candidate (the CLI passes a progress bar).
+    safety : "auto", SourceOnlyFloor or None, default "auto"
+        The safety floor (:class:`~transferkit.selection.SourceOnlyFloor`): the pick is an
+        adapted candidate only when it passes the floor's checks against the ``source_only``
+        candidate (held-out source accuracy not below source-only's, agreement with source-only
+        on its most confident target rows); otherwise the best-ranked candidate that passes, or
+        source-only. ``"auto"``: ``SourceOnlyFloor()`` when the candidates hold ``source_only``
+        with its defaults, none otherwise. None switches the floor off (the validator's pick,
+        as before issue 23).
 
     Attributes
     ----------
@@ -254,6 +270,12 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
         allowed, wider on a small source), ``best_source_accuracy``, ``held_out_source_rows``
         (the distinct source rows behind ``guard_source_accuracy``) and ``kept`` (candidates);
         empty without a guard.
+    safety_ : dict
+        What the safety floor decided: ``applied``, ``reason`` (a sentence: why the pick, or why
+        source-only was kept), ``kept_source_only``, ``set_aside`` (better-ranked candidates that
+        failed a check, each with why) and the floor's settings; with the floor,
+        ``cv_results_`` also has ``safety_agreement`` (each candidate's agreement with
+        source-only on its confident target rows) and ``safety_source_accuracy``.
     best_index_, best_method_, best_params_, best_score_, best_estimator_
 
     Examples
@@ -276,6 +298,7 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
         n_jobs: int | None = None,
         random_state: int | None = None,
         progress: Callable[[int, int], None] | None = None,
+        safety: Any = "auto",
     ):
         self.candidates = candidates
         self.scoring = scoring
@@ -286,6 +309,7 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.progress = progress
+        self.safety = safety
 
     # -- helpers
     def _validators(self) -> dict[str, Any]:
@@ -344,15 +368,47 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
             return make_method(method, params, classifier, self.random_state)
         return clone(method).set_params(**params)
 
+    def _floor(self, configs: list[tuple[Any, dict[str, Any]]]) -> tuple[Any, int | None]:
+        """The safety floor and the index of the ``source_only`` candidate it falls back to."""
+        reference = next(
+            (i for i, (m, p) in enumerate(configs) if m == SOURCE_ONLY and not p), None
+        )
+        if self.safety is None or self.safety is False or not self.refit:
+            return None, reference
+        if isinstance(self.safety, str) and self.safety == "auto":
+            return (SourceOnlyFloor() if reference is not None else None), reference
+        floor = SourceOnlyFloor() if self.safety is True else self.safety
+        if not isinstance(floor, SourceOnlyFloor):
+            raise InvalidParameterError(
+                f"safety must be 'auto', a SourceOnlyFloor or None; got {self.safety!r}."
+            )
+        if reference is None:
+            raise InvalidParameterError(
+                "The safety floor falls back to source-only, and the candidates hold no "
+                "'source_only' with its defaults: add 'source_only' to the candidates, or pass "
+                "safety=None."
+            )
+        floor.check()
+        return floor, reference
+
     def _evaluate(
-        self, method: Any, params: dict[str, Any], problem: TransferProblem, splits, validators
+        self,
+        method: Any,
+        params: dict[str, Any],
+        problem: TransferProblem,
+        splits,
+        validators,
+        need_probas: bool = False,
+        need_source_accuracy: bool = False,
     ):
         scores = {name: [] for name in validators}
         fit_times = []
         error = ""
         y_eval = problem.y_target
-        pooled = any(getattr(v, "pool", False) for v in validators.values())
-        guarded = any(getattr(v, "source_guard", False) for v in validators.values())
+        pooled = need_probas or any(getattr(v, "pool", False) for v in validators.values())
+        guarded = need_source_accuracy or any(
+            getattr(v, "source_guard", False) for v in validators.values()
+        )
         probas: list[np.ndarray | None] = []
         source_accuracy: list[float] = []  # per fold, for source-guarded validators
         for train, val in splits:
@@ -394,7 +450,9 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
             Xv, yv = problem.X_source[val], problem.y_source[val]
             if pooled:
                 probas.append(self._aligned_target_proba(model, problem))
-            if guarded:
+            if guarded and len(val) == 0:  # cv=None: no held-out source rows to score
+                source_accuracy.append(float("nan"))
+            elif guarded:
                 try:
                     source_accuracy.append(float(np.mean(predict_rows(model, Xv, SOURCE) == yv)))
                 except (TransferKitError, ValueError, RuntimeError) as exc:
@@ -425,6 +483,29 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
                 scores[name].append(float(value))
         fit_time = float(np.mean(fit_times)) if fit_times else float("nan")
         return scores, fit_time, error, probas, source_accuracy
+
+    @staticmethod
+    def _agreement(
+        floor: SourceOnlyFloor, outcomes: list, reference: int | None, n_folds: int
+    ) -> np.ndarray:
+        """Each candidate's mean agreement, over folds, with the source-only model of the same
+        fold on that model's confident target rows (nan where either has no probabilities)."""
+        out = np.full(len(outcomes), np.nan)
+        if reference is None:
+            return out
+        base = outcomes[reference][3]
+        for i, outcome in enumerate(outcomes):
+            values = []
+            for fold in range(n_folds):
+                ref = base[fold] if fold < len(base) else None
+                own = outcome[3][fold] if fold < len(outcome[3]) else None
+                if ref is None or own is None:
+                    values = []
+                    break
+                values.append(floor.agreement(ref, own))
+            if values:
+                out[i] = float(np.mean(values))
+        return out
 
     @staticmethod
     def _collapse(model: Any, problem: TransferProblem) -> str | None:
@@ -486,20 +567,23 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
         for name in {m for m, _ in configs if isinstance(m, str)}:
             method_spec(name)  # unknown names fail now, not once per candidate
         splits = self._splits(problem, cv)
+        floor, reference = self._floor(configs)
+        need = {"need_probas": floor is not None, "need_source_accuracy": floor is not None}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=UserWarning)
             if self.n_jobs not in (None, 1):
                 from joblib import Parallel, delayed
 
                 outcomes = Parallel(n_jobs=self.n_jobs)(
-                    delayed(self._evaluate)(m, p, problem, splits, validators) for m, p in configs
+                    delayed(self._evaluate)(m, p, problem, splits, validators, **need)
+                    for m, p in configs
                 )
                 if self.progress is not None:
                     self.progress(len(configs), len(configs))
             else:
                 outcomes = []
                 for i, (m, p) in enumerate(configs):
-                    outcomes.append(self._evaluate(m, p, problem, splits, validators))
+                    outcomes.append(self._evaluate(m, p, problem, splits, validators, **need))
                     if self.progress is not None:
                         self.progress(i + 1, len(configs))
         for name, validator in validators.items():
@@ -519,13 +603,20 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
             "error": [o[2] for o in outcomes],
         }
         guards = [v for v in validators.values() if getattr(v, "source_guard", False)]
+        # the held-out accuracies rest on every distinct held-out source row
+        held_out = int(np.unique(np.concatenate([val for _, val in splits])).size)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=RuntimeWarning)
+            guard_accuracy = np.array(
+                [np.nanmean(o[4]) if o[4] else np.nan for o in outcomes], dtype=float
+            )
         if guards:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", category=RuntimeWarning)
-                guard_accuracy = np.array([np.nanmean(o[4]) for o in outcomes], dtype=float)
             results["guard_source_accuracy"] = guard_accuracy.tolist()
-            # the guard's accuracies rest on every distinct held-out source row
-            held_out = int(np.unique(np.concatenate([val for _, val in splits])).size)
+        agreement = None
+        if floor is not None:
+            agreement = self._agreement(floor, outcomes, reference, len(splits))
+            results["safety_agreement"] = agreement.tolist()
+            results["safety_source_accuracy"] = guard_accuracy.tolist()
         guard_reports: dict[str, dict[str, Any]] = {}
         for name, validator in validators.items():
             per_fold = np.array([o[0][name] for o in outcomes], dtype=float)
@@ -565,6 +656,41 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
                 f"Every candidate failed to fit or score with {refit_name!r}: {errors}"
             )
         self.best_index_ = int(np.nanargmax(np.where(np.isfinite(mean), mean, -np.inf)))
+        if floor is None:
+            self.safety_ = {
+                "applied": False,
+                "reason": "no safety floor: "
+                + (
+                    "switched off (safety=None)"
+                    if reference is not None
+                    else "the candidates hold no source_only to fall back to"
+                ),
+            }
+        elif agreement is None or not np.isfinite(agreement[reference]):
+            self.safety_ = {
+                "applied": False,
+                "reason": "no safety floor: the source_only candidate failed ("
+                + (results["error"][reference] or "no target probabilities")
+                + "), so there is nothing to compare with",
+            }
+        else:
+            labels = [_describe(m, p) for m, p in configs]
+            decision = floor.decide(
+                labels,
+                mean,
+                agreement,
+                guard_accuracy,
+                reference,
+                held_out if held_out else None,
+                refit_name,
+            )
+            self.best_index_ = int(decision["index"])
+            for item in decision["set_aside"]:
+                item["method"], item["params"] = (
+                    _label(configs[item["index"]][0]),
+                    dict(configs[item["index"]][1]),
+                )
+            self.safety_ = {"applied": True, **decision}
         method, params = configs[self.best_index_]
         self.best_method_ = _label(method)
         self.best_params_ = params
@@ -618,15 +744,63 @@ DEFAULT_GRIDS: dict[str, dict[str, list[Any]] | list[dict[str, list[Any]]]] = {
 }
 
 
+#: What ``default_candidates(budget=...)`` offers: ``fast`` each cheap method with its defaults,
+#: ``default`` the grids less the points that are slow on a large problem, ``thorough`` every
+#: grid point of :data:`DEFAULT_GRIDS`.
+BUDGETS: tuple[str, ...] = ("fast", "default", "thorough")
+
+#: Methods whose defaults are cheap at any size measured (under 4 s per fit on 4,000 + 4,000
+#: Amazon reviews with 5,000 features, one core): the ``fast`` budget's pool.
+FAST_METHODS: tuple[str, ...] = ("source_only", "coral", "sa", "tca", "jda", "density_ratio")
+
+#: Above this many features, CORAL (dense d x d covariance powers: 52-61 s per fit on 5,000
+#: sparse features) and mSDA (8.8 GB at 8,000 x 5,000) leave the ``default``/``fast`` pools.
+WIDE_FEATURES = 2000
+
+#: Above this many source x target row pairs, OT keeps only its defaults in the ``default``
+#: pool (Sinkhorn with reg_e=0.1: 31 s per fit on 4,000 x 4,000 rows) and KMM leaves it
+#: (a quadratic programme over the source rows: 10-12 s per fit there).
+LARGE_PAIRS = 4_000_000
+
+
 def default_candidates(
-    methods: Sequence[str] | None = None, n_features: int | None = None, sparse: bool = False
+    methods: Sequence[str] | None = None,
+    n_features: int | None = None,
+    sparse: bool = False,
+    budget: str = "thorough",
+    n_rows: tuple[int, int] | None = None,
 ) -> list[tuple[str, list[dict[str, list[Any]]]]]:
     """Candidates for :class:`DomainAwareSearchCV`: each method's defaults plus its grid.
 
     ``n_features`` drops subspace sizes that do not fit; mSDA is kept for sparse data only.
+
+    Parameters
+    ----------
+    methods : list of str or None
+        Registered methods (None: every method of :data:`DEFAULT_GRIDS`).
+    n_features : int or None
+        The problem's width.
+    sparse : bool, default False
+        Whether the features are sparse (mSDA is offered on sparse data only).
+    budget : {"fast", "default", "thorough"}, default "thorough"
+        ``thorough``: every grid point; ``default``: without the points that are slow on a
+        large problem (:data:`WIDE_FEATURES`, :data:`LARGE_PAIRS`); ``fast``: each cheap method
+        (:data:`FAST_METHODS`) with its defaults only. Methods named in ``methods`` are kept
+        whatever the budget (only their grids shrink).
+    n_rows : (int, int) or None
+        Source and target rows, for the ``default`` budget's size rules.
+
+    Examples
+    --------
+    >>> [m for m, _ in default_candidates(budget="fast", n_features=5000)]
+    ['source_only', 'sa', 'tca', 'jda', 'density_ratio']
     """
+    if budget not in BUDGETS:
+        raise InvalidParameterError(f"budget must be one of {', '.join(BUDGETS)}; got {budget!r}.")
     known = available_methods()
     names = list(methods) if methods is not None else [m for m in DEFAULT_GRIDS if m in known]
+    wide = n_features is not None and n_features > WIDE_FEATURES
+    large = n_rows is not None and n_rows[0] * n_rows[1] > LARGE_PAIRS
     out = []
     for name in names:
         if name not in known:
@@ -635,8 +809,17 @@ def default_candidates(
             )
         if name == "msda" and not sparse and methods is None:
             continue
+        if methods is None and budget != "thorough":
+            if budget == "fast" and name not in FAST_METHODS:
+                continue
+            if wide and name in ("coral", "msda"):
+                continue
+            if large and name == "kmm":
+                continue
         grid = DEFAULT_GRIDS.get(name, {})
         grids = grid if isinstance(grid, list) else [grid]
+        if budget == "fast" or (budget == "default" and large and name == "ot"):
+            grids = []
         cleaned = []
         for g in grids:
             g = dict(g)
