@@ -1,4 +1,4 @@
-"""Does the default ``transferkit select`` ever hand a user negative transfer? (issue 23, point 3)
+"""Does the default ``transferkit select`` ever hand a user negative transfer?
 
 For every pair of every suite, the default selection (``DomainAwareSearchCV`` with the
 ``default`` budget's candidates, the CLI's folds, the default validator and the safety floor)

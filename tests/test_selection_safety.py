@@ -1,4 +1,4 @@
-"""The safety floor: source-only unless an adapted candidate shows it is not worse (issue 23)."""
+"""The safety floor: source-only unless an adapted candidate shows it is not worse."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 A validator ranks candidates, but a high rank is no proof that adapting helped: on a text task
 the selection rules were never tuned on, the default pick was 13 points below plain source-only
-while its validator score was the pool's best (issue 23). :class:`SourceOnlyFloor` keeps the
+while its validator score was the pool's best. :class:`SourceOnlyFloor` keeps the
 source-only baseline as the pick unless the adapted candidate passes two checks that need no
 target labels, and says which check failed.
 

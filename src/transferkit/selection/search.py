@@ -256,8 +256,8 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
         candidate (held-out source accuracy not below source-only's, agreement with source-only
         on its most confident target rows); otherwise the best-ranked candidate that passes, or
         source-only. ``"auto"``: ``SourceOnlyFloor()`` when the candidates hold ``source_only``
-        with its defaults, none otherwise. None switches the floor off (the validator's pick,
-        as before issue 23).
+        with its defaults, none otherwise. None switches the floor off (the validator's pick
+        alone).
 
     Attributes
     ----------
