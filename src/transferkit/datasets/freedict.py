@@ -40,24 +40,19 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from transferkit.datasets._home import expected_checksum, get_data_home, sha256_of, verify_file
+from transferkit.datasets._home import public_source, verify_file
 from transferkit.datasets._utils import RandomState, as_generator
 from transferkit.exceptions import (
-    ChecksumMismatchError,
     DataFormatError,
-    DatasetNotFoundError,
     EmptyDomainError,
     InvalidParameterError,
 )
 
 #: The folder of the data home holding the dictionaries.
 FREEDICT_FOLDER = "freedict"
-#: Where the files come from, named in every error about a missing or corrupt one.
-FREEDICT_SOURCE = (
-    "the Debian packages dict-freedict-eng-fra and dict-freedict-fra-eng (2022.04.21-1; "
-    "`apt-get install dict-freedict-eng-fra dict-freedict-fra-eng` puts them in /usr/share/dictd/), "
-    "or the FreeDict project, https://freedict.org"
-)
+#: Where the files come from, named in every error about a missing or corrupt one (the data
+#: home's table of public sources, which ``verify_file`` names too).
+FREEDICT_SOURCE = public_source(f"{FREEDICT_FOLDER}/")
 
 _BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _BASE64_VALUE = {char: value for value, char in enumerate(_BASE64)}
@@ -172,28 +167,6 @@ def extract_word_pairs(entries: Mapping[str, str], reverse: bool = False) -> lis
     return sorted(pairs)
 
 
-def _verified(relative_path: str, data_home: str | os.PathLike[str] | None) -> str:
-    """The verified path of a FreeDict file; the errors name the file and where to get it."""
-    home = get_data_home(data_home)
-    path = home / relative_path
-    try:
-        return str(verify_file(relative_path, data_home))
-    except DatasetNotFoundError:
-        raise DatasetNotFoundError(
-            f"FreeDict file '{relative_path}' is missing: looked for {path} in the data home "
-            f"{home}. Get it from {FREEDICT_SOURCE}; put it at {path} and set the environment "
-            "variable TRANSFERKIT_DATA to the data home if it is not the default "
-            "~/.cache/transferkit."
-        ) from None
-    except ChecksumMismatchError:
-        raise ChecksumMismatchError(
-            f"FreeDict file '{relative_path}' at {path} is corrupt or a different version: its "
-            f"SHA-256 is {sha256_of(path)}, not the published "
-            f"{expected_checksum(relative_path, data_home)}. Replace it with a fresh copy from "
-            f"{FREEDICT_SOURCE}."
-        ) from None
-
-
 def load_freedict(name: str, data_home: str | os.PathLike[str] | None = None) -> dict[str, str]:
     """The entries of one FreeDict dictionary of the data home, e.g. ``name="eng-fra"``.
 
@@ -206,8 +179,8 @@ def load_freedict(name: str, data_home: str | os.PathLike[str] | None = None) ->
             f"name must name a FreeDict dictionary as 'eng-fra' (two ISO 639-3 codes); got {name!r}."
         )
     stem = f"{FREEDICT_FOLDER}/freedict-{name}"
-    index_path = _verified(f"{stem}.index", data_home)
-    dict_path = _verified(f"{stem}.dict.dz", data_home)
+    index_path = verify_file(f"{stem}.index", data_home)
+    dict_path = verify_file(f"{stem}.dict.dz", data_home)
     return read_dictd(index_path, dict_path)
 
 

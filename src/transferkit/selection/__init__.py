@@ -30,13 +30,13 @@ for evaluating validators) lives in :mod:`transferkit.evaluation`.
 
 Examples
 --------
->>> from transferkit.datasets import make_shifted_blobs
->>> problem = make_shifted_blobs(covariate_shift=1.5, random_state=0)
->>> search = DomainAwareSearchCV(
-...     {"source_only": {}, "coral": {"regularization": [0.1, 10.0]}},
-...     scoring=["im", "iwcv"], cv=2, random_state=0).fit(problem)
->>> search.best_method_ in {"source_only", "coral"}
+>>> from transferkit.selection import UNSUPERVISED_VALIDATORS, make_validator
+>>> "guarded_ensv_graph" in UNSUPERVISED_VALIDATORS
 True
+>>> make_validator("snd", temperature=0.1).temperature
+0.1
+
+A search over methods is shown in :mod:`transferkit.selection.search`.
 """
 
 from transferkit.selection.access import predict_proba_rows, predict_rows, representation
