@@ -29,7 +29,7 @@ from transferkit.alignment import (
 )
 from transferkit.base import AdaptedClassifier
 from transferkit.datasets import get_data_home, load_pair
-from transferkit.exceptions import InvalidParameterError, NotApplicableError
+from transferkit.exceptions import InvalidParameterError, NonFiniteDataError, NotApplicableError
 from transferkit.problem import TransferProblem
 from transferkit.registry import make_method
 
@@ -447,3 +447,14 @@ def test_registered_methods_run_with_defaults(name):
     X, y = problem.evaluation_split()
     assert np.isfinite(model.predict_proba(X)).all()
     assert len(np.unique(model.predict(X))) > 1
+
+
+def test_tca_names_a_kernel_that_overflows_instead_of_a_raw_numpy_error():
+    # values near 1e100 pass the problem's own check (their squares fit float64) but TCA's
+    # squared kernel eigenvalues do not: the error says so and how to fix it
+    rng = np.random.default_rng(0)
+    Xs, Xt = rng.normal(size=(60, 5)) * 1e100, rng.normal(size=(50, 5)) * 1e100
+    problem = TransferProblem(Xs, np.arange(60) % 2, Xt)
+    with pytest.raises(NonFiniteDataError, match="overflows float64.*rescale"):
+        make_method("tca").fit(problem)
+    make_method("tca").fit(TransferProblem(Xs / 1e100, np.arange(60) % 2, Xt / 1e100))

@@ -22,7 +22,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from transferkit.alignment.common import default_components
 from transferkit.base import AdaptedClassifier, BaseAdapter, stack_rows
 from transferkit.checks import check_choice, check_nonnegative, check_positive_int
-from transferkit.exceptions import InvalidParameterError
+from transferkit.exceptions import InvalidParameterError, NonFiniteDataError
 from transferkit.kernels import (
     KernelFeatureMap,
     check_kernel,
@@ -93,7 +93,14 @@ class _SpanBasis:
         else:
             diagonal, centre = s2, ones
             factor = mmd.T
-        A = np.diag(diagonal) - np.outer(centre, centre) / n
+        with np.errstate(over="ignore", invalid="ignore"):
+            A = np.diag(diagonal) - np.outer(centre, centre) / n
+        if not (np.isfinite(A).all() and np.isfinite(factor).all()):
+            raise NonFiniteDataError(
+                "The kernel of these features overflows float64 (squared kernel eigenvalues "
+                f"beyond 1e308; the largest is {float(s2.max()):.3g}): rescale the features "
+                "first, e.g. with sklearn.preprocessing.StandardScaler."
+            )
         vectors, values = _leading_generalized(A, factor, regularization, n_components)
         vectors = _scale_components(vectors, values, scaling, self.n, A)
         projection = self.V @ (vectors * s[:, None]) if form == "dual" else self.V @ vectors
