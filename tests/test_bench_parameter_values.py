@@ -1,7 +1,9 @@
-"""Issue 17, bug 4: a parameter *value* a method rejects fails the suite at load, not as error
-cells in a run that exits 0; a failure that depends on the data stays an error cell."""
+"""A parameter *value* a method rejects fails the suite at load, not as error cells in a run
+that exits 0; a failure that depends on the data stays an error cell."""
 
 from __future__ import annotations
+
+import importlib.util
 
 import pytest
 from click.testing import CliRunner
@@ -9,6 +11,10 @@ from click.testing import CliRunner
 from transferkit.bench import load_suite, parse_suite, run_suite
 from transferkit.cli import main
 from transferkit.exceptions import SuiteError
+
+needs_torch = pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None, reason="deep methods need torch (the deep extra)"
+)
 
 SUITE = """
 [suite]
@@ -36,6 +42,12 @@ params = {params}
         ("sa", "{ n_components = 0 }", "n_components", "0"),
         ("coral", "{ regularization = -1.0 }", "regularization", "-1.0"),
         ("kmm", '{ kernel = "rbff" }', "kernel", "'rbff'"),
+        ("shallow_dann", "{ adaptation = -1.0 }", "adaptation", "-1.0"),
+        pytest.param("dann", "{ epochs = 0 }", "epochs", "0", marks=needs_torch),
+        pytest.param(
+            "deep_coral", '{ optimizer = "adamw" }', "optimizer", "'adamw'", marks=needs_torch
+        ),
+        pytest.param("dan", "{ dropout = 1.5 }", "dropout", "1.5", marks=needs_torch),
     ],
 )
 def test_a_bad_parameter_value_fails_at_load_naming_entry_parameter_and_value(

@@ -677,7 +677,7 @@ PROBE_SHAPE = (30, 4)
 
 
 def parameter_value_error(entry: MethodEntry) -> InvalidParameterError | None:
-    """The error a shallow method's parameter *values* raise, found by a trial fit at load.
+    """The error a method's parameter *values* raise, found at load (shallow: a trial fit).
 
     The methods check their values in ``fit`` (scikit-learn's contract: ``__init__`` only
     stores), so the check fits the built method on a tiny generated problem. Only a
@@ -686,7 +686,7 @@ def parameter_value_error(entry: MethodEntry) -> InvalidParameterError | None:
     they fail the same way on any data.
     Anything else the trial raises, such as ``n_components = 80`` being more than the trial's
     features, depends on the data and is left to the real cell. Entries without explicit
-    parameters and deep methods (no trial training, no torch) are not tried.
+    parameters are not tried; deep methods are not trained, only their ``check_params`` runs.
     """
     import warnings
 
@@ -694,7 +694,18 @@ def parameter_value_error(entry: MethodEntry) -> InvalidParameterError | None:
     from transferkit.registry import make_method, method_spec
 
     spec = method_spec(entry.name)
-    if not entry.params or spec.deep or spec.family == "deep":
+    if not entry.params:
+        return None
+    if spec.deep or spec.family == "deep":
+        # no trial training for networks: their own value checks, without data
+        checker = getattr(
+            make_method(entry.name, dict(entry.params), entry.classifier, 0), "check_params", None
+        )
+        try:
+            if checker is not None:
+                checker()
+        except ParameterValueError as error:
+            return error
         return None
     rows, features = PROBE_SHAPE
     problem = make_shifted_blobs(

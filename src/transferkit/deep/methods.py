@@ -55,6 +55,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor, nn
 
 from transferkit.base import warn_if_collapsed
+from transferkit.checks import check_choice, check_nonnegative, check_positive_int, is_number
 from transferkit.deep.backbones import LeNet, MLPEncoder
 from transferkit.deep.losses import (
     ADDALoss,
@@ -75,7 +76,7 @@ from transferkit.deep.training import (
     split_validation,
     train,
 )
-from transferkit.exceptions import InvalidParameterError, NotApplicableError
+from transferkit.exceptions import NotApplicableError, ParameterValueError
 from transferkit.problem import (
     SOURCE,
     TARGET,
@@ -277,25 +278,31 @@ class DeepTransferClassifier(ClassifierMixin, BaseEstimator):
         return {**self.default_loss_params, **(self.loss_params or {})}
 
     # -- building
-    def _check_params(self) -> None:
-        if self.network not in {"auto", "lenet", "mlp"}:
-            raise InvalidParameterError(
-                f"network must be 'auto', 'lenet' or 'mlp', got {self.network!r}."
-            )
-        if self.optimizer not in {"adam", "sgd"}:
-            raise InvalidParameterError(
-                f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}."
-            )
-        if self.lr_schedule not in {"constant", "dann"}:
-            raise InvalidParameterError(
-                f"lr_schedule must be 'constant' or 'dann', got {self.lr_schedule!r}."
-            )
-        if not 0 <= self.validation_fraction < 1:
-            raise InvalidParameterError(
-                f"validation_fraction must be in [0, 1), got {self.validation_fraction}."
-            )
-        if self.trade_off < 0:
-            raise InvalidParameterError(f"trade_off must be non-negative, got {self.trade_off}.")
+    def check_params(self) -> None:
+        """Raise :class:`~transferkit.exceptions.ParameterValueError` naming a bad value.
+
+        Called by ``fit``, and by a benchmark suite when it loads, so a typo in a suite fails at
+        once instead of after hours of other cells.
+        """
+        name = type(self).__name__
+        check_choice(self.network, "network", name, ("auto", "lenet", "mlp"))
+        check_choice(self.optimizer, "optimizer", name, ("adam", "sgd"))
+        check_choice(self.lr_schedule, "lr_schedule", name, ("constant", "dann"))
+        for count in ("hidden_dim", "hidden_layers", "epochs", "batch_size", "min_epochs"):
+            check_positive_int(getattr(self, count), count, name)
+        if self.patience is not None and self.patience != 0:  # None or 0: no early stopping
+            check_positive_int(self.patience, "patience", name)
+        check_nonnegative(self.learning_rate, "learning_rate", name, strict=True)
+        check_nonnegative(self.weight_decay, "weight_decay", name)
+        check_nonnegative(self.trade_off, "trade_off", name)
+        for fraction in ("dropout", "validation_fraction"):
+            value = getattr(self, fraction)
+            if not is_number(value) or not 0 <= value < 1:
+                raise ParameterValueError(f"{name}: {fraction}={value!r} must be in [0, 1).")
+        self._check_loss_params()
+
+    def _check_loss_params(self) -> None:
+        """Subclasses with loss parameters check their names and values here."""
 
     def _image_shape(self, problem: TransferProblem) -> tuple[int, ...] | None:
         shape = problem.metadata.get("image_shape") if problem.metadata else None
@@ -331,7 +338,7 @@ class DeepTransferClassifier(ClassifierMixin, BaseEstimator):
     # -- data
     def _prepare(self, X: Any, y: Any, domain: Any) -> dict[str, Any]:
         problem = as_problem(X, y, domain)
-        self._check_params()
+        self.check_params()
         self.device_ = resolve_device(self.device)
         self.image_shape_ = self._image_shape(problem)
         self.classes_ = problem.classes
@@ -731,16 +738,19 @@ class SelfEnsembling(DeepTransferClassifier):
         "noise": 0.1,
     }
 
-    def _fit_networks(self, data: dict[str, Any]) -> None:
+    def _check_loss_params(self) -> None:
         params = self._loss_params()
         unknown = set(params) - set(self.default_loss_params)
         if unknown:
-            raise InvalidParameterError(
+            raise ParameterValueError(
                 f"Unknown loss_params {sorted(unknown)} for SelfEnsembling; "
                 f"use {sorted(self.default_loss_params)}."
             )
-        if not 0 <= params["ema_decay"] < 1:
-            raise InvalidParameterError(f"ema_decay must be in [0, 1), got {params['ema_decay']}.")
+        if not is_number(params["ema_decay"]) or not 0 <= params["ema_decay"] < 1:
+            raise ParameterValueError(f"ema_decay must be in [0, 1), got {params['ema_decay']}.")
+
+    def _fit_networks(self, data: dict[str, Any]) -> None:
+        params = self._loss_params()
         student = self._make_encoder(self.n_features_in_).to(self.device_)
         student_classifier = nn.Linear(student.out_features, len(self.classes_)).to(self.device_)
         teacher = copy.deepcopy(student)

@@ -37,6 +37,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from transferkit.checks import check_nonnegative, check_positive_int
 from transferkit.deep.progress import as_progress
 from transferkit.exceptions import InvalidParameterError
 from transferkit.problem import DataMatrix, TransferProblem, as_problem
@@ -226,24 +227,19 @@ class ShallowDANN(ClassifierMixin, BaseEstimator):
         self.progress = progress
         self.checkpoint = checkpoint
 
-    def _check_params(self) -> None:
-        if self.hidden_size < 1:
-            raise InvalidParameterError(f"hidden_size must be positive, got {self.hidden_size}.")
-        if self.learning_rate != "auto" and (
-            isinstance(self.learning_rate, str) or not self.learning_rate > 0
-        ):
-            raise InvalidParameterError(
-                f"learning_rate must be a positive number or 'auto', got {self.learning_rate!r}."
-            )
-        if self.adaptation < 0:
-            raise InvalidParameterError(
-                f"adaptation (λ) must be non-negative, got {self.adaptation}."
-            )
+    def check_params(self) -> None:
+        """Raise :class:`~transferkit.exceptions.ParameterValueError` naming a bad value."""
+        name = "ShallowDANN"
+        for count in ("hidden_size", "epochs", "batch_size"):
+            check_positive_int(getattr(self, count), count, name)
+        if self.learning_rate != "auto":
+            check_nonnegative(self.learning_rate, "learning_rate", name, strict=True)
+        check_nonnegative(self.adaptation, "adaptation", name)
 
     def fit(self, X: Any, y: Any = None, domain: Any = None) -> ShallowDANN:
         """Algorithm 1 on a problem (labelled source, unlabelled target)."""
         problem = as_problem(X, y, domain)
-        self._check_params()
+        self.check_params()
         rng = np.random.default_rng(self.random_state)
         self.classes_ = problem.classes
         self.learning_rate_ = self._resolve_learning_rate(problem)
