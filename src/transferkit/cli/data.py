@@ -1,9 +1,11 @@
 """Which data a command works on: a built-in pair or the user's own files, read in one place.
 
 ``--dataset NAME --pair SOURCE:TARGET [--option KEY=VALUE ...]`` names a built-in pair;
-``--source FILE --target FILE`` the user's files (``.npz``, ``.csv``, ``.svmlight`` or ``.mat``,
-see :mod:`transferkit.datasets.files`). :data:`data_options` declares the options,
-:func:`load_data` turns them into a :class:`~transferkit.problem.TransferProblem`.
+``--source FILE --target FILE`` the user's files (``.npz``, ``.csv``/``.tsv``, ``.svmlight`` or
+``.mat``, see :mod:`transferkit.datasets.files`); with ``--text-column``, CSV/TSV files of texts
+encoded by ``--encoder`` (:func:`transferkit.text.problem_from_text_files`), with a progress bar.
+:data:`data_options` declares the options, :func:`load_data` turns them into a
+:class:`~transferkit.problem.TransferProblem`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 import click
 
-from transferkit.cli.options import option_group, parse_options
+from transferkit.cli.options import option_group, parse_options, progress_bar
 from transferkit.exceptions import InvalidParameterError
 
 #: Which data a command works on; the command passes them on to :func:`load_data` as keywords.
@@ -29,6 +31,26 @@ data_options = option_group(
     ),
     click.option("--source", "source_file", type=click.Path(dir_okay=False), help="Source file."),
     click.option("--target", "target_file", type=click.Path(dir_okay=False), help="Target file."),
+    click.option(
+        "--text-column",
+        help="The --source/--target files are CSV/TSV of texts: the header of their text column.",
+    ),
+    click.option(
+        "--label-column",
+        help="Header of the label column of text files [default: label]; a target without it "
+        "is unlabelled.",
+    ),
+    click.option(
+        "--encoder",
+        help="Text encoder of --text-column files [default: use]: use, minilm, e5, glove, "
+        "spacy-en or spacy-fr (see the text guide).",
+    ),
+    click.option(
+        "--language",
+        metavar="LANG|SOURCE:TARGET",
+        help="ISO 639-1 language of the texts (en, or en:es when they differ); an encoder "
+        "that does not cover it is an error.",
+    ),
     click.option(
         "--reveal",
         type=int,
@@ -49,6 +71,10 @@ def load_data(
     reveal: int,
     seed: int,
     allow_raw: bool,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    encoder: str | None = None,
+    language: str | None = None,
 ) -> Any:
     """A TransferProblem, or (``allow_raw``, for files whose feature spaces differ) a dict of the
     raw parts: ``X_source``, ``X_target``, ``y_source``, ``y_target``, ``target_labeled``,
@@ -57,7 +83,27 @@ def load_data(
 
     if dataset and (source_file or target_file):
         raise InvalidParameterError("Give --dataset/--pair or --source/--target, not both.")
-    if dataset:
+    text_options = {"--label-column": label_column, "--encoder": encoder, "--language": language}
+    if text_column is None and any(value is not None for value in text_options.values()):
+        given = ", ".join(option for option, value in text_options.items() if value is not None)
+        raise InvalidParameterError(
+            f"{given} apply to files of texts: name their text column with --text-column."
+        )
+    if text_column is not None:
+        if dataset or not (source_file and target_file):
+            raise InvalidParameterError(
+                "--text-column reads texts from --source FILE --target FILE (CSV or TSV); give "
+                "both files and no --dataset."
+            )
+        problem = load_text_files(
+            source_file,
+            target_file,
+            text_column=text_column,
+            label_column=label_column or "label",
+            encoder=encoder or "use",
+            language=language,
+        )
+    elif dataset:
         if not pair or ":" not in pair:
             raise InvalidParameterError(
                 f"--dataset {dataset} needs --pair SOURCE:TARGET (see `transferkit datasets`)."
@@ -95,6 +141,46 @@ def load_data(
     if reveal:
         problem = problem.with_target_labels(reveal, random_state=seed)
     return problem
+
+
+def load_text_files(
+    source_file: str,
+    target_file: str,
+    *,
+    text_column: str,
+    label_column: str,
+    encoder: str,
+    language: str | None,
+) -> Any:
+    """The TransferProblem of two CSV/TSV files of texts, encoded with a progress bar per side."""
+    from transferkit.text import problem_from_text_files
+
+    source_language = target_language = None
+    if language:
+        source_language, _, target_language = language.partition(":")
+        target_language = target_language or source_language
+    bars: dict[str, Any] = {}
+
+    def report(role: str, done: int, total: int) -> None:
+        if role not in bars:
+            bars[role] = progress_bar(total, f"{encoder} {role}", unit="text")
+        bars[role].n = done
+        bars[role].refresh()
+
+    try:
+        return problem_from_text_files(
+            source_file,
+            target_file,
+            text_column=text_column,
+            label_column=label_column,
+            encoder=encoder,
+            source_language=source_language or None,
+            target_language=target_language or None,
+            progress=report,
+        )
+    finally:
+        for bar in bars.values():
+            bar.close()
 
 
 def reveal_mask(y: Any, per_class: int, seed: int) -> Any:

