@@ -8,6 +8,7 @@ ones with no Spanish label.
 from __future__ import annotations
 
 import csv
+import json
 import re
 from pathlib import Path
 
@@ -113,6 +114,19 @@ def test_select_classifies_spanish_texts_from_english_labels(files):
     assert result.exit_code == 0, result.output
     pick = re.search(r"Target accuracy of the pick: ([\d.]+)%", result.output)
     assert pick and float(pick.group(1)) >= 90.0, result.output
+
+
+def test_bench_runs_a_suite_on_text_files(files, tmp_path):
+    result = invoke(
+        "bench", "demo", *text_args(files), "--methods", "source_only,coral", "--seeds", "0",
+        "--db", tmp_path / "r.sqlite", "--quiet", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.output)["means"]
+    assert scores["source_only"] >= 90.0, result.output
+    result = invoke("bench", "demo", "--source", files["source"], "--target", files["target"],
+                    "--encoder", "use", "--db", tmp_path / "r.sqlite")  # fmt: skip
+    assert result.exit_code != 0 and "add --text-column" in result.output
 
 
 def test_diagnose_reads_an_unlabelled_target(files):

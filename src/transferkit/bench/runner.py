@@ -28,7 +28,7 @@ import threading
 import time
 import tracemalloc
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
@@ -41,6 +41,7 @@ from transferkit.bench.suite import (
     FILES_DATASET,
     PCA_OPTION,
     TARGET_LABELS_OPTION,
+    TEXT_COLUMN_OPTION,
     Cell,
     FileDigests,
     Suite,
@@ -107,9 +108,21 @@ def load_problem(dataset: str, source: str, target: str, seed: int, options: dic
     revealed = options.pop(TARGET_LABELS_OPTION, None)
     if dataset == FILES_DATASET:
         check_files_unchanged(options)
-        problem = datasets.problem_from_files(
-            options["source"], options["target"], options.get("test"), name=FILES_DATASET
-        )
+        if TEXT_COLUMN_OPTION in options:
+            from transferkit.text import problem_from_text_files
+
+            problem = problem_from_text_files(
+                options["source"],
+                options["target"],
+                text_column=options[TEXT_COLUMN_OPTION],
+                label_column=options.get("label_column", "label"),
+                encoder=options.get("encoder", "use"),
+                name=FILES_DATASET,
+            )
+        else:
+            problem = datasets.problem_from_files(
+                options["source"], options["target"], options.get("test"), name=FILES_DATASET
+            )
     else:
         problem = datasets.load_pair(dataset, source, target, random_state=seed, **options)
     if components is not None:
@@ -429,6 +442,7 @@ def run_suite(
     progress: ProgressCallback | None = None,
     retry_errors: bool = False,
     files: tuple[str | Path, str | Path, str | Path | None] | None = None,
+    text: Mapping[str, str] | None = None,
     memory: bool = True,
     threads: int = 1,
 ) -> ResultsTable:
@@ -452,6 +466,8 @@ def run_suite(
         Run again the cells stored with status "error".
     files : (source, target, test or None) or None
         Run the suite's methods on a user's own pair of files instead of its datasets.
+    text : mapping or None
+        ``text_column`` (and ``label_column``, ``encoder``): ``files`` are CSV/TSV files of texts.
     memory : bool, default True
         Measure each cell's peak Python/numpy allocation with ``tracemalloc``.
     threads : int, default 1
@@ -474,7 +490,7 @@ def run_suite(
             raise InvalidParameterError(f"{name} must be an integer >= 1, got {value!r}.")
     suite = load_suite(suite)
     if files is not None:
-        suite = suite.with_files(*files, digests=FileDigests())
+        suite = suite.with_files(*files, digests=FileDigests(), text=text)
     suite = suite.select(methods=methods, pairs=pairs, seeds=seeds)
     with sigterm_unwinds() if jobs > 1 else nullcontext(), ResultStore(db) as store:
         pending, done = pending_cells(suite, store, retry_errors)

@@ -59,6 +59,8 @@ _DATASET_KEYS = {
 PCA_OPTION = "pca"
 #: Likewise for ``target_labels`` (semi-supervised suites: labels per class made visible).
 TARGET_LABELS_OPTION = "target_labels"
+#: Option of a user's files naming their text column: the files are CSV/TSV of texts.
+TEXT_COLUMN_OPTION = "text_column"
 _METHOD_KEYS = {
     "name": "a registered method name (see transferkit.registry.available_methods)",
     "label": "the column name in tables (default: the name); unique within the suite",
@@ -283,6 +285,7 @@ class Suite:
         target: str | Path,
         test: str | Path | None = None,
         digests: FileDigests | None = None,
+        text: Mapping[str, str] | None = None,
     ) -> Suite:
         """The suite's methods and seeds on a user's own pair of files (dataset ``"files"``).
 
@@ -291,7 +294,9 @@ class Suite:
         of the numbers stored for its old bytes, as the built-in data are checksummed. The pair
         is named by the file stems (the full paths when the stems are equal); tables tell apart
         stored pairs with equal names by their hashes. ``digests`` caches the hashes (one
-        per run, see :class:`FileDigests`); None hashes afresh.
+        per run, see :class:`FileDigests`); None hashes afresh. ``text`` (``text_column``,
+        ``label_column``, ``encoder``) marks CSV/TSV files of texts, encoded when a cell loads
+        them (:func:`transferkit.text.problem_from_text_files`); it is part of the cells' key.
         """
         digests = FileDigests() if digests is None else digests
         paths = {"source": Path(source).resolve(), "target": Path(target).resolve()}
@@ -301,6 +306,13 @@ class Suite:
         for role, path in paths.items():
             options[role] = str(path)
             options[f"{role}_sha256"] = digests.sha256(path)
+        if text:
+            if test is not None:
+                raise SuiteError(
+                    "A test file is not read as texts: give --source and --target CSV/TSV files "
+                    "of texts (the target's labels, if present, score the methods)."
+                )
+            options.update({key: str(value) for key, value in text.items()})
         source_name, target_name = paths["source"].stem, paths["target"].stem
         if source_name == target_name:
             source_name, target_name = str(paths["source"]), str(paths["target"])

@@ -67,6 +67,7 @@ def _run(
     retry_errors: bool = False,
     quiet: bool = False,
     files: tuple[str, str, str | None] | None = None,
+    text: dict[str, str] | None = None,
 ) -> Any:
     from transferkit.bench import run_suite
 
@@ -83,6 +84,7 @@ def _run(
             progress=progress,
             retry_errors=retry_errors,
             files=files,
+            text=text,
         )
     finally:
         progress.close()
@@ -129,6 +131,15 @@ def _run(
     type=click.Path(exists=True, dir_okay=False),
     help="Your own labelled target test data (optional).",
 )
+@click.option(
+    "--text-column",
+    help="--source/--target are CSV/TSV files of texts: the header of their text column.",
+)
+@click.option(
+    "--label-column",
+    help="Header of the label column of text files [default: label].",
+)
+@click.option("--encoder", help="Text encoder of --text-column files [default: use].")
 def bench(
     suite: str,
     methods: str | None,
@@ -144,6 +155,9 @@ def bench(
     source: str | None,
     target: str | None,
     test: str | None,
+    text_column: str | None,
+    label_column: str | None,
+    encoder: str | None,
 ) -> None:
     """Run benchmark SUITE (a built-in name or a TOML file) and print its table.
 
@@ -158,6 +172,16 @@ def bench(
     if test is not None and source is None:
         raise click.UsageError("--test needs --source and --target.")
     files = (source, target, test) if source is not None and target is not None else None
+    text = None
+    if text_column is not None:
+        if files is None:
+            raise click.UsageError("--text-column reads texts from --source and --target files.")
+        text = {"text_column": text_column, "label_column": label_column or "label"}
+        text["encoder"] = encoder or "use"
+    elif label_column is not None or encoder is not None:
+        raise click.UsageError(
+            "--label-column and --encoder apply to files of texts: add --text-column."
+        )
     table = _run(
         suite,
         db=db,
@@ -169,6 +193,7 @@ def bench(
         retry_errors=retry_errors,
         quiet=quiet,
         files=files,
+        text=text,
     )
     if csv_path is not None:
         table.to_csv(csv_path)
