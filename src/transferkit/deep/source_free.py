@@ -693,10 +693,13 @@ class SHOT(SourceFreeAdapter):
                 f"SHOT adapts the layers before the head, and {type(self.model).__name__} has no "
                 "parameter outside its head; name a smaller head with head='<name>'."
             )
-        # what trains: every top-level child but the head, so the head's dropout stays off
-        body = [m for m in self.model_.modules() if m is not head and not list(m.children())]
+        # the layers outside the head run in training mode (batch statistics, dropout); the
+        # head stays in eval mode, as frozen as its weights
         head_modules = set(map(id, head.modules()))
-        return parameters, [m for m in body if id(m) not in head_modules], forward
+        body = [
+            m for m in self.model_.modules() if not list(m.children()) and id(m) not in head_modules
+        ]
+        return parameters, body, forward
 
     def _loss(self, features: Tensor, logits: Tensor, pseudo: Tensor | None) -> Tensor:
         loss = information_maximization(logits, self.diversity_weight)
