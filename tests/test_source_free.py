@@ -277,3 +277,14 @@ def test_source_free_suite_loads():
     assert {"source_model", "adabn", "tent", "shot", "deep_oracle"} <= set(labels)
     assert [len(d.pairs) for d in suite.datasets] == [4, 12]
     assert suite.datasets[1].options == {"features": "efficientnet_lite0", "preprocess": "none"}
+
+
+def test_adapters_and_suite_classes_clone_with_their_parameters(trained):
+    from sklearn.base import clone
+
+    _, model, _, _, _ = trained
+    adapter = clone(SHOT(model, head="classifier", epochs=3, pseudo_label_weight=0.1))
+    assert adapter.get_params()["head"] == "classifier" and adapter.epochs == 3
+    assert adapter.pseudo_label_weight == 0.1 and isinstance(adapter.model, nn.Sequential)
+    suite = clone(SourceFreeTENT(epochs=4, loss_params={"epochs": 2}))
+    assert suite.epochs == 4 and suite.loss_params == {"epochs": 2}
