@@ -31,6 +31,7 @@ TORCH_FAMILY_MODULES: tuple[str, ...] = (
     "transferkit.deep.methods",
     "transferkit.deep.finetune",
     "transferkit.deep.sda",
+    "transferkit.deep.source_free",
 )
 FAMILY_MODULES: tuple[str, ...] = SHALLOW_FAMILY_MODULES + TORCH_FAMILY_MODULES
 

@@ -109,6 +109,9 @@ class MLPEncoder(nn.Module):
         Widths of the hidden layers; the last one is the representation.
     dropout : float, default 0.0
     activation : {"relu", "sigmoid"}, default "relu"
+    norm : {None, "batch"}, default None
+        ``"batch"`` puts a batch-norm layer between each linear layer and its activation (what
+        AdaBN and TENT adapt, :mod:`transferkit.deep.source_free`); None keeps the plain MLP.
     """
 
     def __init__(
@@ -117,6 +120,7 @@ class MLPEncoder(nn.Module):
         hidden: Sequence[int] = (128,),
         dropout: float = 0.0,
         activation: str = "relu",
+        norm: str | None = None,
     ):
         super().__init__()
         if not hidden:
@@ -126,12 +130,17 @@ class MLPEncoder(nn.Module):
             raise InvalidParameterError(
                 f"Unknown activation {activation!r}; use one of {sorted(activations)}."
             )
+        if norm not in (None, "batch"):
+            raise InvalidParameterError(f"Unknown norm {norm!r}; use None or 'batch'.")
         layers: list[nn.Module] = []
         width = in_features
         for size in hidden:
             if dropout:
                 layers.append(nn.Dropout(dropout))
-            layers += [nn.Linear(width, size), activations[activation]()]
+            layers.append(nn.Linear(width, size))
+            if norm == "batch":
+                layers.append(nn.BatchNorm1d(size))
+            layers.append(activations[activation]())
             width = size
         self.net = nn.Sequential(*layers)
         self.out_features = width

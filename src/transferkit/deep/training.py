@@ -45,6 +45,8 @@ __all__ = [
     "TrainingHistory",
     "apply_in_batches",
     "as_progress",
+    "batch_norm_layers",
+    "recalibrate_batch_norm",
     "resolve_device",
     "seed_everything",
     "split_validation",
@@ -111,6 +113,40 @@ def apply_in_batches(
         function(X[i : i + batch_size].to(device)).cpu() for i in range(0, X.shape[0], batch_size)
     ]
     return torch.cat(outputs) if outputs else torch.empty(0)
+
+
+def batch_norm_layers(module: nn.Module) -> list[nn.Module]:
+    """The batch-norm layers of ``module`` (1-D, 2-D, 3-D and synchronised ones), in order."""
+    return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+@torch.no_grad()
+def recalibrate_batch_norm(
+    module: nn.Module, X: Tensor, device: torch.device | str = "cpu", batch_size: int = 256
+) -> nn.Module:
+    """Re-estimate the running statistics of every batch-norm layer of ``module`` on ``X``, in place.
+
+    AdaBN (Li et al. 2016, Algorithm 1): each layer's running mean and variance become the
+    cumulative averages over the batches of ``X`` (the previous statistics are forgotten); the
+    weights are untouched and only the batch-norm layers run in training mode, so dropout stays
+    off. A last batch of one row is skipped (its variance is undefined) unless it is the only one.
+    The module is returned in eval mode.
+    """
+    device = resolve_device(device)
+    norms = batch_norm_layers(module)
+    momenta = [norm.momentum for norm in norms]
+    module.eval()
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average over all batches
+        norm.train()
+    for start in range(0, X.shape[0], batch_size):
+        batch = X[start : start + batch_size]
+        if batch.shape[0] > 1 or start == 0:
+            module(batch.to(device))
+    for norm, momentum in zip(norms, momenta, strict=True):
+        norm.momentum = momentum
+    return module.eval()
 
 
 @dataclass
