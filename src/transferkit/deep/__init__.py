@@ -10,6 +10,9 @@ The article's three deep recipes live here:
 * **confuse the domains** — :class:`~transferkit.deep.losses.DomainAdversarialLoss` (gradient
   reversal, DANN), :class:`~transferkit.deep.losses.DomainConfusionLoss` (Tzeng et al. 2015) and ADDA.
 
+When the source data is gone, :mod:`transferkit.deep.source_free` adapts a trained model on the
+unlabelled target alone (AdaBN, TENT, SHOT), offline or as batches stream in.
+
 Every method is trained by :func:`transferkit.deep.training.train`, the one loop; methods differ only
 in the networks and loss modules they plug in. This package needs PyTorch (``pip install
 'transferkit[deep]'``); ``import transferkit`` alone never imports it.

@@ -72,6 +72,8 @@ from transferkit.deep.training import (
     TrainingHistory,
     apply_in_batches,
     as_progress,
+    batch_norm_layers,
+    recalibrate_batch_norm,
     resolve_device,
     split_validation,
     train,
@@ -141,27 +143,6 @@ class InputEncoder:
         if self.mean is not None:
             values = (values - self.mean) / self.scale
         return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
-
-
-def _has_batch_norm(module: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
-
-
-@torch.no_grad()
-def _recalibrated(encoder: nn.Module, X: Tensor, device: torch.device) -> nn.Module:
-    """A copy of ``encoder`` whose batch-norm statistics are those of ``X`` (AdaBN)."""
-    copy_ = copy.deepcopy(encoder)
-    norms = [m for m in copy_.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None  # cumulative average over all batches
-    copy_.train()
-    for start in range(0, X.shape[0], 256):
-        batch = X[start : start + 256]
-        if batch.shape[0] > 1 or start == 0:
-            copy_(batch.to(device))
-    copy_.eval()
-    return copy_
 
 
 # ----------------------------------------------------------------------------- the estimators
@@ -422,10 +403,14 @@ class DeepTransferClassifier(ClassifierMixin, BaseEstimator):
         data = self._prepare(X, y, domain)
         self.domain_encoders_: dict[int, nn.Module] = {}
         self._fit_networks(data)
-        if self.domain_batch_norm and _has_batch_norm(self.encoder_):
+        if self.domain_batch_norm and bool(batch_norm_layers(self.encoder_)):
             self.domain_encoders_ = {
-                SOURCE: _recalibrated(self._encoder_for(SOURCE), data["X_train"], self.device_),
-                TARGET: _recalibrated(self._encoder_for(TARGET), data["X_target"], self.device_),
+                SOURCE: recalibrate_batch_norm(
+                    copy.deepcopy(self._encoder_for(SOURCE)), data["X_train"], self.device_
+                ),
+                TARGET: recalibrate_batch_norm(
+                    copy.deepcopy(self._encoder_for(TARGET)), data["X_target"], self.device_
+                ),
             }
         warn_if_collapsed(self, data["problem"], type(self).__name__)
         return self
@@ -441,7 +426,7 @@ class DeepTransferClassifier(ClassifierMixin, BaseEstimator):
             modules["adaptation"] = adaptation
         self.adaptation_ = adaptation
         trade_off = self.trade_off
-        separate_batches = self.domain_batch_norm and _has_batch_norm(encoder)
+        separate_batches = self.domain_batch_norm and bool(batch_norm_layers(encoder))
 
         def step(xs: Tensor, ys: Tensor, xt: Tensor | None, progress: float) -> Any:
             if adaptation is None or xt is None:
