@@ -1,0 +1,108 @@
+"""The parallel English/Spanish Bible: loader, chapter split, the transfer pair, retrieval."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from transferkit.datasets import get_data_home, load_bible, load_pair, split_by_chapter
+from transferkit.datasets.bible import (
+    BIBLE_BOOKS,
+    BIBLE_FILE,
+    BIBLE_GENRES,
+    genre_of,
+    stratified_sample,
+)
+from transferkit.datasets.bible import testament_of as book_testament
+from transferkit.exceptions import (
+    ChecksumMismatchError,
+    DatasetNotFoundError,
+    InvalidParameterError,
+)
+
+needs_bible = pytest.mark.skipif(
+    not (get_data_home() / BIBLE_FILE).is_file(),
+    reason=f"{BIBLE_FILE} is not in the data home (set TRANSFERKIT_DATA)",
+)
+
+
+def test_genre_groups_cover_the_66_books_once():
+    assert len(BIBLE_BOOKS) == len(set(BIBLE_BOOKS)) == 66
+    assert [len(books) for books in BIBLE_GENRES.values()] == [5, 12, 5, 17, 5, 22]
+    assert (book_testament("Mal"), book_testament("Matt")) == ("OT", "NT")
+    assert genre_of("Ps") == "Wisdom/Poetry"
+    with pytest.raises(InvalidParameterError, match="Unknown book 'Genesis'"):
+        genre_of("Genesis")
+
+
+def test_stratified_sample_keeps_class_shares_and_refuses_too_many():
+    labels = np.array(["a"] * 90 + ["b"] * 10)
+    rows = stratified_sample(labels, 20, 0, "n_source")
+    assert len(set(rows)) == 20
+    assert (labels[rows] == "b").sum() == 2
+    with pytest.raises(InvalidParameterError, match="n_target=101 is more than the 100"):
+        stratified_sample(labels, 101, 0, "n_target")
+
+
+def test_a_missing_file_names_itself_and_its_source(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match="bible_en_es/bible_en_es.tsv") as error:
+        load_bible(tmp_path)
+    assert "sword-text-web" in str(error.value)
+    with pytest.raises(DatasetNotFoundError, match="bible_en_es.tsv"):
+        load_pair("bible-en-es", "english", "spanish", data_home=tmp_path)
+
+
+@needs_bible
+def test_a_changed_file_fails_its_checksum(tmp_path):
+    (tmp_path / "bible_en_es").mkdir()
+    copy = tmp_path / BIBLE_FILE
+    shutil.copyfile(get_data_home() / BIBLE_FILE, copy)
+    with copy.open("a", encoding="utf-8") as handle:
+        handle.write("Gen.1.1\tGenesis\textra\textra\n")
+    with pytest.raises(ChecksumMismatchError, match="bible_en_es.tsv"):
+        load_bible(tmp_path)
+
+
+@needs_bible
+def test_verses_and_labels():
+    verses = load_bible()
+    assert len(verses) == 31077
+    assert set(verses.book) == set(BIBLE_BOOKS)
+    assert verses.ref[0] == "Gen.1.1" and verses.chapter[0] == "Gen.1"
+    genre = verses.labels("genre")
+    assert set(genre) == set(BIBLE_GENRES)
+    assert set(verses.labels("testament")) == {"OT", "NT"}
+    assert (verses.labels("testament") == "NT").sum() == (
+        verses.labels("genre") == "Gospels+Acts"
+    ).sum() + (genre == "Epistles+Revelation").sum()
+    assert len(set(verses.labels("book"))) == 66
+    with pytest.raises(InvalidParameterError, match="Unknown Bible label 'author'"):
+        verses.labels("author")
+
+
+@needs_bible
+def test_the_chapter_split_never_shares_a_chapter_and_is_seeded():
+    verses = load_bible()
+    test = split_by_chapter(verses, 0.3, random_state=0)
+    assert not set(verses.chapter[test]) & set(verses.chapter[~test])
+    assert 0.25 < test.mean() < 0.35
+    # every book with several chapters is on both sides, so every label is
+    assert set(verses.book[test]) | {"Obad", "Phlm", "2John", "3John", "Jude"} == set(BIBLE_BOOKS)
+    assert set(verses.book[~test]) == set(BIBLE_BOOKS)
+    assert np.array_equal(test, split_by_chapter(verses, 0.3, random_state=0))
+    assert not np.array_equal(test, split_by_chapter(verses, 0.3, random_state=1))
+    with pytest.raises(InvalidParameterError, match="test_size"):
+        split_by_chapter(verses, 1.0)
+
+
+@needs_bible
+def test_the_datasets_command_lists_the_bible_and_the_dictionaries():
+    from transferkit.cli import main
+
+    result = CliRunner().invoke(main, ["datasets"])
+    assert result.exit_code == 0, result.output
+    assert "bible-en-es" in result.output
+    assert "freedict" in result.output and "freedict-eng-fra" in result.output
