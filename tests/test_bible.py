@@ -106,3 +106,80 @@ def test_the_datasets_command_lists_the_bible_and_the_dictionaries():
     assert result.exit_code == 0, result.output
     assert "bible-en-es" in result.output
     assert "freedict" in result.output and "freedict-eng-fra" in result.output
+
+
+@needs_bible
+def test_the_pair_keeps_source_and_target_in_different_chapters():
+    problem = load_pair(
+        "bible-en-es", "english", "spanish", random_state=0, n_source=300, n_target=200
+    )
+    assert problem.X_source.shape == (300, 512) and problem.X_target.shape == (200, 512)
+    assert problem.n_target_labeled == 0
+    chapter = {ref: ref.rsplit(".", 1)[0] for ref in problem.metadata["target_refs"]}
+    source_chapters = {ref.rsplit(".", 1)[0] for ref in problem.metadata["source_refs"]}
+    assert not source_chapters & set(chapter.values())
+    # class proportions of the training chapters: every genre is drawn
+    assert set(problem.y_source) == set(BIBLE_GENRES)
+    again = load_pair(
+        "bible-en-es", "english", "spanish", random_state=0, n_source=300, n_target=200
+    )
+    assert again.metadata["target_refs"] == problem.metadata["target_refs"]
+    assert np.array_equal(again.X_target, problem.X_target)
+    with pytest.raises(InvalidParameterError, match="n_source=99999 is more than"):
+        load_pair("bible-en-es", "english", "spanish", n_source=99999)
+
+
+@needs_bible
+def test_retrieval_finds_translations_far_above_chance():
+    from transferkit.crosslingual import retrieve
+    from transferkit.datasets.bible import encode_verses
+
+    verses = load_bible()
+    test = np.flatnonzero(split_by_chapter(verses, 0.3, random_state=0))
+    rows = np.random.default_rng(0).choice(test, size=300, replace=False)
+    english = encode_verses(verses, rows, "english")
+    spanish = encode_verses(verses, rows, "spanish")
+    for method in ("nn", "csls"):
+        found, _ = retrieve(spanish, english, k=1, method=method)
+        # chance is 1/300
+        assert np.mean(found[:, 0] == np.arange(300)) > 0.9
+
+
+@needs_bible
+def test_the_suite_loads_and_runs_on_a_small_draw(tmp_path):
+    import transferkit.self_training  # noqa: F401  (registers self_training)
+    from transferkit.bench import load_suite, parse_suite, run_suite
+    from transferkit.registry import make_method
+
+    suite = load_suite("bible-en-es")
+    assert [m.name for m in suite.methods] == [
+        "source_only", "coral", "sa", "ot", "label_shift", "self_training"
+    ]  # fmt: skip
+    assert suite.datasets[0].pairs == (("english", "spanish"),)
+    small = parse_suite(
+        """
+[suite]
+name = "bible-small"
+seeds = [0]
+[[datasets]]
+name = "bible-en-es"
+pairs = [["english", "spanish"]]
+options = { n_source = 300, n_target = 300 }
+[[methods]]
+name = "source_only"
+[[methods]]
+name = "coral"
+""",
+        "small.toml",
+    )
+    table = run_suite(small, db=tmp_path / "results.sqlite")
+    cell = table.cell(table.pairs[0], "source_only")
+    # the runner scores the transductive target: the zero-shot accuracy of the same draw
+    problem = load_pair(
+        "bible-en-es", "english", "spanish", random_state=0, n_source=300, n_target=300
+    )
+    model = make_method("source_only", {}, "logreg", 0).fit(problem)
+    assert cell.mean == pytest.approx(
+        100 * np.mean(model.predict(problem.X_target) == problem.y_target)
+    )
+    assert table.cell(table.pairs[0], "coral").n_ok == 1
