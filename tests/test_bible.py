@@ -156,6 +156,7 @@ def test_the_suite_loads_and_runs_on_a_small_draw(tmp_path):
         "source_only", "coral", "sa", "ot", "label_shift", "self_training"
     ]  # fmt: skip
     assert suite.datasets[0].pairs == (("english", "spanish"),)
+    assert suite.datasets[1].options["align"] == "procrustes"
     small = parse_suite(
         """
 [suite]
@@ -183,3 +184,26 @@ name = "coral"
         100 * np.mean(model.predict(problem.X_target) == problem.y_target)
     )
     assert table.cell(table.pairs[0], "coral").n_ok == 1
+
+
+@needs_bible
+def test_procrustes_on_training_chapter_pairs_beats_zero_shot():
+    from transferkit.registry import make_method
+
+    accuracy = {}
+    for align in ("none", "procrustes"):
+        problem = load_pair(
+            "bible-en-es",
+            "english",
+            "spanish",
+            random_state=0,
+            n_source=1000,
+            n_target=1000,
+            align=align,
+        )
+        model = make_method("source_only", {}, "logreg", 0).fit(problem)
+        accuracy[align] = np.mean(model.predict(problem.X_target) == problem.y_target)
+    assert problem.metadata["align"] == "procrustes"
+    assert accuracy["procrustes"] > accuracy["none"] + 0.01, accuracy
+    with pytest.raises(InvalidParameterError, match="Unknown align 'cca'"):
+        load_pair("bible-en-es", "english", "spanish", align="cca")

@@ -249,7 +249,9 @@ def _bible_info() -> DatasetInfo:
             "the evaluation set. Options: label ('genre': 6 groups of books, the default; "
             "'testament'; 'book': 66), encoder (a transferkit.text encoder, default 'use'), "
             "n_source and n_target (verses drawn in class proportions, default 4000 each; None "
-            "= all), test_size (0.3), split_seed (0)."
+            "= all), test_size (0.3), split_seed (0), align ('none'; 'procrustes': the target "
+            "rotated into the source language by orthogonal Procrustes on the training "
+            "chapters' verse pairs, unlabelled parallel text)."
         ),
         domains={"english": 31077, "spanish": 31077},
         pairs=[("english", "spanish"), ("spanish", "english")],
@@ -314,7 +316,7 @@ _CATALOG: dict[str, _Entry] = {
     "bible-en-es": _Entry(
         _bible_info,
         "transferkit.datasets.bible:_bible_pair",
-        ("label", "encoder", "n_source", "n_target", "test_size", "split_seed"),
+        ("label", "encoder", "n_source", "n_target", "test_size", "split_seed", "align"),
         all_pairs=True,
     ),
 }
