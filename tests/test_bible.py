@@ -13,10 +13,10 @@ from transferkit.datasets.bible import (
     BIBLE_BOOKS,
     BIBLE_FILE,
     BIBLE_GENRES,
-    genre_of,
+    book_genre,
+    book_testament,
     stratified_sample,
 )
-from transferkit.datasets.bible import testament_of as book_testament
 from transferkit.exceptions import (
     ChecksumMismatchError,
     DatasetNotFoundError,
@@ -33,9 +33,9 @@ def test_genre_groups_cover_the_66_books_once():
     assert len(BIBLE_BOOKS) == len(set(BIBLE_BOOKS)) == 66
     assert [len(books) for books in BIBLE_GENRES.values()] == [5, 12, 5, 17, 5, 22]
     assert (book_testament("Mal"), book_testament("Matt")) == ("OT", "NT")
-    assert genre_of("Ps") == "Wisdom/Poetry"
+    assert book_genre("Ps") == "Wisdom/Poetry"
     with pytest.raises(InvalidParameterError, match="Unknown book 'Genesis'"):
-        genre_of("Genesis")
+        book_genre("Genesis")
 
 
 def test_stratified_sample_keeps_class_shares_and_refuses_too_many():

@@ -30,10 +30,10 @@ training chapters: unlabelled parallel text, a resource the plain zero-shot sett
 
 Examples
 --------
->>> from transferkit.datasets.bible import BIBLE_GENRES, genre_of
+>>> from transferkit.datasets.bible import BIBLE_GENRES, book_genre
 >>> len(BIBLE_GENRES), sum(len(books) for books in BIBLE_GENRES.values())
 (6, 66)
->>> genre_of("Rev"), genre_of("Lam")
+>>> book_genre("Rev"), book_genre("Lam")
 ('Epistles+Revelation', 'Prophets')
 """
 
@@ -87,7 +87,7 @@ _GENRE_OF = {book: genre for genre, books in BIBLE_GENRES.items() for book in bo
 _OLD_TESTAMENT = frozenset(BIBLE_BOOKS[:39])
 
 
-def genre_of(book: str) -> str:
+def book_genre(book: str) -> str:
     """The genre group of a book given by its OSIS code (``"Gen"`` -> ``"Law"``)."""
     try:
         return _GENRE_OF[book]
@@ -97,9 +97,9 @@ def genre_of(book: str) -> str:
         ) from None
 
 
-def testament_of(book: str) -> str:
+def book_testament(book: str) -> str:
     """``"OT"`` or ``"NT"`` for a book given by its OSIS code."""
-    genre_of(book)
+    book_genre(book)
     return "OT" if book in _OLD_TESTAMENT else "NT"
 
 
@@ -144,7 +144,7 @@ class BibleVerses:
             )
         if label == "book":
             return self.book.copy()
-        lookup = _GENRE_OF if label == "genre" else {b: testament_of(b) for b in BIBLE_BOOKS}
+        lookup = _GENRE_OF if label == "genre" else {b: book_testament(b) for b in BIBLE_BOOKS}
         return np.array([lookup[book] for book in self.book])
 
 
