@@ -1,5 +1,9 @@
 """``transferkit datasets``: every dataset, its domains, sizes, citation, licence and files.
 
+Besides the catalogue's datasets (transfer pairs for ``load_pair``), the data home holds resources
+that are not pairs: the FreeDict dictionaries, gold word pairs for bilingual lexicon induction.
+They are listed after the datasets, with their files (``origin`` "data home (resource)" in JSON).
+
 ``--verify`` checks every present file's SHA-256 and names each file that fails: the sum found,
 the one expected and where a fresh copy comes from.
 """
@@ -59,6 +63,34 @@ def _status_text(status: dict[str, Any], verify: bool) -> str:
     return text
 
 
+def _resources() -> list[dict[str, Any]]:
+    """Data-home resources that are not transfer pairs, in the shape of a catalogue entry."""
+    from transferkit.datasets import listed_files, public_source
+    from transferkit.datasets.freedict import FREEDICT_FOLDER
+
+    files = listed_files(f"{FREEDICT_FOLDER}/")
+    dictionaries = sorted(
+        {name.rsplit("/", 1)[1].split(".")[0] for name in files} - {"COPYRIGHT", "README"}
+    )
+    return [
+        {
+            "name": "freedict",
+            "description": (
+                "FreeDict bilingual dictionaries (dictd format): gold word pairs for bilingual "
+                "lexicon induction (transferkit.datasets.load_freedict_pairs), not a transfer pair."
+            ),
+            "domains": {},
+            "dictionaries": dictionaries,
+            "pairs": [],
+            "citation": "The FreeDict project, dictionaries 2022.04.21 (https://freedict.org).",
+            "licence": "GPL-2+ (see freedict/COPYRIGHT; eng-deu is the Ding dictionary, GPL/AGPL)",
+            "origin": "data home (resource)",
+            "source_url": public_source(files[0]),
+            "files": files,
+        }
+    ]
+
+
 @click.command()
 @click.option("--verify", is_flag=True, help="Check every present file's SHA-256 (slower).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
@@ -81,14 +113,20 @@ def datasets(verify: bool, as_json: bool) -> None:
                 "files": _file_status(list(info.files), verify),
             }
         )
+    for resource in _resources():
+        entries.append({**resource, "files": _file_status(resource["files"], verify)})
     if as_json:
         click.echo(json.dumps(entries, indent=2))
         return
     for entry in entries:
         domains = ", ".join(f"{d} ({n:,})" for d, n in entry["domains"].items())
         click.echo(click.style(entry["name"], bold=True) + f"  [{entry['origin']}]")
-        click.echo(f"  domains:  {domains}")
-        click.echo(f"  pairs:    {len(entry['pairs'])} standard")
+        if "dictionaries" in entry:
+            click.echo(f"  what:     {entry['description']}")
+            click.echo(f"  dicts:    {', '.join(entry['dictionaries'])}")
+        else:
+            click.echo(f"  domains:  {domains}")
+            click.echo(f"  pairs:    {len(entry['pairs'])} standard")
         click.echo(f"  files:    {_status_text(entry['files'], verify)}")
         for bad in entry["files"].get("checksum_errors", []):
             click.echo(f"  corrupt:  {bad['error']}")

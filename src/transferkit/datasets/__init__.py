@@ -6,7 +6,8 @@
   :func:`load_pair`, which builds a :class:`~transferkit.problem.TransferProblem` for any pair.
 - Packaged: :func:`load_uci_digits` (scikit-learn's optdigits), resized with :func:`resize_digits`.
 - Real benchmarks from the data home: :func:`load_amazon_reviews`, :func:`load_office_caltech_surf`,
-  :func:`load_office_caltech_images`, :func:`load_office_caltech_features`, :func:`load_mnist`.
+  :func:`load_office_caltech_images`, :func:`load_office_caltech_features`, :func:`load_mnist`,
+  :func:`load_bible` (parallel English/Spanish verses, split with :func:`split_by_chapter`).
 - Users' files (.npz, .csv, svmlight, .mat): :func:`load_file`, :func:`problem_from_files`.
 - The data home (``$TRANSFERKIT_DATA``, else ``~/.cache/transferkit``): :func:`get_data_home`,
   :func:`verify_file` (SHA-256 checked against the sums shipped with the package).
@@ -19,8 +20,16 @@ Examples
 ('source', 'rotated')
 """
 
-from transferkit.datasets._home import FileCheck, check_file, get_data_home, verify_file
+from transferkit.datasets._home import (
+    FileCheck,
+    check_file,
+    get_data_home,
+    listed_files,
+    public_source,
+    verify_file,
+)
 from transferkit.datasets.amazon import load_amazon_reviews
+from transferkit.datasets.bible import BibleVerses, load_bible, split_by_chapter
 from transferkit.datasets.catalog import (
     DatasetInfo,
     dataset_info,
@@ -48,6 +57,11 @@ from transferkit.datasets.wordvectors import (
 )
 
 __all__ = [
+    "BibleVerses",
+    "listed_files",
+    "public_source",
+    "load_bible",
+    "split_by_chapter",
     "WordVectors",
     "encode_words_use",
     "filter_pairs",

@@ -236,6 +236,40 @@ def _office_images_info() -> DatasetInfo:
     )
 
 
+# ---------------------------------------------------------------------------- bible-en-es
+def _bible_info() -> DatasetInfo:
+    return DatasetInfo(
+        name="bible-en-es",
+        description=(
+            "The Bible in English (World English Bible) and Spanish (Reina-Valera 1909): 31,077 "
+            "parallel verses as sentence embeddings of a multilingual encoder (documents in two "
+            "languages, scenario 1). Split by chapter (30% of each book's chapters to test): "
+            "source = the source language's verses of the training chapters, labelled; target = "
+            "the target language's verses of the test chapters, unlabelled for adaptation and "
+            "the evaluation set. Options: label ('genre': 6 groups of books, the default; "
+            "'testament'; 'book': 66), encoder (a transferkit.text encoder, default 'use'), "
+            "n_source and n_target (verses drawn in class proportions, default 4000 each; None "
+            "= all), test_size (0.3), split_seed (0), align ('none'; 'procrustes': the target "
+            "rotated into the source language by orthogonal Procrustes on the training "
+            "chapters' verse pairs, unlabelled parallel text)."
+        ),
+        domains={"english": 31077, "spanish": 31077},
+        pairs=[("english", "spanish"), ("spanish", "english")],
+        citation=(
+            "World English Bible (eBible.org) and Reina-Valera 1909, from the CrossWire SWORD "
+            "modules engWEB2015eb and spaRV1909eb; encoder: Yang et al. (2020), Multilingual "
+            "universal sentence encoder for semantic retrieval, ACL demo."
+        ),
+        licence="public domain (both SWORD modules declare Copyright=PUBLIC DOMAIN)",
+        origin="data home",
+        files=["bible_en_es/bible_en_es.tsv"],
+        source_url=(
+            "Debian packages sword-text-web 426.0-1 and sword-text-sparv 2.60-1, read by "
+            "bible_en_es/extract_sword.py"
+        ),
+    )
+
+
 _CATALOG: dict[str, _Entry] = {
     "moons": _Entry(
         _moons_info,
@@ -276,6 +310,13 @@ _CATALOG: dict[str, _Entry] = {
         _office_images_info,
         "transferkit.datasets.office:_images_pair",
         ("features", "preprocess", "source_per_class"),
+        all_pairs=True,
+    ),
+    # ------------------------------------------------------------------------ bible-en-es
+    "bible-en-es": _Entry(
+        _bible_info,
+        "transferkit.datasets.bible:_bible_pair",
+        ("label", "encoder", "n_source", "n_target", "test_size", "split_seed", "align"),
         all_pairs=True,
     ),
 }

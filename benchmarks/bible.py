@@ -1,0 +1,235 @@
+"""Cross-lingual documents, Bible English -> Spanish: zero-shot, adaptation on top, retrieval.
+
+Data
+----
+``bible_en_es/bible_en_es.tsv`` of the data home (31,077 parallel verses, World English Bible and
+Reina-Valera 1909), split by chapter (30% of each book's chapters to test, split seed 0, see
+``transferkit.datasets.bible``), as multilingual USE sentence embeddings (512-d, cached on disk by
+``transferkit.text``; the first run encodes the 62,154 texts in about 3 minutes).
+
+Classification protocol (the ``bible-en-es`` pair ``english:spanish``)
+----------------------------------------------------------------------
+Label: the genre group of the book (6 classes). Source: ``--n-source`` English verses of the
+training chapters, drawn in class proportions, labelled. Target: ``--n-target`` Spanish verses of
+the test chapters, drawn likewise, unlabelled for adaptation and scored (transductive). Classifier:
+logistic regression, C = 1. Per seed (the draws and the methods' seeds):
+
+* English reference: the source classifier on the *same* target verses in English (the
+  in-language accuracy, no language change);
+* zero-shot: the same classifier on the Spanish verses (``source_only``);
+* each adaptation method, and per-language mean-centring (each language's embeddings minus its
+  own mean, a classifier on the centred source);
+* gap closed: (adapted - zero-shot) / (English - zero-shot);
+* all of it again with the Spanish embeddings rotated into the English space by orthogonal
+  Procrustes fitted on the verse pairs of the training chapters (``align="procrustes"``: unlabelled
+  parallel text, a resource beyond the zero-shot setting; no test verse is used).
+
+Retrieval protocol
+------------------
+Every verse of the test chapters (9,825): for each Spanish verse, find its English original among
+all of them (and the reverse); P@1 with cosine nearest neighbour (NN) and CSLS (k = 10). Rows: raw
+USE; each language centred on the mean of its *training-chapter* verses; orthogonal Procrustes
+learnt on the training chapters' verse pairs (embeddings normalised: unit length, centred, unit
+length; ``transferkit.crosslingual``). No test verse is used to fit anything.
+
+Run (about 8 minutes on 2 shared cores once the embeddings are cached; writes
+``benchmarks/results/bible/bible.json`` and prints Markdown tables):
+
+    TRANSFERKIT_DATA=../shared/datasets PYTHONPATH=src python benchmarks/bible.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+import transferkit.self_training  # noqa: F401  (registers self_training)
+from transferkit.crosslingual import fit_procrustes, normalize_embeddings, retrieve
+from transferkit.datasets import load_bible, load_pair, split_by_chapter
+from transferkit.datasets.bible import encode_verses
+from transferkit.registry import make_classifier, make_method
+
+METHODS = ("coral", "sa", "ot", "label_shift", "self_training")
+#: The target as encoded ("none"), and rotated into English by Procrustes on the training
+#: chapters' verse pairs ("procrustes", unlabelled parallel text).
+ALIGNMENTS = ("none", "procrustes")
+RESULTS = Path(__file__).resolve().parent / "results" / "bible"
+
+
+def classification(seed: int, args: argparse.Namespace, align: str) -> dict:
+    """Every method's Spanish accuracy for one seed, with the English reference."""
+    problem = load_pair(
+        "bible-en-es",
+        "english",
+        "spanish",
+        random_state=seed,
+        label=args.label,
+        n_source=args.n_source,
+        n_target=args.n_target,
+        align=align,
+    )
+    verses = load_bible()
+    position = {ref: row for row, ref in enumerate(verses.ref)}
+    rows = np.array([position[ref] for ref in problem.metadata["target_refs"]])
+    X_english = encode_verses(verses, rows, "english")
+    y = problem.y_target
+    accuracy: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+
+    start = time.perf_counter()
+    source_only = make_method("source_only", {}, "logreg", seed).fit(problem)
+    seconds["source_only"] = time.perf_counter() - start
+    accuracy["english_reference"] = float(np.mean(source_only.predict(X_english) == y))
+    accuracy["source_only"] = float(np.mean(source_only.predict(problem.X_target) == y))
+
+    start = time.perf_counter()
+    centred = make_classifier("logreg", seed).fit(
+        problem.X_source - problem.X_source.mean(axis=0), problem.y_source
+    )
+    prediction = centred.predict(problem.X_target - problem.X_target.mean(axis=0))
+    seconds["centring"] = time.perf_counter() - start
+    accuracy["centring"] = float(np.mean(prediction == y))
+
+    for name in METHODS:
+        start = time.perf_counter()
+        model = make_method(name, {}, "logreg", seed).fit(problem)
+        accuracy[name] = float(np.mean(model.predict(problem.X_target) == y))
+        seconds[name] = time.perf_counter() - start
+        print(
+            f"  {align} seed {seed} {name}: {accuracy[name]:.4f} ({seconds[name]:.0f} s)",
+            flush=True,
+        )
+    return {"seed": seed, "align": align, "accuracy": accuracy, "fit_seconds": seconds}
+
+
+def retrieval() -> dict:
+    """P@1 of finding each test verse's translation, both directions, NN and CSLS."""
+    verses = load_bible()
+    test = split_by_chapter(verses, 0.3, random_state=0)
+    train_rows, test_rows = np.flatnonzero(~test), np.flatnonzero(test)
+    english = encode_verses(verses, np.arange(len(verses)), "english")
+    spanish = encode_verses(verses, np.arange(len(verses)), "spanish")
+
+    def precision_at_1(queries: np.ndarray, targets: np.ndarray, method: str) -> float:
+        found, _ = retrieve(queries, targets, k=1, method=method)
+        return float(np.mean(found[:, 0] == np.arange(len(queries))))
+
+    spaces = {
+        "raw": (english[test_rows], spanish[test_rows]),
+        "centred": (
+            english[test_rows] - english[train_rows].mean(axis=0),
+            spanish[test_rows] - spanish[train_rows].mean(axis=0),
+        ),
+    }
+    # normalise each language with the statistics of its training chapters only
+    E_train, S_train = (
+        normalize_embeddings(english[train_rows]),
+        normalize_embeddings(spanish[train_rows]),
+    )
+    pairs = np.stack([np.arange(len(train_rows))] * 2, axis=1)
+    mapping = fit_procrustes(E_train, S_train, pairs)
+
+    def normalise_like_train(X: np.ndarray, train: np.ndarray) -> np.ndarray:
+        unit = X / np.linalg.norm(X, axis=1, keepdims=True)
+        train_unit = train / np.linalg.norm(train, axis=1, keepdims=True)
+        centred = unit - train_unit.mean(axis=0)
+        return centred / np.linalg.norm(centred, axis=1, keepdims=True)
+
+    spaces["procrustes"] = (
+        mapping.transform_source(normalise_like_train(english[test_rows], english[train_rows])),
+        mapping.transform_target(normalise_like_train(spanish[test_rows], spanish[train_rows])),
+    )
+    table = {}
+    for space, (E, S) in spaces.items():
+        for method in ("nn", "csls"):
+            table[f"{space}/{method}"] = {
+                "spanish_to_english": precision_at_1(S, E, method),
+                "english_to_spanish": precision_at_1(E, S, method),
+            }
+            print(f"  retrieval {space}/{method}: {table[f'{space}/{method}']}", flush=True)
+    duplicates = {
+        language: int(len(test_rows) - len(set(verses.texts(language)[test_rows])))
+        for language in ("english", "spanish")
+    }
+    return {
+        "n_test_verses": int(len(test_rows)),
+        "n_train_pairs": int(len(train_rows)),
+        "duplicate_texts": duplicates,
+        "precision_at_1": table,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--label", default="genre", choices=["genre", "testament", "book"])
+    parser.add_argument("--n-source", type=int, default=4000)
+    parser.add_argument("--n-target", type=int, default=4000)
+    parser.add_argument("--skip-retrieval", action="store_true")
+    parser.add_argument("--out", type=Path, default=RESULTS / "bible.json")
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    runs = [classification(seed, args, align) for align in ALIGNMENTS for seed in args.seeds]
+    # rows: "<align>/<method>"; the English reference is the same for both alignments
+    names = [
+        f"{r['align']}/{name}" for r in runs if r["seed"] == args.seeds[0] for name in r["accuracy"]
+    ]
+    names = [n for n in names if n != "procrustes/english_reference"]
+
+    def values(key: str) -> list[float]:
+        align, name = key.split("/")
+        return [r["accuracy"][name] for r in runs if r["align"] == align]
+
+    mean = {name: float(np.mean(values(name))) for name in names}
+    std = {name: float(np.std(values(name))) for name in names}
+    zero_shot = mean["none/source_only"]
+    gap = mean["none/english_reference"] - zero_shot
+    closed = {name: (mean[name] - zero_shot) / gap for name in names}
+    result = {
+        "command": "python benchmarks/bible.py "
+        + " ".join(
+            f"--{key.replace('_', '-')} {value}"
+            for key, value in vars(args).items()
+            if key not in {"out", "skip_retrieval", "seeds"}
+        )
+        + " --seeds "
+        + " ".join(map(str, args.seeds)),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.python_version()}",
+        "classification": {"runs": runs, "mean": mean, "std": std, "gap_closed": closed},
+    }
+    if not args.skip_retrieval:
+        result["retrieval"] = retrieval()
+    result["wall_seconds"] = time.perf_counter() - started
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+    print("\n| target | method | accuracy (mean ± std, %) | share of the gap closed |")
+    print("| --- | --- | --- | --- |")
+    for name in names:
+        align, method = name.split("/")
+        target = "English (same verses)" if method == "english_reference" else f"Spanish, {align}"
+        print(
+            f"| {target} | {method} | {100 * mean[name]:.1f} ± {100 * std[name]:.1f} | "
+            f"{closed[name]:+.0%} |"
+        )
+    if "retrieval" in result:
+        print("\n| space | criterion | P@1 es→en | P@1 en→es |")
+        print("| --- | --- | --- | --- |")
+        for key, row in result["retrieval"]["precision_at_1"].items():
+            space, method = key.split("/")
+            print(
+                f"| {space} | {method.upper()} | {row['spanish_to_english']:.3f} | "
+                f"{row['english_to_spanish']:.3f} |"
+            )
+    print(f"\nwall time {result['wall_seconds']:.0f} s; JSON in {args.out}")
+
+
+if __name__ == "__main__":
+    main()
