@@ -113,6 +113,7 @@ def test_catalog_lists_every_dataset_with_its_pairs():
         "amazon-reviews",
         "office-caltech-surf",
         "office-caltech-images",
+        "bible-en-es",
     }
     for info in infos.values():
         assert isinstance(info, DatasetInfo)
@@ -257,3 +258,11 @@ def _real_file(relative: str) -> Path:
     if not path.is_file():
         pytest.skip(f"{relative} is not in the data home {get_data_home()} (set TRANSFERKIT_DATA)")
     return path
+
+
+def test_a_data_home_folder_names_its_public_source():
+    from transferkit.datasets import public_source
+
+    assert "freedict.org" in public_source("freedict/")
+    assert "freedict.org" in public_source("freedict/eng-fra/eng-fra.index")
+    assert "publishers" in public_source("nowhere/file.txt")

@@ -149,7 +149,8 @@ def expected_checksum(relative_path: str, data_home: str | os.PathLike[str] | No
 def public_source(relative_path: str) -> str:
     """Where the public copy of a data-home file can be obtained."""
     name = _normalise(relative_path)
-    matches = [prefix for prefix in PUBLIC_SOURCES if name.startswith(prefix)]
+    # a folder's own name ("freedict/" normalises to "freedict") matches its entry too
+    matches = [prefix for prefix in PUBLIC_SOURCES if f"{name}/".startswith(prefix)]
     if not matches:
         return "the dataset's publishers (see transferkit.datasets.dataset_info)"
     return PUBLIC_SOURCES[max(matches, key=len)]

@@ -388,7 +388,8 @@ def load_pair(
     ----------
     name : str
         A dataset of :func:`list_datasets` (``"moons"``, ``"blobs"``, ``"digits"``,
-        ``"amazon-reviews"``, ``"office-caltech-surf"``, ``"office-caltech-images"``).
+        ``"amazon-reviews"``, ``"office-caltech-surf"``, ``"office-caltech-images"``,
+        ``"bible-en-es"``).
     source, target : str
         Two different domains of the dataset (see ``dataset_info(name).domains``).
     data_home : str or Path or None, default None
