@@ -22,6 +22,7 @@ SHALLOW_FAMILY_MODULES: tuple[str, ...] = (
     "transferkit.invariant",
     "transferkit.reweighting",
     "transferkit.label_shift",
+    "transferkit.heterogeneous",
     "transferkit.deep.shallow_dann",
 )
 #: Families that import torch: skipped when it is missing, and imported only when a name is not
