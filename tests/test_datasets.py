@@ -113,6 +113,7 @@ def test_catalog_lists_every_dataset_with_its_pairs():
         "amazon-reviews",
         "office-caltech-surf",
         "office-caltech-images",
+        "office-caltech-hetero",
     }
     for info in infos.values():
         assert isinstance(info, DatasetInfo)
