@@ -6,8 +6,11 @@ the on-disk cache); they skip when the files are absent.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 
 from transferkit.alignment import CORAL
@@ -186,3 +189,28 @@ def test_hda_cca_on_office_is_never_much_worse_than_target_only(office):
         model = CCAHDA(random_state=seed).fit(problem)
         gaps.append(np.mean(model.predict(X_eval) == y_eval) - baseline)
     assert min(gaps) > -0.05, gaps
+
+
+def test_methods_follow_the_estimator_contract():
+    model = CCAHDA(n_components=3, pca_components=6, regularization=0.5, source_weight=0.3)
+    assert clone(model).get_params() == model.get_params()
+    fitted = clone(model).fit(small_problem(labels=2))
+    assert fitted.source_weight_ == 0.3 and len(fitted.correlations_) == 3
+
+
+def test_the_bench_names_a_method_that_cannot_take_different_features(office):
+    from transferkit.bench.runner import execute_cell
+    from transferkit.bench.suite import MethodEntry, load_suite
+
+    suite = load_suite("office-caltech-hetero")
+    suite = replace(
+        suite,
+        methods=(MethodEntry("coral", "coral"),),
+        seeds=(0,),
+        datasets=(replace(suite.datasets[0], pairs=(("amazon", "webcam"),)),),
+    )
+    (cell,) = suite.cells()
+    row = execute_cell(cell, memory=False)
+    assert row["status"] == "error"
+    assert "Method 'coral' works in one feature space" in row["error"]
+    assert "hda_cca" in row["error"]
