@@ -114,6 +114,7 @@ def test_catalog_lists_every_dataset_with_its_pairs():
         "office-caltech-surf",
         "office-caltech-images",
         "bible-en-es",
+        "office-caltech-hetero",
     }
     for info in infos.values():
         assert isinstance(info, DatasetInfo)

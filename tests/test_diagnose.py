@@ -63,7 +63,9 @@ def test_dimension_mismatch_on_raw_matrices_is_scenario_one():
     assert diagnosis.flags["feature_space"] is True
     assert diagnosis.flags["covariate_shift"] is None  # nothing shared to compare
     assert "10 source vs 12 target" in diagnosis.verdicts["feature_space"].summary
-    assert diagnosis.recommendations[0].family == "common feature space first"
+    first = diagnosis.recommendations[0]
+    assert first.family == "heterogeneous transfer"
+    assert first.methods[0] == "hda_cca" and "multilingual encoder" in first.reason
 
 
 def test_feature_names_give_a_shared_space_when_dimensions_differ():

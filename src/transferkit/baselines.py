@@ -93,6 +93,9 @@ class TargetOnly(AdaptedClassifier):
     """Train ``estimator`` on the visible target labels alone (a semi-supervised baseline: what a
     few target labels give without the source)."""
 
+    #: It reads the target rows only, so the source may have other features.
+    handles_different_feature_spaces = True
+
     def __init__(self, estimator: Any = None):
         super().__init__(adapter=None, estimator=estimator)
 
@@ -100,7 +103,7 @@ class TargetOnly(AdaptedClassifier):
         return {"estimator": self.estimator}
 
     def fit(self, X: Any, y: Any = None, domain: Any = None) -> TargetOnly:
-        problem = as_problem(X, y, domain)
+        problem = as_problem(X, y, domain, feature_spaces="different")
         if problem.n_target_labeled == 0:
             raise NotApplicableError(
                 "target_only trains on the visible target labels and this problem has none; "

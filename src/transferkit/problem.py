@@ -24,6 +24,15 @@ scikit-learn style calls take source and target rows in one matrix: ``fit(X, y, 
   :class:`NoTargetWarning` says so. Every method thus stays a working scikit-learn estimator
   (``cross_val_score``, the estimator checks) without hiding a forgotten ``domain=``.
 
+Different feature spaces
+------------------------
+By default both domains must share one feature space (:class:`FeatureSpaceMismatchError`
+otherwise). Heterogeneous transfer (the source and the target described by different features,
+e.g. SURF histograms against CNN features) is asked for explicitly with
+``TransferProblem(..., feature_spaces="different")``. Only the methods that declare they handle
+it (:data:`HETEROGENEOUS_METHODS`, in :mod:`transferkit.heterogeneous`) accept such a problem;
+every other method meets :func:`as_problem`'s :class:`NotApplicableError`, which names them.
+
 Examples
 --------
 >>> import numpy as np
@@ -53,6 +62,7 @@ from transferkit.exceptions import (
     InvalidProblemError,
     LabelTypeError,
     NonFiniteDataError,
+    NotApplicableError,
     NoTargetWarning,
     SingleClassError,
     TargetMaskError,
@@ -70,6 +80,14 @@ LARGEST_VALUE = 1e150
 #: Metadata keys that describe the layout of the features (not the problem), dropped by
 #: :meth:`TransferProblem.map_features` because they are false of the mapped features.
 FEATURE_LAYOUT_METADATA = ("image_shape",)
+
+#: The two values of :attr:`TransferProblem.feature_spaces`.
+FEATURE_SPACES = ("same", "different")
+
+#: Registered methods that handle source and target described by different features (the
+#: heterogeneous family, :mod:`transferkit.heterogeneous`), named by the error any other method
+#: raises on such a problem.
+HETEROGENEOUS_METHODS = ("hda_gw", "hda_coot", "hda_cca")
 
 #: Domain code of source samples in the stacked form.
 SOURCE = 0
@@ -280,6 +298,25 @@ class TransferProblem:
         Names of the d features, when known.
     name, source_name, target_name : str
         Human-readable names used by reports.
+    metadata : dict
+        Free-form facts about the problem (dataset, protocol, ...).
+    feature_spaces : {"same", "different"}, default "same"
+        ``"same"``: both domains share one feature space, and data of different widths is
+        refused (:class:`~transferkit.exceptions.FeatureSpaceMismatchError`). ``"different"``:
+        heterogeneous transfer, the source and the target are described by different features
+        (feature matrices of any two widths; ``X_test`` has the target's). Only the
+        heterogeneous methods (:data:`HETEROGENEOUS_METHODS`) accept such a problem;
+        :attr:`n_features` is then the target's, the features a fitted model predicts from.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> problem = TransferProblem(
+    ...     X_source=rng.normal(size=(40, 8)), y_source=np.arange(40) % 2,
+    ...     X_target=rng.normal(size=(30, 5)), feature_spaces="different")
+    >>> problem.n_source_features, problem.n_target_features, problem.n_features
+    (8, 5, 5)
     """
 
     X_source: DataMatrix
@@ -294,8 +331,14 @@ class TransferProblem:
     source_name: str = "source"
     target_name: str = "target"
     metadata: dict[str, Any] = field(default_factory=dict)
+    feature_spaces: str = "same"
 
     def __post_init__(self) -> None:
+        if self.feature_spaces not in FEATURE_SPACES:
+            raise InvalidProblemError(
+                f"feature_spaces must be 'same' (one feature space for both domains) or "
+                f"'different' (heterogeneous transfer); got {self.feature_spaces!r}."
+            )
         self.X_source = _as_matrix(self.X_source, "X_source")
         self.X_target = _as_matrix(self.X_target, "X_target")
         for what, X in (("source", self.X_source), ("target", self.X_target)):
@@ -326,7 +369,7 @@ class TransferProblem:
             if _n_samples(self.X_test) == 0:
                 raise EmptyDomainError("X_test has no samples; drop the test split or fill it.")
             _check_finite(self.X_test, "X_test")
-            self._check_same_space(self.X_test, "X_test")
+            self._check_test_space(self.X_test)
             self.y_test = _as_labels(self.y_test, _n_samples(self.X_test), "y_test", "X_test")
             self._check_label_type(self.y_test, "y_test")
 
@@ -345,6 +388,15 @@ class TransferProblem:
         source_shape = _feature_shape(self.X_source)
         shape = _feature_shape(X)
         source_images = isinstance(self.X_source, ImageCollection)
+        if self.heterogeneous:
+            for name, data in (("X_source", self.X_source), (what, X)):
+                if isinstance(data, ImageCollection) or len(_feature_shape(data)) != 1:
+                    raise InvalidProblemError(
+                        f"With feature_spaces='different', {name} must be a feature matrix "
+                        "(n_samples, n_features); extract features from the images first "
+                        "(transferkit.deep, or the office-caltech-images dataset's features=)."
+                    )
+            return
         if source_images != isinstance(X, ImageCollection):
             raise FeatureSpaceMismatchError(
                 f"X_source and {what} are of different kinds (images vs. arrays); extract "
@@ -355,7 +407,24 @@ class TransferProblem:
                 f"X_source has {int(np.prod(source_shape))} features {source_shape} but {what} has "
                 f"{int(np.prod(shape))} {shape}. Both domains must share one feature space: map "
                 "them to common features first (scenario 1, 'feature spaces differ'; e.g. a "
-                "shared vocabulary, or transferkit.datasets.resize_digits for images)."
+                "shared vocabulary, or transferkit.datasets.resize_digits for images). If the "
+                "two domains are described by different features on purpose (heterogeneous "
+                "transfer), build TransferProblem(..., feature_spaces='different') and use a "
+                f"heterogeneous method ({', '.join(HETEROGENEOUS_METHODS)})."
+            )
+
+    def _check_test_space(self, X_test: DataMatrix) -> None:
+        """X_test lies in the target's feature space (the source's, when they are one)."""
+        if not self.heterogeneous:
+            self._check_same_space(X_test, "X_test")
+            return
+        if isinstance(X_test, ImageCollection) or _feature_shape(X_test) != _feature_shape(
+            self.X_target
+        ):
+            raise FeatureSpaceMismatchError(
+                f"X_test has features {_feature_shape(X_test)} but X_target has "
+                f"{_feature_shape(self.X_target)}; the test split is target data, so it must "
+                "have the target's features (the same columns, after the same preprocessing)."
             )
 
     def _check_label_type(self, y: np.ndarray, what: str) -> None:
@@ -422,8 +491,27 @@ class TransferProblem:
         return int(self.target_labeled.sum())
 
     @property
+    def heterogeneous(self) -> bool:
+        """Whether source and target are described by different features (``feature_spaces``)."""
+        return self.feature_spaces == "different"
+
+    @property
     def feature_shape(self) -> tuple[int, ...] | None:
-        return _feature_shape(self.X_source)
+        """Shape of one sample: the target's, the space a fitted model predicts in (the same as
+        the source's unless :attr:`heterogeneous`)."""
+        return _feature_shape(self.X_target if self.heterogeneous else self.X_source)
+
+    @property
+    def n_source_features(self) -> int | None:
+        """Number of source features (None for images of unknown size)."""
+        shape = _feature_shape(self.X_source)
+        return None if shape is None else int(np.prod(shape))
+
+    @property
+    def n_target_features(self) -> int | None:
+        """Number of target features (None for images of unknown size)."""
+        shape = _feature_shape(self.X_target)
+        return None if shape is None else int(np.prod(shape))
 
     @property
     def n_features(self) -> int | None:
@@ -500,6 +588,7 @@ class TransferProblem:
         A model fitted on it predicts the problem's labels. See the module notes on the stacked
         form.
         """
+        refuse_different_feature_spaces(self, "stacked()")
         if self.is_images:
             raise InvalidProblemError(
                 "stacked() needs feature matrices; extract features from the images first "
@@ -558,6 +647,7 @@ class TransferProblem:
         old ones: ``feature_names`` and the :data:`FEATURE_LAYOUT_METADATA` keys (e.g.
         ``image_shape``, which would make a deep method fold PCA components into an image).
         """
+        refuse_different_feature_spaces(self, "map_features (one transform for both domains)")
         metadata = {k: v for k, v in self.metadata.items() if k not in FEATURE_LAYOUT_METADATA}
         return replace(
             self,
@@ -579,6 +669,8 @@ class TransferProblem:
             "n_target_labeled": self.n_target_labeled,
             "n_test": None if self.X_test is None else _n_samples(self.X_test),
             "n_features": self.n_features,
+            "feature_spaces": self.feature_spaces,
+            "n_source_features": self.n_source_features,
             "sparse": self.is_sparse,
             "images": self.is_images,
             "source_classes": [_plain(c) for c in self.source_classes],
@@ -589,8 +681,25 @@ class TransferProblem:
         return (
             f"TransferProblem({self.name!r}: {self.source_name}->{self.target_name}, "
             f"n_source={self.n_source}, n_target={self.n_target}, "
-            f"n_target_labeled={self.n_target_labeled}{test}, n_features={self.n_features})"
+            f"n_target_labeled={self.n_target_labeled}{test}, n_features={self.n_features}"
+            + (f", n_source_features={self.n_source_features})" if self.heterogeneous else ")")
         )
+
+
+def refuse_different_feature_spaces(problem: TransferProblem, who: str) -> None:
+    """Raise :class:`~transferkit.exceptions.NotApplicableError` when ``problem``'s domains
+    have different features (``feature_spaces="different"``) and ``who`` (a method, a step)
+    needs one feature space shared by both; the message names the heterogeneous methods."""
+    if not problem.heterogeneous:
+        return
+    raise NotApplicableError(
+        f"{who} works in one feature space shared by source and target, but problem "
+        f"'{problem.name}' describes them by different features (X_source: "
+        f"{problem.n_source_features}, X_target: {problem.n_target_features}; "
+        f"feature_spaces='different'). Use a heterogeneous method "
+        f"({', '.join(HETEROGENEOUS_METHODS)}; transferkit.heterogeneous): hda_gw or hda_coot "
+        "need no target label, hda_cca a few labelled target rows per class."
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -655,15 +764,28 @@ def _source_as_target(X: Any, y: np.ndarray) -> TransferProblem:
     return TransferProblem(X_source=X, y_source=y, X_target=X, y_target=y)
 
 
-def as_problem(X: Any, y: Any = None, domain: Any = None) -> TransferProblem:
+def as_problem(
+    X: Any, y: Any = None, domain: Any = None, *, feature_spaces: str = "same"
+) -> TransferProblem:
     """Build a problem from the stacked form ``(X, y, domain)``, or pass a problem through.
 
     ``y`` holds the labels with :data:`UNLABELED` (-1) for unknown ones; ``domain`` is 0 for
     source rows and 1 for target rows. Without ``domain``, rows with ``y == -1`` are the target
     and the others the source (:func:`infer_domain`). This lets every method accept either
     calling convention.
+
+    ``feature_spaces`` is what the calling method handles: ``"same"`` (every method working in
+    one feature space) refuses a problem built with ``feature_spaces="different"``
+    (:func:`refuse_different_feature_spaces`); ``"different"`` is how a heterogeneous method
+    declares it takes one (stacked rows always share one space).
     """
+    if feature_spaces not in FEATURE_SPACES:
+        raise InvalidProblemError(
+            f"feature_spaces must be one of {', '.join(FEATURE_SPACES)}; got {feature_spaces!r}."
+        )
     if isinstance(X, TransferProblem):
+        if feature_spaces == "same":
+            refuse_different_feature_spaces(X, "This method")
         return X
     if not (sp.issparse(X) or isinstance(X, ImageCollection | np.ndarray)):
         X = np.asarray(X)  # lists and array-likes, so rows can be taken by index

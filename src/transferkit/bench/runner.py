@@ -49,6 +49,7 @@ from transferkit.bench.suite import (
 )
 from transferkit.bench.tables import ResultsTable
 from transferkit.exceptions import DataFormatError, InvalidParameterError, TransferKitError
+from transferkit.problem import refuse_different_feature_spaces
 from transferkit.registry import method_spec
 
 logger = logging.getLogger(__name__)
@@ -162,6 +163,12 @@ def project_on_principal_components(problem: Any, n_components: int, seed: int) 
     import scipy.sparse as sp
     from sklearn.decomposition import PCA, TruncatedSVD
 
+    if problem.heterogeneous:
+        raise InvalidParameterError(
+            f"pca = {n_components} projects both domains on one set of components, and "
+            f"'{problem.name}' describes them by different features; remove pca from the "
+            "suite's [[datasets]] entry (the heterogeneous methods reduce each domain on its own)."
+        )
     if problem.is_images:
         raise InvalidParameterError(
             f"pca = {n_components} needs feature matrices, but '{problem.name}' holds images; "
@@ -269,6 +276,8 @@ def execute_cell(
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
+                if not getattr(method, "handles_different_feature_spaces", False):
+                    refuse_different_feature_spaces(problem, f"Method '{cell.method_name}'")
                 _fit_and_score(method, problem, row)
         except Exception as error:  # a method's failure is a result, recorded with its message
             _record_error(row, cell, error)

@@ -752,13 +752,15 @@ def _all_methods(
     explicit: list[MethodEntry],
 ) -> list[MethodEntry]:
     """Every non-deep registered method that needs no target labels, baselines first, then the
-    explicit entries (which replace an automatic one of the same label)."""
+    explicit entries (which replace an automatic one of the same label). The heterogeneous
+    family is left out: it is made for domains described by different features, and a suite
+    of them names its methods."""
     by_label = {m.label: m for m in explicit}
     specs = [
         spec
         for spec in registered.values()
         if not spec.deep
-        and spec.family != "deep"
+        and spec.family not in ("deep", "heterogeneous")
         and not spec.needs_target_labels
         and spec.name not in exclude
     ]

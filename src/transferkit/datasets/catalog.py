@@ -270,6 +270,53 @@ def _bible_info() -> DatasetInfo:
     )
 
 
+# ---------------------------------------------------------------------------- heterogeneous
+# office-caltech-hetero: the same images, the source and the target under different features.
+_HETERO_PAIRS = [
+    ("amazon", "caltech10"),
+    ("amazon", "webcam"),
+    ("caltech10", "amazon"),
+    ("caltech10", "webcam"),
+    ("webcam", "amazon"),
+    ("webcam", "caltech10"),
+]
+
+
+def _office_hetero_info() -> DatasetInfo:
+    return DatasetInfo(
+        name="office-caltech-hetero",
+        description=(
+            "Office-Caltech10 for heterogeneous adaptation: the source domain described by one "
+            "feature set, the target by another (feature_spaces='different'; only the "
+            "heterogeneous methods hda_gw, hda_coot, hda_cca apply). Options: source_features "
+            "(default 'surf': the 800-bin SURF histograms), target_features (default "
+            "'efficientnet_lite0': 1,280-d pooled features from the on-disk feature cache; or "
+            "'mobilenet_v2', or 'surf'), each domain pre-processed on its own as in the "
+            "harness; source_per_class (default 'harness': 20 per class, 8 from dslr). "
+            "Transductive; a suite's target_labels = 3 reveals 3 target labels per class."
+        ),
+        domains=dict(_OFFICE_SIZES),
+        pairs=list(_HETERO_PAIRS),
+        citation=_OFFICE_CITATION,
+        licence=UNKNOWN_LICENCE,
+        origin="data home",
+        files=[f"office_caltech10/surf/{d}.mat" for d in _OFFICE_DOMAINS]
+        + listed_files("office_caltech10/images/"),
+        source_url=f"{_OFFICE_URL} (features/surf/ and images/)",
+    )
+
+
+_HETERO_ENTRIES = {
+    "office-caltech-hetero": _Entry(
+        _office_hetero_info,
+        "transferkit.datasets.office:_hetero_pair",
+        ("source_features", "target_features", "source_per_class"),
+        all_pairs=True,
+    ),
+}
+# ---------------------------------------------------------------------------- end heterogeneous
+
+
 _CATALOG: dict[str, _Entry] = {
     "moons": _Entry(
         _moons_info,
@@ -319,6 +366,7 @@ _CATALOG: dict[str, _Entry] = {
         ("label", "encoder", "n_source", "n_target", "test_size", "split_seed", "align"),
         all_pairs=True,
     ),
+    **_HETERO_ENTRIES,
 }
 
 
@@ -389,7 +437,7 @@ def load_pair(
     name : str
         A dataset of :func:`list_datasets` (``"moons"``, ``"blobs"``, ``"digits"``,
         ``"amazon-reviews"``, ``"office-caltech-surf"``, ``"office-caltech-images"``,
-        ``"bible-en-es"``).
+        ``"bible-en-es"``, ``"office-caltech-hetero"``).
     source, target : str
         Two different domains of the dataset (see ``dataset_info(name).domains``).
     data_home : str or Path or None, default None

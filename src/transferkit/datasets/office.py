@@ -408,3 +408,68 @@ def _images_pair(
         target_name=target,
         metadata=metadata,
     )
+
+
+# ---------------------------------------------------------------------------- heterogeneous
+#: Feature sets a side of ``office-caltech-hetero`` may be described by.
+HETERO_FEATURES = ("surf", "mobilenet_v2", "efficientnet_lite0")
+
+
+def _side_features(
+    domain: str, features: str, data_home: str | os.PathLike[str] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """One domain under one feature set, pre-processed by the harness rule (each domain on its
+    own, over all its images)."""
+    if features == "surf":
+        X, y = load_office_caltech_surf(domain, data_home)
+        return harness_preprocess(X), y
+    return load_office_caltech_features(domain, features, preprocess="harness", data_home=data_home)
+
+
+def _hetero_pair(
+    source: str,
+    target: str,
+    *,
+    data_home: str | os.PathLike[str] | None = None,
+    random_state: RandomState = None,
+    source_features: str = "surf",
+    target_features: str = "efficientnet_lite0",
+    source_per_class: int | str | None = "harness",
+) -> TransferProblem:
+    """load_pair("office-caltech-hetero", ...): the source under one feature set (SURF by
+    default), the target under another (a CNN's pooled features); transductive."""
+    for role, value in (("source_features", source_features), ("target_features", target_features)):
+        if value not in HETERO_FEATURES:
+            raise InvalidParameterError(
+                f"{role} must be one of {', '.join(HETERO_FEATURES)}; got {value!r}."
+            )
+    if source_features == target_features:
+        raise InvalidParameterError(
+            f"source_features and target_features are both {source_features!r}; the "
+            "heterogeneous pair needs two different feature sets (for one shared set use "
+            "office-caltech-surf or office-caltech-images)."
+        )
+    per_class = _resolve_per_class(source, source_per_class)
+    X_source, y_source = _side_features(source, source_features, data_home)
+    X_target, y_target = _side_features(target, target_features, data_home)
+    if per_class is not None:
+        index = per_class_sample(y_source, per_class, as_generator(random_state))
+        X_source, y_source = X_source[index], y_source[index]
+    return TransferProblem(
+        X_source=X_source,
+        y_source=y_source,
+        X_target=X_target,
+        y_target=y_target,
+        name="office-caltech-hetero",
+        source_name=f"{source} ({source_features})",
+        target_name=f"{target} ({target_features})",
+        feature_spaces="different",
+        metadata={
+            "dataset": "office-caltech-hetero",
+            "source_features": source_features,
+            "target_features": target_features,
+            "source_per_class": per_class,
+            "class_names": list(OFFICE_CLASSES),
+            "protocol": "transductive: the target rows whose labels stay hidden are evaluated",
+        },
+    )

@@ -36,6 +36,7 @@ FAMILY_METHODS = {
     "label_shift": ["label_shift"],
     "resampling": ["resampled"],
     "few_target_labels": ["feature_augmentation", "jda", "ot"],
+    "heterogeneous": ["hda_cca", "hda_gw", "hda_coot"],
     "none": ["source_only"],
 }
 
@@ -68,12 +69,17 @@ def recommend(diagnosis: Diagnosis) -> list[Recommendation]:
         ):
             out.append(
                 Recommendation(
-                    "common feature space first",
-                    [],
-                    "The domains have different features and no shared names: map both to one "
-                    "space (a shared vocabulary, the same image size and feature extractor, or "
-                    "matched feature names), then diagnose again. Heterogeneous transfer is out of "
-                    "reach of the methods here until then.",
+                    "heterogeneous transfer",
+                    _registered(FAMILY_METHODS["heterogeneous"]),
+                    "The domains have different features and no shared names. Best, map both to "
+                    "one space and diagnose again: texts in two languages through one "
+                    "multilingual encoder (--text-column ... --encoder use), word vectors with "
+                    "transferkit.crosslingual (Procrustes, self-learning), images through the same "
+                    "feature extractor. Otherwise build TransferProblem(..., "
+                    "feature_spaces='different'): with a few labelled target rows per class "
+                    "hda_cca learns a common subspace (compare it with target_only); hda_gw and "
+                    "hda_coot need no target label but match the spaces by their geometry alone, "
+                    "which can fail outright (docs/benchmarks.md): check them on labelled rows.",
                     0,
                 )
             )

@@ -1,0 +1,702 @@
+"""Heterogeneous domain adaptation: source and target described by different features.
+
+Scenario 1 of the taxonomy (X_S ≠ X_T) beyond language: e.g. SURF histograms on the source side
+and CNN features on the target side. Such a problem is built with
+``TransferProblem(..., feature_spaces="different")``; the methods here are the ones that accept
+it (every other method refuses it with :class:`~transferkit.exceptions.NotApplicableError`).
+
+Each domain is first reduced on its own (:func:`reduce_domain`: standardised, then projected on
+its principal components), since no column of one side means anything on the other.
+
+* **Unsupervised** (no target label): a coupling between the source rows and the target rows,
+  from structure alone, turned into target labels by class-balanced propagation
+  (:func:`propagate_labels`):
+
+  - :class:`GromovWassersteinHDA` (``hda_gw``): entropic Gromov–Wasserstein between the two
+    domains' intra-domain distance matrices (Mémoli 2011; Peyré, Cuturi & Solomon 2016);
+  - :class:`CoOptimalTransportHDA` (``hda_coot``): co-optimal transport, which couples rows and
+    features of the two domains at once (Redko, Vayer, Flamary & Courty 2020).
+
+* **Semi-supervised** (a few labelled target rows per class): :class:`CCAHDA` (``hda_cca``), a
+  common subspace from regularised CCA on class-paired rows (the correlation subspace of Yeh,
+  Huang & Wang 2014, with pairs made by class since there is no co-occurring row), used as
+  augmented features beside the target's own (the heterogeneous feature augmentation of Li,
+  Duan, Xu & Tsang 2014).
+
+The baseline to beat with a few target labels is ``target_only`` (a classifier on the labelled
+target rows alone).
+
+Examples
+--------
+>>> import numpy as np
+>>> from transferkit.heterogeneous import CCAHDA
+>>> from transferkit.problem import TransferProblem
+>>> rng = np.random.default_rng(0)
+>>> y_s, y_t = np.arange(60) % 3, np.arange(90) % 3
+>>> problem = TransferProblem(
+...     X_source=rng.normal(size=(60, 8)) + y_s[:, None], y_source=y_s,
+...     X_target=rng.normal(size=(90, 5)) - y_t[:, None], y_target=y_t,
+...     feature_spaces="different").with_target_labels(3, random_state=0)
+>>> model = CCAHDA(n_components=2, pca_components=4).fit(problem)
+>>> model.predict(problem.X_target).shape
+(90,)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.decomposition import PCA
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted
+
+from transferkit.base import check_rows, default_estimator
+from transferkit.checks import check_nonnegative, check_positive_int, densify
+from transferkit.exceptions import (
+    InvalidParameterError,
+    MissingDependencyError,
+    NotApplicableError,
+)
+from transferkit.problem import TransferProblem, as_problem
+from transferkit.registry import register_method
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+#: Bytes of one float64.
+_FLOAT_BYTES = 8
+
+
+def _import_ot() -> Any:
+    try:
+        import ot
+        import ot.coot  # noqa: F401  (not imported by ``import ot``)
+    except ImportError:  # pragma: no cover - POT is a core dependency
+        raise MissingDependencyError(
+            "The heterogeneous transport methods need POT. Install it with: pip install pot"
+        ) from None
+    return ot
+
+
+# ---------------------------------------------------------------------------- the math
+def reduce_domain(X: np.ndarray, n_components: int | None, random_state: int | None) -> Pipeline:
+    """A fitted ``StandardScaler`` + ``PCA`` of one domain's rows (``n_components`` at most the
+    rank allows; None keeps the standardised features only)."""
+    steps: list[tuple[str, Any]] = [("scale", StandardScaler())]
+    if n_components is not None:
+        n = min(int(n_components), X.shape[0] - 1, X.shape[1])
+        steps.append(("pca", PCA(max(n, 1), random_state=random_state)))
+    return Pipeline(steps).fit(X)
+
+
+def intra_domain_distances(Z: np.ndarray) -> np.ndarray:
+    """Euclidean distances between the rows of ``Z``, divided by their mean, so that the two
+    domains' matrices are on one scale whatever their dimensions."""
+    squared = np.einsum("ij,ij->i", Z, Z)
+    D = np.sqrt(np.maximum(squared[:, None] + squared[None, :] - 2.0 * Z @ Z.T, 0.0))
+    mean = D.mean()
+    return D / mean if mean > 0 else D
+
+
+def coupling_memory_bytes(n_source: int, n_target: int) -> int:
+    """Memory of a Gromov–Wasserstein coupling: the two distance matrices, the coupling and
+    POT's gradient of the same size, in float64 (``8 (n_s² + n_t² + 2 n_s n_t)`` bytes)."""
+    return _FLOAT_BYTES * (n_source**2 + n_target**2 + 2 * n_source * n_target)
+
+
+def gromov_wasserstein_coupling(
+    Z_source: np.ndarray,
+    Z_target: np.ndarray,
+    epsilon: float = 1e-2,
+    max_iter: int = 100,
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """Entropic Gromov–Wasserstein coupling of two point clouds in different spaces.
+
+    Peyré, Cuturi & Solomon (2016, Eq. 12) solved by POT's ``ot.gromov.entropic_gromov_wasserstein``
+    on :func:`intra_domain_distances` of each side with uniform weights: the coupling T minimises
+    ``sum (D_s[i, k] - D_t[j, l])^2 T[i, j] T[k, l] - epsilon H(T)``, so that rows close in one
+    domain go to rows close in the other. Run in ten chunks of ``max_iter / 10`` iterations,
+    each warm-started from the last, so that ``progress(done, max_iter)`` can follow it.
+
+    Parameters
+    ----------
+    Z_source : array (n_s, d_s)
+    Z_target : array (n_t, d_t)
+    epsilon : float, default 1e-2
+        Entropic regularisation (smaller: sharper coupling; too small underflows).
+    max_iter : int, default 100
+        Projected-gradient iterations.
+    progress : callable(done, total) or None
+
+    Returns
+    -------
+    coupling : array (n_s, n_t), summing to 1
+    """
+    ot = _import_ot()
+    C_source, C_target = intra_domain_distances(Z_source), intra_domain_distances(Z_target)
+    p, q = ot.unif(len(Z_source)), ot.unif(len(Z_target))
+    coupling = np.outer(p, q)
+    chunk = max(1, max_iter // 10)
+    done = 0
+    while done < max_iter:
+        steps = min(chunk, max_iter - done)
+        coupling = ot.gromov.entropic_gromov_wasserstein(
+            C_source, C_target, p, q, epsilon=epsilon, G0=coupling, max_iter=steps, tol=1e-9
+        )
+        done += steps
+        if progress is not None:
+            progress(done, max_iter)
+    if not np.isfinite(coupling).all() or coupling.sum() <= 0:
+        raise NotApplicableError(
+            f"The Gromov–Wasserstein coupling underflowed with epsilon={epsilon}; increase "
+            "epsilon (e.g. 1e-2 or 5e-2)."
+        )
+    return coupling
+
+
+def co_optimal_transport_coupling(
+    Z_source: np.ndarray,
+    Z_target: np.ndarray,
+    epsilon: float = 1e-2,
+    max_iter: int = 100,
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """The sample coupling of co-optimal transport between two domains of different features.
+
+    Redko, Vayer, Flamary & Courty (2020, Eq. 2), POT's ``ot.coot.co_optimal_transport``: a
+    sample coupling and a feature coupling minimise together
+    ``sum (X[i, k] - Y[j, l])^2 T_s[i, j] T_f[k, l]`` (entropic on both, block coordinate
+    descent). Rows of each side are scaled to unit norm so the two feature spaces share a scale.
+    Run in ten warm-started chunks of ``max_iter / 10`` descent steps for ``progress``.
+
+    Parameters
+    ----------
+    Z_source : array (n_s, d_s)
+    Z_target : array (n_t, d_t)
+    epsilon : float, default 1e-2
+        Entropic regularisation of both couplings.
+    max_iter : int, default 100
+        Block coordinate descent steps.
+    progress : callable(done, total) or None
+
+    Returns
+    -------
+    coupling : array (n_s, n_t), summing to 1
+    """
+    ot = _import_ot()
+    X = Z_source / np.maximum(np.linalg.norm(Z_source, axis=1, keepdims=True), 1e-12)
+    Y = Z_target / np.maximum(np.linalg.norm(Z_target, axis=1, keepdims=True), 1e-12)
+    chunk = max(1, max_iter // 10)
+    warmstart = None
+    done = 0
+    coupling = np.full((len(X), len(Y)), 1.0 / (len(X) * len(Y)))
+    while done < max_iter:
+        steps = min(chunk, max_iter - done)
+        coupling, feature_coupling, log = ot.coot.co_optimal_transport(
+            X, Y, epsilon=(epsilon, epsilon), nits_bcd=steps, warmstart=warmstart, log=True
+        )
+        warmstart = {
+            "pi_sample": coupling,
+            "pi_feature": feature_coupling,
+            "duals_sample": log["duals_sample"],
+            "duals_feature": log["duals_feature"],
+        }
+        done += steps
+        if progress is not None:
+            progress(done, max_iter)
+    if not np.isfinite(coupling).all() or coupling.sum() <= 0:
+        raise NotApplicableError(
+            f"The co-optimal transport coupling underflowed with epsilon={epsilon}; increase "
+            "epsilon (e.g. 5e-2)."
+        )
+    return coupling
+
+
+def propagate_labels(coupling: np.ndarray, y_source: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Class scores of each target row from a source–target coupling, class-balanced.
+
+    Redko, Courty, Flamary & Tuia (2019, "Optimal transport for multi-source domain adaptation
+    under target shift", label propagation ``D = Y_s^T T``): a target row's score for class c is
+    the mass it receives from the source rows of class c, divided by the total mass class c
+    sends, so that a class with many source rows does not win by size.
+
+    Returns
+    -------
+    scores : array (n_t, n_classes), rows summing to 1 (uniform for a row that received nothing)
+    """
+    one_hot = (np.asarray(y_source)[:, None] == np.asarray(classes)[None, :]).astype(float)
+    scores = coupling.T @ one_hot
+    scores /= np.maximum(scores.sum(axis=0, keepdims=True), 1e-300)
+    totals = scores.sum(axis=1, keepdims=True)
+    uniform = np.full_like(scores, 1.0 / scores.shape[1])
+    return np.where(totals > 0, scores / np.maximum(totals, 1e-300), uniform)
+
+
+def class_paired_rows(y_source: np.ndarray, y_target: np.ndarray) -> np.ndarray:
+    """Every (source row, labelled target row) pair of the same class, as an (n_pairs, 2) array."""
+    pairs = [
+        np.stack(np.meshgrid(np.flatnonzero(y_source == c), np.flatnonzero(y_target == c)), -1)
+        for c in np.unique(y_target)
+    ]
+    return np.concatenate([p.reshape(-1, 2) for p in pairs]).astype(np.int64)
+
+
+def regularized_cca(
+    A: np.ndarray, B: np.ndarray, n_components: int, regularization: float = 1.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Canonical correlation analysis of paired rows with ridge-regularised covariances.
+
+    Hotelling (1936); the ridge form of Vinod (1976): with centred ``A`` (n, p), ``B`` (n, q),
+    ``W_a = (C_aa + r I)^{-1/2} U`` and ``W_b = (C_bb + r I)^{-1/2} V`` where ``U S V^T`` is the
+    SVD of ``(C_aa + r I)^{-1/2} C_ab (C_bb + r I)^{-1/2}``. The ridge ``r`` keeps the few
+    distinct labelled target rows from giving perfectly (and uselessly) correlated directions.
+
+    Returns
+    -------
+    W_a : array (p, k), W_b : array (q, k), correlations : array (k,)
+    """
+    A = A - A.mean(axis=0)
+    B = B - B.mean(axis=0)
+    n = len(A)
+
+    def inverse_root(C: np.ndarray) -> np.ndarray:
+        values, vectors = np.linalg.eigh(C + regularization * np.eye(len(C)))
+        return (vectors / np.sqrt(np.maximum(values, 1e-12))) @ vectors.T
+
+    root_a, root_b = inverse_root(A.T @ A / n), inverse_root(B.T @ B / n)
+    U, S, Vt = np.linalg.svd(root_a @ (A.T @ B / n) @ root_b, full_matrices=False)
+    k = min(n_components, len(S))
+    return root_a @ U[:, :k], root_b @ Vt[:k].T, S[:k]
+
+
+# ---------------------------------------------------------------------------- estimators
+def _check_target_rows(problem: TransferProblem, who: str) -> tuple[np.ndarray, np.ndarray]:
+    if problem.is_images:
+        raise NotApplicableError(
+            f"{who} works on feature matrices; extract features from the images first."
+        )
+    X_source = densify(problem.X_source, who, "it computes distances and projections")
+    X_target = densify(problem.X_target, who, "it computes distances and projections")
+    return np.asarray(X_source, dtype=float), np.asarray(X_target, dtype=float)
+
+
+class _HeterogeneousClassifier(ClassifierMixin, BaseEstimator):
+    """What the heterogeneous methods share: ``predict`` on target rows through a classifier
+    trained in the target's own feature space."""
+
+    #: These methods take problems whose domains have different features.
+    handles_different_feature_spaces = True
+
+    def predict(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "estimator_")
+        return self.estimator_.predict(self._target_features(check_rows(self, X)))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "estimator_")
+        return self.estimator_.predict_proba(self._target_features(check_rows(self, X)))
+
+    def _target_features(self, X: Any) -> np.ndarray:
+        return np.asarray(densify(X, type(self).__name__, "it projects rows"), dtype=float)
+
+
+class _CouplingHDA(_HeterogeneousClassifier):
+    """Unsupervised: couple source and target rows, propagate the source labels through the
+    coupling, then train ``estimator`` on the target rows with those labels."""
+
+    _solver: Callable[..., np.ndarray]
+
+    def __init__(
+        self,
+        n_components: int | None = 30,
+        epsilon: float = 1e-2,
+        max_iter: int = 100,
+        max_target_rows: int = 1500,
+        estimator: Any = None,
+        random_state: int | None = None,
+        progress: Progress | None = None,
+    ):
+        self.n_components = n_components
+        self.epsilon = epsilon
+        self.max_iter = max_iter
+        self.max_target_rows = max_target_rows
+        self.estimator = estimator
+        self.random_state = random_state
+        self.progress = progress
+
+    def fit(self, X: Any, y: Any = None, domain: Any = None) -> _CouplingHDA:
+        """Couple the two domains and learn target labels from the coupling."""
+        who = type(self).__name__
+        problem = as_problem(X, y, domain, feature_spaces="different")
+        if self.n_components is not None:
+            check_positive_int(self.n_components, "n_components", who)
+        check_nonnegative(self.epsilon, "epsilon", who, strict=True)
+        check_positive_int(self.max_iter, "max_iter", who)
+        check_positive_int(self.max_target_rows, "max_target_rows", who)
+        X_source, X_target = _check_target_rows(problem, who)
+        rng = np.random.default_rng(self.random_state)
+        # the coupling costs 8 (n_s² + n_t² + 2 n_s n_t) bytes: cap the target rows it sees
+        coupled = np.arange(len(X_target))
+        if len(coupled) > self.max_target_rows:
+            coupled = np.sort(rng.choice(coupled, self.max_target_rows, replace=False))
+        seed = None if self.random_state is None else int(self.random_state)
+        Z_source = reduce_domain(X_source, self.n_components, seed).transform(X_source)
+        Z_target = reduce_domain(X_target[coupled], self.n_components, seed).transform(
+            X_target[coupled]
+        )
+        logger.info(
+            "%s: coupling %d x %d rows (about %.0f MB)",
+            who,
+            len(Z_source),
+            len(Z_target),
+            coupling_memory_bytes(len(Z_source), len(Z_target)) / 2**20,
+        )
+        self.coupling_ = type(self)._solver(
+            Z_source, Z_target, self.epsilon, self.max_iter, self.progress
+        )
+        classes = np.unique(problem.y_source)
+        self.target_scores_ = propagate_labels(self.coupling_, problem.y_source, classes)
+        pseudo_labels = classes[self.target_scores_.argmax(axis=1)]
+        estimator = default_estimator() if self.estimator is None else clone(self.estimator)
+        if len(np.unique(pseudo_labels)) < 2:
+            raise NotApplicableError(
+                f"{who}: the coupling sends every target row to class {pseudo_labels[0]!r}; "
+                "increase epsilon or n_components."
+            )
+        self.scaler_ = StandardScaler().fit(X_target)
+        self.estimator_ = estimator.fit(self.scaler_.transform(X_target[coupled]), pseudo_labels)
+        self.classes_ = self.estimator_.classes_
+        self.n_features_in_ = problem.n_target_features
+        return self
+
+    def _target_features(self, X: Any) -> np.ndarray:
+        return self.scaler_.transform(super()._target_features(X))
+
+
+class GromovWassersteinHDA(_CouplingHDA):
+    """Unsupervised heterogeneous adaptation by an entropic Gromov–Wasserstein coupling.
+
+    Each domain is standardised and reduced to ``n_components`` principal components on its
+    own; :func:`gromov_wasserstein_coupling` couples source and target rows by the shape of
+    their intra-domain distances (Mémoli 2011; Peyré, Cuturi & Solomon 2016, Eq. 12);
+    :func:`propagate_labels` turns the coupling into class-balanced target labels, on which
+    ``estimator`` is trained in the target's own (standardised) features, so that ``predict``
+    also takes target rows never seen in ``fit``.
+
+    Parameters
+    ----------
+    n_components : int or None, default 30
+        Principal components kept per domain (None: all standardised features).
+    epsilon : float, default 1e-2
+        Entropic regularisation of the coupling.
+    max_iter : int, default 100
+        Solver iterations.
+    max_target_rows : int, default 1500
+        At most this many target rows (drawn at random) enter the coupling; memory is
+        ``8 (n_s² + n_t² + 2 n_s n_t)`` bytes (:func:`coupling_memory_bytes`: 22 MB for
+        200 source and 1,500 target rows). The classifier labels the others.
+    estimator : sklearn classifier or None, default None
+        Trained on the target rows with their propagated labels (None: logistic regression).
+    random_state : int or None, default None
+        Seeds the PCA and the choice of target rows.
+    progress : callable(done, total) or None, default None
+        Called as the solver advances (the CLI shows a progress bar).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from transferkit.problem import TransferProblem
+    >>> rng = np.random.default_rng(0)
+    >>> problem = TransferProblem(
+    ...     X_source=rng.normal(size=(40, 6)), y_source=np.arange(40) % 2,
+    ...     X_target=rng.normal(size=(50, 4)), feature_spaces="different")
+    >>> GromovWassersteinHDA(n_components=3).fit(problem).predict(problem.X_target).shape
+    (50,)
+    """
+
+    _solver = staticmethod(gromov_wasserstein_coupling)
+
+
+class CoOptimalTransportHDA(_CouplingHDA):
+    """Unsupervised heterogeneous adaptation by co-optimal transport (COOT).
+
+    Each domain is standardised and reduced to ``n_components`` principal components on its
+    own; :func:`co_optimal_transport_coupling` couples rows and features of the two domains
+    together (Redko, Vayer, Flamary & Courty 2020); :func:`propagate_labels` turns the sample
+    coupling into class-balanced target labels, on which ``estimator`` is trained in the
+    target's own features.
+
+    Parameters
+    ----------
+    n_components : int or None, default 30
+        Principal components kept per domain (None: all standardised features).
+    epsilon : float, default 1e-2
+        Entropic regularisation of both couplings.
+    max_iter : int, default 100
+        Block coordinate descent steps.
+    max_target_rows : int, default 1500
+        At most this many target rows enter the coupling (memory ``8 n_s n_t`` bytes for each
+        coupling and cost matrix, plus ``8 d_s d_t`` for the feature coupling).
+    estimator : sklearn classifier or None, default None
+        Trained on the target rows with their propagated labels (None: logistic regression).
+    random_state : int or None, default None
+        Seeds the PCA and the choice of target rows.
+    progress : callable(done, total) or None, default None
+        Called as the descent advances.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from transferkit.problem import TransferProblem
+    >>> rng = np.random.default_rng(0)
+    >>> problem = TransferProblem(
+    ...     X_source=rng.normal(size=(40, 6)), y_source=np.arange(40) % 2,
+    ...     X_target=rng.normal(size=(50, 4)), feature_spaces="different")
+    >>> CoOptimalTransportHDA(n_components=3).fit(problem).predict(problem.X_target).shape
+    (50,)
+    """
+
+    _solver = staticmethod(co_optimal_transport_coupling)
+
+
+class CCAHDA(_HeterogeneousClassifier):
+    """Semi-supervised heterogeneous adaptation through a class-paired CCA subspace.
+
+    With a few labelled target rows per class: each domain is standardised and reduced to
+    ``pca_components`` on its own; every source row is paired with every labelled target row
+    of its class (:func:`class_paired_rows`), and ridge-regularised CCA of those pairs
+    (:func:`regularized_cca`; the correlation subspace of Yeh, Huang & Wang 2014) gives one
+    projection per domain into a common ``n_components``-d space. As in heterogeneous feature
+    augmentation (Li, Duan, Xu & Tsang 2014, Eq. 4), a source row becomes ``[common, 0]`` and a
+    target row ``[common, its own principal components]``; ``estimator`` is trained on the
+    source rows (weight ``source_weight``) and the labelled target rows.
+
+    ``source_weight="auto"`` picks the weight among 0, 0.1, 0.3 and 1 by cross-validation on the
+    labelled target rows (fold k holds the k-th labelled row of each class; ties go to the
+    smaller weight): weight 0 is a target-only classifier on the target's components, so the
+    source counts only when the labelled rows say it helps.
+
+    Parameters
+    ----------
+    n_components : int, default 10
+        Dimension of the common subspace (at most ``pca_components``).
+    pca_components : int, default 20
+        Principal components kept per domain before CCA.
+    regularization : float, default 1.0
+        Ridge added to each domain's covariance in CCA (the features are standardised, so 1 is
+        of the order of a component's variance).
+    source_weight : float or "auto", default "auto"
+        Weight of each source row in the classifier's fit.
+    estimator : sklearn classifier or None, default None
+        None: logistic regression.
+    random_state : int or None, default None
+        Seeds the PCA.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from transferkit.problem import TransferProblem
+    >>> rng = np.random.default_rng(0)
+    >>> y_s, y_t = np.arange(60) % 3, np.arange(90) % 3
+    >>> problem = TransferProblem(
+    ...     X_source=rng.normal(size=(60, 8)) + y_s[:, None], y_source=y_s,
+    ...     X_target=rng.normal(size=(90, 5)) - y_t[:, None], y_target=y_t,
+    ...     feature_spaces="different").with_target_labels(3, random_state=0)
+    >>> CCAHDA(n_components=2, pca_components=4).fit(problem).classes_.tolist()
+    [0, 1, 2]
+    """
+
+    #: Candidate source weights of ``source_weight="auto"``.
+    AUTO_WEIGHTS = (0.0, 0.1, 0.3, 1.0)
+
+    def __init__(
+        self,
+        n_components: int = 10,
+        pca_components: int = 20,
+        regularization: float = 1.0,
+        source_weight: float | str = "auto",
+        estimator: Any = None,
+        random_state: int | None = None,
+    ):
+        self.n_components = n_components
+        self.pca_components = pca_components
+        self.regularization = regularization
+        self.source_weight = source_weight
+        self.estimator = estimator
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any = None, domain: Any = None) -> CCAHDA:
+        """Learn the common subspace from class-paired rows, then the classifier."""
+        who = "hda_cca"
+        problem = as_problem(X, y, domain, feature_spaces="different")
+        check_positive_int(self.n_components, "n_components", who)
+        check_positive_int(self.pca_components, "pca_components", who)
+        check_nonnegative(self.regularization, "regularization", who)
+        if self.source_weight != "auto":
+            check_nonnegative(self.source_weight, "source_weight", who)
+        X_source, X_target = _check_target_rows(problem, who)
+        X_labeled, y_labeled = problem.labeled_target()
+        self._check_labels(problem, y_labeled, who)
+        X_labeled = np.asarray(densify(X_labeled, who, "it projects rows"), dtype=float)
+        seed = None if self.random_state is None else int(self.random_state)
+        self.source_reducer_ = reduce_domain(X_source, self.pca_components, seed)
+        # the target's components come from all its rows, labelled or not (no label used)
+        self.target_reducer_ = reduce_domain(X_target, self.pca_components, seed)
+        Z_source = self.source_reducer_.transform(X_source)
+        Z_labeled = self.target_reducer_.transform(X_labeled)
+        pairs = class_paired_rows(problem.y_source, y_labeled)
+        W_source, W_target, self.correlations_ = regularized_cca(
+            Z_source[pairs[:, 0]], Z_labeled[pairs[:, 1]], self.n_components, self.regularization
+        )
+        self.target_projection_ = W_target
+        common_source = Z_source @ W_source
+        n_own = Z_labeled.shape[1]
+        F_source = np.hstack([common_source, np.zeros((len(common_source), n_own))])
+        F_labeled = self._augment(X_labeled)
+        estimator = default_estimator() if self.estimator is None else clone(self.estimator)
+        weight = self.source_weight
+        if weight == "auto":
+            weight = self._cross_validated_weight(
+                estimator, F_source, problem.y_source, F_labeled, y_labeled
+            )
+        self.source_weight_ = float(weight)
+        self.estimator_ = _fit_weighted(
+            clone(estimator), F_source, problem.y_source, F_labeled, y_labeled, self.source_weight_
+        )
+        self.classes_ = self.estimator_.classes_
+        self.n_features_in_ = problem.n_target_features
+        return self
+
+    @staticmethod
+    def _check_labels(problem: TransferProblem, y_labeled: np.ndarray, who: str) -> None:
+        if problem.n_target_labeled == 0:
+            raise NotApplicableError(
+                f"{who} needs a few labelled target rows per class and the problem has none; "
+                "mark some with TransferProblem(target_labeled=...), "
+                "problem.with_target_labels(3), or a suite's target_labels = 3. Without target "
+                "labels use hda_gw or hda_coot."
+            )
+        missing = np.setdiff1d(problem.source_classes, y_labeled)
+        if len(missing):
+            raise NotApplicableError(
+                f"{who} pairs source rows with labelled target rows of the same class, and "
+                f"class(es) {missing[:10].tolist()} have no labelled target row; label at least "
+                "one target row of every source class (problem.with_target_labels(n) does)."
+            )
+
+    def _augment(self, X: np.ndarray) -> np.ndarray:
+        Z = self.target_reducer_.transform(X)
+        return np.hstack([Z @ self.target_projection_, Z])
+
+    def _target_features(self, X: Any) -> np.ndarray:
+        return self._augment(super()._target_features(X))
+
+    def _cross_validated_weight(
+        self,
+        estimator: Any,
+        F_source: np.ndarray,
+        y_source: np.ndarray,
+        F_labeled: np.ndarray,
+        y_labeled: np.ndarray,
+    ) -> float:
+        # fold k holds the k-th labelled row of each class: as many folds as rows per class
+        rank = np.zeros(len(y_labeled), dtype=np.int64)
+        for label in np.unique(y_labeled):
+            index = np.flatnonzero(y_labeled == label)
+            rank[index] = np.arange(len(index))
+        folds = [np.flatnonzero(rank == k) for k in range(int(rank.max()) + 1)]
+        folds = [fold for fold in folds if len(np.unique(y_labeled[rank != rank[fold[0]]])) > 1]
+        if not folds:
+            return 0.0
+        best, best_accuracy = 0.0, -1.0
+        for weight in self.AUTO_WEIGHTS:
+            hits = 0
+            for fold in folds:
+                keep = np.ones(len(y_labeled), dtype=bool)
+                keep[fold] = False
+                model = _fit_weighted(
+                    clone(estimator), F_source, y_source, F_labeled[keep], y_labeled[keep], weight
+                )
+                hits += int((model.predict(F_labeled[fold]) == y_labeled[fold]).sum())
+            accuracy = hits / sum(len(fold) for fold in folds)
+            if accuracy > best_accuracy:
+                best, best_accuracy = weight, accuracy
+        logger.info(
+            "hda_cca: source_weight=%s (cross-validated accuracy %.3f)", best, best_accuracy
+        )
+        return best
+
+
+def _fit_weighted(
+    estimator: Any,
+    F_source: np.ndarray,
+    y_source: np.ndarray,
+    F_labeled: np.ndarray,
+    y_labeled: np.ndarray,
+    weight: float,
+) -> Any:
+    if weight == 0:
+        return estimator.fit(F_labeled, y_labeled)
+    X = np.vstack([F_source, F_labeled])
+    y = np.concatenate([y_source, y_labeled])
+    sample_weight = np.concatenate([np.full(len(y_source), weight), np.ones(len(y_labeled))])
+    try:
+        return estimator.fit(X, y, sample_weight=sample_weight)
+    except TypeError as error:
+        raise InvalidParameterError(
+            f"hda_cca weighs the source rows, and {type(estimator).__name__}.fit takes no "
+            "sample_weight; use a classifier that does (e.g. logreg) or source_weight=1."
+        ) from error
+
+
+# ---------------------------------------------------------------------------- registry
+@register_method(
+    "hda_gw",
+    "heterogeneous",
+    "Gromov–Wasserstein between intra-domain distances, labels propagated (different features; "
+    "no target label)",
+)
+def _hda_gw(estimator: Any, random_state: int | None, **params: Any) -> GromovWassersteinHDA:
+    return GromovWassersteinHDA(estimator=estimator, random_state=random_state, **params)
+
+
+@register_method(
+    "hda_coot",
+    "heterogeneous",
+    "Co-optimal transport of rows and features, labels propagated (different features; no "
+    "target label)",
+)
+def _hda_coot(estimator: Any, random_state: int | None, **params: Any) -> CoOptimalTransportHDA:
+    return CoOptimalTransportHDA(estimator=estimator, random_state=random_state, **params)
+
+
+@register_method(
+    "hda_cca",
+    "heterogeneous",
+    "Class-paired CCA subspace + feature augmentation (different features; a few target "
+    "labels per class)",
+    needs_target_labels=True,
+)
+def _hda_cca(estimator: Any, random_state: int | None, **params: Any) -> CCAHDA:
+    return CCAHDA(estimator=estimator, random_state=random_state, **params)
+
+
+__all__ = [
+    "CCAHDA",
+    "CoOptimalTransportHDA",
+    "GromovWassersteinHDA",
+    "class_paired_rows",
+    "co_optimal_transport_coupling",
+    "coupling_memory_bytes",
+    "gromov_wasserstein_coupling",
+    "intra_domain_distances",
+    "propagate_labels",
+    "reduce_domain",
+    "regularized_cca",
+]
