@@ -6,7 +6,9 @@
   :func:`load_pair`, which builds a :class:`~transferkit.problem.TransferProblem` for any pair.
 - Packaged: :func:`load_uci_digits` (scikit-learn's optdigits), resized with :func:`resize_digits`.
 - Real benchmarks from the data home: :func:`load_amazon_reviews`, :func:`load_office_caltech_surf`,
-  :func:`load_office_caltech_images`, :func:`load_office_caltech_features`, :func:`load_mnist`.
+  :func:`load_office_caltech_images`, :func:`load_office_caltech_features`, :func:`load_mnist`,
+  :func:`load_fashion_mnist` (IDX files read by :func:`read_idx`; its shifted captures are made by
+  :func:`shift_fashion_images`).
 - Users' files (.npz, .csv, svmlight, .mat): :func:`load_file`, :func:`problem_from_files`.
 - The data home (``$TRANSFERKIT_DATA``, else ``~/.cache/transferkit``): :func:`get_data_home`,
   :func:`verify_file` (SHA-256 checked against the sums shipped with the package).
@@ -29,6 +31,7 @@ from transferkit.datasets.catalog import (
     standard_pairs,
 )
 from transferkit.datasets.digits import load_mnist, load_uci_digits
+from transferkit.datasets.fashion import load_fashion_mnist, read_idx, shift_fashion_images
 from transferkit.datasets.files import load_file, problem_from_files
 from transferkit.datasets.freedict import filter_pairs, load_freedict_pairs, split_by_source
 from transferkit.datasets.generated import make_rotated_moons, make_shifted_blobs
@@ -62,6 +65,7 @@ __all__ = [
     "get_data_home",
     "list_datasets",
     "load_amazon_reviews",
+    "load_fashion_mnist",
     "load_file",
     "load_mnist",
     "load_office_caltech_features",
@@ -74,7 +78,9 @@ __all__ = [
     "make_shifted_blobs",
     "make_synthetic_digits",
     "problem_from_files",
+    "read_idx",
     "resize_digits",
+    "shift_fashion_images",
     "standard_pairs",
     "verify_file",
 ]
