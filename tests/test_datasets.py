@@ -115,6 +115,7 @@ def test_catalog_lists_every_dataset_with_its_pairs():
         "office-caltech-images",
         "bible-en-es",
         "office-caltech-hetero",
+        "fashion-mnist",
     }
     for info in infos.values():
         assert isinstance(info, DatasetInfo)

@@ -11,23 +11,28 @@ the one expected and where a fresh copy comes from.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
 
 
 def _file_status(files: list[str], verify: bool) -> dict[str, Any]:
-    from transferkit.datasets import check_file, get_data_home
+    from transferkit.datasets import check_file, get_data_home, system_copy
 
     home = get_data_home()
     present = [f for f in files if (home / f).is_file()]
-    missing = [f for f in files if f not in present]
+    # files a system package installed (e.g. Debian's dataset-fashion-mnist); the loader verifies them
+    system = {f: str(system_copy(f)) for f in files if f not in present and system_copy(f)}
+    missing = [f for f in files if f not in present and f not in system]
     status: dict[str, Any] = {
         "data_home": str(home),
         "n_files": len(files),
-        "n_present": len(present),
+        "n_present": len(present) + len(system),
         "missing": missing,
     }
+    if system:
+        status["system_copies"] = system
     if verify:
         bad = []
         for name in present:
@@ -51,6 +56,14 @@ def _status_text(status: dict[str, Any], verify: bool) -> str:
     if status["n_files"] == 0:
         return "no files needed (generated or shipped with a package)"
     text = f"{status['n_present']}/{status['n_files']} present in {status['data_home']}"
+    if status.get("system_copies"):
+        copies = status["system_copies"]
+        folders = sorted({str(Path(p).parent) for p in copies.values()})
+        text = (
+            f"{status['n_present']}/{status['n_files']} present: "
+            f"{status['n_present'] - len(copies)} in {status['data_home']}, {len(copies)} "
+            f"installed under {', '.join(folders)}"
+        )
     if status["missing"]:
         shown = ", ".join(status["missing"][:3])
         more = f" and {len(status['missing']) - 3} more" if len(status["missing"]) > 3 else ""

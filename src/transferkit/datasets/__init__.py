@@ -7,7 +7,9 @@
 - Packaged: :func:`load_uci_digits` (scikit-learn's optdigits), resized with :func:`resize_digits`.
 - Real benchmarks from the data home: :func:`load_amazon_reviews`, :func:`load_office_caltech_surf`,
   :func:`load_office_caltech_images`, :func:`load_office_caltech_features`, :func:`load_mnist`,
-  :func:`load_bible` (parallel English/Spanish verses, split with :func:`split_by_chapter`).
+  :func:`load_bible` (parallel English/Spanish verses, split with :func:`split_by_chapter`),
+  :func:`load_fashion_mnist` (IDX files read by :func:`read_idx`; its shifted captures are made by
+  :func:`shift_fashion_images`).
 - Users' files (.npz, .csv, svmlight, .mat): :func:`load_file`, :func:`problem_from_files`.
 - The data home (``$TRANSFERKIT_DATA``, else ``~/.cache/transferkit``): :func:`get_data_home`,
   :func:`verify_file` (SHA-256 checked against the sums shipped with the package).
@@ -26,6 +28,7 @@ from transferkit.datasets._home import (
     get_data_home,
     listed_files,
     public_source,
+    system_copy,
     verify_file,
 )
 from transferkit.datasets.amazon import load_amazon_reviews
@@ -38,6 +41,7 @@ from transferkit.datasets.catalog import (
     standard_pairs,
 )
 from transferkit.datasets.digits import load_mnist, load_uci_digits
+from transferkit.datasets.fashion import load_fashion_mnist, read_idx, shift_fashion_images
 from transferkit.datasets.files import load_file, problem_from_files
 from transferkit.datasets.freedict import filter_pairs, load_freedict_pairs, split_by_source
 from transferkit.datasets.generated import make_rotated_moons, make_shifted_blobs
@@ -60,6 +64,7 @@ __all__ = [
     "BibleVerses",
     "listed_files",
     "public_source",
+    "system_copy",
     "load_bible",
     "split_by_chapter",
     "WordVectors",
@@ -76,6 +81,7 @@ __all__ = [
     "get_data_home",
     "list_datasets",
     "load_amazon_reviews",
+    "load_fashion_mnist",
     "load_file",
     "load_mnist",
     "load_office_caltech_features",
@@ -88,7 +94,9 @@ __all__ = [
     "make_shifted_blobs",
     "make_synthetic_digits",
     "problem_from_files",
+    "read_idx",
     "resize_digits",
+    "shift_fashion_images",
     "standard_pairs",
     "verify_file",
 ]

@@ -36,6 +36,23 @@ DATA_HOME_ENV = "TRANSFERKIT_DATA"
 SUMS_FILE = "SHA256SUMS"
 
 #: Where the public copy of each folder of the data home lives (longest prefix wins).
+#: Folders outside the data home where a system package installs a dataset's files (read when
+#: the data home has no copy).
+SYSTEM_COPIES: dict[str, Path] = {
+    "fashion_mnist/": Path("/usr/share/datasets/fashion-mnist"),
+}
+
+
+def system_copy(relative_path: str) -> Path | None:
+    """The system package's copy of a data-home file, if one is installed there."""
+    name = _normalise(relative_path)
+    for prefix, folder in SYSTEM_COPIES.items():
+        if name.startswith(prefix):
+            path = folder / name.removeprefix(prefix)
+            return path if path.is_file() else None
+    return None
+
+
 PUBLIC_SOURCES: dict[str, str] = {
     "amazon_reviews/": (
         "the data/ folder of the GitHub repository GRAAL-Research/domain_adversarial_neural_network "
