@@ -53,7 +53,7 @@ _SCORES = ("logme", "hscore", "leep", "nce")
 )
 @click.option(
     "--per-class",
-    type=click.IntRange(min=5),
+    type=click.IntRange(min=2),
     default=None,
     help="Draw at most this many images of each class (default: all).",
 )
@@ -158,4 +158,7 @@ def transferability_command(
             f"Kendall's τ with the head accuracy ({folds}-fold logistic regression, seed {seed}):"
         )
         for score, (tau, p_value) in ranking.kendall.items():
-            click.echo(f"  {score}: τ = {tau:.2f} (p = {p_value:.3f})")
+            if tau != tau:  # NaN: the score gives every candidate the same value
+                click.echo(f"  {score}: undefined (the same value for every candidate)")
+            else:
+                click.echo(f"  {score}: τ = {tau:.2f} (p = {p_value:.3f})")
