@@ -100,6 +100,17 @@ def test_logme_is_the_maximised_evidence_of_the_bayesian_linear_model(shape):
     )
 
 
+def test_logme_stays_exact_on_wide_features_that_fit_the_labels_almost_exactly():
+    # more features than samples: the evidence is largest with almost no noise (beta huge),
+    # where n - gamma and the evidence's large terms cancel unless computed without subtraction
+    rng = np.random.default_rng(0)
+    y = np.arange(40) % 4
+    features = np.abs(rng.normal(size=(40, 120))) + np.eye(4)[y] @ rng.normal(size=(4, 120))
+    score = logme_score(features, y)
+    assert score == pytest.approx(logme_score(features, y, max_iter=1000), abs=1e-6)
+    assert score == pytest.approx(_brute_force_evidence(features, y), rel=1e-5)
+
+
 def test_logme_does_not_depend_on_label_names_or_order():
     y, candidates = _noisy_features(3)
     features = candidates[1.0]

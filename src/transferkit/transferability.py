@@ -140,51 +140,53 @@ def _logme_fixed_point(
     projections: np.ndarray,
     target_norms: np.ndarray,
     n: int,
-    d: int,
     max_iter: int,
     tol: float,
 ) -> np.ndarray:
     """Evidence per target column at LogME's fixed point of ``alpha, beta`` (You et al. 2021,
     Algorithm 1), with every column iterated at once.
 
-    ``projections`` are ``U^T y`` per column (shape (C, k)); everything below is in the basis of
-    the right singular vectors, where ``A = alpha I + beta F^T F`` is diagonal.
+    ``projections`` are ``U^T y`` per column (shape (C, k)); in the basis of the singular vectors
+    ``A = alpha I + beta F^T F`` is diagonal, so every quantity is a sum over the ``k`` singular
+    values.
     """
-    sigma = singular_values**2  # eigenvalues of F^T F
+    sigma = singular_values**2  # eigenvalues of F^T F (and of F F^T)
+    k = sigma.size
     residual_outside = np.maximum(target_norms - (projections**2).sum(axis=1), 0.0)
     tiny = np.finfo(float).tiny
     alpha = np.ones(projections.shape[0])
     beta = np.ones(projections.shape[0])
 
-    def terms(alpha: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, ...]:
-        denominator = alpha[:, None] + beta[:, None] * sigma[None, :]
-        gamma = (beta[:, None] * sigma[None, :] / denominator).sum(axis=1)
-        # the posterior mean m = beta A^-1 F^T y has coordinates beta s z / (alpha + beta s^2)
-        mean_norm = ((beta[:, None] * singular_values * projections / denominator) ** 2).sum(1)
-        # F m - y has coordinates -alpha z / (alpha + beta s^2) inside the span of F
-        residual = ((alpha[:, None] * projections / denominator) ** 2).sum(1) + residual_outside
-        return denominator, gamma, np.maximum(mean_norm, tiny), np.maximum(residual, tiny)
+    def evidence(alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
+        # log N(y; 0, F F^T / alpha + I / beta) in the basis of U: the paper's equation (2)
+        # rearranged so that no two large terms cancel when the fit is near-exact (beta large)
+        variance = sigma[None, :] / alpha[:, None] + 1 / beta[:, None]
+        return -0.5 * (
+            n * np.log(2 * np.pi)
+            + np.log(variance).sum(axis=1)
+            - (n - k) * np.log(beta)
+            + (projections**2 / variance).sum(axis=1)
+            + beta * residual_outside
+        )
 
     for _ in range(max_iter):
-        _, gamma, mean_norm, residual = terms(alpha, beta)
-        new_alpha = gamma / mean_norm
-        new_beta = np.maximum(n - gamma, tiny) / residual
+        denominator = alpha[:, None] + beta[:, None] * sigma[None, :]
+        gamma = (beta[:, None] * sigma[None, :] / denominator).sum(axis=1)
+        # n - gamma summed directly: as a difference it loses every digit when gamma is near n
+        rest = (n - k) + (alpha[:, None] / denominator).sum(axis=1)
+        # the posterior mean m = beta A^-1 F^T y has coordinates beta s z / (alpha + beta s^2);
+        # F m - y has coordinates -alpha z / (alpha + beta s^2) inside the span of F
+        mean_norm = ((beta[:, None] * singular_values * projections / denominator) ** 2).sum(1)
+        residual = ((alpha[:, None] * projections / denominator) ** 2).sum(1) + residual_outside
+        new_alpha = gamma / np.maximum(mean_norm, tiny)
+        new_beta = np.maximum(rest, tiny) / np.maximum(residual, tiny)
         change = max(
             np.max(np.abs(new_alpha - alpha) / alpha), np.max(np.abs(new_beta - beta) / beta)
         )
         alpha, beta = new_alpha, new_beta
         if change < tol:
             break
-    denominator, _, mean_norm, residual = terms(alpha, beta)
-    log_det = np.log(denominator).sum(axis=1) + (d - sigma.size) * np.log(alpha)
-    return (
-        n / 2 * np.log(beta)
-        + d / 2 * np.log(alpha)
-        - n / 2 * np.log(2 * np.pi)
-        - beta / 2 * residual
-        - alpha / 2 * mean_norm
-        - log_det / 2
-    )
+    return evidence(alpha, beta)
 
 
 def logme_score(
@@ -236,12 +238,12 @@ def logme_score(
     X = _check_features(features, "logme_score")
     codes, classes = _check_labels(y, X.shape[0], "logme_score")
     check_positive_int(max_iter, "max_iter", "logme_score")
-    n, d = X.shape
+    n = X.shape[0]
     targets = np.eye(classes.size)[codes]  # (n, C) one-hot
     U, singular_values, _ = np.linalg.svd(X, full_matrices=False)
     projections = (U.T @ targets).T  # (C, k)
     evidence = _logme_fixed_point(
-        singular_values, projections, (targets**2).sum(axis=0), n, d, max_iter, tol
+        singular_values, projections, (targets**2).sum(axis=0), n, max_iter, tol
     )
     return float(np.mean(evidence) / n)
 
