@@ -86,6 +86,7 @@ def transferability_command(
 ) -> None:
     """Rank pre-trained backbones × layers for a labelled target domain, without fine-tuning."""
     import numpy as np
+    from threadpoolctl import threadpool_limits
 
     from transferkit.datasets.office import load_office_caltech_images, per_class_sample
     from transferkit.exceptions import InvalidParameterError
@@ -116,16 +117,19 @@ def transferability_command(
     )
     bar.close()
     bar = progress_bar(len(features), "scores" + (" and heads" if check else ""), quiet=quiet)
-    ranking = rank_models(
-        features,
-        y,
-        source_probabilities=probabilities,
-        scores=chosen_scores,
-        check_accuracy=check,
-        n_folds=folds,
-        random_state=seed,
-        progress=report,
-    )
+    # one BLAS thread, as `select` does: the heads are small fits, and more threads only spin
+    # against other work on a shared machine
+    with threadpool_limits(1):
+        ranking = rank_models(
+            features,
+            y,
+            source_probabilities=probabilities,
+            scores=chosen_scores,
+            check_accuracy=check,
+            n_folds=folds,
+            random_state=seed,
+            progress=report,
+        )
     bar.close()
     if as_json:
         payload = {"dataset": dataset, "domain": domain, "per_class": per_class}
