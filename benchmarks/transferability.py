@@ -24,7 +24,7 @@ Kendall's τ-b between each score and that accuracy over the ten candidates. Rob
 check: τ again against the accuracy averaged over the fold seeds ``--cv-seeds`` (0–4). BLAS/torch
 use one thread.
 
-Run (the first time, feature extraction takes about 35–40 minutes on the 2 shared cores; with the
+Run (the first time, feature extraction takes about 40 minutes on the 2 shared cores; with the
 features cached by ``extract_features``, about a minute):
 
     TRANSFERKIT_DATA=../shared/datasets PYTHONPATH=src python benchmarks/transferability.py

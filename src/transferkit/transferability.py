@@ -267,7 +267,8 @@ def h_score(features: ArrayLike, y: ArrayLike, *, shrinkage: bool = True) -> flo
     Returns
     -------
     float
-        Higher means the features should transfer better (at most ``n_classes - 1``).
+        Higher means the features should transfer better (at most ``n_classes - 1`` with
+        ``shrinkage=False``; shrinkage can exceed it slightly).
 
     Examples
     --------
