@@ -158,7 +158,7 @@ def _logme_fixed_point(
     beta = np.ones(projections.shape[0])
 
     def evidence(alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
-        # log N(y; 0, F F^T / alpha + I / beta) in the basis of U: the paper's equation (2)
+        # log N(y; 0, F F^T / alpha + I / beta) in the basis of U: the paper's evidence
         # rearranged so that no two large terms cancel when the fit is near-exact (beta large)
         variance = sigma[None, :] / alpha[:, None] + 1 / beta[:, None]
         return -0.5 * (
@@ -195,7 +195,7 @@ def logme_score(
     """LogME: log marginal evidence per sample of a Bayesian linear model on the features.
 
     You et al. (2021), "LogME: Practical Assessment of Pre-trained Models for Transfer Learning",
-    ICML, equations (2)–(6) and Algorithm 1. For each class ``c`` the one-vs-rest target
+    ICML (the evidence and Algorithm 1's fixed point). For each class ``c`` the one-vs-rest target
     ``y_c ∈ {0, 1}^n`` is modelled as ``y_c = F w + ε`` with prior ``w ~ N(0, I / alpha)`` and
     noise ``ε ~ N(0, I / beta)``; ``alpha`` and ``beta`` are set by the paper's fixed-point
     iteration to maximise the evidence ``log p(y_c | F, alpha, beta)``, and the score is that
@@ -252,8 +252,8 @@ def h_score(features: ArrayLike, y: ArrayLike, *, shrinkage: bool = True) -> flo
     """H-score: how much of the features' variance the class means explain.
 
     Bao et al. (2019), "An Information-Theoretic Approach to Transferability in Task Transfer
-    Learning", ICIP, Definition 2: ``H(f) = tr(cov(f)^-1 cov(E[f | y]))``. ``cov(f)`` is the
-    Ledoit–Wolf shrinkage estimate (Ibrahim et al. 2023, "Newer is not always better", showed the
+    Learning", ICIP: ``H(f) = tr(cov(f)^-1 cov(E[f | y]))``. ``cov(f)`` is the
+    Ledoit–Wolf shrinkage estimate (Ibrahim et al. 2022, "Newer is not always better", showed the
     plain estimate makes the score unstable when features are wide and samples few).
 
     Parameters
@@ -315,7 +315,7 @@ def leep_score(source_probabilities: ArrayLike, y: ArrayLike) -> float:
     """LEEP: log expected empirical prediction of a source classifier on the target labels.
 
     Nguyen et al. (2020), "LEEP: A New Measure to Evaluate Transferability of Learned
-    Representations", ICML, equations (1)–(2): with ``θ(x)`` the source model's softmax over its
+    Representations", ICML: with ``θ(x)`` the source model's softmax over its
     ``Z`` source classes, ``P(y, z) = 1/n Σ_{i: y_i = y} θ(x_i)_z``, ``P(y | z) = P(y, z) / P(z)``
     and ``LEEP = 1/n Σ_i log Σ_z P(y_i | z) θ(x_i)_z``.
 
@@ -349,9 +349,9 @@ def leep_score(source_probabilities: ArrayLike, y: ArrayLike) -> float:
 def nce_score(source_labels: ArrayLike, y: ArrayLike) -> float:
     """NCE: negative conditional entropy ``-H(Y | Z)`` of target labels given source labels.
 
-    Tran et al. (2019), "Transferability and Hardness of Supervised Classification Tasks", ICCV,
-    equation (3): ``Z`` is the label the source model predicts for each target sample (the argmax
-    of its softmax), and ``-H(Y | Z) = Σ_{y, z} P(y, z) log P(y | z)`` from the empirical joint.
+    Tran et al. (2019), "Transferability and Hardness of Supervised Classification Tasks", ICCV.
+    ``Z`` is the label the source model predicts for each target sample (the argmax of its
+    softmax), and ``-H(Y | Z) = Σ_{y, z} P(y, z) log P(y | z)`` from the empirical joint.
 
     Parameters
     ----------
@@ -445,6 +445,11 @@ def head_accuracy(
     return float(scores.mean()), float(scores.std())
 
 
+def _number(value: float) -> float | None:
+    """A float for JSON, None for NaN (a score that does not apply, a τ of tied values)."""
+    return None if np.isnan(value) else float(value)
+
+
 @dataclass
 class TransferabilityRanking:
     """Scores and trained-head accuracy of each candidate, and how well each score ranks them.
@@ -483,9 +488,7 @@ class TransferabilityRanking:
         """Plain lists and numbers, ready for ``json.dump`` (NaN becomes None)."""
 
         def plain(values: np.ndarray | None) -> list[float | None] | None:
-            if values is None:
-                return None
-            return [None if np.isnan(v) else float(v) for v in values]
+            return None if values is None else [_number(v) for v in values]
 
         return {
             "candidates": list(self.candidates),
@@ -493,7 +496,7 @@ class TransferabilityRanking:
             "accuracy": plain(self.accuracy),
             "accuracy_std": plain(self.accuracy_std),
             "kendall_tau": {
-                name: {"tau": plain(np.array([tau]))[0], "p_value": plain(np.array([p]))[0]}  # type: ignore[index]
+                name: {"tau": _number(tau), "p_value": _number(p)}
                 for name, (tau, p) in self.kendall.items()
             },
             "protocol": dict(self.protocol),
