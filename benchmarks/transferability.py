@@ -5,7 +5,8 @@ Data
 ----
 Office-Caltech10 images (``office_caltech10/images`` in the data home), one labelled target
 domain at a time: amazon and caltech10 sub-sampled to ``--per-class`` images per class (30 by
-default, drawn with ``--seed``), dslr and webcam whole (157 and 295 images).
+default, drawn with ``--seed``), dslr and webcam whole (157 and 295 images); and MNIST
+(``mnist/mnist.pkl.gz``, the test split, ``--per-class`` digits per class), far from ImageNet.
 
 Candidates
 ----------
@@ -43,6 +44,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import kendalltau
 
+from transferkit.datasets import load_mnist
 from transferkit.datasets.office import load_office_caltech_images, per_class_sample
 from transferkit.transferability import SCORES, backbone_candidates, head_accuracy, rank_models
 
@@ -53,7 +55,11 @@ RESULTS = Path(__file__).parent / "results" / "transferability"
 
 def run_target(domain: str, per_class: int | None, seed: int, cv_seeds: list[int]) -> dict:
     """Rank every candidate on one labelled target domain; the ranking and its timings."""
-    images, y = load_office_caltech_images(domain)
+    if domain == "mnist":
+        # the test split's 28×28 grey digits; extract_features scales them to the 224-px RGB input
+        images, y = load_mnist("test")
+    else:
+        images, y = load_office_caltech_images(domain)
     if per_class is not None:
         index = per_class_sample(y, per_class, np.random.default_rng(seed))
         images, y = images[index], y[index]
@@ -74,7 +80,7 @@ def run_target(domain: str, per_class: int | None, seed: int, cv_seeds: list[int
         for score, values in ranking.scores.items()
     }
     return {
-        "dataset": "office-caltech-images",
+        "dataset": "mnist" if domain == "mnist" else "office-caltech-images",
         "domain": domain,
         "per_class": per_class,
         "seed": seed,
@@ -144,8 +150,8 @@ def markdown(results: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--domains", default="amazon,caltech10,dslr,webcam")
-    parser.add_argument("--per-class", type=int, default=30, help="for amazon and caltech10")
+    parser.add_argument("--domains", default="amazon,caltech10,dslr,webcam,mnist")
+    parser.add_argument("--per-class", type=int, default=30, help="for amazon, caltech10 and mnist")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--cv-seeds",
@@ -164,7 +170,7 @@ def main() -> None:
     results = []
     with threadpool_limits(limits=1):
         for domain in args.domains.split(","):
-            per_class = args.per_class if domain in ("amazon", "caltech10") else None
+            per_class = args.per_class if domain in ("amazon", "caltech10", "mnist") else None
             result = run_target(domain, per_class, args.seed, args.cv_seeds)
             (args.output / f"{domain}.json").write_text(json.dumps(result, indent=2) + "\n")
             results.append(result)
