@@ -22,6 +22,7 @@ from transferkit.cli.errors import Group
 from transferkit.cli.features import extract_features
 from transferkit.cli.plot import plot
 from transferkit.cli.select import select_command
+from transferkit.cli.transferability import transferability_command
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -55,5 +56,6 @@ for command in (
     select_command,
     plot,
     extract_features,
+    transferability_command,
 ):
     main.add_command(command)
