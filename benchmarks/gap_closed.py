@@ -1,8 +1,9 @@
-"""How much of the gap between a floor and a ceiling each method closes, from stored cells.
+"""Per-dataset means of a suite's stored cells, and the share of a floor-to-ceiling gap closed.
 
 Reads one suite's cells from the results database (``transferkit bench`` fills it) and prints a
-markdown table: per pair the mean accuracy of every method over seeds, then per dataset the mean
-row, and for each adapted method the share of the gap closed,
+markdown table: per pair the mean accuracy of every method over seeds, then per dataset (each
+``[[datasets]]`` label of the suite) the mean row, and, with ``--gap``, for each named method the
+share of the gap closed,
 ``(method - floor) / (ceiling - floor)``; a dataset's gap is that of its means. The share is left
 blank where the ceiling is less than ``--min-gap`` points above the floor (the ratio is then
 noise).
@@ -12,6 +13,7 @@ Usage::
     transferkit bench source-free --threads 1
     python benchmarks/gap_closed.py source-free --floor source_model --ceiling deep_oracle \\
         --gap tent --gap shot
+    python benchmarks/gap_closed.py office-caltech-hetero   # per-direction means only
 """
 
 from __future__ import annotations
@@ -71,12 +73,14 @@ def gap_table(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("suite", help="A built-in suite name or a suite TOML file.")
-    parser.add_argument("--floor", required=True, help="The unadapted method (e.g. source_model).")
-    parser.add_argument("--ceiling", required=True, help="The reference above (e.g. deep_oracle).")
+    parser.add_argument("--floor", help="The unadapted method (e.g. source_model).")
+    parser.add_argument("--ceiling", help="The reference above (e.g. deep_oracle).")
     parser.add_argument("--gap", action="append", default=[], help="Method whose share to show.")
     parser.add_argument("--db", default=None, help="Results database (default: transferkit's).")
     parser.add_argument("--min-gap", type=float, default=2.0, help="Points; smaller gaps: blank.")
     args = parser.parse_args()
+    if args.gap and not (args.floor and args.ceiling):
+        parser.error("--gap needs --floor and --ceiling")
     db = args.db or str(default_db_path())
     print(gap_table(args.suite, args.floor, args.ceiling, args.gap, db, args.min_gap))
 
