@@ -22,6 +22,7 @@ SHALLOW_FAMILY_MODULES: tuple[str, ...] = (
     "transferkit.invariant",
     "transferkit.reweighting",
     "transferkit.label_shift",
+    "transferkit.label_spaces",
     "transferkit.deep.shallow_dann",
 )
 #: Families that import torch: skipped when it is missing, and imported only when a name is not
@@ -31,6 +32,7 @@ TORCH_FAMILY_MODULES: tuple[str, ...] = (
     "transferkit.deep.methods",
     "transferkit.deep.finetune",
     "transferkit.deep.sda",
+    "transferkit.deep.partial",
 )
 FAMILY_MODULES: tuple[str, ...] = SHALLOW_FAMILY_MODULES + TORCH_FAMILY_MODULES
 
