@@ -36,6 +36,9 @@ FAMILY_METHODS = {
     "label_shift": ["label_shift"],
     "resampling": ["resampled"],
     "few_target_labels": ["feature_augmentation", "jda", "ot"],
+    "partial": ["partial_ot", "partial_reweighting", "pada"],
+    "open_set": ["open_set"],
+    "new_label_space": ["new_head"],
     "none": ["source_only"],
 }
 
@@ -49,6 +52,74 @@ def _registered(names: list[str]) -> list[str]:
         logger.warning("could not list registered methods", exc_info=True)
         return names
     return [n for n in names if n in known]
+
+
+#: Share of target rows less sure than 95 % of held-out source rows above which the target is
+#: suspected to hold samples far from every source class (8x the share expected without shift;
+#: on Office-Caltech CNN features: 0.48-0.60 with 4 unknown classes, 0.19-0.52 without).
+LOW_CONFIDENCE_SHARE = 0.4
+
+
+def _label_space_recommendations(flag: bool | None, info: dict) -> list[Recommendation]:
+    """Partial, open-set and new-label-space advice from the label-space verdict's details."""
+    out = []
+    absent = info.get("classes_with_near_zero_priors") or []
+    new_visible = info.get("target_only_classes") or []
+    new_hidden = info.get("target_only_classes_in_hidden_labels") or []
+    low = info.get("low_confidence_share")
+    if absent:
+        out.append(
+            Recommendation(
+                "partial transfer",
+                _registered(FAMILY_METHODS["partial"]),
+                f"Source classes {absent} have estimated target priors near zero (under a tenth "
+                "of the largest class's, relative to the source): the target may hold only some "
+                "source classes. Aligning the whole source would pull target samples into the "
+                "absent classes; weight the source classes by their estimated target share "
+                "(partial_ot, partial_reweighting, or PADA for the deep loop).",
+                0,
+            )
+        )
+    if new_visible:
+        out.append(
+            Recommendation(
+                "new label space",
+                _registered(FAMILY_METHODS["new_label_space"]),
+                f"Target labels name classes the source never saw ({new_visible}): only target "
+                "labels can teach them; train a new head on transferred features with a few "
+                "labels per new class.",
+                0,
+            )
+        )
+    if new_hidden or (low is not None and low >= LOW_CONFIDENCE_SHARE):
+        reason = (
+            f"The target's labels include classes the source never saw ({new_hidden})"
+            if new_hidden
+            else f"{low:.0%} of target samples are less sure than 95% of held-out source "
+            "samples: some may be far from every source class (covariate shift lowers "
+            "confidence too, so check a few)"
+        )
+        out.append(
+            Recommendation(
+                "open-set rejection",
+                _registered(FAMILY_METHODS["open_set"]),
+                reason + ". Predict 'unknown' for samples no source class explains: "
+                "OpenSetClassifier puts a threshold chosen without target labels on any method.",
+                0,
+            )
+        )
+    if flag and not out:
+        out.append(
+            Recommendation(
+                "partial / open-set transfer",
+                [],
+                "The label sets differ: remove source classes absent from the target before "
+                "adapting (alignment would otherwise pull target samples into them); new target "
+                "classes can only be learned from target labels.",
+                0,
+            )
+        )
+    return out
 
 
 def recommend(diagnosis: Diagnosis) -> list[Recommendation]:
@@ -100,17 +171,7 @@ def recommend(diagnosis: Diagnosis) -> list[Recommendation]:
             )
         )
 
-    if flags["label_space"]:
-        out.append(
-            Recommendation(
-                "partial / open-set transfer",
-                [],
-                "The label sets differ: remove source classes absent from the target before "
-                "adapting (alignment would otherwise pull target samples into them); new target "
-                "classes can only be learned from target labels.",
-                0,
-            )
-        )
+    out.extend(_label_space_recommendations(flags["label_space"], details.get("label_space", {})))
 
     if flags["label_shift"]:
         tv = details.get("labels", {}).get("bbse", {}).get("total_variation", float("nan"))
