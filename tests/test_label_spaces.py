@@ -198,3 +198,15 @@ def test_new_head_learns_new_classes_from_a_few_target_labels():
     X_eval, y_eval = new.evaluation_split()
     assert model.classes_.tolist() == [5, 6, 7, 8, 9]
     assert np.mean(model.predict(X_eval) == y_eval) > 0.6  # chance: 0.2
+
+
+def test_label_space_suites_parse():
+    from transferkit.bench.suite import load_suite
+
+    partial = load_suite("office-caltech-partial")
+    assert partial.datasets[0].options["target_classes"] == [0, 1, 2, 3, 4]
+    labels = {m.label for m in partial.methods}
+    assert {"ot", "partial_ot", "coral", "partial_coral", "dann", "pada"} <= labels
+    opened = load_suite("office-caltech-openset")
+    assert opened.datasets[0].options["unknown_classes"] == [6, 7, 8, 9]
+    assert {"source_only_threshold", "open_set_mixture"} <= {m.label for m in opened.methods}
