@@ -210,3 +210,21 @@ def test_label_space_suites_parse():
     opened = load_suite("office-caltech-openset")
     assert opened.datasets[0].options["unknown_classes"] == [6, 7, 8, 9]
     assert {"source_only_threshold", "open_set_mixture"} <= {m.label for m in opened.methods}
+
+
+@needs_office
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_torch_thread")
+def test_pada_beats_dann_on_a_partial_pair():
+    pytest.importorskip("torch")
+    from transferkit.deep.partial import PADA
+
+    problem = load_pair(
+        "office-caltech-images", "caltech10", "webcam", random_state=0,
+        target_classes=[0, 1, 2, 3, 4], **FEATURES,
+    )  # fmt: skip
+    dann = make_method("dann", None, None, random_state=0).fit(problem)
+    pada = make_method("pada", None, None, random_state=0).fit(problem)
+    assert isinstance(pada, PADA) and pada.class_weights_[5:].max() == 0.0
+    assert accuracy(pada, problem) > accuracy(dann, problem) + 0.05
+    assert clone(pada).get_params()["class_weighting"] == "priors"
