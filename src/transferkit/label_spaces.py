@@ -551,16 +551,15 @@ class NewLabelHead(ClassifierMixin, BaseEstimator):
                 max_iter=200,
                 random_state=self.random_state,
             ).fit(problem.X_source, problem.y_source)
+        self.n_features_in_ = problem.n_features
         self.head_ = default_estimator() if self.estimator is None else clone(self.estimator)
         self.head_.fit(self.transform(X_labeled), y_labeled)
         self.classes_ = self.head_.classes_
-        self.n_features_in_ = problem.n_features
         return self
 
     def transform(self, X: Any) -> Any:
         """The transferred features of ``X`` (the source network's hidden layer, or ``X``)."""
-        if getattr(self, "n_features_in_", None) is not None:
-            X = check_rows(self, X)
+        X = check_rows(self, X)
         if self.network_ is None:
             return X
         hidden = X @ self.network_.coefs_[0] + self.network_.intercepts_[0]
