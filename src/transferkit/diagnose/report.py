@@ -80,32 +80,36 @@ def _label_space_recommendations(flag: bool | None, info: dict) -> list[Recommen
                 0,
             )
         )
-    if new_visible:
-        out.append(
-            Recommendation(
-                "new label space",
-                _registered(FAMILY_METHODS["new_label_space"]),
-                f"Target labels name classes the source never saw ({new_visible}): only target "
-                "labels can teach them; train a new head on transferred features with a few "
-                "labels per new class.",
-                0,
+    low_confidence = low is not None and low >= LOW_CONFIDENCE_SHARE
+    if new_visible or new_hidden or low_confidence:
+        # one family for classes the source never saw: reject them as unknown, and learn them
+        # with a new head where a few target labels name them
+        methods = FAMILY_METHODS["open_set"] + (
+            FAMILY_METHODS["new_label_space"] if new_visible else []
+        )
+        if new_visible or new_hidden:
+            reason = (
+                f"The target's labels include classes the source never saw "
+                f"({new_visible or new_hidden})"
             )
+        else:
+            reason = (
+                f"{low:.0%} of target samples are less sure than 95% of held-out source "
+                "samples: some may be far from every source class (covariate shift lowers "
+                "confidence too, so check a few)"
+            )
+        advice = (
+            ". Predict 'unknown' for samples no source class explains (open_set: a threshold "
+            "chosen without target labels on any method)"
         )
-    if new_hidden or (low is not None and low >= LOW_CONFIDENCE_SHARE):
-        reason = (
-            f"The target's labels include classes the source never saw ({new_hidden})"
-            if new_hidden
-            else f"{low:.0%} of target samples are less sure than 95% of held-out source "
-            "samples: some may be far from every source class (covariate shift lowers "
-            "confidence too, so check a few)"
-        )
+        if new_visible:
+            advice += (
+                "; to name the new classes, train a new head on transferred features with the "
+                "few labels per new class (new_head)"
+            )
         out.append(
             Recommendation(
-                "open-set rejection",
-                _registered(FAMILY_METHODS["open_set"]),
-                reason + ". Predict 'unknown' for samples no source class explains: "
-                "OpenSetClassifier puts a threshold chosen without target labels on any method.",
-                0,
+                "partial / open-set transfer", _registered(methods), reason + advice + ".", 0
             )
         )
     if flag and not out:
