@@ -169,7 +169,6 @@ def test_rejection_finds_unknowns_on_an_open_set_pair():
 
 
 @needs_office
-@pytest.mark.slow
 def test_diagnose_recommends_partial_methods_on_a_partial_pair():
     from transferkit.diagnose import diagnose
 
@@ -213,7 +212,6 @@ def test_label_space_suites_parse():
 
 
 @needs_office
-@pytest.mark.slow
 @pytest.mark.usefixtures("one_torch_thread")
 def test_pada_beats_dann_on_a_partial_pair():
     pytest.importorskip("torch")
