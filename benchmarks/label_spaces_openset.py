@@ -25,7 +25,7 @@ OPTIONS = {
 METHODS = {
     "source_only_threshold": {"threshold": "source_quantile", "quantile": 0.05},
     "open_set_mixture": {"threshold": "target_mixture"},
-    "open_set_entropy": {"score": "entropy", "threshold": "target_mixture"},
+    "open_set_entropy": {"confidence": "entropy", "threshold": "target_mixture"},
     "coral_open_set": {"method": "coral", "params": {"regularization": 1.0}},
 }
 

@@ -58,7 +58,7 @@ UNKNOWN_INTEGER = -2
 #: The label of "unknown" for string labels.
 UNKNOWN_STRING = "unknown"
 
-OPEN_SET_SCORES = ("confidence", "entropy")
+CONFIDENCE_KINDS = ("probability", "entropy")
 OPEN_SET_THRESHOLDS = ("target_mixture", "source_quantile")
 
 
@@ -274,18 +274,23 @@ class PartialAdaptation(ClassifierMixin, BaseEstimator):
         return self
 
     def predict(self, X: Any) -> np.ndarray:
-        check_is_fitted(self, "model_")
+        X = check_rows(self, X)
         return self.model_.predict(X)
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        check_is_fitted(self, "model_")
+        X = check_rows(self, X)
         return self.model_.predict_proba(X)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # handed as they are to the method
+        return tags
 
 
 # --------------------------------------------------------------------------- open set
-def confidence_scores(proba: np.ndarray, score: str = "confidence") -> np.ndarray:
+def confidence_scores(proba: np.ndarray, confidence: str = "probability") -> np.ndarray:
     """How sure a classifier is of each row, in [0, 1]: the largest probability
-    (``"confidence"``), or one minus the entropy divided by its largest value ``log k``
+    (``"probability"``), or one minus the entropy divided by its largest value ``log k``
     (``"entropy"``). Rows of classes the classifier never saw tend to score low.
 
     Examples
@@ -294,7 +299,7 @@ def confidence_scores(proba: np.ndarray, score: str = "confidence") -> np.ndarra
     array([0.53, 0.  ])
     """
     proba = np.clip(np.asarray(proba, dtype=float), 1e-12, 1.0)
-    if score == "confidence":
+    if confidence == "probability":
         return proba.max(axis=1)
     entropy = -(proba * np.log(proba)).sum(axis=1)
     return 1.0 - entropy / np.log(proba.shape[1])
@@ -330,7 +335,7 @@ def mixture_threshold(scores: np.ndarray, random_state: int | None = None) -> fl
 def source_quantile_threshold(
     problem: TransferProblem,
     estimator: Any,
-    score: str = "confidence",
+    confidence: str = "probability",
     quantile: float = 0.05,
     n_folds: int = 5,
     random_state: int | None = None,
@@ -348,7 +353,7 @@ def source_quantile_threshold(
     for train, test in folds.split(np.zeros(len(ys)), ys):
         model = clone(estimator).fit(Xs[train], ys[train])
         oof[test] = aligned_proba(model, Xs[test], classes)
-    return float(np.quantile(confidence_scores(oof, score), quantile))
+    return float(np.quantile(confidence_scores(oof, confidence), quantile))
 
 
 class OpenSetClassifier(ClassifierMixin, BaseEstimator):
@@ -367,8 +372,9 @@ class OpenSetClassifier(ClassifierMixin, BaseEstimator):
         Its parameters.
     estimator : sklearn classifier with predict_proba, or None, default None
         The method's classifier (default logistic regression).
-    score : {"confidence", "entropy"}, default "confidence"
-        Largest class probability, or one minus the normalised entropy.
+    confidence : {"probability", "entropy"}, default "probability"
+        How a row's confidence is scored: its largest class probability, or one minus the
+        normalised entropy of its class probabilities.
     threshold : {"target_mixture", "source_quantile"} or float, default "target_mixture"
         ``"target_mixture"``: where a two-component Gaussian mixture on the target scores'
         logits splits them (:func:`mixture_threshold`; falls back to ``"source_quantile"`` when
@@ -404,7 +410,7 @@ class OpenSetClassifier(ClassifierMixin, BaseEstimator):
         method: str = "source_only",
         params: dict[str, Any] | None = None,
         estimator: Any = None,
-        score: str = "confidence",
+        confidence: str = "probability",
         threshold: str | float = "target_mixture",
         quantile: float = 0.05,
         random_state: int | None = None,
@@ -412,13 +418,13 @@ class OpenSetClassifier(ClassifierMixin, BaseEstimator):
         self.method = method
         self.params = params
         self.estimator = estimator
-        self.score = score
+        self.confidence = confidence
         self.threshold = threshold
         self.quantile = quantile
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any = None, domain: Any = None) -> OpenSetClassifier:
-        check_choice(self.score, "score", "OpenSetClassifier", OPEN_SET_SCORES)
+        check_choice(self.confidence, "confidence", "OpenSetClassifier", CONFIDENCE_KINDS)
         if isinstance(self.threshold, str):
             check_choice(self.threshold, "threshold", "OpenSetClassifier", OPEN_SET_THRESHOLDS)
         elif not 0 <= float(self.threshold) <= 1:
@@ -445,7 +451,9 @@ class OpenSetClassifier(ClassifierMixin, BaseEstimator):
                 f"Method {self.method!r} gives no probabilities, so OpenSetClassifier cannot "
                 "score its confidence; pick a method with predict_proba."
             )
-        target_scores = confidence_scores(self.model_.predict_proba(problem.X_target), self.score)
+        target_scores = confidence_scores(
+            self.model_.predict_proba(problem.X_target), self.confidence
+        )
         rule = self.threshold
         self.threshold_ = float("nan")
         if rule == "target_mixture":
@@ -455,7 +463,7 @@ class OpenSetClassifier(ClassifierMixin, BaseEstimator):
                 rule = "source_quantile"
         if rule == "source_quantile":
             self.threshold_ = source_quantile_threshold(
-                problem, estimator, self.score, self.quantile, random_state=self.random_state
+                problem, estimator, self.confidence, self.quantile, random_state=self.random_state
             )
         elif not isinstance(rule, str):
             self.threshold_ = float(rule)
@@ -468,11 +476,16 @@ class OpenSetClassifier(ClassifierMixin, BaseEstimator):
 
     def open_set_scores(self, X: Any) -> np.ndarray:
         """The confidence of each row (below ``threshold_``: unknown)."""
-        check_is_fitted(self, "model_")
-        return confidence_scores(self.model_.predict_proba(X), self.score)
+        X = check_rows(self, X)
+        return confidence_scores(self.model_.predict_proba(X), self.confidence)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # handed as they are to the method
+        return tags
 
     def predict(self, X: Any) -> np.ndarray:
-        check_is_fitted(self, "model_")
+        X = check_rows(self, X)
         predicted = np.asarray(self.model_.predict(X))
         unknown = self.open_set_scores(X) < self.threshold_
         out = predicted.astype(object) if isinstance(self.unknown_label_, str) else predicted
@@ -632,11 +645,13 @@ def _open_set(
     random_state: int | None,
     method: str = "source_only",
     params: dict[str, Any] | None = None,
-    score: str = "confidence",
+    confidence: str = "probability",
     threshold: str | float = "target_mixture",
     quantile: float = 0.05,
 ) -> OpenSetClassifier:
-    return OpenSetClassifier(method, params, estimator, score, threshold, quantile, random_state)
+    return OpenSetClassifier(
+        method, params, estimator, confidence, threshold, quantile, random_state
+    )
 
 
 @register_method(
