@@ -24,6 +24,7 @@ SHALLOW_FAMILY_MODULES: tuple[str, ...] = (
     "transferkit.label_shift",
     "transferkit.self_training",
     "transferkit.heterogeneous",
+    "transferkit.label_spaces",
     "transferkit.deep.shallow_dann",
 )
 #: Families that import torch: skipped when it is missing, and imported only when a name is not
@@ -34,6 +35,7 @@ TORCH_FAMILY_MODULES: tuple[str, ...] = (
     "transferkit.deep.finetune",
     "transferkit.deep.sda",
     "transferkit.deep.source_free",
+    "transferkit.deep.partial",
 )
 FAMILY_MODULES: tuple[str, ...] = SHALLOW_FAMILY_MODULES + TORCH_FAMILY_MODULES
 

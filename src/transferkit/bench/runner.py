@@ -7,7 +7,9 @@ result the moment it arrives. A problem is loaded once per (dataset, pair, seed,
 and kept in a small cache, so the methods of one pair share it.
 
 A method's accuracy is measured on ``problem.evaluation_split()``: the target test split, or the
-target itself in transductive protocols. A method with ``score_problem(problem)`` (the target
+target itself in transductive protocols; an open-set problem (``metadata["label_space"] ==
+"open_set"``) is scored by HOS instead (:func:`transferkit.evaluation.problem_score`), stored in
+the same column. A method with ``score_problem(problem)`` (the target
 oracle) scores itself; its time counts as fit time.
 """
 
@@ -315,8 +317,15 @@ def _fit_and_score(method: Any, problem: Any, row: dict[str, Any]) -> None:
         start = time.perf_counter()
         predicted = method.predict(X_eval)
         row["predict_seconds"] = time.perf_counter() - start
-        accuracy = float((_as_array(predicted) == _as_array(y_eval)).mean())
+        accuracy = _score(problem, y_eval, predicted)
     row.update(status="ok", accuracy=accuracy, error=None, n_eval=len(y_eval))
+
+
+def _score(problem: Any, y_eval: Any, predicted: Any) -> float:
+    """Accuracy, or the score the problem's metadata names (HOS for an open-set target)."""
+    from transferkit.evaluation import problem_score
+
+    return problem_score(problem.metadata, _as_array(y_eval), _as_array(predicted))
 
 
 def _summarise_warnings(caught: list[warnings.WarningMessage], limit: int = 5) -> str | None:

@@ -495,7 +495,14 @@ def load_pair(
     random_state : int, Generator or None, default None
         Seed for every random draw (generation, sub-sampling); the same seed, the same problem.
     **options
-        Dataset options listed in ``dataset_info(name).description`` (e.g. ``angle`` for moons).
+        Dataset options listed in ``dataset_info(name).description`` (e.g. ``angle`` for moons),
+        and the label-space options every dataset with target labels takes:
+        ``target_classes`` (a list: keep the target rows of these source classes only, a partial
+        target, :func:`~transferkit.datasets.label_spaces.partial_target`), or
+        ``known_classes`` with ``unknown_classes`` (an open set: the source keeps the known
+        classes, the target rows of the unknown ones are labelled unknown,
+        :func:`~transferkit.datasets.label_spaces.open_set`). Classes are labels or names of
+        ``metadata["class_names"]``.
 
     Returns
     -------
@@ -526,13 +533,17 @@ def load_pair(
         raise InvalidParameterError(
             f"Dataset {name!r} has only the pair(s) {info.pairs}; got ({source!r}, {target!r})."
         )
+    from transferkit.datasets.label_spaces import LABEL_SPACE_OPTIONS, apply_label_space_options
+
+    label_space = {key: options.pop(key) for key in LABEL_SPACE_OPTIONS if key in options}
     unknown = sorted(set(options) - set(entry.options))
     if unknown:
         allowed = ", ".join(entry.options) or "none"
         raise InvalidParameterError(
-            f"Unknown option(s) {', '.join(unknown)} for dataset {name!r}. Its options: {allowed}."
+            f"Unknown option(s) {', '.join(unknown)} for dataset {name!r}. Its options: {allowed} "
+            f"(and, for every dataset, {', '.join(LABEL_SPACE_OPTIONS)})."
         )
     loader = _resolve(entry.loader)
     problem = loader(source, target, data_home=data_home, random_state=random_state, **options)
     problem.metadata.setdefault("dataset", name)
-    return problem
+    return apply_label_space_options(problem, label_space)

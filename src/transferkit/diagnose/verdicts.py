@@ -28,6 +28,13 @@ from transferkit.label_shift import (
     fit_temperature,
     log_proba,
 )
+from transferkit.label_spaces import presence_weights
+
+#: A source class whose estimated target prior, over its source prior, is below this share of
+#: the largest class's is reported as near zero (as the partial methods weight it 0).
+PRESENCE_MIN_WEIGHT = 0.1
+#: Quantile of the held-out source confidences below which a target row counts as unsure.
+LOW_CONFIDENCE_QUANTILE = 0.05
 
 
 def default_label_classifier(sparse: bool, random_state: int | None = None) -> Any:
@@ -90,11 +97,17 @@ def label_analysis(
         random_state=seed(),
     )
     holdout_accuracy = float(np.mean(np.argmax(proba_h, axis=1) == codes_h))
+    # target rows less sure than all but 5% of held-out source rows: many more than 5% hint at
+    # target samples far from every source class (classes the source never saw)
+    low_confidence = float(
+        np.mean(cal_t.max(axis=1) < np.quantile(cal_h.max(axis=1), LOW_CONFIDENCE_QUANTILE))
+    )
     return {
         "codes": codes,
         "model": model,
         "temperature": (temperature, bias),
         "cal_holdout": cal_h,
+        "cal_target": cal_t,
         "codes_holdout": codes_h,
         "source_priors": source_priors,
         "bbse": bbse,
@@ -104,6 +117,7 @@ def label_analysis(
             "classes": [plain(c) for c in classes],
             "source_counts": counts.tolist(),
             "holdout_accuracy": holdout_accuracy,
+            "low_confidence_share": low_confidence,
             "bbse": bbse.to_dict(),
             "em": em.to_dict(),
             "shift_test": shift_test.to_dict(),
@@ -383,6 +397,19 @@ def label_space_verdict(
                 f"source classes estimated absent from the target (BBSE upper bound < 1%): "
                 f"{format_value(vanishing)}"
             )
+    labels = details.get("labels", {})
+    if "em" in labels:
+        # Read even under covariate shift, where the flag does not trust the priors: the partial
+        # methods down-weight these classes themselves, so a recommendation costs little.
+        em = labels["em"]
+        weights = presence_weights(
+            np.asarray(em["target_priors"]), np.asarray(em["source_priors"]), PRESENCE_MIN_WEIGHT
+        )
+        info["classes_with_near_zero_priors"] = [
+            plain(c) for c, w in zip(classes, weights, strict=True) if w == 0
+        ]
+    if "low_confidence_share" in labels:
+        info["low_confidence_share"] = labels["low_confidence_share"]
     details["label_space"] = info
     if not reasons and (d.yt is None or not d.labeled.any()):
         summary = (
