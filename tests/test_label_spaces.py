@@ -230,3 +230,12 @@ def test_pada_beats_dann_on_a_partial_pair():
     assert isinstance(pada, PADA) and pada.class_weights_[5:].max() == 0.0
     assert accuracy(pada, problem) > accuracy(dann, problem) + 0.05
     assert clone(pada).get_params()["class_weighting"] == "priors"
+
+
+def test_an_open_set_suite_table_says_its_numbers_are_hos():
+    from transferkit.bench import ResultsTable, format_markdown, load_suite
+
+    header = format_markdown(ResultsTable.from_rows([], load_suite("office-caltech-openset")))
+    assert header.splitlines()[0].startswith("**office-caltech-openset**: HOS (%")
+    header = format_markdown(ResultsTable.from_rows([], load_suite("office-caltech-partial")))
+    assert "target accuracy (%)" in header.splitlines()[0]

@@ -444,6 +444,19 @@ def _matches(row: Mapping[str, Any], suite: Suite) -> bool:
     )
 
 
+def _metric_text(suite: Any) -> str:
+    """What the numbers are: accuracy, or HOS where a dataset's target holds unknown classes
+    (the runner scores those with :func:`transferkit.evaluation.problem_score`)."""
+    if suite is None:
+        return "target accuracy (%)"
+    open_set = ["unknown_classes" in entry.options for entry in suite.datasets]
+    if open_set and all(open_set):
+        return "HOS (%; open set: harmonic mean of known-class and unknown accuracy)"
+    if any(open_set):
+        return "target accuracy (%; HOS for the open-set datasets)"
+    return "target accuracy (%)"
+
+
 def format_markdown(table: ResultsTable, timing: bool = True, header: bool = True) -> str:
     """The accuracy table (with a header line on suite, seeds, classifier and protocol), and the
     timing table and any errors below it."""
@@ -451,7 +464,7 @@ def format_markdown(table: ResultsTable, timing: bool = True, header: bool = Tru
     if header:
         suite = table.suite
         seeds = ", ".join(str(s) for s in table.seeds)
-        line = f"**{table.name}**: target accuracy (%), mean ± std over seeds [{seeds}]"
+        line = f"**{table.name}**: {_metric_text(suite)}, mean ± std over seeds [{seeds}]"
         if suite is not None:
             line += f"; classifier {_classifier_text(suite.classifier)}"
         parts.append(line + ".")
