@@ -465,17 +465,18 @@ def difference_loss(shared: Tensor, private: Tensor) -> Tensor:
     """Soft orthogonality of shared and private codes (Bousmalis et al. 2016, Eq. 5).
 
     ``||Hcᵀ Hp||_F²`` between the shared codes ``Hc`` and the private codes ``Hp`` of the same
-    batch, each row first scaled to unit length (as in the authors' code) and the result averaged
-    over the ``dc × dp`` entries, so its size depends neither on the codes' scale nor on their
-    widths. It is 0 exactly when every shared dimension is orthogonal (over the batch) to every
-    private one.
+    batch, with each code dimension (column) first scaled to unit length over the batch, so each
+    entry of ``Hcᵀ Hp`` is the cosine between a shared and a private dimension, and the result
+    averaged over the ``dc × dp`` entries: its size depends neither on the codes' scale nor on
+    their widths (in [0, 1]). It is 0 exactly when every shared dimension is orthogonal (over the
+    batch) to every private one, as in the paper.
 
     Parameters
     ----------
     shared, private : Tensor (n, dc) and (n, dp)
     """
-    shared = F.normalize(shared, dim=1, eps=1e-6)
-    private = F.normalize(private, dim=1, eps=1e-6)
+    shared = F.normalize(shared, dim=0, eps=1e-6)
+    private = F.normalize(private, dim=0, eps=1e-6)
     correlation = shared.T @ private
     return (correlation * correlation).mean()
 

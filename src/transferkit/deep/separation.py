@@ -284,7 +284,9 @@ class DomainConfusionSoftLabels(DomainConfusion):
         labeled = np.flatnonzero(problem.target_labeled)
         X_labeled = data["X_target"][labeled].to(self.device_)
         y_labeled = (
-            torch.from_numpy(problem.encode_labels(problem.y_target[labeled])).long().to(self.device_)
+            torch.from_numpy(problem.encode_labels(problem.y_target[labeled]))
+            .long()
+            .to(self.device_)
         )
         adaptation = DomainConfusionLoss(encoder.out_features, params["hidden"]).to(self.device_)
         self.adaptation_ = adaptation
