@@ -82,15 +82,12 @@ class DomainSeparationNetwork(DeepTransferClassifier):
     MMD is the default because on the digits pairs a domain classifier on LeNet codes hurts
     (``dann`` and DSN with ``"dann"`` fall below source-only, see the benchmarks page).
 
-    Parameters
-    ----------
-    **kwargs
-        Those of :class:`~transferkit.deep.methods.DeepTransferClassifier`; ``trade_off`` weighs
-        the similarity loss. ``loss_params`` (fixed a priori, never tuned on target labels):
-        ``similarity`` (``"mmd"`` or ``"dann"``, default ``"mmd"``), ``reconstruction_weight``
-        α (default 0.1), ``difference_weight`` β (default 0.1), and for ``"dann"`` the domain
-        classifier's ``hidden`` widths ((100,)), ``gamma`` (10) and ``maximum`` (1) of the λ
-        schedule, as :class:`~transferkit.deep.methods.DANN`.
+    The parameters are those of :class:`~transferkit.deep.methods.DeepTransferClassifier`;
+    ``trade_off`` weighs the similarity loss. ``loss_params`` (fixed a priori, never tuned on
+    target labels): ``similarity`` (``"mmd"`` or ``"dann"``, default ``"mmd"``),
+    ``reconstruction_weight`` α (default 0.1), ``difference_weight`` β (default 0.1), and for
+    ``"dann"`` the domain classifier's ``hidden`` widths ((100,)), ``gamma`` (10) and
+    ``maximum`` (1) of the λ schedule, as :class:`~transferkit.deep.methods.DANN`.
 
     Notes
     -----
@@ -209,12 +206,9 @@ class DomainConfusionSoftLabels(DomainConfusion):
     softened output towards its class's soft label, so the target learns which classes the source
     finds alike, not only its few hard labels. Each stage runs ``epochs`` epochs.
 
-    Parameters
-    ----------
-    **kwargs
-        Those of :class:`~transferkit.deep.methods.DeepTransferClassifier`. ``loss_params``
-        (fixed a priori, never tuned on target labels): ``hidden`` (domain classifier widths,
-        (100,)), ``temperature`` T (2.0), ``soft_label_weight`` (1.0).
+    The parameters are those of :class:`~transferkit.deep.methods.DeepTransferClassifier`.
+    ``loss_params`` (fixed a priori, never tuned on target labels): ``hidden`` (domain
+    classifier widths, (100,)), ``temperature`` T (2.0), ``soft_label_weight`` (1.0).
 
     Notes
     -----
