@@ -36,6 +36,7 @@ TORCH_FAMILY_MODULES: tuple[str, ...] = (
     "transferkit.deep.sda",
     "transferkit.deep.source_free",
     "transferkit.deep.partial",
+    "transferkit.deep.separation",
 )
 FAMILY_MODULES: tuple[str, ...] = SHALLOW_FAMILY_MODULES + TORCH_FAMILY_MODULES
 

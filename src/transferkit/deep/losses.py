@@ -439,3 +439,111 @@ class L2SPPenalty(nn.Module):
         if total is None:
             return torch.zeros(())
         return 0.5 * self.alpha * total
+
+
+# ----------------------------------------------------------------------------- domain separation
+
+
+def scale_invariant_mse(inputs: Tensor, reconstructions: Tensor) -> Tensor:
+    """Scale-invariant mean squared error of reconstructions (Bousmalis et al. 2016, Eq. 4).
+
+    Per row, with ``k`` values and ``d = x - x̂``: ``||d||² / k - (dᵀ1)² / k²``, averaged over
+    the rows. The second term removes the mean of ``d``, so a reconstruction that is off by one
+    constant per image costs nothing: the shared decoder learns shapes, not absolute intensities.
+
+    Parameters
+    ----------
+    inputs, reconstructions : Tensor (n, k)
+        Flattened inputs and their reconstructions.
+    """
+    difference = (inputs - reconstructions).flatten(1)
+    k = difference.shape[1]
+    return ((difference * difference).sum(dim=1) / k - difference.sum(dim=1) ** 2 / k**2).mean()
+
+
+def difference_loss(shared: Tensor, private: Tensor) -> Tensor:
+    """Soft orthogonality of shared and private codes (Bousmalis et al. 2016, Eq. 5).
+
+    ``||Hcᵀ Hp||_F²`` between the shared codes ``Hc`` and the private codes ``Hp`` of the same
+    batch, with each code dimension (column) first scaled to unit length over the batch, so each
+    entry of ``Hcᵀ Hp`` is the cosine between a shared and a private dimension, and the result
+    averaged over the ``dc × dp`` entries: its size depends neither on the codes' scale nor on
+    their widths (in [0, 1]). It is 0 exactly when every shared dimension is orthogonal (over the
+    batch) to every private one, as in the paper.
+
+    Parameters
+    ----------
+    shared, private : Tensor (n, dc) and (n, dp)
+    """
+    shared = F.normalize(shared, dim=0, eps=1e-6)
+    private = F.normalize(private, dim=0, eps=1e-6)
+    correlation = shared.T @ private
+    return (correlation * correlation).mean()
+
+
+class DifferenceLoss(nn.Module):
+    """The difference loss of domain separation networks as a module (see :func:`difference_loss`)."""
+
+    def forward(self, shared: Tensor, private: Tensor) -> Tensor:
+        return difference_loss(shared, private)
+
+
+class ScaleInvariantMSELoss(nn.Module):
+    """The scale-invariant reconstruction loss as a module (see :func:`scale_invariant_mse`)."""
+
+    def forward(self, inputs: Tensor, reconstructions: Tensor) -> Tensor:
+        return scale_invariant_mse(inputs, reconstructions)
+
+
+# ----------------------------------------------------------------------------- soft labels
+
+
+def soft_labels(logits: Tensor, labels: Tensor, n_classes: int, temperature: float = 2.0) -> Tensor:
+    """Per-class mean of softened class probabilities (Tzeng et al. 2015, Section 3.3).
+
+    Row ``c`` of the result is the average of ``softmax(z / T)`` over the rows of class ``c``: the
+    class's *soft label*, which says which other classes the source network confuses it with. A
+    class without rows gets a uniform row.
+
+    Parameters
+    ----------
+    logits : Tensor (n, n_classes)
+        Class logits of (source) rows.
+    labels : Tensor (n,) of int
+        Their classes, coded ``0 .. n_classes - 1``.
+    n_classes : int
+    temperature : float, default 2.0
+        ``T``; a higher value softens the probabilities (the paper's high-temperature softmax).
+    """
+    if temperature <= 0:
+        raise InvalidParameterError(f"temperature must be positive, got {temperature}.")
+    probabilities = F.softmax(logits / temperature, dim=1)
+    sums = probabilities.new_zeros(n_classes, probabilities.shape[1])
+    sums.index_add_(0, labels, probabilities)
+    counts = torch.bincount(labels, minlength=n_classes).to(probabilities.dtype)
+    uniform = probabilities.new_full((n_classes, probabilities.shape[1]), 1.0 / logits.shape[1])
+    means = sums / counts.clamp_min(1.0)[:, None]
+    return torch.where(counts[:, None] > 0, means, uniform)
+
+
+def soft_label_loss(
+    logits: Tensor, labels: Tensor, class_soft_labels: Tensor, temperature: float = 2.0
+) -> Tensor:
+    """Soft-label loss (Tzeng et al. 2015, Eq. 4): cross-entropy to the class's soft label.
+
+    ``-Σ_i l_i^(y) log p_i`` with ``p = softmax(z / T)`` of each labelled target row and
+    ``l^(y)`` the soft label of its class (a row of :func:`soft_labels`), averaged over rows.
+    It transfers the source's class correlations to the target's few labelled rows.
+
+    Parameters
+    ----------
+    logits : Tensor (n, n_classes)
+        Class logits of labelled target rows.
+    labels : Tensor (n,) of int
+    class_soft_labels : Tensor (n_classes, n_classes)
+    temperature : float, default 2.0
+    """
+    if temperature <= 0:
+        raise InvalidParameterError(f"temperature must be positive, got {temperature}.")
+    log_probabilities = F.log_softmax(logits / temperature, dim=1)
+    return -(class_soft_labels[labels] * log_probabilities).sum(dim=1).mean()
