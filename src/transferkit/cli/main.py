@@ -16,6 +16,7 @@ import click
 
 from transferkit import __version__
 from transferkit.cli.bench import bench, demo, results
+from transferkit.cli.bli import bli_command
 from transferkit.cli.datasets import datasets
 from transferkit.cli.diagnose import diagnose_command
 from transferkit.cli.errors import Group
@@ -57,5 +58,6 @@ for command in (
     plot,
     extract_features,
     transferability_command,
+    bli_command,
 ):
     main.add_command(command)

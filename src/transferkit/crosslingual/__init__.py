@@ -9,10 +9,14 @@ two languages' word vectors). Ruder, Vulić & Søgaard's survey (2019) is the ma
 - :mod:`~transferkit.crosslingual.retrieval`: cosine and CSLS :func:`retrieve`, in blocks;
   :func:`mutual_nearest_neighbors`;
 - :mod:`~transferkit.crosslingual.lexicon`: :func:`pairs_to_indices` and :func:`evaluate_bli`
-  (P@1/5/10).
+  (P@1/5/10);
+- :mod:`~transferkit.crosslingual.bli`: the whole BLI task from named word vectors and a FreeDict
+  dictionary (:func:`load_bli_task`), one method fitted and scored (:func:`run_bli`), and
+  :func:`translate` (what ``transferkit bli`` runs).
 
 Gold pairs come from :mod:`transferkit.datasets.freedict`, word vectors from
-:mod:`transferkit.datasets.wordvectors`; ``benchmarks/bli.py`` runs the whole comparison.
+:mod:`transferkit.datasets.wordvectors`; ``transferkit bli`` runs one method from the command line
+and ``benchmarks/bli.py`` every method side by side.
 
 Examples
 --------
@@ -36,6 +40,14 @@ from transferkit.crosslingual.alignment import (
     normalize_embeddings,
     self_learning,
 )
+from transferkit.crosslingual.bli import (
+    BLI_METHODS,
+    BLIResult,
+    BLITask,
+    load_bli_task,
+    run_bli,
+    translate,
+)
 from transferkit.crosslingual.lexicon import evaluate_bli, pairs_to_indices
 from transferkit.crosslingual.retrieval import (
     mean_neighbor_similarity,
@@ -44,15 +56,21 @@ from transferkit.crosslingual.retrieval import (
 )
 
 __all__ = [
+    "BLI_METHODS",
+    "BLIResult",
+    "BLITask",
     "CrossLingualMap",
     "SelfLearningResult",
     "evaluate_bli",
     "fit_procrustes",
     "gromov_wasserstein_dictionary",
+    "load_bli_task",
     "mean_neighbor_similarity",
     "mutual_nearest_neighbors",
     "normalize_embeddings",
     "pairs_to_indices",
     "retrieve",
+    "run_bli",
     "self_learning",
+    "translate",
 ]
