@@ -24,6 +24,7 @@ SHALLOW_FAMILY_MODULES: tuple[str, ...] = (
     "transferkit.label_shift",
     "transferkit.self_training",
     "transferkit.heterogeneous",
+    "transferkit.multisource",
     "transferkit.deep.shallow_dann",
 )
 #: Families that import torch: skipped when it is missing, and imported only when a name is not
