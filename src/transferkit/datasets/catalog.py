@@ -580,7 +580,7 @@ def _load_multi_source(
         raise UnknownDatasetError(
             f"Unknown source domain(s) {', '.join(map(repr, unknown or ['']))} in {source!r} "
             f"for dataset {name!r}: join domains of the dataset with "
-            f"'{MULTI_SOURCE_SEPARATOR}' (e.g. {MULTI_SOURCE_SEPARATOR.join(info.domains[:2])!r}). "
+            f"'{MULTI_SOURCE_SEPARATOR}' (e.g. {MULTI_SOURCE_SEPARATOR.join(list(info.domains)[:2])!r}). "
             f"Its domains: {', '.join(info.domains)}."
         )
     if len(set(sources)) != len(sources) or target in sources:
