@@ -161,3 +161,23 @@ def test_load_pair_refuses_unknown_or_repeated_domains():
         surf("amazon+webcam", "webcam")
     with pytest.raises(InvalidParameterError, match="different domains"):
         surf("amazon+amazon", "webcam")
+
+
+def test_deep_m3sda_moment_loss_and_fit():
+    torch = pytest.importorskip("torch")
+    from transferkit.deep.losses import moment_distance
+    from transferkit.deep.multisource import DeepM3SDA
+
+    a = torch.randn(50, 4)
+    assert float(moment_distance([a, a], a)) == pytest.approx(0.0, abs=1e-6)
+    shifted = float(moment_distance([a, a + 1.0], a))
+    assert shifted > float(moment_distance([a, a + 0.1], a)) > 0.0
+    rng = np.random.default_rng(0)
+    sources = [(rng.normal(i, size=(80, 4)), np.arange(80) % 2) for i in range(2)]
+    problem = combine_sources(sources, rng.normal(size=(40, 4)), source_names=["a", "b"])
+    model = DeepM3SDA(epochs=2, random_state=0).fit(problem)
+    assert model.source_names_ == ["a", "b"]
+    assert set(model.predict(problem.X_target)) <= {0, 1}
+    assert "transfer" in model.history_.epochs[-1]
+    with pytest.raises(NotApplicableError, match="m3sda needs several source domains"):
+        DeepM3SDA(epochs=1).fit(load_pair("moons", "source", "rotated", random_state=0))

@@ -35,6 +35,7 @@ TORCH_FAMILY_MODULES: tuple[str, ...] = (
     "transferkit.deep.finetune",
     "transferkit.deep.sda",
     "transferkit.deep.source_free",
+    "transferkit.deep.multisource",
 )
 FAMILY_MODULES: tuple[str, ...] = SHALLOW_FAMILY_MODULES + TORCH_FAMILY_MODULES
 
