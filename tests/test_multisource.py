@@ -148,9 +148,17 @@ def test_bad_input_is_named():
     with pytest.raises(InvalidParameterError, match="at least two sources"):
         combine_sources([(rng.normal(size=(30, 3)), y)], rng.normal(size=(20, 3)))
     single = load_pair("moons", "source", "rotated", random_state=0)
+    with pytest.raises(NotApplicableError, match="needs several source domains.*combine"):
+        split_sources(single)
     for name in ("ms_weighted", "ms_moments", "ms_jcpot"):
-        with pytest.raises(NotApplicableError, match="needs several source domains.*combine"):
-            make_method(name).fit(single)
+        with pytest.warns(UserWarning, match="needs several source domains.*as one source"):
+            model = make_method(name).fit(single)
+        assert model.source_names_ == ["source"]
+    # with one source, the weighted vote is that source's classifier
+    alone = make_method("source_only").fit(single).predict(single.X_target)
+    with pytest.warns(UserWarning):
+        voted = make_method("ms_weighted").fit(single).predict(single.X_target)
+    np.testing.assert_array_equal(voted, alone)
 
 
 @needs_surf
@@ -179,5 +187,5 @@ def test_deep_m3sda_moment_loss_and_fit():
     assert model.source_names_ == ["a", "b"]
     assert set(model.predict(problem.X_target)) <= {0, 1}
     assert "transfer" in model.history_.epochs[-1]
-    with pytest.raises(NotApplicableError, match="m3sda needs several source domains"):
+    with pytest.warns(UserWarning, match="m3sda needs several source domains"):
         DeepM3SDA(epochs=1).fit(load_pair("moons", "source", "rotated", random_state=0))

@@ -6,7 +6,8 @@ rows are the sources one after another, with the name of each row's source domai
 :func:`combine_sources` builds one from separate sources, and
 ``load_pair(dataset, "amazon+caltech10+dslr", "webcam")`` from a dataset's domains. Every
 single-source method runs on it as on the sources pooled; the methods here use the sources'
-separate identities:
+separate identities (given a single-source problem, they warn and run with the one source: the
+source-only classifier, CORAL and single-source JCPOT):
 
 ========================  ==============================================================
 ``ms_weighted``           one model per source, votes weighted by each source's similarity
@@ -31,6 +32,7 @@ Examples
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -195,33 +197,38 @@ def combine_sources(
     )
 
 
-def source_domains(problem: TransferProblem, method: str = "This method") -> np.ndarray:
+def source_domains(
+    problem: TransferProblem, method: str = "This method", *, fallback: bool = False
+) -> np.ndarray:
     """The source-domain name of each source row of a multi-source problem.
 
-    Raises :class:`~transferkit.exceptions.NotApplicableError` naming ``method`` when the
-    problem has no ``metadata["source_domains"]`` or a single source.
+    A problem without ``metadata["source_domains"]``, or with a single source in it, raises
+    :class:`~transferkit.exceptions.NotApplicableError` naming ``method``; with ``fallback``,
+    it warns instead and every source row is named ``problem.source_name`` (the multi-source
+    methods then run as their single-source counterparts).
     """
     domains = problem.metadata.get(SOURCE_DOMAINS)
-    if domains is None:
-        raise NotApplicableError(
-            f"{method} needs several source domains, but problem '{problem.name}' has one "
-            f"source ('{problem.source_name}') with no metadata['{SOURCE_DOMAINS}']. Build it "
-            "with transferkit.multisource.combine_sources, or load_pair(dataset, 'a+b', target); "
-            "for a single source use a single-source method (e.g. coral, ot, jda_ot)."
-        )
-    domains = np.asarray(domains, dtype=object)
-    if domains.shape != (problem.n_source,):
-        raise InvalidProblemError(
-            f"metadata['{SOURCE_DOMAINS}'] has {domains.size} entries for {problem.n_source} "
-            "source rows; give one source-domain name per source row."
-        )
-    if len(np.unique(domains.astype(str))) < 2:
-        raise NotApplicableError(
-            f"{method} needs several source domains, but every source row of problem "
-            f"'{problem.name}' comes from '{domains[0]}'. Use a single-source method, or add "
-            "sources with combine_sources."
-        )
-    return domains
+    if domains is not None:
+        domains = np.asarray(domains, dtype=object)
+        if domains.shape != (problem.n_source,):
+            raise InvalidProblemError(
+                f"metadata['{SOURCE_DOMAINS}'] has {domains.size} entries for "
+                f"{problem.n_source} source rows; give one source-domain name per source row."
+            )
+        if len(np.unique(domains.astype(str))) >= 2:
+            return domains
+    message = (
+        f"{method} needs several source domains, but problem '{problem.name}' has one source "
+        f"('{problem.source_name}'). Build a multi-source problem with "
+        "transferkit.multisource.combine_sources, or load_pair(dataset, 'a+b', target); for a "
+        "single source, use a single-source method (e.g. coral, ot, jda_ot)."
+    )
+    if not fallback:
+        raise NotApplicableError(message)
+    warnings.warn(
+        message + " It runs with the whole source as one source.", UserWarning, stacklevel=3
+    )
+    return np.full(problem.n_source, problem.source_name, dtype=object)
 
 
 def _source_order(problem: TransferProblem, domains: np.ndarray) -> list[str]:
@@ -270,7 +277,7 @@ def _source_blocks(
 ) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
     """The names, dense rows and labels of each source, in order."""
     problem = as_problem(problem)
-    domains = source_domains(problem, method).astype(str)
+    domains = source_domains(problem, method, fallback=True).astype(str)
     names = _source_order(problem, domains)
     X = densify(problem.X_source, method, "the sources are handled as dense arrays")
     rows = [np.flatnonzero(domains == n) for n in names]
@@ -601,8 +608,11 @@ class JCPOTClassifier(_MultiSourceModel):
         scale = scale if scale > 0 else 1.0
         # log=True: without it POT 0.9 stores the (proportions, log) pair as proportions_
         transport = ot.da.JCPOTTransport(reg_e=reg_e * scale, max_iter=max_iter, log=True)
-        transport.fit(Xs=Xs, ys=codes, Xt=Xt)
-        moved = transport.transform(Xs=Xs)
+        # POT reads a list of one source as rows; a single source is given twice (two equal
+        # sources have the same barycentre and proportions as one) and its first copy kept
+        copies = 2 if len(Xs) == 1 else 1
+        transport.fit(Xs=Xs * copies, ys=codes * copies, Xt=Xt)
+        moved = transport.transform(Xs=Xs * copies)[: len(Xs)]
         moved = [np.asarray(m) for m in (moved if isinstance(moved, list) else [moved])]
         if len(moved) != len(Xs) or any(not np.isfinite(m).all() for m in moved):
             raise NotApplicableError(

@@ -39,7 +39,8 @@ class DeepM3SDA(DeepTransferClassifier):
     batch, the target's, and the sources pairwise. It takes a multi-source problem
     (:func:`transferkit.multisource.combine_sources`, ``load_pair(dataset, "a+b", target)``);
     every parameter is :class:`~transferkit.deep.methods.DeepTransferClassifier`'s, and
-    ``loss_params`` may set ``order`` (the highest moment, default 2).
+    ``loss_params`` may set ``order`` (the highest moment, default 2). Given a single-source
+    problem it warns and matches that source's moments with the target's.
 
     Notes
     -----
@@ -51,7 +52,7 @@ class DeepM3SDA(DeepTransferClassifier):
 
     def _prepare(self, X: Any, y: Any, domain: Any) -> dict[str, Any]:
         problem = as_problem(X, y, domain)
-        domains = source_domains(problem, "m3sda").astype(str)
+        domains = source_domains(problem, "m3sda", fallback=True).astype(str)
         data = super()._prepare(problem, None, None)
         names = list(dict.fromkeys(domains))
         codes = np.searchsorted(np.array(sorted(names)), domains)
