@@ -292,7 +292,7 @@ def domain_distance(
     ``"coral"``: the Frobenius distance between the two covariance matrices (the square root of
     Deep CORAL's loss without its ``1/(4 d^2)``, Sun & Saenko 2016, Eq. 1); it still tells domains
     apart after each was standardised on its own (the Office-Caltech harness protocol), where the
-    two others see nothing.
+    two others see nothing. It is blind to a shift of the mean alone; use ``"mmd"`` there.
     ``"mmd"``: the unbiased estimate of the squared maximum mean discrepancy (Gretton et al.
     2012, Eq. 3) with a Gaussian kernel of median-heuristic width over both samples. ``"pad"``:
     :func:`transferkit.domain_classifier.proxy_a_distance` (0 to 2); it saturates at 2 when a
@@ -308,7 +308,7 @@ def domain_distance(
     --------
     >>> rng = np.random.default_rng(0)
     >>> near = domain_distance(rng.normal(size=(100, 2)), rng.normal(size=(100, 2)))
-    >>> far = domain_distance(rng.normal(size=(100, 2)), rng.normal(3, size=(100, 2)))
+    >>> far = domain_distance(rng.normal(size=(100, 2)), rng.normal(0, 3, size=(100, 2)))
     >>> near < far
     True
     """
@@ -389,7 +389,7 @@ class SourceWeightedEnsemble(_MultiSourceModel):
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> near = (rng.normal(size=(60, 2)), (np.arange(60) % 2))
-    >>> far = (rng.normal(5, size=(60, 2)), (np.arange(60) % 2))
+    >>> far = (rng.normal(0, 5, size=(60, 2)), (np.arange(60) % 2))
     >>> problem = combine_sources([near, far], rng.normal(size=(40, 2)))
     >>> model = SourceWeightedEnsemble().fit(problem)
     >>> bool(model.weights_[0] > model.weights_[1])
