@@ -25,6 +25,7 @@ SHALLOW_FAMILY_MODULES: tuple[str, ...] = (
     "transferkit.self_training",
     "transferkit.heterogeneous",
     "transferkit.label_spaces",
+    "transferkit.multisource",
     "transferkit.deep.shallow_dann",
 )
 #: Families that import torch: skipped when it is missing, and imported only when a name is not
@@ -37,6 +38,7 @@ TORCH_FAMILY_MODULES: tuple[str, ...] = (
     "transferkit.deep.source_free",
     "transferkit.deep.partial",
     "transferkit.deep.separation",
+    "transferkit.deep.multisource",
 )
 FAMILY_MODULES: tuple[str, ...] = SHALLOW_FAMILY_MODULES + TORCH_FAMILY_MODULES
 

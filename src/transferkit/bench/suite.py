@@ -553,7 +553,8 @@ class _Validator:
                 or not all(isinstance(d, str) for d in pair)
             ):
                 raise self.error(key, f"each pair must be [source, target], got {pair!r}.")
-            for domain in pair:
+            # a multi-source pair joins its sources with "+" ("amazon+dslr+webcam")
+            for domain in (part for side in pair for part in side.split("+")):
                 if domain not in domains:
                     raise self.error(
                         key,

@@ -21,6 +21,9 @@ from dataclasses import dataclass, field
 from itertools import permutations
 from typing import Any
 
+import numpy as np
+import scipy.sparse as sp
+
 from transferkit.datasets._home import listed_files
 from transferkit.datasets._utils import RandomState
 from transferkit.exceptions import InvalidParameterError, UnknownDatasetError
@@ -489,7 +492,10 @@ def load_pair(
         ``"amazon-reviews"``, ``"office-caltech-surf"``, ``"office-caltech-images"``,
         ``"bible-en-es"``, ``"office-caltech-hetero"``, ``"fashion-mnist"``).
     source, target : str
-        Two different domains of the dataset (see ``dataset_info(name).domains``).
+        Two different domains of the dataset (see ``dataset_info(name).domains``). Several
+        sources joined by ``+`` (``"amazon+caltech10+dslr"``) give a multi-source problem: each
+        source loaded with the target as its own pair (same seed and options), combined by
+        :func:`transferkit.multisource.combine_sources` (``metadata["source_domains"]``).
     data_home : str or Path or None, default None
         Where data-home files are read (see :func:`get_data_home`); ignored by generated data.
     random_state : int, Generator or None, default None
@@ -516,6 +522,10 @@ def load_pair(
     >>> load_pair("blobs", "source", "target", random_state=0, label_shift=0.5).n_target_labeled
     0
     """
+    if MULTI_SOURCE_SEPARATOR in source:
+        return _load_multi_source(
+            name, source, target, data_home=data_home, random_state=random_state, **options
+        )
     entry = _entry(name)
     info = entry.info()
     for role, domain in (("source", source), ("target", target)):
@@ -547,3 +557,71 @@ def load_pair(
     problem = loader(source, target, data_home=data_home, random_state=random_state, **options)
     problem.metadata.setdefault("dataset", name)
     return apply_label_space_options(problem, label_space)
+
+
+def _same_rows(A: Any, B: Any) -> bool:
+    if A.shape != B.shape:
+        return False
+    if sp.issparse(A) or sp.issparse(B):
+        return (sp.csr_matrix(A) != sp.csr_matrix(B)).nnz == 0
+    return bool(np.array_equal(np.asarray(A), np.asarray(B)))
+
+
+#: What joins several source domains in one ``source`` of :func:`load_pair` (multi-source).
+MULTI_SOURCE_SEPARATOR = "+"
+
+
+def _load_multi_source(
+    name: str,
+    source: str,
+    target: str,
+    *,
+    data_home: str | os.PathLike[str] | None,
+    random_state: RandomState,
+    **options: Any,
+) -> TransferProblem:
+    """``load_pair(name, "a+b+c", target)``: each source loaded as its own pair with the target
+    (the same seed and options), combined by :func:`transferkit.multisource.combine_sources`."""
+    from transferkit.multisource import combine_sources
+
+    sources = source.split(MULTI_SOURCE_SEPARATOR)
+    info = _entry(name).info()
+    unknown = [s for s in sources if s not in info.domains]
+    if unknown or not all(sources):
+        raise UnknownDatasetError(
+            f"Unknown source domain(s) {', '.join(map(repr, unknown or ['']))} in {source!r} "
+            f"for dataset {name!r}: join domains of the dataset with "
+            f"'{MULTI_SOURCE_SEPARATOR}' (e.g. {MULTI_SOURCE_SEPARATOR.join(list(info.domains)[:2])!r}). "
+            f"Its domains: {', '.join(info.domains)}."
+        )
+    if len(set(sources)) != len(sources) or target in sources:
+        raise InvalidParameterError(
+            f"Sources {source!r} and target {target!r} must all be different domains of "
+            f"{name!r}; list each source once and leave the target out of them."
+        )
+    if isinstance(random_state, np.random.Generator):
+        random_state = int(random_state.integers(2**31 - 1))
+    pairs = [
+        load_pair(name, s, target, data_home=data_home, random_state=random_state, **options)
+        for s in sources
+    ]
+    first = pairs[0]
+    for pair in pairs[1:]:
+        if not _same_rows(pair.X_target, first.X_target):
+            raise InvalidParameterError(
+                f"Dataset {name!r} draws its target {target!r} differently for each source, so "
+                f"the sources of {source!r} do not share one target; load each pair on its own "
+                "and combine them with transferkit.multisource.combine_sources on one target."
+            )
+    metadata = {k: v for k, v in first.metadata.items() if k != "source_per_class"}
+    metadata["dataset"] = name
+    return combine_sources(
+        pairs,
+        first.X_target,
+        first.y_target,
+        X_test=first.X_test,
+        y_test=first.y_test,
+        name=first.name,
+        target_name=target,
+        metadata=metadata,
+    )

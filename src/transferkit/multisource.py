@@ -1,0 +1,658 @@
+"""Multi-source adaptation: several labelled source domains, one target.
+
+A multi-source problem is an ordinary :class:`~transferkit.problem.TransferProblem` whose source
+rows are the sources one after another, with the name of each row's source domain in
+``problem.metadata["source_domains"]`` (:data:`SOURCE_DOMAINS`, one entry per source row).
+:func:`combine_sources` builds one from separate sources, and
+``load_pair(dataset, "amazon+caltech10+dslr", "webcam")`` from a dataset's domains. Every
+single-source method runs on it as on the sources pooled; the methods here use the sources'
+separate identities (given a single-source problem, they warn and run with the one source: the
+source-only classifier, CORAL and single-source JCPOT):
+
+========================  ==============================================================
+``ms_weighted``           one model per source, votes weighted by each source's similarity
+                          to the target (MMD or the proxy A-distance)
+``ms_moments``            first and second moments of every source matched to the target's
+                          (a shallow M3SDA, Peng et al. 2019), then one model on the sources
+``ms_jcpot``              JCPOT (Redko et al. 2019): optimal transport of every source to
+                          the target with the target's class proportions estimated
+========================  ==============================================================
+
+Examples
+--------
+>>> import numpy as np
+>>> from transferkit.multisource import combine_sources, source_domains
+>>> rng = np.random.default_rng(0)
+>>> a = (rng.normal(size=(20, 3)), np.arange(20) % 2)
+>>> b = (rng.normal(1.0, size=(30, 3)), np.arange(30) % 2)
+>>> problem = combine_sources([a, b], rng.normal(size=(25, 3)), source_names=["a", "b"])
+>>> problem.n_source, sorted(set(source_domains(problem)))
+(50, ['a', 'b'])
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+
+from transferkit.alignment.common import covariance
+from transferkit.alignment.coral import coral_align
+from transferkit.base import check_rows, default_estimator, make_adapted_classifier, stack_rows
+from transferkit.checks import check_choice, check_nonnegative, check_positive_int, densify
+from transferkit.domain_classifier import proxy_a_distance
+from transferkit.exceptions import (
+    FeatureSpaceMismatchError,
+    InvalidParameterError,
+    InvalidProblemError,
+    NotApplicableError,
+)
+from transferkit.kernels import kernel_matrix, median_heuristic
+from transferkit.problem import ImageCollection, TransferProblem, as_problem
+from transferkit.registry import register_method
+
+__all__ = [
+    "SOURCE_DOMAINS",
+    "JCPOTClassifier",
+    "MomentMatching",
+    "SourceWeightedEnsemble",
+    "combine_sources",
+    "domain_distance",
+    "moment_matching",
+    "source_domains",
+    "split_sources",
+]
+
+#: Metadata key of a multi-source problem: the source-domain name of each source row.
+SOURCE_DOMAINS = "source_domains"
+
+#: Distances :func:`domain_distance` computes between a source and the target.
+DISTANCES = ("coral", "mmd", "pad")
+
+
+def _source_parts(source: Any, index: int) -> tuple[Any, np.ndarray, str | None]:
+    if isinstance(source, TransferProblem):
+        if source.heterogeneous:
+            raise FeatureSpaceMismatchError(
+                f"Source {index} ('{source.source_name}') is a heterogeneous problem; a "
+                "multi-source problem needs every source in the target's feature space."
+            )
+        return source.X_source, source.y_source, source.source_name
+    if isinstance(source, tuple | list) and len(source) == 2:
+        return source[0], np.asarray(source[1]), None
+    raise InvalidProblemError(
+        f"Source {index} is a {type(source).__name__}; give each source as a TransferProblem "
+        "or as an (X, y) pair."
+    )
+
+
+def combine_sources(
+    sources: Sequence[TransferProblem | tuple[Any, Any]],
+    X_target: Any,
+    y_target: Any = None,
+    *,
+    source_names: Sequence[str] | None = None,
+    X_test: Any = None,
+    y_test: Any = None,
+    name: str = "multi-source",
+    target_name: str = "target",
+    metadata: dict[str, Any] | None = None,
+) -> TransferProblem:
+    """One multi-source :class:`TransferProblem` from several labelled sources and a target.
+
+    The source rows are the sources' rows one after another; ``metadata["source_domains"]``
+    names the source of each row and ``metadata["sources"]`` lists the sources in order.
+
+    Parameters
+    ----------
+    sources : sequence of TransferProblem or (X, y) pairs
+        At least two labelled sources, each in the target's feature space (a problem gives its
+        ``X_source``, ``y_source`` and ``source_name``).
+    X_target : array (n_t, d) or sparse matrix
+        The target samples.
+    y_target : array (n_t,), optional
+        Target labels, for evaluation only (hidden from methods).
+    source_names : sequence of str, optional
+        One name per source; default the problems' ``source_name``, else ``source0``, ...
+    X_test, y_test : optional
+        A labelled target test split.
+    name, target_name : str
+        Names used by reports.
+    metadata : dict, optional
+        More facts about the problem (kept; ``source_domains`` and ``sources`` are set here).
+
+    Returns
+    -------
+    TransferProblem
+        ``source_name`` is the sources joined by ``+``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> sources = [(rng.normal(size=(10, 2)), np.arange(10) % 2) for _ in range(3)]
+    >>> combine_sources(sources, rng.normal(size=(5, 2))).source_name
+    'source0+source1+source2'
+    """
+    if isinstance(sources, TransferProblem) or len(sources) < 2:
+        raise InvalidParameterError(
+            "combine_sources needs at least two sources; for one source build a "
+            "TransferProblem directly (single-source methods need no source names)."
+        )
+    parts = [_source_parts(source, i) for i, source in enumerate(sources)]
+    if source_names is None:
+        names = [part[2] or f"source{i}" for i, part in enumerate(parts)]
+    else:
+        names = [str(n) for n in source_names]
+        if len(names) != len(parts):
+            raise InvalidParameterError(
+                f"source_names has {len(names)} names for {len(parts)} sources; give one each."
+            )
+    if len(set(names)) != len(names):
+        raise InvalidParameterError(
+            f"Source names must differ, got {names}; pass distinct source_names."
+        )
+    X_target = np.asarray(X_target) if not hasattr(X_target, "shape") else X_target
+    if isinstance(X_target, ImageCollection) or any(
+        isinstance(X, ImageCollection) for X, _, _ in parts
+    ):
+        raise InvalidProblemError(
+            "combine_sources takes feature matrices; extract features from the images first "
+            "(transferkit.deep, or the office-caltech-images dataset's features=)."
+        )
+    width = X_target.shape[1] if np.ndim(X_target) == 2 else None
+    for (X, _, _), source_name in zip(parts, names, strict=True):
+        shape = getattr(X, "shape", np.shape(X))
+        if len(shape) != 2 or shape[1] != width:
+            raise FeatureSpaceMismatchError(
+                f"Source '{source_name}' has features of shape {tuple(shape[1:])} but the target "
+                f"has {width}; every source of a multi-source problem must share the target's "
+                "feature space (the same columns, the same preprocessing). Map the sources to "
+                "common features first, or adapt from that source alone as a heterogeneous "
+                "problem (TransferProblem(..., feature_spaces='different'))."
+            )
+    X_source = parts[0][0]
+    for X, _, _ in parts[1:]:
+        X_source = stack_rows(X_source, X)
+    y_source = np.concatenate([y for _, y, _ in parts])
+    domains = np.concatenate(
+        [np.full(len(y), n, dtype=object) for (_, y, _), n in zip(parts, names, strict=True)]
+    )
+    meta = dict(metadata or {})
+    meta.update({SOURCE_DOMAINS: domains, "sources": list(names)})
+    return TransferProblem(
+        X_source=X_source,
+        y_source=y_source,
+        X_target=X_target,
+        y_target=y_target,
+        X_test=X_test,
+        y_test=y_test,
+        name=name,
+        source_name="+".join(names),
+        target_name=target_name,
+        metadata=meta,
+    )
+
+
+def source_domains(
+    problem: TransferProblem, method: str = "This method", *, fallback: bool = False
+) -> np.ndarray:
+    """The source-domain name of each source row of a multi-source problem.
+
+    A problem without ``metadata["source_domains"]``, or with a single source in it, raises
+    :class:`~transferkit.exceptions.NotApplicableError` naming ``method``; with ``fallback``,
+    it warns instead and every source row is named ``problem.source_name`` (the multi-source
+    methods then run as their single-source counterparts).
+    """
+    domains = problem.metadata.get(SOURCE_DOMAINS)
+    if domains is not None:
+        domains = np.asarray(domains, dtype=object)
+        if domains.shape != (problem.n_source,):
+            raise InvalidProblemError(
+                f"metadata['{SOURCE_DOMAINS}'] has {domains.size} entries for "
+                f"{problem.n_source} source rows; give one source-domain name per source row."
+            )
+        if len(np.unique(domains.astype(str))) >= 2:
+            return domains
+    message = (
+        f"{method} needs several source domains, but problem '{problem.name}' has one source "
+        f"('{problem.source_name}'). Build a multi-source problem with "
+        "transferkit.multisource.combine_sources, or load_pair(dataset, 'a+b', target); for a "
+        "single source, use a single-source method (e.g. coral, ot, jda_ot)."
+    )
+    if not fallback:
+        raise NotApplicableError(message)
+    warnings.warn(
+        message + " It runs with the whole source as one source.", UserWarning, stacklevel=3
+    )
+    return np.full(problem.n_source, problem.source_name, dtype=object)
+
+
+def _source_order(problem: TransferProblem, domains: np.ndarray) -> list[str]:
+    listed = problem.metadata.get("sources")
+    present = list(dict.fromkeys(str(d) for d in domains))
+    if listed is not None and sorted(map(str, listed)) == sorted(present):
+        return [str(s) for s in listed]
+    return present
+
+
+def split_sources(problem: TransferProblem) -> dict[str, TransferProblem]:
+    """One single-source problem per source of a multi-source problem, with the same target.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> sources = [(rng.normal(size=(10, 2)), np.arange(10) % 2) for _ in range(2)]
+    >>> list(split_sources(combine_sources(sources, rng.normal(size=(5, 2)))))
+    ['source0', 'source1']
+    """
+    domains = source_domains(problem, "split_sources").astype(str)
+    out = {}
+    for name in _source_order(problem, domains):
+        rows = np.flatnonzero(domains == name)
+        metadata = {k: v for k, v in problem.metadata.items() if k not in (SOURCE_DOMAINS,)}
+        metadata["sources"] = [name]
+        out[name] = TransferProblem(
+            X_source=problem.X_source[rows],
+            y_source=problem.y_source[rows],
+            X_target=problem.X_target,
+            y_target=problem.y_target,
+            target_labeled=problem.target_labeled,
+            X_test=problem.X_test,
+            y_test=problem.y_test,
+            name=problem.name,
+            source_name=name,
+            target_name=problem.target_name,
+            metadata=metadata,
+        )
+    return out
+
+
+def _source_blocks(
+    problem: TransferProblem, method: str
+) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
+    """The names, dense rows and labels of each source, in order."""
+    problem = as_problem(problem)
+    domains = source_domains(problem, method, fallback=True).astype(str)
+    names = _source_order(problem, domains)
+    X = densify(problem.X_source, method, "the sources are handled as dense arrays")
+    rows = [np.flatnonzero(domains == n) for n in names]
+    return names, [X[r] for r in rows], [problem.y_source[r] for r in rows]
+
+
+def domain_distance(
+    X_source: Any, X_target: Any, distance: str = "coral", *, random_state: int | None = None
+) -> float:
+    """How far a source lies from the target: covariances, the squared MMD or the proxy A-distance.
+
+    ``"coral"``: the Frobenius distance between the two covariance matrices (the square root of
+    Deep CORAL's loss without its ``1/(4 d^2)``, Sun & Saenko 2016, Eq. 1); it still tells domains
+    apart after each was standardised on its own (the Office-Caltech harness protocol), where the
+    two others see nothing. It is blind to a shift of the mean alone; use ``"mmd"`` there.
+    ``"mmd"``: the unbiased estimate of the squared maximum mean discrepancy (Gretton et al.
+    2012, Eq. 3) with a Gaussian kernel of median-heuristic width over both samples. ``"pad"``:
+    :func:`transferkit.domain_classifier.proxy_a_distance` (0 to 2); it saturates at 2 when a
+    linear classifier separates the domains, as it does for most pairs of image domains.
+
+    Parameters
+    ----------
+    X_source, X_target : array (n, d)
+    distance : {"coral", "mmd", "pad"}, default "coral"
+    random_state : int or None, default None (keyword only)
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> near = domain_distance(rng.normal(size=(100, 2)), rng.normal(size=(100, 2)))
+    >>> far = domain_distance(rng.normal(size=(100, 2)), rng.normal(0, 3, size=(100, 2)))
+    >>> near < far
+    True
+    """
+    check_choice(distance, "distance", "domain_distance", DISTANCES)
+    if distance == "pad":
+        return proxy_a_distance(X_source, X_target, random_state=random_state)
+    Xs = densify(X_source, "domain_distance", "the distance needs dense rows")
+    Xt = densify(X_target, "domain_distance", "the distance needs dense rows")
+    if distance == "coral":
+        return float(np.linalg.norm(covariance(Xs) - covariance(Xt)))
+    both = np.concatenate([Xs, Xt])
+    gamma = median_heuristic(both, random_state=random_state)
+    K = kernel_matrix(both, both, "rbf", gamma=gamma)
+    n, m = len(Xs), len(Xt)
+    if n < 2 or m < 2:
+        raise InvalidParameterError("domain_distance needs at least two rows in each sample.")
+    # unbiased: the diagonals left out, so a small source is not pushed away by its own size
+    within_s = (K[:n, :n].sum() - np.trace(K[:n, :n])) / (n * (n - 1))
+    within_t = (K[n:, n:].sum() - np.trace(K[n:, n:])) / (m * (m - 1))
+    value = within_s + within_t - 2.0 * K[:n, n:].mean()
+    return float(max(value, 0.0))
+
+
+class _MultiSourceModel(ClassifierMixin, BaseEstimator):
+    """What the multi-source classifiers share: fitting from a problem, predicting."""
+
+    name = "multi-source"
+
+    def _check_features(self, X: Any) -> np.ndarray:
+        X = check_rows(self, X)
+        return densify(X, self.name, "the model works on dense rows")
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Labels of the rows ``X`` (target rows)."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+def _class_scores(model: Any, X: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Class probabilities of ``model`` laid out on ``classes`` (one-hot votes if it has none)."""
+    scores = np.zeros((len(X), len(classes)))
+    columns = np.searchsorted(classes, model.classes_)
+    if hasattr(model, "predict_proba"):
+        scores[:, columns] = model.predict_proba(X)
+    else:
+        predicted = np.searchsorted(classes, model.predict(X))
+        scores[np.arange(len(X)), predicted] = 1.0
+    return scores
+
+
+class SourceWeightedEnsemble(_MultiSourceModel):
+    """One classifier per source, their votes weighted by each source's similarity to the target.
+
+    Source ``k`` at distance ``d_k`` from the target (:func:`domain_distance`) gets the weight
+    ``w_k ∝ exp(-(d_k - d_min) / (temperature · (d_max - d_min)))``: the distances are put on a
+    0 (nearest source) to 1 (farthest) scale, so the weights do not depend on the features'
+    scale; at the default ``temperature = 0.2`` the farthest source weighs ``e^-5`` of the
+    nearest, and a large ``temperature`` gives equal weights. The prediction is the weighted
+    mean of the sources' class probabilities (one-hot votes for a classifier without them), the
+    combination rule of multi-source adaptation theory (Mansour, Mohri & Rostamizadeh 2009),
+    with the weights that M3SDA learns for its source-specific classifiers (Peng et al. 2019, §4)
+    set here from the data.
+
+    Parameters
+    ----------
+    estimator : sklearn classifier or None, default None (logistic regression)
+        Cloned and trained once per source.
+    distance : {"coral", "mmd", "pad"}, default "coral"
+        The source-to-target distance (see :func:`domain_distance`).
+    temperature : float, default 0.2
+        How evenly the weights spread (> 0).
+    adapter : transferkit adapter or None, default None
+        An optional single-source adapter (e.g. ``CORAL()``) fitted for each source with the
+        target before its classifier.
+    random_state : int or None, default None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> near = (rng.normal(size=(60, 2)), (np.arange(60) % 2))
+    >>> far = (rng.normal(0, 5, size=(60, 2)), (np.arange(60) % 2))
+    >>> problem = combine_sources([near, far], rng.normal(size=(40, 2)))
+    >>> model = SourceWeightedEnsemble().fit(problem)
+    >>> bool(model.weights_[0] > model.weights_[1])
+    True
+    """
+
+    name = "ms_weighted"
+
+    def __init__(
+        self,
+        estimator: Any = None,
+        distance: str = "coral",
+        temperature: float = 0.2,
+        adapter: Any = None,
+        random_state: int | None = None,
+    ):
+        self.estimator = estimator
+        self.distance = distance
+        self.temperature = temperature
+        self.adapter = adapter
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any = None, domain: Any = None) -> SourceWeightedEnsemble:
+        """Fit one model per source of the multi-source problem ``X`` and weigh them."""
+        check_choice(self.distance, "distance", self.name, DISTANCES)
+        temperature = check_nonnegative(self.temperature, "temperature", self.name, strict=True)
+        problem = as_problem(X, y, domain)
+        names, Xs, ys = _source_blocks(problem, self.name)
+        Xt = densify(problem.X_target, self.name, "the target is handled as a dense array")
+        distances = np.array(
+            [domain_distance(X_k, Xt, self.distance, random_state=self.random_state) for X_k in Xs]
+        )
+        spread = float(distances.max() - distances.min())
+        relative = (distances - distances.min()) / spread if spread > 0 else 0.0 * distances
+        weights = np.exp(-relative / temperature)
+        self.source_names_ = names
+        self.distances_ = distances
+        self.weights_ = weights / weights.sum()
+        self.classes_ = problem.classes
+        self.models_ = []
+        estimator = default_estimator() if self.estimator is None else self.estimator
+        for X_k, y_k in zip(Xs, ys, strict=True):
+            if self.adapter is None:
+                model = clone(estimator).fit(X_k, y_k)
+            else:
+                single = TransferProblem(X_source=X_k, y_source=y_k, X_target=Xt)
+                model = make_adapted_classifier(clone(self.adapter), clone(estimator))
+                model.fit(single)
+            self.models_.append(model)
+        self.n_features_in_ = problem.n_features
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """The weighted mean of the sources' class probabilities for the rows ``X``."""
+        X = self._check_features(X)
+        scores = np.zeros((len(X), len(self.classes_)))
+        for weight, model in zip(self.weights_, self.models_, strict=True):
+            scores += weight * _class_scores(model, X, self.classes_)
+        return scores
+
+
+def moment_matching(
+    sources: Sequence[np.ndarray], X_target: np.ndarray, regularization: float = 1.0
+) -> list[np.ndarray]:
+    """Every source moved onto the target's mean and re-coloured to its covariance.
+
+    The closed-form, shallow counterpart of M3SDA's moment distance (Peng et al. 2019, Eq. 1):
+    that loss matches the first and second moments of every source with the target's and of the
+    sources pairwise; mapping each source onto the target's moments
+    (:func:`transferkit.alignment.coral.coral_align`, Sun et al. 2016) zeroes both sets of terms
+    at once, since sources with equal moments match each other too.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> a, b = rng.normal(size=(200, 2)), rng.normal(2, 3, size=(200, 2))
+    >>> moved = moment_matching([a, b], rng.normal(size=(200, 2)), regularization=0.0)
+    >>> bool(abs(moved[1].mean(axis=0)).max() < 0.2)
+    True
+    """
+    check_nonnegative(regularization, "regularization", "moment_matching")
+    return [coral_align(X, X_target, regularization) for X in sources]
+
+
+class MomentMatching(_MultiSourceModel):
+    """Shallow M3SDA: match every source's moments to the target's, then one classifier.
+
+    Each source is mapped onto the target's mean and covariance (:func:`moment_matching`); one
+    classifier is trained on the mapped sources together, or (``combine="vote"``) one per
+    source with their probabilities averaged, as M3SDA combines its source-specific classifiers
+    (Peng et al. 2019, §4).
+
+    Parameters
+    ----------
+    estimator : sklearn classifier or None, default None (logistic regression)
+    regularization : float, default 1.0
+        Added to the covariances' diagonals (CORAL's lambda).
+    combine : {"pool", "vote"}, default "pool"
+    random_state : int or None, default None
+        Unused (the mapping is deterministic); kept for the registry's calling convention.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> sources = [(rng.normal(i, size=(40, 2)), np.arange(40) % 2) for i in range(2)]
+    >>> problem = combine_sources(sources, rng.normal(size=(30, 2)))
+    >>> MomentMatching().fit(problem).predict(problem.X_target).shape
+    (30,)
+    """
+
+    name = "ms_moments"
+
+    def __init__(
+        self,
+        estimator: Any = None,
+        regularization: float = 1.0,
+        combine: str = "pool",
+        random_state: int | None = None,
+    ):
+        self.estimator = estimator
+        self.regularization = regularization
+        self.combine = combine
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any = None, domain: Any = None) -> MomentMatching:
+        """Map every source onto the target's moments and train on them."""
+        regularization = check_nonnegative(self.regularization, "regularization", self.name)
+        check_choice(self.combine, "combine", self.name, ("pool", "vote"))
+        problem = as_problem(X, y, domain)
+        names, Xs, ys = _source_blocks(problem, self.name)
+        Xt = densify(problem.X_target, self.name, "the target is handled as a dense array")
+        moved = moment_matching(Xs, Xt, regularization)
+        estimator = default_estimator() if self.estimator is None else self.estimator
+        self.source_names_ = names
+        self.classes_ = problem.classes
+        if self.combine == "pool":
+            self.models_ = [clone(estimator).fit(np.concatenate(moved), np.concatenate(ys))]
+        else:
+            self.models_ = [clone(estimator).fit(m, y_k) for m, y_k in zip(moved, ys, strict=True)]
+        self.n_features_in_ = problem.n_features
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities of the target rows ``X`` (mean over the models)."""
+        X = self._check_features(X)
+        scores = [_class_scores(model, X, self.classes_) for model in self.models_]
+        return np.mean(scores, axis=0)
+
+
+class JCPOTClassifier(_MultiSourceModel):
+    """JCPOT: joint class-proportion and optimal transport, for several sources under target shift.
+
+    Redko, Courty, Flamary & Tuia (2019), "Optimal transport for multi-source domain adaptation
+    under target shift", AISTATS: the target's class proportions are estimated jointly with an
+    entropic transport plan from each source, the sources' masses re-weighted per class to them
+    (POT's ``ot.da.JCPOTTransport``). The sources are transported onto the target
+    (barycentric mapping) and one classifier is trained on them together.
+
+    Parameters
+    ----------
+    estimator : sklearn classifier or None, default None (logistic regression)
+    reg_e : float, default 0.1
+        Entropic regularisation, relative to the median squared distance (the costs are divided
+        by it, so the default suits any feature scale).
+    max_iter : int, default 10
+        Bregman-projection iterations.
+    random_state : int or None, default None
+        Unused (JCPOT is deterministic); kept for the registry's calling convention.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> sources = [(rng.normal(i, size=(40, 2)), np.arange(40) % 2) for i in range(2)]
+    >>> problem = combine_sources(sources, rng.normal(size=(30, 2)))
+    >>> JCPOTClassifier().fit(problem).target_proportions_.shape
+    (2,)
+    """
+
+    name = "ms_jcpot"
+
+    def __init__(
+        self,
+        estimator: Any = None,
+        reg_e: float = 0.1,
+        max_iter: int = 10,
+        random_state: int | None = None,
+    ):
+        self.estimator = estimator
+        self.reg_e = reg_e
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any = None, domain: Any = None) -> JCPOTClassifier:
+        """Transport every source onto the target and train on the transported sources."""
+        import ot
+
+        reg_e = check_nonnegative(self.reg_e, "reg_e", self.name, strict=True)
+        max_iter = check_positive_int(self.max_iter, "max_iter", self.name)
+        problem = as_problem(X, y, domain)
+        names, Xs, ys = _source_blocks(problem, self.name)
+        Xt = densify(problem.X_target, self.name, "the target is handled as a dense array")
+        classes = problem.classes
+        # JCPOT needs every class in every source, labelled 0..C-1
+        codes = [np.searchsorted(classes, y_k) for y_k in ys]
+        for name, code in zip(names, codes, strict=True):
+            missing = np.setdiff1d(np.arange(len(classes)), code)
+            if len(missing):
+                raise NotApplicableError(
+                    f"ms_jcpot: source '{name}' has no rows of class(es) "
+                    f"{classes[missing].tolist()}; JCPOT needs every class in every source. "
+                    "Drop that source or use ms_weighted / ms_moments."
+                )
+        scale = float(np.median(ot.dist(np.concatenate(Xs), Xt)))
+        scale = scale if scale > 0 else 1.0
+        # log=True: without it POT 0.9 stores the (proportions, log) pair as proportions_
+        transport = ot.da.JCPOTTransport(reg_e=reg_e * scale, max_iter=max_iter, log=True)
+        # POT reads a list of one source as rows; a single source is given twice (two equal
+        # sources have the same barycentre and proportions as one) and its first copy kept
+        copies = 2 if len(Xs) == 1 else 1
+        transport.fit(Xs=Xs * copies, ys=codes * copies, Xt=Xt)
+        moved = transport.transform(Xs=Xs * copies)[: len(Xs)]
+        moved = [np.asarray(m) for m in (moved if isinstance(moved, list) else [moved])]
+        if len(moved) != len(Xs) or any(not np.isfinite(m).all() for m in moved):
+            raise NotApplicableError(
+                f"ms_jcpot: the transport failed (non-finite plan) with reg_e={self.reg_e}; "
+                "raise reg_e."
+            )
+        estimator = default_estimator() if self.estimator is None else self.estimator
+        self.model_ = clone(estimator).fit(np.concatenate(moved), np.concatenate(ys))
+        self.models_ = [self.model_]
+        self.transport_ = transport
+        self.target_proportions_ = np.asarray(transport.proportions_)
+        self.source_names_ = names
+        self.classes_ = classes
+        self.n_features_in_ = problem.n_features
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities of the target rows ``X``."""
+        return _class_scores(self.model_, self._check_features(X), self.classes_)
+
+
+def _factory(cls: type, **fixed: Any) -> Callable[..., Any]:
+    def make(estimator: Any, random_state: int | None, **params: Any) -> Any:
+        return cls(estimator=estimator, random_state=random_state, **fixed, **params)
+
+    return make
+
+
+register_method(
+    "ms_weighted",
+    "multi-source",
+    "Multi-source: one model per source, votes weighted by similarity to the target",
+)(_factory(SourceWeightedEnsemble))
+register_method(
+    "ms_moments",
+    "multi-source",
+    "Multi-source: every source's mean and covariance matched to the target's (shallow M3SDA)",
+)(_factory(MomentMatching))
+register_method(
+    "ms_jcpot",
+    "multi-source",
+    "Multi-source: JCPOT, OT from every source with estimated target proportions (Redko 2019)",
+)(_factory(JCPOTClassifier))

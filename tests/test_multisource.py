@@ -1,0 +1,191 @@
+"""Multi-source adaptation on Office-Caltech10 SURF features (small harness draws)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from transferkit.datasets import get_data_home, load_pair
+from transferkit.exceptions import (
+    FeatureSpaceMismatchError,
+    InvalidParameterError,
+    NotApplicableError,
+    ParameterValueError,
+    UnknownDatasetError,
+)
+from transferkit.multisource import (
+    SOURCE_DOMAINS,
+    JCPOTClassifier,
+    MomentMatching,
+    SourceWeightedEnsemble,
+    combine_sources,
+    domain_distance,
+    source_domains,
+    split_sources,
+)
+from transferkit.registry import make_method
+
+SURF = [f"office_caltech10/surf/{d}.mat" for d in ("amazon", "caltech10", "dslr", "webcam")]
+needs_surf = pytest.mark.skipif(
+    not all((get_data_home() / f).is_file() for f in SURF),
+    reason=f"data home {get_data_home()} lacks the Office-Caltech10 SURF files "
+    "(set TRANSFERKIT_DATA)",
+)
+
+
+def surf(source: str, target: str = "webcam", seed: int = 0):
+    return load_pair(
+        "office-caltech-surf", source, target, random_state=seed, source_per_class="harness"
+    )
+
+
+def accuracy(model, problem) -> float:
+    X, y = problem.evaluation_split()
+    return float(np.mean(model.predict(X) == y))
+
+
+@needs_surf
+def test_load_pair_joins_sources_and_names_each_row():
+    problem = surf("amazon+dslr")
+    amazon, dslr = surf("amazon"), surf("dslr")
+    domains = source_domains(problem)
+    assert problem.source_name == "amazon+dslr"
+    assert problem.metadata["sources"] == ["amazon", "dslr"]
+    assert list(domains).count("amazon") == amazon.n_source == 200
+    assert list(domains).count("dslr") == dslr.n_source == 80
+    np.testing.assert_array_equal(problem.X_source[domains == "dslr"], dslr.X_source)
+    np.testing.assert_array_equal(problem.X_target, amazon.X_target)
+    parts = split_sources(problem)
+    assert list(parts) == ["amazon", "dslr"]
+    np.testing.assert_array_equal(parts["amazon"].y_source, amazon.y_source)
+    assert SOURCE_DOMAINS not in parts["amazon"].metadata
+
+
+@needs_surf
+def test_weighting_beats_pooling_when_one_source_misleads():
+    # dslr is a good source for webcam; caltech10 is made misleading: its labels rolled by one
+    # class and its features stretched, so it is far from the target
+    good = surf("dslr")
+    bad = surf("caltech10")
+    misleading = (bad.X_source * 3.0, (bad.y_source % 10) + 1)
+    problem = combine_sources(
+        [good, misleading], good.X_target, good.y_target, source_names=["dslr", "bad"]
+    )
+    for seed in (0, 1):
+        pooled = accuracy(make_method("source_only", random_state=seed).fit(problem), problem)
+        model = make_method("ms_weighted", random_state=seed).fit(problem)
+        assert model.source_names_ == ["dslr", "bad"]
+        assert model.weights_[0] > 0.95
+        assert accuracy(model, problem) > pooled + 0.15
+        alone = accuracy(make_method("source_only", random_state=seed).fit(good), good)
+        assert accuracy(model, problem) >= alone - 0.02
+
+
+@needs_surf
+def test_moments_and_jcpot_beat_the_mean_single_source():
+    problem = surf("amazon+caltech10", "dslr")
+    single = np.mean(
+        [
+            accuracy(make_method("source_only", classifier="1nn").fit(p), problem)
+            for p in split_sources(problem).values()
+        ]
+    )
+    jcpot = make_method("ms_jcpot", classifier="1nn").fit(problem)
+    proportions = jcpot.target_proportions_
+    assert proportions.shape == (10,) and np.isclose(proportions.sum(), 1.0)
+    assert accuracy(jcpot, problem) > single
+    moments = make_method("ms_moments", classifier="1nn").fit(problem)
+    assert accuracy(moments, problem) > single
+
+
+@needs_surf
+def test_jcpot_estimates_a_shifted_target_prior():
+    problem = surf("amazon+caltech10", "webcam")
+    classes = problem.classes
+    y = np.searchsorted(classes, problem.y_target)
+    # the target keeps all of its first five classes and a sixth of the others
+    keep = (y < 5) | (np.arange(len(y)) % 6 == 0)
+    shifted = combine_sources(
+        list(split_sources(problem).values()), problem.X_target[keep], problem.y_target[keep]
+    )
+    proportions = JCPOTClassifier().fit(shifted).target_proportions_
+    true = np.bincount(y[keep], minlength=10) / keep.sum()
+    uniform = np.full(10, 0.1)
+    assert np.abs(proportions - true).sum() < np.abs(uniform - true).sum()
+
+
+def test_distance_and_parameters():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(80, 3)), rng.normal(size=(80, 3)) * [1.0, 4.0, 1.0]
+    for distance in ("coral", "mmd", "pad"):
+        near = domain_distance(a, rng.normal(size=(80, 3)), distance, random_state=0)
+        assert near < domain_distance(a, b + 3.0, distance, random_state=0)
+    problem = combine_sources(
+        [(a, np.arange(80) % 2), (b, np.arange(80) % 2)], rng.normal(size=(40, 3))
+    )
+    model = SourceWeightedEnsemble(temperature=0.5, distance="mmd")
+    assert clone(model).get_params() == model.get_params()
+    with pytest.raises(ParameterValueError, match="temperature"):
+        SourceWeightedEnsemble(temperature=0).fit(problem)
+    with pytest.raises(ParameterValueError, match="distance"):
+        SourceWeightedEnsemble(distance="cosine").fit(problem)
+    with pytest.raises(ParameterValueError, match="combine"):
+        MomentMatching(combine="max").fit(problem)
+    with pytest.raises(ParameterValueError, match="reg_e"):
+        JCPOTClassifier(reg_e=-1).fit(problem)
+
+
+def test_bad_input_is_named():
+    rng = np.random.default_rng(0)
+    y = np.arange(30) % 2
+    with pytest.raises(FeatureSpaceMismatchError, match="Source 'wide'.*target's feature space"):
+        combine_sources(
+            [(rng.normal(size=(30, 3)), y), (rng.normal(size=(30, 5)), y)],
+            rng.normal(size=(20, 3)),
+            source_names=["narrow", "wide"],
+        )
+    with pytest.raises(InvalidParameterError, match="at least two sources"):
+        combine_sources([(rng.normal(size=(30, 3)), y)], rng.normal(size=(20, 3)))
+    single = load_pair("moons", "source", "rotated", random_state=0)
+    with pytest.raises(NotApplicableError, match="needs several source domains.*combine"):
+        split_sources(single)
+    for name in ("ms_weighted", "ms_moments", "ms_jcpot"):
+        with pytest.warns(UserWarning, match="needs several source domains.*as one source"):
+            model = make_method(name).fit(single)
+        assert model.source_names_ == ["source"]
+    # with one source, the weighted vote is that source's classifier
+    alone = make_method("source_only").fit(single).predict(single.X_target)
+    with pytest.warns(UserWarning):
+        voted = make_method("ms_weighted").fit(single).predict(single.X_target)
+    np.testing.assert_array_equal(voted, alone)
+
+
+@needs_surf
+def test_load_pair_refuses_unknown_or_repeated_domains():
+    with pytest.raises(UnknownDatasetError, match="'kitchen'.*Its domains: amazon"):
+        surf("amazon+kitchen")
+    with pytest.raises(InvalidParameterError, match="different domains"):
+        surf("amazon+webcam", "webcam")
+    with pytest.raises(InvalidParameterError, match="different domains"):
+        surf("amazon+amazon", "webcam")
+
+
+def test_deep_m3sda_moment_loss_and_fit():
+    torch = pytest.importorskip("torch")
+    from transferkit.deep.losses import moment_distance
+    from transferkit.deep.multisource import DeepM3SDA
+
+    a = torch.randn(50, 4)
+    assert float(moment_distance([a, a], a)) == pytest.approx(0.0, abs=1e-6)
+    shifted = float(moment_distance([a, a + 1.0], a))
+    assert shifted > float(moment_distance([a, a + 0.1], a)) > 0.0
+    rng = np.random.default_rng(0)
+    sources = [(rng.normal(i, size=(80, 4)), np.arange(80) % 2) for i in range(2)]
+    problem = combine_sources(sources, rng.normal(size=(40, 4)), source_names=["a", "b"])
+    model = DeepM3SDA(epochs=2, random_state=0).fit(problem)
+    assert model.source_names_ == ["a", "b"]
+    assert set(model.predict(problem.X_target)) <= {0, 1}
+    assert "transfer" in model.history_.epochs[-1]
+    with pytest.warns(UserWarning, match="m3sda needs several source domains"):
+        DeepM3SDA(epochs=1).fit(load_pair("moons", "source", "rotated", random_state=0))
