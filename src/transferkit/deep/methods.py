@@ -75,6 +75,7 @@ from transferkit.deep.training import (
     batch_norm_layers,
     recalibrate_batch_norm,
     resolve_device,
+    seed_everything,
     split_validation,
     train,
 )
@@ -398,8 +399,7 @@ class DeepTransferClassifier(ClassifierMixin, BaseEstimator):
     # -- fitting
     def fit(self, X: Any, y: Any = None, domain: Any = None) -> DeepTransferClassifier:
         """Train on a :class:`TransferProblem` (or stacked ``X, y, domain``)."""
-        if self.random_state is not None:
-            torch.manual_seed(int(self.random_state))
+        seed_everything(self.random_state)
         data = self._prepare(X, y, domain)
         self.domain_encoders_: dict[int, nn.Module] = {}
         self._fit_networks(data)
