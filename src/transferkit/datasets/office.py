@@ -153,6 +153,16 @@ def _resolve_per_class(source: str, source_per_class: Any) -> int | None:
     return check_count(source_per_class, "source_per_class", 1)
 
 
+def _subsample_source(
+    X: Any, y: np.ndarray, per_class: int | None, random_state: RandomState
+) -> tuple[Any, np.ndarray]:
+    """The source rows kept by the per-class sample (all of them when ``per_class`` is None)."""
+    if per_class is None:
+        return X, y
+    index = per_class_sample(y, per_class, as_generator(random_state))
+    return X[index], y[index]
+
+
 def _surf_pair(
     source: str,
     target: str,
@@ -173,9 +183,7 @@ def _surf_pair(
     if preprocess == "harness":
         # each domain on its own, over all its images, before any sub-sampling
         X_source, X_target = harness_preprocess(X_source), harness_preprocess(X_target)
-    if per_class is not None:
-        index = per_class_sample(y_source, per_class, as_generator(random_state))
-        X_source, y_source = X_source[index], y_source[index]
+    X_source, y_source = _subsample_source(X_source, y_source, per_class, random_state)
     return TransferProblem(
         X_source=X_source,
         y_source=y_source,
@@ -386,10 +394,8 @@ def _images_pair(
         X_target, y_target = load_office_caltech_features(
             target, features, preprocess=how, data_home=data_home
         )
-    if per_class is not None:
-        # each domain pre-processed over all its images (above), then the source sub-sampled
-        index = per_class_sample(y_source, per_class, as_generator(random_state))
-        X_source, y_source = X_source[index], y_source[index]
+    # each domain pre-processed over all its images (above), then the source sub-sampled
+    X_source, y_source = _subsample_source(X_source, y_source, per_class, random_state)
     metadata = {
         "dataset": "office-caltech-images",
         "class_names": list(OFFICE_CLASSES),
@@ -452,9 +458,7 @@ def _hetero_pair(
     per_class = _resolve_per_class(source, source_per_class)
     X_source, y_source = _side_features(source, source_features, data_home)
     X_target, y_target = _side_features(target, target_features, data_home)
-    if per_class is not None:
-        index = per_class_sample(y_source, per_class, as_generator(random_state))
-        X_source, y_source = X_source[index], y_source[index]
+    X_source, y_source = _subsample_source(X_source, y_source, per_class, random_state)
     return TransferProblem(
         X_source=X_source,
         y_source=y_source,
