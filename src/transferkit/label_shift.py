@@ -44,6 +44,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedKFold
 
 from transferkit.base import check_rows, default_estimator
+from transferkit.checks import check_probabilistic
 from transferkit.exceptions import InvalidParameterError, NotApplicableError
 from transferkit.problem import TransferProblem, as_problem
 from transferkit.registry import make_classifier, make_method, register_method
@@ -362,12 +363,7 @@ class LabelShiftCorrector(ClassifierMixin, BaseEstimator):
         self._check_params()
         problem, Xs, ys, Xt = _source_data(X, y, domain)
         base = default_estimator() if self.estimator is None else self.estimator
-        if not hasattr(base, "predict_proba"):
-            raise NotApplicableError(
-                f"{type(base).__name__} has no predict_proba; label-shift correction needs "
-                "probabilities (use LogisticRegression, or wrap the model in "
-                "sklearn.calibration.CalibratedClassifierCV)."
-            )
+        check_probabilistic(base, "label-shift correction needs probabilities")
         self.classes_ = np.unique(ys)
         codes = _codes(ys, self.classes_)
         smallest = int(np.bincount(codes).min())
