@@ -35,7 +35,7 @@ import numpy as np
 
 from transferkit.exceptions import InvalidParameterError, UnseenClassWarning
 from transferkit.label_spaces import unknown_label
-from transferkit.problem import TransferProblem
+from transferkit.problem import TransferProblem, plain_label
 
 __all__ = ["LABEL_SPACE_OPTIONS", "apply_label_space_options", "open_set", "partial_target"]
 
@@ -55,7 +55,7 @@ def _resolve_classes(problem: TransferProblem, classes: Any, what: str) -> np.nd
     for value in classes:
         if isinstance(value, str) and value in names and value not in labels.tolist():
             value = names.index(value)
-        value = value.item() if hasattr(value, "item") else value
+        value = plain_label(value)
         if value not in labels.tolist():
             known = ", ".join(str(c) for c in labels.tolist()[:20])
             hint = f" or names {names}" if names else ""
@@ -154,7 +154,7 @@ def partial_target(problem: TransferProblem, classes: Sequence[Any]) -> Transfer
     metadata = {
         **problem.metadata,
         "label_space": "partial",
-        "target_classes": [c.item() if hasattr(c, "item") else c for c in keep],
+        "target_classes": [plain_label(c) for c in keep],
     }
     return replace(
         problem,
@@ -242,8 +242,8 @@ def open_set(
     metadata = {
         **problem.metadata,
         "label_space": "open_set",
-        "known_classes": [c.item() if hasattr(c, "item") else c for c in known_labels],
-        "unknown_classes": [c.item() if hasattr(c, "item") else c for c in unknown_labels],
+        "known_classes": [plain_label(c) for c in known_labels],
+        "unknown_classes": [plain_label(c) for c in unknown_labels],
         "unknown_label": label,
     }
     with warnings.catch_warnings():
