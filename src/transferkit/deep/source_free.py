@@ -842,12 +842,7 @@ class SourceFreeClassifier(DeepTransferClassifier):
             "copy",
             "random_state",
         }
-        unknown = set(params) - allowed
-        if unknown:
-            raise ParameterValueError(
-                f"Unknown loss_params {sorted(unknown)} for {type(self).__name__}; use "
-                f"{sorted(allowed)}."
-            )
+        self._check_loss_param_names(params, allowed)
         name = type(self).__name__
         for key in ("epochs", "batch_size"):
             if key in params:
