@@ -25,12 +25,11 @@ from transferkit.datasets._home import (
     missing_file_error,
     verify_file,
 )
-from transferkit.datasets._utils import RandomState, as_generator
+from transferkit.datasets._utils import RandomState, as_generator, check_domain
 from transferkit.exceptions import (
     DataFormatError,
     DatasetNotFoundError,
     InvalidParameterError,
-    UnknownDatasetError,
     missing_dependency,
 )
 from transferkit.problem import ImageCollection, TransferProblem
@@ -56,13 +55,6 @@ SURF_PREPROCESSING = ("harness", "none")
 #: Pre-trained backbones whose pooled penultimate features ``features=`` can give; ``both`` puts
 #: the two side by side, each pre-processed on its own.
 IMAGE_FEATURES = ("mobilenet_v2", "efficientnet_lite0", "both")
-
-
-def _check_domain(domain: str) -> None:
-    if domain not in OFFICE_DOMAINS:
-        raise UnknownDatasetError(
-            f"Unknown Office-Caltech10 domain {domain!r}; choose one of {', '.join(OFFICE_DOMAINS)}."
-        )
 
 
 @lru_cache(maxsize=8)
@@ -111,7 +103,7 @@ def load_office_caltech_surf(
     >>> X.shape, y.max()  # doctest: +SKIP
     ((157, 800), 9)
     """
-    _check_domain(domain)
+    check_domain(domain, OFFICE_DOMAINS, "Office-Caltech10")
     path = verify_file(f"office_caltech10/surf/{domain}.mat", data_home)
     stat = path.stat()
     X, y = _read_surf(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
@@ -263,7 +255,7 @@ def load_office_caltech_images(
     >>> len(images), images[0].shape[2]  # doctest: +SKIP
     (157, 3)
     """
-    _check_domain(domain)
+    check_domain(domain, OFFICE_DOMAINS, "Office-Caltech10")
     files = _image_files(domain)
     _verify_domain_images(files, domain, data_home)
     classes = [PurePosixPath(name).parent.name for name in files]
@@ -344,7 +336,7 @@ def load_office_caltech_features(
     >>> X.shape  # doctest: +SKIP
     (157, 2560)
     """
-    _check_domain(domain)
+    check_domain(domain, OFFICE_DOMAINS, "Office-Caltech10")
     if backbone not in IMAGE_FEATURES:
         raise InvalidParameterError(
             f"backbone must be one of {', '.join(IMAGE_FEATURES)}; got {backbone!r}."
