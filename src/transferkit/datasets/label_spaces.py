@@ -102,6 +102,22 @@ def _select(
     return _rows(X, rows), new_y
 
 
+def _select_target_and_test(
+    problem: TransferProblem, keep: np.ndarray, unknown: np.ndarray | None, label: Any
+) -> dict[str, Any]:
+    """The target rows (and the test rows, if any) that :func:`_select` keeps, as the fields
+    of the new problem."""
+    changes: dict[str, Any] = {}
+    changes["X_target"], changes["y_target"] = _select(
+        problem, problem.y_target, problem.X_target, keep, unknown, label
+    )
+    if problem.X_test is not None:
+        changes["X_test"], changes["y_test"] = _select(
+            problem, problem.y_test, problem.X_test, keep, unknown, label
+        )
+    return changes
+
+
 def partial_target(problem: TransferProblem, classes: Sequence[Any]) -> TransferProblem:
     """The problem with its target (and test) rows restricted to ``classes``; the source keeps
     every class (partial domain adaptation, Cao, Long & Wang 2018).
@@ -145,12 +161,7 @@ def partial_target(problem: TransferProblem, classes: Sequence[Any]) -> Transfer
             "partial_target takes a problem with no visible target labels; restrict the "
             "classes first, then reveal labels (problem.with_target_labels)."
         )
-    X_target, y_target = _select(problem, problem.y_target, problem.X_target, keep, None, None)
-    changes: dict[str, Any] = {}
-    if problem.X_test is not None:
-        changes["X_test"], changes["y_test"] = _select(
-            problem, problem.y_test, problem.X_test, keep, None, None
-        )
+    changes = _select_target_and_test(problem, keep, None, None)
     metadata = {
         **problem.metadata,
         "label_space": "partial",
@@ -158,8 +169,6 @@ def partial_target(problem: TransferProblem, classes: Sequence[Any]) -> Transfer
     }
     return replace(
         problem,
-        X_target=X_target,
-        y_target=y_target,
         target_labeled=None,
         metadata=metadata,
         **changes,
@@ -231,14 +240,7 @@ def open_set(
             f"Class {label!r} is the label open_set gives unknown rows; recode the labels."
         )
     source_rows = np.flatnonzero(np.isin(problem.y_source, known_labels))
-    X_target, y_target = _select(
-        problem, problem.y_target, problem.X_target, known_labels, unknown_labels, label
-    )
-    changes: dict[str, Any] = {}
-    if problem.X_test is not None:
-        changes["X_test"], changes["y_test"] = _select(
-            problem, problem.y_test, problem.X_test, known_labels, unknown_labels, label
-        )
+    changes = _select_target_and_test(problem, known_labels, unknown_labels, label)
     metadata = {
         **problem.metadata,
         "label_space": "open_set",
@@ -253,8 +255,6 @@ def open_set(
             problem,
             X_source=_rows(problem.X_source, source_rows),
             y_source=problem.y_source[source_rows],
-            X_target=X_target,
-            y_target=y_target,
             target_labeled=None,
             metadata=metadata,
             **changes,
