@@ -14,10 +14,11 @@ from transferkit.checks import (
     check_nonnegative,
     check_number,
     check_positive_int,
+    check_probabilistic,
     densify,
     is_number,
 )
-from transferkit.exceptions import InvalidParameterError
+from transferkit.exceptions import InvalidParameterError, NotApplicableError
 
 
 def test_check_positive_int_returns_a_python_int_and_names_the_method():
@@ -55,6 +56,21 @@ def test_check_count_and_check_number_name_the_parameter_and_the_bounds():
         check_number(1.5, "label_shift", low=0.0, high=1.0)
     with pytest.raises(InvalidParameterError, match="angle must be a number; got 'wide'"):
         check_number("wide", "angle")
+
+
+def test_check_probabilistic_names_the_classifier_why_and_the_fix():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import LinearSVC
+
+    model = LogisticRegression()
+    assert check_probabilistic(model, "ranking needs probabilities") is model
+    with pytest.raises(
+        NotApplicableError,
+        match=r"LinearSVC has no predict_proba; ranking needs probabilities \(use Logistic",
+    ):
+        check_probabilistic(LinearSVC(), "ranking needs probabilities")
+    with pytest.raises(NotApplicableError, match=r"\(use an SVC with probability=True\)"):
+        check_probabilistic(LinearSVC(), "why", "use an SVC with probability=True")
 
 
 def test_is_number():

@@ -1,9 +1,12 @@
 """Checks of method parameters and inputs, shared by the method modules.
 
 Each check returns the value in its usable form or raises
-:class:`~transferkit.exceptions.ParameterValueError` (an :class:`~transferkit.exceptions.InvalidParameterError`) with a message naming the method, the
-parameter and what it must be. Kept apart from the math modules (kernels, alignment, invariant,
-reweighting, selection) so that any of them can use the checks without importing another's math.
+:class:`~transferkit.exceptions.ParameterValueError` (an
+:class:`~transferkit.exceptions.InvalidParameterError`) with a message naming the method, the
+parameter and what it must be (:func:`check_probabilistic`, for a classifier without
+probabilities, raises :class:`~transferkit.exceptions.NotApplicableError`). Kept apart from the
+math modules (kernels, alignment, invariant, reweighting, selection) so that any of them can use
+the checks without importing another's math.
 
 Examples
 --------
@@ -20,7 +23,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from transferkit.exceptions import ParameterValueError
+from transferkit.exceptions import NotApplicableError, ParameterValueError
 from transferkit.problem import DataMatrix
 
 __all__ = [
@@ -29,6 +32,7 @@ __all__ = [
     "check_nonnegative",
     "check_number",
     "check_positive_int",
+    "check_probabilistic",
     "densify",
     "is_number",
     "warn_densify",
@@ -62,6 +66,20 @@ def check_choice(value: Any, name: str, method: str, choices: tuple[Any, ...]) -
             f"{method}: {name}={value!r} is not supported; use one of {choices}."
         )
     return value
+
+
+def check_probabilistic(
+    estimator: Any,
+    why: str,
+    fix: str = "use LogisticRegression, or wrap the model in "
+    "sklearn.calibration.CalibratedClassifierCV",
+) -> Any:
+    """``estimator`` if it has ``predict_proba``, else
+    :class:`~transferkit.exceptions.NotApplicableError` saying ``why`` the method needs
+    probabilities and how to ``fix`` it."""
+    if not hasattr(estimator, "predict_proba"):
+        raise NotApplicableError(f"{type(estimator).__name__} has no predict_proba; {why} ({fix}).")
+    return estimator
 
 
 # The two checks below name only the parameter (the dataset loaders' messages); the ones above

@@ -45,7 +45,7 @@ Examples
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -110,6 +110,28 @@ def coupling_memory_bytes(n_source: int, n_target: int) -> int:
     return _FLOAT_BYTES * (n_source**2 + n_target**2 + 2 * n_source * n_target)
 
 
+def _warm_started_chunks(max_iter: int, progress: Progress | None) -> Iterator[int]:
+    """The iteration counts of ten chunks summing to ``max_iter``; the solver runs each chunk
+    warm-started from the last, and ``progress(done, max_iter)`` is called after each."""
+    chunk = max(1, max_iter // 10)
+    done = 0
+    while done < max_iter:
+        steps = min(chunk, max_iter - done)
+        yield steps
+        done += steps
+        if progress is not None:
+            progress(done, max_iter)
+
+
+def _check_coupling(coupling: np.ndarray, what: str, epsilon: float, suggestion: str) -> np.ndarray:
+    """``coupling`` if the solver kept it finite and non-zero, else NotApplicableError."""
+    if not np.isfinite(coupling).all() or coupling.sum() <= 0:
+        raise NotApplicableError(
+            f"The {what} underflowed with epsilon={epsilon}; increase epsilon (e.g. {suggestion})."
+        )
+    return coupling
+
+
 def gromov_wasserstein_coupling(
     Z_source: np.ndarray,
     Z_target: np.ndarray,
@@ -143,22 +165,11 @@ def gromov_wasserstein_coupling(
     C_source, C_target = intra_domain_distances(Z_source), intra_domain_distances(Z_target)
     p, q = ot.unif(len(Z_source)), ot.unif(len(Z_target))
     coupling = np.outer(p, q)
-    chunk = max(1, max_iter // 10)
-    done = 0
-    while done < max_iter:
-        steps = min(chunk, max_iter - done)
+    for steps in _warm_started_chunks(max_iter, progress):
         coupling = ot.gromov.entropic_gromov_wasserstein(
             C_source, C_target, p, q, epsilon=epsilon, G0=coupling, max_iter=steps, tol=1e-9
         )
-        done += steps
-        if progress is not None:
-            progress(done, max_iter)
-    if not np.isfinite(coupling).all() or coupling.sum() <= 0:
-        raise NotApplicableError(
-            f"The Gromov–Wasserstein coupling underflowed with epsilon={epsilon}; increase "
-            "epsilon (e.g. 1e-2 or 5e-2)."
-        )
-    return coupling
+    return _check_coupling(coupling, "Gromov–Wasserstein coupling", epsilon, "1e-2 or 5e-2")
 
 
 def co_optimal_transport_coupling(
@@ -193,12 +204,9 @@ def co_optimal_transport_coupling(
     ot = _import_ot()
     X = Z_source / np.maximum(np.linalg.norm(Z_source, axis=1, keepdims=True), 1e-12)
     Y = Z_target / np.maximum(np.linalg.norm(Z_target, axis=1, keepdims=True), 1e-12)
-    chunk = max(1, max_iter // 10)
     warmstart = None
-    done = 0
     coupling = np.full((len(X), len(Y)), 1.0 / (len(X) * len(Y)))
-    while done < max_iter:
-        steps = min(chunk, max_iter - done)
+    for steps in _warm_started_chunks(max_iter, progress):
         coupling, feature_coupling, log = ot.coot.co_optimal_transport(
             X, Y, epsilon=(epsilon, epsilon), nits_bcd=steps, warmstart=warmstart, log=True
         )
@@ -208,15 +216,7 @@ def co_optimal_transport_coupling(
             "duals_sample": log["duals_sample"],
             "duals_feature": log["duals_feature"],
         }
-        done += steps
-        if progress is not None:
-            progress(done, max_iter)
-    if not np.isfinite(coupling).all() or coupling.sum() <= 0:
-        raise NotApplicableError(
-            f"The co-optimal transport coupling underflowed with epsilon={epsilon}; increase "
-            "epsilon (e.g. 5e-2)."
-        )
-    return coupling
+    return _check_coupling(coupling, "co-optimal transport coupling", epsilon, "5e-2")
 
 
 def propagate_labels(coupling: np.ndarray, y_source: np.ndarray, classes: np.ndarray) -> np.ndarray:

@@ -44,8 +44,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedKFold
 
 from transferkit.base import check_rows, default_estimator
+from transferkit.checks import check_probabilistic
 from transferkit.exceptions import InvalidParameterError, NotApplicableError
-from transferkit.problem import TransferProblem, as_problem
+from transferkit.problem import TransferProblem, as_problem, plain_label
 from transferkit.registry import make_classifier, make_method, register_method
 
 logger = logging.getLogger(__name__)
@@ -206,7 +207,7 @@ class PriorEstimate:
     def to_dict(self) -> dict[str, Any]:
         return {
             "method": self.method,
-            "classes": [c.item() if hasattr(c, "item") else c for c in self.classes],
+            "classes": [plain_label(c) for c in self.classes],
             "source_priors": self.source_priors.tolist(),
             "target_priors": self.priors.tolist(),
             "ci_low": self.ci_low.tolist(),
@@ -362,12 +363,7 @@ class LabelShiftCorrector(ClassifierMixin, BaseEstimator):
         self._check_params()
         problem, Xs, ys, Xt = _source_data(X, y, domain)
         base = default_estimator() if self.estimator is None else self.estimator
-        if not hasattr(base, "predict_proba"):
-            raise NotApplicableError(
-                f"{type(base).__name__} has no predict_proba; label-shift correction needs "
-                "probabilities (use LogisticRegression, or wrap the model in "
-                "sklearn.calibration.CalibratedClassifierCV)."
-            )
+        check_probabilistic(base, "label-shift correction needs probabilities")
         self.classes_ = np.unique(ys)
         codes = _codes(ys, self.classes_)
         smallest = int(np.bincount(codes).min())
@@ -550,9 +546,7 @@ def target_prior_strategy(
     else:
         total = np.min(counts / priors)
         wanted = np.clip(np.round(priors * total), 1, counts)
-    return {
-        c.item() if hasattr(c, "item") else c: int(n) for c, n in zip(classes, wanted, strict=True)
-    }
+    return {plain_label(c): int(n) for c, n in zip(classes, wanted, strict=True)}
 
 
 def _sampler_kind(sampler: Any) -> str:

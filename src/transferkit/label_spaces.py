@@ -45,7 +45,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from transferkit.base import AdaptedClassifier, BaseReweighter, check_rows, default_estimator
-from transferkit.checks import check_choice, check_nonnegative
+from transferkit.checks import check_choice, check_nonnegative, check_probabilistic
 from transferkit.exceptions import InvalidParameterError, NotApplicableError
 from transferkit.label_shift import PRIOR_METHODS, LabelShiftCorrector, aligned_proba
 from transferkit.problem import TransferProblem, as_problem
@@ -438,11 +438,11 @@ class OpenSetClassifier(ClassifierMixin, BaseEstimator):
             )
         problem = as_problem(X, y, domain)
         estimator = default_estimator() if self.estimator is None else clone(self.estimator)
-        if not hasattr(estimator, "predict_proba"):
-            raise NotApplicableError(
-                f"{type(estimator).__name__} has no predict_proba; the rejection needs "
-                "probabilities (use classifier 'logreg', or an SVC with probability=True)."
-            )
+        check_probabilistic(
+            estimator,
+            "the rejection needs probabilities",
+            "use classifier 'logreg', or an SVC with probability=True",
+        )
         self.unknown_label_ = unknown_label(problem.y_source)
         self.model_ = make_method(self.method, self.params, estimator, self.random_state)
         self.model_.fit(problem)

@@ -446,7 +446,7 @@ class TransferProblem:
                 warnings.warn(
                     UnseenClassWarning(
                         f"{what} holds {len(unseen)} class(es) that no usable labelled row "
-                        f"contains: {[_plain(c) for c in unseen[:10]]} ({n_rows} of {len(y)} "
+                        f"contains: {[plain_label(c) for c in unseen[:10]]} ({n_rows} of {len(y)} "
                         "rows). No model can predict them, so accuracy counts those rows as "
                         "errors. Drop those rows, or reveal a few of their target labels "
                         "(target_labeled) if the task is open to new classes."
@@ -673,7 +673,7 @@ class TransferProblem:
             "n_source_features": self.n_source_features,
             "sparse": self.is_sparse,
             "images": self.is_images,
-            "source_classes": [_plain(c) for c in self.source_classes],
+            "source_classes": [plain_label(c) for c in self.source_classes],
         }
 
     def __repr__(self) -> str:
@@ -702,7 +702,17 @@ def refuse_different_feature_spaces(problem: TransferProblem, who: str) -> None:
     )
 
 
-def _plain(value: Any) -> Any:
+def plain_label(value: Any) -> Any:
+    """A NumPy scalar label as its Python value (``np.int64(3)`` -> ``3``); others unchanged.
+
+    For metadata and messages that must read (and serialise) as the user's labels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> plain_label(np.int64(3)), plain_label("cat")
+    (3, 'cat')
+    """
     return value.item() if hasattr(value, "item") else value
 
 

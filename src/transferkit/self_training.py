@@ -30,7 +30,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from transferkit.base import check_rows, default_estimator
-from transferkit.checks import check_number, check_positive_int
+from transferkit.checks import check_number, check_positive_int, check_probabilistic
 from transferkit.exceptions import NotApplicableError
 from transferkit.problem import as_problem
 from transferkit.registry import register_method
@@ -111,12 +111,7 @@ class SelfTraining(ClassifierMixin, BaseEstimator):
         n_iter = check_positive_int(self.n_iter, "n_iter", "SelfTraining")
         problem = as_problem(X, y, domain)
         base = default_estimator() if self.estimator is None else self.estimator
-        if not hasattr(base, "predict_proba"):
-            raise NotApplicableError(
-                f"{type(base).__name__} has no predict_proba; self-training ranks target rows by "
-                "confidence (use LogisticRegression, or wrap the model in "
-                "sklearn.calibration.CalibratedClassifierCV)."
-            )
+        check_probabilistic(base, "self-training ranks target rows by confidence")
         Xs, ys, Xt = problem.X_source, problem.y_source, problem.X_target
         stack = sp.vstack if sp.issparse(Xs) else np.vstack
         model = clone(base).fit(Xs, ys)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-from transferkit.exceptions import InvalidParameterError
+from transferkit.exceptions import InvalidParameterError, UnknownDatasetError
 
 RandomState = int | np.random.Generator | np.random.RandomState | None
 
@@ -21,3 +23,12 @@ def as_generator(random_state: RandomState) -> np.random.Generator:
         f"random_state must be None, an int, or a numpy Generator/RandomState; got "
         f"{type(random_state).__name__}."
     )
+
+
+def check_domain(domain: str, domains: Sequence[str], dataset: str) -> str:
+    """``domain`` if it is one of ``domains``, else :class:`UnknownDatasetError` listing them."""
+    if domain not in domains:
+        raise UnknownDatasetError(
+            f"Unknown {dataset} domain {domain!r}; choose one of {', '.join(domains)}."
+        )
+    return domain

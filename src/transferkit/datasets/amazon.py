@@ -14,8 +14,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from transferkit.datasets._home import verify_file
-from transferkit.datasets._utils import RandomState
-from transferkit.exceptions import DataFormatError, InvalidParameterError, UnknownDatasetError
+from transferkit.datasets._utils import RandomState, check_domain
+from transferkit.exceptions import DataFormatError, InvalidParameterError
 from transferkit.problem import TransferProblem
 
 AMAZON_DOMAINS = ("books", "dvd", "electronics", "kitchen")
@@ -72,10 +72,7 @@ def load_amazon_reviews(
     >>> X.shape, sorted(set(y))  # doctest: +SKIP
     ((2000, 5000), [0, 1])
     """
-    if domain not in AMAZON_DOMAINS:
-        raise UnknownDatasetError(
-            f"Unknown Amazon reviews domain {domain!r}; choose one of {', '.join(AMAZON_DOMAINS)}."
-        )
+    check_domain(domain, AMAZON_DOMAINS, "Amazon reviews")
     if split not in AMAZON_SPLITS:
         raise InvalidParameterError(f"split must be 'train' or 'test'; got {split!r}.")
     path = verify_file(f"amazon_reviews/{domain}_{split}.svmlight", data_home)

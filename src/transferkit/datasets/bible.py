@@ -138,10 +138,7 @@ class BibleVerses:
 
     def labels(self, label: str = "genre") -> np.ndarray:
         """One label per verse: ``"genre"``, ``"testament"`` or ``"book"`` (strings)."""
-        if label not in BIBLE_LABELS:
-            raise InvalidParameterError(
-                f"Unknown Bible label {label!r}; choose one of {', '.join(BIBLE_LABELS)}."
-            )
+        _check_label(label)
         if label == "book":
             return self.book.copy()
         lookup = _GENRE_OF if label == "genre" else {b: book_testament(b) for b in BIBLE_BOOKS}
@@ -362,6 +359,13 @@ def fit_verse_map(
     return fit_procrustes(X_target, X_source, pairs).matrix.astype(np.float64)
 
 
+def _check_label(label: str) -> None:
+    if label not in BIBLE_LABELS:
+        raise InvalidParameterError(
+            f"Unknown Bible label {label!r}; choose one of {', '.join(BIBLE_LABELS)}."
+        )
+
+
 def _bible_pair(
     source: str,
     target: str,
@@ -378,10 +382,7 @@ def _bible_pair(
 ) -> TransferProblem:
     """load_pair("bible-en-es", source, target): train chapters in the source language, labelled;
     test chapters in the target language, unlabelled for adaptation and scored (transductive)."""
-    if label not in BIBLE_LABELS:
-        raise InvalidParameterError(
-            f"Unknown Bible label {label!r}; choose one of {', '.join(BIBLE_LABELS)}."
-        )
+    _check_label(label)  # before the data are read
     if align not in BIBLE_ALIGNMENTS:
         raise InvalidParameterError(
             f"Unknown align {align!r}; choose one of {', '.join(BIBLE_ALIGNMENTS)}."

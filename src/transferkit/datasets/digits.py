@@ -17,9 +17,9 @@ import numpy as np
 
 from transferkit.checks import check_count
 from transferkit.datasets._home import verify_file
-from transferkit.datasets._utils import RandomState, as_generator
+from transferkit.datasets._utils import RandomState, as_generator, check_domain
 from transferkit.datasets.images import center_by_mass, resize_digits
-from transferkit.exceptions import DataFormatError, InvalidParameterError, UnknownDatasetError
+from transferkit.exceptions import DataFormatError, InvalidParameterError
 from transferkit.problem import TransferProblem
 
 logger = logging.getLogger(__name__)
@@ -225,10 +225,7 @@ def _digits_pair(
     MNIST test images, or from a fixed third of the UCI digits held out from the target.
     """
     for domain in (source, target):
-        if domain not in DIGIT_DOMAINS:
-            raise UnknownDatasetError(
-                f"Unknown digits domain {domain!r}; choose one of {', '.join(DIGIT_DOMAINS)}."
-            )
+        check_domain(domain, DIGIT_DOMAINS, "digits")
     n_source = check_count(n_source, "n_source", 2)
     n_target = check_count(n_target, "n_target", 1)
     n_test = check_count(n_test, "n_test", 1)

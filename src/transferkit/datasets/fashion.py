@@ -47,7 +47,7 @@ from transferkit.datasets._home import (
     sha256_of,
     verify_file,
 )
-from transferkit.datasets._utils import RandomState, as_generator
+from transferkit.datasets._utils import RandomState, as_generator, check_domain
 from transferkit.exceptions import (
     ChecksumMismatchError,
     DataFormatError,
@@ -355,11 +355,7 @@ def _fashion_pair(
     disjoint draws from the 10,000 test images; each side is then captured as its domain.
     """
     for domain in (source, target):
-        if domain not in FASHION_DOMAINS:
-            raise UnknownDatasetError(
-                f"Unknown Fashion-MNIST domain {domain!r}; choose one of "
-                f"{', '.join(FASHION_DOMAINS)}."
-            )
+        check_domain(domain, FASHION_DOMAINS, "Fashion-MNIST")
     n_source = check_count(n_source, "n_source", 2)
     n_target = check_count(n_target, "n_target", 1)
     n_test = check_count(n_test, "n_test", 1)

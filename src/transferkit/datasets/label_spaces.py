@@ -35,7 +35,7 @@ import numpy as np
 
 from transferkit.exceptions import InvalidParameterError, UnseenClassWarning
 from transferkit.label_spaces import unknown_label
-from transferkit.problem import TransferProblem
+from transferkit.problem import TransferProblem, plain_label
 
 __all__ = ["LABEL_SPACE_OPTIONS", "apply_label_space_options", "open_set", "partial_target"]
 
@@ -55,7 +55,7 @@ def _resolve_classes(problem: TransferProblem, classes: Any, what: str) -> np.nd
     for value in classes:
         if isinstance(value, str) and value in names and value not in labels.tolist():
             value = names.index(value)
-        value = value.item() if hasattr(value, "item") else value
+        value = plain_label(value)
         if value not in labels.tolist():
             known = ", ".join(str(c) for c in labels.tolist()[:20])
             hint = f" or names {names}" if names else ""
@@ -102,6 +102,22 @@ def _select(
     return _rows(X, rows), new_y
 
 
+def _select_target_and_test(
+    problem: TransferProblem, keep: np.ndarray, unknown: np.ndarray | None, label: Any
+) -> dict[str, Any]:
+    """The target rows (and the test rows, if any) that :func:`_select` keeps, as the fields
+    of the new problem."""
+    changes: dict[str, Any] = {}
+    changes["X_target"], changes["y_target"] = _select(
+        problem, problem.y_target, problem.X_target, keep, unknown, label
+    )
+    if problem.X_test is not None:
+        changes["X_test"], changes["y_test"] = _select(
+            problem, problem.y_test, problem.X_test, keep, unknown, label
+        )
+    return changes
+
+
 def partial_target(problem: TransferProblem, classes: Sequence[Any]) -> TransferProblem:
     """The problem with its target (and test) rows restricted to ``classes``; the source keeps
     every class (partial domain adaptation, Cao, Long & Wang 2018).
@@ -145,21 +161,14 @@ def partial_target(problem: TransferProblem, classes: Sequence[Any]) -> Transfer
             "partial_target takes a problem with no visible target labels; restrict the "
             "classes first, then reveal labels (problem.with_target_labels)."
         )
-    X_target, y_target = _select(problem, problem.y_target, problem.X_target, keep, None, None)
-    changes: dict[str, Any] = {}
-    if problem.X_test is not None:
-        changes["X_test"], changes["y_test"] = _select(
-            problem, problem.y_test, problem.X_test, keep, None, None
-        )
+    changes = _select_target_and_test(problem, keep, None, None)
     metadata = {
         **problem.metadata,
         "label_space": "partial",
-        "target_classes": [c.item() if hasattr(c, "item") else c for c in keep],
+        "target_classes": [plain_label(c) for c in keep],
     }
     return replace(
         problem,
-        X_target=X_target,
-        y_target=y_target,
         target_labeled=None,
         metadata=metadata,
         **changes,
@@ -231,19 +240,12 @@ def open_set(
             f"Class {label!r} is the label open_set gives unknown rows; recode the labels."
         )
     source_rows = np.flatnonzero(np.isin(problem.y_source, known_labels))
-    X_target, y_target = _select(
-        problem, problem.y_target, problem.X_target, known_labels, unknown_labels, label
-    )
-    changes: dict[str, Any] = {}
-    if problem.X_test is not None:
-        changes["X_test"], changes["y_test"] = _select(
-            problem, problem.y_test, problem.X_test, known_labels, unknown_labels, label
-        )
+    changes = _select_target_and_test(problem, known_labels, unknown_labels, label)
     metadata = {
         **problem.metadata,
         "label_space": "open_set",
-        "known_classes": [c.item() if hasattr(c, "item") else c for c in known_labels],
-        "unknown_classes": [c.item() if hasattr(c, "item") else c for c in unknown_labels],
+        "known_classes": [plain_label(c) for c in known_labels],
+        "unknown_classes": [plain_label(c) for c in unknown_labels],
         "unknown_label": label,
     }
     with warnings.catch_warnings():
@@ -253,8 +255,6 @@ def open_set(
             problem,
             X_source=_rows(problem.X_source, source_rows),
             y_source=problem.y_source[source_rows],
-            X_target=X_target,
-            y_target=y_target,
             target_labeled=None,
             metadata=metadata,
             **changes,

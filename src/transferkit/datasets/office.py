@@ -25,12 +25,11 @@ from transferkit.datasets._home import (
     missing_file_error,
     verify_file,
 )
-from transferkit.datasets._utils import RandomState, as_generator
+from transferkit.datasets._utils import RandomState, as_generator, check_domain
 from transferkit.exceptions import (
     DataFormatError,
     DatasetNotFoundError,
     InvalidParameterError,
-    UnknownDatasetError,
     missing_dependency,
 )
 from transferkit.problem import ImageCollection, TransferProblem
@@ -56,13 +55,6 @@ SURF_PREPROCESSING = ("harness", "none")
 #: Pre-trained backbones whose pooled penultimate features ``features=`` can give; ``both`` puts
 #: the two side by side, each pre-processed on its own.
 IMAGE_FEATURES = ("mobilenet_v2", "efficientnet_lite0", "both")
-
-
-def _check_domain(domain: str) -> None:
-    if domain not in OFFICE_DOMAINS:
-        raise UnknownDatasetError(
-            f"Unknown Office-Caltech10 domain {domain!r}; choose one of {', '.join(OFFICE_DOMAINS)}."
-        )
 
 
 @lru_cache(maxsize=8)
@@ -111,7 +103,7 @@ def load_office_caltech_surf(
     >>> X.shape, y.max()  # doctest: +SKIP
     ((157, 800), 9)
     """
-    _check_domain(domain)
+    check_domain(domain, OFFICE_DOMAINS, "Office-Caltech10")
     path = verify_file(f"office_caltech10/surf/{domain}.mat", data_home)
     stat = path.stat()
     X, y = _read_surf(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
@@ -153,6 +145,16 @@ def _resolve_per_class(source: str, source_per_class: Any) -> int | None:
     return check_count(source_per_class, "source_per_class", 1)
 
 
+def _subsample_source(
+    X: Any, y: np.ndarray, per_class: int | None, random_state: RandomState
+) -> tuple[Any, np.ndarray]:
+    """The source rows kept by the per-class sample (all of them when ``per_class`` is None)."""
+    if per_class is None:
+        return X, y
+    index = per_class_sample(y, per_class, as_generator(random_state))
+    return X[index], y[index]
+
+
 def _surf_pair(
     source: str,
     target: str,
@@ -173,9 +175,7 @@ def _surf_pair(
     if preprocess == "harness":
         # each domain on its own, over all its images, before any sub-sampling
         X_source, X_target = harness_preprocess(X_source), harness_preprocess(X_target)
-    if per_class is not None:
-        index = per_class_sample(y_source, per_class, as_generator(random_state))
-        X_source, y_source = X_source[index], y_source[index]
+    X_source, y_source = _subsample_source(X_source, y_source, per_class, random_state)
     return TransferProblem(
         X_source=X_source,
         y_source=y_source,
@@ -255,7 +255,7 @@ def load_office_caltech_images(
     >>> len(images), images[0].shape[2]  # doctest: +SKIP
     (157, 3)
     """
-    _check_domain(domain)
+    check_domain(domain, OFFICE_DOMAINS, "Office-Caltech10")
     files = _image_files(domain)
     _verify_domain_images(files, domain, data_home)
     classes = [PurePosixPath(name).parent.name for name in files]
@@ -336,7 +336,7 @@ def load_office_caltech_features(
     >>> X.shape  # doctest: +SKIP
     (157, 2560)
     """
-    _check_domain(domain)
+    check_domain(domain, OFFICE_DOMAINS, "Office-Caltech10")
     if backbone not in IMAGE_FEATURES:
         raise InvalidParameterError(
             f"backbone must be one of {', '.join(IMAGE_FEATURES)}; got {backbone!r}."
@@ -386,10 +386,8 @@ def _images_pair(
         X_target, y_target = load_office_caltech_features(
             target, features, preprocess=how, data_home=data_home
         )
-    if per_class is not None:
-        # each domain pre-processed over all its images (above), then the source sub-sampled
-        index = per_class_sample(y_source, per_class, as_generator(random_state))
-        X_source, y_source = X_source[index], y_source[index]
+    # each domain pre-processed over all its images (above), then the source sub-sampled
+    X_source, y_source = _subsample_source(X_source, y_source, per_class, random_state)
     metadata = {
         "dataset": "office-caltech-images",
         "class_names": list(OFFICE_CLASSES),
@@ -452,9 +450,7 @@ def _hetero_pair(
     per_class = _resolve_per_class(source, source_per_class)
     X_source, y_source = _side_features(source, source_features, data_home)
     X_target, y_target = _side_features(target, target_features, data_home)
-    if per_class is not None:
-        index = per_class_sample(y_source, per_class, as_generator(random_state))
-        X_source, y_source = X_source[index], y_source[index]
+    X_source, y_source = _subsample_source(X_source, y_source, per_class, random_state)
     return TransferProblem(
         X_source=X_source,
         y_source=y_source,

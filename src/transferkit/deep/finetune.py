@@ -52,6 +52,7 @@ from transferkit.deep.training import (
     apply_in_batches,
     as_progress,
     resolve_device,
+    seed_everything,
     split_validation,
     train,
 )
@@ -193,8 +194,7 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
         check_images(problem.X_target, what)
         backbone = load_backbone(self.backbone) if isinstance(self.backbone, str) else self.backbone
         self._check_params(backbone)
-        if self.random_state is not None:
-            torch.manual_seed(int(self.random_state))
+        seed_everything(self.random_state)
         self.device_ = resolve_device(self.device)
         self.backbone_ = backbone.eval()
         self.stop_stage_ = backbone.n_stages - self.trainable_stages

@@ -75,6 +75,7 @@ from transferkit.deep.training import (
     batch_norm_layers,
     recalibrate_batch_norm,
     resolve_device,
+    seed_everything,
     split_validation,
     train,
 )
@@ -285,6 +286,16 @@ class DeepTransferClassifier(ClassifierMixin, BaseEstimator):
     def _check_loss_params(self) -> None:
         """Subclasses with loss parameters check their names and values here."""
 
+    def _check_loss_param_names(self, params: dict[str, Any], allowed: Any) -> None:
+        """Raise :class:`~transferkit.exceptions.ParameterValueError` naming any key of
+        ``params`` not in ``allowed`` (a typo in ``loss_params`` fails instead of being ignored)."""
+        unknown = set(params) - set(allowed)
+        if unknown:
+            raise ParameterValueError(
+                f"Unknown loss_params {sorted(unknown)} for {type(self).__name__}; use "
+                f"{sorted(allowed)}."
+            )
+
     def _image_shape(self, problem: TransferProblem) -> tuple[int, ...] | None:
         shape = problem.metadata.get("image_shape") if problem.metadata else None
         if self.network == "lenet" and shape is None:
@@ -398,8 +409,7 @@ class DeepTransferClassifier(ClassifierMixin, BaseEstimator):
     # -- fitting
     def fit(self, X: Any, y: Any = None, domain: Any = None) -> DeepTransferClassifier:
         """Train on a :class:`TransferProblem` (or stacked ``X, y, domain``)."""
-        if self.random_state is not None:
-            torch.manual_seed(int(self.random_state))
+        seed_everything(self.random_state)
         data = self._prepare(X, y, domain)
         self.domain_encoders_: dict[int, nn.Module] = {}
         self._fit_networks(data)
@@ -725,12 +735,7 @@ class SelfEnsembling(DeepTransferClassifier):
 
     def _check_loss_params(self) -> None:
         params = self._loss_params()
-        unknown = set(params) - set(self.default_loss_params)
-        if unknown:
-            raise ParameterValueError(
-                f"Unknown loss_params {sorted(unknown)} for SelfEnsembling; "
-                f"use {sorted(self.default_loss_params)}."
-            )
+        self._check_loss_param_names(params, self.default_loss_params)
         if not is_number(params["ema_decay"]) or not 0 <= params["ema_decay"] < 1:
             raise ParameterValueError(f"ema_decay must be in [0, 1), got {params['ema_decay']}.")
 

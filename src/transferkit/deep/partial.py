@@ -24,7 +24,6 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -33,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from transferkit.checks import check_choice, check_nonnegative
-from transferkit.deep.losses import DomainClassifier, GradientReversal, dann_lambda, domain_accuracy
+from transferkit.deep.losses import DomainAdversarialLoss, domain_accuracy
 from transferkit.deep.methods import DANN
 from transferkit.exceptions import ParameterValueError
 from transferkit.label_spaces import estimate_presence
@@ -54,11 +53,13 @@ def class_weights_from_predictions(mean_prediction: Tensor) -> Tensor:
     return mean_prediction / mean_prediction.max().clamp_min(1e-12)
 
 
-class ClassWeightedAdversarialLoss(nn.Module):
+class ClassWeightedAdversarialLoss(DomainAdversarialLoss):
     """DANN's domain loss with a weight per source row (Cao et al. 2018, eq. 5).
 
     A domain classifier behind a gradient reversal layer (Ganin et al. 2016), its binary
     cross-entropy averaged with ``source_weights`` on the source rows (target rows weigh 1).
+    The classifier, the reversal layer and the λ schedule are those of
+    :class:`~transferkit.deep.losses.DomainAdversarialLoss`.
 
     Parameters
     ----------
@@ -67,26 +68,8 @@ class ClassWeightedAdversarialLoss(nn.Module):
     gamma : float, default 10.0
         Steepness of the λ schedule (0 keeps λ at ``maximum``).
     maximum : float, default 1.0
+    dropout : float, default 0.0
     """
-
-    def __init__(
-        self,
-        in_features: int,
-        hidden: Sequence[int] = (100,),
-        gamma: float = 10.0,
-        maximum: float = 1.0,
-    ):
-        super().__init__()
-        self.gamma = gamma
-        self.maximum = maximum
-        self.reversal = GradientReversal(0.0 if gamma else maximum)
-        self.discriminator = DomainClassifier(in_features, hidden)
-        self.last_accuracy = float("nan")
-
-    def set_progress(self, progress: float) -> None:
-        self.reversal.coefficient = (
-            dann_lambda(progress, self.gamma, self.maximum) if self.gamma else self.maximum
-        )
 
     def forward(self, source: Tensor, target: Tensor, source_weights: Tensor) -> Tensor:
         logits = self.discriminator(self.reversal(torch.cat([source, target], dim=0)))

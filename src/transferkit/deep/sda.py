@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from transferkit.base import AdaptedClassifier, BaseAdapter, stack_rows
-from transferkit.deep.training import as_progress, resolve_device, train
+from transferkit.deep.training import as_progress, resolve_device, seed_everything, train
 from transferkit.exceptions import InvalidParameterError
 from transferkit.problem import DataMatrix, TransferProblem
 from transferkit.registry import register_method
@@ -155,8 +155,7 @@ class StackedDenoisingAutoencoder(BaseAdapter):
             raise InvalidParameterError(f"output must be 'last' or 'concat', got {self.output!r}.")
         if not self.hidden_sizes:
             raise InvalidParameterError("hidden_sizes needs at least one layer.")
-        if self.random_state is not None:
-            torch.manual_seed(int(self.random_state))
+        seed_everything(self.random_state)
         self.device_ = resolve_device(self.device)
         X = stack_rows(problem.X_source, problem.X_target)
         largest = np.asarray(abs(X).max(axis=0).todense() if sp.issparse(X) else np.abs(X).max(0))

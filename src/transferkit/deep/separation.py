@@ -47,18 +47,10 @@ from transferkit.deep.losses import (
 )
 from transferkit.deep.methods import DeepTransferClassifier, DomainConfusion
 from transferkit.deep.training import apply_in_batches
-from transferkit.exceptions import NotApplicableError, ParameterValueError
+from transferkit.exceptions import NotApplicableError
 from transferkit.registry import register_method
 
 __all__ = ["DomainConfusionSoftLabels", "DomainSeparationNetwork"]
-
-
-def _check_known(params: dict[str, Any], defaults: dict[str, Any], name: str) -> None:
-    unknown = set(params) - set(defaults)
-    if unknown:
-        raise ParameterValueError(
-            f"Unknown loss_params {sorted(unknown)} for {name}; use {sorted(defaults)}."
-        )
 
 
 class DomainSeparationNetwork(DeepTransferClassifier):
@@ -120,7 +112,7 @@ class DomainSeparationNetwork(DeepTransferClassifier):
     def _check_loss_params(self) -> None:
         name = type(self).__name__
         params = self._loss_params()
-        _check_known(params, self.default_loss_params, name)
+        self._check_loss_param_names(params, self.default_loss_params)
         check_choice(params["similarity"], "similarity", name, ("dann", "mmd"))
         for weight in ("reconstruction_weight", "difference_weight"):
             check_nonnegative(params[weight], weight, name)
@@ -238,7 +230,7 @@ class DomainConfusionSoftLabels(DomainConfusion):
     def _check_loss_params(self) -> None:
         name = type(self).__name__
         params = self._loss_params()
-        _check_known(params, self.default_loss_params, name)
+        self._check_loss_param_names(params, self.default_loss_params)
         check_nonnegative(params["temperature"], "temperature", name, strict=True)
         check_nonnegative(params["soft_label_weight"], "soft_label_weight", name)
 

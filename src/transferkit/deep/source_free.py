@@ -68,6 +68,7 @@ from transferkit.deep.training import (
     batch_norm_layers,
     recalibrate_batch_norm,
     resolve_device,
+    seed_everything,
     train,
 )
 from transferkit.exceptions import (
@@ -364,6 +365,19 @@ class SourceFreeAdapter(BaseEstimator):
             return torch.optim.SGD(parameters, lr=self.learning_rate, momentum=0.9)
         return torch.optim.Adam(parameters, lr=self.learning_rate)
 
+    def _recalibrate(self, X: Tensor) -> None:
+        """Re-estimate every batch-norm layer's statistics on ``X`` (no-op without one)."""
+        if batch_norm_layers(self.model_):
+            recalibrate_batch_norm(
+                self.model_, X, self.device_, batch_size=max(self.batch_size, 256)
+            )
+
+    def _learn(self, loss: Tensor) -> None:
+        """One online optimiser step on ``loss``."""
+        self.optimizer_.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer_.step()
+
     def _run(
         self,
         X: Tensor,
@@ -485,7 +499,7 @@ class AdaBN(SourceFreeAdapter):
         _require_batch_norm(model, "AdaBN")
 
     def _fit(self, X: Tensor) -> None:
-        recalibrate_batch_norm(self.model_, X, self.device_, batch_size=max(self.batch_size, 256))
+        self._recalibrate(X)
 
     def _update(self, batch: Tensor) -> Tensor:
         norms = batch_norm_layers(self.model_)
@@ -557,12 +571,10 @@ class TENT(SourceFreeAdapter):
             return prediction_entropy(model(x)), {}
 
         self._run(X, step, parameters, layers)
-        if batch_norm_layers(model):
-            recalibrate_batch_norm(model, X, self.device_, batch_size=max(self.batch_size, 256))
+        self._recalibrate(X)
 
     def _stream_optimizer(self) -> torch.optim.Optimizer:
-        if self.random_state is not None:
-            torch.manual_seed(int(self.random_state))
+        seed_everything(self.random_state)
         parameters, _ = self._prepare_layers()
         return self._optimizer(parameters)
 
@@ -574,9 +586,7 @@ class TENT(SourceFreeAdapter):
             layer.train()
         logits = self.model_(batch)
         loss = prediction_entropy(logits)
-        self.optimizer_.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer_.step()
+        self._learn(loss)
         return logits
 
 
@@ -708,10 +718,7 @@ class SHOT(SourceFreeAdapter):
         return loss
 
     def _fit(self, X: Tensor) -> None:
-        if batch_norm_layers(self.model_):
-            recalibrate_batch_norm(
-                self.model_, X, self.device_, batch_size=max(self.batch_size, 256)
-            )
+        self._recalibrate(X)
         parameters, trainable, forward = self._prepare_layers()
         model = self.model_
         steps_per_epoch = -(-X.shape[0] // min(self.batch_size, X.shape[0]))
@@ -739,12 +746,10 @@ class SHOT(SourceFreeAdapter):
             return self._loss(features, logits, pseudo), {}
 
         self._run(X, step, parameters, trainable)
-        if batch_norm_layers(model):
-            recalibrate_batch_norm(model, X, self.device_, batch_size=max(self.batch_size, 256))
+        self._recalibrate(X)
 
     def _stream_optimizer(self) -> torch.optim.Optimizer:
-        if self.random_state is not None:
-            torch.manual_seed(int(self.random_state))
+        seed_everything(self.random_state)
         parameters, trainable, self.forward_ = self._prepare_layers()
         self.trainable_ = trainable
         return self._optimizer(parameters)
@@ -758,9 +763,7 @@ class SHOT(SourceFreeAdapter):
         features, logits = self.forward_(batch)
         pseudo = centroid_pseudo_labels(features.detach(), logits.detach())
         loss = self._loss(features, logits, pseudo)
-        self.optimizer_.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer_.step()
+        self._learn(loss)
         return logits
 
 
@@ -839,12 +842,7 @@ class SourceFreeClassifier(DeepTransferClassifier):
             "copy",
             "random_state",
         }
-        unknown = set(params) - allowed
-        if unknown:
-            raise ParameterValueError(
-                f"Unknown loss_params {sorted(unknown)} for {type(self).__name__}; use "
-                f"{sorted(allowed)}."
-            )
+        self._check_loss_param_names(params, allowed)
         name = type(self).__name__
         for key in ("epochs", "batch_size"):
             if key in params:
@@ -867,8 +865,7 @@ class SourceFreeClassifier(DeepTransferClassifier):
 
     def fit(self, X: Any, y: Any = None, domain: Any = None) -> SourceFreeClassifier:
         """Train the source model on the source rows, then adapt it with the target rows alone."""
-        if self.random_state is not None:
-            torch.manual_seed(int(self.random_state))
+        seed_everything(self.random_state)
         problem = as_problem(X, y, domain)
         # the source model is built as if the target did not exist: input statistics, network
         # and training see the source alone
