@@ -239,3 +239,15 @@ def test_an_open_set_suite_table_says_its_numbers_are_hos():
     assert header.splitlines()[0].startswith("**office-caltech-openset**: HOS (%")
     header = format_markdown(ResultsTable.from_rows([], load_suite("office-caltech-partial")))
     assert "target accuracy (%)" in header.splitlines()[0]
+
+
+def test_pada_logs_the_accuracy_of_its_own_domain_labels():
+    torch = pytest.importorskip("torch")
+    from transferkit.deep.partial import ClassWeightedAdversarialLoss
+
+    loss = ClassWeightedAdversarialLoss(1)
+    # a discriminator that tells the domains apart the way this loss labels them (source 1)
+    loss.discriminator = torch.nn.Identity()
+    source, target = torch.full((4, 1), 5.0), torch.full((6, 1), -5.0)
+    loss(source, target, torch.ones(4))
+    assert loss.last_accuracy == 1.0

@@ -250,6 +250,7 @@ def _domain_targets(n_source: int, n_target: int, like: Tensor) -> Tensor:
 
 def domain_accuracy(logits: Tensor, n_source: int) -> float:
     """Share of samples the domain classifier puts on the right side (source < 0 < target)."""
+    logits = logits.reshape(-1)  # (n, 1) would broadcast against the n labels
     labels = _domain_targets(n_source, logits.shape[0] - n_source, logits)
     return float(((logits > 0).float() == labels).float().mean())
 

@@ -73,7 +73,8 @@ class ClassWeightedAdversarialLoss(DomainAdversarialLoss):
 
     def forward(self, source: Tensor, target: Tensor, source_weights: Tensor) -> Tensor:
         logits = self.discriminator(self.reversal(torch.cat([source, target], dim=0)))
-        self.last_accuracy = domain_accuracy(logits.detach(), source.shape[0])
+        # this loss labels the source 1 (the target 0), domain_accuracy the other way round
+        self.last_accuracy = 1.0 - domain_accuracy(logits.detach(), source.shape[0])
         labels = torch.cat([torch.ones(source.shape[0]), torch.zeros(target.shape[0])]).to(logits)
         weights = torch.cat([source_weights, torch.ones(target.shape[0]).to(logits)])
         losses = F.binary_cross_entropy_with_logits(logits.reshape(-1), labels, reduction="none")
