@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from transferkit.bench import (
     run_suite,
 )
 from transferkit.bench import runner as runner_module
+from transferkit.bench.suite import AUTOMATIC_EXCLUDED_FAMILIES, MethodEntry
 from transferkit.datasets import load_pair
 from transferkit.exceptions import InvalidParameterError, SuiteError
 from transferkit.registry import make_method
@@ -103,18 +105,29 @@ def test_demo_suite_runs_every_registered_shallow_method(tmp_path):
     suite = load_suite("demo")
     labels = [m.label for m in suite.methods]
     assert labels[:2] == ["source_only", "target_oracle"]
-    expected = {
-        name
+    shallow = {
+        name: spec
         for name, spec in registry.available_methods().items()
-        if not spec.deep
-        and spec.family not in ("deep", "heterogeneous")
-        and not spec.needs_target_labels
+        if not spec.deep and spec.family != "deep" and not spec.needs_target_labels
     }
+    expected = {n for n, s in shallow.items() if s.family not in AUTOMATIC_EXCLUDED_FAMILIES}
     assert expected <= set(labels)
+    # the families made for other settings still run with their defaults on a plain problem
+    # (heterogeneous methods refuse it by design; tests/test_heterogeneous.py checks that)
+    others = [
+        MethodEntry(n, n)
+        for n, s in shallow.items()
+        if s.family in AUTOMATIC_EXCLUDED_FAMILIES and s.family != "heterogeneous"
+    ]
+    assert {"open_set", "partial_ot", "ms_jcpot"} <= {m.name for m in others}
+    labels += [m.label for m in others]
     # and each of them runs: the demo's methods, one seed, on a small moons problem
     (moons,) = (d for d in suite.datasets if d.name == "moons")
     small = replace(moons, options={**moons.options, "n_samples": 80, "n_test": 80})
-    table = run_suite(replace(suite, datasets=(small,), seeds=(0,)), db=tmp_path / "r.sqlite")
+    everything = replace(suite, datasets=(small,), seeds=(0,), methods=(*suite.methods, *others))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the multi-source methods warn on one source
+        table = run_suite(everything, db=tmp_path / "r.sqlite")
     pair = table.pairs[0]
     assert table.methods == labels and len(table.rows) == len(labels)
     for label in labels:

@@ -85,3 +85,12 @@ def test_every_builtin_suite_still_loads():
     # size: the load check must not mistake that for a bad value
     for name in ("office-caltech-surf", "office-caltech-cnn", "amazon-reviews", "demo"):
         assert load_suite(name).methods
+
+
+def test_methods_all_leaves_out_the_families_made_for_other_settings():
+    from transferkit.registry import method_spec
+
+    suite = load_suite("demo")
+    families = {method_spec(m.name).family for m in suite.methods}
+    assert "alignment" in families
+    assert not families & {"heterogeneous", "label_spaces", "multi-source"}

@@ -746,6 +746,10 @@ def _named_parameter(params: Mapping[str, Any], message: str) -> str | None:
     return None
 
 
+#: Families ``methods = "all"`` leaves out (see :func:`_all_methods`).
+AUTOMATIC_EXCLUDED_FAMILIES = ("deep", "heterogeneous", "label_spaces", "multi-source")
+
+
 def _all_methods(
     registered: Mapping[str, Any],
     classifier: Any,
@@ -753,15 +757,17 @@ def _all_methods(
     explicit: list[MethodEntry],
 ) -> list[MethodEntry]:
     """Every non-deep registered method that needs no target labels, baselines first, then the
-    explicit entries (which replace an automatic one of the same label). The heterogeneous
-    family is left out: it is made for domains described by different features, and a suite
-    of them names its methods."""
+    explicit entries (which replace an automatic one of the same label). The families made for
+    other settings than one source and a target with the same classes are left out (their
+    suites name their methods): heterogeneous (domains described by different features),
+    label spaces (partial and open-set targets: an open-set rejection on a closed-set target
+    only loses rows) and multi-source."""
     by_label = {m.label: m for m in explicit}
     specs = [
         spec
         for spec in registered.values()
         if not spec.deep
-        and spec.family not in ("deep", "heterogeneous")
+        and spec.family not in AUTOMATIC_EXCLUDED_FAMILIES
         and not spec.needs_target_labels
         and spec.name not in exclude
     ]
