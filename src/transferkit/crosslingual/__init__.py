@@ -15,8 +15,8 @@ two languages' word vectors). Ruder, Vulić & Søgaard's survey (2019) is the ma
   :func:`translate` (what ``transferkit bli`` runs).
 
 Gold pairs come from :mod:`transferkit.datasets.freedict`, word vectors from
-:mod:`transferkit.datasets.wordvectors`; ``transferkit bli`` runs one method from the command line
-and ``benchmarks/bli.py`` every method side by side.
+:mod:`transferkit.datasets.wordvectors`; ``transferkit bli`` runs them from the command line
+(``--method`` repeated puts several side by side).
 
 Examples
 --------

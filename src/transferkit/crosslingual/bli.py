@@ -3,7 +3,7 @@
 :func:`load_bli_task` builds one task from named word vectors and a FreeDict dictionary;
 :func:`run_bli` fits one method on it and scores P@1/5/10 with NN and CSLS retrieval;
 :func:`translate` lists the best translations of given words with the fitted map. The command
-``transferkit bli`` and ``benchmarks/bli.py`` both run on these.
+``transferkit bli`` and the benchmark behind the docs' BLI table both run on these.
 
 Protocol
 --------
