@@ -3,7 +3,8 @@
 A *cell* is one (dataset, source → target pair, method with its parameters and classifier, seed).
 :func:`run_suite` skips the cells the database already holds (errored ones too, unless
 ``retry_errors``), runs the others in this process or in ``jobs`` worker processes, and writes each
-result the moment it arrives. A problem is loaded once per (dataset, pair, seed, options) per process
+result the moment it arrives (or on a Dask cluster, see :mod:`transferkit.bench.distributed`).
+A problem is loaded once per (dataset, pair, seed, options) per process
 and kept in a small cache, so the methods of one pair share it.
 
 A method's accuracy is measured on ``problem.evaluation_split()``: the target test split, or the
@@ -38,7 +39,16 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-from transferkit.bench.store import ResultStore
+from transferkit.bench.distributed import (
+    cancel_unfinished,
+    check_scheduler,
+    completed,
+    dask_client,
+    is_lost_worker,
+    lost_worker_message,
+    submit_in_order,
+)
+from transferkit.bench.store import KEY_COLUMNS, ResultStore
 from transferkit.bench.suite import (
     FILES_DATASET,
     PCA_OPTION,
@@ -463,6 +473,7 @@ def run_suite(
     text: Mapping[str, str] | None = None,
     memory: bool = True,
     threads: int = 1,
+    scheduler: str | None = None,
 ) -> ResultsTable:
     """Run every cell of ``suite`` not yet in the database and return the table of its cells.
 
@@ -491,6 +502,13 @@ def run_suite(
     threads : int, default 1
         BLAS/OpenMP/torch threads per cell, the same in this process and in workers, so that
         ``jobs`` never changes a number. Raise it for a serial run of a few large cells.
+    scheduler : str or None, default None
+        Run the cells on a Dask cluster instead (``pip install 'transferkit[distributed]'``):
+        ``"local:N"`` starts N worker processes here, ``"tcp://host:8786"`` uses a running
+        scheduler. This process still writes every result, as it arrives; ``jobs`` must then be
+        1. A worker that dies gives its cell back to the queue (see
+        :mod:`transferkit.bench.distributed`); a cell whose workers keep dying is stored as an
+        error.
 
     Returns
     -------
@@ -506,11 +524,19 @@ def run_suite(
     for name, value in (("jobs", jobs), ("threads", threads)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InvalidParameterError(f"{name} must be an integer >= 1, got {value!r}.")
+    if scheduler is not None:
+        check_scheduler(scheduler)
+        if jobs != 1:
+            raise InvalidParameterError(
+                f"jobs={jobs} and scheduler={scheduler!r}: give one of them (local:{jobs} runs "
+                f"{jobs} worker processes on Dask)."
+            )
     suite = load_suite(suite)
     if files is not None:
         suite = suite.with_files(*files, digests=FileDigests(), text=text)
     suite = suite.select(methods=methods, pairs=pairs, seeds=seeds)
-    with sigterm_unwinds() if jobs > 1 else nullcontext(), ResultStore(db) as store:
+    unwinds = jobs > 1 or scheduler is not None
+    with sigterm_unwinds() if unwinds else nullcontext(), ResultStore(db) as store:
         pending, done = pending_cells(suite, store, retry_errors)
         logger.info(
             "suite %s: %d cells, %d already stored, %d to run with %d job(s)",
@@ -525,7 +551,9 @@ def run_suite(
         if pending:
             if progress is not None:
                 progress(0, len(pending), None)
-            if jobs == 1:
+            if scheduler is not None:
+                _run_on_cluster(pending, store, progress, memory, threads, checkpoints, scheduler)
+            elif jobs == 1:
                 with thread_limits(threads):
                     _run_serial(pending, store, progress, memory, checkpoints)
             else:
@@ -596,6 +624,77 @@ def _run_parallel(
                 store.record(future.result())
         raise
     pool.shutdown(wait=True)
+
+
+def execute_cell_on_worker(
+    cell: Cell, memory: bool, checkpoints: Path | None, threads: int
+) -> dict[str, Any]:
+    """:func:`execute_cell` in a Dask worker, under the same thread limits as a local run.
+
+    Checkpoints go beside the database only where the worker sees the database's folder (a file
+    system shared with the driver); elsewhere a killed deep cell starts over.
+    """
+    if checkpoints is not None and not Path(checkpoints).parent.is_dir():
+        checkpoints = None
+    with thread_limits(threads):
+        return execute_cell(cell, memory, checkpoints)
+
+
+def lost_cell_row(cell: Cell, message: str) -> dict[str, Any]:
+    """The error row of a cell that produced no row of its own (its workers kept dying)."""
+    row: dict[str, Any] = dict(zip(KEY_COLUMNS, cell.key, strict=True))
+    row.update(
+        dataset_label=cell.dataset_label,
+        status="error",
+        accuracy=None,
+        error=message,
+        versions=_versions_now(),
+        hostname=socket.gethostname(),
+        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    return row
+
+
+def _run_on_cluster(
+    cells: list[Cell],
+    store: ResultStore,
+    progress: ProgressCallback | None,
+    memory: bool,
+    threads: int,
+    checkpoints: Path | None,
+    scheduler: str,
+) -> None:
+    """The cells on a Dask cluster; this process stores each row as its future completes."""
+    with dask_client(scheduler, threads) as client:
+        futures = submit_in_order(
+            client,
+            execute_cell_on_worker,
+            cells,
+            memory=memory,
+            checkpoints=checkpoints,
+            threads=threads,
+        )
+        cell_of = {future.key: cell for future, cell in zip(futures, cells, strict=True)}
+        recorded: set[str] = set()
+        try:
+            for future in completed(futures):
+                error = future.exception()
+                if is_lost_worker(error):
+                    row = lost_cell_row(cell_of[future.key], lost_worker_message(error))
+                else:
+                    row = future.result()  # a problem that cannot be loaded stops the run
+                store.record(row)
+                recorded.add(future.key)
+                if progress is not None:
+                    progress(len(recorded), len(cells), row)
+        except BaseException:
+            # Ctrl-C, SIGTERM or a problem that failed to load: nothing more starts, and what
+            # finished in the meantime is kept
+            cancel_unfinished(client, futures)
+            for future in futures:
+                if future.key not in recorded and future.status == "finished":
+                    store.record(future.result())
+            raise
 
 
 def _stop_workers(pool: ProcessPoolExecutor, workers: list[Any]) -> None:
