@@ -112,7 +112,8 @@ def dask_client(scheduler: str, threads: int = 1) -> Iterator[Any]:
                 n_workers=target,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,  # no web server, no port to collide with
+                # a free port on this machine only: two runs at once never collide
+                dashboard_address="127.0.0.1:0",
                 env=variables,
             )
         try:
