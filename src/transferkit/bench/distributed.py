@@ -11,8 +11,9 @@ A worker that dies (out of memory, a crash in native code, a node taken away) ta
 back to the queue: the scheduler runs it elsewhere, up to
 ``distributed.scheduler.allowed-failures`` deaths (:data:`WORKER_DEATHS_ALLOWED` on a local
 cluster; a running cluster keeps its own setting, 3 by default), after which the task fails with
-``KilledWorker`` (:func:`is_lost_worker`). A task that *raises* is not run again: the exception
-comes back to the caller, who decides.
+``KilledWorker`` (:func:`is_lost_worker`). Each worker holds only the task it runs
+(:data:`WORKER_SATURATION`), so a death counts against that task alone. A task that *raises* is
+not run again: the exception comes back to the caller, who decides.
 
 Dask is optional: ``pip install 'transferkit[distributed]'``. Nothing here imports it until a
 cluster is used.
@@ -27,10 +28,12 @@ Examples
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
+from uuid import uuid4
 
 from transferkit.exceptions import InvalidParameterError, missing_dependency
 
@@ -42,6 +45,10 @@ LOCAL_PREFIX = "local:"
 #: clusters; Dask's own default). One crash is retried, a cell that kills every worker it
 #: lands on is not retried forever.
 WORKER_DEATHS_ALLOWED = 3
+#: Tasks the scheduler sends a worker per thread: exactly one, so that a worker holds only the
+#: cell it runs. Dask's default (1.1) lets a worker hold a second one, which its death would
+#: count as a failure too, and which an idle worker could not take meanwhile.
+WORKER_SATURATION = 1.0
 #: Seconds to wait for a running scheduler to answer.
 CONNECT_TIMEOUT_SECONDS = 30
 #: Environment variables that size the BLAS/OpenMP pools of a local worker process (set before
@@ -107,7 +114,11 @@ def dask_client(scheduler: str, threads: int = 1) -> Iterator[Any]:
 
     if isinstance(target, int):
         variables = dict.fromkeys(THREAD_VARIABLES, str(threads))
-        with dask.config.set({"distributed.scheduler.allowed-failures": WORKER_DEATHS_ALLOWED}):
+        settings = {
+            "distributed.scheduler.allowed-failures": WORKER_DEATHS_ALLOWED,
+            "distributed.scheduler.worker-saturation": WORKER_SATURATION,
+        }
+        with dask.config.set(settings):
             cluster = distributed.LocalCluster(
                 n_workers=target,
                 threads_per_worker=1,
@@ -154,22 +165,31 @@ def submit_in_order(
 ) -> list[Any]:
     """Submit ``function(item, **shared)`` for every item, first item first; the futures.
 
-    Each value of ``shared`` is sent to the cluster once (scattered) rather than with every
-    task. The tasks run in the order given (an earlier one has a higher priority), so that the
-    cells of one pair stay together and reuse the problem a worker has loaded. A task that raises
-    is not retried (``retries=0``): its exception comes back in its future.
+    The tasks run in the order given (an earlier one has a higher priority), so that the cells
+    of one pair stay together and reuse the problem a worker has loaded. A task that raises is
+    not retried (``retries=0``): its exception comes back in its future.
+
+    A value of ``shared`` other than a number, a string or a path (a problem, its splits) is sent
+    to the cluster once, as the result of a task that returns it, rather than with every task.
+    Not with ``client.scatter``: scattered data dies with the worker holding it, and every task
+    that needs it fails; a task's result is computed again elsewhere.
     """
-    scattered = {}
+    sent = {}
     for name, value in shared.items():
-        if isinstance(value, bool | int | float | str) or value is None:
-            scattered[name] = value
+        if value is None or isinstance(value, bool | int | float | str | os.PathLike):
+            sent[name] = value
         else:
-            (scattered[name],) = client.scatter([value], hash=False)
+            sent[name] = client.submit(hold, value, pure=False, key=f"transferkit-{name}-{uuid4()}")
     total = len(items)
     return [
-        client.submit(function, item, **scattered, pure=False, priority=total - index, retries=0)
+        client.submit(function, item, **sent, pure=False, priority=total - index, retries=0)
         for index, item in enumerate(items)
     ]
+
+
+def hold(value: Any) -> Any:
+    """The task that keeps a shared value on the cluster: it returns its argument."""
+    return value
 
 
 def completed(futures: Sequence[Any]) -> Iterator[Any]:
