@@ -85,6 +85,24 @@ def test_jobs_and_scheduler_together_are_refused(tmp_path):
         run_suite("demo", db=tmp_path / "r.sqlite", jobs=2, scheduler="local:2")
 
 
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["bench", "demo", "--scheduler", "local:x"], "local:N takes a number"),
+        (["bench", "demo", "--scheduler", "local:2", "-j", "2"], "give one of them"),
+        (["select", "--dataset", "moons", "--scheduler", "8786"], "tcp://host:8786"),
+    ],
+)
+def test_the_cli_checks_scheduler_before_running(tmp_path, args, message):
+    from click.testing import CliRunner
+
+    from transferkit.cli import main
+
+    result = CliRunner().invoke(main, [*args], env={"TRANSFERKIT_RESULTS": str(tmp_path / "r")})
+    assert result.exit_code == 2 and message in result.output
+    assert not (tmp_path / "r").exists()  # nothing ran
+
+
 # --------------------------------------------------------------------- on a cluster
 @needs_dask
 def test_a_cluster_gives_exactly_the_numbers_of_the_local_run(tmp_path, cluster_address):

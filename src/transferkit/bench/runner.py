@@ -52,6 +52,7 @@ from transferkit.bench.store import KEY_COLUMNS, ResultStore
 from transferkit.bench.suite import (
     FILES_DATASET,
     PCA_OPTION,
+    PROBE_SHAPE,
     TARGET_LABELS_OPTION,
     TEXT_COLUMN_OPTION,
     Cell,
@@ -679,7 +680,39 @@ def execute_cell_on_worker(
     if checkpoints is not None and not Path(checkpoints).parent.is_dir():
         checkpoints = None
     with thread_limits(threads):
+        warm_up(cell.method_name, cell.params, cell.classifier)
         return execute_cell(cell, memory, checkpoints)
+
+
+@cache
+def warm_up(method_name: str, params: str, classifier: str) -> None:
+    """Fit a shallow method once on a tiny problem, untimed and untraced, in a fresh worker.
+
+    A method imports some of its libraries on first use (``ot`` imports POT, which imports
+    torch): seconds of imports, and many times that under ``tracemalloc``. The driver made those
+    imports while validating the suite (the same trial fit); without this, a worker's first
+    cell of each method would count them in its time and its peak memory. Any failure is left
+    to the real cell; deep methods are not trained here.
+    """
+    from transferkit.datasets import make_shifted_blobs
+    from transferkit.registry import make_method, method_spec
+
+    spec = method_spec(method_name)
+    if spec.deep:
+        return
+    rows, features = PROBE_SHAPE
+    problem = make_shifted_blobs(
+        n_samples=rows, n_features=features, n_classes=2, n_test=rows, random_state=0
+    )
+    if spec.needs_target_labels:
+        problem = problem.with_target_labels(2, random_state=0)
+    try:
+        method = make_method(method_name, json.loads(params), json.loads(classifier), 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            method.fit(problem)
+    except Exception:  # noqa: BLE001 - the cell itself reports what fails on its data
+        logger.debug("warm-up fit of %s failed", method_name, exc_info=True)
 
 
 def lost_cell_row(cell: Cell, message: str) -> dict[str, Any]:
