@@ -151,12 +151,12 @@ def test_a_dead_worker_loses_and_duplicates_nothing(tmp_path, cluster_address, m
     original = runner_module.execute_cell_on_worker
     marker = str(tmp_path / "killed-once")
 
-    def dies(cell, memory, checkpoints, threads):  # travels by value (cloudpickle)
+    def dies(cell, *args, **kwargs):  # travels by value (cloudpickle)
         once = cell.method == "coral" and cell.seed == 0 and not os.path.exists(marker)
         if once or (cell.method == "coral" and cell.seed == 1):
             open(marker, "a").close()
             os.kill(os.getpid(), signal.SIGKILL)
-        return original(cell, memory, checkpoints, threads)
+        return original(cell, *args, **kwargs)
 
     monkeypatch.setattr(runner_module, "execute_cell_on_worker", dies)
     db = tmp_path / "dask.sqlite"

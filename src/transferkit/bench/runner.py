@@ -444,10 +444,16 @@ def _exit_when_orphaned(parent: int) -> None:
     os._exit(1)
 
 
-def _init_worker(threads: int, parent: int | None = None, deep: bool = True) -> None:
+def _init_worker(
+    threads: int,
+    parent: int | None = None,
+    deep: bool = True,
+    methods: Sequence[tuple[str, str, str]] = (),
+) -> None:
     """Set up a worker process: it dies with ``parent``, leaves Ctrl-C to the parent (which stops
     it), and runs ``threads`` BLAS/OpenMP/torch threads with the method families imported (the
-    torch ones only when ``deep``: a run of shallow methods never pays torch's import)."""
+    torch ones only when ``deep``: a run of shallow methods never pays torch's import) and the
+    trial fit of each of ``methods`` made (:func:`warm_up`)."""
     if parent is not None:
         exit_with_parent(parent)
     # a terminal sends Ctrl-C to the whole process group; the parent records what finished and
@@ -464,6 +470,8 @@ def _init_worker(threads: int, parent: int | None = None, deep: bool = True) -> 
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads)
+    for method_name, params, classifier in methods:
+        warm_up(method_name, params, classifier)
 
 
 @contextmanager
@@ -636,7 +644,12 @@ def _run_parallel(
         max_workers=min(jobs, len(cells)),
         mp_context=context,
         initializer=_init_worker,
-        initargs=(threads, os.getpid(), any(method_spec(c.method_name).deep for c in cells)),
+        initargs=(
+            threads,
+            os.getpid(),
+            any(method_spec(c.method_name).deep for c in cells),
+            suite_methods(cells),
+        ),
     )
     submitted = [pool.submit(execute_cell, cell, memory, checkpoints) for cell in cells]
     # every worker is started by now (one per submitted cell, up to max_workers)
@@ -670,9 +683,14 @@ def _run_parallel(
 
 
 def execute_cell_on_worker(
-    cell: Cell, memory: bool, checkpoints: Path | None, threads: int
+    cell: Cell,
+    memory: bool,
+    checkpoints: Path | None,
+    threads: int,
+    methods: Sequence[tuple[str, str, str]] = (),
 ) -> dict[str, Any]:
-    """:func:`execute_cell` in a Dask worker, under the same thread limits as a local run.
+    """:func:`execute_cell` in a Dask worker, under the same thread limits as a local run,
+    after the worker's trial fits of ``methods`` (see :func:`warm_up`).
 
     Checkpoints go beside the database only where the worker sees the database's folder (a file
     system shared with the driver); elsewhere a killed deep cell starts over.
@@ -680,38 +698,55 @@ def execute_cell_on_worker(
     if checkpoints is not None and not Path(checkpoints).parent.is_dir():
         checkpoints = None
     with thread_limits(threads):
-        warm_up(cell.method_name, cell.params, cell.classifier)
+        for method_name, params, classifier in methods:
+            warm_up(method_name, params, classifier)
         return execute_cell(cell, memory, checkpoints)
 
 
-@cache
+def suite_methods(cells: Sequence[Cell]) -> tuple[tuple[str, str, str], ...]:
+    """(method name, params, classifier) of each distinct method and classifier of ``cells``,
+    with the parameters of its first cell."""
+    first: dict[tuple[str, str], str] = {}
+    for cell in cells:
+        first.setdefault((cell.method_name, cell.classifier), cell.params)
+    return tuple((name, params, classifier) for (name, classifier), params in first.items())
+
+
+#: (method name, classifier) pairs this process has fitted once in :func:`warm_up`.
+WARMED_UP: set[tuple[str, str]] = set()
+
+
 def warm_up(method_name: str, params: str, classifier: str) -> None:
     """Fit a shallow method once on a tiny problem, untimed and untraced, in a fresh worker.
 
     A method imports some of its libraries on first use (``ot`` imports POT, which imports
-    torch): seconds of imports, and many times that under ``tracemalloc``. The driver made those
-    imports while validating the suite (the same trial fit); without this, a worker's first
-    cell of each method would count them in its time and its peak memory. Any failure is left
-    to the real cell; deep methods are not trained here.
+    torch): seconds of imports, and many times that under ``tracemalloc``. The driver made
+    those imports when it validated the suite, by a trial fit of each method; a worker makes
+    the same trial fits of every method of the run before its first cell, so that no cell
+    counts them in its time or its peak memory. Once per method and classifier per process;
+    any failure is left to the real cells; deep methods are not trained here.
     """
+    if (method_name, classifier) in WARMED_UP:
+        return
+    WARMED_UP.add((method_name, classifier))
     from transferkit.datasets import make_shifted_blobs
     from transferkit.registry import make_method, method_spec
 
-    spec = method_spec(method_name)
-    if spec.deep:
-        return
-    rows, features = PROBE_SHAPE
-    problem = make_shifted_blobs(
-        n_samples=rows, n_features=features, n_classes=2, n_test=rows, random_state=0
-    )
-    if spec.needs_target_labels:
-        problem = problem.with_target_labels(2, random_state=0)
     try:
+        spec = method_spec(method_name)
+        if spec.deep:
+            return
+        rows, features = PROBE_SHAPE
+        problem = make_shifted_blobs(
+            n_samples=rows, n_features=features, n_classes=2, n_test=rows, random_state=0
+        )
+        if spec.needs_target_labels:
+            problem = problem.with_target_labels(2, random_state=0)
         method = make_method(method_name, json.loads(params), json.loads(classifier), 0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             method.fit(problem)
-    except Exception:  # noqa: BLE001 - the cell itself reports what fails on its data
+    except Exception:  # noqa: BLE001 - the cells themselves report what fails on their data
         logger.debug("warm-up fit of %s failed", method_name, exc_info=True)
 
 
@@ -748,6 +783,7 @@ def _run_on_cluster(
             memory=memory,
             checkpoints=checkpoints,
             threads=threads,
+            methods=suite_methods(cells),
         )
         cell_of = {future.key: cell for future, cell in zip(futures, cells, strict=True)}
         recorded: set[str] = set()
