@@ -78,6 +78,10 @@ class _Entry:
     # What the loader builds: "transfer" (a TransferProblem, :func:`load_pair`) or another kind of
     # benchmark task (a continual stream, few-shot episodes...; :func:`load_task`).
     kind: str = TRANSFER_KIND
+    # "module:function" giving the single-source pairs of a multi-source load on ONE shared
+    # target, for datasets that draw each pair's target after its source (digits); None: each
+    # pair is loaded by load_pair, and their targets must agree.
+    sources_loader: str | None = None
 
 
 def _all_ordered_pairs(domains: list[str]) -> list[tuple[str, str]]:
@@ -349,6 +353,7 @@ _CATALOG: dict[str, _Entry] = {
         "transferkit.datasets.digits:_digits_pair",
         ("n_source", "n_target", "n_test"),
         all_pairs=True,
+        sources_loader="transferkit.datasets.digits:_digits_sources",
     ),
     "amazon-reviews": _Entry(
         _amazon_info, "transferkit.datasets.amazon:_amazon_pair", (), all_pairs=True
@@ -677,10 +682,22 @@ def _load_multi_source(
         )
     if isinstance(random_state, np.random.Generator):
         random_state = int(random_state.integers(2**31 - 1))
-    pairs = [
-        load_pair(name, s, target, data_home=data_home, random_state=random_state, **options)
-        for s in sources
-    ]
+    entry = _entry(name)
+    if entry.sources_loader is not None:
+        unknown_options = sorted(set(options) - set(entry.options))
+        if unknown_options:
+            raise InvalidParameterError(
+                f"Option(s) {', '.join(unknown_options)} do not apply to a multi-source load of "
+                f"{name!r}. Its options: {', '.join(entry.options) or 'none'}."
+            )
+        pairs = _resolve(entry.sources_loader)(
+            sources, target, data_home=data_home, random_state=random_state, **options
+        )
+    else:
+        pairs = [
+            load_pair(name, s, target, data_home=data_home, random_state=random_state, **options)
+            for s in sources
+        ]
     first = pairs[0]
     for pair in pairs[1:]:
         if not _same_rows(pair.X_target, first.X_target):
