@@ -108,11 +108,13 @@ def main() -> None:
     else:
         settings = [(target, None) for target in DOMAINS]
     for target, sources in settings:
-        rows = [
-            run_target(target, args.features, args.classifier, seed, args.deep, sources)
-            for seed in seeds
-        ]
         name = target if sources is None else f"{sources} -> {target}"
+        rows = []
+        for seed in seeds:
+            rows.append(
+                run_target(target, args.features, args.classifier, seed, args.deep, sources)
+            )
+            print(f"{name} seed {seed}: {rows[-1]}", flush=True)
         table[name] = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
     columns = list(next(iter(table.values())))
     print(f"features={args.features} classifier={args.classifier} seeds={seeds} deep={args.deep}")
