@@ -52,7 +52,9 @@ _METHODS = ("eszsl", "devise", "similarity")
 @click.option(
     "--train", type=click.Path(dir_okay=False), help="Features file of the seen classes' rows."
 )
-@click.option("--test", type=click.Path(dir_okay=False), help="Features file of the rows to classify.")
+@click.option(
+    "--test", type=click.Path(dir_okay=False), help="Features file of the rows to classify."
+)
 @click.option(
     "--classes",
     "classes_file",
@@ -207,7 +209,9 @@ def zeroshot_command(
     if predictions:
         with open(predictions, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["row", "predicted"] + ([label_column] if task.y_test is not None else []))
+            writer.writerow(
+                ["row", "predicted"] + ([label_column] if task.y_test is not None else [])
+            )
             for row, label in enumerate(predicted.tolist()):
                 truth = [task.y_test[row].item()] if task.y_test is not None else []
                 writer.writerow([row, label, *truth])
@@ -281,9 +285,7 @@ def _class_texts(
         name, _, text = item.partition("=")
         name = name.strip()
         if not name:
-            raise InvalidParameterError(
-                f"--class takes NAME=DESCRIPTION (or NAME); got {item!r}."
-            )
+            raise InvalidParameterError(f"--class takes NAME=DESCRIPTION (or NAME); got {item!r}.")
         described[name] = text.strip() or name
     return described
 

@@ -39,10 +39,10 @@ import numpy as np
 from sklearn.base import clone
 
 from transferkit.checks import check_count, check_number
-from transferkit.datasets._utils import RandomState, as_generator
 from transferkit.exceptions import EmptyDomainError, InvalidParameterError
 
 Progress = Callable[[int, int], None]
+RandomState = int | np.random.Generator | None
 
 
 def harmonic_mean(seen: float, unseen: float) -> float:
@@ -161,7 +161,7 @@ def select_stacking_constant(
     -------
     float
     """
-    rng = as_generator(random_state)
+    rng = np.random.default_rng(random_state)
     n_splits = check_count(n_splits, "n_splits")
     unseen_share = check_number(unseen_share, "unseen_share", 0.0, 1.0)
     validation_size = check_number(validation_size, "validation_size", 0.0, 1.0)
@@ -306,7 +306,7 @@ def evaluate_zero_shot(
         raise InvalidParameterError(f"stacking must be 'validation' or a number; got {stacking!r}.")
     if not isinstance(stacking, str):
         stacking = check_number(stacking, "stacking")
-    rng = as_generator(random_state)
+    rng = np.random.default_rng(random_state)
     model = clone(model)
     if "random_state" in model.get_params():
         model.set_params(random_state=int(rng.integers(2**31 - 1)))

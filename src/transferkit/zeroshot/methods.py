@@ -41,7 +41,6 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from transferkit.checks import check_choice, check_nonnegative, check_positive_int
-from transferkit.datasets._utils import as_generator
 from transferkit.exceptions import (
     EmptyDomainError,
     FeatureSpaceMismatchError,
@@ -166,7 +165,7 @@ def ranking_embedding_map(
     X = np.asarray(X, dtype=np.float64)
     S = np.asarray(S, dtype=np.float64)
     n = len(X)
-    rng = as_generator(random_state)
+    rng = np.random.default_rng(random_state)
     W = rng.normal(scale=1e-3, size=(X.shape[1], S.shape[1]))
     rows = np.arange(n)
     for step in range(epochs):
@@ -507,6 +506,12 @@ class EmbeddingSimilarity(ZeroShotClassifier):
             )
 
     def _fit_rows(self, X: Any, y: Any, semantics: ClassEmbeddings, progress: Any) -> None:
+        if X is not None and X.shape[1] != semantics.dim:
+            raise NotApplicableError(
+                f"EmbeddingSimilarity compares rows and class vectors in one space, but the rows "
+                f"have {X.shape[1]} features and the class vectors {semantics.dim}; embed both "
+                "with the same encoder, or learn a map (ESZSL, LinearEmbeddingMap)."
+            )
         self.n_features_in_ = semantics.dim
 
     def _scores(self, X: np.ndarray, vectors: np.ndarray) -> np.ndarray:

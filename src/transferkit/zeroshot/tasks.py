@@ -51,11 +51,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from transferkit.checks import check_count, check_number
-from transferkit.datasets._utils import RandomState, as_generator, check_domain
 from transferkit.exceptions import (
     EmptyDomainError,
     FeatureSpaceMismatchError,
     InvalidParameterError,
+    UnknownDatasetError,
 )
 from transferkit.zeroshot.semantics import (
     BIBLE_GENRE_DESCRIPTIONS,
@@ -67,6 +67,8 @@ from transferkit.zeroshot.semantics import (
 )
 
 logger = logging.getLogger(__name__)
+
+RandomState = int | np.random.Generator | None
 
 #: The ten fixed class splits of the Office-Caltech10 and Fashion-MNIST tasks: split k leaves out
 #: the classes k, k+1 and k+3 (mod 10), so every class is unseen in exactly three splits.
@@ -170,6 +172,11 @@ class ZeroShotTask:
             return np.arange(len(self.X_test))
         return np.flatnonzero(np.isin(self.y_test, self.unseen_classes))
 
+    @property
+    def n_eval(self) -> int:
+        """Number of scored rows of the primary score (the unseen classes' test rows)."""
+        return int(len(self.unseen_test_rows()))
+
     def describe(self) -> str:
         """One line: sizes and classes."""
         seen, unseen = self.seen_classes, self.unseen_classes
@@ -182,6 +189,13 @@ class ZeroShotTask:
 
 
 # --------------------------------------------------------------------------- catalogue loaders
+def check_domain(domain: str, domains: tuple[str, ...], what: str) -> str:
+    """``domain`` if it is one of ``domains``, else UnknownDatasetError listing them."""
+    if domain not in domains:
+        raise UnknownDatasetError(f"Unknown {what} {domain!r}; choose one of {', '.join(domains)}.")
+    return domain
+
+
 def _split_classes(target: str, class_names: tuple[str, ...]) -> tuple[list[str], list[str]]:
     check_domain(target, SPLIT_NAMES, "class split")
     unseen_codes = UNSEEN_SPLITS[SPLIT_NAMES.index(target)]
@@ -260,7 +274,7 @@ def office_task(
     ]
     X = np.vstack([b[0] for b in blocks])
     labels = np.asarray(OFFICE_CLASSES)[np.concatenate([b[1] for b in blocks])]
-    train, test = _seen_unseen_rows(labels, seen, test_size, as_generator(random_state))
+    train, test = _seen_unseen_rows(labels, seen, test_size, np.random.default_rng(random_state))
     return ZeroShotTask(
         X[train],
         labels[train],
@@ -316,7 +330,7 @@ def fashion_task(
     n_train = check_count(n_train, "n_train", 2)
     n_test = check_count(n_test, "n_test", 1)
     embeddings = _semantics(FASHION_CLASSES, semantics, FASHION_DESCRIPTIONS, encoder)
-    rng = as_generator(random_state)
+    rng = np.random.default_rng(random_state)
     names = np.asarray(FASHION_CLASSES)
 
     def draw(split: str, per_class: int, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -393,7 +407,7 @@ def bible_task(
     check_domain(target, tuple(BIBLE_LANGUAGES), "zeroshot-bible language")
     verses = load_bible(data_home)
     labels = verses.labels("genre")
-    rows = stratified_sample(labels, n_verses, as_generator(random_state), "n_verses")
+    rows = stratified_sample(labels, n_verses, np.random.default_rng(random_state), "n_verses")
     genres = list(BIBLE_GENRES)
     wording = BIBLE_GENRE_NAMES if source == "names" else BIBLE_GENRE_DESCRIPTIONS
     embeddings = embed_classes(genres, wording, encoder, language="en")
