@@ -95,6 +95,17 @@ def test_eszsl_class_gives_the_functions_map_on_standardised_rows():
     )
 
 
+def test_devise_ranking_loss_separates_the_seen_classes():
+    task = _toy_task()
+    model = LinearEmbeddingMap(loss="ranking", epochs=30, random_state=0)
+    steps = []
+    model.fit(task.X_train, task.y_train, task.embeddings, progress=lambda d, t: steps.append(d))
+    assert steps == list(range(1, 31))
+    seen_rows = task.y_test < 3
+    predicted = model.predict(task.X_test[seen_rows], classes=[0, 1, 2])
+    assert np.mean(predicted == task.y_test[seen_rows]) > 0.9
+
+
 def test_stacking_trades_seen_accuracy_for_unseen_along_the_curve():
     rng = np.random.default_rng(1)
     classes = np.array(["a", "b", "c", "d"])
@@ -199,3 +210,35 @@ def test_bad_inputs_raise_our_errors_naming_the_problem():
         evaluate_zero_shot(ESZSL(), task, stacking="auto")
     with pytest.raises(InvalidParameterError, match="has only the pair"):
         load_task("zeroshot-bible", "descriptions", "names")
+
+
+def test_the_zero_shot_suites_load():
+    from transferkit.bench import load_suite
+
+    for name in ("zeroshot-office-caltech", "zeroshot-fashion-mnist", "zeroshot-bible"):
+        suite = load_suite(name)
+        assert suite.protocol and {d.name for d in suite.datasets} == {name}
+
+
+@needs_office
+def test_bench_stores_the_unseen_accuracy_and_details_and_refuses_other_kinds(tmp_path):
+    from transferkit.bench import results_table, run_suite
+
+    suite = tmp_path / "zs.toml"
+    suite.write_text(
+        '[suite]\nname = "zs-tiny"\nprotocol = "one split"\n\n'
+        '[[datasets]]\nname = "zeroshot-office-caltech"\npairs = [["dslr", "split-3"]]\n\n'
+        '[[datasets]]\nname = "moons"\npairs = "standard"\n\n'
+        '[[methods]]\nname = "eszsl"\n\n[[methods]]\nname = "zeroshot_majority"\n'
+    )
+    db = tmp_path / "results.sqlite"
+    run_suite(suite, db=db)
+    rows = {(row["dataset"], row["method"]): row for row in results_table(db, suite).rows}
+    eszsl = rows[("zeroshot-office-caltech", "eszsl")]
+    majority = rows[("zeroshot-office-caltech", "zeroshot_majority")]
+    assert eszsl["status"] == "ok" and eszsl["accuracy"] > majority["accuracy"]
+    assert json.loads(eszsl["details"])["harmonic"] > 0
+    harmonic = results_table(db, suite, metric="harmonic")
+    assert harmonic is not None
+    assert rows[("moons", "eszsl")]["status"] == "error"
+    assert "works on zeroshot tasks" in rows[("moons", "eszsl")]["error"]
