@@ -435,7 +435,7 @@ _CATALOG["fashion-mnist"] = _Entry(
 _ZEROSHOT_SPLITS = [f"split-{k}" for k in range(10)]
 _ZEROSHOT_SPLIT_TEXT = (
     "'split-k' (k = 0..9) leaves out the classes k, k+1 and k+3 (mod 10, in label order), so "
-    "every class is unseen in exactly three splits"
+    "every class is unseen in exactly three splits (a split's size is its 3 unseen classes)"
 )
 _ESZSL_CITATION = (
     "Romera-Paredes & Torr (2015), An embarrassingly simple approach to zero-shot learning, "
@@ -461,7 +461,7 @@ def _zeroshot_office_info() -> DatasetInfo:
         domains={
             **{"all": sum(_OFFICE_SIZES.values())},
             **_OFFICE_SIZES,
-            **dict.fromkeys(_ZEROSHOT_SPLITS, 10),
+            **dict.fromkeys(_ZEROSHOT_SPLITS, 3),
         },
         pairs=[(i, s) for i in images for s in _ZEROSHOT_SPLITS],
         citation=_OFFICE_CITATION + " " + _ESZSL_CITATION,
@@ -484,7 +484,7 @@ def _zeroshot_fashion_info() -> DatasetInfo:
             "package dataset-fashion-mnist). Options: semantics (names), encoder (use), n_train, "
             "n_test."
         ),
-        domains={"original": 70000, **dict.fromkeys(_ZEROSHOT_SPLITS, 10)},
+        domains={"original": 70000, **dict.fromkeys(_ZEROSHOT_SPLITS, 3)},
         pairs=[("original", s) for s in _ZEROSHOT_SPLITS],
         citation=(
             "Xiao, Rasul & Vollgraf (2017), Fashion-MNIST: a novel image dataset for "
@@ -504,7 +504,7 @@ def _zeroshot_bible_info() -> DatasetInfo:
             "Zero-shot text classification (kind 'zeroshot'): Bible verses labelled by the "
             "genre of their book (six groups), every genre unseen, each verse given to the "
             "closest genre description. Pair (semantics, language): 'names' or 'descriptions' "
-            "of the genres (English), and 'english' or 'spanish' verses; n_verses (3000) drawn "
+            "of the 6 genres (English), and 'english' or 'spanish' verses; n_verses (3000) drawn "
             "in each genre's proportion by the seed. Options: encoder (use), n_verses."
         ),
         domains={"names": 6, "descriptions": 6, "english": 31077, "spanish": 31077},

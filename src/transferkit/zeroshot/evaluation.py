@@ -291,7 +291,8 @@ def evaluate_zero_shot(
 
     Examples
     --------
-    >>> from transferkit.zeroshot import ESZSL, evaluate_zero_shot, load_task  # doctest: +SKIP
+    >>> from transferkit.datasets import load_task
+    >>> from transferkit.zeroshot import ESZSL, evaluate_zero_shot
     >>> task = load_task("zeroshot-office-caltech", "all", "split-0", random_state=0)  # doctest: +SKIP
     >>> report = evaluate_zero_shot(ESZSL(), task, random_state=0)  # doctest: +SKIP
     >>> report.unseen_accuracy > 1 / 3  # doctest: +SKIP
