@@ -92,6 +92,7 @@ def _on_every_rank(problem, folder: str) -> list[dict]:
         ).numpy()
         report["accuracy"] = _accuracy(model, problem)
         report["proba"] = model.predict_proba(problem.X_target)
+        report["again"] = DeepCORAL(**PARAMS).fit(problem).predict_proba(problem.X_target)
         try:
             DeepCORAL(
                 **PARAMS, checkpoint=folder, progress=InterruptAfter(EPOCHS_BEFORE_INTERRUPT)
@@ -128,6 +129,8 @@ def test_two_processes_train_like_one_keep_equal_weights_and_resume_rank_0s_chec
     # every step averages the gradients: the two ranks hold the same weights to the last bit
     assert np.array_equal(first["weights"], second["weights"])
     assert np.array_equal(first["proba"], second["proba"])
+    # the same seed and world size give the same numbers
+    assert np.array_equal(first["proba"], first["again"])
     # the same global batches split in two: the accuracy stays within noise of one process (the
     # runs differ by rounding and, in batches of odd size, by the weight of each half's mean)
     assert abs(first["accuracy"] - _accuracy(one, problem)) <= 0.03
