@@ -25,9 +25,10 @@ from transferkit.deep.distributed import (  # noqa: E402
     settings,
     world_size,
 )
-from transferkit.deep.methods import DeepCORAL  # noqa: E402
+from transferkit.deep.methods import DANN, DeepCORAL  # noqa: E402
 from transferkit.deep.training import resolve_device, train  # noqa: E402
 from transferkit.exceptions import InvalidParameterError  # noqa: E402
+from transferkit.problem import TransferProblem  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -70,6 +71,30 @@ class InterruptAfter:
         pass
 
 
+#: Plain SGD on batches that split evenly: one process and two must compute the same steps
+EVEN = {
+    "epochs": 3,
+    "batch_size": 64,
+    "validation_fraction": 0,
+    "patience": None,
+    "optimizer": "sgd",
+    "learning_rate": 0.05,
+    "hidden_dim": 16,
+    "random_state": 0,
+}
+
+
+def _even_problem(problem):
+    """The first 128 source and target rows of the real pair: two batches of 64 an epoch."""
+    return TransferProblem(problem.X_source[:128], problem.y_source[:128], problem.X_target[:128])
+
+
+def _weights_after_sgd(method, problem, seed: int = 0) -> np.ndarray:
+    model = method(**{**EVEN, "random_state": seed}).fit(_even_problem(problem))
+    modules = [model.encoder_, model.classifier_]
+    return torch.cat([p.detach().reshape(-1) for m in modules for p in m.parameters()]).numpy()
+
+
 def _on_every_rank(problem, folder: str) -> list[dict]:
     """What each rank sees: the gather, a full run, an interrupted run and its resumption."""
     rank = process_rank()
@@ -81,6 +106,10 @@ def _on_every_rank(problem, folder: str) -> list[dict]:
     (gathered * gathered).sum().backward()
     report["gathered"] = gathered.detach().numpy()
     report["gradient"] = rows.grad.numpy()
+
+    # the gradient of two half batches, averaged (per-rank DANN loss, gathered CORAL loss), is the
+    # gradient of the whole batch: the weights follow one process's up to rounding
+    report["sgd"] = {m.__name__: _weights_after_sgd(m, problem) for m in (DeepCORAL, DANN)}
 
     saves = []
     save = torch.save
@@ -125,6 +154,12 @@ def test_two_processes_train_like_one_keep_equal_weights_and_resume_rank_0s_chec
     assert np.array_equal(first["gathered"][:, 0], [0, 0, 1, 1, 1])
     assert np.array_equal(first["gathered"], second["gathered"])
     assert np.allclose(first["gradient"], 0.0) and np.allclose(second["gradient"], 4.0)
+
+    for method in (DeepCORAL, DANN):
+        one_process = _weights_after_sgd(method, problem)
+        assert np.allclose(first["sgd"][method.__name__], one_process, rtol=0, atol=1e-6)
+        # (another seed, other weights and batches: far apart at this tolerance)
+        assert not np.allclose(one_process, _weights_after_sgd(method, problem, 1), atol=1e-3)
 
     # every step averages the gradients: the two ranks hold the same weights to the last bit
     assert np.array_equal(first["weights"], second["weights"])
