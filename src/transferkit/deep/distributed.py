@@ -1,6 +1,6 @@
 """Where deep training runs: the device, mixed precision, and data-parallel training over processes.
 
-Three settings reach every deep method and :func:`~transferkit.deep.extract_features`
+Three settings reach every deep method and :func:`~transferkit.deep.backbones.extract_features`
 without a parameter on each of them, through environment variables that spawned worker processes
 inherit (the CLI's ``--device``, ``--amp`` and ``--ddp``; :func:`deep_settings` sets them for a
 block of Python):
@@ -64,13 +64,17 @@ __all__ = [
     "DEVICE_VARIABLE",
     "DataParallel",
     "average_gradients",
+    "barrier",
     "broadcast_buffers",
     "broadcast_states",
+    "broadcast_value",
     "data_parallel",
     "deep_settings",
+    "default_backend",
     "gather_rows",
     "init_distributed",
     "launch",
+    "local_rank",
     "process_rank",
     "reduce_mean",
     "settings",
@@ -193,7 +197,6 @@ def local_rank() -> int:
 
 def default_backend(device: str | None = None) -> str:
     """``nccl`` when training runs on CUDA, else ``gloo``."""
-
     name = settings()["device"] if device is None else device
     on_cuda = name.startswith("cuda") or (name == "auto" and torch.cuda.is_available())
     return "nccl" if on_cuda else "gloo"
@@ -212,7 +215,6 @@ def init_distributed(backend: str | None = None) -> None:
     >>> from transferkit.deep.distributed import init_distributed  # doctest: +SKIP
     >>> init_distributed()  # doctest: +SKIP
     """
-
     missing = [name for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR") if name not in os.environ]
     if missing:
         raise NotApplicableError(
@@ -382,7 +384,6 @@ def _rank_main(
     backend: str,
     threads: int,
 ) -> None:
-
     os.environ.update(
         RANK=str(rank),
         LOCAL_RANK=str(rank),
@@ -445,7 +446,6 @@ def launch(
     object
         What ``function`` returned on rank 0.
     """
-
     if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
         raise InvalidParameterError(f"processes must be an integer >= 1, got {processes!r}.")
     backend = default_backend() if backend is None else backend
@@ -504,6 +504,9 @@ def _score_on_rank(method: Any, problem: Any) -> tuple[float, dict[str, Any]]:
 
 class DataParallel(ClassifierMixin, BaseEstimator):
     """Train a deep method data-parallel in ``processes`` local processes (``torch.distributed``).
+
+    Not ``torch.nn.DataParallel`` (one process, several GPUs): each process here trains a whole
+    copy of the method, as with ``DistributedDataParallel``.
 
     ``fit`` starts ``processes`` processes (:func:`launch`), each fits a copy of ``method`` on
     the whole problem, the training loop sharding the batches and averaging the gradients (see
