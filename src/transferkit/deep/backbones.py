@@ -605,7 +605,7 @@ def extract_features(
     batch_size: int | None = None,
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
     progress: Any = None,
     amp: bool | None = None,
 ) -> np.ndarray:
@@ -626,8 +626,9 @@ def extract_features(
     cache_dir : str, Path or None
         Default :func:`default_cache_dir`. One ``.npy`` file per image and representation.
     use_cache : bool, default True
-    device : str, default "cpu"
-        ``"auto"``: the device setting (``--device``), else CUDA when present.
+    device : str, default "auto"
+        The device setting (``--device``) when it is set, else CUDA when present, else the CPU;
+        or ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
     progress : callable or None
         ``progress(n_done, n_total)`` after each batch (the CLI shows a bar).
     amp : bool or None, default None

@@ -196,8 +196,9 @@ def local_rank() -> int:
 
 
 def default_backend(device: str | None = None) -> str:
-    """``nccl`` when training runs on CUDA, else ``gloo``."""
-    name = settings()["device"] if device is None else device
+    """``nccl`` when training runs on CUDA, else ``gloo``; ``device`` None or ``"auto"`` means
+    the device setting."""
+    name = settings()["device"] if device in (None, "auto") else str(device)
     on_cuda = name.startswith("cuda") or (name == "auto" and torch.cuda.is_available())
     return "nccl" if on_cuda else "gloo"
 
@@ -520,7 +521,8 @@ class DataParallel(ClassifierMixin, BaseEstimator):
         A deep method (:mod:`transferkit.deep.methods`, :mod:`transferkit.deep.source_free`...).
     processes : int, default 2
     backend : {"gloo", "nccl"} or None, default None
-        None: ``nccl`` on CUDA (one GPU per process), else ``gloo``.
+        None: ``nccl`` when ``method.device`` (or the device setting, for ``"auto"``) is CUDA,
+        one GPU per process; else ``gloo``.
 
     Examples
     --------
@@ -543,7 +545,7 @@ class DataParallel(ClassifierMixin, BaseEstimator):
 
         problem = as_problem(X, y, domain)
         self.method_ = launch(
-            _fit_on_rank, self.processes, clone(self.method), problem, backend=self.backend
+            _fit_on_rank, self.processes, clone(self.method), problem, backend=self._backend()
         )
         self.classes_ = getattr(self.method_, "classes_", None)
         return self
@@ -552,10 +554,16 @@ class DataParallel(ClassifierMixin, BaseEstimator):
         """Fit and score in the processes: ``method.score_problem(problem)`` where the method has
         one, else the score on ``problem.evaluation_split()``; rank 0's value."""
         score, details = launch(
-            _score_on_rank, self.processes, clone(self.method), problem, backend=self.backend
+            _score_on_rank, self.processes, clone(self.method), problem, backend=self._backend()
         )
         self.details_ = details
         return score
+
+    def _backend(self) -> str:
+        """The backend asked for, else the one of the method's device (nccl on CUDA)."""
+        if self.backend is not None:
+            return self.backend
+        return default_backend(getattr(self.method, "device", None))
 
     def predict(self, X: Any) -> np.ndarray:
         return self.method_.predict(X)
