@@ -67,9 +67,10 @@ def _invoke(runner: CliRunner, *args: str):
 COMMANDS = {
     "": ["--debug", "--version"],
     "datasets": ["--json", "--verify"],
-    "bench": ["--csv", "--db", "--encoder", "--jobs", "--json", "--label-column", "--methods", "--metric",
-              "--pairs", "--quiet", "--retry-errors", "--seeds", "--source", "--target", "--test",
-              "--text-column", "--threads", "-j", "-q", "suite"],
+    "bench": ["--amp", "--csv", "--db", "--ddp", "--device", "--encoder", "--jobs", "--json",
+              "--label-column", "--methods", "--metric", "--pairs", "--quiet", "--retry-errors",
+              "--seeds", "--source", "--target", "--test", "--text-column", "--threads", "-j",
+              "-q", "suite"],
     "zeroshot": ["--center", "--class", "--class-column", "--class-embeddings", "--classes",
                  "--description-column", "--encoder", "--json", "--label-column", "--language",
                  "--method", "--predictions", "--quiet", "--seed", "--stacking", "--test",
@@ -83,8 +84,8 @@ COMMANDS = {
                  "--language", "--max-samples", "--mmd", "--option", "--pair", "--permutations",
                  "--reveal", "--seed", "--source", "--target", "--text-column"],
     "bli": ["--cache-dir", "--dictionary", "--json", "--max-iter", "--method", "--quiet",
-            "--retrieval", "--seed", "--source", "--target", "--test-words", "--top", "--translate",
-            "--vocab", "-q"],
+            "--retrieval", "--seed", "--source", "--target", "--test-words", "--top",
+            "--translate", "--vocab", "-q"],
     "transferability": ["--backbones", "--cache-dir", "--check", "--dataset", "--device",
                         "--domain", "--folds", "--json", "--layers", "--no-check", "--per-class",
                         "--quiet", "--scores", "--seed", "-q"],
@@ -99,8 +100,8 @@ COMMANDS = {
     "plot embedding": ["--baseline", "--baseline-params", "--max-points", "--method", "--options",
                        "--output", "--params", "--projection", "--quiet", "--seed", "-o", "-q",
                        "dataset", "source", "target"],
-    "extract-features": ["--backbone", "--cache-dir", "--device", "--domains", "--layer",
-                         "--quiet", "-q", "dataset"],
+    "extract-features": ["--amp", "--backbone", "--batch-size", "--cache-dir", "--device",
+                         "--domains", "--layer", "--quiet", "-q", "dataset"],
 }  # fmt: skip
 
 
