@@ -3,7 +3,8 @@
 A *cell* is one (dataset, source → target pair, method with its parameters and classifier, seed).
 :func:`run_suite` skips the cells the database already holds (errored ones too, unless
 ``retry_errors``), runs the others in this process or in ``jobs`` worker processes, and writes each
-result the moment it arrives. A problem is loaded once per (dataset, pair, seed, options) per process
+result the moment it arrives (or on a Dask cluster, see :mod:`transferkit.bench.distributed`).
+A problem is loaded once per (dataset, pair, seed, options) per process
 and kept in a small cache, so the methods of one pair share it.
 
 A method's accuracy is measured on ``problem.evaluation_split()``: the target test split, or the
@@ -38,10 +39,20 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-from transferkit.bench.store import ResultStore
+from transferkit.bench.distributed import (
+    cancel_unfinished,
+    check_scheduler,
+    completed,
+    dask_client,
+    is_lost_worker,
+    lost_worker_message,
+    submit_in_order,
+)
+from transferkit.bench.store import KEY_COLUMNS, ResultStore
 from transferkit.bench.suite import (
     FILES_DATASET,
     PCA_OPTION,
+    PROBE_SHAPE,
     TARGET_LABELS_OPTION,
     TEXT_COLUMN_OPTION,
     Cell,
@@ -437,10 +448,16 @@ def _exit_when_orphaned(parent: int) -> None:
     os._exit(1)
 
 
-def _init_worker(threads: int, parent: int | None = None, deep: bool = True) -> None:
+def _init_worker(
+    threads: int,
+    parent: int | None = None,
+    deep: bool = True,
+    methods: Sequence[tuple[str, str, str]] = (),
+) -> None:
     """Set up a worker process: it dies with ``parent``, leaves Ctrl-C to the parent (which stops
     it), and runs ``threads`` BLAS/OpenMP/torch threads with the method families imported (the
-    torch ones only when ``deep``: a run of shallow methods never pays torch's import)."""
+    torch ones only when ``deep``: a run of shallow methods never pays torch's import) and the
+    trial fit of each of ``methods`` made (:func:`warm_up`)."""
     if parent is not None:
         exit_with_parent(parent)
     # a terminal sends Ctrl-C to the whole process group; the parent records what finished and
@@ -457,6 +474,8 @@ def _init_worker(threads: int, parent: int | None = None, deep: bool = True) -> 
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads)
+    for method_name, params, classifier in methods:
+        warm_up(method_name, params, classifier)
 
 
 @contextmanager
@@ -509,6 +528,7 @@ def run_suite(
     text: Mapping[str, str] | None = None,
     memory: bool = True,
     threads: int = 1,
+    scheduler: str | None = None,
 ) -> ResultsTable:
     """Run every cell of ``suite`` not yet in the database and return the table of its cells.
 
@@ -537,6 +557,13 @@ def run_suite(
     threads : int, default 1
         BLAS/OpenMP/torch threads per cell, the same in this process and in workers, so that
         ``jobs`` never changes a number. Raise it for a serial run of a few large cells.
+    scheduler : str or None, default None
+        Run the cells on a Dask cluster instead (``pip install 'transferkit[distributed]'``):
+        ``"local:N"`` starts N worker processes here, ``"tcp://host:8786"`` uses a running
+        scheduler. This process still writes every result, as it arrives; ``jobs`` must then be
+        1. A worker that dies gives its cell back to the queue (see
+        :mod:`transferkit.bench.distributed`); a cell whose workers keep dying is stored as an
+        error.
 
     Returns
     -------
@@ -552,11 +579,19 @@ def run_suite(
     for name, value in (("jobs", jobs), ("threads", threads)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InvalidParameterError(f"{name} must be an integer >= 1, got {value!r}.")
+    if scheduler is not None:
+        check_scheduler(scheduler)
+        if jobs != 1:
+            raise InvalidParameterError(
+                f"jobs={jobs} and scheduler={scheduler!r}: give one of them (local:{jobs} runs "
+                f"{jobs} worker processes on Dask)."
+            )
     suite = load_suite(suite)
     if files is not None:
         suite = suite.with_files(*files, digests=FileDigests(), text=text)
     suite = suite.select(methods=methods, pairs=pairs, seeds=seeds)
-    with sigterm_unwinds() if jobs > 1 else nullcontext(), ResultStore(db) as store:
+    unwinds = jobs > 1 or scheduler is not None
+    with sigterm_unwinds() if unwinds else nullcontext(), ResultStore(db) as store:
         pending, done = pending_cells(suite, store, retry_errors)
         logger.info(
             "suite %s: %d cells, %d already stored, %d to run with %d job(s)",
@@ -571,7 +606,9 @@ def run_suite(
         if pending:
             if progress is not None:
                 progress(0, len(pending), None)
-            if jobs == 1:
+            if scheduler is not None:
+                _run_on_cluster(pending, store, progress, memory, threads, checkpoints, scheduler)
+            elif jobs == 1:
                 with thread_limits(threads):
                     _run_serial(pending, store, progress, memory, checkpoints)
             else:
@@ -611,7 +648,12 @@ def _run_parallel(
         max_workers=min(jobs, len(cells)),
         mp_context=context,
         initializer=_init_worker,
-        initargs=(threads, os.getpid(), any(method_spec(c.method_name).deep for c in cells)),
+        initargs=(
+            threads,
+            os.getpid(),
+            any(method_spec(c.method_name).deep for c in cells),
+            suite_methods(cells),
+        ),
     )
     submitted = [pool.submit(execute_cell, cell, memory, checkpoints) for cell in cells]
     # every worker is started by now (one per submitted cell, up to max_workers)
@@ -642,6 +684,132 @@ def _run_parallel(
                 store.record(future.result())
         raise
     pool.shutdown(wait=True)
+
+
+def execute_cell_on_worker(
+    cell: Cell,
+    memory: bool,
+    checkpoints: Path | None,
+    threads: int,
+    methods: Sequence[tuple[str, str, str]] = (),
+) -> dict[str, Any]:
+    """:func:`execute_cell` in a Dask worker, under the same thread limits as a local run,
+    after the worker's trial fits of ``methods`` (see :func:`warm_up`).
+
+    Checkpoints go beside the database only where the worker sees the database's folder (a file
+    system shared with the driver); elsewhere a killed deep cell starts over.
+    """
+    if checkpoints is not None and not Path(checkpoints).parent.is_dir():
+        checkpoints = None
+    with thread_limits(threads):
+        for method_name, params, classifier in methods:
+            warm_up(method_name, params, classifier)
+        return execute_cell(cell, memory, checkpoints)
+
+
+def suite_methods(cells: Sequence[Cell]) -> tuple[tuple[str, str, str], ...]:
+    """(method name, params, classifier) of each distinct method and classifier of ``cells``,
+    with the parameters of its first cell."""
+    first: dict[tuple[str, str], str] = {}
+    for cell in cells:
+        first.setdefault((cell.method_name, cell.classifier), cell.params)
+    return tuple((name, params, classifier) for (name, classifier), params in first.items())
+
+
+#: (method name, classifier) pairs this process has fitted once in :func:`warm_up`.
+WARMED_UP: set[tuple[str, str]] = set()
+
+
+def warm_up(method_name: str, params: str, classifier: str) -> None:
+    """Fit a shallow method once on a tiny problem, untimed and untraced, in a fresh worker.
+
+    A method imports some of its libraries on first use (``ot`` imports POT, which imports
+    torch): seconds of imports, and many times that under ``tracemalloc``. The driver made
+    those imports when it validated the suite, by a trial fit of each method; a worker makes
+    the same trial fits of every method of the run before its first cell, so that no cell
+    counts them in its time or its peak memory. Once per method and classifier per process;
+    any failure is left to the real cells; deep methods are not trained here.
+    """
+    if (method_name, classifier) in WARMED_UP:
+        return
+    WARMED_UP.add((method_name, classifier))
+    from transferkit.datasets import make_shifted_blobs
+    from transferkit.registry import make_method, method_spec
+
+    try:
+        spec = method_spec(method_name)
+        if spec.deep:
+            return
+        rows, features = PROBE_SHAPE
+        problem = make_shifted_blobs(
+            n_samples=rows, n_features=features, n_classes=2, n_test=rows, random_state=0
+        )
+        if spec.needs_target_labels:
+            problem = problem.with_target_labels(2, random_state=0)
+        method = make_method(method_name, json.loads(params), json.loads(classifier), 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            method.fit(problem)
+    except Exception:  # noqa: BLE001 - the cells themselves report what fails on their data
+        logger.debug("warm-up fit of %s failed", method_name, exc_info=True)
+
+
+def lost_cell_row(cell: Cell, message: str) -> dict[str, Any]:
+    """The error row of a cell that produced no row of its own (its workers kept dying)."""
+    row: dict[str, Any] = dict(zip(KEY_COLUMNS, cell.key, strict=True))
+    row.update(
+        dataset_label=cell.dataset_label,
+        status="error",
+        accuracy=None,
+        error=message,
+        versions=_versions_now(),
+        hostname=socket.gethostname(),
+        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    return row
+
+
+def _run_on_cluster(
+    cells: list[Cell],
+    store: ResultStore,
+    progress: ProgressCallback | None,
+    memory: bool,
+    threads: int,
+    checkpoints: Path | None,
+    scheduler: str,
+) -> None:
+    """The cells on a Dask cluster; this process stores each row as its future completes."""
+    with dask_client(scheduler, threads) as client:
+        futures = submit_in_order(
+            client,
+            execute_cell_on_worker,
+            cells,
+            memory=memory,
+            checkpoints=checkpoints,
+            threads=threads,
+            methods=suite_methods(cells),
+        )
+        cell_of = {future.key: cell for future, cell in zip(futures, cells, strict=True)}
+        recorded: set[str] = set()
+        try:
+            for future in completed(futures):
+                error = future.exception()
+                if is_lost_worker(error):
+                    row = lost_cell_row(cell_of[future.key], lost_worker_message(error))
+                else:
+                    row = future.result()  # a problem that cannot be loaded stops the run
+                store.record(row)
+                recorded.add(future.key)
+                if progress is not None:
+                    progress(len(recorded), len(cells), row)
+        except BaseException:
+            # Ctrl-C, SIGTERM or a problem that failed to load: nothing more starts, and what
+            # finished in the meantime is kept
+            cancel_unfinished(client, futures)
+            for future in futures:
+                if future.key not in recorded and future.status == "finished":
+                    store.record(future.result())
+            raise
 
 
 def _stop_workers(pool: ProcessPoolExecutor, workers: list[Any]) -> None:

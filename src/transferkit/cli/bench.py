@@ -8,6 +8,7 @@ imports the methods (nor torch) until a suite runs.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -37,6 +38,42 @@ _DEMO_TEXT = (
 
 
 # --------------------------------------------------------------------- bench
+def scheduler_callback(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Click callback: ``local:N`` or a scheduler's address, checked before anything runs."""
+    if value is None:
+        return None
+    from transferkit.bench.distributed import check_scheduler, require_distributed
+    from transferkit.exceptions import InvalidParameterError
+
+    try:
+        check_scheduler(value)
+    except InvalidParameterError as error:
+        raise click.BadParameter(str(error)) from None
+    require_distributed()  # a missing extra is named before anything runs
+    quiet_dask_logs()
+    return value
+
+
+def quiet_dask_logs() -> None:
+    """Dask logs every worker start and stop at INFO; show its warnings only (a worker that
+    died, a cell sent back to the queue) beside the progress bar, unless --debug is on.
+
+    Called once ``distributed`` is imported: its import sets the level of its loggers."""
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+
+
+#: ``--scheduler`` of ``bench`` and ``select``.
+scheduler_option = click.option(
+    "--scheduler",
+    callback=scheduler_callback,
+    metavar="local:N|ADDRESS",
+    help="Run on Dask (pip install 'transferkit[distributed]'): local:N starts N worker "
+    "processes here, tcp://host:8786 uses a running cluster. This process still stores "
+    "every result.",
+)
+
+
 class CellProgress:
     """The runner's progress callback: a bar over the suite's cells, created on the first cell,
     drawn only on a terminal (see :func:`~transferkit.cli.options.progress_bar`)."""
@@ -74,6 +111,7 @@ def _run(
     seeds: list[int] | None = None,
     jobs: int = 1,
     threads: int = 1,
+    scheduler: str | None = None,
     retry_errors: bool = False,
     quiet: bool = False,
     files: tuple[str, str, str | None] | None = None,
@@ -91,6 +129,7 @@ def _run(
             seeds=seeds,
             jobs=jobs,
             threads=threads,
+            scheduler=scheduler,
             progress=progress,
             retry_errors=retry_errors,
             files=files,
@@ -153,6 +192,7 @@ def deep_execution(ddp: int, device: str | None, amp: bool) -> AbstractContextMa
     show_default=True,
     help="Worker processes.",
 )
+@scheduler_option
 @threads_option
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
@@ -196,6 +236,7 @@ def bench(
     pairs: str | None,
     seeds: list[int] | None,
     jobs: int,
+    scheduler: str | None,
     threads: int,
     db: str | None,
     as_json: bool,
@@ -217,8 +258,9 @@ def bench(
 
     Finished cells are stored at once in the results database, so an interrupted run picks up
     where it stopped; cells already stored are not run again. With --source/--target the suite's
-    methods and seeds run on your own pair of files. --ddp, --device and --amp say where the
-    deep cells train; they are not part of a cell's key.
+    methods and seeds run on your own pair of files. With --scheduler the cells run on a Dask
+    cluster, and this process still stores each result as it arrives. --ddp, --device and --amp
+    say where the deep cells train; they are not part of a cell's key.
     """
     from transferkit.bench import format_markdown
 
@@ -226,6 +268,11 @@ def bench(
         raise click.UsageError("Give both --source and --target (and optionally --test).")
     if test is not None and source is None:
         raise click.UsageError("--test needs --source and --target.")
+    if scheduler is not None and jobs != 1:
+        raise click.UsageError(
+            f"--jobs {jobs} and --scheduler: give one of them (--scheduler local:{jobs} runs "
+            f"{jobs} worker processes on Dask)."
+        )
     files = (source, target, test) if source is not None and target is not None else None
     text = None
     if text_column is not None:
@@ -246,6 +293,7 @@ def bench(
             seeds=seeds,
             jobs=jobs,
             threads=threads,
+            scheduler=scheduler,
             retry_errors=retry_errors,
             quiet=quiet,
             files=files,

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from transferkit.cli.bench import scheduler_option
 from transferkit.cli.data import data_options, load_data
 from transferkit.cli.options import progress_bar
 from transferkit.exceptions import InvalidParameterError, TransferKitError
@@ -70,6 +71,7 @@ class CatalogueHelpOption(click.Option):
     "--classifier", default="logreg", show_default=True, help="Classifier behind methods."
 )
 @click.option("--jobs", type=int, default=1, show_default=True, help="Candidates in parallel.")
+@scheduler_option
 @click.option(
     "--budget",
     type=click.Choice(["fast", "default", "thorough"]),
@@ -102,6 +104,7 @@ def select_command(
     cv: str,
     classifier: str,
     jobs: int,
+    scheduler: str | None,
     budget: str,
     safety: bool,
     top: int,
@@ -120,7 +123,8 @@ def select_command(
 
     Cost: each candidate is trained once per source fold. --budget default drops the grid
     points that are slow on large or wide problems and uses 2 folds from 2,000 source rows;
-    --budget fast keeps each cheap method's defaults; --jobs 2 uses both cores.
+    --budget fast keeps each cheap method's defaults; --jobs 2 uses both cores; --scheduler
+    sends the candidates to a Dask cluster.
 
     \b
     transferkit select --dataset office-caltech-surf --pair amazon:webcam --validator im,iwcv
@@ -131,6 +135,11 @@ def select_command(
     from transferkit.registry import make_method
     from transferkit.selection import DomainAwareSearchCV, default_candidates, expand_candidates
 
+    if scheduler is not None and jobs != 1:
+        raise click.UsageError(
+            f"--jobs {jobs} and --scheduler: give one of them (--scheduler local:{jobs} trains "
+            f"{jobs} candidates at once on Dask)."
+        )
     problem = load_data(seed=seed, allow_raw=False, **data_options)
     names = [v.strip() for v in validators.split(",") if v.strip()]
     lowered = cv.strip().lower()
@@ -177,6 +186,7 @@ def select_command(
             cv=cv_value,
             classifier=classifier,
             n_jobs=jobs,
+            scheduler=scheduler,
             random_state=seed,
             progress=progress,
             safety="auto" if safety else None,

@@ -258,6 +258,12 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
         source-only. ``"auto"``: ``SourceOnlyFloor()`` when the candidates hold ``source_only``
         with its defaults, none otherwise. None switches the floor off (the validator's pick
         alone).
+    scheduler : str or None, default None
+        Train the candidates on a Dask cluster instead (``pip install
+        'transferkit[distributed]'``): ``"local:N"`` starts N worker processes here, an address
+        such as ``"tcp://host:8786"`` uses a running scheduler (see
+        :mod:`transferkit.bench.distributed`). The problem is sent to the cluster once; the
+        scores are the same as here. Give it or ``n_jobs``, not both.
 
     Attributes
     ----------
@@ -299,6 +305,7 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
         random_state: int | None = None,
         progress: Callable[[int, int], None] | None = None,
         safety: Any = "auto",
+        scheduler: str | None = None,
     ):
         self.candidates = candidates
         self.scoring = scoring
@@ -310,6 +317,7 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.progress = progress
         self.safety = safety
+        self.scheduler = scheduler
 
     # -- helpers
     def _validators(self) -> dict[str, Any]:
@@ -571,7 +579,27 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
         need = {"need_probas": floor is not None, "need_source_accuracy": floor is not None}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=UserWarning)
-            if self.n_jobs not in (None, 1):
+            if self.scheduler is not None:
+                if self.n_jobs not in (None, 1):
+                    raise InvalidParameterError(
+                        f"n_jobs={self.n_jobs} and scheduler={self.scheduler!r}: give one of "
+                        "them (scheduler='local:N' trains N candidates at once on Dask)."
+                    )
+                from transferkit.bench.distributed import map_on_cluster
+
+                evaluator = clone(self).set_params(progress=None)  # nothing to draw out there
+                outcomes = map_on_cluster(
+                    evaluate_candidate,
+                    configs,
+                    scheduler=self.scheduler,
+                    progress=self.progress,
+                    search=evaluator,
+                    problem=problem,
+                    splits=splits,
+                    validators=validators,
+                    **need,
+                )
+            elif self.n_jobs not in (None, 1):
                 from joblib import Parallel, delayed
 
                 outcomes = Parallel(n_jobs=self.n_jobs)(
@@ -761,6 +789,26 @@ WIDE_FEATURES = 2000
 #: pool (Sinkhorn with reg_e=0.1: 31 s per fit on 4,000 x 4,000 rows) and KMM leaves it
 #: (a quadratic programme over the source rows: 10-12 s per fit there).
 LARGE_PAIRS = 4_000_000
+
+
+def evaluate_candidate(
+    config: tuple[Any, dict[str, Any]],
+    *,
+    search: DomainAwareSearchCV,
+    problem: TransferProblem,
+    splits: list[tuple[np.ndarray, np.ndarray]],
+    validators: dict[str, Any],
+    need_probas: bool = False,
+    need_source_accuracy: bool = False,
+) -> tuple[Any, ...]:
+    """One candidate ``(method, params)`` of ``search`` trained and scored on every split: the
+    task a Dask worker runs (a module-level function, so that it travels by name)."""
+    method, params = config
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        return search._evaluate(
+            method, params, problem, splits, validators, need_probas, need_source_accuracy
+        )
 
 
 def default_candidates(
