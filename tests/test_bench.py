@@ -542,7 +542,7 @@ def test_an_older_database_gains_the_new_columns(tmp_path):
     ResultStore(path).close()
     with sqlite3.connect(path) as connection:
         columns = {row[1] for row in connection.execute("PRAGMA table_info(cells)")}
-    assert "warnings" in columns
+    assert {"warnings", "details"} <= columns
 
 
 def test_target_labels_entry_reveals_labels_and_scores_only_the_hidden_rows(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -60,6 +62,8 @@ def test_load_pair_joins_sources_and_names_each_row():
     assert list(parts) == ["amazon", "dslr"]
     np.testing.assert_array_equal(parts["amazon"].y_source, amazon.y_source)
     assert SOURCE_DOMAINS not in parts["amazon"].metadata
+    named = replace(problem, feature_names=[f"surf{i}" for i in range(problem.n_features)])
+    assert split_sources(named)["dslr"].feature_names == named.feature_names
 
 
 @needs_surf

@@ -51,7 +51,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -275,6 +275,10 @@ def _as_labels(y: Any, n: int, what: str, samples: str) -> np.ndarray:
     return y
 
 
+#: The kind of benchmark task a :class:`TransferProblem` is (``TransferProblem.kind``).
+TRANSFER_KIND = "transfer"
+
+
 @dataclass
 class TransferProblem:
     """A source domain with labels and a target domain with few or no labels.
@@ -300,6 +304,10 @@ class TransferProblem:
         Human-readable names used by reports.
     metadata : dict
         Free-form facts about the problem (dataset, protocol, ...).
+    kind : str, class attribute
+        ``"transfer"``: the kind of benchmark task a transfer problem is (the tasks of the other
+        kinds of dataset, continual streams or few-shot episodes, name theirs;
+        :func:`transferkit.datasets.dataset_kind`).
     feature_spaces : {"same", "different"}, default "same"
         ``"same"``: both domains share one feature space, and data of different widths is
         refused (:class:`~transferkit.exceptions.FeatureSpaceMismatchError`). ``"different"``:
@@ -318,6 +326,8 @@ class TransferProblem:
     >>> problem.n_source_features, problem.n_target_features, problem.n_features
     (8, 5, 5)
     """
+
+    kind: ClassVar[str] = TRANSFER_KIND
 
     X_source: DataMatrix
     y_source: np.ndarray

@@ -27,7 +27,7 @@ import scipy.sparse as sp
 from transferkit.datasets._home import listed_files
 from transferkit.datasets._utils import RandomState
 from transferkit.exceptions import InvalidParameterError, UnknownDatasetError
-from transferkit.problem import TransferProblem
+from transferkit.problem import TRANSFER_KIND, TransferProblem
 
 UNKNOWN_LICENCE = "unknown / research use"
 
@@ -75,6 +75,9 @@ class _Entry:
     loader: str  # "module:function" building a problem from (source, target, ...)
     options: tuple[str, ...]
     all_pairs: bool  # whether load_pair accepts any ordered pair of distinct domains
+    # What the loader builds: "transfer" (a TransferProblem, :func:`load_pair`) or another kind of
+    # benchmark task (a continual stream, few-shot episodes...; :func:`load_task`).
+    kind: str = TRANSFER_KIND
 
 
 def _all_ordered_pairs(domains: list[str]) -> list[tuple[str, str]]:
@@ -469,7 +472,80 @@ def standard_pairs(name: str) -> list[tuple[str, str]]:
     return list(_entry(name).info().pairs)
 
 
-def _resolve(path: str) -> Callable[..., TransferProblem]:
+def dataset_kind(name: str) -> str:
+    """What dataset ``name`` gives: ``"transfer"`` (a transfer problem, :func:`load_pair`) or
+    another kind of benchmark task (``"continual"``, ``"fewshot"``...; :func:`load_task`).
+
+    Examples
+    --------
+    >>> from transferkit.datasets import dataset_kind
+    >>> dataset_kind("moons")
+    'transfer'
+    """
+    return _entry(name).kind
+
+
+def load_task(
+    name: str,
+    source: str,
+    target: str,
+    *,
+    data_home: str | os.PathLike[str] | None = None,
+    random_state: RandomState = None,
+    **options: Any,
+) -> Any:
+    """Load the benchmark task ``(source, target)`` of dataset ``name``, whatever its kind.
+
+    A transfer dataset gives :func:`load_pair`'s :class:`~transferkit.problem.TransferProblem`;
+    a dataset of another kind (:func:`dataset_kind`) gives its own task object (a stream of
+    experiences, few-shot episodes...), whose ``kind`` attribute names it and whose pair has the
+    meaning its :func:`dataset_info` description gives. For those kinds ``source`` may equal
+    ``target`` (e.g. few-shot episodes within one domain). Benchmark cells load through it.
+
+    Examples
+    --------
+    >>> from transferkit.datasets import load_task
+    >>> load_task("moons", "source", "rotated", random_state=0).n_source
+    300
+    """
+    entry = _entry(name)
+    if entry.kind == TRANSFER_KIND:
+        return load_pair(
+            name, source, target, data_home=data_home, random_state=random_state, **options
+        )
+    info = entry.info()
+    _check_domains(name, info, source, target)
+    if not entry.all_pairs and (source, target) not in info.pairs:
+        raise InvalidParameterError(
+            f"Dataset {name!r} has only the pair(s) {info.pairs}; got ({source!r}, {target!r})."
+        )
+    unknown = sorted(set(options) - set(entry.options))
+    if unknown:
+        raise InvalidParameterError(
+            f"Unknown option(s) {', '.join(unknown)} for dataset {name!r}. Its options: "
+            f"{', '.join(entry.options) or 'none'}."
+        )
+    task = _resolve(entry.loader)(
+        source, target, data_home=data_home, random_state=random_state, **options
+    )
+    if getattr(task, "kind", None) != entry.kind:
+        raise TypeError(  # a programming error of the loader, not a user's mistake
+            f"The loader of dataset {name!r} returned {type(task).__name__} with kind "
+            f"{getattr(task, 'kind', None)!r}; its catalog entry says {entry.kind!r}."
+        )
+    return task
+
+
+def _check_domains(name: str, info: DatasetInfo, source: str, target: str) -> None:
+    for role, domain in (("source", source), ("target", target)):
+        if domain not in info.domains:
+            raise UnknownDatasetError(
+                f"Unknown {role} domain {domain!r} for dataset {name!r}. Its domains: "
+                f"{', '.join(info.domains)}."
+            )
+
+
+def _resolve(path: str) -> Callable[..., Any]:
     module, _, function = path.partition(":")
     return getattr(importlib.import_module(module), function)
 
@@ -527,13 +603,13 @@ def load_pair(
             name, source, target, data_home=data_home, random_state=random_state, **options
         )
     entry = _entry(name)
+    if entry.kind != TRANSFER_KIND:
+        raise InvalidParameterError(
+            f"Dataset {name!r} gives {entry.kind} tasks, not transfer problems: load it with "
+            f"transferkit.datasets.load_task({name!r}, {source!r}, {target!r})."
+        )
     info = entry.info()
-    for role, domain in (("source", source), ("target", target)):
-        if domain not in info.domains:
-            raise UnknownDatasetError(
-                f"Unknown {role} domain {domain!r} for dataset {name!r}. Its domains: "
-                f"{', '.join(info.domains)}."
-            )
+    _check_domains(name, info, source, target)
     if source == target:
         raise InvalidParameterError(
             f"Source and target are both {source!r}; pick two different domains of {name!r} "
