@@ -265,8 +265,10 @@ class FewShotTask:
         meta-train or pre-train an embedding (prototypical and matching networks).
     image_shape : tuple or None, default None
         ``(H, W)`` or ``(H, W, C)`` when rows are flattened images.
-    name, shots_domain, queries_domain : str
-        What the task is called, for tables and messages.
+    name, shots_domain : str, default "fewshot", "shots"
+        What the task and the shots' domain are called, for tables and messages.
+    queries_domain : str or None, default None
+        The queries' domain; None is the shots' domain without a query pool, "queries" with one.
     metadata : dict
         Anything else (class names, features, encoder).
 
@@ -290,12 +292,14 @@ class FewShotTask:
     image_shape: tuple[int, ...] | None = None
     name: str = "fewshot"
     shots_domain: str = "shots"
-    queries_domain: str = "queries"
+    queries_domain: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
     kind = "fewshot"
 
     def __post_init__(self) -> None:
+        if self.queries_domain is None:
+            self.queries_domain = self.shots_domain if self.X_query is None else "queries"
         self.X_support = _as_rows(self.X_support, "X_support")
         self.y_support = np.asarray(self.y_support)
         if self.y_support.shape != (self.X_support.shape[0],):
@@ -329,8 +333,13 @@ class FewShotTask:
 
     @property
     def cross_domain(self) -> bool:
-        """Whether the queries come from another pool than the shots."""
-        return self.X_query is not None
+        """Whether the shots and the queries come from different domains."""
+        return self.shots_domain != self.queries_domain
+
+    @property
+    def n_eval(self) -> int:
+        """Queries classified over all episodes."""
+        return self.n_episodes * self.n_way * self.n_query
 
     @property
     def query_pool(self) -> tuple[Any, np.ndarray]:
