@@ -109,7 +109,7 @@ def check_episode_settings(
         if short_queries:
             label, count = min(short_queries.items(), key=lambda item: item[1])
             raise InvalidParameterError(
-                f"n_query={n_query} queries per class, but class {label!r} has only {count} "
+                f"n_query={n_query} queries per class, but class '{label}' has only {count} "
                 f"row(s) in the queries' pool ({len(short_queries)} class(es) short); lower "
                 f"n_query to at most {min(len(query_rows[c]) for c in classes)} or drop the "
                 "small classes."
@@ -123,11 +123,18 @@ def check_episode_settings(
     short = {c: n for c, n in counts.items() if n < needed}
     if short:
         label, count = min(short.items(), key=lambda item: item[1])
-        largest_fit = count - (0 if y_query is not None else n_query)
+        smallest = min(counts.values())
+        if y_query is None:
+            raise InvalidParameterError(
+                f"{what} = {needed} rows needed per class (shots and queries are disjoint), but "
+                f"class '{label}' has only {count} ({len(short)} class(es) short); lower k_shot "
+                f"and n_query so that they add up to at most {smallest}, or drop the small "
+                "classes."
+            )
         raise InvalidParameterError(
-            f"{what} rows per class, but class {label!r} has only {count} "
-            f"({len(short)} class(es) short); lower k_shot to at most {max(largest_fit, 0)}"
-            f"{'' if y_query is not None else ' (or n_query)'}, or drop the small classes."
+            f"{what} shots per class, but class '{label}' has only {count} row(s) in the shots' "
+            f"pool ({len(short)} class(es) short); lower k_shot to at most {smallest}, or drop "
+            "the small classes."
         )
     return classes
 
