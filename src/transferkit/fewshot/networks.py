@@ -44,7 +44,7 @@ from transferkit.checks import check_choice, check_nonnegative, check_positive_i
 from transferkit.deep.backbones import ImageReshape, MLPEncoder
 from transferkit.deep.progress import ProgressCallback, as_progress
 from transferkit.deep.training import apply_in_batches, seed_everything
-from transferkit.exceptions import InvalidParameterError
+from transferkit.exceptions import InvalidParameterError, ParameterValueError
 from transferkit.fewshot.episodes import FewShotTask, sample_episodes
 from transferkit.fewshot.methods import (
     NORMALIZATIONS,
@@ -379,6 +379,7 @@ class FineTunedHead(EpisodicMethod, BaseEstimator):
     Parameters
     ----------
     steps : int, default 100
+        Adam steps; 0 leaves the nearest-prototype head as it starts.
     lr : float, default 0.01
     weight_decay : float, default 0.001
     normalize : {"l2", "none"}, default "l2"
@@ -411,7 +412,11 @@ class FineTunedHead(EpisodicMethod, BaseEstimator):
         self.random_state = random_state
 
     def embed_task(self, task: FewShotTask, progress: Any = None) -> tuple[np.ndarray, np.ndarray]:
-        check_positive_int(self.steps, "steps", "FineTunedHead")
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 0:
+            raise ParameterValueError(
+                f"FineTunedHead: steps={self.steps!r} must be an integer >= 0 (0 keeps the "
+                "nearest-prototype rule the head starts from)."
+            )
         check_nonnegative(self.lr, "lr", "FineTunedHead", strict=True)
         check_nonnegative(self.weight_decay, "weight_decay", "FineTunedHead")
         check_choice(self.normalize, "normalize", "FineTunedHead", NORMALIZATIONS)
