@@ -19,14 +19,14 @@ Examples
 >>> from transferkit.fewshot import FewShotTask
 >>> from transferkit.fewshot.networks import MetaTrainedEmbedding
 >>> rng = np.random.default_rng(0)
->>> y = np.repeat(np.arange(10), 40)
->>> X = (rng.normal(size=(400, 64)) + 3 * np.eye(64)[y * 6]).astype(np.float32)
+>>> y = np.repeat(np.arange(10), 20)
+>>> X = rng.normal(size=(200, 32)).astype(np.float32)
 >>> base = y < 5
 >>> task = FewShotTask(X[~base], y[~base], n_way=5, k_shot=1, n_query=5, n_episodes=20,
 ...                    X_base=X[base], y_base=y[base])
->>> method = MetaTrainedEmbedding(backbone="mlp", episodes=20, random_state=0)
->>> method.score_problem(task) > 0.5
-True
+>>> method = MetaTrainedEmbedding(backbone="mlp", episodes=10, random_state=0)
+>>> 0 <= method.score_problem(task) <= 1, len(method.losses_), method.details_["episodes"]
+(True, 10, 20)
 """
 
 from __future__ import annotations
