@@ -5,10 +5,11 @@
   (mean accuracy and its 95 % interval).
 - :mod:`~transferkit.fewshot.methods`: classifiers on fixed features (pre-trained CNN features,
   sentence embeddings): :class:`PrototypeClassifier`, :class:`TransductivePrototypes` (soft
-  k-means with the queries), :class:`LinearProbe`, over the plain functions
-  :func:`class_prototypes`, :func:`prototype_logits`, :func:`soft_kmeans_prototypes`.
-- :mod:`~transferkit.fewshot.networks` (needs PyTorch): fine-tuning a head on the shots, and
-  episodic meta-training of prototypical and matching networks on base classes.
+  k-means with the queries), :class:`LinearProbe`, :class:`FineTunedHead` (a head from the prototypes,
+  fine-tuned on the shots), over the plain functions :func:`class_prototypes`,
+  :func:`prototype_logits`, :func:`soft_kmeans_prototypes`, :func:`finetune_linear_head`.
+- :mod:`~transferkit.fewshot.networks` (needs PyTorch): episodic meta-training of prototypical
+  and matching networks (and plain classification pre-training) on base classes.
 - :mod:`~transferkit.fewshot.tasks`: the benchmark tasks (Office-Caltech10, MNIST,
   Fashion-MNIST, Bible verses) and tasks from users' files.
 
@@ -34,10 +35,12 @@ from transferkit.fewshot.episodes import (
 )
 from transferkit.fewshot.methods import (
     EpisodicMethod,
+    FineTunedHead,
     LinearProbe,
     PrototypeClassifier,
     TransductivePrototypes,
     class_prototypes,
+    finetune_linear_head,
     l2_normalize,
     prototype_logits,
     soft_kmeans_prototypes,
@@ -47,12 +50,14 @@ __all__ = [
     "Episode",
     "EpisodicMethod",
     "FewShotTask",
+    "FineTunedHead",
     "LinearProbe",
     "PrototypeClassifier",
     "TransductivePrototypes",
     "check_episode_settings",
     "class_prototypes",
     "episode_accuracy_summary",
+    "finetune_linear_head",
     "l2_normalize",
     "prototype_logits",
     "sample_episodes",

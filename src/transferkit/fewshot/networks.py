@@ -10,8 +10,6 @@
   (the pre-training baseline of Chen et al. 2019 and Tian et al. 2020).
 - :class:`MetaTrainedEmbedding`: meta-trains on a task's base classes, then classifies its
   episodes in the learnt space (nearest prototype, or matching attention).
-- :class:`FineTunedHead`: a linear head started from the prototypes (Triantafillou et al. 2020)
-  and fine-tuned on each episode's shots.
 
 Examples
 --------
@@ -44,10 +42,9 @@ from transferkit.checks import check_choice, check_nonnegative, check_positive_i
 from transferkit.deep.backbones import ImageReshape, MLPEncoder
 from transferkit.deep.progress import ProgressCallback, as_progress
 from transferkit.deep.training import apply_in_batches, seed_everything
-from transferkit.exceptions import InvalidParameterError, ParameterValueError
+from transferkit.exceptions import InvalidParameterError
 from transferkit.fewshot.episodes import FewShotTask, sample_episodes
 from transferkit.fewshot.methods import (
-    NORMALIZATIONS,
     EpisodicMethod,
     class_prototypes,
     l2_normalize,
@@ -367,95 +364,7 @@ class MetaTrainedEmbedding(EpisodicMethod, BaseEstimator):
         return prototype_logits(X_query, prototypes).argmax(axis=1)
 
 
-class FineTunedHead(EpisodicMethod, BaseEstimator):
-    """A linear head fine-tuned on each episode's shots, started from the prototypes.
-
-    The head's weights start as ``2 c_k`` and its biases as ``-||c_k||²`` (the prototypes
-    ``c_k``), so before any step it is exactly the nearest-prototype rule (Snell et al. 2017,
-    section 2.3; Triantafillou et al. 2020's proto-initialisation); ``steps`` of Adam on the
-    shots' cross-entropy then fine-tune it (Chen et al. 2019's "Baseline" trains a new head on
-    the support set the same way, from scratch).
-
-    Parameters
-    ----------
-    steps : int, default 100
-        Adam steps; 0 leaves the nearest-prototype head as it starts.
-    lr : float, default 0.01
-    weight_decay : float, default 0.001
-    normalize : {"l2", "none"}, default "l2"
-    random_state : int or None, default None
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from transferkit.fewshot import FewShotTask
-    >>> rng = np.random.default_rng(0)
-    >>> y = np.repeat(np.arange(6), 20)
-    >>> X = rng.normal(size=(120, 12)) + 3 * np.eye(12)[y]
-    >>> task = FewShotTask(X, y, n_way=3, k_shot=2, n_query=5, n_episodes=10, random_state=0)
-    >>> FineTunedHead(steps=20, random_state=0).score_problem(task) > 0.6
-    True
-    """
-
-    def __init__(
-        self,
-        steps: int = 100,
-        lr: float = 0.01,
-        weight_decay: float = 0.001,
-        normalize: str = "l2",
-        random_state: int | None = None,
-    ):
-        self.steps = steps
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.normalize = normalize
-        self.random_state = random_state
-
-    def embed_task(self, task: FewShotTask, progress: Any = None) -> tuple[np.ndarray, np.ndarray]:
-        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 0:
-            raise ParameterValueError(
-                f"FineTunedHead: steps={self.steps!r} must be an integer >= 0 (0 keeps the "
-                "nearest-prototype rule the head starts from)."
-            )
-        check_nonnegative(self.lr, "lr", "FineTunedHead", strict=True)
-        check_nonnegative(self.weight_decay, "weight_decay", "FineTunedHead")
-        check_choice(self.normalize, "normalize", "FineTunedHead", NORMALIZATIONS)
-        seed_everything(self.random_state)
-        return super().embed_task(task)
-
-    def predict_episode(
-        self, X_support: np.ndarray, y_support: np.ndarray, X_query: np.ndarray
-    ) -> np.ndarray:
-        if self.normalize == "l2":
-            X_support, X_query = l2_normalize(X_support), l2_normalize(X_query)
-        n_way = int(y_support.max()) + 1
-        prototypes = class_prototypes(X_support, y_support, n_way)
-        head = nn.Linear(X_support.shape[1], n_way)
-        with torch.no_grad():
-            head.weight.copy_(torch.as_tensor(2 * prototypes, dtype=torch.float32))
-            head.bias.copy_(torch.as_tensor(-(prototypes**2).sum(axis=1), dtype=torch.float32))
-        optimizer = torch.optim.Adam(head.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        inputs = torch.as_tensor(X_support, dtype=torch.float32)
-        targets = torch.as_tensor(y_support)
-        for _ in range(self.steps):
-            optimizer.zero_grad()
-            F.cross_entropy(head(inputs), targets).backward()
-            optimizer.step()
-        with torch.no_grad():
-            return head(torch.as_tensor(X_query, dtype=torch.float32)).argmax(dim=1).numpy()
-
-
 # --------------------------------------------------------------------------- registry
-@register_method(
-    "fewshot_finetune",
-    "fewshot",
-    "A linear head from the prototypes, fine-tuned on each episode's shots (Chen et al. 2019)",
-    deep=True,
-)
-def _fewshot_finetune(estimator: Any, random_state: int | None, **params: Any) -> FineTunedHead:
-    return FineTunedHead(random_state=random_state, **params)
-
-
 @register_method(
     "protonet",
     "fewshot",
