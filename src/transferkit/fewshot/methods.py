@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -193,9 +192,7 @@ class EpisodicMethod:
     #: The kind of benchmark task the runner may give this method.
     task_kind = "fewshot"
 
-    def embed_task(
-        self, task: FewShotTask, progress: Callable[[int, int], None] | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def embed_task(self, task: FewShotTask) -> tuple[np.ndarray, np.ndarray]:
         """The shots' pool and the queries' pool as the arrays episodes are classified in."""
         X_query, _ = task.query_pool
         return (

@@ -317,11 +317,11 @@ class MetaTrainedEmbedding(EpisodicMethod, BaseEstimator):
         check_positive_int(self.width, "width", name)
         check_nonnegative(self.lr, "lr", name, strict=True)
 
-    def embed_task(self, task: FewShotTask, progress: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    def embed_task(self, task: FewShotTask) -> tuple[np.ndarray, np.ndarray]:
         self._check_params()
         X_base, y_base = task.require_base(f"{self.objective} meta-training")
         n_features = np.asarray(task.X_support).shape[1]
-        torch.manual_seed(0 if self.random_state is None else int(self.random_state))
+        seed_everything(self.random_state)  # the network's initial weights
         network = _build_backbone(self.backbone, task.image_shape, n_features, self.width)
         self.losses_ = meta_train(
             network,
