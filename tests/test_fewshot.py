@@ -203,13 +203,19 @@ name = "prototypes"
 [[methods]]
 name = "transductive"
 [[methods]]
+name = "linear_probe"
+[[methods]]
+name = "fewshot_finetune"
+[[methods]]
 name = "source_only"
 """,
         "tiny.toml",
     )
     table = run_suite(suite, db=tmp_path / "r.sqlite")
-    cell = table.cell(("fewshot-office-caltech", "dslr", "webcam"), "prototypes")
-    assert cell.n_ok == 1 and cell.mean > 60
+    for method in ("prototypes", "transductive", "linear_probe", "fewshot_finetune"):
+        for pair in (("webcam", "webcam"), ("dslr", "webcam")):
+            cell = table.cell(("fewshot-office-caltech", *pair), method)
+            assert cell.n_ok == 1 and cell.mean > 60, (method, pair, cell.errors)
     row = next(r for r in table.records() if r["method"] == "transductive")
     details = json.loads(row["details"])
     assert details["episodes"] == 30 and 0 < details["ci95"] < 0.2
