@@ -188,6 +188,7 @@ def test_office_tasks_within_and_across_domains():
 
 
 @needs_office
+@pytest.mark.slow
 def test_a_fewshot_suite_stores_mean_accuracy_and_its_interval(tmp_path):
     suite = parse_suite(
         """
@@ -197,7 +198,7 @@ seeds = [0]
 [[datasets]]
 name = "fewshot-office-caltech"
 pairs = [["webcam", "webcam"], ["dslr", "webcam"]]
-options = { k_shot = 1, n_query = 5, episodes = 30 }
+options = { k_shot = 1, n_query = 5, episodes = 20 }
 [[methods]]
 name = "prototypes"
 [[methods]]
@@ -218,7 +219,7 @@ name = "source_only"
             assert cell.n_ok == 1 and cell.mean > 60, (method, pair, cell.errors)
     row = next(r for r in table.records() if r["method"] == "transductive")
     details = json.loads(row["details"])
-    assert details["episodes"] == 30 and 0 < details["ci95"] < 0.2
+    assert details["episodes"] == 20 and 0 < details["ci95"] < 0.2
     error = table.cell(("fewshot-office-caltech", "webcam", "webcam"), "source_only").errors[0]
     assert "gives fewshot tasks" in error
 
@@ -235,6 +236,7 @@ def test_every_fewshot_method_builds_with_its_defaults():
 
 # ---------------------------------------------------------------------------- meta-training
 @needs_mnist
+@pytest.mark.slow
 def test_protonet_learns_from_base_classes_and_needs_them(one_torch_thread):
     task = load_task(
         "fewshot-mnist", "mnist", "mnist", random_state=0, k_shot=5, n_query=10, episodes=30,
