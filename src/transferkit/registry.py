@@ -28,6 +28,7 @@ SHALLOW_FAMILY_MODULES: tuple[str, ...] = (
     "transferkit.multisource",
     "transferkit.deep.shallow_dann",
     "transferkit.zeroshot.methods",
+    "transferkit.fewshot.methods",
 )
 #: Families that import torch: skipped when it is missing, and imported only when a name is not
 #: found among the shallow ones (or every method is asked for), so that reading a suite of shallow
@@ -40,6 +41,7 @@ TORCH_FAMILY_MODULES: tuple[str, ...] = (
     "transferkit.deep.partial",
     "transferkit.deep.separation",
     "transferkit.deep.multisource",
+    "transferkit.fewshot.networks",
 )
 FAMILY_MODULES: tuple[str, ...] = SHALLOW_FAMILY_MODULES + TORCH_FAMILY_MODULES
 

@@ -21,6 +21,7 @@ from transferkit.cli.datasets import datasets
 from transferkit.cli.diagnose import diagnose_command
 from transferkit.cli.errors import Group
 from transferkit.cli.features import extract_features
+from transferkit.cli.fewshot import fewshot_command
 from transferkit.cli.plot import plot
 from transferkit.cli.select import select_command
 from transferkit.cli.transferability import transferability_command
@@ -61,5 +62,6 @@ for command in (
     transferability_command,
     bli_command,
     zeroshot_command,
+    fewshot_command,
 ):
     main.add_command(command)

