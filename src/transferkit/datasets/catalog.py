@@ -475,7 +475,7 @@ def _adversarial_mnist_info() -> DatasetInfo:
             "corruption at severity. Options: n_train (10000), n_test (1000), epsilons, "
             "epsilon, attack_steps (40), restarts (1), corruptions (all four), severity (3)."
         ),
-        domains={"mnist": 60000, "linf": 0, "l2": 0},
+        domains={"mnist": 60000, "linf": 10000, "l2": 10000},
         pairs=[("mnist", "linf"), ("mnist", "l2")],
         citation=(
             "Madry, Makelov, Schmidt, Tsipras & Vladu (2018), Towards deep learning models "

@@ -342,7 +342,7 @@ def robust_accuracy(
     step_size: float | None = None,
     restarts: int = 1,
     batch_size: int = 256,
-    device: str | torch.device = "auto",
+    device: str | torch.device | None = None,
     random_state: int | None = 0,
     progress: ProgressCallback | None = None,
 ) -> float:
@@ -366,7 +366,9 @@ def robust_accuracy(
     steps, step_size, restarts :
         PGD's settings (see :func:`pgd`); ignored by FGSM.
     batch_size : int, default 256
-    device : str or torch.device, default "auto"
+    device : str, torch.device or None, default None
+        Where batches go; None: the device of the model's parameters (the CPU for a model
+        without any).
     random_state : int or None, default 0
         Seed of PGD's random starts; batch ``b`` uses ``random_state + b``.
     progress : ProgressCallback or None
@@ -390,6 +392,8 @@ def robust_accuracy(
     batch_size = check_positive_int(batch_size, "batch_size", "robust_accuracy")
     X = check_images(X)
     y = _check_labels(y, X.shape[0])
+    if device is None:
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
     device = resolve_device(device)
     was_training = model.training
     model.eval()
