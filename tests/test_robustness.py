@@ -3,6 +3,8 @@ transferkit.datasets.corruptions) on real MNIST rows."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -195,6 +197,12 @@ def test_trades_without_robust_term_is_the_clean_loss():
     clean = nn.functional.cross_entropy(model(x), y)
     assert torch.allclose(trades_loss(model, x, y, 0.1, beta=0.0, steps=2), clean)
     assert trades_loss(model, x, y, 0.1, beta=6.0, steps=2) >= clean
+    from sklearn.base import clone
+
+    copy = clone(TRADES(beta=3.0, epochs=2))
+    assert (copy.beta, copy.epochs) == (3.0, 2)
+    with pytest.raises(ParameterValueError, match="beta"):
+        TRADES(beta=-1.0).check_params()
 
 
 # ----------------------------------------------------------------------------- corruptions
@@ -258,3 +266,32 @@ def test_task_and_methods_plug_into_the_benchmark(mnist):
         load_task("adversarial-mnist", "mnist", "l1")
     with pytest.raises(ParameterValueError, match="epsilons"):
         load_task("adversarial-mnist", "mnist", "linf", epsilons=[0.1, 2.0])
+
+
+def test_the_robustness_suite_runs_from_the_command_line(mnist, tmp_path):
+    from click.testing import CliRunner
+
+    from transferkit.bench import load_suite
+    from transferkit.cli import main
+
+    suite = load_suite("robustness-mnist")
+    assert [m.name for m in suite.methods] == ["standard_training", "pgd_training", "trades"]
+    assert suite.published["pgd_training"].mean == 89.3
+    # the built-in suite, shrunk to a tiny run of one method
+    import transferkit
+
+    text = (
+        (Path(transferkit.__file__).parent / "suites" / "robustness-mnist.toml")
+        .read_text()
+        .replace(
+            "n_train = 8000, n_test = 500, attack_steps = 40",
+            "n_train = 200, n_test = 40, attack_steps = 2, corruptions = []",
+        )
+    )
+    path = tmp_path / "tiny-robustness.toml"
+    path.write_text(text.replace('name = "robustness-mnist"', 'name = "tiny-robustness"'))
+    db = str(tmp_path / "r.sqlite")
+    arguments = ["bench", str(path), "--db", db, "-q", "--methods", "standard_training"]
+    result = CliRunner().invoke(main, [*arguments, "--metric", "clean_accuracy"])
+    assert result.exit_code == 0, result.output
+    assert "clean_accuracy (%)" in result.output and "linf" in result.output

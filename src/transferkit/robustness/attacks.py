@@ -217,11 +217,13 @@ def _random_start(X: Tensor, eps: float, norm: str, generator: torch.Generator |
     if norm == "linf":
         noise = torch.rand(X.shape, generator=generator, device="cpu") * 2 - 1
         return (noise.to(X.device) * eps).to(X.dtype)
-    # a uniform point of the L2 ball: a Gaussian direction, a radius eps * u^(1/d)
+    # a random direction at a radius drawn uniformly in [0, eps]. Not uniform in the ball's
+    # volume: in hundreds of dimensions that puts every start on the surface, and the random part
+    # of such a start survives the projections of 40 steps and weakens the attack (2 points of
+    # robust accuracy on MNIST at eps 1.5 against torchattacks, which draws the radius this way)
     direction = torch.randn(X.shape, generator=generator, device="cpu").to(X.device)
     direction = direction / (_flat_norm(direction) + 1e-12)
-    dimension = X[0].numel()
-    radius = torch.rand(X.shape[0], generator=generator, device="cpu") ** (1.0 / dimension)
+    radius = torch.rand(X.shape[0], generator=generator, device="cpu")
     return (direction * eps * radius.to(X.device).view(-1, *([1] * (X.ndim - 1)))).to(X.dtype)
 
 
