@@ -304,10 +304,6 @@ class TransferProblem:
         Human-readable names used by reports.
     metadata : dict
         Free-form facts about the problem (dataset, protocol, ...).
-    kind : str, class attribute
-        ``"transfer"``: the kind of benchmark task a transfer problem is (the tasks of the other
-        kinds of dataset, continual streams or few-shot episodes, name theirs;
-        :func:`transferkit.datasets.dataset_kind`).
     feature_spaces : {"same", "different"}, default "same"
         ``"same"``: both domains share one feature space, and data of different widths is
         refused (:class:`~transferkit.exceptions.FeatureSpaceMismatchError`). ``"different"``:
@@ -315,6 +311,12 @@ class TransferProblem:
         (feature matrices of any two widths; ``X_test`` has the target's). Only the
         heterogeneous methods (:data:`HETEROGENEOUS_METHODS`) accept such a problem;
         :attr:`n_features` is then the target's, the features a fitted model predicts from.
+
+    Notes
+    -----
+    The class attribute ``kind`` is ``"transfer"``: the kind of benchmark task a transfer
+    problem is (the datasets of other kinds give continual streams, few-shot episodes...; see
+    :func:`transferkit.datasets.dataset_kind`).
 
     Examples
     --------

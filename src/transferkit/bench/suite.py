@@ -747,17 +747,15 @@ def _named_parameter(params: Mapping[str, Any], message: str) -> str | None:
 
 
 #: Families ``methods = "all"`` leaves out (see :func:`_all_methods`).
+#: Families of methods for the other kinds of benchmark task than transfer
+#: (:func:`transferkit.datasets.dataset_kind`): they run only on datasets of their kind.
+OTHER_TASK_FAMILIES = ("continual", "multitask", "robustness", "fewshot", "zeroshot")
 AUTOMATIC_EXCLUDED_FAMILIES = (
     "deep",
     "heterogeneous",
     "label_spaces",
     "multi-source",
-    # methods for the other kinds of benchmark task (transferkit.datasets.dataset_kind)
-    "continual",
-    "multitask",
-    "robustness",
-    "fewshot",
-    "zeroshot",
+    *OTHER_TASK_FAMILIES,
 )
 
 
