@@ -118,6 +118,7 @@ def test_catalog_lists_every_dataset_with_its_pairs():
         "bible-en-es",
         "office-caltech-hetero",
         "fashion-mnist",
+        "mnist-c",
     }
     for info in infos.values():
         assert isinstance(info, DatasetInfo)

@@ -42,6 +42,7 @@ TORCH_FAMILY_MODULES: tuple[str, ...] = (
     "transferkit.deep.separation",
     "transferkit.deep.multisource",
     "transferkit.fewshot.networks",
+    "transferkit.robustness.methods",
 )
 FAMILY_MODULES: tuple[str, ...] = SHALLOW_FAMILY_MODULES + TORCH_FAMILY_MODULES
 

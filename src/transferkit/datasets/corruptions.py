@@ -1,0 +1,225 @@
+"""MNIST-C-style corruptions: Gaussian noise, blur, rotation and contrast at five severities.
+
+Common corruptions are a domain shift of the capture, not of the content: the digit and its label
+stay, the pixels change the same way for every class (P(y | x) is kept, a covariate shift). In the
+spirit of MNIST-C (Mu & Gilmer 2019) and ImageNet-C (Hendrycks & Dietterich 2019), each
+corruption comes in five severities, generated here from the images of the data home (no
+corrupted copy is stored):
+
+============== =============================================== =================================
+corruption     what happens to an image x in [0, 1]            severity 1 → 5
+============== =============================================== =================================
+gaussian-noise x + N(0, σ²) per pixel, clipped                 σ = 0.1, 0.2, 0.3, 0.4, 0.5
+blur           Gaussian blur of standard deviation s pixels    s = 0.6, 0.9, 1.2, 1.6, 2.0
+rotation       turned about its centre by ±a degrees            a = 15, 25, 35, 45, 60
+               (the sign drawn per image), bilinear
+contrast       m + c (x − m), m the image's mean               c = 0.6, 0.45, 0.3, 0.2, 0.1
+============== =============================================== =================================
+
+:func:`corrupt_images` applies one corruption; the dataset ``mnist-c`` of
+:func:`~transferkit.datasets.load_pair` pairs clean MNIST with a corrupted domain, so every
+domain-adaptation method runs on it (source: clean training images; target and test: corrupted
+test images).
+
+Examples
+--------
+>>> import numpy as np
+>>> from transferkit.datasets.corruptions import corrupt_images
+>>> images = np.zeros((2, 28, 28), dtype=np.float32); images[:, 8:20, 12:16] = 1.0
+>>> noisy = corrupt_images(images, "gaussian-noise", severity=2, random_state=0)
+>>> noisy.shape, bool(noisy.min() >= 0.0), bool(noisy.max() <= 1.0)
+((2, 28, 28), True, True)
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from transferkit.checks import check_count
+from transferkit.datasets._utils import RandomState, as_generator, check_domain
+from transferkit.datasets.digits import load_mnist
+from transferkit.exceptions import InvalidParameterError
+from transferkit.problem import TransferProblem
+
+__all__ = [
+    "CORRUPTIONS",
+    "MNIST_C_DOMAINS",
+    "SEVERITIES",
+    "corrupt_images",
+    "rotate_images",
+]
+
+#: Each corruption and its parameter at severities 1 to 5 (see the module docstring).
+SEVERITIES: dict[str, tuple[float, ...]] = {
+    "gaussian-noise": (0.1, 0.2, 0.3, 0.4, 0.5),
+    "blur": (0.6, 0.9, 1.2, 1.6, 2.0),
+    "rotation": (15.0, 25.0, 35.0, 45.0, 60.0),
+    "contrast": (0.6, 0.45, 0.3, 0.2, 0.1),
+}
+CORRUPTIONS = tuple(SEVERITIES)
+#: Domains of the ``mnist-c`` dataset: the clean images and each corruption.
+MNIST_C_DOMAINS = ("clean", *CORRUPTIONS)
+
+
+def rotate_images(X: np.ndarray, degrees: np.ndarray) -> np.ndarray:
+    """Each image of ``X`` (n, h, w) turned counter-clockwise about its centre by its own angle.
+
+    Bilinear interpolation; pixels that come from outside the frame are 0 (background).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> image = np.zeros((1, 5, 5)); image[0, 2, 4] = 1.0
+    >>> int(np.argmax(rotate_images(image, np.array([90.0]))[0]))  # the right pixel goes to the top
+    2
+    """
+    from scipy.ndimage import map_coordinates
+
+    X = np.asarray(X, dtype=np.float32)
+    n, height, width = X.shape
+    angles = np.deg2rad(np.broadcast_to(np.asarray(degrees, dtype=float), (n,)))
+    rows, cols = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+    centre_row, centre_col = (height - 1) / 2, (width - 1) / 2
+    cos, sin = np.cos(angles)[:, None, None], np.sin(angles)[:, None, None]
+    # the output pixel (r, c) reads the input at the inverse rotation of (r, c); rows grow
+    # downwards, hence the signs of a counter-clockwise turn as seen on screen
+    dr, dc = rows - centre_row, cols - centre_col
+    source_rows = centre_row + cos * dr + sin * dc
+    source_cols = centre_col - sin * dr + cos * dc
+    index = np.broadcast_to(np.arange(n)[:, None, None], source_rows.shape)
+    coordinates = np.stack([index, source_rows, source_cols])
+    return map_coordinates(X, coordinates, order=1, mode="constant", cval=0.0).astype(np.float32)
+
+
+def corrupt_images(
+    X: np.ndarray, corruption: str, severity: int = 3, random_state: RandomState = None
+) -> np.ndarray:
+    """Grey images corrupted as one MNIST-C-style corruption at one severity.
+
+    Parameters
+    ----------
+    X : array (n, h, w) in [0, 1]
+        Grey images (rows of a flattened square image are accepted and returned flattened).
+    corruption : str
+        One of :data:`CORRUPTIONS` (``"clean"`` returns a float32 copy).
+    severity : int, default 3
+        1 (mild) to 5 (severe); the parameters are in :data:`SEVERITIES`.
+    random_state : int, Generator or None, default None
+        Seed of the noise (``gaussian-noise``) and of the angles' signs (``rotation``): the same
+        seed gives the same images.
+
+    Returns
+    -------
+    float32 array of ``X``'s shape, in [0, 1]
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> image = np.zeros((1, 28, 28)); image[0, 10:18, 10:18] = 1.0
+    >>> low = corrupt_images(image, "contrast", severity=5)
+    >>> round(float(low.max() - low.min()), 3)
+    0.1
+    """
+    X = np.asarray(X, dtype=np.float32)
+    flat = X.ndim == 2
+    if flat:
+        side = int(round(np.sqrt(X.shape[1])))
+        if side * side != X.shape[1]:
+            raise InvalidParameterError(
+                f"corrupt_images needs grey images (n, h, w) or rows of square images; got rows "
+                f"of {X.shape[1]} values, not a square. Reshape them to (n, h, w) first."
+            )
+        X = X.reshape(-1, side, side)
+    if X.ndim != 3:
+        raise InvalidParameterError(
+            f"corrupt_images needs grey images of shape (n, h, w); got shape {X.shape}."
+        )
+    if X.size and (float(X.min()) < 0.0 or float(X.max()) > 1.0):
+        raise InvalidParameterError(
+            f"corrupt_images needs pixel values in [0, 1]; got [{X.min():.4g}, {X.max():.4g}]. "
+            "Divide 8-bit images by 255."
+        )
+    if corruption != "clean":
+        check_domain(corruption, CORRUPTIONS, "corruption")
+    if isinstance(severity, bool) or not isinstance(severity, int | np.integer):
+        raise InvalidParameterError(f"severity must be an integer 1 to 5; got {severity!r}.")
+    if not 1 <= severity <= 5:
+        raise InvalidParameterError(f"severity must be 1 (mild) to 5 (severe); got {severity}.")
+    rng = as_generator(random_state)
+    if corruption == "clean":
+        out = X.copy()
+    else:
+        value = SEVERITIES[corruption][int(severity) - 1]
+        if corruption == "gaussian-noise":
+            out = X + rng.normal(scale=value, size=X.shape).astype(np.float32)
+        elif corruption == "blur":
+            from scipy.ndimage import gaussian_filter
+
+            out = gaussian_filter(X, sigma=(0.0, value, value), mode="constant")
+        elif corruption == "rotation":
+            signs = rng.choice(np.array([-1.0, 1.0]), size=len(X))
+            out = rotate_images(X, signs * value)
+        else:  # contrast
+            means = X.mean(axis=(1, 2), keepdims=True)
+            out = means + value * (X - means)
+    out = np.clip(out, 0.0, 1.0).astype(np.float32)
+    return out.reshape(len(out), -1) if flat else out
+
+
+def _mnist_c_pair(
+    source: str,
+    target: str,
+    *,
+    data_home: str | os.PathLike[str] | None = None,
+    random_state: RandomState = None,
+    severity: int = 3,
+    n_source: int = 2000,
+    n_target: int = 2000,
+    n_test: int = 1000,
+) -> TransferProblem:
+    """load_pair("mnist-c", source, target): clean or corrupted MNIST, flattened float32 rows.
+
+    The source is drawn from MNIST's 50,000 training images, the target and the test split from
+    disjoint parts of its 10,000 test images; each side is then corrupted as its domain, at
+    ``severity``. Target labels are hidden from methods.
+    """
+    for domain in (source, target):
+        check_domain(domain, MNIST_C_DOMAINS, "mnist-c")
+    n_source = check_count(n_source, "n_source", 2)
+    n_target = check_count(n_target, "n_target", 1)
+    n_test = check_count(n_test, "n_test", 1)
+    X_train, y_train = load_mnist("train", data_home)
+    X_held, y_held = load_mnist("test", data_home)
+    if n_source > len(y_train):
+        raise InvalidParameterError(
+            f"n_source={n_source} exceeds the {len(y_train):,} MNIST training images; ask for "
+            "fewer."
+        )
+    if n_target + n_test > len(y_held):
+        raise InvalidParameterError(
+            f"n_target + n_test = {n_target + n_test} exceeds the {len(y_held):,} MNIST test "
+            "images they are drawn from without overlap; ask for fewer."
+        )
+    rng = as_generator(random_state)
+    source_index = np.sort(rng.choice(len(y_train), size=n_source, replace=False))
+    held = rng.permutation(len(y_held))
+    target_index = np.sort(held[:n_target])
+    test_index = np.sort(held[n_target : n_target + n_test])
+
+    def rows(X: np.ndarray, domain: str) -> np.ndarray:
+        return corrupt_images(X, domain, severity, rng).reshape(len(X), -1)
+
+    return TransferProblem(
+        X_source=rows(X_train[source_index], source),
+        y_source=y_train[source_index].copy(),
+        X_target=rows(X_held[target_index], target),
+        y_target=y_held[target_index].copy(),
+        X_test=rows(X_held[test_index], target),
+        y_test=y_held[test_index].copy(),
+        name="mnist-c",
+        source_name=source,
+        target_name=target,
+        metadata={"dataset": "mnist-c", "image_shape": (28, 28), "severity": int(severity)},
+    )

@@ -1,0 +1,337 @@
+"""Classifiers trained for robustness: standard, PGD adversarial (Madry) and TRADES training.
+
+Each is a scikit-learn-style estimator over a LeNet-size network (the project's
+:class:`~transferkit.deep.backbones.LeNet` and a linear head) trained by the project's one loop
+(:func:`~transferkit.deep.training.train`); the classes differ only in the loss they plug in
+(:mod:`transferkit.robustness.losses`):
+
+* :class:`StandardTraining` (``standard_training``): the clean cross-entropy, the floor;
+* :class:`PGDTraining` (``pgd_training``): the cross-entropy on PGD adversaries (Madry et al.
+  2018);
+* :class:`TRADES` (``trades``): the clean cross-entropy + β · KL to the adversary (Zhang et al.
+  2019).
+
+``score_problem(task)`` trains on a :class:`~transferkit.robustness.tasks.RobustnessTask` and
+returns the robust accuracy at the task's primary ε; ``details_`` then holds the clean accuracy,
+the robust accuracy at each ε, the accuracy under each corruption, and the timings.
+
+Examples
+--------
+>>> import numpy as np
+>>> from transferkit.robustness import StandardTraining
+>>> rng = np.random.default_rng(0)
+>>> X = rng.random((64, 784), dtype=np.float32); y = np.arange(64) % 2
+>>> model = StandardTraining(epochs=1, random_state=0).fit(X, y)
+>>> model.predict(X[:3]).shape
+(3,)
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+from torch import Tensor, nn
+
+from transferkit.checks import (
+    check_choice,
+    check_nonnegative,
+    check_positive_int,
+    is_number,
+)
+from transferkit.datasets.corruptions import corrupt_images
+from transferkit.deep.backbones import LeNet
+from transferkit.deep.progress import as_progress
+from transferkit.deep.training import apply_in_batches, resolve_device, seed_everything, train
+from transferkit.exceptions import NotApplicableError, ParameterValueError
+from transferkit.registry import register_method
+from transferkit.robustness.attacks import NORMS, check_epsilon, check_images, robust_accuracy
+from transferkit.robustness.losses import MadryLoss, TRADESLoss, adversarial_step
+
+__all__ = ["PGDTraining", "RobustClassifier", "StandardTraining", "TRADES"]
+
+
+class RobustClassifier(ClassifierMixin, BaseEstimator):
+    """Base of the robustness methods: a LeNet + linear head trained on ``loss`` by the one loop.
+
+    Subclasses only say which loss to use (:meth:`_make_loss`); this base trains on the clean
+    cross-entropy.
+
+    Parameters
+    ----------
+    epsilon : float, default 0.3
+        Training budget of the adversary (ignored by standard training).
+    norm : {"linf", "l2"}, default "linf"
+    attack_steps : int, default 7
+        PGD steps of the training adversary (Madry et al. use 40; fewer are cheaper).
+    step_size : float or None, default None
+        PGD step of the training adversary; None: ``2.5 · epsilon / attack_steps``.
+    epsilon_warmup : float, default 0.2
+        Share of training during which the budget grows linearly from 0 to ``epsilon``.
+    image_shape : tuple of int, default (28, 28)
+        Shape of one image; inputs are flattened rows or images of this shape.
+    hidden_dim : int, default 128
+        Width of the LeNet's fully connected layer.
+    epochs : int, default 5
+    batch_size : int, default 50
+        Madry et al.'s batch size; small batches give more steps per pass over the data.
+    learning_rate : float, default 1e-3
+        Adam's learning rate, divided by 10 for the last quarter of training.
+    weight_decay : float, default 0.0
+    device : str, default "auto"
+    random_state : int or None, default None
+    progress : bool or callback, default False
+        True draws a tqdm bar for training and for each evaluation attack.
+    """
+
+    #: The kind of benchmark task :meth:`score_problem` takes.
+    task_kind = "robustness"
+
+    def __init__(
+        self,
+        epsilon: float = 0.3,
+        norm: str = "linf",
+        attack_steps: int = 7,
+        step_size: float | None = None,
+        epsilon_warmup: float = 0.2,
+        image_shape: tuple[int, ...] = (28, 28),
+        hidden_dim: int = 128,
+        epochs: int = 5,
+        batch_size: int = 50,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 0.0,
+        device: str = "auto",
+        random_state: int | None = None,
+        progress: Any = False,
+    ):
+        self.epsilon = epsilon
+        self.norm = norm
+        self.attack_steps = attack_steps
+        self.step_size = step_size
+        self.epsilon_warmup = epsilon_warmup
+        self.image_shape = image_shape
+        self.hidden_dim = hidden_dim
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.device = device
+        self.random_state = random_state
+        self.progress = progress
+
+    # -- pieces subclasses change
+    def _make_loss(self) -> MadryLoss | None:
+        return None
+
+    def check_params(self) -> None:
+        """Raise :class:`~transferkit.exceptions.ParameterValueError` naming a bad value."""
+        name = type(self).__name__
+        check_choice(self.norm, "norm", name, NORMS)
+        check_epsilon(self.epsilon, self.norm, "epsilon")
+        for count in ("attack_steps", "hidden_dim", "epochs", "batch_size"):
+            check_positive_int(getattr(self, count), count, name)
+        check_nonnegative(self.learning_rate, "learning_rate", name, strict=True)
+        check_nonnegative(self.weight_decay, "weight_decay", name)
+        if self.step_size is not None:
+            check_nonnegative(self.step_size, "step_size", name, strict=True)
+        if not is_number(self.epsilon_warmup) or not 0 <= self.epsilon_warmup < 1:
+            raise ParameterValueError(
+                f"{name}: epsilon_warmup={self.epsilon_warmup!r} must be in [0, 1)."
+            )
+
+    # -- fitting
+    def _rows(self, X: Any) -> Tensor:
+        rows = check_images(X)
+        return rows.reshape(rows.shape[0], -1)
+
+    def fit(self, X: Any, y: Any) -> RobustClassifier:
+        """Train on images ``X`` in [0, 1] (rows or ``(n, *image_shape)``) and labels ``y``."""
+        self.check_params()
+        seed_everything(self.random_state)
+        X_rows = self._rows(X)
+        y = np.asarray(y)
+        if len(y) != X_rows.shape[0]:
+            raise ParameterValueError(
+                f"X has {X_rows.shape[0]} rows but y has {len(y)} labels; give one label per row."
+            )
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise NotApplicableError(
+                f"y holds the single class {self.classes_[0]!r}; a classifier needs two or more."
+            )
+        self.device_ = resolve_device(self.device)
+        self.network_ = nn.Sequential(
+            LeNet(tuple(self.image_shape), out_features=self.hidden_dim),
+            nn.Linear(self.hidden_dim, len(self.classes_)),
+        ).to(self.device_)
+        loss = self._make_loss()
+        step = adversarial_step(self.network_, loss, epsilon_warmup=self.epsilon_warmup)
+        optimizer = torch.optim.Adam(
+            self.network_.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+        )
+        self.history_ = train(
+            {"network": self.network_},
+            step,
+            optimizer,
+            X_rows,
+            torch.from_numpy(codes).long(),
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            patience=None,
+            learning_rate_schedule=_step_decay,
+            device=self.device_,
+            random_state=self.random_state,
+            progress=as_progress(self.progress, f"{type(self).__name__}"),
+        )
+        self.network_.eval()
+        return self
+
+    # -- using
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Class logits of images ``X``."""
+        check_is_fitted(self, "network_")
+        return apply_in_batches(self.network_, self._rows(X), self.device_).numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted labels of images ``X``."""
+        return self.classes_[self.decision_function(X).argmax(axis=1)]
+
+    def score_problem(self, task: Any) -> float:
+        """Train on a robustness task; the robust accuracy at its primary ε, in [0, 1].
+
+        ``details_`` then holds ``clean_accuracy``, ``robust_accuracy_<ε>`` for each of the
+        task's budgets, ``corrupted_accuracy_<corruption>`` for each of its corruptions,
+        ``train_seconds``, ``seconds_per_epoch`` and ``attack_seconds``, plus the protocol
+        (``norm``, ``attack_steps``, ``restarts``, ``n_test``).
+        """
+        if getattr(task, "kind", None) != self.task_kind:
+            raise NotApplicableError(
+                f"{type(self).__name__} scores robustness tasks (kind 'robustness'); got a "
+                f"{getattr(task, 'kind', type(task).__name__)!r} task. Use a dataset such as "
+                "'adversarial-mnist'."
+            )
+        if task.norm != self.norm:
+            raise NotApplicableError(
+                f"{type(self).__name__} trains against the {self.norm} threat model but the task "
+                f"evaluates {task.norm}; set norm={task.norm!r} (and an epsilon of that norm)."
+            )
+        if tuple(task.image_shape) != tuple(self.image_shape):
+            self.set_params(image_shape=tuple(task.image_shape))
+        self.fit(task.X_train, task.y_train)
+        codes = np.searchsorted(self.classes_, task.y_test)
+        X_test = torch.from_numpy(np.asarray(task.X_test, dtype=np.float32))
+        y_test = torch.from_numpy(codes).long()
+        details: dict[str, Any] = {
+            "train_seconds": self.history_.seconds,
+            "seconds_per_epoch": self.history_.seconds / max(self.history_.n_epochs, 1),
+            "norm": task.norm,
+            "attack_steps": task.attack_steps,
+            "restarts": task.restarts,
+            "n_test": len(codes),
+            "clean_accuracy": robust_accuracy(
+                self.network_, X_test, y_test, eps=0.0, device=self.device_
+            ),
+        }
+        started = time.perf_counter()
+        for index, eps in enumerate(sorted(set(task.epsilons) | {task.epsilon})):
+            details[f"robust_accuracy_{eps:g}"] = robust_accuracy(
+                self.network_,
+                X_test,
+                y_test,
+                attack="pgd",
+                eps=eps,
+                norm=task.norm,
+                steps=task.attack_steps,
+                restarts=task.restarts,
+                device=self.device_,
+                random_state=None if task.random_state is None else task.random_state + index,
+                progress=as_progress(self.progress, f"PGD-{task.attack_steps} eps={eps:g}"),
+            )
+        details["attack_seconds"] = time.perf_counter() - started
+        images = np.asarray(task.X_test).reshape(len(codes), *task.image_shape[:2])
+        for corruption in task.corruptions:
+            corrupted = corrupt_images(images, corruption, task.severity, task.random_state)
+            predicted = self.predict(corrupted.reshape(len(codes), -1))
+            details[f"corrupted_accuracy_{corruption}"] = float(np.mean(predicted == task.y_test))
+        self.details_ = details
+        return float(details[f"robust_accuracy_{task.epsilon:g}"])
+
+
+def _step_decay(progress: float) -> float:
+    """Learning-rate multiplier: 1, then 0.1 for the last quarter of training."""
+    return 1.0 if progress < 0.75 else 0.1
+
+
+class StandardTraining(RobustClassifier):
+    """The same network trained on clean images only: the floor of every robustness table."""
+
+
+class PGDTraining(RobustClassifier):
+    """PGD adversarial training (Madry, Makelov, Schmidt, Tsipras & Vladu 2018, eq. 2.1).
+
+    Minimises the cross-entropy on PGD adversaries of each batch; parameters as
+    :class:`RobustClassifier`.
+    """
+
+    def _make_loss(self) -> MadryLoss:
+        return MadryLoss(self.epsilon, self.norm, self.attack_steps, self.step_size)
+
+
+class TRADES(RobustClassifier):
+    """TRADES (Zhang, Yu, Jiao, Xing, El Ghaoui & Jordan 2019, eq. 5): clean loss + β · KL.
+
+    Parameters
+    ----------
+    beta : float, default 6.0
+        Weight of the KL robustness term (the paper's 1/λ).
+    **params
+        As :class:`RobustClassifier`.
+    """
+
+    def __init__(self, beta: float = 6.0, **params: Any):
+        super().__init__(**params)
+        self.beta = beta
+
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        return sorted({"beta", *RobustClassifier._get_param_names()})
+
+    def check_params(self) -> None:
+        super().check_params()
+        check_nonnegative(self.beta, "beta", type(self).__name__)
+
+    def _make_loss(self) -> TRADESLoss:
+        return TRADESLoss(self.epsilon, self.beta, self.norm, self.attack_steps, self.step_size)
+
+
+# ----------------------------------------------------------------------------- registry
+_METHOD_CLASSES: dict[str, tuple[type[RobustClassifier], str]] = {
+    "standard_training": (
+        StandardTraining,
+        "Standard training on clean images (the floor of robustness tables).",
+    ),
+    "pgd_training": (
+        PGDTraining,
+        "PGD adversarial training (Madry et al. 2018).",
+    ),
+    "trades": (
+        TRADES,
+        "TRADES: clean loss + beta KL to the PGD adversary (Zhang et al. 2019).",
+    ),
+}
+
+
+def _register(name: str, cls: type[RobustClassifier], description: str) -> None:
+    def factory(estimator: Any, random_state: int | None, **params: Any) -> Any:
+        return cls(random_state=random_state, **params)
+
+    factory.__name__ = f"_{name}"
+    register_method(name, "robustness", description, deep=True)(factory)
+
+
+for _name, (_cls, _description) in _METHOD_CLASSES.items():
+    _register(_name, _cls, _description)
