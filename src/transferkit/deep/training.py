@@ -219,6 +219,7 @@ def train(
     progress: ProgressCallback | None = None,
     trainable: Iterable[nn.Module] | None = None,
     after_step: Callable[[], None] | None = None,
+    before_step: Callable[[], None] | None = None,
 ) -> TrainingHistory:
     """Train ``modules`` by minimising ``step``'s loss over source (and target) mini-batches.
 
@@ -258,6 +259,9 @@ def train(
     after_step : callable or None
         Called after every optimiser step (a mean teacher's moving average of the student's
         weights; the teacher belongs in ``modules`` so checkpoints and early stopping keep it).
+    before_step : callable or None
+        Called after the backward pass and before the optimiser step, when the gradients are in
+        the parameters' ``.grad`` (a continual learner projects them there, A-GEM).
 
     Returns
     -------
@@ -331,6 +335,8 @@ def train(
                 loss, logs = step(xs, ys, xt, progress_value)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if before_step is not None:
+                    before_step()
                 optimizer.step()
                 if after_step is not None:
                     after_step()
