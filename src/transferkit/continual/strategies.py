@@ -586,17 +586,19 @@ class SI(ContinualStrategy):
 
     Parameters
     ----------
-    c : float, default 1.0
+    c : float, default 10.0
         Strength of the penalty.
-    damping : float, default 0.1
-        xi, which keeps the importances finite for parameters that barely moved.
+    damping : float, default 1e-3
+        xi, which keeps the importances finite for parameters that barely moved (Zenke et al.'s
+        value; with van de Ven & Tolias's 0.1 the importances of an MLP trained for a few epochs
+        nearly vanish).
     **kwargs
         Those of :class:`ContinualStrategy`.
     """
 
     name = "si"
 
-    def __init__(self, c: float = 1.0, damping: float = 0.1, **kwargs: Any):
+    def __init__(self, c: float = 10.0, damping: float = 1e-3, **kwargs: Any):
         super().__init__(**kwargs)
         self.c = c
         self.damping = damping
