@@ -239,10 +239,11 @@ class ContinualStrategy:
         import inspect
 
         names = [
-            p
+            name
             for cls in type(self).__mro__
             if cls is not object
-            for p in list(inspect.signature(cls.__init__).parameters)[1:]
+            for name, parameter in list(inspect.signature(cls.__init__).parameters.items())[1:]
+            if parameter.kind is not inspect.Parameter.VAR_KEYWORD
         ]
         return {name: getattr(self, name) for name in dict.fromkeys(names)}
 
