@@ -457,9 +457,9 @@ class Naive(ContinualStrategy):
 class Joint(ContinualStrategy):
     """Training on the union of every experience seen so far: the ceiling.
 
-    For experience ``i`` the model (not reset) trains on tasks ``0 .. i`` for
-    ``max(1, round(epochs / (i + 1)))`` epochs, about the optimiser steps of the other strategies
-    (at least one pass over the union).
+    For experience ``i`` the model (not reset) trains ``epochs`` passes over tasks ``0 .. i``
+    together, as the "joint" upper bound of van de Ven & Tolias (2019) and avalanche's
+    ``Cumulative``; it costs ``(i + 1)`` times the steps of the other strategies.
 
     Parameters: those of :class:`ContinualStrategy`.
     """
@@ -471,9 +471,6 @@ class Joint(ContinualStrategy):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         parts = [super(Joint, self)._training_rows(stream, k) for k in range(i + 1)]
         return tuple(np.concatenate(arrays) for arrays in zip(*parts, strict=True))  # type: ignore[return-value]
-
-    def _epochs(self, stream: ContinualStream, i: int) -> int:
-        return max(1, round(self.epochs / (i + 1)))
 
 
 # ---------------------------------------------------------------------------- regularisation
