@@ -210,6 +210,22 @@ def test_strategies_refuse_bad_models_and_inputs():
     assert fitted.accuracy_matrix_.shape == (2, 2)
 
 
+def test_merged_ewc_penalty_has_the_gradient_of_the_sum():
+    from transferkit.continual.strategies import merge_quadratic_penalties, quadratic_penalty
+
+    generator = torch.Generator().manual_seed(0)
+    theta = {"w": torch.randn(6, generator=generator, requires_grad=True)}
+    terms = [
+        ({"w": torch.rand(6, generator=generator)}, {"w": torch.randn(6, generator=generator)})
+        for _ in range(3)
+    ]
+    summed = sum(quadratic_penalty(theta, fisher, anchor) for fisher, anchor in terms)
+    merged = quadratic_penalty(theta, *merge_quadratic_penalties(terms))
+    torch.testing.assert_close(
+        torch.autograd.grad(summed, theta["w"])[0], torch.autograd.grad(merged, theta["w"])[0]
+    )
+
+
 def test_agem_projection_and_reservoir_buffer():
     from transferkit.continual.strategies import ReservoirBuffer, project_gradient
 

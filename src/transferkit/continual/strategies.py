@@ -69,6 +69,7 @@ __all__ = [
     "ReservoirBuffer",
     "distillation_loss",
     "masked_cross_entropy",
+    "merge_quadratic_penalties",
     "project_gradient",
     "quadratic_penalty",
 ]
@@ -100,6 +101,22 @@ def quadratic_penalty(
         if name in importance
     ]
     return torch.stack(terms).sum()
+
+
+def merge_quadratic_penalties(
+    terms: Sequence[tuple[dict[str, Tensor], dict[str, Tensor]]],
+) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """One ``(importance, anchor)`` pair whose :func:`quadratic_penalty` has the gradient of the
+    sum of the penalties of ``terms``.
+
+    ``sum_t F_t (theta - a_t)^2 = A (theta - m)^2 + const`` with ``A = sum_t F_t`` and
+    ``m = sum_t F_t a_t / A``: EWC's penalty over many tasks then costs one term a step.
+    """
+    importance = {k: sum(f[k] for f, _ in terms) for k in terms[0][0]}
+    anchor = {
+        k: sum(f[k] * a[k] for f, a in terms) / importance[k].clamp_min(1e-30) for k in importance
+    }
+    return importance, anchor
 
 
 def project_gradient(gradient: Tensor, reference: Tensor) -> Tensor:
@@ -484,7 +501,9 @@ class EWC(ContinualStrategy):
     After each experience the diagonal Fisher information ``F`` of the parameters is estimated on
     ``fisher_samples`` of its training rows (per-row gradients of the log-likelihood of the
     model's own prediction, among the task's open units); later experiences add
-    ``ewc_lambda / 2 * sum_t sum_k F_t,k (theta_k - theta*_t,k)^2``, one term per earlier task.
+    ``ewc_lambda / 2 * sum_t sum_k F_t,k (theta_k - theta*_t,k)^2``, one term per earlier task
+    (summed into a single quadratic with the same gradient, so a step costs the same after ten
+    tasks as after one).
 
     Parameters
     ----------
@@ -512,11 +531,11 @@ class EWC(ContinualStrategy):
         loss, logs = super()._loss(x, y, tasks, i)
         if not self.anchors_:
             return loss, logs
-        parameters = _trainable(self.model_)
-        penalty = sum(
-            quadratic_penalty(parameters, fisher, anchor) for fisher, anchor in self.anchors_
-        )
+        penalty = quadratic_penalty(_trainable(self.model_), *self._merged)
         return loss + self.ewc_lambda / 2 * penalty, {"penalty": float(penalty.detach())}
+
+    def _merge_anchors(self) -> None:
+        self._merged = merge_quadratic_penalties(self.anchors_)
 
     def _fisher(self, stream: ContinualStream, i: int) -> dict[str, Tensor]:
         # one row at a time: the Fisher is a mean of squared per-row gradients, which a batch
@@ -541,6 +560,7 @@ class EWC(ContinualStrategy):
         fisher = self._fisher(stream, i)
         anchor = {k: v.detach().clone() for k, v in _trainable(self.model_).items()}
         self.anchors_.append((fisher, anchor))
+        self._merge_anchors()
 
 
 class OnlineEWC(EWC):
@@ -572,6 +592,7 @@ class OnlineEWC(EWC):
             fisher = {k: self.decay * previous[k] + v for k, v in fisher.items()}
         anchor = {k: v.detach().clone() for k, v in _trainable(self.model_).items()}
         self.anchors_ = [(fisher, anchor)]
+        self._merge_anchors()
 
 
 class SI(ContinualStrategy):
@@ -625,10 +646,13 @@ class SI(ContinualStrategy):
 
     @torch.no_grad()
     def _after_step(self) -> None:
-        for k, p in _trainable(self.model_).items():
-            if p.grad is not None:
-                self._path[k] -= p.grad * (p - self._previous[k])
-            self._previous[k].copy_(p)
+        names = [k for k, p in _trainable(self.model_).items() if p.grad is not None]
+        parameters = [self.model_.get_parameter(k) for k in names]
+        # one fused pass per operation over every tensor (torch's multi-tensor kernels)
+        moved = torch._foreach_sub(parameters, [self._previous[k] for k in names])
+        torch._foreach_mul_(moved, [p.grad for p in parameters])
+        torch._foreach_sub_([self._path[k] for k in names], moved)
+        torch._foreach_copy_([self._previous[k] for k in names], parameters)
 
     @torch.no_grad()
     def _after_experience(self, stream: ContinualStream, i: int) -> None:
