@@ -211,6 +211,10 @@ class ContinualStrategy:
     progress : bool, ProgressCallback or None, default None
         True draws a progress bar per experience; a callback object receives the training loop's
         reports (see :mod:`transferkit.deep.progress`).
+    all_units : bool, default False
+        Class scenario only: train every output unit from the first task on (avalanche's way)
+        instead of the units of the classes seen so far (van de Ven & Tolias's). Testing always
+        uses the classes seen so far.
 
     Attributes
     ----------
@@ -241,6 +245,7 @@ class ContinualStrategy:
         device: str = "cpu",
         random_state: int | None = 0,
         progress: bool | ProgressCallback | None = None,
+        all_units: bool = False,
     ):
         self.model = model
         self.hidden = hidden
@@ -250,6 +255,7 @@ class ContinualStrategy:
         self.device = device
         self.random_state = random_state
         self.progress = progress
+        self.all_units = all_units
 
     # ------------------------------------------------------------------ sklearn-style params
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -367,7 +373,10 @@ class ContinualStrategy:
         self._begin(stream)
         for i in range(T):
             started = time.perf_counter()
-            self._masks = torch.as_tensor(stream.output_mask(np.arange(T), seen=i)).to(self.device_)
+            seen = T - 1 if self.all_units and stream.scenario == "class" else i
+            self._masks = torch.as_tensor(stream.output_mask(np.arange(T), seen=seen)).to(
+                self.device_
+            )
             X, y, tasks = self._training_rows(stream, i)
             self._before_experience(stream, i)
             epochs = self._epochs(stream, i)
@@ -781,14 +790,24 @@ class AGEM(ContinualStrategy):
     ----------
     memory_per_experience : int, default 256
     sample_size : int, default 256
+    all_units : bool, default True
+        In the class scenario A-GEM trains every output unit from the start: with the units of
+        the classes seen so far only it kept little (Split MNIST, 1,000 rows and 2 epochs per
+        task: average accuracy 39.2 % against 67.4 %).
     **kwargs
         Those of :class:`ContinualStrategy`.
     """
 
     name = "agem"
 
-    def __init__(self, memory_per_experience: int = 256, sample_size: int = 256, **kwargs: Any):
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        memory_per_experience: int = 256,
+        sample_size: int = 256,
+        all_units: bool = True,
+        **kwargs: Any,
+    ):
+        super().__init__(all_units=all_units, **kwargs)
         self.memory_per_experience = memory_per_experience
         self.sample_size = sample_size
 
