@@ -151,7 +151,7 @@ def test_naive_forgets_and_replay_agem_joint_do_better_class_incremental():
     assert replay.details_["bwt"] > naive.details_["bwt"] + 0.2
     assert agem.details_["bwt"] > naive.details_["bwt"] + 0.1
     assert joint_score > naive_score + 0.3
-    assert set(naive.details_) >= {"accuracy_matrix", "bwt", "fwt", "seconds_per_epoch"}
+    assert set(naive.details_) >= {"accuracy_matrix", "bwt", "fwt", "epoch_seconds"}
 
 
 @needs_mnist
@@ -264,6 +264,57 @@ def test_plot_accuracy_matrix(tmp_path):
     assert path.stat().st_size > 1000
     with pytest.raises(InvalidParameterError, match="one per task"):
         plot_accuracy_matrix([[0.99, 0.0], [0.5, 0.98]], tmp_path / "x.png", task_names=["a"])
+
+
+def test_the_continual_dataset_gives_streams_of_its_pairs():
+    from transferkit.continual import SCENARIOS, STREAMS
+    from transferkit.datasets import dataset_info, dataset_kind
+
+    info = dataset_info("continual")
+    assert dataset_kind("continual") == "continual"
+    assert info.pairs == [(stream, scenario) for stream in STREAMS for scenario in SCENARIOS]
+
+
+@needs_mnist
+def test_load_task_gives_a_stream_and_the_bench_scores_it(tmp_path):
+    from transferkit.bench import results_table, run_suite
+    from transferkit.datasets import load_task
+
+    stream = load_task(
+        "continual",
+        "split-mnist",
+        "domain",
+        random_state=0,
+        n_train_per_task=50,
+        n_test_per_task=20,
+    )
+    assert stream.kind == "continual" and stream.scenario == "domain" and stream.n_outputs == 2
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(
+        """
+[suite]
+name = "tiny-continual"
+seeds = [0]
+[[datasets]]
+name = "continual"
+pairs = [["split-mnist", "class"]]
+options = { n_train_per_task = 100, n_test_per_task = 50 }
+[[methods]]
+name = "naive"
+params = { epochs = 2, hidden = [50], batch_size = 32 }
+[[methods]]
+name = "replay"
+params = { epochs = 2, hidden = [50], batch_size = 32, memory_size = 100 }
+"""
+    )
+    db = tmp_path / "results.sqlite"
+    table = run_suite(suite, db=db)
+    pair = ("continual", "split-mnist", "class")
+    naive, replay = table.cell(pair, "naive"), table.cell(pair, "replay")
+    assert naive.n_ok == replay.n_ok == 1 and replay.mean > naive.mean
+    bwt = results_table(db, suite, metric="bwt")
+    assert -100 <= bwt.cell(pair, "naive").mean < bwt.cell(pair, "replay").mean <= 100
+    assert table.with_metric("epoch_seconds").cell(pair, "naive").mean > 0
 
 
 def test_split_fashion_mnist_or_a_clear_skip():

@@ -450,12 +450,12 @@ class ContinualStrategy:
         """Fit on ``stream``; the average accuracy over every task after the last one, in [0, 1].
 
         ``details_`` then holds the accuracy matrix, BWT, forgetting, FWT, the final and
-        initial accuracies per task and the seconds per epoch.
+        initial accuracies per task and the seconds per epoch (``epoch_seconds``).
         """
         self.fit(stream)
         details = continual_metrics(self.accuracy_matrix_, baseline=self.initial_accuracies_)
         details.update(
-            seconds_per_epoch=self.seconds_per_epoch_,
+            epoch_seconds=self.seconds_per_epoch_,
             scenario=stream.scenario,
             stream=stream.name,
             n_tasks=stream.n_tasks,

@@ -162,6 +162,11 @@ class ContinualStream:
         return len(self.experiences)
 
     @property
+    def n_eval(self) -> int:
+        """Test rows over every task (each is tested after every experience)."""
+        return sum(len(e.y_test) for e in self.experiences)
+
+    @property
     def n_features(self) -> int:
         return int(self.experiences[0].X_train.shape[1])
 
