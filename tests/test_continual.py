@@ -317,6 +317,19 @@ params = { epochs = 2, hidden = [50], batch_size = 32, memory_size = 100 }
     assert table.with_metric("epoch_seconds").cell(pair, "naive").mean > 0
 
 
+@pytest.mark.parametrize(
+    "name", ["continual-split-mnist", "continual-permuted-mnist", "continual-split-fashion-mnist"]
+)
+def test_the_continual_suites_load(name):
+    from transferkit.bench import load_suite
+
+    suite = load_suite(name)
+    labels = {entry.label for entry in suite.methods}
+    assert labels == {"naive", "joint", "ewc", "online_ewc", "si", "lwf", "replay", "agem"}
+    assert set(suite.published) <= labels
+    assert all(entry.name == "continual" for entry in suite.datasets)
+
+
 def test_split_fashion_mnist_or_a_clear_skip():
     from transferkit.continual import split_fashion_mnist
     from transferkit.exceptions import DatasetNotFoundError
