@@ -7,6 +7,8 @@
   (Ben-David et al. 2007) ``2 (1 - 2 ε)`` from its balanced error. The domain classifier is the
   one of :mod:`transferkit.domain_classifier`.
 * :func:`plot_embedding` — source and target projected to 2-D (PCA or t-SNE), before and after.
+* :func:`plot_accuracy_matrix` — a continual learner's accuracy matrix (accuracy on each task
+  after training each task) as an annotated heat map.
 
 Both write PNG files with matplotlib's Agg canvas directly (no pyplot, no global backend
 change), and take a dictionary ``{panel title: (Z_source, Z_target)}`` of representations;
@@ -249,3 +251,75 @@ def representations(
         )
         for name, model in models.items()
     }
+
+
+def plot_accuracy_matrix(
+    accuracy_matrix: Any,
+    path: str | Path,
+    title: str | None = None,
+    task_names: list[str] | None = None,
+) -> Path:
+    """Draw a continual learner's accuracy matrix ``R[i, j]`` as an annotated heat map (PNG).
+
+    Row ``i``: after training task ``i``; column ``j``: tested on task ``j`` (see
+    :mod:`transferkit.continual.metrics`). The subtitle gives the average accuracy after the last
+    task and the backward transfer.
+
+    Parameters
+    ----------
+    accuracy_matrix : array-like (T, T)
+        Accuracies in [0, 1], for example ``strategy.accuracy_matrix_``.
+    path : str or Path
+        The PNG file to write.
+    title : str or None, default None
+    task_names : list of str or None, default None
+        Names of the tasks (default "task 1", "task 2", ...).
+
+    Returns
+    -------
+    Path
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> R = [[0.99, 0.0], [0.5, 0.98]]
+    >>> plot_accuracy_matrix(R, os.path.join(tempfile.mkdtemp(), "R.png")).exists()
+    True
+    """
+    from transferkit.continual.metrics import (
+        average_accuracy,
+        backward_transfer,
+        check_accuracy_matrix,
+    )
+
+    R = check_accuracy_matrix(accuracy_matrix)
+    T = R.shape[0]
+    names = task_names or [f"task {k + 1}" for k in range(T)]
+    if len(names) != T:
+        raise InvalidParameterError(
+            f"task_names holds {len(names)} names for a matrix of {T} tasks; give one per task."
+        )
+    figure = _figure(1, height=max(3.2, 0.45 * T + 1.5))
+    ax = figure.subplots()
+    image = ax.imshow(R, vmin=0.0, vmax=1.0, cmap="viridis")
+    for i in range(T):
+        for j in range(T):
+            ax.text(
+                j,
+                i,
+                f"{100 * R[i, j]:.0f}",
+                ha="center",
+                va="center",
+                fontsize="small",
+                color="white" if R[i, j] < 0.6 else "black",
+            )
+    ax.set_xticks(range(T), names, rotation=45, ha="right")
+    ax.set_yticks(range(T), [f"after {name}" for name in names])
+    ax.set_xlabel("tested on")
+    figure.colorbar(image, ax=ax, label="accuracy")
+    subtitle = (
+        f"average accuracy {100 * average_accuracy(R):.1f} %, BWT "
+        f"{100 * backward_transfer(R):+.1f} points"
+    )
+    ax.set_title(f"{title}\n{subtitle}" if title else subtitle, fontsize="medium")
+    return _save(figure, path)

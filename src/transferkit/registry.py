@@ -43,6 +43,7 @@ TORCH_FAMILY_MODULES: tuple[str, ...] = (
     "transferkit.deep.multisource",
     "transferkit.fewshot.networks",
     "transferkit.robustness.methods",
+    "transferkit.continual.strategies",
 )
 FAMILY_MODULES: tuple[str, ...] = SHALLOW_FAMILY_MODULES + TORCH_FAMILY_MODULES
 

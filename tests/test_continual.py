@@ -1,0 +1,343 @@
+"""Continual learning: streams and scenarios, strategies on tiny real MNIST streams, metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from transferkit.continual import (
+    ContinualStream,
+    average_accuracy,
+    backward_transfer,
+    continual_metrics,
+    forgetting,
+    forward_transfer,
+    permuted_stream,
+    split_stream,
+    stream_from_tasks,
+)
+from transferkit.datasets import get_data_home
+from transferkit.exceptions import (
+    InvalidParameterError,
+    NotApplicableError,
+    NotFittedError,
+    ParameterValueError,
+)
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+needs_mnist = pytest.mark.skipif(
+    not (get_data_home() / "mnist" / "mnist.pkl.gz").is_file(),
+    reason=f"data home {get_data_home()} lacks mnist/mnist.pkl.gz (set TRANSFERKIT_DATA)",
+)
+
+#: A tiny budget: 200 training rows per task, a 100-unit MLP, three epochs of batches of 32.
+TINY = {"epochs": 3, "batch_size": 32, "hidden": (100,)}
+
+
+def _stream(scenario: str, seed: int = 0) -> ContinualStream:
+    from transferkit.continual import split_mnist
+
+    return split_mnist(scenario, n_train_per_task=200, n_test_per_task=100, random_state=seed)
+
+
+def _toy_tasks(sizes=(2, 2), n=20, seed=0):
+    rng = np.random.default_rng(seed)
+    tasks, start = [], 0
+    for k in sizes:
+        y = np.repeat(np.arange(start, start + k), n)
+        X = rng.normal(size=(len(y), 4)).astype(np.float32) + y[:, None]
+        tasks.append((X, y, X, y))
+        start += k
+    return tasks
+
+
+# ---------------------------------------------------------------------------- metrics
+def test_metrics_on_a_known_matrix():
+    R = np.array([[0.9, 0.2, 0.1], [0.5, 0.8, 0.3], [0.4, 0.6, 0.7]])
+    assert average_accuracy(R) == pytest.approx((0.4 + 0.6 + 0.7) / 3)
+    # BWT: ((0.4 - 0.9) + (0.6 - 0.8)) / 2
+    assert backward_transfer(R) == pytest.approx(-0.35)
+    # forgetting: best earlier minus final: (0.9 - 0.4, 0.8 - 0.6)
+    assert forgetting(R) == pytest.approx((0.5 + 0.2) / 2)
+    # FWT: (R[0, 1] - b1 + R[1, 2] - b2) / 2 with b = (0.1, 0.1, 0.1)
+    assert forward_transfer(R, [0.1, 0.1, 0.1]) == pytest.approx((0.1 + 0.2) / 2)
+    metrics = continual_metrics(R, baseline=[0.1, 0.1, 0.1])
+    assert metrics["accuracy_matrix"] == R.tolist()
+    assert metrics["final_accuracies"] == [0.4, 0.6, 0.7]
+    assert metrics["bwt"] == pytest.approx(-0.35)
+
+
+def test_metrics_reject_bad_matrices():
+    with pytest.raises(InvalidParameterError, match="square"):
+        average_accuracy(np.zeros((2, 3)))
+    with pytest.raises(InvalidParameterError, match="at least two tasks"):
+        backward_transfer([[0.5]])
+    with pytest.raises(InvalidParameterError, match="divide percentages by 100"):
+        forgetting([[90.0, 10.0], [50.0, 80.0]])
+    with pytest.raises(InvalidParameterError, match="one accuracy per task"):
+        forward_transfer([[0.9, 0.1], [0.5, 0.8]], [0.1])
+
+
+# ---------------------------------------------------------------------------- streams
+def test_scenarios_differ_only_in_output_units_and_masks():
+    tasks = _toy_tasks((2, 2, 2))
+    task_il = stream_from_tasks(tasks, "task")
+    class_il = stream_from_tasks(tasks, "class")
+    domain_il = stream_from_tasks(tasks, "domain")
+    assert task_il.n_outputs == class_il.n_outputs == 6 and domain_il.n_outputs == 2
+    assert class_il.experiences[2].outputs == (4, 5)
+    assert domain_il.experiences[2].outputs == (0, 1)
+    np.testing.assert_array_equal(np.unique(domain_il.experiences[1].y_train), [0, 1])
+    # task: the row's own head; class: every unit up to the latest task; domain: all
+    np.testing.assert_array_equal(task_il.output_mask([1], seen=2)[0], [0, 0, 1, 1, 0, 0])
+    np.testing.assert_array_equal(class_il.output_mask([0], seen=1)[0], [1, 1, 1, 1, 0, 0])
+    np.testing.assert_array_equal(class_il.output_mask([2], seen=0)[0], [1, 1, 1, 1, 1, 1])
+    assert domain_il.output_mask([0, 2], seen=0).all()
+
+
+def test_permuted_stream_heads_and_permutations():
+    rng = np.random.default_rng(0)
+    X, y = rng.random((60, 9)).astype(np.float32), np.repeat(np.arange(3), 20)
+    stream = permuted_stream(X, y, X, y, n_tasks=3, scenario="class", random_state=0)
+    assert stream.n_outputs == 9  # each permutation adds its own three classes
+    first, second = stream.experiences[0], stream.experiences[1]
+    np.testing.assert_array_equal(first.X_train, X)  # task 0 keeps the original order
+    assert not np.array_equal(second.X_train, X)
+    np.testing.assert_array_equal(np.sort(second.X_train, axis=1), np.sort(X, axis=1))
+    assert permuted_stream(X, y, X, y, n_tasks=3, scenario="task").n_outputs == 9
+    assert permuted_stream(X, y, X, y, n_tasks=3, scenario="domain").n_outputs == 3
+
+
+def test_streams_refuse_what_cannot_be_formed():
+    tasks = _toy_tasks((2, 2))
+    with pytest.raises(InvalidParameterError, match="at least two tasks.*nothing to forget"):
+        stream_from_tasks(tasks[:1], "class")
+    with pytest.raises(InvalidParameterError, match="same number of classes.*\\[3, 2\\]"):
+        stream_from_tasks(_toy_tasks((3, 2)), "domain")
+    with pytest.raises(ParameterValueError, match="scenario='online'"):
+        stream_from_tasks(tasks, "online")
+    X, y = np.zeros((40, 4), np.float32), np.repeat(np.arange(4), 10)
+    with pytest.raises(
+        InvalidParameterError, match="Cannot split 4 classes into 3 tasks.*\\[2, 4\\]"
+    ):
+        split_stream(X, y, X, y, n_tasks=3)
+    with pytest.raises(ParameterValueError, match="n_tasks must be an integer >= 2"):
+        permuted_stream(X, y, X, y, n_tasks=1)
+    X_bad, y_bad = tasks[1][0], tasks[1][1]
+    with pytest.raises(InvalidParameterError, match="test labels \\[7\\] never occur"):
+        stream_from_tasks([tasks[0], (X_bad, y_bad, X_bad[:1], np.array([7]))], "class")
+
+
+# ---------------------------------------------------------------------------- strategies
+@needs_mnist
+def test_naive_forgets_and_replay_agem_joint_do_better_class_incremental():
+    from transferkit.continual import AGEM, Joint, Naive, Replay
+
+    stream = _stream("class")
+    assert stream.n_tasks == 5 and stream.experiences[1].classes == (2, 3)
+    naive = Naive(random_state=0, **TINY)
+    naive_score = naive.score_problem(stream)
+    R = naive.accuracy_matrix_
+    assert np.diag(R).min() > 0.8  # each task is learned...
+    assert R[-1, 0] < 0.1 and naive.details_["bwt"] < -0.6  # ...and forgotten
+    replay = Replay(memory_size=200, random_state=0, **TINY)
+    replay.score_problem(stream)
+    agem = AGEM(memory_per_experience=50, random_state=0, **TINY)
+    agem.score_problem(stream)
+    joint = Joint(random_state=0, **TINY)
+    joint_score = joint.score_problem(stream)
+    assert replay.details_["bwt"] > naive.details_["bwt"] + 0.2
+    assert agem.details_["bwt"] > naive.details_["bwt"] + 0.1
+    assert joint_score > naive_score + 0.3
+    assert set(naive.details_) >= {"accuracy_matrix", "bwt", "fwt", "epoch_seconds"}
+
+
+@needs_mnist
+def test_ewc_and_si_forget_less_than_naive_domain_incremental():
+    from transferkit.continual import EWC, SI, Naive
+
+    stream = _stream("domain")
+    naive = Naive(random_state=0, **TINY)
+    naive.score_problem(stream)
+    ewc = EWC(ewc_lambda=3e4, fisher_samples=100, random_state=0, **TINY)
+    ewc.score_problem(stream)
+    si = SI(c=100.0, random_state=0, **TINY)
+    si.score_problem(stream)
+    assert ewc.details_["bwt"] > naive.details_["bwt"] + 0.05
+    assert si.details_["bwt"] > naive.details_["bwt"] + 0.05
+
+
+@needs_mnist
+def test_task_incremental_uses_the_task_label_and_seeds_reproduce():
+    from transferkit.continual import LwF, OnlineEWC
+
+    stream = _stream("task")
+    lwf = LwF(random_state=3, **TINY)
+    lwf.fit(stream)
+    assert average_accuracy(lwf.accuracy_matrix_) > 0.9  # two-way choices given the task
+    again = LwF(random_state=3, **TINY).fit(stream)
+    np.testing.assert_array_equal(lwf.accuracy_matrix_, again.accuracy_matrix_)
+    last = stream.experiences[-1]
+    with pytest.raises(InvalidParameterError, match="pass task_ids"):
+        lwf.predict(last.X_test)
+    predicted = lwf.predict(last.X_test, task_ids=np.full(len(last.X_test), 4))
+    assert set(np.unique(predicted)) <= set(last.outputs)
+    online = OnlineEWC(fisher_samples=50, random_state=0, **TINY).fit(stream)
+    assert len(online.anchors_) == 1  # one running Fisher
+
+
+def test_strategies_refuse_bad_models_and_inputs():
+    from transferkit.continual import Naive
+    from transferkit.datasets import make_rotated_moons
+
+    stream = stream_from_tasks(_toy_tasks((2, 2)), "class")
+    with pytest.raises(InvalidParameterError, match=r"shape \(2, 3\).*\(2, 4\) logits"):
+        Naive(model=torch.nn.Linear(4, 3), epochs=1).fit(stream)
+    frozen = torch.nn.Linear(4, 4).requires_grad_(False)
+    with pytest.raises(InvalidParameterError, match="no parameter that requires gradients"):
+        Naive(model=frozen, epochs=1).fit(stream)
+    with pytest.raises(NotApplicableError, match="kind 'continual'.*TransferProblem"):
+        Naive(epochs=1).score_problem(make_rotated_moons(random_state=0))
+    with pytest.raises(ParameterValueError, match="epochs=0"):
+        Naive(epochs=0).fit(stream)
+    with pytest.raises(NotFittedError, match="call fit"):
+        Naive().predict(np.zeros((1, 4)))
+    model = torch.nn.Linear(4, 4)
+    fitted = Naive(model=model, epochs=1, batch_size=8).fit(stream)
+    assert fitted.model_ is not model  # the user's module is copied, not trained in place
+    assert fitted.accuracy_matrix_.shape == (2, 2)
+
+
+def test_merged_ewc_penalty_has_the_gradient_of_the_sum():
+    from transferkit.continual.strategies import merge_quadratic_penalties, quadratic_penalty
+
+    generator = torch.Generator().manual_seed(0)
+    theta = {"w": torch.randn(6, generator=generator, requires_grad=True)}
+    terms = [
+        ({"w": torch.rand(6, generator=generator)}, {"w": torch.randn(6, generator=generator)})
+        for _ in range(3)
+    ]
+    summed = sum(quadratic_penalty(theta, fisher, anchor) for fisher, anchor in terms)
+    merged = quadratic_penalty(theta, *merge_quadratic_penalties(terms))
+    torch.testing.assert_close(
+        torch.autograd.grad(summed, theta["w"])[0], torch.autograd.grad(merged, theta["w"])[0]
+    )
+
+
+def test_agem_projection_and_reservoir_buffer():
+    from transferkit.continual.strategies import ReservoirBuffer, project_gradient
+
+    g, reference = torch.tensor([1.0, -1.0]), torch.tensor([0.0, 1.0])
+    projected = project_gradient(g, reference)
+    assert torch.dot(projected, reference) == pytest.approx(0.0)
+    torch.testing.assert_close(projected, torch.tensor([1.0, 0.0]))
+    agreeing = torch.tensor([1.0, 1.0])
+    assert project_gradient(agreeing, reference) is agreeing
+    buffer = ReservoirBuffer(100, random_state=0)
+    for task in range(4):  # 4 x 1000 rows offered: each task keeps about a quarter of the slots
+        rows = np.full((1000, 2), task, np.float32)
+        buffer.add(rows, np.full(1000, task), np.full(1000, task))
+    counts = np.bincount(buffer.tasks, minlength=4)
+    assert len(buffer) == 100 and buffer.seen == 4000
+    assert counts.min() >= 12 and counts.max() <= 40
+    np.testing.assert_array_equal(buffer.X[:, 0], buffer.tasks)
+
+
+def test_every_strategy_is_registered_and_builds_with_defaults():
+    from transferkit.registry import available_methods, make_method
+
+    names = ["naive", "joint", "ewc", "online_ewc", "si", "lwf", "replay", "agem"]
+    methods = available_methods()
+    for name in names:
+        assert methods[name].family == "continual" and methods[name].deep
+        built = make_method(name, random_state=0)
+        assert built.task_kind == "continual" and built.random_state == 0
+    assert make_method("ewc", {"ewc_lambda": 10.0}).ewc_lambda == 10.0
+
+
+def test_plot_accuracy_matrix(tmp_path):
+    from transferkit.plots import plot_accuracy_matrix
+
+    path = plot_accuracy_matrix([[0.99, 0.0], [0.5, 0.98]], tmp_path / "R.png", title="naive")
+    assert path.stat().st_size > 1000
+    with pytest.raises(InvalidParameterError, match="one per task"):
+        plot_accuracy_matrix([[0.99, 0.0], [0.5, 0.98]], tmp_path / "x.png", task_names=["a"])
+
+
+def test_the_continual_dataset_gives_streams_of_its_pairs():
+    from transferkit.continual import SCENARIOS, STREAMS
+    from transferkit.datasets import dataset_info, dataset_kind
+
+    info = dataset_info("continual")
+    assert dataset_kind("continual") == "continual"
+    assert info.pairs == [(stream, scenario) for stream in STREAMS for scenario in SCENARIOS]
+
+
+@needs_mnist
+def test_load_task_gives_a_stream_and_the_bench_scores_it(tmp_path):
+    from transferkit.bench import results_table, run_suite
+    from transferkit.datasets import load_task
+
+    stream = load_task(
+        "continual",
+        "split-mnist",
+        "domain",
+        random_state=0,
+        n_train_per_task=50,
+        n_test_per_task=20,
+    )
+    assert stream.kind == "continual" and stream.scenario == "domain" and stream.n_outputs == 2
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(
+        """
+[suite]
+name = "tiny-continual"
+seeds = [0]
+[[datasets]]
+name = "continual"
+pairs = [["split-mnist", "class"]]
+options = { n_train_per_task = 100, n_test_per_task = 50 }
+[[methods]]
+name = "naive"
+params = { epochs = 2, hidden = [50], batch_size = 32 }
+[[methods]]
+name = "replay"
+params = { epochs = 2, hidden = [50], batch_size = 32, memory_size = 100 }
+"""
+    )
+    db = tmp_path / "results.sqlite"
+    table = run_suite(suite, db=db)
+    pair = ("continual", "split-mnist", "class")
+    naive, replay = table.cell(pair, "naive"), table.cell(pair, "replay")
+    assert naive.n_ok == replay.n_ok == 1 and replay.mean > naive.mean
+    bwt = results_table(db, suite, metric="bwt")
+    assert -100 <= bwt.cell(pair, "naive").mean < bwt.cell(pair, "replay").mean <= 100
+    assert table.with_metric("epoch_seconds").cell(pair, "naive").mean > 0
+
+
+@pytest.mark.parametrize(
+    "name", ["continual-split-mnist", "continual-permuted-mnist", "continual-split-fashion-mnist"]
+)
+def test_the_continual_suites_load(name):
+    from transferkit.bench import load_suite
+
+    suite = load_suite(name)
+    labels = {entry.label for entry in suite.methods}
+    assert labels == {"naive", "joint", "ewc", "online_ewc", "si", "lwf", "replay", "agem"}
+    assert set(suite.published) <= labels
+    assert all(entry.name == "continual" for entry in suite.datasets)
+
+
+def test_split_fashion_mnist_or_a_clear_skip():
+    from transferkit.continual import split_fashion_mnist
+    from transferkit.exceptions import DatasetNotFoundError
+
+    try:
+        stream = split_fashion_mnist("class", n_train_per_task=50, n_test_per_task=20)
+    except DatasetNotFoundError as error:
+        assert "dataset-fashion-mnist" in str(error)
+        pytest.skip("Fashion-MNIST files absent (apt-get install dataset-fashion-mnist)")
+    assert stream.n_tasks == 5 and stream.n_outputs == 10
+    assert stream.experiences[4].classes == (8, 9) and stream.n_features == 784
