@@ -39,6 +39,7 @@ TORCH_FAMILY_MODULES: tuple[str, ...] = (
     "transferkit.deep.partial",
     "transferkit.deep.separation",
     "transferkit.deep.multisource",
+    "transferkit.multitask",
 )
 FAMILY_MODULES: tuple[str, ...] = SHALLOW_FAMILY_MODULES + TORCH_FAMILY_MODULES
 
