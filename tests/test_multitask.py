@@ -12,7 +12,11 @@ from sklearn.base import clone  # noqa: E402
 from torch import nn  # noqa: E402
 
 from transferkit.datasets import get_data_home  # noqa: E402
-from transferkit.datasets.multitask import MultiTaskData, make_multimnist  # noqa: E402
+from transferkit.datasets.multitask import (  # noqa: E402
+    MultiTaskData,
+    load_multimnist,
+    make_multimnist,
+)
 from transferkit.exceptions import (  # noqa: E402
     InvalidParameterError,
     InvalidProblemError,
@@ -187,17 +191,7 @@ def test_pooled_needs_one_label_set_and_single_task_trains_one_network_per_task(
 def test_multimnist_sharing_helps_the_task_with_few_labels():
     """The right digit has 60 labels, the left one 600: hard sharing trains the encoder on the
     left digits too, and the right task gains (Sener & Koltun's MultiMNIST, tiny)."""
-    from transferkit.datasets import load_task
-
-    task = load_task(
-        "multimnist",
-        "train",
-        "test",
-        random_state=0,
-        n_train=600,
-        n_test=500,
-        n_labels={"right": 60},
-    )
+    task = load_multimnist(n_train=600, n_test=500, n_labels={"right": 60}, random_state=0)
     assert task.kind == "multitask" and task.n_labelled == {"left": 600, "right": 60}
     settings = dict(network="small_lenet", hidden_dim=50, epochs=8, random_state=0, device="cpu")
     single = SingleTaskClassifiers(**settings)

@@ -6,9 +6,9 @@
 * :func:`make_multimnist` — MultiMNIST (Sener & Koltun 2018, after Sabour et al. 2017): two MNIST
   digits overlaid in a 36x36 canvas, one in the top-left corner and one in the bottom-right,
   resized to 28x28; the tasks are the left and the right digit.
-* ``load_task("multimnist", "train", "test")`` and ``load_task("amazon-multitask", "train",
-  "test")``: the benchmark tasks; the Amazon one makes the four review domains four sentiment
-  tasks with few labels each.
+* :func:`load_multimnist` and :func:`load_amazon_multitask` (also ``load_task("multimnist",
+  "train", "test")`` and ``load_task("amazon-multitask", "train", "test")``): the benchmark tasks;
+  the Amazon one makes the four review domains four sentiment tasks with few labels each.
 
 Examples
 --------
@@ -39,7 +39,13 @@ from transferkit.datasets.digits import load_mnist
 from transferkit.datasets.images import resize_digits
 from transferkit.exceptions import InvalidParameterError, InvalidProblemError, UnknownDatasetError
 
-__all__ = ["MISSING_LABEL", "MultiTaskData", "make_multimnist"]
+__all__ = [
+    "MISSING_LABEL",
+    "MultiTaskData",
+    "load_amazon_multitask",
+    "load_multimnist",
+    "make_multimnist",
+]
 
 #: The label code of a missing label in :attr:`MultiTaskData.Y`.
 MISSING_LABEL = -1
@@ -242,24 +248,44 @@ def _hide_labels(y: np.ndarray, keep: int | None, rng: np.random.Generator) -> n
     return out
 
 
-def _multimnist_task(
-    source: str,
-    target: str,
-    *,
-    data_home: str | os.PathLike[str] | None = None,
-    random_state: RandomState = None,
+def load_multimnist(
     n_train: int | None = 10000,
     n_test: int | None = None,
     n_labels: int | Mapping[str, int] | None = None,
+    random_state: RandomState = None,
+    data_home: str | os.PathLike[str] | None = None,
 ) -> MultiTaskData:
-    """load_task("multimnist", "train", "test"): left and right digit, MultiMNIST images.
+    """MultiMNIST from the MNIST of the data home: the left and the right digit as two tasks.
 
-    Training images come from MNIST's 50,000 training digits (``n_train`` of them drawn with the
-    seed; None = all), evaluation images from its 10,000 test digits (``n_test``; None = all);
-    partners are drawn within each split. ``n_labels`` keeps that many labels per task (an int,
-    or ``{"left": 10000, "right": 500}``), the others missing.
+    Training images are made (:func:`make_multimnist`) from MNIST's 50,000 training digits,
+    evaluation images from its 10,000 test digits; partners are drawn within each split.
+    ``load_task("multimnist", "train", "test", ...)`` gives the same.
+
+    Parameters
+    ----------
+    n_train : int or None, default 10000
+        Training digits drawn with the seed; None = all 50,000.
+    n_test : int or None, default None
+        Test digits drawn with the seed; None = all 10,000.
+    n_labels : int, mapping or None, default None
+        Labels kept per task (drawn per class), the others missing (-1): an int for both tasks,
+        or ``{"right": 500}``; None keeps every label.
+    random_state : int, Generator or None, default None
+    data_home : str or Path or None, default None
+
+    Returns
+    -------
+    MultiTaskData
+        Flattened 28x28 images (``metadata["image_shape"] == (28, 28)``), tasks ``("left",
+        "right")``.
+
+    Examples
+    --------
+    >>> from transferkit.datasets.multitask import load_multimnist
+    >>> data = load_multimnist(n_train=500, n_test=100, n_labels={"right": 50})  # doctest: +SKIP
+    >>> data.X.shape, data.n_labelled  # doctest: +SKIP
+    ((500, 784), {'left': 500, 'right': 50})
     """
-    _check_splits(source, target, "multimnist")
     tasks = ("left", "right")
     _check_budget_keys(n_labels, tasks)
     rng = as_generator(random_state)
@@ -295,24 +321,42 @@ def _multimnist_task(
     )
 
 
-def _amazon_multitask(
-    source: str,
-    target: str,
-    *,
-    data_home: str | os.PathLike[str] | None = None,
-    random_state: RandomState = None,
+def load_amazon_multitask(
     n_labels: int | Mapping[str, int] | None = 100,
     n_test: int | None = None,
+    random_state: RandomState = None,
+    data_home: str | os.PathLike[str] | None = None,
 ) -> MultiTaskData:
-    """load_task("amazon-multitask", "train", "test"): each review domain a sentiment task.
+    """The four Amazon review domains as four sentiment tasks with few labels each.
 
-    The rows are the 2,000 ``<domain>_train`` reviews of the four domains (8,000 rows); a row has a
-    label for its own domain's task only, and only ``n_labels`` of each domain's rows keep it
-    (drawn per class with the seed; an int or ``{"books": 100, ...}``; None = all 2,000). The
-    evaluation rows are the ``<domain>_test`` reviews (``n_test`` per domain drawn with the seed;
-    None = all), each scored by its own domain's task.
+    The rows are the 2,000 ``<domain>_train`` reviews of books, dvd, electronics and kitchen
+    (8,000 rows, 5,000 count features, Ganin et al. 2016); a row has a label for its own domain's
+    task only, and only ``n_labels`` of each domain's rows keep it. The evaluation rows are the
+    ``<domain>_test`` reviews, each scored by its own domain's task.
+    ``load_task("amazon-multitask", "train", "test", ...)`` gives the same.
+
+    Parameters
+    ----------
+    n_labels : int, mapping or None, default 100
+        Labels kept per domain (drawn per class with the seed), the rest missing (-1): an int,
+        ``{"books": 100, ...}``, or None for all 2,000.
+    n_test : int or None, default None
+        Test reviews drawn per domain with the seed; None = all.
+    random_state : int, Generator or None, default None
+    data_home : str or Path or None, default None
+
+    Returns
+    -------
+    MultiTaskData
+        Sparse counts; tasks ``("books", "dvd", "electronics", "kitchen")``.
+
+    Examples
+    --------
+    >>> from transferkit.datasets.multitask import load_amazon_multitask
+    >>> data = load_amazon_multitask(n_labels=100, random_state=0)  # doctest: +SKIP
+    >>> data.X.shape, data.n_labelled["books"]  # doctest: +SKIP
+    ((8000, 5000), 100)
     """
-    _check_splits(source, target, "amazon-multitask")
     tasks = AMAZON_DOMAINS
     _check_budget_keys(n_labels, tasks)
     rng = as_generator(random_state)
@@ -347,3 +391,32 @@ def _amazon_multitask(
             "labelled on its own reviews only",
         },
     )
+
+
+def _multimnist_task(
+    source: str,
+    target: str,
+    *,
+    data_home: str | os.PathLike[str] | None = None,
+    random_state: RandomState = None,
+    n_train: int | None = 10000,
+    n_test: int | None = None,
+    n_labels: int | Mapping[str, int] | None = None,
+) -> MultiTaskData:
+    """load_task("multimnist", "train", "test"): :func:`load_multimnist`."""
+    _check_splits(source, target, "multimnist")
+    return load_multimnist(n_train, n_test, n_labels, random_state, data_home)
+
+
+def _amazon_multitask(
+    source: str,
+    target: str,
+    *,
+    data_home: str | os.PathLike[str] | None = None,
+    random_state: RandomState = None,
+    n_labels: int | Mapping[str, int] | None = 100,
+    n_test: int | None = None,
+) -> MultiTaskData:
+    """load_task("amazon-multitask", "train", "test"): :func:`load_amazon_multitask`."""
+    _check_splits(source, target, "amazon-multitask")
+    return load_amazon_multitask(n_labels, n_test, random_state, data_home)
