@@ -32,7 +32,7 @@ from transferkit.bench import (
     run_suite,
 )
 from transferkit.bench import runner as runner_module
-from transferkit.bench.suite import AUTOMATIC_EXCLUDED_FAMILIES, MethodEntry
+from transferkit.bench.suite import AUTOMATIC_EXCLUDED_FAMILIES, OTHER_TASK_FAMILIES, MethodEntry
 from transferkit.datasets import load_pair
 from transferkit.exceptions import InvalidParameterError, SuiteError
 from transferkit.registry import make_method
@@ -117,7 +117,8 @@ def test_demo_suite_runs_every_registered_shallow_method(tmp_path):
     others = [
         MethodEntry(n, n)
         for n, s in shallow.items()
-        if s.family in AUTOMATIC_EXCLUDED_FAMILIES and s.family != "heterogeneous"
+        if s.family in AUTOMATIC_EXCLUDED_FAMILIES
+        and s.family not in ("heterogeneous", *OTHER_TASK_FAMILIES)
     ]
     assert {"open_set", "partial_ot", "ms_jcpot"} <= {m.name for m in others}
     labels += [m.label for m in others]
@@ -542,7 +543,7 @@ def test_an_older_database_gains_the_new_columns(tmp_path):
     ResultStore(path).close()
     with sqlite3.connect(path) as connection:
         columns = {row[1] for row in connection.execute("PRAGMA table_info(cells)")}
-    assert "warnings" in columns
+    assert {"warnings", "details"} <= columns
 
 
 def test_target_labels_entry_reveals_labels_and_scores_only_the_hidden_rows(tmp_path):

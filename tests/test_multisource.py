@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -33,6 +35,11 @@ needs_surf = pytest.mark.skipif(
     "(set TRANSFERKIT_DATA)",
 )
 
+needs_mnist = pytest.mark.skipif(
+    not (get_data_home() / "mnist" / "mnist.pkl.gz").is_file(),
+    reason=f"data home {get_data_home()} lacks mnist/mnist.pkl.gz (set TRANSFERKIT_DATA)",
+)
+
 
 def surf(source: str, target: str = "webcam", seed: int = 0):
     return load_pair(
@@ -60,6 +67,8 @@ def test_load_pair_joins_sources_and_names_each_row():
     assert list(parts) == ["amazon", "dslr"]
     np.testing.assert_array_equal(parts["amazon"].y_source, amazon.y_source)
     assert SOURCE_DOMAINS not in parts["amazon"].metadata
+    named = replace(problem, feature_names=[f"surf{i}" for i in range(problem.n_features)])
+    assert split_sources(named)["dslr"].feature_names == named.feature_names
 
 
 @needs_surf
@@ -189,3 +198,26 @@ def test_deep_m3sda_moment_loss_and_fit():
     assert "transfer" in model.history_.epochs[-1]
     with pytest.warns(UserWarning, match="m3sda needs several source domains"):
         DeepM3SDA(epochs=1).fit(load_pair("moons", "source", "rotated", random_state=0))
+
+
+@needs_mnist
+def test_digits_sources_share_the_target_of_the_source_from_its_pool():
+    # each digits pair draws its target after its source; a multi-source load keeps one target:
+    # the pair of mnist (the pool of mnistm's images, drawn disjoint from it) wherever it is listed
+    sizes = {"n_source": 60, "n_target": 50, "n_test": 40}
+    single = load_pair("digits", "mnist", "mnistm", random_state=3, **sizes)
+    for sources in ("mnist+synthetic", "synthetic+mnist"):
+        problem = load_pair("digits", sources, "mnistm", random_state=3, **sizes)
+        assert problem.metadata["target_drawn_with"] == "mnist"
+        np.testing.assert_array_equal(problem.X_target, single.X_target)
+        np.testing.assert_array_equal(problem.X_test, single.X_test)
+        domains = source_domains(problem)
+        np.testing.assert_array_equal(problem.X_source[domains == "mnist"], single.X_source)
+    # a grey source beside an RGB one is repeated to three channels: one feature space
+    mixed = load_pair("digits", "synthetic+mnistm", "mnist", random_state=3, **sizes)
+    assert mixed.n_features == 28 * 28 * 3 and mixed.metadata["image_shape"] == (28, 28, 3)
+    grey = load_pair("digits", "synthetic", "mnist", random_state=3, **sizes)
+    synthetic = mixed.X_source[source_domains(mixed) == "synthetic"].reshape(-1, 28, 28, 3)
+    np.testing.assert_array_equal(synthetic[..., 1], grey.X_source.reshape(-1, 28, 28))
+    with pytest.raises(InvalidParameterError, match="colour"):
+        load_pair("digits", "synthetic+uci", "mnist", colour=1)

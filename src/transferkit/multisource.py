@@ -264,10 +264,12 @@ def split_sources(problem: TransferProblem) -> dict[str, TransferProblem]:
             target_labeled=problem.target_labeled,
             X_test=problem.X_test,
             y_test=problem.y_test,
+            feature_names=problem.feature_names,
             name=problem.name,
             source_name=name,
             target_name=problem.target_name,
             metadata=metadata,
+            feature_spaces=problem.feature_spaces,
         )
     return out
 

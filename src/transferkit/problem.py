@@ -51,7 +51,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -275,6 +275,10 @@ def _as_labels(y: Any, n: int, what: str, samples: str) -> np.ndarray:
     return y
 
 
+#: The kind of benchmark task a :class:`TransferProblem` is (``TransferProblem.kind``).
+TRANSFER_KIND = "transfer"
+
+
 @dataclass
 class TransferProblem:
     """A source domain with labels and a target domain with few or no labels.
@@ -308,6 +312,12 @@ class TransferProblem:
         heterogeneous methods (:data:`HETEROGENEOUS_METHODS`) accept such a problem;
         :attr:`n_features` is then the target's, the features a fitted model predicts from.
 
+    Notes
+    -----
+    The class attribute ``kind`` is ``"transfer"``: the kind of benchmark task a transfer
+    problem is (the datasets of other kinds give continual streams, few-shot episodes...; see
+    :func:`transferkit.datasets.dataset_kind`).
+
     Examples
     --------
     >>> import numpy as np
@@ -318,6 +328,8 @@ class TransferProblem:
     >>> problem.n_source_features, problem.n_target_features, problem.n_features
     (8, 5, 5)
     """
+
+    kind: ClassVar[str] = TRANSFER_KIND
 
     X_source: DataMatrix
     y_source: np.ndarray

@@ -27,6 +27,7 @@ SHALLOW_FAMILY_MODULES: tuple[str, ...] = (
     "transferkit.label_spaces",
     "transferkit.multisource",
     "transferkit.deep.shallow_dann",
+    "transferkit.zeroshot.methods",
 )
 #: Families that import torch: skipped when it is missing, and imported only when a name is not
 #: found among the shallow ones (or every method is asked for), so that reading a suite of shallow

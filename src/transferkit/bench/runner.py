@@ -51,7 +51,7 @@ from transferkit.bench.suite import (
 )
 from transferkit.bench.tables import ResultsTable
 from transferkit.exceptions import DataFormatError, InvalidParameterError, TransferKitError
-from transferkit.problem import refuse_different_feature_spaces
+from transferkit.problem import TRANSFER_KIND, TransferProblem, refuse_different_feature_spaces
 from transferkit.registry import method_spec
 
 logger = logging.getLogger(__name__)
@@ -98,7 +98,8 @@ def _cached_problem(dataset: str, source: str, target: str, seed: int, options: 
 
 
 def load_problem(dataset: str, source: str, target: str, seed: int, options: dict[str, Any]) -> Any:
-    """The :class:`~transferkit.problem.TransferProblem` of one cell.
+    """The :class:`~transferkit.problem.TransferProblem` of one cell (or, for a dataset of another
+    kind, its benchmark task: :func:`transferkit.datasets.load_task`).
 
     ``options`` go to :func:`transferkit.datasets.load_pair`, except ``pca`` (see
     :func:`project_on_principal_components`) and ``target_labels`` (that many target labels per
@@ -127,7 +128,12 @@ def load_problem(dataset: str, source: str, target: str, seed: int, options: dic
                 options["source"], options["target"], options.get("test"), name=FILES_DATASET
             )
     else:
-        problem = datasets.load_pair(dataset, source, target, random_state=seed, **options)
+        problem = datasets.load_task(dataset, source, target, random_state=seed, **options)
+    if not isinstance(problem, TransferProblem) and (components, revealed) != (None, None):
+        raise InvalidParameterError(
+            f"Dataset {dataset!r} gives {datasets.dataset_kind(dataset)} tasks: the suite options "
+            f"{PCA_OPTION!r} and {TARGET_LABELS_OPTION!r} apply to transfer problems only."
+        )
     if components is not None:
         problem = project_on_principal_components(problem, components, seed)
     if revealed is not None:
@@ -249,8 +255,9 @@ def execute_cell(
         "classifier": cell.classifier,
         "seed": cell.seed,
         "dataset_label": cell.dataset_label,
-        "n_source": problem.n_source,
-        "n_target": problem.n_target,
+        "n_source": getattr(problem, "n_source", None),
+        "n_target": getattr(problem, "n_target", None),
+        "details": None,
     }
     peak = None
     row.update(fit_seconds=None, predict_seconds=None, warnings=None)
@@ -278,9 +285,14 @@ def execute_cell(
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                if not getattr(method, "handles_different_feature_spaces", False):
-                    refuse_different_feature_spaces(problem, f"Method '{cell.method_name}'")
-                _fit_and_score(method, problem, row)
+                if isinstance(problem, TransferProblem):
+                    if not getattr(method, "handles_different_feature_spaces", False):
+                        refuse_different_feature_spaces(problem, f"Method '{cell.method_name}'")
+                    if getattr(method, "task_kind", TRANSFER_KIND) != TRANSFER_KIND:
+                        raise_kind_mismatch(cell, method, TRANSFER_KIND)
+                    _fit_and_score(method, problem, row)
+                else:
+                    _score_task(cell, method, problem, row)
         except Exception as error:  # a method's failure is a result, recorded with its message
             _record_error(row, cell, error)
         finally:
@@ -319,6 +331,36 @@ def _fit_and_score(method: Any, problem: Any, row: dict[str, Any]) -> None:
         row["predict_seconds"] = time.perf_counter() - start
         accuracy = _score(problem, y_eval, predicted)
     row.update(status="ok", accuracy=accuracy, error=None, n_eval=len(y_eval))
+
+
+def _score_task(cell: Cell, method: Any, task: Any, row: dict[str, Any]) -> None:
+    """Score a method on a benchmark task of another kind than transfer (a continual stream,
+    few-shot episodes...): ``method.score_problem(task)`` gives the primary score (a fraction)
+    and leaves every other number in ``method.details_``, stored as JSON."""
+    if getattr(method, "task_kind", TRANSFER_KIND) != task.kind:
+        raise_kind_mismatch(cell, method, task.kind)
+    start = time.perf_counter()
+    score = float(method.score_problem(task))
+    row["fit_seconds"] = time.perf_counter() - start
+    row["predict_seconds"] = 0.0
+    details = getattr(method, "details_", None)
+    row.update(
+        status="ok",
+        accuracy=score,
+        error=None,
+        n_eval=getattr(task, "n_eval", None),
+        details=None if details is None else json.dumps(details, sort_keys=True, default=float),
+    )
+
+
+def raise_kind_mismatch(cell: Cell, method: Any, kind: str) -> None:
+    """Raise the error of a method run on a dataset of another kind of task than its own."""
+    method_kind = getattr(method, "task_kind", TRANSFER_KIND)
+    raise InvalidParameterError(
+        f"Method '{cell.method_name}' works on {method_kind} tasks, but dataset "
+        f"'{cell.dataset}' gives {kind} tasks; pair it with a dataset of its kind "
+        "(`transferkit datasets` lists each dataset's kind)."
+    )
 
 
 def _score(problem: Any, y_eval: Any, predicted: Any) -> float:
@@ -650,8 +692,11 @@ def sigterm_unwinds() -> Iterator[None]:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def results_table(db: str | os.PathLike[str] | None, suite: str | Path | Suite) -> ResultsTable:
-    """The table of everything stored for ``suite``.
+def results_table(
+    db: str | os.PathLike[str] | None, suite: str | Path | Suite, metric: str | None = None
+) -> ResultsTable:
+    """The table of everything stored for ``suite`` (showing ``details[metric]`` instead of the
+    primary score when given: :meth:`ResultsTable.with_metric`).
 
     With a suite definition (a :class:`Suite`, a built-in name or a TOML path), only rows matching
     its current datasets, options, methods, parameters and classifiers are shown (plus runs on the
@@ -659,7 +704,7 @@ def results_table(db: str | os.PathLike[str] | None, suite: str | Path | Suite) 
     """
     with ResultStore(db, create=False) as store:
         if isinstance(suite, Suite):
-            return ResultsTable.from_rows(store.rows(suite.name), suite)
+            return ResultsTable.from_rows(store.rows(suite.name), suite).with_metric(metric)
         try:
             definition = load_suite(suite)
         except TransferKitError:
@@ -669,5 +714,6 @@ def results_table(db: str | os.PathLike[str] | None, suite: str | Path | Suite) 
                 raise InvalidParameterError(
                     f"No results for suite '{suite}' in {store.path}. Stored suites: {names}."
                 ) from None
-            return ResultsTable.from_rows(rows, None)
-        return ResultsTable.from_rows(store.rows(definition.name), definition)
+            return ResultsTable.from_rows(rows, None).with_metric(metric)
+        table = ResultsTable.from_rows(store.rows(definition.name), definition)
+    return table.with_metric(metric)

@@ -37,7 +37,8 @@ KEY_COLUMNS = (
     "classifier",
     "seed",
 )
-#: Measurement columns, written by the runner.
+#: Measurement columns, written by the runner; ``details`` holds the JSON of the other numbers a
+#: benchmark task of another kind than transfer reports (a continual stream's accuracy matrix...).
 VALUE_COLUMNS = (
     "dataset_label",
     "status",
@@ -54,6 +55,7 @@ VALUE_COLUMNS = (
     "versions",
     "hostname",
     "finished_at",
+    "details",
 )
 COLUMNS = KEY_COLUMNS + VALUE_COLUMNS
 
@@ -85,6 +87,7 @@ CREATE TABLE IF NOT EXISTS cells (
     versions TEXT NOT NULL,
     hostname TEXT NOT NULL,
     finished_at TEXT NOT NULL,
+    details TEXT,
     UNIQUE ({", ".join(KEY_COLUMNS)})
 );
 CREATE INDEX IF NOT EXISTS cells_by_suite ON cells (suite);
@@ -146,7 +149,7 @@ class ResultStore:
     def _add_missing_columns(self) -> None:
         """Databases written by an older transferkit gain the newer (nullable) columns."""
         present = {row[1] for row in self._connection.execute("PRAGMA table_info(cells)")}
-        for column in ("warnings",):
+        for column in ("warnings", "details"):
             if column not in present:
                 self._connection.execute(f"ALTER TABLE cells ADD COLUMN {column} TEXT")
 

@@ -747,7 +747,16 @@ def _named_parameter(params: Mapping[str, Any], message: str) -> str | None:
 
 
 #: Families ``methods = "all"`` leaves out (see :func:`_all_methods`).
-AUTOMATIC_EXCLUDED_FAMILIES = ("deep", "heterogeneous", "label_spaces", "multi-source")
+#: Families of methods for the other kinds of benchmark task than transfer
+#: (:func:`transferkit.datasets.dataset_kind`): they run only on datasets of their kind.
+OTHER_TASK_FAMILIES = ("continual", "multitask", "robustness", "fewshot", "zeroshot")
+AUTOMATIC_EXCLUDED_FAMILIES = (
+    "deep",
+    "heterogeneous",
+    "label_spaces",
+    "multi-source",
+    *OTHER_TASK_FAMILIES,
+)
 
 
 def _all_methods(
@@ -761,7 +770,8 @@ def _all_methods(
     other settings than one source and a target with the same classes are left out (their
     suites name their methods): heterogeneous (domains described by different features),
     label spaces (partial and open-set targets: an open-set rejection on a closed-set target
-    only loses rows) and multi-source."""
+    only loses rows), multi-source, and the methods of other kinds of task than transfer
+    (continual, multi-task, robustness, few- and zero-shot)."""
     by_label = {m.label: m for m in explicit}
     specs = [
         spec

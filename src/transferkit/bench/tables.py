@@ -19,6 +19,7 @@ from typing import IO, Any
 
 from transferkit.bench.store import COLUMNS, KEY_COLUMNS
 from transferkit.bench.suite import FILES_DATASET, Published, Suite
+from transferkit.exceptions import InvalidParameterError
 
 #: What a table cell shows when no seed of it has been stored yet.
 MISSING = "—"
@@ -69,6 +70,7 @@ class ResultsTable:
         methods: list[str],
         seeds: list[int],
         suite: Suite | None = None,
+        metric: str | None = None,
     ):
         self.name = name
         self.rows = rows
@@ -76,14 +78,51 @@ class ResultsTable:
         self.methods = methods
         self.seeds = seeds
         self.suite = suite
+        self.metric = metric
         self.stats: dict[tuple[Pair, str], CellStats] = {}
         for row in rows:
             key = ((row["dataset_label"], row["source"], row["target"]), row["method"])
             stats = self.stats.setdefault(key, CellStats())
-            if row["status"] == "ok":
+            if row["status"] != "ok":
+                stats.errors[row["seed"]] = row["error"] or "error"
+            elif metric is None:
                 stats.accuracies[row["seed"]] = 100.0 * row["accuracy"]
             else:
-                stats.errors[row["seed"]] = row["error"] or "error"
+                value = detail_value(row, metric)
+                if value is not None:
+                    stats.accuracies[row["seed"]] = value
+
+    def with_metric(self, metric: str | None) -> ResultsTable:
+        """The same rows showing another number than the primary score: ``details[metric]``,
+        which benchmark tasks of other kinds than transfer store (a continual stream's ``bwt``,
+        a few-shot run's ``ci95``...). Scores are stored as fractions and shown in %; keys
+        ending in ``_seconds`` or starting with ``n_`` are shown as stored. None: the primary
+        score. Raises :class:`InvalidParameterError` naming the stored keys when no row has
+        ``metric``.
+
+        Examples
+        --------
+        >>> row = {"dataset_label": "d", "source": "s", "target": "t", "method": "m",
+        ...        "seed": 0, "status": "ok", "accuracy": 0.9, "details": '{"bwt": -0.25}'}
+        >>> table = ResultsTable("suite", [row], [("d", "s", "t")], ["m"], [0])
+        >>> table.with_metric("bwt").cell(("d", "s", "t"), "m").mean
+        -25.0
+        """
+        if metric is None:
+            return ResultsTable(
+                self.name, self.rows, self.pairs, self.methods, self.seeds, self.suite
+            )
+        stored = sorted(
+            {key for row in self.rows for key, value in _details(row).items() if _is_number(value)}
+        )
+        if metric not in stored:
+            raise InvalidParameterError(
+                f"No stored cell of suite '{self.name}' reports {metric!r}. Numbers its cells "
+                f"report: {', '.join(stored) or 'none (only the primary score)'}."
+            )
+        return ResultsTable(
+            self.name, self.rows, self.pairs, self.methods, self.seeds, self.suite, metric
+        )
 
     # ----------------------------------------------------------------- building
     @classmethod
@@ -135,7 +174,10 @@ class ResultsTable:
 
     @property
     def published(self) -> Mapping[str, Published]:
-        return self.suite.published if self.suite is not None else {}
+        """The suite's published numbers (none when the table shows another metric)."""
+        if self.suite is None or self.metric is not None:
+            return {}
+        return self.suite.published
 
     def is_complete(self) -> bool:
         """Whether every (pair, method, seed) has a stored row (ok or error)."""
@@ -444,9 +486,39 @@ def _matches(row: Mapping[str, Any], suite: Suite) -> bool:
     )
 
 
-def _metric_text(suite: Any) -> str:
+def detail_value(row: Mapping[str, Any], metric: str) -> float | None:
+    """The number ``details[metric]`` of a stored row, in the unit its table shows (see
+    :meth:`ResultsTable.with_metric`); None when the row does not report it."""
+    value = _details(row).get(metric)
+    if not _is_number(value):
+        return None
+    if _shown_as_stored(metric):
+        return float(value)
+    return 100.0 * float(value)
+
+
+def _shown_as_stored(metric: str) -> bool:
+    return metric.endswith("_seconds") or metric.startswith("n_")
+
+
+def _details(row: Mapping[str, Any]) -> dict[str, Any]:
+    text = row.get("details")
+    if not text:
+        return {}
+    details = json.loads(text)
+    return details if isinstance(details, dict) else {}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _metric_text(suite: Any, metric: str | None = None) -> str:
     """What the numbers are: accuracy, or HOS where a dataset's target holds unknown classes
-    (the runner scores those with :func:`transferkit.evaluation.problem_score`)."""
+    (the runner scores those with :func:`transferkit.evaluation.problem_score`), or the detail
+    a table shows instead (:meth:`ResultsTable.with_metric`)."""
+    if metric is not None:
+        return f"{metric}{'' if _shown_as_stored(metric) else ' (%)'}"
     if suite is None:
         return "target accuracy (%)"
     open_set = ["unknown_classes" in entry.options for entry in suite.datasets]
@@ -464,7 +536,8 @@ def format_markdown(table: ResultsTable, timing: bool = True, header: bool = Tru
     if header:
         suite = table.suite
         seeds = ", ".join(str(s) for s in table.seeds)
-        line = f"**{table.name}**: {_metric_text(suite)}, mean ± std over seeds [{seeds}]"
+        metric = _metric_text(suite, table.metric)
+        line = f"**{table.name}**: {metric}, mean ± std over seeds [{seeds}]"
         if suite is not None:
             line += f"; classifier {_classifier_text(suite.classifier)}"
         parts.append(line + ".")

@@ -55,6 +55,13 @@ class CellProgress:
             self.bar.close()
 
 
+metric_option = click.option(
+    "--metric",
+    help="Show another number the cells report instead of the primary score (e.g. bwt for a "
+    "continual stream; an unknown name lists the stored ones).",
+)
+
+
 def _run(
     suite: str,
     *,
@@ -140,6 +147,7 @@ def _run(
     help="Header of the label column of text files [default: label].",
 )
 @click.option("--encoder", help="Text encoder of --text-column files [default: use].")
+@metric_option
 def bench(
     suite: str,
     methods: str | None,
@@ -158,6 +166,7 @@ def bench(
     text_column: str | None,
     label_column: str | None,
     encoder: str | None,
+    metric: str | None,
 ) -> None:
     """Run benchmark SUITE (a built-in name or a TOML file) and print its table.
 
@@ -197,6 +206,7 @@ def bench(
     )
     if csv_path is not None:
         table.to_csv(csv_path)
+    table = table.with_metric(metric)
     click.echo(table.to_json() if as_json else format_markdown(table))
 
 
@@ -233,11 +243,12 @@ def results_list(db: str | None, as_json: bool) -> None:
 @click.argument("suite")
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
-def results_show(suite: str, db: str | None, as_json: bool) -> None:
+@metric_option
+def results_show(suite: str, db: str | None, as_json: bool, metric: str | None) -> None:
     """The table of SUITE from the stored results (nothing is run)."""
     from transferkit.bench import format_markdown, results_table
 
-    table = results_table(db, suite)
+    table = results_table(db, suite, metric=metric)
     click.echo(table.to_json() if as_json else format_markdown(table))
 
 

@@ -109,13 +109,14 @@ def _resources() -> list[dict[str, Any]]:
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def datasets(verify: bool, as_json: bool) -> None:
     """List every dataset: domains and sizes, pairs, citation, licence, and its files."""
-    from transferkit.datasets import list_datasets
+    from transferkit.datasets import dataset_kind, list_datasets
 
     entries = []
     for info in list_datasets():
         entries.append(
             {
                 "name": info.name,
+                "kind": dataset_kind(info.name),
                 "description": info.description,
                 "domains": dict(info.domains),
                 "pairs": [list(p) for p in info.pairs],
@@ -133,7 +134,9 @@ def datasets(verify: bool, as_json: bool) -> None:
         return
     for entry in entries:
         domains = ", ".join(f"{d} ({n:,})" for d, n in entry["domains"].items())
-        click.echo(click.style(entry["name"], bold=True) + f"  [{entry['origin']}]")
+        kind = entry.get("kind", "transfer")
+        tags = entry["origin"] if kind == "transfer" else f"{kind} tasks; {entry['origin']}"
+        click.echo(click.style(entry["name"], bold=True) + f"  [{tags}]")
         if "dictionaries" in entry:
             click.echo(f"  what:     {entry['description']}")
             click.echo(f"  dicts:    {', '.join(entry['dictionaries'])}")

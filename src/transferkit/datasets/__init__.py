@@ -3,7 +3,8 @@
 - Generated, no files: :func:`make_rotated_moons`, :func:`make_shifted_blobs`,
   :func:`make_synthetic_digits` (font-rendered digits), :func:`make_mnistm` (digits on photos).
 - The catalog: :func:`list_datasets`, :func:`dataset_info`, :func:`standard_pairs`, and
-  :func:`load_pair`, which builds a :class:`~transferkit.problem.TransferProblem` for any pair.
+  :func:`load_pair`, which builds a :class:`~transferkit.problem.TransferProblem` for any pair;
+  :func:`load_task` loads the datasets of other kinds of benchmark task too (:func:`dataset_kind`).
 - Packaged: :func:`load_uci_digits` (scikit-learn's optdigits), resized with :func:`resize_digits`.
 - Real benchmarks from the data home: :func:`load_amazon_reviews`, :func:`load_office_caltech_surf`,
   :func:`load_office_caltech_images`, :func:`load_office_caltech_features`, :func:`load_mnist`,
@@ -36,8 +37,10 @@ from transferkit.datasets.bible import BibleVerses, load_bible, split_by_chapter
 from transferkit.datasets.catalog import (
     DatasetInfo,
     dataset_info,
+    dataset_kind,
     list_datasets,
     load_pair,
+    load_task,
     standard_pairs,
 )
 from transferkit.datasets.digits import load_mnist, load_uci_digits
@@ -68,6 +71,7 @@ __all__ = [
     "WordVectors",
     "check_file",
     "dataset_info",
+    "dataset_kind",
     "encode_words_use",
     "filter_pairs",
     "get_data_home",
@@ -84,6 +88,7 @@ __all__ = [
     "load_office_caltech_images",
     "load_office_caltech_surf",
     "load_pair",
+    "load_task",
     "load_spacy_vectors",
     "load_uci_digits",
     "make_mnistm",

@@ -27,7 +27,7 @@ import scipy.sparse as sp
 from transferkit.datasets._home import listed_files
 from transferkit.datasets._utils import RandomState
 from transferkit.exceptions import InvalidParameterError, UnknownDatasetError
-from transferkit.problem import TransferProblem
+from transferkit.problem import TRANSFER_KIND, TransferProblem
 
 UNKNOWN_LICENCE = "unknown / research use"
 
@@ -75,6 +75,13 @@ class _Entry:
     loader: str  # "module:function" building a problem from (source, target, ...)
     options: tuple[str, ...]
     all_pairs: bool  # whether load_pair accepts any ordered pair of distinct domains
+    # What the loader builds: "transfer" (a TransferProblem, :func:`load_pair`) or another kind of
+    # benchmark task (a continual stream, few-shot episodes...; :func:`load_task`).
+    kind: str = TRANSFER_KIND
+    # "module:function" giving the single-source pairs of a multi-source load on ONE shared
+    # target, for datasets that draw each pair's target after its source (digits); None: each
+    # pair is loaded by load_pair, and their targets must agree.
+    sources_loader: str | None = None
 
 
 def _all_ordered_pairs(domains: list[str]) -> list[tuple[str, str]]:
@@ -346,6 +353,7 @@ _CATALOG: dict[str, _Entry] = {
         "transferkit.datasets.digits:_digits_pair",
         ("n_source", "n_target", "n_test"),
         all_pairs=True,
+        sources_loader="transferkit.datasets.digits:_digits_sources",
     ),
     "amazon-reviews": _Entry(
         _amazon_info, "transferkit.datasets.amazon:_amazon_pair", (), all_pairs=True
@@ -423,6 +431,124 @@ _CATALOG["fashion-mnist"] = _Entry(
 # ---------------------------------------------------------------------------- end fashion-mnist
 
 
+# ---------------------------------------------------------------------------- zero-shot tasks
+_ZEROSHOT_SPLITS = [f"split-{k}" for k in range(10)]
+_ZEROSHOT_SPLIT_TEXT = (
+    "'split-k' (k = 0..9) leaves out the classes k, k+1 and k+3 (mod 10, in label order), so "
+    "every class is unseen in exactly three splits (a split's size is its 3 unseen classes)"
+)
+_ESZSL_CITATION = (
+    "Romera-Paredes & Torr (2015), An embarrassingly simple approach to zero-shot learning, "
+    "ICML; Chao, Changpinyo, Gong & Sha (2016), An empirical study and analysis of generalized "
+    "zero-shot learning for object recognition in the wild, ECCV."
+)
+
+
+def _zeroshot_office_info() -> DatasetInfo:
+    images = ["all", *_OFFICE_DOMAINS]
+    return DatasetInfo(
+        name="zeroshot-office-caltech",
+        description=(
+            "Zero-shot tasks (kind 'zeroshot') on Office-Caltech10 images as pooled CNN features "
+            "(raw): the pair is (images, class split). Images: one domain or 'all' four pooled; "
+            + _ZEROSHOT_SPLIT_TEXT
+            + ". 7 seen classes train (70 % of each one's images; 30 % held out for the "
+            "generalised score, drawn by the seed), every image of the 3 unseen classes is a "
+            "test row. Classes are known by their names or one-sentence descriptions through a "
+            "text encoder. Options: features (mobilenet_v2), semantics (descriptions), encoder "
+            "(use), test_size (0.3)."
+        ),
+        domains={
+            **{"all": sum(_OFFICE_SIZES.values())},
+            **_OFFICE_SIZES,
+            **dict.fromkeys(_ZEROSHOT_SPLITS, 3),
+        },
+        pairs=[(i, s) for i in images for s in _ZEROSHOT_SPLITS],
+        citation=_OFFICE_CITATION + " " + _ESZSL_CITATION,
+        licence=UNKNOWN_LICENCE,
+        origin="data home",
+        files=listed_files("office_caltech10/images/"),
+        source_url=_OFFICE_URL,
+    )
+
+
+def _zeroshot_fashion_info() -> DatasetInfo:
+    return DatasetInfo(
+        name="zeroshot-fashion-mnist",
+        description=(
+            "Zero-shot tasks (kind 'zeroshot') on Fashion-MNIST pixels, classes known by their "
+            "names (or descriptions) through a text encoder; pair ('original', split): "
+            + _ZEROSHOT_SPLIT_TEXT
+            + ". n_train (500) training images per seen class, n_test (300) test images per "
+            "class, seen and unseen. Files as for fashion-mnist (the data home, else the Debian "
+            "package dataset-fashion-mnist). Options: semantics (names), encoder (use), n_train, "
+            "n_test."
+        ),
+        domains={"original": 70000, **dict.fromkeys(_ZEROSHOT_SPLITS, 3)},
+        pairs=[("original", s) for s in _ZEROSHOT_SPLITS],
+        citation=(
+            "Xiao, Rasul & Vollgraf (2017), Fashion-MNIST: a novel image dataset for "
+            "benchmarking machine learning algorithms, arXiv:1708.07747. " + _ESZSL_CITATION
+        ),
+        licence="MIT (Zalando SE, 2017)",
+        origin="data home",
+        files=list(_FASHION_FILES),
+        source_url="https://github.com/zalandoresearch/fashion-mnist (data/fashion/)",
+    )
+
+
+def _zeroshot_bible_info() -> DatasetInfo:
+    return DatasetInfo(
+        name="zeroshot-bible",
+        description=(
+            "Zero-shot text classification (kind 'zeroshot'): Bible verses labelled by the "
+            "genre of their book (six groups), every genre unseen, each verse given to the "
+            "closest genre description. Pair (semantics, language): 'names' or 'descriptions' "
+            "of the 6 genres (English), and 'english' or 'spanish' verses; n_verses (3000) drawn "
+            "in each genre's proportion by the seed. Options: encoder (use), n_verses."
+        ),
+        domains={"names": 6, "descriptions": 6, "english": 31077, "spanish": 31077},
+        pairs=[(s, lang) for lang in ("english", "spanish") for s in ("descriptions", "names")],
+        citation=(
+            "World English Bible and Reina-Valera 1909 (CrossWire SWORD modules engWEB2015eb, "
+            "spaRV1909eb); Chang, Ratinov, Roth & Srikumar (2008), Importance of semantic "
+            "representation: dataless classification, AAAI; Yang et al. (2020), Multilingual "
+            "universal sentence encoder for semantic retrieval, ACL demo."
+        ),
+        licence="public domain (both SWORD modules declare Copyright=PUBLIC DOMAIN)",
+        origin="data home",
+        files=["bible_en_es/bible_en_es.tsv"],
+        source_url=(
+            "Debian packages sword-text-web 426.0-1 and sword-text-sparv 2.60-1, read by "
+            "bible_en_es/extract_sword.py"
+        ),
+    )
+
+
+_CATALOG["zeroshot-office-caltech"] = _Entry(
+    _zeroshot_office_info,
+    "transferkit.zeroshot.tasks:office_task",
+    ("features", "semantics", "encoder", "test_size"),
+    all_pairs=False,
+    kind="zeroshot",
+)
+_CATALOG["zeroshot-fashion-mnist"] = _Entry(
+    _zeroshot_fashion_info,
+    "transferkit.zeroshot.tasks:fashion_task",
+    ("semantics", "encoder", "n_train", "n_test"),
+    all_pairs=False,
+    kind="zeroshot",
+)
+_CATALOG["zeroshot-bible"] = _Entry(
+    _zeroshot_bible_info,
+    "transferkit.zeroshot.tasks:bible_task",
+    ("encoder", "n_verses"),
+    all_pairs=False,
+    kind="zeroshot",
+)
+# ---------------------------------------------------------------------------- end zero-shot tasks
+
+
 def _entry(name: str) -> _Entry:
     if name not in _CATALOG:
         raise UnknownDatasetError(
@@ -469,7 +595,80 @@ def standard_pairs(name: str) -> list[tuple[str, str]]:
     return list(_entry(name).info().pairs)
 
 
-def _resolve(path: str) -> Callable[..., TransferProblem]:
+def dataset_kind(name: str) -> str:
+    """What dataset ``name`` gives: ``"transfer"`` (a transfer problem, :func:`load_pair`) or
+    another kind of benchmark task (``"continual"``, ``"fewshot"``...; :func:`load_task`).
+
+    Examples
+    --------
+    >>> from transferkit.datasets import dataset_kind
+    >>> dataset_kind("moons")
+    'transfer'
+    """
+    return _entry(name).kind
+
+
+def load_task(
+    name: str,
+    source: str,
+    target: str,
+    *,
+    data_home: str | os.PathLike[str] | None = None,
+    random_state: RandomState = None,
+    **options: Any,
+) -> Any:
+    """Load the benchmark task ``(source, target)`` of dataset ``name``, whatever its kind.
+
+    A transfer dataset gives :func:`load_pair`'s :class:`~transferkit.problem.TransferProblem`;
+    a dataset of another kind (:func:`dataset_kind`) gives its own task object (a stream of
+    experiences, few-shot episodes...), whose ``kind`` attribute names it and whose pair has the
+    meaning its :func:`dataset_info` description gives. For those kinds ``source`` may equal
+    ``target`` (e.g. few-shot episodes within one domain). Benchmark cells load through it.
+
+    Examples
+    --------
+    >>> from transferkit.datasets import load_task
+    >>> load_task("moons", "source", "rotated", random_state=0).n_source
+    300
+    """
+    entry = _entry(name)
+    if entry.kind == TRANSFER_KIND:
+        return load_pair(
+            name, source, target, data_home=data_home, random_state=random_state, **options
+        )
+    info = entry.info()
+    _check_domains(name, info, source, target)
+    if not entry.all_pairs and (source, target) not in info.pairs:
+        raise InvalidParameterError(
+            f"Dataset {name!r} has only the pair(s) {info.pairs}; got ({source!r}, {target!r})."
+        )
+    unknown = sorted(set(options) - set(entry.options))
+    if unknown:
+        raise InvalidParameterError(
+            f"Unknown option(s) {', '.join(unknown)} for dataset {name!r}. Its options: "
+            f"{', '.join(entry.options) or 'none'}."
+        )
+    task = _resolve(entry.loader)(
+        source, target, data_home=data_home, random_state=random_state, **options
+    )
+    if getattr(task, "kind", None) != entry.kind:
+        raise TypeError(  # a programming error of the loader, not a user's mistake
+            f"The loader of dataset {name!r} returned {type(task).__name__} with kind "
+            f"{getattr(task, 'kind', None)!r}; its catalog entry says {entry.kind!r}."
+        )
+    return task
+
+
+def _check_domains(name: str, info: DatasetInfo, source: str, target: str) -> None:
+    for role, domain in (("source", source), ("target", target)):
+        if domain not in info.domains:
+            raise UnknownDatasetError(
+                f"Unknown {role} domain {domain!r} for dataset {name!r}. Its domains: "
+                f"{', '.join(info.domains)}."
+            )
+
+
+def _resolve(path: str) -> Callable[..., Any]:
     module, _, function = path.partition(":")
     return getattr(importlib.import_module(module), function)
 
@@ -527,13 +726,13 @@ def load_pair(
             name, source, target, data_home=data_home, random_state=random_state, **options
         )
     entry = _entry(name)
+    if entry.kind != TRANSFER_KIND:
+        raise InvalidParameterError(
+            f"Dataset {name!r} gives {entry.kind} tasks, not transfer problems: load it with "
+            f"transferkit.datasets.load_task({name!r}, {source!r}, {target!r})."
+        )
     info = entry.info()
-    for role, domain in (("source", source), ("target", target)):
-        if domain not in info.domains:
-            raise UnknownDatasetError(
-                f"Unknown {role} domain {domain!r} for dataset {name!r}. Its domains: "
-                f"{', '.join(info.domains)}."
-            )
+    _check_domains(name, info, source, target)
     if source == target:
         raise InvalidParameterError(
             f"Source and target are both {source!r}; pick two different domains of {name!r} "
@@ -601,10 +800,22 @@ def _load_multi_source(
         )
     if isinstance(random_state, np.random.Generator):
         random_state = int(random_state.integers(2**31 - 1))
-    pairs = [
-        load_pair(name, s, target, data_home=data_home, random_state=random_state, **options)
-        for s in sources
-    ]
+    entry = _entry(name)
+    if entry.sources_loader is not None:
+        unknown_options = sorted(set(options) - set(entry.options))
+        if unknown_options:
+            raise InvalidParameterError(
+                f"Option(s) {', '.join(unknown_options)} do not apply to a multi-source load of "
+                f"{name!r}. Its options: {', '.join(entry.options) or 'none'}."
+            )
+        pairs = _resolve(entry.sources_loader)(
+            sources, target, data_home=data_home, random_state=random_state, **options
+        )
+    else:
+        pairs = [
+            load_pair(name, s, target, data_home=data_home, random_state=random_state, **options)
+            for s in sources
+        ]
     first = pairs[0]
     for pair in pairs[1:]:
         if not _same_rows(pair.X_target, first.X_target):

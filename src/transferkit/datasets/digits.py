@@ -11,7 +11,9 @@ import gzip
 import logging
 import os
 import pickle
+from dataclasses import replace
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -258,3 +260,62 @@ def _digits_pair(
             "class_names": [str(i) for i in range(10)],
         },
     )
+
+
+#: The digits domains drawn from one pool of images (MNIST-M blends MNIST's training images).
+_SHARED_POOL = frozenset({"mnist", "mnistm"})
+
+
+def _digits_sources(
+    sources: list[str],
+    target: str,
+    *,
+    data_home: str | os.PathLike[str] | None = None,
+    random_state: int | None = None,
+    **options: Any,
+) -> list[TransferProblem]:
+    """The single-source pairs of ``load_pair("digits", "a+b", target)``, on one shared target.
+
+    Each source's rows are those of its own pair (the same seed), but a pair draws its target
+    after its source, so the pairs' targets differ. The target kept is that of the source drawn
+    from the target's pool of images (mnist for an mnistm target, and the other way round), whose
+    pair keeps the two disjoint; else the first source's. The other sources come from other
+    pools, so no image is both a source and a target one. When one pair is RGB (mnistm), every
+    grey image is repeated to three channels, so that all the pairs share one feature space.
+    """
+    pairs = {
+        s: _digits_pair(s, target, data_home=data_home, random_state=random_state, **options)
+        for s in sources
+    }
+    keep = next((s for s in sources if {s, target} <= _SHARED_POOL), sources[0])
+    rgb = any(len(p.metadata["image_shape"]) == 3 for p in pairs.values())
+    shared = pairs[keep]
+
+    def width(X: np.ndarray) -> np.ndarray:
+        if rgb and X.shape[1] == IMAGE_SIZE * IMAGE_SIZE:
+            return _flatten(X.reshape(len(X), IMAGE_SIZE, IMAGE_SIZE), rgb=True)
+        return X
+
+    image_shape = (IMAGE_SIZE, IMAGE_SIZE, 3) if rgb else (IMAGE_SIZE, IMAGE_SIZE)
+    repeated = [d for d in (*sources, target) if rgb and d != "mnistm"]
+    out = []
+    for source in sources:
+        pair = pairs[source]
+        out.append(
+            replace(
+                pair,
+                X_source=width(pair.X_source),
+                X_target=width(shared.X_target),
+                y_target=shared.y_target,
+                target_labeled=shared.target_labeled,
+                X_test=width(shared.X_test),
+                y_test=shared.y_test,
+                metadata={
+                    **pair.metadata,
+                    "image_shape": image_shape,
+                    "channels_repeated": repeated,
+                    "target_drawn_with": keep,
+                },
+            )
+        )
+    return out

@@ -1,0 +1,104 @@
+"""Zero-shot learning: the three zero-shot suites, summarised per dataset and method.
+
+Runs (or resumes) the built-in suites ``zeroshot-office-caltech``, ``zeroshot-fashion-mnist``
+(skipped when the Fashion-MNIST files are absent) and ``zeroshot-bible`` through
+``transferkit.bench.run_suite`` (their protocols are in the suite files), then prints one Markdown
+table per suite from the stored cells: for each dataset label and method, the unseen-class
+accuracy (mean over the class splits and seeds, and the worst split), and from ``details`` the
+generalised scores with calibrated stacking (S, U, H), H without stacking, and AUSUC. Accuracies
+in %.
+
+Run (about 5 minutes on 2 shared cores, one thread per cell, the CNN features and USE
+embeddings cached):
+
+    TRANSFERKIT_DATA=../shared/datasets TRANSFERKIT_RESULTS=/tmp/zeroshot.sqlite \\
+        PYTHONPATH=src python benchmarks/zeroshot.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+from collections import defaultdict
+
+import numpy as np
+
+from transferkit.bench import run_suite
+from transferkit.bench.store import default_db_path
+from transferkit.exceptions import DatasetNotFoundError
+
+SUITES = ("zeroshot-office-caltech", "zeroshot-fashion-mnist", "zeroshot-bible")
+
+
+def _fashion_available() -> bool:
+    from transferkit.datasets import load_fashion_mnist
+
+    try:
+        load_fashion_mnist("test")
+    except DatasetNotFoundError:
+        return False
+    return True
+
+
+def _percent(values: list[float]) -> str:
+    values = [v for v in values if v is not None]
+    return "—" if not values else f"{100 * np.mean(values):.1f}"
+
+
+def summarise(db: str, suite: str) -> str:
+    connection = sqlite3.connect(db)
+    connection.row_factory = sqlite3.Row
+    rows = connection.execute(
+        "SELECT * FROM cells WHERE suite = ? AND status = 'ok'", (suite,)
+    ).fetchall()
+    groups: dict[tuple[str, str], list[sqlite3.Row]] = defaultdict(list)
+    for row in rows:
+        groups[(row["dataset_label"], row["method"])].append(row)
+    lines = [
+        f"**{suite}** (accuracy in %; mean over the pairs and seeds)",
+        "",
+        "| dataset | method | unseen acc. | worst pair | majority | S | U | H | H (no stacking) "
+        "| AUSUC |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for (label, method), cells in sorted(groups.items()):
+        details = [json.loads(cell["details"] or "{}") for cell in cells]
+        by_pair: dict[str, list[float]] = defaultdict(list)
+        for cell in cells:
+            by_pair[f"{cell['source']}:{cell['target']}"].append(cell["accuracy"])
+        worst = min(np.mean(v) for v in by_pair.values())
+        lines.append(
+            f"| {label} | {method} | {_percent([c['accuracy'] for c in cells])} | "
+            f"{100 * worst:.1f} | {_percent([d.get('majority') for d in details])} | "
+            + " | ".join(
+                _percent([d.get(key) for d in details])
+                for key in ("seen", "unseen", "harmonic", "harmonic_uncalibrated", "ausuc")
+            )
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", default=None, help="results database (default: transferkit's)")
+    parser.add_argument("--suites", default=",".join(SUITES))
+    args = parser.parse_args()
+    try:
+        import torch
+    except ImportError:  # the zero-shot methods are numpy; torch only extracts Office features
+        pass
+    else:
+        torch.set_num_threads(1)
+    db = str(args.db or default_db_path())
+    for suite in args.suites.split(","):
+        if suite == "zeroshot-fashion-mnist" and not _fashion_available():
+            print(f"{suite}: skipped, the Fashion-MNIST files are absent\n")
+            continue
+        run_suite(suite, db=db, threads=1)
+        print(summarise(db, suite) + "\n")
+
+
+if __name__ == "__main__":
+    main()
