@@ -139,6 +139,11 @@ class MultiTaskData:
         return _n_rows(self.X_test)
 
     @property
+    def n_eval(self) -> int:
+        """Number of evaluation rows (what the benchmark runner stores as ``n_eval``)."""
+        return self.n_test
+
+    @property
     def n_labelled(self) -> dict[str, int]:
         """Number of labelled training rows of each task."""
         return {t: int((self.Y[:, i] >= 0).sum()) for i, t in enumerate(self.task_names)}
