@@ -666,7 +666,9 @@ class _MultiTaskBase(BaseEstimator):
     def score_problem(self, task: Any) -> float:
         """Fit on ``task`` (a :class:`~transferkit.datasets.multitask.MultiTaskData`) and return
         the mean accuracy over its tasks on the evaluation split; ``details_`` holds each task's
-        accuracy (``accuracy_<task>``), the training seconds and the seconds per epoch."""
+        accuracy (``accuracy_<task>``), the worst of them, the labels per task, the training
+        seconds (``fit_seconds``), the epochs run (``n_epochs``, summed over the networks of
+        :class:`SingleTaskClassifiers`) and the seconds per epoch (``epoch_seconds``)."""
         if getattr(task, "kind", None) != "multitask":
             raise NotApplicableError(
                 f"{type(self).__name__} scores multi-task data (kind 'multitask'); got "
@@ -685,8 +687,8 @@ class _MultiTaskBase(BaseEstimator):
             "worst_task_accuracy": float(np.nanmin(scores)),
             "n_labelled": {k: int(v) for k, v in task.n_labelled.items()},
             "fit_seconds": fit_seconds,
-            "epochs": int(epochs),
-            "seconds_per_epoch": float(sum(h.seconds for h in self.histories_) / max(epochs, 1)),
+            "n_epochs": int(epochs),
+            "epoch_seconds": float(sum(h.seconds for h in self.histories_) / max(epochs, 1)),
         }
         self.details_.update(self._extra_details())
         return float(np.nanmean(scores))
