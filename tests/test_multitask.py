@@ -197,7 +197,10 @@ def test_multimnist_sharing_helps_the_task_with_few_labels():
     single = SingleTaskClassifiers(**settings)
     shared = MultiTaskClassifier(**settings)
     single.score_problem(task)
-    shared.score_problem(task)
+    score = shared.score_problem(task)
+    assert score == pytest.approx(
+        (shared.details_["accuracy_left"] + shared.details_["accuracy_right"]) / 2
+    )
     assert shared.details_["accuracy_right"] > single.details_["accuracy_right"] + 0.1
     assert set(shared.details_) >= {"accuracy_left", "fit_seconds", "epoch_seconds"}
 
@@ -272,3 +275,41 @@ def test_small_lenet_matches_the_sener_koltun_encoder():
     n_parameters = sum(p.numel() for p in net.parameters())
     # 5x5 convolutions with 10 and 20 maps, 320 -> 50 units
     assert n_parameters == (25 * 10 + 10) + (250 * 20 + 20) + (320 * 50 + 50)
+
+
+# ----------------------------------------------------------------------------- the benchmark
+needs_amazon = pytest.mark.skipif(
+    not (get_data_home() / "amazon_reviews" / "books_train.svmlight").is_file(),
+    reason=f"data home {get_data_home()} lacks amazon_reviews/ (set TRANSFERKIT_DATA)",
+)
+
+
+def test_multitask_suites_load_with_their_published_numbers():
+    from transferkit.bench import load_suite
+
+    multimnist = load_suite("multitask-multimnist")
+    assert {d.name for d in multimnist.datasets} == {"multimnist"}
+    assert multimnist.published["single_task"].mean == 96.6
+    amazon = load_suite("multitask-amazon")
+    assert {m.name for m in amazon.methods} == {
+        "single_task",
+        "pooled",
+        "mtl_hard",
+        "mtl_uncertainty",
+        "mtl_pcgrad",
+        "mtl_soft",
+    }
+
+
+@needs_amazon
+def test_amazon_multitask_task_from_the_catalog_and_its_registered_methods():
+    from transferkit.datasets import dataset_kind, load_task
+    from transferkit.registry import make_method
+
+    assert dataset_kind("amazon-multitask") == "multitask"
+    task = load_task("amazon-multitask", "train", "test", random_state=0, n_labels=20, n_test=30)
+    assert task.n_labelled == dict.fromkeys(("books", "dvd", "electronics", "kitchen"), 20)
+    # each review is scored by its own domain's task only
+    assert task.n_eval == 120 and (task.Y_test >= 0).sum(axis=1).tolist() == [1] * 120
+    method = make_method("mtl_uncertainty", {"epochs": 2}, random_state=0)
+    assert method.task_kind == "multitask" and method.weighting == "uncertainty"
