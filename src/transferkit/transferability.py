@@ -644,7 +644,7 @@ def backbone_candidates(
     layers: Sequence[str] = ("penultimate", "last_block", "logits"),
     *,
     cache_dir: Any = None,
-    device: str = "cpu",
+    device: str = "auto",
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Features of the images from every backbone × layer, and each backbone's ImageNet softmax.
@@ -662,7 +662,8 @@ def backbone_candidates(
         backbone's first ``k`` stages (stem and blocks), average-pooled.
     cache_dir : str or Path or None
         The feature cache (default that of ``extract_features``).
-    device : str, default "cpu"
+    device : str, default "auto"
+        Where the backbones run (``"auto"``: CUDA when present, else the CPU).
     progress : callable or None
         ``progress(done, total)`` after each backbone × layer extraction.
 

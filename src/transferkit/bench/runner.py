@@ -290,6 +290,10 @@ def execute_cell(
                         refuse_different_feature_spaces(problem, f"Method '{cell.method_name}'")
                     if getattr(method, "task_kind", TRANSFER_KIND) != TRANSFER_KIND:
                         raise_kind_mismatch(cell, method, TRANSFER_KIND)
+                    if method_spec(cell.method_name).deep:
+                        from transferkit.deep.distributed import data_parallel
+
+                        method = data_parallel(method)  # DataParallel under --ddp N (N > 1)
                     _fit_and_score(method, problem, row)
                 else:
                     _score_task(cell, method, problem, row)

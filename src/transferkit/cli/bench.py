@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,9 @@ import click
 
 from transferkit.cli.options import (
     db_option,
+    option_group,
     progress_bar,
+    require_torch,
     seeds_callback,
     split_list,
     threads_option,
@@ -97,6 +100,44 @@ def _run(
         progress.close()
 
 
+#: Where the deep cells run: ``--ddp``, ``--device``, ``--amp`` (shallow cells ignore them).
+deep_execution_options = option_group(
+    click.option(
+        "--ddp",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="Processes per deep cell, training data-parallel (torch.distributed: gloo on the "
+        "CPU, nccl with one GPU per process).",
+    ),
+    click.option(
+        "--device",
+        help="Where deep methods run: auto (CUDA when present), cpu, cuda or cuda:N "
+        "[default: auto].",
+    ),
+    click.option(
+        "--amp",
+        is_flag=True,
+        help="Mixed precision for deep methods (float16 on CUDA, bfloat16 on the CPU).",
+    ),
+)
+
+
+def deep_execution(ddp: int, device: str | None, amp: bool) -> AbstractContextManager[None]:
+    """The settings block of ``--ddp/--device/--amp`` (nothing, and no torch import, without
+    them); the device is checked here, so that ``--device cuda`` without a GPU stops the run
+    before its first cell."""
+    if ddp == 1 and device is None and not amp:
+        return nullcontext()
+    require_torch("--ddp, --device and --amp")
+    from transferkit.deep.distributed import deep_settings
+    from transferkit.deep.training import resolve_device
+
+    if device is not None:
+        resolve_device(device)
+    return deep_settings(device=device, amp=amp or None, processes=ddp if ddp > 1 else None)
+
+
 @click.command()
 @click.argument("suite")
 @click.option("--methods", help="Comma-separated method labels (or registered method names).")
@@ -148,6 +189,7 @@ def _run(
 )
 @click.option("--encoder", help="Text encoder of --text-column files [default: use].")
 @metric_option
+@deep_execution_options
 def bench(
     suite: str,
     methods: str | None,
@@ -167,12 +209,16 @@ def bench(
     label_column: str | None,
     encoder: str | None,
     metric: str | None,
+    ddp: int,
+    device: str | None,
+    amp: bool,
 ) -> None:
     """Run benchmark SUITE (a built-in name or a TOML file) and print its table.
 
     Finished cells are stored at once in the results database, so an interrupted run picks up
     where it stopped; cells already stored are not run again. With --source/--target the suite's
-    methods and seeds run on your own pair of files.
+    methods and seeds run on your own pair of files. --ddp, --device and --amp say where the
+    deep cells train; they are not part of a cell's key.
     """
     from transferkit.bench import format_markdown
 
@@ -191,19 +237,20 @@ def bench(
         raise click.UsageError(
             "--label-column and --encoder apply to files of texts: add --text-column."
         )
-    table = _run(
-        suite,
-        db=db,
-        methods=methods,
-        pairs=pairs,
-        seeds=seeds,
-        jobs=jobs,
-        threads=threads,
-        retry_errors=retry_errors,
-        quiet=quiet,
-        files=files,
-        text=text,
-    )
+    with deep_execution(ddp, device, amp):
+        table = _run(
+            suite,
+            db=db,
+            methods=methods,
+            pairs=pairs,
+            seeds=seeds,
+            jobs=jobs,
+            threads=threads,
+            retry_errors=retry_errors,
+            quiet=quiet,
+            files=files,
+            text=text,
+        )
     if csv_path is not None:
         table.to_csv(csv_path)
     table = table.with_metric(metric)

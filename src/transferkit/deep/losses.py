@@ -10,6 +10,12 @@ scalar to add to the classification loss. The self-training losses act on the cl
 instead (:func:`minimum_class_confusion`, :func:`confident_consistency`, :func:`class_balance`); a
 module that wants logits says so with ``acts_on = "logits"``.
 
+In data-parallel training (:mod:`transferkit.deep.distributed`) the modules whose loss depends on
+the batch as a whole, not on each row alone (:class:`MMDLoss`, :class:`CORALLoss`,
+:class:`MinimumClassConfusionLoss`), compute it on the rows of every process, gathered with their
+gradients (:func:`~transferkit.deep.distributed.gather_rows`); the adversarial losses are means
+over rows and stay per process. The plain functions never communicate.
+
 Examples
 --------
 >>> import torch
@@ -31,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from transferkit.deep.distributed import gather_rows
 from transferkit.exceptions import InvalidParameterError
 
 # ----------------------------------------------------------------------------- maximum mean discrepancy
@@ -100,7 +107,7 @@ class MMDLoss(nn.Module):
         self.kernel_mul = kernel_mul
 
     def forward(self, source: Tensor, target: Tensor) -> Tensor:
-        return mmd2(source, target, self.n_kernels, self.kernel_mul)
+        return mmd2(gather_rows(source), gather_rows(target), self.n_kernels, self.kernel_mul)
 
 
 # ----------------------------------------------------------------------------- CORAL
@@ -125,7 +132,7 @@ class CORALLoss(nn.Module):
     """Deep CORAL: align second-order statistics of source and target features."""
 
     def forward(self, source: Tensor, target: Tensor) -> Tensor:
-        return coral_distance(source, target)
+        return coral_distance(gather_rows(source), gather_rows(target))
 
 
 # ----------------------------------------------------------------------------- moment matching
@@ -411,7 +418,7 @@ class MinimumClassConfusionLoss(nn.Module):
         self.temperature = temperature
 
     def forward(self, source: Tensor, target: Tensor) -> Tensor:
-        return minimum_class_confusion(target, self.temperature)
+        return minimum_class_confusion(gather_rows(target), self.temperature)
 
 
 def confident_consistency(

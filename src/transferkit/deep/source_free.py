@@ -258,7 +258,9 @@ class SourceFreeAdapter(BaseEstimator):
         SGD has momentum 0.9.
     copy : bool, default True
         Adapt a deep copy of ``model``; False adapts (and changes) the user's model itself.
-    device : str, default "cpu"
+    device : str, default "auto"
+        Where to adapt: ``"auto"`` is the device setting (``--device``), else CUDA when present,
+        else the CPU (:func:`transferkit.deep.training.resolve_device`).
     random_state : int or None, default 0
         Seeds the batch order and torch's generator.
     progress : bool or callback, default False
@@ -275,7 +277,7 @@ class SourceFreeAdapter(BaseEstimator):
         learning_rate: float = 1e-3,
         optimizer: str = "adam",
         copy: bool = True,
-        device: str = "cpu",
+        device: str = "auto",
         random_state: int | None = 0,
         progress: Any = False,
     ):
@@ -643,7 +645,7 @@ class SHOT(SourceFreeAdapter):
         learning_rate: float = 1e-4,
         optimizer: str = "adam",
         copy: bool = True,
-        device: str = "cpu",
+        device: str = "auto",
         random_state: int | None = 0,
         progress: Any = False,
     ):

@@ -11,7 +11,11 @@ method-specific ``step`` for the loss of each pair of batches. It gives every me
 * **deterministic seeds**: the batch order and torch's generator are seeded from
   ``(random_state, epoch)``, so a resumed run continues exactly as an uninterrupted one;
 * a **progress** callback (:class:`TqdmProgress` draws a tqdm bar; the CLI turns it on);
-* ``device="auto"``: CUDA when present, else Apple's MPS, else the CPU.
+* ``device="auto"``: the device setting (:func:`~transferkit.deep.distributed.deep_settings`,
+  ``--device``), else CUDA when present, else Apple's MPS, else the CPU;
+* **mixed precision** (``amp``, ``torch.autocast``) as an option;
+* **data-parallel training** when a ``torch.distributed`` group runs (``torchrun``,
+  ``transferkit bench --ddp N``): see :mod:`transferkit.deep.distributed`.
 
 Methods differ only in the networks and loss modules they plug in (see
 :mod:`transferkit.deep.methods`).
@@ -33,6 +37,19 @@ import torch
 from sklearn.model_selection import train_test_split
 from torch import Tensor, nn
 
+from transferkit.deep.distributed import (
+    average_gradients,
+    barrier,
+    broadcast_buffers,
+    broadcast_states,
+    broadcast_value,
+    local_rank,
+    process_rank,
+    reduce_mean,
+    settings,
+    shard,
+    world_size,
+)
 from transferkit.deep.progress import ProgressCallback, TqdmProgress, as_progress
 from transferkit.exceptions import InvalidParameterError
 
@@ -45,6 +62,7 @@ __all__ = [
     "TrainingHistory",
     "apply_in_batches",
     "as_progress",
+    "autocast_dtype",
     "batch_norm_layers",
     "recalibrate_batch_norm",
     "resolve_device",
@@ -58,22 +76,50 @@ StepFunction = Callable[[Tensor, Tensor, Tensor | None, float], tuple[Tensor, di
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` → ``cuda`` if available, else ``mps`` if available, else ``cpu``."""
+    """The device to run on.
+
+    ``"auto"`` → the device setting (``TRANSFERKIT_DEVICE``, ``--device``) when it is set, else
+    ``cuda`` if available, else ``mps`` if available, else ``cpu``. ``"cuda"`` in a data-parallel
+    process means its own GPU, ``cuda:LOCAL_RANK``. Asking for CUDA (or MPS) where torch sees
+    none raises :class:`~transferkit.exceptions.InvalidParameterError`.
+    """
     if isinstance(device, torch.device):
         return device
     if device == "auto":
+        device = settings()["device"]
+    if device == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
+            device = "cuda"
+        else:
+            mps = getattr(torch.backends, "mps", None)
+            return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
     try:
-        return torch.device(device)
+        resolved = torch.device(device)
     except RuntimeError as error:
         raise InvalidParameterError(
             f"Unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'."
         ) from error
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InvalidParameterError(
+                f"device {device!r} asks for a GPU, but torch sees no CUDA device (this build "
+                f"of torch {torch.__version__} or this machine has none); use device 'cpu' or "
+                "'auto' (--device cpu on the command line)."
+            )
+        if resolved.index is None and world_size() > 1:
+            resolved = torch.device("cuda", local_rank() % torch.cuda.device_count())
+    if resolved.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise InvalidParameterError(
+                f"device {device!r} asks for Apple's MPS, which this machine lacks; use 'cpu'."
+            )
+    return resolved
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype:
+    """Mixed precision's low-precision type: float16 on CUDA, bfloat16 elsewhere."""
+    return torch.float16 if device.type == "cuda" else torch.bfloat16
 
 
 def seed_everything(random_state: int | None) -> None:
@@ -219,6 +265,7 @@ def train(
     progress: ProgressCallback | None = None,
     trainable: Iterable[nn.Module] | None = None,
     after_step: Callable[[], None] | None = None,
+    amp: bool | None = None,
 ) -> TrainingHistory:
     """Train ``modules`` by minimising ``step``'s loss over source (and target) mini-batches.
 
@@ -258,6 +305,16 @@ def train(
     after_step : callable or None
         Called after every optimiser step (a mean teacher's moving average of the student's
         weights; the teacher belongs in ``modules`` so checkpoints and early stopping keep it).
+    amp : bool or None, default None
+        Mixed precision: ``step`` runs under ``torch.autocast`` (float16 with gradient scaling on
+        CUDA, bfloat16 on the CPU). None: the ``amp`` setting (``--amp``), off by default.
+
+    Notes
+    -----
+    In a ``torch.distributed`` group of several processes, every rank runs this function on the
+    same data: each takes its slice of every global batch (the batches of a one-process run),
+    gradients are averaged before each step, rank 0 alone writes ``checkpoint`` and every rank
+    resumes from it; see :mod:`transferkit.deep.distributed`.
 
     Returns
     -------
@@ -270,8 +327,18 @@ def train(
     if batch_size < 1:
         raise InvalidParameterError(f"batch_size must be at least 1, got {batch_size}.")
     device = resolve_device(device)
+    amp = settings()["amp"] if amp is None else bool(amp)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp and device.type == "cuda")
+    ranks, rank = world_size(), process_rank()
     seed = 0 if random_state is None else int(random_state)
     n_source = X_source.shape[0]
+    if ranks > 1:
+        for name, X in (("source", X_source), ("target", X_target)):
+            if X is not None and X.shape[0] < 2 * ranks:
+                raise InvalidParameterError(
+                    f"{ranks} data-parallel processes need at least {2 * ranks} {name} rows "
+                    f"(two per process), got {X.shape[0]}; use fewer processes."
+                )
     steps_per_epoch = math.ceil(n_source / batch_size)
     total_steps = epochs * steps_per_epoch
     base_rates = [group.get("initial_lr", group["lr"]) for group in optimizer.param_groups]
@@ -300,6 +367,7 @@ def train(
                 for name, module in modules.items():
                     module.load_state_dict(best_state[name])
             return history
+    broadcast_states(modules)  # every rank starts from rank 0's weights, as DDP does
 
     if progress is not None:
         progress.on_start(epochs, steps_per_epoch, first_epoch)
@@ -308,7 +376,8 @@ def train(
     try:
         for epoch in range(first_epoch, epochs):
             rng = np.random.default_rng([seed, epoch])
-            torch.manual_seed(seed * 100_003 + epoch)
+            # each rank its own dropout and augmentation draws (rank 0: a one-process run's)
+            torch.manual_seed(seed * 100_003 + epoch + rank * 1_000_003)
             sampler = (
                 None if X_target is None else _TargetSampler(X_target.shape[0], batch_size, rng)
             )
@@ -318,20 +387,28 @@ def train(
                 module.train()
             sums: dict[str, float] = {}
             for index, batch in enumerate(_batches(n_source, batch_size, rng)):
-                if len(batch) < 2 and n_source >= 2:
-                    continue  # batch norm and covariance need two rows
+                if len(batch) < 2 * ranks and n_source >= 2 * ranks:
+                    continue  # batch norm and covariance need two rows (on every rank)
                 progress_value = (epoch * steps_per_epoch + index) / max(total_steps, 1)
                 if learning_rate_schedule is not None:
                     factor = learning_rate_schedule(progress_value)
                     for group in optimizer.param_groups:
                         group["lr"] = group["initial_lr"] * factor
+                target_batch = None if sampler is None else sampler.next()
+                if ranks > 1:
+                    batch = shard(batch)
+                    target_batch = None if target_batch is None else shard(target_batch)
                 xs = X_source[batch].to(device, non_blocking=True)
                 ys = y_source[batch].to(device, non_blocking=True)
-                xt = None if sampler is None else X_target[sampler.next()].to(device)
-                loss, logs = step(xs, ys, xt, progress_value)
+                xt = None if target_batch is None else X_target[target_batch].to(device)
+                with torch.autocast(device.type, autocast_dtype(device), enabled=amp):
+                    loss, logs = step(xs, ys, xt, progress_value)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                scaler.scale(loss).backward()
+                average_gradients(optimizer)
+                scaler.step(optimizer)
+                scaler.update()
+                broadcast_buffers(modules)
                 if after_step is not None:
                     after_step()
                 logs = {"loss": float(loss.detach()), **logs}
@@ -339,12 +416,13 @@ def train(
                     sums[key] = sums.get(key, 0.0) + value
                 if progress is not None:
                     progress.on_step(logs)
-            epoch_logs = {key: value / steps_per_epoch for key, value in sums.items()}
+            epoch_logs = reduce_mean({key: value / steps_per_epoch for key, value in sums.items()})
             for module in modules.values():
                 module.eval()
             if validate is not None:
                 with torch.no_grad():
-                    score = float(validate())
+                    # rank 0's score: every rank keeps the same best epoch and stops together
+                    score = broadcast_value(float(validate()))
                 epoch_logs["validation"] = score
                 # ties go to the later epoch: adaptation keeps working after the source
                 # validation accuracy saturates
@@ -367,7 +445,7 @@ def train(
             )
             history.stopped_early = stop
             finished = stop or epoch + 1 == epochs
-            if path is not None:
+            if path is not None and rank == 0:
                 _atomic_save(
                     {
                         "modules": _module_states(modules),
@@ -380,6 +458,7 @@ def train(
                     },
                     path,
                 )
+            barrier()  # rank 0's checkpoint is written before any rank goes on
             if progress is not None:
                 progress.on_epoch_end(epoch, epoch_logs)
             if stop:
