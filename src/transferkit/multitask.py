@@ -543,6 +543,7 @@ class _MultiTaskBase(BaseEstimator):
         codes: np.ndarray,
         stage: str,
         extra: dict[str, nn.Module] | None = None,
+        epochs: int | None = None,
     ) -> TrainingHistory:
         """Train ``network`` on the rows with at least one label, early-stopping on the mean
         validation accuracy over tasks when ``patience`` is set."""
@@ -580,7 +581,7 @@ class _MultiTaskBase(BaseEstimator):
             Y_train,
             None,
             validate=validate,
-            epochs=self.epochs,
+            epochs=self.epochs if epochs is None else epochs,
             batch_size=self.batch_size,
             patience=self.patience or None,
             device=self.device_,
@@ -963,8 +964,28 @@ def _pcgrad_surrogate(
 class SingleTaskClassifiers(_MultiTaskBase):
     """The baseline: one network per task, each trained on the rows that have its label.
 
-    Same parameters as :class:`MultiTaskClassifier` without the sharing and weighting ones; each
-    task gets a fresh copy of ``encoder`` (or of the default network) and its own head.
+    Same parameters as :class:`MultiTaskClassifier` without the sharing and weighting ones, plus
+    ``match_steps``; each task gets a fresh copy of ``encoder`` (or of the default network) and
+    its own head.
+
+    Parameters
+    ----------
+    match_steps : bool, default True
+        Train each task's network for as many gradient steps as a joint network on every
+        labelled row would take in ``epochs`` epochs: ``ceil(epochs * n_labelled_rows /
+        n_task_rows)`` epochs for a task labelled on ``n_task_rows`` rows. A task with few labels
+        then is not under-trained by its few batches per epoch, so the comparison with a shared
+        network measures sharing, not training length. False: ``epochs`` epochs for every task.
+    **params
+        As :class:`MultiTaskClassifier` (``encoder``, ``network``, ``hidden_dim``, ``epochs``,
+        ...).
+
+    Attributes
+    ----------
+    networks_ : list of MultiTaskNetwork
+        One network (encoder and head) per task.
+    task_epochs_ : list of int
+        The epochs each task's network trained for.
 
     Examples
     --------
@@ -972,29 +993,80 @@ class SingleTaskClassifiers(_MultiTaskBase):
     >>> from transferkit.multitask import SingleTaskClassifiers
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(200, 3))
-    >>> Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(int)
-    >>> SingleTaskClassifiers(epochs=5, random_state=0).fit(X, Y).predict(X[:2]).shape
-    (2, 2)
+    >>> Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(float)
+    >>> Y[50:, 1] = np.nan  # the second task has 50 labels: it trains 4 times as many epochs
+    >>> model = SingleTaskClassifiers(epochs=5, random_state=0).fit(X, Y)
+    >>> model.task_epochs_, model.predict(X[:2]).shape
+    ([5, 20], (2, 2))
     """
+
+    def __init__(
+        self,
+        encoder: nn.Module | None = None,
+        network: str = "auto",
+        hidden_dim: int = 128,
+        dropout: float = 0.0,
+        image_shape: Sequence[int] | None = None,
+        epochs: int = 20,
+        batch_size: int = 64,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 5e-4,
+        patience: int | None = None,
+        validation_fraction: float = 0.1,
+        device: str = "auto",
+        random_state: int | None = None,
+        checkpoint: str | Path | None = None,
+        progress: Any = False,
+        match_steps: bool = True,
+    ):
+        super().__init__(
+            encoder=encoder,
+            network=network,
+            hidden_dim=hidden_dim,
+            dropout=dropout,
+            image_shape=image_shape,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            patience=patience,
+            validation_fraction=validation_fraction,
+            device=device,
+            random_state=random_state,
+            checkpoint=checkpoint,
+            progress=progress,
+        )
+        self.match_steps = match_steps
 
     def _fit(self, X: Any, Y: Any, image_shape: Any) -> SingleTaskClassifiers:
         X, codes = self._prepare(X, Y, image_shape)
         seed_everything(self.random_state)
         self.networks_: list[MultiTaskNetwork] = []
         self.histories_ = []
+        self.task_epochs_: list[int] = []
         example = self.inputs_(X, np.arange(min(2, _n_rows(X))))
+        n_rows = int((codes >= 0).any(axis=1).sum())
         for t, classes in enumerate(self.classes_):
             encoder = self._make_encoder(self.n_features_in_, self.image_shape_).to(self.device_)
             width = self._out_features(encoder, example)
             network = MultiTaskNetwork(encoder, width, [len(classes)]).to(self.device_)
+            n_task_rows = int((codes[:, t] >= 0).sum())
+            epochs = (
+                int(np.ceil(self.epochs * n_rows / n_task_rows))
+                if self.match_steps
+                else self.epochs
+            )
 
             def step_loss(net: MultiTaskNetwork, xs: Tensor, ys: Tensor) -> Any:
                 loss = masked_cross_entropy(net(xs)[0], ys[:, 0])
                 return loss, {}
 
-            history = self._train_network(network, step_loss, X, codes[:, [t]], f"task-{t}")
+            history = self._train_network(
+                network, step_loss, X, codes[:, [t]], f"task-{t}", epochs=epochs
+            )
             self.networks_.append(network)
             self.histories_.append(history)
+            self.task_epochs_.append(epochs)
         return self
 
     def _task_logits(self, X: Tensor) -> list[np.ndarray]:
