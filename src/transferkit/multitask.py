@@ -964,9 +964,9 @@ def _pcgrad_surrogate(
 class SingleTaskClassifiers(_MultiTaskBase):
     """The baseline: one network per task, each trained on the rows that have its label.
 
-    Same parameters as :class:`MultiTaskClassifier` without the sharing and weighting ones, plus
-    ``match_steps``; each task gets a fresh copy of ``encoder`` (or of the default network) and
-    its own head.
+    Same parameters as :class:`MultiTaskClassifier` (``encoder``, ``network``, ``hidden_dim``,
+    ``epochs``, ...) without the sharing and weighting ones, plus ``match_steps``; each task gets a
+    fresh copy of ``encoder`` (or of the default network) and its own head.
 
     Parameters
     ----------
@@ -976,9 +976,6 @@ class SingleTaskClassifiers(_MultiTaskBase):
         n_task_rows)`` epochs for a task labelled on ``n_task_rows`` rows. A task with few labels
         then is not under-trained by its few batches per epoch, so the comparison with a shared
         network measures sharing, not training length. False: ``epochs`` epochs for every task.
-    **params
-        As :class:`MultiTaskClassifier` (``encoder``, ``network``, ``hidden_dim``, ``epochs``,
-        ...).
 
     Attributes
     ----------
