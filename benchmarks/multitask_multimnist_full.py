@@ -2,7 +2,7 @@
 that a 2-core CPU allows, beside the ``multitask-multimnist`` suite (10,000 training images).
 
 Usage: nice -n 10 python benchmarks/multitask_multimnist_full.py [--epochs 10] [--seed 0]
-       [--methods single_task,mtl_hard,mtl_uncertainty]
+       [--methods single_task,mtl_hard,mtl_uncertainty,mtl_pcgrad,mtl_soft]
 
 The training images are made from all 50,000 MNIST training digits of the data home (Sener &
 Koltun: the 60,000 of the original split), the evaluation images from the 10,000 test digits;
@@ -26,7 +26,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--methods", default="single_task,mtl_hard,mtl_uncertainty")
+    parser.add_argument(
+        "--methods", default="single_task,mtl_hard,mtl_uncertainty,mtl_pcgrad,mtl_soft"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     task = load_multimnist(n_train=None, random_state=args.seed)
