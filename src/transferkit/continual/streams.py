@@ -515,17 +515,7 @@ def split_fashion_mnist(
     (see :func:`~transferkit.datasets.load_fashion_mnist`, which says what to install when they are
     missing): 60,000 training and 10,000 test images.
 
-    Parameters
-    ----------
-    scenario : {"task", "domain", "class"}, default "class"
-    n_tasks : int, default 5
-    n_train_per_task, n_test_per_task : int or None, default None
-    data_home : str, Path or None
-    random_state : int, Generator or None, default 0
-
-    Returns
-    -------
-    ContinualStream
+    Parameters and return: those of :func:`split_mnist`.
     """
     from transferkit.datasets import load_fashion_mnist
 
