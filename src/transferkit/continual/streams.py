@@ -401,6 +401,34 @@ def permuted_stream(
     )
 
 
+def _builtin_stream(
+    build: Any,
+    name: str,
+    splits: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+    sizes: tuple[int, int | None, int | None],
+    scenario: str,
+    random_state: RandomState,
+) -> ContinualStream:
+    """The stream ``build`` (:func:`split_stream` or :func:`permuted_stream`) makes of a built-in
+    dataset's ``((X_train, y_train), (X_test, y_test))`` and ``(n_tasks, n_train_per_task,
+    n_test_per_task)``: the one body of :func:`split_mnist`, :func:`permuted_mnist` and
+    :func:`split_fashion_mnist`."""
+    (X_train, y_train), (X_test, y_test) = splits
+    n_tasks, n_train_per_task, n_test_per_task = sizes
+    return build(
+        X_train,
+        y_train,
+        X_test,
+        y_test,
+        n_tasks,
+        scenario,
+        n_train_per_task=n_train_per_task,
+        n_test_per_task=n_test_per_task,
+        random_state=random_state,
+        name=name,
+    )
+
+
 def split_mnist(
     scenario: str = "class",
     *,
@@ -436,20 +464,9 @@ def split_mnist(
     """
     from transferkit.datasets import load_mnist
 
-    X_train, y_train = load_mnist("train", data_home)
-    X_test, y_test = load_mnist("test", data_home)
-    return split_stream(
-        X_train,
-        y_train,
-        X_test,
-        y_test,
-        n_tasks,
-        scenario,
-        n_train_per_task=n_train_per_task,
-        n_test_per_task=n_test_per_task,
-        random_state=random_state,
-        name="split-mnist",
-    )
+    splits = load_mnist("train", data_home), load_mnist("test", data_home)
+    sizes = n_tasks, n_train_per_task, n_test_per_task
+    return _builtin_stream(split_stream, "split-mnist", splits, sizes, scenario, random_state)
 
 
 def permuted_mnist(
@@ -478,20 +495,9 @@ def permuted_mnist(
     """
     from transferkit.datasets import load_mnist
 
-    X_train, y_train = load_mnist("train", data_home)
-    X_test, y_test = load_mnist("test", data_home)
-    return permuted_stream(
-        X_train,
-        y_train,
-        X_test,
-        y_test,
-        n_tasks,
-        scenario,
-        n_train_per_task=n_train_per_task,
-        n_test_per_task=n_test_per_task,
-        random_state=random_state,
-        name="permuted-mnist",
-    )
+    splits = load_mnist("train", data_home), load_mnist("test", data_home)
+    sizes = n_tasks, n_train_per_task, n_test_per_task
+    return _builtin_stream(permuted_stream, "permuted-mnist", splits, sizes, scenario, random_state)
 
 
 def split_fashion_mnist(
@@ -509,33 +515,14 @@ def split_fashion_mnist(
     (see :func:`~transferkit.datasets.load_fashion_mnist`, which says what to install when they are
     missing): 60,000 training and 10,000 test images.
 
-    Parameters
-    ----------
-    scenario : {"task", "domain", "class"}, default "class"
-    n_tasks : int, default 5
-    n_train_per_task, n_test_per_task : int or None, default None
-    data_home : str, Path or None
-    random_state : int, Generator or None, default 0
-
-    Returns
-    -------
-    ContinualStream
+    Parameters and return: those of :func:`split_mnist`.
     """
     from transferkit.datasets import load_fashion_mnist
 
-    X_train, y_train = load_fashion_mnist("train", data_home)
-    X_test, y_test = load_fashion_mnist("test", data_home)
-    return split_stream(
-        X_train,
-        y_train,
-        X_test,
-        y_test,
-        n_tasks,
-        scenario,
-        n_train_per_task=n_train_per_task,
-        n_test_per_task=n_test_per_task,
-        random_state=random_state,
-        name="split-fashion-mnist",
+    splits = load_fashion_mnist("train", data_home), load_fashion_mnist("test", data_home)
+    sizes = n_tasks, n_train_per_task, n_test_per_task
+    return _builtin_stream(
+        split_stream, "split-fashion-mnist", splits, sizes, scenario, random_state
     )
 
 
