@@ -34,6 +34,7 @@ Examples
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -47,7 +48,10 @@ __all__ = [
     "CORRUPTIONS",
     "MNIST_C_DOMAINS",
     "SEVERITIES",
+    "add_gaussian_noise",
     "corrupt_images",
+    "draw_image_pair",
+    "gaussian_blur",
     "rotate_images",
 ]
 
@@ -91,6 +95,18 @@ def rotate_images(X: np.ndarray, degrees: np.ndarray) -> np.ndarray:
     index = np.broadcast_to(np.arange(n)[:, None, None], source_rows.shape)
     coordinates = np.stack([index, source_rows, source_cols])
     return map_coordinates(X, coordinates, order=1, mode="constant", cval=0.0).astype(np.float32)
+
+
+def add_gaussian_noise(X: np.ndarray, std: float, rng: np.random.Generator) -> np.ndarray:
+    """``X`` (float32) plus N(0, std²) drawn from ``rng`` per pixel, in float32; not clipped."""
+    return X + rng.normal(scale=std, size=X.shape).astype(np.float32)
+
+
+def gaussian_blur(X: np.ndarray, sigma: float) -> np.ndarray:
+    """Each image of ``X`` (n, h, w) blurred by a Gaussian of ``sigma`` pixels, zero outside."""
+    from scipy.ndimage import gaussian_filter
+
+    return gaussian_filter(X, sigma=(0.0, sigma, sigma), mode="constant")
 
 
 def corrupt_images(
@@ -153,11 +169,9 @@ def corrupt_images(
     else:
         value = SEVERITIES[corruption][int(severity) - 1]
         if corruption == "gaussian-noise":
-            out = X + rng.normal(scale=value, size=X.shape).astype(np.float32)
+            out = add_gaussian_noise(X, value, rng)
         elif corruption == "blur":
-            from scipy.ndimage import gaussian_filter
-
-            out = gaussian_filter(X, sigma=(0.0, value, value), mode="constant")
+            out = gaussian_blur(X, value)
         elif corruption == "rotation":
             signs = rng.choice(np.array([-1.0, 1.0]), size=len(X))
             out = rotate_images(X, signs * value)
@@ -166,6 +180,72 @@ def corrupt_images(
             out = means + value * (X - means)
     out = np.clip(out, 0.0, 1.0).astype(np.float32)
     return out.reshape(len(out), -1) if flat else out
+
+
+def draw_image_pair(
+    source: str,
+    target: str,
+    *,
+    domains: Sequence[str],
+    domains_of: str,
+    dataset: str,
+    images: str,
+    load: Callable[[str], tuple[np.ndarray, np.ndarray]],
+    shift: Callable[[np.ndarray, str, np.random.Generator], np.ndarray],
+    random_state: RandomState,
+    n_source: int,
+    n_target: int,
+    n_test: int,
+    metadata: dict,
+) -> TransferProblem:
+    """A transfer problem of image rows: a clean image set captured as a source and a target domain.
+
+    ``source`` and ``target`` are checked against ``domains`` (``domains_of`` names them in the
+    error); ``load("train")`` and ``load("test")`` give the images and labels (``images`` names
+    them in the errors on counts). The source is drawn from the training images, the target and
+    the test split from disjoint parts of the test images, with one generator seeded by
+    ``random_state``; each side is then ``shift(X, domain, rng)`` with that generator (source,
+    target, test in that order) and flattened to rows. The problem is named ``dataset`` and holds
+    ``metadata`` (the same dict).
+    """
+    for domain in (source, target):
+        check_domain(domain, domains, domains_of)
+    n_source = check_count(n_source, "n_source", 2)
+    n_target = check_count(n_target, "n_target", 1)
+    n_test = check_count(n_test, "n_test", 1)
+    X_train, y_train = load("train")
+    X_held, y_held = load("test")
+    if n_source > len(y_train):
+        raise InvalidParameterError(
+            f"n_source={n_source} exceeds the {len(y_train):,} {images} training images; ask "
+            "for fewer."
+        )
+    if n_target + n_test > len(y_held):
+        raise InvalidParameterError(
+            f"n_target + n_test = {n_target + n_test} exceeds the {len(y_held):,} {images} test "
+            "images they are drawn from without overlap; ask for fewer."
+        )
+    rng = as_generator(random_state)
+    source_index = np.sort(rng.choice(len(y_train), size=n_source, replace=False))
+    held = rng.permutation(len(y_held))
+    target_index = np.sort(held[:n_target])
+    test_index = np.sort(held[n_target : n_target + n_test])
+
+    def rows(X: np.ndarray, domain: str) -> np.ndarray:
+        return shift(X, domain, rng).reshape(len(X), -1)
+
+    return TransferProblem(
+        X_source=rows(X_train[source_index], source),
+        y_source=y_train[source_index].copy(),
+        X_target=rows(X_held[target_index], target),
+        y_target=y_held[target_index].copy(),
+        X_test=rows(X_held[test_index], target),
+        y_test=y_held[test_index].copy(),
+        name=dataset,
+        source_name=source,
+        target_name=target,
+        metadata=metadata,
+    )
 
 
 def _mnist_c_pair(
@@ -185,41 +265,21 @@ def _mnist_c_pair(
     disjoint parts of its 10,000 test images; each side is then corrupted as its domain, at
     ``severity``. Target labels are hidden from methods.
     """
-    for domain in (source, target):
-        check_domain(domain, MNIST_C_DOMAINS, "mnist-c")
-    n_source = check_count(n_source, "n_source", 2)
-    n_target = check_count(n_target, "n_target", 1)
-    n_test = check_count(n_test, "n_test", 1)
-    X_train, y_train = load_mnist("train", data_home)
-    X_held, y_held = load_mnist("test", data_home)
-    if n_source > len(y_train):
-        raise InvalidParameterError(
-            f"n_source={n_source} exceeds the {len(y_train):,} MNIST training images; ask for "
-            "fewer."
-        )
-    if n_target + n_test > len(y_held):
-        raise InvalidParameterError(
-            f"n_target + n_test = {n_target + n_test} exceeds the {len(y_held):,} MNIST test "
-            "images they are drawn from without overlap; ask for fewer."
-        )
-    rng = as_generator(random_state)
-    source_index = np.sort(rng.choice(len(y_train), size=n_source, replace=False))
-    held = rng.permutation(len(y_held))
-    target_index = np.sort(held[:n_target])
-    test_index = np.sort(held[n_target : n_target + n_test])
-
-    def rows(X: np.ndarray, domain: str) -> np.ndarray:
-        return corrupt_images(X, domain, severity, rng).reshape(len(X), -1)
-
-    return TransferProblem(
-        X_source=rows(X_train[source_index], source),
-        y_source=y_train[source_index].copy(),
-        X_target=rows(X_held[target_index], target),
-        y_target=y_held[target_index].copy(),
-        X_test=rows(X_held[test_index], target),
-        y_test=y_held[test_index].copy(),
-        name="mnist-c",
-        source_name=source,
-        target_name=target,
-        metadata={"dataset": "mnist-c", "image_shape": (28, 28), "severity": int(severity)},
+    problem = draw_image_pair(
+        source,
+        target,
+        domains=MNIST_C_DOMAINS,
+        domains_of="mnist-c",
+        dataset="mnist-c",
+        images="MNIST",
+        load=lambda split: load_mnist(split, data_home),
+        shift=lambda X, domain, rng: corrupt_images(X, domain, severity, rng),
+        random_state=random_state,
+        n_source=n_source,
+        n_target=n_target,
+        n_test=n_test,
+        metadata={"dataset": "mnist-c", "image_shape": (28, 28)},
     )
+    # set once the images are made: corrupt_images checks the severity before int() reads it
+    problem.metadata["severity"] = int(severity)
+    return problem

@@ -39,7 +39,6 @@ from pathlib import Path
 
 import numpy as np
 
-from transferkit.checks import check_count
 from transferkit.datasets._home import (
     SYSTEM_COPIES,
     expected_checksum,
@@ -47,7 +46,13 @@ from transferkit.datasets._home import (
     sha256_of,
     verify_file,
 )
-from transferkit.datasets._utils import RandomState, as_generator, check_domain
+from transferkit.datasets._utils import RandomState, as_generator
+from transferkit.datasets.corruptions import (
+    add_gaussian_noise,
+    draw_image_pair,
+    gaussian_blur,
+    rotate_images,
+)
 from transferkit.exceptions import (
     ChecksumMismatchError,
     DataFormatError,
@@ -269,21 +274,8 @@ def load_fashion_mnist(
 
 # ---------------------------------------------------------------------------- domains
 def _rotate(X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Each image rotated about its centre by its own angle, bilinear, zero outside."""
-    from scipy.ndimage import map_coordinates
-
-    n, height, width = X.shape
-    angles = np.deg2rad(rng.uniform(*ROTATION_DEGREES, size=n))
-    rows, cols = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
-    centre_row, centre_col = (height - 1) / 2, (width - 1) / 2
-    cos, sin = np.cos(angles)[:, None, None], np.sin(angles)[:, None, None]
-    # the output pixel (r, c) reads the input at the inverse rotation of (r, c)
-    dr, dc = rows - centre_row, cols - centre_col
-    source_rows = centre_row + cos * dr - sin * dc
-    source_cols = centre_col + sin * dr + cos * dc
-    index = np.broadcast_to(np.arange(n)[:, None, None], source_rows.shape)
-    coordinates = np.stack([index, source_rows, source_cols])
-    return map_coordinates(X, coordinates, order=1, mode="constant", cval=0.0)
+    """Each image rotated clockwise about its centre by its own angle, bilinear, zero outside."""
+    return rotate_images(X, -rng.uniform(*ROTATION_DEGREES, size=len(X)))
 
 
 def shift_fashion_images(
@@ -327,11 +319,9 @@ def shift_fashion_images(
         offset, gain = LOW_CONTRAST
         out = offset + gain * X
     elif domain == "noisy":
-        out = X + rng.normal(scale=NOISE_STD, size=X.shape).astype(np.float32)
+        out = add_gaussian_noise(X, NOISE_STD, rng)
     elif domain == "blurred":
-        from scipy.ndimage import gaussian_filter
-
-        out = gaussian_filter(X, sigma=(0.0, BLUR_SIGMA, BLUR_SIGMA), mode="constant")
+        out = gaussian_blur(X, BLUR_SIGMA)
     else:
         raise UnknownDatasetError(
             f"Unknown Fashion-MNIST domain {domain!r}; choose one of {', '.join(FASHION_DOMAINS)}."
@@ -354,41 +344,19 @@ def _fashion_pair(
     The source is drawn from the 60,000 training images; the target and the test split are
     disjoint draws from the 10,000 test images; each side is then captured as its domain.
     """
-    for domain in (source, target):
-        check_domain(domain, FASHION_DOMAINS, "Fashion-MNIST")
-    n_source = check_count(n_source, "n_source", 2)
-    n_target = check_count(n_target, "n_target", 1)
-    n_test = check_count(n_test, "n_test", 1)
-    X_train, y_train = _split("train", data_home)
-    X_held, y_held = _split("test", data_home)
-    if n_source > len(y_train):
-        raise InvalidParameterError(
-            f"n_source={n_source} exceeds the {len(y_train):,} Fashion-MNIST training images; "
-            "ask for fewer."
-        )
-    if n_target + n_test > len(y_held):
-        raise InvalidParameterError(
-            f"n_target + n_test = {n_target + n_test} exceeds the {len(y_held):,} Fashion-MNIST "
-            "test images they are drawn from without overlap; ask for fewer."
-        )
-    rng = as_generator(random_state)
-    source_index = np.sort(rng.choice(len(y_train), size=n_source, replace=False))
-    held = rng.permutation(len(y_held))
-    target_index, test_index = np.sort(held[:n_target]), np.sort(held[n_target : n_target + n_test])
-
-    def rows(X: np.ndarray, domain: str) -> np.ndarray:
-        return shift_fashion_images(X, domain, rng).reshape(len(X), -1)
-
-    return TransferProblem(
-        X_source=rows(X_train[source_index], source),
-        y_source=y_train[source_index].copy(),
-        X_target=rows(X_held[target_index], target),
-        y_target=y_held[target_index].copy(),
-        X_test=rows(X_held[test_index], target),
-        y_test=y_held[test_index].copy(),
-        name="fashion-mnist",
-        source_name=source,
-        target_name=target,
+    return draw_image_pair(
+        source,
+        target,
+        domains=FASHION_DOMAINS,
+        domains_of="Fashion-MNIST",
+        dataset="fashion-mnist",
+        images="Fashion-MNIST",
+        load=lambda split: _split(split, data_home),
+        shift=shift_fashion_images,
+        random_state=random_state,
+        n_source=n_source,
+        n_target=n_target,
+        n_test=n_test,
         metadata={
             "dataset": "fashion-mnist",
             "image_shape": (28, 28),

@@ -27,6 +27,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -200,6 +201,13 @@ class MadryLoss(nn.Module):
         self.steps = check_positive_int(steps, "steps", "MadryLoss")
         self.step_size = step_size
 
+    #: The loss function this module holds the settings of (a subclass names its own).
+    _objective = staticmethod(madry_loss)
+
+    def _settings(self) -> dict[str, Any]:
+        """The keyword settings passed to :attr:`_objective` (a subclass adds its own)."""
+        return {"norm": self.norm, "steps": self.steps, "step_size": self.step_size}
+
     def forward(
         self,
         model: nn.Module,
@@ -208,15 +216,13 @@ class MadryLoss(nn.Module):
         eps: float | None = None,
         random_state: int | None = None,
     ) -> Tensor:
-        return madry_loss(
+        return self._objective(
             model,
             x,
             y,
             self.eps if eps is None else eps,
-            norm=self.norm,
-            steps=self.steps,
-            step_size=self.step_size,
             random_state=random_state,
+            **self._settings(),
         )
 
 
@@ -243,25 +249,10 @@ class TRADESLoss(MadryLoss):
         super().__init__(eps, norm, steps, step_size)
         self.beta = check_nonnegative(beta, "beta", "TRADESLoss")
 
-    def forward(
-        self,
-        model: nn.Module,
-        x: Tensor,
-        y: Tensor,
-        eps: float | None = None,
-        random_state: int | None = None,
-    ) -> Tensor:
-        return trades_loss(
-            model,
-            x,
-            y,
-            self.eps if eps is None else eps,
-            beta=self.beta,
-            norm=self.norm,
-            steps=self.steps,
-            step_size=self.step_size,
-            random_state=random_state,
-        )
+    _objective = staticmethod(trades_loss)
+
+    def _settings(self) -> dict[str, Any]:
+        return {**super()._settings(), "beta": self.beta}
 
 
 def adversarial_step(
