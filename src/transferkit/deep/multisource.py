@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from transferkit.deep.losses import moment_distance
 from transferkit.deep.methods import DeepTransferClassifier
-from transferkit.deep.training import split_validation
+from transferkit.deep.training import batch_norm_layers, split_validation
 from transferkit.multisource import source_domains
 from transferkit.problem import as_problem
 from transferkit.registry import register_method
@@ -79,11 +79,17 @@ class DeepM3SDA(DeepTransferClassifier):
         order = int(self._loss_params()["order"])
         trade_off = self.trade_off
         n_domains = int(data["y_train"][:, 1].max()) + 1
+        # as in the single-source methods: with domain-specific batch norm (the LeNet), the
+        # source and target batches are normalised apart, as the target is at predict time
+        separate_batches = self.domain_batch_norm and bool(batch_norm_layers(encoder))
 
         def step(xs: Tensor, ys: Tensor, xt: Tensor | None, progress: float) -> Any:
             labels, codes = ys[:, 0], ys[:, 1]
-            features = encoder(torch.cat([xs, xt]))
-            zs, zt = features[: xs.shape[0]], features[xs.shape[0] :]
+            if separate_batches:
+                zs, zt = encoder(xs), encoder(xt)
+            else:
+                features = encoder(torch.cat([xs, xt]))
+                zs, zt = features[: xs.shape[0]], features[xs.shape[0] :]
             classification = F.cross_entropy(self.classifier_(zs), labels)
             transfer = moment_distance([zs[codes == k] for k in range(n_domains)], zt, order)
             logs = {
