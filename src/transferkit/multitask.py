@@ -513,6 +513,19 @@ class _MultiTaskBase(BaseEstimator):
             )
         return int(features.shape[1])
 
+    def _example(self, X: Any) -> Tensor:
+        """Two rows of ``X`` as a tensor, to find an encoder's feature width."""
+        return self.inputs_(X, np.arange(min(2, _n_rows(X))))
+
+    def _new_network(
+        self, example: Tensor, n_classes: list[int], sharing: str = "hard"
+    ) -> MultiTaskNetwork:
+        """A fresh encoder (see ``_make_encoder``) with a head of ``n_classes[t]`` outputs per
+        task, on the device."""
+        encoder = self._make_encoder(self.n_features_in_, self.image_shape_).to(self.device_)
+        width = self._out_features(encoder, example)
+        return MultiTaskNetwork(encoder, width, n_classes, sharing).to(self.device_)
+
     def _resolve_image_shape(self, hint: Any) -> tuple[int, ...] | None:
         shape = self.image_shape if self.image_shape is not None else hint
         return None if shape is None else tuple(int(s) for s in shape)
@@ -698,6 +711,11 @@ class _MultiTaskBase(BaseEstimator):
         return {}
 
 
+def _single_head_loss(net: MultiTaskNetwork, xs: Tensor, ys: Tensor) -> Any:
+    """The step loss of a network with one head trained on one label column."""
+    return masked_cross_entropy(net(xs)[0], ys[:, 0]), {}
+
+
 def _task_accuracies(logits: list[np.ndarray], codes: np.ndarray) -> np.ndarray:
     scores = np.full(len(logits), np.nan)
     for t, z in enumerate(logits):
@@ -861,13 +879,7 @@ class MultiTaskClassifier(_MultiTaskBase):
             )
         weights = self._weights(self.n_tasks_).to(self.device_)
         seed_everything(self.random_state)
-        encoder = self._make_encoder(self.n_features_in_, self.image_shape_)
-        example = self.inputs_(X, np.arange(min(2, _n_rows(X))))
-        encoder.to(self.device_)
-        width = self._out_features(encoder, example)
-        network = MultiTaskNetwork(
-            encoder, width, [len(c) for c in self.classes_], self.sharing
-        ).to(self.device_)
+        network = self._new_network(self._example(X), [len(c) for c in self.classes_], self.sharing)
         uncertainty = (
             UncertaintyWeighting(self.n_tasks_).to(self.device_)
             if self.weighting == "uncertainty"
@@ -1041,25 +1053,18 @@ class SingleTaskClassifiers(_MultiTaskBase):
         self.networks_: list[MultiTaskNetwork] = []
         self.histories_ = []
         self.task_epochs_: list[int] = []
-        example = self.inputs_(X, np.arange(min(2, _n_rows(X))))
+        example = self._example(X)
         n_rows = int((codes >= 0).any(axis=1).sum())
         for t, classes in enumerate(self.classes_):
-            encoder = self._make_encoder(self.n_features_in_, self.image_shape_).to(self.device_)
-            width = self._out_features(encoder, example)
-            network = MultiTaskNetwork(encoder, width, [len(classes)]).to(self.device_)
+            network = self._new_network(example, [len(classes)])
             n_task_rows = int((codes[:, t] >= 0).sum())
             epochs = (
                 int(np.ceil(self.epochs * n_rows / n_task_rows))
                 if self.match_steps
                 else self.epochs
             )
-
-            def step_loss(net: MultiTaskNetwork, xs: Tensor, ys: Tensor) -> Any:
-                loss = masked_cross_entropy(net(xs)[0], ys[:, 0])
-                return loss, {}
-
             history = self._train_network(
-                network, step_loss, X, codes[:, [t]], f"task-{t}", epochs=epochs
+                network, _single_head_loss, X, codes[:, [t]], f"task-{t}", epochs=epochs
             )
             self.networks_.append(network)
             self.histories_.append(history)
@@ -1103,17 +1108,10 @@ class PooledClassifier(_MultiTaskBase):
         rows, tasks = np.nonzero(codes >= 0)
         pooled = codes[rows, tasks][:, None]
         seed_everything(self.random_state)
-        encoder = self._make_encoder(self.n_features_in_, self.image_shape_).to(self.device_)
-        example = self.inputs_(X, np.arange(min(2, _n_rows(X))))
-        width = self._out_features(encoder, example)
-        network = MultiTaskNetwork(encoder, width, [len(first)]).to(self.device_)
-
-        def step_loss(net: MultiTaskNetwork, xs: Tensor, ys: Tensor) -> Any:
-            return masked_cross_entropy(net(xs)[0], ys[:, 0]), {}
-
+        network = self._new_network(self._example(X), [len(first)])
         stacked = X[rows] if sp.issparse(X) else np.asarray(X)[rows]
         self.network_ = network
-        self.history_ = self._train_network(network, step_loss, stacked, pooled, "pooled")
+        self.history_ = self._train_network(network, _single_head_loss, stacked, pooled, "pooled")
         self.histories_ = [self.history_]
         return self
 
