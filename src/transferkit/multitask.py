@@ -415,6 +415,16 @@ def _check_rows(X: Any, what: str = "X") -> Any:
 
 
 # ----------------------------------------------------------------------------- the estimators
+def _set_params(estimator: BaseEstimator, arguments: dict[str, Any]) -> None:
+    """Store each argument of an estimator's ``__init__`` (its ``locals()``, called first thing)
+    as the attribute of the same name, scikit-learn's convention: the one body of the
+    ``__init__`` of every estimator here, whose signatures list the parameters for
+    ``get_params`` and ``clone``."""
+    for name, value in arguments.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
+
+
 class _MultiTaskBase(BaseEstimator):
     """What every multi-task estimator here shares: parameters, inputs, training, prediction,
     scoring, and the benchmark interface (``task_kind``, ``score_problem``, ``details_``)."""
@@ -439,21 +449,7 @@ class _MultiTaskBase(BaseEstimator):
         checkpoint: str | Path | None = None,
         progress: Any = False,
     ):
-        self.encoder = encoder
-        self.network = network
-        self.hidden_dim = hidden_dim
-        self.dropout = dropout
-        self.image_shape = image_shape
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.device = device
-        self.random_state = random_state
-        self.checkpoint = checkpoint
-        self.progress = progress
+        _set_params(self, locals())
 
     # -- checks and pieces
     def check_params(self) -> None:
@@ -825,27 +821,7 @@ class MultiTaskClassifier(_MultiTaskBase):
         checkpoint: str | Path | None = None,
         progress: Any = False,
     ):
-        super().__init__(
-            encoder=encoder,
-            network=network,
-            hidden_dim=hidden_dim,
-            dropout=dropout,
-            image_shape=image_shape,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            weight_decay=weight_decay,
-            patience=patience,
-            validation_fraction=validation_fraction,
-            device=device,
-            random_state=random_state,
-            checkpoint=checkpoint,
-            progress=progress,
-        )
-        self.sharing = sharing
-        self.weighting = weighting
-        self.task_weights = task_weights
-        self.coupling = coupling
+        _set_params(self, locals())
 
     def check_params(self) -> None:
         super().check_params()
@@ -1028,24 +1004,7 @@ class SingleTaskClassifiers(_MultiTaskBase):
         progress: Any = False,
         match_steps: bool = True,
     ):
-        super().__init__(
-            encoder=encoder,
-            network=network,
-            hidden_dim=hidden_dim,
-            dropout=dropout,
-            image_shape=image_shape,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            weight_decay=weight_decay,
-            patience=patience,
-            validation_fraction=validation_fraction,
-            device=device,
-            random_state=random_state,
-            checkpoint=checkpoint,
-            progress=progress,
-        )
-        self.match_steps = match_steps
+        _set_params(self, locals())
 
     def _fit(self, X: Any, Y: Any, image_shape: Any) -> SingleTaskClassifiers:
         X, codes = self._prepare(X, Y, image_shape)
