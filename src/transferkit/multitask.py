@@ -1080,69 +1080,55 @@ class PooledClassifier(_MultiTaskBase):
 
 
 # ----------------------------------------------------------------------------- the registry
-@register_method(
-    "mtl_hard",
-    "multitask",
-    "Hard parameter sharing: one encoder, a head per task, the task losses summed (Caruana 1997)",
-    deep=True,
-)
-def _mtl_hard(estimator: Any, random_state: int | None, **params: Any) -> MultiTaskClassifier:
-    return MultiTaskClassifier(
-        sharing="hard", weighting="fixed", random_state=random_state, **params
-    )
+def _register(
+    name: str, cls: type[_MultiTaskBase], fixed: dict[str, str], description: str
+) -> None:
+    """Register ``name``: ``cls`` with the parameters ``fixed``, ``random_state`` and the
+    benchmark's ``params``."""
+
+    def factory(estimator: Any, random_state: int | None, **params: Any) -> _MultiTaskBase:
+        return cls(**fixed, random_state=random_state, **params)
+
+    register_method(name, "multitask", description, deep=True)(factory)
 
 
-@register_method(
-    "mtl_uncertainty",
-    "multitask",
-    "Hard sharing with homoscedastic uncertainty weighting of the losses (Kendall et al. 2018)",
-    deep=True,
-)
-def _mtl_uncertainty(
-    estimator: Any, random_state: int | None, **params: Any
-) -> MultiTaskClassifier:
-    return MultiTaskClassifier(
-        sharing="hard", weighting="uncertainty", random_state=random_state, **params
-    )
-
-
-@register_method(
-    "mtl_pcgrad",
-    "multitask",
-    "Hard sharing with PCGrad gradient surgery on the shared encoder (Yu et al. 2020)",
-    deep=True,
-)
-def _mtl_pcgrad(estimator: Any, random_state: int | None, **params: Any) -> MultiTaskClassifier:
-    return MultiTaskClassifier(
-        sharing="hard", weighting="pcgrad", random_state=random_state, **params
-    )
-
-
-@register_method(
-    "mtl_soft",
-    "multitask",
-    "Soft sharing: an encoder per task with an L2 coupling to their mean (Duong et al. 2015)",
-    deep=True,
-)
-def _mtl_soft(estimator: Any, random_state: int | None, **params: Any) -> MultiTaskClassifier:
-    return MultiTaskClassifier(sharing="soft", random_state=random_state, **params)
-
-
-@register_method(
-    "single_task",
-    "multitask",
-    "One network per task, each on its own labels: the multi-task baseline",
-    deep=True,
-)
-def _single_task(estimator: Any, random_state: int | None, **params: Any) -> SingleTaskClassifiers:
-    return SingleTaskClassifiers(random_state=random_state, **params)
-
-
-@register_method(
-    "pooled",
-    "multitask",
-    "One network and one head for all tasks' labels pooled (tasks sharing a label set)",
-    deep=True,
-)
-def _pooled(estimator: Any, random_state: int | None, **params: Any) -> PooledClassifier:
-    return PooledClassifier(random_state=random_state, **params)
+for _name, _cls, _fixed, _description in (
+    (
+        "mtl_hard",
+        MultiTaskClassifier,
+        {"sharing": "hard", "weighting": "fixed"},
+        "Hard parameter sharing: one encoder, a head per task, the task losses summed "
+        "(Caruana 1997)",
+    ),
+    (
+        "mtl_uncertainty",
+        MultiTaskClassifier,
+        {"sharing": "hard", "weighting": "uncertainty"},
+        "Hard sharing with homoscedastic uncertainty weighting of the losses (Kendall et al. 2018)",
+    ),
+    (
+        "mtl_pcgrad",
+        MultiTaskClassifier,
+        {"sharing": "hard", "weighting": "pcgrad"},
+        "Hard sharing with PCGrad gradient surgery on the shared encoder (Yu et al. 2020)",
+    ),
+    (
+        "mtl_soft",
+        MultiTaskClassifier,
+        {"sharing": "soft"},
+        "Soft sharing: an encoder per task with an L2 coupling to their mean (Duong et al. 2015)",
+    ),
+    (
+        "single_task",
+        SingleTaskClassifiers,
+        {},
+        "One network per task, each on its own labels: the multi-task baseline",
+    ),
+    (
+        "pooled",
+        PooledClassifier,
+        {},
+        "One network and one head for all tasks' labels pooled (tasks sharing a label set)",
+    ),
+):
+    _register(_name, _cls, _fixed, _description)
