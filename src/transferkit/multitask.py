@@ -415,6 +415,16 @@ def _check_rows(X: Any, what: str = "X") -> Any:
 
 
 # ----------------------------------------------------------------------------- the estimators
+def _set_params(estimator: BaseEstimator, arguments: dict[str, Any]) -> None:
+    """Store each argument of an estimator's ``__init__`` (its ``locals()``, called first thing)
+    as the attribute of the same name, scikit-learn's convention: the one body of the
+    ``__init__`` of every estimator here, whose signatures list the parameters for
+    ``get_params`` and ``clone``."""
+    for name, value in arguments.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
+
+
 class _MultiTaskBase(BaseEstimator):
     """What every multi-task estimator here shares: parameters, inputs, training, prediction,
     scoring, and the benchmark interface (``task_kind``, ``score_problem``, ``details_``)."""
@@ -439,21 +449,7 @@ class _MultiTaskBase(BaseEstimator):
         checkpoint: str | Path | None = None,
         progress: Any = False,
     ):
-        self.encoder = encoder
-        self.network = network
-        self.hidden_dim = hidden_dim
-        self.dropout = dropout
-        self.image_shape = image_shape
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.device = device
-        self.random_state = random_state
-        self.checkpoint = checkpoint
-        self.progress = progress
+        _set_params(self, locals())
 
     # -- checks and pieces
     def check_params(self) -> None:
@@ -512,6 +508,19 @@ class _MultiTaskBase(BaseEstimator):
                 "multi-task training must update it."
             )
         return int(features.shape[1])
+
+    def _example(self, X: Any) -> Tensor:
+        """Two rows of ``X`` as a tensor, to find an encoder's feature width."""
+        return self.inputs_(X, np.arange(min(2, _n_rows(X))))
+
+    def _new_network(
+        self, example: Tensor, n_classes: list[int], sharing: str = "hard"
+    ) -> MultiTaskNetwork:
+        """A fresh encoder (see ``_make_encoder``) with a head of ``n_classes[t]`` outputs per
+        task, on the device."""
+        encoder = self._make_encoder(self.n_features_in_, self.image_shape_).to(self.device_)
+        width = self._out_features(encoder, example)
+        return MultiTaskNetwork(encoder, width, n_classes, sharing).to(self.device_)
 
     def _resolve_image_shape(self, hint: Any) -> tuple[int, ...] | None:
         shape = self.image_shape if self.image_shape is not None else hint
@@ -698,6 +707,11 @@ class _MultiTaskBase(BaseEstimator):
         return {}
 
 
+def _single_head_loss(net: MultiTaskNetwork, xs: Tensor, ys: Tensor) -> Any:
+    """The step loss of a network with one head trained on one label column."""
+    return masked_cross_entropy(net(xs)[0], ys[:, 0]), {}
+
+
 def _task_accuracies(logits: list[np.ndarray], codes: np.ndarray) -> np.ndarray:
     scores = np.full(len(logits), np.nan)
     for t, z in enumerate(logits):
@@ -807,27 +821,7 @@ class MultiTaskClassifier(_MultiTaskBase):
         checkpoint: str | Path | None = None,
         progress: Any = False,
     ):
-        super().__init__(
-            encoder=encoder,
-            network=network,
-            hidden_dim=hidden_dim,
-            dropout=dropout,
-            image_shape=image_shape,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            weight_decay=weight_decay,
-            patience=patience,
-            validation_fraction=validation_fraction,
-            device=device,
-            random_state=random_state,
-            checkpoint=checkpoint,
-            progress=progress,
-        )
-        self.sharing = sharing
-        self.weighting = weighting
-        self.task_weights = task_weights
-        self.coupling = coupling
+        _set_params(self, locals())
 
     def check_params(self) -> None:
         super().check_params()
@@ -861,13 +855,7 @@ class MultiTaskClassifier(_MultiTaskBase):
             )
         weights = self._weights(self.n_tasks_).to(self.device_)
         seed_everything(self.random_state)
-        encoder = self._make_encoder(self.n_features_in_, self.image_shape_)
-        example = self.inputs_(X, np.arange(min(2, _n_rows(X))))
-        encoder.to(self.device_)
-        width = self._out_features(encoder, example)
-        network = MultiTaskNetwork(
-            encoder, width, [len(c) for c in self.classes_], self.sharing
-        ).to(self.device_)
+        network = self._new_network(self._example(X), [len(c) for c in self.classes_], self.sharing)
         uncertainty = (
             UncertaintyWeighting(self.n_tasks_).to(self.device_)
             if self.weighting == "uncertainty"
@@ -1016,24 +1004,7 @@ class SingleTaskClassifiers(_MultiTaskBase):
         progress: Any = False,
         match_steps: bool = True,
     ):
-        super().__init__(
-            encoder=encoder,
-            network=network,
-            hidden_dim=hidden_dim,
-            dropout=dropout,
-            image_shape=image_shape,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            weight_decay=weight_decay,
-            patience=patience,
-            validation_fraction=validation_fraction,
-            device=device,
-            random_state=random_state,
-            checkpoint=checkpoint,
-            progress=progress,
-        )
-        self.match_steps = match_steps
+        _set_params(self, locals())
 
     def _fit(self, X: Any, Y: Any, image_shape: Any) -> SingleTaskClassifiers:
         X, codes = self._prepare(X, Y, image_shape)
@@ -1041,25 +1012,18 @@ class SingleTaskClassifiers(_MultiTaskBase):
         self.networks_: list[MultiTaskNetwork] = []
         self.histories_ = []
         self.task_epochs_: list[int] = []
-        example = self.inputs_(X, np.arange(min(2, _n_rows(X))))
+        example = self._example(X)
         n_rows = int((codes >= 0).any(axis=1).sum())
         for t, classes in enumerate(self.classes_):
-            encoder = self._make_encoder(self.n_features_in_, self.image_shape_).to(self.device_)
-            width = self._out_features(encoder, example)
-            network = MultiTaskNetwork(encoder, width, [len(classes)]).to(self.device_)
+            network = self._new_network(example, [len(classes)])
             n_task_rows = int((codes[:, t] >= 0).sum())
             epochs = (
                 int(np.ceil(self.epochs * n_rows / n_task_rows))
                 if self.match_steps
                 else self.epochs
             )
-
-            def step_loss(net: MultiTaskNetwork, xs: Tensor, ys: Tensor) -> Any:
-                loss = masked_cross_entropy(net(xs)[0], ys[:, 0])
-                return loss, {}
-
             history = self._train_network(
-                network, step_loss, X, codes[:, [t]], f"task-{t}", epochs=epochs
+                network, _single_head_loss, X, codes[:, [t]], f"task-{t}", epochs=epochs
             )
             self.networks_.append(network)
             self.histories_.append(history)
@@ -1103,17 +1067,10 @@ class PooledClassifier(_MultiTaskBase):
         rows, tasks = np.nonzero(codes >= 0)
         pooled = codes[rows, tasks][:, None]
         seed_everything(self.random_state)
-        encoder = self._make_encoder(self.n_features_in_, self.image_shape_).to(self.device_)
-        example = self.inputs_(X, np.arange(min(2, _n_rows(X))))
-        width = self._out_features(encoder, example)
-        network = MultiTaskNetwork(encoder, width, [len(first)]).to(self.device_)
-
-        def step_loss(net: MultiTaskNetwork, xs: Tensor, ys: Tensor) -> Any:
-            return masked_cross_entropy(net(xs)[0], ys[:, 0]), {}
-
+        network = self._new_network(self._example(X), [len(first)])
         stacked = X[rows] if sp.issparse(X) else np.asarray(X)[rows]
         self.network_ = network
-        self.history_ = self._train_network(network, step_loss, stacked, pooled, "pooled")
+        self.history_ = self._train_network(network, _single_head_loss, stacked, pooled, "pooled")
         self.histories_ = [self.history_]
         return self
 
@@ -1123,69 +1080,55 @@ class PooledClassifier(_MultiTaskBase):
 
 
 # ----------------------------------------------------------------------------- the registry
-@register_method(
-    "mtl_hard",
-    "multitask",
-    "Hard parameter sharing: one encoder, a head per task, the task losses summed (Caruana 1997)",
-    deep=True,
-)
-def _mtl_hard(estimator: Any, random_state: int | None, **params: Any) -> MultiTaskClassifier:
-    return MultiTaskClassifier(
-        sharing="hard", weighting="fixed", random_state=random_state, **params
-    )
+def _register(
+    name: str, cls: type[_MultiTaskBase], fixed: dict[str, str], description: str
+) -> None:
+    """Register ``name``: ``cls`` with the parameters ``fixed``, ``random_state`` and the
+    benchmark's ``params``."""
+
+    def factory(estimator: Any, random_state: int | None, **params: Any) -> _MultiTaskBase:
+        return cls(**fixed, random_state=random_state, **params)
+
+    register_method(name, "multitask", description, deep=True)(factory)
 
 
-@register_method(
-    "mtl_uncertainty",
-    "multitask",
-    "Hard sharing with homoscedastic uncertainty weighting of the losses (Kendall et al. 2018)",
-    deep=True,
-)
-def _mtl_uncertainty(
-    estimator: Any, random_state: int | None, **params: Any
-) -> MultiTaskClassifier:
-    return MultiTaskClassifier(
-        sharing="hard", weighting="uncertainty", random_state=random_state, **params
-    )
-
-
-@register_method(
-    "mtl_pcgrad",
-    "multitask",
-    "Hard sharing with PCGrad gradient surgery on the shared encoder (Yu et al. 2020)",
-    deep=True,
-)
-def _mtl_pcgrad(estimator: Any, random_state: int | None, **params: Any) -> MultiTaskClassifier:
-    return MultiTaskClassifier(
-        sharing="hard", weighting="pcgrad", random_state=random_state, **params
-    )
-
-
-@register_method(
-    "mtl_soft",
-    "multitask",
-    "Soft sharing: an encoder per task with an L2 coupling to their mean (Duong et al. 2015)",
-    deep=True,
-)
-def _mtl_soft(estimator: Any, random_state: int | None, **params: Any) -> MultiTaskClassifier:
-    return MultiTaskClassifier(sharing="soft", random_state=random_state, **params)
-
-
-@register_method(
-    "single_task",
-    "multitask",
-    "One network per task, each on its own labels: the multi-task baseline",
-    deep=True,
-)
-def _single_task(estimator: Any, random_state: int | None, **params: Any) -> SingleTaskClassifiers:
-    return SingleTaskClassifiers(random_state=random_state, **params)
-
-
-@register_method(
-    "pooled",
-    "multitask",
-    "One network and one head for all tasks' labels pooled (tasks sharing a label set)",
-    deep=True,
-)
-def _pooled(estimator: Any, random_state: int | None, **params: Any) -> PooledClassifier:
-    return PooledClassifier(random_state=random_state, **params)
+for _name, _cls, _fixed, _description in (
+    (
+        "mtl_hard",
+        MultiTaskClassifier,
+        {"sharing": "hard", "weighting": "fixed"},
+        "Hard parameter sharing: one encoder, a head per task, the task losses summed "
+        "(Caruana 1997)",
+    ),
+    (
+        "mtl_uncertainty",
+        MultiTaskClassifier,
+        {"sharing": "hard", "weighting": "uncertainty"},
+        "Hard sharing with homoscedastic uncertainty weighting of the losses (Kendall et al. 2018)",
+    ),
+    (
+        "mtl_pcgrad",
+        MultiTaskClassifier,
+        {"sharing": "hard", "weighting": "pcgrad"},
+        "Hard sharing with PCGrad gradient surgery on the shared encoder (Yu et al. 2020)",
+    ),
+    (
+        "mtl_soft",
+        MultiTaskClassifier,
+        {"sharing": "soft"},
+        "Soft sharing: an encoder per task with an L2 coupling to their mean (Duong et al. 2015)",
+    ),
+    (
+        "single_task",
+        SingleTaskClassifiers,
+        {},
+        "One network per task, each on its own labels: the multi-task baseline",
+    ),
+    (
+        "pooled",
+        PooledClassifier,
+        {},
+        "One network and one head for all tasks' labels pooled (tasks sharing a label set)",
+    ),
+):
+    _register(_name, _cls, _fixed, _description)
