@@ -247,6 +247,21 @@ def _office_images_info() -> DatasetInfo:
 
 
 # ---------------------------------------------------------------------------- bible-en-es
+#: What the Bible datasets share: the verse file, its licence and where it comes from.
+_BIBLE_FILES: dict[str, Any] = {
+    "licence": "public domain (both SWORD modules declare Copyright=PUBLIC DOMAIN)",
+    "origin": "data home",
+    "files": ["bible_en_es/bible_en_es.tsv"],
+    "source_url": (
+        "Debian packages sword-text-web 426.0-1 and sword-text-sparv 2.60-1, read by "
+        "bible_en_es/extract_sword.py"
+    ),
+}
+_USE_CITATION = (
+    "Yang et al. (2020), Multilingual universal sentence encoder for semantic retrieval, ACL demo."
+)
+
+
 def _bible_info() -> DatasetInfo:
     return DatasetInfo(
         name="bible-en-es",
@@ -267,16 +282,9 @@ def _bible_info() -> DatasetInfo:
         pairs=[("english", "spanish"), ("spanish", "english")],
         citation=(
             "World English Bible (eBible.org) and Reina-Valera 1909, from the CrossWire SWORD "
-            "modules engWEB2015eb and spaRV1909eb; encoder: Yang et al. (2020), Multilingual "
-            "universal sentence encoder for semantic retrieval, ACL demo."
+            "modules engWEB2015eb and spaRV1909eb; encoder: " + _USE_CITATION
         ),
-        licence="public domain (both SWORD modules declare Copyright=PUBLIC DOMAIN)",
-        origin="data home",
-        files=["bible_en_es/bible_en_es.tsv"],
-        source_url=(
-            "Debian packages sword-text-web 426.0-1 and sword-text-sparv 2.60-1, read by "
-            "bible_en_es/extract_sword.py"
-        ),
+        **_BIBLE_FILES,
     )
 
 
@@ -598,16 +606,9 @@ def _zeroshot_bible_info() -> DatasetInfo:
         citation=(
             "World English Bible and Reina-Valera 1909 (CrossWire SWORD modules engWEB2015eb, "
             "spaRV1909eb); Chang, Ratinov, Roth & Srikumar (2008), Importance of semantic "
-            "representation: dataless classification, AAAI; Yang et al. (2020), Multilingual "
-            "universal sentence encoder for semantic retrieval, ACL demo."
+            "representation: dataless classification, AAAI; " + _USE_CITATION
         ),
-        licence="public domain (both SWORD modules declare Copyright=PUBLIC DOMAIN)",
-        origin="data home",
-        files=["bible_en_es/bible_en_es.tsv"],
-        source_url=(
-            "Debian packages sword-text-web 426.0-1 and sword-text-sparv 2.60-1, read by "
-            "bible_en_es/extract_sword.py"
-        ),
+        **_BIBLE_FILES,
     )
 
 
@@ -712,17 +713,10 @@ def _fewshot_bible_info() -> DatasetInfo:
         domains={"english": 31077, "spanish": 31077},
         pairs=[("english", "english"), ("english", "spanish")],
         citation=(
-            "World English Bible and Reina-Valera 1909 (CrossWire SWORD modules); encoder: Yang "
-            "et al. (2020), Multilingual universal sentence encoder for semantic retrieval, ACL "
-            "demo."
+            "World English Bible and Reina-Valera 1909 (CrossWire SWORD modules); encoder: "
+            + _USE_CITATION
         ),
-        licence="public domain (both SWORD modules declare Copyright=PUBLIC DOMAIN)",
-        origin="data home",
-        files=["bible_en_es/bible_en_es.tsv"],
-        source_url=(
-            "Debian packages sword-text-web 426.0-1 and sword-text-sparv 2.60-1, read by "
-            "bible_en_es/extract_sword.py"
-        ),
+        **_BIBLE_FILES,
     )
 
 
