@@ -42,15 +42,13 @@ def scheduler_callback(ctx: click.Context, param: click.Parameter, value: str | 
     """Click callback: ``local:N`` or a scheduler's address, checked before anything runs."""
     if value is None:
         return None
-    from transferkit.bench.distributed import check_scheduler, require_distributed
+    from transferkit.bench.distributed import check_scheduler
     from transferkit.exceptions import InvalidParameterError
 
     try:
         check_scheduler(value)
     except InvalidParameterError as error:
         raise click.BadParameter(str(error)) from None
-    require_distributed()  # a missing extra is named before anything runs
-    quiet_dask_logs()
     return value
 
 
@@ -273,6 +271,11 @@ def bench(
             f"--jobs {jobs} and --scheduler: give one of them (--scheduler local:{jobs} runs "
             f"{jobs} worker processes on Dask)."
         )
+    if scheduler is not None:
+        from transferkit.bench.distributed import require_distributed
+
+        require_distributed()  # a missing extra is named before anything runs
+        quiet_dask_logs()
     files = (source, target, test) if source is not None and target is not None else None
     text = None
     if text_column is not None:

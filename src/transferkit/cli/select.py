@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from transferkit.cli.bench import scheduler_option
+from transferkit.cli.bench import quiet_dask_logs, scheduler_option
 from transferkit.cli.data import data_options, load_data
 from transferkit.cli.options import progress_bar
 from transferkit.exceptions import InvalidParameterError, TransferKitError
@@ -140,6 +140,11 @@ def select_command(
             f"--jobs {jobs} and --scheduler: give one of them (--scheduler local:{jobs} trains "
             f"{jobs} candidates at once on Dask)."
         )
+    if scheduler is not None:
+        from transferkit.bench.distributed import require_distributed
+
+        require_distributed()  # a missing extra is named before anything runs
+        quiet_dask_logs()
     problem = load_data(seed=seed, allow_raw=False, **data_options)
     names = [v.strip() for v in validators.split(",") if v.strip()]
     lowered = cv.strip().lower()
