@@ -22,7 +22,7 @@ report them:
 
 Every test runs at level ``alpha``; combined evidence uses a Bonferroni bound, so on two samples
 of one distribution each flag is raised with probability at most ``alpha`` (see the calibration
-table in ``docs/benchmarks.md``, made by ``benchmarks/calibration.py``).
+table in ``docs/benchmarks.md``, with the command that makes it).
 
 This module holds the driver, :func:`diagnose`, and the scenario-2 tests only it runs; the
 other pieces live beside it: :mod:`~transferkit.diagnose.inputs` (reading and checking the
