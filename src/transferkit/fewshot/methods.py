@@ -282,6 +282,19 @@ class _EpisodeClassifier(ClassifierMixin, BaseEstimator):
     def _check_params(self) -> None:
         pass
 
+    def _episode_inputs(
+        self, X_support: np.ndarray, y_support: np.ndarray, X_query: np.ndarray
+    ) -> tuple[int, np.ndarray, np.ndarray]:
+        """The parameters checked, then the episode's number of classes and its support and
+        query rows normalised as ``self.normalize`` says (every method here starts so)."""
+        self._check_params()
+        n_classes = int(y_support.max()) + 1
+        return (
+            n_classes,
+            _normalize(X_support, self.normalize),
+            _normalize(X_query, self.normalize),
+        )
+
 
 class PrototypeClassifier(EpisodicMethod, _EpisodeClassifier):
     """Nearest class mean: the prototypical-network classifier without meta-training.
@@ -317,12 +330,7 @@ class PrototypeClassifier(EpisodicMethod, _EpisodeClassifier):
     def predict_episode(
         self, X_support: np.ndarray, y_support: np.ndarray, X_query: np.ndarray
     ) -> np.ndarray:
-        self._check_params()
-        n_classes = int(y_support.max()) + 1
-        X_support, X_query = (
-            _normalize(X_support, self.normalize),
-            _normalize(X_query, self.normalize),
-        )
+        n_classes, X_support, X_query = self._episode_inputs(X_support, y_support, X_query)
         prototypes = class_prototypes(X_support, y_support, n_classes)
         return prototype_logits(X_query, prototypes, self.metric).argmax(axis=1)
 
@@ -366,12 +374,7 @@ class TransductivePrototypes(EpisodicMethod, _EpisodeClassifier):
     def predict_episode(
         self, X_support: np.ndarray, y_support: np.ndarray, X_query: np.ndarray
     ) -> np.ndarray:
-        self._check_params()
-        n_classes = int(y_support.max()) + 1
-        X_support, X_query = (
-            _normalize(X_support, self.normalize),
-            _normalize(X_query, self.normalize),
-        )
+        n_classes, X_support, X_query = self._episode_inputs(X_support, y_support, X_query)
         unlabelled = X_query
         if getattr(self, "X_query_", None) is not None:
             unlabelled = _normalize(self.X_query_, self.normalize)
@@ -479,17 +482,16 @@ class FineTunedHead(EpisodicMethod, _EpisodeClassifier):
     def predict_episode(
         self, X_support: np.ndarray, y_support: np.ndarray, X_query: np.ndarray
     ) -> np.ndarray:
-        self._check_params()
-        n_classes = int(y_support.max()) + 1
+        n_classes, X_support, X_query = self._episode_inputs(X_support, y_support, X_query)
         weights, biases = finetune_linear_head(
-            _normalize(X_support, self.normalize),
+            X_support,
             y_support,
             n_classes,
             steps=int(self.steps),
             lr=float(self.lr),
             weight_decay=float(self.weight_decay),
         )
-        return (_normalize(X_query, self.normalize) @ weights.T + biases).argmax(axis=1)
+        return (X_query @ weights.T + biases).argmax(axis=1)
 
 
 # --------------------------------------------------------------------------- registry
