@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import torch.distributed as dist  # noqa: E402
+import torch.multiprocessing as mp  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
 from transferkit.cli import main  # noqa: E402
@@ -179,6 +181,28 @@ def test_two_processes_train_like_one_keep_equal_weights_and_resume_rank_0s_chec
     for report in ranks:
         assert report["resumed_from"] == EPOCHS_BEFORE_INTERRUPT
         assert np.allclose(report["resumed_proba"], first["proba"], atol=1e-5)
+
+
+def _abort_on_rank_1() -> int:
+    if process_rank() == 1:
+        os.abort()
+    dist.barrier()
+    return 0
+
+
+def _raise_on_rank_0() -> int:
+    if process_rank() == 0:
+        raise InvalidParameterError("rank 0 met a bad value")
+    dist.barrier()
+    return 0
+
+
+def test_a_rank_that_fails_before_the_end_fails_the_launch():
+    # a Python error comes back as itself; a rank killed in its work is not taken for a result
+    with pytest.raises(InvalidParameterError, match="rank 0 met a bad value"):
+        launch(_raise_on_rank_0, 2, backend="gloo", threads=1)
+    with pytest.raises(mp.ProcessExitedException, match="SIGABRT"):
+        launch(_abort_on_rank_1, 2, backend="gloo", threads=1)
 
 
 def test_data_parallel_estimator_scores_like_the_runner(problem):

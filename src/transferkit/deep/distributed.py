@@ -43,7 +43,10 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
+import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -398,21 +401,41 @@ def _rank_main(
         dist.init_process_group(
             backend, init_method=f"file://{folder}/store", rank=rank, world_size=processes
         )
-        try:
-            result = function(*args)
-            if rank == 0:
-                with open(Path(folder) / "result.pkl", "wb") as handle:
-                    pickle.dump(result, handle)
-            dist.barrier()
-        finally:
-            dist.destroy_process_group()
     except BaseException as error:
-        try:
-            with open(Path(folder) / f"error-{rank}.pkl", "wb") as handle:
-                pickle.dump(error, handle)
-        except Exception:  # it does not pickle: the launcher reports the rank's traceback
-            pass
+        _save_error(folder, rank, error)
         raise
+    try:
+        result = function(*args)
+        if rank == 0:
+            with open(Path(folder) / "result.pkl", "wb") as handle:
+                pickle.dump(result, handle)
+        dist.barrier()
+        (Path(folder) / f"done-{rank}").touch()
+    except BaseException as error:
+        # saved before the group closes: the other ranks' errors are then its consequence
+        _save_error(folder, rank, error)
+        raise
+    finally:
+        dist.destroy_process_group()
+    # the work is done and saved: leave without the interpreter's teardown, where a communication
+    # thread still alive can abort the process (gloo, under load)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def _save_error(folder: str, rank: int, error: BaseException) -> None:
+    """Save a rank's error for the launcher, and claim ``first-error`` if no rank has yet."""
+    try:
+        with open(Path(folder) / f"error-{rank}.pkl", "wb") as handle:
+            pickle.dump(error, handle)
+    except Exception:  # it does not pickle: the launcher reports the rank's traceback
+        return
+    try:
+        with open(Path(folder) / "first-error", "x") as handle:
+            handle.write(str(rank))
+    except FileExistsError:
+        pass
 
 
 def launch(
@@ -427,7 +450,8 @@ def launch(
 
     The processes are spawned (``torch.multiprocessing``) and meet through a file in a temporary
     folder (no network port). ``function`` and ``args`` must pickle (a module-level function).
-    If a rank raises, the others are stopped and its exception is raised here.
+    If a rank raises, the others are stopped and its exception is raised here; if a rank dies
+    (a signal), ``torch.multiprocessing.ProcessExitedException`` says which.
 
     Parameters
     ----------
@@ -459,24 +483,60 @@ def launch(
         )
     threads = torch.get_num_threads() if threads is None else threads
     with tempfile.TemporaryDirectory(prefix="transferkit-ddp-") as folder:
+        context = mp.start_processes(
+            _rank_main,
+            args=(function, tuple(args), processes, folder, backend, threads),
+            nprocs=processes,
+            join=False,
+            start_method="spawn",
+        )
         try:
-            mp.start_processes(
-                _rank_main,
-                args=(function, tuple(args), processes, folder, backend, threads),
-                nprocs=processes,
-                join=True,
-                start_method="spawn",
-            )
+            while not context.join():
+                pass
         except (mp.ProcessRaisedException, mp.ProcessExitedException) as failure:
-            for rank in range(processes):
-                path = Path(folder) / f"error-{rank}.pkl"
-                if path.exists():
-                    with open(path, "rb") as handle:
-                        error = pickle.load(handle)
-                    raise error from failure
-            raise
-        with open(Path(folder) / "result.pkl", "rb") as handle:
-            return pickle.load(handle)
+            if _finished(folder, processes):
+                warnings.warn(
+                    f"{failure} while closing the process group, after every rank had finished "
+                    "its work: the result is complete.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                return _load(Path(folder) / "result.pkl")
+            error = _first_failure(context.processes, folder)
+            if error is None:
+                raise
+            raise error from failure
+        return _load(Path(folder) / "result.pkl")
+
+
+def _first_failure(ranks: Sequence[Any], folder: str) -> BaseException | None:
+    """The error that stopped a launch: a rank killed by a signal it was not sent by the launcher's
+    clean-up (an abort, a segfault), else the error of the rank that failed first (the other
+    ranks' are then its consequence: a closed connection)."""
+    for rank, process in enumerate(ranks):
+        code = process.exitcode
+        if code is not None and code < 0 and -code not in (signal.SIGTERM, signal.SIGKILL):
+            name = signal.Signals(-code).name
+            return mp.ProcessExitedException(
+                f"process {rank} terminated with signal {name}",
+                error_index=rank,
+                error_pid=process.pid,
+                exit_code=code,
+                signal_name=name,
+            )
+    first = Path(folder) / "first-error"
+    return _load(Path(folder) / f"error-{first.read_text()}.pkl") if first.exists() else None
+
+
+def _finished(folder: str, processes: int) -> bool:
+    """Whether every rank passed the final barrier and rank 0 saved its result."""
+    done = all((Path(folder) / f"done-{rank}").exists() for rank in range(processes))
+    return done and (Path(folder) / "result.pkl").exists()
+
+
+def _load(path: Path) -> Any:
+    with open(path, "rb") as handle:
+        return pickle.load(handle)
 
 
 # ----------------------------------------------------------------------------- the estimator
