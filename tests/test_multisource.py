@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -198,6 +199,56 @@ def test_deep_m3sda_moment_loss_and_fit():
     assert "transfer" in model.history_.epochs[-1]
     with pytest.warns(UserWarning, match="m3sda needs several source domains"):
         DeepM3SDA(epochs=1).fit(load_pair("moons", "source", "rotated", random_state=0))
+    assert clone(model).get_params() == model.get_params()
+    for bad, name in (({"order": 0}, "order"), ({"gamma": -1}, "gamma"), ({"norm": 1}, "norm")):
+        with pytest.raises(ParameterValueError, match=name):
+            DeepM3SDA(epochs=1, loss_params=bad).fit(problem)
+
+
+def test_normalised_moment_distance_ignores_the_scale_of_the_features():
+    # the raw distance rewards shrinking every feature (all-zero features match every moment);
+    # the normalised one is the same at any scale, so it holds nothing to gain by shrinking
+    torch = pytest.importorskip("torch")
+    from transferkit.deep.losses import moment_distance
+
+    generator = torch.Generator().manual_seed(0)
+    a, b, c = (torch.rand(40, 8, generator=generator) * s for s in (1.0, 2.0, 3.0))
+    raw = [float(moment_distance([a * f, b * f], c * f)) for f in (1.0, 0.1)]
+    assert raw[1] < 0.2 * raw[0]
+    normalised = [float(moment_distance([a * f, b * f], c * f, normalize=True)) for f in (1, 0.1)]
+    assert normalised[1] == pytest.approx(normalised[0], rel=1e-4) and normalised[0] > 0.1
+
+
+@needs_mnist
+def test_deep_m3sda_defaults_keep_the_lenet_alive_on_mnistm():
+    # MNIST + synthetic -> MNIST-M with the LeNet: matching the moments of the raw features at
+    # full weight from the first step drives every ReLU unit to zero and all images to one or
+    # two classes; the defaults (features divided by their RMS, DANN's ramp) keep it learning
+    pytest.importorskip("torch")
+    from transferkit.deep.multisource import DeepM3SDA
+    from transferkit.exceptions import DegenerateResultWarning
+
+    problem = load_pair(
+        "digits",
+        "mnist+synthetic",
+        "mnistm",
+        random_state=0,
+        n_source=200,
+        n_target=200,
+        n_test=200,
+    )
+    X_test, y_test = problem.evaluation_split()
+    raw = {"trade_off": 1.0, "loss_params": {"normalize": False, "gamma": 0}}
+    with pytest.warns(DegenerateResultWarning, match="collapsed onto one class"):
+        collapsed = DeepM3SDA(epochs=2, patience=0, random_state=0, **raw).fit(problem)
+    assert np.mean(collapsed.transform(problem.X_target) > 0) < 0.01
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegenerateResultWarning)
+        model = DeepM3SDA(epochs=2, patience=0, random_state=0).fit(problem)
+    assert np.mean(model.transform(problem.X_target) > 0) > 0.2
+    predicted = model.predict(X_test)
+    assert len(np.unique(predicted)) >= 8
+    assert np.mean(predicted == y_test) > 0.25  # chance is 0.1; the collapsed model gets 0.14
 
 
 @needs_mnist

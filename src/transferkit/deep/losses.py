@@ -138,7 +138,9 @@ class CORALLoss(nn.Module):
 # ----------------------------------------------------------------------------- moment matching
 
 
-def moment_distance(sources: list[Tensor], target: Tensor, order: int = 2) -> Tensor:
+def moment_distance(
+    sources: list[Tensor], target: Tensor, order: int = 2, normalize: bool = False
+) -> Tensor:
     """M3SDA's moment distance between several source feature batches and a target batch.
 
     Peng, Bai, Xia, Huang, Saenko & Wang (2019), "Moment matching for multi-source domain
@@ -148,6 +150,12 @@ def moment_distance(sources: list[Tensor], target: Tensor, order: int = 2) -> Te
     moments). Each norm is divided by ``sqrt(d)`` (a root mean square over the ``d`` features),
     so one ``trade_off`` suits any width. Sources with no row in the batch are left out.
 
+    With ``normalize``, every batch is first divided by one number, the root mean square of all
+    the features (sources and target together), so the distance does not change with the scale
+    of the representation: without it, the all-zero representation matches every moment, and a
+    network can lower the distance by shrinking its features, down to ReLU units that never
+    fire again.
+
     Examples
     --------
     >>> a, b = torch.zeros(4, 3), torch.ones(4, 3)
@@ -155,6 +163,9 @@ def moment_distance(sources: list[Tensor], target: Tensor, order: int = 2) -> Te
     (0.0, True)
     """
     sources = [s for s in sources if s.shape[0] > 0]
+    if normalize:
+        size = torch.cat([*sources, target]).pow(2).mean().sqrt().clamp_min(1e-6)
+        sources, target = [s / size for s in sources], target / size
     scale = float(target.shape[1]) ** 0.5
     total = target.new_zeros(())
     for k in range(1, order + 1):
