@@ -248,7 +248,8 @@ def transductive_prototypes(
     """Class prototypes in feature space, refined by soft k-means on the unlabelled rows ``X``.
 
     Each class without anchor rows starts at the mean of the rows a zero-shot model puts in it
-    (the arg-max of ``scores``; the mean of every row if none), and counts as one pseudo-shot;
+    (the arg-max of ``scores`` over the classes without anchor rows; the mean of every row if
+    none), and counts as one pseudo-shot;
     a class with labelled anchor rows starts at their mean. Then ``n_iter`` rounds of soft
     k-means over ``X`` (:func:`transferkit.fewshot.soft_kmeans_prototypes`, Ren et al. 2018,
     Eq. 4) move every prototype to the weighted mean of its shots and of the rows. Rows should
@@ -280,11 +281,15 @@ def transductive_prototypes(
     [0, 1]
     """
     X = np.asarray(X, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
     n_classes = scores.shape[1]
-    assigned = np.asarray(scores).argmax(axis=1)
     anchored = np.zeros(n_classes, dtype=bool)
     if X_anchor is not None and y_anchor is not None and len(y_anchor):
         anchored[np.unique(y_anchor)] = True
+    # the classes without rows start from the rows they win among themselves: over all classes
+    # the anchored (seen) ones would win nearly every row, as in uncalibrated GZSL; the seen
+    # rows among them are then drawn to their own anchored prototypes by the soft k-means
+    assigned = np.where(anchored[None, :], -np.inf, scores).argmax(axis=1)
     starts = [
         X[assigned == k].mean(axis=0) if (assigned == k).any() else X.mean(axis=0)
         for k in np.flatnonzero(~anchored)
