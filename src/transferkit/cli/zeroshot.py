@@ -24,6 +24,8 @@ transferkit zeroshot --texts verses.csv --text-column text --classes genres.csv
 transferkit zeroshot --texts news.tsv --text-column body --class "sport=A match between teams" \\
     --class "food=Cooking and recipes"
 transferkit zeroshot --train seen.npz --test test.npz --class-embeddings classes.csv --json
+transferkit zeroshot --train seen.npz --test test.npz --classes classes.csv --method conse \\
+    --backbone mobilenet_v2 --transductive
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import click
 
 from transferkit.cli.options import progress_bar
 
-_METHODS = ("eszsl", "devise", "similarity")
+_METHODS = ("eszsl", "devise", "conse", "similarity")
 
 
 @click.command("zeroshot")
@@ -84,7 +86,20 @@ _METHODS = ("eszsl", "devise", "similarity")
 @click.option(
     "--method",
     type=click.Choice(_METHODS),
-    help="eszsl (default with --train), devise, similarity (default with --texts).",
+    help="eszsl (default with --train), devise, conse (features of --backbone through its "
+    "ImageNet head), similarity (default with --texts).",
+)
+@click.option(
+    "--backbone",
+    type=click.Choice(("mobilenet_v2", "efficientnet_lite0")),
+    default="mobilenet_v2",
+    show_default=True,
+    help="conse: the pre-trained backbone whose pooled features the --train/--test files hold.",
+)
+@click.option(
+    "--transductive",
+    is_flag=True,
+    help="Refine the predictions with the unlabelled test rows (soft k-means on the prototypes).",
 )
 @click.option(
     "--stacking",
@@ -116,6 +131,8 @@ def zeroshot_command(
     encoder: str,
     language: str | None,
     method: str | None,
+    backbone: str,
+    transductive: bool,
     stacking: str,
     center: bool,
     seed: int,
@@ -127,8 +144,10 @@ def zeroshot_command(
     from transferkit.exceptions import InvalidParameterError
     from transferkit.zeroshot import (
         ESZSL,
+        ConSE,
         EmbeddingSimilarity,
         LinearEmbeddingMap,
+        TransductiveRefinement,
         evaluate_zero_shot,
     )
 
@@ -147,6 +166,12 @@ def zeroshot_command(
         raise InvalidParameterError(
             f"--method {method} learns from seen classes' rows; with --texts use --method "
             "similarity, or give --train and --test feature files."
+        )
+    if method == "conse" and class_embeddings:
+        raise InvalidParameterError(
+            "--method conse embeds the ImageNet class names with the encoder of the class "
+            "vectors, unknown for ready vectors (--class-embeddings): describe the classes "
+            "(--classes or --class) and name the encoder (--encoder)."
         )
     gamma: Any = stacking
     if stacking != "validation":
@@ -184,9 +209,12 @@ def zeroshot_command(
         models = {
             "eszsl": ESZSL(),
             "devise": LinearEmbeddingMap(random_state=seed),
+            "conse": ConSE(backbone=backbone, encoder=encoder),
             "similarity": EmbeddingSimilarity(center=center),
         }
         model = models[method]
+        if transductive:
+            model = TransductiveRefinement(model)
 
         def fitting(done: int, total: int) -> None:
             bar.total = total
@@ -218,6 +246,7 @@ def zeroshot_command(
     payload: dict[str, Any] = {
         "task": task.describe(),
         "method": method,
+        "transductive": transductive,
         "encoder": encoder if (texts or class_embeddings is None) else None,
         "seen_classes": [str(c) for c in task.seen_classes.tolist()],
         "unseen_classes": [str(c) for c in task.unseen_classes.tolist()],
