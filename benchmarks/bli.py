@@ -58,6 +58,12 @@ def main() -> None:
     parser.add_argument("--gw-words", type=int, default=1500, help="words coupled by GW")
     parser.add_argument("--gw-epsilon", type=float, default=1e-3, help="GW regularisation")
     parser.add_argument(
+        "--init-words", type=int, default=4000, help="words of the similarity-distribution start"
+    )
+    parser.add_argument(
+        "--robust-vocab", type=int, default=10_000, help="frequency cut-off of robust self-learning"
+    )
+    parser.add_argument(
         "--cache", type=Path, default=None, help="cache root of the USE vectors (text cache)"
     )
     labels = {label: name for name, (label, _) in BLI_METHODS.items()}
@@ -67,11 +73,24 @@ def main() -> None:
         default=[],
         help="a method to leave out, by its name in the table (repeat the option)",
     )
+    parser.add_argument(
+        "--method",
+        action="append",
+        default=[],
+        help="run only this method, by its name in transferkit bli (repeat the option)",
+    )
     args = parser.parse_args()
     unknown = set(args.skip) - set(labels)
     if unknown:
         parser.error(f"--skip names no method: {sorted(unknown)}; the methods are {list(labels)}")
-    methods = [name for label, name in labels.items() if label not in args.skip]
+    unknown = set(args.method) - set(BLI_METHODS)
+    if unknown:
+        parser.error(f"--method names no method: {sorted(unknown)}; choose of {list(BLI_METHODS)}")
+    methods = [
+        name
+        for label, name in labels.items()
+        if label not in args.skip and (not args.method or name in args.method)
+    ]
 
     start = time.perf_counter()
     task = load_bli_task("glove", "spacy-fr", "eng-fra", args.test_words, args.seed, args.vocab)
@@ -102,6 +121,8 @@ def main() -> None:
             max_iter=args.max_iter,
             gw_words=args.gw_words,
             gw_epsilon=args.gw_epsilon,
+            init_words=args.init_words,
+            robust_vocab=args.robust_vocab,
             cache_dir=args.cache,
         )
         cells = [f"{result.scores[r][f'P@{k}']:.3f}" for r in ("nn", "csls") for k in (1, 5, 10)]
