@@ -38,7 +38,7 @@ The task and the methods are those of :mod:`transferkit.crosslingual.bli` (``tra
 
 Run (every method: about half an hour on 2 shared cores, so the docs' table comes from runs of a
 few methods each, ``--method`` naming them or ``--skip`` leaving some out; prints a Markdown
-table):
+table; the outputs behind the docs are in ``benchmarks/results/bli/``):
 
     TRANSFERKIT_DATA=../shared/datasets PYTHONPATH=src python benchmarks/bli.py
 """
