@@ -15,6 +15,7 @@ from transferkit.crosslingual import (
     evaluate_bli,
     fit_procrustes,
     gromov_wasserstein_dictionary,
+    identical_spelling_pairs,
     induce_dictionary,
     mean_neighbor_similarity,
     mutual_nearest_neighbors,
@@ -27,7 +28,6 @@ from transferkit.crosslingual import (
     similarity_distribution_features,
     unsupervised_dictionary,
 )
-from transferkit.crosslingual.bli import identical_spelling_pairs
 from transferkit.datasets.wordvectors import WordVectors
 from transferkit.exceptions import (
     EmptyDomainError,
