@@ -22,18 +22,23 @@ French vocabulary; CSLS (k = 10) measures target hubness against the 20,000 most
 words. Fit time is wall-clock on this machine (the map and any dictionary induction; USE encoding
 is not counted, it is shared by the USE rows).
 
-Methods: Procrustes from the seed dictionary (supervised), with self-learning, the seedless
-Gromov-Wasserstein start + self-learning (unsupervised), USE untrained, USE + Procrustes, and the
+Methods: Procrustes from the seed dictionary (supervised), with self-learning; three starts with
+no dictionary: the similarity distributions of Artetxe et al. (2018) + robust self-learning and
+the Gromov-Wasserstein start + self-learning (both fully unsupervised), the identically spelled
+words + self-learning (orthography, no dictionary); USE untrained, USE + Procrustes, and the
 joint space (GloVe and USE vectors concatenated on each side, then Procrustes / self-learning);
 the last row starts the joint self-learning from the mutual CSLS neighbours of the USE space, so
 it uses no dictionary, but USE itself was trained on translated text: it is not "fully
-unsupervised" the way GW is.
+unsupervised" the way GW is. ``--isomorphism`` also prints how alike the two spaces are, with
+every gold pair (a diagnosis of why a start without a dictionary fails; nothing is fitted or
+chosen with it).
 
 The task and the methods are those of :mod:`transferkit.crosslingual.bli` (``transferkit bli
 --method NAME`` runs one row); this script runs them side by side and prints the table.
 
-Run (about 17 minutes on 2 shared cores, 6 of them GW + self-learning; ``--skip`` leaves methods
-out; prints a Markdown table, the output of seed 0 is in ``benchmarks/results/bli/``):
+Run (every method: about half an hour on 2 shared cores, so the docs' table comes from runs of a
+few methods each, ``--method`` naming them or ``--skip`` leaving some out; prints a Markdown
+table; the outputs behind the docs are in ``benchmarks/results/bli/``):
 
     TRANSFERKIT_DATA=../shared/datasets PYTHONPATH=src python benchmarks/bli.py
 """
@@ -46,7 +51,54 @@ import platform
 import time
 from pathlib import Path
 
-from transferkit.crosslingual.bli import BLI_METHODS, USE_METHODS, load_bli_task, run_bli
+import numpy as np
+
+from transferkit.crosslingual import (
+    mean_neighbor_similarity,
+    similarity_distribution_features,
+    unsupervised_dictionary,
+)
+from transferkit.crosslingual.bli import (
+    BLI_METHODS,
+    USE_METHODS,
+    BLITask,
+    load_bli_task,
+    run_bli,
+)
+
+
+def isomorphism_report(task: BLITask, init_words: int) -> str:
+    """Why a start without a dictionary can fail: how alike the two spaces are, measured with
+    every gold pair (seed and test; a diagnosis, never used to fit or choose anything)."""
+    gold = np.concatenate([task.train_pairs, task.test_pairs])
+    frequent = gold[(gold[:, 0] < task.vocab) & (gold[:, 1] < task.vocab)]
+    # One pair per word on each side, so each word counts once.
+    frequent = frequent[np.unique(frequent[:, 0], return_index=True)[1]]
+    frequent = frequent[np.unique(frequent[:, 1], return_index=True)[1]]
+    source, target = task.X[frequent[:, 0]], task.Y[frequent[:, 1]]
+    upper = np.triu_indices(len(frequent), 1)
+    correlation = np.corrcoef((source @ source.T)[upper], (target @ target.T)[upper])[0, 1]
+
+    features_x = similarity_distribution_features(task.X, init_words)
+    features_y = similarity_distribution_features(task.Y, init_words)
+    scores = 2 * features_x @ features_y.T
+    scores -= mean_neighbor_similarity(features_x, features_y)[:, None]
+    scores -= mean_neighbor_similarity(features_y, features_x)[None, :]
+    inside = gold[(gold[:, 0] < init_words) & (gold[:, 1] < init_words)]
+    true = scores[inside[:, 0], inside[:, 1]]
+    ranks = (scores[inside[:, 0]] > true[:, None]).sum(axis=1)
+    seed = unsupervised_dictionary(task.X, task.Y, init_words)
+    gold_set = {tuple(pair) for pair in gold.tolist()}
+    judged = [tuple(pair) for pair in seed.tolist() if pair[0] in set(gold[:, 0].tolist())]
+    precision = np.mean([pair in gold_set for pair in judged])
+    return (
+        f"Isomorphism of the two spaces over {len(frequent):,} one-to-one gold pairs among the "
+        f"{task.vocab:,} most frequent words: correlation of within-language cosines "
+        f"{correlation:.3f}. Similarity-distribution start ({init_words:,} words): the true "
+        f"translation ranks {np.median(ranks):.0f} of {init_words:,} by CSLS (median over "
+        f"{len(inside):,} gold pairs; random: {init_words / 2:.0f}); the first dictionary has "
+        f"{len(seed):,} pairs, {precision:.3f} of the {len(judged):,} with a gold source correct."
+    )
 
 
 def main() -> None:
@@ -58,6 +110,12 @@ def main() -> None:
     parser.add_argument("--gw-words", type=int, default=1500, help="words coupled by GW")
     parser.add_argument("--gw-epsilon", type=float, default=1e-3, help="GW regularisation")
     parser.add_argument(
+        "--init-words", type=int, default=4000, help="words of the similarity-distribution start"
+    )
+    parser.add_argument(
+        "--robust-vocab", type=int, default=10_000, help="frequency cut-off of robust self-learning"
+    )
+    parser.add_argument(
         "--cache", type=Path, default=None, help="cache root of the USE vectors (text cache)"
     )
     labels = {label: name for name, (label, _) in BLI_METHODS.items()}
@@ -67,11 +125,29 @@ def main() -> None:
         default=[],
         help="a method to leave out, by its name in the table (repeat the option)",
     )
+    parser.add_argument(
+        "--method",
+        action="append",
+        default=[],
+        help="run only this method, by its name in transferkit bli (repeat the option)",
+    )
+    parser.add_argument(
+        "--isomorphism",
+        action="store_true",
+        help="also print how alike the two spaces are (why a dictionary-free start can fail)",
+    )
     args = parser.parse_args()
     unknown = set(args.skip) - set(labels)
     if unknown:
         parser.error(f"--skip names no method: {sorted(unknown)}; the methods are {list(labels)}")
-    methods = [name for label, name in labels.items() if label not in args.skip]
+    unknown = set(args.method) - set(BLI_METHODS)
+    if unknown:
+        parser.error(f"--method names no method: {sorted(unknown)}; choose of {list(BLI_METHODS)}")
+    methods = [
+        name
+        for label, name in labels.items()
+        if label not in args.skip and (not args.method or name in args.method)
+    ]
 
     start = time.perf_counter()
     task = load_bli_task("glove", "spacy-fr", "eng-fra", args.test_words, args.seed, args.vocab)
@@ -90,6 +166,8 @@ def main() -> None:
         f"(split seed {args.seed}); CSLS k = 10; data loading {load_time:.0f} s; "
         f"Python {platform.python_version()}, {os.cpu_count()} CPUs.\n"
     )
+    if args.isomorphism:
+        print(isomorphism_report(task, args.init_words) + "\n", flush=True)
     print(
         "| method | supervision | NN P@1 | NN P@5 | NN P@10 | CSLS P@1 | CSLS P@5 | CSLS P@10 | fit s |"
     )
@@ -102,6 +180,8 @@ def main() -> None:
             max_iter=args.max_iter,
             gw_words=args.gw_words,
             gw_epsilon=args.gw_epsilon,
+            init_words=args.init_words,
+            robust_vocab=args.robust_vocab,
             cache_dir=args.cache,
         )
         cells = [f"{result.scores[r][f'P@{k}']:.3f}" for r in ("nn", "csls") for k in (1, 5, 10)]

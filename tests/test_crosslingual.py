@@ -10,17 +10,25 @@ import numpy as np
 import pytest
 
 from transferkit.crosslingual import (
+    BLITask,
     CrossLingualMap,
     evaluate_bli,
     fit_procrustes,
     gromov_wasserstein_dictionary,
+    identical_spelling_pairs,
+    induce_dictionary,
     mean_neighbor_similarity,
     mutual_nearest_neighbors,
     normalize_embeddings,
     pairs_to_indices,
     retrieve,
+    robust_self_learning,
+    run_bli,
     self_learning,
+    similarity_distribution_features,
+    unsupervised_dictionary,
 )
+from transferkit.datasets.wordvectors import WordVectors
 from transferkit.exceptions import (
     EmptyDomainError,
     FeatureSpaceMismatchError,
@@ -180,6 +188,126 @@ def test_gromov_wasserstein_recovers_a_permutation_of_isometric_clouds():
     assert len(pairs) >= 54  # nearly every word is matched mutually
     correct = np.mean(permutation[pairs[:, 1]] == pairs[:, 0])
     assert correct >= 0.95
+
+
+def rotated_and_permuted(seed: int = 9, n: int = 400, d: int = 20, d_target: int = 30):
+    """Source X (a decaying spectrum, like word vectors) and target Y: X embedded isometrically
+    in ``d_target`` dims, rows shuffled, a little noise. Source row i is target row
+    ``translation[i]``."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) * np.linspace(3.0, 0.5, d)
+    permutation = rng.permutation(n)
+    Y = (X @ random_orthogonal(rng, d_target, d).T)[permutation]
+    Y += 0.05 * rng.normal(size=Y.shape)
+    return normalize_embeddings(X), normalize_embeddings(Y), np.argsort(permutation)
+
+
+def test_similarity_distributions_ignore_rotation_and_dimension():
+    X, Y, translation = rotated_and_permuted(n=200)
+    source = similarity_distribution_features(X, n_words=200)
+    target = similarity_distribution_features(Y, n_words=200)
+    assert source.shape == target.shape == (200, 200)
+    # A word and its translation have nearly the same sorted similarities, other words do not.
+    matched = np.sum(source * target[translation], axis=1)
+    assert np.median(matched) > 0.9
+    assert np.median(source @ target.T) < 0.5
+
+
+def test_unsupervised_start_recovers_a_rotated_and_permuted_space_without_a_dictionary():
+    X, Y, translation = rotated_and_permuted()
+    seed = unsupervised_dictionary(X, Y, n_words=400)
+    assert np.mean(seed[:, 1] == translation[seed[:, 0]]) > 0.8
+    result = robust_self_learning(X, Y, seed, max_vocab=400, patience=2, random_state=0)
+    assert result.converged and result.objective is not None
+    test = np.stack([np.arange(400), translation], axis=1)
+    shared = result.mapping.transform_source(X), result.mapping.transform_target(Y)
+    assert evaluate_bli(*shared, test, ks=(1,), method="csls")["P@1"] > 0.98
+    # The baseline it beats: a map from a dictionary of random pairs finds almost nothing.
+    rng = np.random.default_rng(0)
+    chance = fit_procrustes(X, Y, np.stack([np.arange(400), rng.permutation(400)], axis=1))
+    shuffled = chance.transform_source(X), chance.transform_target(Y)
+    assert evaluate_bli(*shuffled, test, ks=(1,), method="csls")["P@1"] < 0.2
+
+
+def test_robust_self_learning_is_reproducible_and_repairs_a_half_wrong_seed():
+    X, Y, translation = rotated_and_permuted(seed=10, n=300, d=10, d_target=10)
+    rng = np.random.default_rng(1)
+    rows = rng.choice(300, 60, replace=False)
+    seed = np.stack([rows, translation[rows]], axis=1)
+    seed[:30, 1] = rng.choice(300, 30)  # half the seed is wrong
+    test = np.stack([np.arange(300), translation], axis=1)
+    start = fit_procrustes(X, Y, seed)
+    before = evaluate_bli(start.transform_source(X), start.transform_target(Y), test, ks=(1,))
+    first = robust_self_learning(X, Y, seed, patience=1, random_state=3)
+    again = robust_self_learning(X, Y, seed, patience=1, random_state=3)
+    np.testing.assert_array_equal(first.pairs, again.pairs)
+    shared = first.mapping.transform_source(X), first.mapping.transform_target(Y)
+    after = evaluate_bli(*shared, test, ks=(1,))
+    assert after["P@1"] > max(0.95, before["P@1"] + 0.2)
+    assert first.history == again.history and len(first.history) == first.n_iter
+
+
+def synthetic_task(shared_spellings: int) -> tuple[BLITask, np.ndarray]:
+    X, Y, translation = rotated_and_permuted(n=300)
+    source_words = [f"en{i}" for i in range(300)]
+    target_words = [f"fr{j}" for j in range(300)]
+    for i in range(shared_spellings):  # a few words spelled alike, as names are
+        target_words[translation[i]] = source_words[i]
+    test = np.stack([np.arange(100, 300), translation[100:]], axis=1)
+    words = [(source_words[i], target_words[j]) for i, j in test]
+    task = BLITask(
+        WordVectors(source_words, X, "en"),
+        WordVectors(target_words, Y, "fr"),
+        X,
+        Y,
+        np.zeros((0, 2), dtype=np.int64),
+        test,
+        [],
+        words,
+        vocab=300,
+        source_language=None,
+        target_language=None,
+        seed=0,
+        dictionary="none",
+    )
+    return task, translation
+
+
+@pytest.mark.parametrize("method", ["unsupervised", "identical"])
+def test_run_bli_fits_the_dictionary_free_methods_by_name(method):
+    task, _ = synthetic_task(shared_spellings=20)
+    result = run_bli(task, method, init_words=300, ks=(1,))
+    assert result.scores["csls"]["P@1"] > 0.95
+    assert result.to_dict()["supervision"] in ("unsupervised", "no dictionary")
+
+
+def test_identical_spellings_give_the_shared_words_or_a_clear_error():
+    task, translation = synthetic_task(shared_spellings=5)
+    pairs = identical_spelling_pairs(task)
+    assert pairs.tolist() == [[i, int(translation[i])] for i in range(5)]
+    bare, _ = synthetic_task(shared_spellings=0)
+    with pytest.raises(EmptyDomainError, match="spelled the same.*method 'unsupervised'"):
+        identical_spelling_pairs(bare)
+
+
+def test_unsupervised_pieces_name_bad_input():
+    X, Y, _ = rotated_and_permuted(n=50)
+    with pytest.raises(InvalidParameterError, match="n_words must be an integer >= 2"):
+        unsupervised_dictionary(X, Y, n_words=1)
+    with pytest.raises(InvalidParameterError, match="2-d array"):
+        unsupervised_dictionary(X[0], Y)
+    with pytest.raises(NonFiniteDataError, match="NaN"):
+        similarity_distribution_features(np.full((5, 3), np.nan))
+    with pytest.raises(FeatureSpaceMismatchError, match="20 dimensions but target 30"):
+        induce_dictionary(X, Y)
+    with pytest.raises(InvalidParameterError, match="keep must be a probability"):
+        induce_dictionary(X, X, keep=0)
+    with pytest.raises(EmptyDomainError, match="seed dictionary has no pair"):
+        robust_self_learning(X, Y, np.zeros((0, 2), dtype=int))
+    with pytest.raises(InvalidParameterError, match="initial_keep must be a probability"):
+        robust_self_learning(X, Y, identity_pairs(range(5)), initial_keep=1.5)
+    with pytest.raises(InvalidParameterError, match="patience must be an integer"):
+        robust_self_learning(X, Y, identity_pairs(range(5)), patience=0)
 
 
 # ---------------------------------------------------------------- BLI

@@ -49,8 +49,9 @@ _DEFAULT_TARGET = "spacy-fr"
     "--method",
     "methods",
     multiple=True,
-    help="A method (repeat for several, side by side): procrustes (default), self_learning, gw, "
-    "use, use_procrustes, joint_procrustes, joint_self_learning, joint_use_seed.",
+    help="A method (repeat for several, side by side): procrustes (default), self_learning, "
+    "unsupervised, gw, identical, use, use_procrustes, joint_procrustes, joint_self_learning, "
+    "joint_use_seed.",
 )
 @click.option(
     "--retrieval",

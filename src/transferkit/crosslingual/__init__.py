@@ -5,7 +5,9 @@ two languages' word vectors). Ruder, Vulić & Søgaard's survey (2019) is the ma
 
 - :mod:`~transferkit.crosslingual.alignment`: :func:`normalize_embeddings`, orthogonal
   :func:`fit_procrustes` (also between spaces of different dimension), :func:`self_learning`
-  refinement, and the seedless :func:`gromov_wasserstein_dictionary`;
+  refinement, and two seedless starts: :func:`unsupervised_dictionary` (similarity
+  distributions) followed by :func:`robust_self_learning`, and
+  :func:`gromov_wasserstein_dictionary`;
 - :mod:`~transferkit.crosslingual.retrieval`: cosine and CSLS :func:`retrieve`, in blocks;
   :func:`mutual_nearest_neighbors`;
 - :mod:`~transferkit.crosslingual.lexicon`: :func:`pairs_to_indices` and :func:`evaluate_bli`
@@ -37,13 +39,18 @@ from transferkit.crosslingual.alignment import (
     SelfLearningResult,
     fit_procrustes,
     gromov_wasserstein_dictionary,
+    induce_dictionary,
     normalize_embeddings,
+    robust_self_learning,
     self_learning,
+    similarity_distribution_features,
+    unsupervised_dictionary,
 )
 from transferkit.crosslingual.bli import (
     BLI_METHODS,
     BLIResult,
     BLITask,
+    identical_spelling_pairs,
     load_bli_task,
     run_bli,
     translate,
@@ -64,13 +71,18 @@ __all__ = [
     "evaluate_bli",
     "fit_procrustes",
     "gromov_wasserstein_dictionary",
+    "identical_spelling_pairs",
+    "induce_dictionary",
     "load_bli_task",
     "mean_neighbor_similarity",
     "mutual_nearest_neighbors",
     "normalize_embeddings",
     "pairs_to_indices",
     "retrieve",
+    "robust_self_learning",
     "run_bli",
     "self_learning",
+    "similarity_distribution_features",
     "translate",
+    "unsupervised_dictionary",
 ]

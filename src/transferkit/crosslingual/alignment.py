@@ -27,17 +27,20 @@ True
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from transferkit.crosslingual.retrieval import (
     as_embeddings,
+    mean_neighbor_similarity,
     mutual_nearest_neighbors,
     unit_rows,
 )
 from transferkit.exceptions import (
     EmptyDomainError,
+    FeatureSpaceMismatchError,
     InvalidParameterError,
     MissingDependencyError,
 )
@@ -183,6 +186,9 @@ class SelfLearningResult:
         Whether the dictionary stopped changing before ``max_iter``.
     history : list of int
         Dictionary size after each iteration.
+    objective : float or None
+        :func:`robust_self_learning` only: the mean CSLS score of the last dictionary (the
+        unsupervised criterion, :func:`induce_dictionary`).
     """
 
     mapping: CrossLingualMap
@@ -190,6 +196,7 @@ class SelfLearningResult:
     n_iter: int
     converged: bool
     history: list[int]
+    objective: float | None = None
 
 
 def self_learning(
@@ -349,3 +356,299 @@ def gromov_wasserstein_dictionary(
     mutual = backward[forward] == rows
     logger.info("Gromov-Wasserstein: %d mutual pairs after %d steps", mutual.sum(), iteration + 1)
     return np.stack([rows[mutual], forward[mutual]], axis=1).astype(np.int64)
+
+
+def similarity_distribution_features(X: object, n_words: int = 4000) -> np.ndarray:
+    """Dimension-free word features: the sorted rows of the square root of a similarity matrix.
+
+    Artetxe, Labaka & Agirre (2018, ACL, "A robust self-learning method for fully unsupervised
+    cross-lingual mappings of word embeddings", Sect. 3.2): if two languages' spaces were
+    isometric, a word and its translation would have the same *distribution* of similarities to
+    the other words of their language, only in another order. Sorting each row of the
+    similarity matrix ``M = X X^T`` of the ``n_words`` most frequent words removes that order, so
+    the rows of both languages live in one space, whatever the dimensions of ``X``. The paper
+    uses the square root ``sqrt(M) = U S U^T`` (with ``X = U S V^T``), which it found less
+    peaked than ``M``; the rows are then normalised like embeddings (unit length, centring, unit
+    length, :func:`normalize_embeddings`).
+
+    Parameters
+    ----------
+    X : array of shape (n, d)
+        Embeddings in frequency order (most frequent first), normalised.
+    n_words : int, default 4000
+        Rows used (the paper's 4,000); memory and time grow as ``n_words ** 2``.
+
+    Returns
+    -------
+    features : float32 array of shape (min(n, n_words), min(n, n_words))
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(30, 5))
+    >>> Q = np.linalg.qr(rng.normal(size=(5, 5)))[0]
+    >>> bool(np.allclose(similarity_distribution_features(X, 30),
+    ...                  similarity_distribution_features(X @ Q, 30), atol=1e-4))
+    True
+    """
+    n_words = _check_count(n_words, "n_words", 2)
+    Z = as_embeddings(X, "embeddings")[:n_words].astype(np.float64)
+    U, S, _ = np.linalg.svd(Z, full_matrices=False)
+    features = (U * S) @ U.T
+    features.sort(axis=1)
+    return normalize_embeddings(features)
+
+
+def _check_count(value: object, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise InvalidParameterError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+    return int(value)
+
+
+def _best_matches(
+    queries: np.ndarray,
+    targets: np.ndarray,
+    query_hubness: np.ndarray,
+    target_hubness: np.ndarray,
+    keep: float,
+    rng: np.random.Generator,
+    batch_size: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Best CSLS target of each query (unit rows), with each score dropped with prob. 1 - keep."""
+    best = np.empty(queries.shape[0], dtype=np.int64)
+    score = np.empty(queries.shape[0], dtype=np.float32)
+    for start in range(0, queries.shape[0], batch_size):
+        stop = start + batch_size
+        block = queries[start:stop] @ targets.T
+        block *= 2
+        block -= target_hubness[None, :]
+        block -= query_hubness[start:stop, None]
+        if keep < 1.0:
+            # A dropped score can never be chosen (-inf rather than the paper's 0: a zero would
+            # beat every negative CSLS score and hand the row to the first dropped column).
+            block[rng.random(block.shape, dtype=np.float32) >= keep] = -np.inf
+        best[start:stop] = block.argmax(axis=1)
+        score[start:stop] = block[np.arange(block.shape[0]), best[start:stop]]
+    return best, score
+
+
+def induce_dictionary(
+    X: object,
+    Y: object,
+    csls_k: int = 10,
+    keep: float = 1.0,
+    random_state: int | np.random.Generator | None = 0,
+    batch_size: int = 1024,
+) -> tuple[np.ndarray, float]:
+    """Bidirectional CSLS dictionary induction, optionally stochastic (robust self-learning).
+
+    Artetxe, Labaka & Agirre (2018, ACL, Sect. 3.3): each source word is paired with its best
+    target by CSLS (Conneau et al. 2018, Eq. 6) and each target word with its best source; the
+    dictionary is the union of both directions. With ``keep < 1`` each similarity is kept only
+    with probability ``keep`` ("stochastic dictionary induction"), so the induction can leave a
+    poor local optimum. Memory is O(batch_size x n).
+
+    Parameters
+    ----------
+    X : array of shape (n, r)
+        Source words already mapped into the shared space.
+    Y : array of shape (m, r)
+        Target words in the shared space.
+    csls_k : int, default 10
+    keep : float in (0, 1], default 1.0
+        Probability that a similarity takes part in the induction.
+    random_state : int, Generator or None, default 0
+        Seed of the dropped similarities.
+    batch_size : int, default 1024
+
+    Returns
+    -------
+    pairs : int array of shape (n_pairs, 2)
+        (source row, target row), sorted, without duplicates.
+    objective : float
+        The mean CSLS score of the chosen pairs over both directions: the unsupervised
+        criterion the self-learning climbs (it uses no gold pair).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pairs, _ = induce_dictionary(np.eye(3), np.eye(3)[[2, 0, 1]], csls_k=1)
+    >>> pairs.tolist()
+    [[0, 1], [1, 2], [2, 0]]
+    """
+    X = unit_rows(as_embeddings(X, "source embeddings"))
+    Y = unit_rows(as_embeddings(Y, "target embeddings"))
+    if X.shape[1] != Y.shape[1]:
+        raise FeatureSpaceMismatchError(
+            f"source has {X.shape[1]} dimensions but target {Y.shape[1]}: map both into one space "
+            "first (transferkit.crosslingual.fit_procrustes gives the maps)."
+        )
+    csls_k = min(_check_count(csls_k, "csls_k", 1), X.shape[0], Y.shape[0])
+    keep = float(keep) if isinstance(keep, int | float) and not isinstance(keep, bool) else -1.0
+    if not 0 < keep <= 1:
+        raise InvalidParameterError(f"keep must be a probability in (0, 1]; got {keep!r}.")
+    batch_size = _check_count(batch_size, "batch_size", 1)
+    rng = np.random.default_rng(random_state)
+    x_hubness = mean_neighbor_similarity(X, Y, csls_k, batch_size)
+    y_hubness = mean_neighbor_similarity(Y, X, csls_k, batch_size)
+    forward, forward_score = _best_matches(X, Y, x_hubness, y_hubness, keep, rng, batch_size)
+    backward, backward_score = _best_matches(Y, X, y_hubness, x_hubness, keep, rng, batch_size)
+    pairs = np.concatenate(
+        [
+            np.stack([np.arange(X.shape[0]), forward], axis=1),
+            np.stack([backward, np.arange(Y.shape[0])], axis=1),
+        ]
+    )
+    objective = (float(forward_score.mean()) + float(backward_score.mean())) / 2
+    return np.unique(pairs, axis=0), objective
+
+
+def unsupervised_dictionary(
+    X: object, Y: object, n_words: int = 4000, csls_k: int = 10, batch_size: int = 1024
+) -> np.ndarray:
+    """A first dictionary from no pair at all: CSLS matches of the similarity distributions.
+
+    The fully unsupervised initialisation of Artetxe, Labaka & Agirre (2018, ACL, Sect. 3.2):
+    :func:`similarity_distribution_features` of the ``n_words`` most frequent words of each
+    side, then bidirectional CSLS induction between them (:func:`induce_dictionary`). Meant as
+    the start of :func:`robust_self_learning`.
+
+    Parameters
+    ----------
+    X : array of shape (n_source, d_s)
+        Source embeddings in frequency order, normalised.
+    Y : array of shape (n_target, d_t)
+        Target embeddings in frequency order, normalised (any dimension).
+    n_words : int, default 4000
+    csls_k : int, default 10
+    batch_size : int, default 1024
+
+    Returns
+    -------
+    pairs : int array of shape (n_pairs, 2)
+        (source row, target row), both among the first ``n_words`` rows.
+    """
+    source = similarity_distribution_features(X, n_words)
+    target = similarity_distribution_features(Y, n_words)
+    n = min(source.shape[1], target.shape[1])
+    if source.shape[1] != target.shape[1]:
+        # Sorted rows of different lengths: compare the same quantiles of both distributions.
+        source = normalize_embeddings(
+            source[:, np.linspace(0, source.shape[1] - 1, n).round().astype(int)]
+        )
+        target = normalize_embeddings(
+            target[:, np.linspace(0, target.shape[1] - 1, n).round().astype(int)]
+        )
+    return induce_dictionary(source, target, csls_k, batch_size=batch_size)[0]
+
+
+def robust_self_learning(
+    X: object,
+    Y: object,
+    seed_pairs: object,
+    max_vocab: int = 20_000,
+    csls_k: int = 10,
+    initial_keep: float = 0.1,
+    patience: int = 3,
+    max_iter: int = 60,
+    tol: float = 1e-6,
+    random_state: int | None = 0,
+    batch_size: int = 1024,
+    progress: Callable[[int, int], None] | None = None,
+) -> SelfLearningResult:
+    """Self-learning that can start from a poor dictionary: stochastic, bidirectional, CSLS.
+
+    The robust self-learning of Artetxe, Labaka & Agirre (2018, ACL, Sect. 3.3): each iteration
+    maps both spaces with :func:`fit_procrustes` on the current dictionary, then induces the next
+    one among the ``max_vocab`` most frequent words of each side (frequency cut-off) by
+    bidirectional CSLS with each similarity kept only with probability ``keep``
+    (:func:`induce_dictionary`). ``keep`` starts at ``initial_keep`` and doubles whenever the
+    objective (the mean CSLS score of the induced pairs) has not improved by ``tol`` for
+    ``patience`` iterations; the loop ends when that happens at ``keep = 1``. The paper waits 50
+    iterations; a few suffice on small vocabularies and keep a CPU run short. The last dictionary
+    is induced with every similarity kept.
+
+    Parameters
+    ----------
+    X : array of shape (n_source, d_s)
+        Source embeddings in frequency order, normalised.
+    Y : array of shape (n_target, d_t)
+        Target embeddings in frequency order, normalised.
+    seed_pairs : int array of shape (n_pairs, 2)
+        The starting dictionary (e.g. :func:`unsupervised_dictionary`); it is not kept.
+    max_vocab : int, default 20000
+    csls_k : int, default 10
+    initial_keep : float in (0, 1], default 0.1
+    patience : int, default 3
+    max_iter : int, default 60
+        Most iterations in all.
+    tol : float, default 1e-6
+    random_state : int or None, default 0
+        Seed of the stochastic induction.
+    batch_size : int, default 1024
+    progress : callable or None
+        ``progress(iteration, max_iter)`` after each iteration.
+
+    Returns
+    -------
+    SelfLearningResult
+        ``converged`` is True when the schedule ended before ``max_iter``; ``objective`` is the
+        mean CSLS score of the final dictionary.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = normalize_embeddings(rng.normal(size=(300, 10)))
+    >>> Y = X @ np.linalg.qr(rng.normal(size=(10, 10)))[0]
+    >>> weak = np.stack([np.arange(30), np.arange(30)], axis=1)
+    >>> result = robust_self_learning(X, Y, weak, patience=1)
+    >>> bool((result.pairs[:, 0] == result.pairs[:, 1]).mean() > 0.95)
+    True
+    """
+    X = as_embeddings(X, "source embeddings")
+    Y = as_embeddings(Y, "target embeddings")
+    pairs = _check_pairs(seed_pairs, X.shape[0], Y.shape[0])
+    max_vocab = _check_count(max_vocab, "max_vocab", 1)
+    patience = _check_count(patience, "patience", 1)
+    max_iter = _check_count(max_iter, "max_iter", 1)
+    keep = float(initial_keep) if isinstance(initial_keep, int | float) else -1.0
+    if isinstance(initial_keep, bool) or not 0 < keep <= 1:
+        raise InvalidParameterError(
+            f"initial_keep must be a probability in (0, 1]; got {initial_keep!r}."
+        )
+    rng = np.random.default_rng(random_state)
+    Xf, Yf = X[:max_vocab], Y[:max_vocab]
+    best, stalled, history, converged = -np.inf, 0, [], False
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        mapping = fit_procrustes(X, Y, pairs)
+        pairs, objective = induce_dictionary(
+            mapping.transform_source(Xf), mapping.transform_target(Yf), csls_k, keep, rng,
+            batch_size,
+        )  # fmt: skip
+        history.append(len(pairs))
+        logger.info(
+            "robust self-learning iteration %d: keep %.3f, %d pairs, objective %.5f",
+            n_iter, keep, len(pairs), objective,
+        )  # fmt: skip
+        if progress is not None:
+            progress(n_iter, max_iter)
+        if objective > best + tol:
+            best, stalled = objective, 0
+        else:
+            stalled += 1
+        if stalled >= patience:
+            if keep >= 1.0:
+                converged = True
+                break
+            keep, stalled = min(1.0, 2 * keep), 0
+    if not converged:
+        mapping = fit_procrustes(X, Y, pairs)
+        pairs, objective = induce_dictionary(
+            mapping.transform_source(Xf), mapping.transform_target(Yf), csls_k, 1.0, rng,
+            batch_size,
+        )  # fmt: skip
+    mapping = fit_procrustes(X, Y, pairs)
+    return SelfLearningResult(mapping, pairs, n_iter, converged, history, objective)

@@ -21,11 +21,13 @@ Protocol
   a hit when any gold translation is among the k retrieved; CSLS (k = 10) measures target hubness
   against the ``vocab`` most frequent source words.
 * Methods (:data:`BLI_METHODS`): supervised Procrustes from the seed dictionary (also between
-  spaces of different dimension), with self-learning; the seedless Gromov-Wasserstein start +
-  self-learning; the multilingual USE on single words, untrained, and with Procrustes; and the
-  joint space (the static and USE vectors concatenated on each side) with Procrustes,
-  self-learning, or self-learning started from the mutual CSLS neighbours of the USE space (no
-  dictionary). Fit time is wall-clock: the map and any dictionary induction, not the USE encoding
+  spaces of different dimension), with self-learning; three starts with no dictionary: the
+  similarity distributions of Artetxe et al. (2018) + robust self-learning (fully unsupervised),
+  Gromov-Wasserstein + self-learning (fully unsupervised), the identically spelled words +
+  self-learning (orthography only); the multilingual USE on single words, untrained, and with
+  Procrustes; and the joint space (the static and USE vectors concatenated on each side) with
+  Procrustes, self-learning, or self-learning started from the mutual CSLS neighbours of the USE
+  space (no dictionary). Fit time is wall-clock: the map and any dictionary induction, not the USE encoding
   (cached on disk by :func:`transferkit.text.encode_texts`).
 
 Examples
@@ -53,7 +55,9 @@ from transferkit.crosslingual.alignment import (
     fit_procrustes,
     gromov_wasserstein_dictionary,
     normalize_embeddings,
+    robust_self_learning,
     self_learning,
+    unsupervised_dictionary,
 )
 from transferkit.crosslingual.lexicon import evaluate_bli, pairs_to_indices
 from transferkit.crosslingual.retrieval import (
@@ -69,7 +73,7 @@ from transferkit.datasets.wordvectors import (
     load_glove,
     load_spacy_vectors,
 )
-from transferkit.exceptions import InvalidParameterError, MissingDependencyError
+from transferkit.exceptions import EmptyDomainError, InvalidParameterError, MissingDependencyError
 
 #: Named word vectors: name -> (ISO 639-3 language, description).
 WORD_VECTORS: dict[str, tuple[str, str]] = {
@@ -88,7 +92,9 @@ LANGUAGE_CODES = {"eng": "en", "fra": "fr", "deu": "de", "spa": "es"}
 BLI_METHODS: dict[str, tuple[str, str]] = {
     "procrustes": ("procrustes", "supervised"),
     "self_learning": ("procrustes+self-learning", "supervised"),
+    "unsupervised": ("similarity-distribution init+robust self-learning", "unsupervised"),
     "gw": ("gw+self-learning", "unsupervised"),
+    "identical": ("identical-spelling seed+self-learning", "no dictionary"),
     "use": ("use (untrained)", "no fit"),
     "use_procrustes": ("use+procrustes", "supervised"),
     "joint_procrustes": ("glove+use joint procrustes", "supervised"),
@@ -366,15 +372,56 @@ class BLIResult:
         }
 
 
+def identical_spelling_pairs(task: BLITask, max_vocab: int | None = None) -> np.ndarray:
+    """(source row, target row) of the words spelled the same in both vocabularies.
+
+    The orthographic seed of Søgaard, Ruder & Vulić (2018, ACL, "On the limitations of
+    unsupervised bilingual dictionary induction", Sect. 4): no dictionary and no encoder, only
+    the strings both languages share (names, loan words, cognates such as *nation*, *police*).
+    Only the ``max_vocab`` (default ``task.vocab``) most frequent words of each side take part.
+
+    Raises
+    ------
+    EmptyDomainError
+        No word is spelled the same on both sides.
+    """
+    limit = task.vocab if max_vocab is None else max_vocab
+    source_words, target_words = task.source.words[:limit], set(task.target.words[:limit])
+    shared = [word for word in source_words if word in target_words]
+    if not shared:
+        raise EmptyDomainError(
+            f"No word of the {len(source_words):,} most frequent {task.source.name} words is "
+            f"spelled the same among the {len(target_words):,} most frequent {task.target.name} "
+            "words, so the identical-spelling seed is empty: use method 'unsupervised' (no "
+            "shared strings needed), or a seed dictionary ('procrustes')."
+        )
+    return pairs_to_indices([(word, word) for word in shared], task.source.words, task.target.words)
+
+
 def _fit(
     task: BLITask,
     method: str,
     max_iter: int,
     gw_words: int,
     gw_epsilon: float,
+    init_words: int,
+    robust_vocab: int,
+    random_state: int,
     use: tuple[np.ndarray, np.ndarray] | None,
+    progress: Progress | None,
 ) -> tuple[CrossLingualMap, np.ndarray, np.ndarray]:
     X, Y, train, vocab = task.X, task.Y, task.train_pairs, task.vocab
+    if method == "unsupervised":
+        seed = unsupervised_dictionary(X, Y, init_words)
+        result = robust_self_learning(
+            X, Y, seed, min(vocab, robust_vocab), random_state=random_state, progress=progress
+        )
+        return result.mapping, X, Y
+    if method == "identical":
+        # A seed this good needs no stochastic exploration, and mutual neighbours keep a
+        # cleaner dictionary than the robust variant's union of both directions.
+        seed = identical_spelling_pairs(task)
+        return self_learning(X, Y, seed, vocab, max_iter, keep_seed=False).mapping, X, Y
     if method == "procrustes":
         return fit_procrustes(X, Y, train), X, Y
     if method == "self_learning":
@@ -412,8 +459,12 @@ def run_bli(
     max_iter: int = 10,
     gw_words: int = 1500,
     gw_epsilon: float = 1e-3,
+    init_words: int = 4000,
+    robust_vocab: int = 10_000,
+    random_state: int = 0,
     cache_dir: str | Path | None = None,
     progress: Progress | None = None,
+    fit_progress: Progress | None = None,
 ) -> BLIResult:
     """Fit one method (:data:`BLI_METHODS`) on ``task`` and score P@k on its test words.
 
@@ -427,10 +478,21 @@ def run_bli(
         Self-learning iterations.
     gw_words, gw_epsilon : int, float, default 1500, 1e-3
         Words coupled by Gromov-Wasserstein and its entropic regularisation (method ``"gw"``).
+    init_words : int, default 4000
+        Frequent words whose similarity distributions give the first dictionary (method
+        ``"unsupervised"``, :func:`~transferkit.crosslingual.unsupervised_dictionary`).
+    robust_vocab : int, default 10000
+        Frequency cut-off of the robust self-learning (method ``"unsupervised"``; at most
+        ``task.vocab``); the paper's 20,000 doubles the time.
+    random_state : int, default 0
+        Seed of the stochastic dictionary induction.
     cache_dir : str or Path or None
         USE vectors' cache root (default :func:`~transferkit.text.cache.default_text_cache_dir`).
     progress : callable or None
         ``progress(done, total)`` while the USE methods encode words not yet in the cache.
+    fit_progress : callable or None
+        ``progress(iteration, max_iterations)`` during the robust self-learning (method
+        ``"unsupervised"``).
 
     Returns
     -------
@@ -449,7 +511,18 @@ def run_bli(
         raise InvalidParameterError(f"retrieval is empty; give some of {RETRIEVAL_METHODS}.")
     use = task_use_vectors(task, cache_dir, progress) if method in USE_METHODS else None
     tick = time.perf_counter()
-    mapping, source, target = _fit(task, method, max_iter, gw_words, gw_epsilon, use)
+    mapping, source, target = _fit(
+        task,
+        method,
+        max_iter,
+        gw_words,
+        gw_epsilon,
+        init_words,
+        robust_vocab,
+        random_state,
+        use,
+        fit_progress,
+    )
     seconds = time.perf_counter() - tick
     xs, ys = mapping.transform_source(source), mapping.transform_target(target)
     scores = {
