@@ -131,7 +131,20 @@ def bli_command(
     results = []
     for method in methods:
         bar.set_description(f"fitting {method}")
-        results.append(run_bli(task, method, retrievals, max_iter=max_iter, progress=encoding))
+
+        def fitting(done: int, total: int, bar: Any = bar, method: str = method) -> None:
+            bar.set_description(f"fitting {method}: self-learning {done}/{total}")
+
+        results.append(
+            run_bli(
+                task,
+                method,
+                retrievals,
+                max_iter=max_iter,
+                progress=encoding,
+                fit_progress=fitting,
+            )
+        )
         bar.update(1)
     bar.close()
     translations = {
