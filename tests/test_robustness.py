@@ -388,6 +388,11 @@ def test_the_robustness_suite_runs_from_the_command_line(mnist, tmp_path):
     suite = load_suite("robustness-mnist")
     assert [m.name for m in suite.methods] == ["standard_training", "pgd_training", "trades"]
     assert suite.published["pgd_training"].mean == 89.3
+    fast = load_suite("robustness-mnist-fast")
+    assert [m.name for m in fast.methods] == ["fast_adversarial_training"]
+    assert fast.published["fast_adversarial_training"].mean == 89.3
+    assert fast.datasets[0].options["n_train"] == 50000  # every training image of the data home
+    make_method("fast_adversarial_training", fast.methods[0].params).check_params()
     # the built-in suite, shrunk to a tiny run of one method
     import transferkit
 
