@@ -388,7 +388,7 @@ class RobustClassifier(ClassifierMixin, BaseEstimator):
         details: dict[str, Any] = {
             "train_seconds": self.history_.seconds,
             "seconds_per_epoch": self.history_.seconds / max(self.history_.n_epochs, 1),
-            "epochs_trained": self.history_.n_epochs,
+            "n_epochs": self.history_.n_epochs,
             "norm": task.norm,
             "attack_steps": task.attack_steps,
             "restarts": task.restarts,
