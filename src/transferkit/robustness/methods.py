@@ -460,11 +460,10 @@ class FastAdversarialTraining(RobustClassifier):
         Training digits the check attacks (drawn once with ``random_state``).
     attack_steps : int, default 1
         Must be 1 (one FGSM step); use ``pgd_training`` for a multi-step adversary.
-    step_size : float or None, default None
-        α of the FGSM step; None: ``1.25 · epsilon`` (0.375 at ε = 0.3, the paper's MNIST value).
     learning_rate_schedule : {"step", "cyclic"}, default "cyclic"
     **params
-        The rest as :class:`RobustClassifier`.
+        The rest as :class:`RobustClassifier`; its ``step_size`` is α of the FGSM step, None
+        giving ``1.25 · epsilon`` (0.375 at ε = 0.3, the paper's MNIST value).
 
     Examples
     --------
