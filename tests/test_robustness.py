@@ -389,10 +389,14 @@ def test_the_robustness_suite_runs_from_the_command_line(mnist, tmp_path):
     assert [m.name for m in suite.methods] == ["standard_training", "pgd_training", "trades"]
     assert suite.published["pgd_training"].mean == 89.3
     fast = load_suite("robustness-mnist-fast")
-    assert [m.name for m in fast.methods] == ["fast_adversarial_training"]
+    assert [m.name for m in fast.methods] == ["fast_adversarial_training", "pgd_training"]
     assert fast.published["fast_adversarial_training"].mean == 89.3
     assert fast.datasets[0].options["n_train"] == 50000  # every training image of the data home
-    make_method("fast_adversarial_training", fast.methods[0].params).check_params()
+    for method in fast.methods:
+        make_method(method.name, method.params).check_params()
+    # the same cost: 2 passes a batch for 10 epochs, 4 for 5
+    settings = [m.params for m in fast.methods]
+    assert 2 * settings[0]["epochs"] == (settings[1]["attack_steps"] + 1) * settings[1]["epochs"]
     # the built-in suite, shrunk to a tiny run of one method
     import transferkit
 
