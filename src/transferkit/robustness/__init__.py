@@ -2,10 +2,12 @@
 
 * :mod:`~transferkit.robustness.attacks` — FGSM and PGD (L∞ and L2, random starts, restarts) on
   any differentiable classifier of inputs in [0, 1], and :func:`robust_accuracy`;
-* :mod:`~transferkit.robustness.losses` — Madry et al.'s PGD training and TRADES as losses that
-  plug into the project's one training loop;
-* :mod:`~transferkit.robustness.methods` — :class:`StandardTraining`, :class:`PGDTraining` and
-  :class:`TRADES` on a LeNet-size network, registered for ``transferkit bench``;
+* :mod:`~transferkit.robustness.losses` — Madry et al.'s PGD training, Wong et al.'s fast (FGSM
+  from a random start) training and TRADES as losses that plug into the project's one training
+  loop;
+* :mod:`~transferkit.robustness.methods` — :class:`StandardTraining`, :class:`PGDTraining`,
+  :class:`FastAdversarialTraining` (with its :class:`OverfittingGuard`) and :class:`TRADES` on a
+  LeNet-size network, registered for ``transferkit bench``;
 * :mod:`~transferkit.robustness.tasks` — the benchmark task (MNIST, a threat model, a fixed test
   subset) of the ``adversarial-mnist`` dataset.
 
@@ -25,14 +27,25 @@ from transferkit.robustness.attacks import (
     robust_accuracy,
 )
 from transferkit.robustness.losses import (
+    FastAdversarialLoss,
     MadryLoss,
     TRADESLoss,
     adversarial_step,
     check_trainable,
+    fast_adversarial_loss,
     madry_loss,
     trades_loss,
 )
-from transferkit.robustness.methods import TRADES, PGDTraining, RobustClassifier, StandardTraining
+from transferkit.robustness.methods import (
+    LEARNING_RATE_SCHEDULES,
+    TRADES,
+    FastAdversarialTraining,
+    OverfittingGuard,
+    PGDTraining,
+    RobustClassifier,
+    StandardTraining,
+    learning_rate_factor,
+)
 from transferkit.robustness.tasks import (
     DEFAULT_EPSILONS,
     ROBUSTNESS_DATA,
@@ -43,10 +56,14 @@ from transferkit.robustness.tasks import (
 __all__ = [
     "ATTACKS",
     "DEFAULT_EPSILONS",
+    "LEARNING_RATE_SCHEDULES",
     "NORMS",
     "ROBUSTNESS_DATA",
     "TRADES",
+    "FastAdversarialLoss",
+    "FastAdversarialTraining",
     "MadryLoss",
+    "OverfittingGuard",
     "PGDTraining",
     "RobustClassifier",
     "RobustnessTask",
@@ -56,7 +73,9 @@ __all__ = [
     "check_epsilon",
     "check_images",
     "check_trainable",
+    "fast_adversarial_loss",
     "fgsm",
+    "learning_rate_factor",
     "load_robustness_task",
     "madry_loss",
     "pgd",
