@@ -946,15 +946,16 @@ class AGEM(ContinualStrategy):
                 for r, p in zip(reference, parameters, strict=True)
             ]
         )
-        gradient = torch.cat([p.grad.reshape(-1) for p in parameters])
-        projected = project_gradient(gradient, reference_flat)
-        if projected is gradient:
+        gradients = [p.grad for p in parameters]
+        flat = torch.cat([g.reshape(-1) for g in gradients])
+        projected = project_gradient(flat, reference_flat)
+        if projected is flat:
             return
-        start = 0
-        for p in parameters:
-            size = p.numel()
-            p.grad.copy_(projected[start : start + size].view_as(p))
-            start += size
+        # one fused copy back into every gradient (views of the flat vector)
+        pieces = projected.split([g.numel() for g in gradients])
+        torch._foreach_copy_(
+            gradients, [v.view_as(g) for v, g in zip(pieces, gradients, strict=True)]
+        )
 
     def _after_experience(self, stream: ContinualStream, i: int) -> None:
         X, y, tasks = ContinualStrategy._training_rows(self, stream, i)
