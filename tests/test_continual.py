@@ -284,6 +284,34 @@ def test_agem_projection_and_reservoir_buffer():
     np.testing.assert_array_equal(buffer.X[:, 0], buffer.tasks)
 
 
+def test_agem_reference_batch_takes_as_many_rows_from_each_earlier_task():
+    from transferkit.continual import AGEM
+
+    tasks = _toy_tasks((2, 2, 2, 2), n=30)
+    for t, (X, _, X_test, _) in enumerate(tasks):
+        X[:, 0] = X_test[:, 0] = t  # the first feature tells the task of a row
+    stream = stream_from_tasks(tasks, "class")
+    reference_tasks = []
+
+    class Recording(AGEM):
+        def _before_step(self):
+            # the model's only call inside the step hook is on the reference batch
+            hook = self.model_.register_forward_hook(
+                lambda module, inputs, output: reference_tasks.append(inputs[0][:, 0].long())
+            )
+            try:
+                super()._before_step()
+            finally:
+                hook.remove()
+
+    agem = Recording(memory_per_experience=20, sample_size=13, epochs=1, batch_size=16)
+    agem.fit(stream)
+    assert [len(memory[1]) for memory in agem.memory_] == [20, 20, 20, 20]
+    counts = [torch.bincount(t, minlength=4).tolist() for t in reference_tasks]
+    # 60 rows per task, batches of 16: 4 steps per task from the second on
+    assert counts == [[13, 0, 0, 0]] * 4 + [[6, 6, 0, 0]] * 4 + [[4, 4, 4, 0]] * 4
+
+
 def test_every_strategy_is_registered_and_builds_with_defaults():
     from transferkit.registry import available_methods, make_method
 

@@ -624,8 +624,9 @@ class EWC(ContinualStrategy):
     """Elastic weight consolidation (Kirkpatrick et al. 2017, Eq. 3).
 
     After each experience the diagonal Fisher information ``F`` of the parameters is estimated on
-    ``fisher_samples`` of its training rows (per-row gradients of the log-likelihood of the
-    model's own prediction, among the task's open units); later experiences add
+    ``fisher_samples`` of its training rows by :func:`fisher_diagonal` (per-row gradients of the
+    log-likelihood of the model's own prediction, among the task's open units, in one batched
+    pass); later experiences add
     ``ewc_lambda / 2 * sum_t sum_k F_t,k (theta_k - theta*_t,k)^2``, one term per earlier task
     (summed into a single quadratic with the same gradient, so a step costs the same after ten
     tasks as after one).
@@ -885,10 +886,14 @@ class AGEM(ContinualStrategy):
     """Averaged gradient episodic memory (Chaudhry et al. 2019, "Efficient lifelong learning with
     A-GEM", Eq. 11).
 
-    After each experience ``memory_per_experience`` of its rows are kept. Before each optimiser
-    step the gradient of the current batch is compared with the gradient on ``sample_size`` rows
-    drawn from the memory; when they disagree (negative dot product) the current gradient is
-    projected onto the half-space where the memory loss does not increase.
+    After each experience ``memory_per_experience`` of its rows, drawn at random, are kept.
+    Before each optimiser step the gradient of the current batch is compared with the reference
+    gradient of the memory's loss on ``sample_size`` stored rows, ``sample_size // k`` drawn from
+    each of the ``k`` earlier experiences (a stratified estimate of the average over the earlier
+    tasks, the paper's reference: lower variance than a uniform draw over the whole memory, as
+    avalanche does too); when they disagree (negative dot product) the current gradient is
+    projected onto the half-space where the memory loss does not increase. One reference
+    gradient per step: one extra forward and backward pass on the memory batch.
 
     Parameters
     ----------
@@ -927,12 +932,20 @@ class AGEM(ContinualStrategy):
         self._current = i
         if self.memory_:
             self._memory = tuple(np.concatenate(parts) for parts in zip(*self.memory_, strict=True))
+            sizes = [len(y) for _, y, _ in self.memory_]
+            self._slices = list(zip(np.cumsum([0, *sizes[:-1]]), sizes, strict=True))
 
     def _before_step(self) -> None:
         if not self.memory_:
             return
         X, y, tasks = self._memory
-        rows = self.rng_.choice(len(y), size=min(self.sample_size, len(y)), replace=False)
+        per_task = max(1, self.sample_size // len(self._slices))
+        rows = np.concatenate(
+            [
+                start + self.rng_.choice(size, size=min(per_task, size), replace=False)
+                for start, size in self._slices
+            ]
+        )
         parameters = [p for p in self.model_.parameters() if p.requires_grad and p.grad is not None]
         x = torch.as_tensor(X[rows]).to(self.device_)
         tasks_tensor = torch.as_tensor(tasks[rows]).to(self.device_)
