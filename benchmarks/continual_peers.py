@@ -23,9 +23,11 @@ gradients of the model's own prediction on ``fisher_samples`` rows) and has no 1
 (passed here as lambda / 2); avalanche 0.6 keeps Adam's moments from one experience to the next
 unless told otherwise, so a two-line plugin here forgets them at each experience as transferkit's
 fresh Adam does (kept, they delay learning the new classes: with 16 steps per task its naive
-model still predicted the previous task's classes); in the class scenario it trains all ten output units from the first
-experience on (transferkit opens the units of the classes seen so far). The task scenario is not
-compared: avalanche builds it from multi-head modules, a different model.
+model still predicted the previous task's classes); in the class scenario it trains all ten
+output units from the first experience on (transferkit opens the units of the classes seen so
+far); its A-GEM walks each task's memory in order for the reference batch (transferkit draws
+the rows at random, as many from each task in both). The task scenario is not compared:
+avalanche builds it from multi-head modules, a different model.
 
 avalanche-lib 0.6 needs torchvision, whose wheels on PyPI are CUDA builds that cannot load their
 operators beside the CPU build of torch; avalanche only needs torchvision's Python side here, so
