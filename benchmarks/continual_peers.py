@@ -10,7 +10,12 @@ matrices are comparable cell by cell. Seconds per epoch: the wall time of traini
 Run (2-core CPU, one torch thread)::
 
     TRANSFERKIT_DATA=../shared/datasets nice python benchmarks/continual_peers.py \\
-        --stream split-mnist --scenarios class domain --n-train 2000 --n-test 1000 --epochs 2
+        --stream split-mnist --scenarios class domain --n-train 2000 --n-test 1000 --epochs 3 \\
+        --seeds 0 1 2
+
+Each seed draws its own rows, initial weights and strategy randomness, the same for both
+libraries (avalanche's memory draws use Python's ``random``, seeded here too); one line per seed
+and strategy, then the mean and sample standard deviation over the seeds.
 
 What differs inside avalanche, beyond the code: its EWC estimates the Fisher from squared
 mini-batch gradients over the whole experience with the true labels (transferkit: per-row
@@ -18,9 +23,11 @@ gradients of the model's own prediction on ``fisher_samples`` rows) and has no 1
 (passed here as lambda / 2); avalanche 0.6 keeps Adam's moments from one experience to the next
 unless told otherwise, so a two-line plugin here forgets them at each experience as transferkit's
 fresh Adam does (kept, they delay learning the new classes: with 16 steps per task its naive
-model still predicted the previous task's classes); in the class scenario it trains all ten output units from the first
-experience on (transferkit opens the units of the classes seen so far). The task scenario is not
-compared: avalanche builds it from multi-head modules, a different model.
+model still predicted the previous task's classes); in the class scenario it trains all ten
+output units from the first experience on (transferkit opens the units of the classes seen so
+far); its A-GEM walks each task's memory in order for the reference batch (transferkit draws
+the rows at random, as many from each task in both). The task scenario is not compared:
+avalanche builds it from multi-head modules, a different model.
 
 avalanche-lib 0.6 needs torchvision, whose wheels on PyPI are CUDA builds that cannot load their
 operators beside the CPU build of torch; avalanche only needs torchvision's Python side here, so
@@ -33,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import random
 import sys
 import time
 import types
@@ -138,7 +146,9 @@ def _avalanche_strategy(name: str, model: nn.Module, settings: dict[str, Any], a
     raise ValueError(name)
 
 
-def _run_avalanche(name: str, stream: Any, model: nn.Module, settings: dict, args: Any) -> dict:
+def _run_avalanche(
+    name: str, stream: Any, model: nn.Module, settings: dict, args: Any, seed: int
+) -> dict:
     from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
     from avalanche.benchmarks.utils.classification_dataset import (
         _make_taskaware_tensor_classification_dataset as tensor_dataset,
@@ -158,7 +168,8 @@ def _run_avalanche(name: str, stream: Any, model: nn.Module, settings: dict, arg
     R = np.zeros((T, T))
     seconds = 0.0
     for i, experience in enumerate(benchmark.train_stream):
-        torch.manual_seed(args.seed * 1000 + i)
+        torch.manual_seed(seed * 1000 + i)
+        random.seed(seed * 1000 + i)
         started = time.perf_counter()
         strategy.train(experience, num_workers=0)
         seconds += time.perf_counter() - started
@@ -181,59 +192,73 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--hidden", type=int, nargs="+", default=[400, 400])
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     _prepare_avalanche_imports()
     import avalanche
 
-    from transferkit.continual import load_stream
+    from transferkit.continual import average_accuracy, backward_transfer, load_stream
     from transferkit.continual.strategies import ContinualStrategy
     from transferkit.registry import make_method
 
     print(
         f"stream {args.stream}, {args.n_train} training / {args.n_test} test rows per task, "
         f"MLP {args.hidden}, {args.epochs} epochs of batches of {args.batch_size}, Adam "
-        f"{args.learning_rate}, seed {args.seed}; avalanche-lib {avalanche.__version__}, torch "
-        f"{torch.__version__}, {torch.get_num_threads()} thread"
+        f"{args.learning_rate}, seeds {args.seeds}; avalanche-lib {avalanche.__version__}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread"
     )
-    header = (
-        f"{'scenario':<8} {'strategy':<11} {'acc tk':>7} {'acc av':>7} {'bwt tk':>7} "
-        f"{'bwt av':>7} {'s/ep tk':>8} {'s/ep av':>8}"
-    )
-    print(header)
+    columns = ("acc tk", "acc av", "bwt tk", "bwt av", "s/ep tk", "s/ep av")
+    print(f"{'scenario':<8} {'strategy':<11} {'seed':>4} " + " ".join(f"{c:>8}" for c in columns))
+    results: dict[tuple[str, str], list[list[float]]] = defaultdict(list)
     for scenario in args.scenarios:
-        stream = load_stream(
-            args.stream,
-            scenario,
-            random_state=args.seed,
-            n_train_per_task=args.n_train,
-            n_test_per_task=args.n_test,
-        )
-        for name in args.strategies:
-            initial = _model(stream, tuple(args.hidden), args.seed)
-            ours: ContinualStrategy = make_method(
-                name,
-                {
-                    "model": copy.deepcopy(initial),
-                    "epochs": args.epochs,
-                    "batch_size": args.batch_size,
-                    "learning_rate": args.learning_rate,
-                },
-                random_state=args.seed,
+        for seed in args.seeds:
+            stream = load_stream(
+                args.stream,
+                scenario,
+                random_state=seed,
+                n_train_per_task=args.n_train,
+                n_test_per_task=args.n_test,
             )
-            ours.score_problem(stream)
-            settings = ours.get_params()
-            peer = _run_avalanche(name, stream, copy.deepcopy(initial), settings, args)
-            from transferkit.continual import average_accuracy, backward_transfer
-
-            print(
-                f"{scenario:<8} {name:<11} {100 * ours.details_['average_accuracy']:7.2f} "
-                f"{100 * average_accuracy(peer['R']):7.2f} {100 * ours.details_['bwt']:7.2f} "
-                f"{100 * backward_transfer(peer['R']):7.2f} {ours.seconds_per_epoch_:8.3f} "
-                f"{peer['seconds_per_epoch']:8.3f}",
-                flush=True,
-            )
+            for name in args.strategies:
+                initial = _model(stream, tuple(args.hidden), seed)
+                ours: ContinualStrategy = make_method(
+                    name,
+                    {
+                        "model": copy.deepcopy(initial),
+                        "epochs": args.epochs,
+                        "batch_size": args.batch_size,
+                        "learning_rate": args.learning_rate,
+                    },
+                    random_state=seed,
+                )
+                ours.score_problem(stream)
+                settings = ours.get_params()
+                peer = _run_avalanche(name, stream, copy.deepcopy(initial), settings, args, seed)
+                row = [
+                    100 * ours.details_["average_accuracy"],
+                    100 * average_accuracy(peer["R"]),
+                    100 * ours.details_["bwt"],
+                    100 * backward_transfer(peer["R"]),
+                    ours.seconds_per_epoch_,
+                    peer["seconds_per_epoch"],
+                ]
+                results[scenario, name].append(row)
+                print(
+                    f"{scenario:<8} {name:<11} {seed:>4} "
+                    + " ".join(f"{v:8.2f}" if k < 4 else f"{v:8.3f}" for k, v in enumerate(row)),
+                    flush=True,
+                )
+    print(f"\nmean ± sample std over seeds {args.seeds}")
+    print(f"{'scenario':<8} {'strategy':<11} " + " ".join(f"{c:>15}" for c in columns))
+    for (scenario, name), rows in results.items():
+        values = np.asarray(rows)
+        std = values.std(axis=0, ddof=1) if len(values) > 1 else np.zeros(values.shape[1])
+        cells = [
+            f"{m:7.2f} ± {d:5.2f}" if k < 4 else f"{m:6.3f} ± {d:5.3f}"
+            for k, (m, d) in enumerate(zip(values.mean(axis=0), std, strict=True))
+        ]
+        print(f"{scenario:<8} {name:<11} " + " ".join(f"{c:>15}" for c in cells), flush=True)
 
 
 if __name__ == "__main__":

@@ -226,6 +226,45 @@ def test_merged_ewc_penalty_has_the_gradient_of_the_sum():
     )
 
 
+def _fisher_by_loop(model, X, mask):
+    """The definition: the mean of the squared gradients of each row's own prediction."""
+    import torch.nn.functional as F
+
+    trainable = {k: p for k, p in model.named_parameters() if p.requires_grad}
+    expected = {k: torch.zeros_like(p) for k, p in trainable.items()}
+    for row in X:
+        logits = model(row[None]).masked_fill(~mask, float("-inf"))
+        loss = F.cross_entropy(logits, logits.argmax(dim=1))
+        gradients = torch.autograd.grad(loss, list(trainable.values()))
+        for k, g in zip(trainable, gradients, strict=True):
+            expected[k] += g**2 / len(X)
+    return expected
+
+
+@pytest.mark.parametrize("norm", [False, True], ids=["linear-closed-form", "torch-func-vmap"])
+def test_fisher_diagonal_equals_the_per_row_loop(norm):
+    from transferkit.continual.strategies import fisher_diagonal
+
+    torch.manual_seed(0)
+    layers = [torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 4), torch.nn.Dropout(0.5)]
+    if norm:  # a trainable layer norm: no closed form, the vectorised per-row gradients
+        layers.insert(1, torch.nn.LayerNorm(5))
+    model = torch.nn.Sequential(*layers).eval()
+    model[0].bias.requires_grad_(False)  # a frozen parameter gets no Fisher
+    X = torch.randn(37, 6)
+    mask = torch.tensor([True, False, True, True])
+    expected = _fisher_by_loop(model, X, mask)
+    last = "3" if norm else "2"
+    assert {"0.weight", f"{last}.weight", f"{last}.bias"} <= set(expected)
+    for chunk_size in (None, 1, 8):
+        fisher = fisher_diagonal(model, X, mask, chunk_size=chunk_size)
+        assert set(fisher) == set(expected)
+        for k in expected:
+            torch.testing.assert_close(fisher[k], expected[k], atol=1e-6, rtol=0)
+    assert fisher[f"{last}.weight"][1].abs().max() == 0  # a closed unit is never predicted
+    assert fisher["0.weight"].abs().max() > 1e-4
+
+
 def test_agem_projection_and_reservoir_buffer():
     from transferkit.continual.strategies import ReservoirBuffer, project_gradient
 
@@ -243,6 +282,34 @@ def test_agem_projection_and_reservoir_buffer():
     assert len(buffer) == 100 and buffer.seen == 4000
     assert counts.min() >= 12 and counts.max() <= 40
     np.testing.assert_array_equal(buffer.X[:, 0], buffer.tasks)
+
+
+def test_agem_reference_batch_takes_as_many_rows_from_each_earlier_task():
+    from transferkit.continual import AGEM
+
+    tasks = _toy_tasks((2, 2, 2, 2), n=30)
+    for t, (X, _, X_test, _) in enumerate(tasks):
+        X[:, 0] = X_test[:, 0] = t  # the first feature tells the task of a row
+    stream = stream_from_tasks(tasks, "class")
+    reference_tasks = []
+
+    class Recording(AGEM):
+        def _before_step(self):
+            # the model's only call inside the step hook is on the reference batch
+            hook = self.model_.register_forward_hook(
+                lambda module, inputs, output: reference_tasks.append(inputs[0][:, 0].long())
+            )
+            try:
+                super()._before_step()
+            finally:
+                hook.remove()
+
+    agem = Recording(memory_per_experience=20, sample_size=13, epochs=1, batch_size=16)
+    agem.fit(stream)
+    assert [len(memory[1]) for memory in agem.memory_] == [20, 20, 20, 20]
+    counts = [torch.bincount(t, minlength=4).tolist() for t in reference_tasks]
+    # 60 rows per task, batches of 16: 4 steps per task from the second on
+    assert counts == [[13, 0, 0, 0]] * 4 + [[6, 6, 0, 0]] * 4 + [[4, 4, 4, 0]] * 4
 
 
 def test_every_strategy_is_registered_and_builds_with_defaults():
