@@ -14,8 +14,9 @@ lists multi-task learning among the directions transfer learning feeds. Here:
 
 Tasks may have different label sets and missing labels (``-1`` or NaN in ``Y``): a task's loss is
 the mean cross-entropy over the rows of the batch that have its label, so a missing label
-contributes nothing. Any ``nn.Module`` can be the encoder. Training goes through the project's one
-loop, :func:`transferkit.deep.training.train`.
+contributes nothing; ``task_sampling="balanced"`` tops every batch up with rows labelled for a
+task that has few of them (:func:`top_up_batch`). Any ``nn.Module`` can be the encoder. Training
+goes through the project's one loop, :func:`transferkit.deep.training.train`.
 
 Every class here is also a benchmark method (``task_kind = "multitask"``, ``score_problem``) for
 the suites ``multitask-multimnist`` and ``multitask-amazon``.
