@@ -15,6 +15,7 @@ from transferkit.datasets import get_data_home  # noqa: E402
 from transferkit.datasets.multitask import (  # noqa: E402
     MultiTaskData,
     load_amazon_multitask,
+    load_multimnist,
     make_multimnist,
 )
 from transferkit.exceptions import (  # noqa: E402
@@ -32,6 +33,7 @@ from transferkit.multitask import (  # noqa: E402
     encode_task_labels,
     masked_cross_entropy,
     pcgrad,
+    top_up_batch,
     uncertainty_weighted_loss,
 )
 
@@ -128,6 +130,68 @@ def test_tasks_keep_their_own_label_sets():
     assert codes[:50, 1].tolist() == [-1] * 50 and classes[1].tolist() == [3, 7]
 
 
+def test_top_up_batch_gives_every_task_its_quota_and_masks_the_others():
+    X_pool = torch.arange(40.0).reshape(20, 2)
+    Y_pool = torch.full((20, 2), -1)
+    Y_pool[:, 0] = torch.arange(20) % 3
+    Y_pool[[4, 9, 15], 1] = torch.tensor([0, 1, 1])  # task 1: three labelled rows
+    xs, ys = X_pool[:8], Y_pool[:8]  # row 4 is the batch's one task-1 label
+    rows = [np.arange(20), np.array([4, 9, 15])]
+    tx, ty = top_up_batch(xs, ys, X_pool, Y_pool, rows, 5, np.random.default_rng(0))
+    assert torch.equal(tx[:8], xs) and torch.equal(ty[:8], ys)  # the batch itself is kept
+    added_x, added_y = tx[8:], ty[8:]
+    assert len(added_y) == 4 and int((ty[:, 1] >= 0).sum()) == 5
+    assert torch.all(added_y[:, 0] == -1)  # task 0 sees exactly the rows it saw before
+    for x, y in zip(added_x, added_y, strict=True):
+        source = int(x[0]) // 2  # the pool row it was drawn from
+        assert source in (4, 9, 15) and int(y[1]) == int(Y_pool[source, 1])
+    again = top_up_batch(xs, ys, X_pool, Y_pool, rows, 5, np.random.default_rng(0))
+    assert torch.equal(again[1], ty)
+    full = top_up_batch(xs, ys, X_pool, Y_pool, rows, 1, np.random.default_rng(0))
+    assert full[0] is xs  # every task has its quota: nothing added
+
+
+needs_mnist = pytest.mark.skipif(
+    not (get_data_home() / "mnist" / "mnist.pkl.gz").is_file(),
+    reason=f"data home {get_data_home()} lacks mnist/mnist.pkl.gz (set TRANSFERKIT_DATA)",
+)
+
+
+@pytest.fixture(scope="module")
+def multimnist_few_right():
+    """MultiMNIST from MNIST digits of the data home: 500 training images whose right digit keeps
+    40 labels, 1,000 test images."""
+    task = load_multimnist(n_train=500, n_test=1000, n_labels={"right": 40}, random_state=0)
+    return task.X, task.Y, task.X_test, task.Y_test
+
+
+@needs_mnist
+def test_balanced_sampling_trains_a_task_with_few_labels_harder(multimnist_few_right):
+    """500 MultiMNIST training images, the right digit labelled on 40: natural batches of 32
+    hold two or three of its labels, balanced ones 16, so in the same number of steps the right
+    digit's head fits its 40 labels much further (lower training loss), and the left digit,
+    which sees the same rows and labels either way, is not hurt."""
+    X, Y, X_test, Y_test = multimnist_few_right
+    settings = dict(
+        network="small_lenet",
+        image_shape=(28, 28),
+        epochs=6,
+        batch_size=32,
+        random_state=0,
+        device="cpu",
+    )
+    natural = MultiTaskClassifier(**settings).fit(X, Y)
+    balanced = MultiTaskClassifier(task_sampling="balanced", **settings).fit(X, Y)
+    assert balanced.history_.n_epochs == natural.history_.n_epochs == 6
+    natural_loss = natural.history_.epochs[-1]["loss_1"]
+    balanced_loss = balanced.history_.epochs[-1]["loss_1"]
+    assert balanced_loss < 0.5 * natural_loss
+    natural_scores = natural.task_scores(X_test, Y_test)
+    balanced_scores = balanced.task_scores(X_test, Y_test)
+    assert balanced_scores[1] > natural_scores[1]
+    assert balanced_scores[0] > natural_scores[0] - 0.03
+
+
 # ----------------------------------------------------------------------------- the methods
 def test_uncertainty_weights_move_during_training():
     X, Y = _two_tasks()
@@ -168,6 +232,19 @@ def test_user_encoder_is_copied_and_used():
     for p, q in zip(encoder.parameters(), before, strict=True):
         assert torch.equal(p, q)  # the user's module is left as it was
     assert isinstance(clone(model).get_params()["encoder"], nn.Sequential)
+
+
+def test_head_hidden_gives_each_task_a_two_layer_head():
+    X, Y = _two_tasks()
+    settings = dict(hidden_dim=16, epochs=15, learning_rate=0.01, random_state=0, device="cpu")
+    model = MultiTaskClassifier(head_hidden=8, **settings).fit(X, Y)
+    for head in model.network_.heads:
+        assert [type(m) for m in head] == [nn.Linear, nn.ReLU, nn.Linear]
+        assert head[0].in_features == 16 and head[0].out_features == 8
+        assert head[2].out_features == 2
+    assert model.score(X, Y) > 0.85
+    single = SingleTaskClassifiers(head_hidden=8, **settings).fit(X, Y)
+    assert all(n.heads[0][0].out_features == 8 for n in single.networks_)
 
 
 def test_pooled_needs_one_label_set_and_single_task_trains_one_network_per_task():
@@ -244,6 +321,10 @@ def test_bad_input_names_the_problem():
         MultiTaskClassifier(sharing="soft", weighting="pcgrad").fit(X, Y)
     with pytest.raises(ParameterValueError, match="task_weights"):
         MultiTaskClassifier(task_weights=[1.0], epochs=1, device="cpu").fit(X, Y)
+    with pytest.raises(ParameterValueError, match="head_hidden"):
+        MultiTaskClassifier(head_hidden=-5, epochs=1, device="cpu").fit(X, Y)
+    with pytest.raises(ParameterValueError, match=r"task_sampling='equal'.*'balanced'"):
+        MultiTaskClassifier(task_sampling="equal", epochs=1, device="cpu").fit(X, Y)
     with pytest.raises(ParameterValueError, match="nn.Module"):
         MultiTaskClassifier(encoder="lenet").fit(X, Y)
     frozen = nn.Linear(6, 4).requires_grad_(False)

@@ -14,8 +14,9 @@ lists multi-task learning among the directions transfer learning feeds. Here:
 
 Tasks may have different label sets and missing labels (``-1`` or NaN in ``Y``): a task's loss is
 the mean cross-entropy over the rows of the batch that have its label, so a missing label
-contributes nothing. Any ``nn.Module`` can be the encoder. Training goes through the project's one
-loop, :func:`transferkit.deep.training.train`.
+contributes nothing; ``task_sampling="balanced"`` tops every batch up with rows labelled for a
+task that has few of them (:func:`top_up_batch`). Any ``nn.Module`` can be the encoder. Training
+goes through the project's one loop, :func:`transferkit.deep.training.train`.
 
 Every class here is also a benchmark method (``task_kind = "multitask"``, ``score_problem``) for
 the suites ``multitask-multimnist`` and ``multitask-amazon``.
@@ -80,12 +81,14 @@ __all__ = [
     "coupling_penalty",
     "masked_cross_entropy",
     "pcgrad",
+    "top_up_batch",
     "uncertainty_weighted_loss",
 ]
 
 SHARING = ("hard", "soft")
 NETWORKS = ("auto", "lenet", "small_lenet", "mlp")
 WEIGHTING = ("fixed", "uncertainty", "pcgrad")
+TASK_SAMPLING = ("natural", "balanced")
 
 
 # ----------------------------------------------------------------------------- the math
@@ -107,6 +110,51 @@ def masked_cross_entropy(logits: Tensor, y: Tensor) -> Tensor:
     if not bool(known.any()):
         return logits.sum() * 0.0
     return F.cross_entropy(logits[known], y[known])
+
+
+def top_up_batch(
+    xs: Tensor,
+    ys: Tensor,
+    X_pool: Tensor,
+    Y_pool: Tensor,
+    task_rows: Sequence[np.ndarray],
+    quota: int,
+    rng: np.random.Generator,
+) -> tuple[Tensor, Tensor]:
+    """Balanced task sampling: add to a batch, for each task with fewer than ``quota`` labelled
+    rows in it, rows labelled for that task drawn with replacement from ``task_rows[t]`` (indices
+    into ``X_pool`` / ``Y_pool``), keeping only that task's label on the added rows.
+
+    A task labelled on few rows then has its loss averaged over ``quota`` rows in every batch
+    instead of the few the batch happens to hold, and the other tasks see exactly the rows and
+    labels they would have seen (their labels are masked, ``-1``, on the added rows). The added
+    rows go to the batch's device.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> X_pool = torch.arange(8.0).reshape(4, 2)
+    >>> Y_pool = torch.tensor([[0, 1], [1, -1], [0, -1], [1, -1]])
+    >>> xs, ys = top_up_batch(X_pool[1:3], Y_pool[1:3], X_pool, Y_pool,
+    ...                       [np.arange(4), np.array([0])], 2, np.random.default_rng(0))
+    >>> ys.tolist()  # task 1 had no label in the batch: two copies of its one labelled row
+    [[1, -1], [0, -1], [-1, 1], [-1, 1]]
+    """
+    added_x, added_y = [], []
+    for t, rows in enumerate(task_rows):
+        missing = quota - int((ys[:, t] >= 0).sum())
+        if missing <= 0 or len(rows) == 0:
+            continue
+        drawn = torch.from_numpy(rng.choice(rows, size=missing, replace=True))
+        labels = torch.full((missing, ys.shape[1]), -1, dtype=ys.dtype)
+        labels[:, t] = Y_pool[drawn, t]
+        added_x.append(X_pool[drawn])
+        added_y.append(labels)
+    if not added_x:
+        return xs, ys
+    xs = torch.cat([xs, torch.cat(added_x).to(xs.device, xs.dtype)])
+    ys = torch.cat([ys, torch.cat(added_y).to(ys.device)])
+    return xs, ys
 
 
 def uncertainty_weighted_loss(losses: Tensor, log_variances: Tensor, present: Tensor) -> Tensor:
@@ -216,7 +264,8 @@ class UncertaintyWeighting(nn.Module):
 
 
 class MultiTaskNetwork(nn.Module):
-    """An encoder (shared, or one per task) and a linear head per task.
+    """An encoder (shared, or one per task) and a head per task (linear, or with one hidden
+    layer).
 
     Parameters
     ----------
@@ -227,6 +276,8 @@ class MultiTaskNetwork(nn.Module):
     n_classes : sequence of int
         Number of classes of each task.
     sharing : {"hard", "soft"}, default "hard"
+    head_hidden : int, default 0
+        Units of a hidden ReLU layer in each head; 0: linear heads.
     """
 
     def __init__(
@@ -235,6 +286,7 @@ class MultiTaskNetwork(nn.Module):
         out_features: int,
         n_classes: Sequence[int],
         sharing: str = "hard",
+        head_hidden: int = 0,
     ):
         super().__init__()
         self.sharing = sharing
@@ -242,7 +294,16 @@ class MultiTaskNetwork(nn.Module):
         self.encoders = nn.ModuleList(
             [encoder] + [copy.deepcopy(encoder) for _ in range(count - 1)]
         )
-        self.heads = nn.ModuleList([nn.Linear(out_features, int(k)) for k in n_classes])
+        self.heads = nn.ModuleList(
+            [
+                nn.Sequential(
+                    nn.Linear(out_features, head_hidden), nn.ReLU(), nn.Linear(head_hidden, int(k))
+                )
+                if head_hidden
+                else nn.Linear(out_features, int(k))
+                for k in n_classes
+            ]
+        )
 
     def forward(self, x: Tensor) -> list[Tensor]:
         if self.sharing == "hard":
@@ -436,6 +497,7 @@ class _MultiTaskBase(BaseEstimator):
         encoder: nn.Module | None = None,
         network: str = "auto",
         hidden_dim: int = 128,
+        head_hidden: int = 0,
         dropout: float = 0.0,
         image_shape: Sequence[int] | None = None,
         epochs: int = 20,
@@ -458,6 +520,8 @@ class _MultiTaskBase(BaseEstimator):
         check_choice(self.network, "network", name, NETWORKS)
         for count in ("hidden_dim", "epochs", "batch_size"):
             check_positive_int(getattr(self, count), count, name)
+        if self.head_hidden != 0:
+            check_positive_int(self.head_hidden, "head_hidden", name)
         if self.patience is not None and self.patience != 0:
             check_positive_int(self.patience, "patience", name)
         check_nonnegative(self.learning_rate, "learning_rate", name, strict=True)
@@ -520,7 +584,9 @@ class _MultiTaskBase(BaseEstimator):
         task, on the device."""
         encoder = self._make_encoder(self.n_features_in_, self.image_shape_).to(self.device_)
         width = self._out_features(encoder, example)
-        return MultiTaskNetwork(encoder, width, n_classes, sharing).to(self.device_)
+        return MultiTaskNetwork(encoder, width, n_classes, sharing, self.head_hidden).to(
+            self.device_
+        )
 
     def _resolve_image_shape(self, hint: Any) -> tuple[int, ...] | None:
         shape = self.image_shape if self.image_shape is not None else hint
@@ -553,9 +619,11 @@ class _MultiTaskBase(BaseEstimator):
         stage: str,
         extra: dict[str, nn.Module] | None = None,
         epochs: int | None = None,
+        balanced: bool = False,
     ) -> TrainingHistory:
         """Train ``network`` on the rows with at least one label, early-stopping on the mean
-        validation accuracy over tasks when ``patience`` is set."""
+        validation accuracy over tasks when ``patience`` is set; ``balanced`` tops every batch
+        up to ``ceil(batch_size / n_tasks)`` labelled rows per task (:func:`top_up_batch`)."""
         rows = np.flatnonzero((codes >= 0).any(axis=1))
         # stratify the validation split by the first labelled task of each row, so that a task
         # labelled on few rows (one Amazon domain) keeps some validation rows
@@ -579,7 +647,13 @@ class _MultiTaskBase(BaseEstimator):
                 logits = self._apply(network, X_validation)
                 return float(np.nanmean(_task_accuracies(logits, Y_validation)))
 
+        task_rows = [np.flatnonzero(Y_train[:, t].numpy() >= 0) for t in range(codes.shape[1])]
+        quota = int(np.ceil(self.batch_size / codes.shape[1]))
+        draws = np.random.default_rng(self.random_state)
+
         def step(xs: Tensor, ys: Tensor, xt: Tensor | None, progress: float) -> Any:
+            if balanced:
+                xs, ys = top_up_batch(xs, ys, X_train, Y_train, task_rows, quota, draws)
             return step_loss(network, xs, ys)
 
         return train(
@@ -743,7 +817,15 @@ class MultiTaskClassifier(_MultiTaskBase):
     task_weights : sequence of float or None, default None
         Fixed weight of each task's loss (None: 1 each); with ``"pcgrad"`` they scale the task
         gradients before the surgery. Not used by ``"uncertainty"``.
-    coupling : float, default 0.01
+    task_sampling : {"natural", "balanced"}, default "natural"
+        How a batch serves tasks with partly missing labels. "natural": batches of
+        ``batch_size`` training rows as drawn, so a task labelled on 5 % of the rows has about 3
+        labelled rows in a batch of 64 and its loss is the mean over those few. "balanced": each
+        batch is topped up with rows labelled for every task that has fewer than
+        ``ceil(batch_size / n_tasks)`` of them in it, drawn with replacement from that task's
+        labelled rows, only that task's label kept on the added rows
+        (:func:`top_up_batch`); the other tasks see the same rows and labels, the number of
+        gradient steps is unchanged, a step costs up to that many rows more.
         Strength of the L2 coupling of soft sharing.
     network : {"auto", "lenet", "small_lenet", "mlp"}, default "auto"
         The encoder when ``encoder`` is None: "auto" is a
@@ -752,6 +834,9 @@ class MultiTaskClassifier(_MultiTaskBase):
         Sener & Koltun (2018).
     hidden_dim : int, default 128
         Feature width of the default encoder.
+    head_hidden : int, default 0
+        Units of a hidden ReLU layer in each task's head (Sener & Koltun's MultiMNIST heads have
+        one of 50); 0: a linear head.
     dropout : float, default 0.0
         Dropout of the default encoder.
     image_shape : tuple or None, default None
@@ -805,9 +890,11 @@ class MultiTaskClassifier(_MultiTaskBase):
         sharing: str = "hard",
         weighting: str = "fixed",
         task_weights: Sequence[float] | None = None,
+        task_sampling: str = "natural",
         coupling: float = 0.01,
         network: str = "auto",
         hidden_dim: int = 128,
+        head_hidden: int = 0,
         dropout: float = 0.0,
         image_shape: Sequence[int] | None = None,
         epochs: int = 20,
@@ -828,6 +915,7 @@ class MultiTaskClassifier(_MultiTaskBase):
         name = type(self).__name__
         check_choice(self.sharing, "sharing", name, SHARING)
         check_choice(self.weighting, "weighting", name, WEIGHTING)
+        check_choice(self.task_sampling, "task_sampling", name, TASK_SAMPLING)
         check_nonnegative(self.coupling, "coupling", name)
         if self.weighting == "pcgrad" and self.sharing != "hard":
             raise ParameterValueError(
@@ -888,6 +976,7 @@ class MultiTaskClassifier(_MultiTaskBase):
             codes,
             "multitask",
             extra=None if uncertainty is None else {"uncertainty": uncertainty},
+            balanced=self.task_sampling == "balanced",
         )
         self.network_ = network
         self.uncertainty_ = uncertainty
@@ -990,6 +1079,7 @@ class SingleTaskClassifiers(_MultiTaskBase):
         encoder: nn.Module | None = None,
         network: str = "auto",
         hidden_dim: int = 128,
+        head_hidden: int = 0,
         dropout: float = 0.0,
         image_shape: Sequence[int] | None = None,
         epochs: int = 20,
