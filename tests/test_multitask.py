@@ -166,6 +166,33 @@ def multimnist_few_right():
 
 
 @needs_mnist
+def test_balanced_sampling_tops_up_each_rank_s_share_from_its_own_draws(monkeypatch):
+    """Data-parallel: a rank holds its share of the global batch, so it tops up to its share of
+    the quota, and two ranks draw different rows."""
+    import transferkit.multitask as multitask
+
+    X, Y = _two_tasks()
+    Y[20:, 1] = np.nan  # task 1 labelled on 20 rows only
+    calls: dict[int, list] = {0: [], 1: []}
+    real = multitask.top_up_batch
+    for rank in (0, 1):
+        monkeypatch.setattr(multitask, "world_size", lambda: 2)
+        monkeypatch.setattr(multitask, "process_rank", lambda rank=rank: rank)
+
+        def spy(xs, ys, X_pool, Y_pool, rows, quota, draws, rank=rank):
+            out = real(xs, ys, X_pool, Y_pool, rows, quota, draws)
+            calls[rank].append((quota, out[0][len(xs) :].clone()))
+            return out
+
+        monkeypatch.setattr(multitask, "top_up_batch", spy)
+        MultiTaskClassifier(
+            task_sampling="balanced", batch_size=64, epochs=1, patience=None, random_state=0
+        ).fit(X, Y)
+    assert {quota for quota, _ in calls[0] + calls[1]} == {16}  # 64 rows / 2 ranks / 2 tasks
+    added = [torch.cat([rows for _, rows in calls[rank]]) for rank in (0, 1)]
+    assert len(added[0]) and not torch.equal(added[0], added[1])
+
+
 def test_balanced_sampling_trains_a_task_with_few_labels_harder(multimnist_few_right):
     """500 MultiMNIST training images, the right digit labelled on 40: natural batches of 32
     hold two or three of its labels, balanced ones 16, so in the same number of steps the right

@@ -52,6 +52,7 @@ from torch import Tensor, nn
 
 from transferkit.checks import check_choice, check_nonnegative, check_positive_int, is_number
 from transferkit.deep.backbones import ImageReshape, LeNet, MLPEncoder
+from transferkit.deep.distributed import process_rank, world_size
 from transferkit.deep.training import (
     TrainingHistory,
     as_progress,
@@ -648,8 +649,12 @@ class _MultiTaskBase(BaseEstimator):
                 return float(np.nanmean(_task_accuracies(logits, Y_validation)))
 
         task_rows = [np.flatnonzero(Y_train[:, t].numpy() >= 0) for t in range(codes.shape[1])]
-        quota = int(np.ceil(self.batch_size / codes.shape[1]))
-        draws = np.random.default_rng(self.random_state)
+        # data-parallel: each rank tops up its own share of the global batch, from its own draws
+        quota = int(np.ceil(self.batch_size / world_size() / codes.shape[1]))
+        seed = self.random_state
+        if world_size() > 1 and seed is not None:
+            seed = [seed, process_rank()]
+        draws = np.random.default_rng(seed)
 
         def step(xs: Tensor, ys: Tensor, xt: Tensor | None, progress: float) -> Any:
             if balanced:
