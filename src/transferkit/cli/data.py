@@ -43,7 +43,7 @@ data_options = option_group(
     click.option(
         "--encoder",
         help="Text encoder of --text-column files [default: use]: use, minilm, e5, glove, "
-        "spacy-en or spacy-fr (see the text guide).",
+        "spacy-en or spacy-fr, or several joined by + (use+e5; see the text guide).",
     ),
     click.option(
         "--language",

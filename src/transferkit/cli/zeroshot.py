@@ -80,7 +80,8 @@ _METHODS = ("eszsl", "devise", "conse", "similarity")
     "--encoder",
     default="use",
     show_default=True,
-    help="Text encoder of the texts and descriptions: use, minilm, e5, glove, spacy-en, spacy-fr.",
+    help="Text encoder of the texts and descriptions: use, minilm, e5, glove, spacy-en, spacy-fr, "
+    "or several joined by + (use+e5).",
 )
 @click.option("--language", help="ISO 639-1 code of the texts (checked against the encoder).")
 @click.option(
