@@ -44,6 +44,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
+from scipy import special
 from sklearn.base import BaseEstimator
 
 from transferkit.checks import check_choice, check_nonnegative, check_positive_int
@@ -625,21 +626,21 @@ class EmbeddingSimilarity(ZeroShotClassifier):
             )
 
     def _fit_rows(self, X: Any, y: Any, semantics: ClassEmbeddings, progress: Any) -> None:
-        if X is not None and X.shape[1] != semantics.dim:
-            raise NotApplicableError(
-                f"EmbeddingSimilarity compares rows and class vectors in one space, but the rows "
-                f"have {X.shape[1]} features and the class vectors {semantics.dim}; embed both "
-                "with the same encoder, or learn a map (ESZSL, LinearEmbeddingMap)."
-            )
+        if X is not None:
+            self._check_one_space(X.shape[1], semantics.dim)
         self.n_features_in_ = semantics.dim
 
-    def _scores(self, X: np.ndarray, vectors: np.ndarray) -> np.ndarray:
-        if X.shape[1] != vectors.shape[1]:
+    @staticmethod
+    def _check_one_space(n_features: int, n_dims: int) -> None:
+        if n_features != n_dims:
             raise NotApplicableError(
                 f"EmbeddingSimilarity compares rows and class vectors in one space, but the rows "
-                f"have {X.shape[1]} features and the class vectors {vectors.shape[1]}; embed both "
+                f"have {n_features} features and the class vectors {n_dims}; embed both "
                 "with the same encoder, or learn a map (ESZSL, LinearEmbeddingMap)."
             )
+
+    def _scores(self, X: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        self._check_one_space(X.shape[1], vectors.shape[1])
         if self.center:
             X = X - X.mean(axis=0)
         return cosine_scores(X, vectors)
@@ -727,9 +728,7 @@ class ConSE(ZeroShotClassifier):
         self.source_vectors_ = names.vectors
 
     def _scores(self, X: np.ndarray, vectors: np.ndarray) -> np.ndarray:
-        logits = X @ self.source_weights_.T + self.source_bias_
-        probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        probabilities = special.softmax(X @ self.source_weights_.T + self.source_bias_, axis=1)
         return cosine_scores(
             conse_embedding(probabilities, self.source_vectors_, self.top), vectors
         )
