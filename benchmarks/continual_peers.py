@@ -25,8 +25,11 @@ unless told otherwise, so a two-line plugin here forgets them at each experience
 fresh Adam does (kept, they delay learning the new classes: with 16 steps per task its naive
 model still predicted the previous task's classes); in the class scenario it trains all ten
 output units from the first experience on (transferkit opens the units of the classes seen so
-far); its A-GEM walks each task's memory in order for the reference batch (transferkit draws
-the rows at random, as many from each task in both). The task scenario is not compared:
+far); its A-GEM walks each task's memory in order for the reference batch, ``sample_size // k``
+rows from each of the ``k`` earlier tasks, and keeps each task's short last batch, so with 256
+rows per task and ``k = 3`` every fourth reference gradient comes from 3 rows (transferkit draws
+``sample_size // k`` rows of each task at random, every step the same number);
+``--avalanche-agem-whole-batches`` drops that short batch. The task scenario is not compared:
 avalanche builds it from multi-head modules, a different model.
 
 avalanche-lib 0.6 needs torchvision, whose wheels on PyPI are CUDA builds that cannot load their
@@ -109,6 +112,29 @@ def _avalanche_strategy(name: str, model: nn.Module, settings: dict[str, Any], a
         def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
             strategy.optimizer.state = defaultdict(dict)
 
+    class WholeReferenceBatches(SupervisedPlugin):
+        """A-GEM's memory loader rebuilt so that it drops each task's short last batch.
+
+        avalanche walks each earlier task's memory in order in batches of ``sample_size // k``
+        rows (``k`` earlier tasks) and keeps the short last one: with 256 rows per task and
+        ``k = 3`` the reference batch is 255, 255, 255, then 3 rows. Dropping it gives every
+        step a reference batch of ``k * (sample_size // k)`` rows, as transferkit's A-GEM has.
+        """
+
+        def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
+            from avalanche.benchmarks.utils.data_loader import GroupBalancedInfiniteDataLoader
+            from avalanche.training.plugins import AGEMPlugin
+
+            agem = next(p for p in strategy.plugins if isinstance(p, AGEMPlugin))
+            if agem.buffers:
+                agem.buffer_dataloader = GroupBalancedInfiniteDataLoader(
+                    agem.buffers,
+                    batch_size=agem.sample_size // len(agem.buffers),
+                    num_workers=0,
+                    drop_last=True,
+                )
+                agem.buffer_dliter = iter(agem.buffer_dataloader)
+
     common = {
         "model": model,
         "optimizer": torch.optim.Adam(model.parameters(), lr=args.learning_rate),
@@ -138,6 +164,8 @@ def _avalanche_strategy(name: str, model: nn.Module, settings: dict[str, Any], a
         plugin = ReplayPlugin(mem_size=size, storage_policy=ReservoirSamplingBuffer(size))
         return Naive(plugins=[FreshAdam(), plugin], **common)
     if name == "agem":
+        if args.avalanche_agem_whole_batches:
+            common["plugins"].append(WholeReferenceBatches())
         return AGEM(
             patterns_per_exp=settings["memory_per_experience"],
             sample_size=settings["sample_size"],
@@ -193,6 +221,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--hidden", type=int, nargs="+", default=[400, 400])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument(
+        "--avalanche-agem-whole-batches",
+        action="store_true",
+        help="avalanche's A-GEM without the short last batch of its memory loader: every "
+        "reference batch of k * (sample_size // k) rows, as transferkit's",
+    )
+    parser.add_argument(
+        "--matrices",
+        action="store_true",
+        help="also print each library's accuracy matrix (test accuracy on task j after training "
+        "task i), averaged over the seeds",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     _prepare_avalanche_imports()
@@ -211,6 +251,7 @@ def main(argv: list[str] | None = None) -> None:
     columns = ("acc tk", "acc av", "bwt tk", "bwt av", "s/ep tk", "s/ep av")
     print(f"{'scenario':<8} {'strategy':<11} {'seed':>4} " + " ".join(f"{c:>8}" for c in columns))
     results: dict[tuple[str, str], list[list[float]]] = defaultdict(list)
+    matrices: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
     for scenario in args.scenarios:
         for seed in args.seeds:
             stream = load_stream(
@@ -244,6 +285,7 @@ def main(argv: list[str] | None = None) -> None:
                     peer["seconds_per_epoch"],
                 ]
                 results[scenario, name].append(row)
+                matrices[scenario, name].append((ours.accuracy_matrix_, peer["R"]))
                 print(
                     f"{scenario:<8} {name:<11} {seed:>4} "
                     + " ".join(f"{v:8.2f}" if k < 4 else f"{v:8.3f}" for k, v in enumerate(row)),
@@ -259,6 +301,12 @@ def main(argv: list[str] | None = None) -> None:
             for k, (m, d) in enumerate(zip(values.mean(axis=0), std, strict=True))
         ]
         print(f"{scenario:<8} {name:<11} " + " ".join(f"{c:>15}" for c in cells), flush=True)
+    if args.matrices:
+        for (scenario, name), pairs in matrices.items():
+            for library, k in (("transferkit", 0), ("avalanche", 1)):
+                mean = 100 * np.mean([pair[k] for pair in pairs], axis=0)
+                print(f"\n{scenario} {name} {library}: mean accuracy matrix R[i, j] in %")
+                print("\n".join(" ".join(f"{v:5.1f}" for v in row) for row in mean), flush=True)
 
 
 if __name__ == "__main__":

@@ -888,12 +888,12 @@ class AGEM(ContinualStrategy):
 
     After each experience ``memory_per_experience`` of its rows, drawn at random, are kept.
     Before each optimiser step the gradient of the current batch is compared with the reference
-    gradient of the memory's loss on ``sample_size`` stored rows, ``sample_size // k`` drawn from
-    each of the ``k`` earlier experiences (a stratified estimate of the average over the earlier
-    tasks, the paper's reference: lower variance than a uniform draw over the whole memory, as
-    avalanche does too); when they disagree (negative dot product) the current gradient is
-    projected onto the half-space where the memory loss does not increase. One reference
-    gradient per step: one extra forward and backward pass on the memory batch.
+    gradient of the memory's loss on ``sample_size`` stored rows, ``sample_size // k`` drawn at
+    random from each of the ``k`` earlier experiences, every step as many (a stratified estimate
+    of the paper's reference, the loss on the whole memory: lower variance than a uniform draw
+    over it); when they disagree (negative dot product) the current gradient is projected onto
+    the half-space where the memory loss does not increase. One reference gradient per step: one
+    extra forward and backward pass on the memory batch.
 
     Parameters
     ----------
