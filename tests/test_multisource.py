@@ -19,6 +19,7 @@ from transferkit.exceptions import (
 )
 from transferkit.multisource import (
     SOURCE_DOMAINS,
+    CentroidRefinement,
     JCPOTClassifier,
     MomentMatching,
     SourceWeightedEnsemble,
@@ -26,8 +27,9 @@ from transferkit.multisource import (
     domain_distance,
     source_domains,
     split_sources,
+    target_centroids,
 )
-from transferkit.registry import make_method
+from transferkit.registry import make_classifier, make_method
 
 SURF = [f"office_caltech10/surf/{d}.mat" for d in ("amazon", "caltech10", "dslr", "webcam")]
 needs_surf = pytest.mark.skipif(
@@ -123,6 +125,65 @@ def test_jcpot_estimates_a_shifted_target_prior():
     true = np.bincount(y[keep], minlength=10) / keep.sum()
     uniform = np.full(10, 0.1)
     assert np.abs(proportions - true).sum() < np.abs(uniform - true).sum()
+
+
+@needs_surf
+def test_centroid_refinement_beats_its_first_stage_on_a_shifted_target():
+    # caltech10 + dslr -> webcam on SURF: JCPOT's transported sources leave the target's own
+    # clusters cut across; relabelling the target around its class centroids repairs part of it
+    for seed in (0, 1):
+        problem = surf("caltech10+dslr", "webcam", seed=seed)
+        jcpot = make_method("ms_jcpot", classifier="1nn", random_state=seed).fit(problem)
+        refined = make_method("ms_refined", classifier="1nn", random_state=seed).fit(problem)
+        assert accuracy(refined, problem) > accuracy(jcpot, problem) + 0.04
+        assert refined.n_iter_ >= 2 and 0.0 < refined.relabelled_share_ < 0.5
+        assert refined.source_names_ == ["caltech10", "dslr"]
+        # the class is the function over the first stage's votes, centred target rows
+        Xt = problem.X_target
+        votes = np.eye(10)[np.searchsorted(problem.classes, jcpot.predict(Xt))]
+        centroids, labels, n_iter = target_centroids(Xt - Xt.mean(axis=0), votes)
+        np.testing.assert_allclose(refined.centroids_, centroids)
+        np.testing.assert_array_equal(refined.predict(Xt), problem.classes[labels])
+        assert refined.n_iter_ == n_iter
+    # the class forwards its first stage and max_iter; the cap stops the loop
+    model = CentroidRefinement(JCPOTClassifier(make_classifier("1nn")), max_iter=1)
+    assert clone(model).get_params()["max_iter"] == 1
+    capped = model.fit(problem)
+    assert capped.n_iter_ == 1 and capped.model_.estimator.n_neighbors == 1
+
+
+def test_target_centroids_moves_a_wrong_label_to_its_cluster():
+    rng = np.random.default_rng(0)
+    y = np.arange(60) % 3
+    X = np.eye(3)[y] * 5.0 + rng.normal(scale=0.5, size=(60, 3))
+    votes = np.eye(3)[np.where(np.arange(60) < 12, (y + 1) % 3, y)]  # 12 rows mislabelled
+    centroids, labels, n_iter = target_centroids(X, votes)
+    np.testing.assert_array_equal(labels, y)
+    np.testing.assert_allclose(np.linalg.norm(centroids, axis=1), 1.0)
+    assert n_iter >= 2
+
+
+def test_centroid_refinement_bad_input_is_named():
+    rng = np.random.default_rng(0)
+    sources = [(rng.normal(i, size=(40, 3)), np.arange(40) % 2) for i in range(2)]
+    problem = combine_sources(sources, rng.normal(size=(30, 3)))
+    with pytest.raises(ParameterValueError, match="max_iter"):
+        CentroidRefinement(max_iter=0).fit(problem)
+    with pytest.raises(InvalidParameterError, match="model must be a classifier.*make_method"):
+        CentroidRefinement(model="ms_jcpot").fit(problem)
+    with pytest.raises(ParameterValueError, match="base"):
+        make_method("ms_refined", {"base": "coral"})
+    with pytest.raises(InvalidParameterError, match="proba has shape"):
+        target_centroids(rng.normal(size=(30, 3)), np.ones((20, 2)))
+    model = make_method("ms_refined", {"base": "ms_moments"}).fit(problem)
+    with pytest.raises(FeatureSpaceMismatchError, match="expecting 3 features"):
+        model.predict(rng.normal(size=(5, 4)))
+    # a single source: the first stage warns and runs with it
+    single = load_pair("moons", "source", "rotated", random_state=0)
+    with pytest.warns(UserWarning, match="needs several source domains"):
+        assert make_method("ms_refined").fit(single).predict(single.X_target).shape == (
+            single.n_target,
+        )
 
 
 def test_distance_and_parameters():
