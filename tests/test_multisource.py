@@ -13,6 +13,7 @@ from transferkit.datasets import get_data_home, load_pair
 from transferkit.exceptions import (
     FeatureSpaceMismatchError,
     InvalidParameterError,
+    InvalidProblemError,
     NotApplicableError,
     ParameterValueError,
     UnknownDatasetError,
@@ -25,6 +26,7 @@ from transferkit.multisource import (
     SourceWeightedEnsemble,
     combine_sources,
     domain_distance,
+    select_source_rows,
     source_domains,
     split_sources,
     target_centroids,
@@ -183,6 +185,23 @@ def test_centroid_refinement_bad_input_is_named():
     with pytest.warns(UserWarning, match="needs several source domains"):
         assert make_method("ms_refined").fit(single).predict(single.X_target).shape == (
             single.n_target,
+        )
+
+
+def test_select_source_rows_keeps_each_row_named_by_its_source():
+    # a source fold (model selection, subsampling) must stay a multi-source problem: replacing
+    # X_source and y_source alone leaves one domain name per row of the full source
+    rng = np.random.default_rng(0)
+    sources = [(rng.normal(i, size=(30, 3)), np.arange(30) % 2) for i in range(3)]
+    problem = combine_sources(sources, rng.normal(size=(20, 3)), source_names=["a", "b", "c"])
+    rows = np.flatnonzero(np.arange(90) % 3 != 0)
+    fold = select_source_rows(problem, rows)
+    np.testing.assert_array_equal(fold.X_source, problem.X_source[rows])
+    np.testing.assert_array_equal(source_domains(fold), source_domains(problem)[rows])
+    assert make_method("ms_jcpot").fit(fold).source_names_ == ["a", "b", "c"]
+    with pytest.raises(InvalidProblemError, match="one source-domain name per source row"):
+        make_method("ms_jcpot").fit(
+            replace(problem, X_source=problem.X_source[rows], y_source=problem.y_source[rows])
         )
 
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -74,6 +75,7 @@ __all__ = [
     "combine_sources",
     "domain_distance",
     "moment_matching",
+    "select_source_rows",
     "source_domains",
     "split_sources",
     "target_centroids",
@@ -285,6 +287,32 @@ def split_sources(problem: TransferProblem) -> dict[str, TransferProblem]:
             feature_spaces=problem.feature_spaces,
         )
     return out
+
+
+def select_source_rows(problem: TransferProblem, rows: Any) -> TransferProblem:
+    """The problem with only the source rows ``rows``, each keeping its source-domain name.
+
+    What a source fold of model selection or a subsample should use instead of replacing
+    ``X_source`` and ``y_source`` alone: ``metadata["source_domains"]`` (one entry per source
+    row) is cut to the same rows, so a multi-source problem stays one. Other problems are cut
+    the same way.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> sources = [(rng.normal(size=(4, 2)), np.arange(4) % 2) for _ in range(2)]
+    >>> problem = combine_sources(sources, rng.normal(size=(5, 2)))
+    >>> source_domains(select_source_rows(problem, [0, 1, 6])).tolist()
+    ['source0', 'source0', 'source1']
+    """
+    rows = np.asarray(rows)
+    metadata = dict(problem.metadata)
+    if metadata.get(SOURCE_DOMAINS) is not None:
+        metadata[SOURCE_DOMAINS] = np.asarray(metadata[SOURCE_DOMAINS], dtype=object)[rows]
+    return replace(
+        problem, X_source=problem.X_source[rows], y_source=problem.y_source[rows], metadata=metadata
+    )
 
 
 def _source_blocks(
