@@ -138,20 +138,20 @@ def test_centroid_refinement_beats_its_first_stage_on_a_shifted_target():
         jcpot = make_method("ms_jcpot", classifier="1nn", random_state=seed).fit(problem)
         refined = make_method("ms_refined", classifier="1nn", random_state=seed).fit(problem)
         assert accuracy(refined, problem) > accuracy(jcpot, problem) + 0.04
-        assert refined.n_iter_ >= 2 and 0.0 < refined.relabelled_share_ < 0.5
+        assert refined.n_rounds_ == 2 and 0.0 < refined.relabelled_share_ < 0.5
         assert refined.source_names_ == ["caltech10", "dslr"]
         # the class is the function over the first stage's votes, centred target rows
         Xt = problem.X_target
         votes = np.eye(10)[np.searchsorted(problem.classes, jcpot.predict(Xt))]
-        centroids, labels, n_iter = target_centroids(Xt - Xt.mean(axis=0), votes)
+        centroids, labels, rounds = target_centroids(Xt - Xt.mean(axis=0), votes)
         np.testing.assert_allclose(refined.centroids_, centroids)
         np.testing.assert_array_equal(refined.predict(Xt), problem.classes[labels])
-        assert refined.n_iter_ == n_iter
-    # the class forwards its first stage and max_iter; the cap stops the loop
-    model = CentroidRefinement(JCPOTClassifier(make_classifier("1nn")), max_iter=1)
-    assert clone(model).get_params()["max_iter"] == 1
-    capped = model.fit(problem)
-    assert capped.n_iter_ == 1 and capped.model_.estimator.n_neighbors == 1
+        assert refined.n_rounds_ == rounds
+    # the class forwards its first stage and n_rounds
+    model = CentroidRefinement(JCPOTClassifier(make_classifier("1nn")), n_rounds=1)
+    assert clone(model).get_params()["n_rounds"] == 1
+    once = model.fit(problem)
+    assert once.n_rounds_ == 1 and once.model_.estimator.n_neighbors == 1
 
 
 def test_target_centroids_moves_a_wrong_label_to_its_cluster():
@@ -159,18 +159,18 @@ def test_target_centroids_moves_a_wrong_label_to_its_cluster():
     y = np.arange(60) % 3
     X = np.eye(3)[y] * 5.0 + rng.normal(scale=0.5, size=(60, 3))
     votes = np.eye(3)[np.where(np.arange(60) < 12, (y + 1) % 3, y)]  # 12 rows mislabelled
-    centroids, labels, n_iter = target_centroids(X, votes)
+    centroids, labels, rounds = target_centroids(X, votes, n_rounds=10)
     np.testing.assert_array_equal(labels, y)
     np.testing.assert_allclose(np.linalg.norm(centroids, axis=1), 1.0)
-    assert n_iter >= 2
+    assert 2 <= rounds < 10  # stops once no label changes
 
 
 def test_centroid_refinement_bad_input_is_named():
     rng = np.random.default_rng(0)
     sources = [(rng.normal(i, size=(40, 3)), np.arange(40) % 2) for i in range(2)]
     problem = combine_sources(sources, rng.normal(size=(30, 3)))
-    with pytest.raises(ParameterValueError, match="max_iter"):
-        CentroidRefinement(max_iter=0).fit(problem)
+    with pytest.raises(ParameterValueError, match="n_rounds"):
+        CentroidRefinement(n_rounds=0).fit(problem)
     with pytest.raises(InvalidParameterError, match="model must be a classifier.*make_method"):
         CentroidRefinement(model="ms_jcpot").fit(problem)
     with pytest.raises(ParameterValueError, match="base"):

@@ -17,9 +17,8 @@ source-only classifier, CORAL and single-source JCPOT):
 ``ms_jcpot``              JCPOT (Redko et al. 2019): optimal transport of every source to
                           the target with the target's class proportions estimated
 ``ms_refined``            a second, target-side stage: the labels one of the above gives
-                          the target, refined by clustering the target around its class
-                          centroids (SHOT's pseudo-labels, Liang et al. 2020, run to a
-                          fixed point)
+                          the target, refined by relabelling the target by its class
+                          centroids (SHOT's pseudo-labels, Liang et al. 2020)
 ========================  ==============================================================
 
 Examples
@@ -678,21 +677,23 @@ class JCPOTClassifier(_MultiSourceModel):
 
 
 def target_centroids(
-    X_target: np.ndarray, proba: np.ndarray, *, max_iter: int = 100
+    X_target: np.ndarray, proba: np.ndarray, *, n_rounds: int = 2
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Class centroids of the target and its labels, from a first model's class probabilities.
 
-    SHOT's self-supervised pseudo-labels (Liang, Hu & Feng 2020, Eqs. 4-6) run to a fixed point:
-    each class's first centroid is the mean of the unit-length target rows weighted by the
-    model's probabilities of that class (Eq. 4); each row takes the class of its nearest centroid
-    in cosine similarity (Eq. 5); the centroids become the means of their rows (Eq. 6) and the
-    rows are relabelled, until no label changes. It is spherical k-means started from the
-    model's labels, so the labels follow the clusters the target forms on its own while each
-    cluster keeps the class the model gave most of its rows. A class no row is nearest to keeps
-    a zero centroid, at cosine 0 from every row, as in SHOT. The rows are used as given;
-    centre them first if their mean is far from zero (:class:`CentroidRefinement` does).
+    SHOT's self-supervised pseudo-labels (Liang, Hu & Feng 2020, Eqs. 4-6): each class's first
+    centroid is the mean of the unit-length target rows weighted by the model's probabilities of
+    that class (Eq. 4); each row takes the class of its nearest centroid in cosine similarity
+    (Eq. 5); then, for ``n_rounds - 1`` more rounds, the centroids become the means of their
+    rows (Eq. 6) and the rows are relabelled, stopping early once no label changes. It is
+    spherical k-means started from the model's labels and stopped after a few rounds: the labels
+    move towards the clusters the target forms on its own while each cluster keeps the class the
+    model gave most of its rows; run to convergence it follows the clusters wherever they lead,
+    classes or not. A class no row is nearest to keeps a zero centroid, at cosine 0 from every
+    row, as in SHOT. The rows are used as given; centre them first if their mean is far from
+    zero (:class:`CentroidRefinement` does).
     :func:`transferkit.deep.source_free.centroid_pseudo_labels` is the same rule on tensors,
-    for a fixed number of rounds inside a training loop.
+    inside SHOT's training loop, with the same two rounds.
 
     Parameters
     ----------
@@ -700,8 +701,8 @@ def target_centroids(
         The target rows (scaled to unit length here).
     proba : array (n, k)
         The first model's class probabilities of the rows (one-hot votes for a hard classifier).
-    max_iter : int, default 100 (keyword only)
-        The most relabelling rounds; the loop stops earlier once no label changes.
+    n_rounds : int, default 2 (keyword only)
+        Relabelling rounds, as in SHOT; fewer when the labels stop changing.
 
     Returns
     -------
@@ -709,18 +710,18 @@ def target_centroids(
         Unit-length class centroids (zero for a class without rows).
     labels : int array (n,)
         Each row's class index, that of its nearest centroid.
-    n_iter : int
+    rounds : int
         Relabelling rounds run.
 
     Examples
     --------
     >>> X = np.array([[1.0, 0.1], [1.0, -0.1], [0.9, 0.3], [-0.1, 1.0], [0.1, 1.0]])
     >>> proba = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0]])
-    >>> centroids, labels, n_iter = target_centroids(X, proba)  # the third row was wrong
-    >>> labels.tolist(), n_iter
+    >>> centroids, labels, rounds = target_centroids(X, proba)  # the third row was wrong
+    >>> labels.tolist(), rounds
     ([0, 0, 0, 1, 1], 2)
     """
-    max_iter = check_positive_int(max_iter, "max_iter", "target_centroids")
+    n_rounds = check_positive_int(n_rounds, "n_rounds", "target_centroids")
     X = l2_normalize(X_target)
     weights = np.asarray(proba, dtype=np.float64)
     if weights.ndim != 2 or len(weights) != len(X):
@@ -730,14 +731,14 @@ def target_centroids(
         )
     labels = weights.argmax(axis=1)
     n_classes = weights.shape[1]
-    for n_iter in range(1, max_iter + 1):
+    for rounds in range(1, n_rounds + 1):
         centroids = l2_normalize(weights.T @ X / np.maximum(weights.sum(axis=0), 1e-12)[:, None])
         new = prototype_logits(X, centroids, metric="cosine").argmax(axis=1)
-        if n_iter > 1 and np.array_equal(new, labels):
+        if rounds > 1 and np.array_equal(new, labels):
             break
         labels = new
         weights = np.eye(n_classes)[labels]
-    return centroids, labels, n_iter
+    return centroids, labels, rounds
 
 
 class CentroidRefinement(_MultiSourceModel):
@@ -746,13 +747,14 @@ class CentroidRefinement(_MultiSourceModel):
     The first stage (``model``, JCPOT by default) combines the sources and labels the unlabelled
     target; the second lets the target's own structure correct it: the target rows, centred on
     their mean and scaled to unit length (the CL2N of SimpleShot, Wang et al. 2019), are
-    clustered around class centroids started from the first stage's probabilities and
-    relabelled until no label changes (:func:`target_centroids`, SHOT's pseudo-labels of Liang,
-    Hu & Feng 2020, Eqs. 4-6, run to a fixed point). A row is then predicted as the class of its
-    nearest centroid. The rule has no hyper-parameter to tune: the loop runs to convergence. It
-    helps where the target's classes form clusters of their own that the transferred classifier
-    cuts across (pre-trained CNN features, the histograms of one camera), and it can only keep
-    the first stage's confusions where two classes share one cluster.
+    relabelled by their nearest class centroid, the centroids started from the first stage's
+    probabilities (:func:`target_centroids`, SHOT's pseudo-labels of Liang, Hu & Feng 2020,
+    Eqs. 4-6, with SHOT's two rounds). A row is then predicted as the class of its nearest
+    centroid. It helps where the target's classes form clusters of their own that the
+    transferred classifier cuts across (pre-trained CNN features, the histograms of one
+    camera); it keeps the first stage's confusions where two classes share one cluster, and it
+    hurts where the target clusters by something else than the class (the raw pixels of
+    MNIST-M, by colour).
 
     Parameters
     ----------
@@ -760,8 +762,8 @@ class CentroidRefinement(_MultiSourceModel):
         The first stage: fitted on the problem (``fit(problem)``) and asked for the target's
         class probabilities (``predict_proba``; one-hot votes from ``predict`` without it).
         Cloned before fitting.
-    max_iter : int, default 100
-        The most relabelling rounds (see :func:`target_centroids`).
+    n_rounds : int, default 2
+        Relabelling rounds (see :func:`target_centroids`); SHOT's value, not tuned here.
     random_state : int or None, default None
         Unused (the refinement is deterministic; the first stage takes its own); kept for the
         registry's calling convention.
@@ -773,7 +775,7 @@ class CentroidRefinement(_MultiSourceModel):
         Unit-length class centroids of the centred target.
     target_mean_ : array (d,)
         The mean of the target rows, subtracted before the cosine.
-    n_iter_ : int
+    n_rounds_ : int
         Relabelling rounds run.
     relabelled_share_ : float
         Share of the target rows whose label the refinement changed.
@@ -791,14 +793,14 @@ class CentroidRefinement(_MultiSourceModel):
 
     name = "ms_refined"
 
-    def __init__(self, model: Any = None, max_iter: int = 100, random_state: int | None = None):
+    def __init__(self, model: Any = None, n_rounds: int = 2, random_state: int | None = None):
         self.model = model
-        self.max_iter = max_iter
+        self.n_rounds = n_rounds
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any = None, domain: Any = None) -> CentroidRefinement:
-        """Fit the first stage on the problem, then cluster its target around class centroids."""
-        max_iter = check_positive_int(self.max_iter, "max_iter", self.name)
+        """Fit the first stage on the problem, then relabel its target by class centroids."""
+        n_rounds = check_positive_int(self.n_rounds, "n_rounds", self.name)
         model = JCPOTClassifier() if self.model is None else self.model
         if not (hasattr(model, "fit") and hasattr(model, "predict")):
             raise InvalidParameterError(
@@ -812,8 +814,8 @@ class CentroidRefinement(_MultiSourceModel):
         self.classes_ = problem.classes
         first = _class_scores(self.model_, Xt, self.classes_)
         self.target_mean_ = Xt.mean(axis=0)
-        self.centroids_, labels, self.n_iter_ = target_centroids(
-            Xt - self.target_mean_, first, max_iter=max_iter
+        self.centroids_, labels, self.n_rounds_ = target_centroids(
+            Xt - self.target_mean_, first, n_rounds=n_rounds
         )
         self.relabelled_share_ = float(np.mean(labels != first.argmax(axis=1)))
         self.source_names_ = getattr(self.model_, "source_names_", [problem.source_name])
@@ -870,8 +872,8 @@ def _refined(
     random_state: int | None,
     base: str = "ms_jcpot",
     base_params: dict[str, Any] | None = None,
-    max_iter: int = 100,
+    n_rounds: int = 2,
 ) -> CentroidRefinement:
     check_choice(base, "base", "ms_refined", REFINED_BASES)
     first = make_method(base, base_params, classifier=estimator, random_state=random_state)
-    return CentroidRefinement(first, max_iter=max_iter, random_state=random_state)
+    return CentroidRefinement(first, n_rounds=n_rounds, random_state=random_state)
