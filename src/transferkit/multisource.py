@@ -753,8 +753,8 @@ class CentroidRefinement(_MultiSourceModel):
     centroid. It helps where the target's classes form clusters of their own that the
     transferred classifier cuts across (pre-trained CNN features, the histograms of one
     camera); it keeps the first stage's confusions where two classes share one cluster, and it
-    hurts where the target clusters by something else than the class (the raw pixels of
-    MNIST-M, by colour).
+    hurts where the target clusters by something else than the class (on the raw pixels of
+    MNIST-M it falls to near chance).
 
     Parameters
     ----------
