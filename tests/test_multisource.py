@@ -11,6 +11,7 @@ from sklearn.base import clone
 
 from transferkit.datasets import get_data_home, load_pair
 from transferkit.exceptions import (
+    DegenerateResultWarning,
     FeatureSpaceMismatchError,
     InvalidParameterError,
     InvalidProblemError,
@@ -139,6 +140,7 @@ def test_centroid_refinement_beats_its_first_stage_on_a_shifted_target():
         refined = make_method("ms_refined", classifier="1nn", random_state=seed).fit(problem)
         assert accuracy(refined, problem) > accuracy(jcpot, problem) + 0.04
         assert refined.n_rounds_ == 2 and 0.0 < refined.relabelled_share_ < 0.5
+        assert refined.refined_ and refined.agreement_ > 0.5
         assert refined.source_names_ == ["caltech10", "dslr"]
         # the class is the function over the first stage's votes, centred target rows
         Xt = problem.X_target
@@ -152,6 +154,22 @@ def test_centroid_refinement_beats_its_first_stage_on_a_shifted_target():
     assert clone(model).get_params()["n_rounds"] == 1
     once = model.fit(problem)
     assert once.n_rounds_ == 1 and once.model_.estimator.n_neighbors == 1
+
+
+@needs_mnist
+def test_centroid_refinement_is_set_aside_where_the_target_clusters_are_not_classes():
+    # MNIST-M's raw pixels: the centroids carry the classes to the wrong clusters and overturn
+    # most of the first stage's labels; the model warns and predicts with the first stage
+    problem = load_pair(
+        "digits", "mnist+synthetic", "mnistm", random_state=0, n_source=400, n_target=400
+    )
+    X, y = problem.evaluation_split()
+    with pytest.warns(DegenerateResultWarning, match="kept only .* surest of.*first stage"):
+        model = make_method("ms_refined", {"base": "source_only"}, random_state=0).fit(problem)
+    assert not model.refined_ and model.agreement_ < 0.5
+    np.testing.assert_array_equal(model.predict(X), model.model_.predict(X))
+    by_centroids = problem.classes[model.decision_function(X).argmax(axis=1)]
+    assert np.mean(by_centroids == y) < np.mean(model.predict(X) == y)
 
 
 def test_target_centroids_moves_a_wrong_label_to_its_cluster():

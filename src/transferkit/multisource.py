@@ -55,6 +55,7 @@ from transferkit.base import (
 from transferkit.checks import check_choice, check_nonnegative, check_positive_int, densify
 from transferkit.domain_classifier import proxy_a_distance
 from transferkit.exceptions import (
+    DegenerateResultWarning,
     FeatureSpaceMismatchError,
     InvalidParameterError,
     InvalidProblemError,
@@ -741,6 +742,11 @@ def target_centroids(
     return centroids, labels, rounds
 
 
+#: Share of the target rows, the first stage's surest, on which :class:`CentroidRefinement`
+#: checks that it keeps the first stage's labels (that of the selection's source-only floor).
+SURE_SHARE = 0.3
+
+
 class CentroidRefinement(_MultiSourceModel):
     """A second, target-side stage: a multi-source model's target labels refined by clustering.
 
@@ -752,9 +758,15 @@ class CentroidRefinement(_MultiSourceModel):
     Eqs. 4-6, with SHOT's two rounds). A row is then predicted as the class of its nearest
     centroid. It helps where the target's classes form clusters of their own that the
     transferred classifier cuts across (pre-trained CNN features, the histograms of one
-    camera); it keeps the first stage's confusions where two classes share one cluster, and it
-    hurts where the target clusters by something else than the class (on the raw pixels of
-    MNIST-M it falls to near chance).
+    camera); it keeps the first stage's confusions where two classes share one cluster.
+
+    Where the target clusters by something else than the class, the centroids carry the classes
+    to the wrong clusters (on the raw pixels of MNIST-M, to near chance). A refinement corrects
+    the rows the first stage is unsure of and keeps those it is surest of; so when the refined
+    labels keep fewer than half of the first stage's labels on its surest rows (its
+    :data:`SURE_SHARE` most confident target rows; every row for hard votes, which rank none
+    above another), the refinement is set aside: the model predicts with the first stage and
+    warns (:class:`~transferkit.exceptions.DegenerateResultWarning`).
 
     Parameters
     ----------
@@ -779,6 +791,11 @@ class CentroidRefinement(_MultiSourceModel):
         Relabelling rounds run.
     relabelled_share_ : float
         Share of the target rows whose label the refinement changed.
+    agreement_ : float
+        Share of the first stage's surest target rows whose label the refinement kept.
+    refined_ : bool
+        Whether the model predicts by the centroids (False: by the first stage, the refinement
+        having overturned most of its surest labels).
 
     Examples
     --------
@@ -817,9 +834,28 @@ class CentroidRefinement(_MultiSourceModel):
         self.centroids_, labels, self.n_rounds_ = target_centroids(
             Xt - self.target_mean_, first, n_rounds=n_rounds
         )
-        self.relabelled_share_ = float(np.mean(labels != first.argmax(axis=1)))
+        first_labels = first.argmax(axis=1)
+        self.relabelled_share_ = float(np.mean(labels != first_labels))
+        confidence = first.max(axis=1)
+        # ties (hard votes) all count as sure, so no row is ranked above another by its index
+        sure = confidence >= np.quantile(confidence, 1.0 - SURE_SHARE)
+        self.agreement_ = float(np.mean(labels[sure] == first_labels[sure]))
+        self.refined_ = self.agreement_ >= 0.5
         self.source_names_ = getattr(self.model_, "source_names_", [problem.source_name])
         self.n_features_in_ = problem.n_features
+        if not self.refined_:
+            warnings.warn(
+                DegenerateResultWarning(
+                    f"{self.name}: relabelling the target by its class centroids kept only "
+                    f"{100 * self.agreement_:.0f} % of the first stage's labels on the "
+                    f"{sum(sure)} target rows it is surest of: the target's clusters do not "
+                    "follow its classes (raw pixels clustered by colour, say). It predicts "
+                    f"with the first stage ({type(self.model_).__name__}) instead; use that "
+                    "method directly, or refine on features whose clusters are the classes "
+                    "(e.g. pre-trained CNN features)."
+                ),
+                stacklevel=2,
+            )
         warn_if_collapsed(self, problem, self.name)
         return self
 
@@ -829,7 +865,10 @@ class CentroidRefinement(_MultiSourceModel):
         return prototype_logits(X - self.target_mean_, self.centroids_, metric="cosine")
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """One-hot votes for the nearest centroid (a hard rule, as 1-NN's)."""
+        """One-hot votes for the nearest centroid (a hard rule, as 1-NN's); the first stage's
+        probabilities when the refinement was set aside (``refined_`` False)."""
+        if not self.refined_:
+            return _class_scores(self.model_, self._check_features(X), self.classes_)
         scores = self.decision_function(X)
         return np.eye(len(self.classes_))[scores.argmax(axis=1)]
 
