@@ -11,23 +11,28 @@ from sklearn.base import clone
 
 from transferkit.datasets import get_data_home, load_pair
 from transferkit.exceptions import (
+    DegenerateResultWarning,
     FeatureSpaceMismatchError,
     InvalidParameterError,
+    InvalidProblemError,
     NotApplicableError,
     ParameterValueError,
     UnknownDatasetError,
 )
 from transferkit.multisource import (
     SOURCE_DOMAINS,
+    CentroidRefinement,
     JCPOTClassifier,
     MomentMatching,
     SourceWeightedEnsemble,
     combine_sources,
     domain_distance,
+    select_source_rows,
     source_domains,
     split_sources,
+    target_centroids,
 )
-from transferkit.registry import make_method
+from transferkit.registry import make_classifier, make_method
 
 SURF = [f"office_caltech10/surf/{d}.mat" for d in ("amazon", "caltech10", "dslr", "webcam")]
 needs_surf = pytest.mark.skipif(
@@ -123,6 +128,99 @@ def test_jcpot_estimates_a_shifted_target_prior():
     true = np.bincount(y[keep], minlength=10) / keep.sum()
     uniform = np.full(10, 0.1)
     assert np.abs(proportions - true).sum() < np.abs(uniform - true).sum()
+
+
+@needs_surf
+def test_centroid_refinement_beats_its_first_stage_on_a_shifted_target():
+    # caltech10 + dslr -> webcam on SURF: JCPOT's transported sources leave the target's own
+    # clusters cut across; relabelling the target around its class centroids repairs part of it
+    for seed in (0, 1):
+        problem = surf("caltech10+dslr", "webcam", seed=seed)
+        jcpot = make_method("ms_jcpot", classifier="1nn", random_state=seed).fit(problem)
+        refined = make_method("ms_refined", classifier="1nn", random_state=seed).fit(problem)
+        assert accuracy(refined, problem) > accuracy(jcpot, problem) + 0.04
+        assert refined.n_rounds_ == 2 and 0.0 < refined.relabelled_share_ < 0.5
+        assert refined.refined_ and refined.agreement_ > 0.5
+        assert refined.source_names_ == ["caltech10", "dslr"]
+        # the class is the function over the first stage's votes, centred target rows
+        Xt = problem.X_target
+        votes = np.eye(10)[np.searchsorted(problem.classes, jcpot.predict(Xt))]
+        centroids, labels, rounds = target_centroids(Xt - Xt.mean(axis=0), votes)
+        np.testing.assert_allclose(refined.centroids_, centroids)
+        np.testing.assert_array_equal(refined.predict(Xt), problem.classes[labels])
+        assert refined.n_rounds_ == rounds
+    # the class forwards its first stage and n_rounds
+    model = CentroidRefinement(JCPOTClassifier(make_classifier("1nn")), n_rounds=1)
+    assert clone(model).get_params()["n_rounds"] == 1
+    once = model.fit(problem)
+    assert once.n_rounds_ == 1 and once.model_.estimator.n_neighbors == 1
+
+
+@needs_mnist
+def test_centroid_refinement_is_set_aside_where_the_target_clusters_are_not_classes():
+    # MNIST-M's raw pixels: the centroids carry the classes to the wrong clusters and overturn
+    # most of the first stage's labels; the model warns and predicts with the first stage
+    problem = load_pair(
+        "digits", "mnist+synthetic", "mnistm", random_state=0, n_source=400, n_target=400
+    )
+    X, y = problem.evaluation_split()
+    with pytest.warns(DegenerateResultWarning, match="kept only .* surest of.*first stage"):
+        model = make_method("ms_refined", {"base": "source_only"}, random_state=0).fit(problem)
+    assert not model.refined_ and model.agreement_ < 0.5
+    np.testing.assert_array_equal(model.predict(X), model.model_.predict(X))
+    by_centroids = problem.classes[model.decision_function(X).argmax(axis=1)]
+    assert np.mean(by_centroids == y) < np.mean(model.predict(X) == y)
+
+
+def test_target_centroids_moves_a_wrong_label_to_its_cluster():
+    rng = np.random.default_rng(0)
+    y = np.arange(60) % 3
+    X = np.eye(3)[y] * 5.0 + rng.normal(scale=0.5, size=(60, 3))
+    votes = np.eye(3)[np.where(np.arange(60) < 12, (y + 1) % 3, y)]  # 12 rows mislabelled
+    centroids, labels, rounds = target_centroids(X, votes, n_rounds=10)
+    np.testing.assert_array_equal(labels, y)
+    np.testing.assert_allclose(np.linalg.norm(centroids, axis=1), 1.0)
+    assert 2 <= rounds < 10  # stops once no label changes
+
+
+def test_centroid_refinement_bad_input_is_named():
+    rng = np.random.default_rng(0)
+    sources = [(rng.normal(i, size=(40, 3)), np.arange(40) % 2) for i in range(2)]
+    problem = combine_sources(sources, rng.normal(size=(30, 3)))
+    with pytest.raises(ParameterValueError, match="n_rounds"):
+        CentroidRefinement(n_rounds=0).fit(problem)
+    with pytest.raises(InvalidParameterError, match="model must be a classifier.*make_method"):
+        CentroidRefinement(model="ms_jcpot").fit(problem)
+    with pytest.raises(ParameterValueError, match="base"):
+        make_method("ms_refined", {"base": "coral"})
+    with pytest.raises(InvalidParameterError, match="proba has shape"):
+        target_centroids(rng.normal(size=(30, 3)), np.ones((20, 2)))
+    model = make_method("ms_refined", {"base": "ms_moments"}).fit(problem)
+    with pytest.raises(FeatureSpaceMismatchError, match="expecting 3 features"):
+        model.predict(rng.normal(size=(5, 4)))
+    # a single source: the first stage warns and runs with it
+    single = load_pair("moons", "source", "rotated", random_state=0)
+    with pytest.warns(UserWarning, match="needs several source domains"):
+        assert make_method("ms_refined").fit(single).predict(single.X_target).shape == (
+            single.n_target,
+        )
+
+
+def test_select_source_rows_keeps_each_row_named_by_its_source():
+    # a source fold (model selection, subsampling) must stay a multi-source problem: replacing
+    # X_source and y_source alone leaves one domain name per row of the full source
+    rng = np.random.default_rng(0)
+    sources = [(rng.normal(i, size=(30, 3)), np.arange(30) % 2) for i in range(3)]
+    problem = combine_sources(sources, rng.normal(size=(20, 3)), source_names=["a", "b", "c"])
+    rows = np.flatnonzero(np.arange(90) % 3 != 0)
+    fold = select_source_rows(problem, rows)
+    np.testing.assert_array_equal(fold.X_source, problem.X_source[rows])
+    np.testing.assert_array_equal(source_domains(fold), source_domains(problem)[rows])
+    assert make_method("ms_jcpot").fit(fold).source_names_ == ["a", "b", "c"]
+    with pytest.raises(InvalidProblemError, match="one source-domain name per source row"):
+        make_method("ms_jcpot").fit(
+            replace(problem, X_source=problem.X_source[rows], y_source=problem.y_source[rows])
+        )
 
 
 def test_distance_and_parameters():

@@ -16,6 +16,9 @@ source-only classifier, CORAL and single-source JCPOT):
                           (a shallow M3SDA, Peng et al. 2019), then one model on the sources
 ``ms_jcpot``              JCPOT (Redko et al. 2019): optimal transport of every source to
                           the target with the target's class proportions estimated
+``ms_refined``            a second, target-side stage: the labels one of the above gives
+                          the target, refined by relabelling the target by its class
+                          centroids (SHOT's pseudo-labels, Liang et al. 2020)
 ========================  ==============================================================
 
 Examples
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -41,29 +45,40 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from transferkit.alignment.common import covariance
 from transferkit.alignment.coral import coral_align
-from transferkit.base import check_rows, default_estimator, make_adapted_classifier, stack_rows
+from transferkit.base import (
+    check_rows,
+    default_estimator,
+    make_adapted_classifier,
+    stack_rows,
+    warn_if_collapsed,
+)
 from transferkit.checks import check_choice, check_nonnegative, check_positive_int, densify
 from transferkit.domain_classifier import proxy_a_distance
 from transferkit.exceptions import (
+    DegenerateResultWarning,
     FeatureSpaceMismatchError,
     InvalidParameterError,
     InvalidProblemError,
     NotApplicableError,
 )
+from transferkit.fewshot import l2_normalize, prototype_logits
 from transferkit.kernels import kernel_matrix, median_heuristic
 from transferkit.problem import ImageCollection, TransferProblem, as_problem
-from transferkit.registry import register_method
+from transferkit.registry import make_method, register_method
 
 __all__ = [
     "SOURCE_DOMAINS",
+    "CentroidRefinement",
     "JCPOTClassifier",
     "MomentMatching",
     "SourceWeightedEnsemble",
     "combine_sources",
     "domain_distance",
     "moment_matching",
+    "select_source_rows",
     "source_domains",
     "split_sources",
+    "target_centroids",
 ]
 
 #: Metadata key of a multi-source problem: the source-domain name of each source row.
@@ -272,6 +287,32 @@ def split_sources(problem: TransferProblem) -> dict[str, TransferProblem]:
             feature_spaces=problem.feature_spaces,
         )
     return out
+
+
+def select_source_rows(problem: TransferProblem, rows: Any) -> TransferProblem:
+    """The problem with only the source rows ``rows``, each keeping its source-domain name.
+
+    What a source fold of model selection or a subsample should use instead of replacing
+    ``X_source`` and ``y_source`` alone: ``metadata["source_domains"]`` (one entry per source
+    row) is cut to the same rows, so a multi-source problem stays one. Other problems are cut
+    the same way.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> sources = [(rng.normal(size=(4, 2)), np.arange(4) % 2) for _ in range(2)]
+    >>> problem = combine_sources(sources, rng.normal(size=(5, 2)))
+    >>> source_domains(select_source_rows(problem, [0, 1, 6])).tolist()
+    ['source0', 'source0', 'source1']
+    """
+    rows = np.asarray(rows)
+    metadata = dict(problem.metadata)
+    if metadata.get(SOURCE_DOMAINS) is not None:
+        metadata[SOURCE_DOMAINS] = np.asarray(metadata[SOURCE_DOMAINS], dtype=object)[rows]
+    return replace(
+        problem, X_source=problem.X_source[rows], y_source=problem.y_source[rows], metadata=metadata
+    )
 
 
 def _source_blocks(
@@ -636,6 +677,202 @@ class JCPOTClassifier(_MultiSourceModel):
         return _class_scores(self.model_, self._check_features(X), self.classes_)
 
 
+def target_centroids(
+    X_target: np.ndarray, proba: np.ndarray, *, n_rounds: int = 2
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Class centroids of the target and its labels, from a first model's class probabilities.
+
+    SHOT's self-supervised pseudo-labels (Liang, Hu & Feng 2020, Eqs. 4-6): each class's first
+    centroid is the mean of the unit-length target rows weighted by the model's probabilities of
+    that class (Eq. 4); each row takes the class of its nearest centroid in cosine similarity
+    (Eq. 5); then, for ``n_rounds - 1`` more rounds, the centroids become the means of their
+    rows (Eq. 6) and the rows are relabelled, stopping early once no label changes. It is
+    spherical k-means started from the model's labels and stopped after a few rounds: the labels
+    move towards the clusters the target forms on its own while each cluster keeps the class the
+    model gave most of its rows; run to convergence it follows the clusters wherever they lead,
+    classes or not. A class no row is nearest to keeps a zero centroid, at cosine 0 from every
+    row, as in SHOT. The rows are used as given; centre them first if their mean is far from
+    zero (:class:`CentroidRefinement` does).
+    :func:`transferkit.deep.source_free.centroid_pseudo_labels` is the same rule on tensors,
+    inside SHOT's training loop, with the same two rounds.
+
+    Parameters
+    ----------
+    X_target : array (n, d)
+        The target rows (scaled to unit length here).
+    proba : array (n, k)
+        The first model's class probabilities of the rows (one-hot votes for a hard classifier).
+    n_rounds : int, default 2 (keyword only)
+        Relabelling rounds, as in SHOT; fewer when the labels stop changing.
+
+    Returns
+    -------
+    centroids : array (k, d)
+        Unit-length class centroids (zero for a class without rows).
+    labels : int array (n,)
+        Each row's class index, that of its nearest centroid.
+    rounds : int
+        Relabelling rounds run.
+
+    Examples
+    --------
+    >>> X = np.array([[1.0, 0.1], [1.0, -0.1], [0.9, 0.3], [-0.1, 1.0], [0.1, 1.0]])
+    >>> proba = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.0, 1.0]])
+    >>> centroids, labels, rounds = target_centroids(X, proba)  # the third row was wrong
+    >>> labels.tolist(), rounds
+    ([0, 0, 0, 1, 1], 2)
+    """
+    n_rounds = check_positive_int(n_rounds, "n_rounds", "target_centroids")
+    X = l2_normalize(X_target)
+    weights = np.asarray(proba, dtype=np.float64)
+    if weights.ndim != 2 or len(weights) != len(X):
+        raise InvalidParameterError(
+            f"target_centroids: proba has shape {weights.shape} for {len(X)} target rows; give "
+            "one row of class probabilities per target row."
+        )
+    labels = weights.argmax(axis=1)
+    n_classes = weights.shape[1]
+    for rounds in range(1, n_rounds + 1):
+        centroids = l2_normalize(weights.T @ X / np.maximum(weights.sum(axis=0), 1e-12)[:, None])
+        new = prototype_logits(X, centroids, metric="cosine").argmax(axis=1)
+        if rounds > 1 and np.array_equal(new, labels):
+            break
+        labels = new
+        weights = np.eye(n_classes)[labels]
+    return centroids, labels, rounds
+
+
+#: Share of the target rows, the first stage's surest, on which :class:`CentroidRefinement`
+#: checks that it keeps the first stage's labels (that of the selection's source-only floor).
+SURE_SHARE = 0.3
+
+
+class CentroidRefinement(_MultiSourceModel):
+    """A second, target-side stage: a multi-source model's target labels refined by clustering.
+
+    The first stage (``model``, JCPOT by default) combines the sources and labels the unlabelled
+    target; the second lets the target's own structure correct it: the target rows, centred on
+    their mean and scaled to unit length (the CL2N of SimpleShot, Wang et al. 2019), are
+    relabelled by their nearest class centroid, the centroids started from the first stage's
+    probabilities (:func:`target_centroids`, SHOT's pseudo-labels of Liang, Hu & Feng 2020,
+    Eqs. 4-6, with SHOT's two rounds). A row is then predicted as the class of its nearest
+    centroid. It helps where the target's classes form clusters of their own that the
+    transferred classifier cuts across (pre-trained CNN features, the histograms of one
+    camera); it keeps the first stage's confusions where two classes share one cluster.
+
+    Where the target clusters by something else than the class, the centroids carry the classes
+    to the wrong clusters (on the raw pixels of MNIST-M, to near chance). A refinement corrects
+    the rows the first stage is unsure of and keeps those it is surest of; so when the refined
+    labels keep fewer than half of the first stage's labels on its surest rows (its
+    :data:`SURE_SHARE` most confident target rows; every row for hard votes, which rank none
+    above another), the refinement is set aside: the model predicts with the first stage and
+    warns (:class:`~transferkit.exceptions.DegenerateResultWarning`).
+
+    Parameters
+    ----------
+    model : classifier or None, default None (``JCPOTClassifier()``)
+        The first stage: fitted on the problem (``fit(problem)``) and asked for the target's
+        class probabilities (``predict_proba``; one-hot votes from ``predict`` without it).
+        Cloned before fitting.
+    n_rounds : int, default 2
+        Relabelling rounds (see :func:`target_centroids`); SHOT's value, not tuned here.
+    random_state : int or None, default None
+        Unused (the refinement is deterministic; the first stage takes its own); kept for the
+        registry's calling convention.
+
+    Attributes
+    ----------
+    model_ : the fitted first stage
+    centroids_ : array (n_classes, d)
+        Unit-length class centroids of the centred target.
+    target_mean_ : array (d,)
+        The mean of the target rows, subtracted before the cosine.
+    n_rounds_ : int
+        Relabelling rounds run.
+    relabelled_share_ : float
+        Share of the target rows whose label the refinement changed.
+    agreement_ : float
+        Share of the first stage's surest target rows whose label the refinement kept.
+    refined_ : bool
+        Whether the model predicts by the centroids (False: by the first stage, the refinement
+        having overturned most of its surest labels).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> sources = [(rng.normal(i, size=(40, 2)), np.arange(40) % 2) for i in range(2)]
+    >>> problem = combine_sources(sources, rng.normal(size=(30, 2)))
+    >>> model = CentroidRefinement(MomentMatching()).fit(problem)
+    >>> model.centroids_.shape, model.predict(problem.X_target).shape
+    ((2, 2), (30,))
+    """
+
+    name = "ms_refined"
+
+    def __init__(self, model: Any = None, n_rounds: int = 2, random_state: int | None = None):
+        self.model = model
+        self.n_rounds = n_rounds
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any = None, domain: Any = None) -> CentroidRefinement:
+        """Fit the first stage on the problem, then relabel its target by class centroids."""
+        n_rounds = check_positive_int(self.n_rounds, "n_rounds", self.name)
+        model = JCPOTClassifier() if self.model is None else self.model
+        if not (hasattr(model, "fit") and hasattr(model, "predict")):
+            raise InvalidParameterError(
+                f"{self.name}: model must be a classifier with fit(problem) and predict (e.g. "
+                f"JCPOTClassifier()), got {type(model).__name__}; to name a registered method, "
+                "use make_method('ms_refined', {'base': 'ms_jcpot'})."
+            )
+        problem = as_problem(X, y, domain)
+        Xt = densify(problem.X_target, self.name, "the target is clustered as a dense array")
+        self.model_ = clone(model).fit(problem)
+        self.classes_ = problem.classes
+        first = _class_scores(self.model_, Xt, self.classes_)
+        self.target_mean_ = Xt.mean(axis=0)
+        self.centroids_, labels, self.n_rounds_ = target_centroids(
+            Xt - self.target_mean_, first, n_rounds=n_rounds
+        )
+        first_labels = first.argmax(axis=1)
+        self.relabelled_share_ = float(np.mean(labels != first_labels))
+        confidence = first.max(axis=1)
+        # ties (hard votes) all count as sure, so no row is ranked above another by its index
+        sure = confidence >= np.quantile(confidence, 1.0 - SURE_SHARE)
+        self.agreement_ = float(np.mean(labels[sure] == first_labels[sure]))
+        self.refined_ = self.agreement_ >= 0.5
+        self.source_names_ = getattr(self.model_, "source_names_", [problem.source_name])
+        self.n_features_in_ = problem.n_features
+        if not self.refined_:
+            warnings.warn(
+                DegenerateResultWarning(
+                    f"{self.name}: relabelling the target by its class centroids kept only "
+                    f"{100 * self.agreement_:.0f} % of the first stage's labels on the "
+                    f"{sum(sure)} target rows it is surest of: the target's clusters do not "
+                    "follow its classes (raw pixels clustered by colour, say). It predicts "
+                    f"with the first stage ({type(self.model_).__name__}) instead; use that "
+                    "method directly, or refine on features whose clusters are the classes "
+                    "(e.g. pre-trained CNN features)."
+                ),
+                stacklevel=2,
+            )
+        warn_if_collapsed(self, problem, self.name)
+        return self
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Cosine similarity of each (centred) row ``X`` with each class's centroid."""
+        X = self._check_features(X)
+        return prototype_logits(X - self.target_mean_, self.centroids_, metric="cosine")
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """One-hot votes for the nearest centroid (a hard rule, as 1-NN's); the first stage's
+        probabilities when the refinement was set aside (``refined_`` False)."""
+        if not self.refined_:
+            return _class_scores(self.model_, self._check_features(X), self.classes_)
+        scores = self.decision_function(X)
+        return np.eye(len(self.classes_))[scores.argmax(axis=1)]
+
+
 def _factory(cls: type, **fixed: Any) -> Callable[..., Any]:
     def make(estimator: Any, random_state: int | None, **params: Any) -> Any:
         return cls(estimator=estimator, random_state=random_state, **fixed, **params)
@@ -658,3 +895,24 @@ register_method(
     "multi-source",
     "Multi-source: JCPOT, OT from every source with estimated target proportions (Redko 2019)",
 )(_factory(JCPOTClassifier))
+
+
+#: First stages ``ms_refined`` accepts by name: the sources pooled, or a multi-source method.
+REFINED_BASES = ("source_only", "ms_weighted", "ms_moments", "ms_jcpot")
+
+
+@register_method(
+    "ms_refined",
+    "multi-source",
+    "Multi-source: a method's target labels refined by the target's class centroids (SHOT 2020)",
+)
+def _refined(
+    estimator: Any,
+    random_state: int | None,
+    base: str = "ms_jcpot",
+    base_params: dict[str, Any] | None = None,
+    n_rounds: int = 2,
+) -> CentroidRefinement:
+    check_choice(base, "base", "ms_refined", REFINED_BASES)
+    first = make_method(base, base_params, classifier=estimator, random_state=random_state)
+    return CentroidRefinement(first, n_rounds=n_rounds, random_state=random_state)
