@@ -33,6 +33,7 @@ from transferkit.multisource import (
     target_centroids,
 )
 from transferkit.registry import make_classifier, make_method
+from transferkit.selection import DomainAwareSearchCV
 
 SURF = [f"office_caltech10/surf/{d}.mat" for d in ("amazon", "caltech10", "dslr", "webcam")]
 needs_surf = pytest.mark.skipif(
@@ -221,6 +222,19 @@ def test_select_source_rows_keeps_each_row_named_by_its_source():
         make_method("ms_jcpot").fit(
             replace(problem, X_source=problem.X_source[rows], y_source=problem.y_source[rows])
         )
+
+
+@needs_surf
+def test_model_selection_trains_multi_source_methods_on_source_folds():
+    # each source fold keeps every row's source name, so a multi-source candidate fits and is
+    # scored on the folds instead of failing with a source-name mismatch
+    problem = surf("amazon+caltech10+dslr")
+    search = DomainAwareSearchCV(
+        {"source_only": {}, "ms_jcpot": {}}, scoring="ensv", cv=2, safety=None, random_state=0
+    ).fit(problem)
+    assert search.cv_results_["method"] == ["source_only", "ms_jcpot"]
+    assert search.cv_results_["error"] == ["", ""]
+    assert np.all(np.isfinite(search.cv_results_["mean_ensv"]))
 
 
 def test_distance_and_parameters():

@@ -26,7 +26,6 @@ import logging
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -41,6 +40,7 @@ from transferkit.exceptions import (
     NotApplicableError,
     TransferKitError,
 )
+from transferkit.multisource import select_source_rows
 from transferkit.problem import SOURCE, TARGET, UNLABELED, TransferProblem, as_problem
 from transferkit.registry import available_methods, make_method, method_spec
 from transferkit.selection.access import (
@@ -423,9 +423,7 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
             fold_problem = (
                 problem
                 if len(val) == 0 and len(train) == problem.n_source
-                else replace(
-                    problem, X_source=problem.X_source[train], y_source=problem.y_source[train]
-                )
+                else select_source_rows(problem, train)
             )
             start = time.perf_counter()
             try:
