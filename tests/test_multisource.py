@@ -27,13 +27,15 @@ from transferkit.multisource import (
     SourceWeightedEnsemble,
     combine_sources,
     domain_distance,
+    is_multi_source,
     select_source_rows,
     source_domains,
     split_sources,
     target_centroids,
 )
 from transferkit.registry import make_classifier, make_method
-from transferkit.selection import DomainAwareSearchCV
+from transferkit.selection import DomainAwareSearchCV, default_candidates
+from transferkit.selection.search import MULTI_SOURCE_METHODS
 
 SURF = [f"office_caltech10/surf/{d}.mat" for d in ("amazon", "caltech10", "dslr", "webcam")]
 needs_surf = pytest.mark.skipif(
@@ -235,6 +237,18 @@ def test_model_selection_trains_multi_source_methods_on_source_folds():
     assert search.cv_results_["method"] == ["source_only", "ms_jcpot"]
     assert search.cv_results_["error"] == ["", ""]
     assert np.all(np.isfinite(search.cv_results_["mean_ensv"]))
+
+
+def test_default_selection_pool_offers_multi_source_methods_on_multi_source_problems():
+    rng = np.random.default_rng(0)
+    sources = [(rng.normal(i, size=(30, 3)), np.arange(30) % 2) for i in range(2)]
+    problem = combine_sources(sources, rng.normal(size=(20, 3)))
+    assert is_multi_source(problem)
+    assert not is_multi_source(replace(problem, metadata={}))
+    for budget in ("fast", "default", "thorough"):
+        pooled = [m for m, _ in default_candidates(budget=budget, multi_source=True)]
+        single = [m for m, _ in default_candidates(budget=budget)]
+        assert [m for m in pooled if m not in single] == list(MULTI_SOURCE_METHODS)
 
 
 def test_distance_and_parameters():

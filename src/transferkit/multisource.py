@@ -75,6 +75,7 @@ __all__ = [
     "combine_sources",
     "domain_distance",
     "moment_matching",
+    "is_multi_source",
     "select_source_rows",
     "source_domains",
     "split_sources",
@@ -287,6 +288,25 @@ def split_sources(problem: TransferProblem) -> dict[str, TransferProblem]:
             feature_spaces=problem.feature_spaces,
         )
     return out
+
+
+def is_multi_source(problem: TransferProblem) -> bool:
+    """Whether ``problem`` names two or more source domains, one per source row.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> sources = [(rng.normal(size=(4, 2)), np.arange(4) % 2) for _ in range(2)]
+    >>> is_multi_source(combine_sources(sources, rng.normal(size=(5, 2))))
+    True
+    """
+    domains = problem.metadata.get(SOURCE_DOMAINS)
+    return (
+        domains is not None
+        and len(domains) == problem.n_source
+        and len(np.unique(np.asarray(domains, dtype=object).astype(str))) >= 2
+    )
 
 
 def select_source_rows(problem: TransferProblem, rows: Any) -> TransferProblem:

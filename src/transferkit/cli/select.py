@@ -132,6 +132,7 @@ def select_command(
     """
     import numpy as np
 
+    from transferkit.multisource import is_multi_source
     from transferkit.registry import make_method
     from transferkit.selection import DomainAwareSearchCV, default_candidates, expand_candidates
 
@@ -173,6 +174,7 @@ def select_command(
         problem.is_sparse,
         budget=budget,
         n_rows=(problem.n_source, problem.n_target),
+        multi_source=is_multi_source(problem),
     )
     total = len(expand_candidates(candidates))
     from threadpoolctl import threadpool_limits

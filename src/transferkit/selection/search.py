@@ -778,6 +778,8 @@ BUDGETS: tuple[str, ...] = ("fast", "default", "thorough")
 #: Methods whose defaults are cheap at any size measured (under 4 s per fit on 4,000 + 4,000
 #: Amazon reviews with 5,000 features, one core): the ``fast`` budget's pool.
 FAST_METHODS: tuple[str, ...] = ("source_only", "coral", "sa", "tca", "jda", "density_ratio")
+#: What ``default_candidates(multi_source=True)`` adds, at every budget, with their defaults.
+MULTI_SOURCE_METHODS: tuple[str, ...] = ("ms_weighted", "ms_moments", "ms_jcpot", "ms_refined")
 
 #: Above this many features, CORAL (dense d x d covariance powers: 52-61 s per fit on 5,000
 #: sparse features) and mSDA (8.8 GB at 8,000 x 5,000) leave the ``default``/``fast`` pools.
@@ -815,6 +817,7 @@ def default_candidates(
     sparse: bool = False,
     budget: str = "thorough",
     n_rows: tuple[int, int] | None = None,
+    multi_source: bool = False,
 ) -> list[tuple[str, list[dict[str, list[Any]]]]]:
     """Candidates for :class:`DomainAwareSearchCV`: each method's defaults plus its grid.
 
@@ -835,6 +838,10 @@ def default_candidates(
         whatever the budget (only their grids shrink).
     n_rows : (int, int) or None
         Source and target rows, for the ``default`` budget's size rules.
+    multi_source : bool, default False
+        The problem has several named source domains
+        (:func:`transferkit.multisource.is_multi_source`): the multi-source methods
+        (:data:`MULTI_SOURCE_METHODS`) join the default pool, each with its defaults.
 
     Examples
     --------
@@ -845,6 +852,8 @@ def default_candidates(
         raise InvalidParameterError(f"budget must be one of {', '.join(BUDGETS)}; got {budget!r}.")
     known = available_methods()
     names = list(methods) if methods is not None else [m for m in DEFAULT_GRIDS if m in known]
+    if methods is None and multi_source:
+        names += [m for m in MULTI_SOURCE_METHODS if m in known]
     wide = n_features is not None and n_features > WIDE_FEATURES
     large = n_rows is not None and n_rows[0] * n_rows[1] > LARGE_PAIRS
     out = []
@@ -856,7 +865,7 @@ def default_candidates(
         if name == "msda" and not sparse and methods is None:
             continue
         if methods is None and budget != "thorough":
-            if budget == "fast" and name not in FAST_METHODS:
+            if budget == "fast" and name not in FAST_METHODS + MULTI_SOURCE_METHODS:
                 continue
             if wide and name in ("coral", "msda"):
                 continue
