@@ -10,6 +10,7 @@ import pytest
 from sklearn.base import clone
 
 from transferkit.datasets import get_data_home, load_pair
+from transferkit.diagnose import diagnose
 from transferkit.exceptions import (
     DegenerateResultWarning,
     FeatureSpaceMismatchError,
@@ -249,6 +250,17 @@ def test_default_selection_pool_offers_multi_source_methods_on_multi_source_prob
         pooled = [m for m, _ in default_candidates(budget=budget, multi_source=True)]
         single = [m for m, _ in default_candidates(budget=budget)]
         assert [m for m in pooled if m not in single] == list(MULTI_SOURCE_METHODS)
+
+
+def test_diagnose_recommends_multi_source_methods_for_several_named_sources():
+    rng = np.random.default_rng(0)
+    sources = [(rng.normal(i, size=(60, 4)), np.arange(60) % 2) for i in range(3)]
+    problem = combine_sources(sources, rng.normal(1.0, size=(60, 4)), source_names=["a", "b", "c"])
+    families = {r.family: r for r in diagnose(problem, random_state=0).recommendations}
+    assert families["multi-source adaptation"].methods[:2] == ["ms_refined", "ms_jcpot"]
+    assert "3 named domains (a, b, c)" in families["multi-source adaptation"].reason
+    single = diagnose(replace(problem, metadata={}), random_state=0).recommendations
+    assert "multi-source adaptation" not in {r.family for r in single}
 
 
 def test_distance_and_parameters():

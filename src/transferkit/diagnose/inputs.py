@@ -17,6 +17,7 @@ import scipy.sparse as sp
 
 import transferkit.diagnose.statistics as st
 from transferkit.exceptions import InvalidParameterError, NotApplicableError
+from transferkit.multisource import is_multi_source, source_domains
 from transferkit.problem import ImageCollection, TransferProblem
 
 logger = logging.getLogger(__name__)
@@ -74,6 +75,11 @@ def read_inputs(
                 "source_name": problem.source_name,
                 "target_name": problem.target_name,
                 **({"note": note} if note else {}),
+                **(
+                    {"source_domains": list(dict.fromkeys(source_domains(problem).astype(str)))}
+                    if is_multi_source(problem)
+                    else {}
+                ),
             },
             target_label_pool=np.concatenate(given) if given else None,
         )

@@ -40,6 +40,7 @@ FAMILY_METHODS = {
     "partial": ["partial_ot", "partial_reweighting", "pada"],
     "open_set": ["open_set"],
     "new_label_space": ["new_head"],
+    "multi_source": ["ms_refined", "ms_jcpot", "ms_moments", "ms_weighted", "m3sda"],
     "none": ["source_only"],
 }
 
@@ -182,6 +183,24 @@ def recommend(diagnosis: Diagnosis) -> list[Recommendation]:
         )
 
     out.extend(_label_space_recommendations(flags["label_space"], details.get("label_space", {})))
+
+    sources = diagnosis.summary.get("source_domains") or []
+    if len(sources) >= 2:
+        out.append(
+            Recommendation(
+                "multi-source adaptation",
+                _registered(FAMILY_METHODS["multi_source"]),
+                f"The source holds {len(sources)} named domains ({', '.join(sources)}): methods "
+                "that keep them apart beat pooling them on most multi-source benchmarks "
+                "(docs/benchmarks.md). ms_jcpot transports each source "
+                "to the target (and estimates the target's class proportions), ms_refined then "
+                "relabels the target by its class centroids (the best on Office-Caltech), "
+                "ms_moments matches every source's moments, ms_weighted "
+                "votes down sources far from the target, m3sda trains a network. The verdicts "
+                "above compare the pooled sources with the target.",
+                1,
+            )
+        )
 
     if flags["label_shift"]:
         tv = details.get("labels", {}).get("bbse", {}).get("total_variation", float("nan"))
