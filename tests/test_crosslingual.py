@@ -298,7 +298,7 @@ def test_unsupervised_pieces_name_bad_input():
         unsupervised_dictionary(X[0], Y)
     with pytest.raises(NonFiniteDataError, match="NaN"):
         similarity_distribution_features(np.full((5, 3), np.nan))
-    with pytest.raises(FeatureSpaceMismatchError, match="20 dimensions but target 30"):
+    with pytest.raises(FeatureSpaceMismatchError, match="20 dimensions but target embeddings 30"):
         induce_dictionary(X, Y)
     with pytest.raises(InvalidParameterError, match="keep must be a probability"):
         induce_dictionary(X, X, keep=0)

@@ -36,11 +36,11 @@ from transferkit.crosslingual.retrieval import (
     as_embeddings,
     mean_neighbor_similarity,
     mutual_nearest_neighbors,
+    unit_pair,
     unit_rows,
 )
 from transferkit.exceptions import (
     EmptyDomainError,
-    FeatureSpaceMismatchError,
     InvalidParameterError,
     MissingDependencyError,
 )
@@ -477,13 +477,7 @@ def induce_dictionary(
     >>> pairs.tolist()
     [[0, 1], [1, 2], [2, 0]]
     """
-    X = unit_rows(as_embeddings(X, "source embeddings"))
-    Y = unit_rows(as_embeddings(Y, "target embeddings"))
-    if X.shape[1] != Y.shape[1]:
-        raise FeatureSpaceMismatchError(
-            f"source has {X.shape[1]} dimensions but target {Y.shape[1]}: map both into one space "
-            "first (transferkit.crosslingual.fit_procrustes gives the maps)."
-        )
+    X, Y = unit_pair(X, Y, ("source embeddings", "target embeddings"))
     csls_k = min(_check_count(csls_k, "csls_k", 1), X.shape[0], Y.shape[0])
     keep = float(keep) if isinstance(keep, int | float) and not isinstance(keep, bool) else -1.0
     if not 0 < keep <= 1:

@@ -49,15 +49,29 @@ def unit_rows(X: np.ndarray) -> np.ndarray:
     return X / np.where(norms > 0, norms, 1.0)
 
 
-def _check_pair(queries: object, targets: object) -> tuple[np.ndarray, np.ndarray]:
-    queries = unit_rows(as_embeddings(queries, "queries"))
-    targets = unit_rows(as_embeddings(targets, "targets"))
-    if queries.shape[1] != targets.shape[1]:
+def unit_pair(
+    first: object, second: object, names: tuple[str, str] = ("queries", "targets")
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two embedding matrices at unit row length, checked to share one space.
+
+    ``names`` label them in the errors (a bad matrix, or a mismatch of dimensions that names
+    :func:`transferkit.crosslingual.fit_procrustes` as the way to one space).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X, Y = unit_pair(np.eye(2) * 3, np.ones((1, 2)))
+    >>> X.shape, Y.shape, bool(np.allclose(np.linalg.norm(Y, axis=1), 1.0))
+    ((2, 2), (1, 2), True)
+    """
+    first = unit_rows(as_embeddings(first, names[0]))
+    second = unit_rows(as_embeddings(second, names[1]))
+    if first.shape[1] != second.shape[1]:
         raise FeatureSpaceMismatchError(
-            f"queries have {queries.shape[1]} dimensions but targets {targets.shape[1]}: map both "
-            "into one space first (transferkit.crosslingual.fit_procrustes gives the maps)."
+            f"{names[0]} have {first.shape[1]} dimensions but {names[1]} {second.shape[1]}: map "
+            "both into one space first (transferkit.crosslingual.fit_procrustes gives the maps)."
         )
-    return queries, targets
+    return first, second
 
 
 def _check_k(k: int, n: int, name: str) -> int:
@@ -131,7 +145,7 @@ def mean_neighbor_similarity(
     batch_size : int, default 1024
         Rows of ``X`` per block; memory is O(batch_size x m).
     """
-    X, Y = _check_pair(X, Y)
+    X, Y = unit_pair(X, Y)
     k = _check_k(k, Y.shape[0], "k")
     return _mean_top_k(X, Y, k, _check_k(batch_size, X.shape[0], "batch_size"))
 
@@ -179,12 +193,12 @@ def retrieve(
     """
     if method not in RETRIEVAL_METHODS:
         raise InvalidParameterError(f"method must be one of {RETRIEVAL_METHODS}; got {method!r}.")
-    queries, targets = _check_pair(queries, targets)
+    queries, targets = unit_pair(queries, targets)
     k = _check_k(k, targets.shape[0], "k")
     batch_size = _check_k(batch_size, queries.shape[0], "batch_size")
     if method == "nn":
         return _search(queries, targets, k, batch_size)
-    pool = queries if query_pool is None else _check_pair(query_pool, targets)[0]
+    pool = queries if query_pool is None else unit_pair(query_pool, targets)[0]
     csls_k = _check_k(csls_k, min(targets.shape[0], pool.shape[0]), "csls_k")
     target_hubness = _mean_top_k(targets, pool, csls_k, batch_size)
     query_hubness = _mean_top_k(queries, targets, csls_k, batch_size)
@@ -206,7 +220,7 @@ def mutual_nearest_neighbors(
     """
     if method not in RETRIEVAL_METHODS:
         raise InvalidParameterError(f"method must be one of {RETRIEVAL_METHODS}; got {method!r}.")
-    X, Y = _check_pair(X, Y)
+    X, Y = unit_pair(X, Y)
     batch_size = _check_k(batch_size, max(X.shape[0], Y.shape[0]), "batch_size")
     x_hubness = y_hubness = None
     if method == "csls":
