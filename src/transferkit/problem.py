@@ -87,7 +87,7 @@ FEATURE_SPACES = ("same", "different")
 #: Registered methods that handle source and target described by different features (the
 #: heterogeneous family, :mod:`transferkit.heterogeneous`), named by the error any other method
 #: raises on such a problem.
-HETEROGENEOUS_METHODS = ("hda_gw", "hda_coot", "hda_cca")
+HETEROGENEOUS_METHODS = ("hda_cluster", "hda_gw", "hda_coot", "hda_cca")
 
 #: Domain code of source samples in the stacked form.
 SOURCE = 0
@@ -709,8 +709,8 @@ def refuse_different_feature_spaces(problem: TransferProblem, who: str) -> None:
         f"'{problem.name}' describes them by different features (X_source: "
         f"{problem.n_source_features}, X_target: {problem.n_target_features}; "
         f"feature_spaces='different'). Use a heterogeneous method "
-        f"({', '.join(HETEROGENEOUS_METHODS)}; transferkit.heterogeneous): hda_gw or hda_coot "
-        "need no target label, hda_cca a few labelled target rows per class."
+        f"({', '.join(HETEROGENEOUS_METHODS)}; transferkit.heterogeneous): hda_cluster, hda_gw "
+        "and hda_coot need no target label, hda_cca a few labelled target rows per class."
     )
 
 

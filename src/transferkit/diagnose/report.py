@@ -36,7 +36,7 @@ FAMILY_METHODS = {
     "label_shift": ["label_shift"],
     "resampling": ["resampled"],
     "few_target_labels": ["feature_augmentation", "jda", "ot"],
-    "heterogeneous": ["hda_cca", "hda_gw", "hda_coot"],
+    "heterogeneous": ["hda_cca", "hda_cluster", "hda_gw", "hda_coot"],
     "partial": ["partial_ot", "partial_reweighting", "pada"],
     "open_set": ["open_set"],
     "new_label_space": ["new_head"],
@@ -153,9 +153,11 @@ def recommend(diagnosis: Diagnosis) -> list[Recommendation]:
                     "transferkit.crosslingual (Procrustes, self-learning), images through the same "
                     "feature extractor. Otherwise build TransferProblem(..., "
                     "feature_spaces='different'): with a few labelled target rows per class "
-                    "hda_cca learns a common subspace (compare it with target_only); hda_gw and "
-                    "hda_coot need no target label but match the spaces by their geometry alone, "
-                    "which can fail outright (docs/benchmarks.md): check them on labelled rows.",
+                    "hda_cca learns a common subspace (compare it with target_only); hda_cluster, "
+                    "hda_gw and hda_coot need no target label but match the spaces by their "
+                    "geometry alone, which works only where both feature sets arrange the classes "
+                    "alike and can fail outright (docs/benchmarks.md): check them on labelled "
+                    "rows.",
                     0,
                 )
             )
