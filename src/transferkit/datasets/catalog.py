@@ -961,18 +961,8 @@ def load_task(
         return load_pair(
             name, source, target, data_home=data_home, random_state=random_state, **options
         )
-    info = entry.info()
-    _check_domains(name, info, source, target)
-    if not entry.all_pairs and (source, target) not in info.pairs:
-        raise InvalidParameterError(
-            f"Dataset {name!r} has only the pair(s) {info.pairs}; got ({source!r}, {target!r})."
-        )
-    unknown = sorted(set(options) - set(entry.options))
-    if unknown:
-        raise InvalidParameterError(
-            f"Unknown option(s) {', '.join(unknown)} for dataset {name!r}. Its options: "
-            f"{', '.join(entry.options) or 'none'}."
-        )
+    _check_pair(name, entry, source, target)
+    _check_options(name, entry, options)
     task = _resolve(entry.loader)(
         source, target, data_home=data_home, random_state=random_state, **options
     )
@@ -984,13 +974,36 @@ def load_task(
     return task
 
 
-def _check_domains(name: str, info: DatasetInfo, source: str, target: str) -> None:
+def _check_pair(name: str, entry: _Entry, source: str, target: str) -> DatasetInfo:
+    """Check that ``(source, target)`` is a pair dataset ``name`` gives; return its info."""
+    info = entry.info()
     for role, domain in (("source", source), ("target", target)):
         if domain not in info.domains:
             raise UnknownDatasetError(
                 f"Unknown {role} domain {domain!r} for dataset {name!r}. Its domains: "
                 f"{', '.join(info.domains)}."
             )
+    if entry.kind == TRANSFER_KIND and source == target:
+        raise InvalidParameterError(
+            f"Source and target are both {source!r}; pick two different domains of {name!r} "
+            f"(standard pairs: {info.pairs})."
+        )
+    if not entry.all_pairs and (source, target) not in info.pairs:
+        raise InvalidParameterError(
+            f"Dataset {name!r} has only the pair(s) {info.pairs}; got ({source!r}, {target!r})."
+        )
+    return info
+
+
+def _check_options(name: str, entry: _Entry, options: dict[str, Any], also: str = "") -> None:
+    """Refuse an option dataset ``name``'s loader does not take; ``also`` ends the message
+    (the options every dataset takes besides its own)."""
+    unknown = sorted(set(options) - set(entry.options))
+    if unknown:
+        raise InvalidParameterError(
+            f"Unknown option(s) {', '.join(unknown)} for dataset {name!r}. Its options: "
+            f"{', '.join(entry.options) or 'none'}{also}."
+        )
 
 
 def _resolve(path: str) -> Callable[..., Any]:
@@ -1056,27 +1069,13 @@ def load_pair(
             f"Dataset {name!r} gives {entry.kind} tasks, not transfer problems: load it with "
             f"transferkit.datasets.load_task({name!r}, {source!r}, {target!r})."
         )
-    info = entry.info()
-    _check_domains(name, info, source, target)
-    if source == target:
-        raise InvalidParameterError(
-            f"Source and target are both {source!r}; pick two different domains of {name!r} "
-            f"(standard pairs: {info.pairs})."
-        )
-    if not entry.all_pairs and (source, target) not in info.pairs:
-        raise InvalidParameterError(
-            f"Dataset {name!r} has only the pair(s) {info.pairs}; got ({source!r}, {target!r})."
-        )
+    _check_pair(name, entry, source, target)
     from transferkit.datasets.label_spaces import LABEL_SPACE_OPTIONS, apply_label_space_options
 
     label_space = {key: options.pop(key) for key in LABEL_SPACE_OPTIONS if key in options}
-    unknown = sorted(set(options) - set(entry.options))
-    if unknown:
-        allowed = ", ".join(entry.options) or "none"
-        raise InvalidParameterError(
-            f"Unknown option(s) {', '.join(unknown)} for dataset {name!r}. Its options: {allowed} "
-            f"(and, for every dataset, {', '.join(LABEL_SPACE_OPTIONS)})."
-        )
+    _check_options(
+        name, entry, options, f" (and, for every dataset, {', '.join(LABEL_SPACE_OPTIONS)})"
+    )
     loader = _resolve(entry.loader)
     problem = loader(source, target, data_home=data_home, random_state=random_state, **options)
     problem.metadata.setdefault("dataset", name)
