@@ -84,6 +84,30 @@ class _Entry:
     sources_loader: str | None = None
 
 
+#: Every dataset by name, in the order :func:`list_datasets` gives them (the order of the
+#: definitions below): filled by :func:`_dataset`.
+_CATALOG: dict[str, _Entry] = {}
+
+
+def _dataset(
+    name: str,
+    loader: str,
+    options: tuple[str, ...],
+    *,
+    all_pairs: bool,
+    kind: str = TRANSFER_KIND,
+    sources_loader: str | None = None,
+) -> Callable[[Callable[[], DatasetInfo]], Callable[[], DatasetInfo]]:
+    """Put the decorated :class:`DatasetInfo` factory in the catalog as dataset ``name``, with
+    the fields of :class:`_Entry`: each dataset is written once, its entry beside its info."""
+
+    def add(info: Callable[[], DatasetInfo]) -> Callable[[], DatasetInfo]:
+        _CATALOG[name] = _Entry(info, loader, options, all_pairs, kind, sources_loader)
+        return info
+
+    return add
+
+
 def _all_ordered_pairs(domains: list[str]) -> list[tuple[str, str]]:
     return list(permutations(domains, 2))
 
@@ -100,6 +124,12 @@ _OFFICE_CITATION = (
 _OFFICE_URL = "https://github.com/redhat12345/OfficeCaltechDomainAdaptation"
 
 
+@_dataset(
+    "moons",
+    "transferkit.datasets.generated:_moons_pair",
+    ("n_samples", "angle", "noise", "n_test"),
+    all_pairs=False,
+)
 def _moons_info() -> DatasetInfo:
     return DatasetInfo(
         name="moons",
@@ -120,6 +150,20 @@ def _moons_info() -> DatasetInfo:
     )
 
 
+@_dataset(
+    "blobs",
+    "transferkit.datasets.generated:_blobs_pair",
+    (
+        "n_samples",
+        "n_features",
+        "n_classes",
+        "covariate_shift",
+        "label_shift",
+        "conditional_shift",
+        "n_test",
+    ),
+    all_pairs=False,
+)
 def _blobs_info() -> DatasetInfo:
     return DatasetInfo(
         name="blobs",
@@ -150,6 +194,13 @@ _MNIST_FILES: dict[str, Any] = {
 }
 
 
+@_dataset(
+    "digits",
+    "transferkit.datasets.digits:_digits_pair",
+    ("n_source", "n_target", "n_test"),
+    all_pairs=True,
+    sources_loader="transferkit.datasets.digits:_digits_sources",
+)
 def _digits_info() -> DatasetInfo:
     return DatasetInfo(
         name="digits",
@@ -183,6 +234,7 @@ def _digits_info() -> DatasetInfo:
     )
 
 
+@_dataset("amazon-reviews", "transferkit.datasets.amazon:_amazon_pair", (), all_pairs=True)
 def _amazon_info() -> DatasetInfo:
     return DatasetInfo(
         name="amazon-reviews",
@@ -211,6 +263,12 @@ def _amazon_info() -> DatasetInfo:
     )
 
 
+@_dataset(
+    "office-caltech-surf",
+    "transferkit.datasets.office:_surf_pair",
+    ("preprocess", "source_per_class"),
+    all_pairs=True,
+)
 def _office_surf_info() -> DatasetInfo:
     return DatasetInfo(
         name="office-caltech-surf",
@@ -231,6 +289,12 @@ def _office_surf_info() -> DatasetInfo:
     )
 
 
+@_dataset(
+    "office-caltech-images",
+    "transferkit.datasets.office:_images_pair",
+    ("features", "preprocess", "source_per_class"),
+    all_pairs=True,
+)
 def _office_images_info() -> DatasetInfo:
     return DatasetInfo(
         name="office-caltech-images",
@@ -268,6 +332,12 @@ _USE_CITATION = (
 )
 
 
+@_dataset(
+    "bible-en-es",
+    "transferkit.datasets.bible:_bible_pair",
+    ("label", "encoder", "n_source", "n_target", "test_size", "split_seed", "align"),
+    all_pairs=True,
+)
 def _bible_info() -> DatasetInfo:
     return DatasetInfo(
         name="bible-en-es",
@@ -306,6 +376,12 @@ _HETERO_PAIRS = [
 ]
 
 
+@_dataset(
+    "office-caltech-hetero",
+    "transferkit.datasets.office:_hetero_pair",
+    ("source_features", "target_features", "source_per_class"),
+    all_pairs=True,
+)
 def _office_hetero_info() -> DatasetInfo:
     return DatasetInfo(
         name="office-caltech-hetero",
@@ -330,69 +406,7 @@ def _office_hetero_info() -> DatasetInfo:
     )
 
 
-_HETERO_ENTRIES = {
-    "office-caltech-hetero": _Entry(
-        _office_hetero_info,
-        "transferkit.datasets.office:_hetero_pair",
-        ("source_features", "target_features", "source_per_class"),
-        all_pairs=True,
-    ),
-}
 # ---------------------------------------------------------------------------- end heterogeneous
-
-
-_CATALOG: dict[str, _Entry] = {
-    "moons": _Entry(
-        _moons_info,
-        "transferkit.datasets.generated:_moons_pair",
-        ("n_samples", "angle", "noise", "n_test"),
-        all_pairs=False,
-    ),
-    "blobs": _Entry(
-        _blobs_info,
-        "transferkit.datasets.generated:_blobs_pair",
-        (
-            "n_samples",
-            "n_features",
-            "n_classes",
-            "covariate_shift",
-            "label_shift",
-            "conditional_shift",
-            "n_test",
-        ),
-        all_pairs=False,
-    ),
-    "digits": _Entry(
-        _digits_info,
-        "transferkit.datasets.digits:_digits_pair",
-        ("n_source", "n_target", "n_test"),
-        all_pairs=True,
-        sources_loader="transferkit.datasets.digits:_digits_sources",
-    ),
-    "amazon-reviews": _Entry(
-        _amazon_info, "transferkit.datasets.amazon:_amazon_pair", (), all_pairs=True
-    ),
-    "office-caltech-surf": _Entry(
-        _office_surf_info,
-        "transferkit.datasets.office:_surf_pair",
-        ("preprocess", "source_per_class"),
-        all_pairs=True,
-    ),
-    "office-caltech-images": _Entry(
-        _office_images_info,
-        "transferkit.datasets.office:_images_pair",
-        ("features", "preprocess", "source_per_class"),
-        all_pairs=True,
-    ),
-    # ------------------------------------------------------------------------ bible-en-es
-    "bible-en-es": _Entry(
-        _bible_info,
-        "transferkit.datasets.bible:_bible_pair",
-        ("label", "encoder", "n_source", "n_target", "test_size", "split_seed", "align"),
-        all_pairs=True,
-    ),
-    **_HETERO_ENTRIES,
-}
 
 
 # ---------------------------------------------------------------------------- fashion-mnist
@@ -404,6 +418,12 @@ _FASHION_FILES = [
 ]
 
 
+@_dataset(
+    "fashion-mnist",
+    "transferkit.datasets.fashion:_fashion_pair",
+    ("n_source", "n_target", "n_test"),
+    all_pairs=True,
+)
 def _fashion_info() -> DatasetInfo:
     shifted = _FASHION_DOMAINS[1:]
     return DatasetInfo(
@@ -436,16 +456,16 @@ def _fashion_info() -> DatasetInfo:
     )
 
 
-_CATALOG["fashion-mnist"] = _Entry(
-    _fashion_info,
-    "transferkit.datasets.fashion:_fashion_pair",
-    ("n_source", "n_target", "n_test"),
-    all_pairs=True,
-)
 # ---------------------------------------------------------------------------- end fashion-mnist
 
 
 # ---------------------------------------------------------------------------- robustness
+@_dataset(
+    "mnist-c",
+    "transferkit.datasets.corruptions:_mnist_c_pair",
+    ("severity", "n_source", "n_target", "n_test"),
+    all_pairs=True,
+)
 def _mnist_c_info() -> DatasetInfo:
     from transferkit.datasets.corruptions import CORRUPTIONS, MNIST_C_DOMAINS, SEVERITIES
 
@@ -478,6 +498,22 @@ def _mnist_c_info() -> DatasetInfo:
     )
 
 
+@_dataset(
+    "adversarial-mnist",
+    "transferkit.robustness.tasks:load_robustness_task",
+    (
+        "n_train",
+        "n_test",
+        "epsilons",
+        "epsilon",
+        "attack_steps",
+        "restarts",
+        "corruptions",
+        "severity",
+    ),
+    all_pairs=False,
+    kind="robustness",
+)
 def _adversarial_mnist_info() -> DatasetInfo:
     return DatasetInfo(
         name="adversarial-mnist",
@@ -504,28 +540,6 @@ def _adversarial_mnist_info() -> DatasetInfo:
     )
 
 
-_CATALOG["mnist-c"] = _Entry(
-    _mnist_c_info,
-    "transferkit.datasets.corruptions:_mnist_c_pair",
-    ("severity", "n_source", "n_target", "n_test"),
-    all_pairs=True,
-)
-_CATALOG["adversarial-mnist"] = _Entry(
-    _adversarial_mnist_info,
-    "transferkit.robustness.tasks:load_robustness_task",
-    (
-        "n_train",
-        "n_test",
-        "epsilons",
-        "epsilon",
-        "attack_steps",
-        "restarts",
-        "corruptions",
-        "severity",
-    ),
-    all_pairs=False,
-    kind="robustness",
-)
 # ---------------------------------------------------------------------------- end robustness
 # ---------------------------------------------------------------------------- zero-shot tasks
 _ZEROSHOT_SPLITS = [f"split-{k}" for k in range(10)]
@@ -540,6 +554,13 @@ _ESZSL_CITATION = (
 )
 
 
+@_dataset(
+    "zeroshot-office-caltech",
+    "transferkit.zeroshot.tasks:office_task",
+    ("features", "semantics", "encoder", "test_size"),
+    all_pairs=False,
+    kind="zeroshot",
+)
 def _zeroshot_office_info() -> DatasetInfo:
     images = ["all", *_OFFICE_DOMAINS]
     return DatasetInfo(
@@ -568,6 +589,13 @@ def _zeroshot_office_info() -> DatasetInfo:
     )
 
 
+@_dataset(
+    "zeroshot-fashion-mnist",
+    "transferkit.zeroshot.tasks:fashion_task",
+    ("semantics", "encoder", "n_train", "n_test"),
+    all_pairs=False,
+    kind="zeroshot",
+)
 def _zeroshot_fashion_info() -> DatasetInfo:
     return DatasetInfo(
         name="zeroshot-fashion-mnist",
@@ -593,6 +621,13 @@ def _zeroshot_fashion_info() -> DatasetInfo:
     )
 
 
+@_dataset(
+    "zeroshot-bible",
+    "transferkit.zeroshot.tasks:bible_task",
+    ("encoder", "n_verses"),
+    all_pairs=False,
+    kind="zeroshot",
+)
 def _zeroshot_bible_info() -> DatasetInfo:
     return DatasetInfo(
         name="zeroshot-bible",
@@ -614,27 +649,6 @@ def _zeroshot_bible_info() -> DatasetInfo:
     )
 
 
-_CATALOG["zeroshot-office-caltech"] = _Entry(
-    _zeroshot_office_info,
-    "transferkit.zeroshot.tasks:office_task",
-    ("features", "semantics", "encoder", "test_size"),
-    all_pairs=False,
-    kind="zeroshot",
-)
-_CATALOG["zeroshot-fashion-mnist"] = _Entry(
-    _zeroshot_fashion_info,
-    "transferkit.zeroshot.tasks:fashion_task",
-    ("semantics", "encoder", "n_train", "n_test"),
-    all_pairs=False,
-    kind="zeroshot",
-)
-_CATALOG["zeroshot-bible"] = _Entry(
-    _zeroshot_bible_info,
-    "transferkit.zeroshot.tasks:bible_task",
-    ("encoder", "n_verses"),
-    all_pairs=False,
-    kind="zeroshot",
-)
 # ---------------------------------------------------------------------------- end zero-shot tasks
 
 
@@ -646,6 +660,13 @@ _FEWSHOT_EPISODES = (
 _FEWSHOT_EPISODE_OPTIONS = ("n_way", "k_shot", "n_query", "episodes")
 
 
+@_dataset(
+    "fewshot-office-caltech",
+    "transferkit.fewshot.tasks:office_task",
+    ("features", "preprocess", *_FEWSHOT_EPISODE_OPTIONS),
+    all_pairs=True,
+    kind="fewshot",
+)
 def _fewshot_office_info() -> DatasetInfo:
     return DatasetInfo(
         name="fewshot-office-caltech",
@@ -671,6 +692,13 @@ def _fewshot_office_info() -> DatasetInfo:
     )
 
 
+@_dataset(
+    "fewshot-mnist",
+    "transferkit.fewshot.tasks:mnist_task",
+    ("base_classes", "n_base", "per_class", *_FEWSHOT_EPISODE_OPTIONS),
+    all_pairs=False,
+    kind="fewshot",
+)
 def _fewshot_mnist_info() -> DatasetInfo:
     return DatasetInfo(
         name="fewshot-mnist",
@@ -699,6 +727,13 @@ def _fewshot_mnist_info() -> DatasetInfo:
     )
 
 
+@_dataset(
+    "fewshot-bible",
+    "transferkit.fewshot.tasks:bible_task",
+    ("encoder", "label", "per_class", *_FEWSHOT_EPISODE_OPTIONS),
+    all_pairs=True,
+    kind="fewshot",
+)
 def _fewshot_bible_info() -> DatasetInfo:
     return DatasetInfo(
         name="fewshot-bible",
@@ -722,27 +757,6 @@ def _fewshot_bible_info() -> DatasetInfo:
     )
 
 
-_CATALOG["fewshot-office-caltech"] = _Entry(
-    _fewshot_office_info,
-    "transferkit.fewshot.tasks:office_task",
-    ("features", "preprocess", *_FEWSHOT_EPISODE_OPTIONS),
-    all_pairs=True,
-    kind="fewshot",
-)
-_CATALOG["fewshot-mnist"] = _Entry(
-    _fewshot_mnist_info,
-    "transferkit.fewshot.tasks:mnist_task",
-    ("base_classes", "n_base", "per_class", *_FEWSHOT_EPISODE_OPTIONS),
-    all_pairs=False,
-    kind="fewshot",
-)
-_CATALOG["fewshot-bible"] = _Entry(
-    _fewshot_bible_info,
-    "transferkit.fewshot.tasks:bible_task",
-    ("encoder", "label", "per_class", *_FEWSHOT_EPISODE_OPTIONS),
-    all_pairs=True,
-    kind="fewshot",
-)
 # ---------------------------------------------------------------------------- end few-shot
 
 
@@ -753,6 +767,13 @@ _CONTINUAL_STREAMS = ("split-mnist", "permuted-mnist", "split-fashion-mnist")
 _CONTINUAL_SCENARIOS = ("task", "domain", "class")
 
 
+@_dataset(
+    "continual",
+    "transferkit.continual.streams:load_stream",
+    ("n_tasks", "n_train_per_task", "n_test_per_task"),
+    all_pairs=False,
+    kind="continual",
+)
 def _continual_info() -> DatasetInfo:
     return DatasetInfo(
         name="continual",
@@ -790,17 +811,17 @@ def _continual_info() -> DatasetInfo:
     )
 
 
-_CATALOG["continual"] = _Entry(
-    _continual_info,
-    "transferkit.continual.streams:load_stream",
-    ("n_tasks", "n_train_per_task", "n_test_per_task"),
-    all_pairs=False,
-    kind="continual",
-)
 # ---------------------------------------------------------------------------- end continual
 
 
 # ---------------------------------------------------------------------------- multi-task
+@_dataset(
+    "multimnist",
+    "transferkit.datasets.multitask:_multimnist_task",
+    ("n_train", "n_test", "n_labels"),
+    all_pairs=False,
+    kind="multitask",
+)
 def _multimnist_info() -> DatasetInfo:
     return DatasetInfo(
         name="multimnist",
@@ -826,6 +847,13 @@ def _multimnist_info() -> DatasetInfo:
     )
 
 
+@_dataset(
+    "amazon-multitask",
+    "transferkit.datasets.multitask:_amazon_multitask",
+    ("n_labels", "n_test"),
+    all_pairs=False,
+    kind="multitask",
+)
 def _amazon_multitask_info() -> DatasetInfo:
     return DatasetInfo(
         name="amazon-multitask",
@@ -857,20 +885,6 @@ def _amazon_multitask_info() -> DatasetInfo:
     )
 
 
-_CATALOG["multimnist"] = _Entry(
-    _multimnist_info,
-    "transferkit.datasets.multitask:_multimnist_task",
-    ("n_train", "n_test", "n_labels"),
-    all_pairs=False,
-    kind="multitask",
-)
-_CATALOG["amazon-multitask"] = _Entry(
-    _amazon_multitask_info,
-    "transferkit.datasets.multitask:_amazon_multitask",
-    ("n_labels", "n_test"),
-    all_pairs=False,
-    kind="multitask",
-)
 # ---------------------------------------------------------------------------- end multi-task
 
 
