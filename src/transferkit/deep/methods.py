@@ -68,6 +68,7 @@ from transferkit.deep.losses import (
     confident_consistency,
     dann_learning_rate,
 )
+from transferkit.deep.registration import register_estimator_class
 from transferkit.deep.training import (
     TrainingHistory,
     apply_in_batches,
@@ -883,16 +884,8 @@ _METHOD_CLASSES: dict[str, tuple[type[DeepTransferClassifier], str]] = {
 }
 
 
-def _register(name: str, cls: type[DeepTransferClassifier], description: str) -> None:
-    def factory(estimator: Any, random_state: int | None, **params: Any) -> Any:
-        return cls(random_state=random_state, **params)
-
-    factory.__name__ = f"_{name}"
-    register_method(name, "deep", description, deep=True)(factory)
-
-
 for _name, (_cls, _description) in _METHOD_CLASSES.items():
-    _register(_name, _cls, _description)
+    register_estimator_class(_name, "deep", _cls, _description)
 
 
 @register_method(
