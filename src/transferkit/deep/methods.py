@@ -147,6 +147,23 @@ class InputEncoder:
         return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
 
 
+def with_labeled_target(
+    problem: TransferProblem, Xs: Tensor, Xt: Tensor
+) -> tuple[Tensor, np.ndarray]:
+    """The rows a network's classifier trains on: the source rows ``Xs`` and, after them, the
+    target rows of ``Xt`` whose labels methods may see, with the label codes of both.
+
+    ``Xs`` and ``Xt`` are the problem's source and target rows as tensors (every target row, in
+    order); without visible target labels, ``Xs`` and the source codes come back unchanged.
+    """
+    ys = problem.encode_labels(problem.y_source)
+    if problem.n_target_labeled:
+        labeled = np.flatnonzero(problem.target_labeled)
+        Xs = torch.cat([Xs, Xt[labeled]])
+        ys = np.concatenate([ys, problem.encode_labels(problem.y_target[labeled])])
+    return Xs, ys
+
+
 # ----------------------------------------------------------------------------- the estimators
 
 
@@ -338,13 +355,8 @@ class DeepTransferClassifier(ClassifierMixin, BaseEstimator):
         self.input_encoder_ = InputEncoder(
             self.image_shape_, self.standardize, self.backbone, self.cache_dir, self.device_
         ).fit(problem.X_source, problem.X_target)
-        Xs = self.input_encoder_(problem.X_source)
-        ys = problem.encode_labels(problem.y_source)
         Xt = self.input_encoder_(problem.X_target)
-        if problem.n_target_labeled:
-            labeled = np.flatnonzero(problem.target_labeled)
-            Xs = torch.cat([Xs, Xt[labeled]])
-            ys = np.concatenate([ys, problem.encode_labels(problem.y_target[labeled])])
+        Xs, ys = with_labeled_target(problem, self.input_encoder_(problem.X_source), Xt)
         train_index, validation_index = split_validation(
             ys, self.validation_fraction, self.random_state
         )
