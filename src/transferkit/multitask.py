@@ -831,6 +831,7 @@ class MultiTaskClassifier(_MultiTaskBase):
         labelled rows, only that task's label kept on the added rows
         (:func:`top_up_batch`); the other tasks see the same rows and labels, the number of
         gradient steps is unchanged, a step costs up to that many rows more.
+    coupling : float, default 0.01
         Strength of the L2 coupling of soft sharing.
     network : {"auto", "lenet", "small_lenet", "mlp"}, default "auto"
         The encoder when ``encoder`` is None: "auto" is a
