@@ -370,7 +370,7 @@ class TCA(_KernelAdapter):
     Examples
     --------
     >>> from transferkit.datasets import make_shifted_blobs
-    >>> problem = make_shifted_blobs(n_samples=60, n_features=5, covariate_shift=1.0, random_state=0)
+    >>> problem = make_shifted_blobs(n_samples=60, n_features=5, covariate_shift=1, random_state=0)
     >>> TCA(n_components=2).fit(problem).transform(problem.X_target).shape
     (60, 2)
     """

@@ -139,7 +139,7 @@ class SubspaceAlignment(BaseAdapter):
     Examples
     --------
     >>> from transferkit.datasets import make_shifted_blobs
-    >>> problem = make_shifted_blobs(n_samples=60, n_features=8, covariate_shift=1.0, random_state=0)
+    >>> problem = make_shifted_blobs(n_samples=60, n_features=8, covariate_shift=1, random_state=0)
     >>> SubspaceAlignment(n_components=3).fit(problem).transform(problem.X_target).shape
     (60, 3)
     """

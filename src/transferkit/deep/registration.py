@@ -10,7 +10,7 @@ Examples
 >>> from sklearn.dummy import DummyClassifier
 >>> from transferkit.deep.registration import register_estimator_class
 >>> from transferkit.registry import make_method
->>> register_estimator_class("doc_dummy", "doc", DummyClassifier, "A dummy method", strategy="uniform")
+>>> register_estimator_class("doc_dummy", "doc", DummyClassifier, "Dummy", strategy="uniform")
 >>> make_method("doc_dummy", random_state=0)
 DummyClassifier(random_state=0, strategy='uniform')
 """
