@@ -304,6 +304,13 @@ class DeepTransferClassifier(ClassifierMixin, BaseEstimator):
     def _check_loss_params(self) -> None:
         """Subclasses with loss parameters check their names and values here."""
 
+    def _checked_loss_params(self) -> dict[str, Any]:
+        """The loss parameters (:meth:`_loss_params`), after refusing a name that is not one of
+        ``default_loss_params``: the start of the check of every method that lists its own."""
+        params = self._loss_params()
+        self._check_loss_param_names(params, self.default_loss_params)
+        return params
+
     def _check_loss_param_names(self, params: dict[str, Any], allowed: Any) -> None:
         """Raise :class:`~transferkit.exceptions.ParameterValueError` naming any key of
         ``params`` not in ``allowed`` (a typo in ``loss_params`` fails instead of being ignored)."""
@@ -747,8 +754,7 @@ class SelfEnsembling(DeepTransferClassifier):
     }
 
     def _check_loss_params(self) -> None:
-        params = self._loss_params()
-        self._check_loss_param_names(params, self.default_loss_params)
+        params = self._checked_loss_params()
         if not is_number(params["ema_decay"]) or not 0 <= params["ema_decay"] < 1:
             raise ParameterValueError(f"ema_decay must be in [0, 1), got {params['ema_decay']}.")
 
