@@ -53,6 +53,7 @@ from torch import Tensor, nn
 from transferkit.checks import check_choice, check_nonnegative, check_positive_int, is_number
 from transferkit.deep.backbones import ImageReshape, LeNet, MLPEncoder
 from transferkit.deep.distributed import process_rank, world_size
+from transferkit.deep.registration import register_estimator_class
 from transferkit.deep.training import (
     TrainingHistory,
     as_progress,
@@ -68,7 +69,6 @@ from transferkit.exceptions import (
     NotFittedError,
     ParameterValueError,
 )
-from transferkit.registry import register_method
 
 logger = logging.getLogger(__name__)
 
@@ -831,6 +831,7 @@ class MultiTaskClassifier(_MultiTaskBase):
         labelled rows, only that task's label kept on the added rows
         (:func:`top_up_batch`); the other tasks see the same rows and labels, the number of
         gradient steps is unchanged, a step costs up to that many rows more.
+    coupling : float, default 0.01
         Strength of the L2 coupling of soft sharing.
     network : {"auto", "lenet", "small_lenet", "mlp"}, default "auto"
         The encoder when ``encoder`` is None: "auto" is a
@@ -1175,18 +1176,6 @@ class PooledClassifier(_MultiTaskBase):
 
 
 # ----------------------------------------------------------------------------- the registry
-def _register(
-    name: str, cls: type[_MultiTaskBase], fixed: dict[str, str], description: str
-) -> None:
-    """Register ``name``: ``cls`` with the parameters ``fixed``, ``random_state`` and the
-    benchmark's ``params``."""
-
-    def factory(estimator: Any, random_state: int | None, **params: Any) -> _MultiTaskBase:
-        return cls(**fixed, random_state=random_state, **params)
-
-    register_method(name, "multitask", description, deep=True)(factory)
-
-
 for _name, _cls, _fixed, _description in (
     (
         "mtl_hard",
@@ -1226,4 +1215,4 @@ for _name, _cls, _fixed, _description in (
         "One network and one head for all tasks' labels pooled (tasks sharing a label set)",
     ),
 ):
-    _register(_name, _cls, _fixed, _description)
+    register_estimator_class(_name, "multitask", _cls, _description, **_fixed)

@@ -254,11 +254,8 @@ class KMM(BaseReweighter):
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from transferkit.problem import TransferProblem
-    >>> rng = np.random.default_rng(0)
-    >>> Xs = rng.normal(size=(100, 2))
-    >>> problem = TransferProblem(Xs, (Xs[:, 0] > 0).astype(int), rng.normal(1.0, size=(80, 2)))
+    >>> from transferkit.datasets import make_shifted_blobs
+    >>> problem = make_shifted_blobs(n_samples=100, covariate_shift=1.0, random_state=0)
     >>> KMM(random_state=0).fit(problem).weights_.shape
     (100,)
     """
@@ -444,11 +441,8 @@ class KLIEP(BaseReweighter):
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from transferkit.problem import TransferProblem
-    >>> rng = np.random.default_rng(0)
-    >>> Xs = rng.normal(size=(100, 2))
-    >>> problem = TransferProblem(Xs, (Xs[:, 0] > 0).astype(int), rng.normal(1.0, size=(80, 2)))
+    >>> from transferkit.datasets import make_shifted_blobs
+    >>> problem = make_shifted_blobs(n_samples=100, covariate_shift=1.0, random_state=0)
     >>> KLIEP(random_state=0).fit(problem).weights_.shape
     (100,)
     """
@@ -504,11 +498,8 @@ class DomainClassifierWeights(BaseReweighter):
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from transferkit.problem import TransferProblem
-    >>> rng = np.random.default_rng(0)
-    >>> Xs = rng.normal(size=(100, 2))
-    >>> problem = TransferProblem(Xs, (Xs[:, 0] > 0).astype(int), rng.normal(1.0, size=(80, 2)))
+    >>> from transferkit.datasets import make_shifted_blobs
+    >>> problem = make_shifted_blobs(n_samples=100, covariate_shift=1.0, random_state=0)
     >>> DomainClassifierWeights(random_state=0).fit(problem).weights_.shape
     (100,)
     """

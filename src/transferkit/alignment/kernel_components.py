@@ -369,13 +369,10 @@ class TCA(_KernelAdapter):
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from transferkit.problem import TransferProblem
-    >>> rng = np.random.default_rng(0)
-    >>> problem = TransferProblem(rng.normal(size=(60, 5)), np.arange(60) % 2,
-    ...                           rng.normal(1.0, size=(40, 5)))
+    >>> from transferkit.datasets import make_shifted_blobs
+    >>> problem = make_shifted_blobs(n_samples=60, n_features=5, covariate_shift=1, random_state=0)
     >>> TCA(n_components=2).fit(problem).transform(problem.X_target).shape
-    (40, 2)
+    (60, 2)
     """
 
     def __init__(

@@ -138,13 +138,10 @@ class SubspaceAlignment(BaseAdapter):
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from transferkit.problem import TransferProblem
-    >>> rng = np.random.default_rng(0)
-    >>> problem = TransferProblem(rng.normal(size=(60, 8)), np.arange(60) % 2,
-    ...                           rng.normal(size=(40, 8)))
+    >>> from transferkit.datasets import make_shifted_blobs
+    >>> problem = make_shifted_blobs(n_samples=60, n_features=8, covariate_shift=1, random_state=0)
     >>> SubspaceAlignment(n_components=3).fit(problem).transform(problem.X_target).shape
-    (40, 3)
+    (60, 3)
     """
 
     accepts_sparse = True

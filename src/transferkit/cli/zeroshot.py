@@ -192,21 +192,7 @@ def zeroshot_command(
         bar.refresh()
 
     try:
-        task = _load_task(
-            texts=texts,
-            text_column=text_column,
-            label_column=label_column,
-            train=train,
-            test=test,
-            classes_file=classes_file,
-            class_column=class_column,
-            description_column=description_column,
-            class_items=class_items,
-            class_embeddings=class_embeddings,
-            encoder=encoder,
-            language=language,
-            progress=encoding,
-        )
+        task = _load_task(click.get_current_context().params, progress=encoding)
         models = {
             "eszsl": ESZSL(),
             "devise": LinearEmbeddingMap(random_state=seed),
@@ -320,23 +306,9 @@ def _class_texts(
     return described
 
 
-def _load_task(
-    *,
-    texts: str | None,
-    text_column: str,
-    label_column: str,
-    train: str | None,
-    test: str | None,
-    classes_file: str | None,
-    class_column: str,
-    description_column: str,
-    class_items: tuple[str, ...],
-    class_embeddings: str | None,
-    encoder: str,
-    language: str | None,
-    progress: Any,
-) -> Any:
-    """The ZeroShotTask of the user's files."""
+def _load_task(options: dict[str, Any], progress: Any) -> Any:
+    """The ZeroShotTask of the user's files; ``options`` are the command's parsed options (the
+    click context's ``params``, so the file options are listed once, on the command)."""
     import numpy as np
 
     from transferkit.checks import densify
@@ -346,7 +318,16 @@ def _load_task(
     from transferkit.text import encode_texts
     from transferkit.zeroshot import ClassEmbeddings, ZeroShotTask, embed_classes
 
-    described = _class_texts(classes_file, class_column, description_column, class_items)
+    texts, train, test = options["texts"], options["train"], options["test"]
+    class_column, description_column = options["class_column"], options["description_column"]
+    class_embeddings, encoder, language = (
+        options["class_embeddings"],
+        options["encoder"],
+        options["language"],
+    )
+    described = _class_texts(
+        options["classes_file"], class_column, description_column, options["class_items"]
+    )
     if class_embeddings:
         if texts:
             raise InvalidParameterError(
@@ -378,7 +359,7 @@ def _load_task(
             list(described), described, encoder, language=language, progress=progress
         )
     if texts:
-        documents, labels = load_text_file(texts, text_column, label_column)
+        documents, labels = load_text_file(texts, options["text_column"], options["label_column"])
         X_test = encode_texts(documents, encoder, language=language, progress=progress)
         return ZeroShotTask(None, None, X_test, labels, embeddings, name=str(texts))
     X_train, y_train, _ = load_file(train)

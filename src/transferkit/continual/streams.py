@@ -404,16 +404,21 @@ def permuted_stream(
 def _builtin_stream(
     build: Any,
     name: str,
-    splits: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+    dataset: str,
     sizes: tuple[int, int | None, int | None],
     scenario: str,
+    data_home: str | os.PathLike[str] | None,
     random_state: RandomState,
 ) -> ContinualStream:
-    """The stream ``build`` (:func:`split_stream` or :func:`permuted_stream`) makes of a built-in
-    dataset's ``((X_train, y_train), (X_test, y_test))`` and ``(n_tasks, n_train_per_task,
-    n_test_per_task)``: the one body of :func:`split_mnist`, :func:`permuted_mnist` and
-    :func:`split_fashion_mnist`."""
-    (X_train, y_train), (X_test, y_test) = splits
+    """The stream ``build`` (:func:`split_stream` or :func:`permuted_stream`) makes of the
+    training and test images of ``dataset`` ("mnist" or "fashion-mnist") in the data home, with
+    ``(n_tasks, n_train_per_task, n_test_per_task)``: the one body of :func:`split_mnist`,
+    :func:`permuted_mnist` and :func:`split_fashion_mnist`."""
+    # imported when a stream is built, as before: importing this module needs no datasets
+    from transferkit.datasets import load_fashion_mnist, load_mnist
+
+    load = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist}[dataset]
+    (X_train, y_train), (X_test, y_test) = load("train", data_home), load("test", data_home)
     n_tasks, n_train_per_task, n_test_per_task = sizes
     return build(
         X_train,
@@ -462,11 +467,10 @@ def split_mnist(
     >>> stream.n_tasks, stream.experiences[2].classes  # doctest: +SKIP
     (5, (4, 5))
     """
-    from transferkit.datasets import load_mnist
-
-    splits = load_mnist("train", data_home), load_mnist("test", data_home)
     sizes = n_tasks, n_train_per_task, n_test_per_task
-    return _builtin_stream(split_stream, "split-mnist", splits, sizes, scenario, random_state)
+    return _builtin_stream(
+        split_stream, "split-mnist", "mnist", sizes, scenario, data_home, random_state
+    )
 
 
 def permuted_mnist(
@@ -493,11 +497,10 @@ def permuted_mnist(
     -------
     ContinualStream
     """
-    from transferkit.datasets import load_mnist
-
-    splits = load_mnist("train", data_home), load_mnist("test", data_home)
     sizes = n_tasks, n_train_per_task, n_test_per_task
-    return _builtin_stream(permuted_stream, "permuted-mnist", splits, sizes, scenario, random_state)
+    return _builtin_stream(
+        permuted_stream, "permuted-mnist", "mnist", sizes, scenario, data_home, random_state
+    )
 
 
 def split_fashion_mnist(
@@ -517,12 +520,15 @@ def split_fashion_mnist(
 
     Parameters and return: those of :func:`split_mnist`.
     """
-    from transferkit.datasets import load_fashion_mnist
-
-    splits = load_fashion_mnist("train", data_home), load_fashion_mnist("test", data_home)
     sizes = n_tasks, n_train_per_task, n_test_per_task
     return _builtin_stream(
-        split_stream, "split-fashion-mnist", splits, sizes, scenario, random_state
+        split_stream,
+        "split-fashion-mnist",
+        "fashion-mnist",
+        sizes,
+        scenario,
+        data_home,
+        random_state,
     )
 
 

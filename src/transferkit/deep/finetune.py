@@ -47,6 +47,7 @@ from transferkit.deep.backbones import (
     pool,
 )
 from transferkit.deep.losses import CORALLoss, DomainAdversarialLoss, L2SPPenalty, MMDLoss
+from transferkit.deep.methods import with_labeled_target
 from transferkit.deep.training import (
     TrainingHistory,
     apply_in_batches,
@@ -199,13 +200,8 @@ class FineTunedClassifier(ClassifierMixin, BaseEstimator):
         self.backbone_ = backbone.eval()
         self.stop_stage_ = backbone.n_stages - self.trainable_stages
         self.classes_ = problem.classes
-        Xs = self._inputs(problem.X_source)
-        ys = problem.encode_labels(problem.y_source)
         Xt = self._inputs(problem.X_target)
-        if problem.n_target_labeled:
-            labeled = np.flatnonzero(problem.target_labeled)
-            Xs = torch.cat([Xs, Xt[labeled]])
-            ys = np.concatenate([ys, problem.encode_labels(problem.y_target[labeled])])
+        Xs, ys = with_labeled_target(problem, self._inputs(problem.X_source), Xt)
         train_index, validation_index = split_validation(
             ys, self.validation_fraction, self.random_state
         )

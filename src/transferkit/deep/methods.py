@@ -68,6 +68,7 @@ from transferkit.deep.losses import (
     confident_consistency,
     dann_learning_rate,
 )
+from transferkit.deep.registration import register_estimator_class
 from transferkit.deep.training import (
     TrainingHistory,
     apply_in_batches,
@@ -144,6 +145,23 @@ class InputEncoder:
         if self.mean is not None:
             values = (values - self.mean) / self.scale
         return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
+
+
+def with_labeled_target(
+    problem: TransferProblem, Xs: Tensor, Xt: Tensor
+) -> tuple[Tensor, np.ndarray]:
+    """The rows a network's classifier trains on: the source rows ``Xs`` and, after them, the
+    target rows of ``Xt`` whose labels methods may see, with the label codes of both.
+
+    ``Xs`` and ``Xt`` are the problem's source and target rows as tensors (every target row, in
+    order); without visible target labels, ``Xs`` and the source codes come back unchanged.
+    """
+    ys = problem.encode_labels(problem.y_source)
+    if problem.n_target_labeled:
+        labeled = np.flatnonzero(problem.target_labeled)
+        Xs = torch.cat([Xs, Xt[labeled]])
+        ys = np.concatenate([ys, problem.encode_labels(problem.y_target[labeled])])
+    return Xs, ys
 
 
 # ----------------------------------------------------------------------------- the estimators
@@ -286,6 +304,13 @@ class DeepTransferClassifier(ClassifierMixin, BaseEstimator):
     def _check_loss_params(self) -> None:
         """Subclasses with loss parameters check their names and values here."""
 
+    def _checked_loss_params(self) -> dict[str, Any]:
+        """The loss parameters (:meth:`_loss_params`), after refusing a name that is not one of
+        ``default_loss_params``: the start of the check of every method that lists its own."""
+        params = self._loss_params()
+        self._check_loss_param_names(params, self.default_loss_params)
+        return params
+
     def _check_loss_param_names(self, params: dict[str, Any], allowed: Any) -> None:
         """Raise :class:`~transferkit.exceptions.ParameterValueError` naming any key of
         ``params`` not in ``allowed`` (a typo in ``loss_params`` fails instead of being ignored)."""
@@ -337,13 +362,8 @@ class DeepTransferClassifier(ClassifierMixin, BaseEstimator):
         self.input_encoder_ = InputEncoder(
             self.image_shape_, self.standardize, self.backbone, self.cache_dir, self.device_
         ).fit(problem.X_source, problem.X_target)
-        Xs = self.input_encoder_(problem.X_source)
-        ys = problem.encode_labels(problem.y_source)
         Xt = self.input_encoder_(problem.X_target)
-        if problem.n_target_labeled:
-            labeled = np.flatnonzero(problem.target_labeled)
-            Xs = torch.cat([Xs, Xt[labeled]])
-            ys = np.concatenate([ys, problem.encode_labels(problem.y_target[labeled])])
+        Xs, ys = with_labeled_target(problem, self.input_encoder_(problem.X_source), Xt)
         train_index, validation_index = split_validation(
             ys, self.validation_fraction, self.random_state
         )
@@ -734,8 +754,7 @@ class SelfEnsembling(DeepTransferClassifier):
     }
 
     def _check_loss_params(self) -> None:
-        params = self._loss_params()
-        self._check_loss_param_names(params, self.default_loss_params)
+        params = self._checked_loss_params()
         if not is_number(params["ema_decay"]) or not 0 <= params["ema_decay"] < 1:
             raise ParameterValueError(f"ema_decay must be in [0, 1), got {params['ema_decay']}.")
 
@@ -883,16 +902,8 @@ _METHOD_CLASSES: dict[str, tuple[type[DeepTransferClassifier], str]] = {
 }
 
 
-def _register(name: str, cls: type[DeepTransferClassifier], description: str) -> None:
-    def factory(estimator: Any, random_state: int | None, **params: Any) -> Any:
-        return cls(random_state=random_state, **params)
-
-    factory.__name__ = f"_{name}"
-    register_method(name, "deep", description, deep=True)(factory)
-
-
 for _name, (_cls, _description) in _METHOD_CLASSES.items():
-    _register(_name, _cls, _description)
+    register_estimator_class(_name, "deep", _cls, _description)
 
 
 @register_method(

@@ -111,8 +111,7 @@ class DomainSeparationNetwork(DeepTransferClassifier):
 
     def _check_loss_params(self) -> None:
         name = type(self).__name__
-        params = self._loss_params()
-        self._check_loss_param_names(params, self.default_loss_params)
+        params = self._checked_loss_params()
         check_choice(params["similarity"], "similarity", name, ("dann", "mmd"))
         for weight in ("reconstruction_weight", "difference_weight"):
             check_nonnegative(params[weight], weight, name)
@@ -229,8 +228,7 @@ class DomainConfusionSoftLabels(DomainConfusion):
 
     def _check_loss_params(self) -> None:
         name = type(self).__name__
-        params = self._loss_params()
-        self._check_loss_param_names(params, self.default_loss_params)
+        params = self._checked_loss_params()
         check_nonnegative(params["temperature"], "temperature", name, strict=True)
         check_nonnegative(params["soft_label_weight"], "soft_label_weight", name)
 

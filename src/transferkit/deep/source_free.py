@@ -62,6 +62,7 @@ from transferkit.base import warn_if_collapsed
 from transferkit.checks import check_choice, check_nonnegative, check_positive_int, is_number
 from transferkit.deep.backbones import MLPEncoder
 from transferkit.deep.methods import DeepTransferClassifier
+from transferkit.deep.registration import register_estimator_class
 from transferkit.deep.training import (
     apply_in_batches,
     as_progress,
@@ -81,7 +82,6 @@ from transferkit.exceptions import (
     ParameterValueError,
 )
 from transferkit.problem import TransferProblem, as_problem
-from transferkit.registry import register_method
 
 logger = logging.getLogger(__name__)
 
@@ -942,13 +942,5 @@ _SUITE_CLASSES: dict[str, tuple[type[SourceFreeClassifier], str]] = {
 }
 
 
-def _register(name: str, cls: type[SourceFreeClassifier], description: str) -> None:
-    def factory(estimator: Any, random_state: int | None, **params: Any) -> Any:
-        return cls(random_state=random_state, **params)
-
-    factory.__name__ = f"_{name}"
-    register_method(name, "deep", description, deep=True)(factory)
-
-
 for _name, (_cls, _description) in _SUITE_CLASSES.items():
-    _register(_name, _cls, _description)
+    register_estimator_class(_name, "deep", _cls, _description)

