@@ -53,7 +53,6 @@ from torch import Tensor, nn
 from transferkit.checks import check_choice, check_nonnegative, check_positive_int, is_number
 from transferkit.deep.backbones import ImageReshape, LeNet, MLPEncoder
 from transferkit.deep.distributed import process_rank, world_size
-from transferkit.deep.registration import register_estimator_class
 from transferkit.deep.training import (
     TrainingHistory,
     as_progress,
@@ -69,6 +68,7 @@ from transferkit.exceptions import (
     NotFittedError,
     ParameterValueError,
 )
+from transferkit.registry import register_estimator_class
 
 logger = logging.getLogger(__name__)
 

@@ -87,6 +87,46 @@ def register_method(
     return decorate
 
 
+def register_estimator_class(
+    name: str, family: str, cls: type[Any], description: str, **fixed: Any
+) -> None:
+    """Register method ``name`` of ``family``: ``cls(**fixed, random_state=random_state,
+    **params)``, a torch method (``deep=True``), the benchmark's classifier unused.
+
+    The one factory of the deep families (deep, source-free, robustness, multi-task methods):
+    each registers its estimator classes with it instead of writing that factory again.
+
+    Parameters
+    ----------
+    name : str
+        The registry name (``"dann"``).
+    family : str
+        The family it is listed under (``"deep"``, ``"robustness"``, ...).
+    cls : type
+        The estimator class; the factory is registered as defined in ``cls``'s module, where the
+        registry's tests look for it.
+    description : str
+        One line for listings.
+    **fixed
+        Parameters the name fixes (``mtl_pcgrad``: ``weighting="pcgrad"``); a suite giving one of
+        them again is refused, as any bad parameter.
+
+    Examples
+    --------
+    >>> from sklearn.dummy import DummyClassifier
+    >>> register_estimator_class("doc_dummy", "doc", DummyClassifier, "Dummy", strategy="uniform")
+    >>> make_method("doc_dummy", random_state=0)
+    DummyClassifier(random_state=0, strategy='uniform')
+    """
+
+    def factory(estimator: Any, random_state: int | None, **params: Any) -> Any:
+        return cls(**fixed, random_state=random_state, **params)
+
+    factory.__name__ = factory.__qualname__ = f"_{name.replace('-', '_')}"
+    factory.__module__ = cls.__module__
+    register_method(name, family, description, deep=True)(factory)
+
+
 def _load_families(modules: tuple[str, ...]) -> None:
     for module in modules:
         if module in _loaded:

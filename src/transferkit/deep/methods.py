@@ -68,7 +68,6 @@ from transferkit.deep.losses import (
     confident_consistency,
     dann_learning_rate,
 )
-from transferkit.deep.registration import register_estimator_class
 from transferkit.deep.training import (
     TrainingHistory,
     apply_in_batches,
@@ -89,7 +88,7 @@ from transferkit.problem import (
     TransferProblem,
     as_problem,
 )
-from transferkit.registry import register_method
+from transferkit.registry import register_estimator_class, register_method
 
 logger = logging.getLogger(__name__)
 

@@ -78,8 +78,7 @@ class DeepM3SDA(DeepTransferClassifier):
         return DeepTransferClassifier._get_param_names()
 
     def _check_loss_params(self) -> None:
-        params = self._loss_params()
-        self._check_loss_param_names(params, self.default_loss_params)
+        params = self._checked_loss_params()
         check_positive_int(params["order"], "loss_params['order']", "DeepM3SDA")
         check_nonnegative(params["gamma"], "loss_params['gamma']", "DeepM3SDA")
         if not isinstance(params["normalize"], bool | np.bool_):

@@ -62,7 +62,6 @@ from transferkit.base import warn_if_collapsed
 from transferkit.checks import check_choice, check_nonnegative, check_positive_int, is_number
 from transferkit.deep.backbones import MLPEncoder
 from transferkit.deep.methods import DeepTransferClassifier
-from transferkit.deep.registration import register_estimator_class
 from transferkit.deep.training import (
     apply_in_batches,
     as_progress,
@@ -82,6 +81,7 @@ from transferkit.exceptions import (
     ParameterValueError,
 )
 from transferkit.problem import TransferProblem, as_problem
+from transferkit.registry import register_estimator_class
 
 logger = logging.getLogger(__name__)
 

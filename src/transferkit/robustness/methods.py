@@ -52,7 +52,7 @@ from transferkit.deep.backbones import LeNet
 from transferkit.deep.progress import as_progress
 from transferkit.deep.training import apply_in_batches, resolve_device, seed_everything, train
 from transferkit.exceptions import NotApplicableError, ParameterValueError
-from transferkit.registry import register_method
+from transferkit.registry import register_estimator_class
 from transferkit.robustness.attacks import NORMS, check_epsilon, check_images, robust_accuracy
 from transferkit.robustness.losses import (
     FastAdversarialLoss,
@@ -575,13 +575,5 @@ _METHOD_CLASSES: dict[str, tuple[type[RobustClassifier], str]] = {
 }
 
 
-def _register(name: str, cls: type[RobustClassifier], description: str) -> None:
-    def factory(estimator: Any, random_state: int | None, **params: Any) -> Any:
-        return cls(random_state=random_state, **params)
-
-    factory.__name__ = f"_{name}"
-    register_method(name, "robustness", description, deep=True)(factory)
-
-
 for _name, (_cls, _description) in _METHOD_CLASSES.items():
-    _register(_name, _cls, _description)
+    register_estimator_class(_name, "robustness", _cls, _description)
