@@ -37,17 +37,10 @@ from scipy.spatial.distance import cdist
 from sklearn.cluster import KMeans
 from sklearn.preprocessing import normalize
 
-from transferkit.datasets import load_pair
+from transferkit.datasets import load_pair, standard_pairs
 
 #: The suite's standard pairs (dslr, with 157 images, is left out there).
-PAIRS = (
-    ("amazon", "caltech10"),
-    ("amazon", "webcam"),
-    ("caltech10", "amazon"),
-    ("caltech10", "webcam"),
-    ("webcam", "amazon"),
-    ("webcam", "caltech10"),
-)
+PAIRS = standard_pairs("office-caltech-hetero")
 CNN = "efficientnet_lite0"
 
 
