@@ -12,7 +12,7 @@ from transferkit.base import AdaptedClassifier
 from transferkit.datasets import load_pair, make_rotated_moons, make_shifted_blobs
 from transferkit.evaluation import TargetAccuracy
 from transferkit.exceptions import InvalidParameterError, NotApplicableError
-from transferkit.problem import TARGET
+from transferkit.problem import TARGET, TransferProblem
 from transferkit.registry import make_method
 from transferkit.selection import (
     DomainAwareSearchCV,
@@ -73,6 +73,11 @@ def test_search_records_failures_and_refuses_bad_settings():
         DomainAwareSearchCV({"no_such": {}}, cv=None, scoring="ensv").fit(problem)
     with pytest.raises(InvalidParameterError, match="held-out source rows"):
         DomainAwareSearchCV({"coral": {}}, cv=None).fit(problem)  # the default is guarded
+    hetero = TransferProblem(
+        problem.X_source, problem.y_source, problem.X_target[:, :1], feature_spaces="different"
+    )
+    with pytest.raises(NotApplicableError, match="Label-free model selection works in one.*hda_"):
+        DomainAwareSearchCV({"coral": {}}, cv=2).fit(hetero)
 
 
 def test_same_seed_same_search():

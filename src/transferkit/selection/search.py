@@ -41,7 +41,14 @@ from transferkit.exceptions import (
     TransferKitError,
 )
 from transferkit.multisource import select_source_rows
-from transferkit.problem import SOURCE, TARGET, UNLABELED, TransferProblem, as_problem
+from transferkit.problem import (
+    SOURCE,
+    TARGET,
+    UNLABELED,
+    TransferProblem,
+    as_problem,
+    refuse_different_feature_spaces,
+)
 from transferkit.registry import available_methods, make_method, method_spec
 from transferkit.selection.access import (
     model_classes,
@@ -547,7 +554,9 @@ class DomainAwareSearchCV(ClassifierMixin, BaseEstimator):
 
     # -- fit
     def fit(self, X: Any, y: Any = None, domain: Any = None) -> DomainAwareSearchCV:
-        problem = as_problem(X, y, domain)
+        problem = as_problem(X, y, domain, feature_spaces="different")
+        # its validators score source and target rows with one model: one feature space
+        refuse_different_feature_spaces(problem, "Label-free model selection")
         validators = self._validators()
         cv = self._cv(validators)
         if cv is None:
