@@ -308,7 +308,24 @@ class _HeterogeneousClassifier(ClassifierMixin, BaseEstimator):
         return np.asarray(densify(X, type(self).__name__, "it projects rows"), dtype=float)
 
 
-class _CouplingHDA(_HeterogeneousClassifier):
+class _TargetLabelHDA(_HeterogeneousClassifier):
+    """An unsupervised method that labels target rows, then trains ``estimator`` on them in the
+    target's own standardised features (so that ``predict`` takes unseen target rows too)."""
+
+    def _fit_target(
+        self, X_target: np.ndarray, rows: np.ndarray, labels: np.ndarray, n_features: int
+    ) -> None:
+        estimator = default_estimator() if self.estimator is None else clone(self.estimator)
+        self.scaler_ = StandardScaler().fit(X_target)
+        self.estimator_ = estimator.fit(self.scaler_.transform(X_target[rows]), labels)
+        self.classes_ = self.estimator_.classes_
+        self.n_features_in_ = n_features
+
+    def _target_features(self, X: Any) -> np.ndarray:
+        return self.scaler_.transform(super()._target_features(X))
+
+
+class _CouplingHDA(_TargetLabelHDA):
     """Unsupervised: couple source and target rows, propagate the source labels through the
     coupling, then train ``estimator`` on the target rows with those labels."""
 
@@ -365,20 +382,13 @@ class _CouplingHDA(_HeterogeneousClassifier):
         classes = np.unique(problem.y_source)
         self.target_scores_ = propagate_labels(self.coupling_, problem.y_source, classes)
         pseudo_labels = classes[self.target_scores_.argmax(axis=1)]
-        estimator = default_estimator() if self.estimator is None else clone(self.estimator)
         if len(np.unique(pseudo_labels)) < 2:
             raise NotApplicableError(
                 f"{who}: the coupling sends every target row to class {pseudo_labels[0]!r}; "
                 "increase epsilon or n_components."
             )
-        self.scaler_ = StandardScaler().fit(X_target)
-        self.estimator_ = estimator.fit(self.scaler_.transform(X_target[coupled]), pseudo_labels)
-        self.classes_ = self.estimator_.classes_
-        self.n_features_in_ = problem.n_target_features
+        self._fit_target(X_target, coupled, pseudo_labels, problem.n_target_features)
         return self
-
-    def _target_features(self, X: Any) -> np.ndarray:
-        return self.scaler_.transform(super()._target_features(X))
 
 
 class GromovWassersteinHDA(_CouplingHDA):
@@ -690,7 +700,7 @@ def match_structures(
     return best, correlation
 
 
-class ClusterMatchingHDA(_HeterogeneousClassifier):
+class ClusterMatchingHDA(_TargetLabelHDA):
     """Unsupervised heterogeneous adaptation by matching the source's classes to the target's
     clusters.
 
@@ -803,15 +813,9 @@ class ClusterMatchingHDA(_HeterogeneousClassifier):
         logger.info("%s: matched distances correlate at %.3f", who, best_correlation)
         self.structure_correlation_ = float(best_correlation)
         self.target_labels_ = classes[best_labels]
-        estimator = default_estimator() if self.estimator is None else clone(self.estimator)
-        self.scaler_ = StandardScaler().fit(X_target)
-        self.estimator_ = estimator.fit(self.scaler_.transform(X_target), self.target_labels_)
-        self.classes_ = self.estimator_.classes_
-        self.n_features_in_ = problem.n_target_features
+        rows = np.arange(len(X_target))
+        self._fit_target(X_target, rows, self.target_labels_, problem.n_target_features)
         return self
-
-    def _target_features(self, X: Any) -> np.ndarray:
-        return self.scaler_.transform(super()._target_features(X))
 
 
 # ---------------------------------------------------------------------------- registry
