@@ -8,7 +8,8 @@ with its default parameters and the suite's classifier. Continual, multi-task an
 strategies take the suite's own settings (epochs, network) when the suite lists them. A method is
 skipped by a rule when it cannot apply (another task kind; a heterogeneous method on one feature
 space, or the reverse; target labels or several sources the problem lacks; the open-set rejection
-on a closed label set; a deep method on a suite that lists none; a shallow method on images).
+on a closed label set, or a closed-set method on an open-set target; a deep method on a suite
+that lists none; a shallow method on images). A problem two suites share runs once.
 
 Each cell runs in a forked process with a time limit. Its status is
 
@@ -25,9 +26,17 @@ Each cell runs in a forked process with a time limit. Its status is
 A markdown table (suite, pair, method, score, source-only, fit seconds, status) goes to stdout,
 one row per cell as it finishes, then a count per status.
 
-    TRANSFERKIT_DATA=../shared/datasets nice python benchmarks/defaults.py --skip-deep
-    TRANSFERKIT_DATA=../shared/datasets nice python benchmarks/defaults.py \
-        --suites digits-deep,source-free --families deep
+Every shallow method on every suite (about 16 min on 2 shared cores), then the deep families on
+the small suites, one run at a time:
+
+    export TRANSFERKIT_DATA=../shared/datasets
+    nice python benchmarks/defaults.py --skip-deep --time-limit 240
+    nice python benchmarks/defaults.py --suites digits-deep --families deep,baseline
+    nice python benchmarks/defaults.py --suites continual-split-mnist,robustness-mnist,\
+multitask-amazon,fewshot-mnist --families continual,robustness,multitask,fewshot
+
+``--suites``, ``--methods`` (registered names) and ``--families`` (registry families) narrow a
+run; ``--skip-deep`` leaves out every deep method; ``--time-limit`` is per cell (default 300 s).
 """
 
 from __future__ import annotations
