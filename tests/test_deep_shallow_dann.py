@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from transferkit.datasets import get_data_home, load_pair
 from transferkit.deep.shallow_dann import ShallowDANN, reverse_validation_score
-from transferkit.exceptions import InvalidParameterError
+from transferkit.exceptions import InvalidParameterError, NotApplicableError
 
 
 def _accuracy(model, problem):
@@ -243,3 +244,16 @@ def test_auto_learning_rate_scales_the_step_to_the_input(nuisance_problem):
     assert np.mean(auto) > np.mean(fixed) + 0.15
     with pytest.raises(InvalidParameterError, match="'fast'"):
         ShallowDANN(learning_rate="fast").fit(small)
+
+
+@pytest.mark.skipif(
+    not (get_data_home() / "office_caltech10/images/webcam/mug/frame_0001.jpg").is_file(),
+    reason="data home lacks the Office-Caltech images (set TRANSFERKIT_DATA)",
+)
+def test_images_are_refused_naming_what_it_needs():
+    """The numpy network reads feature rows: given images it says so (it crashed on their
+    missing ``shape`` with its defaults on the office-caltech-images suite)."""
+    problem = load_pair("office-caltech-images", "webcam", "dslr", random_state=0)
+    assert problem.is_images
+    with pytest.raises(NotApplicableError, match="feature matrices.*images"):
+        ShallowDANN(epochs=1).fit(problem)

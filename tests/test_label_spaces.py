@@ -236,6 +236,27 @@ def test_pada_beats_dann_on_a_partial_pair():
     assert clone(pada).get_params()["class_weighting"] == "priors"
 
 
+@pytest.mark.skipif(
+    not all(
+        (get_data_home() / "office_caltech10/images" / d / "mug").is_dir()
+        for d in ("caltech10", "webcam")
+    ),
+    reason="needs office_caltech10/images in the data home (set TRANSFERKIT_DATA)",
+)
+@pytest.mark.usefixtures("one_torch_thread")
+def test_pada_weights_classes_on_images_through_the_backbone_features():
+    """On images the class weights come from the backbone features the network reads (the
+    logistic regression of the estimate cannot take images; PADA refused images before)."""
+    problem = load_pair(
+        "office-caltech-images", "caltech10", "webcam", random_state=0,
+        target_classes=[0, 1, 2, 3, 4],
+    )  # fmt: skip
+    assert problem.is_images
+    pada = make_method("pada", {"epochs": 2}, None, random_state=0).fit(problem)
+    assert pada.class_weights_[5:].max() == 0.0 and pada.class_weights_[:5].min() > 0.1
+    assert accuracy(pada, problem) > 0.8
+
+
 def test_an_open_set_suite_table_says_its_numbers_are_hos():
     from transferkit.bench import ResultsTable, format_markdown, load_suite
 

@@ -4,6 +4,7 @@ catalogue's zero-shot tasks and their bench cells."""
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from sklearn.base import clone
 from transferkit.datasets import dataset_kind, get_data_home, load_task
 from transferkit.datasets.bible import BIBLE_FILE
 from transferkit.exceptions import (
+    DegenerateResultWarning,
     EmptyDomainError,
     InvalidParameterError,
     NotApplicableError,
@@ -23,6 +25,7 @@ from transferkit.zeroshot import (
     ClassEmbeddings,
     EmbeddingSimilarity,
     LinearEmbeddingMap,
+    TransductiveRefinement,
     ZeroShotTask,
     area_under_seen_unseen_curve,
     embed_classes,
@@ -147,6 +150,25 @@ def test_calibrated_stacking_trades_seen_for_unseen_on_office():
     assert report.unseen > report.unseen_uncalibrated + 0.3
     assert report.seen < report.seen_uncalibrated
     assert report.harmonic > 0.4 > report.harmonic_uncalibrated
+
+
+@needs_office
+def test_a_score_no_better_than_the_majority_class_is_not_silent():
+    """Office class *names* embedded by USE do not tell split 0's unseen classes apart for ESZSL
+    (below the majority share); the transductive refinement then settles on the wrong clusters.
+    Both say so; with the class descriptions ESZSL is above the majority and stays quiet."""
+    names = load_task(
+        "zeroshot-office-caltech", "all", "split-0", random_state=0, semantics="names"
+    )
+    for model in (ESZSL(), TransductiveRefinement(ESZSL())):
+        with pytest.warns(DegenerateResultWarning, match="most frequent unseen class"):
+            report = evaluate_zero_shot(model, names, stacking=0.0, random_state=0)
+        assert report.unseen_accuracy <= report.majority
+    descriptions = load_task("zeroshot-office-caltech", "all", "split-0", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegenerateResultWarning)
+        report = evaluate_zero_shot(ESZSL(), descriptions, stacking=0.0, random_state=0)
+    assert report.unseen_accuracy > report.majority
 
 
 @pytest.mark.skipif(

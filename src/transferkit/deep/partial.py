@@ -141,8 +141,13 @@ class PADA(DANN):
         mean_prediction = torch.full((n_classes,), 1.0 / n_classes, device=self.device_)
         fixed = None
         if self.class_weighting == "priors":
-            # the project's label-shift estimate (EM on a logistic regression), made once
-            classes, weights, _ = estimate_presence(data["problem"], random_state=self.random_state)
+            # the project's label-shift estimate (EM on a logistic regression), made once; on
+            # images, on the backbone features the network reads (a logistic regression cannot
+            # take images)
+            problem = data["problem"]
+            if problem.is_images:
+                problem = problem.map_features(lambda X: self.input_encoder_(X).cpu().numpy())
+            classes, weights, _ = estimate_presence(problem, random_state=self.random_state)
             fixed = torch.zeros(n_classes, device=self.device_)
             fixed[np.searchsorted(self.classes_, classes)] = torch.as_tensor(
                 weights, dtype=torch.float32

@@ -37,6 +37,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from transferkit.base import check_features
 from transferkit.checks import check_nonnegative, check_positive_int
 from transferkit.deep.progress import as_progress
 from transferkit.exceptions import InvalidParameterError
@@ -240,6 +241,7 @@ class ShallowDANN(ClassifierMixin, BaseEstimator):
         """Algorithm 1 on a problem (labelled source, unlabelled target)."""
         problem = as_problem(X, y, domain)
         self.check_params()
+        check_features(problem, type(self).__name__)
         rng = np.random.default_rng(self.random_state)
         self.classes_ = problem.classes
         self.learning_rate_ = self._resolve_learning_rate(problem)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -39,7 +40,7 @@ import numpy as np
 from sklearn.base import clone
 
 from transferkit.checks import check_count, check_number
-from transferkit.exceptions import EmptyDomainError, InvalidParameterError
+from transferkit.exceptions import DegenerateResultWarning, EmptyDomainError, InvalidParameterError
 
 Progress = Callable[[int, int], None]
 RandomState = int | np.random.Generator | None
@@ -370,4 +371,24 @@ def evaluate_zero_shot(
         report.ausuc = area_under_seen_unseen_curve(curve_seen, curve_unseen)
     if not math.isfinite(report.unseen_accuracy):
         raise EmptyDomainError(f"Task {task.name!r}: no unseen test row could be scored.")
+    warn_if_at_majority(report, type(model).__name__, task.name)
     return report
+
+
+def warn_if_at_majority(report: ZeroShotReport, who: str, task: str) -> None:
+    """Warn (:class:`~transferkit.exceptions.DegenerateResultWarning`) when the unseen-class
+    accuracy is no better than always predicting the most frequent unseen class: the class
+    vectors do not tell the unseen classes apart for this model, and a transductive refinement
+    on top of such a start settles on the wrong clusters (it can score near 0)."""
+    if len(report.unseen_classes) < 2 or report.unseen_accuracy > report.majority:
+        return
+    warnings.warn(
+        DegenerateResultWarning(
+            f"{who} on task {task!r}: {report.unseen_accuracy:.1%} of the unseen-class rows are "
+            f"right, no better than always predicting the most frequent unseen class "
+            f"({report.majority:.1%}): its class vectors do not tell these classes apart in this "
+            "feature space. Try other class vectors (descriptions rather than names, another "
+            "encoder) or ConSE, and do not trust this score."
+        ),
+        stacklevel=2,
+    )
