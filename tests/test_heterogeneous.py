@@ -6,6 +6,7 @@ the on-disk cache); they skip when the files are absent.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -15,6 +16,7 @@ from sklearn.linear_model import LogisticRegression
 
 from transferkit.alignment import CORAL
 from transferkit.exceptions import (
+    DegenerateResultWarning,
     FeatureSpaceMismatchError,
     InvalidProblemError,
     NonFiniteDataError,
@@ -24,6 +26,7 @@ from transferkit.exceptions import (
 from transferkit.heterogeneous import (
     CCAHDA,
     ClusterMatchingHDA,
+    CoOptimalTransportHDA,
     GromovWassersteinHDA,
     class_paired_rows,
     gromov_wasserstein_coupling,
@@ -221,6 +224,17 @@ def test_hda_cca_on_office_is_never_much_worse_than_target_only(office):
     assert min(gaps) > -0.05, gaps
 
 
+def test_unsupervised_methods_warn_when_the_labelled_target_rows_score_at_chance(office):
+    """SURF -> EfficientNet: the two class structures barely agree, and the couplings label the
+    target at chance (about 0.1). The 30 labelled target rows, which these methods do not read,
+    show it: the fit warns instead of returning a silent chance-level model."""
+    problem = office.with_target_labels(3, random_state=0)
+    for model in (GromovWassersteinHDA(random_state=0), CoOptimalTransportHDA(random_state=0)):
+        with pytest.warns(DegenerateResultWarning, match="hda_cca or target_only"):
+            model.fit(problem)
+        assert model.labeled_target_accuracy_ < 0.2
+
+
 def test_methods_follow_the_estimator_contract():
     model = CCAHDA(n_components=3, pca_components=6, regularization=0.5, source_weight=0.3)
     assert clone(model).get_params() == model.get_params()
@@ -241,7 +255,10 @@ def test_hda_cluster_recovers_the_classes_between_two_cnns_where_gw_does_not():
         )  # fmt: skip
     except Exception as error:  # noqa: BLE001 - missing cached features: skip with the reason
         pytest.skip(f"cached CNN features of Office-Caltech10 unavailable: {error}")
-    model = ClusterMatchingHDA(random_state=0).fit(problem)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegenerateResultWarning)
+        model = ClusterMatchingHDA(random_state=0).fit(problem.with_target_labels(3, 0))
+    assert model.labeled_target_accuracy_ > 0.8  # read after the fit, never by it
     accuracy = np.mean(model.predict(problem.X_target) == problem.y_target)
     gw = GromovWassersteinHDA(random_state=0).fit(problem)
     gw_accuracy = np.mean(gw.predict(problem.X_target) == problem.y_target)

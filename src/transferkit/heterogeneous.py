@@ -45,6 +45,7 @@ Examples
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -59,6 +60,7 @@ from sklearn.utils.validation import check_is_fitted
 from transferkit.base import check_rows, default_estimator
 from transferkit.checks import check_nonnegative, check_positive_int, densify
 from transferkit.exceptions import (
+    DegenerateResultWarning,
     InvalidParameterError,
     MissingDependencyError,
     NotApplicableError,
@@ -313,13 +315,43 @@ class _TargetLabelHDA(_HeterogeneousClassifier):
     target's own standardised features (so that ``predict`` takes unseen target rows too)."""
 
     def _fit_target(
-        self, X_target: np.ndarray, rows: np.ndarray, labels: np.ndarray, n_features: int
+        self, problem: TransferProblem, X_target: np.ndarray, rows: np.ndarray, labels: np.ndarray
     ) -> None:
         estimator = default_estimator() if self.estimator is None else clone(self.estimator)
         self.scaler_ = StandardScaler().fit(X_target)
         self.estimator_ = estimator.fit(self.scaler_.transform(X_target[rows]), labels)
         self.classes_ = self.estimator_.classes_
-        self.n_features_in_ = n_features
+        self.n_features_in_ = problem.n_target_features
+        self._warn_if_at_chance(problem, X_target)
+
+    def _warn_if_at_chance(self, problem: TransferProblem, X_target: np.ndarray) -> None:
+        """Warn (:class:`DegenerateResultWarning`) when the problem's labelled target rows,
+        which the method did not read, are classified no better than by always answering
+        their most frequent class (one-sided binomial test at 5 %): the structures of the
+        two domains did not line up. The share is kept as ``labeled_target_accuracy_``."""
+        from scipy.stats import binomtest
+
+        self.labeled_target_accuracy_ = None
+        if problem.n_target_labeled < 10 or problem.y_target is None:
+            return
+        labeled = problem.target_labeled
+        y_true = problem.y_target[labeled]
+        correct = int(
+            np.sum(self.estimator_.predict(self.scaler_.transform(X_target[labeled])) == y_true)
+        )
+        majority = float(np.unique(y_true, return_counts=True)[1].max() / len(y_true))
+        self.labeled_target_accuracy_ = correct / len(y_true)
+        if binomtest(correct, len(y_true), majority, alternative="greater").pvalue > 0.05:
+            warnings.warn(
+                DegenerateResultWarning(
+                    f"{type(self).__name__}: {correct} of the {len(y_true)} labelled target "
+                    f"rows are classified right ({100 * self.labeled_target_accuracy_:.0f} %), not "
+                    f"significantly better than always answering their most frequent class "
+                    f"({100 * majority:.0f} %): the two domains' structures did not line up. "
+                    "With these labels, hda_cca or target_only is the better choice."
+                ),
+                stacklevel=3,
+            )
 
     def _target_features(self, X: Any) -> np.ndarray:
         return self.scaler_.transform(super()._target_features(X))
@@ -387,7 +419,7 @@ class _CouplingHDA(_TargetLabelHDA):
                 f"{who}: the coupling sends every target row to class {pseudo_labels[0]!r}; "
                 "increase epsilon or n_components."
             )
-        self._fit_target(X_target, coupled, pseudo_labels, problem.n_target_features)
+        self._fit_target(problem, X_target, coupled, pseudo_labels)
         return self
 
 
@@ -814,7 +846,7 @@ class ClusterMatchingHDA(_TargetLabelHDA):
         self.structure_correlation_ = float(best_correlation)
         self.target_labels_ = classes[best_labels]
         rows = np.arange(len(X_target))
-        self._fit_target(X_target, rows, self.target_labels_, problem.n_target_features)
+        self._fit_target(problem, X_target, rows, self.target_labels_)
         return self
 
 
