@@ -385,6 +385,28 @@ def test_small_lenet_matches_the_sener_koltun_encoder():
     assert n_parameters == (25 * 10 + 10) + (250 * 20 + 20) + (320 * 50 + 50)
 
 
+def test_small_lenet_conv_shares_only_the_convolutions():
+    """network="small_lenet_conv" with head_hidden=50: the shared encoder is SmallLeNet's two
+    convolutions (320 features) and each task's head holds its own 320 -> 50 layer, so a task's
+    path through the network is the single-task network's."""
+    X, Y = _two_tasks(n=120)
+    X = np.repeat(X, 131, axis=1)[:, :784]  # any 28x28 rows will do for the shapes
+    model = MultiTaskClassifier(
+        network="small_lenet_conv", head_hidden=50, image_shape=(28, 28), epochs=1,
+        random_state=0, device="cpu",
+    ).fit(X, Y)  # fmt: skip
+    encoder = model.network_.encoders[0]
+    assert len(model.network_.encoders) == 1
+    assert not any(isinstance(m, nn.Linear) for m in encoder.modules())
+    assert encoder(torch.zeros(2, 784)).shape == (2, 320)
+    for head in model.network_.heads:
+        assert (head[0].in_features, head[0].out_features, head[2].out_features) == (320, 50, 2)
+    shared = sum(p.numel() for p in encoder.parameters())
+    assert shared == (25 * 10 + 10) + (250 * 20 + 20)
+    with pytest.raises(NotApplicableError, match="image_shape"):
+        MultiTaskClassifier(network="small_lenet_conv", device="cpu").fit(X, Y)
+
+
 # ----------------------------------------------------------------------------- the benchmark
 
 

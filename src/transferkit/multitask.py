@@ -87,7 +87,7 @@ __all__ = [
 ]
 
 SHARING = ("hard", "soft")
-NETWORKS = ("auto", "lenet", "small_lenet", "mlp")
+NETWORKS = ("auto", "lenet", "small_lenet", "small_lenet_conv", "mlp")
 WEIGHTING = ("fixed", "uncertainty", "pcgrad")
 TASK_SAMPLING = ("natural", "balanced")
 
@@ -324,7 +324,11 @@ class SmallLeNet(nn.Module):
     ----------
     image_shape : tuple, default (28, 28)
         ``(H, W)`` or ``(H, W, C)`` of the flattened rows.
-    out_features : int, default 50
+    out_features : int or None, default 50
+        Units of the last layer; None ends the encoder at its convolutions (their flattened
+        maps, 320 values for 28x28 images), so that a multi-task network shares only the
+        convolutions and each task's head carries its own fully connected layer
+        (``network="small_lenet_conv"`` with ``head_hidden=50``).
     dropout : float, default 0.0
         Channel dropout after the second convolution (Sener & Koltun use 0.5).
 
@@ -333,10 +337,15 @@ class SmallLeNet(nn.Module):
     >>> import torch
     >>> SmallLeNet()(torch.zeros(3, 784)).shape
     torch.Size([3, 50])
+    >>> SmallLeNet(out_features=None)(torch.zeros(3, 784)).shape
+    torch.Size([3, 320])
     """
 
     def __init__(
-        self, image_shape: Sequence[int] = (28, 28), out_features: int = 50, dropout: float = 0.0
+        self,
+        image_shape: Sequence[int] = (28, 28),
+        out_features: int | None = 50,
+        dropout: float = 0.0,
     ):
         super().__init__()
         self.reshape = ImageReshape(image_shape)
@@ -355,8 +364,13 @@ class SmallLeNet(nn.Module):
             nn.MaxPool2d(2),
             nn.ReLU(),
         )
-        self.fc = nn.Sequential(nn.Linear(20 * out_height * out_width, out_features), nn.ReLU())
-        self.out_features = out_features
+        conv_features = 20 * out_height * out_width
+        if out_features is None:
+            self.fc: nn.Module = nn.Identity()
+            self.out_features = conv_features
+        else:
+            self.fc = nn.Sequential(nn.Linear(conv_features, out_features), nn.ReLU())
+            self.out_features = out_features
 
     def forward(self, x: Tensor) -> Tensor:
         return self.fc(torch.flatten(self.conv(self.reshape(x)), 1))
@@ -540,13 +554,15 @@ class _MultiTaskBase(BaseEstimator):
     def _make_encoder(self, n_features: int, image_shape: tuple[int, ...] | None) -> nn.Module:
         if self.encoder is not None:
             return copy.deepcopy(self.encoder)
-        if self.network in ("lenet", "small_lenet") and image_shape is None:
+        if self.network in ("lenet", "small_lenet", "small_lenet_conv") and image_shape is None:
             raise NotApplicableError(
                 f"network={self.network!r} needs the shape of the images (image_shape=(28, 28) "
                 "for flattened MNIST rows); give it, or use network='mlp'."
             )
         if image_shape is not None and self.network == "small_lenet":
             return SmallLeNet(image_shape, out_features=self.hidden_dim, dropout=self.dropout)
+        if image_shape is not None and self.network == "small_lenet_conv":
+            return SmallLeNet(image_shape, out_features=None, dropout=self.dropout)
         if image_shape is not None and self.network != "mlp":
             return LeNet(image_shape, out_features=self.hidden_dim, dropout=self.dropout)
         return MLPEncoder(n_features, [self.hidden_dim], dropout=self.dropout)
@@ -833,13 +849,15 @@ class MultiTaskClassifier(_MultiTaskBase):
         gradient steps is unchanged, a step costs up to that many rows more.
     coupling : float, default 0.01
         Strength of the L2 coupling of soft sharing.
-    network : {"auto", "lenet", "small_lenet", "mlp"}, default "auto"
+    network : {"auto", "lenet", "small_lenet", "small_lenet_conv", "mlp"}, default "auto"
         The encoder when ``encoder`` is None: "auto" is a
         :class:`~transferkit.deep.backbones.LeNet` for images (``image_shape`` known) and an MLP
         with one hidden layer for vectors; "small_lenet" is :class:`SmallLeNet`, the encoder of
-        Sener & Koltun (2018).
+        Sener & Koltun (2018); "small_lenet_conv" is its two convolutions alone, so that hard
+        sharing shares only them (pair it with ``head_hidden`` to give each task its own fully
+        connected layer).
     hidden_dim : int, default 128
-        Feature width of the default encoder.
+        Feature width of the default encoder (not used by "small_lenet_conv").
     head_hidden : int, default 0
         Units of a hidden ReLU layer in each task's head (Sener & Koltun's MultiMNIST heads have
         one of 50); 0: a linear head.
