@@ -12,6 +12,7 @@ from sklearn.base import clone
 
 from transferkit.datasets import get_data_home, load_task
 from transferkit.exceptions import (
+    FeatureSpaceMismatchError,
     InvalidParameterError,
     MissingDependencyError,
     ParameterValueError,
@@ -163,6 +164,33 @@ def test_bench_refuses_features_of_another_backbone_than_the_head():
         check_backbone(ConSE(backbone="mobilenet_v2"), task)
     with pytest.raises(InvalidParameterError, match="efficientnet_lite0"):
         make_method("conse_transductive", random_state=0).score_problem(task)
+
+
+def test_conse_fitted_without_rows_names_the_backbone_when_given_other_features(monkeypatch):
+    """Documents (512-d sentence vectors) given to ConSE, which was fitted with no training
+    rows: the error at prediction says what ConSE reads (the backbone's pooled features), not
+    only that the widths differ."""
+    import torch
+
+    import transferkit.deep.backbones as backbones
+    import transferkit.zeroshot.methods as methods
+
+    class Backbone:
+        classifier = torch.nn.Linear(1280, 3)
+
+    monkeypatch.setattr(backbones, "load_backbone", lambda name: Backbone())
+    monkeypatch.setattr(methods, "imagenet_class_names", lambda: ["cup", "dog", "car"])
+    monkeypatch.setattr(
+        methods,
+        "embed_classes",
+        lambda classes, names, encoder: ClassEmbeddings(
+            classes, [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
+        ),
+    )
+    vectors = ClassEmbeddings(["a", "b"], np.eye(2), encoder="use")
+    model = ConSE().fit(None, None, vectors)
+    with pytest.raises(FeatureSpaceMismatchError, match=r"mobilenet_v2's pooled features \(1280\)"):
+        model.predict(np.zeros((2, 512)))
 
 
 # ----------------------------------------------------------------------------- real data

@@ -410,13 +410,17 @@ class ZeroShotClassifier(BaseEstimator):
         if X.ndim != 2:
             raise InvalidParameterError(f"X must be 2-d; got shape {X.shape}.")
         if self.n_features_in_ is not None and X.shape[1] != self.n_features_in_:
-            raise FeatureSpaceMismatchError(
-                f"X has {X.shape[1]} features but {type(self).__name__} was fitted on "
-                f"{self.n_features_in_}; give rows of the same features."
-            )
+            raise FeatureSpaceMismatchError(self._mismatch_message(X.shape[1]))
         if self.standardize and hasattr(self, "mean_"):
             X = (X - self.mean_) / self.scale_
         return X
+
+    def _mismatch_message(self, n_features: int) -> str:
+        """What to say when rows have ``n_features`` instead of ``n_features_in_``."""
+        return (
+            f"X has {n_features} features but {type(self).__name__} was fitted on "
+            f"{self.n_features_in_}; give rows of the same features."
+        )
 
     def decision_function(self, X: Any, classes: Sequence[Any] | None = None) -> np.ndarray:
         """Compatibility of each row with each class of ``classes`` (default: every class).
@@ -711,14 +715,9 @@ class ConSE(ZeroShotClassifier):
         head = load_backbone(self.backbone).classifier
         self.source_weights_ = head.weight.detach().double().numpy()
         self.source_bias_ = head.bias.detach().double().numpy()
-        n_inputs = self.source_weights_.shape[1]
-        if X is not None and X.shape[1] != n_inputs:
-            raise FeatureSpaceMismatchError(
-                f"ConSE reads {self.backbone}'s pooled features ({n_inputs}), but the rows have "
-                f"{X.shape[1]} features; give that backbone's features, or set backbone= to the "
-                "one that made them."
-            )
-        self.n_features_in_ = n_inputs
+        self.n_features_in_ = self.source_weights_.shape[1]
+        if X is not None and X.shape[1] != self.n_features_in_:
+            raise FeatureSpaceMismatchError(self._mismatch_message(X.shape[1]))
         names = embed_classes(list(range(len(self.source_bias_))), imagenet_class_names(), encoder)
         if names.dim != semantics.dim:
             raise NotApplicableError(
@@ -727,6 +726,14 @@ class ConSE(ZeroShotClassifier):
                 "class vectors (encoder=)."
             )
         self.source_vectors_ = names.vectors
+
+    def _mismatch_message(self, n_features: int) -> str:
+        return (
+            f"ConSE reads {self.backbone}'s pooled features ({self.n_features_in_}), but the "
+            f"rows have {n_features} features; give that backbone's features (ConSE classifies "
+            "images through the backbone's ImageNet layer), or set backbone= to the one that "
+            "made them."
+        )
 
     def _scores(self, X: np.ndarray, vectors: np.ndarray) -> np.ndarray:
         probabilities = special.softmax(X @ self.source_weights_.T + self.source_bias_, axis=1)
