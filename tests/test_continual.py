@@ -388,7 +388,13 @@ params = { epochs = 2, hidden = [50], batch_size = 32, memory_size = 100 }
 
 
 @pytest.mark.parametrize(
-    "name", ["continual-split-mnist", "continual-permuted-mnist", "continual-split-fashion-mnist"]
+    "name",
+    [
+        "continual-split-mnist",
+        "continual-permuted-mnist",
+        "continual-permuted-mnist-long",
+        "continual-split-fashion-mnist",
+    ],
 )
 def test_the_continual_suites_load(name):
     from transferkit.bench import load_suite
