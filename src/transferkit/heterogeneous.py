@@ -24,7 +24,9 @@ its principal components), since no column of one side means anything on the oth
   Duan, Xu & Tsang 2014).
 
 The baseline to beat with a few target labels is ``target_only`` (a classifier on the labelled
-target rows alone).
+target rows alone). Given labelled target rows, the unsupervised methods score them after the fit
+(they never read them) and warn :class:`~transferkit.exceptions.DegenerateResultWarning` when the
+score is no better than the rows' most frequent class: the structures did not line up.
 
 Examples
 --------
@@ -452,6 +454,16 @@ class GromovWassersteinHDA(_CouplingHDA):
     progress : callable(done, total) or None, default None
         Called as the solver advances (the CLI shows a progress bar).
 
+    Attributes
+    ----------
+    coupling_ : ndarray of shape (n_source, n_coupled_target)
+    target_scores_ : ndarray of shape (n_coupled_target, n_classes)
+        Class-balanced scores of the coupled target rows (:func:`propagate_labels`).
+    labeled_target_accuracy_ : float or None
+        Accuracy on the problem's labelled target rows, which ``fit`` does not read (None
+        without 10 of them); at its majority-class level ``fit`` warns
+        :class:`~transferkit.exceptions.DegenerateResultWarning`.
+
     Examples
     --------
     >>> import numpy as np
@@ -493,6 +505,11 @@ class CoOptimalTransportHDA(_CouplingHDA):
         Seeds the PCA and the choice of target rows.
     progress : callable(done, total) or None, default None
         Called as the descent advances.
+
+    Attributes
+    ----------
+    coupling_, target_scores_, labeled_target_accuracy_
+        As in :class:`GromovWassersteinHDA`.
 
     Examples
     --------
@@ -771,6 +788,10 @@ class ClusterMatchingHDA(_TargetLabelHDA):
         right: SURF → CNN pairs of Office-Caltech10 reach 0.73 to 0.83 with wrong matches.
     target_labels_ : ndarray of shape (n_target,)
         The matched class of every target row seen in ``fit``.
+    labeled_target_accuracy_ : float or None
+        Accuracy on the problem's labelled target rows, which ``fit`` does not read (None
+        without 10 of them); at its majority-class level ``fit`` warns
+        :class:`~transferkit.exceptions.DegenerateResultWarning`.
 
     Examples
     --------
