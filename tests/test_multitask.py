@@ -284,6 +284,10 @@ def test_pooled_needs_one_label_set_and_single_task_trains_one_network_per_task(
     shifted[:, 1] += 5
     with pytest.raises(NotApplicableError, match="share one label set"):
         PooledClassifier(epochs=1, device="cpu").fit(X, shifted)
+    # two digits of one image (MultiMNIST): one label set, but rows carry two different labels
+    digits = np.random.default_rng(0).integers(0, 10, size=(len(X), 2))
+    with pytest.raises(NotApplicableError, match="label different things of the same input"):
+        PooledClassifier(epochs=1, device="cpu").fit(X, digits)
 
 
 needs_amazon = pytest.mark.skipif(

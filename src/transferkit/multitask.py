@@ -1152,8 +1152,10 @@ class PooledClassifier(_MultiTaskBase):
     """The other baseline: one network and one head for every task, trained on every
     (row, task) label as one pool; all tasks then get the same prediction.
 
-    Only for tasks that share their label set (the four Amazon sentiment tasks); it raises
-    :class:`~transferkit.exceptions.NotApplicableError` otherwise. Parameters as
+    Only for tasks that share their label set and, on rows labelled in several tasks, mostly
+    agree (the four Amazon sentiment tasks, whose rows each belong to one domain); it raises
+    :class:`~transferkit.exceptions.NotApplicableError` otherwise (MultiMNIST's left and right
+    digits share the labels 0-9 but differ on nine rows in ten). Parameters as
     :class:`SingleTaskClassifiers`.
 
     Examples
@@ -1178,6 +1180,7 @@ class PooledClassifier(_MultiTaskBase):
                     f"one label set; task 0 has {first.tolist()} and task {t} "
                     f"{classes.tolist()}. Use MultiTaskClassifier (a head per task) instead."
                 )
+        self._check_one_label_per_row(codes)
         rows, tasks = np.nonzero(codes >= 0)
         pooled = codes[rows, tasks][:, None]
         seed_everything(self.random_state)
@@ -1187,6 +1190,29 @@ class PooledClassifier(_MultiTaskBase):
         self.history_ = self._train_network(network, _single_head_loss, stacked, pooled, "pooled")
         self.histories_ = [self.history_]
         return self
+
+    def _check_one_label_per_row(self, codes: np.ndarray) -> None:
+        """Refuse tasks that give most rows labelled in several of them different labels
+        (MultiMNIST's left and right digit): one head predicts one label per row."""
+        shared = np.flatnonzero((codes >= 0).sum(axis=1) >= 2)
+        if len(shared) < 10:
+            return
+        known = np.where(codes[shared] >= 0, codes[shared], -1)
+        top = known.max(axis=1)
+        bottom = np.where(known >= 0, known, top[:, None]).min(axis=1)
+        conflicting = shared[top != bottom]
+        share = len(conflicting) / len(shared)
+        if share > 0.5:
+            row = int(conflicting[0])
+            labels = [(t, self.classes_[t][c]) for t, c in enumerate(codes[row]) if c >= 0]
+            example = " and ".join(f"{label!r} in task {t}" for t, label in labels[:2])
+            raise NotApplicableError(
+                f"PooledClassifier gives every task of a row the same prediction, but "
+                f"{100 * share:.0f} % of the {len(shared)} rows labelled in several tasks "
+                f"carry different labels in them (row {row}: {example}): the tasks label "
+                "different things of the same input. Use MultiTaskClassifier (a head per "
+                "task) or SingleTaskClassifiers."
+            )
 
     def _task_logits(self, X: Tensor) -> list[np.ndarray]:
         logits = self._apply(self.network_, X)[0]
