@@ -26,14 +26,19 @@ Each cell runs in a forked process with a time limit. Its status is
 A markdown table (suite, pair, method, score, source-only, fit seconds, status) goes to stdout,
 one row per cell as it finishes, then a count per status.
 
-Every shallow method on every suite (about 16 min on 2 shared cores), then the deep families on
-the small suites, one run at a time:
+Every shallow method on every suite (about 15 min on 2 shared cores), then the deep families on
+every suite whose own budget fits the cell limit, and the source-free suite's own methods (the
+commands behind the table in docs/benchmarks.md, "Every method with its defaults"):
 
     export TRANSFERKIT_DATA=../shared/datasets
     nice python benchmarks/defaults.py --skip-deep --time-limit 240
-    nice python benchmarks/defaults.py --suites digits-deep --families deep,baseline
-    nice python benchmarks/defaults.py --suites continual-split-mnist,robustness-mnist,\
-multitask-amazon,fewshot-mnist --families continual,robustness,multitask,fewshot
+    nice python benchmarks/defaults.py --families deep,continual,fewshot,multitask,robustness \
+        --time-limit 240 --suites amazon-dann,continual-permuted-mnist,\
+continual-split-fashion-mnist,continual-split-mnist,digits-deep,digits-multisource,fewshot-bible,\
+fewshot-mnist,fewshot-office-caltech,multitask-amazon,multitask-multimnist,office-caltech-images,\
+office-caltech-images-semi,office-caltech-partial,robustness-mnist
+    nice python benchmarks/defaults.py --suites source-free --time-limit 240 \
+        --methods source_model,deep_source_only,deep_oracle,adabn,tent,shot
 
 ``--suites``, ``--methods`` (registered names) and ``--families`` (registry families) narrow a
 run; ``--skip-deep`` leaves out every deep method; ``--time-limit`` is per cell (default 300 s).
