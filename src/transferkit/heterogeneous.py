@@ -338,9 +338,7 @@ class _TargetLabelHDA(_HeterogeneousClassifier):
             return
         labeled = problem.target_labeled
         y_true = problem.y_target[labeled]
-        correct = int(
-            np.sum(self.estimator_.predict(self.scaler_.transform(X_target[labeled])) == y_true)
-        )
+        correct = int(np.sum(self.predict(X_target[labeled]) == y_true))
         majority = float(np.unique(y_true, return_counts=True)[1].max() / len(y_true))
         self.labeled_target_accuracy_ = correct / len(y_true)
         if binomtest(correct, len(y_true), majority, alternative="greater").pvalue > 0.05:

@@ -1197,9 +1197,9 @@ class PooledClassifier(_MultiTaskBase):
         shared = np.flatnonzero((codes >= 0).sum(axis=1) >= 2)
         if len(shared) < 10:
             return
-        known = np.where(codes[shared] >= 0, codes[shared], -1)
-        top = known.max(axis=1)
-        bottom = np.where(known >= 0, known, top[:, None]).min(axis=1)
+        labels = codes[shared]  # -1 where a task has no label
+        top = labels.max(axis=1)
+        bottom = np.where(labels >= 0, labels, top[:, None]).min(axis=1)
         conflicting = shared[top != bottom]
         share = len(conflicting) / len(shared)
         if share > 0.5:
