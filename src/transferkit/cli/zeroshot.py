@@ -26,6 +26,8 @@ transferkit zeroshot --texts news.tsv --text-column body --class "sport=A match 
 transferkit zeroshot --train seen.npz --test test.npz --class-embeddings classes.csv --json
 transferkit zeroshot --train seen.npz --test test.npz --classes classes.csv --method conse \\
     --backbone mobilenet_v2 --transductive
+transferkit zeroshot --train seen.npz --test test.npz --classes classes.csv --method conse \\
+    --hold-out-named
 """
 
 from __future__ import annotations
@@ -98,6 +100,12 @@ _METHODS = ("eszsl", "devise", "conse", "similarity")
     help="conse: the pre-trained backbone whose pooled features the --train/--test files hold.",
 )
 @click.option(
+    "--hold-out-named",
+    is_flag=True,
+    help="conse: leave out of the ImageNet head the classes whose names name one of the task's "
+    "classes (e.g. 'coffee mug' for a class 'mug'), so that none of them is one of the head's.",
+)
+@click.option(
     "--transductive",
     is_flag=True,
     help="Refine the predictions with the unlabelled test rows (soft k-means on the prototypes).",
@@ -133,6 +141,7 @@ def zeroshot_command(
     language: str | None,
     method: str | None,
     backbone: str,
+    hold_out_named: bool,
     transductive: bool,
     stacking: str,
     center: bool,
@@ -168,6 +177,11 @@ def zeroshot_command(
             f"--method {method} learns from seen classes' rows; with --texts use --method "
             "similarity, or give --train and --test feature files."
         )
+    if hold_out_named and method != "conse":
+        raise InvalidParameterError(
+            f"--hold-out-named leaves classes out of ConSE's ImageNet head; --method {method} "
+            "has no such head (use --method conse)."
+        )
     if method == "conse" and class_embeddings:
         raise InvalidParameterError(
             "--method conse embeds the ImageNet class names with the encoder of the class "
@@ -196,7 +210,9 @@ def zeroshot_command(
         models = {
             "eszsl": ESZSL(),
             "devise": LinearEmbeddingMap(random_state=seed),
-            "conse": ConSE(backbone=backbone, encoder=encoder),
+            "conse": ConSE(
+                backbone=backbone, encoder=encoder, exclude="named" if hold_out_named else None
+            ),
             "similarity": EmbeddingSimilarity(center=center),
         }
         model = models[method]

@@ -54,7 +54,12 @@ from transferkit.zeroshot.methods import (
     stacked_prediction,
     transductive_prototypes,
 )
-from transferkit.zeroshot.semantics import ClassEmbeddings, embed_classes, imagenet_class_names
+from transferkit.zeroshot.semantics import (
+    ClassEmbeddings,
+    classes_naming,
+    embed_classes,
+    imagenet_class_names,
+)
 from transferkit.zeroshot.tasks import (
     UNSEEN_SPLITS,
     ZeroShotTask,
@@ -79,6 +84,7 @@ __all__ = [
     "area_under_seen_unseen_curve",
     "bible_task",
     "check_backbone",
+    "classes_naming",
     "conse_embedding",
     "cosine_scores",
     "embed_classes",

