@@ -25,7 +25,12 @@ logistic regression, C = 1. Per seed (the draws and the methods' seeds):
 * all of it again with the Spanish embeddings rotated into the English space by orthogonal
   Procrustes fitted on the verse pairs of the training chapters (``align="procrustes"``: unlabelled
   parallel text, a resource beyond the zero-shot setting; no test verse is used): all of them, or
-  ``--align-train`` of them drawn with seed 0, the draw of ``--retrieval-train``.
+  ``--align-train`` of them drawn with seed 0, the draw of ``--retrieval-train``;
+* ``parallel_distillation`` (``transferkit.crosslingual.ParallelDistillation``): the English
+  classifier labels the English side of the training chapters' other verse pairs (every pair
+  whose English verse is not a labelled source row), and a classifier learns the Spanish side
+  with those labels, the labelled English verses beside them (unlabelled parallel text, as
+  Procrustes; in the procrustes rows the Spanish side is rotated like the target).
 
 Retrieval protocol
 ------------------
@@ -44,7 +49,7 @@ The classification with both encoders side by side, the map on the 6,000 pairs t
 of ``--retrieval-train 6000`` encoded:
 
     TRANSFERKIT_DATA=../shared/datasets PYTHONPATH=src python benchmarks/bible.py \
-        --skip-retrieval --encoder use+e5 --align-train 6000 \
+        --skip-retrieval --skip-distillation --encoder use+e5 --align-train 6000 \
         --out benchmarks/results/bible/classification-use+e5.json
 """
 
@@ -63,7 +68,12 @@ from pathlib import Path
 import numpy as np
 
 import transferkit.self_training  # noqa: F401  (registers self_training)
-from transferkit.crosslingual import fit_procrustes, retrieve
+from transferkit.crosslingual import (
+    fit_procrustes,
+    parallel_corpus,
+    retrieve,
+    with_parallel_corpus,
+)
 from transferkit.datasets import load_bible, load_pair, split_by_chapter
 from transferkit.datasets.bible import encode_verses, fit_verse_map
 from transferkit.registry import make_classifier, make_method
@@ -111,13 +121,18 @@ def classification(seed: int, args: argparse.Namespace, align: str) -> dict:
         encoder=args.encoder,
         n_source=args.n_source,
         n_target=args.n_target,
+        parallel=not args.skip_distillation,
     )
     if align == "procrustes":
+        rotation = spanish_to_english(args.encoder, args.align_train)
         problem = dataclasses.replace(
             problem,
-            X_target=problem.X_target @ spanish_to_english(args.encoder, args.align_train),
+            X_target=problem.X_target @ rotation,
             metadata={**problem.metadata, "align": align, "align_train": args.align_train},
         )
+        if not args.skip_distillation:
+            pairs_source, pairs_target = parallel_corpus(problem)
+            problem = with_parallel_corpus(problem, pairs_source, pairs_target @ rotation)
     verses = load_bible()
     position = {ref: row for row, ref in enumerate(verses.ref)}
     rows = np.array([position[ref] for ref in problem.metadata["target_refs"]])
@@ -140,7 +155,8 @@ def classification(seed: int, args: argparse.Namespace, align: str) -> dict:
     seconds["centring"] = time.perf_counter() - start
     accuracy["centring"] = float(np.mean(prediction == y))
 
-    for name in METHODS:
+    methods = METHODS if args.skip_distillation else (*METHODS, "parallel_distillation")
+    for name in methods:
         start = time.perf_counter()
         model = make_method(name, {}, "logreg", seed).fit(problem)
         accuracy[name] = float(np.mean(model.predict(problem.X_target) == y))
@@ -287,6 +303,11 @@ def main() -> None:
         default=None,
         help="verses of the training chapters behind the classification's Procrustes map "
         "(default: all; drawn like --retrieval-train's)",
+    )
+    parser.add_argument(
+        "--skip-distillation",
+        action="store_true",
+        help="leave out parallel_distillation (it encodes every training chapter's verse pair)",
     )
     parser.add_argument("--skip-retrieval", action="store_true")
     parser.add_argument("--skip-classification", action="store_true")

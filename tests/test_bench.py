@@ -113,12 +113,13 @@ def test_demo_suite_runs_every_registered_shallow_method(tmp_path):
     expected = {n for n, s in shallow.items() if s.family not in AUTOMATIC_EXCLUDED_FAMILIES}
     assert expected <= set(labels)
     # the families made for other settings still run with their defaults on a plain problem
-    # (heterogeneous methods refuse it by design; tests/test_heterogeneous.py checks that)
+    # (heterogeneous and cross-lingual methods refuse it by design; tests/test_heterogeneous.py
+    # and tests/test_crosslingual_distillation.py check that)
     others = [
         MethodEntry(n, n)
         for n, s in shallow.items()
         if s.family in AUTOMATIC_EXCLUDED_FAMILIES
-        and s.family not in ("heterogeneous", *OTHER_TASK_FAMILIES)
+        and s.family not in ("heterogeneous", "crosslingual", *OTHER_TASK_FAMILIES)
     ]
     assert {"open_set", "partial_ot", "ms_jcpot"} <= {m.name for m in others}
     labels += [m.label for m in others]

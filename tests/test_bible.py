@@ -153,10 +153,12 @@ def test_the_suite_loads_and_runs_on_a_small_draw(tmp_path):
 
     suite = load_suite("bible-en-es")
     assert [m.name for m in suite.methods] == [
-        "source_only", "coral", "sa", "ot", "label_shift", "self_training"
+        "source_only", "coral", "sa", "ot", "label_shift", "self_training",
+        "parallel_distillation",
     ]  # fmt: skip
     assert suite.datasets[0].pairs == (("english", "spanish"),)
     assert suite.datasets[1].options["align"] == "procrustes"
+    assert all(dataset.options["parallel"] for dataset in suite.datasets)
     small = parse_suite(
         """
 [suite]

@@ -192,3 +192,43 @@ def test_every_encoder_is_named_in_the_option_help():
     shown = " ".join(invoke("diagnose", "--help").output.split())
     for name in TEXT_ENCODERS:
         assert re.search(rf"\b{re.escape(name)}\b", shown), name
+
+
+def test_bench_distils_through_a_file_of_translation_pairs(files, tmp_path):
+    # the 40 English sentences and their Spanish translations, row for row, no label
+    pairs = [
+        (f"{s_en} {p_en}", f"{s_es} {p_es}")
+        for topic in ENGLISH
+        for s_en, s_es in zip(ENGLISH[topic][0], SPANISH[topic][0], strict=True)
+        for p_en, p_es in zip(ENGLISH[topic][1], SPANISH[topic][1], strict=True)
+    ]
+    parallel = write(tmp_path / "pairs.tsv", pairs, ("en", "es"))
+    db = tmp_path / "r.sqlite"
+    result = invoke(
+        "bench", "demo", *text_args(files), "--methods", "source_only,parallel_distillation",
+        "--seeds", "0", "--parallel", parallel, "--parallel-columns", "en,es",
+        "--db", db, "--quiet", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["means"]["parallel_distillation"] >= 90.0, result.output
+    # the pairs file is part of the cells' key: without it the method refuses, in a new cell
+    result = invoke(
+        "bench", "demo", *text_args(files), "--methods", "parallel_distillation",
+        "--seeds", "0", "--db", db, "--quiet", "--json",
+    )  # fmt: skip
+    assert "translation pairs" in result.output
+    for bad, message in (
+        (["--parallel-columns", "en"], "takes two headers"),
+        (["--parallel-columns", "en,spanish"], "spanish"),
+    ):
+        result = invoke(
+            "bench", "demo", *text_args(files), "--methods", "parallel_distillation",
+            "--seeds", "0", "--parallel", parallel, *bad, "--db", db, "--quiet",
+        )  # fmt: skip
+        assert message in result.output, result.output
+    result = invoke(
+        "bench", "demo", "--source", files["source"], "--target", files["target"],
+        "--parallel", parallel, "--db", db,
+    )  # fmt: skip
+    assert result.exit_code != 0 and "add --text-column" in result.output

@@ -4,7 +4,8 @@ The methods are discovered from the registry (every non-deep method of the trans
 so a new method is covered as soon as it is registered. Each gives finite predictions of more
 than one class on Office-Caltech SURF amazon→webcam, or refuses with our own
 :class:`~transferkit.exceptions.NotApplicableError` because the problem lacks what it needs
-(target labels, several sources, two feature spaces); it is then fitted on a problem that has it.
+(target labels, several sources, two feature spaces, a parallel corpus); it is then fitted on a
+problem that has it.
 ``benchmarks/defaults.py`` runs the same check on every built-in suite.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from transferkit.crosslingual import with_parallel_corpus
 from transferkit.datasets import get_data_home, load_pair
 from transferkit.exceptions import NotApplicableError
 from transferkit.multisource import is_multi_source
@@ -56,6 +58,8 @@ def problems(plain: TransferProblem) -> dict[str, TransferProblem]:
         "plain": plain,
         "target labels": plain.with_target_labels(3, random_state=0),
         "several sources": load_pair("office-caltech-surf", "caltech10+dslr", "webcam", **OPTIONS),
+        # the target rows stand for their own translations: a corpus of the right shape
+        "parallel corpus": with_parallel_corpus(plain, plain.X_target, plain.X_target),
     }
     return out
 
@@ -97,6 +101,7 @@ def test_the_registry_gives_every_family():
         "label_spaces",
         "multi-source",
         "heterogeneous",
+        "crosslingual",
     } <= families
 
 
@@ -108,6 +113,8 @@ def problem_for(name: str, problems: dict[str, TransferProblem]) -> TransferProb
     if spec.family == "multi-source":
         assert is_multi_source(problems["several sources"])
         return problems["several sources"]
+    if spec.family == "crosslingual":
+        return problems["parallel corpus"]
     return problems["target labels" if spec.needs_target_labels else "plain"]
 
 
@@ -120,7 +127,7 @@ NEEDY = [
     name
     for name in METHODS
     if available_methods()[name].needs_target_labels
-    or available_methods()[name].family == "multi-source"
+    or available_methods()[name].family in ("multi-source", "crosslingual")
 ]
 
 
@@ -132,4 +139,5 @@ def test_what_a_method_needs_and_lacks_is_named(name, problems):
     try:
         check_fitted(name, problems["plain"])
     except NotApplicableError as error:
-        assert ("label" if spec.needs_target_labels else "source") in str(error), str(error)
+        needed = {"multi-source": "source", "crosslingual": "translation pairs"}
+        assert needed.get(spec.family, "label") in str(error), str(error)

@@ -29,6 +29,7 @@ SHALLOW_FAMILY_MODULES: tuple[str, ...] = (
     "transferkit.deep.shallow_dann",
     "transferkit.zeroshot.methods",
     "transferkit.fewshot.methods",
+    "transferkit.crosslingual.distillation",
 )
 #: Families that import torch: skipped when it is missing, and imported only when a name is not
 #: found among the shallow ones (or every method is asked for), so that reading a suite of shallow

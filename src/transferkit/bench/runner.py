@@ -133,6 +133,8 @@ def load_problem(dataset: str, source: str, target: str, seed: int, options: dic
                 label_column=options.get("label_column", "label"),
                 encoder=options.get("encoder", "use"),
                 name=FILES_DATASET,
+                parallel=options.get("parallel"),
+                parallel_columns=tuple(options.get("parallel_columns", "source,target").split(",")),
             )
         else:
             problem = datasets.problem_from_files(
@@ -162,7 +164,7 @@ def check_files_unchanged(options: dict[str, Any]) -> None:
     across runs could vouch for old bytes after a rewrite that keeps size and time.
     """
     digests = FileDigests()
-    for role in ("source", "target", "test"):
+    for role in ("source", "target", "test", "parallel"):
         expected = options.get(f"{role}_sha256")
         if expected is not None and digests.sha256(options[role]) != expected:
             raise DataFormatError(

@@ -295,8 +295,10 @@ class Suite:
         is named by the file stems (the full paths when the stems are equal); tables tell apart
         stored pairs with equal names by their hashes. ``digests`` caches the hashes (one
         per run, see :class:`FileDigests`); None hashes afresh. ``text`` (``text_column``,
-        ``label_column``, ``encoder``) marks CSV/TSV files of texts, encoded when a cell loads
-        them (:func:`transferkit.text.problem_from_text_files`); it is part of the cells' key.
+        ``label_column``, ``encoder``, and optionally ``parallel`` and ``parallel_columns``: a
+        file of translation pairs and its two columns, hashed like the others) marks CSV/TSV
+        files of texts, encoded when a cell loads them
+        (:func:`transferkit.text.problem_from_text_files`); it is part of the cells' key.
         """
         digests = FileDigests() if digests is None else digests
         paths = {"source": Path(source).resolve(), "target": Path(target).resolve()}
@@ -313,6 +315,9 @@ class Suite:
                     "of texts (the target's labels, if present, score the methods)."
                 )
             options.update({key: str(value) for key, value in text.items()})
+            if "parallel" in text:  # keyed on its bytes too
+                options["parallel"] = str(Path(text["parallel"]).resolve())
+                options["parallel_sha256"] = digests.sha256(options["parallel"])
         source_name, target_name = paths["source"].stem, paths["target"].stem
         if source_name == target_name:
             source_name, target_name = str(paths["source"]), str(paths["target"])
@@ -753,6 +758,7 @@ OTHER_TASK_FAMILIES = ("continual", "multitask", "robustness", "fewshot", "zeros
 AUTOMATIC_EXCLUDED_FAMILIES = (
     "deep",
     "heterogeneous",
+    "crosslingual",
     "label_spaces",
     "multi-source",
     *OTHER_TASK_FAMILIES,
@@ -769,7 +775,7 @@ def _all_methods(
     explicit entries (which replace an automatic one of the same label). The families made for
     other settings than one source and a target with the same classes are left out (their
     suites name their methods): heterogeneous (domains described by different features),
-    label spaces (partial and open-set targets: an open-set rejection on a closed-set target
+    cross-lingual (a parallel corpus beside the two domains), label spaces (partial and open-set targets: an open-set rejection on a closed-set target
     only loses rows), multi-source, and the methods of other kinds of task than transfer
     (continual, multi-task, robustness, few- and zero-shot)."""
     by_label = {m.label: m for m in explicit}

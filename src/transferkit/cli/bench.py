@@ -226,6 +226,19 @@ def deep_execution(ddp: int, device: str | None, amp: bool) -> AbstractContextMa
     help="Header of the label column of text files [default: label].",
 )
 @click.option("--encoder", help="Text encoder of --text-column files [default: use].")
+@click.option(
+    "--parallel",
+    type=click.Path(exists=True, dir_okay=False),
+    help="With --text-column: a CSV/TSV of unlabelled translation pairs (a source-language "
+    "text and its target-language translation per row), encoded and attached for "
+    "parallel_distillation.",
+)
+@click.option(
+    "--parallel-columns",
+    default="source,target",
+    show_default=True,
+    help="Headers of the --parallel file's source-language and target-language columns.",
+)
 @metric_option
 @deep_execution_options
 def bench(
@@ -247,6 +260,8 @@ def bench(
     text_column: str | None,
     label_column: str | None,
     encoder: str | None,
+    parallel: str | None,
+    parallel_columns: str,
     metric: str | None,
     ddp: int,
     device: str | None,
@@ -283,9 +298,17 @@ def bench(
             raise click.UsageError("--text-column reads texts from --source and --target files.")
         text = {"text_column": text_column, "label_column": label_column or "label"}
         text["encoder"] = encoder or "use"
-    elif label_column is not None or encoder is not None:
+        if parallel is not None:
+            columns = split_list(parallel_columns) or []
+            if len(columns) != 2:
+                raise click.UsageError(
+                    "--parallel-columns takes two headers, the source language's and the "
+                    f"target language's, e.g. en,es; got {parallel_columns!r}."
+                )
+            text.update(parallel=parallel, parallel_columns=",".join(columns))
+    elif label_column is not None or encoder is not None or parallel is not None:
         raise click.UsageError(
-            "--label-column and --encoder apply to files of texts: add --text-column."
+            "--label-column, --encoder and --parallel apply to files of texts: add --text-column."
         )
     with deep_execution(ddp, device, amp):
         table = _run(

@@ -12,6 +12,9 @@ two languages' word vectors). Ruder, Vulić & Søgaard's survey (2019) is the ma
   :func:`mutual_nearest_neighbors`;
 - :mod:`~transferkit.crosslingual.lexicon`: :func:`pairs_to_indices` and :func:`evaluate_bli`
   (P@1/5/10);
+- :mod:`~transferkit.crosslingual.distillation`: documents, not words: a source-language
+  classifier taught to the target language through unlabelled translation pairs
+  (:class:`ParallelDistillation`, :func:`with_parallel_corpus`);
 - :mod:`~transferkit.crosslingual.bli`: the whole BLI task from named word vectors and a FreeDict
   dictionary (:func:`load_bli_task`), one method fitted and scored (:func:`run_bli`), and
   :func:`translate` (what ``transferkit bli`` runs).
@@ -55,6 +58,13 @@ from transferkit.crosslingual.bli import (
     run_bli,
     translate,
 )
+from transferkit.crosslingual.distillation import (
+    PARALLEL_SOURCE,
+    PARALLEL_TARGET,
+    ParallelDistillation,
+    parallel_corpus,
+    with_parallel_corpus,
+)
 from transferkit.crosslingual.lexicon import evaluate_bli, pairs_to_indices
 from transferkit.crosslingual.retrieval import (
     mean_neighbor_similarity,
@@ -67,6 +77,9 @@ __all__ = [
     "BLIResult",
     "BLITask",
     "CrossLingualMap",
+    "PARALLEL_SOURCE",
+    "PARALLEL_TARGET",
+    "ParallelDistillation",
     "SelfLearningResult",
     "evaluate_bli",
     "fit_procrustes",
@@ -78,6 +91,7 @@ __all__ = [
     "mutual_nearest_neighbors",
     "normalize_embeddings",
     "pairs_to_indices",
+    "parallel_corpus",
     "retrieve",
     "robust_self_learning",
     "run_bli",
@@ -85,4 +99,5 @@ __all__ = [
     "similarity_distribution_features",
     "translate",
     "unsupervised_dictionary",
+    "with_parallel_corpus",
 ]

@@ -27,6 +27,10 @@ source classifier does without a language change), available through
 ``problem.metadata["target_refs"]``. With ``align="procrustes"`` the target embeddings are first
 rotated into the source language's by :func:`fit_verse_map`, fitted on the verse pairs of the
 training chapters: unlabelled parallel text, a resource the plain zero-shot setting does not use.
+With ``parallel=True`` the training chapters' verse pairs whose source verse is not a labelled
+row ride along as that unlabelled parallel corpus
+(:func:`transferkit.crosslingual.with_parallel_corpus`), for
+:class:`~transferkit.crosslingual.ParallelDistillation`.
 
 Examples
 --------
@@ -379,6 +383,7 @@ def _bible_pair(
     test_size: float = 0.3,
     split_seed: int = 0,
     align: str = "none",
+    parallel: bool = False,
 ) -> TransferProblem:
     """load_pair("bible-en-es", source, target): train chapters in the source language, labelled;
     test chapters in the target language, unlabelled for adaptation and scored (transductive)."""
@@ -404,13 +409,18 @@ def _bible_pair(
         encoder,
     )
     X_target = encode_verses(verses, target_rows, target, encoder)
+    # the translation pairs of the training chapters whose source verse is not a labelled row
+    pair_rows = np.setdiff1d(train_rows, source_rows) if parallel else train_rows[:0]
+    X_pairs_target = encode_verses(verses, pair_rows, target, encoder) if parallel else None
     if align == "procrustes":
         key = (verses.ref.tobytes(), float(test_size), split_seed, source, target, encoder)
         if key not in _verse_maps:
             _verse_maps.clear()  # one map at a time: the suite's cells share it
             _verse_maps[key] = fit_verse_map(verses, train_rows, source, target, encoder)
         X_target = X_target @ _verse_maps[key]
-    return TransferProblem(
+        if parallel:
+            X_pairs_target = X_pairs_target @ _verse_maps[key]
+    problem = TransferProblem(
         X_source=encode_verses(verses, source_rows, source, encoder),
         y_source=labels[source_rows],
         X_target=X_target,
@@ -438,6 +448,19 @@ def _bible_pair(
                     if align == "procrustes"
                     else ""
                 )
+                + (
+                    f"; parallel corpus: the {len(pair_rows)} other verse pairs of the training "
+                    "chapters, unlabelled"
+                    if parallel
+                    else ""
+                )
             ),
         },
+    )
+    if not parallel:
+        return problem
+    from transferkit.crosslingual.distillation import with_parallel_corpus
+
+    return with_parallel_corpus(
+        problem, encode_verses(verses, pair_rows, source, encoder), X_pairs_target
     )

@@ -349,7 +349,7 @@ _USE_CITATION = (
 @_dataset(
     "bible-en-es",
     "transferkit.datasets.bible:_bible_pair",
-    ("label", "encoder", "n_source", "n_target", "test_size", "split_seed", "align"),
+    ("label", "encoder", "n_source", "n_target", "test_size", "split_seed", "align", "parallel"),
     all_pairs=True,
 )
 def _bible_info() -> DatasetInfo:
@@ -366,7 +366,9 @@ def _bible_info() -> DatasetInfo:
             "n_source and n_target (verses drawn in class proportions, default 4000 each; None "
             "= all), test_size (0.3), split_seed (0), align ('none'; 'procrustes': the target "
             "rotated into the source language by orthogonal Procrustes on the training "
-            "chapters' verse pairs, unlabelled parallel text)."
+            "chapters' verse pairs, unlabelled parallel text), parallel (False; True: the "
+            "training chapters' verse pairs other than the labelled source verses ride along "
+            "as an unlabelled parallel corpus, for parallel_distillation)."
         ),
         domains={"english": 31077, "spanish": 31077},
         pairs=[("english", "spanish"), ("spanish", "english")],

@@ -149,7 +149,9 @@ def recommend(diagnosis: Diagnosis) -> list[Recommendation]:
                     _registered(FAMILY_METHODS["heterogeneous"]),
                     "The domains have different features and no shared names. Best, map both to "
                     "one space and diagnose again: texts in two languages through one "
-                    "multilingual encoder (--text-column ... --encoder use), word vectors with "
+                    "multilingual encoder (--text-column ... --encoder use; with unlabelled "
+                    "translation pairs, parallel_distillation then teaches the source model "
+                    "to the target language: --parallel pairs.tsv), word vectors with "
                     "transferkit.crosslingual (Procrustes, self-learning), images through the same "
                     "feature extractor. Otherwise build TransferProblem(..., "
                     "feature_spaces='different'): with a few labelled target rows per class "

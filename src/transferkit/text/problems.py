@@ -33,7 +33,7 @@ from transferkit.exceptions import DataFormatError
 from transferkit.problem import TransferProblem
 from transferkit.text.encoders import check_language, check_texts, encode_texts, get_encoder
 
-#: ``progress(role, done, total)``: role is "source" or "target".
+#: ``progress(role, done, total)``: role is "source", "target" or "parallel".
 RoleProgress = Callable[[str, int, int], None]
 
 
@@ -140,6 +140,8 @@ def problem_from_text_files(
     cache_dir: str | Path | None = None,
     progress: RoleProgress | None = None,
     name: str | None = None,
+    parallel: str | os.PathLike[str] | None = None,
+    parallel_columns: tuple[str, str] = ("source", "target"),
 ) -> TransferProblem:
     """A transfer problem from a labelled source CSV/TSV of texts and a target one.
 
@@ -158,6 +160,13 @@ def problem_from_text_files(
         As in :func:`problem_from_texts`.
     name : str or None, default None
         Name of the problem (default ``"<source stem>-><target stem>"``).
+    parallel : str, Path or None, default None
+        A CSV/TSV of unlabelled translation pairs: each row a text in the source's language and
+        its translation in the target's, in the columns ``parallel_columns``. Both sides are
+        encoded like the rows of their language and ride along as the problem's parallel corpus
+        (:func:`transferkit.crosslingual.with_parallel_corpus`), for ``parallel_distillation``.
+    parallel_columns : (str, str), default ("source", "target")
+        Headers of the parallel file's source-language and target-language columns.
 
     Examples
     --------
@@ -190,7 +199,7 @@ def problem_from_text_files(
         progress=progress,
         name=name or f"{source_path.stem}->{target_path.stem}",
     )
-    return replace(
+    problem = replace(
         problem,
         source_name=source_path.stem,
         target_name=target_path.stem,
@@ -199,3 +208,22 @@ def problem_from_text_files(
             "files": {"source": str(source_path), "target": str(target_path)},
         },
     )
+    if parallel is None:
+        return problem
+    from transferkit.crosslingual.distillation import with_parallel_corpus
+
+    sides = []
+    for column, language in zip(parallel_columns, (source_language, target_language), strict=True):
+        texts, _ = load_text_file(parallel, column, label_column=None)
+        report = None if progress is None else _role_progress(progress, "parallel")
+        sides.append(
+            encode_texts(
+                texts,
+                spec.name,
+                language=language,
+                cache_dir=cache_dir,
+                progress=report,
+                what=f"parallel texts ({column})",
+            )
+        )
+    return with_parallel_corpus(problem, *sides)
