@@ -7,9 +7,9 @@ as in ``transferkit bench``), and every registered method whose task kind fits i
 with its default parameters and the suite's classifier. Continual, multi-task and robustness
 strategies take the suite's own settings (epochs, network) when the suite lists them. A method is
 skipped by a rule when it cannot apply (another task kind; a heterogeneous method on one feature
-space, or the reverse; target labels or several sources the problem lacks; the open-set rejection
-on a closed label set, or a closed-set method on an open-set target; a deep method on a suite
-that lists none; a shallow method on images). A problem two suites share runs once.
+space, or the reverse; target labels, several sources or a parallel corpus the problem lacks; the
+open-set rejection on a closed label set, or a closed-set method on an open-set target; a deep
+method on a suite that lists none; a shallow method on images). A problem two suites share runs once.
 
 Each cell runs in a forked process with a time limit. Its status is
 
@@ -95,6 +95,7 @@ class Target:
 # ----------------------------------------------------------------------- rules
 def skip_reason(spec: Any, method: Any, problem: Any, suite: Any) -> str | None:
     """Why ``method`` does not apply to ``problem`` of ``suite`` (None: it applies)."""
+    from transferkit.crosslingual import parallel_corpus
     from transferkit.multisource import is_multi_source
     from transferkit.problem import TRANSFER_KIND, TransferProblem
     from transferkit.registry import method_spec
@@ -112,6 +113,8 @@ def skip_reason(spec: Any, method: Any, problem: Any, suite: Any) -> str | None:
         return "no target labels"
     if spec.family == "multi-source" and not is_multi_source(problem):
         return "one source"
+    if spec.family == "crosslingual" and parallel_corpus(problem) is None:
+        return "no parallel corpus"
     open_set = problem.metadata.get("label_space") == "open_set"
     if spec.name == "open_set" and not open_set:
         # it rejects its least confident target rows as "unknown", always wrong on a closed set

@@ -406,6 +406,18 @@ def test_the_continual_suites_load(name):
     assert all(entry.name == "continual" for entry in suite.datasets)
 
 
+def test_the_paper_budget_suite_keeps_the_papers_optimiser():
+    from transferkit.bench import load_suite
+
+    suite = load_suite("continual-permuted-mnist-paper")
+    assert {entry.label for entry in suite.methods} == set(suite.published)
+    for entry in suite.methods:
+        # 13 passes over 50,000 rows in batches of 128: 5,083 Adam steps at 1e-4 per task
+        assert entry.params["learning_rate"] == 1e-4 and entry.params["epochs"] == 13
+        assert entry.params["hidden"] == [1000, 1000]
+    assert "n_train_per_task" not in suite.datasets[0].options  # every training row
+
+
 def test_split_fashion_mnist_or_a_clear_skip():
     from transferkit.continual import split_fashion_mnist
     from transferkit.exceptions import DatasetNotFoundError
