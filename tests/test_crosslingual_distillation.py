@@ -6,6 +6,7 @@ import importlib.util
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from transferkit.crosslingual import (
     PARALLEL_SOURCE,
@@ -61,6 +62,14 @@ def test_the_corpus_rides_in_the_metadata_and_bad_corpora_are_named():
         with_parallel_corpus(problem, pairs_en, pairs_es[:, :5])
     with pytest.raises(DataFormatError, match="non-empty 2-D"):
         with_parallel_corpus(problem, pairs_en[:0], pairs_es[:0])
+    # word counts stay sparse, and the student learns from them as from dense rows
+    sparse = with_parallel_corpus(problem, sp.csr_matrix(pairs_en), sp.csr_matrix(pairs_es))
+    assert sp.issparse(parallel_corpus(sparse)[1])
+    dense_model = ParallelDistillation().fit(attached)
+    sparse_model = ParallelDistillation().fit(sparse)
+    np.testing.assert_array_equal(
+        sparse_model.predict(problem.X_target), dense_model.predict(problem.X_target)
+    )
 
 
 def test_without_a_corpus_or_with_two_widths_the_method_says_what_it_needs():

@@ -40,6 +40,7 @@ import dataclasses
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from transferkit.base import check_rows, default_estimator, stack_rows
@@ -65,9 +66,9 @@ def with_parallel_corpus(
     Parameters
     ----------
     problem : TransferProblem
-    X_parallel_source : array (m, d_source)
+    X_parallel_source : array or sparse matrix (m, d_source)
         Source-language documents, in the source rows' feature space.
-    X_parallel_target : array (m, d_target)
+    X_parallel_target : array or sparse matrix (m, d_target)
         Their translations, row for row, in the target rows' feature space.
 
     Raises
@@ -82,8 +83,8 @@ def with_parallel_corpus(
         ("source", X_parallel_source, problem.X_source),
         ("target", X_parallel_target, problem.X_target),
     ):
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or len(X) == 0:
+        X = sp.csr_matrix(X, dtype=np.float64) if sp.issparse(X) else np.asarray(X, np.float64)
+        if X.ndim != 2 or X.shape[0] == 0:
             raise DataFormatError(
                 f"The parallel corpus's {name} side must be a non-empty 2-D array of rows; got "
                 f"shape {X.shape}."
@@ -94,10 +95,10 @@ def with_parallel_corpus(
                 f"{name} rows {rows.shape[1]}: encode each side like the rows of its language."
             )
         sides.append(X)
-    if len(sides[0]) != len(sides[1]):
+    if sides[0].shape[0] != sides[1].shape[0]:
         raise DataFormatError(
             f"A parallel corpus pairs each source row with its translation, but the source side "
-            f"has {len(sides[0])} rows and the target side {len(sides[1])}."
+            f"has {sides[0].shape[0]} rows and the target side {sides[1].shape[0]}."
         )
     metadata = {**problem.metadata, PARALLEL_SOURCE: sides[0], PARALLEL_TARGET: sides[1]}
     return dataclasses.replace(problem, metadata=metadata)
@@ -181,7 +182,7 @@ class ParallelDistillation(ClassifierMixin, BaseEstimator):
         self.teacher_ = teacher
         self.estimator_ = clone(base).fit(rows, labels)
         self.classes_ = self.estimator_.classes_
-        self.n_parallel_ = len(pseudo)
+        self.n_parallel_ = int(X_parallel_source.shape[0])
         values, counts = np.unique(pseudo, return_counts=True)
         self.teacher_label_shares_ = {
             value.item() if hasattr(value, "item") else value: float(count / len(pseudo))
