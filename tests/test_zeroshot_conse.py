@@ -227,15 +227,31 @@ def test_classes_naming_matches_whole_words_and_plurals_only():
 
 
 @needs_imagenet_names
-def test_conse_exclude_rejects_what_it_cannot_resolve():
-    vectors = {"a": [1.0, 0.0], "b": [0.0, 1.0]}
+def test_conse_exclude_rejects_what_it_cannot_resolve(monkeypatch):
+    import torch
+
+    import transferkit.deep.backbones as backbones
+    import transferkit.zeroshot.methods as methods
+
+    class Backbone:  # an ImageNet-sized head, no weights to load
+        classifier = torch.nn.Linear(4, 1000)
+
+    monkeypatch.setattr(backbones, "load_backbone", lambda name: Backbone())
+    monkeypatch.setattr(
+        methods,
+        "embed_classes",
+        lambda classes, names, encoder: ClassEmbeddings(classes, np.ones((len(classes), 2))),
+    )
+    vectors = ClassEmbeddings(["a", "b"], np.eye(2), encoder="use")
     with pytest.raises(InvalidParameterError, match="'nothing' is not understood"):
         ConSE(exclude="nothing").fit(None, None, vectors)
     with pytest.raises(InvalidParameterError, match="not an ImageNet class name.*coffee mug"):
-        ConSE(exclude=["mug"], encoder="use")._excluded(imagenet_class_names(), None)
+        ConSE(exclude=["mug"]).fit(None, None, vectors)
     with pytest.raises(InvalidParameterError, match="numbered 0 to 999"):
-        ConSE(exclude=[1000], encoder="use")._excluded(imagenet_class_names(), None)
-    assert ConSE(exclude=["Coffee Mug", 0])._excluded(imagenet_class_names(), None) == [0, 504]
+        ConSE(exclude=[1000]).fit(None, None, vectors)
+    model = ConSE(exclude=["Coffee Mug", 0]).fit(None, None, vectors)
+    assert model.excluded_classes_ == ["tench", "coffee mug"]
+    assert model.source_weights_.shape == (998, 4) and model.source_vectors_.shape == (998, 2)
 
 
 @needs_office

@@ -775,9 +775,10 @@ def _all_methods(
     explicit entries (which replace an automatic one of the same label). The families made for
     other settings than one source and a target with the same classes are left out (their
     suites name their methods): heterogeneous (domains described by different features),
-    cross-lingual (a parallel corpus beside the two domains), label spaces (partial and open-set targets: an open-set rejection on a closed-set target
-    only loses rows), multi-source, and the methods of other kinds of task than transfer
-    (continual, multi-task, robustness, few- and zero-shot)."""
+    cross-lingual (a parallel corpus beside the two domains), label spaces (partial and open-set
+    targets: an open-set rejection on a closed-set target only loses rows), multi-source, and
+    the methods of other kinds of task than transfer (continual, multi-task, robustness, few-
+    and zero-shot)."""
     by_label = {m.label: m for m in explicit}
     specs = [
         spec

@@ -184,10 +184,9 @@ class ParallelDistillation(ClassifierMixin, BaseEstimator):
         self.classes_ = self.estimator_.classes_
         self.n_parallel_ = int(X_parallel_source.shape[0])
         values, counts = np.unique(pseudo, return_counts=True)
-        self.teacher_label_shares_ = {
-            value.item() if hasattr(value, "item") else value: float(count / len(pseudo))
-            for value, count in zip(values, counts, strict=True)
-        }
+        self.teacher_label_shares_ = dict(
+            zip(values.tolist(), (counts / len(pseudo)).tolist(), strict=True)
+        )
         self.n_features_in_ = problem.X_target.shape[1]
         return self
 

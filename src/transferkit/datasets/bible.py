@@ -409,17 +409,16 @@ def _bible_pair(
         encoder,
     )
     X_target = encode_verses(verses, target_rows, target, encoder)
-    # the translation pairs of the training chapters whose source verse is not a labelled row
-    pair_rows = np.setdiff1d(train_rows, source_rows) if parallel else train_rows[:0]
-    X_pairs_target = encode_verses(verses, pair_rows, target, encoder) if parallel else None
+    rotation = None
     if align == "procrustes":
         key = (verses.ref.tobytes(), float(test_size), split_seed, source, target, encoder)
         if key not in _verse_maps:
             _verse_maps.clear()  # one map at a time: the suite's cells share it
             _verse_maps[key] = fit_verse_map(verses, train_rows, source, target, encoder)
-        X_target = X_target @ _verse_maps[key]
-        if parallel:
-            X_pairs_target = X_pairs_target @ _verse_maps[key]
+        rotation = _verse_maps[key]
+        X_target = X_target @ rotation
+    # the translation pairs of the training chapters whose source verse is not a labelled row
+    pair_rows = np.setdiff1d(train_rows, source_rows)
     problem = TransferProblem(
         X_source=encode_verses(verses, source_rows, source, encoder),
         y_source=labels[source_rows],
@@ -461,6 +460,9 @@ def _bible_pair(
         return problem
     from transferkit.crosslingual.distillation import with_parallel_corpus
 
+    X_pairs_target = encode_verses(verses, pair_rows, target, encoder)
     return with_parallel_corpus(
-        problem, encode_verses(verses, pair_rows, source, encoder), X_pairs_target
+        problem,
+        encode_verses(verses, pair_rows, source, encoder),
+        X_pairs_target if rotation is None else X_pairs_target @ rotation,
     )

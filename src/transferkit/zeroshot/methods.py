@@ -768,9 +768,7 @@ class ConSE(ZeroShotClassifier):
         from transferkit.deep.backbones import load_backbone
 
         head = load_backbone(self.backbone).classifier
-        self.source_weights_ = head.weight.detach().double().numpy()
-        self.source_bias_ = head.bias.detach().double().numpy()
-        self.n_features_in_ = self.source_weights_.shape[1]
+        self.n_features_in_ = head.weight.shape[1]
         if X is not None and X.shape[1] != self.n_features_in_:
             raise FeatureSpaceMismatchError(self._mismatch_message(X.shape[1]))
         imagenet_names = imagenet_class_names()
@@ -779,8 +777,8 @@ class ConSE(ZeroShotClassifier):
         if len(kept) == 0:
             raise InvalidParameterError("ConSE: exclude leaves no ImageNet class in the head.")
         self.excluded_classes_ = [imagenet_names[index] for index in excluded]
-        self.source_weights_ = self.source_weights_[kept]
-        self.source_bias_ = self.source_bias_[kept]
+        self.source_weights_ = head.weight.detach().double().numpy()[kept]
+        self.source_bias_ = head.bias.detach().double().numpy()[kept]
         names = embed_classes(list(range(len(imagenet_names))), imagenet_names, encoder)
         if names.dim != semantics.dim:
             raise NotApplicableError(
