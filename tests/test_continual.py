@@ -170,6 +170,33 @@ def test_ewc_and_si_forget_less_than_naive_domain_incremental():
 
 
 @needs_mnist
+def test_keeping_adams_state_across_tasks(monkeypatch):
+    """reset_optimizer=False builds one Adam for the whole stream (van de Ven & Tolias's code);
+    at the paper's small learning rate the carried step sizes end more accurate."""
+    from transferkit.continual import Naive, load_stream
+
+    stream = load_stream(
+        "permuted-mnist", "domain", n_tasks=3, n_train_per_task=5000, n_test_per_task=1000
+    )
+    built = []
+    adam = torch.optim.Adam
+
+    def counting_adam(*args, **kwargs):
+        built.append(1)
+        return adam(*args, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "Adam", counting_adam)
+    settings = {"hidden": (200,), "epochs": 4, "learning_rate": 1e-4, "random_state": 0}
+    fresh = Naive(**settings).fit(stream)
+    assert len(built) == 3
+    kept = Naive(reset_optimizer=False, **settings).fit(stream)
+    assert len(built) == 4
+    assert average_accuracy(kept.accuracy_matrix_) > average_accuracy(fresh.accuracy_matrix_) + 0.01
+    with pytest.raises(ParameterValueError, match="reset_optimizer"):
+        Naive(reset_optimizer="no").fit(stream)
+
+
+@needs_mnist
 def test_task_incremental_uses_the_task_label_and_seeds_reproduce():
     from transferkit.continual import LwF, OnlineEWC
 
@@ -415,6 +442,14 @@ def test_the_paper_budget_suite_keeps_the_papers_optimiser():
         # 13 passes over 50,000 rows in batches of 128: 5,083 Adam steps at 1e-4 per task
         assert entry.params["learning_rate"] == 1e-4 and entry.params["epochs"] == 13
         assert entry.params["hidden"] == [1000, 1000]
+    kept = {e.label: e.params for e in suite.methods if "Adam state kept" in e.label}
+    assert len(kept) == 5 and all(p["reset_optimizer"] is False for p in kept.values())
+    # the paper's own strengths for this protocol (its code scales online EWC by gamma twice)
+    assert kept["ewc (Adam state kept, lambda 500)"]["ewc_lambda"] == 500
+    online = kept["online_ewc (Adam state kept, lambda 1000, gamma 0.9)"]
+    assert online["ewc_lambda"] == 900 and online["decay"] == 0.9
+    si = kept["si (Adam state kept, c 5, xi 0.1)"]
+    assert si["c"] == 5 and si["damping"] == 0.1
     assert "n_train_per_task" not in suite.datasets[0].options  # every training row
 
 
