@@ -197,6 +197,22 @@ def test_keeping_adams_state_across_tasks(monkeypatch):
 
 
 @needs_mnist
+def test_lwf_balanced_by_tasks_weighs_the_past_more_as_tasks_accumulate():
+    from transferkit.continual import LwF
+
+    stream = _stream("domain")
+    constant = LwF(random_state=0, **TINY).fit(stream)
+    by_tasks = LwF(balance="tasks", random_state=0, **TINY).fit(stream)
+    R, B = constant.accuracy_matrix_, by_tasks.accuracy_matrix_
+    assert abs(R[1, 1] - B[1, 1]) < 0.02  # the same weighing on the second task
+    # from the third on, 1/t of the new task: much less forgetting, the new tasks learned less
+    assert backward_transfer(B) > backward_transfer(R) + 0.1
+    assert B[-1, -1] < R[-1, -1]
+    with pytest.raises(ParameterValueError, match="balance"):
+        LwF(balance="equal", **TINY).fit(stream)
+
+
+@needs_mnist
 def test_task_incremental_uses_the_task_label_and_seeds_reproduce():
     from transferkit.continual import LwF, OnlineEWC
 
@@ -450,6 +466,7 @@ def test_the_paper_budget_suite_keeps_the_papers_optimiser():
     assert online["ewc_lambda"] == 900 and online["decay"] == 0.9
     si = kept["si (Adam state kept, c 5, xi 0.1)"]
     assert si["c"] == 5 and si["damping"] == 0.1
+    assert kept["lwf (Adam state kept)"]["balance"] == "tasks"
     assert "n_train_per_task" not in suite.datasets[0].options  # every training row
 
 

@@ -798,20 +798,34 @@ class LwF(ContinualStrategy):
     ----------
     alpha : float, default 1.0
     temperature : float, default 2.0
+    balance : {"constant", "tasks"}, default "constant"
+        "constant": ``cross-entropy + alpha * distillation`` on every task (Li & Hoiem).
+        "tasks": on the ``t``-th task, ``1/t`` of the cross-entropy plus ``(1 - 1/t)`` of
+        ``alpha`` times the distillation, so that each task seen weighs the same, as van de Ven &
+        Tolias's code weighs it (on the second task: half of "constant", a scale Adam's steps
+        barely notice).
     **kwargs
         Those of :class:`ContinualStrategy`.
     """
 
     name = "lwf"
 
-    def __init__(self, alpha: float = 1.0, temperature: float = 2.0, **kwargs: Any):
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        temperature: float = 2.0,
+        balance: str = "constant",
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
         self.alpha = alpha
         self.temperature = temperature
+        self.balance = balance
 
     def _check_parameters(self) -> None:
         check_nonnegative(self.alpha, "alpha", self.name)
         check_nonnegative(self.temperature, "temperature", self.name, strict=True)
+        check_choice(self.balance, "balance", self.name, ("constant", "tasks"))
 
     def _before_experience(self, stream: ContinualStream, i: int) -> None:
         self.teacher_ = copy.deepcopy(self.model_).eval() if i > 0 else None
@@ -839,7 +853,12 @@ class LwF(ContinualStrategy):
                 for units in self._groups
             ]
         ).mean()
-        return loss + self.alpha * distill, {"distillation": float(distill.detach())}
+        if self.balance == "tasks":
+            share = 1.0 / (i + 1)  # the new task's share: 1/t on the t-th task
+            total = share * loss + (1 - share) * self.alpha * distill
+        else:
+            total = loss + self.alpha * distill
+        return total, {"distillation": float(distill.detach())}
 
 
 # ---------------------------------------------------------------------------- memories
