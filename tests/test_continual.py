@@ -459,14 +459,14 @@ def test_the_paper_budget_suite_keeps_the_papers_optimiser():
         assert entry.params["learning_rate"] == 1e-4 and entry.params["epochs"] == 13
         assert entry.params["hidden"] == [1000, 1000]
     kept = {e.label: e.params for e in suite.methods if "Adam state kept" in e.label}
-    assert len(kept) == 5 and all(p["reset_optimizer"] is False for p in kept.values())
+    assert len(kept) == 6 and all(p["reset_optimizer"] is False for p in kept.values())
     # the paper's own strengths for this protocol (its code scales online EWC by gamma twice)
     assert kept["ewc (Adam state kept, lambda 500)"]["ewc_lambda"] == 500
     online = kept["online_ewc (Adam state kept, lambda 1000, gamma 0.9)"]
     assert online["ewc_lambda"] == 900 and online["decay"] == 0.9
     si = kept["si (Adam state kept, c 5, xi 0.1)"]
     assert si["c"] == 5 and si["damping"] == 0.1
-    assert kept["lwf (Adam state kept)"]["balance"] == "tasks"
+    assert kept["lwf (Adam state kept, 1/t weighting)"]["balance"] == "tasks"
     assert "n_train_per_task" not in suite.datasets[0].options  # every training row
 
 
