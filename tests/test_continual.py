@@ -213,6 +213,33 @@ def test_lwf_balanced_by_tasks_weighs_the_past_more_as_tasks_accumulate():
 
 
 @needs_mnist
+def test_lwf_reports_how_far_its_teacher_agrees_with_the_new_labels():
+    from transferkit.continual import LwF
+    from transferkit.datasets import load_mnist
+
+    X, y = load_mnist("train")
+    X, y = X[:1200].reshape(1200, -1), y[:1200]
+    order = np.random.default_rng(0).permutation(X.shape[1])
+    # the same digits again (the teacher already knows them), then a new pixel order (it does not)
+    tasks = [(X[:400], y[:400], X[:100], y[:100]), (X[400:800], y[400:800], X[:100], y[:100])]
+    tasks.append((X[800:][:, order], y[800:], X[:100][:, order], y[:100]))
+    stream = stream_from_tasks(tasks, "domain")
+    lwf = LwF(random_state=0, **TINY)
+    lwf.score_problem(stream)
+    confidence, agreement = lwf.teacher_confidence_, lwf.teacher_accuracy_
+    assert np.isnan(confidence[0]) and np.isnan(agreement[0])
+    assert agreement[1] > 0.5  # the same kind of digits: the teacher mostly gives the label
+    assert agreement[2] < 0.35  # permuted pixels: its targets pull against the labels
+    assert 0.1 <= confidence[2] <= 1 and confidence[1] > confidence[2]
+    assert lwf.details_["teacher_accuracy"][0] is None
+    assert lwf.details_["teacher_accuracy"][1] == pytest.approx(agreement[1], abs=1e-4)
+    task = LwF(random_state=0, **TINY).fit(_stream("task"))
+    assert (
+        np.isnan(task.teacher_accuracy_).all() and np.isfinite(task.teacher_confidence_[1:]).all()
+    )
+
+
+@needs_mnist
 def test_task_incremental_uses_the_task_label_and_seeds_reproduce():
     from transferkit.continual import LwF, OnlineEWC
 

@@ -438,6 +438,10 @@ class ContinualStrategy:
     def _after_experience(self, stream: ContinualStream, i: int) -> None:
         """Called after training on experience ``i``, before testing."""
 
+    def _details(self) -> dict[str, Any]:
+        """Strategy-specific entries of ``details_`` (JSON-ready)."""
+        return {}
+
     # ------------------------------------------------------------------ the loop
     def _build_model(self, stream: ContinualStream) -> nn.Module:
         if self.model is None:
@@ -576,7 +580,8 @@ class ContinualStrategy:
         """Fit on ``stream``; the average accuracy over every task after the last one, in [0, 1].
 
         ``details_`` then holds the accuracy matrix, BWT, forgetting, FWT, the final and
-        initial accuracies per task and the seconds per epoch (``epoch_seconds``).
+        initial accuracies per task, the seconds per epoch (``epoch_seconds``) and what the
+        strategy reports of itself (LwF: ``teacher_confidence`` and ``teacher_accuracy``).
         """
         self.fit(stream)
         details = continual_metrics(self.accuracy_matrix_, baseline=self.initial_accuracies_)
@@ -585,6 +590,7 @@ class ContinualStrategy:
             scenario=stream.scenario,
             stream=stream.name,
             n_tasks=stream.n_tasks,
+            **self._details(),
         )
         self.details_ = details
         return float(details["average_accuracy"])
@@ -806,6 +812,18 @@ class LwF(ContinualStrategy):
         barely notice).
     **kwargs
         Those of :class:`ContinualStrategy`.
+
+    Attributes
+    ----------
+    teacher_confidence_ : ndarray (T,)
+        For each experience after the first, the previous model's mean highest probability
+        (temperature 1, among the distilled units) on the experience's training rows; NaN for
+        the first. Near 1 when the targets it distils are confident.
+    teacher_accuracy_ : ndarray (T,)
+        Domain scenario: the share of the experience's training rows whose label the previous
+        model already predicts, so how far the distilled targets agree with the labels (a new
+        Permuted MNIST task: about one in ten, and the distillation pulls against the labels);
+        NaN for the first experience and in the other scenarios.
     """
 
     name = "lwf"
@@ -831,6 +849,8 @@ class LwF(ContinualStrategy):
         self.teacher_ = copy.deepcopy(self.model_).eval() if i > 0 else None
         self._groups: list[Tensor] = []
         if i == 0:
+            self.teacher_confidence_ = np.full(stream.n_tasks, np.nan)
+            self.teacher_accuracy_ = np.full(stream.n_tasks, np.nan)
             return
         if stream.scenario == "task":
             outputs = [stream.experiences[t].outputs for t in range(i)]
@@ -839,6 +859,29 @@ class LwF(ContinualStrategy):
         else:
             outputs = [tuple(range(stream.n_outputs))]
         self._groups = [torch.as_tensor(units, device=self.device_) for units in outputs]
+        self._describe_teacher(stream, i)
+
+    @torch.no_grad()
+    def _describe_teacher(self, stream: ContinualStream, i: int) -> None:
+        """``teacher_confidence_[i]`` and ``teacher_accuracy_[i]`` on experience ``i``'s rows."""
+        experience = stream.experiences[i]
+        logits = apply_in_batches(
+            self.teacher_, torch.as_tensor(experience.X_train), self.device_, batch_size=1024
+        )
+        top = [logits[:, units.cpu()].softmax(dim=1).max(dim=1) for units in self._groups]
+        self.teacher_confidence_[i] = float(torch.stack([t.values for t in top]).mean())
+        if stream.scenario == "domain":
+            predicted = top[0].indices.numpy()
+            self.teacher_accuracy_[i] = float(np.mean(predicted == experience.y_train))
+
+    def _details(self) -> dict[str, Any]:
+        def listed(values: np.ndarray) -> list[float | None]:
+            return [None if np.isnan(v) else round(float(v), 4) for v in values]
+
+        return {
+            "teacher_confidence": listed(self.teacher_confidence_),
+            "teacher_accuracy": listed(self.teacher_accuracy_),
+        }
 
     def _loss(self, x: Tensor, y: Tensor, tasks: Tensor, i: int) -> tuple[Tensor, dict[str, float]]:
         logits = self.model_(x)
