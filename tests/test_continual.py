@@ -108,6 +108,36 @@ def test_permuted_stream_heads_and_permutations():
     np.testing.assert_array_equal(np.sort(second.X_train, axis=1), np.sort(X, axis=1))
     assert permuted_stream(X, y, X, y, n_tasks=3, scenario="task").n_outputs == 9
     assert permuted_stream(X, y, X, y, n_tasks=3, scenario="domain").n_outputs == 3
+    every = permuted_stream(X, y, X, y, n_tasks=3, scenario="domain", permute_first=True)
+    assert not np.array_equal(every.experiences[0].X_train, X)
+    with pytest.raises(ParameterValueError, match="permute_first"):
+        permuted_stream(X, y, X, y, permute_first="yes")
+
+
+@needs_mnist
+def test_permuted_mnist_as_the_papers_code_builds_it():
+    from transferkit.continual import load_stream
+
+    stream = load_stream(
+        "permuted-mnist",
+        "domain",
+        n_tasks=2,
+        n_test_per_task=10,
+        pad=2,
+        permute_first=True,
+        with_validation=True,
+    )
+    first = stream.experiences[0]
+    assert stream.n_features == 32 * 32 and len(first.y_train) == 60_000
+    # 240 padding zeros in every row, wherever the task's order puts them
+    assert (np.sum(first.X_train[:100] == 0, axis=1) >= 240).all()
+    # the padding lands on different inputs in each task: each task trains its own subset
+    used = [np.flatnonzero(e.X_train.max(axis=0) > 0) for e in stream.experiences]
+    assert len(np.setdiff1d(used[0], used[1])) > 100
+    with pytest.raises(ParameterValueError, match="pad must be an integer >= 0"):
+        load_stream("permuted-mnist", "domain", pad=-1)
+    with pytest.raises(ParameterValueError, match="split-mnist stream has no option pad"):
+        load_stream("split-mnist", "class", pad=2)
 
 
 def test_streams_refuse_what_cannot_be_formed():
@@ -495,6 +525,21 @@ def test_the_paper_budget_suite_keeps_the_papers_optimiser():
     assert si["c"] == 5 and si["damping"] == 0.1
     assert kept["lwf (Adam state kept, 1/t weighting)"]["balance"] == "tasks"
     assert "n_train_per_task" not in suite.datasets[0].options  # every training row
+
+
+def test_the_paper_data_suite_builds_the_stream_as_the_papers_code():
+    from transferkit.bench import load_suite
+
+    suite = load_suite("continual-permuted-mnist-paper-data")
+    assert {entry.label for entry in suite.methods} == set(suite.published)
+    assert suite.datasets[0].options == {"pad": 2, "permute_first": True, "with_validation": True}
+    for entry in suite.methods:
+        # 11 passes over 60,000 rows in batches of 128: 5,159 steps of one Adam at 1e-4
+        assert entry.params["epochs"] == 11 and entry.params["learning_rate"] == 1e-4
+        assert entry.params["reset_optimizer"] is False and entry.params["hidden"] == [1000, 1000]
+    params = {entry.label: entry.params for entry in suite.methods}
+    assert params["ewc"]["fisher_samples"] == params["online_ewc"]["fisher_samples"] == 60_000
+    assert params["lwf (1/t weighting)"]["balance"] == "tasks"
 
 
 def test_split_fashion_mnist_or_a_clear_skip():

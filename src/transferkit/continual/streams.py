@@ -56,6 +56,7 @@ from transferkit.exceptions import (
     EmptyDomainError,
     FeatureSpaceMismatchError,
     InvalidParameterError,
+    ParameterValueError,
 )
 
 __all__ = [
@@ -359,11 +360,13 @@ def permuted_stream(
     n_test_per_task: int | None = None,
     random_state: RandomState = 0,
     name: str = "permuted",
+    permute_first: bool = False,
 ) -> ContinualStream:
     """``n_tasks`` tasks, each the same data with its features in a fixed random order.
 
     Goodfellow et al. (2013), Kirkpatrick et al. (2017): task 0 keeps the original order, task
     ``t > 0`` applies a permutation drawn from ``random_state``; each task draws its own rows.
+    ``permute_first=True`` permutes the first task too, as van de Ven & Tolias's code does.
 
     Parameters
     ----------
@@ -375,19 +378,21 @@ def permuted_stream(
         Rows drawn per task (None: all of them).
     random_state : int, Generator or None, default 0
     name : str, default "permuted"
+    permute_first : bool, default False
 
     Returns
     -------
     ContinualStream
     """
     n_tasks = check_count(n_tasks, "n_tasks", minimum=2)
+    check_choice(permute_first, "permute_first", name, (True, False))
     rng = np.random.default_rng(random_state)
     X_train, X_test = _as_rows(X_train, "X_train"), _as_rows(X_test, "X_test")
     y_train, y_test = np.asarray(y_train), np.asarray(y_test)
     width = X_train.shape[1]
     tasks = []
     for t in range(n_tasks):
-        order = np.arange(width) if t == 0 else rng.permutation(width)
+        order = np.arange(width) if t == 0 and not permute_first else rng.permutation(width)
         train = _subsample(np.arange(len(X_train)), n_train_per_task, rng)
         test = _subsample(np.arange(len(X_test)), n_test_per_task, rng)
         tasks.append(
@@ -397,12 +402,15 @@ def permuted_stream(
         tasks,
         scenario,
         name=name,
-        metadata={"protocol": "permuted features", "n_tasks": n_tasks},
+        metadata={
+            "protocol": "permuted features",
+            "n_tasks": n_tasks,
+            "permute_first": permute_first,
+        },
     )
 
 
-def _builtin_stream(
-    build: Any,
+def _split_images(
     name: str,
     dataset: str,
     sizes: tuple[int, int | None, int | None],
@@ -410,17 +418,16 @@ def _builtin_stream(
     data_home: str | os.PathLike[str] | None,
     random_state: RandomState,
 ) -> ContinualStream:
-    """The stream ``build`` (:func:`split_stream` or :func:`permuted_stream`) makes of the
-    training and test images of ``dataset`` ("mnist" or "fashion-mnist") in the data home, with
-    ``(n_tasks, n_train_per_task, n_test_per_task)``: the one body of :func:`split_mnist`,
-    :func:`permuted_mnist` and :func:`split_fashion_mnist`."""
+    """The :func:`split_stream` of the training and test images of ``dataset`` ("mnist" or
+    "fashion-mnist") in the data home, with ``(n_tasks, n_train_per_task, n_test_per_task)``: the
+    one body of :func:`split_mnist` and :func:`split_fashion_mnist`."""
     # imported when a stream is built, as before: importing this module needs no datasets
     from transferkit.datasets import load_fashion_mnist, load_mnist
 
     load = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist}[dataset]
     (X_train, y_train), (X_test, y_test) = load("train", data_home), load("test", data_home)
     n_tasks, n_train_per_task, n_test_per_task = sizes
-    return build(
+    return split_stream(
         X_train,
         y_train,
         X_test,
@@ -468,9 +475,7 @@ def split_mnist(
     (5, (4, 5))
     """
     sizes = n_tasks, n_train_per_task, n_test_per_task
-    return _builtin_stream(
-        split_stream, "split-mnist", "mnist", sizes, scenario, data_home, random_state
-    )
+    return _split_images("split-mnist", "mnist", sizes, scenario, data_home, random_state)
 
 
 def permuted_mnist(
@@ -481,8 +486,17 @@ def permuted_mnist(
     n_test_per_task: int | None = None,
     data_home: str | os.PathLike[str] | None = None,
     random_state: RandomState = 0,
+    pad: int = 0,
+    permute_first: bool = False,
+    with_validation: bool = False,
 ) -> ContinualStream:
     """Permuted MNIST: ``n_tasks`` fixed pixel permutations of MNIST (the first is the identity).
+
+    By default the 50,000 training images of the data home's pickle, 28x28. van de Ven & Tolias's
+    code builds the stream as ``pad=2, permute_first=True, with_validation=True`` does: MNIST's
+    60,000 training images, each padded to 32x32 with zeros, every task permuted. Padding is not
+    neutral: each task's 784 image pixels then land on its own subset of the 1,024 inputs, so two
+    tasks share fewer input weights.
 
     Parameters
     ----------
@@ -492,14 +506,39 @@ def permuted_mnist(
     data_home : str, Path or None
     random_state : int, Generator or None, default 0
         Seeds the permutations and the subsampling.
+    pad : int, default 0
+        Zero pixels added on each side of every image before it is flattened (2: 32x32).
+    permute_first : bool, default False
+        Permute the first task too.
+    with_validation : bool, default False
+        Add the pickle's 10,000 validation images to the training images (MNIST's 60,000).
 
     Returns
     -------
     ContinualStream
     """
-    sizes = n_tasks, n_train_per_task, n_test_per_task
-    return _builtin_stream(
-        permuted_stream, "permuted-mnist", "mnist", sizes, scenario, data_home, random_state
+    from transferkit.datasets import load_mnist
+
+    pad = check_count(pad, "pad", minimum=0)
+    check_choice(with_validation, "with_validation", "permuted_mnist", (True, False))
+    splits = ("train", "valid") if with_validation else ("train",)
+    parts = [load_mnist(split, data_home) for split in splits]
+    X_train, y_train = np.concatenate([X for X, _ in parts]), np.concatenate([y for _, y in parts])
+    X_test, y_test = load_mnist("test", data_home)
+    if pad:
+        X_train, X_test = (np.pad(X, ((0, 0), (pad, pad), (pad, pad))) for X in (X_train, X_test))
+    return permuted_stream(
+        X_train,
+        y_train,
+        X_test,
+        y_test,
+        n_tasks,
+        scenario,
+        n_train_per_task=n_train_per_task,
+        n_test_per_task=n_test_per_task,
+        random_state=random_state,
+        name="permuted-mnist",
+        permute_first=permute_first,
     )
 
 
@@ -521,14 +560,8 @@ def split_fashion_mnist(
     Parameters and return: those of :func:`split_mnist`.
     """
     sizes = n_tasks, n_train_per_task, n_test_per_task
-    return _builtin_stream(
-        split_stream,
-        "split-fashion-mnist",
-        "fashion-mnist",
-        sizes,
-        scenario,
-        data_home,
-        random_state,
+    return _split_images(
+        "split-fashion-mnist", "fashion-mnist", sizes, scenario, data_home, random_state
     )
 
 
@@ -559,12 +592,23 @@ def load_stream(
     data_home : str, Path or None
     random_state : int, Generator or None, default 0
     **options
-        ``n_tasks``, ``n_train_per_task``, ``n_test_per_task``.
+        ``n_tasks``, ``n_train_per_task``, ``n_test_per_task``; for ``"permuted-mnist"`` also
+        ``pad``, ``permute_first`` and ``with_validation`` (see :func:`permuted_mnist`).
 
     Returns
     -------
     ContinualStream
     """
+    import inspect
+
     check_choice(stream, "stream", "load_stream", STREAMS)
     check_choice(scenario, "scenario", "load_stream", SCENARIOS)
-    return _BUILDERS[stream](scenario, data_home=data_home, random_state=random_state, **options)
+    build = _BUILDERS[stream]
+    accepted = set(inspect.signature(build).parameters) - {"scenario", "data_home", "random_state"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise ParameterValueError(
+            f"The {stream} stream has no option {', '.join(unknown)}; its options: "
+            f"{', '.join(sorted(accepted))}."
+        )
+    return build(scenario, data_home=data_home, random_state=random_state, **options)
