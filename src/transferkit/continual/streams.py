@@ -410,24 +410,22 @@ def permuted_stream(
     )
 
 
-def _split_images(
+def _image_stream(
+    build: Any,
     name: str,
-    dataset: str,
+    data: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
     sizes: tuple[int, int | None, int | None],
     scenario: str,
-    data_home: str | os.PathLike[str] | None,
     random_state: RandomState,
+    **extra: Any,
 ) -> ContinualStream:
-    """The :func:`split_stream` of the training and test images of ``dataset`` ("mnist" or
-    "fashion-mnist") in the data home, with ``(n_tasks, n_train_per_task, n_test_per_task)``: the
-    one body of :func:`split_mnist` and :func:`split_fashion_mnist`."""
-    # imported when a stream is built, as before: importing this module needs no datasets
-    from transferkit.datasets import load_fashion_mnist, load_mnist
-
-    load = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist}[dataset]
-    (X_train, y_train), (X_test, y_test) = load("train", data_home), load("test", data_home)
+    """The stream ``build`` (:func:`split_stream` or :func:`permuted_stream`) makes of
+    ``data``, ``((X_train, y_train), (X_test, y_test))``, with ``(n_tasks, n_train_per_task,
+    n_test_per_task)``: the one body of :func:`split_mnist`, :func:`permuted_mnist` and
+    :func:`split_fashion_mnist`."""
+    (X_train, y_train), (X_test, y_test) = data
     n_tasks, n_train_per_task, n_test_per_task = sizes
-    return split_stream(
+    return build(
         X_train,
         y_train,
         X_test,
@@ -438,7 +436,19 @@ def _split_images(
         n_test_per_task=n_test_per_task,
         random_state=random_state,
         name=name,
+        **extra,
     )
+
+
+def _images(
+    dataset: str, split: str, data_home: str | os.PathLike[str] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``split`` images of ``dataset`` ("mnist" or "fashion-mnist") in the data home."""
+    # imported when a stream is built: importing this module needs no datasets
+    from transferkit.datasets import load_fashion_mnist, load_mnist
+
+    load = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist}[dataset]
+    return load(split, data_home)
 
 
 def split_mnist(
@@ -475,7 +485,8 @@ def split_mnist(
     (5, (4, 5))
     """
     sizes = n_tasks, n_train_per_task, n_test_per_task
-    return _split_images("split-mnist", "mnist", sizes, scenario, data_home, random_state)
+    data = _images("mnist", "train", data_home), _images("mnist", "test", data_home)
+    return _image_stream(split_stream, "split-mnist", data, sizes, scenario, random_state)
 
 
 def permuted_mnist(
@@ -517,27 +528,23 @@ def permuted_mnist(
     -------
     ContinualStream
     """
-    from transferkit.datasets import load_mnist
-
     pad = check_count(pad, "pad", minimum=0)
     check_choice(with_validation, "with_validation", "permuted_mnist", (True, False))
     splits = ("train", "valid") if with_validation else ("train",)
-    parts = [load_mnist(split, data_home) for split in splits]
+    parts = [_images("mnist", split, data_home) for split in splits]
     X_train, y_train = np.concatenate([X for X, _ in parts]), np.concatenate([y for _, y in parts])
-    X_test, y_test = load_mnist("test", data_home)
+    X_test, y_test = _images("mnist", "test", data_home)
     if pad:
         X_train, X_test = (np.pad(X, ((0, 0), (pad, pad), (pad, pad))) for X in (X_train, X_test))
-    return permuted_stream(
-        X_train,
-        y_train,
-        X_test,
-        y_test,
-        n_tasks,
+    sizes = n_tasks, n_train_per_task, n_test_per_task
+    data = (X_train, y_train), (X_test, y_test)
+    return _image_stream(
+        permuted_stream,
+        "permuted-mnist",
+        data,
+        sizes,
         scenario,
-        n_train_per_task=n_train_per_task,
-        n_test_per_task=n_test_per_task,
-        random_state=random_state,
-        name="permuted-mnist",
+        random_state,
         permute_first=permute_first,
     )
 
@@ -560,9 +567,8 @@ def split_fashion_mnist(
     Parameters and return: those of :func:`split_mnist`.
     """
     sizes = n_tasks, n_train_per_task, n_test_per_task
-    return _split_images(
-        "split-fashion-mnist", "fashion-mnist", sizes, scenario, data_home, random_state
-    )
+    data = _images("fashion-mnist", "train", data_home), _images("fashion-mnist", "test", data_home)
+    return _image_stream(split_stream, "split-fashion-mnist", data, sizes, scenario, random_state)
 
 
 _BUILDERS = {
