@@ -501,7 +501,8 @@ def permuted_mnist(
     permute_first: bool = False,
     with_validation: bool = False,
 ) -> ContinualStream:
-    """Permuted MNIST: ``n_tasks`` fixed pixel permutations of MNIST (the first is the identity).
+    """Permuted MNIST: ``n_tasks`` fixed pixel permutations of MNIST (the first is the identity
+    unless ``permute_first``).
 
     By default the 50,000 training images of the data home's pickle, 28x28. van de Ven & Tolias's
     code builds the stream as ``pad=2, permute_first=True, with_validation=True`` does: MNIST's
