@@ -539,7 +539,11 @@ def test_the_paper_data_suite_builds_the_stream_as_the_papers_code():
         assert entry.params["reset_optimizer"] is False and entry.params["hidden"] == [1000, 1000]
     params = {entry.label: entry.params for entry in suite.methods}
     assert params["ewc"]["fisher_samples"] == 60_000  # the Fisher from every training row
+    online = params["online_ewc"]  # the code's lambda 1000 scaled once more by its gamma 0.9
+    assert online["ewc_lambda"] == 900.0 and online["decay"] == 0.9
+    assert online["fisher_samples"] == 60_000
     assert params["lwf (1/t weighting)"]["balance"] == "tasks"
+    assert "balance" not in params["lwf"]  # the two losses weighed alike, the default
 
 
 def test_split_fashion_mnist_or_a_clear_skip():
