@@ -22,6 +22,15 @@ def one_blas_thread() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def freed_memory_reused() -> None:
+    """The tests run in-process what the command line runs after :func:`reuse_freed_memory`:
+    without it, CNN feature extraction spent twice as long in the kernel as computing."""
+    from transferkit.allocator import reuse_freed_memory
+
+    reuse_freed_memory()
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread() -> Iterator[None]:
     """Other test workers share the cores: several torch threads only spin against each other.

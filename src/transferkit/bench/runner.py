@@ -39,6 +39,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
+from transferkit.allocator import reuse_freed_memory
 from transferkit.bench.distributed import (
     cancel_unfinished,
     check_scheduler,
@@ -465,6 +466,7 @@ def _init_worker(
     # a terminal sends Ctrl-C to the whole process group; the parent records what finished and
     # stops the workers, so a worker must not die half-way through sending a result
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    reuse_freed_memory()
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[variable] = str(threads)
     from threadpoolctl import threadpool_limits
@@ -703,6 +705,7 @@ def execute_cell_on_worker(
     """
     if checkpoints is not None and not Path(checkpoints).parent.is_dir():
         checkpoints = None
+    reuse_freed_memory()
     with thread_limits(threads):
         for method_name, params, classifier in methods:
             warm_up(method_name, params, classifier)

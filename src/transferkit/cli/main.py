@@ -15,6 +15,7 @@ import sys
 import click
 
 from transferkit import __version__
+from transferkit.allocator import reuse_freed_memory
 from transferkit.cli.bench import bench, demo, results
 from transferkit.cli.bli import bli_command
 from transferkit.cli.datasets import datasets
@@ -43,6 +44,7 @@ def main(ctx: click.Context, debug: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    reuse_freed_memory()
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

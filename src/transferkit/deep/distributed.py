@@ -59,6 +59,7 @@ import torch.multiprocessing as mp
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from torch import Tensor, nn
 
+from transferkit.allocator import reuse_freed_memory
 from transferkit.exceptions import InvalidParameterError, NotApplicableError
 
 __all__ = [
@@ -394,6 +395,7 @@ def _rank_main(
         WORLD_SIZE=str(processes),
         LOCAL_WORLD_SIZE=str(processes),
     )
+    reuse_freed_memory()
     torch.set_num_threads(threads)
     try:
         if backend == "nccl":
