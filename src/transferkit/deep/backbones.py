@@ -16,7 +16,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor, nn
 
+from transferkit.cachelock import filling
 from transferkit.deep.distributed import settings
 from transferkit.exceptions import InvalidParameterError, NotApplicableError
 from transferkit.problem import ImageCollection
@@ -652,41 +654,57 @@ def extract_features(
     folder = folder / (model_key(backbone, layer, stop_stage) + ("-amp" if amp else ""))
     keys = image_keys(images) if use_cache else [""] * n
     results: list[np.ndarray | None] = [None] * n
-    if use_cache:
-        for index, key in enumerate(keys):
-            path = folder / key[:2] / f"{key}.npy"
-            if path.exists():
-                results[index] = np.load(path)
-    missing = [index for index in range(n) if results[index] is None]
-    if missing:
-        backbone = backbone.to(device).eval()
-        if batch_size is None:
-            batch_size = device_batch_size(backbone, device, amp=amp)
-        dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-        for start in range(0, len(missing), batch_size):
-            chunk = missing[start : start + batch_size]
-            batch = preprocess_images(
-                [_load_image(images, i) for i in chunk],
-                backbone.input_size,
-                backbone.resize_size,
-                backbone.mean,
-                backbone.std,
-            ).to(device)
-            with torch.no_grad(), torch.autocast(device.type, dtype, enabled=amp):
-                if stop_stage is None:
-                    output = backbone.features(batch, layer)
-                else:
-                    output = backbone.forward_stages(batch, 0, stop_stage)
-            output_np = output.float().cpu().numpy()
-            for offset, index in enumerate(chunk):
-                results[index] = output_np[offset]
-                if use_cache:
-                    _save_atomic(folder / keys[index][:2] / f"{keys[index]}.npy", output_np[offset])
-            if progress is not None:
-                progress(min(start + batch_size, len(missing)), len(missing))
+    missing = _read_cached(folder, keys, range(n), results) if use_cache else list(range(n))
+    # another process that fills this folder computes what it needs first; this one then reads
+    # the rows it wrote and computes only those still missing
+    with filling(folder, "feature") if missing and use_cache else nullcontext():
+        if missing and use_cache:
+            missing = _read_cached(folder, keys, missing, results)
+        if missing:
+            backbone = backbone.to(device).eval()
+            if batch_size is None:
+                batch_size = device_batch_size(backbone, device, amp=amp)
+            dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+            for start in range(0, len(missing), batch_size):
+                chunk = missing[start : start + batch_size]
+                batch = preprocess_images(
+                    [_load_image(images, i) for i in chunk],
+                    backbone.input_size,
+                    backbone.resize_size,
+                    backbone.mean,
+                    backbone.std,
+                ).to(device)
+                with torch.no_grad(), torch.autocast(device.type, dtype, enabled=amp):
+                    if stop_stage is None:
+                        output = backbone.features(batch, layer)
+                    else:
+                        output = backbone.forward_stages(batch, 0, stop_stage)
+                output_np = output.float().cpu().numpy()
+                for offset, index in enumerate(chunk):
+                    results[index] = output_np[offset]
+                    if use_cache:
+                        _save_atomic(
+                            folder / keys[index][:2] / f"{keys[index]}.npy", output_np[offset]
+                        )
+                if progress is not None:
+                    progress(min(start + batch_size, len(missing)), len(missing))
     if n == 0:
         return np.empty((0, backbone.out_features), dtype=np.float32)
     return np.stack(results).astype(np.float32)  # type: ignore[arg-type]
+
+
+def _read_cached(
+    folder: Path, keys: Sequence[str], indices: Iterable[int], results: list[np.ndarray | None]
+) -> list[int]:
+    """Fill ``results`` at ``indices`` from the cache; return the indices it does not hold."""
+    missing = []
+    for index in indices:
+        path = folder / keys[index][:2] / f"{keys[index]}.npy"
+        if path.exists():
+            results[index] = np.load(path)
+        else:
+            missing.append(index)
+    return missing
 
 
 def _resolve(device: str | torch.device) -> torch.device:

@@ -49,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from transferkit.cachelock import filling
 from transferkit.datasets.wordvectors import SPACY_EN_MODEL, import_optional
 from transferkit.exceptions import (
     DataFormatError,
@@ -341,47 +342,62 @@ def encode_texts(
         batch_size = spec.batch_size
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidParameterError(f"batch_size must be an integer >= 1; got {batch_size!r}.")
-    cache = None
-    keys: list[str] = []
-    if use_cache:
+    if not use_cache:
+        found, missing = {}, list(range(len(texts)))
+        unique, rows = _encode_missing(spec, texts, missing, batch_size, progress, what)
+    else:
         root = Path(cache_dir) if cache_dir is not None else default_text_cache_dir()
-        cache = EmbeddingCache(root / spec.cache_key)
+        folder = root / spec.cache_key
         keys = text_keys(texts, spec.cache_key)
-        cached = cache.gather(keys)
+        cached = EmbeddingCache(folder).gather(keys)
         if cached is not None:
             return cached
-        found, missing = cache.lookup(keys)
-    else:
-        found, missing = {}, list(range(len(texts)))
-    # Encode each distinct missing text once.
-    unique: dict[str, int] = {}
-    for position in missing:
-        unique.setdefault(texts[position], len(unique))
-    todo = list(unique)
-    rows = np.empty((len(todo), spec.dim), dtype=np.float32)
-    if todo:
-        if spec.name not in _built:
-            _built[spec.name] = spec.build()
-        forward = _built[spec.name]
-        for start in range(0, len(todo), batch_size):
-            block = forward(todo[start : start + batch_size])
-            rows[start : start + len(block)] = block
-            if progress is not None:
-                progress(min(start + batch_size, len(todo)), len(todo))
-        unencodable = np.flatnonzero(np.isnan(rows).any(axis=1))
-        if len(unencodable):
-            text = todo[unencodable[0]]
-            row = texts.index(text)
-            raise DataFormatError(
-                f"{what}[{row}] ({text[:60]!r}) has no word that encoder {spec.name!r} knows, so "
-                f"it has no vector ({len(unencodable)} such text(s) in all). Fix or drop it, or "
-                "use an encoder that reads any text (minilm, e5, use)."
-            )
-        if cache is not None:
-            cache.store(text_keys(todo, spec.cache_key), rows)
+        # another process that fills this encoder's cache encodes its texts first; this one
+        # then reads the rows it stored and encodes only those still missing
+        with filling(folder, f"{spec.name} text"):
+            cache = EmbeddingCache(folder)
+            found, missing = cache.lookup(keys)
+            unique, rows = _encode_missing(spec, texts, missing, batch_size, progress, what)
+            cache.store(text_keys(list(unique), spec.cache_key), rows)
     out = np.empty((len(texts), spec.dim), dtype=np.float32)
     for position, row in found.items():
         out[position] = row
     for position in missing:
         out[position] = rows[unique[texts[position]]]
     return out
+
+
+def _encode_missing(
+    spec: TextEncoder,
+    texts: Sequence[str],
+    missing: Sequence[int],
+    batch_size: int,
+    progress: Progress | None,
+    what: str,
+) -> tuple[dict[str, int], np.ndarray]:
+    """Encode each distinct text at the ``missing`` positions once: {text: row} and the rows."""
+    unique: dict[str, int] = {}
+    for position in missing:
+        unique.setdefault(texts[position], len(unique))
+    todo = list(unique)
+    rows = np.empty((len(todo), spec.dim), dtype=np.float32)
+    if not todo:
+        return unique, rows
+    if spec.name not in _built:
+        _built[spec.name] = spec.build()
+    forward = _built[spec.name]
+    for start in range(0, len(todo), batch_size):
+        block = forward(todo[start : start + batch_size])
+        rows[start : start + len(block)] = block
+        if progress is not None:
+            progress(min(start + batch_size, len(todo)), len(todo))
+    unencodable = np.flatnonzero(np.isnan(rows).any(axis=1))
+    if len(unencodable):
+        text = todo[unencodable[0]]
+        row = texts.index(text)
+        raise DataFormatError(
+            f"{what}[{row}] ({text[:60]!r}) has no word that encoder {spec.name!r} knows, so "
+            f"it has no vector ({len(unencodable)} such text(s) in all). Fix or drop it, or "
+            "use an encoder that reads any text (minilm, e5, use)."
+        )
+    return unique, rows
