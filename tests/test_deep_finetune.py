@@ -16,6 +16,7 @@ from transferkit.deep.backbones import (  # noqa: E402
     extract_features,
     image_keys,
     load_backbone,
+    model_key,
     preprocess_images,
 )
 from transferkit.deep.finetune import FineTunedClassifier  # noqa: E402
@@ -76,12 +77,21 @@ def test_feature_cache_is_keyed_by_content_and_reused(problem, tmp_path):
     assert first.shape == (10, 32)
     files = list((tmp_path).rglob("*.npy"))
     assert len(files) == 10
-    # the cache is used: a backbone with other weights but the same name returns the cached rows
-    cached = extract_features(images, tiny_backbone(seed=1), cache_dir=tmp_path)
-    assert np.array_equal(first, cached)
-    assert not np.array_equal(
-        cached, extract_features(images, tiny_backbone(seed=1), use_cache=False)
-    )
+    # the cache is used: the same weights read the rows back without running the network
+    same = tiny_backbone()
+    same.features = lambda *args, **kwargs: pytest.fail("the network ran for cached rows")
+    assert np.array_equal(first, extract_features(images, same, cache_dir=tmp_path))
+    # other weights under the same name (random, fine-tuned) get rows of their own
+    other = extract_features(images, tiny_backbone(seed=1), cache_dir=tmp_path)
+    assert not np.array_equal(first, other)
+    assert np.array_equal(other, extract_features(images, tiny_backbone(seed=1), use_cache=False))
+    assert len(list(tmp_path.rglob("*.npy"))) == 20
+    # weights above a stage do not name the cached input of that stage
+    tuned = tiny_backbone()
+    with torch.no_grad():
+        tuned.stages[3][0].weight.add_(1.0)
+    assert model_key(tuned, "penultimate", 3) == model_key(backbone, "penultimate", 3)
+    assert model_key(tuned, "penultimate") != model_key(backbone, "penultimate")
     # a changed image gets a new key
     changed = images.copy()
     changed[0, 0, 0, 0] ^= 1

@@ -555,9 +555,30 @@ def _load_image(images: Any, index: int) -> np.ndarray:
 
 
 def model_key(backbone: PretrainedBackbone, layer: str, stop_stage: int | None = None) -> str:
-    """Names a cached representation: backbone, layer (or stage), input sizes, cache version."""
+    """Names a cached representation: backbone, layer (or stage), input sizes, a digest of the
+    weights that compute it, cache version.
+
+    The digest keeps apart the features of other weights under the same name (random ones from
+    ``load_backbone(..., pretrained=False)``, a backbone whose top stages were fine-tuned); it
+    covers only the modules the representation goes through, so fine-tuning the top stages
+    leaves the cached input of those stages (``stop_stage``) valid.
+    """
     where = layer if stop_stage is None else f"stage{stop_stage}"
-    return f"{backbone.name}-{where}-{backbone.input_size}-{backbone.resize_size}-v{_CACHE_VERSION}"
+    if stop_stage is not None:
+        modules = list(backbone.stages[:stop_stage])
+    elif layer == "last_block":
+        modules = list(backbone.stages[:-1])
+    elif layer == "logits":
+        modules = [*backbone.stages, backbone.classifier]
+    else:
+        modules = list(backbone.stages)
+    digest = hashlib.sha256()
+    for module in modules:
+        for name, tensor in module.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    sizes = f"{backbone.input_size}-{backbone.resize_size}"
+    return f"{backbone.name}-{where}-{sizes}-{digest.hexdigest()[:12]}-v{_CACHE_VERSION}"
 
 
 #: Images per batch of feature extraction on the CPU (larger batches gain nothing there).
