@@ -4,18 +4,20 @@ glibc's ``malloc`` hands a freed block above its *mmap threshold* (32 MiB at mos
 rule) straight back to the operating system, and trims the top of its heap whenever more than its
 *trim threshold* lies free there. A CNN's forward pass on a CPU batch makes and frees activations
 of tens of megabytes at every layer, so the kernel maps and zero-fills the same memory again for
-each of them: extracting MobileNetV2 features on the CPU spent twice as long in the kernel as in
-the convolutions, and ran 3.4 times slower than with both thresholds raised (``python
-benchmarks/deep_extract.py --allocator system``, against the default). Training loops, sentence
-encoders and large numpy temporaries pay the same toll.
+each of them. Extracting the features of two Office-Caltech domains through both ImageNet
+backbones on the CPU took 56.4 s, 48.0 s of CPU time of it in the kernel, and 27.5 s with both
+thresholds raised (1.7 s in the kernel; ``python benchmarks/deep_extract.py --allocator system``,
+against the default). Small networks gain less:
+an epoch of DANN on a LeNet went from 2.92 s to 2.85 s (``benchmarks/deep_speed.py``), and the
+multilingual USE sentence encoder encodes as fast either way.
 
 :func:`reuse_freed_memory` raises both thresholds to ``keep_mib`` MiB (default
 :data:`KEEP_MIB`, or the ``TRANSFERKIT_KEEP_FREED_MIB`` variable): the process then keeps up to
 that much freed memory for its next allocations instead of returning it, so its resident size
 stays near its peak. The command line calls it when it starts, and so do the processes that
 the benchmark runner and :func:`~transferkit.deep.distributed.launch` start; a Python program
-calls it once, if it wants the same. Nothing changes
-where the C library is not glibc (macOS, musl): their allocators have their own policies.
+calls it once, if it wants the same. Nothing changes where the C library is not glibc (macOS,
+musl): their allocators have their own policies.
 
 Examples
 --------
