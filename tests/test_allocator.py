@@ -61,3 +61,14 @@ def test_a_bad_variable_is_named(monkeypatch):
     monkeypatch.setenv(KEEP_VARIABLE, "lots")
     with pytest.raises(InvalidParameterError, match=f"{KEEP_VARIABLE}='lots'"):
         reuse_freed_memory()
+
+
+def test_the_command_line_applies_it_and_names_a_bad_variable(monkeypatch):
+    from click.testing import CliRunner
+
+    from transferkit.cli import main
+
+    monkeypatch.setenv(KEEP_VARIABLE, "lots")
+    result = CliRunner().invoke(main, ["datasets"])
+    assert result.exit_code != 0
+    assert f"{KEEP_VARIABLE}='lots' is not a whole number of MiB" in result.output
