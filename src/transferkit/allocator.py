@@ -7,9 +7,9 @@ of tens of megabytes at every layer, so the kernel maps and zero-fills the same 
 each of them. Extracting the features of two Office-Caltech domains through both ImageNet
 backbones on the CPU took 56.4 s, 48.0 s of CPU time of it in the kernel, and 27.5 s with both
 thresholds raised (1.7 s in the kernel; ``python benchmarks/deep_extract.py --allocator system``,
-against the default). Small networks gain less:
-an epoch of DANN on a LeNet went from 2.92 s to 2.85 s (``benchmarks/deep_speed.py``), and the
-multilingual USE sentence encoder encodes as fast either way.
+against the default). Small networks gain less: an epoch of DANN on a LeNet went from 2.92 s to
+2.85 s (``benchmarks/deep_speed.py``), and the multilingual USE sentence encoder encodes as fast
+either way.
 
 :func:`reuse_freed_memory` raises both thresholds to ``keep_mib`` MiB (default
 :data:`KEEP_MIB`, or the ``TRANSFERKIT_KEEP_FREED_MIB`` variable): the process then keeps up to
@@ -35,8 +35,8 @@ from transferkit.exceptions import InvalidParameterError
 
 __all__ = ["KEEP_MIB", "KEEP_VARIABLE", "reuse_freed_memory"]
 
-#: Freed memory (MiB) a process keeps for reuse by default: more than a CPU batch of 32 images
-#: through an ImageNet CNN makes and frees (about 400 MiB for MobileNetV2).
+#: Freed memory (MiB) a process keeps for reuse by default: room for the activations that a CPU
+#: batch of 32 images through an ImageNet CNN makes and frees.
 KEEP_MIB = 1024
 #: The environment variable that overrides :data:`KEEP_MIB`; 0 leaves the allocator as it is.
 KEEP_VARIABLE = "TRANSFERKIT_KEEP_FREED_MIB"
