@@ -283,15 +283,19 @@ class PretrainedBackbone(nn.Module):
             x = stage(x)
         return x
 
+    def layer_modules(self, layer: str = "penultimate") -> list[nn.Module]:
+        """The modules a batch goes through to ``layer`` (see :data:`LAYERS`), in order."""
+        if layer not in LAYERS:
+            raise InvalidParameterError(f"Unknown layer {layer!r}; use one of {', '.join(LAYERS)}.")
+        stages = list(self.stages[:-1] if layer == "last_block" else self.stages)
+        return [*stages, self.classifier] if layer == "logits" else stages
+
     def features(self, x: Tensor, layer: str = "penultimate") -> Tensor:
         """Pooled features of a batch of normalised images at ``layer`` (see :data:`LAYERS`)."""
-        if layer == "penultimate":
-            return pool(self.forward_stages(x))
-        if layer == "last_block":
-            return pool(self.forward_stages(x, 0, self.n_stages - 1))
-        if layer == "logits":
-            return self.classifier(pool(self.forward_stages(x)))
-        raise InvalidParameterError(f"Unknown layer {layer!r}; use one of {', '.join(LAYERS)}.")
+        modules = self.layer_modules(layer)
+        logits = modules[-1] is self.classifier
+        pooled = pool(self.forward_stages(x, 0, len(modules) - logits))
+        return self.classifier(pooled) if logits else pooled
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(pool(self.forward_stages(x)))
@@ -564,14 +568,10 @@ def model_key(backbone: PretrainedBackbone, layer: str, stop_stage: int | None =
     leaves the cached input of those stages (``stop_stage``) valid.
     """
     where = layer if stop_stage is None else f"stage{stop_stage}"
-    if stop_stage is not None:
-        modules = list(backbone.stages[:stop_stage])
-    elif layer == "last_block":
-        modules = list(backbone.stages[:-1])
-    elif layer == "logits":
-        modules = [*backbone.stages, backbone.classifier]
+    if stop_stage is None:
+        modules = backbone.layer_modules(layer)
     else:
-        modules = list(backbone.stages)
+        modules = list(backbone.stages[:stop_stage])
     digest = hashlib.sha256()
     for module in modules:
         for name, tensor in module.state_dict().items():
