@@ -292,10 +292,9 @@ class PretrainedBackbone(nn.Module):
 
     def features(self, x: Tensor, layer: str = "penultimate") -> Tensor:
         """Pooled features of a batch of normalised images at ``layer`` (see :data:`LAYERS`)."""
-        modules = self.layer_modules(layer)
-        logits = modules[-1] is self.classifier
-        pooled = pool(self.forward_stages(x, 0, len(modules) - logits))
-        return self.classifier(pooled) if logits else pooled
+        if layer == "logits":
+            return self.classifier(self.features(x))
+        return pool(self.forward_stages(x, 0, len(self.layer_modules(layer))))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(pool(self.forward_stages(x)))
