@@ -488,6 +488,70 @@ def test_per_pair_published_numbers_get_their_own_column(tmp_path):
     assert "Published, not run here" not in table.to_markdown()
 
 
+PAIRWISE_SUITE = """
+[suite]
+name = "pairwise"
+seeds = [0]
+classifier = "1nn"
+
+[[datasets]]
+name = "office-caltech-surf"
+pairs = [["amazon", "webcam"], ["dslr", "webcam"]]
+options = { preprocess = "harness", source_per_class = "harness" }
+
+[[methods]]
+name = "sa"
+params = { n_components = 40 }
+pair_params = { "dslr:webcam" = { n_components = 5 } }
+"""
+
+
+def _direct_pairwise(source: str, target: str, n_components: int) -> float:
+    problem = load_pair(
+        "office-caltech-surf",
+        source,
+        target,
+        random_state=0,
+        preprocess="harness",
+        source_per_class="harness",
+    )
+    model = make_method("sa", {"n_components": n_components}, "1nn", 0)
+    X, y = problem.evaluation_split()
+    return 100 * float(np.mean(model.fit(problem).predict(X) == y))
+
+
+def test_pair_params_change_a_methods_parameters_on_their_pair_only(tmp_path):
+    db = tmp_path / "r.sqlite"
+    table = run_suite(_suite_file(tmp_path, PAIRWISE_SUITE), db=db)
+    assert len(table.rows) == 2 and table.is_complete()  # both cells match the suite
+    stored = {r["source"]: json.loads(r["params"]) for r in ResultStore(db).rows("pairwise")}
+    assert stored == {"amazon": {"n_components": 40}, "dslr": {"n_components": 5}}
+    for source, k in (("amazon", 40), ("dslr", 5)):
+        expected = _direct_pairwise(source, "webcam", k)
+        pair = ("office-caltech-surf", source, "webcam")
+        assert table.cell(pair, "sa").mean == pytest.approx(expected)
+    # 5 components are not 40: the override did reach its pair
+    assert _direct_pairwise("dslr", "webcam", 40) != pytest.approx(
+        _direct_pairwise("dslr", "webcam", 5)
+    )
+
+
+@pytest.mark.parametrize(
+    "override, names",
+    [
+        ('"dslr:amazon" = { n_components = 5 }', ['pair_params."dslr:amazon"', '"dslr:webcam"']),
+        ('"dslr:webcam" = { n_comp = 5 }', ['methods[0].pair_params."dslr:webcam"', "n_comp"]),
+        ('"dslr:webcam" = 5', ['pair_params."dslr:webcam"', "must be a table"]),
+    ],
+)
+def test_pair_params_errors_name_the_pair_and_the_fix(tmp_path, override, names):
+    text = PAIRWISE_SUITE.replace('"dslr:webcam" = { n_components = 5 }', override)
+    with pytest.raises(SuiteError) as info:
+        load_suite(_suite_file(tmp_path, text, "pairwise.toml"))
+    for name in names:
+        assert name in str(info.value)
+
+
 def test_a_partial_run_compares_with_the_published_mean_of_its_own_pairs(tmp_path):
     text = MOONS_SUITE.replace(
         "published = { source_only = 70.0, dann = 90.0 }",

@@ -65,6 +65,7 @@ _METHOD_KEYS = {
     "name": "a registered method name (see transferkit.registry.available_methods)",
     "label": "the column name in tables (default: the name); unique within the suite",
     "params": "a table of the method's parameters",
+    "pair_params": 'parameters for some pairs only, over params: {"source:target" = {...}}',
     "classifier": "overrides the suite's classifier for this method",
 }
 
@@ -105,10 +106,24 @@ class MethodEntry:
     label: str
     params: Mapping[str, Any] = field(default_factory=dict)
     classifier: Any = "logreg"
+    #: Parameters that replace or add to ``params`` on some (source, target) pairs, as a paper
+    #: tunes a strength per setting.
+    pair_params: Mapping[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
+
+    def params_for(self, source: str, target: str) -> dict[str, Any]:
+        """The parameters the method runs with on the pair ``source`` → ``target``."""
+        return {**self.params, **self.pair_params.get((source, target), {})}
 
     @property
     def params_key(self) -> str:
+        """The stored parameters of the pairs without their own (see :attr:`params_keys`)."""
         return canonical_json(dict(self.params))
+
+    @property
+    def params_keys(self) -> frozenset[str]:
+        """The stored parameters of every pair: ``params_key`` and each pair's own."""
+        merged = (self.params_for(source, target) for source, target in self.pair_params)
+        return frozenset([self.params_key, *(canonical_json(p) for p in merged)])
 
     @property
     def classifier_key(self) -> str:
@@ -196,7 +211,7 @@ class Suite:
                                 target=target,
                                 method=method.label,
                                 method_name=method.name,
-                                params=method.params_key,
+                                params=canonical_json(method.params_for(source, target)),
                                 classifier=method.classifier_key,
                                 seed=seed,
                             )
@@ -459,7 +474,7 @@ class _Validator:
         seeds = _check_seeds(head.get("seeds", [0]), f"{self.source}: [suite].seeds")
         classifier = self.classifier(head.get("classifier", "logreg"), "[suite].classifier")
         datasets = self.datasets(data.get("datasets"))
-        methods = self.methods(data.get("methods", []), head, classifier)
+        methods = self.methods(data.get("methods", []), head, classifier, datasets)
         published = self.published(head.get("published"))
         return Suite(
             name=name,
@@ -572,7 +587,11 @@ class _Validator:
         return tuple(pairs)
 
     def methods(
-        self, value: Any, head: Mapping[str, Any], classifier: Any
+        self,
+        value: Any,
+        head: Mapping[str, Any],
+        classifier: Any,
+        datasets: Sequence[DatasetEntry] = (),
     ) -> tuple[MethodEntry, ...]:
         from transferkit.registry import available_methods, is_registered
 
@@ -604,8 +623,15 @@ class _Validator:
                     if "classifier" in item
                     else classifier
                 ),
+                pair_params=self.pair_params(item.get("pair_params"), where, datasets),
             )
             self.check_builds(entry, where)
+            for source, target in entry.pair_params:
+                self.check_builds(
+                    replace(entry, params=entry.params_for(source, target), pair_params={}),
+                    where,
+                    f'{where}.pair_params."{source}:{target}"',
+                )
             if any(other.label == entry.label for other in explicit):
                 raise self.error(
                     f"{where}.label",
@@ -641,20 +667,38 @@ class _Validator:
             )
         return tuple(entries)
 
-    def check_builds(self, entry: MethodEntry, where: str) -> None:
+    def pair_params(
+        self, value: Any, where: str, datasets: Sequence[DatasetEntry]
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """A method's ``pair_params``: ``{"source:target" = {parameters}}`` for pairs of the
+        suite."""
+        table = self.table(value, f"{where}.pair_params")
+        known = {pair for dataset in datasets for pair in dataset.pairs}
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        for pair, params in table.items():
+            key = f'{where}.pair_params."{pair}"'
+            source, sep, target = pair.partition(":")
+            if not sep or (source, target) not in known:
+                listed = ", ".join(f'"{s}:{t}"' for s, t in sorted(known))
+                raise self.error(
+                    key, f'keys are pairs of the suite as "source:target"; its pairs: {listed}.'
+                )
+            out[(source, target)] = self.table(params, key)
+        return out
+
+    def check_builds(self, entry: MethodEntry, where: str, params_where: str | None = None) -> None:
         from transferkit.registry import make_method
 
+        params_where = params_where or f"{where}.params"
         try:
             make_method(entry.name, dict(entry.params), entry.classifier, 0)
         except (InvalidParameterError, TypeError) as error:
-            raise self.error(
-                f"{where}.params", f"{error} Fix the parameter names or values."
-            ) from error
+            raise self.error(params_where, f"{error} Fix the parameter names or values.") from error
         error = parameter_value_error(entry)
         if error is not None:
             key = _named_parameter(entry.params, str(error))
             value = f" = {entry.params[key]!r}" if key is not None else ""
-            where_key = f"{where}.params" + (f".{key}" if key is not None else "")
+            where_key = params_where + (f".{key}" if key is not None else "")
             raise self.error(
                 where_key,
                 f"method '{entry.name}' (label '{entry.label}') rejects {key or 'its params'}"

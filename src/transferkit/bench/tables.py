@@ -480,7 +480,7 @@ def _matches(row: Mapping[str, Any], suite: Suite) -> bool:
     return dataset_ok and any(
         m.label == row["method"]
         and m.name == row["method_name"]
-        and m.params_key == row["params"]
+        and row["params"] in m.params_keys
         and m.classifier_key == row["classifier"]
         for m in suite.methods
     )
