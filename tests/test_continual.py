@@ -140,6 +140,28 @@ def test_permuted_mnist_as_the_papers_code_builds_it():
         load_stream("split-mnist", "class", pad=2)
 
 
+@needs_mnist
+def test_split_mnist_as_the_papers_code_builds_it():
+    from transferkit.continual import load_stream, split_mnist
+
+    stream = split_mnist("class", n_test_per_task=10, with_validation=True, shuffle_classes=True)
+    assert sum(len(e.y_train) for e in stream.experiences) == 60_000 and stream.n_features == 784
+    pairs = [e.classes for e in stream.experiences]
+    assert pairs != [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]  # digits paired at random
+    assert sorted(c for pair in pairs for c in pair) == list(range(10))
+    # the pairing follows the seed, and the units stay the order the classes are learned in
+    again = load_stream("split-mnist", "class", n_test_per_task=10, shuffle_classes=True)
+    assert [e.classes for e in again.experiences] == pairs
+    other = split_mnist("class", n_train_per_task=10, shuffle_classes=True, random_state=1)
+    assert [e.classes for e in other.experiences] != pairs
+    assert [e.outputs for e in stream.experiences] == [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]
+    plain = split_mnist("class", n_test_per_task=10)
+    assert [e.classes for e in plain.experiences][0] == (0, 1)
+    assert sum(len(e.y_train) for e in plain.experiences) == 50_000
+    with pytest.raises(ParameterValueError, match="shuffle_classes"):
+        split_mnist("class", shuffle_classes="yes")
+
+
 def test_streams_refuse_what_cannot_be_formed():
     tasks = _toy_tasks((2, 2))
     with pytest.raises(InvalidParameterError, match="at least two tasks.*nothing to forget"):
@@ -240,6 +262,28 @@ def test_lwf_balanced_by_tasks_weighs_the_past_more_as_tasks_accumulate():
     assert B[-1, -1] < R[-1, -1]
     with pytest.raises(ParameterValueError, match="balance"):
         LwF(balance="equal", **TINY).fit(stream)
+
+
+@needs_mnist
+def test_lwf_normalised_over_every_class_seen_holds_the_new_classes_down():
+    from transferkit.continual import LwF
+
+    stream = _stream("class")
+    earlier = LwF(random_state=0, **TINY).fit(stream)
+    seen = LwF(student_units="seen", random_state=0, **TINY).fit(stream)
+    R, S = earlier.accuracy_matrix_, seen.accuracy_matrix_
+    assert np.allclose(R[0], S[0])  # the first task has no teacher
+    # the zero targets of the new units pull them down on the new task's rows: the new task is
+    # learned less and the first one kept better
+    assert S[1, 1] < R[1, 1] - 0.2 and S[1, 0] > R[1, 0] + 0.2
+    # the other scenarios distil the same units either way
+    domain = [
+        LwF(student_units=u, random_state=0, **TINY).fit(_stream("domain"))
+        for u in ("earlier", "seen")
+    ]
+    assert np.allclose(domain[0].accuracy_matrix_, domain[1].accuracy_matrix_)
+    with pytest.raises(ParameterValueError, match="student_units"):
+        LwF(student_units="all", **TINY).fit(stream)
 
 
 @needs_mnist

@@ -810,6 +810,11 @@ class LwF(ContinualStrategy):
         ``alpha`` times the distillation, so that each task seen weighs the same, as van de Ven &
         Tolias's code weighs it (on the second task: half of "constant", a scale Adam's steps
         barely notice).
+    student_units : {"earlier", "seen"}, default "earlier"
+        Class scenario only: the units the student's softened outputs are normalised over.
+        "earlier": the earlier classes' units, the same as the teacher's. "seen": every class
+        seen so far, the new task's units given a target of 0, as van de Ven & Tolias's code
+        distils; the distillation then also pulls the new classes down on the new task's rows.
     **kwargs
         Those of :class:`ContinualStrategy`.
 
@@ -833,17 +838,20 @@ class LwF(ContinualStrategy):
         alpha: float = 1.0,
         temperature: float = 2.0,
         balance: str = "constant",
+        student_units: str = "earlier",
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
         self.alpha = alpha
         self.temperature = temperature
         self.balance = balance
+        self.student_units = student_units
 
     def _check_parameters(self) -> None:
         check_nonnegative(self.alpha, "alpha", self.name)
         check_nonnegative(self.temperature, "temperature", self.name, strict=True)
         check_choice(self.balance, "balance", self.name, ("constant", "tasks"))
+        check_choice(self.student_units, "student_units", self.name, ("earlier", "seen"))
 
     def _before_experience(self, stream: ContinualStream, i: int) -> None:
         self.teacher_ = copy.deepcopy(self.model_).eval() if i > 0 else None
@@ -859,6 +867,11 @@ class LwF(ContinualStrategy):
         else:
             outputs = [tuple(range(stream.n_outputs))]
         self._groups = [torch.as_tensor(units, device=self.device_) for units in outputs]
+        # the units the student is normalised over, where they differ from the teacher's
+        self._student_groups = self._groups
+        if stream.scenario == "class" and self.student_units == "seen":
+            seen = tuple(u for t in range(i + 1) for u in stream.experiences[t].outputs)
+            self._student_groups = [torch.as_tensor(seen, device=self.device_)]
         self._describe_teacher(stream, i)
 
     @torch.no_grad()
@@ -890,10 +903,16 @@ class LwF(ContinualStrategy):
             return loss, {}
         with torch.no_grad():
             teacher = self.teacher_(x)
+            if self._student_groups is not self._groups:
+                # the new task's units at -inf: a target of 0 (van de Ven & Tolias's zero padding)
+                earlier = self._groups[0]
+                teacher = torch.full_like(teacher, float("-inf")).index_copy(
+                    1, earlier, teacher[:, earlier]
+                )
         distill = torch.stack(
             [
                 distillation_loss(logits[:, units], teacher[:, units], self.temperature)
-                for units in self._groups
+                for units in self._student_groups
             ]
         ).mean()
         if self.balance == "tasks":

@@ -303,11 +303,13 @@ def split_stream(
     n_test_per_task: int | None = None,
     random_state: RandomState = 0,
     name: str = "split",
+    shuffle_classes: bool = False,
 ) -> ContinualStream:
     """Split a classification data set by class into ``n_tasks`` tasks of equal class counts.
 
     The sorted classes are cut in order (digits 0/1, 2/3, ... for five tasks of MNIST), as in
-    Zenke et al. (2017) and van de Ven & Tolias (2019).
+    Zenke et al. (2017); ``shuffle_classes`` draws the order from the seed instead, as van de
+    Ven & Tolias's (2019) code does for each run.
 
     Parameters
     ----------
@@ -318,14 +320,19 @@ def split_stream(
     n_train_per_task, n_test_per_task : int or None, default None
         Rows drawn per task (None: all of them).
     random_state : int, Generator or None, default 0
-        Seeds the subsampling.
+        Seeds the subsampling and, with ``shuffle_classes``, the order of the classes.
     name : str, default "split"
+    shuffle_classes : bool, default False
+        Cut a random order of the classes (drawn from ``random_state``) instead of the sorted
+        one, so that each seed pairs other classes (Split MNIST, seed 0: 4/6, 2/7, 3/5, 0/9,
+        1/8). Labels stay the original classes.
 
     Returns
     -------
     ContinualStream
     """
     n_tasks = check_count(n_tasks, "n_tasks", minimum=2)
+    check_choice(shuffle_classes, "shuffle_classes", "split_stream", (True, False))
     y_train, y_test = np.asarray(y_train), np.asarray(y_test)
     classes = np.unique(y_train)
     if len(classes) % n_tasks:
@@ -334,6 +341,8 @@ def split_stream(
             f"n_tasks among {[k for k in range(2, len(classes) + 1) if len(classes) % k == 0]}."
         )
     rng = np.random.default_rng(random_state)
+    if shuffle_classes:
+        classes = rng.permutation(classes)
     X_train, X_test = _as_rows(X_train, "X_train"), _as_rows(X_test, "X_test")
     tasks = []
     for group in np.split(classes, n_tasks):
@@ -451,6 +460,17 @@ def _images(
     return load(split, data_home)
 
 
+def _training_images(
+    dataset: str, with_validation: bool, data_home: str | os.PathLike[str] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The training images of ``dataset``, with its validation images when ``with_validation``
+    (MNIST's pickle keeps 10,000 of the 60,000 apart)."""
+    check_choice(with_validation, "with_validation", f"the {dataset} stream", (True, False))
+    splits = ("train", "valid") if with_validation else ("train",)
+    parts = [_images(dataset, split, data_home) for split in splits]
+    return np.concatenate([X for X, _ in parts]), np.concatenate([y for _, y in parts])
+
+
 def split_mnist(
     scenario: str = "class",
     *,
@@ -459,11 +479,15 @@ def split_mnist(
     n_test_per_task: int | None = None,
     data_home: str | os.PathLike[str] | None = None,
     random_state: RandomState = 0,
+    with_validation: bool = False,
+    shuffle_classes: bool = False,
 ) -> ContinualStream:
     """Split MNIST: the ten digits in ``n_tasks`` tasks (5: 0/1, 2/3, 4/5, 6/7, 8/9).
 
     Training rows from MNIST's 50,000 training images, test rows from its 10,000 test images
-    (the data home's ``mnist/mnist.pkl.gz``), flattened to 784 values in [0, 1].
+    (the data home's ``mnist/mnist.pkl.gz``), flattened to 784 values in [0, 1]. van de Ven &
+    Tolias's code builds the stream as ``with_validation=True, shuffle_classes=True`` does:
+    MNIST's 60,000 training images, the digits paired at random for each seed.
 
     Parameters
     ----------
@@ -472,6 +496,10 @@ def split_mnist(
     n_train_per_task, n_test_per_task : int or None, default None
     data_home : str, Path or None
     random_state : int, Generator or None, default 0
+    with_validation : bool, default False
+        Add the pickle's 10,000 validation images to the training images (MNIST's 60,000).
+    shuffle_classes : bool, default False
+        Pair the digits in a random order drawn from ``random_state`` (see :func:`split_stream`).
 
     Returns
     -------
@@ -485,8 +513,19 @@ def split_mnist(
     (5, (4, 5))
     """
     sizes = n_tasks, n_train_per_task, n_test_per_task
-    data = _images("mnist", "train", data_home), _images("mnist", "test", data_home)
-    return _image_stream(split_stream, "split-mnist", data, sizes, scenario, random_state)
+    data = (
+        _training_images("mnist", with_validation, data_home),
+        _images("mnist", "test", data_home),
+    )
+    return _image_stream(
+        split_stream,
+        "split-mnist",
+        data,
+        sizes,
+        scenario,
+        random_state,
+        shuffle_classes=shuffle_classes,
+    )
 
 
 def permuted_mnist(
@@ -530,10 +569,7 @@ def permuted_mnist(
     ContinualStream
     """
     pad = check_count(pad, "pad", minimum=0)
-    check_choice(with_validation, "with_validation", "permuted_mnist", (True, False))
-    splits = ("train", "valid") if with_validation else ("train",)
-    parts = [_images("mnist", split, data_home) for split in splits]
-    X_train, y_train = np.concatenate([X for X, _ in parts]), np.concatenate([y for _, y in parts])
+    X_train, y_train = _training_images("mnist", with_validation, data_home)
     X_test, y_test = _images("mnist", "test", data_home)
     if pad:
         X_train, X_test = (np.pad(X, ((0, 0), (pad, pad), (pad, pad))) for X in (X_train, X_test))
@@ -599,8 +635,10 @@ def load_stream(
     data_home : str, Path or None
     random_state : int, Generator or None, default 0
     **options
-        ``n_tasks``, ``n_train_per_task``, ``n_test_per_task``; for ``"permuted-mnist"`` also
-        ``pad``, ``permute_first`` and ``with_validation`` (see :func:`permuted_mnist`).
+        ``n_tasks``, ``n_train_per_task``, ``n_test_per_task``; for ``"split-mnist"`` also
+        ``with_validation`` and ``shuffle_classes`` (see :func:`split_mnist`), for
+        ``"permuted-mnist"`` ``pad``, ``permute_first`` and ``with_validation`` (see
+        :func:`permuted_mnist`).
 
     Returns
     -------

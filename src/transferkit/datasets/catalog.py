@@ -779,7 +779,15 @@ _CONTINUAL_SCENARIOS = ("task", "domain", "class")
 @_dataset(
     "continual",
     "transferkit.continual.streams:load_stream",
-    ("n_tasks", "n_train_per_task", "n_test_per_task", "pad", "permute_first", "with_validation"),
+    (
+        "n_tasks",
+        "n_train_per_task",
+        "n_test_per_task",
+        "pad",
+        "permute_first",
+        "with_validation",
+        "shuffle_classes",
+    ),
     all_pairs=False,
     kind="continual",
 )
@@ -796,10 +804,12 @@ def _continual_info() -> DatasetInfo:
             "Ven & Tolias (2019). Training rows from MNIST's 50,000 training images (Fashion-MNIST: "
             "60,000), test rows from the 10,000 test images; flattened to 784 values in [0, 1]. "
             "Options: n_tasks (5 split, 10 permuted), n_train_per_task and n_test_per_task (all "
-            "rows when absent); for permuted-mnist also pad, permute_first and with_validation "
+            "rows when absent); for split-mnist also with_validation and shuffle_classes (both "
+            "true: 60,000 training rows and the digits paired at random for each seed, as van de "
+            "Ven & Tolias's code does); for permuted-mnist pad, permute_first and with_validation "
             "(pad = 2, permute_first and with_validation true: the 32x32 images, every task "
             "permuted and 60,000 training rows of van de Ven & Tolias's code); the seed draws the "
-            "rows and the permutations."
+            "rows, the pairing and the permutations."
         ),
         domains={"split-mnist": 60000, "permuted-mnist": 60000, "split-fashion-mnist": 70000}
         | dict.fromkeys(_CONTINUAL_SCENARIOS, 0),
