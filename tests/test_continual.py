@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -588,6 +590,27 @@ def test_the_paper_data_suite_builds_the_stream_as_the_papers_code():
     assert online["fisher_samples"] == 60_000
     assert params["lwf (1/t weighting)"]["balance"] == "tasks"
     assert "balance" not in params["lwf"]  # the two losses weighed alike, the default
+
+
+def test_the_split_mnist_paper_suite_runs_each_scenario_at_the_papers_strengths():
+    from transferkit.bench import load_suite
+
+    suite = load_suite("continual-split-mnist-paper")
+    assert set(suite.published) <= {entry.label for entry in suite.methods}
+    assert suite.datasets[0].options == {"with_validation": True, "shuffle_classes": True}
+    cells = {(c.target, c.method): json.loads(c.params) for c in suite.cells()}
+    for (_, method), params in cells.items():
+        # 21 passes over about 12,000 rows in batches of 128: about 2,000 steps of one Adam;
+        # joint: 4 passes over the tasks seen, 1,875 steps on all 60,000 rows after the last
+        assert params["epochs"] == (4 if method == "joint" else 21)
+        assert params["reset_optimizer"] is False
+    # the strengths of the paper's code for each scenario (online EWC scaled once more by gamma)
+    assert [cells[s, "ewc"]["ewc_lambda"] for s in ("task", "domain", "class")] == [1e7, 1e6, 1e8]
+    online = [cells[s, "online_ewc"] for s in ("task", "domain", "class")]
+    assert [(p["ewc_lambda"], p["decay"]) for p in online] == [(8e7, 0.8), (7e7, 0.7), (8e8, 0.8)]
+    assert [cells[s, "si"]["c"] for s in ("task", "domain", "class")] == [50.0, 500.0, 0.5]
+    assert cells["class", "lwf"]["balance"] == "tasks"
+    assert cells["class", "lwf"]["student_units"] == "seen"
 
 
 def test_split_fashion_mnist_or_a_clear_skip():
