@@ -115,17 +115,6 @@ class MethodEntry:
         return {**self.params, **self.pair_params.get((source, target), {})}
 
     @property
-    def params_key(self) -> str:
-        """The stored parameters of the pairs without their own (see :attr:`params_keys`)."""
-        return canonical_json(dict(self.params))
-
-    @property
-    def params_keys(self) -> frozenset[str]:
-        """The stored parameters of every pair: ``params_key`` and each pair's own."""
-        merged = (self.params_for(source, target) for source, target in self.pair_params)
-        return frozenset([self.params_key, *(canonical_json(p) for p in merged)])
-
-    @property
     def classifier_key(self) -> str:
         return canonical_json(self.classifier)
 

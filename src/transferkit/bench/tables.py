@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from transferkit.bench.store import COLUMNS, KEY_COLUMNS
-from transferkit.bench.suite import FILES_DATASET, Published, Suite
+from transferkit.bench.suite import FILES_DATASET, Published, Suite, canonical_json
 from transferkit.exceptions import InvalidParameterError
 
 #: What a table cell shows when no seed of it has been stored yet.
@@ -480,7 +480,7 @@ def _matches(row: Mapping[str, Any], suite: Suite) -> bool:
     return dataset_ok and any(
         m.label == row["method"]
         and m.name == row["method_name"]
-        and row["params"] in m.params_keys
+        and canonical_json(m.params_for(row["source"], row["target"])) == row["params"]
         and m.classifier_key == row["classifier"]
         for m in suite.methods
     )
