@@ -580,7 +580,7 @@ class _Validator:
         value: Any,
         head: Mapping[str, Any],
         classifier: Any,
-        datasets: Sequence[DatasetEntry] = (),
+        datasets: Sequence[DatasetEntry],
     ) -> tuple[MethodEntry, ...]:
         from transferkit.registry import available_methods, is_registered
 
@@ -614,11 +614,10 @@ class _Validator:
                 ),
                 pair_params=self.pair_params(item.get("pair_params"), where, datasets),
             )
-            self.check_builds(entry, where)
+            self.check_builds(entry, f"{where}.params")
             for source, target in entry.pair_params:
                 self.check_builds(
                     replace(entry, params=entry.params_for(source, target), pair_params={}),
-                    where,
                     f'{where}.pair_params."{source}:{target}"',
                 )
             if any(other.label == entry.label for other in explicit):
@@ -675,19 +674,20 @@ class _Validator:
             out[(source, target)] = self.table(params, key)
         return out
 
-    def check_builds(self, entry: MethodEntry, where: str, params_where: str | None = None) -> None:
+    def check_builds(self, entry: MethodEntry, where: str) -> None:
+        """Build ``entry`` with its params, and try their values; ``where`` names the params in
+        errors."""
         from transferkit.registry import make_method
 
-        params_where = params_where or f"{where}.params"
         try:
             make_method(entry.name, dict(entry.params), entry.classifier, 0)
         except (InvalidParameterError, TypeError) as error:
-            raise self.error(params_where, f"{error} Fix the parameter names or values.") from error
+            raise self.error(where, f"{error} Fix the parameter names or values.") from error
         error = parameter_value_error(entry)
         if error is not None:
             key = _named_parameter(entry.params, str(error))
             value = f" = {entry.params[key]!r}" if key is not None else ""
-            where_key = params_where + (f".{key}" if key is not None else "")
+            where_key = where + (f".{key}" if key is not None else "")
             raise self.error(
                 where_key,
                 f"method '{entry.name}' (label '{entry.label}') rejects {key or 'its params'}"
