@@ -99,6 +99,35 @@ def test_scenarios_differ_only_in_output_units_and_masks():
     assert domain_il.output_mask([0, 2], seen=0).all()
 
 
+def test_class_order_says_which_unit_each_class_takes():
+    tasks = _toy_tasks((2, 2))
+    domain = stream_from_tasks(tasks, "domain", class_order=[[1, 0], [2, 3]])
+    first = domain.experiences[0]
+    assert first.classes == (1, 0) and first.outputs == (0, 1)
+    # class 1 on the first unit: with class 2 of the next task, not with class 3
+    np.testing.assert_array_equal(first.y_train, np.where(tasks[0][1] == 1, 0, 1))
+    np.testing.assert_array_equal(domain.experiences[1].y_test, tasks[1][3] - 2)
+    classes = stream_from_tasks(tasks, "class", class_order=[[1, 0], [3, 2]])
+    np.testing.assert_array_equal(classes.experiences[1].y_train, np.where(tasks[1][1] == 3, 2, 3))
+    with pytest.raises(InvalidParameterError, match=r"class_order for task 1 is \[2, 2\]"):
+        stream_from_tasks(tasks, "domain", class_order=[[1, 0], [2, 2]])
+    with pytest.raises(InvalidParameterError, match="class_order for task 1"):
+        stream_from_tasks(tasks, "domain", class_order=[[1, 0]])
+
+
+def test_shuffled_classes_take_their_units_in_the_order_drawn():
+    y = np.repeat(np.arange(6), 5)
+    X = y[:, None].astype(np.float32)  # each row's one feature is its class
+    for scenario in ("task", "domain", "class"):
+        stream = split_stream(X, y, X, y, 3, scenario, shuffle_classes=True, random_state=3)
+        assert [e.classes for e in stream.experiences] != [(0, 1), (2, 3), (4, 5)]
+        # a pair drawn larger class first keeps that order on its units
+        assert any(list(e.classes) != sorted(e.classes) for e in stream.experiences)
+        for e in stream.experiences:
+            expected = [e.outputs[e.classes.index(c)] for c in e.X_train[:, 0].astype(int)]
+            np.testing.assert_array_equal(e.y_train, expected)
+
+
 def test_permuted_stream_heads_and_permutations():
     rng = np.random.default_rng(0)
     X, y = rng.random((60, 9)).astype(np.float32), np.repeat(np.arange(3), 20)
@@ -157,6 +186,7 @@ def test_split_mnist_as_the_papers_code_builds_it():
     other = split_mnist("class", n_train_per_task=10, shuffle_classes=True, random_state=1)
     assert [e.classes for e in other.experiences] != pairs
     assert [e.outputs for e in stream.experiences] == [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]
+    assert pairs == [(4, 6), (2, 7), (3, 5), (9, 0), (8, 1)]  # in the order drawn
     plain = split_mnist("class", n_test_per_task=10)
     assert [e.classes for e in plain.experiences][0] == (0, 1)
     assert sum(len(e.y_train) for e in plain.experiences) == 50_000

@@ -214,11 +214,12 @@ def stream_from_tasks(
     scenario: str = "class",
     name: str = "",
     metadata: dict[str, Any] | None = None,
+    class_order: Sequence[Sequence[Any]] | None = None,
 ) -> ContinualStream:
     """A stream from ``(X_train, y_train, X_test, y_test)`` per task, in ``scenario``.
 
-    Each task's classes are its sorted training labels; its test labels must be among them.
-    Images are flattened to rows.
+    Each task's classes are its sorted training labels (or ``class_order``); its test labels must
+    be among them. Images are flattened to rows.
 
     Parameters
     ----------
@@ -228,6 +229,9 @@ def stream_from_tasks(
         ``"domain"`` needs the same number of classes in every task (they share the units).
     name : str, default ""
     metadata : dict or None
+    class_order : sequence of sequences or None, default None
+        Each task's classes in the order of its output units (None: sorted). In the domain
+        scenario the order says which classes of different tasks share a unit.
 
     Returns
     -------
@@ -250,6 +254,14 @@ def stream_from_tasks(
                 f"{len(X_test)} test rows but {len(y_test)} labels; give one label per row."
             )
         classes = np.unique(y_train)
+        if class_order is not None:
+            order = np.asarray(class_order[t]) if t < len(class_order) else np.array([])
+            if len(order) != len(classes) or not np.array_equal(np.sort(order), classes):
+                raise InvalidParameterError(
+                    f"class_order for task {t} is {order.tolist()}; it must list the task's "
+                    f"training labels {classes.tolist()}, each once, in the order of the units."
+                )
+            classes = order
         unknown = np.setdiff1d(np.unique(y_test), classes)
         if len(unknown):
             raise InvalidParameterError(
@@ -269,15 +281,20 @@ def stream_from_tasks(
     for t, (X_train, y_train, X_test, y_test, classes) in enumerate(prepared):
         start = 0 if scenario == "domain" else offset
         outputs = tuple(range(start, start + len(classes)))
+        sorter = np.argsort(classes)  # each label's position in classes, which may be unsorted
+
+        def units(y: np.ndarray, classes=classes, sorter=sorter, start=start) -> np.ndarray:
+            return (sorter[np.searchsorted(classes, y, sorter=sorter)] + start).astype(np.int64)
+
         experiences.append(
             Experience(
                 task_id=t,
                 classes=tuple(classes.tolist()),
                 outputs=outputs,
                 X_train=X_train,
-                y_train=(np.searchsorted(classes, y_train) + start).astype(np.int64),
+                y_train=units(y_train),
                 X_test=X_test,
-                y_test=(np.searchsorted(classes, y_test) + start).astype(np.int64),
+                y_test=units(y_test),
             )
         )
         offset += len(classes)
@@ -324,8 +341,9 @@ def split_stream(
     name : str, default "split"
     shuffle_classes : bool, default False
         Cut a random order of the classes (drawn from ``random_state``) instead of the sorted
-        one, so that each seed pairs other classes (Split MNIST, seed 0: 4/6, 2/7, 3/5, 0/9,
-        1/8). Labels stay the original classes.
+        one, so that each seed pairs other classes (Split MNIST, seed 0: 4/6, 2/7, 3/5, 9/0,
+        8/1), each task's classes on its units in the order drawn (in the domain scenario 4, 2,
+        3, 9 and 8 share the first unit). Labels stay the original classes.
 
     Returns
     -------
@@ -344,8 +362,8 @@ def split_stream(
     if shuffle_classes:
         classes = rng.permutation(classes)
     X_train, X_test = _as_rows(X_train, "X_train"), _as_rows(X_test, "X_test")
-    tasks = []
-    for group in np.split(classes, n_tasks):
+    tasks, groups = [], np.split(classes, n_tasks)
+    for group in groups:
         train = _subsample(np.flatnonzero(np.isin(y_train, group)), n_train_per_task, rng)
         test = _subsample(np.flatnonzero(np.isin(y_test, group)), n_test_per_task, rng)
         tasks.append((X_train[train], y_train[train], X_test[test], y_test[test]))
@@ -354,6 +372,7 @@ def split_stream(
         scenario,
         name=name,
         metadata={"protocol": "split by class", "n_tasks": n_tasks},
+        class_order=groups,
     )
 
 
