@@ -111,7 +111,7 @@ def test_class_order_says_which_unit_each_class_takes():
     np.testing.assert_array_equal(classes.experiences[1].y_train, np.where(tasks[1][1] == 3, 2, 3))
     with pytest.raises(InvalidParameterError, match=r"class_order for task 1 is \[2, 2\]"):
         stream_from_tasks(tasks, "domain", class_order=[[1, 0], [2, 2]])
-    with pytest.raises(InvalidParameterError, match="class_order for task 1"):
+    with pytest.raises(InvalidParameterError, match="class_order lists 1 task"):
         stream_from_tasks(tasks, "domain", class_order=[[1, 0]])
 
 

@@ -243,6 +243,11 @@ def stream_from_tasks(
             f"A continual stream needs at least two tasks; got {len(tasks)}. With one task there "
             "is nothing to forget: train an ordinary model, or split the data into more tasks."
         )
+    if class_order is not None and len(class_order) != len(tasks):
+        raise InvalidParameterError(
+            f"class_order lists {len(class_order)} task(s) but the stream has {len(tasks)}; give "
+            "each task's classes in the order of its units."
+        )
     prepared = []
     for t, (X_train, y_train, X_test, y_test) in enumerate(tasks):
         X_train = _as_rows(X_train, f"task {t}'s training rows")
@@ -255,7 +260,7 @@ def stream_from_tasks(
             )
         classes = np.unique(y_train)
         if class_order is not None:
-            order = np.asarray(class_order[t]) if t < len(class_order) else np.array([])
+            order = np.asarray(class_order[t])
             if len(order) != len(classes) or not np.array_equal(np.sort(order), classes):
                 raise InvalidParameterError(
                     f"class_order for task {t} is {order.tolist()}; it must list the task's "
