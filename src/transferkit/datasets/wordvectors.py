@@ -227,10 +227,13 @@ def load_spacy_vocab(model: str = "fr_core_news_md") -> Any:
 def load_spacy_vectors(model: str = "fr_core_news_md", max_words: int | None = None) -> WordVectors:
     """The word vectors of a spaCy pipeline package, one word per distinct row.
 
-    A spaCy ``md`` package prunes its vectors: e.g. ``fr_core_news_md`` keeps 20,000 rows and maps
+    A spaCy ``md`` package prunes its vectors: ``fr_core_news_md`` keeps 20,000 rows and maps
     each of its other 480,000 words onto the nearest kept row. The word a row belongs to is the
-    first key of the vectors table pointing at it (the table lists keys in frequency order), so the
-    result has one entry per row, in frequency order, with spaCy's casing.
+    first key of the vectors table pointing at it (its table lists keys in frequency order), so the
+    result has one entry per row, in frequency order, with spaCy's casing. ``en_core_web_md``'s
+    table is not in that order and its 20,000 vectors are shared by groups of common words (she,
+    told and took have one), so its rows are not words: it serves as a text encoder
+    (:mod:`transferkit.text`), not as word vectors to align.
 
     Parameters
     ----------
