@@ -10,7 +10,7 @@ import os
 import numpy as np
 import pytest
 
-from transferkit.bench import parse_suite, results_table, run_suite
+from transferkit.bench import format_markdown, parse_suite, results_table, run_suite
 
 SUITE = """
 [suite]
@@ -128,3 +128,16 @@ def test_a_file_rewritten_during_a_run_stops_it_instead_of_storing_new_numbers_u
     _write_pair(tmp_path, shift=1.0)  # the target's rows change while the run goes on
     with pytest.raises(DataFormatError, match="tgt.npz changed after the run started"):
         runner.load_problem(cell.dataset, cell.source, cell.target, cell.seed, options)
+
+
+def test_a_table_of_files_describes_the_files_not_the_suites_own_data(tmp_path):
+    text = SUITE.replace("seeds = [0]", 'seeds = [0]\nprotocol = "moons rotated by 30 degrees"')
+    suite = parse_suite(text, "mine.toml")
+    source, target = _write_pair(tmp_path)
+    on_files = suite.with_files(source, target)
+    assert "moons" not in on_files.protocol
+    assert f"labelled source {source.resolve()}, target {target.resolve()}" in on_files.protocol
+    table = run_suite(on_files, db=tmp_path / "r.sqlite")
+    assert f"Protocol: {on_files.protocol}" in format_markdown(table)
+    as_texts = suite.with_files(source, target, text={"text_column": "body", "encoder": "glove"})
+    assert "texts of the column 'body', encoded with 'glove'" in as_texts.protocol

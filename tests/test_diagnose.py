@@ -237,6 +237,72 @@ def test_covariate_shift_recommendation_depends_on_overlap():
     assert far.recommendations[0].family == "representation alignment"
 
 
+def test_texts_in_two_languages_are_sent_to_cross_lingual_transfer_not_alignment():
+    from dataclasses import replace
+
+    from transferkit.crosslingual import with_parallel_corpus
+    from transferkit.problem import TransferProblem
+
+    rng = np.random.default_rng(0)
+    # two languages through one encoder: the same classes, the target's rows moved as a whole
+    y = np.arange(200) % 2
+    X_source = rng.normal(size=(200, 6)) + 3.0 * y[:, None]
+    X_target = rng.normal(size=(200, 6)) + 3.0 * y[:, None] + 0.5
+    problem = TransferProblem(
+        X_source, y, X_target, metadata={"languages": {"source": "en", "target": "es"}}
+    )
+    advice = diagnose(problem, **FAST).recommendations
+    assert advice[0].family == "cross-lingual transfer"
+    assert advice[0].methods == ["parallel_distillation", "source_only"]
+    assert "(en -> es)" in advice[0].reason and "--parallel pairs.tsv" in advice[0].reason
+    align = next(r for r in advice if r.family == "representation alignment")
+    assert "Between two languages" in align.reason and align.priority == 2
+
+    with_pairs = with_parallel_corpus(problem, X_source[:50], X_target[:50])
+    diagnosis = diagnose(with_pairs, **FAST)
+    assert diagnosis.summary["parallel_pairs"] == 50
+    assert "carries 50 translation pairs" in diagnosis.recommendations[0].reason
+    for languages in ({"source": "en", "target": "en"}, {"source": "en", "target": None}):
+        same = replace(problem, metadata={"languages": languages})
+        families = {r.family for r in diagnose(same, **FAST).recommendations}
+        assert (
+            "cross-lingual transfer" not in families
+            and "languages" not in diagnose(same, **FAST).summary
+        )
+
+
+def test_partial_advice_under_covariate_shift_says_its_estimates_are_indicative():
+    from transferkit.problem import TransferProblem
+
+    rng = np.random.default_rng(0)
+    centers = np.eye(6)[:3] * 4
+    y_source, y_target = np.arange(300) % 3, np.arange(200) % 2  # class 2 absent from the target
+    X_source = rng.normal(size=(300, 6)) + centers[y_source]
+    moved = TransferProblem(X_source, y_source, rng.normal(size=(200, 6)) + centers[y_target] + 0.5)
+    diagnosis = diagnose(moved, **FAST)
+    assert diagnosis.flags["covariate_shift"]
+    partial = diagnosis.recommendations[0]
+    assert partial.family == "partial transfer" and "indicative only" in partial.reason
+    same = TransferProblem(X_source, y_source, rng.normal(size=(200, 6)) + centers[y_target])
+    partial = diagnose(same, **FAST).recommendations[0]
+    assert partial.family == "partial transfer" and "indicative" not in partial.reason
+
+
+def test_texts_of_two_languages_in_two_feature_spaces_get_the_heterogeneous_advice_only():
+    from transferkit.problem import TransferProblem
+
+    rng = np.random.default_rng(0)
+    problem = TransferProblem(
+        rng.normal(size=(100, 5)),
+        np.arange(100) % 2,
+        rng.normal(size=(100, 8)),
+        feature_spaces="different",
+        metadata={"languages": {"source": "en", "target": "fr"}},
+    )
+    families = [r.family for r in diagnose(problem, **FAST).recommendations]
+    assert families[0] == "heterogeneous transfer" and "cross-lingual transfer" not in families
+
+
 def test_same_seed_same_diagnosis():
     planted = make_planted_problem("covariate", random_state=2)
     a = planted.diagnose(random_state=5, **FAST).to_dict()

@@ -168,6 +168,27 @@ class Cell:
         return f"{self.dataset_label} {self.source}->{self.target} {self.method} seed={self.seed}"
 
 
+def _files_protocol(paths: Mapping[str, Path], text: Mapping[str, str]) -> str:
+    """What a run on a user's files reads, for the table in place of the suite's own protocol
+    (which describes its built-in data)."""
+    scored = (
+        f"scored on the labelled test file {paths['test']}"
+        if "test" in paths
+        else "scored on the target's labels where the file has them"
+    )
+    words = (
+        f"your files: labelled source {paths['source']}, target {paths['target']} (unlabelled "
+        f"for adaptation; {scored})"
+    )
+    if text:
+        words += f"; texts of the column {text.get('text_column')!r}, encoded" + (
+            f" with {text['encoder']!r}" if "encoder" in text else ""
+        )
+        if "parallel" in text:
+            words += f", translation pairs from {Path(text['parallel']).resolve()}"
+    return words + "; the suite's methods and seeds"
+
+
 @dataclass(frozen=True)
 class Suite:
     """A validated benchmark suite. Build it with :func:`load_suite` or :func:`parse_suite`."""
@@ -326,7 +347,9 @@ class Suite:
         if source_name == target_name:
             source_name, target_name = str(paths["source"]), str(paths["target"])
         entry = DatasetEntry(FILES_DATASET, FILES_DATASET, ((source_name, target_name),), options)
-        return replace(self, datasets=(entry,), published={})
+        return replace(
+            self, datasets=(entry,), published={}, protocol=_files_protocol(paths, text or {})
+        )
 
 
 class FileDigests:

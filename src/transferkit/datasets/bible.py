@@ -429,6 +429,7 @@ def _bible_pair(
         target_name=target,
         metadata={
             "dataset": "bible-en-es",
+            "languages": {"source": BIBLE_LANGUAGES[source], "target": BIBLE_LANGUAGES[target]},
             "label": label,
             "encoder": encoder,
             "test_size": float(test_size),

@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 import transferkit.diagnose.statistics as st
+from transferkit.crosslingual.distillation import parallel_corpus
 from transferkit.exceptions import InvalidParameterError, NotApplicableError
 from transferkit.multisource import is_multi_source, source_domains
 from transferkit.problem import ImageCollection, TransferProblem
@@ -38,6 +39,21 @@ class Domains:
     #: Every target label given, visible to methods or not (evaluation labels, the test split):
     #: only its set of classes is used, to report classes the source never saw.
     target_label_pool: np.ndarray | None = None
+
+
+def _languages(problem: TransferProblem) -> dict[str, Any]:
+    """``{"languages": ..., "parallel_pairs": ...}`` when the problem's metadata names two different
+    languages for its texts (:func:`transferkit.text.problem_from_texts`, the Bible pair); else
+    empty."""
+    languages = problem.metadata.get("languages") or {}
+    source, target = languages.get("source"), languages.get("target")
+    if not source or not target or source == target:
+        return {}
+    pairs = parallel_corpus(problem)
+    return {
+        "languages": {"source": str(source), "target": str(target)},
+        "parallel_pairs": 0 if pairs is None else int(pairs[0].shape[0]),
+    }
 
 
 def read_inputs(
@@ -80,6 +96,7 @@ def read_inputs(
                     if is_multi_source(problem)
                     else {}
                 ),
+                **_languages(problem),
             },
             target_label_pool=np.concatenate(given) if given else None,
         )
