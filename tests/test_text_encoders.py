@@ -130,8 +130,10 @@ def test_spacy_averages_put_texts_of_one_topic_together(name, module, texts, tmp
 
 
 def test_word_vectors_of_one_language_refuse_another(tmp_path):
-    with pytest.raises(NotApplicableError, match="'glove' was not trained on language 'fr'"):
+    with pytest.raises(NotApplicableError, match="'glove' was not trained on language 'fr'") as e:
         encode_texts(["Le chat dort."], "glove", language="fr", cache_dir=tmp_path)
+    # the way out names only the encoders that cover the language
+    assert "Pick an encoder that covers it (e5, spacy-fr, use)" in str(e.value)
     with pytest.raises(NotApplicableError, match="'spacy-fr' was not trained on language 'en'"):
         encode_texts(["The cat sleeps."], "spacy-fr", language="en", cache_dir=tmp_path)
 

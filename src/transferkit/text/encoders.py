@@ -262,11 +262,22 @@ def check_language(encoder: TextEncoder, language: str | None) -> None:
     """Raise NotApplicableError when ``language`` is known not to be covered by ``encoder``."""
     if language is None or encoder.languages is None:
         return
-    if language.lower().split("-")[0] not in encoder.languages:
+    code = language.lower().split("-")[0]
+    if code not in encoder.languages:
+        covering = [
+            name
+            for name, spec in sorted(TEXT_ENCODERS.items())
+            if spec.languages is None or code in spec.languages
+        ]
         raise NotApplicableError(
             f"Encoder {encoder.name!r} was not trained on language {language!r}; it covers "
-            f"{', '.join(encoder.languages)}. Pick another encoder (one of "
-            f"{', '.join(sorted(TEXT_ENCODERS))}) or translate the texts first."
+            f"{', '.join(encoder.languages)}. "
+            + (
+                f"Pick an encoder that covers it ({', '.join(covering)})"
+                if covering
+                else "No encoder here covers it"
+            )
+            + " or translate the texts first."
         )
 
 
