@@ -13,6 +13,7 @@ from transferkit.exceptions import (
     DataFormatError,
     DatasetNotFoundError,
     FeatureSpaceMismatchError,
+    InvalidParameterError,
 )
 
 
@@ -214,5 +215,46 @@ def test_problem_from_files_needs_source_and_test_labels(tmp_path, data):
     with pytest.raises(DataFormatError, match="t.npz: the test file has no labels"):
         problem_from_files(tmp_path / "s.npz", tmp_path / "t.npz", tmp_path / "t.npz")
     np.savez(tmp_path / "narrow.npz", X=X[:, :2])
-    with pytest.raises(FeatureSpaceMismatchError):
+    with pytest.raises(FeatureSpaceMismatchError, match="--feature-spaces different"):
         problem_from_files(tmp_path / "s.npz", tmp_path / "narrow.npz")
+
+
+def test_files_of_different_features_on_purpose_keep_their_own_columns(tmp_path, data):
+    X, y = data
+    write_csv(tmp_path / "source.csv", X, y, names=["a", "b", "c", "d"])
+    write_csv(tmp_path / "target.csv", X[:, :2] * 10, y, names=["u", "v"])
+    write_csv(tmp_path / "test.csv", X[:, [1, 0]], y, names=["v", "u"])
+    with pytest.raises(DataFormatError, match="feature_spaces='different'"):
+        problem_from_files(tmp_path / "source.csv", tmp_path / "target.csv")
+    problem = problem_from_files(
+        tmp_path / "source.csv",
+        tmp_path / "target.csv",
+        tmp_path / "test.csv",
+        feature_spaces="different",
+    )
+    assert problem.heterogeneous and problem.feature_names is None
+    assert (problem.n_source_features, problem.n_target_features) == (4, 2)
+    np.testing.assert_allclose(problem.X_test, X[:, :2])  # put in the target's column order
+    write_csv(tmp_path / "other.csv", X[:, :2], y, names=["u", "w"])
+    with pytest.raises(DataFormatError, match="differ from the target's") as error:
+        problem_from_files(
+            tmp_path / "source.csv",
+            tmp_path / "target.csv",
+            tmp_path / "other.csv",
+            feature_spaces="different",
+        )
+    assert "feature_spaces" not in str(error.value)  # the way out for the source only
+    with pytest.raises(InvalidParameterError, match="feature_spaces must be one of same, diff"):
+        problem_from_files(tmp_path / "source.csv", tmp_path / "target.csv", feature_spaces="x")
+
+
+def test_svmlight_files_of_different_features_are_not_padded_to_one_width(tmp_path):
+    rng = np.random.default_rng(0)
+    dump_svmlight_file(rng.random((6, 7)), np.arange(6) % 2, str(tmp_path / "s.svm"))
+    dump_svmlight_file(rng.random((5, 3)), np.arange(5) % 2, str(tmp_path / "t.svm"))
+    dump_svmlight_file(rng.random((4, 3)), np.arange(4) % 2, str(tmp_path / "test.svm"))
+    problem = problem_from_files(
+        tmp_path / "s.svm", tmp_path / "t.svm", tmp_path / "test.svm", feature_spaces="different"
+    )
+    assert (problem.n_source_features, problem.n_target_features) == (7, 3)
+    assert problem.X_test.shape == (4, 3)

@@ -283,3 +283,48 @@ def test_the_bench_names_a_method_that_cannot_take_different_features(office):
     assert row["status"] == "error"
     assert "Method 'coral' works in one feature space" in row["error"]
     assert "hda_cca" in row["error"]
+
+
+def test_the_command_line_runs_heterogeneous_methods_on_your_own_files(office, tmp_path):
+    """SURF rows in one file, EfficientNet rows in the other: --feature-spaces different reads
+    them as such, --reveal 3 gives hda_cca and target_only their labelled target rows; select,
+    which needs one feature space, says what to run instead."""
+    import json
+
+    from click.testing import CliRunner
+
+    from transferkit.cli.main import main
+
+    source, target = tmp_path / "surf.npz", tmp_path / "cnn.npz"
+    np.savez(source, X=office.X_source, y=office.y_source)
+    np.savez(target, X=office.X_target, y=office.y_target)
+    files = ["--source", str(source), "--target", str(target)]
+    runner = CliRunner()
+    result = runner.invoke(
+        main,
+        ["bench", "demo", *files, "--feature-spaces", "different", "--reveal", "3", "--seeds",
+         "0,1", "--methods", "source_only,target_only,hda_cca", "--db",
+         str(tmp_path / "r.sqlite"), "--json", "-q"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    means = json.loads(result.output)["means"]
+    assert means["target_only"] > 80  # three CNN-feature rows per class (chance: 10)
+    assert means["hda_cca"] > means["target_only"] - 5
+    assert means["source_only"] is None  # an error, stored: one feature space only
+    result = runner.invoke(main, ["select", *files, "--feature-spaces", "different"])
+    assert result.exit_code == 2
+    assert "--feature-spaces different --reveal 3 --methods target_only,hda_cca" in result.output
+    result = runner.invoke(main, ["select", *files])
+    assert result.exit_code == 2 and "800 features" in result.output
+    assert "--feature-spaces different" in result.output
+    result = runner.invoke(main, ["bench", "demo", "--reveal", "3"])
+    assert result.exit_code == 2 and "apply to --source/--target files" in result.output
+    result = runner.invoke(main, ["diagnose", *files, "--feature-spaces", "different"])
+    assert result.exit_code == 0, result.output
+    assert "800 source vs 1280 target features" in result.output
+    assert "heterogeneous transfer [hda_cca" in result.output
+    result = runner.invoke(
+        main, ["diagnose", "--dataset", "moons", "--pair", "source:rotated", "--feature-spaces",
+               "different"],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "applies to --source/--target files" in result.output

@@ -51,6 +51,7 @@ from transferkit.bench.distributed import (
 )
 from transferkit.bench.store import KEY_COLUMNS, ResultStore
 from transferkit.bench.suite import (
+    FEATURE_SPACES_OPTION,
     FILES_DATASET,
     PCA_OPTION,
     PROBE_SHAPE,
@@ -139,7 +140,11 @@ def load_problem(dataset: str, source: str, target: str, seed: int, options: dic
             )
         else:
             problem = datasets.problem_from_files(
-                options["source"], options["target"], options.get("test"), name=FILES_DATASET
+                options["source"],
+                options["target"],
+                options.get("test"),
+                name=FILES_DATASET,
+                feature_spaces=options.get(FEATURE_SPACES_OPTION, "same"),
             )
     else:
         problem = datasets.load_task(dataset, source, target, random_state=seed, **options)
@@ -533,6 +538,8 @@ def run_suite(
     memory: bool = True,
     threads: int = 1,
     scheduler: str | None = None,
+    feature_spaces: str = "same",
+    reveal: int = 0,
 ) -> ResultsTable:
     """Run every cell of ``suite`` not yet in the database and return the table of its cells.
 
@@ -556,6 +563,12 @@ def run_suite(
         Run the suite's methods on a user's own pair of files instead of its datasets.
     text : mapping or None
         ``text_column`` (and ``label_column``, ``encoder``): ``files`` are CSV/TSV files of texts.
+    feature_spaces : {"same", "different"}, default "same"
+        With ``files``: "different" reads the source and the target as described by different
+        features (heterogeneous transfer), see :func:`transferkit.datasets.problem_from_files`.
+    reveal : int, default 0
+        With ``files``: that many labels per class of the target file become visible to the
+        methods (drawn with each seed, left out of scoring), as for hda_cca or target_only.
     memory : bool, default True
         Measure each cell's peak Python/numpy allocation with ``tracemalloc``.
     threads : int, default 1
@@ -592,7 +605,18 @@ def run_suite(
             )
     suite = load_suite(suite)
     if files is not None:
-        suite = suite.with_files(*files, digests=FileDigests(), text=text)
+        suite = suite.with_files(
+            *files,
+            digests=FileDigests(),
+            text=text,
+            feature_spaces=feature_spaces,
+            reveal=reveal,
+        )
+    elif feature_spaces != "same" or reveal:
+        raise InvalidParameterError(
+            "feature_spaces and reveal apply to a run on files: give files=(source, target, "
+            "test) too (a suite's datasets take their options in the suite file)."
+        )
     suite = suite.select(methods=methods, pairs=pairs, seeds=seeds)
     unwinds = jobs > 1 or scheduler is not None
     with sigterm_unwinds() if unwinds else nullcontext(), ResultStore(db) as store:

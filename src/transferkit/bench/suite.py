@@ -59,6 +59,8 @@ _DATASET_KEYS = {
 PCA_OPTION = "pca"
 #: Likewise for ``target_labels`` (semi-supervised suites: labels per class made visible).
 TARGET_LABELS_OPTION = "target_labels"
+#: The files option that reads a user's source and target as different feature spaces.
+FEATURE_SPACES_OPTION = "feature_spaces"
 #: Option of a user's files naming their text column: the files are CSV/TSV of texts.
 TEXT_COLUMN_OPTION = "text_column"
 _METHOD_KEYS = {
@@ -168,7 +170,9 @@ class Cell:
         return f"{self.dataset_label} {self.source}->{self.target} {self.method} seed={self.seed}"
 
 
-def _files_protocol(paths: Mapping[str, Path], text: Mapping[str, str]) -> str:
+def _files_protocol(
+    paths: Mapping[str, Path], text: Mapping[str, str], feature_spaces: str, reveal: int
+) -> str:
     """What a run on a user's files reads, for the table in place of the suite's own protocol
     (which describes its built-in data)."""
     scored = (
@@ -186,6 +190,13 @@ def _files_protocol(paths: Mapping[str, Path], text: Mapping[str, str]) -> str:
         )
         if "parallel" in text:
             words += f", translation pairs from {Path(text['parallel']).resolve()}"
+    if feature_spaces == "different":
+        words += "; source and target described by different features"
+    if reveal:
+        words += (
+            f"; {reveal} target labels per class visible to the methods (drawn with each seed, "
+            "not scored)"
+        )
     return words + "; the suite's methods and seeds"
 
 
@@ -311,6 +322,8 @@ class Suite:
         test: str | Path | None = None,
         digests: FileDigests | None = None,
         text: Mapping[str, str] | None = None,
+        feature_spaces: str = "same",
+        reveal: int = 0,
     ) -> Suite:
         """The suite's methods and seeds on a user's own pair of files (dataset ``"files"``).
 
@@ -324,12 +337,26 @@ class Suite:
         file of translation pairs and its two columns, hashed like the others) marks CSV/TSV
         files of texts, encoded when a cell loads them
         (:func:`transferkit.text.problem_from_text_files`); it is part of the cells' key.
+        ``feature_spaces="different"`` reads files of features as heterogeneous, and ``reveal``
+        makes that many target labels per class visible (drawn with each cell's seed); both are
+        part of the key too (and absent from it at their defaults).
         """
+        if feature_spaces not in ("same", "different"):
+            raise SuiteError(
+                f"feature_spaces must be 'same' or 'different'; got {feature_spaces!r}."
+            )
+        if isinstance(reveal, bool) or not isinstance(reveal, int) or reveal < 0:
+            raise SuiteError(f"reveal must be an integer >= 0; got {reveal!r}.")
+        if text and feature_spaces != "same":
+            raise SuiteError(
+                "Files of texts are encoded into one feature space: feature_spaces='different' "
+                "applies to files of features."
+            )
         digests = FileDigests() if digests is None else digests
         paths = {"source": Path(source).resolve(), "target": Path(target).resolve()}
         if test is not None:
             paths["test"] = Path(test).resolve()
-        options: dict[str, str] = {}
+        options: dict[str, Any] = {}
         for role, path in paths.items():
             options[role] = str(path)
             options[f"{role}_sha256"] = digests.sha256(path)
@@ -343,12 +370,19 @@ class Suite:
             if "parallel" in text:  # keyed on its bytes too
                 options["parallel"] = str(Path(text["parallel"]).resolve())
                 options["parallel_sha256"] = digests.sha256(options["parallel"])
+        if feature_spaces != "same":
+            options[FEATURE_SPACES_OPTION] = feature_spaces
+        if reveal:
+            options[TARGET_LABELS_OPTION] = reveal
         source_name, target_name = paths["source"].stem, paths["target"].stem
         if source_name == target_name:
             source_name, target_name = str(paths["source"]), str(paths["target"])
         entry = DatasetEntry(FILES_DATASET, FILES_DATASET, ((source_name, target_name),), options)
         return replace(
-            self, datasets=(entry,), published={}, protocol=_files_protocol(paths, text or {})
+            self,
+            datasets=(entry,),
+            published={},
+            protocol=_files_protocol(paths, text or {}, feature_spaces, reveal),
         )
 
 

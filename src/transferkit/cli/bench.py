@@ -114,6 +114,8 @@ def _run(
     quiet: bool = False,
     files: tuple[str, str, str | None] | None = None,
     text: dict[str, str] | None = None,
+    feature_spaces: str = "same",
+    reveal: int = 0,
 ) -> Any:
     from transferkit.bench import run_suite
 
@@ -132,6 +134,8 @@ def _run(
             retry_errors=retry_errors,
             files=files,
             text=text,
+            feature_spaces=feature_spaces,
+            reveal=reveal,
         )
     finally:
         progress.close()
@@ -218,6 +222,22 @@ def deep_execution(ddp: int, device: str | None, amp: bool) -> AbstractContextMa
     help="Your own labelled target test data (optional).",
 )
 @click.option(
+    "--feature-spaces",
+    type=click.Choice(["same", "different"]),
+    default="same",
+    show_default=True,
+    help="different: --source and --target are described by different features on purpose "
+    "(heterogeneous transfer; the hda_* methods).",
+)
+@click.option(
+    "--reveal",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Target labels per class of the --target file made visible to the methods (drawn "
+    "with each seed, left out of scoring), e.g. for hda_cca and target_only.",
+)
+@click.option(
     "--text-column",
     help="--source/--target are CSV/TSV files of texts: the header of their text column.",
 )
@@ -257,6 +277,8 @@ def bench(
     source: str | None,
     target: str | None,
     test: str | None,
+    feature_spaces: str,
+    reveal: int,
     text_column: str | None,
     label_column: str | None,
     encoder: str | None,
@@ -281,6 +303,11 @@ def bench(
         raise click.UsageError("Give both --source and --target (and optionally --test).")
     if test is not None and source is None:
         raise click.UsageError("--test needs --source and --target.")
+    if source is None and (feature_spaces != "same" or reveal):
+        raise click.UsageError(
+            "--feature-spaces and --reveal apply to --source/--target files (a suite's datasets "
+            "take their options in the suite file)."
+        )
     if scheduler is not None and jobs != 1:
         raise click.UsageError(
             f"--jobs {jobs} and --scheduler: give one of them (--scheduler local:{jobs} runs "
@@ -324,6 +351,8 @@ def bench(
             quiet=quiet,
             files=files,
             text=text,
+            feature_spaces=feature_spaces,
+            reveal=reveal,
         )
     if csv_path is not None:
         table.to_csv(csv_path)

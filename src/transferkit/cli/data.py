@@ -52,6 +52,14 @@ data_options = option_group(
         "that does not cover it is an error.",
     ),
     click.option(
+        "--feature-spaces",
+        type=click.Choice(["same", "different"]),
+        default="same",
+        show_default=True,
+        help="different: --source and --target files are described by different features on "
+        "purpose (heterogeneous transfer; the hda_* methods).",
+    ),
+    click.option(
         "--reveal",
         type=int,
         default=0,
@@ -75,6 +83,7 @@ def load_data(
     label_column: str | None = None,
     encoder: str | None = None,
     language: str | None = None,
+    feature_spaces: str = "same",
 ) -> Any:
     """A TransferProblem, or (``allow_raw``, for files whose feature spaces differ) a dict of the
     raw parts: ``X_source``, ``X_target``, ``y_source``, ``y_target``, ``target_labeled``,
@@ -88,6 +97,11 @@ def load_data(
         given = ", ".join(option for option, value in text_options.items() if value is not None)
         raise InvalidParameterError(
             f"{given} apply to files of texts: name their text column with --text-column."
+        )
+    if feature_spaces != "same" and (dataset or text_column is not None):
+        raise InvalidParameterError(
+            "--feature-spaces different applies to --source/--target files of features (not to "
+            "--dataset or --text-column)."
         )
     if text_column is not None:
         if dataset or not (source_file and target_file):
@@ -116,7 +130,7 @@ def load_data(
         from transferkit.datasets import load_file, problem_from_files
 
         try:
-            problem = problem_from_files(source_file, target_file)
+            problem = problem_from_files(source_file, target_file, feature_spaces=feature_spaces)
         except (FeatureSpaceMismatchError, DataFormatError) as error:
             if not allow_raw or "feature" not in str(error):
                 raise

@@ -18,7 +18,7 @@ import click
 from transferkit.cli.bench import quiet_dask_logs, scheduler_option
 from transferkit.cli.data import data_options, load_data
 from transferkit.cli.options import progress_bar
-from transferkit.exceptions import InvalidParameterError, TransferKitError
+from transferkit.exceptions import InvalidParameterError, NotApplicableError, TransferKitError
 
 #: The validator that picks when ``--validator`` is not given.
 DEFAULT_VALIDATOR = "guarded_ensv_graph"
@@ -147,6 +147,15 @@ def select_command(
         require_distributed()  # a missing extra is named before anything runs
         quiet_dask_logs()
     problem = load_data(seed=seed, allow_raw=False, **data_options)
+    if problem.heterogeneous:
+        raise NotApplicableError(
+            "select scores every candidate on source and target rows in one feature space, and "
+            "these files are described by different features. Compare the heterogeneous "
+            "methods on a few labelled target rows instead: transferkit bench demo --source "
+            f"{data_options['source_file']} --target {data_options['target_file']} "
+            "--feature-spaces different --reveal 3 --methods target_only,hda_cca,hda_cluster "
+            "(hda_cca against target_only; hda_cluster needs no target label)."
+        )
     names = [v.strip() for v in validators.split(",") if v.strip()]
     lowered = cv.strip().lower()
     try:

@@ -34,8 +34,13 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from transferkit.exceptions import DataFormatError, DatasetNotFoundError
-from transferkit.problem import TransferProblem
+from transferkit.exceptions import (
+    DataFormatError,
+    DatasetNotFoundError,
+    FeatureSpaceMismatchError,
+    InvalidParameterError,
+)
+from transferkit.problem import FEATURE_SPACES, HETEROGENEOUS_METHODS, TransferProblem
 
 SVMLIGHT_SUFFIXES = (".svmlight", ".svm", ".libsvm")
 TABLE_SUFFIXES = (".csv", ".tsv")
@@ -401,19 +406,32 @@ def load_text_file(
     return texts, (None if label_at is None else _csv_labels(labels, path))
 
 
-def _align_columns(X: Any, names: list[str] | None, reference: list[str] | None, path: Path) -> Any:
-    """Reorder a dense file's columns to the source's feature names (same set, other order)."""
+def _align_columns(
+    X: Any,
+    names: list[str] | None,
+    reference: list[str] | None,
+    path: Path,
+    against: str = "source",
+) -> Any:
+    """Reorder a dense file's columns to the ``against`` file's feature names ``reference`` (same
+    set, other order)."""
     if names is None or reference is None or names == reference:
         return X
     if sorted(names) != sorted(reference):
         missing = sorted(set(reference) - set(names))
         extra = sorted(set(names) - set(reference))
         raise DataFormatError(
-            f"{path}: its features differ from the source's (missing: {missing[:5]}, extra: "
-            f"{extra[:5]}). Give both files the same columns."
+            f"{path}: its features differ from the {against}'s (missing: {missing[:5]}, extra: "
+            f"{extra[:5]}). Give both files the same columns"
+            + (
+                ", or (heterogeneous transfer) declare the spaces different: "
+                "feature_spaces='different' (command line: --feature-spaces different)."
+                if against == "source"
+                else "."
+            )
         )
     if sp.issparse(X):
-        raise DataFormatError(f"{path}: its features are in another order than the source's.")
+        raise DataFormatError(f"{path}: its features are in another order than the {against}'s.")
     order = [names.index(name) for name in reference]
     return X[:, order]
 
@@ -424,6 +442,7 @@ def problem_from_files(
     test: str | os.PathLike[str] | None = None,
     *,
     name: str | None = None,
+    feature_spaces: str = "same",
 ) -> TransferProblem:
     """Build a transfer problem from a labelled source file, a target file and an optional test file.
 
@@ -431,6 +450,11 @@ def problem_from_files(
     serve evaluation only). svmlight files are read together so they share one feature count
     (the largest) and one index base. Named columns (CSV, ``.npz`` with ``feature_names``) of
     the target and test files are put in the source's order; different names raise.
+
+    With ``feature_spaces="different"`` the source and the target are described by different
+    features on purpose (heterogeneous transfer, :mod:`transferkit.heterogeneous`): each keeps
+    its own columns, and the test file is read in the target's (svmlight files: the target and
+    test read together, the source apart).
 
     Parameters
     ----------
@@ -442,6 +466,14 @@ def problem_from_files(
         Labelled target test data.
     name : str, optional
         Name of the problem (default ``"<source stem>-><target stem>"``).
+    feature_spaces : {"same", "different"}, default "same"
+        "different": the files' features need not correspond (see above).
+
+    Raises
+    ------
+    FeatureSpaceMismatchError
+        ``feature_spaces="same"`` and the files hold different numbers of features; the message
+        says how to declare them different.
 
     Examples
     --------
@@ -457,12 +489,20 @@ def problem_from_files(
     paths = {"source": _as_path(source), "target": _as_path(target)}
     if test is not None:
         paths["test"] = _as_path(test)
+    if feature_spaces not in FEATURE_SPACES:
+        raise InvalidParameterError(
+            f"feature_spaces must be one of {', '.join(FEATURE_SPACES)}; got {feature_spaces!r}."
+        )
+    different = feature_spaces == "different"
     contents: dict[str, FileContent] = {}
     svmlight = [role for role, path in paths.items() if path.suffix.lower() in SVMLIGHT_SUFFIXES]
-    if svmlight:
-        loaded = _read_svmlight_files([paths[role] for role in svmlight])
-        for role, (X, y) in zip(svmlight, loaded, strict=True):
-            contents[role] = (X, y, None)
+    # files read together share one width: all of them, or (different spaces) the target's side
+    groups = [[r for r in svmlight if r == "source"], [r for r in svmlight if r != "source"]]
+    for group in groups if different else [svmlight]:
+        if group:
+            loaded = _read_svmlight_files([paths[role] for role in group])
+            for role, (X, y) in zip(group, loaded, strict=True):
+                contents[role] = (X, y, None)
     for role, path in paths.items():
         if role not in contents:
             contents[role] = load_file(path)
@@ -474,7 +514,21 @@ def problem_from_files(
             "'y' array (.npz) or a 'y'/'labels' variable (.mat)."
         )
     X_target, y_target, target_names = contents["target"]
-    X_target = _align_columns(X_target, target_names, names, paths["target"])
+    if different:
+        reference, names = target_names, None  # each side keeps its columns
+    else:
+        X_target = _align_columns(X_target, target_names, names, paths["target"])
+        reference = names
+        widths = (X_source.shape[1], X_target.shape[1])
+        if widths[0] != widths[1]:
+            raise FeatureSpaceMismatchError(
+                f"{paths['source']} has {widths[0]} features and {paths['target']} {widths[1]}. "
+                "Both domains must share one feature space: map them to common features first. "
+                "If they are described by different features on purpose (heterogeneous "
+                "transfer), say so: feature_spaces='different' (command line: --feature-spaces "
+                "different), and use a heterogeneous method "
+                f"({', '.join(HETEROGENEOUS_METHODS)})."
+            )
     X_test = y_test = None
     if "test" in contents:
         X_test, y_test, test_names = contents["test"]
@@ -483,7 +537,9 @@ def problem_from_files(
                 f"{paths['test']}: the test file has no labels; a test split is for evaluation "
                 "and needs them."
             )
-        X_test = _align_columns(X_test, test_names, names, paths["test"])
+        X_test = _align_columns(
+            X_test, test_names, reference, paths["test"], "target" if different else "source"
+        )
     source_name, target_name = paths["source"].stem, paths["target"].stem
     return TransferProblem(
         X_source=X_source,
@@ -493,6 +549,7 @@ def problem_from_files(
         X_test=X_test,
         y_test=y_test,
         feature_names=names,
+        feature_spaces=feature_spaces,
         name=name or f"{source_name}->{target_name}",
         source_name=source_name,
         target_name=target_name,
