@@ -122,3 +122,29 @@ def test_cli_plot_domain_scores_and_embedding(tmp_path):
     torch.set_num_threads(previous)
     assert wrong.exit_code != 0
     assert "office-caltech-images" in str(wrong.exception)
+
+
+def test_scores_below_chance_are_flagged_with_their_cause_when_it_shows(tmp_path):
+    import warnings
+
+    from sklearn.preprocessing import StandardScaler
+
+    from transferkit.domain_classifier import centred_separately, domain_scores
+    from transferkit.exceptions import DegenerateResultWarning
+
+    rng = np.random.default_rng(0)
+    # one distribution, each domain standardised on its own (as the Office-Caltech SURF files)
+    standardised = (
+        StandardScaler().fit_transform(rng.normal(size=(300, 100))),
+        StandardScaler().fit_transform(rng.normal(size=(100, 100))),
+    )
+    result = domain_scores(*standardised, random_state=0)
+    assert result.auc < 0.2 and result.below_chance
+    assert centred_separately(*standardised)
+    assert not centred_separately(*_panels()["adapted"])
+    assert not domain_scores(*_panels()["adapted"], random_state=0).below_chance
+    with pytest.warns(DegenerateResultWarning, match=r"below chance.*centred on its own mean"):
+        plot_domain_scores({"plain": standardised}, tmp_path / "below.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegenerateResultWarning)
+        plot_domain_scores(_panels(), tmp_path / "fine.png")

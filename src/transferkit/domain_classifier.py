@@ -117,11 +117,45 @@ class DomainScores:
             + float(np.mean(decisions[self.domain == 1] != 1))
         )
 
+    @property
+    def auc(self) -> float:
+        """Area under the ROC curve of the held-out scores (0.5: the domains look alike)."""
+        from sklearn.metrics import roc_auc_score
+
+        return float(roc_auc_score(self.domain, self.scores))
+
+    @property
+    def below_chance(self) -> bool:
+        """Whether the held-out scores rank the domains the wrong way round, more than three
+        standard errors of an uninformative AUC below 0.5 (Hanley & McNeil 1982, under the null).
+
+        Held-out rows then look like the *other* domain, and the scores do not measure how far
+        the domains overlap. Domains centred separately cause it (leaving rows out moves the
+        rest of their domain away from them; see :func:`centred_separately`), and so can far
+        more features than rows.
+        """
+        n_source, n_target = int(np.sum(self.domain == 0)), int(np.sum(self.domain == 1))
+        null_se = np.sqrt((n_source + n_target + 1) / (12.0 * n_source * n_target))
+        return self.auc < 0.5 - 3.0 * null_se
+
     def probabilities(self) -> np.ndarray:
         """P(target) per row (the logistic of decision values; probabilities are kept as is)."""
         if self.threshold == 0.0:
             return 1.0 / (1.0 + np.exp(-np.clip(self.scores, -500, 500)))
         return self.scores
+
+
+def centred_separately(X_source: Any, X_target: Any) -> bool:
+    """Whether each domain was centred on its own mean: every column's mean is zero, to
+    rounding, in both (as in data standardised per domain, such as the Office-Caltech10 SURF
+    files), while the rows are not all zero."""
+    means, spreads = [], []
+    for X in (X_source, X_target):
+        X = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=float)
+        means.append(np.abs(X.mean(axis=0)))
+        spreads.append(X.std(axis=0))
+    scale = max(float(np.max(spread)) for spread in spreads)
+    return scale > 0 and all(float(np.max(mean)) <= 1e-9 * scale for mean in means)
 
 
 def _n_rows(X: Any) -> int:

@@ -27,6 +27,7 @@ True
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,12 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from transferkit.domain_classifier import domain_scores, proxy_a_distance_from_error
-from transferkit.exceptions import InvalidParameterError
+from transferkit.domain_classifier import (
+    centred_separately,
+    domain_scores,
+    proxy_a_distance_from_error,
+)
+from transferkit.exceptions import DegenerateResultWarning, InvalidParameterError
 from transferkit.problem import SOURCE, TARGET, TransferProblem
 
 Representation = tuple[Any, Any]
@@ -126,7 +131,24 @@ def plot_domain_scores(
             ax.hist(
                 proba[result.domain == domain], bins=edges, alpha=0.6, color=colour, label=label
             )
-        ax.set_title(f"{name}\ndomain accuracy {accuracy:.2f}, PAD {pad:.2f}")
+        heading = f"{name}\ndomain accuracy {accuracy:.2f}, PAD {pad:.2f}"
+        if result.below_chance:
+            centred = centred_separately(Zs, Zt)
+            heading += "\nbelow chance" + (": each domain centred on its own" if centred else "")
+            warnings.warn(
+                f"{name}: the domain classifier scores below chance (held-out AUC "
+                f"{result.auc:.2f}): its scores, accuracy and PAD do not measure how far the "
+                "domains overlap here"
+                + (
+                    ". Each domain is centred on its own mean (every feature's mean is 0 in "
+                    "both), so leaving rows out moves the rest of their domain away from them."
+                    if centred
+                    else "."
+                ),
+                DegenerateResultWarning,
+                stacklevel=2,
+            )
+        ax.set_title(heading)
         ax.set_xlabel("domain classifier's P(target)")
         ax.set_xlim(0, 1)
     axes[0].set_ylabel("samples")

@@ -11,11 +11,13 @@ transferkit plot embedding moons source target --method dann --projection tsne -
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import click
 
 from transferkit.cli.options import json_object_callback, option_group, require_torch
+from transferkit.exceptions import DegenerateResultWarning
 
 
 def _load(dataset: str, source: str, target: str, seed: int, options: dict[str, Any]) -> Any:
@@ -120,7 +122,11 @@ def domain_scores(output: str, seed: int, **common: Any) -> None:
     from transferkit.plots import plot_domain_scores
 
     problem, panels, scores = _panels(seed=seed, **common)
-    path = plot_domain_scores(panels, output, title=_title(problem, scores), random_state=seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DegenerateResultWarning)
+        path = plot_domain_scores(panels, output, title=_title(problem, scores), random_state=seed)
+    for warning in caught:
+        click.echo(f"Warning: {warning.message}", err=True)
     click.echo(f"Wrote {path}")
 
 
