@@ -141,3 +141,24 @@ def test_a_table_of_files_describes_the_files_not_the_suites_own_data(tmp_path):
     assert f"Protocol: {on_files.protocol}" in format_markdown(table)
     as_texts = suite.with_files(source, target, text={"text_column": "body", "encoder": "glove"})
     assert "texts of the column 'body', encoded with 'glove'" in as_texts.protocol
+
+
+def test_results_show_the_methods_added_by_name_to_a_run_on_files(tmp_path):
+    suite = parse_suite(
+        SUITE.replace("seeds = [0]", 'seeds = [0]\nprotocol = "moons rotated by 30 degrees"'),
+        "mine.toml",
+    )
+    source, target = _write_pair(tmp_path, shift=0.5)
+    db = tmp_path / "r.sqlite"
+    run = run_suite(suite, db=db, files=(source, target, None), methods=["source_only", "coral"])
+    assert run.methods == ["source_only", "coral"]
+    shown = results_table(db, suite)  # the definition holds source_only only
+    assert shown.methods == ["source_only", "coral"]
+    assert [r["accuracy"] for r in shown.rows] == [r["accuracy"] for r in run.rows]
+    text = format_markdown(shown)
+    assert "Protocol: your own files" in text and "moons" not in text
+    # a label the definition holds with other parameters than those stored stays out
+    changed = SUITE.replace(
+        'name = "source_only"', 'name = "coral"\nparams = { regularization = 10.0 }'
+    )
+    assert results_table(db, parse_suite(changed, "mine.toml")).methods == ["source_only"]

@@ -900,8 +900,10 @@ def results_table(
     primary score when given: :meth:`ResultsTable.with_metric`).
 
     With a suite definition (a :class:`Suite`, a built-in name or a TOML path), only rows matching
-    its current datasets, options, methods, parameters and classifiers are shown (plus runs on the
-    user's own files); with a bare suite name that no definition matches, every row of that name.
+    its current datasets, options, methods, parameters and classifiers are shown, plus runs on the
+    user's own files and registered methods the suite does not hold run by name with their
+    defaults (``--methods NAME``); with a bare suite name that no definition matches, every row
+    of that name.
     """
     with ResultStore(db, create=False) as store:
         if isinstance(suite, Suite):

@@ -470,14 +470,24 @@ def _file_identity(text: str) -> str:
 
 
 def _matches(row: Mapping[str, Any], suite: Suite) -> bool:
-    """Whether a stored row belongs to the suite's current definition."""
+    """Whether a stored row belongs to the suite's current definition: one of its methods as it
+    defines it, or a registered method it does not hold, run by name with its defaults and the
+    suite's classifier (``--methods NAME``, :meth:`Suite.select`)."""
     if row["dataset"] == FILES_DATASET:
         dataset_ok = True
     else:
         dataset_ok = any(
             d.name == row["dataset"] and d.options_key == row["options"] for d in suite.datasets
         )
-    return dataset_ok and any(
+    if not dataset_ok:
+        return False
+    if row["method"] not in {m.label for m in suite.methods}:
+        return (
+            row["method"] == row["method_name"]
+            and row["params"] == canonical_json({})
+            and row["classifier"] == canonical_json(suite.classifier)
+        )
+    return any(
         m.label == row["method"]
         and m.name == row["method_name"]
         and canonical_json(m.params_for(row["source"], row["target"])) == row["params"]
@@ -529,6 +539,18 @@ def _metric_text(suite: Any, metric: str | None = None) -> str:
     return "target accuracy (%)"
 
 
+def _protocol_text(table: ResultsTable, suite: Suite) -> str:
+    """The suite's protocol, or what stands in for it where the table shows runs on a user's
+    files from a definition that describes the suite's own data (``results show``)."""
+    on_files = [pair for pair in table.pairs if pair[0] == FILES_DATASET]
+    if not on_files or all(d.name == FILES_DATASET for d in suite.datasets):
+        return suite.protocol
+    where = f"`transferkit results export {suite.name}` lists their paths"
+    if len(on_files) == len(table.pairs):
+        return f"your own files, run with the suite's methods and seeds ({where})."
+    return f"{suite.protocol} The pairs 'files: ...' are your own files ({where})."
+
+
 def format_markdown(table: ResultsTable, timing: bool = True, header: bool = True) -> str:
     """The accuracy table (with a header line on suite, seeds, classifier and protocol), and the
     timing table and any errors below it."""
@@ -542,7 +564,7 @@ def format_markdown(table: ResultsTable, timing: bool = True, header: bool = Tru
             line += f"; classifier {_classifier_text(suite.classifier)}"
         parts.append(line + ".")
         if suite is not None and suite.protocol:
-            parts.append(f"Protocol: {suite.protocol}")
+            parts.append(f"Protocol: {_protocol_text(table, suite)}")
     parts.append(table.to_markdown())
     if timing:
         parts.append(table.timing_markdown())
