@@ -102,3 +102,66 @@ def test_two_processes_filling_one_cache_compute_each_row_once(tmp_path: Path, k
     assert sum(computed) == 16, computed  # without the lock both compute all 16 rows: 32
     assert any("waiting for it" in err for _, err in outputs)
     assert np.array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
+
+
+@pytest.mark.parametrize("kind", ["images", "texts"])
+def test_a_fill_holds_the_lock_one_block_at_a_time(tmp_path: Path, monkeypatch, kind: str):
+    """A large fill takes the folder's lock block by block, so a process that needs a few other
+    rows waits for one block, not for the whole fill; the rows and progress come out whole."""
+    from contextlib import contextmanager
+
+    import numpy as np
+
+    holds = []
+    if kind == "images":
+        pytest.importorskip("torch")
+        import torch
+        from torch import nn
+
+        from transferkit.deep import backbones as module
+        from transferkit.deep.backbones import PretrainedBackbone
+
+        monkeypatch.setattr(module, "FILL_BLOCK_IMAGES", 4)
+        torch.manual_seed(0)
+        backbone = PretrainedBackbone(
+            "tiny", [nn.Conv2d(3, 4, 3, 2, 1)], nn.Linear(4, 2), (0.5,) * 3, (0.25,) * 3,
+            input_size=16, resize_size=16,
+        ).eval()  # fmt: skip
+        images = np.random.default_rng(0).integers(0, 256, (10, 16, 16, 3), dtype=np.uint8)
+
+        def fill(progress):
+            return module.extract_features(
+                images, backbone, cache_dir=tmp_path, batch_size=3, device="cpu", progress=progress
+            )
+    else:
+        from transferkit.text import encoders as module
+
+        monkeypatch.setattr(module, "FILL_BLOCK", 4)
+        monkeypatch.setitem(
+            module.TEXT_ENCODERS,
+            "counts",
+            module.TextEncoder(
+                "counts", "a test encoder", 2, None, "1", 3,
+                lambda: lambda texts: np.array([[len(t), t.count("e")] for t in texts], "f4"),
+            ),
+        )  # fmt: skip
+        texts = [f"verse {'e' * i}" for i in range(10)]
+
+        def fill(progress):
+            return module.encode_texts(texts, "counts", cache_dir=tmp_path, progress=progress)
+
+    real = module.filling
+
+    @contextmanager
+    def counting(folder, what):
+        with real(folder, what):
+            holds.append(what)
+            yield
+
+    monkeypatch.setattr(module, "filling", counting)
+    reports = []
+    first = fill(lambda done, total: reports.append((done, total)))
+    assert len(holds) == 3  # 10 rows in blocks of 4
+    assert reports[-1] == (10, 10) and [d for d, _ in reports] == sorted(d for d, _ in reports)
+    again = fill(None)
+    assert len(holds) == 3 and np.array_equal(first, again)  # read back, no lock taken
