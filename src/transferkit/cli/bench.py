@@ -18,6 +18,7 @@ import click
 
 from transferkit.cli.options import (
     db_option,
+    feature_spaces_option,
     option_group,
     progress_bar,
     require_torch,
@@ -221,14 +222,7 @@ def deep_execution(ddp: int, device: str | None, amp: bool) -> AbstractContextMa
     type=click.Path(exists=True, dir_okay=False),
     help="Your own labelled target test data (optional).",
 )
-@click.option(
-    "--feature-spaces",
-    type=click.Choice(["same", "different"]),
-    default="same",
-    show_default=True,
-    help="different: --source and --target are described by different features on purpose "
-    "(heterogeneous transfer; the hda_* methods).",
-)
+@feature_spaces_option
 @click.option(
     "--reveal",
     type=click.IntRange(min=0),

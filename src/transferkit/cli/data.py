@@ -15,7 +15,12 @@ from typing import Any
 
 import click
 
-from transferkit.cli.options import option_group, parse_options, progress_bar
+from transferkit.cli.options import (
+    feature_spaces_option,
+    option_group,
+    parse_options,
+    progress_bar,
+)
 from transferkit.exceptions import InvalidParameterError
 
 #: Which data a command works on; the command passes them on to :func:`load_data` as keywords.
@@ -51,14 +56,7 @@ data_options = option_group(
         help="ISO 639-1 language of the texts (en, or en:es when they differ); an encoder "
         "that does not cover it is an error.",
     ),
-    click.option(
-        "--feature-spaces",
-        type=click.Choice(["same", "different"]),
-        default="same",
-        show_default=True,
-        help="different: --source and --target files are described by different features on "
-        "purpose (heterogeneous transfer; the hda_* methods).",
-    ),
+    feature_spaces_option,
     click.option(
         "--reveal",
         type=int,

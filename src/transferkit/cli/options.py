@@ -114,6 +114,17 @@ threads_option = click.option(
     help="BLAS/torch threads per cell (the same whatever --jobs, so numbers never depend on it).",
 )
 
+#: ``--feature-spaces``: files described by different features on purpose (bench, diagnose,
+#: select read them with :func:`transferkit.datasets.problem_from_files`).
+feature_spaces_option = click.option(
+    "--feature-spaces",
+    type=click.Choice(["same", "different"]),
+    default="same",
+    show_default=True,
+    help="different: the --source and --target files are described by different features on "
+    "purpose (heterogeneous transfer; the hda_* methods).",
+)
+
 db_option = click.option(
     "--db",
     type=click.Path(dir_okay=False),
