@@ -618,36 +618,6 @@ def device_batch_size(
     return int(min(max(size, CPU_BATCH_SIZE), MAX_DEVICE_BATCH_SIZE))
 
 
-#: Images computed per hold of a feature folder's fill lock (see :func:`extract_features`).
-FILL_BLOCK_IMAGES = 256
-
-
-def _forward(
-    backbone: PretrainedBackbone,
-    images: Any,
-    chunk: Sequence[int],
-    device: torch.device,
-    layer: str,
-    stop_stage: int | None,
-    amp: bool,
-) -> np.ndarray:
-    """The features of the images at ``chunk`` (one batch), as float32 on the CPU."""
-    batch = preprocess_images(
-        [_load_image(images, i) for i in chunk],
-        backbone.input_size,
-        backbone.resize_size,
-        backbone.mean,
-        backbone.std,
-    ).to(device)
-    dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-    with torch.no_grad(), torch.autocast(device.type, dtype, enabled=amp):
-        if stop_stage is None:
-            output = backbone.features(batch, layer)
-        else:
-            output = backbone.forward_stages(batch, 0, stop_stage)
-    return output.float().cpu().numpy()
-
-
 def extract_features(
     images: ImageCollection | Sequence[np.ndarray] | np.ndarray,
     backbone: str | PretrainedBackbone = "mobilenet_v2",
@@ -705,35 +675,39 @@ def extract_features(
     keys = image_keys(images) if use_cache else [""] * n
     results: list[np.ndarray | None] = [None] * n
     missing = _read_cached(folder, keys, range(n), results) if use_cache else list(range(n))
-    step = 1
-    if missing:
-        backbone = backbone.to(device).eval()
-        step = (
-            batch_size if batch_size is not None else device_batch_size(backbone, device, amp=amp)
-        )
-    # block by block, each under the folder's fill lock and looked up again first: another
-    # process that needs this folder waits for one block (seconds), not for a whole fill, and
-    # no image is computed twice
-    block_size = FILL_BLOCK_IMAGES if use_cache else max(1, len(missing))
-    done = 0
-    for begin in range(0, len(missing), block_size):
-        block = missing[begin : begin + block_size]
-        with filling(folder, "feature") if use_cache else nullcontext():
-            todo = _read_cached(folder, keys, block, results) if use_cache else block
-            for start in range(0, len(todo), step):
-                chunk = todo[start : start + step]
-                results_np = _forward(backbone, images, chunk, device, layer, stop_stage, amp)
+    # another process that fills this folder computes what it needs first; this one then reads
+    # the rows it wrote and computes only those still missing
+    with filling(folder, "feature") if missing and use_cache else nullcontext():
+        if missing and use_cache:
+            missing = _read_cached(folder, keys, missing, results)
+        if missing:
+            backbone = backbone.to(device).eval()
+            if batch_size is None:
+                batch_size = device_batch_size(backbone, device, amp=amp)
+            dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+            for start in range(0, len(missing), batch_size):
+                chunk = missing[start : start + batch_size]
+                batch = preprocess_images(
+                    [_load_image(images, i) for i in chunk],
+                    backbone.input_size,
+                    backbone.resize_size,
+                    backbone.mean,
+                    backbone.std,
+                ).to(device)
+                with torch.no_grad(), torch.autocast(device.type, dtype, enabled=amp):
+                    if stop_stage is None:
+                        output = backbone.features(batch, layer)
+                    else:
+                        output = backbone.forward_stages(batch, 0, stop_stage)
+                output_np = output.float().cpu().numpy()
                 for offset, index in enumerate(chunk):
-                    results[index] = results_np[offset]
+                    results[index] = output_np[offset]
                     if use_cache:
                         _save_atomic(
-                            folder / keys[index][:2] / f"{keys[index]}.npy", results_np[offset]
+                            folder / keys[index][:2] / f"{keys[index]}.npy", output_np[offset]
                         )
                 if progress is not None:
-                    progress(done + (len(block) - len(todo)) + start + len(chunk), len(missing))
-        done += len(block)
-        if progress is not None and len(todo) < len(block):  # rows another process wrote
-            progress(done, len(missing))
+                    progress(min(start + batch_size, len(missing)), len(missing))
     if n == 0:
         return np.empty((0, backbone.out_features), dtype=np.float32)
     return np.stack(results).astype(np.float32)  # type: ignore[arg-type]

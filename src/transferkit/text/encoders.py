@@ -363,62 +363,19 @@ def encode_texts(
         cached = EmbeddingCache(folder).gather(keys)
         if cached is not None:
             return cached
-        found, missing = EmbeddingCache(folder).lookup(keys)
-        return _fill(spec, folder, texts, keys, found, missing, batch_size, progress, what)
+        # another process that fills this encoder's cache encodes its texts first; this one
+        # then reads the rows it stored and encodes only those still missing
+        with filling(folder, f"{spec.name} text"):
+            cache = EmbeddingCache(folder)
+            found, missing = cache.lookup(keys)
+            unique, rows = _encode_missing(spec, texts, missing, batch_size, progress, what)
+            cache.store(text_keys(list(unique), spec.cache_key), rows)
     out = np.empty((len(texts), spec.dim), dtype=np.float32)
     for position, row in found.items():
         out[position] = row
     for position in missing:
         out[position] = rows[unique[texts[position]]]
     return out
-
-
-#: Texts encoded per hold of a cache folder's fill lock: another process that needs the folder
-#: waits for one such block (seconds), not for a whole fill, and then reads what it stored.
-FILL_BLOCK = 2048
-
-
-def _fill(
-    spec: TextEncoder,
-    folder: Path,
-    texts: Sequence[str],
-    keys: Sequence[str],
-    found: dict[int, np.ndarray],
-    missing: Sequence[int],
-    batch_size: int,
-    progress: Progress | None,
-    what: str,
-) -> np.ndarray:
-    """The rows of ``texts``: ``found`` in the cache, the ``missing`` ones encoded and stored
-    block by block, each block under the folder's lock and looked up again first (another
-    process may have stored its rows meanwhile), so no row is encoded twice."""
-    out = np.empty((len(texts), spec.dim), dtype=np.float32)
-    for position, row in found.items():
-        out[position] = row
-    total = len({texts[position] for position in missing})
-    done = 0
-    for begin in range(0, len(missing), FILL_BLOCK):
-        block = list(missing[begin : begin + FILL_BLOCK])
-        with filling(folder, f"{spec.name} text"):
-            cache = EmbeddingCache(folder)
-            stored, absent = cache.lookup([keys[position] for position in block])
-            for offset, row in stored.items():
-                out[block[offset]] = row
-            todo = [block[offset] for offset in absent]
-            report = None if progress is None else _shifted(progress, done, total)
-            unique, rows = _encode_missing(spec, texts, todo, batch_size, report, what)
-            cache.store(text_keys(list(unique), spec.cache_key), rows)
-        for position in todo:
-            out[position] = rows[unique[texts[position]]]
-        done = min(total, done + len({texts[position] for position in block}))
-        if progress is not None and stored:  # rows another process stored meanwhile
-            progress(done, total)
-    return out
-
-
-def _shifted(progress: Progress, done: int, total: int) -> Progress:
-    """``progress`` for one block: its counts moved on by the ``done`` texts before it."""
-    return lambda count, _: progress(min(total, done + count), total)
 
 
 def _encode_missing(
