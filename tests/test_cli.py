@@ -68,7 +68,7 @@ COMMANDS = {
     "": ["--debug", "--version"],
     "datasets": ["--json", "--verify"],
     "bench": ["--amp", "--csv", "--db", "--ddp", "--device", "--encoder", "--feature-spaces",
-              "--jobs", "--json", "--label-column", "--methods", "--metric", "--pairs", "--parallel",
+              "--jobs", "--json", "--label-column", "--language", "--methods", "--metric", "--pairs", "--parallel",
               "--parallel-columns", "--quiet", "--retry-errors", "--reveal",
               "--scheduler", "--seeds", "--source", "--target", "--test", "--text-column", "--threads", "-j",
               "-q", "suite"],

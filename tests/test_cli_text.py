@@ -129,6 +129,33 @@ def test_bench_runs_a_suite_on_text_files(files, tmp_path):
     assert result.exit_code != 0 and "add --text-column" in result.output
 
 
+def test_bench_checks_the_languages_before_any_cell_runs(files, tmp_path):
+    db = tmp_path / "r.sqlite"
+    result = invoke(
+        "bench", "demo", *text_args(files), "--encoder", "minilm", "--language", "en:es",
+        "--db", db, "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 2 and "'minilm' was not trained on language 'es'" in result.output
+    assert "Pick an encoder that covers it (e5, use)" in result.output and not db.exists()
+    result = invoke(
+        "bench", "demo", *text_args(files), "--language", "en:es", "--methods", "source_only",
+        "--seeds", "0", "--db", db, "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "encoded with 'use' (language en:es)" in result.output
+    # the languages reach the problem: its diagnosis would see two of them
+    from transferkit.bench.runner import load_problem
+    from transferkit.bench.suite import load_suite
+
+    suite = load_suite("demo").with_files(
+        files["source"], files["target"],
+        text={"text_column": "sentence", "label_column": "topic", "language": "en:es"},
+    )  # fmt: skip
+    entry = suite.datasets[0]
+    problem = load_problem(entry.name, *entry.pairs[0], 0, dict(entry.options))
+    assert problem.metadata["languages"] == {"source": "en", "target": "es"}
+
+
 def test_diagnose_reads_an_unlabelled_target(files):
     result = invoke("diagnose", *text_args(files, "unlabelled"), "--permutations", "50")
     assert result.exit_code == 0, result.output

@@ -126,14 +126,17 @@ def load_problem(dataset: str, source: str, target: str, seed: int, options: dic
     if dataset == FILES_DATASET:
         check_files_unchanged(options)
         if TEXT_COLUMN_OPTION in options:
-            from transferkit.text import problem_from_text_files
+            from transferkit.text import problem_from_text_files, split_languages
 
+            source_language, target_language = split_languages(options.get("language"))
             problem = problem_from_text_files(
                 options["source"],
                 options["target"],
                 text_column=options[TEXT_COLUMN_OPTION],
                 label_column=options.get("label_column", "label"),
                 encoder=options.get("encoder", "use"),
+                source_language=source_language,
+                target_language=target_language,
                 name=FILES_DATASET,
                 parallel=options.get("parallel"),
                 parallel_columns=tuple(options.get("parallel_columns", "source,target").split(",")),
@@ -562,7 +565,8 @@ def run_suite(
     files : (source, target, test or None) or None
         Run the suite's methods on a user's own pair of files instead of its datasets.
     text : mapping or None
-        ``text_column`` (and ``label_column``, ``encoder``): ``files`` are CSV/TSV files of texts.
+        ``text_column`` (and ``label_column``, ``encoder``, ``language``, ``parallel``...; see
+        :meth:`Suite.with_files`): ``files`` are CSV/TSV files of texts.
     feature_spaces : {"same", "different"}, default "same"
         With ``files``: "different" reads the source and the target as described by different
         features (heterogeneous transfer), see :func:`transferkit.datasets.problem_from_files`.

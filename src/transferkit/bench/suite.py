@@ -188,6 +188,8 @@ def _files_protocol(
         words += f"; texts of the column {text.get('text_column')!r}, encoded" + (
             f" with {text['encoder']!r}" if "encoder" in text else ""
         )
+        if "language" in text:
+            words += f" (language {text['language']})"
         if "parallel" in text:
             words += f", translation pairs from {Path(text['parallel']).resolve()}"
     if feature_spaces == "different":
@@ -333,7 +335,8 @@ class Suite:
         is named by the file stems (the full paths when the stems are equal); tables tell apart
         stored pairs with equal names by their hashes. ``digests`` caches the hashes (one
         per run, see :class:`FileDigests`); None hashes afresh. ``text`` (``text_column``,
-        ``label_column``, ``encoder``, and optionally ``parallel`` and ``parallel_columns``: a
+        ``label_column``, ``encoder``, and optionally ``language`` ("en:es", checked against the
+        encoder), ``parallel`` and ``parallel_columns``: a
         file of translation pairs and its two columns, hashed like the others) marks CSV/TSV
         files of texts, encoded when a cell loads them
         (:func:`transferkit.text.problem_from_text_files`); it is part of the cells' key.

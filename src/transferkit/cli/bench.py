@@ -241,6 +241,12 @@ def deep_execution(ddp: int, device: str | None, amp: bool) -> AbstractContextMa
 )
 @click.option("--encoder", help="Text encoder of --text-column files [default: use].")
 @click.option(
+    "--language",
+    metavar="LANG|SOURCE:TARGET",
+    help="ISO 639-1 language of the --text-column files (en, or en:es when they differ); an "
+    "encoder that does not cover it is an error.",
+)
+@click.option(
     "--parallel",
     type=click.Path(exists=True, dir_okay=False),
     help="With --text-column: a CSV/TSV of unlabelled translation pairs (a source-language "
@@ -276,6 +282,7 @@ def bench(
     text_column: str | None,
     label_column: str | None,
     encoder: str | None,
+    language: str | None,
     parallel: str | None,
     parallel_columns: str,
     metric: str | None,
@@ -319,6 +326,13 @@ def bench(
             raise click.UsageError("--text-column reads texts from --source and --target files.")
         text = {"text_column": text_column, "label_column": label_column or "label"}
         text["encoder"] = encoder or "use"
+        if language is not None:
+            from transferkit.text import check_language, get_encoder, split_languages
+
+            spec = get_encoder(text["encoder"])  # an unknown name or language, before any cell
+            for code in split_languages(language):
+                check_language(spec, code)
+            text["language"] = language
         if parallel is not None:
             columns = split_list(parallel_columns) or []
             if len(columns) != 2:
@@ -327,9 +341,10 @@ def bench(
                     f"target language's, e.g. en,es; got {parallel_columns!r}."
                 )
             text.update(parallel=parallel, parallel_columns=",".join(columns))
-    elif label_column is not None or encoder is not None or parallel is not None:
+    elif any(v is not None for v in (label_column, encoder, language, parallel)):
         raise click.UsageError(
-            "--label-column, --encoder and --parallel apply to files of texts: add --text-column."
+            "--label-column, --encoder, --language and --parallel apply to files of texts: add "
+            "--text-column."
         )
     with deep_execution(ddp, device, amp):
         table = _run(

@@ -165,12 +165,9 @@ def load_text_files(
     language: str | None,
 ) -> Any:
     """The TransferProblem of two CSV/TSV files of texts, encoded with a progress bar per side."""
-    from transferkit.text import problem_from_text_files
+    from transferkit.text import problem_from_text_files, split_languages
 
-    source_language = target_language = None
-    if language:
-        source_language, _, target_language = language.partition(":")
-        target_language = target_language or source_language
+    source_language, target_language = split_languages(language)
     bars: dict[str, Any] = {}
 
     def report(role: str, done: int, total: int) -> None:
@@ -186,8 +183,8 @@ def load_text_files(
             text_column=text_column,
             label_column=label_column,
             encoder=encoder,
-            source_language=source_language or None,
-            target_language=target_language or None,
+            source_language=source_language,
+            target_language=target_language,
             progress=report,
         )
     finally:

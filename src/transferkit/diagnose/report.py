@@ -217,7 +217,8 @@ def recommend(diagnosis: Diagnosis) -> list[Recommendation]:
                     if pairs
                     else "Give it pairs: `transferkit bench demo --source S --target T "
                     "--text-column ... --parallel pairs.tsv --methods "
-                    "source_only,parallel_distillation` (from Python: "
+                    "source_only,parallel_distillation` on files, `--option parallel=true` on "
+                    "the built-in bible-en-es pair (from Python: "
                     "transferkit.crosslingual.with_parallel_corpus). Without pairs, keep "
                     "source_only unless `transferkit select` finds evidence for another method."
                 ),

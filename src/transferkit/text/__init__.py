@@ -25,7 +25,7 @@ from transferkit.text.encoders import (
     encode_texts,
     get_encoder,
 )
-from transferkit.text.problems import problem_from_text_files, problem_from_texts
+from transferkit.text.problems import problem_from_text_files, problem_from_texts, split_languages
 
 __all__ = [
     "TEXT_ENCODERS",
@@ -39,4 +39,5 @@ __all__ = [
     "load_text_file",
     "problem_from_text_files",
     "problem_from_texts",
+    "split_languages",
 ]

@@ -128,6 +128,15 @@ def _role_progress(progress: RoleProgress, role: str) -> Callable[[int, int], No
     return lambda done, total: progress(role, done, total)
 
 
+def split_languages(languages: str | None) -> tuple[str | None, str | None]:
+    """``"en:es"`` -> ``("en", "es")``, ``"en"`` -> ``("en", "en")``, None -> ``(None, None)``:
+    the command line's ``--language`` as the source and target languages."""
+    if not languages:
+        return None, None
+    source, _, target = languages.partition(":")
+    return source or None, (target or source) or None
+
+
 def problem_from_text_files(
     source: str | os.PathLike[str],
     target: str | os.PathLike[str],
