@@ -142,6 +142,11 @@ def test_scores_below_chance_are_flagged_with_their_cause_when_it_shows(tmp_path
     assert result.auc < 0.2 and result.below_chance
     assert centred_separately(*standardised)
     assert not centred_separately(*_panels()["adapted"])
+    import scipy.sparse as sp  # counts stay sparse, and are not centred
+
+    counts = sp.csr_matrix(rng.poisson(0.3, size=(50, 20)).astype(float))
+    assert centred_separately(sp.csr_matrix(standardised[0]), standardised[1])
+    assert not centred_separately(counts, counts)
     assert not domain_scores(*_panels()["adapted"], random_state=0).below_chance
     with pytest.warns(DegenerateResultWarning, match=r"below chance.*centred on its own mean"):
         plot_domain_scores({"plain": standardised}, tmp_path / "below.png")

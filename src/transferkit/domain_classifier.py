@@ -151,9 +151,11 @@ def centred_separately(X_source: Any, X_target: Any) -> bool:
     files), while the rows are not all zero."""
     means, spreads = [], []
     for X in (X_source, X_target):
-        X = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=float)
-        means.append(np.abs(X.mean(axis=0)))
-        spreads.append(X.std(axis=0))
+        X = X if sp.issparse(X) else np.asarray(X, dtype=float)  # sparse rows stay sparse
+        mean = np.asarray(X.mean(axis=0), dtype=float).ravel()
+        squares = np.asarray(X.multiply(X).mean(axis=0) if sp.issparse(X) else (X * X).mean(0))
+        means.append(np.abs(mean))
+        spreads.append(np.sqrt(np.maximum(squares.ravel() - mean**2, 0.0)))
     scale = max(float(np.max(spread)) for spread in spreads)
     return scale > 0 and all(float(np.max(mean)) <= 1e-9 * scale for mean in means)
 

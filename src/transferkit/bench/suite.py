@@ -170,34 +170,32 @@ class Cell:
         return f"{self.dataset_label} {self.source}->{self.target} {self.method} seed={self.seed}"
 
 
-def _files_protocol(
-    paths: Mapping[str, Path], text: Mapping[str, str], feature_spaces: str, reveal: int
-) -> str:
-    """What a run on a user's files reads, for the table in place of the suite's own protocol
-    (which describes its built-in data)."""
+def _files_protocol(options: Mapping[str, Any]) -> str:
+    """What a run on a user's files reads (the options of its files entry), for the table in
+    place of the suite's own protocol (which describes its built-in data)."""
     scored = (
-        f"scored on the labelled test file {paths['test']}"
-        if "test" in paths
+        f"scored on the labelled test file {options['test']}"
+        if "test" in options
         else "scored on the target's labels where the file has them"
     )
     words = (
-        f"your files: labelled source {paths['source']}, target {paths['target']} (unlabelled "
-        f"for adaptation; {scored})"
+        f"your files: labelled source {options['source']}, target {options['target']} "
+        f"(unlabelled for adaptation; {scored})"
     )
-    if text:
-        words += f"; texts of the column {text.get('text_column')!r}, encoded" + (
-            f" with {text['encoder']!r}" if "encoder" in text else ""
+    if TEXT_COLUMN_OPTION in options:
+        words += f"; texts of the column {options[TEXT_COLUMN_OPTION]!r}, encoded" + (
+            f" with {options['encoder']!r}" if "encoder" in options else ""
         )
-        if "language" in text:
-            words += f" (language {text['language']})"
-        if "parallel" in text:
-            words += f", translation pairs from {Path(text['parallel']).resolve()}"
-    if feature_spaces == "different":
+        if "language" in options:
+            words += f" (language {options['language']})"
+        if "parallel" in options:
+            words += f", translation pairs from {options['parallel']}"
+    if options.get(FEATURE_SPACES_OPTION) == "different":
         words += "; source and target described by different features"
-    if reveal:
+    if TARGET_LABELS_OPTION in options:
         words += (
-            f"; {reveal} target labels per class visible to the methods (drawn with each seed, "
-            "not scored)"
+            f"; {options[TARGET_LABELS_OPTION]} target labels per class visible to the methods "
+            "(drawn with each seed, not scored)"
         )
     return words + "; the suite's methods and seeds"
 
@@ -344,9 +342,12 @@ class Suite:
         makes that many target labels per class visible (drawn with each cell's seed); both are
         part of the key too (and absent from it at their defaults).
         """
-        if feature_spaces not in ("same", "different"):
+        from transferkit.problem import FEATURE_SPACES
+
+        if feature_spaces not in FEATURE_SPACES:
             raise SuiteError(
-                f"feature_spaces must be 'same' or 'different'; got {feature_spaces!r}."
+                f"feature_spaces must be one of {', '.join(FEATURE_SPACES)}; got "
+                f"{feature_spaces!r}."
             )
         if isinstance(reveal, bool) or not isinstance(reveal, int) or reveal < 0:
             raise SuiteError(f"reveal must be an integer >= 0; got {reveal!r}.")
@@ -385,7 +386,7 @@ class Suite:
             self,
             datasets=(entry,),
             published={},
-            protocol=_files_protocol(paths, text or {}, feature_spaces, reveal),
+            protocol=_files_protocol(options),
         )
 
 
