@@ -51,6 +51,7 @@ from transferkit.bench.distributed import (
 )
 from transferkit.bench.store import KEY_COLUMNS, ResultStore
 from transferkit.bench.suite import (
+    BACKBONE_OPTION,
     FEATURE_SPACES_OPTION,
     FILES_DATASET,
     PCA_OPTION,
@@ -125,7 +126,17 @@ def load_problem(dataset: str, source: str, target: str, seed: int, options: dic
     revealed = options.pop(TARGET_LABELS_OPTION, None)
     if dataset == FILES_DATASET:
         check_files_unchanged(options)
-        if TEXT_COLUMN_OPTION in options:
+        if BACKBONE_OPTION in options:
+            from transferkit.deep.folders import problem_from_image_folders
+
+            problem = problem_from_image_folders(
+                options["source"],
+                options["target"],
+                options.get("test"),
+                backbone=options[BACKBONE_OPTION],
+                name=FILES_DATASET,
+            )
+        elif TEXT_COLUMN_OPTION in options:
             from transferkit.text import problem_from_text_files, split_languages
 
             source_language, target_language = split_languages(options.get("language"))
@@ -543,6 +554,7 @@ def run_suite(
     scheduler: str | None = None,
     feature_spaces: str = "same",
     reveal: int = 0,
+    backbone: str | None = None,
 ) -> ResultsTable:
     """Run every cell of ``suite`` not yet in the database and return the table of its cells.
 
@@ -573,6 +585,9 @@ def run_suite(
     reveal : int, default 0
         With ``files``: that many labels per class of the target file become visible to the
         methods (drawn with each seed, left out of scoring), as for hda_cca or target_only.
+    backbone : str or None, default None
+        With ``files`` that are folders of images (one sub-folder per class): the pre-trained
+        CNN whose features describe them (default ``"mobilenet_v2"``).
     memory : bool, default True
         Measure each cell's peak Python/numpy allocation with ``tracemalloc``.
     threads : int, default 1
@@ -615,11 +630,12 @@ def run_suite(
             text=text,
             feature_spaces=feature_spaces,
             reveal=reveal,
+            backbone=backbone,
         )
-    elif feature_spaces != "same" or reveal:
+    elif feature_spaces != "same" or reveal or backbone is not None:
         raise InvalidParameterError(
-            "feature_spaces and reveal apply to a run on files: give files=(source, target, "
-            "test) too (a suite's datasets take their options in the suite file)."
+            "feature_spaces, reveal and backbone apply to a run on files: give files=(source, "
+            "target, test) too (a suite's datasets take their options in the suite file)."
         )
     suite = suite.select(methods=methods, pairs=pairs, seeds=seeds)
     unwinds = jobs > 1 or scheduler is not None

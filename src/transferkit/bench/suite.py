@@ -63,6 +63,10 @@ TARGET_LABELS_OPTION = "target_labels"
 FEATURE_SPACES_OPTION = "feature_spaces"
 #: Option of a user's files naming their text column: the files are CSV/TSV of texts.
 TEXT_COLUMN_OPTION = "text_column"
+#: Option of a user's folders of images naming the pre-trained CNN whose features describe them.
+BACKBONE_OPTION = "backbone"
+#: The backbone of folders of images when none is named.
+DEFAULT_BACKBONE = "mobilenet_v2"
 _METHOD_KEYS = {
     "name": "a registered method name (see transferkit.registry.available_methods)",
     "label": "the column name in tables (default: the name); unique within the suite",
@@ -173,15 +177,21 @@ class Cell:
 def _files_protocol(options: Mapping[str, Any]) -> str:
     """What a run on a user's files reads (the options of its files entry), for the table in
     place of the suite's own protocol (which describes its built-in data)."""
+    kind = "folder" if BACKBONE_OPTION in options else "file"
     scored = (
-        f"scored on the labelled test file {options['test']}"
+        f"scored on the labelled test {kind} {options['test']}"
         if "test" in options
-        else "scored on the target's labels where the file has them"
+        else "scored on the target's labels where it has them"
     )
     words = (
         f"your files: labelled source {options['source']}, target {options['target']} "
         f"(unlabelled for adaptation; {scored})"
     )
+    if BACKBONE_OPTION in options:
+        words += (
+            "; folders of images (a sub-folder per class), described by the pooled penultimate "
+            f"layer of the ImageNet-pre-trained {options[BACKBONE_OPTION]}"
+        )
     if TEXT_COLUMN_OPTION in options:
         words += f"; texts of the column {options[TEXT_COLUMN_OPTION]!r}, encoded" + (
             f" with {options['encoder']!r}" if "encoder" in options else ""
@@ -324,6 +334,7 @@ class Suite:
         text: Mapping[str, str] | None = None,
         feature_spaces: str = "same",
         reveal: int = 0,
+        backbone: str | None = None,
     ) -> Suite:
         """The suite's methods and seeds on a user's own pair of files (dataset ``"files"``).
 
@@ -341,6 +352,11 @@ class Suite:
         ``feature_spaces="different"`` reads files of features as heterogeneous, and ``reveal``
         makes that many target labels per class visible (drawn with each cell's seed); both are
         part of the key too (and absent from it at their defaults).
+
+        Folders in place of files are folders of images (one sub-folder per class,
+        :func:`~transferkit.datasets.load_image_folder`), described by the features of
+        ``backbone`` (default :data:`DEFAULT_BACKBONE`; part of the key) and keyed on every
+        image's bytes and path within its folder.
         """
         from transferkit.problem import FEATURE_SPACES
 
@@ -360,6 +376,25 @@ class Suite:
         paths = {"source": Path(source).resolve(), "target": Path(target).resolve()}
         if test is not None:
             paths["test"] = Path(test).resolve()
+        folders = [role for role, path in paths.items() if path.is_dir()]
+        if folders and len(folders) != len(paths):
+            raise SuiteError(
+                "Give files, or folders of images, for every one of source, target and test: "
+                + ", ".join(f"{role} {path}" for role, path in paths.items() if role in folders)
+                + " (folders) beside "
+                + ", ".join(f"{role} {path}" for role, path in paths.items() if role not in folders)
+                + " (files)."
+            )
+        if folders and (text or feature_spaces != "same"):
+            raise SuiteError(
+                "Folders of images are described by one backbone's features: text options and "
+                "feature_spaces='different' apply to files."
+            )
+        if backbone is not None and not folders:
+            raise SuiteError(
+                f"backbone={backbone!r} describes folders of images; the source and target "
+                "given are files."
+            )
         options: dict[str, Any] = {}
         for role, path in paths.items():
             options[role] = str(path)
@@ -374,6 +409,8 @@ class Suite:
             if "parallel" in text:  # keyed on its bytes too
                 options["parallel"] = str(Path(text["parallel"]).resolve())
                 options["parallel_sha256"] = digests.sha256(options["parallel"])
+        if folders:
+            options[BACKBONE_OPTION] = backbone or DEFAULT_BACKBONE
         if feature_spaces != "same":
             options[FEATURE_SPACES_OPTION] = feature_spaces
         if reveal:
@@ -411,8 +448,20 @@ class FileDigests:
         self._known: dict[tuple[str, int, int], str] = {}
 
     def sha256(self, path: str | Path) -> str:
-        """The hex SHA-256 of ``path``'s bytes."""
+        """The hex SHA-256 of ``path``'s bytes; of a folder of images, the SHA-256 of each
+        image's path within it and digest, in the order
+        :func:`~transferkit.datasets.load_image_folder` reads them (renaming, adding or
+        changing an image changes it)."""
         path = Path(path)
+        if path.is_dir():
+            from transferkit.datasets.files import load_image_folder
+
+            images, _ = load_image_folder(path)
+            digest = hashlib.sha256()
+            for image in images.paths:
+                digest.update(f"{image.relative_to(path).as_posix()}\0".encode())
+                digest.update(bytes.fromhex(self.sha256(image)))
+            return digest.hexdigest()
         try:
             stat = path.stat()
             key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)

@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from transferkit.cli.data import image_folders
 from transferkit.cli.options import (
     db_option,
     feature_spaces_option,
@@ -117,6 +118,7 @@ def _run(
     text: dict[str, str] | None = None,
     feature_spaces: str = "same",
     reveal: int = 0,
+    backbone: str | None = None,
 ) -> Any:
     from transferkit.bench import run_suite
 
@@ -137,6 +139,7 @@ def _run(
             text=text,
             feature_spaces=feature_spaces,
             reveal=reveal,
+            backbone=backbone,
         )
     finally:
         progress.close()
@@ -209,18 +212,26 @@ def deep_execution(ddp: int, device: str | None, amp: bool) -> AbstractContextMa
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option(
     "--source",
-    type=click.Path(exists=True, dir_okay=False),
-    help="Your own labelled source data (.npz, .csv, .svmlight...); needs --target.",
+    type=click.Path(exists=True),
+    help="Your own labelled source data (.npz, .csv, .svmlight..., or a folder of images with "
+    "one sub-folder per class); needs --target.",
 )
 @click.option(
     "--target",
-    type=click.Path(exists=True, dir_okay=False),
-    help="Your own target data (labels, if present, are used only to score).",
+    type=click.Path(exists=True),
+    help="Your own target data, a file or a folder of images (labels, if present, are used "
+    "only to score).",
 )
 @click.option(
     "--test",
-    type=click.Path(exists=True, dir_okay=False),
+    type=click.Path(exists=True),
     help="Your own labelled target test data (optional).",
+)
+@click.option(
+    "--backbone",
+    type=click.Choice(["mobilenet_v2", "efficientnet_lite0"]),
+    help="Pre-trained CNN whose features describe --source/--target folders of images "
+    "[default: mobilenet_v2].",
 )
 @feature_spaces_option
 @click.option(
@@ -279,6 +290,7 @@ def bench(
     test: str | None,
     feature_spaces: str,
     reveal: int,
+    backbone: str | None,
     text_column: str | None,
     label_column: str | None,
     encoder: str | None,
@@ -304,10 +316,10 @@ def bench(
         raise click.UsageError("Give both --source and --target (and optionally --test).")
     if test is not None and source is None:
         raise click.UsageError("--test needs --source and --target.")
-    if source is None and (feature_spaces != "same" or reveal):
+    if source is None and (feature_spaces != "same" or reveal or backbone is not None):
         raise click.UsageError(
-            "--feature-spaces and --reveal apply to --source/--target files (a suite's datasets "
-            "take their options in the suite file)."
+            "--feature-spaces, --reveal and --backbone apply to --source/--target files (a "
+            "suite's datasets take their options in the suite file)."
         )
     if scheduler is not None and jobs != 1:
         raise click.UsageError(
@@ -320,6 +332,14 @@ def bench(
         require_distributed()  # a missing extra is named before anything runs
         quiet_dask_logs()
     files = (source, target, test) if source is not None and target is not None else None
+    if files is not None and image_folders(*files):
+        require_torch("Folders of images")
+        from transferkit.bench.suite import DEFAULT_BACKBONE
+        from transferkit.deep.backbones import load_backbone
+
+        load_backbone(backbone or DEFAULT_BACKBONE)  # missing weights, before any cell
+    elif backbone is not None:
+        raise click.UsageError("--backbone applies to --source/--target folders of images.")
     text = None
     if text_column is not None:
         if files is None:
@@ -362,6 +382,7 @@ def bench(
             text=text,
             feature_spaces=feature_spaces,
             reveal=reveal,
+            backbone=backbone,
         )
     if csv_path is not None:
         table.to_csv(csv_path)

@@ -3,7 +3,9 @@
 ``--dataset NAME --pair SOURCE:TARGET [--option KEY=VALUE ...]`` names a built-in pair;
 ``--source FILE --target FILE`` the user's files (``.npz``, ``.csv``/``.tsv``, ``.svmlight`` or
 ``.mat``, see :mod:`transferkit.datasets.files`); with ``--text-column``, CSV/TSV files of texts
-encoded by ``--encoder`` (:func:`transferkit.text.problem_from_text_files`), with a progress bar.
+encoded by ``--encoder`` (:func:`transferkit.text.problem_from_text_files`), with a progress bar;
+two folders of images (one sub-folder per class), the features of ``--backbone``
+(:func:`transferkit.deep.folders.problem_from_image_folders`), with a progress bar.
 :data:`data_options` declares the options, :func:`load_data` turns them into a
 :class:`~transferkit.problem.TransferProblem`.
 """
@@ -20,6 +22,7 @@ from transferkit.cli.options import (
     option_group,
     parse_options,
     progress_bar,
+    require_torch,
 )
 from transferkit.exceptions import InvalidParameterError
 
@@ -34,8 +37,24 @@ data_options = option_group(
         metavar="KEY=VALUE",
         help="Dataset option for load_pair (repeatable), e.g. --option angle=40.",
     ),
-    click.option("--source", "source_file", type=click.Path(dir_okay=False), help="Source file."),
-    click.option("--target", "target_file", type=click.Path(dir_okay=False), help="Target file."),
+    click.option(
+        "--source",
+        "source_file",
+        type=click.Path(),
+        help="Source file, or folder of images with one sub-folder per class.",
+    ),
+    click.option(
+        "--target",
+        "target_file",
+        type=click.Path(),
+        help="Target file, or folder of images (class sub-folders, or the images alone).",
+    ),
+    click.option(
+        "--backbone",
+        type=click.Choice(["mobilenet_v2", "efficientnet_lite0"]),
+        help="Pre-trained CNN whose features describe --source/--target folders of images "
+        "[default: mobilenet_v2].",
+    ),
     click.option(
         "--text-column",
         help="The --source/--target files are CSV/TSV of texts: the header of their text column.",
@@ -82,6 +101,7 @@ def load_data(
     encoder: str | None = None,
     language: str | None = None,
     feature_spaces: str = "same",
+    backbone: str | None = None,
 ) -> Any:
     """A TransferProblem, or (``allow_raw``, for files whose feature spaces differ) a dict of the
     raw parts: ``X_source``, ``X_target``, ``y_source``, ``y_target``, ``target_labeled``,
@@ -101,7 +121,23 @@ def load_data(
             "--feature-spaces different applies to --source/--target files of features (not to "
             "--dataset or --text-column)."
         )
-    if text_column is not None:
+    folders = bool(source_file and target_file) and image_folders(source_file, target_file)
+    if backbone is not None and not folders:
+        raise InvalidParameterError(
+            "--backbone applies to folders of images: give --source DIR --target DIR."
+        )
+    if folders and (text_column is not None or feature_spaces != "same"):
+        raise InvalidParameterError(
+            "--source and --target are folders of images, described by one backbone's features: "
+            "--text-column and --feature-spaces apply to files."
+        )
+    if folders:
+        from transferkit.bench.suite import DEFAULT_BACKBONE
+
+        problem = load_image_folders(
+            source_file, target_file, backbone=backbone or DEFAULT_BACKBONE
+        )
+    elif text_column is not None:
         if dataset or not (source_file and target_file):
             raise InvalidParameterError(
                 "--text-column reads texts from --source FILE --target FILE (CSV or TSV); give "
@@ -187,6 +223,42 @@ def load_text_files(
             target_language=target_language,
             progress=report,
         )
+    finally:
+        for bar in bars.values():
+            bar.close()
+
+
+def image_folders(*paths: str | None) -> bool:
+    """Whether the given ``--source``/``--target``/``--test`` are folders (of images); a folder
+    beside a file is an error."""
+    given = [Path(path) for path in paths if path is not None]
+    folders = [path.is_dir() for path in given]
+    if any(folders) and not all(folders):
+        named = ", ".join(
+            f"{path} ({'folder' if f else 'file'})" for path, f in zip(given, folders, strict=True)
+        )
+        raise InvalidParameterError(
+            f"Give files, or folders of images, for all of --source/--target/--test: got {named}."
+        )
+    return bool(given) and all(folders)
+
+
+def load_image_folders(source: str, target: str, *, backbone: str) -> Any:
+    """The TransferProblem of two folders of images, encoded by ``backbone`` with a progress bar
+    per folder."""
+    require_torch("Folders of images")
+    from transferkit.deep.folders import problem_from_image_folders
+
+    bars: dict[str, Any] = {}
+
+    def report(role: str, done: int, total: int) -> None:
+        if role not in bars:
+            bars[role] = progress_bar(total, f"{backbone} {role}", unit="image")
+        bars[role].n = done
+        bars[role].refresh()
+
+    try:
+        return problem_from_image_folders(source, target, backbone=backbone, progress=report)
     finally:
         for bar in bars.values():
             bar.close()

@@ -12,6 +12,10 @@ Formats, chosen by the file's extension:
 Texts: :func:`load_text_file` reads a text column and an optional label column of a ``.csv`` or
 ``.tsv`` file (:func:`transferkit.text.problem_from_text_files` encodes them into features).
 
+Images: :func:`load_image_folder` reads a folder of images, one sub-folder per class (or, for an
+unlabelled target, the images themselves); :func:`transferkit.deep.folders.problem_from_image_folders`
+turns them into features of a pre-trained CNN.
+
 Examples
 --------
 >>> import numpy as np, tempfile, pathlib
@@ -40,12 +44,19 @@ from transferkit.exceptions import (
     FeatureSpaceMismatchError,
     InvalidParameterError,
 )
-from transferkit.problem import FEATURE_SPACES, HETEROGENEOUS_METHODS, TransferProblem
+from transferkit.problem import (
+    FEATURE_SPACES,
+    HETEROGENEOUS_METHODS,
+    ImageCollection,
+    TransferProblem,
+)
 
 SVMLIGHT_SUFFIXES = (".svmlight", ".svm", ".libsvm")
 TABLE_SUFFIXES = (".csv", ".tsv")
 SUPPORTED_SUFFIXES = (".npz", *TABLE_SUFFIXES, *SVMLIGHT_SUFFIXES, ".mat")
 LABEL_COLUMNS = ("label", "y")
+#: Extensions :func:`load_image_folder` reads as images (any case).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 FileContent = tuple[Any, np.ndarray | None, list[str] | None]
 
@@ -434,6 +445,100 @@ def _align_columns(
         raise DataFormatError(f"{path}: its features are in another order than the {against}'s.")
     order = [names.index(name) for name in reference]
     return X[:, order]
+
+
+def _is_image(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def _visible(paths: Any) -> list[Path]:
+    """The entries not hidden (no leading dot: ``.DS_Store``, ``.ipynb_checkpoints``), sorted."""
+    return sorted(path for path in paths if not path.name.startswith("."))
+
+
+def load_image_folder(
+    path: str | os.PathLike[str], *, labels_required: bool = False
+) -> tuple[ImageCollection, np.ndarray | None]:
+    """Read a folder of images: one sub-folder per class, or the images alone when unlabelled.
+
+    The layout of torchvision's ``ImageFolder``: ``path/<class>/<image>`` (images may also sit
+    deeper inside a class folder); the class folder's name is the label. A folder that holds the
+    images directly, with no class folders, is an unlabelled domain (a target). Files of other
+    extensions and hidden entries are skipped; the images are listed in sorted order, so the
+    rows are the same on every run.
+
+    Parameters
+    ----------
+    path : str or Path
+        The folder.
+    labels_required : bool, default False
+        True for a source: a folder without class folders is an error.
+
+    Returns
+    -------
+    images : ImageCollection
+        The images, loaded lazily (decoded by Pillow when a backbone reads them).
+    labels : array of str, or None
+        The class folder of each image; None for a folder of images without class folders.
+
+    Raises
+    ------
+    DatasetNotFoundError
+        ``path`` is not a folder.
+    DataFormatError
+        No image in it, images beside class folders, or (``labels_required``) no class folder;
+        the message names the folder and the extensions read (:data:`IMAGE_SUFFIXES`).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from PIL import Image
+    >>> from transferkit.datasets import load_image_folder
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("cat/1.png", "cat/2.png", "dog/1.png"):
+    ...     (root / name).parent.mkdir(exist_ok=True)
+    ...     Image.new("RGB", (8, 8)).save(root / name)
+    >>> images, labels = load_image_folder(root, labels_required=True)
+    >>> len(images), labels.tolist()
+    (3, ['cat', 'cat', 'dog'])
+    """
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise DatasetNotFoundError(f"Image folder {folder} does not exist (or is not a folder).")
+    entries = _visible(folder.iterdir())
+    loose = [entry for entry in entries if _is_image(entry)]
+    classes = [entry for entry in entries if entry.is_dir()]
+    kinds = ", ".join(IMAGE_SUFFIXES)
+    if loose and classes:
+        raise DataFormatError(
+            f"{folder} holds {len(loose)} images (e.g. {loose[0].name}) beside "
+            f"{len(classes)} folders (e.g. {classes[0].name}): put every image in the folder of "
+            "its class, or, for an unlabelled target, the images alone."
+        )
+    if loose:
+        if labels_required:
+            raise DataFormatError(
+                f"{folder} holds images but no class folders: a labelled source needs one "
+                "sub-folder per class, named by the class (source/cat/1.jpg, source/dog/7.jpg)."
+            )
+        return ImageCollection(loose), None
+    files, labels = [], []
+    for class_folder in classes:
+        found = [
+            image
+            for image in _visible(class_folder.rglob("*"))
+            if _is_image(image)
+            and not any(p.startswith(".") for p in image.relative_to(class_folder).parts)
+        ]
+        files += found
+        labels += [class_folder.name] * len(found)
+    if not files:
+        where = f"its {len(classes)} sub-folders" if classes else "it"
+        raise DataFormatError(
+            f"{folder}: no image in {where} (read: {kinds}). Lay it out as one sub-folder of "
+            "images per class (source/cat/1.jpg), or the images alone for an unlabelled target."
+        )
+    return ImageCollection(files), np.array(labels, dtype=str)
 
 
 def problem_from_files(
