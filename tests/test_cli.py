@@ -77,7 +77,7 @@ COMMANDS = {
                  "--label-column",
                  "--language", "--method", "--predictions", "--quiet", "--seed", "--stacking",
                  "--test", "--text-column", "--texts", "--train", "--transductive", "-q"],
-    "fewshot": ["--encoder", "--episodes", "--json", "--label-column", "--method", "--queries",
+    "fewshot": ["--backbone", "--encoder", "--episodes", "--json", "--label-column", "--method", "--queries",
                 "--query", "--quiet", "--seed", "--shot", "--text-column", "--way", "-q", "shots"],
     "results": [],
     "results list": ["--db", "--json"],

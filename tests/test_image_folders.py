@@ -204,3 +204,18 @@ def test_diagnose_reads_an_unlabelled_folder_and_names_mixtures(photos):
     assert re.search(r"studio \(folder\), .*t.csv \(file\)", result.output), result.output
     result = invoke("diagnose", "--source", csv, "--target", csv, "--backbone", "mobilenet_v2")
     assert result.exit_code != 0 and "--backbone applies to folders of images" in result.output
+
+
+@needs_office
+def test_fewshot_episodes_on_folders_of_photographs(photos, tmp_path):
+    args = ["fewshot", photos["source"], "--queries", photos["target"], "--way", "3"]
+    result = invoke(*args, "--shot", "2", "--query", "3", "--episodes", "30", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["backbone"] == "mobilenet_v2" and payload["classes"] == sorted(CLASSES)
+    scores = {row["method"]: row["accuracy"] for row in payload["results"]}
+    assert min(scores.values()) >= 0.8, scores  # chance is 1/3
+    csv = tmp_path / "q.csv"
+    csv.write_text("a,label\n1,mug\n")
+    result = invoke("fewshot", photos["source"], "--queries", csv)
+    assert result.exit_code != 0 and "both as files or both as folders" in result.output

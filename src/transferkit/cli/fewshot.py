@@ -1,7 +1,8 @@
 """``transferkit fewshot``: N-way K-shot episodes on a user's own labelled file.
 
 Reads a features file (``.csv``/``.tsv`` with a ``label`` column, ``.npz`` with ``X`` and ``y``,
-svmlight, ``.mat``) or a table of texts (``--text-column``, embedded by ``--encoder``), draws
+svmlight, ``.mat``), a table of texts (``--text-column``, embedded by ``--encoder``) or a folder
+of images with one sub-folder per class (described by ``--backbone``), draws
 ``--episodes`` seeded episodes and prints each method's mean accuracy with its 95 % confidence
 interval. ``--queries`` draws the queries from a second file (another domain, same classes).
 
@@ -10,28 +11,30 @@ Examples
 transferkit fewshot features.csv --way 5 --shot 1
 transferkit fewshot verses.tsv --text-column text --encoder use --shot 5 --method transductive
 transferkit fewshot shots.npz --queries other_camera.npz --method prototypes --method linear_probe --json
+transferkit fewshot photos/studio --queries photos/phone --shot 5
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
 
-from transferkit.cli.options import progress_bar
+from transferkit.cli.options import progress_bar, require_torch
 
 DEFAULT_METHODS = ("prototypes", "transductive")
 
 
 @click.command("fewshot")
-@click.argument("shots", type=click.Path(dir_okay=False))
+@click.argument("shots", type=click.Path())
 @click.option(
     "--queries",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     default=None,
-    help="A second labelled file the queries are drawn from (cross-domain episodes); default: "
-    "the queries come from SHOTS, disjoint from each episode's shots.",
+    help="A second labelled file (or folder of images) the queries are drawn from (cross-domain "
+    "episodes); default: the queries come from SHOTS, disjoint from each episode's shots.",
 )
 @click.option(
     "--text-column",
@@ -45,6 +48,14 @@ DEFAULT_METHODS = ("prototypes", "transductive")
     help="Column of labels of a text table (feature tables use 'label' or 'y').",
 )
 @click.option("--encoder", default="use", show_default=True, help="Text encoder for --text-column.")
+@click.option(
+    "--backbone",
+    type=click.Choice(["mobilenet_v2", "efficientnet_lite0"]),
+    default="mobilenet_v2",
+    show_default=True,
+    help="Pre-trained CNN whose features describe a SHOTS folder of images (one sub-folder per "
+    "class).",
+)
 @click.option("--way", type=int, default=5, show_default=True, help="Classes per episode (N).")
 @click.option("--shot", type=int, default=1, show_default=True, help="Shots per class (K).")
 @click.option("--query", type=int, default=15, show_default=True, help="Queries per class.")
@@ -65,6 +76,7 @@ def fewshot_command(
     text_column: str | None,
     label_column: str,
     encoder: str,
+    backbone: str,
     way: int,
     shot: int,
     query: int,
@@ -74,7 +86,8 @@ def fewshot_command(
     as_json: bool,
     quiet: bool,
 ) -> None:
-    """Few-shot evaluation: N-way K-shot episodes of a labelled file, mean accuracy ± 95 % CI."""
+    """Few-shot evaluation: N-way K-shot episodes of a labelled file or folder of images, mean
+    accuracy ± 95 % CI."""
     from transferkit.exceptions import InvalidParameterError
     from transferkit.fewshot.tasks import task_from_files
     from transferkit.registry import make_method, method_spec
@@ -88,8 +101,12 @@ def fewshot_command(
             )
     bar = progress_bar(None, "reading", quiet=quiet)
 
+    folders = Path(shots).is_dir()
+    if folders:
+        require_torch("A folder of images")
+
     def encoding(done: int, total: int) -> None:
-        bar.set_description(f"encoding {done}/{total} texts")
+        bar.set_description(f"encoding {done}/{total} {'images' if folders else 'texts'}")
 
     try:
         task = task_from_files(
@@ -98,6 +115,7 @@ def fewshot_command(
             text_column=text_column,
             label_column=label_column,
             encoder=encoder,
+            backbone=backbone,
             n_way=way,
             k_shot=shot,
             n_query=query,
@@ -129,6 +147,7 @@ def fewshot_command(
             "seed": seed,
             "classes": classes,
             "encoder": encoder if text_column else None,
+            "backbone": backbone if folders else None,
             "results": results,
         }
         click.echo(json.dumps(payload, indent=2))

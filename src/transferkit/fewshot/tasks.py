@@ -283,6 +283,7 @@ def task_from_files(
     text_column: str | None = None,
     label_column: str = "label",
     encoder: str = "use",
+    backbone: str = "mobilenet_v2",
     n_way: int = 5,
     k_shot: int = 1,
     n_query: int = 15,
@@ -297,7 +298,8 @@ def task_from_files(
     shots : str or Path
         A ``.csv``/``.tsv`` (a label column, the rest numeric features, or a text column with
         ``text_column``), ``.npz`` (``X`` and ``y``), svmlight or ``.mat`` file
-        (:func:`~transferkit.datasets.load_file`).
+        (:func:`~transferkit.datasets.load_file`); or a folder of images, one sub-folder per
+        class (:func:`~transferkit.datasets.load_image_folder`), described by ``backbone``.
     queries : str, Path or None, default None
         Another file with the same classes and features the queries are drawn from; None draws
         them from ``shots``, disjoint from each episode's shots.
@@ -306,10 +308,13 @@ def task_from_files(
     label_column : str, default "label"
         The column of labels for texts (feature tables use ``label`` or ``y``).
     encoder : str, default "use"
+    backbone : {"mobilenet_v2", "efficientnet_lite0"}, default "mobilenet_v2"
+        The pre-trained CNN whose pooled penultimate features describe folders of images
+        (:func:`~transferkit.deep.backbones.extract_features`, cached on disk; needs torch).
     n_way, k_shot, n_query, n_episodes, random_state
         As :class:`~transferkit.fewshot.episodes.FewShotTask`.
     progress : callable or None, default None
-        ``progress(done, total)`` while texts are encoded.
+        ``progress(done, total)`` while texts or images are encoded.
 
     Examples
     --------
@@ -323,7 +328,21 @@ def task_from_files(
     (3, 'animals.npz')
     """
 
+    folders = [Path(path).is_dir() for path in (shots, queries) if path is not None]
+    if any(folders) and (not all(folders) or text_column is not None):
+        raise InvalidParameterError(
+            "Give the shots and the queries both as files or both as folders of images (one "
+            "sub-folder per class); a text column applies to files."
+        )
+
     def read(path: str | os.PathLike[str]) -> tuple[Any, np.ndarray]:
+        if Path(path).is_dir():
+            from transferkit.datasets import load_image_folder
+            from transferkit.deep.backbones import extract_features
+
+            images, labels = load_image_folder(path, labels_required=True)
+            features = extract_features(images, backbone, progress=progress)
+            return np.asarray(features, dtype=np.float64), labels
         if text_column is not None:
             from transferkit.datasets.files import load_text_file
             from transferkit.text import encode_texts
@@ -359,5 +378,11 @@ def task_from_files(
         name="files",
         shots_domain=Path(shots).name,
         queries_domain=Path(queries).name if queries is not None else Path(shots).name,
-        metadata={"encoder": encoder} if text_column is not None else {},
+        metadata=(
+            {"encoder": encoder}
+            if text_column is not None
+            else {"backbone": backbone}
+            if any(folders)
+            else {}
+        ),
     )
