@@ -219,3 +219,26 @@ def test_fewshot_episodes_on_folders_of_photographs(photos, tmp_path):
     csv.write_text("a,label\n1,mug\n")
     result = invoke("fewshot", photos["source"], "--queries", csv)
     assert result.exit_code != 0 and "both as files or both as folders" in result.output
+
+
+@needs_office
+def test_backbone_none_gives_the_methods_that_train_on_images_the_images(photos, tmp_path):
+    from transferkit.deep.folders import problem_from_image_folders
+    from transferkit.exceptions import InvalidParameterError
+    from transferkit.problem import ImageCollection
+
+    problem = problem_from_image_folders(photos["source"], photos["target"], backbone=None)
+    assert isinstance(problem.X_source, ImageCollection) and problem.is_images
+    with pytest.raises(InvalidParameterError, match="with backbone=None the rows are the images"):
+        problem_from_image_folders(photos["source"], photos["target"], backbone=None,
+                                   preprocess="harness")  # fmt: skip
+    args = ["bench", "office-caltech-images", "--source", photos["source"], "--target",
+            photos["target"], "--seeds", "0", "--db", tmp_path / "r.sqlite", "--quiet"]  # fmt: skip
+    result = invoke(*args, "--backbone", "none", "--methods", "backbone_head", "--json")
+    assert result.exit_code == 0, result.output
+    table = json.loads(result.output)
+    assert table["means"]["backbone_head"] >= 80.0, result.output
+    assert "the images given to the methods" in table["protocol"]
+    # on the features (the default) the fine-tuning methods say how to give them the images
+    result = invoke(*args, "--methods", "backbone_head")
+    assert "needs images" in result.output and "--backbone none" in result.output

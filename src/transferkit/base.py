@@ -59,7 +59,7 @@ def check_features(problem: TransferProblem, who: str) -> None:
             f"{who} works on feature matrices, and this problem's rows are images "
             f"({kind}). Use a deep method (transferkit.deep: finetune, dann, ...), or "
             "extract features first (the office-caltech-cnn suite, transferkit.deep's feature "
-            "extractors)."
+            "extractors; folders of images on the command line: a --backbone other than none)."
         )
 
 

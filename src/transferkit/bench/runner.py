@@ -54,6 +54,7 @@ from transferkit.bench.suite import (
     BACKBONE_OPTION,
     FEATURE_SPACES_OPTION,
     FILES_DATASET,
+    NO_BACKBONE,
     PCA_OPTION,
     PROBE_SHAPE,
     TARGET_LABELS_OPTION,
@@ -133,7 +134,9 @@ def load_problem(dataset: str, source: str, target: str, seed: int, options: dic
                 options["source"],
                 options["target"],
                 options.get("test"),
-                backbone=options[BACKBONE_OPTION],
+                backbone=None
+                if options[BACKBONE_OPTION] == NO_BACKBONE
+                else options[BACKBONE_OPTION],
                 name=FILES_DATASET,
             )
         elif TEXT_COLUMN_OPTION in options:
@@ -587,7 +590,8 @@ def run_suite(
         methods (drawn with each seed, left out of scoring), as for hda_cca or target_only.
     backbone : str or None, default None
         With ``files`` that are folders of images (one sub-folder per class): the pre-trained
-        CNN whose features describe them (default ``"mobilenet_v2"``).
+        CNN whose features describe them (default ``"mobilenet_v2"``), or ``"none"``: the
+        images themselves, for the methods that train on images (finetune, backbone_head...).
     memory : bool, default True
         Measure each cell's peak Python/numpy allocation with ``tracemalloc``.
     threads : int, default 1

@@ -67,6 +67,8 @@ TEXT_COLUMN_OPTION = "text_column"
 BACKBONE_OPTION = "backbone"
 #: The backbone of folders of images when none is named.
 DEFAULT_BACKBONE = "mobilenet_v2"
+#: The backbone option that gives the methods the images themselves (finetune, backbone_head...).
+NO_BACKBONE = "none"
 _METHOD_KEYS = {
     "name": "a registered method name (see transferkit.registry.available_methods)",
     "label": "the column name in tables (default: the name); unique within the suite",
@@ -187,7 +189,9 @@ def _files_protocol(options: Mapping[str, Any]) -> str:
         f"your files: labelled source {options['source']}, target {options['target']} "
         f"(unlabelled for adaptation; {scored})"
     )
-    if BACKBONE_OPTION in options:
+    if options.get(BACKBONE_OPTION) == NO_BACKBONE:
+        words += "; folders of images (a sub-folder per class), the images given to the methods"
+    elif BACKBONE_OPTION in options:
         words += (
             "; folders of images (a sub-folder per class), described by the pooled penultimate "
             f"layer of the ImageNet-pre-trained {options[BACKBONE_OPTION]}"
@@ -355,7 +359,8 @@ class Suite:
 
         Folders in place of files are folders of images (one sub-folder per class,
         :func:`~transferkit.datasets.load_image_folder`), described by the features of
-        ``backbone`` (default :data:`DEFAULT_BACKBONE`; part of the key) and keyed on every
+        ``backbone`` (default :data:`DEFAULT_BACKBONE`; :data:`NO_BACKBONE`: the images
+        themselves, for the methods that train on images; part of the key) and keyed on every
         image's bytes and path within its folder.
         """
         from transferkit.problem import FEATURE_SPACES

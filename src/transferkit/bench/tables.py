@@ -23,6 +23,8 @@ from transferkit.exceptions import InvalidParameterError
 
 #: What a table cell shows when no seed of it has been stored yet.
 MISSING = "—"
+#: Characters of an error's first line the table shows: enough for the fix most messages end with.
+ERROR_CHARS = 600
 
 Pair = tuple[str, str, str]  # (dataset label, source, target)
 
@@ -343,7 +345,7 @@ class ResultsTable:
         lines = []
         for (method, message), where in list(seen.items())[:limit]:
             more = f" (+{len(where) - 1} more)" if len(where) > 1 else ""
-            lines.append(f"{method} on {where[0]}{more}: {message.splitlines()[0][:300]}")
+            lines.append(f"{method} on {where[0]}{more}: {message.splitlines()[0][:ERROR_CHARS]}")
         if len(seen) > limit:
             lines.append(f"... and {len(seen) - limit} more distinct errors.")
         return lines

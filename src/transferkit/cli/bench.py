@@ -229,9 +229,10 @@ def deep_execution(ddp: int, device: str | None, amp: bool) -> AbstractContextMa
 )
 @click.option(
     "--backbone",
-    type=click.Choice(["mobilenet_v2", "efficientnet_lite0"]),
+    type=click.Choice(["mobilenet_v2", "efficientnet_lite0", "none"]),
     help="Pre-trained CNN whose features describe --source/--target folders of images "
-    "[default: mobilenet_v2].",
+    "[default: mobilenet_v2]; none: the methods get the images themselves (finetune, "
+    "backbone_head, dann).",
 )
 @feature_spaces_option
 @click.option(
@@ -334,10 +335,11 @@ def bench(
     files = (source, target, test) if source is not None and target is not None else None
     if files is not None and image_folders(*files):
         require_torch("Folders of images")
-        from transferkit.bench.suite import DEFAULT_BACKBONE
+        from transferkit.bench.suite import DEFAULT_BACKBONE, NO_BACKBONE
         from transferkit.deep.backbones import load_backbone
 
-        load_backbone(backbone or DEFAULT_BACKBONE)  # missing weights, before any cell
+        if backbone != NO_BACKBONE:
+            load_backbone(backbone or DEFAULT_BACKBONE)  # missing weights, before any cell
     elif backbone is not None:
         raise click.UsageError("--backbone applies to --source/--target folders of images.")
     text = None

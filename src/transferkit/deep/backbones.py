@@ -545,11 +545,12 @@ def check_images(images: Any, method: str) -> None:
             return
         got = f"a sequence of {len(images)} arrays with {dims} dimensions"
     raise NotApplicableError(
-        f"{method} needs images (an ImageCollection such as load_pair('office-caltech-images', "
-        f"...) gives, an array (n, H, W) or (n, H, W, C), or a list of (H, W[, C]) arrays); got "
-        f"{got}. For feature vectors use a method that trains its own network on them "
-        "('deep_source_only', 'dann', 'dan', 'deep_coral', ...; flattened digits with "
-        "metadata['image_shape'] get a LeNet) or a shallow method ('coral', 'sa', 'tca', ...)."
+        f"{method} needs images (an ImageCollection, an array (n, H, W) or (n, H, W, C), or a "
+        f"list of (H, W[, C]) arrays); got {got}. Folders of images on the command line give "
+        "the images with --backbone none. For feature vectors use a method that trains its own "
+        "network on them ('deep_source_only', 'dann', 'dan', 'deep_coral', ...; flattened "
+        "digits with metadata['image_shape'] get a LeNet) or a shallow method ('coral', 'sa', "
+        "'tca', ...)."
     )
 
 

@@ -5,8 +5,9 @@ sub-folder per class, :func:`transferkit.datasets.load_image_folder`), runs ever
 ImageNet-pre-trained backbone (:func:`~transferkit.deep.backbones.extract_features`, cached on
 disk by image content, so a second run reads the features back), and returns a
 :class:`~transferkit.problem.TransferProblem` of the pooled features: every method, ``diagnose``
-and ``select`` then work on the images as on any features. The command line's ``--source DIR
---target DIR`` goes through it.
+and ``select`` then work on the images as on any features. ``backbone=None`` keeps the images
+themselves as the rows, for the methods that train a network on them (``finetune``,
+``backbone_head``, ``dann``). The command line's ``--source DIR --target DIR`` goes through it.
 
 Examples
 --------
@@ -41,7 +42,7 @@ def problem_from_image_folders(
     target: str | os.PathLike[str],
     test: str | os.PathLike[str] | None = None,
     *,
-    backbone: str = "mobilenet_v2",
+    backbone: str | None = "mobilenet_v2",
     layer: str = "penultimate",
     preprocess: str = "none",
     cache_dir: str | Path | None = None,
@@ -60,8 +61,11 @@ def problem_from_image_folders(
         them), or the images alone for an unlabelled target.
     test : str or Path or None, default None
         A labelled target test folder (class folders), scored instead of the target.
-    backbone : {"mobilenet_v2", "efficientnet_lite0"}, default "mobilenet_v2"
-        The ImageNet-pre-trained network (:func:`~transferkit.deep.backbones.load_backbone`).
+    backbone : {"mobilenet_v2", "efficientnet_lite0"} or None, default "mobilenet_v2"
+        The ImageNet-pre-trained network (:func:`~transferkit.deep.backbones.load_backbone`);
+        None: no features, the rows are the images themselves
+        (:class:`~transferkit.problem.ImageCollection`), for the methods that train on images
+        (``finetune``, ``backbone_head``, ``dann``...).
     layer : {"penultimate", "last_block", "logits"}, default "penultimate"
         Which pooled activations are the features (1,280 values for both backbones'
         penultimate layer).
@@ -81,8 +85,8 @@ def problem_from_image_folders(
     Returns
     -------
     TransferProblem
-        Labels are the class folders' names; ``metadata`` records the backbone, the layer,
-        the pre-processing and the folders.
+        Rows of features (or images); labels are the class folders' names; ``metadata``
+        records the backbone, the layer, the pre-processing and the folders.
 
     Raises
     ------
@@ -97,6 +101,11 @@ def problem_from_image_folders(
         raise InvalidParameterError(
             f"preprocess must be one of {', '.join(SURF_PREPROCESSING)}; got {preprocess!r}."
         )
+    if backbone is None and (layer, preprocess) != ("penultimate", "none"):
+        raise InvalidParameterError(
+            f"layer={layer!r} and preprocess={preprocess!r} describe a backbone's features; with "
+            "backbone=None the rows are the images themselves."
+        )
     folders = {"source": Path(source), "target": Path(target)}
     if test is not None:
         folders["test"] = Path(test)
@@ -104,24 +113,23 @@ def problem_from_image_folders(
         role: load_image_folder(folder, labels_required=role != "target")
         for role, folder in folders.items()
     }
-    network = load_backbone(backbone)
-    features: dict[str, np.ndarray] = {}
-    for role, (images, _) in read.items():
-        report = None if progress is None else _role_progress(progress, role)
-        X = np.asarray(
-            extract_features(
+    rows: dict[str, Any] = {role: images for role, (images, _) in read.items()}
+    if backbone is not None:
+        network = load_backbone(backbone)
+        for role, images in rows.items():
+            report = None if progress is None else _role_progress(progress, role)
+            X = extract_features(
                 images, network, layer, cache_dir=cache_dir, device=device, progress=report
-            ),
-            dtype=np.float64,
-        )
-        features[role] = harness_preprocess(X) if preprocess == "harness" else X
+            )
+            X = np.asarray(X, dtype=np.float64)
+            rows[role] = harness_preprocess(X) if preprocess == "harness" else X
     source_name, target_name = folders["source"].name, folders["target"].name
     return TransferProblem(
-        X_source=features["source"],
+        X_source=rows["source"],
         y_source=read["source"][1],
-        X_target=features["target"],
+        X_target=rows["target"],
         y_target=read["target"][1],
-        X_test=features.get("test"),
+        X_test=rows.get("test"),
         y_test=read["test"][1] if "test" in read else None,
         name=name or f"{source_name}->{target_name}",
         source_name=source_name,
