@@ -360,5 +360,6 @@ def test_a_real_pair_when_the_data_is_there():
     # the harness standardises each domain on its own: the classifier falls below chance,
     # and the diagnosis says so instead of reading it as "no shift"
     assert diagnosis.details["marginal"]["domain_classifier_below_chance"] is True
-    assert "standardised on its own" in diagnosis.verdicts["covariate_shift"].summary
+    assert diagnosis.details["marginal"]["domains_centred_separately"] is True
+    assert "a domain was centred on its own mean" in diagnosis.verdicts["covariate_shift"].summary
     assert diagnosis.recommendations[0].family == "representation alignment"

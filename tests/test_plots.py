@@ -141,6 +141,10 @@ def test_scores_below_chance_are_flagged_with_their_cause_when_it_shows(tmp_path
     result = domain_scores(*standardised, random_state=0)
     assert result.auc < 0.2 and result.below_chance
     assert centred_separately(*standardised)
+    # a draw of a centred domain is no longer centred, but the other one still is (the
+    # Office-Caltech harness: 20 source images per class drawn from the standardised domain)
+    assert centred_separately(standardised[0][:50] + 0.1, standardised[1])
+    assert not centred_separately(standardised[0][:50] + 0.1, standardised[1][:50] + 0.1)
     assert not centred_separately(*_panels()["adapted"])
     import scipy.sparse as sp  # counts stay sparse, and are not centred
 

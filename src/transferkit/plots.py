@@ -134,14 +134,14 @@ def plot_domain_scores(
         heading = f"{name}\ndomain accuracy {accuracy:.2f}, PAD {pad:.2f}"
         if result.below_chance:
             centred = centred_separately(Zs, Zt)
-            heading += "\nbelow chance" + (": each domain centred on its own" if centred else "")
+            heading += "\nbelow chance" + (": a domain centred on its own mean" if centred else "")
             warnings.warn(
                 f"{name}: the domain classifier scores below chance (held-out AUC "
                 f"{result.auc:.2f}): its scores, accuracy and PAD do not measure how far the "
                 "domains overlap here"
                 + (
-                    ". Each domain is centred on its own mean (every feature's mean is 0 in "
-                    "both), so leaving rows out moves the rest of their domain away from them."
+                    ". A domain is centred on its own mean (every feature's mean is 0 in it), "
+                    "so leaving rows out moves the rest of their domain away from them."
                     if centred
                     else "."
                 ),

@@ -59,6 +59,7 @@ from transferkit.diagnose.verdicts import (
     label_shift_verdict,
     label_space_verdict,
 )
+from transferkit.domain_classifier import centred_separately
 from transferkit.exceptions import InvalidParameterError
 from transferkit.problem import TransferProblem
 
@@ -274,6 +275,9 @@ def diagnose(
         # the signature of domains standardised separately (each centred on its own mean).
         "domain_classifier_below_chance": bool(dc.auc_ci[1] < 0.5),
     }
+    if details["marginal"]["domain_classifier_below_chance"]:
+        # the cause is named only where the columns show it (all rows, not the subsample)
+        details["marginal"]["domains_centred_separately"] = centred_separately(Xs_all, Xt_all)
     plots["domain_scores"] = (dc.scores, dc.domain)
     plots["drift_top"] = drift.top(15)
     plots["embedding"] = _embedding(Xs, Xt, ys, seed())
@@ -383,12 +387,22 @@ def diagnose(
             f"p={format_p(raw['p_value'])})."
         )
     if details["marginal"]["domain_classifier_below_chance"]:
-        summary_cov += (
-            f" The domain classifier scores below chance (AUC {dc.auc:.2f}), which happens when "
-            "each domain was standardised on its own: its AUC, PAD and importance weights are not "
-            "meaningful here; the verdict rests on the MMD and per-feature tests."
+        centred = details["marginal"]["domains_centred_separately"]
+        cause = (
+            "a domain was centred on its own mean (every feature averages 0 in it, as when each "
+            "domain is standardised on its own), so its held-out rows look like the other domain"
+            if centred
+            else "neither domain is centred on its own mean, the usual cause; with many features "
+            "and few rows chance can give this too"
         )
-        raw_evidence[0].note = "below chance: domains standardised separately?"
+        summary_cov += (
+            f" The domain classifier scores below chance (AUC {dc.auc:.2f}): {cause}. Its AUC, "
+            "PAD and importance weights are not meaningful here; the verdict rests on the MMD "
+            "and per-feature tests."
+        )
+        raw_evidence[0].note = (
+            "below chance: domains centred separately" if centred else "below chance"
+        )
     verdicts["covariate_shift"] = Verdict(
         "covariate_shift", "marginal", flagged_cov, summary_cov, p_cov, raw_evidence
     )
