@@ -15,7 +15,12 @@ from transferkit.crosslingual import (
     with_parallel_corpus,
 )
 from transferkit.datasets import get_data_home, load_pair
-from transferkit.exceptions import DataFormatError, FeatureSpaceMismatchError, NotApplicableError
+from transferkit.exceptions import (
+    DataFormatError,
+    FeatureSpaceMismatchError,
+    InvalidParameterError,
+    NotApplicableError,
+)
 from transferkit.problem import TransferProblem
 from transferkit.registry import make_method
 
@@ -95,11 +100,15 @@ needs_bible = pytest.mark.skipif(
 
 @needs_bible
 def test_distillation_through_the_training_chapters_closes_half_the_bible_gap():
-    # the benchmark's draw of seed 0: 4,000 English verses, 4,000 Spanish verses of other chapters
-    problem = load_pair("bible-en-es", "english", "spanish", random_state=0, parallel=True)
+    # the benchmark's draw of seed 0: 4,000 English verses, 4,000 Spanish verses of other
+    # chapters; 8,000 of the 17,252 other verse pairs of the training chapters (the benchmark
+    # takes them all; both close more than half of the gap: 0.56 with all, 0.55 with these)
+    problem = load_pair("bible-en-es", "english", "spanish", random_state=0, parallel=8000)
     pairs_en, pairs_es = parallel_corpus(problem)
-    assert len(pairs_en) == len(pairs_es) > 15000  # the training chapters less the labelled rows
-    assert "parallel corpus" in problem.metadata["protocol"]
+    assert len(pairs_en) == len(pairs_es) == 8000
+    assert "parallel corpus: 8000 other verse pairs" in problem.metadata["protocol"]
+    with pytest.raises(InvalidParameterError, match="parallel=20000 is more than the 17,252"):
+        load_pair("bible-en-es", "english", "spanish", random_state=0, parallel=20000)
     from transferkit.datasets import load_bible
     from transferkit.datasets.bible import encode_verses
 

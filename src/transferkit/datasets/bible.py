@@ -28,7 +28,8 @@ source classifier does without a language change), available through
 rotated into the source language's by :func:`fit_verse_map`, fitted on the verse pairs of the
 training chapters: unlabelled parallel text, a resource the plain zero-shot setting does not use.
 With ``parallel=True`` the training chapters' verse pairs whose source verse is not a labelled
-row ride along as that unlabelled parallel corpus
+row ride along as that unlabelled parallel corpus (``parallel=N``: N of them, drawn with the
+seed)
 (:func:`transferkit.crosslingual.with_parallel_corpus`), for
 :class:`~transferkit.crosslingual.ParallelDistillation`.
 
@@ -383,7 +384,7 @@ def _bible_pair(
     test_size: float = 0.3,
     split_seed: int = 0,
     align: str = "none",
-    parallel: bool = False,
+    parallel: bool | int = False,
 ) -> TransferProblem:
     """load_pair("bible-en-es", source, target): train chapters in the source language, labelled;
     test chapters in the target language, unlabelled for adaptation and scored (transductive)."""
@@ -419,6 +420,15 @@ def _bible_pair(
         X_target = X_target @ rotation
     # the translation pairs of the training chapters whose source verse is not a labelled row
     pair_rows = np.setdiff1d(train_rows, source_rows)
+    if not isinstance(parallel, bool):  # that many of them, drawn after the source and target
+        n_pairs = check_count(parallel, "parallel", 1)
+        if n_pairs > len(pair_rows):
+            raise InvalidParameterError(
+                f"parallel={n_pairs} is more than the {len(pair_rows):,} verse pairs of the "
+                "training chapters left after the labelled source verses; give at most "
+                f"{len(pair_rows):,}, or True for all of them."
+            )
+        pair_rows = np.sort(rng.choice(pair_rows, size=n_pairs, replace=False))
     problem = TransferProblem(
         X_source=encode_verses(verses, source_rows, source, encoder),
         y_source=labels[source_rows],
@@ -449,8 +459,10 @@ def _bible_pair(
                     else ""
                 )
                 + (
-                    f"; parallel corpus: the {len(pair_rows)} other verse pairs of the training "
-                    "chapters, unlabelled"
+                    f"; parallel corpus: {len(pair_rows)} other verse pairs of the training "
+                    "chapters"
+                    + ("" if parallel is True else ", drawn with the seed")
+                    + ", unlabelled"
                     if parallel
                     else ""
                 )

@@ -368,7 +368,8 @@ def _bible_info() -> DatasetInfo:
             "rotated into the source language by orthogonal Procrustes on the training "
             "chapters' verse pairs, unlabelled parallel text), parallel (False; True: the "
             "training chapters' verse pairs other than the labelled source verses ride along "
-            "as an unlabelled parallel corpus, for parallel_distillation)."
+            "as an unlabelled parallel corpus, for parallel_distillation; an integer N: N of them, "
+            "drawn with the seed)."
         ),
         domains={"english": 31077, "spanish": 31077},
         pairs=[("english", "spanish"), ("spanish", "english")],
