@@ -91,7 +91,7 @@ COMMANDS = {
             "--retrieval", "--seed", "--source", "--target", "--test-words", "--top",
             "--translate", "--vocab", "-q"],
     "transferability": ["--backbones", "--cache-dir", "--check", "--dataset", "--device",
-                        "--domain", "--folds", "--json", "--layers", "--no-check", "--per-class",
+                        "--domain", "--folder", "--folds", "--json", "--layers", "--no-check", "--per-class",
                         "--quiet", "--scores", "--seed", "-q"],
     "select": ["--backbone", "--budget", "--classifier", "--cv", "--dataset", "--encoder", "--evaluate",
                "--feature-spaces",

@@ -242,3 +242,20 @@ def test_backbone_none_gives_the_methods_that_train_on_images_the_images(photos,
     # on the features (the default) the fine-tuning methods say how to give them the images
     result = invoke(*args, "--methods", "backbone_head")
     assert "needs images" in result.output and "--backbone none" in result.output
+
+
+@needs_office
+def test_transferability_ranks_backbones_on_a_folder_of_photographs(photos):
+    args = ["transferability", "--folder", photos["target"], "--backbones", "mobilenet_v2"]
+    result = invoke(*args, "--layers", "penultimate,logits", "--folds", "2", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["folder"] == str(photos["target"])
+    assert sorted(payload["candidates"]) == ["mobilenet_v2/logits", "mobilenet_v2/penultimate"]
+    result = invoke(*args, "--folds", "2")
+    assert result.exit_code == 0, result.output
+    assert f"{photos['target']}: {3 * PER_CLASS} labelled images, 3 classes" in result.output
+    # every head is right on these 24 photographs: tau is undefined, and says why
+    assert "undefined (the same head accuracy for every candidate)" in result.output
+    result = invoke("transferability", "--folder", photos["target"], "--domain", "webcam")
+    assert result.exit_code != 0 and "--domain NAME (of --dataset) or --folder DIR" in result.output

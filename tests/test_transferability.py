@@ -242,7 +242,7 @@ def test_cli_ranks_backbone_layers_on_a_small_real_target(tmp_path, one_torch_th
     assert table.exit_code == 0, table.output
     assert "dslr: 30 labelled images, 10 classes" in table.output
     assert "Kendall's τ" in table.output
-    assert "leep: undefined (the same value for every candidate)" in table.output
+    assert "leep: undefined (the same score for every candidate)" in table.output
 
 
 @needs_images

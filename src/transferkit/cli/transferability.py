@@ -2,17 +2,21 @@
 
 Scores every backbone × layer on a labelled target domain (LogME, H-score, LEEP, NCE), trains a
 logistic-regression head on each to check them (Kendall's τ), and prints the table, best first.
-Needs the deep extra (PyTorch) for the features; they are cached, so a second run is quick.
+The domain is a built-in one (``--domain``) or the user's own labelled images (``--folder``, one
+sub-folder per class). Needs the deep extra (PyTorch) for the features; they are cached, so a
+second run is quick.
 
 Examples
 --------
 transferkit transferability --dataset office-caltech-images --domain webcam
 transferkit transferability --domain dslr --layers penultimate,last_block,stage11 --json
+transferkit transferability --folder photos/phone --per-class 30
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -31,7 +35,12 @@ _SCORES = ("logme", "hscore", "leep", "nce")
     show_default=True,
     help="An image dataset (the backbones read images).",
 )
-@click.option("--domain", required=True, help="The labelled target domain, e.g. webcam.")
+@click.option("--domain", help="The labelled target domain of --dataset, e.g. webcam.")
+@click.option(
+    "--folder",
+    type=click.Path(exists=True, file_okay=False),
+    help="Your own labelled target images instead: a folder with one sub-folder per class.",
+)
 @click.option(
     "--backbones",
     default="mobilenet_v2,efficientnet_lite0",
@@ -71,7 +80,8 @@ _SCORES = ("logme", "hscore", "leep", "nce")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def transferability_command(
     dataset: str,
-    domain: str,
+    domain: str | None,
+    folder: str | None,
     backbones: str,
     layers: str,
     scores: str,
@@ -98,14 +108,25 @@ def transferability_command(
         raise InvalidParameterError(
             f"--scores: unknown score(s) {unknown or scores!r}; use some of {', '.join(_SCORES)}."
         )
-    images, y = load_office_caltech_images(domain)
+    if (domain is None) == (folder is None):
+        raise InvalidParameterError(
+            "Say which labelled images: --domain NAME (of --dataset) or --folder DIR (one "
+            "sub-folder per class), one of the two."
+        )
+    if folder is not None:
+        from transferkit.datasets import load_image_folder
+
+        images, y = load_image_folder(folder, labels_required=True)
+    else:
+        images, y = load_office_caltech_images(domain)
+    where = folder if folder is not None else f"{dataset} {domain}"
     if per_class is not None:
         index = per_class_sample(y, per_class, np.random.default_rng(seed))
         images, y = images[index], y[index]
     names = split_list(backbones) or []
     wanted = split_list(layers) or []
 
-    bar = progress_bar(None, f"features {domain}", quiet=quiet)
+    bar = progress_bar(None, f"features {Path(folder).name if folder else domain}", quiet=quiet)
 
     def report(done: int, total: int, bar: Any = bar) -> None:
         bar.total = total
@@ -132,11 +153,15 @@ def transferability_command(
         )
     bar.close()
     if as_json:
-        payload = {"dataset": dataset, "domain": domain, "per_class": per_class}
+        payload = (
+            {"folder": folder, "per_class": per_class}
+            if folder is not None
+            else {"dataset": dataset, "domain": domain, "per_class": per_class}
+        )
         click.echo(json.dumps({**payload, **ranking.to_dict()}, indent=2))
         return
     click.echo(
-        f"{dataset} {domain}: {len(y)} labelled images, {len(set(y.tolist()))} classes; "
+        f"{where}: {len(y)} labelled images, {len(set(y.tolist()))} classes; "
         f"higher scores should mean better transfer"
     )
     order = ranking.ranked(chosen_scores[0])
@@ -161,8 +186,10 @@ def transferability_command(
         click.echo(
             f"Kendall's τ with the head accuracy ({folds}-fold logistic regression, seed {seed}):"
         )
+        level = ranking.accuracy is not None and np.ptp(ranking.accuracy) == 0
         for score, (tau, p_value) in ranking.kendall.items():
-            if tau != tau:  # NaN: the score gives every candidate the same value
-                click.echo(f"  {score}: undefined (the same value for every candidate)")
+            if tau != tau:  # NaN: the score, or the head accuracy, the same for every candidate
+                what = "head accuracy" if level else "score"
+                click.echo(f"  {score}: undefined (the same {what} for every candidate)")
             else:
                 click.echo(f"  {score}: τ = {tau:.2f} (p = {p_value:.3f})")
