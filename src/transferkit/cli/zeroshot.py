@@ -34,11 +34,12 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 from typing import Any
 
 import click
 
-from transferkit.cli.options import progress_bar
+from transferkit.cli.options import progress_bar, require_torch
 
 _METHODS = ("eszsl", "devise", "conse", "similarity")
 
@@ -54,10 +55,16 @@ _METHODS = ("eszsl", "devise", "conse", "similarity")
     "files keep their labels in a column 'label' or 'y'.",
 )
 @click.option(
-    "--train", type=click.Path(dir_okay=False), help="Features file of the seen classes' rows."
+    "--train",
+    type=click.Path(),
+    help="Features file of the seen classes' rows, or a folder of their images (one sub-folder "
+    "per class, described by --backbone).",
 )
 @click.option(
-    "--test", type=click.Path(dir_okay=False), help="Features file of the rows to classify."
+    "--test",
+    type=click.Path(),
+    help="Features file of the rows to classify, or a folder of images (class sub-folders, or "
+    "the images alone).",
 )
 @click.option(
     "--classes",
@@ -97,7 +104,8 @@ _METHODS = ("eszsl", "devise", "conse", "similarity")
     type=click.Choice(("mobilenet_v2", "efficientnet_lite0")),
     default="mobilenet_v2",
     show_default=True,
-    help="conse: the pre-trained backbone whose pooled features the --train/--test files hold.",
+    help="The pre-trained backbone whose pooled features the --train/--test files hold (conse "
+    "reads them through its ImageNet head), or that describes --train/--test folders of images.",
 )
 @click.option(
     "--hold-out-named",
@@ -378,8 +386,24 @@ def _load_task(options: dict[str, Any], progress: Any) -> Any:
         documents, labels = load_text_file(texts, options["text_column"], options["label_column"])
         X_test = encode_texts(documents, encoder, language=language, progress=progress)
         return ZeroShotTask(None, None, X_test, labels, embeddings, name=str(texts))
-    X_train, y_train, _ = load_file(train)
-    X_test, y_test, _ = load_file(test)
+    folders = [Path(path).is_dir() for path in (train, test)]
+    if any(folders):
+        if not all(folders):
+            raise InvalidParameterError(
+                "Give --train and --test both as feature files or both as folders of images "
+                f"(one sub-folder per class); got {train} and {test}."
+            )
+        require_torch("Folders of images")
+        from transferkit.deep.folders import image_folder_features
+
+        backbone = options["backbone"]
+        X_train, y_train = image_folder_features(train, backbone, progress=progress)
+        X_test, y_test = image_folder_features(
+            test, backbone, labels_required=False, progress=progress
+        )
+    else:
+        X_train, y_train, _ = load_file(train)
+        X_test, y_test, _ = load_file(test)
     if y_train is None:
         raise InvalidParameterError(
             f"{train} has no label column: the seen classes' rows need their labels (a column "

@@ -144,5 +144,28 @@ def problem_from_image_folders(
     )
 
 
+def image_folder_features(
+    folder: str | os.PathLike[str],
+    backbone: str = "mobilenet_v2",
+    *,
+    labels_required: bool = True,
+    progress: Callable[[int, int], Any] | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """One folder of images as a backbone's pooled penultimate features, and its labels.
+
+    The reader of a single folder (:func:`~transferkit.datasets.load_image_folder`, then the
+    cached :func:`~transferkit.deep.backbones.extract_features`) for the commands that take one:
+    ``fewshot``, ``zeroshot``.
+
+    Returns
+    -------
+    X : float64 array (n, 1280)
+    labels : array of str, or None (images without class folders, when allowed)
+    """
+    images, labels = load_image_folder(folder, labels_required=labels_required)
+    X = extract_features(images, backbone, progress=progress)
+    return np.asarray(X, dtype=np.float64), labels
+
+
 def _role_progress(progress: RoleProgress, role: str) -> Callable[[int, int], Any]:
     return lambda done, total: progress(role, done, total)

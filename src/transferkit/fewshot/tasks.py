@@ -337,12 +337,9 @@ def task_from_files(
 
     def read(path: str | os.PathLike[str]) -> tuple[Any, np.ndarray]:
         if Path(path).is_dir():
-            from transferkit.datasets import load_image_folder
-            from transferkit.deep.backbones import extract_features
+            from transferkit.deep.folders import image_folder_features
 
-            images, labels = load_image_folder(path, labels_required=True)
-            features = extract_features(images, backbone, progress=progress)
-            return np.asarray(features, dtype=np.float64), labels
+            return image_folder_features(path, backbone, progress=progress)
         if text_column is not None:
             from transferkit.datasets.files import load_text_file
             from transferkit.text import encode_texts
