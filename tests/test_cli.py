@@ -106,7 +106,7 @@ COMMANDS = {
                        "--output", "--params", "--projection", "--quiet", "--seed", "-o", "-q",
                        "dataset", "source", "target"],
     "extract-features": ["--amp", "--backbone", "--batch-size", "--cache-dir", "--device",
-                         "--domains", "--layer", "--quiet", "-q", "dataset"],
+                         "--domains", "--layer", "--output", "--quiet", "-o", "-q", "dataset"],
 }  # fmt: skip
 
 

@@ -284,3 +284,19 @@ def test_zeroshot_names_unseen_classes_of_a_folder_of_photographs(tmp_path):
     assert payload["scores"]["unseen_accuracy"] >= 0.8, payload  # two unseen classes: chance 0.5
     result = invoke("zeroshot", "--train", tmp_path / "seen", "--test", OFFICE / "x.csv", *classes)
     assert result.exit_code != 0
+
+
+@needs_office
+def test_extract_features_writes_a_folders_features_for_other_tools(photos, tmp_path):
+    from transferkit.datasets import load_file
+
+    output = tmp_path / "studio.npz"
+    result = invoke("extract-features", photos["source"], "--output", output, "-q")
+    assert result.exit_code == 0, result.output
+    assert f"Wrote {output}: X ({3 * PER_CLASS}, 1280), y" in result.output
+    X, y, _ = load_file(output)
+    images, labels = load_image_folder(photos["source"])
+    np.testing.assert_array_equal(y, labels)
+    assert np.load(output)["paths"].tolist() == [str(p) for p in images.paths]
+    result = invoke("extract-features", "office-caltech-images", "--output", output)
+    assert result.exit_code != 0 and "--output writes the features of a folder" in result.output

@@ -1,16 +1,21 @@
 """``transferkit extract-features``: pre-trained CNN features of a dataset's images, cached.
 
-Needs the deep extra (PyTorch); without it the command stops with a line saying how to install
-it. The bar is drawn only on a terminal.
+The images are a built-in dataset's or a folder of the user's (one sub-folder per class, or the
+images alone); ``--output`` writes a folder's features to an ``.npz`` file (``X``, ``y`` when the
+folder has class folders, and the image ``paths``) that every ``--source/--target`` reads. Needs
+the deep extra (PyTorch); without it the command stops with a line saying how to install it. The
+bar is drawn only on a terminal.
 
 Examples
 --------
 transferkit extract-features office-caltech-images --backbone mobilenet_v2
+transferkit extract-features photos/studio --output studio.npz
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -20,7 +25,7 @@ from transferkit.exceptions import InvalidParameterError
 
 
 @click.command("extract-features")
-@click.argument("dataset", default="office-caltech-images")
+@click.argument("dataset", default="office-caltech-images", metavar="[DATASET|FOLDER]")
 @click.option(
     "--backbone",
     type=click.Choice(["mobilenet_v2", "efficientnet_lite0"]),
@@ -51,6 +56,12 @@ from transferkit.exceptions import InvalidParameterError
     help="Mixed precision (float16 on CUDA, bfloat16 on the CPU); cached apart.",
 )
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Feature cache folder.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False),
+    help="With a FOLDER of images: write its features to this .npz (X, y, paths).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def extract_features(
     dataset: str,
@@ -61,24 +72,40 @@ def extract_features(
     batch_size: int | None,
     amp: bool,
     cache_dir: str | None,
+    output: str | None,
     quiet: bool,
 ) -> None:
-    """Extract and cache pre-trained features of a dataset's images; report images per second."""
+    """Extract and cache pre-trained features of a dataset's images, or of a folder of images;
+    report images per second."""
     require_torch("transferkit extract-features")
     from transferkit.datasets.office import load_office_caltech_images
     from transferkit.deep.backbones import extract_features as extract
     from transferkit.deep.backbones import load_backbone
     from transferkit.deep.training import resolve_device
 
-    if dataset != "office-caltech-images":
+    folder = Path(dataset)
+    if folder.is_dir():
+        if domains:
+            raise InvalidParameterError("--domains names the domains of a dataset, not a folder.")
+        from transferkit.datasets import load_image_folder
+
+        read = {folder.name: load_image_folder(folder)}
+    elif dataset != "office-caltech-images":
         raise InvalidParameterError(
-            f"extract-features knows the image dataset 'office-caltech-images', not {dataset!r}."
+            f"extract-features reads the image dataset 'office-caltech-images' or a folder of "
+            f"images; {dataset!r} is neither."
         )
-    names = domains.split(",") if domains else ["amazon", "caltech10", "dslr", "webcam"]
+    elif output is not None:
+        raise InvalidParameterError(
+            "--output writes the features of a folder of images; a dataset's are read with "
+            "load_office_caltech_features."
+        )
+    else:
+        names = domains.split(",") if domains else ["amazon", "caltech10", "dslr", "webcam"]
+        read = {domain: load_office_caltech_images(domain) for domain in names}
     where = resolve_device(device)  # --device cuda without a GPU stops here, with the fix
     model = load_backbone(backbone)
-    for domain in names:
-        images, _ = load_office_caltech_images(domain)
+    for domain, (images, labels) in read.items():
         bar = progress_bar(len(images), f"{backbone} {domain}", quiet=quiet, leave=True)
 
         def report(done: int, total: int, bar: Any = bar) -> None:
@@ -103,3 +130,13 @@ def extract_features(
             f"{seconds:.1f} s on {where} ({features.shape[0] / max(seconds, 1e-9):.1f} images/s, "
             "cached ones included)"
         )
+        if output is not None:
+            import numpy as np
+
+            arrays = {"X": features, "paths": np.array([str(p) for p in images.paths])}
+            if labels is not None:
+                arrays["y"] = labels
+            np.savez(output, **arrays)
+            click.echo(
+                f"Wrote {output}: X {features.shape}" + (", y" if labels is not None else "")
+            )
