@@ -18,6 +18,7 @@ import click
 
 from transferkit.cli.data import image_folders
 from transferkit.cli.options import (
+    backbone_option,
     db_option,
     feature_spaces_option,
     option_group,
@@ -227,12 +228,11 @@ def deep_execution(ddp: int, device: str | None, amp: bool) -> AbstractContextMa
     type=click.Path(exists=True),
     help="Your own labelled target test data (optional).",
 )
-@click.option(
-    "--backbone",
-    type=click.Choice(["mobilenet_v2", "efficientnet_lite0", "none"]),
-    help="Pre-trained CNN whose features describe --source/--target folders of images "
-    "[default: mobilenet_v2]; none: the methods get the images themselves (finetune, "
-    "backbone_head, dann).",
+@backbone_option(
+    "Pre-trained CNN whose features describe --source/--target folders of images [default: "
+    "mobilenet_v2]; none: the methods get the images themselves (finetune, backbone_head, dann).",
+    default=None,
+    none=True,
 )
 @feature_spaces_option
 @click.option(

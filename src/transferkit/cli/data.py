@@ -18,11 +18,12 @@ from typing import Any
 import click
 
 from transferkit.cli.options import (
+    backbone_option,
     feature_spaces_option,
     option_group,
     parse_options,
-    progress_bar,
     require_torch,
+    role_progress,
 )
 from transferkit.exceptions import InvalidParameterError
 
@@ -49,11 +50,10 @@ data_options = option_group(
         type=click.Path(),
         help="Target file, or folder of images (class sub-folders, or the images alone).",
     ),
-    click.option(
-        "--backbone",
-        type=click.Choice(["mobilenet_v2", "efficientnet_lite0"]),
-        help="Pre-trained CNN whose features describe --source/--target folders of images "
+    backbone_option(
+        "Pre-trained CNN whose features describe --source/--target folders of images "
         "[default: mobilenet_v2].",
+        default=None,
     ),
     click.option(
         "--text-column",
@@ -204,15 +204,7 @@ def load_text_files(
     from transferkit.text import problem_from_text_files, split_languages
 
     source_language, target_language = split_languages(language)
-    bars: dict[str, Any] = {}
-
-    def report(role: str, done: int, total: int) -> None:
-        if role not in bars:
-            bars[role] = progress_bar(total, f"{encoder} {role}", unit="text")
-        bars[role].n = done
-        bars[role].refresh()
-
-    try:
+    with role_progress(encoder, "text") as report:
         return problem_from_text_files(
             source_file,
             target_file,
@@ -223,9 +215,6 @@ def load_text_files(
             target_language=target_language,
             progress=report,
         )
-    finally:
-        for bar in bars.values():
-            bar.close()
 
 
 def image_folders(*paths: str | None) -> bool:
@@ -249,19 +238,8 @@ def load_image_folders(source: str, target: str, *, backbone: str) -> Any:
     require_torch("Folders of images")
     from transferkit.deep.folders import problem_from_image_folders
 
-    bars: dict[str, Any] = {}
-
-    def report(role: str, done: int, total: int) -> None:
-        if role not in bars:
-            bars[role] = progress_bar(total, f"{backbone} {role}", unit="image")
-        bars[role].n = done
-        bars[role].refresh()
-
-    try:
+    with role_progress(backbone, "image") as report:
         return problem_from_image_folders(source, target, backbone=backbone, progress=report)
-    finally:
-        for bar in bars.values():
-            bar.close()
 
 
 def reveal_mask(y: Any, per_class: int, seed: int) -> Any:

@@ -20,18 +20,13 @@ from typing import Any
 
 import click
 
-from transferkit.cli.options import progress_bar, require_torch
+from transferkit.cli.options import backbone_option, progress_bar, require_torch
 from transferkit.exceptions import InvalidParameterError
 
 
 @click.command("extract-features")
 @click.argument("dataset", default="office-caltech-images", metavar="[DATASET|FOLDER]")
-@click.option(
-    "--backbone",
-    type=click.Choice(["mobilenet_v2", "efficientnet_lite0"]),
-    default="mobilenet_v2",
-    show_default=True,
-)
+@backbone_option("The pre-trained CNN.")
 @click.option(
     "--layer",
     type=click.Choice(["penultimate", "last_block", "logits"]),

@@ -22,7 +22,7 @@ from typing import Any
 
 import click
 
-from transferkit.cli.options import progress_bar, require_torch
+from transferkit.cli.options import backbone_option, progress_bar, require_torch
 
 DEFAULT_METHODS = ("prototypes", "transductive")
 
@@ -48,13 +48,8 @@ DEFAULT_METHODS = ("prototypes", "transductive")
     help="Column of labels of a text table (feature tables use 'label' or 'y').",
 )
 @click.option("--encoder", default="use", show_default=True, help="Text encoder for --text-column.")
-@click.option(
-    "--backbone",
-    type=click.Choice(["mobilenet_v2", "efficientnet_lite0"]),
-    default="mobilenet_v2",
-    show_default=True,
-    help="Pre-trained CNN whose features describe a SHOTS folder of images (one sub-folder per "
-    "class).",
+@backbone_option(
+    "Pre-trained CNN whose features describe a SHOTS folder of images (one sub-folder per class)."
 )
 @click.option("--way", type=int, default=5, show_default=True, help="Classes per episode (N).")
 @click.option("--shot", type=int, default=1, show_default=True, help="Shots per class (K).")

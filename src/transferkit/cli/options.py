@@ -19,7 +19,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import click
@@ -27,6 +28,21 @@ import click
 from transferkit.exceptions import InvalidParameterError, MissingDependencyError
 
 Command = TypeVar("Command", bound=Callable[..., Any])
+
+#: The pre-trained CNNs a ``--backbone`` option offers (see transferkit.deep.backbones).
+BACKBONES = ("mobilenet_v2", "efficientnet_lite0")
+
+
+def backbone_option(help: str, *, default: str | None = BACKBONES[0], none: bool = False) -> Any:
+    """``--backbone``, one of :data:`BACKBONES` (and ``none`` when ``none``); ``default`` None
+    leaves it unset, for commands where it applies only to some inputs."""
+    return click.option(
+        "--backbone",
+        type=click.Choice([*BACKBONES, "none"] if none else list(BACKBONES)),
+        default=default,
+        show_default=default is not None,
+        help=help,
+    )
 
 
 def option_group(*decorators: Callable[[Any], Any]) -> Callable[[Command], Command]:
@@ -152,6 +168,25 @@ def progress_bar(
         disable=True if quiet else None,
         **kwargs,
     )
+
+
+@contextmanager
+def role_progress(prefix: str, unit: str) -> Iterator[Callable[[str, int, int], None]]:
+    """A ``progress(role, done, total)`` that draws one bar per role ("source", "target"...),
+    named ``"<prefix> <role>"``, as an encoder reports; the bars are closed on leaving."""
+    bars: dict[str, Any] = {}
+
+    def report(role: str, done: int, total: int) -> None:
+        if role not in bars:
+            bars[role] = progress_bar(total, f"{prefix} {role}", unit=unit)
+        bars[role].n = done
+        bars[role].refresh()
+
+    try:
+        yield report
+    finally:
+        for bar in bars.values():
+            bar.close()
 
 
 def require_torch(feature: str, detail: str = "") -> None:

@@ -39,7 +39,7 @@ from typing import Any
 
 import click
 
-from transferkit.cli.options import progress_bar, require_torch
+from transferkit.cli.options import backbone_option, progress_bar, require_torch
 
 _METHODS = ("eszsl", "devise", "conse", "similarity")
 
@@ -99,13 +99,9 @@ _METHODS = ("eszsl", "devise", "conse", "similarity")
     help="eszsl (default with --train), devise, conse (features of --backbone through its "
     "ImageNet head), similarity (default with --texts).",
 )
-@click.option(
-    "--backbone",
-    type=click.Choice(("mobilenet_v2", "efficientnet_lite0")),
-    default="mobilenet_v2",
-    show_default=True,
-    help="The pre-trained backbone whose pooled features the --train/--test files hold (conse "
-    "reads them through its ImageNet head), or that describes --train/--test folders of images.",
+@backbone_option(
+    "The pre-trained backbone whose pooled features the --train/--test files hold (conse reads "
+    "them through its ImageNet head), or that describes --train/--test folders of images."
 )
 @click.option(
     "--hold-out-named",
