@@ -300,3 +300,19 @@ def test_extract_features_writes_a_folders_features_for_other_tools(photos, tmp_
     assert np.load(output)["paths"].tolist() == [str(p) for p in images.paths]
     result = invoke("extract-features", "office-caltech-images", "--output", output)
     assert result.exit_code != 0 and "--output writes the features of a folder" in result.output
+
+
+@needs_office
+def test_a_target_class_the_source_lacks_is_one_line_of_warning(photos, tmp_path):
+    import warnings
+
+    source = tmp_path / "two-classes"
+    shutil.copytree(photos["source"], source, ignore=shutil.ignore_patterns("keyboard"))
+    shown = warnings.showwarning
+    result = invoke("diagnose", "--source", source, "--target", photos["target"])
+    assert result.exit_code == 0, result.output
+    assert "Warning: y_target holds 1 class(es) that no usable labelled row contains" in (
+        result.output
+    )
+    assert "UnseenClassWarning" not in result.output and "folders.py" not in result.output
+    assert warnings.showwarning is shown  # the command line's display ends with the command

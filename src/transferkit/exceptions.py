@@ -120,3 +120,8 @@ class UnseenClassWarning(UserWarning):
 class NoTargetWarning(UserWarning):
     """Stacked rows were given with no target row (no ``domain=``, no ``y == -1``): the source
     rows stand in for the target, so nothing is adapted."""
+
+
+#: transferkit's own warnings: each message is written for the user and says what to do, so the
+#: command line shows it alone ("Warning: ..."), without the file and line that raised it.
+WARNINGS = (DegenerateResultWarning, MemoryCostWarning, UnseenClassWarning, NoTargetWarning)

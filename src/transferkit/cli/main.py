@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -27,6 +30,7 @@ from transferkit.cli.plot import plot
 from transferkit.cli.select import select_command
 from transferkit.cli.transferability import transferability_command
 from transferkit.cli.zeroshot import zeroshot_command
+from transferkit.exceptions import WARNINGS
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -50,6 +54,31 @@ def main(ctx: click.Context, debug: bool) -> None:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not debug:
+        previous = warnings.showwarning
+        warnings.showwarning = _one_line_warnings(previous)
+        ctx.call_on_close(lambda: setattr(warnings, "showwarning", previous))
+
+
+def _one_line_warnings(other: Callable[..., None]) -> Callable[..., None]:
+    """A ``warnings.showwarning`` that writes transferkit's own warnings as one line for the
+    user and hands the others to ``other`` (``--debug`` shows every warning with its file and
+    line)."""
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        if issubclass(category, WARNINGS):
+            click.echo(f"Warning: {message}", err=True)
+        else:
+            other(message, category, filename, lineno, file, line)
+
+    return show
 
 
 for command in (
