@@ -86,6 +86,15 @@ def test_a_folder_laid_out_otherwise_is_named(tmp_path, layout, message):
         load_image_folder(tmp_path)
 
 
+def test_a_file_that_is_not_an_image_is_named_when_read(tmp_path):
+    picture(tmp_path / "cat" / "1.png")
+    (tmp_path / "cat" / "2.jpg").write_text("not an image")
+    images, _ = load_image_folder(tmp_path)
+    assert images[0].shape == (6, 6, 3)
+    with pytest.raises(DataFormatError, match=r"cat/2.jpg is not an image Pillow can read"):
+        images[1]
+
+
 def test_a_missing_folder_is_named(tmp_path):
     with pytest.raises(DatasetNotFoundError, match="Image folder .*nowhere does not exist"):
         load_image_folder(tmp_path / "nowhere")

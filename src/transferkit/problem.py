@@ -57,6 +57,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from transferkit.exceptions import (
+    DataFormatError,
     EmptyDomainError,
     FeatureSpaceMismatchError,
     InvalidProblemError,
@@ -120,14 +121,25 @@ class ImageCollection(Sequence):
         return self.load(int(index))
 
     def load(self, index: int) -> np.ndarray:
-        """Read image ``index`` as an RGB ``uint8`` array."""
-        from PIL import Image
+        """Read image ``index`` as an RGB ``uint8`` array.
 
-        with Image.open(self.paths[index]) as image:
-            image = image.convert("RGB")
-            if self.size is not None:
-                image = image.resize(self.size, Image.BILINEAR)
-            return np.asarray(image, dtype=np.uint8)
+        Raises :class:`~transferkit.exceptions.DataFormatError` naming the file when Pillow
+        cannot read it (not an image, truncated, missing).
+        """
+        from PIL import Image, UnidentifiedImageError
+
+        path = self.paths[index]
+        try:
+            with Image.open(path) as image:
+                image = image.convert("RGB")
+                if self.size is not None:
+                    image = image.resize(self.size, Image.BILINEAR)
+                return np.asarray(image, dtype=np.uint8)
+        except (UnidentifiedImageError, OSError, SyntaxError) as error:
+            raise DataFormatError(
+                f"{path} is not an image Pillow can read ({error}); remove it from the folder "
+                "or replace it."
+            ) from error
 
     def to_array(self, size: tuple[int, int] = (32, 32)) -> np.ndarray:
         """Load every image resized to ``size`` into one (n, H, W, 3) ``uint8`` array."""
