@@ -62,6 +62,7 @@ from transferkit.bench.suite import (
     Cell,
     FileDigests,
     Suite,
+    as_list,
     load_suite,
 )
 from transferkit.bench.tables import ResultsTable
@@ -127,42 +128,11 @@ def load_problem(dataset: str, source: str, target: str, seed: int, options: dic
     revealed = options.pop(TARGET_LABELS_OPTION, None)
     if dataset == FILES_DATASET:
         check_files_unchanged(options)
-        if BACKBONE_OPTION in options:
-            from transferkit.deep.folders import problem_from_image_folders
-
-            problem = problem_from_image_folders(
-                options["source"],
-                options["target"],
-                options.get("test"),
-                backbone=None
-                if options[BACKBONE_OPTION] == NO_BACKBONE
-                else options[BACKBONE_OPTION],
-                name=FILES_DATASET,
-            )
-        elif TEXT_COLUMN_OPTION in options:
-            from transferkit.text import problem_from_text_files, split_languages
-
-            source_language, target_language = split_languages(options.get("language"))
-            problem = problem_from_text_files(
-                options["source"],
-                options["target"],
-                text_column=options[TEXT_COLUMN_OPTION],
-                label_column=options.get("label_column", "label"),
-                encoder=options.get("encoder", "use"),
-                source_language=source_language,
-                target_language=target_language,
-                name=FILES_DATASET,
-                parallel=options.get("parallel"),
-                parallel_columns=tuple(options.get("parallel_columns", "source,target").split(",")),
-            )
+        sources = as_list(options["source"])
+        if len(sources) > 1:
+            problem = _multi_source_files(options, sources)
         else:
-            problem = datasets.problem_from_files(
-                options["source"],
-                options["target"],
-                options.get("test"),
-                name=FILES_DATASET,
-                feature_spaces=options.get(FEATURE_SPACES_OPTION, "same"),
-            )
+            problem = _files_problem(options, sources[0])
     else:
         problem = datasets.load_task(dataset, source, target, random_state=seed, **options)
     if not isinstance(problem, TransferProblem) and (components, revealed) != (None, None):
@@ -177,6 +147,67 @@ def load_problem(dataset: str, source: str, target: str, seed: int, options: dic
     return problem
 
 
+def _files_problem(options: dict[str, Any], source: str) -> Any:
+    """The problem of one source file (or folder) and the target of a files entry."""
+    if BACKBONE_OPTION in options:
+        from transferkit.deep.folders import problem_from_image_folders
+
+        return problem_from_image_folders(
+            source,
+            options["target"],
+            options.get("test"),
+            backbone=None if options[BACKBONE_OPTION] == NO_BACKBONE else options[BACKBONE_OPTION],
+            name=FILES_DATASET,
+        )
+    if TEXT_COLUMN_OPTION in options:
+        from transferkit.text import problem_from_text_files, split_languages
+
+        source_language, target_language = split_languages(options.get("language"))
+        return problem_from_text_files(
+            source,
+            options["target"],
+            text_column=options[TEXT_COLUMN_OPTION],
+            label_column=options.get("label_column", "label"),
+            encoder=options.get("encoder", "use"),
+            source_language=source_language,
+            target_language=target_language,
+            name=FILES_DATASET,
+            parallel=options.get("parallel"),
+            parallel_columns=tuple(options.get("parallel_columns", "source,target").split(",")),
+        )
+    from transferkit.datasets import problem_from_files
+
+    return problem_from_files(
+        source,
+        options["target"],
+        options.get("test"),
+        name=FILES_DATASET,
+        feature_spaces=options.get(FEATURE_SPACES_OPTION, "same"),
+    )
+
+
+def _multi_source_files(options: dict[str, Any], sources: list[str]) -> Any:
+    """Several source files (or folders) and one target: each source read with the target as
+    in a single-source pair, then combined (:func:`transferkit.multisource.combine_sources`)."""
+    from transferkit.multisource import combine_sources
+
+    pairs = [_files_problem(options, source) for source in sources]
+    first = pairs[0]
+    stems = [Path(source).stem for source in sources]
+    names = stems if len(set(stems)) == len(stems) else [str(source) for source in sources]
+    return combine_sources(
+        pairs,
+        first.X_target,
+        first.y_target,
+        source_names=names,
+        X_test=first.X_test,
+        y_test=first.y_test,
+        name=FILES_DATASET,
+        target_name=first.target_name,
+        metadata={key: value for key, value in first.metadata.items() if key != "files"},
+    )
+
+
 def check_files_unchanged(options: dict[str, Any]) -> None:
     """Raise :class:`DataFormatError` when a user's file no longer has the SHA-256 its cells are
     keyed on (it was rewritten after the run started), so that its new contents are never
@@ -189,11 +220,14 @@ def check_files_unchanged(options: dict[str, Any]) -> None:
     digests = FileDigests()
     for role in ("source", "target", "test", "parallel"):
         expected = options.get(f"{role}_sha256")
-        if expected is not None and digests.sha256(options[role]) != expected:
-            raise DataFormatError(
-                f"{options[role]} changed after the run started (its SHA-256 is no longer "
-                f"{expected[:12]}...); run the command again to benchmark its new contents."
-            )
+        if expected is None:
+            continue
+        for path, digest in zip(as_list(options[role]), as_list(expected), strict=True):
+            if digests.sha256(path) != digest:
+                raise DataFormatError(
+                    f"{path} changed after the run started (its SHA-256 is no longer "
+                    f"{digest[:12]}...); run the command again to benchmark its new contents."
+                )
 
 
 def project_on_principal_components(problem: Any, n_components: int, seed: int) -> Any:
@@ -550,7 +584,7 @@ def run_suite(
     jobs: int = 1,
     progress: ProgressCallback | None = None,
     retry_errors: bool = False,
-    files: tuple[str | Path, str | Path, str | Path | None] | None = None,
+    files: tuple[str | Path | Sequence[str | Path], str | Path, str | Path | None] | None = None,
     text: Mapping[str, str] | None = None,
     memory: bool = True,
     threads: int = 1,
@@ -578,7 +612,8 @@ def run_suite(
     retry_errors : bool, default False
         Run again the cells stored with status "error".
     files : (source, target, test or None) or None
-        Run the suite's methods on a user's own pair of files instead of its datasets.
+        Run the suite's methods on a user's own pair of files instead of its datasets; a
+        sequence of sources makes a multi-source problem (see :meth:`Suite.with_files`).
     text : mapping or None
         ``text_column`` (and ``label_column``, ``encoder``, ``language``, ``parallel``...; see
         :meth:`Suite.with_files`): ``files`` are CSV/TSV files of texts.

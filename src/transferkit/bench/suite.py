@@ -176,6 +176,11 @@ class Cell:
         return f"{self.dataset_label} {self.source}->{self.target} {self.method} seed={self.seed}"
 
 
+def as_list(value: Any) -> list[Any]:
+    """A files option that may hold one path (or digest) or a list of them, as a list."""
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
 def _files_protocol(options: Mapping[str, Any]) -> str:
     """What a run on a user's files reads (the options of its files entry), for the table in
     place of the suite's own protocol (which describes its built-in data)."""
@@ -185,10 +190,12 @@ def _files_protocol(options: Mapping[str, Any]) -> str:
         if "test" in options
         else "scored on the target's labels where it has them"
     )
+    sources = as_list(options["source"])
     words = (
-        f"your files: labelled source {options['source']}, target {options['target']} "
-        f"(unlabelled for adaptation; {scored})"
-    )
+        f"your files: labelled source {sources[0]}"
+        if len(sources) == 1
+        else f"your files: {len(sources)} labelled sources {', '.join(sources)} (multi-source)"
+    ) + f", target {options['target']} (unlabelled for adaptation; {scored})"
     if options.get(BACKBONE_OPTION) == NO_BACKBONE:
         words += "; folders of images (a sub-folder per class), the images given to the methods"
     elif BACKBONE_OPTION in options:
@@ -331,7 +338,7 @@ class Suite:
 
     def with_files(
         self,
-        source: str | Path,
+        source: str | Path | Sequence[str | Path],
         target: str | Path,
         test: str | Path | None = None,
         digests: FileDigests | None = None,
@@ -357,6 +364,11 @@ class Suite:
         makes that many target labels per class visible (drawn with each cell's seed); both are
         part of the key too (and absent from it at their defaults).
 
+        Several sources (a sequence of two or more paths) make a multi-source problem
+        (:func:`transferkit.multisource.combine_sources`): the option ``source`` and its
+        ``source_sha256`` are then lists, and the pair is named by the sources' names joined by
+        ``+``, as the built-in multi-source pairs are.
+
         Folders in place of files are folders of images (one sub-folder per class,
         :func:`~transferkit.datasets.load_image_folder`), described by the features of
         ``backbone`` (default :data:`DEFAULT_BACKBONE`; :data:`NO_BACKBONE`: the images
@@ -378,16 +390,33 @@ class Suite:
                 "applies to files of features."
             )
         digests = FileDigests() if digests is None else digests
-        paths = {"source": Path(source).resolve(), "target": Path(target).resolve()}
+        sources = [source] if isinstance(source, str | Path) else list(source)
+        if not sources:
+            raise SuiteError("Give at least one source file or folder.")
+        if len(sources) > 1 and (text or feature_spaces != "same"):
+            raise SuiteError(
+                "Several sources are combined in one feature space (multi-source transfer): give "
+                "files of features or folders of images, without text options or "
+                "feature_spaces='different'."
+            )
+        source_paths = [Path(path).resolve() for path in sources]
+        if len(set(source_paths)) != len(source_paths):
+            raise SuiteError("A source is given twice; give each source once.")
+        paths = {f"source{i}": path for i, path in enumerate(source_paths)}
+        paths["target"] = Path(target).resolve()
         if test is not None:
             paths["test"] = Path(test).resolve()
         folders = [role for role, path in paths.items() if path.is_dir()]
         if folders and len(folders) != len(paths):
+            shown = {
+                role: role.rstrip("0123456789") if len(source_paths) == 1 else role
+                for role in paths
+            }
             raise SuiteError(
                 "Give files, or folders of images, for every one of source, target and test: "
-                + ", ".join(f"{role} {path}" for role, path in paths.items() if role in folders)
+                + ", ".join(f"{shown[r]} {path}" for r, path in paths.items() if r in folders)
                 + " (folders) beside "
-                + ", ".join(f"{role} {path}" for role, path in paths.items() if role not in folders)
+                + ", ".join(f"{shown[r]} {path}" for r, path in paths.items() if r not in folders)
                 + " (files)."
             )
         if folders and (text or feature_spaces != "same"):
@@ -404,6 +433,15 @@ class Suite:
         for role, path in paths.items():
             options[role] = str(path)
             options[f"{role}_sha256"] = digests.sha256(path)
+        # one source keeps the plain keys; several are lists, in the order given
+        roles = [f"source{i}" for i in range(len(source_paths))]
+        hashes = [options.pop(f"{role}_sha256") for role in roles]
+        named = [options.pop(role) for role in roles]
+        options = {
+            "source": named[0] if len(named) == 1 else named,
+            "source_sha256": hashes[0] if len(hashes) == 1 else hashes,
+            **options,
+        }
         if text:
             if test is not None:
                 raise SuiteError(
@@ -420,9 +458,11 @@ class Suite:
             options[FEATURE_SPACES_OPTION] = feature_spaces
         if reveal:
             options[TARGET_LABELS_OPTION] = reveal
-        source_name, target_name = paths["source"].stem, paths["target"].stem
-        if source_name == target_name:
-            source_name, target_name = str(paths["source"]), str(paths["target"])
+        stems = [path.stem for path in source_paths]
+        target_name = paths["target"].stem
+        if len(set(stems)) != len(stems) or target_name in stems:
+            stems, target_name = [str(path) for path in source_paths], str(paths["target"])
+        source_name = "+".join(stems)
         entry = DatasetEntry(FILES_DATASET, FILES_DATASET, ((source_name, target_name),), options)
         return replace(
             self,

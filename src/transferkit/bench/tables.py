@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from transferkit.bench.store import COLUMNS, KEY_COLUMNS
-from transferkit.bench.suite import FILES_DATASET, Published, Suite, canonical_json
+from transferkit.bench.suite import FILES_DATASET, Published, Suite, as_list, canonical_json
 from transferkit.exceptions import InvalidParameterError
 
 #: What a table cell shows when no seed of it has been stored yet.
@@ -451,7 +451,8 @@ def _tell_apart_file_pairs(rows: list[dict[str, Any]]) -> None:
         options = _options(row["options"])
         for role in ("source", "target"):
             digest = options.get(f"{role}_sha256")
-            row[role] = f"{row[role]} ({digest[:8] if digest else options.get(role, '?')})"
+            short = "+".join(d[:8] for d in as_list(digest)) if digest else options.get(role, "?")
+            row[role] = f"{row[role]} ({short})"
 
 
 def _options(text: str) -> dict[str, Any]:

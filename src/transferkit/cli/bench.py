@@ -115,7 +115,7 @@ def _run(
     scheduler: str | None = None,
     retry_errors: bool = False,
     quiet: bool = False,
-    files: tuple[str, str, str | None] | None = None,
+    files: tuple[str | list[str], str, str | None] | None = None,
     text: dict[str, str] | None = None,
     feature_spaces: str = "same",
     reveal: int = 0,
@@ -213,9 +213,12 @@ def deep_execution(ddp: int, device: str | None, amp: bool) -> AbstractContextMa
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option(
     "--source",
+    "sources",
     type=click.Path(exists=True),
+    multiple=True,
     help="Your own labelled source data (.npz, .csv, .svmlight..., or a folder of images with "
-    "one sub-folder per class); needs --target.",
+    "one sub-folder per class); needs --target. Repeat it for several sources (multi-source: "
+    "the ms_* methods tell them apart).",
 )
 @click.option(
     "--target",
@@ -286,7 +289,7 @@ def bench(
     csv_path: str | None,
     retry_errors: bool,
     quiet: bool,
-    source: str | None,
+    sources: tuple[str, ...],
     target: str | None,
     test: str | None,
     feature_spaces: str,
@@ -313,6 +316,9 @@ def bench(
     """
     from transferkit.bench import format_markdown
 
+    source: str | list[str] | None = None
+    if sources:
+        source = sources[0] if len(sources) == 1 else list(sources)
     if (source is None) != (target is None):
         raise click.UsageError("Give both --source and --target (and optionally --test).")
     if test is not None and source is None:
@@ -333,7 +339,7 @@ def bench(
         require_distributed()  # a missing extra is named before anything runs
         quiet_dask_logs()
     files = (source, target, test) if source is not None and target is not None else None
-    if files is not None and image_folders(*files):
+    if files is not None and image_folders(*sources, target, test):
         require_torch("Folders of images")
         from transferkit.bench.suite import DEFAULT_BACKBONE, NO_BACKBONE
         from transferkit.deep.backbones import load_backbone
