@@ -291,8 +291,11 @@ def test_zeroshot_names_unseen_classes_of_a_folder_of_photographs(tmp_path):
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)
     assert payload["scores"]["unseen_accuracy"] >= 0.8, payload  # two unseen classes: chance 0.5
-    result = invoke("zeroshot", "--train", tmp_path / "seen", "--test", OFFICE / "x.csv", *classes)
+    features = tmp_path / "test.csv"
+    features.write_text("a,label\n1,mug\n")
+    result = invoke("zeroshot", "--train", tmp_path / "seen", "--test", features, *classes)
     assert result.exit_code != 0
+    assert "both as feature files or both as folders of images" in result.output
 
 
 @needs_office

@@ -63,6 +63,7 @@ from transferkit.bench.suite import (
     FileDigests,
     Suite,
     as_list,
+    file_names,
     load_suite,
 )
 from transferkit.bench.tables import ResultsTable
@@ -193,13 +194,11 @@ def _multi_source_files(options: dict[str, Any], sources: list[str]) -> Any:
 
     pairs = [_files_problem(options, source) for source in sources]
     first = pairs[0]
-    stems = [Path(source).stem for source in sources]
-    names = stems if len(set(stems)) == len(stems) else [str(source) for source in sources]
     return combine_sources(
         pairs,
         first.X_target,
         first.y_target,
-        source_names=names,
+        source_names=file_names(sources),
         X_test=first.X_test,
         y_test=first.y_test,
         name=FILES_DATASET,

@@ -176,6 +176,13 @@ class Cell:
         return f"{self.dataset_label} {self.source}->{self.target} {self.method} seed={self.seed}"
 
 
+def file_names(paths: Sequence[str | Path]) -> list[str]:
+    """The names of a files entry's paths: their stems, or their full paths when two stems are
+    equal (``a/data.npz`` and ``b/data.npz``)."""
+    stems = [Path(path).stem for path in paths]
+    return stems if len(set(stems)) == len(stems) else [str(path) for path in paths]
+
+
 def as_list(value: Any) -> list[Any]:
     """A files option that may hold one path (or digest) or a list of them, as a list."""
     return list(value) if isinstance(value, list | tuple) else [value]
@@ -458,11 +465,8 @@ class Suite:
             options[FEATURE_SPACES_OPTION] = feature_spaces
         if reveal:
             options[TARGET_LABELS_OPTION] = reveal
-        stems = [path.stem for path in source_paths]
-        target_name = paths["target"].stem
-        if len(set(stems)) != len(stems) or target_name in stems:
-            stems, target_name = [str(path) for path in source_paths], str(paths["target"])
-        source_name = "+".join(stems)
+        *source_names, target_name = file_names([*source_paths, paths["target"]])
+        source_name = "+".join(source_names)
         entry = DatasetEntry(FILES_DATASET, FILES_DATASET, ((source_name, target_name),), options)
         return replace(
             self,
