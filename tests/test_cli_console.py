@@ -199,7 +199,7 @@ def test_deep_commands_stay_listed_and_say_what_to_install_without_torch(tmp_pat
     assert "--method dann needs the deep extra" in deep.stderr and install in deep.stderr
     assert not figure.exists()
     # the shallow methods still draw without torch
-    shallow = _without_torch(*args, "--method", "coral", "--options", '{"n_samples": 100}', "-q",
+    shallow = _without_torch(*args, "--method", "coral", "--option", "n_samples=100", "-q",
                              cwd=tmp_path)  # fmt: skip
     assert shallow.returncode == 0, shallow.stderr
     assert shallow.stdout.strip() == f"Wrote {figure}" and figure.stat().st_size > 1000

@@ -363,3 +363,32 @@ def test_a_real_pair_when_the_data_is_there():
     assert diagnosis.details["marginal"]["domains_centred_separately"] is True
     assert "a domain was centred on its own mean" in diagnosis.verdicts["covariate_shift"].summary
     assert diagnosis.recommendations[0].family == "representation alignment"
+
+
+def test_a_below_chance_classifier_is_put_down_to_the_cause_the_columns_show():
+    from transferkit.domain_classifier import means_matched
+
+    # the source moved onto the target's mean, as CORAL or an OT map leaves it: no domain is
+    # centred, but held-out rows still sit on the far side of the shared mean
+    rng = np.random.default_rng(0)
+    X_target = rng.normal(1.0, size=(300, 60))
+    X_source = rng.normal(size=(150, 60)) * 1.5
+    X_source += X_target.mean(axis=0) - X_source.mean(axis=0)
+    y_source = (X_source[:, 0] > 1).astype(int)
+    for shift in (0.0, 0.05):  # nearer than two independent samples' means: still the cause
+        diagnosis = diagnose(X_source + shift, X_target, y_source=y_source, **FAST)
+        marginal = diagnosis.details["marginal"]
+        summary = diagnosis.verdicts["covariate_shift"].summary
+        assert marginal["domain_classifier_below_chance"] is True
+        assert marginal["domains_centred_separately"] is False
+        assert marginal["domain_means_matched"] is True
+        assert "closer than two independent samples'" in summary
+        assert "the verdict rests on the MMD" in summary
+    # independent samples of one distribution: their means are not matched (1 in 1,000 by chance)
+    matched = [
+        means_matched(draw.normal(size=(100, 20)), draw.normal(size=(80, 20)))
+        for draw in map(np.random.default_rng, range(50))
+    ]
+    assert sum(matched) <= 1
+    assert not means_matched(X_source + 0.3, X_target)
+    assert not means_matched(np.ones((5, 3)), np.ones((4, 3)))  # nothing varies: no evidence

@@ -95,8 +95,8 @@ def test_cli_plot_domain_scores_and_embedding(tmp_path):
                 params,
                 "--baseline-params",
                 params,
-                "--options",
-                '{"n_samples": 120}',
+                "--option",
+                "n_samples=120",
                 "-o",
                 str(out),
                 "-q",
@@ -129,7 +129,7 @@ def test_scores_below_chance_are_flagged_with_their_cause_when_it_shows(tmp_path
 
     from sklearn.preprocessing import StandardScaler
 
-    from transferkit.domain_classifier import centred_separately, domain_scores
+    from transferkit.domain_classifier import centred_separately, domain_scores, means_matched
     from transferkit.exceptions import DegenerateResultWarning
 
     rng = np.random.default_rng(0)
@@ -154,6 +154,43 @@ def test_scores_below_chance_are_flagged_with_their_cause_when_it_shows(tmp_path
     assert not domain_scores(*_panels()["adapted"], random_state=0).below_chance
     with pytest.warns(DegenerateResultWarning, match=r"below chance.*centred on its own mean"):
         plot_domain_scores({"plain": standardised}, tmp_path / "below.png")
+    # neither centred, but the source moved onto the target's mean (as CORAL leaves it)
+    Zs, Zt = rng.normal(size=(150, 100)) + 2, rng.normal(size=(200, 100)) * 2 + 1
+    moved = Zs - Zs.mean(axis=0) + Zt.mean(axis=0)
+    assert not centred_separately(moved, Zt) and means_matched(moved, Zt)
+    with pytest.warns(DegenerateResultWarning, match=r"below chance.*closer means than two"):
+        plot_domain_scores({"coral-like": (moved, Zt)}, tmp_path / "matched.png")
     with warnings.catch_warnings():
         warnings.simplefilter("error", DegenerateResultWarning)
         plot_domain_scores(_panels(), tmp_path / "fine.png")
+
+
+def test_cli_plot_draws_the_users_own_files_and_says_what_it_cannot_draw(tmp_path):
+    from transferkit.cli.main import plot
+
+    rng = np.random.default_rng(0)
+    y_source, y_target = np.arange(120) % 2, np.arange(90) % 2
+    np.savez(tmp_path / "s.npz", X=rng.normal(size=(120, 5)) + y_source[:, None], y=y_source)
+    np.savez(tmp_path / "t.npz", X=rng.normal(size=(90, 5)) + y_target[:, None] + 1.5, y=y_target)
+    files = ["--source", str(tmp_path / "s.npz"), "--target", str(tmp_path / "t.npz")]
+    runner = CliRunner()
+    figure = tmp_path / "scores.png"
+    drawn = runner.invoke(plot, ["domain-scores", *files, "--method", "coral", "-o", str(figure)])
+    assert drawn.exit_code == 0, drawn.output
+    assert figure.stat().st_size > 1000
+    # the source is moved onto the target's mean: the warning names that cause
+    assert "closer means than two independent samples" in drawn.output
+    embedded = runner.invoke(
+        plot, ["embedding", *files, "--method", "sa", "-o", str(tmp_path / "e.png"), "-q"]
+    )
+    assert embedded.exit_code == 0, embedded.output
+
+    def refused(*args: str) -> str:
+        result = runner.invoke(plot, ["domain-scores", *args, "-o", str(tmp_path / "no.png")])
+        assert result.exit_code != 0 and not (tmp_path / "no.png").exists()
+        return str(result.exception or result.output)
+
+    assert "three words, DATASET SOURCE TARGET" in refused("moons", "source")
+    assert "Give the data once" in refused("moons", "source", "rotated", *files)
+    assert "one feature space" in refused(*files, "--feature-spaces", "different")
+    assert "Say which data" in refused("--method", "coral")

@@ -145,6 +145,14 @@ class DomainScores:
         return self.scores
 
 
+def _column_moments(X: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Every column's mean and standard deviation (sparse rows stay sparse)."""
+    X = X if sp.issparse(X) else np.asarray(X, dtype=float)
+    mean = np.asarray(X.mean(axis=0), dtype=float).ravel()
+    squares = np.asarray(X.multiply(X).mean(axis=0) if sp.issparse(X) else (X * X).mean(0))
+    return mean, np.sqrt(np.maximum(squares.ravel() - mean**2, 0.0))
+
+
 def centred_separately(X_source: Any, X_target: Any) -> bool:
     """Whether a domain was centred on its own mean: every column's mean is zero, to rounding,
     in the source or in the target (as in data standardised per domain, such as the
@@ -154,15 +162,38 @@ def centred_separately(X_source: Any, X_target: Any) -> bool:
     Rows held out of such a domain lie on the far side of its mean from the rows that stay in,
     so a cross-validated domain classifier scores them as the other domain: below chance.
     """
-    means, spreads = [], []
-    for X in (X_source, X_target):
-        X = X if sp.issparse(X) else np.asarray(X, dtype=float)  # sparse rows stay sparse
-        mean = np.asarray(X.mean(axis=0), dtype=float).ravel()
-        squares = np.asarray(X.multiply(X).mean(axis=0) if sp.issparse(X) else (X * X).mean(0))
-        means.append(np.abs(mean))
-        spreads.append(np.sqrt(np.maximum(squares.ravel() - mean**2, 0.0)))
-    scale = max(float(np.max(spread)) for spread in spreads)
-    return scale > 0 and any(float(np.max(mean)) <= 1e-9 * scale for mean in means)
+    (mean_s, spread_s), (mean_t, spread_t) = _column_moments(X_source), _column_moments(X_target)
+    scale = max(float(np.max(spread_s)), float(np.max(spread_t)))
+    return scale > 0 and min(float(np.max(np.abs(mean_s))), float(np.max(np.abs(mean_t)))) <= (
+        1e-9 * scale
+    )
+
+
+def means_matched(X_source: Any, X_target: Any, level: float = 1e-3) -> bool:
+    """Whether the source and the target means are closer than two independent samples' would
+    be: what a map that moves the source onto the target's mean leaves (CORAL, optimal
+    transport's barycentric mapping, both domains centred, or a user's own such step).
+
+    The statistic is ``sum_j (m_s,j - m_t,j)^2 / (v_s,j / n_s + v_t,j / n_t)`` over the columns
+    that vary; for two independent samples of one distribution it follows a chi-square law with
+    one degree of freedom per column, and the means count as matched when it falls below that
+    law's ``level`` quantile. (Means that truly differ make it larger still.)
+
+    As with :func:`centred_separately`, rows held out of either domain then lie on the far side
+    of the shared mean from the rows of their domain that stay in, and a cross-validated domain
+    classifier scores them below chance.
+    """
+    from scipy.stats import chi2
+
+    (mean_s, spread_s), (mean_t, spread_t) = _column_moments(X_source), _column_moments(X_target)
+    scale = max(float(np.max(spread_s)), float(np.max(spread_t)))
+    n_source, n_target = _n_rows(X_source), _n_rows(X_target)
+    error = spread_s**2 / n_source + spread_t**2 / n_target
+    varying = error > (1e-12 * scale) ** 2
+    if scale == 0 or not varying.any() or min(n_source, n_target) < 2:
+        return False
+    statistic = float(np.sum((mean_s - mean_t)[varying] ** 2 / error[varying]))
+    return statistic < float(chi2.ppf(level, int(varying.sum())))
 
 
 def _n_rows(X: Any) -> int:

@@ -38,6 +38,7 @@ import scipy.sparse as sp
 from transferkit.domain_classifier import (
     centred_separately,
     domain_scores,
+    means_matched,
     proxy_a_distance_from_error,
 )
 from transferkit.exceptions import DegenerateResultWarning, InvalidParameterError
@@ -93,6 +94,22 @@ def _check_panels(panels: Mapping[str, Representation]) -> None:
         raise InvalidParameterError("Give at least one representation to plot.")
 
 
+def _below_chance_cause(Zs: Any, Zt: Any) -> tuple[str, str]:
+    """A below-chance panel's cause where the columns show it: a short heading and the end of
+    the warning's sentence (nothing but the full stop when they show none)."""
+    ending = ", so leaving rows out moves the rest of their domain away from them."
+    if centred_separately(Zs, Zt):
+        return "a domain centred on its own mean", (
+            ". A domain is centred on its own mean (every feature's mean is 0 in it)" + ending
+        )
+    if means_matched(Zs, Zt):
+        return "the domains' means matched", (
+            ". The representation gives the two domains closer means than two independent "
+            "samples would have (as CORAL and optimal transport's barycentric mapping do)" + ending
+        )
+    return "", "."
+
+
 def plot_domain_scores(
     panels: Mapping[str, Representation],
     path: str | Path,
@@ -133,18 +150,12 @@ def plot_domain_scores(
             )
         heading = f"{name}\ndomain accuracy {accuracy:.2f}, PAD {pad:.2f}"
         if result.below_chance:
-            centred = centred_separately(Zs, Zt)
-            heading += "\nbelow chance" + (": a domain centred on its own mean" if centred else "")
+            short, cause = _below_chance_cause(Zs, Zt)
+            heading += "\nbelow chance" + (f": {short}" if short else "")
             warnings.warn(
                 f"{name}: the domain classifier scores below chance (held-out AUC "
                 f"{result.auc:.2f}): its scores, accuracy and PAD do not measure how far the "
-                "domains overlap here"
-                + (
-                    ". A domain is centred on its own mean (every feature's mean is 0 in it), "
-                    "so leaving rows out moves the rest of their domain away from them."
-                    if centred
-                    else "."
-                ),
+                f"domains overlap here{cause}",
                 DegenerateResultWarning,
                 stacklevel=2,
             )

@@ -1,12 +1,16 @@
 """``transferkit plot``: domain-score histograms (the article's Figure 18) and 2-D embeddings.
 
-Deep methods (the default ``--method dann``) train with a progress bar on a terminal, none in a
-log, none with ``--quiet``; without PyTorch they stop with a line saying how to install it.
+The data are a built-in pair (``DATASET SOURCE TARGET``, or ``--dataset``/``--pair``) or the
+user's own, read as ``diagnose`` and ``select`` read them (:mod:`transferkit.cli.data`): files of
+features, CSV/TSV files of texts with ``--text-column``, or folders of images. Deep methods (the
+default ``--method dann``) train with a progress bar on a terminal, none in a log, none with
+``--quiet``; without PyTorch they stop with a line saying how to install it.
 
 Examples
 --------
 transferkit plot domain-scores digits synthetic mnist --method dann -o scores.png
 transferkit plot embedding moons source target --method dann --projection tsne -o emb.png
+transferkit plot domain-scores --source photos/studio --target photos/phone --method coral -o s.png
 """
 
 from __future__ import annotations
@@ -16,14 +20,31 @@ from typing import Any
 
 import click
 
+from transferkit.cli.data import data_options, load_data
 from transferkit.cli.options import json_object_callback, option_group, require_torch
-from transferkit.exceptions import DegenerateResultWarning
+from transferkit.exceptions import DegenerateResultWarning, InvalidParameterError
 
 
-def _load(dataset: str, source: str, target: str, seed: int, options: dict[str, Any]) -> Any:
-    from transferkit.datasets import load_pair
-
-    return load_pair(dataset, source, target, random_state=seed, **options)
+def _load(builtin: tuple[str, ...], data: dict[str, Any]) -> Any:
+    """The problem to draw: the positional ``DATASET SOURCE TARGET`` or the data options."""
+    if builtin:
+        if len(builtin) != 3:
+            raise InvalidParameterError(
+                f"Name a built-in pair with three words, DATASET SOURCE TARGET (e.g. digits "
+                f"synthetic mnist); got {' '.join(builtin)!r}. Your own data: --source/--target."
+            )
+        if data["dataset"] or data["pair"] or data["source_file"] or data["target_file"]:
+            raise InvalidParameterError(
+                f"Give the data once: {' '.join(builtin)} or --dataset/--pair or --source/--target."
+            )
+        data = {**data, "dataset": builtin[0], "pair": f"{builtin[1]}:{builtin[2]}"}
+    if data["feature_spaces"] != "same":
+        raise InvalidParameterError(
+            "transferkit plot compares representations in one feature space: a domain "
+            "classifier on source and target described by different features would only tell "
+            "the features apart. Draw the pair after mapping it to common features."
+        )
+    return load_data(allow_raw=False, **data)
 
 
 def _check_known(name: str) -> None:
@@ -48,9 +69,8 @@ def _fit(name: str, params: dict[str, Any], problem: Any, seed: int, quiet: bool
 #: The arguments and options of every ``plot`` command; the command passes them on to
 #: :func:`_panels` as keywords, all but ``output``.
 _common = option_group(
-    click.argument("dataset"),
-    click.argument("source"),
-    click.argument("target"),
+    click.argument("builtin", nargs=-1, metavar="[DATASET SOURCE TARGET]"),
+    data_options,
     click.option("--method", default="dann", show_default=True, help="The adapted model."),
     click.option(
         "--baseline",
@@ -61,32 +81,26 @@ _common = option_group(
     click.option(
         "--baseline-params", callback=json_object_callback, help="JSON parameters of --baseline."
     ),
-    click.option(
-        "--options", callback=json_object_callback, help="JSON options of load_pair (e.g. sizes)."
-    ),
-    click.option("--seed", default=0, show_default=True, type=int),
     click.option("--output", "-o", required=True, type=click.Path(dir_okay=False)),
     click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
 )
 
 
 def _panels(
-    dataset: str,
-    source: str,
-    target: str,
+    builtin: tuple[str, ...],
     method: str,
     baseline: str | None,
     params: dict[str, Any],
     baseline_params: dict[str, Any],
-    options: dict[str, Any],
     seed: int,
     quiet: bool,
+    **data: Any,
 ) -> tuple[Any, dict[str, Any], dict[str, float]]:
     from transferkit.plots import representations
     from transferkit.registry import method_spec
 
     _check_known(method)
-    problem = _load(dataset, source, target, seed, options)
+    problem = _load(builtin, {**data, "seed": seed})
     if baseline is None:
         baseline = "deep_source_only" if method_spec(method).deep else "source_only"
     models = {}
@@ -105,7 +119,10 @@ def _panels(
 
 def _title(problem: Any, scores: dict[str, float]) -> str:
     accuracy = ", ".join(f"{name} {100 * value:.1f}%" for name, value in scores.items())
-    return f"{problem.name}: {problem.source_name} → {problem.target_name}" + (
+    pair = f"{problem.source_name} → {problem.target_name}"
+    # users' files and folders are named after the pair itself: say it once
+    named = problem.name != f"{problem.source_name}->{problem.target_name}"
+    return (f"{problem.name}: {pair}" if named else pair) + (
         f"\ntarget accuracy: {accuracy}" if accuracy else ""
     )
 

@@ -59,7 +59,7 @@ from transferkit.diagnose.verdicts import (
     label_shift_verdict,
     label_space_verdict,
 )
-from transferkit.domain_classifier import centred_separately
+from transferkit.domain_classifier import centred_separately, means_matched
 from transferkit.exceptions import InvalidParameterError
 from transferkit.problem import TransferProblem
 
@@ -278,6 +278,7 @@ def diagnose(
     if details["marginal"]["domain_classifier_below_chance"]:
         # the cause is named only where the columns show it (all rows, not the subsample)
         details["marginal"]["domains_centred_separately"] = centred_separately(Xs_all, Xt_all)
+        details["marginal"]["domain_means_matched"] = means_matched(Xs_all, Xt_all)
     plots["domain_scores"] = (dc.scores, dc.domain)
     plots["drift_top"] = drift.top(15)
     plots["embedding"] = _embedding(Xs, Xt, ys, seed())
@@ -387,22 +388,39 @@ def diagnose(
             f"p={format_p(raw['p_value'])})."
         )
     if details["marginal"]["domain_classifier_below_chance"]:
-        centred = details["marginal"]["domains_centred_separately"]
-        cause = (
-            "a domain was centred on its own mean (every feature averages 0 in it, as when each "
-            "domain is standardised on its own), so its held-out rows look like the other domain"
-            if centred
-            else "neither domain is centred on its own mean, the usual cause; with many features "
-            "and few rows chance can give this too"
-        )
+        marginal = details["marginal"]
+        if marginal["domains_centred_separately"]:
+            note, cause = (
+                "below chance: domains centred separately",
+                (
+                    "a domain was centred on its own mean (every feature averages 0 in it, as when "
+                    "each domain is standardised on its own), so its held-out rows look like the "
+                    "other domain"
+                ),
+            )
+        elif marginal["domain_means_matched"]:
+            note, cause = (
+                "below chance: domain means matched",
+                (
+                    "the two domains' means are closer than two independent samples' would be "
+                    "(as after CORAL or an optimal-transport map of the source onto the target), "
+                    "so held-out rows look like the other domain"
+                ),
+            )
+        else:
+            note, cause = (
+                "below chance",
+                (
+                    "neither domain is centred on its own mean nor are their means matched, the "
+                    "usual causes; with many features and few rows chance can give this too"
+                ),
+            )
         summary_cov += (
             f" The domain classifier scores below chance (AUC {dc.auc:.2f}): {cause}. Its AUC, "
             "PAD and importance weights are not meaningful here; the verdict rests on the MMD "
             "and per-feature tests."
         )
-        raw_evidence[0].note = (
-            "below chance: domains centred separately" if centred else "below chance"
-        )
+        raw_evidence[0].note = note
     verdicts["covariate_shift"] = Verdict(
         "covariate_shift", "marginal", flagged_cov, summary_cov, p_cov, raw_evidence
     )
