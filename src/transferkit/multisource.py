@@ -41,6 +41,7 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from transferkit.alignment.common import covariance
@@ -72,6 +73,7 @@ __all__ = [
     "JCPOTClassifier",
     "MomentMatching",
     "SourceWeightedEnsemble",
+    "combine_pairs",
     "combine_sources",
     "domain_distance",
     "moment_matching",
@@ -210,6 +212,80 @@ def combine_sources(
         source_name="+".join(names),
         target_name=target_name,
         metadata=meta,
+    )
+
+
+def _same_rows(A: Any, B: Any) -> bool:
+    if A.shape != B.shape:
+        return False
+    if sp.issparse(A) or sp.issparse(B):
+        return (sp.csr_matrix(A) != sp.csr_matrix(B)).nnz == 0
+    return bool(np.array_equal(np.asarray(A), np.asarray(B)))
+
+
+def combine_pairs(
+    pairs: Sequence[TransferProblem],
+    *,
+    source_names: Sequence[str] | None = None,
+    name: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> TransferProblem:
+    """One multi-source problem from single-source problems of one target: the sources of
+    ``pairs`` and the target (labels and test split included) of the first, which every other
+    pair must hold row for row.
+
+    This is how a dataset's pairs (``load_pair(dataset, "a+b", target)``) and a user's files
+    (``transferkit bench --source a.npz --source b.npz --target t.npz``) become multi-source.
+
+    Parameters
+    ----------
+    pairs : sequence of TransferProblem
+        At least two single-source problems sharing the target.
+    source_names : sequence of str, optional
+        One name per source (default: each pair's ``source_name``).
+    name : str, optional
+        The problem's name (default: the first pair's).
+    metadata : dict, optional
+        Facts about the problem (default: the first pair's metadata).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X_target = rng.normal(size=(8, 2))
+    >>> pairs = [
+    ...     TransferProblem(rng.normal(size=(6, 2)), np.arange(6) % 2, X_target, source_name=s)
+    ...     for s in ("studio", "phone")
+    ... ]
+    >>> combine_pairs(pairs).source_name
+    'studio+phone'
+    """
+    pairs = list(pairs)
+    if not all(isinstance(pair, TransferProblem) for pair in pairs):
+        raise InvalidProblemError("combine_pairs takes TransferProblems of one target each.")
+    if len(pairs) < 2:
+        raise InvalidParameterError(
+            "combine_pairs needs at least two pairs; one pair is already a single-source problem."
+        )
+    first = pairs[0]
+    for pair in pairs[1:]:
+        if not _same_rows(pair.X_target, first.X_target):
+            raise InvalidProblemError(
+                f"The pairs of '{first.source_name}' and '{pair.source_name}' hold different "
+                "target rows: the sources of a multi-source problem share one target. Where each "
+                "pair draws its own target, combine the sources with combine_sources on one "
+                "target instead."
+            )
+    return combine_sources(
+        pairs,
+        first.X_target,
+        first.y_target,
+        source_names=source_names,
+        X_test=first.X_test,
+        y_test=first.y_test,
+        name=first.name if name is None else name,
+        target_name=first.target_name,
+        metadata=dict(first.metadata) if metadata is None else metadata,
     )
 
 

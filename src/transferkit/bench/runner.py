@@ -189,21 +189,13 @@ def _files_problem(options: dict[str, Any], source: str) -> Any:
 
 def _multi_source_files(options: dict[str, Any], sources: list[str]) -> Any:
     """Several source files (or folders) and one target: each source read with the target as
-    in a single-source pair, then combined (:func:`transferkit.multisource.combine_sources`)."""
-    from transferkit.multisource import combine_sources
+    in a single-source pair, then combined (:func:`transferkit.multisource.combine_pairs`)."""
+    from transferkit.multisource import combine_pairs
 
     pairs = [_files_problem(options, source) for source in sources]
-    first = pairs[0]
-    return combine_sources(
-        pairs,
-        first.X_target,
-        first.y_target,
-        source_names=file_names(sources),
-        X_test=first.X_test,
-        y_test=first.y_test,
-        name=FILES_DATASET,
-        target_name=first.target_name,
-        metadata={key: value for key, value in first.metadata.items() if key != "files"},
+    metadata = {key: value for key, value in pairs[0].metadata.items() if key != "files"}
+    return combine_pairs(
+        pairs, source_names=file_names(sources), name=FILES_DATASET, metadata=metadata
     )
 
 

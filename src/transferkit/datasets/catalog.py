@@ -22,7 +22,6 @@ from itertools import permutations
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from transferkit.datasets._home import listed_files
 from transferkit.datasets._utils import RandomState
@@ -1105,14 +1104,6 @@ def load_pair(
     return apply_label_space_options(problem, label_space)
 
 
-def _same_rows(A: Any, B: Any) -> bool:
-    if A.shape != B.shape:
-        return False
-    if sp.issparse(A) or sp.issparse(B):
-        return (sp.csr_matrix(A) != sp.csr_matrix(B)).nnz == 0
-    return bool(np.array_equal(np.asarray(A), np.asarray(B)))
-
-
 #: What joins several source domains in one ``source`` of :func:`load_pair` (multi-source).
 MULTI_SOURCE_SEPARATOR = "+"
 
@@ -1128,7 +1119,7 @@ def _load_multi_source(
 ) -> TransferProblem:
     """``load_pair(name, "a+b+c", target)``: each source loaded as its own pair with the target
     (the same seed and options), combined by :func:`transferkit.multisource.combine_sources`."""
-    from transferkit.multisource import combine_sources
+    from transferkit.multisource import combine_pairs
 
     sources = source.split(MULTI_SOURCE_SEPARATOR)
     info = _entry(name).info()
@@ -1163,23 +1154,6 @@ def _load_multi_source(
             load_pair(name, s, target, data_home=data_home, random_state=random_state, **options)
             for s in sources
         ]
-    first = pairs[0]
-    for pair in pairs[1:]:
-        if not _same_rows(pair.X_target, first.X_target):
-            raise InvalidParameterError(
-                f"Dataset {name!r} draws its target {target!r} differently for each source, so "
-                f"the sources of {source!r} do not share one target; load each pair on its own "
-                "and combine them with transferkit.multisource.combine_sources on one target."
-            )
-    metadata = {k: v for k, v in first.metadata.items() if k != "source_per_class"}
+    metadata = {k: v for k, v in pairs[0].metadata.items() if k != "source_per_class"}
     metadata["dataset"] = name
-    return combine_sources(
-        pairs,
-        first.X_target,
-        first.y_target,
-        X_test=first.X_test,
-        y_test=first.y_test,
-        name=first.name,
-        target_name=target,
-        metadata=metadata,
-    )
+    return combine_pairs(pairs, metadata=metadata)
