@@ -1,5 +1,6 @@
 """Several sources of the user's own on the command line: `bench --source A --source B --target T`
-makes one multi-source problem, as the built-in `a+b:c` pairs do, keyed on every source's bytes.
+makes one multi-source problem, as the built-in `a+b:c` pairs do, keyed on every source's bytes;
+`diagnose`, `select` and `plot` read several `--source` the same way.
 
 The data are Office-Caltech10's SURF histograms of three domains as the sources and the fourth as
 the target, each standardised within its domain (the harness's pre-processing), saved as a user
@@ -89,3 +90,38 @@ def test_one_source_keeps_its_single_source_key(surf_files):
             [surf_files["amazon"], surf_files["dslr"]], surf_files["webcam"],
             text={"text_column": "text"},
         )  # fmt: skip
+
+
+@needs_surf
+def test_diagnose_select_and_plot_read_several_sources(surf_files, tmp_path):
+    sources = [
+        "--source", surf_files["amazon"], "--source", surf_files["caltech10"],
+        "--source", surf_files["dslr"], "--target", surf_files["webcam"],
+    ]  # fmt: skip
+    diagnosed = invoke("diagnose", *sources, "--permutations", "50", "--json", "-")
+    assert diagnosed.exit_code == 0, diagnosed.output
+    report = json.loads(diagnosed.output)
+    assert report["summary"]["source_domains"] == ["amazon", "caltech10", "dslr"]
+    assert report["recommendations"][0]["family"] == "multi-source adaptation"
+
+    ranking = tmp_path / "ranking.json"
+    selected = invoke("select", *sources, "--methods", "ms_moments", "--json", ranking)
+    assert selected.exit_code == 0, selected.output
+    assert "Selection on amazon+caltech10+dslr → webcam" in selected.output
+    ranked = {row["method"] for row in json.loads(ranking.read_text())["ranking"]}
+    assert ranked == {"source_only", "ms_moments"}  # the floor is always a candidate
+
+    figure = tmp_path / "scores.png"
+    drawn = invoke("plot", "domain-scores", *sources, "--method", "ms_moments", "-o", figure)
+    assert drawn.exit_code == 0, drawn.output
+    assert figure.stat().st_size > 1000
+
+    def refused(*args: object) -> str:
+        result = invoke("diagnose", *args)
+        assert result.exit_code == 2 and result.output.startswith("Error: ")
+        return result.output
+
+    twice = ["--source", surf_files["amazon"]] * 2
+    assert "given twice" in refused(*twice, "--target", surf_files["webcam"])
+    assert "one feature space" in refused(*sources, "--text-column", "text")
+    assert "Give files, or folders" in refused(*sources[:-1], tmp_path)

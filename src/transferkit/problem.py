@@ -682,6 +682,17 @@ class TransferProblem:
             metadata=metadata,
         )
 
+    @property
+    def title(self) -> str:
+        """How reports head the problem: ``"name: source → target"``, or ``"source → target"``
+        when the name is the pair itself (users' files and folders)."""
+        pair = f"{self.source_name} → {self.target_name}"
+        return (
+            pair
+            if self.name == f"{self.source_name}->{self.target_name}"
+            else (f"{self.name}: {pair}")
+        )
+
     def summary(self) -> dict[str, Any]:
         """Sizes and label sets, for reports and the CLI."""
         return {

@@ -2,7 +2,8 @@
 
 ``--dataset NAME --pair SOURCE:TARGET [--option KEY=VALUE ...]`` names a built-in pair;
 ``--source FILE --target FILE`` the user's files (``.npz``, ``.csv``/``.tsv``, ``.svmlight`` or
-``.mat``, see :mod:`transferkit.datasets.files`); with ``--text-column``, CSV/TSV files of texts
+``.mat``, see :mod:`transferkit.datasets.files`), ``--source`` once per source for several
+(a multi-source problem, :func:`transferkit.multisource.combine_pairs`); with ``--text-column``, CSV/TSV files of texts
 encoded by ``--encoder`` (:func:`transferkit.text.problem_from_text_files`), with a progress bar;
 two folders of images (one sub-folder per class), the features of ``--backbone``
 (:func:`transferkit.deep.folders.problem_from_image_folders`), with a progress bar.
@@ -42,7 +43,9 @@ data_options = option_group(
         "--source",
         "source_file",
         type=click.Path(),
-        help="Source file, or folder of images with one sub-folder per class.",
+        multiple=True,
+        help="Source file, or folder of images with one sub-folder per class; once per source "
+        "for several sources (multi-source).",
     ),
     click.option(
         "--target",
@@ -91,7 +94,7 @@ def load_data(
     dataset: str | None,
     pair: str | None,
     options: tuple[str, ...],
-    source_file: str | None,
+    source_file: str | tuple[str, ...] | None,
     target_file: str | None,
     reveal: int,
     seed: int,
@@ -110,6 +113,11 @@ def load_data(
 
     if dataset and (source_file or target_file):
         raise InvalidParameterError("Give --dataset/--pair or --source/--target, not both.")
+    sources = [source_file] if isinstance(source_file, str) else list(source_file or ())
+    if len(sources) > 1:
+        problem = load_sources(sources, target_file, text_column, feature_spaces, backbone)
+        return problem.with_target_labels(reveal, random_state=seed) if reveal else problem
+    source_file = sources[0] if sources else None
     text_options = {"--label-column": label_column, "--encoder": encoder, "--language": language}
     if text_column is None and any(value is not None for value in text_options.values()):
         given = ", ".join(option for option, value in text_options.items() if value is not None)
@@ -189,6 +197,48 @@ def load_data(
     if reveal:
         problem = problem.with_target_labels(reveal, random_state=seed)
     return problem
+
+
+def load_sources(
+    sources: list[str],
+    target: str | None,
+    text_column: str | None,
+    feature_spaces: str,
+    backbone: str | None,
+) -> Any:
+    """The multi-source problem of several ``--source`` files (or folders of images) and one
+    ``--target``: each source read with the target as a pair, the pairs combined
+    (:func:`transferkit.multisource.combine_pairs`), each source named by its file."""
+    from transferkit.bench.suite import DEFAULT_BACKBONE, file_names
+    from transferkit.datasets import problem_from_files
+    from transferkit.multisource import combine_pairs
+
+    if target is None:
+        raise InvalidParameterError("Several --source need one --target, file or folder.")
+    if text_column is not None or feature_spaces != "same":
+        raise InvalidParameterError(
+            "Several sources are combined in one feature space (multi-source transfer): give "
+            "files of features or folders of images, without --text-column or "
+            "--feature-spaces different."
+        )
+    if len({Path(source).resolve() for source in sources}) != len(sources):
+        raise InvalidParameterError("A --source is given twice; give each source once.")
+    folders = image_folders(*sources, target)
+    if backbone is not None and not folders:
+        raise InvalidParameterError(
+            "--backbone applies to folders of images: give a folder to every --source and to "
+            "--target."
+        )
+    pairs = [
+        load_image_folders(source, target, backbone=backbone or DEFAULT_BACKBONE)
+        if folders
+        else problem_from_files(source, target)
+        for source in sources
+    ]
+    names = file_names(sources)
+    return combine_pairs(
+        pairs, source_names=names, name=f"{'+'.join(names)}->{pairs[0].target_name}"
+    )
 
 
 def load_text_files(

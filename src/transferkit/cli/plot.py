@@ -119,12 +119,7 @@ def _panels(
 
 def _title(problem: Any, scores: dict[str, float]) -> str:
     accuracy = ", ".join(f"{name} {100 * value:.1f}%" for name, value in scores.items())
-    pair = f"{problem.source_name} → {problem.target_name}"
-    # users' files and folders are named after the pair itself: say it once
-    named = problem.name != f"{problem.source_name}->{problem.target_name}"
-    return (f"{problem.name}: {pair}" if named else pair) + (
-        f"\ntarget accuracy: {accuracy}" if accuracy else ""
-    )
+    return problem.title + (f"\ntarget accuracy: {accuracy}" if accuracy else "")
 
 
 @click.group()

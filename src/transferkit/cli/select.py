@@ -209,7 +209,7 @@ def select_command(
         ).fit(problem)
     rows = search.results_table()
     dropped = guard_drop_reasons(search)
-    click.echo(f"Selection on {problem.name}: {problem.source_name} -> {problem.target_name}")
+    click.echo(f"Selection on {problem.title}")
     click.echo(
         f"{len(rows)} candidates, validator(s) {', '.join(names)}; cv={search.n_splits_} split(s)\n"
     )
