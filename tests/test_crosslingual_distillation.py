@@ -100,15 +100,17 @@ needs_bible = pytest.mark.skipif(
 
 @needs_bible
 def test_distillation_through_the_training_chapters_closes_half_the_bible_gap():
-    # the benchmark's draw of seed 0: 4,000 English verses, 4,000 Spanish verses of other
-    # chapters; 8,000 of the 17,252 other verse pairs of the training chapters (the benchmark
-    # takes them all; both close more than half of the gap: 0.56 with all, 0.55 with these)
-    problem = load_pair("bible-en-es", "english", "spanish", random_state=0, parallel=8000)
+    # seed 0's draw of 2,000 English verses, 2,000 Spanish verses of other chapters and 4,000 of
+    # the 19,252 other verse pairs of the training chapters: 14,000 verses to encode in a cold
+    # cache. It closes 0.546 of the gap (seeds 1 and 2: 0.312 and 0.455; the draw moves it), and
+    # seed 0 with the benchmark's 4,000 verses a side and every pair closes 0.560
+    sizes = {"n_source": 2000, "n_target": 2000}
+    problem = load_pair("bible-en-es", "english", "spanish", random_state=0, parallel=4000, **sizes)
     pairs_en, pairs_es = parallel_corpus(problem)
-    assert len(pairs_en) == len(pairs_es) == 8000
-    assert "parallel corpus: 8000 other verse pairs" in problem.metadata["protocol"]
-    with pytest.raises(InvalidParameterError, match="parallel=20000 is more than the 17,252"):
-        load_pair("bible-en-es", "english", "spanish", random_state=0, parallel=20000)
+    assert len(pairs_en) == len(pairs_es) == 4000
+    assert "parallel corpus: 4000 other verse pairs" in problem.metadata["protocol"]
+    with pytest.raises(InvalidParameterError, match="parallel=20000 is more than the 19,252"):
+        load_pair("bible-en-es", "english", "spanish", random_state=0, parallel=20000, **sizes)
     from transferkit.datasets import load_bible
     from transferkit.datasets.bible import encode_verses
 

@@ -26,7 +26,8 @@ scoring (transductive). The same verses in English are the in-language reference
 source classifier does without a language change), available through
 ``problem.metadata["target_refs"]``. With ``align="procrustes"`` the target embeddings are first
 rotated into the source language's by :func:`fit_verse_map`, fitted on the verse pairs of the
-training chapters: unlabelled parallel text, a resource the plain zero-shot setting does not use.
+training chapters: unlabelled parallel text, a resource the plain zero-shot setting does not use
+(``align_pairs=N``: N of them, drawn with the split seed, for a cheaper map).
 With ``parallel=True`` the training chapters' verse pairs whose source verse is not a labelled
 row ride along as that unlabelled parallel corpus (``parallel=N``: N of them, drawn with the
 seed)
@@ -384,6 +385,7 @@ def _bible_pair(
     test_size: float = 0.3,
     split_seed: int = 0,
     align: str = "none",
+    align_pairs: int | None = None,
     parallel: bool | int = False,
 ) -> TransferProblem:
     """load_pair("bible-en-es", source, target): train chapters in the source language, labelled;
@@ -392,6 +394,11 @@ def _bible_pair(
     if align not in BIBLE_ALIGNMENTS:
         raise InvalidParameterError(
             f"Unknown align {align!r}; choose one of {', '.join(BIBLE_ALIGNMENTS)}."
+        )
+    if align_pairs is not None and align != "procrustes":
+        raise InvalidParameterError(
+            f"align_pairs={align_pairs!r} sets how many verse pairs the Procrustes map is fitted "
+            "on; it applies to align='procrustes' only."
         )
     verses = load_bible(data_home)
     labels = verses.labels(label)
@@ -412,10 +419,22 @@ def _bible_pair(
     X_target = encode_verses(verses, target_rows, target, encoder)
     rotation = None
     if align == "procrustes":
+        map_rows = train_rows
+        if align_pairs is not None:  # drawn with the split's seed: every cell shares the map
+            n_pairs = check_count(align_pairs, "align_pairs", 2)
+            if n_pairs > len(train_rows):
+                raise InvalidParameterError(
+                    f"align_pairs={n_pairs} is more than the {len(train_rows):,} verse pairs of "
+                    f"the training chapters; give at most {len(train_rows):,}, or None for all."
+                )
+            map_rows = np.sort(
+                np.random.default_rng(split_seed).choice(train_rows, n_pairs, replace=False)
+            )
         key = (verses.ref.tobytes(), float(test_size), split_seed, source, target, encoder)
+        key += (len(map_rows),)
         if key not in _verse_maps:
             _verse_maps.clear()  # one map at a time: the suite's cells share it
-            _verse_maps[key] = fit_verse_map(verses, train_rows, source, target, encoder)
+            _verse_maps[key] = fit_verse_map(verses, map_rows, source, target, encoder)
         rotation = _verse_maps[key]
         X_target = X_target @ rotation
     # the translation pairs of the training chapters whose source verse is not a labelled row
@@ -453,8 +472,14 @@ def _bible_pair(
                 f"target = {target} verses of the test chapters, unlabelled for adaptation and "
                 "the evaluation set (transductive)"
                 + (
-                    "; target mapped to the source language by orthogonal Procrustes on the "
-                    "training chapters' verse pairs (unlabelled parallel text)"
+                    "; target mapped to the source language by orthogonal Procrustes on "
+                    + (
+                        "the training chapters' verse pairs"
+                        if align_pairs is None
+                        else f"{align_pairs} of the training chapters' verse pairs (drawn with "
+                        "the split seed)"
+                    )
+                    + " (unlabelled parallel text)"
                     if align == "procrustes"
                     else ""
                 )

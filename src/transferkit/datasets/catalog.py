@@ -348,7 +348,17 @@ _USE_CITATION = (
 @_dataset(
     "bible-en-es",
     "transferkit.datasets.bible:_bible_pair",
-    ("label", "encoder", "n_source", "n_target", "test_size", "split_seed", "align", "parallel"),
+    (
+        "label",
+        "encoder",
+        "n_source",
+        "n_target",
+        "test_size",
+        "split_seed",
+        "align",
+        "align_pairs",
+        "parallel",
+    ),
     all_pairs=True,
 )
 def _bible_info() -> DatasetInfo:
@@ -365,7 +375,8 @@ def _bible_info() -> DatasetInfo:
             "n_source and n_target (verses drawn in class proportions, default 4000 each; None "
             "= all), test_size (0.3), split_seed (0), align ('none'; 'procrustes': the target "
             "rotated into the source language by orthogonal Procrustes on the training "
-            "chapters' verse pairs, unlabelled parallel text), parallel (False; True: the "
+            "chapters' verse pairs, unlabelled parallel text), align_pairs (None: all of "
+            "them; N: N pairs drawn with the split seed, a cheaper map), parallel (False; True: the "
             "training chapters' verse pairs other than the labelled source verses ride along "
             "as an unlabelled parallel corpus, for parallel_distillation; an integer N: N of them, "
             "drawn with the seed)."
