@@ -43,6 +43,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 from transferkit.datasets import load_pair, standard_pairs  # noqa: E402
+from transferkit.multisource import is_multi_source  # noqa: E402
 from transferkit.selection import DomainAwareSearchCV, default_candidates  # noqa: E402
 
 #: suite: (dataset, load_pair options, classifier, new = never used in selection design)
@@ -75,6 +76,17 @@ SUITES = {
     ),
     # new: Bible verses in English and Spanish (dataset bible-en-es), labelled by genre
     "bible-en-es": ("bible-en-es", {"label": "genre"}, "logreg", True),
+    # several sources, one target (the multi-source methods join the pool): SURF features,
+    # used in design as single pairs, never as a multi-source problem
+    "office-caltech-surf-multisource": ("office-caltech-surf", {}, "logreg", False),
+}
+
+#: The pairs of a multi-source suite: each domain the target of the other three.
+MULTI_SOURCE_PAIRS = {
+    "office-caltech-surf-multisource": [
+        ("+".join(d for d in ("amazon", "caltech10", "dslr", "webcam") if d != target), target)
+        for target in ("amazon", "caltech10", "dslr", "webcam")
+    ],
 }
 
 
@@ -87,6 +99,7 @@ def run_pair(suite: str, source: str, target: str, seed: int) -> dict:
         sparse=problem.is_sparse,
         budget="default",
         n_rows=(problem.n_source, problem.n_target),
+        multi_source=is_multi_source(problem),  # as `transferkit select`
     )
     cv = 2 if problem.n_source >= 2000 else 3  # as `transferkit select --budget default`
     start = time.perf_counter()
@@ -191,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     for suite in args.suite or [s for s, v in SUITES.items() if not v[3]]:
         pairs = (
-            standard_pairs(SUITES[suite][0])
+            MULTI_SOURCE_PAIRS.get(suite) or standard_pairs(SUITES[suite][0])
             if args.pairs == "all"
             else [tuple(p.split(":")) for p in args.pairs.split(",")]
         )

@@ -2,10 +2,11 @@
 
 ``--dataset NAME --pair SOURCE:TARGET [--option KEY=VALUE ...]`` names a built-in pair;
 ``--source FILE --target FILE`` the user's files (``.npz``, ``.csv``/``.tsv``, ``.svmlight`` or
-``.mat``, see :mod:`transferkit.datasets.files`), ``--source`` once per source for several
-(a multi-source problem, :func:`transferkit.multisource.combine_pairs`); with ``--text-column``, CSV/TSV files of texts
-encoded by ``--encoder`` (:func:`transferkit.text.problem_from_text_files`), with a progress bar;
-two folders of images (one sub-folder per class), the features of ``--backbone``
+``.mat``, see :mod:`transferkit.datasets.files`), ``--source`` once per source for several (a
+multi-source problem, :func:`transferkit.multisource.combine_pairs`); with ``--text-column``,
+CSV/TSV files of texts encoded by ``--encoder``
+(:func:`transferkit.text.problem_from_text_files`), with a progress bar; two folders of images
+(one sub-folder per class), the features of ``--backbone``
 (:func:`transferkit.deep.folders.problem_from_image_folders`), with a progress bar.
 :data:`data_options` declares the options, :func:`load_data` turns them into a
 :class:`~transferkit.problem.TransferProblem`.
