@@ -125,3 +125,10 @@ def test_diagnose_select_and_plot_read_several_sources(surf_files, tmp_path):
     assert "given twice" in refused(*twice, "--target", surf_files["webcam"])
     assert "one feature space" in refused(*sources, "--text-column", "text")
     assert "Give files, or folders" in refused(*sources[:-1], tmp_path)
+    narrow = tmp_path / "narrow.npz"
+    np.savez(
+        narrow, X=np.load(surf_files["dslr"])["X"][:, :100], y=np.load(surf_files["dslr"])["y"]
+    )
+    message = refused("--source", narrow, *sources[2:])
+    assert f"{narrow} has 100 features and {surf_files['webcam']} 800" in message
+    assert "Every source of a multi-source problem must be described by the target's" in message

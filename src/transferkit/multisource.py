@@ -74,6 +74,7 @@ __all__ = [
     "MomentMatching",
     "SourceWeightedEnsemble",
     "combine_pairs",
+    "read_pairs",
     "combine_sources",
     "domain_distance",
     "moment_matching",
@@ -221,6 +222,26 @@ def _same_rows(A: Any, B: Any) -> bool:
     if sp.issparse(A) or sp.issparse(B):
         return (sp.csr_matrix(A) != sp.csr_matrix(B)).nnz == 0
     return bool(np.array_equal(np.asarray(A), np.asarray(B)))
+
+
+def read_pairs(
+    sources: Sequence[Any], read_pair: Callable[[Any], TransferProblem]
+) -> list[TransferProblem]:
+    """``read_pair(source)`` for every source, each read with one target: the pairs that
+    :func:`combine_pairs` combines. A source whose features are not the target's stops the
+    reading with a message for several sources (the single-pair advice, a heterogeneous pair,
+    does not apply: such a pair has one source)."""
+    pairs = []
+    for source in sources:
+        try:
+            pairs.append(read_pair(source))
+        except FeatureSpaceMismatchError as error:
+            widths = str(error).split(". ")[0]  # "<source> has n features and <target> m"
+            raise FeatureSpaceMismatchError(
+                f"{widths}. Every source of a multi-source problem must be described by the "
+                "target's features: map this source to them first, or leave it out."
+            ) from error
+    return pairs
 
 
 def combine_pairs(

@@ -190,9 +190,9 @@ def _files_problem(options: dict[str, Any], source: str) -> Any:
 def _multi_source_files(options: dict[str, Any], sources: list[str]) -> Any:
     """Several source files (or folders) and one target: each source read with the target as
     in a single-source pair, then combined (:func:`transferkit.multisource.combine_pairs`)."""
-    from transferkit.multisource import combine_pairs
+    from transferkit.multisource import combine_pairs, read_pairs
 
-    pairs = [_files_problem(options, source) for source in sources]
+    pairs = read_pairs(sources, lambda source: _files_problem(options, source))
     metadata = {key: value for key, value in pairs[0].metadata.items() if key != "files"}
     return combine_pairs(
         pairs, source_names=file_names(sources), name=FILES_DATASET, metadata=metadata

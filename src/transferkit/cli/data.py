@@ -212,7 +212,7 @@ def load_sources(
     (:func:`transferkit.multisource.combine_pairs`), each source named by its file."""
     from transferkit.bench.suite import DEFAULT_BACKBONE, file_names
     from transferkit.datasets import problem_from_files
-    from transferkit.multisource import combine_pairs
+    from transferkit.multisource import combine_pairs, read_pairs
 
     if target is None:
         raise InvalidParameterError("Several --source need one --target, file or folder.")
@@ -230,12 +230,14 @@ def load_sources(
             "--backbone applies to folders of images: give a folder to every --source and to "
             "--target."
         )
-    pairs = [
-        load_image_folders(source, target, backbone=backbone or DEFAULT_BACKBONE)
-        if folders
-        else problem_from_files(source, target)
-        for source in sources
-    ]
+    pairs = read_pairs(
+        sources,
+        lambda source: (
+            load_image_folders(source, target, backbone=backbone or DEFAULT_BACKBONE)
+            if folders
+            else problem_from_files(source, target)
+        ),
+    )
     names = file_names(sources)
     return combine_pairs(
         pairs, source_names=names, name=f"{'+'.join(names)}->{pairs[0].target_name}"
