@@ -392,3 +392,34 @@ def test_a_below_chance_classifier_is_put_down_to_the_cause_the_columns_show():
     assert sum(matched) <= 1
     assert not means_matched(X_source + 0.3, X_target)
     assert not means_matched(np.ones((5, 3)), np.ones((4, 3)))  # nothing varies: no evidence
+
+
+def test_each_source_of_a_multi_source_problem_is_compared_with_the_target(tmp_path):
+    from transferkit.multisource import combine_sources
+
+    rng = np.random.default_rng(0)
+    target = rng.normal(size=(201, 4)) + (np.arange(201) % 3)[:, None]
+    y = np.arange(150) % 3
+    near = (rng.normal(size=(150, 4)) + y[:, None], y)
+    far = (rng.normal(size=(150, 4)) * [4.0, 0.3, 3.0, 1.0] + y[:, None] + [3, 0, 0, 0], y)
+    y_lacking = np.where(y == 2, 1, y)  # this source has no class 2
+    lacking = (rng.normal(size=(150, 4)) * 2.0 + y_lacking[:, None], y_lacking)
+    problem = combine_sources([near, far, lacking], target, source_names=["near", "far", "lacking"])
+    diagnosis = diagnose(problem, **FAST)
+    rows = {row["name"]: row for row in diagnosis.details["sources"]}
+    assert list(rows) == ["near", "far", "lacking"]
+    assert rows["near"]["n_rows"] == 150 and rows["near"]["missing_classes"] == []
+    assert rows["lacking"]["missing_classes"] == [2] and rows["lacking"]["n_classes"] == 2
+    assert rows["near"]["covariance_distance"] < rows["lacking"]["covariance_distance"]
+    assert rows["near"]["covariance_distance"] < rows["far"]["covariance_distance"]
+    assert rows["far"]["domain_auc"] > rows["near"]["domain_auc"]
+    advice = next(r for r in diagnosis.recommendations if r.family == "multi-source adaptation")
+    assert "(near is the nearest by covariance)" in advice.reason
+    assert "lacking lacks classes the other sources have" in advice.reason
+    table = diagnosis.format_table()
+    assert "Sources, each against the target:" in table
+    assert "lacking     150 rows" in table and "lacks 1 class (2)" in table
+    assert "Sources, each against the target" in diagnosis.to_html()
+    assert json.loads(diagnosis.to_json())["details"]["sources"][2]["missing_classes"] == [2]
+    # a single source has no such rows
+    assert "sources" not in diagnose(near[0], target, y_source=near[1], **FAST).details

@@ -47,9 +47,11 @@ from transferkit.exceptions import InvalidParameterError
 
 __all__ = [
     "DomainScores",
+    "centred_separately",
     "default_domain_classifier",
     "density_ratio",
     "domain_scores",
+    "means_matched",
     "proxy_a_distance",
     "proxy_a_distance_from_error",
 ]

@@ -39,6 +39,8 @@ class Domains:
     #: Every target label given, visible to methods or not (evaluation labels, the test split):
     #: only its set of classes is used, to report classes the source never saw.
     target_label_pool: np.ndarray | None = None
+    #: Each source row's source name, for a multi-source problem (else None).
+    source_domains: np.ndarray | None = None
 
 
 def _languages(problem: TransferProblem) -> dict[str, Any]:
@@ -99,6 +101,7 @@ def read_inputs(
                 **_languages(problem),
             },
             target_label_pool=np.concatenate(given) if given else None,
+            source_domains=source_domains(problem) if is_multi_source(problem) else None,
         )
     if X_target is None:
         raise InvalidParameterError(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 
 from transferkit.diagnose.results import Diagnosis, Recommendation, render_html
+from transferkit.diagnose.sources import nearest_source
 
 __all__ = ["FAMILY_METHODS", "recommend", "render_html"]
 
@@ -234,6 +235,9 @@ def recommend(diagnosis: Diagnosis) -> list[Recommendation]:
 
     sources = diagnosis.summary.get("source_domains") or []
     if len(sources) >= 2:
+        rows = details.get("sources") or []
+        nearest = nearest_source(rows)
+        lacking = [row["name"] for row in rows if row["missing_classes"]]
         out.append(
             Recommendation(
                 "multi-source adaptation",
@@ -245,7 +249,16 @@ def recommend(diagnosis: Diagnosis) -> list[Recommendation]:
                 "relabels the target by its class centroids (the best on Office-Caltech), "
                 "ms_moments matches every source's moments, ms_weighted "
                 "votes down sources far from the target, m3sda trains a network. The verdicts "
-                "above compare the pooled sources with the target.",
+                "above compare the pooled sources with the target; the sources' rows compare "
+                "each one with it"
+                + (f" ({nearest} is the nearest by covariance)" if nearest else "")
+                + "."
+                + (
+                    f" {', '.join(lacking)} lack{'s' if len(lacking) == 1 else ''} classes the "
+                    "other sources have: ms_jcpot needs every class in every source."
+                    if lacking
+                    else ""
+                ),
                 1,
             )
         )

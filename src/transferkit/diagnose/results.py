@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from transferkit.diagnose.sources import format_sources
+
 logger = logging.getLogger(__name__)
 
 #: The flags a diagnosis raises, in report order.
@@ -193,6 +195,10 @@ class Diagnosis:
             if row["statistics"]:
                 for text in textwrap.wrap(row["statistics"], width - 6):
                     lines.append("      " + text)
+        if self.details.get("sources"):
+            lines.append("")
+            lines.append("Sources, each against the target:")
+            lines.extend(format_sources(self.details["sources"]))
         lines.append("")
         lines.append("Recommendation:")
         for rec in self.recommendations:
@@ -389,7 +395,12 @@ def render_html(diagnosis: Diagnosis, path: str | Path | None = None) -> str:
             f"<td class='{css}'>{esc(row['verdict'])}</td><td>{esc(row['p_value'])}</td>"
             f"<td>{esc(row['summary'])}</td><td><small>{stats_html}</small></td></tr>"
         )
-    parts.append("</table><h2>Recommendation</h2><ol>")
+    parts.append("</table>")
+    if diagnosis.details.get("sources"):
+        parts.append("<h2>Sources, each against the target</h2><pre>")
+        parts.extend(esc(line.strip()) for line in format_sources(diagnosis.details["sources"]))
+        parts.append("</pre>")
+    parts.append("<h2>Recommendation</h2><ol>")
     for rec in diagnosis.recommendations:
         methods = f" <code>{esc(', '.join(rec.methods))}</code>" if rec.methods else ""
         parts.append(f"<li><b>{esc(rec.family)}</b>{methods}: {esc(rec.reason)}</li>")

@@ -51,6 +51,7 @@ from transferkit.diagnose.feature_space import feature_space_verdict
 from transferkit.diagnose.inputs import read_inputs, select_columns
 from transferkit.diagnose.report import recommend
 from transferkit.diagnose.results import FLAGS, Diagnosis, Evidence, Verdict, format_p, plain
+from transferkit.diagnose.sources import compare_sources
 from transferkit.diagnose.verdicts import (
     conditional_verdict,
     default_label_classifier,
@@ -282,6 +283,16 @@ def diagnose(
     plots["domain_scores"] = (dc.scores, dc.domain)
     plots["drift_top"] = drift.top(15)
     plots["embedding"] = _embedding(Xs, Xt, ys, seed())
+    if d.source_domains is not None:  # each source of a multi-source problem on its own
+        details["sources"] = compare_sources(
+            Xs_all,
+            d.ys,
+            d.source_domains,
+            Xt_all,
+            max_samples=max_samples,
+            n_folds=n_folds,
+            random_state=seed(),
+        )
 
     # ---- scenarios 3 and 4 need source labels
     classes = None if ys is None else np.unique(ys)
