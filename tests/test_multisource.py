@@ -263,6 +263,45 @@ def test_diagnose_recommends_multi_source_methods_for_several_named_sources():
     assert "multi-source adaptation" not in {r.family for r in single}
 
 
+def test_the_covariance_distance_is_not_pushed_up_by_a_small_source():
+    import scipy.sparse as sp
+
+    from transferkit.alignment.common import covariance_square_norm
+
+    rng = np.random.default_rng(0)
+    target = rng.normal(size=(500, 50))
+    small = rng.normal(size=(20, 50))  # the target's covariance, few rows
+    large = rng.normal(size=(2000, 50)) * np.sqrt(1.5)  # another covariance, many rows
+    naive = [
+        np.linalg.norm(np.cov(X, rowvar=False) - np.cov(target, rowvar=False))
+        for X in (small, large)
+    ]
+    assert naive[0] > naive[1]  # the sample covariances' noise ranks them the wrong way round
+    assert domain_distance(small, target) < domain_distance(large, target)
+    # the squared norm is estimated without bias: its mean over draws is the true tr(Σ²) = 50
+    draws = [covariance_square_norm(rng.normal(size=(10, 50)) + 3.0) for _ in range(400)]
+    assert abs(np.mean(draws) - 50.0) < 3 * np.std(draws) / np.sqrt(len(draws))
+    assert np.isclose(covariance_square_norm(sp.csr_matrix(small)), covariance_square_norm(small))
+    with pytest.raises(InvalidParameterError, match="at least 4 rows per domain"):
+        domain_distance(small[:3], target)
+
+
+@needs_surf
+def test_dslr_is_the_nearest_source_of_webcam_by_covariance_on_surf():
+    from transferkit.datasets import load_office_caltech_surf
+    from transferkit.datasets.office import harness_preprocess
+
+    domains = {
+        name: harness_preprocess(load_office_caltech_surf(name)[0])
+        for name in ("amazon", "caltech10", "dslr", "webcam")
+    }
+    distances = {
+        name: domain_distance(domains[name], domains["webcam"])
+        for name in ("amazon", "caltech10", "dslr")
+    }
+    assert min(distances, key=distances.get) == "dslr", distances
+
+
 def test_distance_and_parameters():
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(80, 3)), rng.normal(size=(80, 3)) * [1.0, 4.0, 1.0]

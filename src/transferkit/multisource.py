@@ -44,7 +44,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
-from transferkit.alignment.common import covariance
+from transferkit.alignment.common import covariance, covariance_square_norm
 from transferkit.alignment.coral import coral_align
 from transferkit.base import (
     check_rows,
@@ -450,9 +450,17 @@ def domain_distance(
     """How far a source lies from the target: covariances, the squared MMD or the proxy A-distance.
 
     ``"coral"``: the Frobenius distance between the two covariance matrices (the square root of
-    Deep CORAL's loss without its ``1/(4 d^2)``, Sun & Saenko 2016, Eq. 1); it still tells domains
-    apart after each was standardised on its own (the Office-Caltech harness protocol), where the
-    two others see nothing. It is blind to a shift of the mean alone; use ``"mmd"`` there.
+    Deep CORAL's loss without its ``1/(4 d^2)``, Sun & Saenko 2016, Eq. 1), estimated without the
+    bias of sample covariances: ``||S_s - S_t||^2`` overstates ``||Σ_s - Σ_t||^2`` by each
+    sample's noise, which grows as its rows get fewer, so a small source looked far from every
+    target (dslr, 157 SURF histograms, came out the farthest source of webcam, the nearest
+    domain). Its square is ``T_s + T_t - 2 <S_s, S_t>``, with ``T`` the unbiased estimate of
+    ``tr(Σ^2)`` of Chen, Zhang & Zhong (2010, "Tests for high-dimensional covariance
+    matrices", JASA, Eq. 2.1) and ``S`` the unbiased sample covariances; an estimate below 0 (the
+    same covariance, within the noise) gives distance 0. It needs 4 rows per domain, and it still
+    tells domains apart after each was standardised on its own (the Office-Caltech harness
+    protocol), where the two others see nothing. It is blind to a shift of the mean alone; use
+    ``"mmd"`` there.
     ``"mmd"``: the unbiased estimate of the squared maximum mean discrepancy (Gretton et al.
     2012, Eq. 3) with a Gaussian kernel of median-heuristic width over both samples. ``"pad"``:
     :func:`transferkit.domain_classifier.proxy_a_distance` (0 to 2); it saturates at 2 when a
@@ -475,10 +483,15 @@ def domain_distance(
     check_choice(distance, "distance", "domain_distance", DISTANCES)
     if distance == "pad":
         return proxy_a_distance(X_source, X_target, random_state=random_state)
+    if distance == "coral":
+        square = (
+            covariance_square_norm(X_source)
+            + covariance_square_norm(X_target)
+            - 2.0 * float(np.sum(covariance(X_source) * covariance(X_target)))
+        )
+        return float(np.sqrt(max(square, 0.0)))
     Xs = densify(X_source, "domain_distance", "the distance needs dense rows")
     Xt = densify(X_target, "domain_distance", "the distance needs dense rows")
-    if distance == "coral":
-        return float(np.linalg.norm(covariance(Xs) - covariance(Xt)))
     both = np.concatenate([Xs, Xt])
     gamma = median_heuristic(both, random_state=random_state)
     K = kernel_matrix(both, both, "rbf", gamma=gamma)

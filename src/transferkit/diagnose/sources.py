@@ -10,9 +10,9 @@ a domain classifier between it and the target (:func:`transferkit.domain_classif
 0.5: the classifier cannot tell them apart; below chance when the domains' means are pinned, see
 :func:`~transferkit.domain_classifier.centred_separately`) and the covariance distance
 (:func:`transferkit.multisource.domain_distance` with ``"coral"``, the distance ``ms_weighted``
-weighs the sources by; computed up to :data:`MAX_COVARIANCE_FEATURES` features). A small
-source's covariance is noisier, and the noise adds to its distance: compare sources of similar
-sizes, or read the distance beside the AUC.
+weighs the sources by, estimated without the bias of the sample covariances so that a small
+source is not pushed away by its own noise; computed up to :data:`MAX_COVARIANCE_FEATURES`
+features).
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def format_sources(rows: list[dict[str, Any]]) -> list[str]:
         distance = (
             ""
             if row["covariance_distance"] is None
-            else f", covariance distance {row['covariance_distance']:.3g}"
+            else f", covariance distance {row['covariance_distance']:.1f}"
         )
         missing = row["missing_classes"]
         lacks = (
