@@ -9,7 +9,7 @@ default ``--method dann``) train with a progress bar on a terminal, none in a lo
 Examples
 --------
 transferkit plot domain-scores digits synthetic mnist --method dann -o scores.png
-transferkit plot embedding moons source target --method dann --projection tsne -o emb.png
+transferkit plot embedding moons source rotated --method dann --projection tsne -o emb.png
 transferkit plot domain-scores --source photos/studio --target photos/phone --method coral -o s.png
 """
 
