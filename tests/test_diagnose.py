@@ -423,3 +423,11 @@ def test_each_source_of_a_multi_source_problem_is_compared_with_the_target(tmp_p
     assert json.loads(diagnosis.to_json())["details"]["sources"][2]["missing_classes"] == [2]
     # a single source has no such rows
     assert "sources" not in diagnose(near[0], target, y_source=near[1], **FAST).details
+    # a source too small to compare is shown as such, not a crash
+    one = (rng.normal(size=(1, 4)), np.array([0]))
+    small = diagnose(combine_sources([near, one], target, source_names=["near", "one"]), **FAST)
+    rows = {row["name"]: row for row in small.details["sources"]}
+    assert rows["one"]["domain_auc"] is None and rows["one"]["covariance_distance"] is None
+    assert (
+        "one        1 row, too few rows to compare, lacks 2 classes (1, 2)" in small.format_table()
+    )

@@ -57,8 +57,9 @@ def compare_sources(
     Returns
     -------
     list of dict
-        ``name``, ``n_rows``, ``n_classes``, ``missing_classes``, ``domain_auc``,
-        ``below_chance`` and ``covariance_distance`` (None above the width limit).
+        ``name``, ``n_rows``, ``n_classes``, ``missing_classes``, ``domain_auc`` (None for a
+        source of one row), ``below_chance`` and ``covariance_distance`` (None above the width
+        limit, or with fewer than 4 rows in the source or the target).
 
     Examples
     --------
@@ -81,23 +82,25 @@ def compare_sources(
     for name in dict.fromkeys(domains):
         mask = domains == name
         X = X_source[np.flatnonzero(mask)]
-        scores = domain_scores(
-            _draw(X, max_samples, rng), target, n_folds=n_folds, random_state=random_state
-        )
         row: dict[str, Any] = {
             "name": str(name),
             "n_rows": int(mask.sum()),
             "n_classes": None,
             "missing_classes": [],
-            "domain_auc": scores.auc,
-            "below_chance": scores.below_chance,
+            "domain_auc": None,
+            "below_chance": False,
             "covariance_distance": None,
         }
+        if row["n_rows"] >= 2:  # a domain classifier needs two rows a side
+            scores = domain_scores(
+                _draw(X, max_samples, rng), target, n_folds=n_folds, random_state=random_state
+            )
+            row["domain_auc"], row["below_chance"] = scores.auc, bool(scores.below_chance)
         if classes is not None:
             own = np.unique(y_source[mask])
             row["n_classes"] = int(len(own))
             row["missing_classes"] = [c.item() for c in np.setdiff1d(classes, own)]
-        if dense:
+        if dense and min(row["n_rows"], X_target.shape[0]) >= 4:  # the estimate needs 4 rows
             X_dense = X.toarray() if sp.issparse(X) else X
             T_dense = X_target.toarray() if sp.issparse(X_target) else X_target
             row["covariance_distance"] = domain_distance(X_dense, T_dense, "coral")
@@ -118,8 +121,11 @@ def format_sources(rows: list[dict[str, Any]]) -> list[str]:
     width = max(len(row["name"]) for row in rows)
     lines = []
     for row in rows:
-        auc = f"domain AUC {row['domain_auc']:.2f}" + (
-            " (below chance)" if row["below_chance"] else ""
+        auc = (
+            "too few rows to compare"
+            if row["domain_auc"] is None
+            else f"domain AUC {row['domain_auc']:.2f}"
+            + (" (below chance)" if row["below_chance"] else "")
         )
         distance = (
             ""
@@ -133,7 +139,8 @@ def format_sources(rows: list[dict[str, Any]]) -> list[str]:
             if missing
             else ""
         )
-        lines.append(f"  {row['name']:<{width}}  {row['n_rows']:>6} rows, {auc}{distance}{lacks}")
+        rows_text = f"{row['n_rows']:>6} row" + ("s" if row["n_rows"] != 1 else "")
+        lines.append(f"  {row['name']:<{width}}  {rows_text}, {auc}{distance}{lacks}")
     return lines
 
 
