@@ -20,7 +20,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from transferkit.domain_classifier import domain_scores
 from transferkit.multisource import domain_distance
@@ -77,7 +76,7 @@ def compare_sources(
     domains = np.asarray(domains).astype(str)
     classes = None if y_source is None else np.unique(y_source)
     target = _draw(X_target, max_samples, rng)
-    dense = X_target.shape[1] <= MAX_COVARIANCE_FEATURES
+    narrow = X_target.shape[1] <= MAX_COVARIANCE_FEATURES
     rows = []
     for name in dict.fromkeys(domains):
         mask = domains == name
@@ -100,10 +99,8 @@ def compare_sources(
             own = np.unique(y_source[mask])
             row["n_classes"] = int(len(own))
             row["missing_classes"] = [c.item() for c in np.setdiff1d(classes, own)]
-        if dense and min(row["n_rows"], X_target.shape[0]) >= 4:  # the estimate needs 4 rows
-            X_dense = X.toarray() if sp.issparse(X) else X
-            T_dense = X_target.toarray() if sp.issparse(X_target) else X_target
-            row["covariance_distance"] = domain_distance(X_dense, T_dense, "coral")
+        if narrow and min(row["n_rows"], X_target.shape[0]) >= 4:  # the estimate needs 4 rows
+            row["covariance_distance"] = domain_distance(X, X_target, "coral")
         rows.append(row)
     return rows
 
