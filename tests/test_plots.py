@@ -158,7 +158,9 @@ def test_scores_below_chance_are_flagged_with_their_cause_when_it_shows(tmp_path
     Zs, Zt = rng.normal(size=(150, 100)) + 2, rng.normal(size=(200, 100)) * 2 + 1
     moved = Zs - Zs.mean(axis=0) + Zt.mean(axis=0)
     assert not centred_separately(moved, Zt) and means_matched(moved, Zt)
-    with pytest.warns(DegenerateResultWarning, match=r"below chance.*closer means than two"):
+    with pytest.warns(
+        DegenerateResultWarning, match=r"below chance.*closer than two independent samples"
+    ):
         plot_domain_scores({"coral-like": (moved, Zt)}, tmp_path / "matched.png")
     with warnings.catch_warnings():
         warnings.simplefilter("error", DegenerateResultWarning)
@@ -175,11 +177,18 @@ def test_cli_plot_draws_the_users_own_files_and_says_what_it_cannot_draw(tmp_pat
     files = ["--source", str(tmp_path / "s.npz"), "--target", str(tmp_path / "t.npz")]
     runner = CliRunner()
     figure = tmp_path / "scores.png"
-    drawn = runner.invoke(plot, ["domain-scores", *files, "--method", "coral", "-o", str(figure)])
+    every = ["domain-scores", *files, "--method", "coral", "--rows", "all", "-o", str(figure)]
+    drawn = runner.invoke(plot, every)
     assert drawn.exit_code == 0, drawn.output
     assert figure.stat().st_size > 1000
-    # the source is moved onto the target's mean: the warning names that cause
-    assert "closer means than two independent samples" in drawn.output
+    # every row drawn: CORAL moved the source onto the target's mean, and the warning says so
+    assert "closer than two independent samples' would be" in drawn.output
+    # the default draws the half the models were not fitted on: no pinned means, no warning
+    held_out = runner.invoke(
+        plot, ["domain-scores", *files, "--method", "coral", "-o", str(figure)]
+    )
+    assert held_out.exit_code == 0, held_out.output
+    assert "below chance" not in held_out.output
     embedded = runner.invoke(
         plot, ["embedding", *files, "--method", "sa", "-o", str(tmp_path / "e.png"), "-q"]
     )
@@ -194,3 +203,33 @@ def test_cli_plot_draws_the_users_own_files_and_says_what_it_cannot_draw(tmp_pat
     assert "Give the data once" in refused("moons", "source", "rotated", *files)
     assert "one feature space" in refused(*files, "--feature-spaces", "different")
     assert "Say which data" in refused("--method", "coral")
+
+
+def test_held_out_halves_fit_on_one_half_and_draw_the_other():
+    from transferkit.multisource import combine_sources, source_domains
+    from transferkit.plots import held_out_halves
+    from transferkit.registry import make_method
+
+    rng = np.random.default_rng(0)
+    X_target = rng.normal(size=(60, 20)) + 1.0
+    sources = [(rng.normal(size=(50, 20)) * 2.0, np.arange(50) % 2) for _ in range(2)]
+    problem = combine_sources(sources, X_target, np.arange(60) % 2, source_names=["a", "b"])
+    fitted, shown = held_out_halves(problem, random_state=0)
+    assert fitted.n_source + shown.n_source == 100 and fitted.n_target + shown.n_target == 60
+    # every class is in both source halves; each source row keeps its source's name
+    assert set(fitted.y_source) == set(shown.y_source) == {0, 1}
+    assert len(source_domains(fitted)) == fitted.n_source
+    # the accuracy of a model fitted on one half is measured on the other half's target rows
+    np.testing.assert_array_equal(fitted.X_test, shown.X_target)
+    np.testing.assert_array_equal(fitted.y_test, shown.y_target)
+    # the point of the halves: CORAL pins the means of the rows it was fitted on, and only
+    # there does the cross-validated domain classifier fall below chance
+    model = make_method("coral", {}, random_state=0).fit(fitted)
+    on_fitted = representations({"coral": model}, fitted)["coral"]
+    on_shown = representations({"coral": model}, shown)["coral"]
+    from transferkit.domain_classifier import domain_scores
+
+    assert domain_scores(*on_fitted, random_state=0).below_chance
+    assert not domain_scores(*on_shown, random_state=0).below_chance
+    with pytest.raises(InvalidParameterError, match="at least 4 rows per domain"):
+        held_out_halves(TransferProblem(X_target[:3], np.arange(3) % 2, X_target))

@@ -81,6 +81,15 @@ _common = option_group(
     click.option(
         "--baseline-params", callback=json_object_callback, help="JSON parameters of --baseline."
     ),
+    click.option(
+        "--rows",
+        type=click.Choice(["held-out", "all"]),
+        default="held-out",
+        show_default=True,
+        help="held-out: fit the models on half of each domain's rows and draw the other half, "
+        "which they never saw (a map fitted on the rows it shows can pin the domains' means, "
+        "and the domain classifier then scores below chance); all: fit and draw every row.",
+    ),
     click.option("--output", "-o", required=True, type=click.Path(dir_okay=False)),
     click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
 )
@@ -94,13 +103,17 @@ def _panels(
     baseline_params: dict[str, Any],
     seed: int,
     quiet: bool,
+    rows: str,
     **data: Any,
-) -> tuple[Any, dict[str, Any], dict[str, float]]:
-    from transferkit.plots import representations
+) -> tuple[Any, dict[str, Any], dict[str, float], Any]:
+    """The problem, the panels' representations of the drawn rows, the target accuracies and
+    the problem of the drawn rows (their labels colour the embedding)."""
+    from transferkit.plots import held_out_halves, representations
     from transferkit.registry import method_spec
 
     _check_known(method)
     problem = _load(builtin, {**data, "seed": seed})
+    fitted, shown = held_out_halves(problem, seed) if rows == "held-out" else (problem, problem)
     if baseline is None:
         baseline = "deep_source_only" if method_spec(method).deep else "source_only"
     models = {}
@@ -109,17 +122,18 @@ def _panels(
         (f"plain: {baseline}", baseline, baseline_params),
         (f"adapted: {method}", method, params),
     ):
-        model = _fit(chosen, chosen_params, problem, seed, quiet)
+        model = _fit(chosen, chosen_params, fitted, seed, quiet)
         models[name] = model
-        if problem.has_evaluation_labels:
-            X_eval, y_eval = problem.evaluation_split()
+        if fitted.has_evaluation_labels:
+            X_eval, y_eval = fitted.evaluation_split()
             scores[name] = float((model.predict(X_eval) == y_eval).mean())
-    return problem, representations(models, problem), scores
+    return problem, representations(models, shown), scores, shown
 
 
-def _title(problem: Any, scores: dict[str, float]) -> str:
+def _title(problem: Any, scores: dict[str, float], rows: str) -> str:
     accuracy = ", ".join(f"{name} {100 * value:.1f}%" for name, value in scores.items())
-    return problem.title + (f"\ntarget accuracy: {accuracy}" if accuracy else "")
+    drawn = "\nfitted on half of each domain; the other half drawn" if rows == "held-out" else ""
+    return problem.title + drawn + (f"\ntarget accuracy: {accuracy}" if accuracy else "")
 
 
 @click.group()
@@ -129,14 +143,15 @@ def plot() -> None:
 
 @plot.command("domain-scores")
 @_common
-def domain_scores(output: str, seed: int, **common: Any) -> None:
+def domain_scores(output: str, seed: int, rows: str, **common: Any) -> None:
     """Histograms of a domain classifier's scores on a plain and an adapted representation."""
     from transferkit.plots import plot_domain_scores
 
-    problem, panels, scores = _panels(seed=seed, **common)
+    problem, panels, scores, _ = _panels(seed=seed, rows=rows, **common)
+    title = _title(problem, scores, rows)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DegenerateResultWarning)
-        path = plot_domain_scores(panels, output, title=_title(problem, scores), random_state=seed)
+        path = plot_domain_scores(panels, output, title=title, random_state=seed)
     for warning in caught:
         click.echo(f"Warning: {warning.message}", err=True)
     click.echo(f"Wrote {path}")
@@ -146,21 +161,23 @@ def domain_scores(output: str, seed: int, **common: Any) -> None:
 @_common
 @click.option("--projection", type=click.Choice(["pca", "tsne"]), default="pca", show_default=True)
 @click.option("--max-points", default=1000, show_default=True, type=int)
-def embedding(output: str, seed: int, projection: str, max_points: int, **common: Any) -> None:
+def embedding(
+    output: str, seed: int, rows: str, projection: str, max_points: int, **common: Any
+) -> None:
     """Source and target in 2-D (PCA or t-SNE), before and after adaptation."""
     from transferkit.plots import plot_embedding
 
-    problem, panels, scores = _panels(seed=seed, **common)
+    problem, panels, scores, shown = _panels(seed=seed, rows=rows, **common)
     labels = None
-    if problem.y_target is not None:
-        labels = (problem.y_source, problem.y_target)
+    if shown.y_target is not None:
+        labels = (shown.y_source, shown.y_target)
     path = plot_embedding(
         panels,
         output,
         method=projection,
         labels=labels,
         max_points=max_points,
-        title=_title(problem, scores),
+        title=_title(problem, scores, rows),
         random_state=seed,
     )
     click.echo(f"Wrote {path}")
