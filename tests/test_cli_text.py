@@ -159,7 +159,7 @@ def test_bench_checks_the_languages_before_any_cell_runs(files, tmp_path):
 def test_diagnose_reads_an_unlabelled_target(files):
     result = invoke("diagnose", *text_args(files, "unlabelled"), "--permutations", "50")
     assert result.exit_code == 0, result.output
-    assert "en->es-nolabels" in result.output
+    assert "Diagnosis of en → es-nolabels" in result.output
 
 
 def test_the_python_path_gives_the_same_features(files, tmp_path):

@@ -684,14 +684,8 @@ class TransferProblem:
 
     @property
     def title(self) -> str:
-        """How reports head the problem: ``"name: source → target"``, or ``"source → target"``
-        when the name is the pair itself (users' files and folders)."""
-        pair = f"{self.source_name} → {self.target_name}"
-        return (
-            pair
-            if self.name == f"{self.source_name}->{self.target_name}"
-            else (f"{self.name}: {pair}")
-        )
+        """How reports head the problem (:func:`pair_title`)."""
+        return pair_title(self.name, self.source_name, self.target_name)
 
     def summary(self) -> dict[str, Any]:
         """Sizes and label sets, for reports and the CLI."""
@@ -719,6 +713,19 @@ class TransferProblem:
             f"n_target_labeled={self.n_target_labeled}{test}, n_features={self.n_features}"
             + (f", n_source_features={self.n_source_features})" if self.heterogeneous else ")")
         )
+
+
+def pair_title(name: str, source: str, target: str) -> str:
+    """How reports head a problem: ``"name: source → target"``, or ``"source → target"`` when
+    the name is the pair itself (users' files and folders are named so).
+
+    >>> pair_title("office-caltech-surf", "amazon", "webcam")
+    'office-caltech-surf: amazon → webcam'
+    >>> pair_title("amazon->webcam", "amazon", "webcam")
+    'amazon → webcam'
+    """
+    pair = f"{source} → {target}"
+    return pair if name == f"{source}->{target}" else f"{name}: {pair}"
 
 
 def refuse_different_feature_spaces(problem: TransferProblem, who: str) -> None:

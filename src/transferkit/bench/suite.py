@@ -188,6 +188,26 @@ def as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else [value]
 
 
+def check_sources(
+    sources: Sequence[str | Path], *, text: bool = False, feature_spaces: str = "same"
+) -> list[Path]:
+    """The sources' resolved paths, after the checks every reader of several sources shares:
+    at least one, none given twice, and several only in one feature space (no texts, no
+    ``feature_spaces="different"``). Raises :class:`SuiteError` saying which."""
+    if not sources:
+        raise SuiteError("Give at least one source file or folder.")
+    if len(sources) > 1 and (text or feature_spaces != "same"):
+        raise SuiteError(
+            "Several sources are combined in one feature space (multi-source transfer): give "
+            "files of features or folders of images, without text options or "
+            "feature_spaces='different'."
+        )
+    paths = [Path(path).resolve() for path in sources]
+    if len(set(paths)) != len(paths):
+        raise SuiteError("A source is given twice; give each source once.")
+    return paths
+
+
 def _files_protocol(options: Mapping[str, Any]) -> str:
     """What a run on a user's files reads (the options of its files entry), for the table in
     place of the suite's own protocol (which describes its built-in data)."""
@@ -398,17 +418,7 @@ class Suite:
             )
         digests = FileDigests() if digests is None else digests
         sources = [source] if isinstance(source, str | Path) else list(source)
-        if not sources:
-            raise SuiteError("Give at least one source file or folder.")
-        if len(sources) > 1 and (text or feature_spaces != "same"):
-            raise SuiteError(
-                "Several sources are combined in one feature space (multi-source transfer): give "
-                "files of features or folders of images, without text options or "
-                "feature_spaces='different'."
-            )
-        source_paths = [Path(path).resolve() for path in sources]
-        if len(set(source_paths)) != len(source_paths):
-            raise SuiteError("A source is given twice; give each source once.")
+        source_paths = check_sources(sources, text=bool(text), feature_spaces=feature_spaces)
         paths = {f"source{i}": path for i, path in enumerate(source_paths)}
         paths["target"] = Path(target).resolve()
         if test is not None:

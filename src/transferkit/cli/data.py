@@ -114,17 +114,17 @@ def load_data(
 
     if dataset and (source_file or target_file):
         raise InvalidParameterError("Give --dataset/--pair or --source/--target, not both.")
-    sources = [source_file] if isinstance(source_file, str) else list(source_file or ())
-    if len(sources) > 1:
-        problem = load_sources(sources, target_file, text_column, feature_spaces, backbone)
-        return problem.with_target_labels(reveal, random_state=seed) if reveal else problem
-    source_file = sources[0] if sources else None
     text_options = {"--label-column": label_column, "--encoder": encoder, "--language": language}
     if text_column is None and any(value is not None for value in text_options.values()):
         given = ", ".join(option for option, value in text_options.items() if value is not None)
         raise InvalidParameterError(
             f"{given} apply to files of texts: name their text column with --text-column."
         )
+    sources = [source_file] if isinstance(source_file, str) else list(source_file or ())
+    if len(sources) > 1:
+        problem = load_sources(sources, target_file, text_column, feature_spaces, backbone)
+        return problem.with_target_labels(reveal, random_state=seed) if reveal else problem
+    source_file = sources[0] if sources else None
     if feature_spaces != "same" and (dataset or text_column is not None):
         raise InvalidParameterError(
             "--feature-spaces different applies to --source/--target files of features (not to "
@@ -210,20 +210,13 @@ def load_sources(
     """The multi-source problem of several ``--source`` files (or folders of images) and one
     ``--target``: each source read with the target as a pair, the pairs combined
     (:func:`transferkit.multisource.combine_pairs`), each source named by its file."""
-    from transferkit.bench.suite import DEFAULT_BACKBONE, file_names
+    from transferkit.bench.suite import DEFAULT_BACKBONE, check_sources, file_names
     from transferkit.datasets import problem_from_files
     from transferkit.multisource import combine_pairs, read_pairs
 
     if target is None:
         raise InvalidParameterError("Several --source need one --target, file or folder.")
-    if text_column is not None or feature_spaces != "same":
-        raise InvalidParameterError(
-            "Several sources are combined in one feature space (multi-source transfer): give "
-            "files of features or folders of images, without --text-column or "
-            "--feature-spaces different."
-        )
-    if len({Path(source).resolve() for source in sources}) != len(sources):
-        raise InvalidParameterError("A --source is given twice; give each source once.")
+    check_sources(sources, text=text_column is not None, feature_spaces=feature_spaces)
     folders = image_folders(*sources, target)
     if backbone is not None and not folders:
         raise InvalidParameterError(

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from transferkit.diagnose.sources import format_sources
+from transferkit.problem import pair_title
 
 logger = logging.getLogger(__name__)
 
@@ -180,9 +181,13 @@ class Diagnosis:
         import textwrap
 
         lines = [
-            f"Diagnosis of {self.summary.get('name', 'problem')}: "
-            f"{self.summary.get('source_name', 'source')} -> "
-            f"{self.summary.get('target_name', 'target')} (alpha = {self.alpha})",
+            "Diagnosis of "
+            + pair_title(
+                self.summary.get("name", "problem"),
+                self.summary.get("source_name", "source"),
+                self.summary.get("target_name", "target"),
+            )
+            + f" (alpha = {self.alpha})",
             "",
         ]
         header = f"{'check':<34} {'p':>9}  {'verdict':<12}"
