@@ -162,3 +162,34 @@ def test_results_show_the_methods_added_by_name_to_a_run_on_files(tmp_path):
         'name = "source_only"', 'name = "coral"\nparams = { regularization = 10.0 }'
     )
     assert results_table(db, parse_suite(changed, "mine.toml")).methods == ["source_only"]
+
+
+@pytest.mark.parametrize(
+    ("suite", "advice"),
+    [
+        ("continual-split-mnist", "docs/guides/continual.md"),
+        ("robustness-mnist", "docs/guides/robustness.md"),
+        ("fewshot-mnist", "`transferkit fewshot`"),
+    ],
+)
+def test_a_suite_of_another_kind_of_task_refuses_files_before_any_cell(tmp_path, suite, advice):
+    from transferkit.exceptions import SuiteError
+
+    source, target = _write_pair(tmp_path)
+    db = tmp_path / "r.sqlite"
+    with pytest.raises(SuiteError, match="give a transfer problem") as caught:
+        run_suite(suite, db=db, files=(source, target, None))
+    assert advice in str(caught.value)
+    assert f"Suite '{suite}'" in str(caught.value)
+    assert not db.exists()  # refused before the store was opened
+
+
+def test_a_suite_of_another_kind_runs_on_files_when_a_transfer_method_is_chosen(tmp_path):
+    source, target = _write_pair(tmp_path)
+    table = run_suite(
+        "continual-split-mnist",
+        db=tmp_path / "r.sqlite",
+        files=(source, target, None),
+        methods=["source_only"],
+    )
+    assert _accuracy(table) == 1.0

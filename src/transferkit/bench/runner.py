@@ -668,6 +668,8 @@ def run_suite(
             "target, test) too (a suite's datasets take their options in the suite file)."
         )
     suite = suite.select(methods=methods, pairs=pairs, seeds=seeds)
+    if files is not None:
+        suite.check_runs_on_files()
     unwinds = jobs > 1 or scheduler is not None
     with sigterm_unwinds() if unwinds else nullcontext(), ResultStore(db) as store:
         pending, done = pending_cells(suite, store, retry_errors)

@@ -310,6 +310,28 @@ class Suite:
             suite = replace(suite, seeds=_check_seeds(list(seeds), self._where("--seeds")))
         return suite
 
+    def check_runs_on_files(self) -> None:
+        """Raise :class:`SuiteError` when the suite, run on a user's files (which give a
+        transfer problem), has no transfer method: a continual, multi-task, robustness, few- or
+        zero-shot suite would only store one error row per cell."""
+        from transferkit.registry import method_spec
+
+        families = {method_spec(m.name).family for m in self.methods}
+        if families and families <= set(OTHER_TASK_FAMILIES):
+            kinds = sorted(families)
+            own = [
+                f"`transferkit {kind}` reads your data for {kind} learning"
+                if kind in ("fewshot", "zeroshot")
+                else f"docs/guides/{kind}.md builds a {kind} task of your data from Python"
+                for kind in kinds
+            ]
+            raise SuiteError(
+                f"Suite '{self.name}' runs {' and '.join(kinds)} methods, which need a "
+                "benchmark task of their kind; --source/--target files give a transfer problem. "
+                "Run a transfer suite on your files (`transferkit bench demo --source ... "
+                f"--target ...`, or a suite file of your own); {'; '.join(own)}."
+            )
+
     def _where(self, what: str) -> str:
         return f"{what} (suite '{self.name}')"
 
