@@ -1,7 +1,7 @@
 """The ``transferkit`` group: ``--version``, ``--debug``, and every command attached.
 
 Each command group lives in its own module (``datasets``, ``bench`` with ``results`` and
-``demo``, ``diagnose``, ``select``, ``plot``, ``features``). They are imported here at the top,
+``demo``, ``diagnose``, ``select``, ``plot``, ``features``, ``continual``...). They are imported here at the top,
 so a command module that fails to import fails the command line loudly instead of vanishing from
 ``--help``; each keeps its heavy imports (numpy, the methods, torch) inside its commands, so
 ``transferkit --help`` stays fast.
@@ -21,6 +21,7 @@ from transferkit import __version__
 from transferkit.allocator import reuse_freed_memory
 from transferkit.cli.bench import bench, demo, results
 from transferkit.cli.bli import bli_command
+from transferkit.cli.continual import continual_command
 from transferkit.cli.datasets import datasets
 from transferkit.cli.diagnose import diagnose_command
 from transferkit.cli.errors import Group
@@ -94,5 +95,6 @@ for command in (
     bli_command,
     zeroshot_command,
     fewshot_command,
+    continual_command,
 ):
     main.add_command(command)

@@ -63,7 +63,12 @@ def option_group(*decorators: Callable[[Any], Any]) -> Callable[[Command], Comma
 # --------------------------------------------------------------------------- values
 def parse_value(text: str) -> Any:
     """``"40"`` → 40, ``"0.5"`` → 0.5, ``"true"``/``"false"``/``"none"`` → True/False/None,
-    anything else stays text."""
+    ``"[256, 256]"`` → a list (JSON), anything else stays text."""
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            pass
     for kind in (int, float):
         try:
             return kind(text)

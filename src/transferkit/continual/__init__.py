@@ -43,9 +43,11 @@ from transferkit.continual.streams import (
     load_stream,
     permuted_mnist,
     permuted_stream,
+    scenario_of_classes,
     split_fashion_mnist,
     split_mnist,
     split_stream,
+    stream_from_files,
     stream_from_tasks,
 )
 
@@ -79,7 +81,9 @@ __all__ = [
     "permuted_stream",
     "split_fashion_mnist",
     "split_mnist",
+    "scenario_of_classes",
     "split_stream",
+    "stream_from_files",
     "stream_from_tasks",
     *STRATEGY_NAMES,
 ]

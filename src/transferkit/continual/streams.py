@@ -47,6 +47,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -69,7 +70,9 @@ __all__ = [
     "permuted_stream",
     "split_fashion_mnist",
     "split_mnist",
+    "scenario_of_classes",
     "split_stream",
+    "stream_from_files",
     "stream_from_tasks",
 ]
 
@@ -305,6 +308,156 @@ def stream_from_tasks(
         offset += len(classes)
     n_outputs = sizes[0] if scenario == "domain" else offset
     return ContinualStream(experiences, scenario, n_outputs, name=name, metadata=metadata)
+
+
+#: ``scenario`` of :func:`stream_from_files` that reads it from the tasks' classes.
+AUTO_SCENARIO = "auto"
+
+
+def scenario_of_classes(classes: Sequence[Sequence[Any]], names: Sequence[str]) -> str:
+    """The scenario a user's tasks call for: ``"domain"`` when every task has the same classes
+    (one problem seen in new conditions: another camera, another season), ``"class"`` when no
+    two tasks share a class (new classes arrive). Tasks that share some classes and not others
+    fit neither, and raise :class:`InvalidParameterError` naming two of them."""
+    sets = [frozenset(np.asarray(c).tolist()) for c in classes]
+    if all(s == sets[0] for s in sets):
+        return "domain"
+    for a in range(len(sets)):
+        for b in range(a + 1, len(sets)):
+            shared = sorted(sets[a] & sets[b], key=str)
+            if shared:
+                raise InvalidParameterError(
+                    f"The tasks {names[a]} and {names[b]} share the classes {shared[:5]} but not "
+                    "all their classes, so neither the domain scenario (every task the same "
+                    "classes) nor the class scenario (new classes in each task) fits; give the "
+                    "scenario: 'task' (the task is known at test time, each task its own "
+                    "outputs), or 'class' to give each task's classes new output units."
+                )
+    return "class"
+
+
+def _split_rows(
+    y: np.ndarray, test_fraction: float, rng: np.random.Generator, name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Training and test rows of one task, ``test_fraction`` of each class held out (at least
+    one row of each class on either side)."""
+    train, test = [], []
+    for label in np.unique(y):
+        rows = rng.permutation(np.flatnonzero(y == label))
+        if len(rows) < 2:
+            raise InvalidParameterError(
+                f"Task {name}: class {label.item()!r} has {len(rows)} row; each class needs at least "
+                "two, one to train on and one to test on."
+            )
+        n_test = min(max(1, round(test_fraction * len(rows))), len(rows) - 1)
+        test.append(rows[:n_test])
+        train.append(rows[n_test:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def stream_from_files(
+    paths: Sequence[str | os.PathLike[str]],
+    scenario: str = AUTO_SCENARIO,
+    *,
+    test_fraction: float = 0.3,
+    text_column: str | None = None,
+    label_column: str = "label",
+    encoder: str = "use",
+    backbone: str = "mobilenet_v2",
+    random_state: RandomState = 0,
+    progress: Any = None,
+) -> ContinualStream:
+    """A stream of a user's labelled files, one task per file in the order given.
+
+    Each file is a domain as :func:`~transferkit.datasets.files.load_labelled` reads it (a file
+    of features, a CSV/TSV of texts with ``text_column``, a folder of images with a sub-folder
+    per class). ``test_fraction`` of each class of each task is held out to test on, drawn
+    with ``random_state``.
+
+    Parameters
+    ----------
+    paths : sequence of str or Path
+        At least two, with the same features (or the same encoder or backbone).
+    scenario : {"auto", "task", "domain", "class"}, default "auto"
+        ``"auto"``: ``"domain"`` when every task has the same classes, ``"class"`` when no two
+        share a class (:func:`scenario_of_classes`).
+    test_fraction : float in (0, 1), default 0.3
+    text_column, label_column, encoder, backbone, progress
+        As :func:`~transferkit.datasets.files.load_labelled`.
+    random_state : int, Generator or None, default 0
+
+    Returns
+    -------
+    ContinualStream
+        Named by the files' names; ``metadata["files"]`` lists the paths.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> from transferkit.continual import stream_from_files
+    >>> folder, rng = pathlib.Path(tempfile.mkdtemp()), np.random.default_rng(0)
+    >>> for season in ("summer", "winter"):
+    ...     np.savez(folder / f"{season}.npz", X=rng.normal(size=(20, 3)), y=np.repeat([0, 1], 10))
+    >>> stream = stream_from_files([folder / "summer.npz", folder / "winter.npz"])
+    >>> stream.scenario, stream.n_tasks, len(stream.experiences[0].y_test)
+    ('domain', 2, 6)
+    """
+    check_choice(scenario, "scenario", "stream_from_files", (AUTO_SCENARIO, *SCENARIOS))
+    if (
+        isinstance(test_fraction, bool)
+        or not isinstance(test_fraction, int | float)
+        or not 0.0 < test_fraction < 1.0
+    ):
+        raise ParameterValueError(
+            f"test_fraction must be a number strictly between 0 and 1; got {test_fraction!r}."
+        )
+    from transferkit.datasets.labelled import load_labelled
+
+    paths = [Path(path) for path in paths]
+    if len(paths) < 2:
+        raise InvalidParameterError(
+            f"A continual stream needs at least two tasks; got {len(paths)} file(s). Give one "
+            "labelled file (or folder of images) per task, in the order they arrive."
+        )
+    if len(set(paths)) != len(paths):
+        raise InvalidParameterError("A task file is given twice; give each task once.")
+    names = [path.stem if path.is_file() else path.name for path in paths]
+    names = names if len(set(names)) == len(names) else [str(path) for path in paths]
+    rng = np.random.default_rng(random_state)
+    tasks, classes = [], []
+    for path, name in zip(paths, names, strict=True):
+        X, y = load_labelled(
+            path,
+            text_column=text_column,
+            label_column=label_column,
+            encoder=encoder,
+            backbone=backbone,
+            progress=progress,
+            needed_for="continual learning",
+        )
+        train, test = _split_rows(np.asarray(y), test_fraction, rng, name)
+        tasks.append((X[train], y[train], X[test], y[test]))
+        classes.append(np.unique(y))
+    widths = {X.shape[1] for X, *_ in tasks}
+    if len(widths) != 1:
+        raise FeatureSpaceMismatchError(
+            "The task files have different numbers of features: "
+            + ", ".join(f"{name} {X.shape[1]}" for name, (X, *_) in zip(names, tasks, strict=True))
+            + "; a stream trains one model on every task, so describe them alike (the same "
+            "columns, encoder or backbone)."
+        )
+    if scenario == AUTO_SCENARIO:
+        scenario = scenario_of_classes(classes, names)
+    return stream_from_tasks(
+        tasks,
+        scenario,
+        name=" -> ".join(names),
+        metadata={
+            "files": [str(path) for path in paths],
+            "tasks": names,
+            "test_fraction": test_fraction,
+        },
+    )
 
 
 def _subsample(index: np.ndarray, n: int | None, rng: np.random.Generator) -> np.ndarray:

@@ -37,7 +37,8 @@ from typing import Any
 import numpy as np
 
 from transferkit.checks import check_count
-from transferkit.exceptions import DataFormatError, InvalidParameterError
+from transferkit.datasets.labelled import load_labelled
+from transferkit.exceptions import InvalidParameterError
 from transferkit.fewshot.episodes import FewShotTask
 
 #: Defaults of every few-shot dataset's episode options (5-way, 1-shot, 15 queries per class,
@@ -336,27 +337,15 @@ def task_from_files(
         )
 
     def read(path: str | os.PathLike[str]) -> tuple[Any, np.ndarray]:
-        if Path(path).is_dir():
-            from transferkit.deep.folders import image_folder_features
-
-            return image_folder_features(path, backbone, progress=progress)
-        if text_column is not None:
-            from transferkit.datasets.files import load_text_file
-            from transferkit.text import encode_texts
-
-            texts, labels = load_text_file(path, text_column, label_column, labels_required=True)
-            return encode_texts(texts, encoder, progress=progress, what=str(path)), labels
-        from transferkit.datasets import load_file
-
-        X, y, _ = load_file(path)
-        if y is None:
-            raise DataFormatError(
-                f"{path} holds no labels: few-shot episodes need a label per row (a 'label' or "
-                "'y' column, or y in the .npz)."
-            )
-        if hasattr(X, "toarray"):
-            X = X.toarray()
-        return np.asarray(X, dtype=np.float64), y
+        return load_labelled(
+            path,
+            text_column=text_column,
+            label_column=label_column,
+            encoder=encoder,
+            backbone=backbone,
+            progress=progress,
+            needed_for="few-shot episodes",
+        )
 
     X_support, y_support = read(shots)
     X_query = y_query = None

@@ -1,0 +1,258 @@
+"""``transferkit continual``: learn a user's tasks one after the other and measure the forgetting.
+
+Each TASK is one labelled file of features (``.csv``/``.tsv`` with a ``label`` column, ``.npz``
+with ``X`` and ``y``, svmlight, ``.mat``), a table of texts (``--text-column``, encoded by
+``--encoder``) or a folder of images with one sub-folder per class (described by
+``--backbone``), in the order the tasks arrive. A share of each class of each task is held out
+(``--test-fraction``); every strategy learns the tasks in order and is tested on every task
+after each one (:func:`transferkit.continual.stream_from_files`,
+:class:`transferkit.continual.ContinualStrategy`).
+
+Examples
+--------
+transferkit continual day.npz dusk.npz night.npz
+transferkit continual photos/studio photos/phone photos/webcam --strategy naive --strategy replay
+transferkit continual q1.csv q2.csv q3.csv --scenario class --param memory_size=500 --plot figures
+transferkit continual reviews_2019.tsv reviews_2023.tsv --text-column text --json
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from transferkit.cli.options import backbone_option, parse_value, progress_bar, require_torch
+
+DEFAULT_STRATEGIES = ("naive", "ewc", "replay", "joint")
+
+
+def _strategy_params(names: tuple[str, ...], params: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """Each strategy's parameters from ``--param KEY=VALUE``: a key goes to every chosen strategy
+    that has it, and a key none of them has is an error naming the ones they have."""
+    from transferkit.exceptions import InvalidParameterError
+    from transferkit.registry import make_method
+
+    known = {name: make_method(name).get_params() for name in names}
+    chosen: dict[str, dict[str, Any]] = {name: {} for name in names}
+    for item in params:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InvalidParameterError(
+                f"--param takes KEY=VALUE (e.g. --param ewc_lambda=100); got {item!r}."
+            )
+        takers = [name for name in names if key in known[name]]
+        if not takers:
+            offered = sorted({k for keys in known.values() for k in keys} - {"model", "progress"})
+            raise InvalidParameterError(
+                f"--param {key}: none of the strategies {', '.join(names)} has a parameter "
+                f"{key!r}; they have {', '.join(offered)}."
+            )
+        for name in takers:
+            chosen[name][key] = parse_value(value.strip())
+    return chosen
+
+
+@click.command("continual")
+@click.argument("tasks", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "--scenario",
+    type=click.Choice(["auto", "task", "domain", "class"]),
+    default="auto",
+    show_default=True,
+    help="auto: domain-incremental when every task has the same classes, class-incremental "
+    "when no two tasks share a class; task: the task is known at test time.",
+)
+@click.option(
+    "--strategy",
+    "strategies",
+    multiple=True,
+    help="A strategy (repeat for several): naive, joint, ewc, online_ewc, si, lwf, replay, "
+    f"agem. Default: {', '.join(DEFAULT_STRATEGIES)} (naive the floor, joint the ceiling).",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Passes over each task's training rows.",
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A strategy parameter (repeat), given to every chosen strategy that has it, e.g. "
+    "ewc_lambda=100, memory_size=500, hidden=256 (transferkit.continual's classes list them).",
+)
+@click.option(
+    "--test-fraction",
+    type=float,
+    default=0.3,
+    show_default=True,
+    help="Share of each class of each task held out to test on.",
+)
+@click.option(
+    "--text-column",
+    default=None,
+    help="Column of texts (CSV/TSV) to encode with --encoder; without it the files hold features.",
+)
+@click.option(
+    "--label-column",
+    default="label",
+    show_default=True,
+    help="Column of labels of a text table (feature tables use 'label' or 'y').",
+)
+@click.option("--encoder", default="use", show_default=True, help="Text encoder for --text-column.")
+@backbone_option("Pre-trained CNN whose features describe folders of images.")
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of the split and the training."
+)
+@click.option(
+    "--plot",
+    "plot_folder",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder to write each strategy's accuracy matrix to (STRATEGY.png).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the stream and every metric as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def continual_command(
+    tasks: tuple[str, ...],
+    scenario: str,
+    strategies: tuple[str, ...],
+    epochs: int,
+    params: tuple[str, ...],
+    test_fraction: float,
+    text_column: str | None,
+    label_column: str,
+    encoder: str,
+    backbone: str,
+    seed: int,
+    plot_folder: str | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Continual learning on your tasks: learn them in order, measure what each strategy forgets.
+
+    TASKS are labelled files (or folders of images, one sub-folder per class), one per task, in
+    the order they arrive.
+    """
+    require_torch("Continual learning")
+    from transferkit.continual import stream_from_files
+    from transferkit.exceptions import InvalidParameterError
+    from transferkit.registry import make_method, method_spec
+
+    strategies = strategies or DEFAULT_STRATEGIES
+    for name in strategies:
+        if method_spec(name).family != "continual":
+            raise InvalidParameterError(
+                f"--strategy {name!r} is not a continual-learning strategy; use naive, joint, "
+                "ewc, online_ewc, si, lwf, replay or agem."
+            )
+    if len(set(strategies)) != len(strategies):
+        raise InvalidParameterError("A strategy is given twice; give each once.")
+    chosen = _strategy_params(strategies, params)
+    bar = progress_bar(None, "reading", quiet=quiet)
+    folders = any(Path(task).is_dir() for task in tasks)
+
+    def encoding(done: int, total: int) -> None:
+        bar.set_description(f"encoding {done}/{total} {'images' if folders else 'texts'}")
+
+    try:
+        stream = stream_from_files(
+            tasks,
+            scenario,
+            test_fraction=test_fraction,
+            text_column=text_column,
+            label_column=label_column,
+            encoder=encoder,
+            backbone=backbone,
+            random_state=seed,
+            progress=encoding,
+        )
+    finally:
+        bar.close()
+    results = []
+    for name in strategies:
+        method = make_method(name, random_state=seed)
+        method.set_params(epochs=epochs, progress=not quiet, **chosen[name])
+        method.score_problem(stream)
+        results.append({"strategy": name, "params": chosen[name], **method.details_})
+    names = stream.metadata["tasks"]
+    if plot_folder is not None:
+        from transferkit.plots import plot_accuracy_matrix
+
+        folder = Path(plot_folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for result in results:
+            plot_accuracy_matrix(
+                result["accuracy_matrix"],
+                folder / f"{result['strategy']}.png",
+                title=f"{result['strategy']}, {stream.scenario}-incremental",
+                task_names=names,
+            )
+    if as_json:
+        payload = {
+            "tasks": [str(task) for task in tasks],
+            "task_names": names,
+            "scenario": stream.scenario,
+            "n_outputs": stream.n_outputs,
+            "test_fraction": test_fraction,
+            "epochs": epochs,
+            "seed": seed,
+            "encoder": encoder if text_column else None,
+            "backbone": backbone if folders else None,
+            "results": results,
+        }
+        click.echo(json.dumps(payload, indent=2, default=float))
+        return
+    _print_results(stream, results, epochs, test_fraction, seed)
+    if plot_folder is not None:
+        click.echo(f"Accuracy matrices written to {plot_folder}/ (one PNG per strategy).")
+
+
+_SCENARIO_WORDS = {
+    "domain": "domain-incremental: the same classes in every task, one set of outputs",
+    "class": "class-incremental: each task brings new classes, chosen among every class seen",
+    "task": "task-incremental: the task is known at test time, each task its own outputs",
+}
+
+
+def _print_results(
+    stream: Any, results: list[dict[str, Any]], epochs: int, test_fraction: float, seed: int
+) -> None:
+    names = stream.metadata["tasks"]
+    sizes = ", ".join(
+        f"{name} {len(e.y_train)}+{len(e.y_test)}"
+        for name, e in zip(names, stream.experiences, strict=True)
+    )
+    click.echo(f"{stream.n_tasks} tasks, {_SCENARIO_WORDS[stream.scenario]}.")
+    click.echo(
+        f"Rows trained on + tested on: {sizes} ({100 * test_fraction:.0f} % of each class held "
+        f"out, seed {seed}); {epochs} epochs a task."
+    )
+    click.echo("")
+    task_width = max(8, *(len(name) for name in names))
+    width = max(len("strategy"), *(len(r["strategy"]) for r in results))
+    click.echo(
+        f"{'strategy':<{width}}  {'average':>8}  {'BWT':>6}  {'forgetting':>10}  "
+        + "  ".join(f"{name:>{task_width}}" for name in names)
+        + f"  {'s/epoch':>7}"
+    )
+    for r in results:
+        finals = "  ".join(f"{100 * a:>{task_width - 2}.1f} %" for a in r["final_accuracies"])
+        click.echo(
+            f"{r['strategy']:<{width}}  {100 * r['average_accuracy']:>6.1f} %  "
+            f"{100 * r['bwt']:>+6.1f}  {100 * r['forgetting']:>10.1f}  {finals}  "
+            f"{r['epoch_seconds']:>7.2f}"
+        )
+    click.echo("")
+    click.echo(
+        "average: accuracy over every task after the last one; BWT and forgetting in points "
+        "(BWT below 0: later tasks cost earlier ones); the task columns: each task's accuracy "
+        "after the last task."
+    )
