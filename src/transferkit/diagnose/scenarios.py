@@ -71,7 +71,7 @@ __all__ = ["FLAGS", "default_label_classifier", "diagnose"]
 def _subsample(X: Any, y: np.ndarray | None, n_max: int, rng: np.random.Generator):
     if X.shape[0] <= n_max:
         return X, y, np.arange(X.shape[0])
-    index = np.sort(rng.choice(X.shape[0], n_max, replace=False))
+    index = st.draw_rows(X.shape[0], n_max, rng)
     return X[index], None if y is None else y[index], index
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from transferkit.diagnose.statistics import draw_rows
 from transferkit.domain_classifier import domain_scores
 from transferkit.multisource import domain_distance
 
@@ -75,7 +76,7 @@ def compare_sources(
     rng = np.random.default_rng(random_state)
     domains = np.asarray(domains).astype(str)
     classes = None if y_source is None else np.unique(y_source)
-    target = _draw(X_target, max_samples, rng)
+    target = X_target[draw_rows(X_target.shape[0], max_samples, rng)]
     narrow = X_target.shape[1] <= MAX_COVARIANCE_FEATURES
     rows = []
     for name in dict.fromkeys(domains):
@@ -92,7 +93,10 @@ def compare_sources(
         }
         if row["n_rows"] >= 2:  # a domain classifier needs two rows a side
             scores = domain_scores(
-                _draw(X, max_samples, rng), target, n_folds=n_folds, random_state=random_state
+                X[draw_rows(X.shape[0], max_samples, rng)],
+                target,
+                n_folds=n_folds,
+                random_state=random_state,
             )
             row["domain_auc"], row["below_chance"] = scores.auc, bool(scores.below_chance)
         if classes is not None:
@@ -139,9 +143,3 @@ def format_sources(rows: list[dict[str, Any]]) -> list[str]:
         rows_text = f"{row['n_rows']:>6} row" + ("s" if row["n_rows"] != 1 else "")
         lines.append(f"  {row['name']:<{width}}  {rows_text}, {auc}{distance}{lacks}")
     return lines
-
-
-def _draw(X: Any, n_max: int, rng: np.random.Generator) -> Any:
-    if X.shape[0] <= n_max:
-        return X
-    return X[np.sort(rng.choice(X.shape[0], n_max, replace=False))]

@@ -55,6 +55,7 @@ __all__ = [
     "default_domain_classifier",
     "domain_classifier_test",
     "domain_specific_features",
+    "draw_rows",
     "feature_drift",
     "mmd_test",
     "proxy_a_distance",
@@ -285,11 +286,17 @@ def _sq_dists(A: Matrix, B: Matrix) -> np.ndarray:
     return np.maximum(euclidean_distances(A, B, squared=True), 0.0)
 
 
+def draw_rows(n: int, n_max: int, rng: np.random.Generator) -> np.ndarray:
+    """The sorted indices of at most ``n_max`` of ``n`` rows, drawn without replacement (all of
+    them, without drawing, when ``n <= n_max``): the subsample every diagnosis test works on."""
+    if n <= n_max:
+        return np.arange(n)
+    return np.sort(rng.choice(n, n_max, replace=False))
+
+
 def median_bandwidth(X: Matrix, max_samples: int = 500, random_state: int | None = None) -> float:
     """Median pairwise Euclidean distance on (a subsample of) ``X``: the usual kernel width."""
-    rng = np.random.default_rng(random_state)
-    if X.shape[0] > max_samples:
-        X = X[np.sort(rng.choice(X.shape[0], max_samples, replace=False))]
+    X = X[draw_rows(X.shape[0], max_samples, np.random.default_rng(random_state))]
     d2 = _sq_dists(X, X)
     upper = d2[np.triu_indices_from(d2, k=1)]
     positive = upper[upper > 0]
