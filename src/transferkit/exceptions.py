@@ -17,7 +17,15 @@ class InvalidProblemError(TransferKitError, ValueError):
 
 
 class FeatureSpaceMismatchError(InvalidProblemError):
-    """Source and target (or test) data have different numbers of features."""
+    """Source and target (or test) data have different numbers of features.
+
+    ``widths``, where the raiser knows them, maps each domain's name (a file's path) to its
+    number of features, so that a caller can word its own message without parsing this one.
+    """
+
+    def __init__(self, message: str, widths: dict[str, int] | None = None):
+        super().__init__(message)
+        self.widths = dict(widths or {})
 
 
 class NonFiniteDataError(InvalidProblemError):

@@ -230,16 +230,20 @@ def read_pairs(
     """``read_pair(source)`` for every source, each read with one target: the pairs that
     :func:`combine_pairs` combines. A source whose features are not the target's stops the
     reading with a message for several sources (the single-pair advice, a heterogeneous pair,
-    does not apply: such a pair has one source)."""
+    does not apply: such a pair has one source), worded from the error's ``widths``."""
     pairs = []
     for source in sources:
         try:
             pairs.append(read_pair(source))
         except FeatureSpaceMismatchError as error:
-            widths = str(error).split(". ")[0]  # "<source> has n features and <target> m"
+            if len(error.widths) != 2:  # not the source against the target (a test file...)
+                raise
+            (source_name, source_width), (target_name, target_width) = error.widths.items()
             raise FeatureSpaceMismatchError(
-                f"{widths}. Every source of a multi-source problem must be described by the "
-                "target's features: map this source to them first, or leave it out."
+                f"{source_name} has {source_width} features and {target_name} {target_width}. "
+                "Every source of a multi-source problem must be described by the target's "
+                "features: map this source to them first, or leave it out.",
+                widths=error.widths,
             ) from error
     return pairs
 

@@ -632,7 +632,8 @@ def problem_from_files(
                 "If they are described by different features on purpose (heterogeneous "
                 "transfer), say so: feature_spaces='different' (command line: --feature-spaces "
                 "different), and use a heterogeneous method "
-                f"({', '.join(HETEROGENEOUS_METHODS)})."
+                f"({', '.join(HETEROGENEOUS_METHODS)}).",
+                widths={str(paths["source"]): widths[0], str(paths["target"]): widths[1]},
             )
     X_test = y_test = None
     if "test" in contents:
