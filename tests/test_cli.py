@@ -82,6 +82,8 @@ COMMANDS = {
     "continual": ["--backbone", "--encoder", "--epochs", "--json", "--label-column", "--param", "--plot",
                   "--quiet", "--scenario", "--seed", "--strategy", "--test-fraction", "--text-column", "-q",
                   "tasks"],
+    "multitask": ["--backbone", "--encoder", "--json", "--label-column", "--method", "--param", "--quiet",
+                  "--seed", "--test-fraction", "--text-column", "-q", "tasks"],
     "results": [],
     "results list": ["--db", "--json"],
     "results show": ["--db", "--json", "--metric", "suite"],

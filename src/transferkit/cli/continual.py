@@ -24,36 +24,14 @@ from typing import Any
 
 import click
 
-from transferkit.cli.options import backbone_option, parse_value, progress_bar, require_torch
+from transferkit.cli.options import (
+    backbone_option,
+    method_params,
+    progress_bar,
+    require_torch,
+)
 
 DEFAULT_STRATEGIES = ("naive", "ewc", "replay", "joint")
-
-
-def _strategy_params(names: tuple[str, ...], params: tuple[str, ...]) -> dict[str, dict[str, Any]]:
-    """Each strategy's parameters from ``--param KEY=VALUE``: a key goes to every chosen strategy
-    that has it, and a key none of them has is an error naming the ones they have."""
-    from transferkit.exceptions import InvalidParameterError
-    from transferkit.registry import make_method
-
-    known = {name: make_method(name).get_params() for name in names}
-    chosen: dict[str, dict[str, Any]] = {name: {} for name in names}
-    for item in params:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise InvalidParameterError(
-                f"--param takes KEY=VALUE (e.g. --param ewc_lambda=100); got {item!r}."
-            )
-        takers = [name for name in names if key in known[name]]
-        if not takers:
-            offered = sorted({k for keys in known.values() for k in keys} - {"model", "progress"})
-            raise InvalidParameterError(
-                f"--param {key}: none of the strategies {', '.join(names)} has a parameter "
-                f"{key!r}; they have {', '.join(offered)}."
-            )
-        for name in takers:
-            chosen[name][key] = parse_value(value.strip())
-    return chosen
 
 
 @click.command("continual")
@@ -155,7 +133,7 @@ def continual_command(
             )
     if len(set(strategies)) != len(strategies):
         raise InvalidParameterError("A strategy is given twice; give each once.")
-    chosen = _strategy_params(strategies, params)
+    chosen = method_params(strategies, params)
     bar = progress_bar(None, "reading", quiet=quiet)
     folders = any(Path(task).is_dir() for task in tasks)
 

@@ -27,6 +27,7 @@ from transferkit.cli.diagnose import diagnose_command
 from transferkit.cli.errors import Group
 from transferkit.cli.features import extract_features
 from transferkit.cli.fewshot import fewshot_command
+from transferkit.cli.multitask import multitask_command
 from transferkit.cli.plot import plot
 from transferkit.cli.select import select_command
 from transferkit.cli.transferability import transferability_command
@@ -96,5 +97,6 @@ for command in (
     zeroshot_command,
     fewshot_command,
     continual_command,
+    multitask_command,
 ):
     main.add_command(command)

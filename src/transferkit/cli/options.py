@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -88,6 +88,33 @@ def parse_options(options: tuple[str, ...]) -> dict[str, Any]:
             )
         parsed[key.strip()] = parse_value(value.strip())
     return parsed
+
+
+def method_params(names: Sequence[str], params: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """Each named method's parameters from ``--param KEY=VALUE`` options: a key goes to every
+    method of ``names`` that has it (values via :func:`parse_value`), and a key none of them has
+    is an error naming the ones they have."""
+    from transferkit.registry import make_method
+
+    known = {name: make_method(name).get_params() for name in names}
+    chosen: dict[str, dict[str, Any]] = {name: {} for name in names}
+    for item in params:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InvalidParameterError(
+                f"--param takes KEY=VALUE (e.g. --param epochs=5); got {item!r}."
+            )
+        takers = [name for name in names if key in known[name]]
+        if not takers:
+            offered = sorted({k for keys in known.values() for k in keys} - {"model", "progress"})
+            raise InvalidParameterError(
+                f"--param {key}: none of {', '.join(names)} has a parameter {key!r}; they have "
+                f"{', '.join(offered)}."
+            )
+        for name in takers:
+            chosen[name][key] = parse_value(value.strip())
+    return chosen
 
 
 def split_list(value: str | None) -> list[str] | None:

@@ -336,25 +336,6 @@ def scenario_of_classes(classes: Sequence[Sequence[Any]], names: Sequence[str]) 
     return "class"
 
 
-def _split_rows(
-    y: np.ndarray, test_fraction: float, rng: np.random.Generator, name: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """Training and test rows of one task, ``test_fraction`` of each class held out (at least
-    one row of each class on either side)."""
-    train, test = [], []
-    for label in np.unique(y):
-        rows = rng.permutation(np.flatnonzero(y == label))
-        if len(rows) < 2:
-            raise InvalidParameterError(
-                f"Task {name}: class {label.item()!r} has {len(rows)} row; each class needs at least "
-                "two, one to train on and one to test on."
-            )
-        n_test = min(max(1, round(test_fraction * len(rows))), len(rows) - 1)
-        test.append(rows[:n_test])
-        train.append(rows[n_test:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
-
-
 def stream_from_files(
     paths: Sequence[str | os.PathLike[str]],
     scenario: str = AUTO_SCENARIO,
@@ -403,15 +384,13 @@ def stream_from_files(
     ('domain', 2, 6)
     """
     check_choice(scenario, "scenario", "stream_from_files", (AUTO_SCENARIO, *SCENARIOS))
-    if (
-        isinstance(test_fraction, bool)
-        or not isinstance(test_fraction, int | float)
-        or not 0.0 < test_fraction < 1.0
-    ):
-        raise ParameterValueError(
-            f"test_fraction must be a number strictly between 0 and 1; got {test_fraction!r}."
-        )
-    from transferkit.datasets.labelled import load_labelled
+    from transferkit.datasets.labelled import (
+        check_test_fraction,
+        load_labelled_domains,
+        split_each_class,
+    )
+
+    check_test_fraction(test_fraction)
 
     paths = [Path(path) for path in paths]
     if len(paths) < 2:
@@ -424,18 +403,18 @@ def stream_from_files(
     names = [path.stem if path.is_file() else path.name for path in paths]
     names = names if len(set(names)) == len(names) else [str(path) for path in paths]
     rng = np.random.default_rng(random_state)
+    domains = load_labelled_domains(
+        paths,
+        text_column=text_column,
+        label_column=label_column,
+        encoder=encoder,
+        backbone=backbone,
+        progress=progress,
+        needed_for="continual learning",
+    )
     tasks, classes = [], []
-    for path, name in zip(paths, names, strict=True):
-        X, y = load_labelled(
-            path,
-            text_column=text_column,
-            label_column=label_column,
-            encoder=encoder,
-            backbone=backbone,
-            progress=progress,
-            needed_for="continual learning",
-        )
-        train, test = _split_rows(np.asarray(y), test_fraction, rng, name)
+    for (X, y), name in zip(domains, names, strict=True):
+        train, test = split_each_class(np.asarray(y), test_fraction, rng, f"Task {name}")
         tasks.append((X[train], y[train], X[test], y[test]))
         classes.append(np.unique(y))
     widths = {X.shape[1] for X, *_ in tasks}

@@ -32,6 +32,7 @@ from __future__ import annotations
 import csv
 import os
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -321,6 +322,31 @@ def load_file(path: str | os.PathLike[str]) -> FileContent:
     if suffix == ".mat":
         return _read_mat(path)
     return _read_svmlight(path)
+
+
+def load_files(paths: Sequence[str | os.PathLike[str]]) -> list[FileContent]:
+    """Several data files of one feature space, in order, as :func:`load_file` reads each; the
+    svmlight files among them are read together, so they share one feature count (the largest)
+    and one index base, as :func:`problem_from_files` reads a pair (read alone, a file whose
+    last features never occur is narrower, and one without feature 0 is taken as one-based).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "a.svmlight").write_text("1 1:0.5 4:1\\n0 2:1\\n")
+    >>> _ = (folder / "b.svmlight").write_text("1 1:2\\n0 2:1\\n")
+    >>> [X.shape for X, _, _ in load_files([folder / "a.svmlight", folder / "b.svmlight"])]
+    [(2, 4), (2, 4)]
+    """
+    paths = [_as_path(path) for path in paths]
+    together = [i for i, path in enumerate(paths) if path.suffix.lower() in SVMLIGHT_SUFFIXES]
+    contents: dict[int, FileContent] = {}
+    if together:
+        loaded = _read_svmlight_files([paths[i] for i in together])
+        for i, (X, y) in zip(together, loaded, strict=True):
+            contents[i] = (X, y, None)
+    return [contents[i] if i in contents else load_file(path) for i, path in enumerate(paths)]
 
 
 def load_text_file(

@@ -9,16 +9,17 @@ and :mod:`transferkit.deep.folders`, which all read files themselves.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from transferkit.datasets.files import load_file, load_text_file
-from transferkit.exceptions import DataFormatError
+from transferkit.datasets.files import load_files, load_text_file
+from transferkit.exceptions import DataFormatError, InvalidParameterError, ParameterValueError
 
-__all__ = ["load_labelled"]
+__all__ = ["check_test_fraction", "load_labelled", "load_labelled_domains", "split_each_class"]
 
 
 def load_labelled(
@@ -30,19 +31,22 @@ def load_labelled(
     backbone: str = "mobilenet_v2",
     progress: Any = None,
     needed_for: str = "this command",
-) -> tuple[np.ndarray, np.ndarray]:
-    """One labelled domain as dense features and labels, whatever the user holds: a file of
-    features (:func:`~transferkit.datasets.load_file`), a table of texts (``text_column``, encoded with ``encoder``,
-    :func:`transferkit.text.encode_texts`) or a folder of images with one sub-folder per class
-    (described by ``backbone``'s cached features; needs torch).
+    dense: bool = True,
+) -> tuple[Any, np.ndarray]:
+    """One labelled domain as features and labels, whatever the user holds: a file of
+    features (:func:`~transferkit.datasets.load_file`), a table of texts (``text_column``,
+    encoded with ``encoder``, :func:`transferkit.text.encode_texts`) or a folder of images with
+    one sub-folder per class (described by ``backbone``'s cached features; needs torch).
 
     The reader of the commands that take labelled domains one by one (``fewshot``,
-    ``continual``). ``progress(done, total)`` follows the encoding; ``needed_for`` names what
-    needs the labels in the error a file without them raises.
+    ``continual``, ``multitask``; several at once: :func:`load_labelled_domains`).
+    ``progress(done, total)`` follows the encoding; ``needed_for`` names what needs the labels
+    in the error a file without them raises. ``dense=False`` keeps a sparse file (svmlight, a
+    sparse ``.npz`` or ``.mat``) sparse.
 
     Returns
     -------
-    X : float64 array (n, d)
+    X : float64 array (n, d), or a CSR matrix with ``dense=False`` and a sparse file
     y : array (n,) of int64 or str
 
     Examples
@@ -55,25 +59,102 @@ def load_labelled(
     >>> X.shape, y.tolist()
     ((4, 2), [0, 1, 0, 1])
     """
-    if Path(path).is_dir():
-        if text_column is not None:
-            raise DataFormatError(
-                f"{path} is a folder of images; a text column applies to CSV/TSV files of texts."
-            )
-        from transferkit.deep.folders import image_folder_features
+    (domain,) = load_labelled_domains(
+        [path],
+        text_column=text_column,
+        label_column=label_column,
+        encoder=encoder,
+        backbone=backbone,
+        progress=progress,
+        needed_for=needed_for,
+        dense=dense,
+    )
+    return domain
 
-        return image_folder_features(path, backbone, progress=progress)
-    if text_column is not None:
-        from transferkit.text import encode_texts
 
-        texts, labels = load_text_file(path, text_column, label_column, labels_required=True)
-        return encode_texts(texts, encoder, progress=progress, what=str(path)), labels
-    X, y, _ = load_file(path)
-    if y is None:
+def load_labelled_domains(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    text_column: str | None = None,
+    label_column: str = "label",
+    encoder: str = "use",
+    backbone: str = "mobilenet_v2",
+    progress: Any = None,
+    needed_for: str = "this command",
+    dense: bool = True,
+) -> list[tuple[Any, np.ndarray]]:
+    """Several labelled domains of one feature space, in order, each as :func:`load_labelled`
+    reads it; files of features are read together (:func:`~transferkit.datasets.files.load_files`:
+    svmlight files then share one feature count and one index base)."""
+    paths = [Path(path) for path in paths]
+    folders = [path for path in paths if path.is_dir()]
+    if folders and text_column is not None:
         raise DataFormatError(
-            f"{path} holds no labels: give a label per row for {needed_for} (a 'label' or "
-            "'y' column, or y in the .npz)."
+            f"{folders[0]} is a folder of images; a text column applies to CSV/TSV files of texts."
         )
-    if sp.issparse(X):
-        X = X.toarray()
-    return np.asarray(X, dtype=np.float64), y
+    domains: dict[int, tuple[Any, np.ndarray]] = {}
+    for i, path in enumerate(paths):
+        if path.is_dir():
+            from transferkit.deep.folders import image_folder_features
+
+            domains[i] = image_folder_features(path, backbone, progress=progress)
+        elif text_column is not None:
+            from transferkit.text import encode_texts
+
+            texts, labels = load_text_file(path, text_column, label_column, labels_required=True)
+            domains[i] = encode_texts(texts, encoder, progress=progress, what=str(path)), labels
+    files = [i for i in range(len(paths)) if i not in domains]
+    for i, (X, y, _) in zip(files, load_files([paths[i] for i in files]), strict=True):
+        if y is None:
+            raise DataFormatError(
+                f"{paths[i]} holds no labels: give a label per row for {needed_for} (a 'label' "
+                "or 'y' column, or y in the .npz)."
+            )
+        if sp.issparse(X):
+            domains[i] = (X.toarray() if dense else sp.csr_matrix(X, dtype=np.float64)), y
+        else:
+            domains[i] = np.asarray(X, dtype=np.float64), y
+    return [domains[i] for i in range(len(paths))]
+
+
+def check_test_fraction(test_fraction: Any) -> float:
+    """``test_fraction`` if it is a number strictly between 0 and 1, else
+    :class:`~transferkit.exceptions.ParameterValueError` saying so."""
+    if (
+        isinstance(test_fraction, bool)
+        or not isinstance(test_fraction, int | float)
+        or not 0.0 < test_fraction < 1.0
+    ):
+        raise ParameterValueError(
+            f"test_fraction must be a number strictly between 0 and 1; got {test_fraction!r}."
+        )
+    return float(test_fraction)
+
+
+def split_each_class(
+    y: np.ndarray, test_fraction: float, rng: np.random.Generator, what: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted training and test rows of one labelled domain: ``test_fraction`` of each class
+    held out (rounded, at least one row of each class on either side), drawn with ``rng``.
+    A class of one row raises :class:`~transferkit.exceptions.InvalidParameterError` naming
+    ``what`` (e.g. "Task day") and the class.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> train, test = split_each_class(np.array([0, 0, 0, 1, 1]), 0.3, np.random.default_rng(0), "x")
+    >>> len(train), len(test)
+    (3, 2)
+    """
+    train, test = [], []
+    for label in np.unique(y):
+        rows = rng.permutation(np.flatnonzero(y == label))
+        if len(rows) < 2:
+            raise InvalidParameterError(
+                f"{what}: class {label.item()!r} has {len(rows)} row; each class needs at least "
+                "two, one to train on and one to test on."
+            )
+        n_test = min(max(1, round(test_fraction * len(rows))), len(rows) - 1)
+        test.append(rows[:n_test])
+        train.append(rows[n_test:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))

@@ -8,7 +8,8 @@
   resized to 28x28; the tasks are the left and the right digit.
 * :func:`load_multimnist` and :func:`load_amazon_multitask` (also ``load_task("multimnist",
   "train", "test")`` and ``load_task("amazon-multitask", "train", "test")``): the benchmark tasks;
-  the Amazon one makes the four review domains four sentiment tasks with few labels each.
+  the Amazon one makes the four review domains four sentiment tasks with few labels each;
+* :func:`multitask_from_files`: a user's labelled files, one task each, in the same way.
 
 Examples
 --------
@@ -45,6 +46,7 @@ __all__ = [
     "load_amazon_multitask",
     "load_multimnist",
     "make_multimnist",
+    "multitask_from_files",
 ]
 
 #: The label code of a missing label in :attr:`MultiTaskData.Y`.
@@ -425,3 +427,132 @@ def _amazon_multitask(
     """load_task("amazon-multitask", "train", "test"): :func:`load_amazon_multitask`."""
     _check_splits(source, target, "amazon-multitask")
     return load_amazon_multitask(n_labels, n_test, random_state, data_home)
+
+
+# ---------------------------------------------------------------------------- a user's files
+def multitask_from_files(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    test_fraction: float = 0.3,
+    text_column: str | None = None,
+    label_column: str = "label",
+    encoder: str = "use",
+    backbone: str = "mobilenet_v2",
+    random_state: RandomState = 0,
+    progress: Any = None,
+) -> MultiTaskData:
+    """A user's labelled files as tasks learned together, one task per file.
+
+    Each file is a domain as :func:`~transferkit.datasets.labelled.load_labelled` reads it (a
+    file of features, a CSV/TSV of texts with ``text_column``, a folder of images with a
+    sub-folder per class). Its rows are labelled for its own task only, as the four Amazon
+    domains of :func:`load_amazon_multitask` are; ``test_fraction`` of each class of each task is
+    held out, drawn with ``random_state``, and scored by its own task. Tasks may have different
+    classes. A label's code is its class's index among every task's classes together
+    (``metadata["class_names"]``), so tasks with the same classes share their codes (what a
+    pooled model needs) and tasks with other classes never do.
+
+    Returns
+    -------
+    MultiTaskData
+        Tasks named by the files' names; ``metadata["class_names"]`` lists the classes the codes
+        index, ``metadata["task_classes"]`` each task's, ``metadata["files"]`` the paths.
+        Sparse files stay sparse.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> from transferkit.datasets.multitask import multitask_from_files
+    >>> folder, rng = pathlib.Path(tempfile.mkdtemp()), np.random.default_rng(0)
+    >>> for shop in ("books", "games"):
+    ...     np.savez(folder / f"{shop}.npz", X=rng.normal(size=(20, 3)), y=np.repeat(["bad", "good"], 10))
+    >>> data = multitask_from_files([folder / "books.npz", folder / "games.npz"])
+    >>> data.task_names, data.n_labelled, data.n_test
+    (('books', 'games'), {'books': 14, 'games': 14}, 12)
+    """
+    from pathlib import Path
+
+    from transferkit.datasets.labelled import (
+        check_test_fraction,
+        load_labelled_domains,
+        split_each_class,
+    )
+
+    check_test_fraction(test_fraction)
+    paths = [Path(path) for path in paths]
+    if len(paths) < 2:
+        raise InvalidParameterError(
+            f"Multi-task learning needs at least two tasks; got {len(paths)} file(s). Give one "
+            "labelled file (or folder of images) per task."
+        )
+    if len(set(paths)) != len(paths):
+        raise InvalidParameterError("A task file is given twice; give each task once.")
+    names = [path.stem if path.is_file() else path.name for path in paths]
+    names = names if len(set(names)) == len(names) else [str(path) for path in paths]
+    rng = as_generator(random_state)
+    domains = load_labelled_domains(
+        paths,
+        text_column=text_column,
+        label_column=label_column,
+        encoder=encoder,
+        backbone=backbone,
+        progress=progress,
+        needed_for="multi-task learning",
+        dense=False,
+    )
+    read = [(X, np.asarray(y)) for X, y in domains]
+    if len({y.dtype.kind for _, y in read}) > 1:  # numbers in one file, names in another
+        read = [(X, y.astype(str)) for X, y in read]
+    # one code per class over every task: tasks with the same classes share their codes (what a
+    # pooled model needs), tasks with other classes get other codes
+    every_class = np.unique(np.concatenate([y for _, y in read]))
+    parts = []
+    for (X, y), name in zip(read, names, strict=True):
+        classes = np.unique(y)
+        if len(classes) < 2:
+            raise InvalidProblemError(
+                f"Task {name} has a single class ({classes[0].item()!r}); a classifier needs "
+                "at least two."
+            )
+        codes = np.searchsorted(every_class, y)
+        train, test = split_each_class(codes, test_fraction, rng, f"Task {name}")
+        parts.append((X, codes, train, test, classes))
+    widths = {X.shape[1] for X, *_ in parts}
+    if len(widths) != 1:
+        raise InvalidProblemError(
+            "The task files have different numbers of features: "
+            + ", ".join(f"{n} {X.shape[1]}" for n, (X, *_) in zip(names, parts, strict=True))
+            + "; the tasks share one network, so describe them alike (the same columns, "
+            "encoder or backbone)."
+        )
+    sparse = any(sp.issparse(X) for X, *_ in parts)
+    stack = (lambda blocks: sp.vstack(blocks).tocsr()) if sparse else np.concatenate
+
+    def labelled(rows: str) -> tuple[Any, np.ndarray]:
+        blocks, labels = [], []
+        for index, (X, codes, train, test, _) in enumerate(parts):
+            chosen = train if rows == "train" else test
+            Y = np.full((len(chosen), len(parts)), MISSING_LABEL, dtype=np.int64)
+            Y[:, index] = codes[chosen]
+            blocks.append(X[chosen])
+            labels.append(Y)
+        return stack(blocks), np.concatenate(labels)
+
+    X_train, Y_train = labelled("train")
+    X_test, Y_test = labelled("test")
+    return MultiTaskData(
+        X=X_train,
+        Y=Y_train,
+        X_test=X_test,
+        Y_test=Y_test,
+        task_names=tuple(names),
+        name="files",
+        metadata={
+            "files": [str(path) for path in paths],
+            "class_names": [c.item() for c in every_class],
+            "task_classes": {
+                n: [c.item() for c in p[4]] for n, p in zip(names, parts, strict=True)
+            },
+            "test_fraction": test_fraction,
+        },
+    )

@@ -1,0 +1,226 @@
+"""``transferkit multitask``: should a user's related tasks be learned apart, pooled or together?
+
+Each TASK is one labelled file of features (``.csv``/``.tsv`` with a ``label`` column, ``.npz``
+with ``X`` and ``y``, svmlight, ``.mat``), a table of texts (``--text-column``, encoded by
+``--encoder``) or a folder of images with one sub-folder per class (described by
+``--backbone``): the reviews of one shop, the photographs of one site. A share of each class of
+each task is held out (``--test-fraction``); each method trains on every task's other rows and is
+scored on each task's held-out rows (:func:`transferkit.datasets.multitask.multitask_from_files`,
+:mod:`transferkit.multitask`).
+
+Examples
+--------
+transferkit multitask books.svmlight dvd.svmlight kitchen.svmlight
+transferkit multitask site_a/ site_b/ site_c/ --method single_task --method mtl_uncertainty
+transferkit multitask shop1.csv shop2.csv --text-column review --param epochs=40 --json
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from transferkit.cli.options import (
+    backbone_option,
+    method_params,
+    progress_bar,
+    require_torch,
+)
+
+DEFAULT_METHODS = ("single_task", "pooled", "mtl_hard")
+POOLED = "pooled"
+
+
+@click.command("multitask")
+@click.argument("tasks", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "--method",
+    "methods",
+    multiple=True,
+    help="A multi-task method (repeat for several): single_task, pooled, mtl_hard, "
+    f"mtl_uncertainty, mtl_pcgrad, mtl_soft. Default: {', '.join(DEFAULT_METHODS)} (pooled only "
+    "where every task has the same classes).",
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A method parameter (repeat), given to every chosen method that has it, e.g. "
+    "epochs=40, hidden_dim=256 (transferkit.multitask's classes list them).",
+)
+@click.option(
+    "--test-fraction",
+    type=float,
+    default=0.3,
+    show_default=True,
+    help="Share of each class of each task held out to score it on.",
+)
+@click.option(
+    "--text-column",
+    default=None,
+    help="Column of texts (CSV/TSV) to encode with --encoder; without it the files hold features.",
+)
+@click.option(
+    "--label-column",
+    default="label",
+    show_default=True,
+    help="Column of labels of a text table (feature tables use 'label' or 'y').",
+)
+@click.option("--encoder", default="use", show_default=True, help="Text encoder for --text-column.")
+@backbone_option("Pre-trained CNN whose features describe folders of images.")
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of the split and the training."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the tasks and every score as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def multitask_command(
+    tasks: tuple[str, ...],
+    methods: tuple[str, ...],
+    params: tuple[str, ...],
+    test_fraction: float,
+    text_column: str | None,
+    label_column: str,
+    encoder: str,
+    backbone: str,
+    seed: int,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Multi-task learning on your tasks: one network per task, pooled, or shared.
+
+    TASKS are labelled files (or folders of images, one sub-folder per class), one per task.
+    """
+    require_torch("Multi-task learning")
+    from transferkit.datasets.multitask import multitask_from_files
+    from transferkit.exceptions import InvalidParameterError
+    from transferkit.registry import make_method, method_spec
+
+    for name in methods:
+        if method_spec(name).family != "multitask":
+            raise InvalidParameterError(
+                f"--method {name!r} is not a multi-task method; use single_task, pooled, "
+                "mtl_hard, mtl_uncertainty, mtl_pcgrad or mtl_soft."
+            )
+    if len(set(methods)) != len(methods):
+        raise InvalidParameterError("A method is given twice; give each once.")
+    bar = progress_bar(None, "reading", quiet=quiet)
+    folders = any(Path(task).is_dir() for task in tasks)
+
+    def encoding(done: int, total: int) -> None:
+        bar.set_description(f"encoding {done}/{total} {'images' if folders else 'texts'}")
+
+    try:
+        data = multitask_from_files(
+            tasks,
+            test_fraction=test_fraction,
+            text_column=text_column,
+            label_column=label_column,
+            encoder=encoder,
+            backbone=backbone,
+            random_state=seed,
+            progress=encoding,
+        )
+    finally:
+        bar.close()
+    task_classes = data.metadata["task_classes"]
+    same_classes = len({tuple(c) for c in task_classes.values()}) == 1
+    notes = []
+    if POOLED in methods and not same_classes:
+        raise InvalidParameterError(
+            "pooled trains one head for every task, so every task needs the same classes; these "
+            "have "
+            + "; ".join(f"{t} {classes}" for t, classes in task_classes.items())
+            + ". Leave pooled out, or give tasks with the same classes."
+        )
+    if not methods:
+        methods = (
+            DEFAULT_METHODS if same_classes else tuple(m for m in DEFAULT_METHODS if m != POOLED)
+        )
+        if not same_classes:
+            notes.append("pooled left out: the tasks do not have the same classes.")
+    chosen = method_params(methods, params)
+    results = []
+    for name in methods:
+        method = make_method(name, random_state=seed)
+        method.set_params(progress=not quiet, **chosen[name])
+        score = method.score_problem(data)
+        details = method.details_
+        results.append(
+            {
+                "method": name,
+                "params": chosen[name],
+                "mean_accuracy": score,
+                "task_accuracies": {t: details[f"accuracy_{t}"] for t in data.task_names},
+                "worst_task_accuracy": details["worst_task_accuracy"],
+                "fit_seconds": details["fit_seconds"],
+            }
+        )
+    if as_json:
+        payload = {
+            "tasks": [str(task) for task in tasks],
+            "task_names": list(data.task_names),
+            "task_classes": task_classes,
+            "n_labelled": data.n_labelled,
+            "n_test": {
+                t: int((data.Y_test[:, i] >= 0).sum()) for i, t in enumerate(data.task_names)
+            },
+            "test_fraction": test_fraction,
+            "seed": seed,
+            "encoder": encoder if text_column else None,
+            "backbone": backbone if folders else None,
+            "notes": notes,
+            "results": results,
+        }
+        click.echo(json.dumps(payload, indent=2, default=float))
+        return
+    _print_results(data, results, test_fraction, seed, notes)
+
+
+def _print_results(
+    data: Any, results: list[dict[str, Any]], test_fraction: float, seed: int, notes: list[str]
+) -> None:
+    names = data.task_names
+    tested = {t: int((data.Y_test[:, i] >= 0).sum()) for i, t in enumerate(names)}
+    sizes = ", ".join(f"{t} {data.n_labelled[t]}+{tested[t]}" for t in names)
+    classes = data.metadata["task_classes"]
+    shared = len({tuple(c) for c in classes.values()}) == 1
+    click.echo(
+        f"{len(names)} tasks, "
+        + (
+            f"the same {len(classes[names[0]])} classes in each."
+            if shared
+            else "with their own classes: "
+            + "; ".join(f"{t} {len(classes[t])}" for t in names)
+            + "."
+        )
+    )
+    click.echo(
+        f"Labelled rows trained on + scored on: {sizes} ({100 * test_fraction:.0f} % of each "
+        f"class held out, seed {seed})."
+    )
+    for note in notes:
+        click.echo(note)
+    click.echo("")
+    task_width = max(8, *(len(t) for t in names))
+    width = max(len("method"), *(len(r["method"]) for r in results))
+    click.echo(
+        f"{'method':<{width}}  {'mean':>7}  {'worst':>7}  "
+        + "  ".join(f"{t:>{task_width}}" for t in names)
+        + f"  {'seconds':>7}"
+    )
+    for r in results:
+        cells = "  ".join(f"{100 * r['task_accuracies'][t]:>{task_width - 2}.1f} %" for t in names)
+        click.echo(
+            f"{r['method']:<{width}}  {100 * r['mean_accuracy']:>5.1f} %  "
+            f"{100 * r['worst_task_accuracy']:>5.1f} %  {cells}  {r['fit_seconds']:>7.1f}"
+        )
+    click.echo("")
+    click.echo(
+        "mean and worst: over the tasks, each scored on its own held-out rows; single_task "
+        "trains one network per task (the baseline to beat), pooled one network on every "
+        "task's labels, the mtl_* methods share an encoder."
+    )
