@@ -25,10 +25,13 @@ from typing import Any
 import click
 
 from transferkit.cli.options import (
-    backbone_option,
+    check_family,
+    echo_task_table,
+    labelled_file_options,
     method_params,
-    progress_bar,
+    reading_progress,
     require_torch,
+    test_fraction_option,
 )
 
 DEFAULT_STRATEGIES = ("naive", "ewc", "replay", "joint")
@@ -66,26 +69,8 @@ DEFAULT_STRATEGIES = ("naive", "ewc", "replay", "joint")
     help="A strategy parameter (repeat), given to every chosen strategy that has it, e.g. "
     "ewc_lambda=100, memory_size=500, hidden=256 (transferkit.continual's classes list them).",
 )
-@click.option(
-    "--test-fraction",
-    type=float,
-    default=0.3,
-    show_default=True,
-    help="Share of each class of each task held out to test on.",
-)
-@click.option(
-    "--text-column",
-    default=None,
-    help="Column of texts (CSV/TSV) to encode with --encoder; without it the files hold features.",
-)
-@click.option(
-    "--label-column",
-    default="label",
-    show_default=True,
-    help="Column of labels of a text table (feature tables use 'label' or 'y').",
-)
-@click.option("--encoder", default="use", show_default=True, help="Text encoder for --text-column.")
-@backbone_option("Pre-trained CNN whose features describe folders of images.")
+@test_fraction_option("test on")
+@labelled_file_options("Pre-trained CNN whose features describe folders of images.")
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Seed of the split and the training."
 )
@@ -121,26 +106,13 @@ def continual_command(
     """
     require_torch("Continual learning")
     from transferkit.continual import stream_from_files
-    from transferkit.exceptions import InvalidParameterError
-    from transferkit.registry import make_method, method_spec
+    from transferkit.registry import make_method
 
     strategies = strategies or DEFAULT_STRATEGIES
-    for name in strategies:
-        if method_spec(name).family != "continual":
-            raise InvalidParameterError(
-                f"--strategy {name!r} is not a continual-learning strategy; use naive, joint, "
-                "ewc, online_ewc, si, lwf, replay or agem."
-            )
-    if len(set(strategies)) != len(strategies):
-        raise InvalidParameterError("A strategy is given twice; give each once.")
+    check_family(strategies, "continual", "--strategy", "continual-learning strategy")
     chosen = method_params(strategies, params)
-    bar = progress_bar(None, "reading", quiet=quiet)
     folders = any(Path(task).is_dir() for task in tasks)
-
-    def encoding(done: int, total: int) -> None:
-        bar.set_description(f"encoding {done}/{total} {'images' if folders else 'texts'}")
-
-    try:
+    with reading_progress(folders, quiet) as encoding:
         stream = stream_from_files(
             tasks,
             scenario,
@@ -152,8 +124,6 @@ def continual_command(
             random_state=seed,
             progress=encoding,
         )
-    finally:
-        bar.close()
     results = []
     for name in strategies:
         method = make_method(name, random_state=seed)
@@ -214,20 +184,25 @@ def _print_results(
         f"out, seed {seed}); {epochs} epochs a task."
     )
     click.echo("")
-    task_width = max(8, *(len(name) for name in names))
-    width = max(len("strategy"), *(len(r["strategy"]) for r in results))
-    click.echo(
-        f"{'strategy':<{width}}  {'average':>8}  {'BWT':>6}  {'forgetting':>10}  "
-        + "  ".join(f"{name:>{task_width}}" for name in names)
-        + f"  {'s/epoch':>7}"
+    echo_task_table(
+        "strategy",
+        [("average", 8), ("BWT", 6), ("forgetting", 10)],
+        names,
+        "s/epoch",
+        [
+            (
+                r["strategy"],
+                [
+                    f"{100 * r['average_accuracy']:.1f} %",
+                    f"{100 * r['bwt']:+.1f}",
+                    f"{100 * r['forgetting']:.1f}",
+                ],
+                r["final_accuracies"],
+                f"{r['epoch_seconds']:.2f}",
+            )
+            for r in results
+        ],
     )
-    for r in results:
-        finals = "  ".join(f"{100 * a:>{task_width - 2}.1f} %" for a in r["final_accuracies"])
-        click.echo(
-            f"{r['strategy']:<{width}}  {100 * r['average_accuracy']:>6.1f} %  "
-            f"{100 * r['bwt']:>+6.1f}  {100 * r['forgetting']:>10.1f}  {finals}  "
-            f"{r['epoch_seconds']:>7.2f}"
-        )
     click.echo("")
     click.echo(
         "average: accuracy over every task after the last one; BWT and forgetting in points "

@@ -22,7 +22,12 @@ from typing import Any
 
 import click
 
-from transferkit.cli.options import backbone_option, progress_bar, require_torch
+from transferkit.cli.options import (
+    check_family,
+    labelled_file_options,
+    progress_bar,
+    require_torch,
+)
 
 DEFAULT_METHODS = ("prototypes", "transductive")
 
@@ -36,19 +41,7 @@ DEFAULT_METHODS = ("prototypes", "transductive")
     help="A second labelled file (or folder of images) the queries are drawn from (cross-domain "
     "episodes); default: the queries come from SHOTS, disjoint from each episode's shots.",
 )
-@click.option(
-    "--text-column",
-    default=None,
-    help="Column of texts (CSV/TSV) to embed with --encoder; without it the file holds features.",
-)
-@click.option(
-    "--label-column",
-    default="label",
-    show_default=True,
-    help="Column of labels of a text table (feature tables use 'label' or 'y').",
-)
-@click.option("--encoder", default="use", show_default=True, help="Text encoder for --text-column.")
-@backbone_option(
+@labelled_file_options(
     "Pre-trained CNN whose features describe a SHOTS folder of images (one sub-folder per class)."
 )
 @click.option("--way", type=int, default=5, show_default=True, help="Classes per episode (N).")
@@ -83,17 +76,11 @@ def fewshot_command(
 ) -> None:
     """Few-shot evaluation: N-way K-shot episodes of a labelled file or folder of images, mean
     accuracy ± 95 % CI."""
-    from transferkit.exceptions import InvalidParameterError
     from transferkit.fewshot.tasks import task_from_files
-    from transferkit.registry import make_method, method_spec
+    from transferkit.registry import make_method
 
     methods = methods or DEFAULT_METHODS
-    for name in methods:
-        if method_spec(name).family != "fewshot":
-            raise InvalidParameterError(
-                f"--method {name!r} is not a few-shot method; use prototypes, transductive, "
-                "linear_probe or fewshot_finetune."
-            )
+    check_family(methods, "fewshot", "--method", "few-shot method")
     bar = progress_bar(None, "reading", quiet=quiet)
 
     folders = Path(shots).is_dir()

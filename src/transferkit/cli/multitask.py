@@ -24,10 +24,13 @@ from typing import Any
 import click
 
 from transferkit.cli.options import (
-    backbone_option,
+    check_family,
+    echo_task_table,
+    labelled_file_options,
     method_params,
-    progress_bar,
+    reading_progress,
     require_torch,
+    test_fraction_option,
 )
 
 DEFAULT_METHODS = ("single_task", "pooled", "mtl_hard")
@@ -52,26 +55,8 @@ POOLED = "pooled"
     help="A method parameter (repeat), given to every chosen method that has it, e.g. "
     "epochs=40, hidden_dim=256 (transferkit.multitask's classes list them).",
 )
-@click.option(
-    "--test-fraction",
-    type=float,
-    default=0.3,
-    show_default=True,
-    help="Share of each class of each task held out to score it on.",
-)
-@click.option(
-    "--text-column",
-    default=None,
-    help="Column of texts (CSV/TSV) to encode with --encoder; without it the files hold features.",
-)
-@click.option(
-    "--label-column",
-    default="label",
-    show_default=True,
-    help="Column of labels of a text table (feature tables use 'label' or 'y').",
-)
-@click.option("--encoder", default="use", show_default=True, help="Text encoder for --text-column.")
-@backbone_option("Pre-trained CNN whose features describe folders of images.")
+@test_fraction_option("score it on")
+@labelled_file_options("Pre-trained CNN whose features describe folders of images.")
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Seed of the split and the training."
 )
@@ -97,23 +82,11 @@ def multitask_command(
     require_torch("Multi-task learning")
     from transferkit.datasets.multitask import multitask_from_files
     from transferkit.exceptions import InvalidParameterError
-    from transferkit.registry import make_method, method_spec
+    from transferkit.registry import make_method
 
-    for name in methods:
-        if method_spec(name).family != "multitask":
-            raise InvalidParameterError(
-                f"--method {name!r} is not a multi-task method; use single_task, pooled, "
-                "mtl_hard, mtl_uncertainty, mtl_pcgrad or mtl_soft."
-            )
-    if len(set(methods)) != len(methods):
-        raise InvalidParameterError("A method is given twice; give each once.")
-    bar = progress_bar(None, "reading", quiet=quiet)
+    check_family(methods, "multitask", "--method", "multi-task method")
     folders = any(Path(task).is_dir() for task in tasks)
-
-    def encoding(done: int, total: int) -> None:
-        bar.set_description(f"encoding {done}/{total} {'images' if folders else 'texts'}")
-
-    try:
+    with reading_progress(folders, quiet) as encoding:
         data = multitask_from_files(
             tasks,
             test_fraction=test_fraction,
@@ -124,8 +97,6 @@ def multitask_command(
             random_state=seed,
             progress=encoding,
         )
-    finally:
-        bar.close()
     task_classes = data.metadata["task_classes"]
     same_classes = len({tuple(c) for c in task_classes.values()}) == 1
     notes = []
@@ -205,19 +176,21 @@ def _print_results(
     for note in notes:
         click.echo(note)
     click.echo("")
-    task_width = max(8, *(len(t) for t in names))
-    width = max(len("method"), *(len(r["method"]) for r in results))
-    click.echo(
-        f"{'method':<{width}}  {'mean':>7}  {'worst':>7}  "
-        + "  ".join(f"{t:>{task_width}}" for t in names)
-        + f"  {'seconds':>7}"
+    echo_task_table(
+        "method",
+        [("mean", 7), ("worst", 7)],
+        names,
+        "seconds",
+        [
+            (
+                r["method"],
+                [f"{100 * r['mean_accuracy']:.1f} %", f"{100 * r['worst_task_accuracy']:.1f} %"],
+                [r["task_accuracies"][t] for t in names],
+                f"{r['fit_seconds']:.1f}",
+            )
+            for r in results
+        ],
     )
-    for r in results:
-        cells = "  ".join(f"{100 * r['task_accuracies'][t]:>{task_width - 2}.1f} %" for t in names)
-        click.echo(
-            f"{r['method']:<{width}}  {100 * r['mean_accuracy']:>5.1f} %  "
-            f"{100 * r['worst_task_accuracy']:>5.1f} %  {cells}  {r['fit_seconds']:>7.1f}"
-        )
     click.echo("")
     click.echo(
         "mean and worst: over the tasks, each scored on its own held-out rows; single_task "

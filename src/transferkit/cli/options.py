@@ -60,6 +60,41 @@ def option_group(*decorators: Callable[[Any], Any]) -> Callable[[Command], Comma
     return apply
 
 
+def labelled_file_options(backbone_help: str) -> Callable[[Command], Command]:
+    """The options of the commands that read labelled domains one file (or folder) each
+    (``fewshot``, ``continual``, ``multitask``): ``--text-column``, ``--label-column``,
+    ``--encoder`` and ``--backbone`` (described by ``backbone_help``)."""
+    return option_group(
+        click.option(
+            "--text-column",
+            default=None,
+            help="Column of texts (CSV/TSV) to encode with --encoder; without it the files hold "
+            "features.",
+        ),
+        click.option(
+            "--label-column",
+            default="label",
+            show_default=True,
+            help="Column of labels of a text table (feature tables use 'label' or 'y').",
+        ),
+        click.option(
+            "--encoder", default="use", show_default=True, help="Text encoder for --text-column."
+        ),
+        backbone_option(backbone_help),
+    )
+
+
+def test_fraction_option(scored: str) -> Any:
+    """``--test-fraction``: the share of each class of each task held out (to ``scored``)."""
+    return click.option(
+        "--test-fraction",
+        type=float,
+        default=0.3,
+        show_default=True,
+        help=f"Share of each class of each task held out to {scored}.",
+    )
+
+
 # --------------------------------------------------------------------------- values
 def parse_value(text: str) -> Any:
     """``"40"`` → 40, ``"0.5"`` → 0.5, ``"true"``/``"false"``/``"none"`` → True/False/None,
@@ -88,6 +123,22 @@ def parse_options(options: tuple[str, ...]) -> dict[str, Any]:
             )
         parsed[key.strip()] = parse_value(value.strip())
     return parsed
+
+
+def check_family(names: Sequence[str], family: str, option: str, kind: str) -> None:
+    """Raise :class:`InvalidParameterError` when a method named with ``option`` is not of
+    ``family`` (``kind`` names it for the user, e.g. "few-shot method"; the message lists the
+    family's methods), or is named twice."""
+    from transferkit.registry import available_methods, method_spec
+
+    for name in names:
+        if method_spec(name).family != family:
+            members = [n for n, spec in available_methods().items() if spec.family == family]
+            raise InvalidParameterError(
+                f"{option} {name!r} is not a {kind}; use {', '.join(members)}."
+            )
+    if len(set(names)) != len(names):
+        raise InvalidParameterError(f"{option}: a method is given twice; give each once.")
 
 
 def method_params(names: Sequence[str], params: tuple[str, ...]) -> dict[str, dict[str, Any]]:
@@ -219,6 +270,50 @@ def role_progress(prefix: str, unit: str) -> Iterator[Callable[[str, int, int], 
     finally:
         for bar in bars.values():
             bar.close()
+
+
+def echo_task_table(
+    label: str,
+    columns: Sequence[tuple[str, int]],
+    task_names: Sequence[str],
+    last: str,
+    rows: Sequence[tuple[str, Sequence[str], Sequence[float], str]],
+) -> None:
+    """Print one row per method of a command that scores several tasks (``continual``,
+    ``multitask``): the method's name under ``label``, its summary cells (already formatted,
+    right-aligned to each of ``columns``' (title, width)), its accuracy on each task in %, and a
+    last cell under ``last`` (seconds)."""
+    task_width = max(8, *(len(name) for name in task_names))
+    width = max(len(label), *(len(row[0]) for row in rows))
+    last_width = max(7, len(last))
+    click.echo(
+        f"{label:<{width}}  "
+        + "".join(f"{title:>{size}}  " for title, size in columns)
+        + "  ".join(f"{name:>{task_width}}" for name in task_names)
+        + f"  {last:>{last_width}}"
+    )
+    for name, cells, accuracies, end in rows:
+        click.echo(
+            f"{name:<{width}}  "
+            + "".join(f"{cell:>{size}}  " for cell, (_, size) in zip(cells, columns, strict=True))
+            + "  ".join(f"{100 * a:.1f} %".rjust(task_width) for a in accuracies)
+            + f"  {end:>{last_width}}"
+        )
+
+
+@contextmanager
+def reading_progress(folders: bool, quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """A ``progress(done, total)`` for the encoding of texts or images (``folders``) while
+    labelled files are read, on a bar named "reading" that is closed on leaving."""
+    bar = progress_bar(None, "reading", quiet=quiet)
+
+    def encoding(done: int, total: int) -> None:
+        bar.set_description(f"encoding {done}/{total} {'images' if folders else 'texts'}")
+
+    try:
+        yield encoding
+    finally:
+        bar.close()
 
 
 def require_torch(feature: str, detail: str = "") -> None:

@@ -47,7 +47,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -384,47 +383,24 @@ def stream_from_files(
     ('domain', 2, 6)
     """
     check_choice(scenario, "scenario", "stream_from_files", (AUTO_SCENARIO, *SCENARIOS))
-    from transferkit.datasets.labelled import (
-        check_test_fraction,
-        load_labelled_domains,
-        split_each_class,
-    )
+    from transferkit.datasets.labelled import check_test_fraction, read_tasks, split_each_class
 
     check_test_fraction(test_fraction)
-
-    paths = [Path(path) for path in paths]
-    if len(paths) < 2:
-        raise InvalidParameterError(
-            f"A continual stream needs at least two tasks; got {len(paths)} file(s). Give one "
-            "labelled file (or folder of images) per task, in the order they arrive."
-        )
-    if len(set(paths)) != len(paths):
-        raise InvalidParameterError("A task file is given twice; give each task once.")
-    names = [path.stem if path.is_file() else path.name for path in paths]
-    names = names if len(set(names)) == len(names) else [str(path) for path in paths]
-    rng = np.random.default_rng(random_state)
-    domains = load_labelled_domains(
+    names, domains = read_tasks(
         paths,
+        "continual learning",
         text_column=text_column,
         label_column=label_column,
         encoder=encoder,
         backbone=backbone,
         progress=progress,
-        needed_for="continual learning",
     )
+    rng = np.random.default_rng(random_state)
     tasks, classes = [], []
     for (X, y), name in zip(domains, names, strict=True):
         train, test = split_each_class(np.asarray(y), test_fraction, rng, f"Task {name}")
         tasks.append((X[train], y[train], X[test], y[test]))
         classes.append(np.unique(y))
-    widths = {X.shape[1] for X, *_ in tasks}
-    if len(widths) != 1:
-        raise FeatureSpaceMismatchError(
-            "The task files have different numbers of features: "
-            + ", ".join(f"{name} {X.shape[1]}" for name, (X, *_) in zip(names, tasks, strict=True))
-            + "; a stream trains one model on every task, so describe them alike (the same "
-            "columns, encoder or backbone)."
-        )
     if scenario == AUTO_SCENARIO:
         scenario = scenario_of_classes(classes, names)
     return stream_from_tasks(

@@ -17,9 +17,20 @@ import numpy as np
 import scipy.sparse as sp
 
 from transferkit.datasets.files import load_files, load_text_file
-from transferkit.exceptions import DataFormatError, InvalidParameterError, ParameterValueError
+from transferkit.exceptions import (
+    DataFormatError,
+    FeatureSpaceMismatchError,
+    InvalidParameterError,
+    ParameterValueError,
+)
 
-__all__ = ["check_test_fraction", "load_labelled", "load_labelled_domains", "split_each_class"]
+__all__ = [
+    "check_test_fraction",
+    "load_labelled",
+    "load_labelled_domains",
+    "read_tasks",
+    "split_each_class",
+]
 
 
 def load_labelled(
@@ -115,6 +126,39 @@ def load_labelled_domains(
         else:
             domains[i] = np.asarray(X, dtype=np.float64), y
     return [domains[i] for i in range(len(paths))]
+
+
+def read_tasks(
+    paths: Sequence[str | os.PathLike[str]],
+    needed_for: str,
+    **options: Any,
+) -> tuple[list[str], list[tuple[Any, np.ndarray]]]:
+    """The tasks of a user, one labelled file (or folder of images) each, in order: their names
+    (the files' stems, or their full paths when two stems are equal) and their domains as
+    :func:`load_labelled_domains` reads them (``options``: its keyword arguments).
+
+    At least two tasks, each given once, with one number of features: anything else raises an
+    error that names the tasks (``needed_for`` says what needs them, e.g. "continual learning").
+    """
+    paths = [Path(path) for path in paths]
+    if len(paths) < 2:
+        raise InvalidParameterError(
+            f"{needed_for[0].upper()}{needed_for[1:]} needs at least two tasks; got "
+            f"{len(paths)} file(s). Give one labelled file (or folder of images) per task."
+        )
+    if len(set(paths)) != len(paths):
+        raise InvalidParameterError("A task file is given twice; give each task once.")
+    names = [path.stem if path.is_file() else path.name for path in paths]
+    names = names if len(set(names)) == len(names) else [str(path) for path in paths]
+    domains = load_labelled_domains(paths, needed_for=needed_for, **options)
+    if len({X.shape[1] for X, _ in domains}) != 1:
+        raise FeatureSpaceMismatchError(
+            "The task files have different numbers of features: "
+            + ", ".join(f"{n} {X.shape[1]}" for n, (X, _) in zip(names, domains, strict=True))
+            + f"; {needed_for} trains one network on every task, so describe them alike (the "
+            "same columns, encoder or backbone)."
+        )
+    return names, domains
 
 
 def check_test_fraction(test_fraction: Any) -> float:

@@ -470,36 +470,20 @@ def multitask_from_files(
     >>> data.task_names, data.n_labelled, data.n_test
     (('books', 'games'), {'books': 14, 'games': 14}, 12)
     """
-    from pathlib import Path
-
-    from transferkit.datasets.labelled import (
-        check_test_fraction,
-        load_labelled_domains,
-        split_each_class,
-    )
+    from transferkit.datasets.labelled import check_test_fraction, read_tasks, split_each_class
 
     check_test_fraction(test_fraction)
-    paths = [Path(path) for path in paths]
-    if len(paths) < 2:
-        raise InvalidParameterError(
-            f"Multi-task learning needs at least two tasks; got {len(paths)} file(s). Give one "
-            "labelled file (or folder of images) per task."
-        )
-    if len(set(paths)) != len(paths):
-        raise InvalidParameterError("A task file is given twice; give each task once.")
-    names = [path.stem if path.is_file() else path.name for path in paths]
-    names = names if len(set(names)) == len(names) else [str(path) for path in paths]
-    rng = as_generator(random_state)
-    domains = load_labelled_domains(
+    names, domains = read_tasks(
         paths,
+        "multi-task learning",
         text_column=text_column,
         label_column=label_column,
         encoder=encoder,
         backbone=backbone,
         progress=progress,
-        needed_for="multi-task learning",
         dense=False,
     )
+    rng = as_generator(random_state)
     read = [(X, np.asarray(y)) for X, y in domains]
     if len({y.dtype.kind for _, y in read}) > 1:  # numbers in one file, names in another
         read = [(X, y.astype(str)) for X, y in read]
@@ -517,14 +501,6 @@ def multitask_from_files(
         codes = np.searchsorted(every_class, y)
         train, test = split_each_class(codes, test_fraction, rng, f"Task {name}")
         parts.append((X, codes, train, test, classes))
-    widths = {X.shape[1] for X, *_ in parts}
-    if len(widths) != 1:
-        raise InvalidProblemError(
-            "The task files have different numbers of features: "
-            + ", ".join(f"{n} {X.shape[1]}" for n, (X, *_) in zip(names, parts, strict=True))
-            + "; the tasks share one network, so describe them alike (the same columns, "
-            "encoder or backbone)."
-        )
     sparse = any(sp.issparse(X) for X, *_ in parts)
     stack = (lambda blocks: sp.vstack(blocks).tocsr()) if sparse else np.concatenate
 
