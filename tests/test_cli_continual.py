@@ -201,3 +201,18 @@ def test_the_command_gives_a_parameter_to_the_strategies_that_have_it(tmp_path):
     assert naive["params"] == {"hidden": [8]}
     assert ewc["params"]["ewc_lambda"] == 0
     assert "ewc_lambda" not in naive["params"]
+
+
+def test_settings_the_command_owns_and_a_bad_layer_list_are_named(tmp_path):
+    a = _write(tmp_path / "a.npz", [0, 1] * 10)
+    b = _write(tmp_path / "b.npz", [0, 1] * 10, seed=1)
+    for param, message in (
+        ("epochs=3", "--param epochs: give it with --epochs."),
+        ("random_state=3", "--param random_state: give it with --seed."),
+        ("hidden=256", "naive: hidden must list the default MLP's hidden layer widths"),
+    ):
+        result = CliRunner().invoke(
+            _tool(), ["continual", str(a), str(b), "--strategy", "naive", "--param", param, "-q"]
+        )
+        assert result.exit_code == 2, result.output
+        assert message in result.output

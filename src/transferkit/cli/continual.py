@@ -67,7 +67,7 @@ DEFAULT_STRATEGIES = ("naive", "ewc", "replay", "joint")
     multiple=True,
     metavar="KEY=VALUE",
     help="A strategy parameter (repeat), given to every chosen strategy that has it, e.g. "
-    "ewc_lambda=100, memory_size=500, hidden=256 (transferkit.continual's classes list them).",
+    "ewc_lambda=100, memory_size=500, hidden=[256,256] (transferkit.continual's classes list them).",
 )
 @test_fraction_option("test on")
 @labelled_file_options("Pre-trained CNN whose features describe folders of images.")
@@ -110,7 +110,7 @@ def continual_command(
 
     strategies = strategies or DEFAULT_STRATEGIES
     check_family(strategies, "continual", "--strategy", "continual-learning strategy")
-    chosen = method_params(strategies, params)
+    chosen = method_params(strategies, params, {"epochs": "--epochs"})
     folders = any(Path(task).is_dir() for task in tasks)
     with reading_progress(folders, quiet) as encoding:
         stream = stream_from_files(

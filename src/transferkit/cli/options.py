@@ -141,10 +141,15 @@ def check_family(names: Sequence[str], family: str, option: str, kind: str) -> N
         raise InvalidParameterError(f"{option}: a method is given twice; give each once.")
 
 
-def method_params(names: Sequence[str], params: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+def method_params(
+    names: Sequence[str], params: tuple[str, ...], reserved: dict[str, str] | None = None
+) -> dict[str, dict[str, Any]]:
     """Each named method's parameters from ``--param KEY=VALUE`` options: a key goes to every
     method of ``names`` that has it (values via :func:`parse_value`), and a key none of them has
-    is an error naming the ones they have."""
+    is an error naming the ones they have. ``reserved`` maps the keys the command sets itself to
+    the option that sets them (``{"random_state": "--seed"}``): such a key is an error naming
+    the option."""
+    reserved = {"random_state": "--seed", "progress": "--quiet", **(reserved or {})}
     from transferkit.registry import make_method
 
     known = {name: make_method(name).get_params() for name in names}
@@ -156,9 +161,11 @@ def method_params(names: Sequence[str], params: tuple[str, ...]) -> dict[str, di
             raise InvalidParameterError(
                 f"--param takes KEY=VALUE (e.g. --param epochs=5); got {item!r}."
             )
+        if key in reserved:
+            raise InvalidParameterError(f"--param {key}: give it with {reserved[key]}.")
         takers = [name for name in names if key in known[name]]
         if not takers:
-            offered = sorted({k for keys in known.values() for k in keys} - {"model", "progress"})
+            offered = sorted({k for keys in known.values() for k in keys} - {"model", *reserved})
             raise InvalidParameterError(
                 f"--param {key}: none of {', '.join(names)} has a parameter {key!r}; they have "
                 f"{', '.join(offered)}."

@@ -486,6 +486,18 @@ class ContinualStrategy:
         check_positive_int(self.batch_size, "batch_size", self.name)
         check_nonnegative(self.learning_rate, "learning_rate", self.name, strict=True)
         check_choice(self.reset_optimizer, "reset_optimizer", self.name, (True, False))
+        if self.model is None and (
+            isinstance(self.hidden, str | bytes)
+            or not isinstance(self.hidden, Sequence)
+            or not all(
+                isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in self.hidden
+            )
+        ):
+            raise InvalidParameterError(
+                f"{self.name}: hidden must list the default MLP's hidden layer widths, positive "
+                f"integers such as (400, 400) (command line: hidden=[400,400]); got "
+                f"{self.hidden!r}."
+            )
         self._check_parameters()
         return stream
 
