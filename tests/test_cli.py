@@ -84,6 +84,8 @@ COMMANDS = {
                   "tasks"],
     "multitask": ["--backbone", "--encoder", "--json", "--label-column", "--method", "--param", "--quiet",
                   "--seed", "--test-fraction", "--text-column", "-q", "tasks"],
+    "corrupt": ["--corruption", "--hold-out", "--json", "--output", "--quiet", "--seed", "--severity", "-o", "-q",
+                "folder"],
     "results": [],
     "results list": ["--db", "--json"],
     "results show": ["--db", "--json", "--metric", "suite"],

@@ -22,6 +22,7 @@ from transferkit.allocator import reuse_freed_memory
 from transferkit.cli.bench import bench, demo, results
 from transferkit.cli.bli import bli_command
 from transferkit.cli.continual import continual_command
+from transferkit.cli.corrupt import corrupt_command
 from transferkit.cli.datasets import datasets
 from transferkit.cli.diagnose import diagnose_command
 from transferkit.cli.errors import Group
@@ -98,5 +99,6 @@ for command in (
     fewshot_command,
     continual_command,
     multitask_command,
+    corrupt_command,
 ):
     main.add_command(command)

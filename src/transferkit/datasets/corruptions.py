@@ -16,6 +16,13 @@ rotation       turned about its centre by ±a degrees            a = 15, 25, 35,
 contrast       m + c (x − m), m the image's mean               c = 0.6, 0.45, 0.3, 0.2, 0.1
 ============== =============================================== =================================
 
+Photographs get the same four corruptions with the parameters of ImageNet-C (Hendrycks &
+Dietterich 2019) where it has them (:data:`PHOTO_SEVERITIES`: noise σ 0.08 to 0.38, blur σ 1 to
+6 pixels at 224 pixels, scaled with the image, contrast 0.4 to 0.05 about each channel's mean; the
+rotation angles above): :func:`corrupt_photo` corrupts one colour image,
+:func:`corrupt_image_folder` writes a corrupted copy of held-out images of a user's folder beside
+the clean rest, a transfer problem for every command that reads folders of images.
+
 :func:`corrupt_images` applies one corruption; the dataset ``mnist-c`` of
 :func:`~transferkit.datasets.load_pair` pairs clean MNIST with a corrupted domain, so every
 domain-adaptation method runs on it (source: clean training images; target and test: corrupted
@@ -35,6 +42,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -47,9 +56,12 @@ from transferkit.problem import TransferProblem
 __all__ = [
     "CORRUPTIONS",
     "MNIST_C_DOMAINS",
+    "PHOTO_SEVERITIES",
     "SEVERITIES",
     "add_gaussian_noise",
+    "corrupt_image_folder",
     "corrupt_images",
+    "corrupt_photo",
     "draw_image_pair",
     "gaussian_blur",
     "rotate_images",
@@ -63,6 +75,17 @@ SEVERITIES: dict[str, tuple[float, ...]] = {
     "contrast": (0.6, 0.45, 0.3, 0.2, 0.1),
 }
 CORRUPTIONS = tuple(SEVERITIES)
+#: The same corruptions for colour photographs, severities 1 to 5: ImageNet-C's noise σ, blur σ
+#: (in pixels of a 224-pixel image; :func:`corrupt_photo` scales it with the image's shorter
+#: side) and contrast factor (Hendrycks & Dietterich 2019), and the rotation angles above.
+PHOTO_SEVERITIES: dict[str, tuple[float, ...]] = {
+    "gaussian-noise": (0.08, 0.12, 0.18, 0.26, 0.38),
+    "blur": (1.0, 2.0, 3.0, 4.0, 6.0),
+    "rotation": SEVERITIES["rotation"],
+    "contrast": (0.4, 0.3, 0.2, 0.1, 0.05),
+}
+#: The image size ImageNet-C's blur widths refer to.
+PHOTO_REFERENCE_SIDE = 224
 #: Domains of the ``mnist-c`` dataset: the clean images and each corruption.
 MNIST_C_DOMAINS = ("clean", *CORRUPTIONS)
 
@@ -107,6 +130,15 @@ def gaussian_blur(X: np.ndarray, sigma: float) -> np.ndarray:
     from scipy.ndimage import gaussian_filter
 
     return gaussian_filter(X, sigma=(0.0, sigma, sigma), mode="constant")
+
+
+def _check_corruption(corruption: str, severity: Any) -> None:
+    if corruption != "clean":
+        check_domain(corruption, CORRUPTIONS, "corruption")
+    if isinstance(severity, bool) or not isinstance(severity, int | np.integer):
+        raise InvalidParameterError(f"severity must be an integer 1 to 5; got {severity!r}.")
+    if not 1 <= severity <= 5:
+        raise InvalidParameterError(f"severity must be 1 (mild) to 5 (severe); got {severity}.")
 
 
 def corrupt_images(
@@ -157,12 +189,7 @@ def corrupt_images(
             f"corrupt_images needs pixel values in [0, 1]; got [{X.min():.4g}, {X.max():.4g}]. "
             "Divide 8-bit images by 255."
         )
-    if corruption != "clean":
-        check_domain(corruption, CORRUPTIONS, "corruption")
-    if isinstance(severity, bool) or not isinstance(severity, int | np.integer):
-        raise InvalidParameterError(f"severity must be an integer 1 to 5; got {severity!r}.")
-    if not 1 <= severity <= 5:
-        raise InvalidParameterError(f"severity must be 1 (mild) to 5 (severe); got {severity}.")
+    _check_corruption(corruption, severity)
     rng = as_generator(random_state)
     if corruption == "clean":
         out = X.copy()
@@ -180,6 +207,171 @@ def corrupt_images(
             out = means + value * (X - means)
     out = np.clip(out, 0.0, 1.0).astype(np.float32)
     return out.reshape(len(out), -1) if flat else out
+
+
+def corrupt_photo(
+    image: np.ndarray, corruption: str, severity: int = 3, random_state: RandomState = None
+) -> np.ndarray:
+    """One colour (or grey) photograph corrupted as ImageNet-C corrupts its images.
+
+    Parameters
+    ----------
+    image : array (h, w, channels) or (h, w) in [0, 1]
+    corruption : str
+        One of :data:`CORRUPTIONS` (``"clean"`` returns a float32 copy).
+    severity : int, default 3
+        1 (mild) to 5 (severe); the parameters are in :data:`PHOTO_SEVERITIES`. The blur's σ
+        is scaled by the shorter side over 224 pixels, so a photograph of any size is blurred
+        as much, relative to its size, as ImageNet-C's images; the blur repeats the edge pixels,
+        the rotation fills the corners with black.
+    random_state : int, Generator or None, default None
+        Seed of the noise and of the rotation's direction.
+
+    Returns
+    -------
+    float32 array of ``image``'s shape, in [0, 1]
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> image = np.full((8, 8, 3), 0.5); image[2:6, 2:6] = [1.0, 0.2, 0.2]
+    >>> dull = corrupt_photo(image, "contrast", severity=5)  # each channel's range times 0.05
+    >>> [round(float(r), 3) for r in np.ptp(dull, axis=(0, 1))]
+    [0.025, 0.015, 0.015]
+    """
+    _check_corruption(corruption, severity)
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim not in (2, 3) or image.size == 0:
+        raise InvalidParameterError(
+            f"corrupt_photo needs one image of shape (h, w) or (h, w, channels); got shape "
+            f"{image.shape}."
+        )
+    if float(image.min()) < 0.0 or float(image.max()) > 1.0:
+        raise InvalidParameterError(
+            f"corrupt_photo needs pixel values in [0, 1]; got [{image.min():.4g}, "
+            f"{image.max():.4g}]. Divide 8-bit images by 255."
+        )
+    planes = image[..., None] if image.ndim == 2 else image  # (h, w, channels)
+    rng = as_generator(random_state)
+    if corruption == "clean":
+        out = planes.copy()
+    else:
+        value = PHOTO_SEVERITIES[corruption][int(severity) - 1]
+        if corruption == "gaussian-noise":
+            out = add_gaussian_noise(planes, value, rng)
+        elif corruption == "blur":
+            from scipy.ndimage import gaussian_filter
+
+            sigma = value * min(planes.shape[:2]) / PHOTO_REFERENCE_SIDE
+            out = gaussian_filter(planes, sigma=(sigma, sigma, 0.0), mode="nearest")
+        elif corruption == "rotation":
+            angle = float(rng.choice(np.array([-1.0, 1.0]))) * value
+            channels = np.moveaxis(planes, -1, 0)
+            out = np.moveaxis(rotate_images(channels, np.full(len(channels), angle)), 0, -1)
+        else:  # contrast, about each channel's mean as ImageNet-C does
+            means = planes.mean(axis=(0, 1), keepdims=True)
+            out = means + value * (planes - means)
+    out = np.clip(out, 0.0, 1.0).astype(np.float32)
+    return out[..., 0] if image.ndim == 2 else out
+
+
+def corrupt_image_folder(
+    folder: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    corruption: str,
+    severity: int = 3,
+    *,
+    hold_out: float = 0.5,
+    random_state: RandomState = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[Path, Path]:
+    """A transfer problem from a user's folder of images (one sub-folder per class): the clean
+    images of one part, and the images of the other part corrupted.
+
+    ``hold_out`` of each class (drawn with ``random_state``) is corrupted by
+    :func:`corrupt_photo` into ``out/<corruption>-<severity>/<class>/``; the other images are
+    copied unchanged into ``out/clean/<class>/``. No image is on both sides, so a model trained
+    on the clean folder and scored on the corrupted one is scored on images it never saw.
+    Another corruption of the same folder, hold-out and seed into the same ``out`` keeps the
+    clean part already there (the split is the same), so one source serves several targets.
+    A held-out image larger than 224 pixels on its shorter side is first brought down to 224,
+    the size the pre-trained backbones see, so that the corruption has ImageNet-C's strength
+    where the features are computed (noise added to a large photograph would mostly average out
+    when the backbone shrinks it). Corrupted images are written as PNG (no compression artefact
+    on top of the corruption), in RGB, or grey for grey images.
+
+    Returns
+    -------
+    (clean folder, corrupted folder)
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from PIL import Image
+    >>> from transferkit.datasets.corruptions import corrupt_image_folder
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("cat/1.png", "cat/2.png", "dog/1.png", "dog/2.png"):
+    ...     (root / name).parent.mkdir(exist_ok=True)
+    ...     Image.new("RGB", (32, 24), "white").save(root / name)
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "shifted"
+    >>> clean, blurred = corrupt_image_folder(root, out, "blur", 2)
+    >>> sorted(p.name for p in blurred.iterdir()), blurred.name
+    (['cat', 'dog'], 'blur-2')
+    """
+    import shutil
+
+    from PIL import Image
+
+    from transferkit.datasets.files import load_image_folder
+    from transferkit.datasets.labelled import check_test_fraction, split_each_class
+
+    _check_corruption(corruption, severity)
+    check_test_fraction(hold_out)
+    folder, out = Path(folder), Path(out)
+    images, labels = load_image_folder(folder, labels_required=True)
+    clean_dir, shifted_dir = out / "clean", out / f"{corruption}-{int(severity)}"
+    if shifted_dir.exists() and any(shifted_dir.iterdir()):
+        raise InvalidParameterError(
+            f"{shifted_dir} already holds files; give a new output folder, or remove it, so that "
+            "no image of an earlier run stays beside this one's."
+        )
+    rng = as_generator(random_state)
+    kept, held = split_each_class(np.asarray(labels), hold_out, rng, str(folder))
+    total = len(kept) + len(held)
+    names = sorted(images.paths[index].relative_to(folder) for index in kept)
+    if clean_dir.exists() and any(clean_dir.iterdir()):
+        # another corruption of the same split keeps the clean part written before
+        written = sorted(p.relative_to(clean_dir) for p in clean_dir.rglob("*") if p.is_file())
+        if written != names:
+            raise InvalidParameterError(
+                f"{clean_dir} holds other images than the clean part of this split (another "
+                "folder, --hold-out or seed?); give a new output folder, or remove it."
+            )
+    else:
+        for done, index in enumerate(kept, start=1):
+            source = images.paths[index]
+            destination = clean_dir / source.relative_to(folder)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination)
+            if progress is not None:
+                progress(done, total)
+    for done, index in enumerate(held, start=len(kept) + 1):
+        source = images.paths[index]
+        with Image.open(source) as opened:
+            grey = opened.mode in ("L", "I", "I;16", "1")
+            picture = opened.convert("L" if grey else "RGB")
+        scale = PHOTO_REFERENCE_SIDE / min(picture.size)
+        if scale < 1.0:  # to the size the backbones see, where ImageNet-C's strengths hold
+            size = (round(picture.size[0] * scale), round(picture.size[1] * scale))
+            picture = picture.resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0)
+        pixels = np.asarray(picture, dtype=np.float32) / 255.0
+        corrupted = corrupt_photo(pixels, corruption, severity, rng)
+        destination = (shifted_dir / source.relative_to(folder)).with_suffix(".png")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.round(corrupted * 255.0).astype(np.uint8)).save(destination)
+        if progress is not None:
+            progress(done, total)
+    return clean_dir, shifted_dir
 
 
 def draw_image_pair(
