@@ -349,7 +349,7 @@ def stream_from_files(
 ) -> ContinualStream:
     """A stream of a user's labelled files, one task per file in the order given.
 
-    Each file is a domain as :func:`~transferkit.datasets.files.load_labelled` reads it (a file
+    Each file is a domain as :func:`~transferkit.datasets.labelled.load_labelled` reads it (a file
     of features, a CSV/TSV of texts with ``text_column``, a folder of images with a sub-folder
     per class). ``test_fraction`` of each class of each task is held out to test on, drawn
     with ``random_state``.
@@ -363,7 +363,7 @@ def stream_from_files(
         share a class (:func:`scenario_of_classes`).
     test_fraction : float in (0, 1), default 0.3
     text_column, label_column, encoder, backbone, progress
-        As :func:`~transferkit.datasets.files.load_labelled`.
+        As :func:`~transferkit.datasets.labelled.load_labelled`.
     random_state : int, Generator or None, default 0
 
     Returns

@@ -139,6 +139,8 @@ def read_tasks(
 
     At least two tasks, each given once, with one number of features: anything else raises an
     error that names the tasks (``needed_for`` says what needs them, e.g. "continual learning").
+    Labels that are numbers in one file and names in another are all read as text, so that
+    ``1`` and ``"1"`` are one class.
     """
     paths = [Path(path) for path in paths]
     if len(paths) < 2:
@@ -151,6 +153,8 @@ def read_tasks(
     names = [path.stem if path.is_file() else path.name for path in paths]
     names = names if len(set(names)) == len(names) else [str(path) for path in paths]
     domains = load_labelled_domains(paths, needed_for=needed_for, **options)
+    if len({np.asarray(y).dtype.kind for _, y in domains}) > 1:  # numbers here, names there
+        domains = [(X, np.asarray(y).astype(str)) for X, y in domains]
     if len({X.shape[1] for X, _ in domains}) != 1:
         raise FeatureSpaceMismatchError(
             "The task files have different numbers of features: "

@@ -72,7 +72,8 @@ class MultiTaskData:
         Training rows (flattened images with ``metadata["image_shape"]``, or vectors).
     Y : int array (n, n_tasks)
         One column per task; ``-1`` (:data:`MISSING_LABEL`) where the task has no label for the
-        row. Labels are the class codes ``0 .. n_classes - 1`` of each task.
+        row. Labels are non-negative class codes: ``0 .. n_classes - 1`` of each task for the
+        built-in data, indices into ``metadata["class_names"]`` for :func:`multitask_from_files`.
     X_test : array or sparse matrix (m, d)
         Evaluation rows.
     Y_test : int array (m, n_tasks)
@@ -485,8 +486,6 @@ def multitask_from_files(
     )
     rng = as_generator(random_state)
     read = [(X, np.asarray(y)) for X, y in domains]
-    if len({y.dtype.kind for _, y in read}) > 1:  # numbers in one file, names in another
-        read = [(X, y.astype(str)) for X, y in read]
     # one code per class over every task: tasks with the same classes share their codes (what a
     # pooled model needs), tasks with other classes get other codes
     every_class = np.unique(np.concatenate([y for _, y in read]))
