@@ -29,8 +29,10 @@ from transferkit.cli.options import (
     echo_task_table,
     labelled_file_options,
     method_params,
+    param_option,
     reading_progress,
     require_torch,
+    seed_option,
     test_fraction_option,
 )
 
@@ -61,19 +63,12 @@ DEFAULT_STRATEGIES = ("naive", "ewc", "replay", "joint")
     show_default=True,
     help="Passes over each task's training rows.",
 )
-@click.option(
-    "--param",
-    "params",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="A strategy parameter (repeat), given to every chosen strategy that has it, e.g. "
-    "ewc_lambda=100, memory_size=500, hidden=[256,256] (transferkit.continual's classes list them).",
+@param_option(
+    "strategy", "ewc_lambda=100, memory_size=500, hidden=[256,256]", "transferkit.continual"
 )
 @test_fraction_option("test on")
 @labelled_file_options("Pre-trained CNN whose features describe folders of images.")
-@click.option(
-    "--seed", type=int, default=0, show_default=True, help="Seed of the split and the training."
-)
+@seed_option
 @click.option(
     "--plot",
     "plot_folder",

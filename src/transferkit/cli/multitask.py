@@ -28,8 +28,10 @@ from transferkit.cli.options import (
     echo_task_table,
     labelled_file_options,
     method_params,
+    param_option,
     reading_progress,
     require_torch,
+    seed_option,
     test_fraction_option,
 )
 
@@ -47,19 +49,10 @@ POOLED = "pooled"
     f"mtl_uncertainty, mtl_pcgrad, mtl_soft. Default: {', '.join(DEFAULT_METHODS)} (pooled only "
     "where every task has the same classes).",
 )
-@click.option(
-    "--param",
-    "params",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="A method parameter (repeat), given to every chosen method that has it, e.g. "
-    "epochs=40, hidden_dim=256 (transferkit.multitask's classes list them).",
-)
+@param_option("method", "epochs=40, hidden_dim=256", "transferkit.multitask")
 @test_fraction_option("score it on")
 @labelled_file_options("Pre-trained CNN whose features describe folders of images.")
-@click.option(
-    "--seed", type=int, default=0, show_default=True, help="Seed of the split and the training."
-)
+@seed_option
 @click.option("--json", "as_json", is_flag=True, help="Print the tasks and every score as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def multitask_command(

@@ -84,6 +84,24 @@ def labelled_file_options(backbone_help: str) -> Callable[[Command], Command]:
     )
 
 
+def param_option(what: str, examples: str, listed_in: str) -> Any:
+    """``--param KEY=VALUE`` (repeated; see :func:`method_params`): a parameter of the chosen
+    ``what`` (e.g. "strategy"), ``examples`` of keys, the module whose classes list them."""
+    return click.option(
+        "--param",
+        "params",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help=f"A {what} parameter (repeat), given to every chosen {what} that has it, e.g. "
+        f"{examples} ({listed_in}'s classes list them).",
+    )
+
+
+seed_option = click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of the split and the training."
+)
+
+
 def test_fraction_option(scored: str) -> Any:
     """``--test-fraction``: the share of each class of each task held out (to ``scored``)."""
     return click.option(

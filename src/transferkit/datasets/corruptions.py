@@ -141,6 +141,14 @@ def _check_corruption(corruption: str, severity: Any) -> None:
         raise InvalidParameterError(f"severity must be 1 (mild) to 5 (severe); got {severity}.")
 
 
+def _check_pixels(X: np.ndarray, caller: str) -> None:
+    if X.size and (float(X.min()) < 0.0 or float(X.max()) > 1.0):
+        raise InvalidParameterError(
+            f"{caller} needs pixel values in [0, 1]; got [{X.min():.4g}, {X.max():.4g}]. "
+            "Divide 8-bit images by 255."
+        )
+
+
 def corrupt_images(
     X: np.ndarray, corruption: str, severity: int = 3, random_state: RandomState = None
 ) -> np.ndarray:
@@ -184,11 +192,7 @@ def corrupt_images(
         raise InvalidParameterError(
             f"corrupt_images needs grey images of shape (n, h, w); got shape {X.shape}."
         )
-    if X.size and (float(X.min()) < 0.0 or float(X.max()) > 1.0):
-        raise InvalidParameterError(
-            f"corrupt_images needs pixel values in [0, 1]; got [{X.min():.4g}, {X.max():.4g}]. "
-            "Divide 8-bit images by 255."
-        )
+    _check_pixels(X, "corrupt_images")
     _check_corruption(corruption, severity)
     rng = as_generator(random_state)
     if corruption == "clean":
@@ -246,11 +250,7 @@ def corrupt_photo(
             f"corrupt_photo needs one image of shape (h, w) or (h, w, channels); got shape "
             f"{image.shape}."
         )
-    if float(image.min()) < 0.0 or float(image.max()) > 1.0:
-        raise InvalidParameterError(
-            f"corrupt_photo needs pixel values in [0, 1]; got [{image.min():.4g}, "
-            f"{image.max():.4g}]. Divide 8-bit images by 255."
-        )
+    _check_pixels(image, "corrupt_photo")
     planes = image[..., None] if image.ndim == 2 else image  # (h, w, channels)
     rng = as_generator(random_state)
     if corruption == "clean":
