@@ -92,6 +92,7 @@ def multitask_command(
         )
     task_classes = data.metadata["task_classes"]
     same_classes = len({tuple(c) for c in task_classes.values()}) == 1
+    n_scored = {t: int((data.Y_test[:, i] >= 0).sum()) for i, t in enumerate(data.task_names)}
     notes = []
     if POOLED in methods and not same_classes:
         raise InvalidParameterError(
@@ -129,9 +130,7 @@ def multitask_command(
             "task_names": list(data.task_names),
             "task_classes": task_classes,
             "n_labelled": data.n_labelled,
-            "n_test": {
-                t: int((data.Y_test[:, i] >= 0).sum()) for i, t in enumerate(data.task_names)
-            },
+            "n_test": n_scored,
             "test_fraction": test_fraction,
             "seed": seed,
             "encoder": encoder if text_column else None,
@@ -141,17 +140,21 @@ def multitask_command(
         }
         click.echo(json.dumps(payload, indent=2, default=float))
         return
-    _print_results(data, results, test_fraction, seed, notes)
+    _print_results(data, results, test_fraction, seed, notes, same_classes, n_scored)
 
 
 def _print_results(
-    data: Any, results: list[dict[str, Any]], test_fraction: float, seed: int, notes: list[str]
+    data: Any,
+    results: list[dict[str, Any]],
+    test_fraction: float,
+    seed: int,
+    notes: list[str],
+    shared: bool,
+    n_scored: dict[str, int],
 ) -> None:
     names = data.task_names
-    tested = {t: int((data.Y_test[:, i] >= 0).sum()) for i, t in enumerate(names)}
-    sizes = ", ".join(f"{t} {data.n_labelled[t]}+{tested[t]}" for t in names)
+    sizes = ", ".join(f"{t} {data.n_labelled[t]}+{n_scored[t]}" for t in names)
     classes = data.metadata["task_classes"]
-    shared = len({tuple(c) for c in classes.values()}) == 1
     click.echo(
         f"{len(names)} tasks, "
         + (

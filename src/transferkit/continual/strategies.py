@@ -693,16 +693,20 @@ class EWC(ContinualStrategy):
     def _begin(self, stream: ContinualStream) -> None:
         self.anchors_: list[tuple[dict[str, Tensor], dict[str, Tensor]]] = []
         self.penalty_share_ = 0.0
-        self._sums = np.zeros(2)  # the weighted penalty and the task loss, over every step
+        # the weighted penalty and the task loss summed over every step after the first task
+        # (the loss as a tensor, so that the sum costs no device synchronisation per step)
+        self._penalty_sum: float = 0.0
+        self._loss_sum: Tensor | float = 0.0
 
     def _loss(self, x: Tensor, y: Tensor, tasks: Tensor, i: int) -> tuple[Tensor, dict[str, float]]:
         loss, logs = super()._loss(x, y, tasks, i)
         if not self.anchors_:
             return loss, logs
         penalty = quadratic_penalty(_trainable(self.model_), *self._merged)
-        self._sums += (self.ewc_lambda / 2 * float(penalty.detach()), float(loss.detach()))
-        self.penalty_share_ = float(self._sums[0] / max(self._sums[1], 1e-12))
-        return loss + self.ewc_lambda / 2 * penalty, {"penalty": float(penalty.detach())}
+        value = float(penalty.detach())  # logged at every step anyway
+        self._penalty_sum += self.ewc_lambda / 2 * value
+        self._loss_sum = self._loss_sum + loss.detach()
+        return loss + self.ewc_lambda / 2 * penalty, {"penalty": value}
 
     def _details(self) -> dict[str, Any]:
         return {"penalty_share": self.penalty_share_}
@@ -710,7 +714,9 @@ class EWC(ContinualStrategy):
     def _warn_if_idle(self, stream: ContinualStream, i: int) -> None:
         """After the last experience: warn when the penalty hardly weighed in the loss, so the
         strategy trained as naive fine-tuning would (the Fisher of rows a model fits with
-        certainty is near zero, and ``ewc_lambda`` must then be far larger)."""
+        certainty is near zero, and ``ewc_lambda`` must then be far larger). Sets
+        ``penalty_share_`` after every experience."""
+        self.penalty_share_ = self._penalty_sum / max(float(self._loss_sum), 1e-12)
         if i < stream.n_tasks - 1 or self.ewc_lambda == 0 or self.penalty_share_ >= IDLE_SHARE:
             return
         mean_fisher = float(
