@@ -103,3 +103,19 @@ def test_fewshot_errors_are_one_line(files, options, message):
     result = CliRunner().invoke(tool, ["fewshot", str(files / "webcam.csv"), *options])
     assert result.exit_code == 2
     assert result.output.startswith("Error: ") and message in result.output
+
+
+def test_svmlight_shots_and_queries_are_read_with_one_width(tmp_path):
+    from transferkit.fewshot.tasks import task_from_files
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(5), 4)
+    # the shots never use the last feature: read alone, their file would be one column narrower
+    shots = "\n".join(f"{c} 1:{rng.random():.3f} 2:{rng.random():.3f}" for c in y)
+    queries = "\n".join(f"{c} 1:{rng.random():.3f} 3:{rng.random():.3f}" for c in y)
+    (tmp_path / "shots.svmlight").write_text(shots + "\n")
+    (tmp_path / "queries.svmlight").write_text(queries + "\n")
+    task = task_from_files(
+        tmp_path / "shots.svmlight", tmp_path / "queries.svmlight", n_way=5, n_query=2
+    )
+    assert task.X_support.shape[1] == task.X_query.shape[1] == 3

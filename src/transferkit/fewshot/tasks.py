@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from transferkit.checks import check_count
-from transferkit.datasets.labelled import load_labelled
+from transferkit.datasets.labelled import load_labelled_domains
 from transferkit.exceptions import InvalidParameterError
 from transferkit.fewshot.episodes import FewShotTask
 
@@ -336,21 +336,18 @@ def task_from_files(
             "sub-folder per class); a text column applies to files."
         )
 
-    def read(path: str | os.PathLike[str]) -> tuple[Any, np.ndarray]:
-        return load_labelled(
-            path,
-            text_column=text_column,
-            label_column=label_column,
-            encoder=encoder,
-            backbone=backbone,
-            progress=progress,
-            needed_for="few-shot episodes",
-        )
-
-    X_support, y_support = read(shots)
-    X_query = y_query = None
-    if queries is not None:
-        X_query, y_query = read(queries)
+    # read together: svmlight shots and queries then share one width and one index base
+    domains = load_labelled_domains(
+        [shots] if queries is None else [shots, queries],
+        text_column=text_column,
+        label_column=label_column,
+        encoder=encoder,
+        backbone=backbone,
+        progress=progress,
+        needed_for="few-shot episodes",
+    )
+    X_support, y_support = domains[0]
+    X_query, y_query = domains[1] if queries is not None else (None, None)
     return FewShotTask(
         X_support,
         y_support,
