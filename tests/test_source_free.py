@@ -263,6 +263,10 @@ def test_wrong_shape_nan_mode_and_type_are_named(trained):
         model.eval()
     with pytest.raises(InvalidParameterError, match="nn.Module"):
         TENT("model.pt").fit(X_target)
+    scripted = torch.jit.trace(model, X_target[:2])
+    for adapter in (AdaBN, TENT, SHOT):  # not "no batch-norm layer": the layers are compiled
+        with pytest.raises(NotApplicableError, match=r"TorchScript.*load_state_dict"):
+            adapter(scripted).fit(X_target)
     with pytest.raises(ParameterValueError, match="epochs"):
         TENT(model, epochs=0).fit(X_target)
     with pytest.raises(ParameterValueError, match=r"Unknown loss_params \['lr'\]"):

@@ -31,6 +31,7 @@ from transferkit.cli.fewshot import fewshot_command
 from transferkit.cli.multitask import multitask_command
 from transferkit.cli.plot import plot
 from transferkit.cli.select import select_command
+from transferkit.cli.source_free import source_free_command
 from transferkit.cli.transferability import transferability_command
 from transferkit.cli.zeroshot import zeroshot_command
 from transferkit.exceptions import WARNINGS
@@ -100,5 +101,6 @@ for command in (
     continual_command,
     multitask_command,
     corrupt_command,
+    source_free_command,
 ):
     main.add_command(command)

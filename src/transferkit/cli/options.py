@@ -160,17 +160,22 @@ def check_family(names: Sequence[str], family: str, option: str, kind: str) -> N
 
 
 def method_params(
-    names: Sequence[str], params: tuple[str, ...], reserved: dict[str, str] | None = None
+    names: Sequence[str],
+    params: tuple[str, ...],
+    reserved: dict[str, str] | None = None,
+    known: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Each named method's parameters from ``--param KEY=VALUE`` options: a key goes to every
     method of ``names`` that has it (values via :func:`parse_value`), and a key none of them has
     is an error naming the ones they have. ``reserved`` maps the keys the command sets itself to
     the option that sets them (``{"random_state": "--seed"}``): such a key is an error naming
-    the option."""
+    the option. ``known`` maps each name to its parameter names when they are not the
+    registered methods' (default: the registry's)."""
     reserved = {"random_state": "--seed", "progress": "--quiet", **(reserved or {})}
-    from transferkit.registry import make_method
+    if known is None:
+        from transferkit.registry import make_method
 
-    known = {name: make_method(name).get_params() for name in names}
+        known = {name: make_method(name).get_params() for name in names}
     chosen: dict[str, dict[str, Any]] = {name: {} for name in names}
     for item in params:
         key, sep, value = item.partition("=")

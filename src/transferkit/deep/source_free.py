@@ -310,6 +310,13 @@ class SourceFreeAdapter(BaseEstimator):
                 "network itself (for a transferkit deep estimator, nn.Sequential(est.encoder_, "
                 "est.classifier_))."
             )
+        if isinstance(model, torch.jit.ScriptModule):
+            raise NotApplicableError(
+                f"{name} cannot adapt a TorchScript model ({type(model).__name__}): compiled, "
+                "its layers are no longer nn.BatchNorm2d, nn.Linear... that the method can find, "
+                "hook and train. Build the network from its Python class, load its weights "
+                "(model.load_state_dict(...)) and pass that module."
+            )
         if model.training:
             raise NotApplicableError(
                 f"The model {type(model).__name__} is in training mode (model.training is True), "
@@ -373,6 +380,11 @@ class SourceFreeAdapter(BaseEstimator):
             recalibrate_batch_norm(
                 self.model_, X, self.device_, batch_size=max(self.batch_size, 256)
             )
+
+    def _inference_rows(self, X: Tensor) -> int:
+        """Rows per forward pass without gradients: 512 vectors, or ``batch_size`` images (512
+        photographs of 224 pixels would hold gigabytes of activations at once)."""
+        return 512 if X.ndim <= 2 else self.batch_size
 
     def _learn(self, loss: Tensor) -> None:
         """One online optimiser step on ``loss``."""
@@ -451,7 +463,8 @@ class SourceFreeAdapter(BaseEstimator):
     def decision_function(self, X: Any) -> np.ndarray:
         """Class logits of rows from the adapted model (eval mode, its running statistics)."""
         self._check_fitted()
-        return apply_in_batches(self.model_, _as_tensor(X, "X"), self.device_).numpy()
+        X = _as_tensor(X, "X")
+        return apply_in_batches(self.model_, X, self.device_, self._inference_rows(X)).numpy()
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities of rows."""
@@ -732,7 +745,8 @@ class SHOT(SourceFreeAdapter):
             modes = [(m, m.training) for m in model.modules()]
             model.eval()
             with torch.no_grad():
-                pairs = [forward(X[i : i + 512].to(device)) for i in range(0, X.shape[0], 512)]
+                rows = self._inference_rows(X)
+                pairs = [forward(X[i : i + rows].to(device)) for i in range(0, X.shape[0], rows)]
             for module, mode in modes:
                 module.train(mode)
             features = torch.cat([f for f, _ in pairs])

@@ -1,0 +1,277 @@
+"""A user's own trained network adapted without its source data: ``transferkit.deep.model_files``
+and ``transferkit source-free`` on a digit classifier trained on MNIST by a user's script (its
+class defined in the script itself), adapted to MNIST-M photographs held as a folder of PNGs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import click
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from transferkit.cli.errors import Group
+from transferkit.datasets import get_data_home
+from transferkit.exceptions import (
+    DataFormatError,
+    DatasetNotFoundError,
+    InvalidParameterError,
+    NotApplicableError,
+)
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from transferkit.deep.model_files import (  # noqa: E402
+    class_columns,
+    load_model,
+    read_model_inputs,
+)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+needs_mnist = pytest.mark.skipif(
+    not (get_data_home() / "mnist" / "mnist.pkl.gz").is_file(),
+    reason=f"data home {get_data_home()} lacks mnist/mnist.pkl.gz (set TRANSFERKIT_DATA)",
+)
+
+#: A user's training script: the network's class lives in the script, so the saved file names
+#: ``__main__.DigitNet`` and loading it needs the script (``--code``).
+TRAIN = textwrap.dedent(
+    """
+    import sys
+    import torch
+    from torch import nn
+    from transferkit.datasets import load_pair
+
+
+    class DigitNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(
+                nn.Conv2d(3, 16, 5), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(16, 32, 5), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Flatten(), nn.Linear(32 * 4 * 4, 64), nn.ReLU(),
+            )
+            self.fc = nn.Linear(64, 10)
+
+        def forward(self, x):
+            return self.fc(self.features(x))
+
+
+    if __name__ == "__main__":
+        torch.manual_seed(0)
+        torch.set_num_threads(1)
+        pair = load_pair("digits", "mnist", "mnistm", random_state=0, n_source=1500,
+                         n_target=10, n_test=10)
+        X = torch.tensor(pair.X_source, dtype=torch.float32).reshape(-1, 28, 28, 3)
+        X = (X.permute(0, 3, 1, 2) - 0.5) / 0.5
+        y = torch.tensor(pair.y_source)
+        model = DigitNet()
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for epoch in range(3):
+            for rows in torch.randperm(len(X)).split(64):
+                optimizer.zero_grad()
+                nn.functional.cross_entropy(model(X[rows]), y[rows]).backward()
+                optimizer.step()
+        torch.save(model.eval(), sys.argv[1])
+    """
+)
+
+#: How the network reads the photographs: 28 pixels, no crop, values scaled to [-1, 1].
+DIGITS = ["--image-size", "28", "--mean", "0.5", "--std", "0.5"]
+
+
+@click.group(cls=Group)
+def tool() -> None:
+    """The root group's error handling around the command, as ``transferkit`` gives it."""
+
+
+def _tool() -> click.Group:
+    from transferkit.cli.source_free import source_free_command
+
+    tool.add_command(source_free_command)
+    return tool
+
+
+def run(*args: str):
+    return CliRunner().invoke(_tool(), ["source-free", *map(str, args)])
+
+
+@pytest.fixture(scope="module")
+def user(tmp_path_factory) -> dict[str, Path]:
+    """The user's script and network, and 400 MNIST-M photographs in class folders."""
+    from PIL import Image
+
+    from transferkit.datasets import load_pair
+
+    if not (get_data_home() / "mnist" / "mnist.pkl.gz").is_file():
+        pytest.skip("needs MNIST in the data home")
+    folder = tmp_path_factory.mktemp("user")
+    script = folder / "train_digits.py"
+    script.write_text(TRAIN)
+    model = folder / "digits.pt"
+    subprocess.run(
+        [sys.executable, str(script), str(model)], check=True, cwd=folder, env=dict(os.environ)
+    )
+    pair = load_pair("digits", "mnistm", "mnist", random_state=1, n_source=400, n_target=10)
+    photos = folder / "mnistm"
+    for index, (row, label) in enumerate(zip(pair.X_source, pair.y_source, strict=True)):
+        (photos / str(label)).mkdir(parents=True, exist_ok=True)
+        pixels = (np.clip(row, 0, 1) * 255).astype(np.uint8).reshape(28, 28, 3)
+        Image.fromarray(pixels).save(photos / str(label) / f"{index:03d}.png")
+    unlabelled = folder / "unlabelled"
+    unlabelled.mkdir()
+    for path in sorted(photos.glob("*/*.png"))[:40]:
+        (unlabelled / path.name).write_bytes(path.read_bytes())
+    return {"script": script, "model": model, "photos": photos, "unlabelled": unlabelled}
+
+
+# ----------------------------------------------------------------------------- the network file
+
+
+@needs_mnist
+def test_a_network_saved_from_a_script_loads_with_its_code(user):
+    with pytest.raises(DataFormatError, match=r"DigitNet.*--code net\.py"):
+        load_model(user["model"])
+    model = load_model(user["model"], code=user["script"])
+    assert type(model).__name__ == "DigitNet" and not model.training
+    assert model(torch.zeros(2, 3, 28, 28)).shape == (2, 10)
+
+
+def test_what_is_not_a_whole_network_is_named(tmp_path):
+    network = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Linear(8, 3)).eval()
+    torch.save(network.state_dict(), tmp_path / "weights.pt")
+    with pytest.raises(DataFormatError, match=r"dictionary \(0\.weight.*load_state_dict"):
+        load_model(tmp_path / "weights.pt")
+    torch.jit.save(torch.jit.trace(network, torch.zeros(2, 4)), tmp_path / "scripted.pt")
+    with pytest.raises(NotApplicableError, match=r"TorchScript.*torch\.save\(model, path\)"):
+        load_model(tmp_path / "scripted.pt")
+    torch.save(torch.zeros(3), tmp_path / "tensor.pt")
+    with pytest.raises(DataFormatError, match="holds a Tensor, not a network"):
+        load_model(tmp_path / "tensor.pt")
+    (tmp_path / "notes.pt").write_text("not a model")
+    with pytest.raises(DataFormatError, match=r"notes\.pt is not a network saved with torch\.save"):
+        load_model(tmp_path / "notes.pt")
+    with pytest.raises(DatasetNotFoundError, match="missing.pt does not exist"):
+        load_model(tmp_path / "missing.pt")
+    torch.save(network, tmp_path / "whole.pt")
+    with pytest.raises(DatasetNotFoundError, match=r"code file .*net\.txt"):
+        load_model(tmp_path / "whole.pt", code=tmp_path / "net.txt")
+    assert isinstance(load_model(tmp_path / "whole.pt"), nn.Sequential)
+
+
+# ----------------------------------------------------------------------------- what it reads
+
+
+@needs_mnist
+def test_images_are_read_as_the_network_was_trained(user):
+    inputs = read_model_inputs(user["photos"], image_size=28, mean=(0.5,), std=(0.5,))
+    assert inputs.X.shape == (400, 3, 28, 28) and inputs.X.dtype == torch.float32
+    assert -1.0 <= float(inputs.X.min()) and float(inputs.X.max()) <= 1.0
+    assert len(inputs.y) == 400 and len(set(inputs.names)) == 400
+    assert all(
+        name.split("/")[0] == label for name, label in zip(inputs.names, inputs.y, strict=True)
+    )
+    grey = read_model_inputs(user["unlabelled"], image_size=32, grey=True, mean=(0.5,), std=(1,))
+    assert grey.X.shape == (40, 1, 32, 32) and grey.y is None
+    with pytest.raises(InvalidParameterError, match="mean has 2 values; give one per channel"):
+        read_model_inputs(user["unlabelled"], mean=(0.5, 0.5))
+    with pytest.raises(InvalidParameterError, match="std must be positive"):
+        read_model_inputs(user["unlabelled"], std=(0,))
+
+
+def test_rows_of_a_file_take_the_networks_shape(tmp_path):
+    np.savez(tmp_path / "rows.npz", X=np.arange(24.0).reshape(2, 12), y=["a", "b"])
+    inputs = read_model_inputs(tmp_path / "rows.npz", shape=(3, 2, 2))
+    assert inputs.X.shape == (2, 3, 2, 2) and inputs.y.tolist() == ["a", "b"]
+    assert float(inputs.X[1, 0, 0, 0]) == 12.0 and inputs.names == ["row 0", "row 1"]
+    with pytest.raises(InvalidParameterError, match="a row has 12 values.*5x5"):
+        read_model_inputs(tmp_path / "rows.npz", shape=(5, 5))
+
+
+def test_labels_are_matched_to_the_output_columns():
+    names, columns = class_columns(np.array(["dog", "cat", "dog"]), 2)
+    assert names == ["cat", "dog"] and columns.tolist() == [1, 0, 1]  # ImageFolder's order
+    names, columns = class_columns(np.array([2, 0]), 3)
+    assert names == ["0", "1", "2"] and columns.tolist() == [2, 0]
+    names, columns = class_columns(np.array(["dog", "cat"]), 3, ["dog", "cat", "bird"])
+    assert columns.tolist() == [0, 1]
+    with pytest.raises(NotApplicableError, match="name 2 classes and the network has 3 outputs"):
+        class_columns(np.array(["dog", "cat"]), 3)
+    with pytest.raises(NotApplicableError, match="outside the network's 3 output columns"):
+        class_columns(np.array([0, 5]), 3)
+    with pytest.raises(NotApplicableError, match="The labels fox are not among"):
+        class_columns(np.array(["fox"]), 2, ["dog", "cat"])
+    with pytest.raises(NotApplicableError, match="3 class names are given for a network with 2"):
+        class_columns(np.array(["dog"]), 2, ["dog", "cat", "bird"])
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+@needs_mnist
+@pytest.mark.parametrize(("method", "gain"), [("shot", 0.10), ("adabn", 0.03)])
+def test_the_adapted_network_beats_the_users_on_the_new_domain(user, tmp_path, method, gain):
+    output, predictions = tmp_path / "adapted.pt", tmp_path / "predictions.csv"
+    result = run(
+        user["model"], user["photos"], "--code", user["script"], *DIGITS, "--method", method,
+        "-o", output, "--predictions", predictions, "--json", "-q",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["rows"] == 400 and report["labelled"] and report["method"] == method
+    assert report["after"]["accuracy"] >= report["before"]["accuracy"] + gain, report
+    assert report["after"]["classes_predicted"] == 10 and report["collapsed"] is None
+    # the saved network is the adapted one, and the user's file is left as it was
+    adapted = load_model(output, code=user["script"])
+    inputs = read_model_inputs(user["photos"], image_size=28, mean=(0.5,), std=(0.5,))
+    with torch.no_grad():
+        classes = adapted(inputs.X).argmax(1).numpy()
+        unchanged = load_model(user["model"], code=user["script"])(inputs.X).argmax(1).numpy()
+    rows = list(csv.DictReader(predictions.open()))
+    assert [r["item"] for r in rows] == inputs.names
+    assert [int(r["prediction"]) for r in rows] == classes.tolist()
+    assert [int(r["model_prediction"]) for r in rows] == unchanged.tolist()
+    assert np.mean(classes == inputs.y.astype(int)) == pytest.approx(report["after"]["accuracy"])
+
+
+@needs_mnist
+def test_unlabelled_photographs_get_named_classes_and_a_table(user, tmp_path):
+    names = ",".join(
+        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    )
+    result = run(
+        user["model"], user["unlabelled"], "--code", user["script"], *DIGITS, "--method", "tent",
+        "--classes", names, "--predictions", tmp_path / "p.csv", "-q",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "TENT on 40 unlabelled rows" in result.output and "accuracy" not in result.output
+    assert "mean confidence" in result.output and "classes predicted" in result.output
+    rows = list(csv.DictReader((tmp_path / "p.csv").open()))
+    assert len(rows) == 40 and {r["prediction"] for r in rows} <= set(names.split(","))
+
+
+@needs_mnist
+def test_bad_requests_name_the_problem(user, tmp_path):
+    base = (user["model"], user["photos"], "--code", user["script"], *DIGITS, "-q")
+    for extra, message in [
+        (("--method", "adabn", "--epochs", "2"), "adabn does not train"),
+        (("--method", "tent", "--head", "fc"), "--head names SHOT's head"),
+        (("--param", "copy=false"), "--param copy: give it with --output"),
+        (("--param", "lr=0.1"), "--param lr: none of shot has a parameter 'lr'"),
+        (("--classes", "a,b"), "2 class names are given for a network with 10 outputs"),
+        (("--head", "classifier"), "SHOT cannot find the classification head"),
+        (("--image-size", "32"), "cannot take target rows of shape"),
+    ]:
+        result = run(*base, *extra)
+        assert result.exit_code != 0 and message in result.output, (extra, result.output)
+    result = run(user["model"], user["photos"], *DIGITS)
+    assert result.exit_code != 0 and "--code" in result.output
