@@ -269,7 +269,7 @@ def test_bad_requests_name_the_problem(user, tmp_path):
         (("--param", "lr=0.1"), "--param lr: none of shot has a parameter 'lr'"),
         (("--classes", "a,b"), "2 class names are given for a network with 10 outputs"),
         (("--head", "classifier"), "SHOT cannot find the classification head"),
-        (("--image-size", "32"), "cannot take target rows of shape"),
+        (("--image-size", "32"), "cannot take rows of shape (3, 32, 32)"),
     ]:
         result = run(*base, *extra)
         assert result.exit_code != 0 and message in result.output, (extra, result.output)

@@ -27,36 +27,10 @@ from typing import Any
 
 import click
 
-from transferkit.cli.options import method_params, param_option, progress_bar, require_torch
+from transferkit.cli.networks import network_options, read_network
+from transferkit.cli.options import method_params, param_option, require_torch
 
 METHODS = ("shot", "tent", "adabn")
-
-
-def _floats(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    if value is None:
-        return None
-    try:
-        return [float(v) for v in value.split(",") if v.strip()]
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a comma-separated list of numbers.") from None
-
-
-def _ints(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    if value is None:
-        return None
-    try:
-        return [int(v) for v in value.split(",") if v.strip()]
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a comma-separated list of integers.") from None
-
-
-def _class_names(value: str | None) -> list[str] | None:
-    """``--classes``: a file with one name per line, or names separated by commas."""
-    if value is None:
-        return None
-    path = Path(value).expanduser()
-    text = path.read_text(encoding="utf-8") if path.is_file() else value.replace(",", "\n")
-    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 @click.command("source-free")
@@ -71,20 +45,7 @@ def _class_names(value: str | None) -> list[str] | None:
     "predictions; tent: trains the normalisation layers' scale and shift; adabn: re-estimates "
     "the batch-norm statistics, no training.",
 )
-@click.option(
-    "--code",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="The Python file that defines the network's class, when it is not in an installed "
-    "package (a network saved whole keeps the name of its class, not its code).",
-)
-@click.option(
-    "--classes",
-    default=None,
-    help="The network's output columns in order: names separated by commas, or a file with one "
-    "per line. Default: integer labels are the columns; class folders in sorted order "
-    "(as torchvision's ImageFolder numbers them).",
-)
+@network_options
 @click.option("--head", default=None, help="SHOT: the submodule whose output is the logits.")
 @click.option(
     "--epochs",
@@ -93,40 +54,6 @@ def _class_names(value: str | None) -> list[str] | None:
     help="Passes over TARGET [default: 5 for shot, 1 for tent].",
 )
 @param_option("method", "learning_rate=1e-5, batch_size=32", "transferkit.deep.source_free")
-@click.option(
-    "--image-size",
-    type=click.IntRange(min=1),
-    default=224,
-    show_default=True,
-    help="Images: the side of the centre crop the network takes.",
-)
-@click.option(
-    "--resize-size",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Images: the shorter side before the centre crop [default: the image size; 256 with "
-    "an image size of 224 is the ImageNet evaluation transform].",
-)
-@click.option(
-    "--mean",
-    callback=_floats,
-    default=None,
-    help="Images: per-channel mean of values in [0, 1] to subtract [default: ImageNet's].",
-)
-@click.option(
-    "--std",
-    callback=_floats,
-    default=None,
-    help="Images: per-channel standard deviation to divide by [default: ImageNet's; "
-    "--mean 0 --std 1 keeps [0, 1]].",
-)
-@click.option("--grey", is_flag=True, help="Images: one grey channel instead of red, green, blue.")
-@click.option(
-    "--input-shape",
-    callback=_ints,
-    default=None,
-    help="A data file: the shape of one row as the network takes it (e.g. 1,28,28).",
-)
 @click.option(
     "--output",
     "-o",
@@ -153,23 +80,16 @@ def source_free_command(
     model: str,
     target: str,
     method: str,
-    code: str | None,
-    classes: str | None,
     head: str | None,
     epochs: int | None,
     params: tuple[str, ...],
-    image_size: int,
-    resize_size: int | None,
-    mean: list[float] | None,
-    std: list[float] | None,
-    grey: bool,
-    input_shape: list[int] | None,
     output: str | None,
     predictions: str | None,
     device: str,
     seed: int,
     as_json: bool,
     quiet: bool,
+    **reading: Any,
 ) -> None:
     """Adapt your trained network (MODEL) to a new domain (TARGET) with no source data and no
     target label: SHOT, TENT or AdaBN."""
@@ -178,8 +98,6 @@ def source_free_command(
     import torch
 
     from transferkit.base import collapsed_prediction
-    from transferkit.deep.backbones import IMAGENET_MEAN, IMAGENET_STD
-    from transferkit.deep.model_files import class_columns, load_model, read_model_inputs
     from transferkit.deep.source_free import SHOT, TENT, AdaBN
     from transferkit.deep.training import apply_in_batches, resolve_device
     from transferkit.exceptions import DegenerateResultWarning, InvalidParameterError
@@ -204,27 +122,8 @@ def source_free_command(
             raise InvalidParameterError("--epochs: adabn does not train; it reads TARGET once.")
         settings["epochs"] = epochs
 
-    network = load_model(model, code=code)
-    bar = progress_bar(None, "reading", quiet=quiet)
-
-    def reading(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.set_description("reading images")
-
-    try:
-        inputs = read_model_inputs(
-            target,
-            image_size=image_size,
-            resize_size=resize_size,
-            mean=IMAGENET_MEAN if mean is None else mean,
-            std=IMAGENET_STD if std is None else std,
-            grey=grey,
-            shape=input_shape,
-            progress=reading,
-        )
-    finally:
-        bar.close()
+    data = read_network(model, target, quiet=quiet, **reading)
+    network, inputs, names, columns = data.network, data.inputs, data.classes, data.columns
     started = time.perf_counter()
     adapter = adapter_class(
         network, device=device, random_state=seed, progress=not quiet, **settings
@@ -235,15 +134,6 @@ def source_free_command(
     ).numpy()
     after = adapter.predict_proba(inputs.X)
     n_outputs = after.shape[1]
-    names = _class_names(classes)
-    columns = None
-    if inputs.y is not None:
-        names, columns = class_columns(inputs.y, n_outputs, names)
-    elif names is not None and len(names) != n_outputs:
-        raise InvalidParameterError(
-            f"--classes gives {len(names)} names for a network with {n_outputs} outputs."
-        )
-    names = names or [str(i) for i in range(n_outputs)]
     predicted = {"model": before.argmax(1), "adapted": after.argmax(1)}
     collapsed = collapsed_prediction(predicted["adapted"], predicted["model"])
     if collapsed:

@@ -45,11 +45,19 @@ from transferkit.deep.backbones import IMAGENET_MEAN, IMAGENET_STD, preprocess_i
 from transferkit.exceptions import (
     DataFormatError,
     DatasetNotFoundError,
+    FeatureSpaceMismatchError,
     InvalidParameterError,
     NotApplicableError,
 )
 
-__all__ = ["ModelInputs", "class_columns", "load_model", "read_model_inputs"]
+__all__ = [
+    "ModelInputs",
+    "Normalized",
+    "class_columns",
+    "load_model",
+    "output_width",
+    "read_model_inputs",
+]
 
 #: Images preprocessed per chunk, so a progress bar moves and memory stays one chunk's.
 _CHUNK = 64
@@ -329,3 +337,59 @@ def class_columns(
         )
     index = {name: i for i, name in enumerate(names)}
     return names, np.array([index[v] for v in labels.tolist()], dtype=np.int64)
+
+
+def output_width(network: nn.Module, X: Tensor) -> int:
+    """How many classes ``network`` scores: the width of its output on the first rows of ``X``.
+
+    Raises
+    ------
+    FeatureSpaceMismatchError
+        The network cannot take rows shaped like ``X``'s (the message gives the shape).
+    NotApplicableError
+        Its output is not class logits ``(n, n_classes)`` with at least 2 classes.
+    """
+    parameter = next(network.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    try:
+        with torch.no_grad():
+            logits = network(X[:2].to(device))
+    except (RuntimeError, ValueError, TypeError) as error:
+        raise FeatureSpaceMismatchError(
+            f"The network {type(network).__name__} cannot take rows of shape "
+            f"{tuple(X.shape[1:])}: {error}. Give them in the shape it was trained on (image "
+            "size, grey or colour, --input-shape for a file)."
+        ) from error
+    if not isinstance(logits, Tensor) or logits.ndim != 2 or logits.shape[1] < 2:
+        shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
+        raise NotApplicableError(
+            f"The network {type(network).__name__} gives {shape}, not class logits of shape "
+            "(n, n_classes) with at least 2 classes."
+        )
+    return int(logits.shape[1])
+
+
+class Normalized(nn.Module):
+    """``network`` reading pixels in [0, 1]: each channel is standardised (``(x - mean) / std``)
+    as the network was trained, inside the module, so that attacks and corruptions work on
+    pixels (:mod:`transferkit.robustness`).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> model = Normalized(nn.Flatten(), mean=(0.5,), std=(0.25,))
+    >>> model(torch.ones(1, 1, 1, 2)).tolist()
+    [[2.0, 2.0]]
+    """
+
+    def __init__(self, network: nn.Module, mean: Sequence[float], std: Sequence[float]):
+        super().__init__()
+        self.network = network
+        self.register_buffer(
+            "mean", torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1)
+        )
+        self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.network((x - self.mean) / self.std)

@@ -1,0 +1,194 @@
+"""A user's saved network and the data it classifies, as the commands that take one read them
+(``source-free``, ``robustness``): the options that say how its inputs were prepared in training
+and :func:`read_network`, which loads the network, reads the data and names its output columns
+(:mod:`transferkit.deep.model_files`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from transferkit.cli.options import option_group, progress_bar
+
+
+def _floats(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        return [float(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of numbers.") from None
+
+
+def _ints(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        return [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of integers.") from None
+
+
+def class_names(value: str | None) -> list[str] | None:
+    """``--classes``: a file with one name per line, or names separated by commas."""
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    text = path.read_text(encoding="utf-8") if path.is_file() else value.replace(",", "\n")
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+#: ``--code``, ``--classes`` and how the network's inputs were prepared in training.
+network_options = option_group(
+    click.option(
+        "--code",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="The Python file that defines the network's class, when it is not in an installed "
+        "package (a network saved whole keeps the name of its class, not its code).",
+    ),
+    click.option(
+        "--classes",
+        default=None,
+        help="The network's output columns in order: names separated by commas, or a file with "
+        "one per line. Default: integer labels are the columns; class folders in sorted order "
+        "(as torchvision's ImageFolder numbers them).",
+    ),
+    click.option(
+        "--image-size",
+        type=click.IntRange(min=1),
+        default=224,
+        show_default=True,
+        help="Images: the side of the centre crop the network takes.",
+    ),
+    click.option(
+        "--resize-size",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Images: the shorter side before the centre crop [default: the image size; 256 with "
+        "an image size of 224 is the ImageNet evaluation transform].",
+    ),
+    click.option(
+        "--mean",
+        callback=_floats,
+        default=None,
+        help="Images: per-channel mean of values in [0, 1] to subtract [default: ImageNet's].",
+    ),
+    click.option(
+        "--std",
+        callback=_floats,
+        default=None,
+        help="Images: per-channel standard deviation to divide by [default: ImageNet's; "
+        "--mean 0 --std 1 keeps [0, 1]].",
+    ),
+    click.option(
+        "--grey", is_flag=True, help="Images: one grey channel instead of red, green, blue."
+    ),
+    click.option(
+        "--input-shape",
+        callback=_ints,
+        default=None,
+        help="A data file: the shape of one row as the network takes it (e.g. 1,28,28).",
+    ),
+)
+
+
+@dataclass
+class NetworkData:
+    """What :func:`read_network` read.
+
+    Attributes
+    ----------
+    network : nn.Module
+        The user's network in eval mode (with ``pixels``, wrapped to standardise them itself).
+    inputs : transferkit.deep.model_files.ModelInputs
+        The rows, their labels (or None) and names.
+    classes : list of str
+        The name of each output column.
+    columns : array of int64 or None
+        Each row's label as an output column; None without labels.
+    """
+
+    network: Any
+    inputs: Any
+    classes: list[str]
+    columns: Any
+
+
+def read_network(
+    model: str,
+    data: str,
+    *,
+    code: str | None,
+    classes: str | None,
+    image_size: int,
+    resize_size: int | None,
+    mean: list[float] | None,
+    std: list[float] | None,
+    grey: bool,
+    input_shape: list[int] | None,
+    quiet: bool,
+    pixels: bool = False,
+) -> NetworkData:
+    """Load MODEL, read DATA as it takes it (:data:`network_options`), and name its columns.
+
+    ``pixels``: images are read in [0, 1] and the returned network standardises them itself
+    (:class:`~transferkit.deep.model_files.Normalized`), for attacks and corruptions that
+    work on pixels.
+    """
+    from transferkit.deep.backbones import IMAGENET_MEAN, IMAGENET_STD
+    from transferkit.deep.model_files import (
+        Normalized,
+        class_columns,
+        load_model,
+        output_width,
+        read_model_inputs,
+    )
+    from transferkit.exceptions import InvalidParameterError
+
+    network = load_model(model, code=code)
+    mean = list(IMAGENET_MEAN) if mean is None else mean
+    std = list(IMAGENET_STD) if std is None else std
+    folder = Path(data).expanduser().is_dir()
+    bar = progress_bar(None, "reading", quiet=quiet)
+
+    def reading(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.set_description("reading images")
+
+    try:
+        inputs = read_model_inputs(
+            data,
+            image_size=image_size,
+            resize_size=resize_size,
+            mean=(0.0,) if pixels else mean,
+            std=(1.0,) if pixels else std,
+            grey=grey,
+            shape=input_shape,
+            progress=reading,
+        )
+    finally:
+        bar.close()
+    if pixels and folder:
+        channels = 1 if grey else 3
+        for name, values in (("mean", mean), ("std", std)):
+            if len(values) not in (1, channels) or (name == "std" and min(values) <= 0):
+                raise InvalidParameterError(
+                    f"--{name} has {len(values)} values ({values}); give one per channel "
+                    f"({channels}) or one for all{', each positive' if name == 'std' else ''}."
+                )
+        network = Normalized(network, *(v * channels if len(v) == 1 else v for v in (mean, std)))
+    width = output_width(network, inputs.X)
+    names = class_names(classes)
+    columns = None
+    if inputs.y is not None:
+        names, columns = class_columns(inputs.y, width, names)
+    elif names is not None and len(names) != width:
+        raise InvalidParameterError(
+            f"--classes gives {len(names)} names for a network with {width} outputs."
+        )
+    return NetworkData(network, inputs, names or [str(i) for i in range(width)], columns)
