@@ -30,6 +30,7 @@ from transferkit.cli.features import extract_features
 from transferkit.cli.fewshot import fewshot_command
 from transferkit.cli.multitask import multitask_command
 from transferkit.cli.plot import plot
+from transferkit.cli.robustness import robustness_command
 from transferkit.cli.select import select_command
 from transferkit.cli.source_free import source_free_command
 from transferkit.cli.transferability import transferability_command
@@ -102,5 +103,6 @@ for command in (
     multitask_command,
     corrupt_command,
     source_free_command,
+    robustness_command,
 ):
     main.add_command(command)

@@ -62,6 +62,7 @@ __all__ = [
     "corrupt_image_folder",
     "corrupt_images",
     "corrupt_photo",
+    "corrupt_photos",
     "draw_image_pair",
     "gaussian_blur",
     "rotate_images",
@@ -273,6 +274,36 @@ def corrupt_photo(
             out = means + value * (planes - means)
     out = np.clip(out, 0.0, 1.0).astype(np.float32)
     return out[..., 0] if image.ndim == 2 else out
+
+
+def corrupt_photos(
+    X: np.ndarray, corruption: str, severity: int = 3, random_state: RandomState = None
+) -> np.ndarray:
+    """A batch of photographs in the channels-first layout of torch, ``(n, channels, h, w)`` in
+    [0, 1], each corrupted as :func:`corrupt_photo` corrupts one (ImageNet-C's strengths).
+
+    The noise and the rotation's directions come from one generator seeded by
+    ``random_state``, image after image, so the same seed gives the same batch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.full((2, 3, 8, 8), 0.5, dtype=np.float32)
+    >>> corrupt_photos(X, "gaussian-noise", severity=1, random_state=0).shape
+    (2, 3, 8, 8)
+    """
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 4:
+        raise InvalidParameterError(
+            f"corrupt_photos needs images of shape (n, channels, height, width); got shape "
+            f"{X.shape}. Give a folder of images, or the rows' image shape (--input-shape)."
+        )
+    rng = as_generator(random_state)
+    out = np.empty_like(X)
+    for index, image in enumerate(X):
+        planes = np.moveaxis(image, 0, -1)  # (h, w, channels)
+        out[index] = np.moveaxis(corrupt_photo(planes, corruption, severity, rng), -1, 0)
+    return out
 
 
 def corrupt_image_folder(

@@ -1,6 +1,7 @@
-"""A user's own trained network adapted without its source data: ``transferkit.deep.model_files``
-and ``transferkit source-free`` on a digit classifier trained on MNIST by a user's script (its
-class defined in the script itself), adapted to MNIST-M photographs held as a folder of PNGs."""
+"""A user's own trained network, read from its file: ``transferkit.deep.model_files``, then
+``transferkit source-free`` (adapted without its source data) and ``transferkit robustness``
+(attacked and corrupted), on a digit classifier trained on MNIST by a user's script (its class
+defined in the script itself) and MNIST-M photographs held as a folder of PNGs."""
 
 from __future__ import annotations
 
@@ -95,14 +96,16 @@ def tool() -> None:
 
 
 def _tool() -> click.Group:
+    from transferkit.cli.robustness import robustness_command
     from transferkit.cli.source_free import source_free_command
 
     tool.add_command(source_free_command)
+    tool.add_command(robustness_command)
     return tool
 
 
-def run(*args: str):
-    return CliRunner().invoke(_tool(), ["source-free", *map(str, args)])
+def run(*args: str, command: str = "source-free"):
+    return CliRunner().invoke(_tool(), [command, *map(str, args)])
 
 
 @pytest.fixture(scope="module")
@@ -275,3 +278,67 @@ def test_bad_requests_name_the_problem(user, tmp_path):
         assert result.exit_code != 0 and message in result.output, (extra, result.output)
     result = run(user["model"], user["photos"], *DIGITS)
     assert result.exit_code != 0 and "--code" in result.output
+
+
+# ----------------------------------------------------------------------------- robustness
+
+
+@needs_mnist
+def test_robustness_scores_the_users_network_under_attack_and_corruption(user):
+    from transferkit.deep.model_files import Normalized
+    from transferkit.robustness import robust_accuracy
+
+    result = run(
+        user["model"], user["photos"], "--code", user["script"], "--image-size", "28",
+        "--mean", "0.5", "--std", "0.5", "--eps", "1/255,8/255", "--attack", "pgd",
+        "--attack", "fgsm", "--corruption", "contrast", "--corruption", "blur",
+        "--severity", "1,5", "--rows", "200", "--json", "-q", command="robustness",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["rows"] == 200 and [a["eps"] for a in report["attacks"]] == ["1/255", "8/255"] * 2
+    pgd = {a["eps"]: a["accuracy"] for a in report["attacks"] if a["attack"] == "pgd"}
+    assert report["clean"] > pgd["1/255"] > pgd["8/255"] + 0.1, report
+    assert all(a["accuracy"] <= report["clean"] for a in report["attacks"])
+    contrast = {
+        c["severity"]: c["accuracy"] for c in report["corruptions"] if c["corruption"] == "contrast"
+    }
+    assert len(report["corruptions"]) == 4 and contrast[5] < contrast[1] - 0.1, report
+    # the same numbers from Python: pixels in [0, 1], the standardisation inside the network
+    inputs = read_model_inputs(user["photos"], image_size=28, mean=(0,), std=(1,))
+    rows = np.sort(np.random.default_rng(0).choice(400, size=200, replace=False))
+    network = Normalized(load_model(user["model"], code=user["script"]), (0.5,) * 3, (0.5,) * 3)
+    X, y = inputs.X[rows], torch.tensor(inputs.y.astype(int)[rows])
+    assert robust_accuracy(network, X, y, eps=0) == pytest.approx(report["clean"])
+    assert robust_accuracy(network, X, y, eps=8 / 255, steps=10, batch_size=64) == pytest.approx(pgd["8/255"])
+
+
+@needs_mnist
+def test_robustness_refuses_what_it_cannot_score(user, tmp_path):
+    base = (user["model"], "--code", user["script"], "--image-size", "28", "-q")
+    np.savez(tmp_path / "flat.npz", X=np.full((4, 5), 0.5), y=[0, 1, 0, 1])
+    np.savez(tmp_path / "wide.npz", X=np.full((4, 3 * 28 * 28), 200.0), y=[0, 1, 0, 1])
+    for data, extra, message in [
+        (user["unlabelled"], (), "has no labels"),
+        (user["photos"], ("--eps", "2"), "is above 1"),
+        (user["photos"], ("--eps", "a/b"), "not a number or a fraction"),
+        (user["photos"], ("--severity", "0,7"), "severities run from 1"),
+        (tmp_path / "wide.npz", ("--input-shape", "3,28,28"), "outside [0, 1]"),
+        (tmp_path / "flat.npz", ("--eps", "0"), "cannot take rows of shape (5,)"),
+    ]:
+        result = run(base[0], data, *base[1:], *extra, command="robustness")
+        assert result.exit_code != 0 and message in result.output, (extra, result.output)
+
+
+def test_photos_are_corrupted_in_torchs_layout():
+    from transferkit.datasets.corruptions import corrupt_photo, corrupt_photos
+
+    X = np.random.default_rng(0).uniform(size=(3, 3, 16, 12)).astype(np.float32)
+    blurred = corrupt_photos(X, "blur", severity=5)
+    assert blurred.shape == X.shape and blurred.std() < X.std()
+    expected = np.moveaxis(corrupt_photo(np.moveaxis(X[1], 0, -1), "blur", 5), -1, 0)
+    np.testing.assert_allclose(blurred[1], expected)
+    noisy = corrupt_photos(X, "gaussian-noise", severity=1, random_state=3)
+    np.testing.assert_array_equal(noisy, corrupt_photos(X, "gaussian-noise", 1, random_state=3))
+    with pytest.raises(InvalidParameterError, match=r"needs images of shape \(n, channels"):
+        corrupt_photos(X[:, 0], "blur")

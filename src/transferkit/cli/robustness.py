@@ -1,0 +1,265 @@
+"""``transferkit robustness``: how a user's own trained network holds up under attack and corruption.
+
+MODEL is a network saved whole (``torch.save(model, path)``; ``--code`` names the file that
+defines its class); DATA is a labelled folder of images (one sub-folder per class) or a labelled
+data file of rows in [0, 1]. Images are read as pixels in [0, 1] and standardised inside the
+network as it was trained (``--mean``, ``--std``), so every perturbation is measured in pixels.
+The command prints the clean accuracy, the accuracy under FGSM or PGD at each ``--eps``
+(:mod:`transferkit.robustness`), and under ImageNet-C's corruptions at each ``--severity``
+(:func:`transferkit.datasets.corruptions.corrupt_photos`).
+
+Examples
+--------
+transferkit robustness model.pt photos/test --eps 1/255,4/255 --rows 200
+transferkit robustness net.pt digits/ --code net.py --image-size 28 --mean 0 --std 1 --eps 0.1,0.3
+transferkit robustness model.pt photos/test --eps 0 --corruption all --severity 1,3,5 --json
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import click
+
+from transferkit.cli.networks import network_options, read_network
+from transferkit.cli.options import progress_bar, require_torch
+
+#: The corruptions ``--corruption all`` stands for (see transferkit.datasets.corruptions).
+CORRUPTIONS = ("gaussian-noise", "blur", "rotation", "contrast")
+
+
+def _budgets(ctx: click.Context, param: click.Parameter, value: str) -> list[tuple[str, float]]:
+    """``--eps``: comma-separated numbers or fractions (``8/255``, ``0.5/255``), each kept with
+    its text."""
+    budgets = []
+    for text in (v.strip() for v in value.split(",")):
+        if not text:
+            continue
+        numerator, _, denominator = text.partition("/")
+        try:
+            budgets.append((text, float(numerator) / float(denominator or 1)))
+        except (ValueError, ZeroDivisionError):
+            raise click.BadParameter(
+                f"{text!r} is not a number or a fraction like 8/255."
+            ) from None
+    return budgets
+
+
+def _severities(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
+    try:
+        levels = sorted({int(v) for v in value.split(",") if v.strip()})
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of 1 to 5.") from None
+    if not levels or levels[0] < 1 or levels[-1] > 5:
+        raise click.BadParameter(f"severities run from 1 (mild) to 5 (severe); got {value!r}.")
+    return levels
+
+
+@click.command("robustness")
+@click.argument("model", type=click.Path())
+@click.argument("data", type=click.Path())
+@network_options
+@click.option(
+    "--attack",
+    "attacks",
+    type=click.Choice(["pgd", "fgsm"]),
+    multiple=True,
+    help="An attack (repeat for both) [default: pgd].",
+)
+@click.option(
+    "--eps",
+    "budgets",
+    callback=_budgets,
+    default="1/255,2/255,4/255,8/255",
+    show_default=True,
+    help="Attack budgets, in pixel values in [0, 1] (fractions allowed); 0 skips the attacks.",
+)
+@click.option(
+    "--norm",
+    type=click.Choice(["linf", "l2"]),
+    default="linf",
+    show_default=True,
+    help="The norm that bounds each perturbation.",
+)
+@click.option(
+    "--steps", type=click.IntRange(min=1), default=10, show_default=True, help="PGD's steps."
+)
+@click.option(
+    "--restarts",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="PGD's random starts; a row counts as broken if any start breaks it.",
+)
+@click.option(
+    "--corruption",
+    "corruptions",
+    type=click.Choice([*CORRUPTIONS, "all"]),
+    multiple=True,
+    help="A corruption of ImageNet-C's strengths (repeat, or all) [default: none].",
+)
+@click.option(
+    "--severity",
+    "severities",
+    callback=_severities,
+    default="1,2,3,4,5",
+    show_default=True,
+    help="Corruption severities, 1 (mild) to 5 (severe).",
+)
+@click.option(
+    "--rows",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Score a seeded random draw of this many rows [default: all]; PGD costs --steps "
+    "forward and backward passes per row.",
+)
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Rows per pass."
+)
+@click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="auto (CUDA when present), cpu, cuda or cuda:N.",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of the rows, starts and noise."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print every accuracy as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def robustness_command(
+    model: str,
+    data: str,
+    attacks: tuple[str, ...],
+    budgets: list[tuple[str, float]],
+    norm: str,
+    steps: int,
+    restarts: int,
+    corruptions: tuple[str, ...],
+    severities: list[int],
+    rows: int | None,
+    batch_size: int,
+    device: str,
+    seed: int,
+    as_json: bool,
+    quiet: bool,
+    **reading: Any,
+) -> None:
+    """How your trained network (MODEL) holds up on labelled DATA under adversarial attacks
+    (FGSM, PGD) and common corruptions."""
+    require_torch("Robustness evaluation")
+    import numpy as np
+    import torch
+
+    from transferkit.datasets.corruptions import corrupt_photos
+    from transferkit.deep.progress import as_progress
+    from transferkit.deep.training import apply_in_batches, resolve_device
+    from transferkit.exceptions import InvalidParameterError
+    from transferkit.robustness import check_epsilon, check_images, robust_accuracy
+
+    attacks = attacks or ("pgd",)
+    budgets = [(text, value) for text, value in budgets if value > 0]
+    for text, value in budgets:
+        check_epsilon(value, norm, name=f"--eps {text}")
+    corruptions = CORRUPTIONS if "all" in corruptions else tuple(dict.fromkeys(corruptions))
+    data_read = read_network(model, data, quiet=quiet, pixels=True, **reading)
+    if data_read.columns is None:
+        raise InvalidParameterError(
+            f"{data} has no labels: robustness is the accuracy that survives, so DATA needs them "
+            "(class sub-folders, or a label column)."
+        )
+    X, y = check_images(data_read.inputs.X, name=str(data)), torch.from_numpy(data_read.columns)
+    if rows is not None and rows < len(X):
+        chosen = np.sort(np.random.default_rng(seed).choice(len(X), size=rows, replace=False))
+        X, y = X[chosen], y[chosen]
+    network = data_read.network.to(resolve_device(device))
+    where = resolve_device(device)
+
+    def accuracy(inputs: Any) -> float:
+        logits = apply_in_batches(network, inputs, where, batch_size)
+        return float((logits.argmax(1) == y).float().mean())
+
+    report: dict[str, Any] = {
+        "model": model,
+        "data": data,
+        "rows": len(X),
+        "classes": data_read.classes,
+        "clean": accuracy(X),
+        "attacks": [],
+        "corruptions": [],
+    }
+    for attack in attacks:
+        for text, value in budgets:
+            started = time.perf_counter()
+            score = robust_accuracy(
+                network,
+                X,
+                y,
+                attack=attack,
+                eps=value,
+                norm=norm,
+                steps=steps,
+                restarts=restarts,
+                batch_size=batch_size,
+                device=where,
+                random_state=seed,
+                progress=as_progress(not quiet, f"{attack} eps {text}"),
+            )
+            report["attacks"].append(
+                {
+                    "attack": attack,
+                    "norm": norm,
+                    "eps": text,
+                    "eps_value": value,
+                    "steps": steps if attack == "pgd" else 1,
+                    "accuracy": score,
+                    "seconds": time.perf_counter() - started,
+                }
+            )
+    if corruptions:
+        pixels = X.numpy()
+        bar = progress_bar(len(corruptions) * len(severities), "corruptions", quiet=quiet)
+        try:
+            for corruption in corruptions:
+                for severity in severities:
+                    corrupted = corrupt_photos(pixels, corruption, severity, random_state=seed)
+                    report["corruptions"].append(
+                        {
+                            "corruption": corruption,
+                            "severity": severity,
+                            "accuracy": accuracy(torch.from_numpy(corrupted)),
+                        }
+                    )
+                    bar.update(1)
+        finally:
+            bar.close()
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    _echo_report(report, severities)
+
+
+def _echo_report(report: dict[str, Any], severities: list[int]) -> None:
+    click.echo(
+        f"{report['model']} on {report['rows']} labelled rows of {report['data']} "
+        f"({len(report['classes'])} classes): clean accuracy {100 * report['clean']:.1f} %"
+    )
+    if report["attacks"]:
+        click.echo(f"\n{'attack':<8}{'norm':<6}{'eps':>10}{'accuracy':>11}{'seconds':>9}")
+        for row in report["attacks"]:
+            name = f"pgd-{row['steps']}" if row["attack"] == "pgd" else row["attack"]
+            click.echo(
+                f"{name:<8}{row['norm']:<6}{row['eps']:>10}{100 * row['accuracy']:9.1f} %"
+                f"{row['seconds']:9.1f}"
+            )
+    if report["corruptions"]:
+        click.echo(
+            f"\n{'corruption':<16}" + "".join(f"{'severity ' + str(s):>12}" for s in severities)
+        )
+        by_name: dict[str, list[float]] = {}
+        for row in report["corruptions"]:
+            by_name.setdefault(row["corruption"], []).append(row["accuracy"])
+        for name, scores in by_name.items():
+            click.echo(f"{name:<16}" + "".join(f"{100 * a:10.1f} %" for a in scores))
