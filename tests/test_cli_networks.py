@@ -23,6 +23,7 @@ from transferkit.datasets import get_data_home
 from transferkit.exceptions import (
     DataFormatError,
     DatasetNotFoundError,
+    DegenerateResultWarning,
     InvalidParameterError,
     NotApplicableError,
 )
@@ -263,6 +264,21 @@ def test_unlabelled_photographs_get_named_classes_and_a_table(user, tmp_path):
 
 
 @needs_mnist
+def test_a_collapse_onto_one_class_is_called_so(user):
+    # entropy minimisation alone, without SHOT's diversity term, at a large step: every photograph
+    # ends in one class, confidently
+    settings = ("diversity_weight=0", "pseudo_label_weight=0", "learning_rate=0.01")
+    with pytest.warns(DegenerateResultWarning, match=r"collapsed: 100 % of the 400 target rows"):
+        result = run(
+            user["model"], user["photos"], "--code", user["script"], *DIGITS, "--json", "-q",
+            *(item for setting in settings for item in ("--param", setting)),
+        )  # fmt: skip
+    report = json.loads(result.output[result.output.index("{") :])
+    assert report["after"]["classes_predicted"] == 1 and report["collapsed"]
+    assert "before adaptation" in report["collapsed"]
+
+
+@needs_mnist
 def test_bad_requests_name_the_problem(user, tmp_path):
     base = (user["model"], user["photos"], "--code", user["script"], *DIGITS, "-q")
     for extra, message in [
@@ -310,7 +326,9 @@ def test_robustness_scores_the_users_network_under_attack_and_corruption(user):
     network = Normalized(load_model(user["model"], code=user["script"]), (0.5,) * 3, (0.5,) * 3)
     X, y = inputs.X[rows], torch.tensor(inputs.y.astype(int)[rows])
     assert robust_accuracy(network, X, y, eps=0) == pytest.approx(report["clean"])
-    assert robust_accuracy(network, X, y, eps=8 / 255, steps=10, batch_size=64) == pytest.approx(pgd["8/255"])
+    assert robust_accuracy(network, X, y, eps=8 / 255, steps=10, batch_size=64) == pytest.approx(
+        pgd["8/255"]
+    )
 
 
 @needs_mnist

@@ -335,12 +335,15 @@ class AdaptedClassifier(ClassifierMixin, BaseEstimator):
         return self.estimator_.decision_function(features)
 
 
-def collapsed_prediction(predicted: np.ndarray, y_source: np.ndarray) -> str | None:
+def collapsed_prediction(
+    predicted: np.ndarray, y_source: np.ndarray, reference: str = "the source labels"
+) -> str | None:
     """Why ``predicted`` (a model's target predictions) is degenerate, or None.
 
     Degenerate: at least 90 % of the rows fall in a few classes (one class when there are fewer
     than 8, at most a quarter of the classes otherwise) that together make at most half of the
     source labels; e.g. 95 % of the rows in one of two balanced classes, or 95 % in 2 of 10.
+    ``reference`` names ``y_source`` in the message (e.g. "the unadapted model's predictions").
     """
     predicted = np.asarray(predicted)
     if len(predicted) < 20:
@@ -360,7 +363,7 @@ def collapsed_prediction(predicted: np.ndarray, y_source: np.ndarray) -> str | N
     return (
         f"{100 * covered[k - 1]:.0f} % of the {len(predicted)} target rows are predicted as "
         f"class{'es' if k > 1 else ''} {classes}, which {'are' if k > 1 else 'is'} "
-        f"{100 * source_share:.0f} % of the source labels"
+        f"{100 * source_share:.0f} % of {reference}"
     )
 
 

@@ -135,10 +135,12 @@ def source_free_command(
     after = adapter.predict_proba(inputs.X)
     n_outputs = after.shape[1]
     predicted = {"model": before.argmax(1), "adapted": after.argmax(1)}
-    collapsed = collapsed_prediction(predicted["adapted"], predicted["model"])
+    collapsed = collapsed_prediction(
+        predicted["adapted"], predicted["model"], "the network's predictions before adaptation"
+    )
     if collapsed:
         warnings.warn(
-            f"The adapted network collapsed: {collapsed} before adaptation. Its confident "
+            f"The adapted network collapsed: {collapsed}. Its confident "
             "predictions are not evidence that it is right; keep MODEL, or try --method adabn "
             "or a smaller learning rate.",
             DegenerateResultWarning,
