@@ -341,7 +341,8 @@ def test_robustness_refuses_what_it_cannot_score(user, tmp_path):
         (user["photos"], ("--eps", "2"), "is above 1"),
         (user["photos"], ("--eps", "a/b"), "not a number or a fraction"),
         (user["photos"], ("--severity", "0,7"), "severities run from 1"),
-        (tmp_path / "wide.npz", ("--input-shape", "3,28,28"), "outside [0, 1]"),
+        (tmp_path / "wide.npz", ("--input-shape", "3,28,28"), "give the network's --mean"),
+        (tmp_path / "flat.npz", ("--mean", "0.5"), "flat.npz have shape (5,)"),
         (tmp_path / "flat.npz", ("--eps", "0"), "cannot take rows of shape (5,)"),
     ]:
         result = run(base[0], data, *base[1:], *extra, command="robustness")
@@ -360,3 +361,14 @@ def test_photos_are_corrupted_in_torchs_layout():
     np.testing.assert_array_equal(noisy, corrupt_photos(X, "gaussian-noise", 1, random_state=3))
     with pytest.raises(InvalidParameterError, match=r"needs images of shape \(n, channels"):
         corrupt_photos(X[:, 0], "blur")
+
+
+@needs_mnist
+def test_a_file_of_pixels_is_standardised_inside_the_network_as_a_folder_is(user, tmp_path):
+    inputs = read_model_inputs(user["photos"], image_size=28, mean=(0,), std=(1,))
+    np.savez(tmp_path / "pixels.npz", X=inputs.X.numpy(), y=inputs.y.astype(int))
+    common = ("--code", user["script"], "--mean", "0.5", "--std", "0.5", "--eps", "0", "--json")
+    folder = run(user["model"], user["photos"], "--image-size", "28", *common, command="robustness")
+    rows = run(user["model"], tmp_path / "pixels.npz", *common, command="robustness")
+    assert folder.exit_code == 0 and rows.exit_code == 0, (folder.output, rows.output)
+    assert json.loads(rows.output)["clean"] == json.loads(folder.output)["clean"] > 0.4

@@ -137,7 +137,8 @@ def read_network(
 
     ``pixels``: images are read in [0, 1] and the returned network standardises them itself
     (:class:`~transferkit.deep.model_files.Normalized`), for attacks and corruptions that
-    work on pixels.
+    work on pixels; a data file's rows are taken as pixels too, standardised inside the network
+    only when ``--mean``/``--std`` are given.
     """
     from transferkit.deep.backbones import IMAGENET_MEAN, IMAGENET_STD
     from transferkit.deep.model_files import (
@@ -150,9 +151,10 @@ def read_network(
     from transferkit.exceptions import InvalidParameterError
 
     network = load_model(model, code=code)
-    mean = list(IMAGENET_MEAN) if mean is None else mean
-    std = list(IMAGENET_STD) if std is None else std
     folder = Path(data).expanduser().is_dir()
+    standardise = pixels and (folder or mean is not None or std is not None)
+    mean = (list(IMAGENET_MEAN) if folder else [0.0]) if mean is None else mean
+    std = (list(IMAGENET_STD) if folder else [1.0]) if std is None else std
     bar = progress_bar(None, "reading", quiet=quiet)
 
     def reading(done: int, total: int) -> None:
@@ -173,8 +175,14 @@ def read_network(
         )
     finally:
         bar.close()
-    if pixels and folder:
-        channels = 1 if grey else 3
+    if standardise:
+        if inputs.X.ndim != 4:
+            raise InvalidParameterError(
+                f"--mean and --std standardise the channels of images; the rows of {data} have "
+                f"shape {tuple(inputs.X.shape[1:])}. Give their image shape (--input-shape), or "
+                "leave --mean and --std out."
+            )
+        channels = inputs.X.shape[1]
         for name, values in (("mean", mean), ("std", std)):
             if len(values) not in (1, channels) or (name == "std" and min(values) <= 0):
                 raise InvalidParameterError(

@@ -170,7 +170,14 @@ def robustness_command(
             f"{data} has no labels: robustness is the accuracy that survives, so DATA needs them "
             "(class sub-folders, or a label column)."
         )
-    X, y = check_images(data_read.inputs.X, name=str(data)), torch.from_numpy(data_read.columns)
+    try:
+        X = check_images(data_read.inputs.X, name=str(data))
+    except InvalidParameterError as error:
+        raise InvalidParameterError(
+            f"{error} On the command line: store the rows as pixels in [0, 1] and give the "
+            "network's --mean and --std."
+        ) from error
+    y = torch.from_numpy(data_read.columns)
     if rows is not None and rows < len(X):
         chosen = np.sort(np.random.default_rng(seed).choice(len(X), size=rows, replace=False))
         X, y = X[chosen], y[chosen]
