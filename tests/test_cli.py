@@ -87,7 +87,7 @@ COMMANDS = {
     "corrupt": ["--corruption", "--hold-out", "--json", "--output", "--quiet", "--seed", "--severity", "-o", "-q",
                 "folder"],
     "source-free": ["--classes", "--code", "--device", "--epochs", "--grey", "--head", "--image-size",
-                    "--input-shape", "--json", "--mean", "--method", "--output", "--param", "--predictions",
+                    "--input-shape", "--json", "--mean", "--method", "--online", "--output", "--param", "--predictions",
                     "--quiet", "--resize-size", "--seed", "--std", "-o", "-q", "model", "target"],
     "robustness": ["--attack", "--batch-size", "--classes", "--code", "--corruption", "--device", "--eps", "--grey",
                    "--image-size", "--input-shape", "--json", "--mean", "--norm", "--quiet", "--resize-size",

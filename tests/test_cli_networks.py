@@ -248,6 +248,23 @@ def test_the_adapted_network_beats_the_users_on_the_new_domain(user, tmp_path, m
 
 
 @needs_mnist
+def test_online_adaptation_predicts_each_batch_as_it_comes(user, tmp_path):
+    result = run(
+        user["model"], user["photos"], "--code", user["script"], *DIGITS, "--method", "tent",
+        "--online", "--predictions", tmp_path / "p.csv", "--json", "-q",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["online"] and report["after"]["accuracy"] >= report["before"]["accuracy"] + 0.03
+    rows = list(csv.DictReader((tmp_path / "p.csv").open()))
+    labels = [r["item"].split("/")[0] for r in rows]  # back in the folder's order
+    assert labels == sorted(labels)
+    assert np.mean([r["prediction"] == label for r, label in zip(rows, labels, strict=True)]) == (
+        pytest.approx(report["after"]["accuracy"])
+    )
+
+
+@needs_mnist
 def test_unlabelled_photographs_get_named_classes_and_a_table(user, tmp_path):
     names = ",".join(
         ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
@@ -283,6 +300,7 @@ def test_bad_requests_name_the_problem(user, tmp_path):
     base = (user["model"], user["photos"], "--code", user["script"], *DIGITS, "-q")
     for extra, message in [
         (("--method", "adabn", "--epochs", "2"), "adabn does not train"),
+        (("--online", "--epochs", "2"), "--online is one pass"),
         (("--method", "tent", "--head", "fc"), "--head names SHOT's head"),
         (("--param", "copy=false"), "--param copy: give it with --output"),
         (("--param", "lr=0.1"), "--param lr: none of shot has a parameter 'lr'"),

@@ -245,9 +245,7 @@ def test_missing_head_says_how_to_name_it(trained):
 
 def test_wrong_shape_nan_mode_and_type_are_named(trained):
     _, model, X_target, _, _ = trained
-    with pytest.raises(
-        FeatureSpaceMismatchError, match=r"cannot take target rows of shape \(100,\)"
-    ):
+    with pytest.raises(FeatureSpaceMismatchError, match=r"cannot take rows of shape \(100,\)"):
         TENT(model).fit(np.zeros((10, 100), dtype=np.float32))
     with pytest.raises(FeatureSpaceMismatchError, match="one row per sample"):
         TENT(model).fit(np.zeros(2352, dtype=np.float32))

@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from transferkit.cli.options import backbone_option, progress_bar, require_torch
+from transferkit.cli.options import backbone_option, device_option, progress_bar, require_torch
 from transferkit.exceptions import InvalidParameterError
 
 
@@ -34,12 +34,7 @@ from transferkit.exceptions import InvalidParameterError
     show_default=True,
 )
 @click.option("--domains", help="Comma-separated domains (default: all).")
-@click.option(
-    "--device",
-    default="auto",
-    show_default=True,
-    help="auto (CUDA when present), cpu, cuda or cuda:N.",
-)
+@device_option
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),

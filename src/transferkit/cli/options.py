@@ -243,6 +243,15 @@ threads_option = click.option(
     help="BLAS/torch threads per cell (the same whatever --jobs, so numbers never depend on it).",
 )
 
+#: ``--device`` of the commands that run a network themselves (the bench suites' is in
+#: ``bench.deep_execution_options``, with its own default).
+device_option = click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="auto (CUDA when present), cpu, cuda or cuda:N.",
+)
+
 #: ``--feature-spaces``: files described by different features on purpose (bench, diagnose,
 #: select read them with :func:`transferkit.datasets.problem_from_files`).
 feature_spaces_option = click.option(

@@ -24,7 +24,7 @@ from typing import Any
 import click
 
 from transferkit.cli.networks import network_options, read_network
-from transferkit.cli.options import progress_bar, require_torch
+from transferkit.cli.options import device_option, progress_bar, require_torch
 
 #: The corruptions ``--corruption all`` stands for (see transferkit.datasets.corruptions).
 CORRUPTIONS = ("gaussian-noise", "blur", "rotation", "contrast")
@@ -118,12 +118,7 @@ def _severities(ctx: click.Context, param: click.Parameter, value: str) -> list[
 @click.option(
     "--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Rows per pass."
 )
-@click.option(
-    "--device",
-    default="auto",
-    show_default=True,
-    help="auto (CUDA when present), cpu, cuda or cuda:N.",
-)
+@device_option
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Seed of the rows, starts and noise."
 )

@@ -28,7 +28,13 @@ from typing import Any
 import click
 
 from transferkit.cli.networks import network_options, read_network
-from transferkit.cli.options import method_params, param_option, require_torch
+from transferkit.cli.options import (
+    device_option,
+    method_params,
+    param_option,
+    progress_bar,
+    require_torch,
+)
 
 METHODS = ("shot", "tent", "adabn")
 
@@ -55,6 +61,13 @@ METHODS = ("shot", "tent", "adabn")
 )
 @param_option("method", "learning_rate=1e-5, batch_size=32", "transferkit.deep.source_free")
 @click.option(
+    "--online",
+    is_flag=True,
+    help="Test-time adaptation: one pass over TARGET's rows in a seeded random order, in "
+    "batches, each batch predicted in the pass that adapts on it (the setting of TENT's "
+    "paper); the accuracy after is of those predictions.",
+)
+@click.option(
     "--output",
     "-o",
     type=click.Path(dir_okay=False),
@@ -67,12 +80,7 @@ METHODS = ("shot", "tent", "adabn")
     default=None,
     help="Write each row's class before and after, with its confidence, to this CSV file.",
 )
-@click.option(
-    "--device",
-    default="auto",
-    show_default=True,
-    help="auto (CUDA when present), cpu, cuda or cuda:N.",
-)
+@device_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the training.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
@@ -83,6 +91,7 @@ def source_free_command(
     head: str | None,
     epochs: int | None,
     params: tuple[str, ...],
+    online: bool,
     output: str | None,
     predictions: str | None,
     device: str,
@@ -118,8 +127,9 @@ def source_free_command(
             raise InvalidParameterError(f"--head names SHOT's head; --method {method} has none.")
         settings["head"] = head
     if epochs is not None:
-        if method == "adabn":
-            raise InvalidParameterError("--epochs: adabn does not train; it reads TARGET once.")
+        if method == "adabn" or online:
+            what = "adabn does not train" if method == "adabn" else "--online is one pass"
+            raise InvalidParameterError(f"--epochs: {what}; it reads TARGET once.")
         settings["epochs"] = epochs
 
     data = read_network(model, target, quiet=quiet, **reading)
@@ -127,12 +137,28 @@ def source_free_command(
     started = time.perf_counter()
     adapter = adapter_class(
         network, device=device, random_state=seed, progress=not quiet, **settings
-    ).fit(inputs.X)
+    )
+    if online:
+        # a folder lists its images class by class: no stream arrives so, and batches of one
+        # class would be normalised by that class alone, so the rows come in a seeded order
+        order = np.random.default_rng(seed).permutation(len(inputs.X))
+        batches = inputs.X[torch.from_numpy(order)].split(adapter.batch_size)
+        bar = progress_bar(len(batches), f"{method} online", quiet=quiet)
+        chunks = []
+        try:
+            for probabilities in adapter.stream_proba(batches):
+                chunks.append(probabilities)
+                bar.update(1)
+        finally:
+            bar.close()
+        after = np.empty((len(order), chunks[0].shape[1]), dtype=chunks[0].dtype)
+        after[order] = np.concatenate(chunks)
+    else:
+        after = adapter.fit(inputs.X).predict_proba(inputs.X)
     seconds = time.perf_counter() - started
     before = torch.softmax(
         apply_in_batches(network, inputs.X, resolve_device("cpu"), adapter.batch_size), 1
     ).numpy()
-    after = adapter.predict_proba(inputs.X)
     n_outputs = after.shape[1]
     predicted = {"model": before.argmax(1), "adapted": after.argmax(1)}
     collapsed = collapsed_prediction(
@@ -160,6 +186,7 @@ def source_free_command(
         "model": model,
         "target": target,
         "method": method,
+        "online": online,
         "settings": {
             k: v for k, v in adapter.get_params().items() if k not in ("model", "progress")
         },
@@ -210,7 +237,8 @@ def _echo_report(report: dict[str, Any], n_outputs: int) -> None:
     before, after = report["before"], report["after"]
     what = "labelled" if report["labelled"] else "unlabelled"
     click.echo(
-        f"{report['method'].upper() if report['method'] != 'adabn' else 'AdaBN'} on "
+        f"{report['method'].upper() if report['method'] != 'adabn' else 'AdaBN'}"
+        f"{' online' if report['online'] else ''} on "
         f"{report['rows']} {what} rows of {report['target']} ({n_outputs} classes): "
         f"{report['seconds']:.1f} s"
     )

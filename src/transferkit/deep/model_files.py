@@ -357,8 +357,8 @@ def output_width(network: nn.Module, X: Tensor) -> int:
     except (RuntimeError, ValueError, TypeError) as error:
         raise FeatureSpaceMismatchError(
             f"The network {type(network).__name__} cannot take rows of shape "
-            f"{tuple(X.shape[1:])}: {error}. Give them in the shape it was trained on (image "
-            "size, grey or colour, --input-shape for a file)."
+            f"{tuple(X.shape[1:])}: {error}. Give them in the shape it was trained on (the "
+            "same features; for images the same size and channels)."
         ) from error
     if not isinstance(logits, Tensor) or logits.ndim != 2 or logits.shape[1] < 2:
         shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__

@@ -62,6 +62,7 @@ from transferkit.base import warn_if_collapsed
 from transferkit.checks import check_choice, check_nonnegative, check_positive_int, is_number
 from transferkit.deep.backbones import MLPEncoder
 from transferkit.deep.methods import DeepTransferClassifier
+from transferkit.deep.model_files import output_width
 from transferkit.deep.training import (
     apply_in_batches,
     as_progress,
@@ -324,24 +325,7 @@ class SourceFreeAdapter(BaseEstimator):
                 f"a trained model is used in eval mode. Call model.eval() before {name}; {name} "
                 "itself puts the layers it adapts in the mode each method needs."
             )
-        probe = X[: min(2, X.shape[0])]
-        parameter = next(model.parameters(), None)
-        device = parameter.device if parameter is not None else torch.device("cpu")
-        try:
-            with torch.no_grad():
-                logits = model(probe.to(device))
-        except (RuntimeError, ValueError, TypeError) as error:
-            raise FeatureSpaceMismatchError(
-                f"The model {type(model).__name__} cannot take target rows of shape "
-                f"{tuple(X.shape[1:])} (per row): {error}. Give the target in the shape the model "
-                "was trained on (same features, same image layout)."
-            ) from error
-        if not isinstance(logits, Tensor) or logits.ndim != 2 or logits.shape[1] < 2:
-            shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
-            raise NotApplicableError(
-                f"{name} needs a model whose output is class logits of shape (n, n_classes) with "
-                f"at least 2 classes; {type(model).__name__} gives {shape}."
-            )
+        output_width(model, X)
 
     def _check_layers(self, model: nn.Module) -> None:
         """Subclasses check that the model has what they adapt."""
@@ -449,8 +433,13 @@ class SourceFreeAdapter(BaseEstimator):
         batches ``0 … t-1`` and the statistics of batch ``t`` itself. One pass, no batch seen
         twice; the adapted model is ``model_`` afterwards.
         """
+        for probabilities in self.stream_proba(batches):
+            yield probabilities.argmax(axis=1)
+
+    def stream_proba(self, batches: Iterable[Any]) -> Iterator[np.ndarray]:
+        """:meth:`adapt_stream`, yielding each batch's class probabilities instead of indices."""
         for batch in batches:
-            yield self._partial(batch).argmax(dim=1).numpy()
+            yield torch.softmax(self._partial(batch), dim=1).numpy()
 
     # -- using
     def _check_fitted(self) -> None:
