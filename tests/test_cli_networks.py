@@ -274,7 +274,7 @@ def test_unlabelled_photographs_get_named_classes_and_a_table(user, tmp_path):
         "--classes", names, "--predictions", tmp_path / "p.csv", "-q",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "TENT on 40 unlabelled rows" in result.output and "accuracy" not in result.output
+    assert "TENT on 40 unlabelled images" in result.output and "accuracy" not in result.output
     assert "mean confidence" in result.output and "classes predicted" in result.output
     rows = list(csv.DictReader((tmp_path / "p.csv").open()))
     assert len(rows) == 40 and {r["prediction"] for r in rows} <= set(names.split(","))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -159,6 +160,7 @@ def robustness_command(
     for text, value in budgets:
         check_epsilon(value, norm, name=f"--eps {text}")
     corruptions = CORRUPTIONS if "all" in corruptions else tuple(dict.fromkeys(corruptions))
+    where = resolve_device(device)  # a device that is not there stops the run before reading
     data_read = read_network(model, data, quiet=quiet, pixels=True, **reading)
     if data_read.columns is None:
         raise InvalidParameterError(
@@ -176,8 +178,7 @@ def robustness_command(
     if rows is not None and rows < len(X):
         chosen = np.sort(np.random.default_rng(seed).choice(len(X), size=rows, replace=False))
         X, y = X[chosen], y[chosen]
-    network = data_read.network.to(resolve_device(device))
-    where = resolve_device(device)
+    network = data_read.network.to(where)
 
     def accuracy(inputs: Any) -> float:
         logits = apply_in_batches(network, inputs, where, batch_size)
@@ -187,6 +188,7 @@ def robustness_command(
         "model": model,
         "data": data,
         "rows": len(X),
+        "images": Path(data).expanduser().is_dir(),
         "classes": data_read.classes,
         "clean": accuracy(X),
         "attacks": [],
@@ -245,7 +247,8 @@ def robustness_command(
 
 def _echo_report(report: dict[str, Any], severities: list[int]) -> None:
     click.echo(
-        f"{report['model']} on {report['rows']} labelled rows of {report['data']} "
+        f"{report['model']} on {report['rows']} labelled {'images' if report['images'] else 'rows'}"
+        f" of {report['data']} "
         f"({len(report['classes'])} classes): clean accuracy {100 * report['clean']:.1f} %"
     )
     if report["attacks"]:

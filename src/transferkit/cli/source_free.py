@@ -132,6 +132,7 @@ def source_free_command(
             raise InvalidParameterError(f"--epochs: {what}; it reads TARGET once.")
         settings["epochs"] = epochs
 
+    where = resolve_device(device)  # a device that is not there stops the run before reading
     data = read_network(model, target, quiet=quiet, **reading)
     network, inputs, names, columns = data.network, data.inputs, data.classes, data.columns
     started = time.perf_counter()
@@ -157,7 +158,7 @@ def source_free_command(
         after = adapter.fit(inputs.X).predict_proba(inputs.X)
     seconds = time.perf_counter() - started
     before = torch.softmax(
-        apply_in_batches(network, inputs.X, resolve_device("cpu"), adapter.batch_size), 1
+        apply_in_batches(network.to(where), inputs.X, where, adapter.batch_size), 1
     ).numpy()
     n_outputs = after.shape[1]
     predicted = {"model": before.argmax(1), "adapted": after.argmax(1)}
@@ -191,6 +192,7 @@ def source_free_command(
             k: v for k, v in adapter.get_params().items() if k not in ("model", "progress")
         },
         "rows": len(inputs.X),
+        "images": Path(target).expanduser().is_dir(),
         "classes": names,
         "labelled": columns is not None,
         "seconds": seconds,
@@ -239,7 +241,8 @@ def _echo_report(report: dict[str, Any], n_outputs: int) -> None:
     click.echo(
         f"{report['method'].upper() if report['method'] != 'adabn' else 'AdaBN'}"
         f"{' online' if report['online'] else ''} on "
-        f"{report['rows']} {what} rows of {report['target']} ({n_outputs} classes): "
+        f"{report['rows']} {what} {'images' if report['images'] else 'rows'} of "
+        f"{report['target']} ({n_outputs} classes): "
         f"{report['seconds']:.1f} s"
     )
     click.echo(f"{'':<22}{'model':>9}{'adapted':>10}")
