@@ -359,6 +359,7 @@ def test_robustness_refuses_what_it_cannot_score(user, tmp_path):
         (user["photos"], ("--eps", "2"), "is above 1"),
         (user["photos"], ("--eps", "a/b"), "not a number or a fraction"),
         (user["photos"], ("--severity", "0,7"), "severities run from 1"),
+        (user["photos"], ("--mean", "0.5,0.5"), "mean has 2 values; give one per channel (3)"),
         (tmp_path / "wide.npz", ("--input-shape", "3,28,28"), "give the network's --mean"),
         (tmp_path / "flat.npz", ("--mean", "0.5"), "flat.npz have shape (5,)"),
         (tmp_path / "flat.npz", ("--eps", "0"), "cannot take rows of shape (5,)"),

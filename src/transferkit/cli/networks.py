@@ -182,14 +182,7 @@ def read_network(
                 f"shape {tuple(inputs.X.shape[1:])}. Give their image shape (--input-shape), or "
                 "leave --mean and --std out."
             )
-        channels = inputs.X.shape[1]
-        for name, values in (("mean", mean), ("std", std)):
-            if len(values) not in (1, channels) or (name == "std" and min(values) <= 0):
-                raise InvalidParameterError(
-                    f"--{name} has {len(values)} values ({values}); give one per channel "
-                    f"({channels}) or one for all{', each positive' if name == 'std' else ''}."
-                )
-        network = Normalized(network, *(v * channels if len(v) == 1 else v for v in (mean, std)))
+        network = Normalized(network, mean, std, channels=inputs.X.shape[1])
     width = output_width(network, inputs.X)
     names = class_names(classes)
     columns = None

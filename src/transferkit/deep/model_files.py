@@ -372,24 +372,30 @@ def output_width(network: nn.Module, X: Tensor) -> int:
 class Normalized(nn.Module):
     """``network`` reading pixels in [0, 1]: each channel is standardised (``(x - mean) / std``)
     as the network was trained, inside the module, so that attacks and corruptions work on
-    pixels (:mod:`transferkit.robustness`).
+    pixels (:mod:`transferkit.robustness`). ``mean`` and ``std`` give one value per channel
+    (``channels``), or one for all.
+
+    Raises
+    ------
+    InvalidParameterError
+        ``mean`` or ``std`` of another length, or a ``std`` that is not positive.
 
     Examples
     --------
     >>> import torch
     >>> from torch import nn
-    >>> model = Normalized(nn.Flatten(), mean=(0.5,), std=(0.25,))
+    >>> model = Normalized(nn.Flatten(), mean=(0.5,), std=(0.25,), channels=1)
     >>> model(torch.ones(1, 1, 1, 2)).tolist()
     [[2.0, 2.0]]
     """
 
-    def __init__(self, network: nn.Module, mean: Sequence[float], std: Sequence[float]):
+    def __init__(
+        self, network: nn.Module, mean: Sequence[float], std: Sequence[float], channels: int = 3
+    ):
         super().__init__()
         self.network = network
-        self.register_buffer(
-            "mean", torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1)
-        )
-        self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("mean", torch.from_numpy(_per_channel(mean, channels, "mean")))
+        self.register_buffer("std", torch.from_numpy(_per_channel(std, channels, "std")))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.network((x - self.mean) / self.std)
