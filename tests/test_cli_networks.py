@@ -318,7 +318,7 @@ def test_bad_requests_name_the_problem(user, tmp_path):
 
 
 @needs_mnist
-def test_robustness_scores_the_users_network_under_attack_and_corruption(user):
+def test_robustness_scores_the_users_network_under_attack_and_corruption(user, tmp_path):
     from transferkit.deep.model_files import Normalized
     from transferkit.robustness import robust_accuracy
 
@@ -326,18 +326,31 @@ def test_robustness_scores_the_users_network_under_attack_and_corruption(user):
         user["model"], user["photos"], "--code", user["script"], "--image-size", "28",
         "--mean", "0.5", "--std", "0.5", "--eps", "1/255,8/255", "--attack", "pgd",
         "--attack", "fgsm", "--corruption", "contrast", "--corruption", "blur",
-        "--severity", "1,5", "--rows", "200", "--json", "-q", command="robustness",
+        "--severity", "1,5", "--rows", "200", "--examples", tmp_path / "examples.png", "--json",
+        "-q", command="robustness",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
+    from PIL import Image
+
+    with Image.open(tmp_path / "examples.png") as figure:  # 6 rows, 1 + 2 + 2 columns
+        assert report["examples"].endswith("examples.png") and figure.height > figure.width
     assert report["rows"] == 200 and [a["eps"] for a in report["attacks"]] == ["1/255", "8/255"] * 2
     pgd = {a["eps"]: a["accuracy"] for a in report["attacks"] if a["attack"] == "pgd"}
     assert report["clean"] > pgd["1/255"] > pgd["8/255"] + 0.1, report
     assert all(a["accuracy"] <= report["clean"] for a in report["attacks"])
-    contrast = {
-        c["severity"]: c["accuracy"] for c in report["corruptions"] if c["corruption"] == "contrast"
+    blur = {
+        c["severity"]: c["accuracy"] for c in report["corruptions"] if c["corruption"] == "blur"
     }
-    assert len(report["corruptions"]) == 4 and contrast[5] < contrast[1] - 0.1, report
+    assert len(report["corruptions"]) == 4 and blur[5] < blur[1] - 0.1, report
+    # the attacks leave the network as it was: the corruptions score the same without them
+    alone = run(
+        user["model"], user["photos"], "--code", user["script"], "--image-size", "28",
+        "--mean", "0.5", "--std", "0.5", "--eps", "0", "--corruption", "contrast",
+        "--corruption", "blur", "--severity", "1,5", "--rows", "200", "--json", "-q",
+        command="robustness",
+    )  # fmt: skip
+    assert json.loads(alone.output)["corruptions"] == report["corruptions"]
     # the same numbers from Python: pixels in [0, 1], the standardisation inside the network
     inputs = read_model_inputs(user["photos"], image_size=28, mean=(0,), std=(1,))
     rows = np.sort(np.random.default_rng(0).choice(400, size=200, replace=False))
@@ -391,3 +404,18 @@ def test_a_file_of_pixels_is_standardised_inside_the_network_as_a_folder_is(user
     rows = run(user["model"], tmp_path / "pixels.npz", *common, command="robustness")
     assert folder.exit_code == 0 and rows.exit_code == 0, (folder.output, rows.output)
     assert json.loads(rows.output)["clean"] == json.loads(folder.output)["clean"] > 0.4
+
+
+def test_an_image_grid_needs_the_same_images_in_every_column(tmp_path):
+    from transferkit.plots import plot_image_grid
+
+    X = np.random.default_rng(0).uniform(size=(3, 1, 8, 8))
+    path = plot_image_grid(
+        {"clean": X, "dim": X / 2}, tmp_path / "grid.png", {"dim": ["a", "b", "c"]},
+        {"dim": np.array([True, False, True])},
+    )  # fmt: skip
+    assert path.stat().st_size > 1000
+    with pytest.raises(
+        InvalidParameterError, match=r"same number of images.*clean: \(3, 1, 8, 8\)"
+    ):
+        plot_image_grid({"clean": X, "dim": X[:2]}, tmp_path / "bad.png")

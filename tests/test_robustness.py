@@ -123,6 +123,17 @@ def test_pgd_is_reproducible_with_a_seed(mnist, trained):
     assert not torch.equal(first, other)
 
 
+def test_robust_accuracy_leaves_every_layer_in_its_own_mode():
+    # a wrapper in training mode around a trained network in eval mode (as a network reading
+    # pixels is wrapped to standardise them): restoring the wrapper's mode to all of it would
+    # put the batch norm inside in training mode, and later predictions would use batch statistics
+    network = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.BatchNorm1d(3)).eval()
+    wrapper = nn.Sequential(network)
+    assert wrapper.training
+    robust_accuracy(wrapper, torch.rand(8, 4), torch.zeros(8, dtype=torch.long), eps=0.1, steps=2)
+    assert wrapper.training and not network.training and not network[2].training
+
+
 def test_robust_accuracy_reports_progress(mnist, trained):
     _, _, X, y = mnist
 

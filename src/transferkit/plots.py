@@ -9,6 +9,8 @@
 * :func:`plot_embedding` — source and target projected to 2-D (PCA or t-SNE), before and after.
 * :func:`plot_accuracy_matrix` — a continual learner's accuracy matrix (accuracy on each task
   after training each task) as an annotated heat map.
+* :func:`plot_image_grid` — the same images under several treatments (clean, attacked,
+  corrupted) side by side, each captioned with what a network predicts for it.
 
 Both write PNG files with matplotlib's Agg canvas directly (no pyplot, no global backend
 change), and take a dictionary ``{panel title: (Z_source, Z_target)}`` of representations;
@@ -431,4 +433,68 @@ def plot_accuracy_matrix(
         f"{100 * backward_transfer(R):+.1f} points"
     )
     ax.set_title(f"{title}\n{subtitle}" if title else subtitle, fontsize="medium")
+    return _save(figure, path)
+
+
+def plot_image_grid(
+    columns: Mapping[str, Any],
+    path: str | Path,
+    captions: Mapping[str, list[str]] | None = None,
+    correct: Mapping[str, Any] | None = None,
+) -> Path:
+    """Draw the same images under several treatments side by side (PNG): one column per entry
+    of ``columns`` (its title: e.g. "clean", "pgd 4/255", "blur 5"), one row per image.
+
+    Parameters
+    ----------
+    columns : mapping of str to array (n, channels, h, w) or (n, h, w), values in [0, 1]
+        Every column holds the same n images, treated its way.
+    path : str or Path
+        The PNG file to write.
+    captions : mapping of str to list of str, optional
+        Under each image of a column, e.g. the class a network predicts for it.
+    correct : mapping of str to array of bool, optional
+        Whether each caption is right: right ones are drawn in green, wrong ones in red.
+
+    Returns
+    -------
+    Path
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> X = np.random.default_rng(0).uniform(size=(2, 3, 8, 8))
+    >>> path = plot_image_grid({"clean": X, "dimmer": X / 2}, os.path.join(tempfile.mkdtemp(), "g.png"))
+    >>> path.exists()
+    True
+    """
+    arrays = {title: np.asarray(images, dtype=np.float32) for title, images in columns.items()}
+    if not arrays:
+        raise InvalidParameterError("plot_image_grid needs at least one column of images.")
+    sizes = {len(images) for images in arrays.values()}
+    if len(sizes) != 1 or 0 in sizes or any(a.ndim not in (3, 4) for a in arrays.values()):
+        shapes = ", ".join(f"{t}: {a.shape}" for t, a in arrays.items())
+        raise InvalidParameterError(
+            "plot_image_grid needs the same number of images, (n, channels, h, w) or (n, h, w), "
+            f"in every column; got {shapes}."
+        )
+    n = sizes.pop()
+    figure = _figure(1, height=1.0)
+    figure.set_size_inches(1.6 * len(arrays) + 0.4, 1.75 * n + 0.4)
+    axes = np.asarray(figure.subplots(n, len(arrays), squeeze=False))
+    for column, (title, images) in enumerate(arrays.items()):
+        for row in range(n):
+            ax = axes[row, column]
+            image = np.clip(images[row], 0.0, 1.0)
+            if image.ndim == 3:  # channels first
+                image = image[0] if image.shape[0] == 1 else np.moveaxis(image, 0, -1)
+            ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0.0, vmax=1.0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(title, fontsize=9)
+            if captions is not None and title in captions:
+                right = None if correct is None or title not in correct else correct[title][row]
+                colour = "black" if right is None else ("#2ca02c" if right else "#d62728")
+                ax.set_xlabel(captions[title][row], fontsize=8, color=colour)
     return _save(figure, path)

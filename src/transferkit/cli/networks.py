@@ -182,7 +182,7 @@ def read_network(
                 f"shape {tuple(inputs.X.shape[1:])}. Give their image shape (--input-shape), or "
                 "leave --mean and --std out."
             )
-        network = Normalized(network, mean, std, channels=inputs.X.shape[1])
+        network = Normalized(network, mean, std, channels=inputs.X.shape[1]).eval()
     width = output_width(network, inputs.X)
     names = class_names(classes)
     columns = None

@@ -29,6 +29,8 @@ from transferkit.cli.options import device_option, progress_bar, require_torch
 
 #: The corruptions ``--corruption all`` stands for (see transferkit.datasets.corruptions).
 CORRUPTIONS = ("gaussian-noise", "blur", "rotation", "contrast")
+#: Images drawn by ``--examples``.
+EXAMPLES = 6
 
 
 def _budgets(ctx: click.Context, param: click.Parameter, value: str) -> list[tuple[str, float]]:
@@ -117,6 +119,14 @@ def _severities(ctx: click.Context, param: click.Parameter, value: str) -> list[
     "forward and backward passes per row.",
 )
 @click.option(
+    "--examples",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help=f"Draw {EXAMPLES} of the scored images as the network sees them (clean, under each "
+    "attack at the largest --eps, under each corruption at the highest --severity), each with "
+    "the class it predicts, to this PNG file.",
+)
+@click.option(
     "--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Rows per pass."
 )
 @device_option
@@ -136,6 +146,7 @@ def robustness_command(
     corruptions: tuple[str, ...],
     severities: list[int],
     rows: int | None,
+    examples: str | None,
     batch_size: int,
     device: str,
     seed: int,
@@ -239,10 +250,81 @@ def robustness_command(
                     bar.update(1)
         finally:
             bar.close()
+    if examples is not None:
+        if X.ndim != 4:
+            raise InvalidParameterError(
+                f"--examples draws images; the rows of {data} have shape {tuple(X.shape[1:])} "
+                "(give their image shape with --input-shape)."
+            )
+        picked = torch.from_numpy(_one_per_class(y.numpy(), EXAMPLES))
+        report["examples"] = str(
+            _draw_examples(
+                examples, network, X[picked], y[picked], data_read.classes, where,
+                attacks=[(a, budgets[-1]) for a in attacks] if budgets else [],
+                corruptions=[(c, severities[-1]) for c in corruptions],
+                norm=norm, steps=steps, restarts=restarts, seed=seed,
+            )
+        )  # fmt: skip
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
     _echo_report(report, severities)
+
+
+def _one_per_class(labels: Any, count: int) -> Any:
+    """``count`` row indices taking the classes in turn (first row of each, then the second...),
+    so that a folder listed class by class shows several classes."""
+    import numpy as np
+
+    per_class = [np.flatnonzero(labels == c) for c in np.unique(labels)]
+    picked: list[int] = []
+    for depth in range(max(len(rows) for rows in per_class)):
+        picked.extend(int(rows[depth]) for rows in per_class if depth < len(rows))
+    return np.array(picked[:count], dtype=np.int64)
+
+
+def _draw_examples(
+    path: str,
+    network: Any,
+    X: Any,
+    y: Any,
+    classes: list[str],
+    where: Any,
+    *,
+    attacks: list[tuple[str, tuple[str, float]]],
+    corruptions: list[tuple[str, int]],
+    norm: str,
+    steps: int,
+    restarts: int,
+    seed: int,
+) -> Any:
+    """The ``--examples`` figure: ``X`` clean, attacked and corrupted, with the predictions."""
+    import torch
+
+    from transferkit.datasets.corruptions import corrupt_photos
+    from transferkit.deep.training import apply_in_batches
+    from transferkit.plots import plot_image_grid
+    from transferkit.robustness import fgsm, pgd
+
+    X, y = X.to(where), y.to(where)
+    columns = {"clean": X}
+    for attack, (text, eps) in attacks:
+        if attack == "pgd":
+            adversarial = pgd(network, X, y, eps, norm=norm, steps=steps, restarts=restarts,
+                              random_state=seed)  # fmt: skip
+        else:
+            adversarial = fgsm(network, X, y, eps, norm=norm)
+        columns[f"{attack} {text}"] = adversarial.detach()
+    for corruption, severity in corruptions:
+        corrupted = corrupt_photos(X.cpu().numpy(), corruption, severity, random_state=seed)
+        columns[f"{corruption} {severity}"] = torch.from_numpy(corrupted)
+    captions, correct = {}, {}
+    for title, images in columns.items():
+        predicted = apply_in_batches(network, images, where).argmax(1)
+        captions[title] = [classes[int(c)] for c in predicted]
+        correct[title] = (predicted == y.cpu()).numpy()
+    pixels = {title: images.cpu().numpy() for title, images in columns.items()}
+    return plot_image_grid(pixels, path, captions, correct)
 
 
 def _echo_report(report: dict[str, Any], severities: list[int]) -> None:
@@ -268,3 +350,5 @@ def _echo_report(report: dict[str, Any], severities: list[int]) -> None:
             by_name.setdefault(row["corruption"], []).append(row["accuracy"])
         for name, scores in by_name.items():
             click.echo(f"{name:<16}" + "".join(f"{100 * a:10.1f} %" for a in scores))
+    if report.get("examples"):
+        click.echo(f"\nexamples: {report['examples']}")

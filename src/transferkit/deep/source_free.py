@@ -67,6 +67,7 @@ from transferkit.deep.training import (
     apply_in_batches,
     as_progress,
     batch_norm_layers,
+    eval_mode,
     recalibrate_batch_norm,
     resolve_device,
     seed_everything,
@@ -731,13 +732,9 @@ class SHOT(SourceFreeAdapter):
         device = self.device_
 
         def label_target() -> Tensor:
-            modes = [(m, m.training) for m in model.modules()]
-            model.eval()
-            with torch.no_grad():
+            with eval_mode(model), torch.no_grad():
                 rows = self._inference_rows(X)
                 pairs = [forward(X[i : i + rows].to(device)) for i in range(0, X.shape[0], rows)]
-            for module, mode in modes:
-                module.train(mode)
             features = torch.cat([f for f, _ in pairs])
             logits = torch.cat([g for _, g in pairs])
             return centroid_pseudo_labels(features, logits).to(device)

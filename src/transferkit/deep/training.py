@@ -27,7 +27,8 @@ import copy
 import logging
 import math
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,20 @@ def apply_in_batches(
         function(X[i : i + batch_size].to(device)).cpu() for i in range(0, X.shape[0], batch_size)
     ]
     return torch.cat(outputs) if outputs else torch.empty(0)
+
+
+@contextmanager
+def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """``module`` in eval mode inside the block; afterwards every submodule is back in its own
+    mode (``module.train(was_training)`` would set them all alike: a frozen part in eval mode
+    under a wrapper in training mode would leave in training mode)."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield module
+    finally:
+        for submodule, mode in modes:
+            submodule.train(mode)
 
 
 def batch_norm_layers(module: nn.Module) -> list[nn.Module]:

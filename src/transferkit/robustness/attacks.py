@@ -40,7 +40,7 @@ from torch import Tensor, nn
 
 from transferkit.checks import check_choice, check_positive_int, is_number
 from transferkit.deep.progress import ProgressCallback
-from transferkit.deep.training import resolve_device
+from transferkit.deep.training import eval_mode, resolve_device
 from transferkit.exceptions import InvalidParameterError, NotApplicableError, ParameterValueError
 
 __all__ = [
@@ -397,41 +397,39 @@ def robust_accuracy(
     if device is None:
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
     device = resolve_device(device)
-    was_training = model.training
-    model.eval()
     n_batches = math.ceil(X.shape[0] / batch_size)
     correct = 0
     if progress is not None:
         progress.on_start(1, n_batches, 0)
     try:
-        for index, start in enumerate(range(0, X.shape[0], batch_size)):
-            xb = X[start : start + batch_size].to(device)
-            yb = y[start : start + batch_size].to(device)
-            with torch.no_grad():
-                clean_correct = model(xb).argmax(1) == yb
-            if eps > 0 and attack == "pgd":
-                seed = None if random_state is None else int(random_state) + index
-                xb = pgd(
-                    model,
-                    xb,
-                    yb,
-                    eps,
-                    norm=norm,
-                    steps=steps,
-                    step_size=step_size,
-                    restarts=restarts,
-                    random_state=seed,
-                )
-            elif eps > 0:
-                xb = fgsm(model, xb, yb, eps, norm=norm)
-            with torch.no_grad():
-                correct += int((clean_correct & (model(xb).argmax(1) == yb)).sum())
-            if progress is not None:
-                progress.on_step({"accuracy": correct / min(start + batch_size, X.shape[0])})
+        with eval_mode(model):
+            for index, start in enumerate(range(0, X.shape[0], batch_size)):
+                xb = X[start : start + batch_size].to(device)
+                yb = y[start : start + batch_size].to(device)
+                with torch.no_grad():
+                    clean_correct = model(xb).argmax(1) == yb
+                if eps > 0 and attack == "pgd":
+                    seed = None if random_state is None else int(random_state) + index
+                    xb = pgd(
+                        model,
+                        xb,
+                        yb,
+                        eps,
+                        norm=norm,
+                        steps=steps,
+                        step_size=step_size,
+                        restarts=restarts,
+                        random_state=seed,
+                    )
+                elif eps > 0:
+                    xb = fgsm(model, xb, yb, eps, norm=norm)
+                with torch.no_grad():
+                    correct += int((clean_correct & (model(xb).argmax(1) == yb)).sum())
+                if progress is not None:
+                    progress.on_step({"accuracy": correct / min(start + batch_size, X.shape[0])})
         if progress is not None:
             progress.on_epoch_end(0, {"accuracy": correct / X.shape[0]})
     finally:
         if progress is not None:
             progress.on_end()
-        model.train(was_training)
     return correct / X.shape[0]

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from transferkit.checks import check_nonnegative, check_positive_int
+from transferkit.deep.training import eval_mode
 from transferkit.exceptions import NotApplicableError
 from transferkit.robustness.attacks import check_epsilon, pgd
 
@@ -61,12 +62,8 @@ def check_trainable(model: nn.Module) -> nn.Module:
 
 
 def _attack_in_eval_mode(model: nn.Module, attack: Callable[[], Tensor]) -> Tensor:
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         return attack()
-    finally:
-        model.train(was_training)
 
 
 def madry_loss(
