@@ -11,25 +11,7 @@ from typing import Any
 
 import click
 
-from transferkit.cli.options import option_group, progress_bar
-
-
-def _floats(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    if value is None:
-        return None
-    try:
-        return [float(v) for v in value.split(",") if v.strip()]
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a comma-separated list of numbers.") from None
-
-
-def _ints(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    if value is None:
-        return None
-    try:
-        return [int(v) for v in value.split(",") if v.strip()]
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a comma-separated list of integers.") from None
+from transferkit.cli.options import list_callback, option_group, progress_bar
 
 
 def class_names(value: str | None) -> list[str] | None:
@@ -73,13 +55,13 @@ network_options = option_group(
     ),
     click.option(
         "--mean",
-        callback=_floats,
+        callback=list_callback(float, "numbers"),
         default=None,
         help="Images: per-channel mean of values in [0, 1] to subtract [default: ImageNet's].",
     ),
     click.option(
         "--std",
-        callback=_floats,
+        callback=list_callback(float, "numbers"),
         default=None,
         help="Images: per-channel standard deviation to divide by [default: ImageNet's; "
         "--mean 0 --std 1 keeps [0, 1]].",
@@ -89,7 +71,7 @@ network_options = option_group(
     ),
     click.option(
         "--input-shape",
-        callback=_ints,
+        callback=list_callback(int, "integers"),
         default=None,
         help="A data file: the shape of one row as the network takes it (e.g. 1,28,28).",
     ),

@@ -206,17 +206,26 @@ def split_list(value: str | None) -> list[str] | None:
     return items or None
 
 
-def seeds_callback(
-    ctx: click.Context, param: click.Parameter, value: str | None
-) -> list[int] | None:
-    """Click callback: a comma-separated list of integer seeds."""
-    items = split_list(value)
-    if items is None:
-        return None
-    try:
-        return [int(v) for v in items]
-    except ValueError:
-        raise click.BadParameter(f"'{value}' is not a comma-separated list of integers.") from None
+def list_callback(kind: Callable[[str], Any], what: str) -> Callable[..., list[Any] | None]:
+    """A click callback: a comma-separated list of ``kind`` values (``what`` names them in the
+    error, e.g. "integers"); nothing given → None."""
+
+    def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> list[Any] | None:
+        items = split_list(value)
+        if items is None:
+            return None
+        try:
+            return [kind(v) for v in items]
+        except ValueError:
+            raise click.BadParameter(
+                f"'{value}' is not a comma-separated list of {what}."
+            ) from None
+
+    return parse
+
+
+#: Click callback: a comma-separated list of integer seeds.
+seeds_callback = list_callback(int, "integers")
 
 
 def json_object_callback(
