@@ -122,8 +122,13 @@ def user(tmp_path_factory) -> dict[str, Path]:
     script = folder / "train_digits.py"
     script.write_text(TRAIN)
     model = folder / "digits.pt"
+    # the script runs in the user's folder: a relative data home would point elsewhere from there
+    home = {"TRANSFERKIT_DATA": str(get_data_home().resolve())}
     subprocess.run(
-        [sys.executable, str(script), str(model)], check=True, cwd=folder, env=dict(os.environ)
+        [sys.executable, str(script), str(model)],
+        check=True,
+        cwd=folder,
+        env={**os.environ, **home},
     )
     pair = load_pair("digits", "mnistm", "mnist", random_state=1, n_source=400, n_target=10)
     photos = folder / "mnistm"
