@@ -375,6 +375,7 @@ def test_robustness_refuses_what_it_cannot_score(user, tmp_path):
     for data, extra, message in [
         (user["unlabelled"], (), "has no labels"),
         (user["photos"], ("--eps", "2"), "is above 1"),
+        (user["photos"], ("--eps", "1/255,-1/255"), "--eps -1/255=-0.0039"),
         (user["photos"], ("--eps", "a/b"), "not a number or a fraction"),
         (user["photos"], ("--severity", "0,7"), "severities run from 1"),
         (user["photos"], ("--mean", "0.5,0.5"), "mean has 2 values; give one per channel (3)"),

@@ -92,12 +92,15 @@ class NetworkData:
         The name of each output column.
     columns : array of int64 or None
         Each row's label as an output column; None without labels.
+    folder : bool
+        Whether DATA is a folder of images (else a data file of rows).
     """
 
     network: Any
     inputs: Any
     classes: list[str]
     columns: Any
+    folder: bool
 
 
 def read_network(
@@ -174,4 +177,4 @@ def read_network(
         raise InvalidParameterError(
             f"--classes gives {len(names)} names for a network with {width} outputs."
         )
-    return NetworkData(network, inputs, names or [str(i) for i in range(width)], columns)
+    return NetworkData(network, inputs, names or [str(i) for i in range(width)], columns, folder)

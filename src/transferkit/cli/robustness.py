@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import click
@@ -167,9 +166,9 @@ def robustness_command(
     from transferkit.robustness import check_epsilon, check_images, robust_accuracy
 
     attacks = attacks or ("pgd",)
-    budgets = [(text, value) for text, value in budgets if value > 0]
-    for text, value in budgets:
+    for text, value in budgets:  # a negative budget is an error, not an attack left out
         check_epsilon(value, norm, name=f"--eps {text}")
+    budgets = [(text, value) for text, value in budgets if value > 0]
     corruptions = CORRUPTIONS if "all" in corruptions else tuple(dict.fromkeys(corruptions))
     where = resolve_device(device)  # a device that is not there stops the run before reading
     data_read = read_network(model, data, quiet=quiet, pixels=True, **reading)
@@ -199,7 +198,7 @@ def robustness_command(
         "model": model,
         "data": data,
         "rows": len(X),
-        "images": Path(data).expanduser().is_dir(),
+        "images": data_read.folder,
         "classes": data_read.classes,
         "clean": accuracy(X),
         "attacks": [],

@@ -192,7 +192,7 @@ def source_free_command(
             k: v for k, v in adapter.get_params().items() if k not in ("model", "progress")
         },
         "rows": len(inputs.X),
-        "images": Path(target).expanduser().is_dir(),
+        "images": data.folder,
         "classes": names,
         "labelled": columns is not None,
         "seconds": seconds,
