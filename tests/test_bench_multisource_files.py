@@ -105,11 +105,19 @@ def test_diagnose_select_and_plot_read_several_sources(surf_files, tmp_path):
     assert report["recommendations"][0]["family"] == "multi-source adaptation"
 
     ranking = tmp_path / "ranking.json"
-    selected = invoke("select", *sources, "--methods", "ms_moments", "--json", ranking)
+    predictions = tmp_path / "webcam.csv"
+    selected = invoke(
+        "select", *sources, "--methods", "ms_moments", "--json", ranking,
+        "--predictions", predictions,
+    )  # fmt: skip
     assert selected.exit_code == 0, selected.output
     assert "Selection on amazon+caltech10+dslr → webcam" in selected.output
     ranked = {row["method"] for row in json.loads(ranking.read_text())["ranking"]}
     assert ranked == {"source_only", "ms_moments"}  # the floor is always a candidate
+    rows = [line.split(",") for line in predictions.read_text().splitlines()[1:]]
+    y_webcam = np.load(surf_files["webcam"])["y"]
+    assert [row[0] for row in rows] == [str(i) for i in range(len(y_webcam))]
+    assert np.mean([int(row[1]) for row in rows] == y_webcam) > 0.3  # chance: 0.1
 
     figure = tmp_path / "scores.png"
     drawn = invoke("plot", "domain-scores", *sources, "--method", "ms_moments", "-o", figure)

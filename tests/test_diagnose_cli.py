@@ -322,3 +322,42 @@ def test_select_says_why_it_picked_and_keeps_source_only_in_the_pool(runner, tmp
     data = json.loads(out.read_text())
     assert not data["safety"]["applied"] and "Why: no safety floor" in result.stdout
     assert {row["method"] for row in data["ranking"]} == {"coral", "sa"}
+
+
+def test_select_writes_the_picks_predictions_and_saves_the_fitted_pick(runner, tmp_path):
+    import csv
+
+    import joblib
+
+    from transferkit.datasets import load_pair
+
+    source, target = tmp_path / "s.csv", tmp_path / "t.csv"
+    problem = load_pair("moons", "source", "rotated", random_state=0)
+    names = np.array(["left", "right"])  # labels as words, as a user's files often have them
+    for path, X, y in ((source, problem.X_source, problem.y_source),
+                       (target, problem.X_target, problem.y_target)):  # fmt: skip
+        rows = [f"{a:.6f},{b:.6f},{names[label]}" for (a, b), label in zip(X, y, strict=True)]
+        path.write_text("a,b,label\n" + "\n".join(rows) + "\n")
+    predictions, model = tmp_path / "p.csv", tmp_path / "pick.joblib"
+    result = runner.invoke(
+        select_command,
+        ["--source", str(source), "--target", str(target), "--methods", "coral,sa",
+         "--budget", "fast", "--no-safety", "--evaluate", "--predictions", str(predictions),
+         "-o", str(model)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"Predictions for {problem.n_target} target rows: {predictions}" in result.output
+    with predictions.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["item"] for row in rows] == [str(i) for i in range(problem.n_target)]
+    picked = np.array([row["prediction"] for row in rows])
+    accuracy = float(re.search(r"Target accuracy of the pick: ([\d.]+)%", result.output)[1])
+    assert 100 * np.mean(picked == names[problem.y_target]) == pytest.approx(accuracy, abs=0.05)
+    assert all(0.5 <= float(row["confidence"]) <= 1.0 for row in rows)  # two classes
+    # the saved pick labels the target's rows as the file says
+    loaded = joblib.load(model)
+    X_target = np.round(problem.X_target, 6)
+    np.testing.assert_array_equal(loaded.predict(X_target), picked)
+    # source-only's column is the plain model's: its accuracy is the floor's
+    only = np.array([row["source_only_prediction"] for row in rows])
+    assert set(only) <= set(names) and not np.array_equal(only, picked)

@@ -175,13 +175,21 @@ def test_problem_from_image_folders_gives_the_backbones_features(photos):
 @needs_office
 def test_select_and_bench_run_on_folders_of_photographs(photos, tmp_path):
     source, target = photos["source"], photos["target"]
+    predictions = tmp_path / "p.csv"
     result = invoke(
         "select", "--source", source, "--target", target, "--methods", "coral",
-        "--budget", "fast", "--evaluate",
+        "--budget", "fast", "--evaluate", "--predictions", predictions,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     pick = re.search(r"Target accuracy of the pick: ([\d.]+)%", result.output)
     assert pick and float(pick.group(1)) >= 80.0, result.output
+    # each photograph is named by its path in the target folder, its class folder first
+    rows = [line.split(",") for line in predictions.read_text().splitlines()[1:]]
+    assert sorted(row[0] for row in rows) == sorted(
+        str(path.relative_to(target)) for path in target.rglob("*.jpg")
+    )
+    right = np.mean([row[0].split("/")[0] == row[1] for row in rows])
+    assert 100 * right == pytest.approx(float(pick.group(1)), abs=0.05)
     db = tmp_path / "r.sqlite"
     args = ["bench", "demo", "--source", source, "--target", target, "--seeds", "0", "--db", db]
     result = invoke(*args, "--methods", "source_only,coral", "--quiet", "--json")

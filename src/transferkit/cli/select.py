@@ -97,6 +97,20 @@ class CatalogueHelpOption(click.Option):
 @click.option(
     "--json", "json_path", type=click.Path(dir_okay=False), help="Write the ranking as JSON."
 )
+@click.option(
+    "--predictions",
+    type=click.Path(dir_okay=False),
+    help="Write each target row's class under the pick to this CSV, beside source-only's: "
+    "item (the image's path inside the target folder, or the row's position, 0 first), "
+    "prediction, confidence, source_only_prediction, source_only_confidence.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False),
+    help="Save the pick, fitted on every row, with joblib: joblib.load(FILE).predict(X) labels "
+    "new target rows described by the same features.",
+)
 def select_command(
     seed: int,
     methods: str | None,
@@ -110,6 +124,8 @@ def select_command(
     top: int,
     evaluate: bool,
     json_path: str | None,
+    predictions: str | None,
+    output: str | None,
     **data_options: Any,
 ) -> None:
     """Pick a method and its hyper-parameters without target labels.
@@ -129,6 +145,7 @@ def select_command(
     \b
     transferkit select --dataset office-caltech-surf --pair amazon:webcam --validator im,iwcv
     transferkit select --source s.npz --target t.npz --methods coral,sa,tca --validator dev
+    transferkit select --source studio/ --target phone/ --predictions phone.csv -o pick.joblib
     """
     import numpy as np
 
@@ -275,8 +292,62 @@ def select_command(
             f"{100 * best[0]:.1f}% ({best[1]} {json.dumps(best[2], default=str)})"
         )
         report["evaluation"] = {"pick_accuracy": pick, "oracle_accuracy": best[0]}
+    if predictions is not None:
+        source_only = (
+            search.best_estimator_
+            if search.best_method_ == "source_only"
+            else make_method("source_only", None, classifier, seed).fit(problem)
+        )
+        items = target_items(data_options["target_file"], problem.n_target)
+        write_predictions(
+            Path(predictions), items, problem.X_target, search.best_estimator_, source_only
+        )
+        click.echo(f"Predictions for {problem.n_target} target rows: {predictions}")
+        report["predictions"] = predictions
+    if output is not None:
+        import joblib
+
+        joblib.dump(search.best_estimator_, output)
+        click.echo(f"Fitted pick: {output} (joblib.load, then predict)")
+        report["output"] = output
     if json_path:
         Path(json_path).write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+
+
+def target_items(target: str | None, n_rows: int) -> list[str]:
+    """How ``--predictions`` names each target row: the image's path inside the ``--target``
+    folder, else the row's position (0 first) in the target file or built-in domain."""
+    if target is not None and Path(target).is_dir():
+        from transferkit.datasets import load_image_folder
+
+        images, _ = load_image_folder(target)
+        return [str(path.relative_to(target)) for path in images.paths]
+    return [str(i) for i in range(n_rows)]
+
+
+def write_predictions(path: Path, items: list[str], X: Any, pick: Any, source_only: Any) -> None:
+    """The ``--predictions`` CSV: each row's class and its probability under the pick and under
+    source-only (:func:`~transferkit.selection.access.predict_proba_rows`: a softmax of the
+    decision scores for a classifier without probabilities)."""
+    import csv
+
+    import numpy as np
+
+    from transferkit.selection import predict_proba_rows
+
+    columns = []
+    for model in (pick, source_only):
+        predicted = np.asarray(model.predict(X))
+        column = {label: i for i, label in enumerate(np.asarray(model.classes_).tolist())}
+        index = [column[label] for label in predicted.tolist()]
+        columns += [predicted, predict_proba_rows(model, X)[np.arange(len(predicted)), index]]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            ["item", "prediction", "confidence", "source_only_prediction", "source_only_confidence"]
+        )
+        for item, new, new_p, old, old_p in zip(items, *columns, strict=True):
+            writer.writerow([item, new, f"{new_p:.4f}", old, f"{old_p:.4f}"])
 
 
 def guard_lines(search: Any) -> dict[str, dict[str, Any]]:
