@@ -97,6 +97,9 @@ def test_fewshot_json_with_queries_from_another_file(files):
         (["--shot", "5"], "5 + 15 = 20 rows needed per class"),
         (["--way", "7", "--query", "2"], "n_way=7 classes per episode, but the data has only 6"),
         (["--method", "coral"], "'coral' is not a few-shot method"),
+        (["--predictions", "p.csv"], "--predictions writes the classes of --classify's rows"),
+        (["--classify", "x.npz", "--queries", "x.npz"], "give one of them"),
+        (["--classify", "."], "both as files or both as folders"),
     ],
 )
 def test_fewshot_errors_are_one_line(files, options, message):
@@ -119,3 +122,45 @@ def test_svmlight_shots_and_queries_are_read_with_one_width(tmp_path):
         tmp_path / "shots.svmlight", tmp_path / "queries.svmlight", n_way=5, n_query=2
     )
     assert task.X_support.shape[1] == task.X_query.shape[1] == 3
+
+
+def test_classify_labels_another_domains_rows_with_every_shot(files, tmp_path):
+    import csv
+
+    lines = (files / "webcam.csv").read_text().splitlines()
+    per_class: dict[str, int] = {}
+    kept = [lines[0]]
+    for line in lines[1:]:  # 3 shots per class: too few for an episode with queries
+        label = line.rsplit(",", 1)[1]
+        per_class[label] = per_class.get(label, 0) + 1
+        if per_class[label] <= 3:
+            kept.append(line)
+    shots = tmp_path / "shots.csv"
+    shots.write_text("\n".join(kept) + "\n")
+    dslr = np.load(files / "dslr.npz")
+    unlabelled = tmp_path / "dslr_rows.npz"
+    np.savez(unlabelled, X=dslr["X"])
+    predictions = tmp_path / "p.csv"
+    arguments = ["fewshot", str(shots), "--method", "prototypes", "--method", "transductive"]
+    result = CliRunner().invoke(
+        tool, [*arguments, "--classify", str(unlabelled), "--predictions", str(predictions)]
+    )
+    assert result.exit_code == 0, result.output
+    n = len(dslr["y"])
+    assert f"{n} rows of dslr_rows.npz classified into 6 classes from shots.csv (3 shots" in (
+        result.output
+    )
+    assert "% right" not in result.output  # no label: nothing to score
+    with predictions.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["item"] for row in rows] == [str(i) for i in range(n)]
+    for method in ("prototypes", "transductive"):
+        assert np.mean([row[method] for row in rows] == dslr["y"]) > 0.6  # chance: 1/6
+    # with its labels, the same rows are scored, and the scores are the predictions'
+    result = CliRunner().invoke(tool, [*arguments, "--classify", str(files / "dslr.npz"), "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["labelled"] and payload["shots_per_class"]["bike"] == 3
+    for method in ("prototypes", "transductive"):
+        right = np.mean([row[method] for row in rows] == dslr["y"])
+        assert payload["accuracy"][method] == pytest.approx(right)

@@ -232,6 +232,15 @@ def test_fewshot_episodes_on_folders_of_photographs(photos, tmp_path):
     assert payload["backbone"] == "mobilenet_v2" and payload["classes"] == sorted(CLASSES)
     scores = {row["method"]: row["accuracy"] for row in payload["results"]}
     assert min(scores.values()) >= 0.8, scores  # chance is 1/3
+    # every photograph of SHOTS a shot, the loose target photographs labelled, named by file
+    predictions = tmp_path / "loose.csv"
+    args = ["fewshot", photos["source"], "--classify", photos["loose"], "--method", "prototypes"]
+    result = invoke(*args, "--predictions", predictions)
+    assert result.exit_code == 0, result.output
+    rows = [line.split(",") for line in predictions.read_text().splitlines()[1:]]
+    assert sorted(row[0] for row in rows) == sorted(p.name for p in photos["loose"].glob("*.jpg"))
+    right = np.mean([row[0].split("-")[0] == row[1] for row in rows])  # loose: CLASS-file.jpg
+    assert right >= 0.8, rows
     csv = tmp_path / "q.csv"
     csv.write_text("a,label\n1,mug\n")
     result = invoke("fewshot", photos["source"], "--queries", csv)

@@ -5,6 +5,8 @@ svmlight, ``.mat``), a table of texts (``--text-column``, embedded by ``--encode
 of images with one sub-folder per class (described by ``--backbone``), draws
 ``--episodes`` seeded episodes and prints each method's mean accuracy with its 95 % confidence
 interval. ``--queries`` draws the queries from a second file (another domain, same classes).
+``--classify`` labels the rows of another file or folder with every row of SHOTS as the shots,
+instead of drawing episodes, and ``--predictions`` writes each row's class under each method.
 
 Examples
 --------
@@ -12,6 +14,7 @@ transferkit fewshot features.csv --way 5 --shot 1
 transferkit fewshot verses.tsv --text-column text --encoder use --shot 5 --method transductive
 transferkit fewshot shots.npz --queries other_camera.npz --method prototypes --method linear_probe --json
 transferkit fewshot photos/studio --queries photos/phone --shot 5
+transferkit fewshot photos/five_each --classify photos/unsorted --predictions unsorted.csv
 """
 
 from __future__ import annotations
@@ -41,6 +44,21 @@ DEFAULT_METHODS = ("prototypes", "transductive")
     help="A second labelled file (or folder of images) the queries are drawn from (cross-domain "
     "episodes); default: the queries come from SHOTS, disjoint from each episode's shots.",
 )
+@click.option(
+    "--classify",
+    type=click.Path(),
+    default=None,
+    help="Label the rows of this file (or folder of images) instead of drawing episodes: every "
+    "row of SHOTS is a shot, whatever their number per class. Its labels, if any, only score "
+    "the methods.",
+)
+@click.option(
+    "--predictions",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="With --classify: write each row's class under each method to this CSV (item: the "
+    "image's path inside the folder, or the row's position, 0 first).",
+)
 @labelled_file_options(
     "Pre-trained CNN whose features describe a SHOTS folder of images (one sub-folder per class)."
 )
@@ -61,6 +79,8 @@ DEFAULT_METHODS = ("prototypes", "transductive")
 def fewshot_command(
     shots: str,
     queries: str | None,
+    classify: str | None,
+    predictions: str | None,
     text_column: str | None,
     label_column: str,
     encoder: str,
@@ -76,16 +96,31 @@ def fewshot_command(
 ) -> None:
     """Few-shot evaluation: N-way K-shot episodes of a labelled file or folder of images, mean
     accuracy ± 95 % CI."""
+    from transferkit.exceptions import InvalidParameterError
     from transferkit.fewshot.tasks import task_from_files
     from transferkit.registry import make_method
 
     methods = methods or DEFAULT_METHODS
     check_family(methods, "fewshot", "--method", "few-shot method")
-    bar = progress_bar(None, "reading", quiet=quiet)
-
+    if classify is not None and queries is not None:
+        raise InvalidParameterError(
+            "--queries draws episodes' queries and --classify labels a file: give one of them."
+        )
+    if predictions is not None and classify is None:
+        raise InvalidParameterError(
+            "--predictions writes the classes of --classify's rows: give --classify."
+        )
     folders = Path(shots).is_dir()
     if folders:
         require_torch("A folder of images")
+    if classify is not None:
+        _classify(
+            shots, classify, predictions, methods, seed, as_json, quiet,
+            text_column=text_column, label_column=label_column, encoder=encoder,
+            backbone=backbone,
+        )  # fmt: skip
+        return
+    bar = progress_bar(None, "reading", quiet=quiet)
 
     def encoding(done: int, total: int) -> None:
         bar.set_description(f"encoding {done}/{total} {'images' if folders else 'texts'}")
@@ -147,3 +182,92 @@ def fewshot_command(
             f"  {result['method']:<{width}}  {100 * result['accuracy']:5.1f} % "
             f"± {100 * result['ci95']:.1f}"
         )
+
+
+def _classify(
+    shots: str,
+    rows: str,
+    predictions: str | None,
+    methods: tuple[str, ...],
+    seed: int,
+    as_json: bool,
+    quiet: bool,
+    **reading: Any,
+) -> None:
+    """``--classify``: every row of SHOTS is a shot; each method labels the rows of ``rows``."""
+    import csv
+
+    import numpy as np
+
+    from transferkit.datasets import item_names
+    from transferkit.datasets.labelled import load_labelled_domains
+    from transferkit.exceptions import InvalidParameterError
+    from transferkit.registry import make_method
+
+    folders = [Path(path).is_dir() for path in (shots, rows)]
+    if folders[0] != folders[1]:
+        raise InvalidParameterError(
+            "Give SHOTS and --classify both as files or both as folders of images (SHOTS with "
+            "one sub-folder per class)."
+        )
+    with progress_bar(None, "reading", quiet=quiet) as bar:
+
+        def encoding(done: int, total: int) -> None:
+            bar.set_description(f"encoding {done}/{total} {'images' if folders[0] else 'texts'}")
+
+        (X_shots, y_shots), (X, y) = load_labelled_domains(
+            [shots, rows],
+            progress=encoding,
+            needed_for="few-shot classification",
+            labels_required=[True, False],
+            **reading,
+        )
+    classes = np.unique(y_shots)
+    if len(classes) < 2:
+        raise InvalidParameterError(
+            f"{shots} holds one class ({classes[0]}): few-shot classification needs at least two."
+        )
+    predicted: dict[str, np.ndarray] = {}
+    for name in methods:
+        method = make_method(name, random_state=seed)
+        predicted[name] = np.asarray(method.fit(X_shots, y_shots, X_query=X).predict(X))
+    labelled = y is not None
+    scores = (
+        {name: float(np.mean(p.astype(str) == y.astype(str))) for name, p in predicted.items()}
+        if labelled
+        else {}
+    )
+    counts = {str(c): int(n) for c, n in zip(*np.unique(y_shots, return_counts=True), strict=True)}
+    if predictions is not None:
+        with open(predictions, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["item", *methods])
+            for item, *labels in zip(item_names(rows, len(X)), *predicted.values(), strict=True):
+                writer.writerow([item, *labels])
+    if as_json:
+        payload = {
+            "shots": shots,
+            "classify": rows,
+            "shots_per_class": counts,
+            "rows": len(X),
+            "labelled": labelled,
+            "accuracy": scores,
+            "predictions": predictions,
+        }
+        click.echo(json.dumps(payload, indent=2))
+        return
+    fewest, most = min(counts.values()), max(counts.values())
+    per_class = f"{fewest}" if fewest == most else f"{fewest} to {most}"
+    click.echo(
+        f"{len(X)} {'labelled ' if labelled else ''}rows of {Path(rows).name} classified into "
+        f"{len(counts)} classes from {Path(shots).name} ({per_class} shots per class)"
+    )
+    width = max(len(name) for name in methods)
+    for name in methods:
+        share = np.unique(predicted[name], return_counts=True)[1].max() / len(X)
+        accuracy = f"{100 * scores[name]:5.1f} % right, " if labelled else ""
+        click.echo(f"  {name:<{width}}  {accuracy}largest class {100 * share:.1f} % of the rows")
+    if labelled:
+        click.echo(f"({Path(rows).name}'s labels score the methods; they never read them)")
+    if predictions is not None:
+        click.echo(f"predictions: {predictions}")

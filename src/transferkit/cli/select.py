@@ -293,12 +293,14 @@ def select_command(
         )
         report["evaluation"] = {"pick_accuracy": pick, "oracle_accuracy": best[0]}
     if predictions is not None:
+        from transferkit.datasets import item_names
+
         source_only = (
             search.best_estimator_
             if search.best_method_ == "source_only"
             else make_method("source_only", None, classifier, seed).fit(problem)
         )
-        items = target_items(data_options["target_file"], problem.n_target)
+        items = item_names(data_options["target_file"], problem.n_target)
         write_predictions(
             Path(predictions), items, problem.X_target, search.best_estimator_, source_only
         )
@@ -312,17 +314,6 @@ def select_command(
         report["output"] = output
     if json_path:
         Path(json_path).write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
-
-
-def target_items(target: str | None, n_rows: int) -> list[str]:
-    """How ``--predictions`` names each target row: the image's path inside the ``--target``
-    folder, else the row's position (0 first) in the target file or built-in domain."""
-    if target is not None and Path(target).is_dir():
-        from transferkit.datasets import load_image_folder
-
-        images, _ = load_image_folder(target)
-        return [str(path.relative_to(target)) for path in images.paths]
-    return [str(i) for i in range(n_rows)]
 
 
 def write_predictions(path: Path, items: list[str], X: Any, pick: Any, source_only: Any) -> None:

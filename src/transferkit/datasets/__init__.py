@@ -12,7 +12,8 @@
   :func:`load_fashion_mnist` (IDX files read by :func:`read_idx`; its shifted captures are made by
   :func:`shift_fashion_images`).
 - Users' files (.npz, .csv, svmlight, .mat): :func:`load_file`, :func:`problem_from_files`; their
-  folders of images, one sub-folder per class: :func:`load_image_folder`.
+  folders of images, one sub-folder per class: :func:`load_image_folder`; how a row is named in
+  a file of predictions: :func:`item_names`.
 - The data home (``$TRANSFERKIT_DATA``, else ``~/.cache/transferkit``): :func:`get_data_home`,
   :func:`verify_file` (SHA-256 checked against the sums shipped with the package).
 
@@ -46,7 +47,7 @@ from transferkit.datasets.catalog import (
 )
 from transferkit.datasets.digits import load_mnist, load_uci_digits
 from transferkit.datasets.fashion import load_fashion_mnist, read_idx, shift_fashion_images
-from transferkit.datasets.files import load_file, load_image_folder, problem_from_files
+from transferkit.datasets.files import item_names, load_file, load_image_folder, problem_from_files
 from transferkit.datasets.freedict import filter_pairs, load_freedict_pairs, split_by_source
 from transferkit.datasets.generated import make_rotated_moons, make_shifted_blobs
 from transferkit.datasets.images import resize_digits
@@ -76,6 +77,7 @@ __all__ = [
     "encode_words_use",
     "filter_pairs",
     "get_data_home",
+    "item_names",
     "list_datasets",
     "listed_files",
     "load_amazon_reviews",

@@ -93,11 +93,19 @@ def load_labelled_domains(
     progress: Any = None,
     needed_for: str = "this command",
     dense: bool = True,
-) -> list[tuple[Any, np.ndarray]]:
+    labels_required: bool | Sequence[bool] = True,
+) -> list[tuple[Any, np.ndarray | None]]:
     """Several labelled domains of one feature space, in order, each as :func:`load_labelled`
     reads it; files of features are read together (:func:`~transferkit.datasets.files.load_files`:
-    svmlight files then share one feature count and one index base)."""
+    svmlight files then share one feature count and one index base). ``labels_required``, one
+    flag for all or one per path: False lets that domain come without labels (its ``y`` is
+    None: a file without a label column, a folder of images without class folders)."""
     paths = [Path(path) for path in paths]
+    required = (
+        [labels_required] * len(paths)
+        if isinstance(labels_required, bool)
+        else [bool(flag) for flag in labels_required]
+    )
     folders = [path for path in paths if path.is_dir()]
     if folders and text_column is not None:
         raise DataFormatError(
@@ -108,15 +116,19 @@ def load_labelled_domains(
         if path.is_dir():
             from transferkit.deep.folders import image_folder_features
 
-            domains[i] = image_folder_features(path, backbone, progress=progress)
+            domains[i] = image_folder_features(
+                path, backbone, labels_required=required[i], progress=progress
+            )
         elif text_column is not None:
             from transferkit.text import encode_texts
 
-            texts, labels = load_text_file(path, text_column, label_column, labels_required=True)
+            texts, labels = load_text_file(
+                path, text_column, label_column, labels_required=required[i]
+            )
             domains[i] = encode_texts(texts, encoder, progress=progress, what=str(path)), labels
     files = [i for i in range(len(paths)) if i not in domains]
     for i, (X, y, _) in zip(files, load_files([paths[i] for i in files]), strict=True):
-        if y is None:
+        if y is None and required[i]:
             raise DataFormatError(
                 f"{paths[i]} holds no labels: give a label per row for {needed_for} (a 'label' "
                 "or 'y' column, or y in the .npz)."

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from transferkit.datasets.files import load_files, load_image_folder
+from transferkit.datasets.files import item_names, load_files, load_image_folder
 from transferkit.deep.backbones import IMAGENET_MEAN, IMAGENET_STD, preprocess_images
 from transferkit.exceptions import (
     DataFormatError,
@@ -265,7 +265,7 @@ def read_model_inputs(
             chunks.append((batch - centre) / scale)
             if progress is not None:
                 progress(start + len(chunk), len(images))
-        names = [str(p.relative_to(path)) for p in images.paths]
+        names = item_names(path, len(images))
         X = torch.from_numpy(np.ascontiguousarray(np.concatenate(chunks), dtype=np.float32))
         return ModelInputs(X, labels, names)
     ((features, labels, _),) = load_files([path])
