@@ -361,3 +361,54 @@ def test_select_writes_the_picks_predictions_and_saves_the_fitted_pick(runner, t
     # source-only's column is the plain model's: its accuracy is the floor's
     only = np.array([row["source_only_prediction"] for row in rows])
     assert set(only) <= set(names) and not np.array_equal(only, picked)
+
+
+def test_diagnose_ends_with_the_select_command_for_its_recommendations(runner):
+    import shlex
+
+    def next_command(*args: str) -> list[str]:
+        result = runner.invoke(main, ["diagnose", *args, "--permutations", "50"])
+        assert result.exit_code == 0, result.output
+        lines = result.output.splitlines()
+        assert lines[-2] == "Next, pick a method without target labels and label the target rows:"
+        return shlex.split(lines[-1])
+
+    data = ["--dataset", "blobs", "--pair", "source:target", "--option", "label_shift=0.6"]
+    words = next_command(*data, "--seed", "1")
+    assert words[:2] == ["transferkit", "select"] and words[2:10] == [*data, "--seed", "1"]
+    methods = words[words.index("--methods") + 1].split(",")
+    assert methods[0] == "label_shift" and "source_only" not in methods
+    assert not {"dann", "pada", "feature_augmentation"} & set(methods)  # deep; labels needed
+    with runner.isolated_filesystem():  # the command as printed runs, and labels the target
+        result = runner.invoke(main, [*words[1:], "--budget", "fast"])
+        assert result.exit_code == 0, result.output
+        with open("target.csv") as handle:
+            assert len(handle.read().splitlines()) == 1 + int(
+                re.search(r"(\d+) target rows", result.output)[1]
+            )
+    # nothing flagged (source-only recommended): select's default pool confirms or not
+    words = next_command("--dataset", "moons", "--pair", "source:rotated", "--seed", "1")
+    assert "--methods" not in words and words[-2:] == ["--predictions", "target.csv"]
+
+
+def test_the_next_command_keeps_only_what_select_can_score():
+    from types import SimpleNamespace
+
+    from transferkit.cli.diagnose import select_command_line
+    from transferkit.diagnose.results import Recommendation
+
+    diagnosis = SimpleNamespace(
+        recommendations=[
+            Recommendation("alignment", ["coral", "dann", "deep_coral"], ""),
+            Recommendation("labels", ["feature_augmentation", "jda", "coral"], ""),
+            Recommendation("none", ["source_only"], ""),
+        ]
+    )
+    data = {"source_file": ("my reviews.csv",), "target_file": "avis.tsv", "text_column": "text"}
+    line = select_command_line(diagnosis, data)
+    assert line == (
+        "transferkit select --source 'my reviews.csv' --target avis.tsv --text-column text "
+        "--methods coral,jda --predictions target.csv"
+    )
+    line = select_command_line(diagnosis, {**data, "reveal": 3})
+    assert "--reveal 3 --methods coral,feature_augmentation,jda " in line

@@ -76,9 +76,69 @@ def diagnose_command(
         click.echo(diagnosis.to_json())
     else:
         click.echo(diagnosis.format_table())
+        command = (
+            None
+            if isinstance(data, dict)
+            else select_command_line(diagnosis, {**data_options, "seed": seed})
+        )
+        if command:
+            click.echo(
+                "\nNext, pick a method without target labels and label the target rows:\n"
+                f"  {command}"
+            )
         if json_path:
             Path(json_path).write_text(diagnosis.to_json(), encoding="utf-8")
             click.echo(f"\nJSON written to {json_path}", err=True)
     if html_path:
         diagnosis.to_html(html_path)
         click.echo(f"HTML report written to {html_path}", err=True)
+
+
+#: Families ``select`` does not score: they need something it does not give (class
+#: descriptions, episodes, two feature spaces, translation pairs) or train a network.
+_NOT_SELECTABLE = ("zeroshot", "fewshot", "heterogeneous", "crosslingual", "deep")
+
+
+def select_command_line(diagnosis: Any, data: dict[str, Any]) -> str:
+    """``transferkit select`` on the same data with ``--predictions``, and as ``--methods`` the
+    recommended ones it can score (shallow ones; those that need target labels only when
+    ``--reveal`` shows some); without such a method, select's default pool. ``data`` is the
+    command's data options with its ``seed``."""
+    import shlex
+
+    from transferkit.registry import available_methods
+
+    shallow = available_methods(include_deep=False)
+    methods: list[str] = []
+    for recommendation in diagnosis.recommendations:
+        for name in recommendation.methods:
+            spec = shallow.get(name)
+            if (
+                spec is None
+                or spec.deep
+                or spec.family in _NOT_SELECTABLE
+                or (spec.needs_target_labels and not data.get("reveal"))
+                or name in methods
+                or name == "source_only"
+            ):
+                continue
+            methods.append(name)
+    words = ["transferkit", "select"]
+    if data.get("dataset"):
+        words += ["--dataset", data["dataset"], "--pair", data["pair"]]
+        for option in data.get("options") or ():
+            words += ["--option", option]
+    for source in data.get("source_file") or ():
+        words += ["--source", source]
+    if data.get("target_file"):
+        words += ["--target", data["target_file"]]
+    for option in ("backbone", "text_column", "label_column", "encoder", "language"):
+        if data.get(option) is not None:
+            words += [f"--{option.replace('_', '-')}", data[option]]
+    for option in ("reveal", "seed"):
+        if data.get(option):
+            words += [f"--{option}", str(data[option])]
+    if methods:
+        words += ["--methods", ",".join(methods)]
+    words += ["--predictions", "target.csv"]
+    return " ".join(shlex.quote(str(word)) for word in words)
