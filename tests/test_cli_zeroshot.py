@@ -72,8 +72,9 @@ def test_features_mode_scores_unseen_and_generalised_and_writes_predictions(
     assert scores["harmonic"] > scores["harmonic_uncalibrated"]
     with open(out, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 80 and {row["predicted"] for row in rows} <= {"a", "b", "c", "d"}
-    right = np.mean([row["predicted"] == row["label"] for row in rows])
+    assert len(rows) == 80 and {row["prediction"] for row in rows} <= {"a", "b", "c", "d"}
+    assert [row["item"] for row in rows] == [str(i) for i in range(80)]
+    right = np.mean([row["prediction"] == row["label"] for row in rows])
     assert right > 0.8
     text = _invoke(
         "--train", feature_files["train"], "--test", feature_files["test"],

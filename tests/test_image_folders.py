@@ -304,10 +304,14 @@ def test_zeroshot_names_unseen_classes_of_a_folder_of_photographs(tmp_path):
     result = invoke(
         "zeroshot", "--train", tmp_path / "seen", "--test", tmp_path / "test",
         "--method", "conse", "--hold-out-named", *classes, "--json",
+        "--predictions", tmp_path / "p.csv",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)
     assert payload["scores"]["unseen_accuracy"] >= 0.8, payload  # two unseen classes: chance 0.5
+    rows = [line.split(",") for line in (tmp_path / "p.csv").read_text().splitlines()]
+    assert rows[0] == ["item", "prediction", "label"]
+    assert all(item.split("/")[0] == label for item, _, label in rows[1:])  # mug/frame_0001.jpg
     features = tmp_path / "test.csv"
     features.write_text("a,label\n1,mug\n")
     result = invoke("zeroshot", "--train", tmp_path / "seen", "--test", features, *classes)

@@ -126,7 +126,8 @@ _METHODS = ("eszsl", "devise", "conse", "similarity")
 @click.option(
     "--predictions",
     type=click.Path(dir_okay=False, writable=True),
-    help="Write one predicted class per test row to this CSV.",
+    help="Write one predicted class per test row to this CSV (item: the image's path inside "
+    "the folder, or the row's position, 0 first).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the task and scores as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
@@ -242,14 +243,17 @@ def zeroshot_command(
         shift = gamma
     predicted = fitted.predict(task.X_test, stacking=shift)
     if predictions:
+        from transferkit.datasets import item_names
+
+        items = item_names(texts or test, len(predicted))
         with open(predictions, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(
-                ["row", "predicted"] + ([label_column] if task.y_test is not None else [])
+                ["item", "prediction"] + ([label_column] if task.y_test is not None else [])
             )
-            for row, label in enumerate(predicted.tolist()):
+            for row, (item, label) in enumerate(zip(items, predicted.tolist(), strict=True)):
                 truth = [task.y_test[row].item()] if task.y_test is not None else []
-                writer.writerow([row, label, *truth])
+                writer.writerow([item, label, *truth])
     payload: dict[str, Any] = {
         "task": task.describe(),
         "method": method,
