@@ -1,6 +1,6 @@
 """A user's own trained network, read from its file: ``transferkit.deep.model_files``, then
-``transferkit source-free`` (adapted without its source data) and ``transferkit robustness``
-(attacked and corrupted), on a digit classifier trained on MNIST by a user's script (its class
+``transferkit source-free`` (adapted without its source data), ``transferkit robustness``
+(attacked and corrupted) and ``transferkit harden`` (adversarially trained), on a digit classifier trained on MNIST by a user's script (its class
 defined in the script itself) and MNIST-M photographs held as a folder of PNGs."""
 
 from __future__ import annotations
@@ -97,11 +97,13 @@ def tool() -> None:
 
 
 def _tool() -> click.Group:
+    from transferkit.cli.harden import harden_command
     from transferkit.cli.robustness import robustness_command
     from transferkit.cli.source_free import source_free_command
 
     tool.add_command(source_free_command)
     tool.add_command(robustness_command)
+    tool.add_command(harden_command)
     return tool
 
 
@@ -153,6 +155,10 @@ def test_a_network_saved_from_a_script_loads_with_its_code(user):
     model = load_model(user["model"], code=user["script"])
     assert type(model).__name__ == "DigitNet" and not model.training
     assert model(torch.zeros(2, 3, 28, 28)).shape == (2, 10)
+    # the code is run once: a second load shares the class, so the first can be saved again
+    again = load_model(user["model"], code=user["script"])
+    assert type(again) is type(model)
+    torch.save(model, user["model"].parent / "again.pt")
 
 
 def test_what_is_not_a_whole_network_is_named(tmp_path):
@@ -425,3 +431,46 @@ def test_an_image_grid_needs_the_same_images_in_every_column(tmp_path):
         InvalidParameterError, match=r"same number of images.*clean: \(3, 1, 8, 8\)"
     ):
         plot_image_grid({"clean": X, "dim": X[:2]}, tmp_path / "bad.png")
+
+
+@needs_mnist
+def test_harden_trains_the_users_network_to_resist_the_attack(user, tmp_path):
+    photos = sorted(user["photos"].glob("*/*.png"))
+    for index, path in enumerate(photos):  # 300 photographs to train on, 100 held out
+        folder = tmp_path / ("test" if index % 4 == 2 else "train") / path.parent.name
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / path.name).write_bytes(path.read_bytes())
+    original = user["model"].read_bytes()
+    hardened = tmp_path / "robust.pt"
+    common = ("--code", user["script"], *DIGITS, "-q")
+    result = run(
+        user["model"], tmp_path / "train", *common, "--eps", "8/255", "--epochs", "3",
+        "--learning-rate", "1e-3", "--test", tmp_path / "test", "-o", hardened, "--json",
+        command="harden",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["rows"] == 300 and report["epochs"] == 3 and len(report["losses"]) == 3
+    before, after = report["before"], report["after"]
+    assert after["pgd"] > before["pgd"] + 0.1, report  # held-out photographs, PGD-10 at 8/255
+    assert after["clean"] > 0.4, report
+    assert user["model"].read_bytes() == original  # MODEL is never changed
+    # the file saved is the user's class, read as MODEL was, and scores as the command said
+    assert type(load_model(hardened, code=user["script"])).__name__ == "DigitNet"
+    scored = run(
+        hardened, tmp_path / "test", *common, "--eps", "8/255", "--json", command="robustness"
+    )
+    assert scored.exit_code == 0, scored.output
+    assert json.loads(scored.output)["attacks"][0]["accuracy"] == pytest.approx(after["pgd"])
+    assert json.loads(scored.output)["clean"] == pytest.approx(after["clean"])
+    for extra, message in [
+        (("--eps", "0"), "training against no attack is plain training"),
+        (("--eps", "1/255,2/255"), "--eps takes one budget"),
+        (("--eps", "2"), "is above 1"),
+    ]:
+        result = run(user["model"], tmp_path / "train", *common, *extra, "-o", hardened,
+                     command="harden")  # fmt: skip
+        assert result.exit_code != 0 and message in result.output, (extra, result.output)
+    result = run(user["model"], user["unlabelled"], *common, "--eps", "0.1", "-o", hardened,
+                 command="harden")  # fmt: skip
+    assert result.exit_code != 0 and "has no labels" in result.output, result.output

@@ -28,6 +28,7 @@ from transferkit.cli.diagnose import diagnose_command
 from transferkit.cli.errors import Group
 from transferkit.cli.features import extract_features
 from transferkit.cli.fewshot import fewshot_command
+from transferkit.cli.harden import harden_command
 from transferkit.cli.multitask import multitask_command
 from transferkit.cli.plot import plot
 from transferkit.cli.robustness import robustness_command
@@ -104,5 +105,6 @@ for command in (
     corrupt_command,
     source_free_command,
     robustness_command,
+    harden_command,
 ):
     main.add_command(command)

@@ -228,6 +228,25 @@ def list_callback(kind: Callable[[str], Any], what: str) -> Callable[..., list[A
 seeds_callback = list_callback(int, "integers")
 
 
+def budgets_callback(
+    ctx: click.Context, param: click.Parameter, value: str
+) -> list[tuple[str, float]]:
+    """``--eps``: comma-separated numbers or fractions (``8/255``, ``0.5/255``), each kept with
+    its text."""
+    budgets = []
+    for text in (v.strip() for v in value.split(",")):
+        if not text:
+            continue
+        numerator, _, denominator = text.partition("/")
+        try:
+            budgets.append((text, float(numerator) / float(denominator or 1)))
+        except (ValueError, ZeroDivisionError):
+            raise click.BadParameter(
+                f"{text!r} is not a number or a fraction like 8/255."
+            ) from None
+    return budgets
+
+
 def json_object_callback(
     ctx: click.Context, param: click.Parameter, value: str | None
 ) -> dict[str, Any]:

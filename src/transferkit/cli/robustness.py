@@ -24,29 +24,12 @@ from typing import Any
 import click
 
 from transferkit.cli.networks import network_options, read_network
-from transferkit.cli.options import device_option, progress_bar, require_torch
+from transferkit.cli.options import budgets_callback, device_option, progress_bar, require_torch
 
 #: The corruptions ``--corruption all`` stands for (see transferkit.datasets.corruptions).
 CORRUPTIONS = ("gaussian-noise", "blur", "rotation", "contrast")
 #: Images drawn by ``--examples``.
 EXAMPLES = 6
-
-
-def _budgets(ctx: click.Context, param: click.Parameter, value: str) -> list[tuple[str, float]]:
-    """``--eps``: comma-separated numbers or fractions (``8/255``, ``0.5/255``), each kept with
-    its text."""
-    budgets = []
-    for text in (v.strip() for v in value.split(",")):
-        if not text:
-            continue
-        numerator, _, denominator = text.partition("/")
-        try:
-            budgets.append((text, float(numerator) / float(denominator or 1)))
-        except (ValueError, ZeroDivisionError):
-            raise click.BadParameter(
-                f"{text!r} is not a number or a fraction like 8/255."
-            ) from None
-    return budgets
 
 
 def _severities(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
@@ -73,7 +56,7 @@ def _severities(ctx: click.Context, param: click.Parameter, value: str) -> list[
 @click.option(
     "--eps",
     "budgets",
-    callback=_budgets,
+    callback=budgets_callback,
     default="1/255,2/255,4/255,8/255",
     show_default=True,
     help="Attack budgets, in pixel values in [0, 1] (fractions allowed); 0 skips the attacks.",

@@ -68,14 +68,18 @@ _CHUNK = 64
 
 def _import_code(code: str | os.PathLike[str]) -> ModuleType:
     """Run the Python file ``code`` as a module named after it (registered in ``sys.modules``,
-    so pickles that name ``<stem>.Net`` find it)."""
+    so pickles that name ``<stem>.Net`` find it). A file already run is not run again: networks
+    loaded twice then share their class, and either one can be saved again."""
     path = Path(code).expanduser()
     if not path.is_file() or path.suffix != ".py":
         raise DatasetNotFoundError(
             f"The code file {path} does not exist or is not a .py file; give the Python file "
             "that defines the network's class."
         )
-    spec = importlib.util.spec_from_file_location(path.stem, path)
+    loaded = sys.modules.get(path.stem)
+    if loaded is not None and getattr(loaded, "__file__", None) == str(path.resolve()):
+        return loaded
+    spec = importlib.util.spec_from_file_location(path.stem, path.resolve())
     if spec is None or spec.loader is None:  # pragma: no cover - a .py file always has one
         raise DataFormatError(f"Python cannot import {path}.")
     module = importlib.util.module_from_spec(spec)
