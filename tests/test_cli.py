@@ -98,6 +98,7 @@ COMMANDS = {
                "--grey", "--image-size", "--input-shape", "--json", "--learning-rate", "--mean", "--norm",
                "--output", "--quiet", "--resize-size", "--seed", "--std", "--steps", "--test", "--warmup", "-o",
                "-q", "model", "train"],
+    "predict": ["--json", "--predictions", "--quiet", "-q", "data", "pick"],
     "results": [],
     "results list": ["--db", "--json"],
     "results show": ["--db", "--json", "--metric", "suite"],

@@ -324,6 +324,11 @@ def test_select_says_why_it_picked_and_keeps_source_only_in_the_pool(runner, tmp
     assert {row["method"] for row in data["ranking"]} == {"coral", "sa"}
 
 
+def data_method(output: str) -> str:
+    """The method of the ``Pick:`` line of ``transferkit select``'s output."""
+    return re.search(r"^Pick: (\S+)", output, re.MULTILINE)[1]
+
+
 def test_select_writes_the_picks_predictions_and_saves_the_fitted_pick(runner, tmp_path):
     import csv
 
@@ -354,10 +359,30 @@ def test_select_writes_the_picks_predictions_and_saves_the_fitted_pick(runner, t
     accuracy = float(re.search(r"Target accuracy of the pick: ([\d.]+)%", result.output)[1])
     assert 100 * np.mean(picked == names[problem.y_target]) == pytest.approx(accuracy, abs=0.05)
     assert all(0.5 <= float(row["confidence"]) <= 1.0 for row in rows)  # two classes
-    # the saved pick labels the target's rows as the file says
-    loaded = joblib.load(model)
+    # the saved pick labels the target's rows as the file says, in Python and with predict
+    saved = joblib.load(model)
+    assert saved["method"] == data_method(result.output)
     X_target = np.round(problem.X_target, 6)
-    np.testing.assert_array_equal(loaded.predict(X_target), picked)
+    np.testing.assert_array_equal(saved["model"].predict(X_target), picked)
+    again = tmp_path / "again.csv"
+    result = runner.invoke(main, ["predict", str(model), str(target), "--predictions", str(again)])
+    assert result.exit_code == 0, result.output
+    assert f"accuracy {accuracy:.1f} %" in result.output  # the target file's labels
+    with again.open(newline="") as handle:
+        assert [row["prediction"] for row in csv.DictReader(handle)] == picked.tolist()
+    for data, message in [
+        (tmp_path, "was picked on files of features; "),
+        (source.with_suffix(".npz"), "does not exist"),
+    ]:
+        result = runner.invoke(main, ["predict", str(model), str(data)])
+        assert result.exit_code == 2 and message in result.output, result.output
+    np.savez(tmp_path / "wide.npz", X=np.zeros((3, 5)))
+    result = runner.invoke(main, ["predict", str(model), str(tmp_path / "wide.npz")])
+    assert "has 5 features; the pick in" in result.output and "takes 2" in result.output
+    result = runner.invoke(main, ["predict", str(predictions), str(target)])
+    assert result.exit_code == 2 and "is not a file saved by transferkit select -o" in (
+        result.output
+    )
     # source-only's column is the plain model's: its accuracy is the floor's
     only = np.array([row["source_only_prediction"] for row in rows])
     assert set(only) <= set(names) and not np.array_equal(only, picked)

@@ -190,6 +190,19 @@ def test_select_and_bench_run_on_folders_of_photographs(photos, tmp_path):
     )
     right = np.mean([row[0].split("/")[0] == row[1] for row in rows])
     assert 100 * right == pytest.approx(float(pick.group(1)), abs=0.05)
+    # the pick, saved, labels photographs that arrive later through the same backbone
+    saved = tmp_path / "pick.joblib"
+    result = invoke(
+        "select", "--source", source, "--target", target, "--methods", "coral",
+        "--budget", "fast", "-o", saved,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    later = tmp_path / "later.csv"
+    result = invoke("predict", saved, photos["loose"], "--predictions", later)
+    assert result.exit_code == 0, result.output
+    rows = [line.split(",") for line in later.read_text().splitlines()[1:]]
+    assert len(rows) == 3 * PER_CLASS and "accuracy" not in result.output  # loose: no labels
+    assert np.mean([row[0].split("-")[0] == row[1] for row in rows]) >= 0.8, rows
     db = tmp_path / "r.sqlite"
     args = ["bench", "demo", "--source", source, "--target", target, "--seeds", "0", "--db", db]
     result = invoke(*args, "--methods", "source_only,coral", "--quiet", "--json")

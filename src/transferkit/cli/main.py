@@ -31,6 +31,7 @@ from transferkit.cli.fewshot import fewshot_command
 from transferkit.cli.harden import harden_command
 from transferkit.cli.multitask import multitask_command
 from transferkit.cli.plot import plot
+from transferkit.cli.predict import predict_command
 from transferkit.cli.robustness import robustness_command
 from transferkit.cli.select import select_command
 from transferkit.cli.source_free import source_free_command
@@ -94,6 +95,7 @@ for command in (
     demo,
     diagnose_command,
     select_command,
+    predict_command,
     plot,
     extract_features,
     transferability_command,

@@ -108,8 +108,8 @@ class CatalogueHelpOption(click.Option):
     "--output",
     "-o",
     type=click.Path(dir_okay=False),
-    help="Save the pick, fitted on every row, with joblib: joblib.load(FILE).predict(X) labels "
-    "new target rows described by the same features.",
+    help="Save the pick, fitted on every row, and how the target's rows were read (joblib): "
+    "transferkit predict FILE DATA labels new rows; in Python, joblib.load(FILE)['model'].",
 )
 def select_command(
     seed: int,
@@ -307,13 +307,41 @@ def select_command(
         click.echo(f"Predictions for {problem.n_target} target rows: {predictions}")
         report["predictions"] = predictions
     if output is not None:
-        import joblib
-
-        joblib.dump(search.best_estimator_, output)
-        click.echo(f"Fitted pick: {output} (joblib.load, then predict)")
+        save_pick(output, search, problem, data_options)
+        click.echo(f"Fitted pick: {output} (label new rows: transferkit predict {output} DATA)")
         report["output"] = output
     if json_path:
         Path(json_path).write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+
+
+def save_pick(path: str, search: Any, problem: Any, data: dict[str, Any]) -> None:
+    """The ``--output`` file (joblib): the fitted pick (``model``), what it is, and how the
+    target's rows were read (``reads``: the backbone of folders of images, the text column and
+    encoder of texts, the width of features), for :mod:`transferkit.cli.predict`."""
+    import joblib
+
+    from transferkit.bench.suite import DEFAULT_BACKBONE
+
+    texts = data.get("text_column") is not None
+    images = data.get("target_file") is not None and Path(data["target_file"]).is_dir()
+    reads = {
+        "kind": "images" if images else "texts" if texts else "features",
+        "backbone": (data.get("backbone") or DEFAULT_BACKBONE) if images else None,
+        "text_column": data.get("text_column"),
+        "label_column": (data.get("label_column") or "label") if texts else None,
+        "encoder": (data.get("encoder") or "use") if texts else None,
+        "n_features": int(problem.n_features),
+    }  # fmt: skip
+    joblib.dump(
+        {
+            "model": search.best_estimator_,
+            "method": search.best_method_,
+            "params": search.best_params_,
+            "problem": problem.name,
+            "reads": reads,
+        },
+        path,
+    )
 
 
 def write_predictions(path: Path, items: list[str], X: Any, pick: Any, source_only: Any) -> None:
