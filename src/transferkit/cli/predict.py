@@ -46,7 +46,7 @@ def predict_command(
     from transferkit.datasets import item_names
     from transferkit.datasets.labelled import load_labelled_domains
     from transferkit.exceptions import DataFormatError, DatasetNotFoundError
-    from transferkit.selection import predict_proba_rows
+    from transferkit.selection import predictions_with_confidence
 
     saved = read_pick(pick)
     reads = saved["reads"]
@@ -81,12 +81,7 @@ def predict_command(
             f"{data} has {X.shape[1]} features; the pick in {pick} takes {reads['n_features']}, "
             "as the target it was picked on had."
         )
-    model = saved["model"]
-    predicted = np.asarray(model.predict(X))
-    column = {label: i for i, label in enumerate(np.asarray(model.classes_).tolist())}
-    confidence = predict_proba_rows(model, X)[
-        np.arange(len(predicted)), [column[label] for label in predicted.tolist()]
-    ]
+    predicted, confidence = predictions_with_confidence(saved["model"], X)
     labels, counts = np.unique(predicted.astype(str), return_counts=True)
     accuracy = None if y is None else float(np.mean(predicted.astype(str) == y.astype(str)))
     if predictions is not None:

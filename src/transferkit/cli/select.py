@@ -346,20 +346,12 @@ def save_pick(path: str, search: Any, problem: Any, data: dict[str, Any]) -> Non
 
 def write_predictions(path: Path, items: list[str], X: Any, pick: Any, source_only: Any) -> None:
     """The ``--predictions`` CSV: each row's class and its probability under the pick and under
-    source-only (:func:`~transferkit.selection.access.predict_proba_rows`: a softmax of the
-    decision scores for a classifier without probabilities)."""
+    source-only (:func:`~transferkit.selection.predictions_with_confidence`)."""
     import csv
 
-    import numpy as np
+    from transferkit.selection import predictions_with_confidence
 
-    from transferkit.selection import predict_proba_rows
-
-    columns = []
-    for model in (pick, source_only):
-        predicted = np.asarray(model.predict(X))
-        column = {label: i for i, label in enumerate(np.asarray(model.classes_).tolist())}
-        index = [column[label] for label in predicted.tolist()]
-        columns += [predicted, predict_proba_rows(model, X)[np.arange(len(predicted)), index]]
+    columns = [*predictions_with_confidence(pick, X), *predictions_with_confidence(source_only, X)]
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(

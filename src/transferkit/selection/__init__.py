@@ -39,7 +39,12 @@ True
 A search over methods is shown in :mod:`transferkit.selection.search`.
 """
 
-from transferkit.selection.access import predict_proba_rows, predict_rows, representation
+from transferkit.selection.access import (
+    predict_proba_rows,
+    predict_rows,
+    predictions_with_confidence,
+    representation,
+)
 from transferkit.selection.catalogue import (
     UNSUPERVISED_VALIDATORS,
     VALIDATORS,
@@ -105,6 +110,7 @@ __all__ = [
     "guarded_ensv_graph",
     "make_validator",
     "predict_proba_rows",
+    "predictions_with_confidence",
     "predict_rows",
     "representation",
 ]

@@ -31,6 +31,7 @@ __all__ = [
     "count_rows",
     "predict_proba_rows",
     "predict_rows",
+    "predictions_with_confidence",
     "representation",
     "softmax",
     "unwrap_method",
@@ -98,6 +99,16 @@ def predict_rows(estimator: Any, X: Any, domain: int = TARGET) -> np.ndarray:
     if domain == SOURCE and adapter is not None and hasattr(model, "estimator_"):
         return model.estimator_.predict(adapter.transform(X, np.full(count_rows(X), SOURCE)))
     return (model if domain == SOURCE else estimator).predict(X)
+
+
+def predictions_with_confidence(estimator: Any, X: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A fitted model's labels of target rows ``X`` and each label's probability under it
+    (:func:`predict_proba_rows`: a softmax of the decision scores for a classifier without
+    probabilities), for the files of predictions the commands write."""
+    predicted = np.asarray(estimator.predict(X))
+    column = {label: i for i, label in enumerate(np.asarray(estimator.classes_).tolist())}
+    index = [column[label] for label in predicted.tolist()]
+    return predicted, predict_proba_rows(estimator, X)[np.arange(len(predicted)), index]
 
 
 def representation(estimator: Any, X: Any, domain: int) -> Any:
