@@ -106,14 +106,23 @@ def text_args(files: dict[str, Path], target: str = "target") -> list[object]:
     ]  # fmt: skip
 
 
-def test_select_classifies_spanish_texts_from_english_labels(files):
+def test_select_classifies_spanish_texts_from_english_labels(files, tmp_path):
+    saved = tmp_path / "pick.joblib"
     result = invoke(
         "select", *text_args(files), "--encoder", "use", "--language", "en:es",
-        "--methods", "coral", "--budget", "fast", "--evaluate",
+        "--methods", "coral", "--budget", "fast", "--evaluate", "-o", saved,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     pick = re.search(r"Target accuracy of the pick: ([\d.]+)%", result.output)
     assert pick and float(pick.group(1)) >= 90.0, result.output
+    # the saved pick reads new Spanish texts through the same encoder and text column
+    out = tmp_path / "later.csv"
+    result = invoke("predict", saved, files["unlabelled"], "--predictions", out)
+    assert result.exit_code == 0, result.output
+    with open(out, encoding="utf-8") as handle:
+        predicted = [row["prediction"] for row in csv.DictReader(handle)]
+    truth = [topic for _, topic in rows(SPANISH)]
+    assert np.mean(np.array(predicted) == np.array(truth)) >= 0.9, predicted
 
 
 def test_bench_runs_a_suite_on_text_files(files, tmp_path):
