@@ -24,7 +24,7 @@ from typing import Any
 import click
 
 from transferkit.cli.networks import network_options, read_network
-from transferkit.cli.options import budgets_callback, device_option, require_torch
+from transferkit.cli.options import budgets_callback, device_option, norm_option, require_torch
 
 #: Training objectives, by ``--defence`` name.
 DEFENCES = ("pgd", "trades", "fast")
@@ -51,13 +51,7 @@ DEFENCES = ("pgd", "trades", "fast")
     "prediction's change under attack, weighed by --beta (Zhang et al. 2019); fast: one FGSM "
     "step from a random start (Wong et al. 2020), the cheapest.",
 )
-@click.option(
-    "--norm",
-    type=click.Choice(["linf", "l2"]),
-    default="linf",
-    show_default=True,
-    help="The norm that bounds each perturbation.",
-)
+@norm_option
 @click.option(
     "--steps",
     type=click.IntRange(min=1),

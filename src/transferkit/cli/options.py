@@ -280,6 +280,15 @@ device_option = click.option(
     help="auto (CUDA when present), cpu, cuda or cuda:N.",
 )
 
+#: ``--norm``: the norm that bounds an attack's perturbation (robustness, harden).
+norm_option = click.option(
+    "--norm",
+    type=click.Choice(["linf", "l2"]),
+    default="linf",
+    show_default=True,
+    help="The norm that bounds each perturbation.",
+)
+
 #: ``--feature-spaces``: files described by different features on purpose (bench, diagnose,
 #: select read them with :func:`transferkit.datasets.problem_from_files`).
 feature_spaces_option = click.option(

@@ -24,7 +24,13 @@ from typing import Any
 import click
 
 from transferkit.cli.networks import network_options, read_network
-from transferkit.cli.options import budgets_callback, device_option, progress_bar, require_torch
+from transferkit.cli.options import (
+    budgets_callback,
+    device_option,
+    norm_option,
+    progress_bar,
+    require_torch,
+)
 
 #: The corruptions ``--corruption all`` stands for (see transferkit.datasets.corruptions).
 CORRUPTIONS = ("gaussian-noise", "blur", "rotation", "contrast")
@@ -61,13 +67,7 @@ def _severities(ctx: click.Context, param: click.Parameter, value: str) -> list[
     show_default=True,
     help="Attack budgets, in pixel values in [0, 1] (fractions allowed); 0 skips the attacks.",
 )
-@click.option(
-    "--norm",
-    type=click.Choice(["linf", "l2"]),
-    default="linf",
-    show_default=True,
-    help="The norm that bounds each perturbation.",
-)
+@norm_option
 @click.option(
     "--steps", type=click.IntRange(min=1), default=10, show_default=True, help="PGD's steps."
 )
