@@ -48,10 +48,15 @@ def main(ctx: click.Context, debug: bool) -> None:
     """transferkit: diagnose a transfer problem, adapt, and benchmark honestly.
 
     \b
-    transferkit datasets                  every dataset, its domains, sizes and files
-    transferkit demo                      a two-minute benchmark on data that needs no download
-    transferkit bench SUITE               run a suite (built-in name or TOML file), resumable
-    transferkit results list|show|export  what the results database holds
+    transferkit diagnose --source S --target T     which transfer problem you have
+    transferkit select --source S --target T --predictions t.csv
+                                                   a method picked without target labels,
+                                                   and the target's labels under it
+    transferkit predict PICK NEW                   label rows that arrive later
+    transferkit datasets                           every dataset, its domains, sizes and files
+    transferkit demo                               a short benchmark on data that needs no download
+    transferkit bench SUITE                        run a suite (built-in or TOML), resumable
+    transferkit results list|show|export           what the results database holds
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
