@@ -437,3 +437,34 @@ def test_the_next_command_keeps_only_what_select_can_score():
     )
     line = select_command_line(diagnosis, {**data, "reveal": 3})
     assert "--reveal 3 --methods coral,feature_augmentation,jda " in line
+
+
+def test_predict_reads_a_new_svmlight_file_as_the_pick_read_its_target(runner, tmp_path):
+    import joblib
+    from sklearn.datasets import dump_svmlight_file
+
+    rng = np.random.default_rng(0)
+    X = rng.poisson(1.0, size=(300, 6)).astype(float)
+    y = (X[:, 0] > X[:, 1]).astype(int)  # the first feature, index 0, decides
+    dump_svmlight_file(X[:150], y[:150], str(tmp_path / "s.svmlight"), zero_based=True)
+    dump_svmlight_file(X[150:] + 1.0, y[150:], str(tmp_path / "t.svmlight"), zero_based=True)
+    pick = tmp_path / "pick.joblib"
+    result = runner.invoke(
+        main,
+        ["select", "--source", str(tmp_path / "s.svmlight"), "--target",
+         str(tmp_path / "t.svmlight"), "--methods", "sa", "--budget", "fast", "-o", str(pick)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert joblib.load(pick)["reads"]["svmlight_zero_based"] is True
+    # rows that use neither index 0 nor the last one: read alone, the file would look
+    # one-based and four features wide
+    new = X[:20].copy()
+    new[:, [0, 5]] = 0.0
+    dump_svmlight_file(new, np.zeros(20), str(tmp_path / "new.svmlight"), zero_based=True)
+    out = tmp_path / "new.csv"
+    result = runner.invoke(
+        main, ["predict", str(pick), str(tmp_path / "new.svmlight"), "--predictions", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    predicted = [int(line.split(",")[1]) for line in out.read_text().splitlines()[1:]]
+    assert predicted == joblib.load(pick)["model"].predict(new).tolist()

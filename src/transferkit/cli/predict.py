@@ -44,6 +44,7 @@ def predict_command(
     import numpy as np
 
     from transferkit.datasets import item_names
+    from transferkit.datasets.files import SVMLIGHT_SUFFIXES, load_svmlight_as
     from transferkit.datasets.labelled import load_labelled_domains
     from transferkit.exceptions import DataFormatError, DatasetNotFoundError
     from transferkit.selection import predictions_with_confidence
@@ -66,16 +67,20 @@ def predict_command(
         def encoding(done: int, total: int) -> None:
             bar.set_description(f"encoding {done}/{total} {'images' if folder else 'texts'}")
 
-        ((X, y),) = load_labelled_domains(
-            [data],
-            text_column=reads["text_column"],
-            label_column=reads["label_column"] or "label",
-            encoder=reads["encoder"] or "use",
-            backbone=reads["backbone"] or "mobilenet_v2",
-            progress=encoding,
-            labels_required=False,
-            dense=False,
-        )
+        zero_based = reads.get("svmlight_zero_based")
+        if zero_based is not None and Path(data).suffix.lower() in SVMLIGHT_SUFFIXES:
+            X, y = load_svmlight_as(data, n_features=reads["n_features"], zero_based=zero_based)
+        else:
+            ((X, y),) = load_labelled_domains(
+                [data],
+                text_column=reads["text_column"],
+                label_column=reads["label_column"] or "label",
+                encoder=reads["encoder"] or "use",
+                backbone=reads["backbone"] or "mobilenet_v2",
+                progress=encoding,
+                labels_required=False,
+                dense=False,
+            )
     if X.shape[1] != reads["n_features"]:
         raise DataFormatError(
             f"{data} has {X.shape[1]} features; the pick in {pick} takes {reads['n_features']}, "

@@ -332,6 +332,13 @@ def save_pick(path: str, search: Any, problem: Any, data: dict[str, Any]) -> Non
         "encoder": (data.get("encoder") or "use") if texts else None,
         "n_features": int(problem.n_features),
     }  # fmt: skip
+    files = [*(data.get("source_file") or ()), data.get("target_file")]
+    if not images and not texts and all(files):
+        from transferkit.datasets.files import SVMLIGHT_SUFFIXES, svmlight_zero_based
+
+        svmlight = [f for f in files if Path(f).suffix.lower() in SVMLIGHT_SUFFIXES]
+        if svmlight:  # a file read later alone must count its features from the same index
+            reads["svmlight_zero_based"] = svmlight_zero_based(svmlight)
     joblib.dump(
         {
             "model": search.best_estimator_,

@@ -257,6 +257,34 @@ def _read_svmlight_files(paths: list[Path]) -> list[tuple[sp.csr_matrix, np.ndar
     return out
 
 
+def svmlight_zero_based(paths: list[str | os.PathLike[str]]) -> bool:
+    """Whether svmlight files read together (:func:`load_files`) count their features from 0:
+    as scikit-learn's ``zero_based="auto"`` decides, from 1 only when no file uses index 0. A
+    file read later alone must be read with the same base (:func:`load_svmlight_as`), or its
+    columns shift by one."""
+    from sklearn.datasets import load_svmlight_files
+
+    loaded = load_svmlight_files([str(path) for path in paths], zero_based=True)
+    return not all(X.nnz and X.indices.min() > 0 for X in loaded[0::2])
+
+
+def load_svmlight_as(
+    path: str | os.PathLike[str], *, n_features: int, zero_based: bool
+) -> tuple[sp.csr_matrix, np.ndarray | None]:
+    """An svmlight file read as files read earlier were: ``n_features`` columns and their index
+    base (:func:`svmlight_zero_based`). An index beyond them is an error naming the file."""
+    from sklearn.datasets import load_svmlight_file
+
+    try:
+        X, y = load_svmlight_file(str(path), n_features=n_features, zero_based=zero_based)
+    except (ValueError, RuntimeError) as error:
+        raise DataFormatError(
+            f"{path}: not readable as svmlight rows of {n_features} features counted from "
+            f"{0 if zero_based else 1}: {error}"
+        ) from error
+    return sp.csr_matrix(X), _clean_labels(y, Path(path), X.shape[0])
+
+
 def _read_mat(path: Path) -> FileContent:
     import scipy.io
 
