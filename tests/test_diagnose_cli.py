@@ -376,6 +376,18 @@ def test_select_writes_the_picks_predictions_and_saves_the_fitted_pick(runner, t
     ]:
         result = runner.invoke(main, ["predict", str(model), str(data)])
         assert result.exit_code == 2 and message in result.output, result.output
+    # named columns in another order are put in the target's; other names are refused
+    lines = [line.split(",") for line in target.read_text().splitlines()]
+    swapped = tmp_path / "swapped.csv"
+    swapped.write_text("".join(f"{b},{a},{label}\n" for a, b, label in lines))
+    result = runner.invoke(main, ["predict", str(model), str(swapped), "--json"])
+    assert result.exit_code == 0 and json.loads(result.output)["accuracy"] == pytest.approx(
+        accuracy / 100, abs=5e-4
+    ), result.output
+    renamed = tmp_path / "renamed.csv"
+    renamed.write_text("a,c,label\n" + "".join(",".join(row) + "\n" for row in lines[1:]))
+    result = runner.invoke(main, ["predict", str(model), str(renamed)])
+    assert result.exit_code == 2 and "missing: ['b'], extra: ['c']" in result.output
     np.savez(tmp_path / "wide.npz", X=np.zeros((3, 5)))
     result = runner.invoke(main, ["predict", str(model), str(tmp_path / "wide.npz")])
     assert "has 5 features; the pick in" in result.output and "takes 2" in result.output

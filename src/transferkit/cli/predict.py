@@ -3,7 +3,8 @@
 The saved file holds the fitted method and how the target's rows were read when it was picked
 (:func:`transferkit.cli.select.save_pick`): DATA is read the same way, a folder of images through
 the same backbone, a CSV/TSV of texts through the same encoder and text column, a file of
-features as it is (it must have the target's width). Labels in DATA, when there are any, only
+features with the target's columns (named columns are put in the target's order; an svmlight
+file is read with the target's feature count and index base). Labels in DATA, when there are any, only
 score the predictions.
 
 Examples
@@ -44,7 +45,12 @@ def predict_command(
     import numpy as np
 
     from transferkit.datasets import item_names
-    from transferkit.datasets.files import SVMLIGHT_SUFFIXES, load_svmlight_as
+    from transferkit.datasets.files import (
+        SVMLIGHT_SUFFIXES,
+        align_columns,
+        load_file,
+        load_svmlight_as,
+    )
     from transferkit.datasets.labelled import load_labelled_domains
     from transferkit.exceptions import DataFormatError, DatasetNotFoundError
     from transferkit.selection import predictions_with_confidence
@@ -70,6 +76,9 @@ def predict_command(
         zero_based = reads.get("svmlight_zero_based")
         if zero_based is not None and Path(data).suffix.lower() in SVMLIGHT_SUFFIXES:
             X, y = load_svmlight_as(data, n_features=reads["n_features"], zero_based=zero_based)
+        elif reads["kind"] == "features":
+            X, y, names = load_file(data)  # named columns are put in the target's order
+            X = align_columns(X, names, reads.get("feature_names"), Path(data), "pick's target")
         else:
             ((X, y),) = load_labelled_domains(
                 [data],

@@ -331,6 +331,8 @@ def save_pick(path: str, search: Any, problem: Any, data: dict[str, Any]) -> Non
         "label_column": (data.get("label_column") or "label") if texts else None,
         "encoder": (data.get("encoder") or "use") if texts else None,
         "n_features": int(problem.n_features),
+        "feature_names": None if texts or images or problem.feature_names is None
+        else [str(name) for name in problem.feature_names],
     }  # fmt: skip
     files = [*(data.get("source_file") or ()), data.get("target_file")]
     if not images and not texts and all(files):

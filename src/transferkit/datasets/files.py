@@ -471,7 +471,7 @@ def load_text_file(
     return texts, (None if label_at is None else _csv_labels(labels, path))
 
 
-def _align_columns(
+def align_columns(
     X: Any,
     names: list[str] | None,
     reference: list[str] | None,
@@ -479,7 +479,8 @@ def _align_columns(
     against: str = "source",
 ) -> Any:
     """Reorder a dense file's columns to the ``against`` file's feature names ``reference`` (same
-    set, other order)."""
+    set, other order); a file whose names differ is an error naming the missing and extra ones.
+    Without names on either side, ``X`` is returned as it is."""
     if names is None or reference is None or names == reference:
         return X
     if sorted(names) != sorted(reference):
@@ -692,7 +693,7 @@ def problem_from_files(
     if different:
         reference, names = target_names, None  # each side keeps its columns
     else:
-        X_target = _align_columns(X_target, target_names, names, paths["target"])
+        X_target = align_columns(X_target, target_names, names, paths["target"])
         reference = names
         widths = (X_source.shape[1], X_target.shape[1])
         if widths[0] != widths[1]:
@@ -713,7 +714,7 @@ def problem_from_files(
                 f"{paths['test']}: the test file has no labels; a test split is for evaluation "
                 "and needs them."
             )
-        X_test = _align_columns(
+        X_test = align_columns(
             X_test, test_names, reference, paths["test"], "target" if different else "source"
         )
     source_name, target_name = paths["source"].stem, paths["target"].stem
