@@ -1,6 +1,7 @@
 """A user's own trained network, read from its file: ``transferkit.deep.model_files``, then
 ``transferkit source-free`` (adapted without its source data), ``transferkit robustness``
-(attacked and corrupted) and ``transferkit harden`` (adversarially trained), on a digit classifier trained on MNIST by a user's script (its class
+(attacked and corrupted), ``transferkit harden`` (adversarially trained) and ``transferkit
+adapt`` (adapted with its source data), on a digit classifier trained on MNIST by a user's script (its class
 defined in the script itself) and MNIST-M photographs held as a folder of PNGs."""
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ def tool() -> None:
 
 
 def _tool() -> click.Group:
+    from transferkit.cli.adapt import adapt_command
     from transferkit.cli.harden import harden_command
     from transferkit.cli.robustness import robustness_command
     from transferkit.cli.source_free import source_free_command
@@ -104,6 +106,7 @@ def _tool() -> click.Group:
     tool.add_command(source_free_command)
     tool.add_command(robustness_command)
     tool.add_command(harden_command)
+    tool.add_command(adapt_command)
     return tool
 
 
@@ -207,7 +210,7 @@ def test_rows_of_a_file_take_the_networks_shape(tmp_path):
     np.savez(tmp_path / "rows.npz", X=np.arange(24.0).reshape(2, 12), y=["a", "b"])
     inputs = read_model_inputs(tmp_path / "rows.npz", shape=(3, 2, 2))
     assert inputs.X.shape == (2, 3, 2, 2) and inputs.y.tolist() == ["a", "b"]
-    assert float(inputs.X[1, 0, 0, 0]) == 12.0 and inputs.names == ["row 0", "row 1"]
+    assert float(inputs.X[1, 0, 0, 0]) == 12.0 and inputs.names == ["0", "1"]
     with pytest.raises(InvalidParameterError, match="a row has 12 values.*5x5"):
         read_model_inputs(tmp_path / "rows.npz", shape=(5, 5))
 
@@ -474,3 +477,68 @@ def test_harden_trains_the_users_network_to_resist_the_attack(user, tmp_path):
     result = run(user["model"], user["unlabelled"], *common, "--eps", "0.1", "-o", hardened,
                  command="harden")  # fmt: skip
     assert result.exit_code != 0 and "has no labels" in result.output, result.output
+
+
+@needs_mnist
+def test_adapt_aligns_the_users_network_with_its_source_data(user, tmp_path):
+    from transferkit.datasets import load_pair
+
+    pair = load_pair("digits", "mnist", "mnistm", random_state=2, n_source=800, n_target=10)
+    rows = (pair.X_source.reshape(-1, 28, 28, 3).transpose(0, 3, 1, 2) - 0.5) / 0.5
+    np.savez(tmp_path / "mnist.npz", X=rows.reshape(len(rows), -1), y=pair.y_source)
+    original, adapted = user["model"].read_bytes(), tmp_path / "adapted.pt"
+    common = ("--code", user["script"], *DIGITS, "--input-shape", "3,28,28", "-q")
+    result = run(
+        user["model"], tmp_path / "mnist.npz", user["photos"], *common, "-o", adapted, "--json",
+        command="adapt",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["method"] == "dan" and len(report["losses"]) == 5
+    assert report["accuracy_after"] > report["accuracy_before"] + 0.05, report  # MNIST-M photos
+    assert report["source_accuracy_after"] >= report["source_accuracy_before"] - 0.02, report
+    assert user["model"].read_bytes() == original  # MODEL is never changed
+    # the file saved scores the photographs as the command said
+    network = load_model(adapted, code=user["script"])
+    photos = read_model_inputs(user["photos"], image_size=28, mean=(0.5,), std=(0.5,))
+    with torch.no_grad():
+        predicted = network(photos.X).argmax(1).numpy()
+    assert np.mean(predicted == photos.y.astype(int)) == pytest.approx(report["accuracy_after"])
+    for source, extra, message in [
+        (user["unlabelled"], (), "has no labels: SOURCE is the labelled data"),
+        (tmp_path / "mnist.npz", ("--method", "dann"), "'dann' is not one of"),
+        (tmp_path / "mnist.npz", ("--head", "classifier"), "NetworkAdapter cannot find the"),
+    ]:
+        result = run(user["model"], source, user["photos"], *common, *extra, command="adapt")
+        assert result.exit_code != 0 and message in result.output, (extra, result.output)
+
+
+def test_an_alignment_that_costs_the_source_classes_warns(tmp_path):
+    from transferkit.deep.network_adaptation import NetworkAdapter
+
+    torch.manual_seed(0)
+    network = nn.Sequential(nn.Linear(6, 32), nn.ReLU(), nn.Linear(32, 2))
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 6)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    optimizer = torch.optim.Adam(network.parameters(), lr=1e-2)
+    for _ in range(200):  # a network that separates the source classes
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(network(torch.tensor(X)), torch.tensor(y)).backward()
+        optimizer.step()
+    torch.save(network.eval(), tmp_path / "net.pt")
+    np.savez(tmp_path / "source.npz", X=X, y=y)
+    target = X.copy()
+    target[:, 0] = 3 + 0.1 * rng.normal(size=200)  # the feature that decides has no spread
+    np.savez(tmp_path / "target.npz", X=target)
+    args = (tmp_path / "net.pt", tmp_path / "source.npz", tmp_path / "target.npz", "-q")
+    with pytest.warns(DegenerateResultWarning, match="classifies SOURCE .* points worse"):
+        result = run(*args, "--trade-off", "1000", "--learning-rate", "1e-2", "--epochs", "30",
+                     "--json", command="adapt")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["source_accuracy_after"] < report["source_accuracy_before"] - 0.02
+    with pytest.raises(InvalidParameterError, match="Unknown method 'mdd'"):
+        NetworkAdapter(network, method="mdd").fit(X, y, X)
+    with pytest.raises(InvalidParameterError, match="class columns 0 to 1"):
+        NetworkAdapter(network).fit(X, y + 5, X)

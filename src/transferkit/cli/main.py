@@ -19,6 +19,7 @@ import click
 
 from transferkit import __version__
 from transferkit.allocator import reuse_freed_memory
+from transferkit.cli.adapt import adapt_command
 from transferkit.cli.bench import bench, demo, results
 from transferkit.cli.bli import bli_command
 from transferkit.cli.continual import continual_command
@@ -111,6 +112,7 @@ for command in (
     multitask_command,
     corrupt_command,
     source_free_command,
+    adapt_command,
     robustness_command,
     harden_command,
 ):

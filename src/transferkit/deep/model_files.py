@@ -184,7 +184,8 @@ class ModelInputs:
     y : array (n,) of int64 or str, or None
         The labels (class folders, a file's label column), or None when there are none.
     names : list of str
-        Each row's name: the image's path inside the folder, or ``"row <i>"`` of a file.
+        Each row's name (:func:`~transferkit.datasets.item_names`): the image's path inside
+        the folder, or the row's position in a file, ``"0"`` first.
     """
 
     X: Tensor
@@ -284,7 +285,7 @@ def read_model_inputs(
             )
         values = values.reshape(len(values), *shape)
     X = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
-    return ModelInputs(X, labels, [f"row {i}" for i in range(len(X))])
+    return ModelInputs(X, labels, item_names(path, len(X)))
 
 
 def class_columns(

@@ -171,12 +171,14 @@ def norm_layers(model: nn.Module) -> list[nn.Module]:
     ]
 
 
-def find_head(model: nn.Module, head: str | None = None) -> tuple[str, nn.Module]:
+def find_head(
+    model: nn.Module, head: str | None = None, who: str = "SHOT"
+) -> tuple[str, nn.Module]:
     """The classification head of ``model``: ``(name, module)``.
 
     ``head`` names a submodule (``"fc"``, ``"classifier.1"``, ``"3"`` for the fourth layer of an
     ``nn.Sequential``); None looks for a child called ``head``, ``classifier`` or ``fc``, then
-    takes the last child of an ``nn.Sequential``.
+    takes the last child of an ``nn.Sequential``. ``who`` names the method in the error.
 
     Raises
     ------
@@ -200,11 +202,11 @@ def find_head(model: nn.Module, head: str | None = None) -> tuple[str, nn.Module
             return head, module
     what = "has no child called" if head is None else f"has no submodule {head!r} among"
     raise NotApplicableError(
-        f"SHOT cannot find the classification head of {type(model).__name__}: it {what} "
+        f"{who} cannot find the classification head of {type(model).__name__}: it {what} "
         f"{', '.join(HEAD_NAMES) if head is None else 'its children'} (children: "
         f"{', '.join(children) or 'none'}). Pass head='<name>' naming the submodule whose output "
-        "is the class logits (e.g. head='fc', or head='3' for the last layer of an nn.Sequential); "
-        "SHOT freezes it and adapts everything before it."
+        "is the class logits (e.g. head='fc', or head='3' for the last layer of an nn.Sequential): "
+        f"{who} works on the features it reads."
     )
 
 
