@@ -26,7 +26,12 @@ from typing import Any
 
 import click
 
-from transferkit.cli.networks import network_options, read_network
+from transferkit.cli.networks import (
+    finetune_options,
+    network_options,
+    read_network,
+    training_seed_option,
+)
 from transferkit.cli.options import device_option, require_torch
 
 #: ``--method`` choices, in the order the help lists them.
@@ -63,16 +68,7 @@ SOURCE_TOLERANCE = 0.02
     show_default=True,
     help="Weight of the alignment against the source's cross-entropy.",
 )
-@click.option(
-    "--learning-rate",
-    type=click.FloatRange(min=0, min_open=True),
-    default=1e-4,
-    show_default=True,
-    help="Adam's learning rate (a fine-tuning rate: the network starts trained).",
-)
-@click.option(
-    "--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Rows per step."
-)
+@finetune_options
 @click.option(
     "--output",
     "-o",
@@ -81,7 +77,7 @@ SOURCE_TOLERANCE = 0.02
     help="Save the adapted network here (torch.save; MODEL is never changed).",
 )
 @device_option
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the training.")
+@training_seed_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def adapt_command(

@@ -23,7 +23,12 @@ from typing import Any
 
 import click
 
-from transferkit.cli.networks import network_options, read_network
+from transferkit.cli.networks import (
+    finetune_options,
+    network_options,
+    read_network,
+    training_seed_option,
+)
 from transferkit.cli.options import budgets_callback, device_option, norm_option, require_torch
 
 #: Training objectives, by ``--defence`` name.
@@ -69,22 +74,13 @@ DEFENCES = ("pgd", "trades", "fast")
 @click.option(
     "--epochs", type=click.IntRange(min=1), default=3, show_default=True, help="Passes over TRAIN."
 )
-@click.option(
-    "--learning-rate",
-    type=click.FloatRange(min=0, min_open=True),
-    default=1e-4,
-    show_default=True,
-    help="Adam's learning rate (a fine-tuning rate: the network starts trained).",
-)
+@finetune_options
 @click.option(
     "--warmup",
     type=click.FloatRange(min=0, max=1, max_open=True),
     default=0.2,
     show_default=True,
     help="Share of training during which the budget grows from 0 to --eps.",
-)
-@click.option(
-    "--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Rows per step."
 )
 @click.option(
     "--test",
@@ -101,7 +97,7 @@ DEFENCES = ("pgd", "trades", "fast")
     help="Save the hardened network here (torch.save; MODEL is never changed).",
 )
 @device_option
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the training.")
+@training_seed_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def harden_command(

@@ -77,6 +77,30 @@ network_options = option_group(
     ),
 )
 
+#: Options of the commands that train a user's network further (``adapt``, ``harden``).
+finetune_options = option_group(
+    click.option(
+        "--learning-rate",
+        type=click.FloatRange(min=0, min_open=True),
+        default=1e-4,
+        show_default=True,
+        help="Adam's learning rate (a fine-tuning rate: the network starts trained).",
+    ),
+    click.option(
+        "--batch-size",
+        type=click.IntRange(min=1),
+        default=64,
+        show_default=True,
+        help="Rows per step.",
+    ),
+)
+
+#: ``--seed`` of the commands that train a user's network (``source-free``, ``adapt``,
+#: ``harden``).
+training_seed_option = click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of the training."
+)
+
 
 @dataclass
 class NetworkData:

@@ -27,7 +27,7 @@ from typing import Any
 
 import click
 
-from transferkit.cli.networks import network_options, read_network
+from transferkit.cli.networks import network_options, read_network, training_seed_option
 from transferkit.cli.options import (
     device_option,
     method_params,
@@ -81,7 +81,7 @@ METHODS = ("shot", "tent", "adabn")
     help="Write each row's class before and after, with its confidence, to this CSV file.",
 )
 @device_option
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the training.")
+@training_seed_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def source_free_command(
