@@ -27,6 +27,7 @@ from typing import Any
 import click
 
 from transferkit.cli.networks import (
+    adapted_output_option,
     finetune_options,
     network_options,
     read_network,
@@ -69,13 +70,7 @@ SOURCE_TOLERANCE = 0.02
     help="Weight of the alignment against the source's cross-entropy.",
 )
 @finetune_options
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Save the adapted network here (torch.save; MODEL is never changed).",
-)
+@adapted_output_option
 @device_option
 @training_seed_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")

@@ -95,6 +95,15 @@ finetune_options = option_group(
     ),
 )
 
+#: ``--output`` of the commands that adapt a user's network (``source-free``, ``adapt``).
+adapted_output_option = click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Save the adapted network here (torch.save; MODEL is never changed).",
+)
+
 #: ``--seed`` of the commands that train a user's network (``source-free``, ``adapt``,
 #: ``harden``).
 training_seed_option = click.option(

@@ -27,7 +27,12 @@ from typing import Any
 
 import click
 
-from transferkit.cli.networks import network_options, read_network, training_seed_option
+from transferkit.cli.networks import (
+    adapted_output_option,
+    network_options,
+    read_network,
+    training_seed_option,
+)
 from transferkit.cli.options import (
     device_option,
     method_params,
@@ -67,13 +72,7 @@ METHODS = ("shot", "tent", "adabn")
     "batches, each batch predicted in the pass that adapts on it (the setting of TENT's "
     "paper); the accuracy after is of those predictions.",
 )
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Save the adapted network here (torch.save; MODEL is never changed).",
-)
+@adapted_output_option
 @click.option(
     "--predictions",
     type=click.Path(dir_okay=False),
