@@ -504,6 +504,16 @@ def test_adapt_aligns_the_users_network_with_its_source_data(user, tmp_path):
     with torch.no_grad():
         predicted = network(photos.X).argmax(1).numpy()
     assert np.mean(predicted == photos.y.astype(int)) == pytest.approx(report["accuracy_after"])
+    # a target without one of the classes is scored in SOURCE's columns
+    for path in user["photos"].glob("[0-8]/*.png"):
+        (tmp_path / "partial" / path.parent.name).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "partial" / path.parent.name / path.name).write_bytes(path.read_bytes())
+    result = run(
+        user["model"], tmp_path / "mnist.npz", tmp_path / "partial", *common, "--epochs", "1",
+        "--json", command="adapt",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["accuracy_before"] > 0.3
     for source, extra, message in [
         (user["unlabelled"], (), "has no labels: SOURCE is the labelled data"),
         (tmp_path / "mnist.npz", ("--method", "dann"), "'dann' is not one of"),

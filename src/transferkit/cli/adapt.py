@@ -98,7 +98,6 @@ def adapt_command(
     import numpy as np
     import torch
 
-    from transferkit.deep.model_files import class_columns
     from transferkit.deep.network_adaptation import NetworkAdapter
     from transferkit.deep.training import apply_in_batches, resolve_device
     from transferkit.exceptions import DegenerateResultWarning, InvalidParameterError
@@ -110,10 +109,8 @@ def adapt_command(
             f"{source} has no labels: SOURCE is the labelled data the network learns from "
             "(class sub-folders, or a label column). Without it: transferkit source-free."
         )
-    new = read_network(model, target, quiet=quiet, **reading)
-    target_columns = None
-    if new.inputs.y is not None:
-        target_columns = class_columns(new.inputs.y, len(labelled.classes), labelled.classes)[1]
+    new = read_network(model, target, quiet=quiet, known_classes=labelled.classes, **reading)
+    target_columns = new.columns
     started = time.perf_counter()
     adapter = NetworkAdapter(
         labelled.network, method=method, head=head, trade_off=trade_off, epochs=epochs,

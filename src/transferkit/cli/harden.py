@@ -125,7 +125,7 @@ def harden_command(
     require_torch("Adversarial training")
     import torch
 
-    from transferkit.deep.model_files import Normalized, class_columns
+    from transferkit.deep.model_files import Normalized
     from transferkit.deep.progress import as_progress
     from transferkit.deep.training import apply_in_batches, eval_mode, resolve_device
     from transferkit.deep.training import train as train_modules
@@ -153,19 +153,16 @@ def harden_command(
     where = resolve_device(device)  # a device that is not there stops the run before reading
 
     def labelled(path: str, names: list[str] | None = None) -> tuple[Any, Any, Any]:
-        data = read_network(model, path, quiet=quiet, pixels=True, **reading)
+        data = read_network(model, path, quiet=quiet, pixels=True, known_classes=names, **reading)
         if data.columns is None:
             raise InvalidParameterError(
                 f"{path} has no labels: adversarial training and its scores need them (class "
                 "sub-folders, or a label column)."
             )
         X = check_images(data.inputs.X, name=str(path))
-        columns = data.columns
-        if names is not None and data.classes != names:  # score TEST in TRAIN's columns
-            _, columns = class_columns(data.inputs.y, len(names), names)
-        return data, X, torch.from_numpy(columns)
+        return data, X, torch.from_numpy(data.columns)
 
-    read, X, y = labelled(train)
+    read, X, y = labelled(train)  # TEST is then scored in TRAIN's columns
     network = read.network
     check_trainable(network)
     if test is not None:

@@ -150,13 +150,16 @@ def read_network(
     input_shape: list[int] | None,
     quiet: bool,
     pixels: bool = False,
+    known_classes: list[str] | None = None,
 ) -> NetworkData:
     """Load MODEL, read DATA as it takes it (:data:`network_options`), and name its columns.
 
     ``pixels``: images are read in [0, 1] and the returned network standardises them itself
     (:class:`~transferkit.deep.model_files.Normalized`), for attacks and corruptions that
     work on pixels; a data file's rows are taken as pixels too, standardised inside the network
-    only when ``--mean``/``--std`` are given.
+    only when ``--mean``/``--std`` are given. ``known_classes`` names the output columns when an
+    earlier read of the same network named them (a second folder is then scored in the first
+    one's columns, even if it lacks a class); ``--classes`` still comes first.
     """
     from transferkit.deep.backbones import IMAGENET_MEAN, IMAGENET_STD
     from transferkit.deep.model_files import (
@@ -202,7 +205,7 @@ def read_network(
             )
         network = Normalized(network, mean, std, channels=inputs.X.shape[1]).eval()
     width = output_width(network, inputs.X)
-    names = class_names(classes)
+    names = class_names(classes) if classes is not None else known_classes
     columns = None
     if inputs.y is not None:
         names, columns = class_columns(inputs.y, width, names)
