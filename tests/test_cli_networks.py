@@ -27,6 +27,7 @@ from transferkit.exceptions import (
     DegenerateResultWarning,
     InvalidParameterError,
     NotApplicableError,
+    ParameterValueError,
 )
 
 torch = pytest.importorskip("torch")
@@ -548,7 +549,7 @@ def test_an_alignment_that_costs_the_source_classes_warns(tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["source_accuracy_after"] < report["source_accuracy_before"] - 0.02
-    with pytest.raises(InvalidParameterError, match="Unknown method 'mdd'"):
+    with pytest.raises(ParameterValueError, match="method='mdd' is not supported"):
         NetworkAdapter(network, method="mdd").fit(X, y, X)
     with pytest.raises(InvalidParameterError, match="class columns 0 to 1"):
         NetworkAdapter(network).fit(X, y + 5, X)

@@ -29,6 +29,7 @@ from transferkit.cli.options import (
     check_family,
     labelled_file_options,
     progress_bar,
+    reading_progress,
     require_torch,
 )
 
@@ -210,11 +211,7 @@ def _classify(
             "Give SHOTS and --classify both as files or both as folders of images (SHOTS with "
             "one sub-folder per class)."
         )
-    with progress_bar(None, "reading", quiet=quiet) as bar:
-
-        def encoding(done: int, total: int) -> None:
-            bar.set_description(f"encoding {done}/{total} {'images' if folders[0] else 'texts'}")
-
+    with reading_progress(folders[0], quiet) as encoding:
         (X_shots, y_shots), (X, y) = load_labelled_domains(
             [shots, rows],
             progress=encoding,

@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from transferkit.cli.options import progress_bar
+from transferkit.cli.options import reading_progress
 
 
 @click.command("predict")
@@ -57,6 +57,8 @@ def predict_command(
 
     saved = read_pick(pick)
     reads = saved["reads"]
+    if not Path(data).exists():
+        raise DatasetNotFoundError(f"{data} does not exist.")
     folder = Path(data).is_dir()
     if folder != (reads["kind"] == "images"):
         picked_on = {"images": "folders of images", "texts": "files of texts"}.get(
@@ -66,13 +68,7 @@ def predict_command(
             f"{pick} was picked on {picked_on}; {data} is a {'folder' if folder else 'file'}. "
             "Give DATA in the form the target had."
         )
-    if not Path(data).exists():
-        raise DatasetNotFoundError(f"{data} does not exist.")
-    with progress_bar(None, "reading", quiet=quiet) as bar:
-
-        def encoding(done: int, total: int) -> None:
-            bar.set_description(f"encoding {done}/{total} {'images' if folder else 'texts'}")
-
+    with reading_progress(folder, quiet) as encoding:
         zero_based = reads.get("svmlight_zero_based")
         if zero_based is not None and Path(data).suffix.lower() in SVMLIGHT_SUFFIXES:
             X, y = load_svmlight_as(data, n_features=reads["n_features"], zero_based=zero_based)

@@ -298,7 +298,7 @@ def select_command(
         source_only = (
             search.best_estimator_
             if search.best_method_ == "source_only"
-            else make_method("source_only", None, classifier, seed).fit(problem)
+            else search.make_candidate("source_only", {}).fit(problem)
         )
         items = item_names(data_options["target_file"], problem.n_target)
         write_predictions(

@@ -35,9 +35,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from transferkit.checks import check_choice, check_nonnegative, check_positive_int
 from transferkit.deep.losses import CORALLoss, DomainAdversarialLoss, MMDLoss
 from transferkit.deep.progress import as_progress
-from transferkit.deep.source_free import find_head
+from transferkit.deep.source_free import as_rows, find_head
 from transferkit.deep.training import (
     apply_in_batches,
     batch_norm_layers,
@@ -56,18 +57,6 @@ NETWORK_METHODS = {
     "deep_coral": "the distance between their covariances (Sun & Saenko 2016)",
     "dann": "a domain classifier behind a gradient reversal layer (Ganin et al. 2016)",
 }
-
-
-def _rows(X: Any, what: str) -> Tensor:
-    try:
-        values = torch.as_tensor(np.asarray(X) if not isinstance(X, Tensor) else X)
-    except (TypeError, ValueError) as error:
-        raise InvalidParameterError(f"{what} must be an array of rows: {error}") from error
-    if values.ndim < 2 or len(values) == 0:
-        raise InvalidParameterError(
-            f"{what} must hold rows (n, ...); got shape {tuple(values.shape)}."
-        )
-    return values.detach().to("cpu", torch.float32)
 
 
 class NetworkAdapter:
@@ -124,29 +113,23 @@ class NetworkAdapter:
         self.progress = progress
 
     def _check(self) -> None:
-        if self.method not in NETWORK_METHODS:
-            raise InvalidParameterError(
-                f"Unknown method {self.method!r}; use one of {', '.join(NETWORK_METHODS)}."
-            )
+        name = type(self).__name__
+        check_choice(self.method, "method", name, tuple(NETWORK_METHODS))
         if not isinstance(self.model, nn.Module) or isinstance(self.model, torch.jit.ScriptModule):
             raise NotApplicableError(
-                "NetworkAdapter adapts a PyTorch network (nn.Module, not TorchScript); got "
+                f"{name} adapts a PyTorch network (nn.Module, not TorchScript); got "
                 f"{type(self.model).__name__}."
             )
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise InvalidParameterError(f"{name} must be a positive integer; got {value!r}.")
-        for name in ("trade_off", "learning_rate"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or value < 0 or not np.isfinite(value):
-                raise InvalidParameterError(f"{name} must be a number >= 0; got {value!r}.")
+        for count in ("epochs", "batch_size"):
+            check_positive_int(getattr(self, count), count, name)
+        check_nonnegative(self.trade_off, "trade_off", name)
+        check_nonnegative(self.learning_rate, "learning_rate", name, strict=True)
 
     def fit(self, X_source: Any, y_source: Any, X_target: Any) -> NetworkAdapter:
         """Adapt a copy of the model: labelled ``X_source`` (class columns ``y_source``, 0 to
         n_outputs - 1), unlabelled ``X_target``."""
         self._check()
-        Xs, Xt = _rows(X_source, "X_source"), _rows(X_target, "X_target")
+        Xs, Xt = as_rows(X_source, "X_source"), as_rows(X_target, "X_target")
         ys = torch.as_tensor(np.asarray(y_source), dtype=torch.long)
         if len(ys) != len(Xs):
             raise InvalidParameterError(
@@ -222,7 +205,7 @@ class NetworkAdapter:
         """Class probabilities of rows ``X`` under the adapted network."""
         if not hasattr(self, "model_"):
             raise NotApplicableError("NetworkAdapter is not fitted: call fit first.")
-        logits = apply_in_batches(self.model_, _rows(X, "X"), self.device_, self.batch_size)
+        logits = apply_in_batches(self.model_, as_rows(X, "X"), self.device_, self.batch_size)
         return torch.softmax(logits, 1).numpy()
 
     def predict(self, X: Any) -> np.ndarray:

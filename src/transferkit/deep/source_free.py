@@ -100,6 +100,7 @@ __all__ = [
     "SourceModel",
     "adabn",
     "adapt_stream",
+    "as_rows",
     "centroid_pseudo_labels",
     "find_head",
     "information_maximization",
@@ -213,7 +214,9 @@ def find_head(
 # ----------------------------------------------------------------------------- inputs
 
 
-def _as_tensor(X: Any, what: str = "X_target") -> Tensor:
+def as_rows(X: Any, what: str = "X_target") -> Tensor:
+    """Rows of numbers (an array or a tensor, one row per sample) as a float32 CPU tensor, with
+    an error naming ``what`` for anything else: no rows, one dimension, NaN or infinity."""
     if isinstance(X, Tensor):
         values = X.detach().to("cpu", torch.float32)
     else:
@@ -230,7 +233,7 @@ def _as_tensor(X: Any, what: str = "X_target") -> Tensor:
             f"shape (n, d) (use X.reshape(1, -1) for a single sample)."
         )
     if values.shape[0] == 0:
-        raise EmptyDomainError(f"{what} has no rows; source-free adaptation needs target rows.")
+        raise EmptyDomainError(f"{what} has no rows; adaptation needs rows.")
     finite = torch.isfinite(values.reshape(values.shape[0], -1)).all(dim=1)
     if not bool(finite.all()):
         bad = int((~finite).sum())
@@ -336,7 +339,7 @@ class SourceFreeAdapter(BaseEstimator):
     # -- fitting
     def _start(self, X: Any) -> Tensor:
         self.check_params()
-        X = _as_tensor(X)
+        X = as_rows(X)
         self._check_model(X)
         self._check_layers(self.model)
         self.device_ = resolve_device(self.device)
@@ -416,7 +419,7 @@ class SourceFreeAdapter(BaseEstimator):
             batch = self._start(X)
             self.optimizer_ = self._stream_optimizer()
         else:
-            batch = _as_tensor(X)
+            batch = as_rows(X)
         logits = self._update(batch.to(self.device_))
         self.n_updates_ += 1
         self.model_.eval()
@@ -455,7 +458,7 @@ class SourceFreeAdapter(BaseEstimator):
     def decision_function(self, X: Any) -> np.ndarray:
         """Class logits of rows from the adapted model (eval mode, its running statistics)."""
         self._check_fitted()
-        X = _as_tensor(X, "X")
+        X = as_rows(X, "X")
         return apply_in_batches(self.model_, X, self.device_, self._inference_rows(X)).numpy()
 
     def predict_proba(self, X: Any) -> np.ndarray:
