@@ -13,11 +13,13 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
+from sklearn.svm import LinearSVC
 
 from transferkit.alignment import CORAL
 from transferkit.exceptions import (
     DegenerateResultWarning,
     FeatureSpaceMismatchError,
+    InvalidParameterError,
     InvalidProblemError,
     NonFiniteDataError,
     NotApplicableError,
@@ -189,6 +191,14 @@ def test_bad_parameters_are_named():
         GromovWassersteinHDA(epsilon=0).fit(small_problem())
     with pytest.raises(ParameterValueError, match="n_components"):
         CCAHDA(n_components=0).fit(small_problem(labels=2))
+    with pytest.raises(ParameterValueError, match="hda_cca self_training_rounds"):
+        CCAHDA(self_training_rounds=-1).fit(small_problem(labels=2))
+    with pytest.raises(ParameterValueError, match="hda_cca self_training_share"):
+        CCAHDA(self_training_rounds=1, self_training_share=1.5).fit(small_problem(labels=2))
+    with pytest.raises(InvalidParameterError, match="self_training_share=0 pseudo-labels no"):
+        CCAHDA(self_training_rounds=1, self_training_share=0).fit(small_problem(labels=2))
+    with pytest.raises(NotApplicableError, match="LinearSVC has no predict_proba; hda_cca self"):
+        CCAHDA(self_training_rounds=1, estimator=LinearSVC()).fit(small_problem(labels=2))
 
 
 # ---------------------------------------------------------------------------- real data
@@ -222,6 +232,25 @@ def test_hda_cca_on_office_is_never_much_worse_than_target_only(office):
         model = CCAHDA(random_state=seed).fit(problem)
         gaps.append(np.mean(model.predict(X_eval) == y_eval) - baseline)
     assert min(gaps) > -0.05, gaps
+
+
+def test_hda_cca_self_training_reads_the_unlabelled_target_rows_and_beats_target_only(office):
+    """SURF -> EfficientNet, 3 target labels per class: pseudo-labelling the confident
+    unlabelled target rows (3 rounds) lifts hda_cca above the target-only classifier on the
+    same 30 labels on each seed (about +1 point), more than hda_cca gains without them."""
+    gains, plain_gains = [], []
+    for seed in (0, 1):
+        problem = office.with_target_labels(3, random_state=seed)
+        X_eval, y_eval = problem.evaluation_split()
+        target_only = LogisticRegression(max_iter=1000).fit(*problem.labeled_target())
+        baseline = np.mean(target_only.predict(X_eval) == y_eval)
+        plain = CCAHDA(random_state=seed).fit(problem)
+        model = CCAHDA(self_training_rounds=3, random_state=seed).fit(problem)
+        gains.append(np.mean(model.predict(X_eval) == y_eval) - baseline)
+        plain_gains.append(np.mean(plain.predict(X_eval) == y_eval) - baseline)
+        assert model.pseudo_label_share_ == pytest.approx(0.8, abs=0.03)
+        assert model.source_weight_ == plain.source_weight_  # chosen on the true labels
+    assert min(gains) > 0.005 and sum(gains) > sum(plain_gains), (gains, plain_gains)
 
 
 def test_unsupervised_methods_warn_when_the_labelled_target_rows_score_at_chance(office):

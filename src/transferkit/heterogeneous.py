@@ -60,7 +60,14 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from transferkit.base import check_rows, default_estimator
-from transferkit.checks import check_nonnegative, check_positive_int, densify
+from transferkit.checks import (
+    check_count,
+    check_nonnegative,
+    check_number,
+    check_positive_int,
+    check_probabilistic,
+    densify,
+)
 from transferkit.exceptions import (
     DegenerateResultWarning,
     InvalidParameterError,
@@ -70,6 +77,7 @@ from transferkit.exceptions import (
 from transferkit.fewshot import class_prototypes, l2_normalize
 from transferkit.problem import TransferProblem, as_problem
 from transferkit.registry import register_method
+from transferkit.self_training import confident_rows
 
 logger = logging.getLogger(__name__)
 
@@ -541,6 +549,13 @@ class CCAHDA(_HeterogeneousClassifier):
     smaller weight): weight 0 is a target-only classifier on the target's components, so the
     source counts only when the labelled rows say it helps.
 
+    ``self_training_rounds`` > 0 also reads the unlabelled target rows, as the transductive
+    semi-supervised HDA methods do (e.g. SHFA, Li et al. 2014; the soft pseudo-labels of Yao et
+    al. 2019): each round, the ``self_training_share`` most confident rows of each predicted class
+    (:func:`~transferkit.self_training.confident_rows`) join the labelled target rows with their
+    predicted label, in the class pairs of the subspace and in the classifier; the source weight
+    stays the one chosen on the true labels.
+
     Parameters
     ----------
     n_components : int, default 10
@@ -552,10 +567,25 @@ class CCAHDA(_HeterogeneousClassifier):
         of the order of a component's variance).
     source_weight : float or "auto", default "auto"
         Weight of each source row in the classifier's fit.
+    self_training_rounds : int, default 0
+        Rounds of pseudo-labelling the unlabelled target rows (0: only the labelled ones are read).
+    self_training_share : float, default 0.8
+        Fraction of each predicted class's unlabelled target rows pseudo-labelled per round, in
+        (0, 1].
     estimator : sklearn classifier or None, default None
         None: logistic regression.
     random_state : int or None, default None
         Seeds the PCA.
+
+    Attributes
+    ----------
+    source_weight_ : float
+        The source weight used (the cross-validated one with ``source_weight="auto"``).
+    correlations_ : array of shape (n_components,)
+        The canonical correlations of the last fitted subspace.
+    pseudo_label_share_ : float
+        Share of the unlabelled target rows pseudo-labelled in the last self-training round (0
+        without self-training).
 
     Examples
     --------
@@ -580,6 +610,8 @@ class CCAHDA(_HeterogeneousClassifier):
         pca_components: int = 20,
         regularization: float = 1.0,
         source_weight: float | str = "auto",
+        self_training_rounds: int = 0,
+        self_training_share: float = 0.8,
         estimator: Any = None,
         random_state: int | None = None,
     ):
@@ -587,6 +619,8 @@ class CCAHDA(_HeterogeneousClassifier):
         self.pca_components = pca_components
         self.regularization = regularization
         self.source_weight = source_weight
+        self.self_training_rounds = self_training_rounds
+        self.self_training_share = self_training_share
         self.estimator = estimator
         self.random_state = random_state
 
@@ -599,26 +633,27 @@ class CCAHDA(_HeterogeneousClassifier):
         check_nonnegative(self.regularization, "regularization", who)
         if self.source_weight != "auto":
             check_nonnegative(self.source_weight, "source_weight", who)
+        rounds = check_count(self.self_training_rounds, f"{who} self_training_rounds", minimum=0)
+        share = check_number(self.self_training_share, f"{who} self_training_share", 0.0, 1.0)
+        if rounds and share == 0.0:
+            raise InvalidParameterError(
+                f"{who} self_training_share=0 pseudo-labels no target row; give a share in "
+                "(0, 1], or self_training_rounds=0."
+            )
         X_source, X_target = _check_target_rows(problem, who)
         X_labeled, y_labeled = problem.labeled_target()
         self._check_labels(problem, y_labeled, who)
         X_labeled = np.asarray(densify(X_labeled, who, "it projects rows"), dtype=float)
+        estimator = default_estimator() if self.estimator is None else clone(self.estimator)
+        if rounds:
+            check_probabilistic(estimator, f"{who} self-training ranks target rows by confidence")
         seed = None if self.random_state is None else int(self.random_state)
         self.source_reducer_ = reduce_domain(X_source, self.pca_components, seed)
         # the target's components come from all its rows, labelled or not (no label used)
         self.target_reducer_ = reduce_domain(X_target, self.pca_components, seed)
         Z_source = self.source_reducer_.transform(X_source)
-        Z_labeled = self.target_reducer_.transform(X_labeled)
-        pairs = class_paired_rows(problem.y_source, y_labeled)
-        W_source, W_target, self.correlations_ = regularized_cca(
-            Z_source[pairs[:, 0]], Z_labeled[pairs[:, 1]], self.n_components, self.regularization
-        )
-        self.target_projection_ = W_target
-        common_source = Z_source @ W_source
-        n_own = Z_labeled.shape[1]
-        F_source = np.hstack([common_source, np.zeros((len(common_source), n_own))])
+        F_source = self._fit_subspace(Z_source, problem.y_source, X_labeled, y_labeled)
         F_labeled = self._augment(X_labeled)
-        estimator = default_estimator() if self.estimator is None else clone(self.estimator)
         weight = self.source_weight
         if weight == "auto":
             weight = self._cross_validated_weight(
@@ -628,9 +663,46 @@ class CCAHDA(_HeterogeneousClassifier):
         self.estimator_ = _fit_weighted(
             clone(estimator), F_source, problem.y_source, F_labeled, y_labeled, self.source_weight_
         )
+        # self-training: the confident unlabelled target rows join the labelled ones, in the
+        # class pairs of the subspace and in the classifier (the source weight stays the one
+        # chosen on the true labels)
+        X_unlabeled = X_target[~problem.target_labeled]
+        self.pseudo_label_share_ = 0.0
+        for _ in range(rounds if len(X_unlabeled) else 0):
+            proba = self.estimator_.predict_proba(self._augment(X_unlabeled))
+            rows = confident_rows(proba, share)
+            X_taught = np.vstack([X_labeled, X_unlabeled[rows]])
+            y_taught = np.concatenate([y_labeled, self.estimator_.classes_[proba[rows].argmax(1)]])
+            F_source = self._fit_subspace(Z_source, problem.y_source, X_taught, y_taught)
+            self.estimator_ = _fit_weighted(
+                clone(estimator),
+                F_source,
+                problem.y_source,
+                self._augment(X_taught),
+                y_taught,
+                self.source_weight_,
+            )
+            self.pseudo_label_share_ = len(rows) / len(X_unlabeled)
         self.classes_ = self.estimator_.classes_
         self.n_features_in_ = problem.n_target_features
         return self
+
+    def _fit_subspace(
+        self,
+        Z_source: np.ndarray,
+        y_source: np.ndarray,
+        X_labeled: np.ndarray,
+        y_labeled: np.ndarray,
+    ) -> np.ndarray:
+        """Fit the CCA subspace from class-paired rows; return the source rows' features."""
+        Z_labeled = self.target_reducer_.transform(X_labeled)
+        pairs = class_paired_rows(y_source, y_labeled)
+        W_source, W_target, self.correlations_ = regularized_cca(
+            Z_source[pairs[:, 0]], Z_labeled[pairs[:, 1]], self.n_components, self.regularization
+        )
+        self.target_projection_ = W_target
+        common_source = Z_source @ W_source
+        return np.hstack([common_source, np.zeros((len(common_source), Z_labeled.shape[1]))])
 
     @staticmethod
     def _check_labels(problem: TransferProblem, y_labeled: np.ndarray, who: str) -> None:
