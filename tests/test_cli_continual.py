@@ -40,8 +40,10 @@ def tool() -> None:
 
 def _tool() -> click.Group:
     from transferkit.cli.continual import continual_command
+    from transferkit.cli.predict import predict_command
 
     tool.add_command(continual_command)
+    tool.add_command(predict_command)
     return tool
 
 
@@ -104,6 +106,78 @@ def test_ewc_warns_when_its_penalty_does_not_weigh_and_not_when_it_does(surf):
         held = EWC(epochs=10, ewc_lambda=1e6).fit(stream)
     assert held.penalty_share_ > 0.02
     assert held.accuracy_matrix_[-1, 0] > idle.accuracy_matrix_[-1, 0]  # amazon kept better
+
+
+@needs_surf
+def test_the_saved_network_labels_a_new_camera_as_the_stream_tested_it(surf, tmp_path):
+    """amazon, dslr, webcam learned in order with replay, saved with -o; transferkit predict
+    labels the fourth camera's rows with the tasks' class names, well above chance, and the
+    saved classifier answers as the strategy's own network did on every task's test rows."""
+    import joblib
+
+    from transferkit.continual import Replay, StreamClassifier
+
+    model = tmp_path / "replay.joblib"
+    args = ["continual", *(surf[d] for d in DOMAINS[:3]), "--strategy", "replay", "-o", model]
+    result = CliRunner().invoke(_tool(), [str(a) for a in (*args, "-q")])
+    assert result.exit_code == 0, result.output
+    assert f"transferkit predict {model} DATA" in result.output
+    csv = tmp_path / "caltech.csv"
+    result = CliRunner().invoke(
+        _tool(),
+        ["predict", str(model), str(surf["caltech10"]), "--predictions", str(csv), "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["method"] == "replay" and report["params"]["scenario"] == "domain"
+    assert report["rows"] == 1123 and report["accuracy"] > 0.25  # chance 0.1
+    assert set(report["counts"]) <= {"backpack", "bike", "calculator", "headphones", "keyboard",
+                                     "laptop", "monitor", "mouse", "mug", "projector"}  # fmt: skip
+    saved = joblib.load(model)["model"]
+    assert isinstance(saved, StreamClassifier) and saved.classes_[0] == "backpack"
+    stream = stream_from_files([surf[d] for d in DOMAINS[:3]])
+    strategy = Replay(random_state=0).fit(stream)
+    for experience in stream.experiences:
+        units = strategy.predict(experience.X_test)
+        np.testing.assert_array_equal(
+            StreamClassifier(strategy).predict(experience.X_test),
+            np.asarray(experience.classes)[units],
+        )
+
+
+def test_new_classes_are_all_open_and_a_model_that_cannot_label_alone_is_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    files = []
+    for name, labels, centre in (("a", ["cat", "dog"], 0.0), ("b", ["owl", "fox"], 6.0)):
+        y = np.repeat(labels, 30)
+        X = rng.normal(size=(60, 2)) + centre + 3 * (y == labels[1])[:, None]
+        files.append(tmp_path / f"{name}.npz")
+        np.savez(files[-1], X=X, y=y)
+    model = tmp_path / "m.joblib"
+    args = ["continual", *files, "--strategy", "replay", "--epochs", "20", "-o", model, "-q"]
+    result = CliRunner().invoke(_tool(), [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(_tool(), ["predict", str(model), str(files[0]), "--json"])
+    report = json.loads(result.output)
+    assert report["params"]["scenario"] == "class" and report["accuracy"] > 0.9
+    assert set(report["counts"]) <= {"cat", "dog", "owl", "fox"}
+    for extra, message in (
+        (["--scenario", "task"], "in the task scenario each row's task picks its outputs"),
+        (["--strategy", "naive"], "--output saves one strategy's network"),
+    ):
+        result = CliRunner().invoke(_tool(), [str(a) for a in (*args, *extra)])
+        assert result.exit_code == 2 and message in result.output, result.output
+    # the same labels forced into new units: each named after its task
+    from transferkit.continual import Naive, StreamClassifier
+
+    copy = tmp_path / "c.npz"
+    copy.write_bytes(files[0].read_bytes())
+    stream = stream_from_files([files[0], copy], "class")
+    assert StreamClassifier(Naive(epochs=1).fit(stream)).classes_.tolist() == [
+        "a:cat", "a:dog", "c:cat", "c:dog"
+    ]  # fmt: skip
+    with pytest.raises(InvalidParameterError, match="a new row comes without one"):
+        StreamClassifier(Naive(epochs=1).fit(stream_from_files(files, "task")))
 
 
 def _write(path: Path, y, width: int = 3, seed: int = 0) -> Path:

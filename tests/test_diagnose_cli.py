@@ -371,7 +371,7 @@ def test_select_writes_the_picks_predictions_and_saves_the_fitted_pick(runner, t
     with again.open(newline="") as handle:
         assert [row["prediction"] for row in csv.DictReader(handle)] == picked.tolist()
     for data, message in [
-        (tmp_path, "was picked on files of features; "),
+        (tmp_path, "was fitted on files of features; "),
         (source.with_suffix(".npz"), "does not exist"),
     ]:
         result = runner.invoke(main, ["predict", str(model), str(data)])
@@ -390,7 +390,7 @@ def test_select_writes_the_picks_predictions_and_saves_the_fitted_pick(runner, t
     assert result.exit_code == 2 and "missing: ['b'], extra: ['c']" in result.output
     np.savez(tmp_path / "wide.npz", X=np.zeros((3, 5)))
     result = runner.invoke(main, ["predict", str(model), str(tmp_path / "wide.npz")])
-    assert "has 5 features; the pick in" in result.output and "takes 2" in result.output
+    assert "has 5 features; the model in" in result.output and "takes 2" in result.output
     result = runner.invoke(main, ["predict", str(predictions), str(target)])
     assert result.exit_code == 2 and "is not a file saved by transferkit select -o" in (
         result.output

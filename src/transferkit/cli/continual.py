@@ -14,6 +14,7 @@ transferkit continual day.npz dusk.npz night.npz
 transferkit continual photos/studio photos/phone photos/webcam --strategy naive --strategy replay
 transferkit continual q1.csv q2.csv q3.csv --scenario class --param memory_size=500 --plot figures
 transferkit continual reviews_2019.tsv reviews_2023.tsv --text-column text --json
+transferkit continual day.npz dusk.npz night.npz --strategy replay -o replay.joblib
 """
 
 from __future__ import annotations
@@ -76,6 +77,15 @@ DEFAULT_STRATEGIES = ("naive", "ewc", "replay", "joint")
     default=None,
     help="Folder to write each strategy's accuracy matrix to (STRATEGY.png).",
 )
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Save the network the strategy learned, after the last task (one --strategy; the "
+    "domain or class scenario), with how the tasks were read (joblib): transferkit predict "
+    "FILE DATA labels new rows.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the stream and every metric as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def continual_command(
@@ -91,6 +101,7 @@ def continual_command(
     backbone: str,
     seed: int,
     plot_folder: str | None,
+    output: str | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -103,6 +114,11 @@ def continual_command(
     from transferkit.continual import stream_from_files
     from transferkit.registry import make_method
 
+    if output is not None and len(strategies) != 1:
+        raise click.UsageError(
+            "--output saves one strategy's network; name it with one --strategy (e.g. "
+            "--strategy replay)."
+        )
     strategies = strategies or DEFAULT_STRATEGIES
     check_family(strategies, "continual", "--strategy", "continual-learning strategy")
     chosen = method_params(strategies, params, {"epochs": "--epochs"})
@@ -119,12 +135,20 @@ def continual_command(
             random_state=seed,
             progress=encoding,
         )
+    if output is not None and stream.scenario == "task":
+        raise click.UsageError(
+            "--output keeps a network that labels new rows alone, and in the task scenario "
+            "each row's task picks its outputs; use --scenario domain or class (or auto)."
+        )
     results = []
     for name in strategies:
         method = make_method(name, random_state=seed)
         method.set_params(epochs=epochs, progress=not quiet, **chosen[name])
         method.score_problem(stream)
         results.append({"strategy": name, "params": chosen[name], **method.details_})
+    if output is not None:
+        _save(output, method, chosen[name], epochs, stream, tasks, text_column, label_column,
+              encoder, backbone)  # fmt: skip
     names = stream.metadata["tasks"]
     if plot_folder is not None:
         from transferkit.plots import plot_accuracy_matrix
@@ -156,6 +180,47 @@ def continual_command(
     _print_results(stream, results, epochs, test_fraction, seed)
     if plot_folder is not None:
         click.echo(f"Accuracy matrices written to {plot_folder}/ (one PNG per strategy).")
+    if output is not None:
+        click.echo(
+            f"{strategies[0]}'s network after the last task saved to {output}; label new rows "
+            f"with: transferkit predict {output} DATA"
+        )
+
+
+def _save(
+    path: str,
+    method: Any,
+    params: dict[str, Any],
+    epochs: int,
+    stream: Any,
+    tasks: tuple[str, ...],
+    text_column: str | None,
+    label_column: str,
+    encoder: str,
+    backbone: str,
+) -> None:
+    """The ``--output`` file: the strategy's network as a classifier of the tasks' labels
+    (:class:`~transferkit.continual.classifier.StreamClassifier`) and how the tasks were read."""
+    from transferkit.cli.predict import model_reads, save_model
+    from transferkit.continual.classifier import StreamClassifier
+
+    model = StreamClassifier(method)
+    reads = model_reads(
+        list(tasks),
+        n_features=model.n_features_in_,
+        text_column=text_column,
+        label_column=label_column,
+        encoder=encoder,
+        backbone=backbone,
+    )
+    save_model(
+        path,
+        model,
+        method=method.name,
+        params={**params, "epochs": epochs, "scenario": stream.scenario},
+        fitted_on=stream.name,
+        reads=reads,
+    )
 
 
 _SCENARIO_WORDS = {

@@ -1,16 +1,19 @@
-"""``transferkit predict``: label new target rows with a pick saved by ``transferkit select -o``.
+"""``transferkit predict``: label new rows with a model saved by ``transferkit select -o`` (the
+pick for a target) or ``transferkit continual -o`` (the network a strategy learned on the tasks).
 
-The saved file holds the fitted method and how the target's rows were read when it was picked
-(:func:`transferkit.cli.select.save_pick`): DATA is read the same way, a folder of images through
-the same backbone, a CSV/TSV of texts through the same encoder and text column, a file of
-features with the target's columns (named columns are put in the target's order; an svmlight
-file is read with the target's feature count and index base). Labels in DATA, when there are any, only
-score the predictions.
+The saved file (:func:`save_model`) holds the fitted model and how the rows it learned from were
+read (:func:`model_reads`): DATA is read the same way, a folder of images through the same
+backbone, a CSV/TSV of texts through the same encoder and text column, a file of features with
+the same columns (named columns are put in the saved order; an svmlight file is read with the
+saved feature count and index base). Labels in DATA, when there are any, only score the
+predictions.
 
 Examples
 --------
 transferkit select --source studio/ --target phone/ -o pick.joblib
 transferkit predict pick.joblib phone_march/ --predictions march.csv
+transferkit continual spring.csv summer.csv autumn.csv --strategy replay -o replay.joblib
+transferkit predict replay.joblib winter.csv
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ from transferkit.cli.options import reading_progress
 def predict_command(
     pick: str, data: str, predictions: str | None, as_json: bool, quiet: bool
 ) -> None:
-    """Label new target rows (DATA) with a pick saved by `transferkit select -o PICK`."""
+    """Label new rows (DATA) with a model saved by `transferkit select -o PICK` or `transferkit
+    continual -o PICK`."""
     import csv
 
     import numpy as np
@@ -65,8 +69,8 @@ def predict_command(
             reads["kind"], "files of features"
         )
         raise DataFormatError(
-            f"{pick} was picked on {picked_on}; {data} is a {'folder' if folder else 'file'}. "
-            "Give DATA in the form the target had."
+            f"{pick} was fitted on {picked_on}; {data} is a {'folder' if folder else 'file'}. "
+            "Give DATA in the form the rows it learned from had."
         )
     with reading_progress(folder, quiet) as encoding:
         zero_based = reads.get("svmlight_zero_based")
@@ -74,7 +78,7 @@ def predict_command(
             X, y = load_svmlight_as(data, n_features=reads["n_features"], zero_based=zero_based)
         elif reads["kind"] == "features":
             X, y, names = load_file(data)  # named columns are put in the target's order
-            X = align_columns(X, names, reads.get("feature_names"), Path(data), "pick's target")
+            X = align_columns(X, names, reads.get("feature_names"), Path(data), "saved model's")
         else:
             ((X, y),) = load_labelled_domains(
                 [data],
@@ -88,8 +92,8 @@ def predict_command(
             )
     if X.shape[1] != reads["n_features"]:
         raise DataFormatError(
-            f"{data} has {X.shape[1]} features; the pick in {pick} takes {reads['n_features']}, "
-            "as the target it was picked on had."
+            f"{data} has {X.shape[1]} features; the model in {pick} takes "
+            f"{reads['n_features']}, as the rows it learned from had."
         )
     predicted, confidence = predictions_with_confidence(saved["model"], X)
     labels, counts = np.unique(predicted.astype(str), return_counts=True)
@@ -116,7 +120,7 @@ def predict_command(
         click.echo(json.dumps(report, indent=2, default=str))
         return
     click.echo(
-        f"{saved['method']} {json.dumps(saved['params'], default=str)} (picked on "
+        f"{saved['method']} {json.dumps(saved['params'], default=str)} (fitted on "
         f"{saved['problem']}) on {len(predicted)} {'images' if folder else 'rows'} of {data}"
     )
     shares = ", ".join(
@@ -125,28 +129,80 @@ def predict_command(
     click.echo(f"classes predicted: {shares}")
     click.echo(f"mean confidence {100 * report['mean_confidence']:.1f} %")
     if accuracy is not None:
-        click.echo(f"accuracy {100 * accuracy:.1f} % (DATA's labels; the pick never read them)")
+        click.echo(f"accuracy {100 * accuracy:.1f} % (DATA's labels; the model never read them)")
     if predictions is not None:
         click.echo(f"predictions: {predictions}")
 
 
+def model_reads(
+    files: list[str],
+    *,
+    n_features: int,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    encoder: str | None = None,
+    backbone: str | None = None,
+    feature_names: Any = None,
+) -> dict[str, Any]:
+    """How the rows a model learned from were read (``files``: those files or folders), so that
+    ``predict`` reads DATA alike: ``kind`` (images, texts or features), the backbone of folders
+    of images, the text column and encoder of texts, the width and names of features, and the
+    index base of svmlight files (a new file read alone could count its columns otherwise)."""
+    from transferkit.bench.suite import DEFAULT_BACKBONE
+    from transferkit.datasets.files import SVMLIGHT_SUFFIXES, svmlight_zero_based
+
+    texts = text_column is not None
+    images = any(Path(f).is_dir() for f in files)
+    reads: dict[str, Any] = {
+        "kind": "images" if images else "texts" if texts else "features",
+        "backbone": (backbone or DEFAULT_BACKBONE) if images else None,
+        "text_column": text_column,
+        "label_column": (label_column or "label") if texts else None,
+        "encoder": (encoder or "use") if texts else None,
+        "n_features": int(n_features),
+        "feature_names": None if texts or images or feature_names is None
+        else [str(name) for name in feature_names],
+    }  # fmt: skip
+    svmlight = [f for f in files if Path(f).suffix.lower() in SVMLIGHT_SUFFIXES]
+    if svmlight and not images and not texts:
+        reads["svmlight_zero_based"] = svmlight_zero_based(svmlight)
+    return reads
+
+
+def save_model(
+    path: str, model: Any, *, method: str, params: Any, fitted_on: str, reads: dict[str, Any]
+) -> None:
+    """Save (joblib) what ``predict`` reads: the fitted ``model`` (``predict``, ``classes_``,
+    probabilities), what it is, the data it was fitted on, and how those rows were read."""
+    import joblib
+
+    joblib.dump(
+        {"model": model, "method": method, "params": params, "problem": fitted_on, "reads": reads},
+        path,
+    )
+
+
 def read_pick(path: str) -> dict[str, Any]:
-    """The file ``transferkit select -o`` saved, checked: a clear error for anything else."""
+    """A file ``transferkit select -o`` or ``continual -o`` saved, checked: a clear error for
+    anything else."""
     import joblib
 
     from transferkit.exceptions import DataFormatError, DatasetNotFoundError
 
     if not Path(path).is_file():
-        raise DatasetNotFoundError(f"Pick file {path} does not exist (transferkit select -o).")
+        raise DatasetNotFoundError(
+            f"Model file {path} does not exist (transferkit select -o, or continual -o)."
+        )
     try:
         saved = joblib.load(path)
     except Exception as error:  # joblib's and pickle's errors have no common class
         raise DataFormatError(
-            f"{path} is not a file saved by transferkit select -o: {type(error).__name__}: {error}"
+            f"{path} is not a file saved by transferkit select -o or continual -o: "
+            f"{type(error).__name__}: {error}"
         ) from error
     if not isinstance(saved, dict) or not {"model", "reads"} <= set(saved):
         raise DataFormatError(
-            f"{path} is not a pick saved by transferkit select -o (it holds "
+            f"{path} is not a model saved by transferkit select -o or continual -o (it holds "
             f"{type(saved).__name__})."
         )
     return saved

@@ -315,41 +315,27 @@ def select_command(
 
 
 def save_pick(path: str, search: Any, problem: Any, data: dict[str, Any]) -> None:
-    """The ``--output`` file (joblib): the fitted pick (``model``), what it is, and how the
-    target's rows were read (``reads``: the backbone of folders of images, the text column and
-    encoder of texts, the width of features), for :mod:`transferkit.cli.predict`."""
-    import joblib
+    """The ``--output`` file: the fitted pick and how the target's rows were read, for
+    :mod:`transferkit.cli.predict`."""
+    from transferkit.cli.predict import model_reads, save_model
 
-    from transferkit.bench.suite import DEFAULT_BACKBONE
-
-    texts = data.get("text_column") is not None
-    images = data.get("target_file") is not None and Path(data["target_file"]).is_dir()
-    reads = {
-        "kind": "images" if images else "texts" if texts else "features",
-        "backbone": (data.get("backbone") or DEFAULT_BACKBONE) if images else None,
-        "text_column": data.get("text_column"),
-        "label_column": (data.get("label_column") or "label") if texts else None,
-        "encoder": (data.get("encoder") or "use") if texts else None,
-        "n_features": int(problem.n_features),
-        "feature_names": None if texts or images or problem.feature_names is None
-        else [str(name) for name in problem.feature_names],
-    }  # fmt: skip
-    files = [*(data.get("source_file") or ()), data.get("target_file")]
-    if not images and not texts and all(files):
-        from transferkit.datasets.files import SVMLIGHT_SUFFIXES, svmlight_zero_based
-
-        svmlight = [f for f in files if Path(f).suffix.lower() in SVMLIGHT_SUFFIXES]
-        if svmlight:  # a file read later alone must count its features from the same index
-            reads["svmlight_zero_based"] = svmlight_zero_based(svmlight)
-    joblib.dump(
-        {
-            "model": search.best_estimator_,
-            "method": search.best_method_,
-            "params": search.best_params_,
-            "problem": problem.name,
-            "reads": reads,
-        },
+    files = [f for f in [*(data.get("source_file") or ()), data.get("target_file")] if f]
+    reads = model_reads(
+        files,
+        n_features=problem.n_features,
+        text_column=data.get("text_column"),
+        label_column=data.get("label_column"),
+        encoder=data.get("encoder"),
+        backbone=data.get("backbone"),
+        feature_names=problem.feature_names,
+    )
+    save_model(
         path,
+        search.best_estimator_,
+        method=search.best_method_,
+        params=search.best_params_,
+        fitted_on=problem.name,
+        reads=reads,
     )
 
 

@@ -7,6 +7,8 @@
 - :mod:`~transferkit.continual.strategies` (needs torch): naive fine-tuning, joint training,
   EWC, online EWC, SI, LwF, experience replay with a reservoir buffer and A-GEM, for any
   ``nn.Module``, on the project's one training loop.
+- :mod:`~transferkit.continual.classifier` (needs torch): :class:`StreamClassifier`, a fitted
+  strategy's network as a classifier of the stream's labels, to save and label new rows with.
 - :mod:`~transferkit.continual.metrics`: the accuracy matrix's average accuracy, backward
   transfer, forgetting and forward transfer; :func:`transferkit.plots.plot_accuracy_matrix`
   draws the matrix.
@@ -85,6 +87,7 @@ __all__ = [
     "split_stream",
     "stream_from_files",
     "stream_from_tasks",
+    "StreamClassifier",
     *STRATEGY_NAMES,
 ]
 
@@ -94,4 +97,8 @@ def __getattr__(name: str) -> Any:
         from transferkit.continual import strategies
 
         return getattr(strategies, name)
+    if name == "StreamClassifier":
+        from transferkit.continual.classifier import StreamClassifier
+
+        return StreamClassifier
     raise AttributeError(f"module 'transferkit.continual' has no attribute {name!r}")
