@@ -81,6 +81,61 @@ def test_svmlight_tasks_are_read_with_one_width(shops):
     assert data.X.shape == (840, 5000) and data.X_test.shape == (360, 5000)
 
 
+@needs_amazon
+def test_each_shop_keeps_its_own_classifier_of_the_shared_network(shops, tmp_path):
+    """mtl_hard on the four shops, saved with -o: one file per shop, and transferkit predict
+    labels a shop's rows (its svmlight file read alone is one column narrower, so it is read
+    with the tasks' width) with the shop's own labels, well above chance."""
+    import joblib
+
+    from transferkit.cli.predict import predict_command
+    from transferkit.multitask import TaskClassifier
+
+    folder = tmp_path / "models"
+    result = invoke(*(shops[d] for d in DOMAINS), "--method", "mtl_hard", "-o", folder, "-q")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in folder.iterdir()) == [f"{d}.joblib" for d in DOMAINS]
+    assert f"transferkit predict {folder / 'books.joblib'} DATA" in result.output
+    tool.add_command(predict_command)
+    result = CliRunner().invoke(
+        tool, ["predict", str(folder / "books.joblib"), str(shops["books"]), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["method"] == "mtl_hard" and report["rows"] == 300
+    assert set(report["counts"]) <= {"0", "1"} and report["accuracy"] > 0.8  # its training rows
+    # labels the model never learned are named: -1/1 where the shops said 0/1
+    from sklearn.datasets import dump_svmlight_file, load_svmlight_file
+
+    X, y = load_svmlight_file(str(shops["books"]), n_features=5000, zero_based=True)
+    dump_svmlight_file(X, 2 * y - 1, str(tmp_path / "signs.svmlight"))
+    result = CliRunner().invoke(
+        tool, ["predict", str(folder / "books.joblib"), str(tmp_path / "signs.svmlight")]
+    )
+    assert result.exit_code == 0, result.output
+    negatives = int((y == 0).sum())
+    assert f"Note: {negatives} rows of DATA have labels the model never learned (['-1']" in (
+        result.output
+    )
+    books, kitchen = (joblib.load(folder / f"{d}.joblib")["model"] for d in ("books", "kitchen"))
+    assert isinstance(books, TaskClassifier) and (books.task, kitchen.task) == (0, 3)
+    with pytest.raises(ValueError, match="the model learned 4 tasks"):
+        TaskClassifier(books.model, 4)
+
+
+def test_saving_needs_one_method(tmp_path):
+    a = _write(tmp_path / "a.npz", np.repeat(["cat", "dog"], 10))
+    b = _write(tmp_path / "b.npz", np.repeat(["cat", "dog"], 10), seed=1)
+    result = invoke(a, b, "-o", tmp_path / "models")
+    assert result.exit_code == 2 and "--output saves one method's networks" in result.output
+    result = invoke(a, b, "--method", "single_task", "-o", tmp_path / "models", "-q")
+    assert result.exit_code == 0, result.output
+    import joblib
+
+    model = joblib.load(tmp_path / "models" / "a.joblib")["model"]
+    assert set(model.predict(np.zeros((4, 3))).tolist()) <= {"cat", "dog"}  # names, not codes
+
+
 def _write(path: Path, y, width: int = 3, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     np.savez(path, X=rng.normal(size=(len(y), width)), y=np.asarray(y))

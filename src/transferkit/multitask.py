@@ -78,6 +78,7 @@ __all__ = [
     "PooledClassifier",
     "SingleTaskClassifiers",
     "SmallLeNet",
+    "TaskClassifier",
     "UncertaintyWeighting",
     "coupling_penalty",
     "masked_cross_entropy",
@@ -800,6 +801,71 @@ class _MultiTaskBase(BaseEstimator):
 
     def _extra_details(self) -> dict[str, Any]:
         return {}
+
+
+class TaskClassifier:
+    """One task of a fitted multi-task model, as a classifier of that task's labels.
+
+    ``transferkit multitask ... -o FOLDER`` saves one per task, so that ``transferkit predict``
+    labels a task's new rows. The model is shared, not copied: every task's classifier of one
+    model answers through the same network.
+
+    Parameters
+    ----------
+    model : fitted multi-task estimator of :mod:`transferkit.multitask`
+    task : int
+        The task's column in the model's ``Y``.
+    name : str or None, default None
+        The task's name (None: ``"task <task>"``).
+    class_names : sequence or None, default None
+        The label each class code of the model stands for, when it learned codes (as
+        :func:`~transferkit.datasets.multitask.multitask_from_files` gives them, with the names
+        in ``metadata["class_names"]``); None: the model's own labels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(100, 4))
+    >>> Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(int)
+    >>> second = TaskClassifier(MultiTaskClassifier(epochs=2, random_state=0).fit(X, Y), 1)
+    >>> second.classes_.tolist(), second.predict_proba(X[:3]).shape
+    ([0, 1], (3, 2))
+    """
+
+    def __init__(
+        self,
+        model: _MultiTaskBase,
+        task: int,
+        name: str | None = None,
+        class_names: Sequence[Any] | None = None,
+    ):
+        model._check_fitted()
+        if isinstance(task, bool) or not isinstance(task, int | np.integer):
+            raise ParameterValueError(f"task must be a task's column number; got {task!r}.")
+        if not 0 <= task < model.n_tasks_:
+            raise ParameterValueError(
+                f"task={task}: the model learned {model.n_tasks_} tasks (0 to "
+                f"{model.n_tasks_ - 1})."
+            )
+        self.model = model
+        self.task = int(task)
+        self.name = f"task {task}" if name is None else name
+        self.classes_ = np.asarray(model.classes_[self.task])
+        if class_names is not None:
+            self.classes_ = np.asarray(class_names)[self.classes_.astype(np.int64)]
+        self.n_features_in_ = model.n_features_in_
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """The task's class probabilities, columns in the order of ``classes_``."""
+        return self.model.predict_proba(X)[self.task]
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The task's label of each row."""
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def __repr__(self) -> str:
+        return f"TaskClassifier({type(self.model).__name__}, {self.name!r})"
 
 
 def _single_head_loss(net: MultiTaskNetwork, xs: Tensor, ys: Tensor) -> Any:

@@ -13,6 +13,7 @@ Examples
 transferkit multitask books.svmlight dvd.svmlight kitchen.svmlight
 transferkit multitask site_a/ site_b/ site_c/ --method single_task --method mtl_uncertainty
 transferkit multitask shop1.csv shop2.csv --text-column review --param epochs=40 --json
+transferkit multitask shop1.csv shop2.csv shop3.csv --method mtl_hard -o models/
 """
 
 from __future__ import annotations
@@ -53,6 +54,14 @@ POOLED = "pooled"
 @test_fraction_option("score it on")
 @labelled_file_options("Pre-trained CNN whose features describe folders of images.")
 @seed_option
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Save what one --method learned, one file per task (FOLDER/TASK.joblib) with how the "
+    "tasks were read: transferkit predict FOLDER/TASK.joblib DATA labels that task's new rows.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the tasks and every score as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def multitask_command(
@@ -65,6 +74,7 @@ def multitask_command(
     encoder: str,
     backbone: str,
     seed: int,
+    output: str | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -77,6 +87,11 @@ def multitask_command(
     from transferkit.exceptions import InvalidParameterError
     from transferkit.registry import make_method
 
+    if output is not None and len(methods) != 1:
+        raise click.UsageError(
+            "--output saves one method's networks; name it with one --method (e.g. --method "
+            "mtl_hard)."
+        )
     check_family(methods, "multitask", "--method", "multi-task method")
     folders = any(Path(task).is_dir() for task in tasks)
     with reading_progress(folders, quiet) as encoding:
@@ -124,6 +139,10 @@ def multitask_command(
                 "fit_seconds": details["fit_seconds"],
             }
         )
+    saved = []
+    if output is not None:
+        saved = _save(output, name, method, chosen[name], data, tasks, text_column,
+                      label_column, encoder, backbone)  # fmt: skip
     if as_json:
         payload = {
             "tasks": [str(task) for task in tasks],
@@ -137,10 +156,52 @@ def multitask_command(
             "backbone": backbone if folders else None,
             "notes": notes,
             "results": results,
+            "saved": saved,
         }
         click.echo(json.dumps(payload, indent=2, default=float))
         return
     _print_results(data, results, test_fraction, seed, notes, same_classes, n_scored)
+    if saved:
+        click.echo(
+            f"{methods[0]}'s networks saved, one file per task: {', '.join(saved)}; label a "
+            f"task's new rows with: transferkit predict {saved[0]} DATA"
+        )
+
+
+def _save(
+    folder: str,
+    method_name: str,
+    method: Any,
+    params: dict[str, Any],
+    data: Any,
+    tasks: tuple[str, ...],
+    text_column: str | None,
+    label_column: str,
+    encoder: str,
+    backbone: str,
+) -> list[str]:
+    """The ``--output`` files: each task of the fitted ``method``
+    (:class:`~transferkit.multitask.TaskClassifier`) with how the tasks were read."""
+    from transferkit.cli.predict import model_reads, save_model
+    from transferkit.multitask import TaskClassifier
+
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    reads = model_reads(
+        list(tasks),
+        n_features=method.n_features_in_,
+        text_column=text_column,
+        label_column=label_column,
+        encoder=encoder,
+        backbone=backbone,
+    )
+    paths = []
+    for t, name in enumerate(data.task_names):
+        path = str(Path(folder) / f"{Path(name).name}.joblib")
+        model = TaskClassifier(method, t, name, class_names=data.metadata["class_names"])
+        save_model(path, model, method=method_name, params=params,
+                   fitted_on=f"task {name} of {', '.join(data.task_names)}", reads=reads)  # fmt: skip
+        paths.append(path)
+    return paths
 
 
 def _print_results(

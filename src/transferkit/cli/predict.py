@@ -98,6 +98,8 @@ def predict_command(
     predicted, confidence = predictions_with_confidence(saved["model"], X)
     labels, counts = np.unique(predicted.astype(str), return_counts=True)
     accuracy = None if y is None else float(np.mean(predicted.astype(str) == y.astype(str)))
+    known = set(np.asarray(saved["model"].classes_).astype(str).tolist())
+    unknown = [] if y is None else sorted(set(y.astype(str).tolist()) - known)
     if predictions is not None:
         with open(predictions, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
@@ -114,6 +116,7 @@ def predict_command(
         "counts": {str(k): int(v) for k, v in zip(labels, counts, strict=True)},
         "mean_confidence": float(confidence.mean()),
         "accuracy": accuracy,
+        "unknown_labels": unknown,
         "predictions": predictions,
     }
     if as_json:
@@ -130,6 +133,12 @@ def predict_command(
     click.echo(f"mean confidence {100 * report['mean_confidence']:.1f} %")
     if accuracy is not None:
         click.echo(f"accuracy {100 * accuracy:.1f} % (DATA's labels; the model never read them)")
+    if unknown:
+        rows = int(np.isin(y.astype(str), unknown).sum())
+        click.echo(
+            f"Note: {rows} rows of DATA have labels the model never learned ({unknown[:5]}; it "
+            f"knows {sorted(known)[:10]}), so the accuracy counts them as wrong."
+        )
     if predictions is not None:
         click.echo(f"predictions: {predictions}")
 
