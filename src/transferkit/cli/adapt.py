@@ -109,7 +109,14 @@ def adapt_command(
             f"{source} has no labels: SOURCE is the labelled data the network learns from "
             "(class sub-folders, or a label column). Without it: transferkit source-free."
         )
-    new = read_network(model, target, quiet=quiet, known_classes=labelled.classes, **reading)
+    new = read_network(
+        model,
+        target,
+        quiet=quiet,
+        known_classes=labelled.classes,
+        loaded=labelled.loaded,
+        **reading,
+    )
     target_columns = new.columns
     started = time.perf_counter()
     adapter = NetworkAdapter(

@@ -152,8 +152,11 @@ def harden_command(
         raise InvalidParameterError(f"--eps {text}: training against no attack is plain training.")
     where = resolve_device(device)  # a device that is not there stops the run before reading
 
-    def labelled(path: str, names: list[str] | None = None) -> tuple[Any, Any, Any]:
-        data = read_network(model, path, quiet=quiet, pixels=True, known_classes=names, **reading)
+    def labelled(path: str, first: Any = None) -> tuple[Any, Any, Any]:
+        names, loaded = (None, None) if first is None else (first.classes, first.loaded)
+        data = read_network(
+            model, path, quiet=quiet, pixels=True, known_classes=names, loaded=loaded, **reading
+        )
         if data.columns is None:
             raise InvalidParameterError(
                 f"{path} has no labels: adversarial training and its scores need them (class "
@@ -166,7 +169,7 @@ def harden_command(
     network = read.network
     check_trainable(network)
     if test is not None:
-        _, X_test, y_test = labelled(test, read.classes)
+        _, X_test, y_test = labelled(test, read)
 
     def scores() -> dict[str, float]:
         network.to(where)

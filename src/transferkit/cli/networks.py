@@ -127,6 +127,9 @@ class NetworkData:
         Each row's label as an output column; None without labels.
     folder : bool
         Whether DATA is a folder of images (else a data file of rows).
+    loaded : nn.Module
+        MODEL as loaded, before any wrapping: ``read_network(..., loaded=...)`` reads another
+        DATA for the same MODEL without loading it again.
     """
 
     network: Any
@@ -134,6 +137,7 @@ class NetworkData:
     classes: list[str]
     columns: Any
     folder: bool
+    loaded: Any
 
 
 def read_network(
@@ -151,6 +155,7 @@ def read_network(
     quiet: bool,
     pixels: bool = False,
     known_classes: list[str] | None = None,
+    loaded: Any = None,
 ) -> NetworkData:
     """Load MODEL, read DATA as it takes it (:data:`network_options`), and name its columns.
 
@@ -159,7 +164,8 @@ def read_network(
     work on pixels; a data file's rows are taken as pixels too, standardised inside the network
     only when ``--mean``/``--std`` are given. ``known_classes`` names the output columns when an
     earlier read of the same network named them (a second folder is then scored in the first
-    one's columns, even if it lacks a class); ``--classes`` still comes first.
+    one's columns, even if it lacks a class); ``--classes`` still comes first. ``loaded``: the
+    network an earlier read of MODEL loaded (:attr:`NetworkData.loaded`), not loaded again.
     """
     from transferkit.deep.backbones import IMAGENET_MEAN, IMAGENET_STD
     from transferkit.deep.model_files import (
@@ -171,7 +177,7 @@ def read_network(
     )
     from transferkit.exceptions import InvalidParameterError
 
-    network = load_model(model, code=code)
+    network = loaded = load_model(model, code=code) if loaded is None else loaded
     folder = Path(data).expanduser().is_dir()
     standardise = pixels and (folder or mean is not None or std is not None)
     mean = (list(IMAGENET_MEAN) if folder else [0.0]) if mean is None else mean
@@ -213,4 +219,6 @@ def read_network(
         raise InvalidParameterError(
             f"--classes gives {len(names)} names for a network with {width} outputs."
         )
-    return NetworkData(network, inputs, names or [str(i) for i in range(width)], columns, folder)
+    return NetworkData(
+        network, inputs, names or [str(i) for i in range(width)], columns, folder, loaded
+    )

@@ -596,9 +596,10 @@ def load_image_folder(
     return ImageCollection(files), np.array(labels, dtype=str)
 
 
-def item_names(path: str | os.PathLike[str] | None, n_rows: int) -> list[str]:
+def item_names(path: str | os.PathLike[str] | None, n_rows: int, images: Any = None) -> list[str]:
     """How each row of a domain is named in a file of predictions: for a folder of images, each
-    image's path inside it (``mug/3.jpg``), in the rows' order (:func:`load_image_folder`'s);
+    image's path inside it (``mug/3.jpg``), in the rows' order (:func:`load_image_folder`'s;
+    ``images``: the folder's images as it listed them already, so they are not listed again);
     otherwise, for a file or a built-in domain, the row's position, ``0`` first.
 
     Examples
@@ -607,7 +608,8 @@ def item_names(path: str | os.PathLike[str] | None, n_rows: int) -> list[str]:
     ['0', '1', '2']
     """
     if path is not None and Path(path).is_dir():
-        images, _ = load_image_folder(path)
+        if images is None:
+            images, _ = load_image_folder(path)
         return [str(image.relative_to(Path(path).expanduser())) for image in images.paths]
     return [str(i) for i in range(n_rows)]
 

@@ -270,7 +270,7 @@ def read_model_inputs(
             chunks.append((batch - centre) / scale)
             if progress is not None:
                 progress(start + len(chunk), len(images))
-        names = item_names(path, len(images))
+        names = item_names(path, len(images), images)
         X = torch.from_numpy(np.ascontiguousarray(np.concatenate(chunks), dtype=np.float32))
         return ModelInputs(X, labels, names)
     ((features, labels, _),) = load_files([path])
