@@ -489,9 +489,10 @@ def test_adapt_aligns_the_users_network_with_its_source_data(user, tmp_path):
     np.savez(tmp_path / "mnist.npz", X=rows.reshape(len(rows), -1), y=pair.y_source)
     original, adapted = user["model"].read_bytes(), tmp_path / "adapted.pt"
     common = ("--code", user["script"], *DIGITS, "--input-shape", "3,28,28", "-q")
+    predictions = tmp_path / "photos.csv"
     result = run(
         user["model"], tmp_path / "mnist.npz", user["photos"], *common, "-o", adapted, "--json",
-        command="adapt",
+        "--predictions", predictions, command="adapt",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
@@ -505,6 +506,12 @@ def test_adapt_aligns_the_users_network_with_its_source_data(user, tmp_path):
     with torch.no_grad():
         predicted = network(photos.X).argmax(1).numpy()
     assert np.mean(predicted == photos.y.astype(int)) == pytest.approx(report["accuracy_after"])
+    # the predictions file names each photograph, its class after and under MODEL
+    rows = list(csv.DictReader(predictions.open()))
+    assert [r["item"] for r in rows] == photos.names
+    assert [int(r["prediction"]) for r in rows] == predicted.tolist()
+    changed = np.mean([r["prediction"] != r["model_prediction"] for r in rows])
+    assert changed == pytest.approx(report["changed"])
     # a target without one of the classes is scored in SOURCE's columns
     for path in user["photos"].glob("[0-8]/*.png"):
         (tmp_path / "partial" / path.parent.name).mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
+from pathlib import Path
 from typing import Any
 
 import click
@@ -30,8 +31,10 @@ from transferkit.cli.networks import (
     adapted_output_option,
     finetune_options,
     network_options,
+    network_predictions_option,
     read_network,
     training_seed_option,
+    write_network_predictions,
 )
 from transferkit.cli.options import device_option, require_torch
 
@@ -71,6 +74,7 @@ SOURCE_TOLERANCE = 0.02
 )
 @finetune_options
 @adapted_output_option
+@network_predictions_option
 @device_option
 @training_seed_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
@@ -86,6 +90,7 @@ def adapt_command(
     learning_rate: float,
     batch_size: int,
     output: str | None,
+    predictions: str | None,
     device: str,
     seed: int,
     as_json: bool,
@@ -126,8 +131,10 @@ def adapt_command(
     ).fit(labelled.inputs.X, labelled.columns, new.inputs.X)  # fmt: skip
     seconds = time.perf_counter() - started
     network = labelled.network.to(adapter.device_)
-    before = apply_in_batches(network, new.inputs.X, adapter.device_, batch_size).argmax(1).numpy()
-    after = adapter.predict(new.inputs.X)
+    logits = apply_in_batches(network, new.inputs.X, adapter.device_, batch_size)
+    before_proba = torch.softmax(logits, 1).numpy()
+    after_proba = adapter.predict_proba(new.inputs.X)
+    before, after = before_proba.argmax(1), after_proba.argmax(1)
     source_predicted = {
         "before": apply_in_batches(network, labelled.inputs.X, adapter.device_, batch_size)
         .argmax(1)
@@ -172,9 +179,14 @@ def adapt_command(
         "accuracy_after": accuracy(after),
         "changed": float(np.mean(before != after)),
         "output": output,
+        "predictions": predictions,
     }
     if output is not None:
         torch.save(adapter.model_.cpu(), output)
+    if predictions is not None:
+        write_network_predictions(
+            Path(predictions), new.inputs.names, labelled.classes, before_proba, after_proba
+        )
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -196,3 +208,5 @@ def adapt_command(
     click.echo(f"predictions changed on {100 * report['changed']:.1f} % of the target rows")
     if output is not None:
         click.echo(f"adapted network: {output}")
+    if predictions is not None:
+        click.echo(f"predictions: {predictions}")

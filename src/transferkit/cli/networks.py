@@ -104,6 +104,34 @@ adapted_output_option = click.option(
     help="Save the adapted network here (torch.save; MODEL is never changed).",
 )
 
+#: ``--predictions`` of the commands that adapt a user's network (``source-free``, ``adapt``).
+network_predictions_option = click.option(
+    "--predictions",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write each target row's class before and after, with its confidence, to this CSV file.",
+)
+
+
+def write_network_predictions(
+    path: Path, rows: list[str], names: list[str], before: Any, after: Any
+) -> None:
+    """The ``--predictions`` CSV of an adapted network: each row's class and probability after
+    adaptation (``after``) and under MODEL (``before``), both ``(n, n_classes)`` probabilities."""
+    import csv
+
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            ["item", "prediction", "confidence", "model_prediction", "model_confidence"]
+        )
+        for row, new, old in zip(rows, after, before, strict=True):
+            writer.writerow(
+                [row, names[new.argmax()], f"{new.max():.4f}", names[old.argmax()],
+                 f"{old.max():.4f}"]
+            )  # fmt: skip
+
+
 #: ``--seed`` of the commands that train a user's network (``source-free``, ``adapt``,
 #: ``harden``).
 training_seed_option = click.option(

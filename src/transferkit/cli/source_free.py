@@ -30,8 +30,10 @@ import click
 from transferkit.cli.networks import (
     adapted_output_option,
     network_options,
+    network_predictions_option,
     read_network,
     training_seed_option,
+    write_network_predictions,
 )
 from transferkit.cli.options import (
     device_option,
@@ -73,12 +75,7 @@ METHODS = ("shot", "tent", "adabn")
     "paper); the accuracy after is of those predictions.",
 )
 @adapted_output_option
-@click.option(
-    "--predictions",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Write each row's class before and after, with its confidence, to this CSV file.",
-)
+@network_predictions_option
 @device_option
 @training_seed_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
@@ -205,33 +202,11 @@ def source_free_command(
     if output is not None:
         torch.save(adapter.model_.cpu(), output)
     if predictions is not None:
-        _write_predictions(Path(predictions), inputs.names, names, before, after)
+        write_network_predictions(Path(predictions), inputs.names, names, before, after)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
     _echo_report(report, n_outputs)
-
-
-def _write_predictions(
-    path: Path, rows: list[str], names: list[str], before: Any, after: Any
-) -> None:
-    import csv
-
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(
-            ["item", "prediction", "confidence", "model_prediction", "model_confidence"]
-        )
-        for row, new, old in zip(rows, after, before, strict=True):
-            writer.writerow(
-                [
-                    row,
-                    names[new.argmax()],
-                    f"{new.max():.4f}",
-                    names[old.argmax()],
-                    f"{old.max():.4f}",
-                ]
-            )
 
 
 def _echo_report(report: dict[str, Any], n_outputs: int) -> None:
