@@ -541,13 +541,14 @@ class CCAHDA(_HeterogeneousClassifier):
     (:func:`regularized_cca`; the correlation subspace of Yeh, Huang & Wang 2014) gives one
     projection per domain into a common ``n_components``-d space. As in heterogeneous feature
     augmentation (Li, Duan, Xu & Tsang 2014, Eq. 4), a source row becomes ``[common, 0]`` and a
-    target row ``[common, its own principal components]``; ``estimator`` is trained on the
+    target row ``[common, its own standardised features]`` (all of them, not its components:
+    nothing the target's features hold is lost to the source); ``estimator`` is trained on the
     source rows (weight ``source_weight``) and the labelled target rows.
 
     ``source_weight="auto"`` picks the weight among 0, 0.1, 0.3 and 1 by cross-validation on the
     labelled target rows (fold k holds the k-th labelled row of each class; ties go to the
-    smaller weight): weight 0 is a target-only classifier on the target's components, so the
-    source counts only when the labelled rows say it helps.
+    smaller weight): weight 0 is a target-only classifier on the target's own features (beside
+    the common part), so the source counts only when the labelled rows say it helps.
 
     ``self_training_rounds`` > 0 also reads the unlabelled target rows, as the transductive
     semi-supervised HDA methods do (e.g. SHFA, Li et al. 2014; the soft pseudo-labels of Yao et
@@ -702,7 +703,8 @@ class CCAHDA(_HeterogeneousClassifier):
         )
         self.target_projection_ = W_target
         common_source = Z_source @ W_source
-        return np.hstack([common_source, np.zeros((len(common_source), Z_labeled.shape[1]))])
+        width = self.target_reducer_.named_steps["scale"].n_features_in_
+        return np.hstack([common_source, np.zeros((len(common_source), width))])
 
     @staticmethod
     def _check_labels(problem: TransferProblem, y_labeled: np.ndarray, who: str) -> None:
@@ -722,8 +724,10 @@ class CCAHDA(_HeterogeneousClassifier):
             )
 
     def _augment(self, X: np.ndarray) -> np.ndarray:
-        Z = self.target_reducer_.transform(X)
-        return np.hstack([Z @ self.target_projection_, Z])
+        """A target row as ``[common, its own standardised features]`` (HFA's augmentation)."""
+        own = self.target_reducer_.named_steps["scale"].transform(X)
+        Z = self.target_reducer_.named_steps["pca"].transform(own)
+        return np.hstack([Z @ self.target_projection_, own])
 
     def _target_features(self, X: Any) -> np.ndarray:
         return self._augment(super()._target_features(X))
