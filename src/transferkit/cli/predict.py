@@ -1,5 +1,6 @@
 """``transferkit predict``: label new rows with a model saved by ``transferkit select -o`` (the
-pick for a target) or ``transferkit continual -o`` (the network a strategy learned on the tasks).
+pick for a target), ``transferkit continual -o`` (the network a strategy learned on the tasks) or
+``transferkit multitask -o`` (one file per task).
 
 The saved file (:func:`save_model`) holds the fitted model and how the rows it learned from were
 read (:func:`model_reads`): DATA is read the same way, a folder of images through the same
@@ -14,6 +15,8 @@ transferkit select --source studio/ --target phone/ -o pick.joblib
 transferkit predict pick.joblib phone_march/ --predictions march.csv
 transferkit continual spring.csv summer.csv autumn.csv --strategy replay -o replay.joblib
 transferkit predict replay.joblib winter.csv
+transferkit multitask shop1.csv shop2.csv --method mtl_hard -o shops/
+transferkit predict shops/shop2.joblib shop2_march.csv
 """
 
 from __future__ import annotations
@@ -42,8 +45,8 @@ from transferkit.cli.options import reading_progress
 def predict_command(
     pick: str, data: str, predictions: str | None, as_json: bool, quiet: bool
 ) -> None:
-    """Label new rows (DATA) with a model saved by `transferkit select -o PICK` or `transferkit
-    continual -o PICK`."""
+    """Label new rows (DATA) with a model saved by `transferkit select -o PICK`, `transferkit
+    continual -o PICK` or `transferkit multitask -o FOLDER` (PICK: FOLDER/TASK.joblib)."""
     import csv
 
     import numpy as np
@@ -192,26 +195,28 @@ def save_model(
 
 
 def read_pick(path: str) -> dict[str, Any]:
-    """A file ``transferkit select -o`` or ``continual -o`` saved, checked: a clear error for
-    anything else."""
+    """A file ``transferkit select -o``, ``continual -o`` or ``multitask -o`` saved, checked: a
+    clear error for anything else."""
     import joblib
 
     from transferkit.exceptions import DataFormatError, DatasetNotFoundError
 
     if not Path(path).is_file():
         raise DatasetNotFoundError(
-            f"Model file {path} does not exist (transferkit select -o, or continual -o)."
+            f"Model file {path} does not exist (transferkit select -o, continual -o or "
+            "multitask -o)."
         )
     try:
         saved = joblib.load(path)
     except Exception as error:  # joblib's and pickle's errors have no common class
         raise DataFormatError(
-            f"{path} is not a file saved by transferkit select -o or continual -o: "
+            f"{path} is not a file saved by transferkit select -o, continual -o or multitask -o: "
             f"{type(error).__name__}: {error}"
         ) from error
     if not isinstance(saved, dict) or not {"model", "reads"} <= set(saved):
         raise DataFormatError(
-            f"{path} is not a model saved by transferkit select -o or continual -o (it holds "
+            f"{path} is not a model saved by transferkit select -o, continual -o or multitask -o "
+            "(it holds "
             f"{type(saved).__name__})."
         )
     return saved
