@@ -157,6 +157,8 @@ def test_new_classes_are_all_open_and_a_model_that_cannot_label_alone_is_refused
     args = ["continual", *files, "--strategy", "replay", "--epochs", "20", "-o", model, "-q"]
     result = CliRunner().invoke(_tool(), [str(a) for a in args])
     assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(_tool(), [str(a) for a in (*args, "--json")])
+    assert json.loads(result.output)["output"] == str(model)
     result = CliRunner().invoke(_tool(), ["predict", str(model), str(files[0]), "--json"])
     report = json.loads(result.output)
     assert report["params"]["scenario"] == "class" and report["accuracy"] > 0.9

@@ -174,6 +174,7 @@ def continual_command(
             "encoder": encoder if text_column else None,
             "backbone": backbone if folders else None,
             "results": results,
+            "output": output,
         }
         click.echo(json.dumps(payload, indent=2, default=float))
         return
