@@ -666,10 +666,13 @@ class CCAHDA(_HeterogeneousClassifier):
         # self-training: the confident unlabelled target rows join the labelled ones, in the
         # class pairs of the subspace and in the classifier (the source weight stays the one
         # chosen on the true labels)
+        # probabilities, or a softmax of the decision scores of a classifier without them
+        from transferkit.selection.access import predict_proba_rows
+
         X_unlabeled = X_target[~problem.target_labeled]
         self.pseudo_label_share_ = 0.0
         for _ in range(rounds if len(X_unlabeled) else 0):
-            scores = _class_scores(self.estimator_, self._augment(X_unlabeled))
+            scores = predict_proba_rows(self.estimator_, self._augment(X_unlabeled))
             rows = confident_rows(scores, share)
             X_taught = np.vstack([X_labeled, X_unlabeled[rows]])
             y_taught = np.concatenate([y_labeled, self.estimator_.classes_[scores[rows].argmax(1)]])
@@ -765,15 +768,6 @@ class CCAHDA(_HeterogeneousClassifier):
             "hda_cca: source_weight=%s (cross-validated accuracy %.3f)", best, best_accuracy
         )
         return best
-
-
-def _class_scores(estimator: Any, F: np.ndarray) -> np.ndarray:
-    """One column per class that ranks how sure ``estimator`` is of each row: its probabilities,
-    or its decision scores for a classifier without them (a linear SVM)."""
-    if hasattr(estimator, "predict_proba"):
-        return estimator.predict_proba(F)
-    scores = np.asarray(estimator.decision_function(F))
-    return np.column_stack([-scores, scores]) if scores.ndim == 1 else scores
 
 
 def _fit_weighted(
